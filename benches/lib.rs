@@ -1,0 +1,1 @@
+//! Shared fixtures for zonal's benchmarks: the programs the benches time.

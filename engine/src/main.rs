@@ -1,0 +1,3 @@
+//! The `zonal` command line.
+
+fn main() {}
