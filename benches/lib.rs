@@ -1,1 +1,0 @@
-//! Shared fixtures for zonal's benchmarks: the programs the benches time.
