@@ -1,0 +1,614 @@
+//! The editor connection: a TCP eval server that speaks the protocol of Extempore's editor
+//! plugins, so Emacs `extempore-mode`, the VS Code Extempore extension and a plain
+//! `nc -C` can send code to the running engine unchanged.
+//!
+//! The protocol: on connect the server sends `Welcome to extempore!` and a NUL byte. A
+//! request is source text ending in `\r\n`; the reply is the printed value of its last
+//! form, or an error's text, followed by a NUL byte. Replies come back in the order the
+//! requests arrived.
+//!
+//! Framing: both editor plugins send a region with `\n` line ends and append one `\r\n`
+//! (VS Code first turns `\r\n` inside the text into `\n`), but `nc -C` or telnet end every
+//! line with `\r\n`, and TCP may split one request across reads or join several in one.
+//! So a `\r\n` ends a request only where every form before it is closed (a
+//! [`FormScanner`] follows strings and comments); at a `\r\n` inside an open form the
+//! request goes on, and if nothing more arrives for [`QUIET_PERIOD`] the text is answered
+//! with an "unbalanced" error. A request longer than `max_message_bytes`, one holding
+//! binary bytes, one that is not UTF-8 or one with unbalanced parentheses gets an error
+//! reply and the connection goes on serving.
+//!
+//! Threads: one accepts connections (`zonal-server`); each connection has a reader
+//! (`zonal-conn-read`) that frames requests, and a writer (`zonal-conn-write`) that hands
+//! them one at a time to the control thread over the crossbeam channel and writes each
+//! reply. The reader recognises [`INTERRUPT_COMMAND`] itself and raises the interrupt flag
+//! at once, even while this or another connection waits for a runaway evaluation.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+
+use crate::request::{FormScanner, INTERRUPT_COMMAND, Reply, Request};
+
+/// The port Extempore's editor plugins connect to.
+pub const DEFAULT_PORT: u16 = 7099;
+
+/// The largest request accepted by default: 1 MiB.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1 << 20;
+
+/// What the server sends first on every connection.
+pub const GREETING: &[u8] = b"Welcome to extempore!\0";
+
+/// How long a request that ended a line inside an open form waits for more text before
+/// it is answered as unbalanced.
+pub const QUIET_PERIOD: Duration = Duration::from_millis(300);
+
+/// How many editor connections may be open at once.
+pub const MAX_CONNECTIONS: usize = 32;
+
+/// How many requests one connection may have waiting for their replies.
+const PENDING_PER_CONNECTION: usize = 256;
+
+/// Where the server listens and how much it accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// The address to bind; `127.0.0.1:7099` by default, because the server executes
+    /// whatever it receives.
+    pub addr: SocketAddr,
+    /// The longest request, in bytes, not counting its `\r\n`.
+    pub max_message_bytes: usize,
+}
+
+impl ServerConfig {
+    /// Listens on `127.0.0.1` at `port`, with the default size limit.
+    pub fn localhost(port: u16) -> Self {
+        ServerConfig {
+            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig::localhost(DEFAULT_PORT)
+    }
+}
+
+/// A running server. Dropping it (or [`ServerHandle::stop`]) stops accepting and closes
+/// every connection.
+#[derive(Debug)]
+pub struct ServerHandle {
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+    accept: Option<JoinHandle<()>>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    stop: AtomicBool,
+    next_id: AtomicU64,
+    /// A clone of every open connection's socket, to shut it down on stop.
+    connections: Mutex<HashMap<u64, TcpStream>>,
+}
+
+impl Shared {
+    fn connections(&self) -> std::sync::MutexGuard<'_, HashMap<u64, TcpStream>> {
+        self.connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl ServerHandle {
+    /// The address the server listens on (with the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// How many editor connections are open.
+    pub fn connection_count(&self) -> usize {
+        self.shared.connections().len()
+    }
+
+    /// Stops accepting, closes every connection and waits for the accepting thread.
+    pub fn stop(mut self) {
+        self.stop_now();
+    }
+
+    fn stop_now(&mut self) {
+        let Some(accept) = self.accept.take() else {
+            return;
+        };
+        self.shared.stop.store(true, Ordering::SeqCst);
+        // Wake the accepting thread with a connection of our own; it sees the flag and
+        // returns. If the connect fails the listener is already gone.
+        let _ = TcpStream::connect_timeout(&wake_address(self.local_addr), Duration::from_secs(1));
+        let _ = accept.join();
+        for stream in self.shared.connections().values() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
+
+/// The address to connect to in order to reach a listener bound to `addr`.
+fn wake_address(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), addr.port())
+        }
+        _ => addr,
+    }
+}
+
+/// Binds `cfg.addr` and serves editor connections on their own threads, sending every
+/// request to the control thread over `requests`. A request whose whole text is
+/// [`INTERRUPT_COMMAND`] stores `true` into `interrupt` instead and is answered
+/// `interrupted`.
+pub fn spawn_server(
+    cfg: ServerConfig,
+    requests: Sender<Request>,
+    interrupt: Arc<AtomicBool>,
+) -> io::Result<ServerHandle> {
+    let listener = TcpListener::bind(cfg.addr).map_err(|e| bind_error(cfg.addr, e))?;
+    let local_addr = listener.local_addr()?;
+    let shared = Arc::new(Shared::default());
+    let accept = {
+        let shared = Arc::clone(&shared);
+        thread::Builder::new()
+            .name("zonal-server".to_owned())
+            .spawn(move || accept_loop(&listener, &shared, &requests, &interrupt, cfg))?
+    };
+    Ok(ServerHandle {
+        local_addr,
+        shared,
+        accept: Some(accept),
+    })
+}
+
+fn bind_error(addr: SocketAddr, e: io::Error) -> io::Error {
+    let message = match e.kind() {
+        io::ErrorKind::AddrInUse => format!(
+            "cannot listen for editors on {addr}: the port is in use (is another zonal or \
+             Extempore running? choose another with --port)"
+        ),
+        io::ErrorKind::PermissionDenied => format!(
+            "cannot listen for editors on {addr}: permission denied (choose a port above 1023 \
+             with --port)"
+        ),
+        _ => format!("cannot listen for editors on {addr}: {e}"),
+    };
+    io::Error::new(e.kind(), message)
+}
+
+fn accept_loop(
+    listener: &TcpListener,
+    shared: &Arc<Shared>,
+    requests: &Sender<Request>,
+    interrupt: &Arc<AtomicBool>,
+    cfg: ServerConfig,
+) {
+    for stream in listener.incoming() {
+        if shared.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(mut stream) = stream else {
+            // A connection that failed before it was accepted (reset by the peer, or
+            // out of file descriptors): back off briefly and keep serving the others.
+            thread::sleep(Duration::from_millis(10));
+            continue;
+        };
+        if shared.connections().len() >= MAX_CONNECTIONS {
+            let message = format!(
+                "too many editor connections ({MAX_CONNECTIONS} are open); close one and reconnect\0"
+            );
+            let _ = stream.write_all(message.as_bytes());
+            continue;
+        }
+        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let Ok(registered) = stream.try_clone() else {
+            continue;
+        };
+        shared.connections().insert(id, registered);
+        let connection = Connection {
+            id,
+            stream,
+            shared: Arc::clone(shared),
+            requests: requests.clone(),
+            interrupt: Arc::clone(interrupt),
+            max_message_bytes: cfg.max_message_bytes,
+        };
+        let spawned = thread::Builder::new()
+            .name("zonal-conn-read".to_owned())
+            .spawn(move || connection.serve());
+        if spawned.is_err()
+            && let Some(stream) = shared.connections().remove(&id)
+        {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// One editor connection, served by its reader thread.
+struct Connection {
+    id: u64,
+    stream: TcpStream,
+    shared: Arc<Shared>,
+    requests: Sender<Request>,
+    interrupt: Arc<AtomicBool>,
+    max_message_bytes: usize,
+}
+
+/// A reply the writer owes the client, in request order.
+enum Pending {
+    /// Send this request to the control thread, then write its reply.
+    Eval(Request, Receiver<Reply>),
+    /// Write this reply (a framing error, or the answer to an interrupt).
+    Ready(Reply),
+}
+
+impl Connection {
+    fn serve(self) {
+        let origin = match self.stream.peer_addr() {
+            Ok(peer) => format!("tcp {peer}"),
+            Err(_) => "tcp".to_owned(),
+        };
+        let mut stream = &self.stream;
+        if stream.write_all(GREETING).is_ok()
+            && let Ok(writer_stream) = self.stream.try_clone()
+        {
+            let (pending_tx, pending_rx) = bounded(PENDING_PER_CONNECTION);
+            let requests = self.requests.clone();
+            let writer = thread::Builder::new()
+                .name("zonal-conn-write".to_owned())
+                .spawn(move || write_replies(writer_stream, &pending_rx, &requests));
+            if let Ok(writer) = writer {
+                self.read_requests(&origin, &pending_tx);
+                drop(pending_tx);
+                let _ = writer.join();
+            }
+        }
+        let _ = self.stream.shutdown(Shutdown::Both);
+        self.shared.connections().remove(&self.id);
+    }
+
+    /// Frames requests until the client hangs up, the server stops or the writer fails.
+    fn read_requests(&self, origin: &str, pending: &Sender<Pending>) {
+        let mut framer = Framer::new(self.max_message_bytes);
+        let mut chunk = [0u8; 16 * 1024];
+        let mut stream = &self.stream;
+        loop {
+            while let Some(frame) = framer.next_frame() {
+                if pending.send(self.answer(frame, origin)).is_err() {
+                    return;
+                }
+            }
+            let timeout = framer.awaits_quiet().then_some(QUIET_PERIOD);
+            if stream.set_read_timeout(timeout).is_err() {
+                return;
+            }
+            match stream.read(&mut chunk) {
+                Ok(0) => return,
+                Ok(n) => framer.push(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    if let Some(frame) = framer.flush_open()
+                        && pending.send(self.answer(frame, origin)).is_err()
+                    {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return,
+            }
+            if self.shared.stop.load(Ordering::SeqCst) {
+                return;
+            }
+        }
+    }
+
+    /// What to do with one framed request.
+    fn answer(&self, frame: Frame, origin: &str) -> Pending {
+        let source = match frame {
+            Frame::TooLong => {
+                return Pending::Ready(Reply::Error(too_long(self.max_message_bytes)));
+            }
+            Frame::Message(bytes) => match check_message(&bytes, self.max_message_bytes) {
+                Ok(source) => source,
+                Err(message) => return Pending::Ready(Reply::Error(message)),
+            },
+        };
+        let text = source.trim();
+        if text == INTERRUPT_COMMAND {
+            self.interrupt.store(true, Ordering::SeqCst);
+            return Pending::Ready(Reply::Value("interrupted".to_owned()));
+        }
+        if text.is_empty() {
+            return Pending::Ready(Reply::Value(String::new()));
+        }
+        let (reply, replied) = bounded(1);
+        Pending::Eval(
+            Request {
+                source,
+                origin: origin.to_owned(),
+                reply,
+            },
+            replied,
+        )
+    }
+}
+
+/// Hands each request to the control thread in turn and writes the replies in order.
+fn write_replies(mut stream: TcpStream, pending: &Receiver<Pending>, requests: &Sender<Request>) {
+    for item in pending {
+        let reply = match item {
+            Pending::Ready(reply) => reply,
+            Pending::Eval(request, replied) => match requests.send(request) {
+                Ok(()) => replied.recv().unwrap_or_else(|_| {
+                    Reply::Error("the engine stopped before answering".to_owned())
+                }),
+                Err(_) => Reply::Error("the engine is not running".to_owned()),
+            },
+        };
+        if write_reply(&mut stream, &reply).is_err() {
+            let _ = stream.shutdown(Shutdown::Both);
+            return;
+        }
+    }
+}
+
+/// Writes one reply: its text without NUL bytes (they end a reply), then a NUL.
+fn write_reply(stream: &mut TcpStream, reply: &Reply) -> io::Result<()> {
+    let text = match reply {
+        Reply::Value(text) | Reply::Error(text) => text,
+    };
+    let mut bytes: Vec<u8> = text.bytes().filter(|&b| b != 0).collect();
+    bytes.push(0);
+    stream.write_all(&bytes)
+}
+
+fn too_long(max: usize) -> String {
+    format!("the message is longer than the limit of {max} bytes; it was discarded")
+}
+
+/// Turns the bytes of one request into source text, or says why they are not.
+fn check_message(bytes: &[u8], max: usize) -> Result<String, String> {
+    if bytes.len() > max {
+        return Err(too_long(max));
+    }
+    if let Some(offset) = bytes
+        .iter()
+        .position(|&b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0C)) || b == 0x7F)
+    {
+        return Err(format!(
+            "the message holds binary data (byte 0x{:02x} at offset {offset}), not source text",
+            bytes[offset]
+        ));
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let offset = e.valid_up_to();
+        format!(
+            "the message is not UTF-8 text (byte 0x{:02x} at offset {offset}); send source as UTF-8",
+            bytes[offset]
+        )
+    })?;
+    let source = text.replace("\r\n", "\n");
+    if let Some(problem) = crate::request::balance(&source).problem() {
+        return Err(problem);
+    }
+    Ok(source)
+}
+
+/// One request cut from the byte stream of a connection.
+#[derive(Debug, PartialEq, Eq)]
+enum Frame {
+    /// The bytes of a request, without its final `\r\n`.
+    Message(Vec<u8>),
+    /// A request that grew past the limit; its bytes up to the next `\r\n` are dropped.
+    TooLong,
+}
+
+/// Cuts a connection's byte stream into requests (see the module docs).
+#[derive(Debug)]
+struct Framer {
+    buf: Vec<u8>,
+    /// How many bytes of `buf` the scanner has seen.
+    scanned: usize,
+    scanner: FormScanner,
+    /// Whether the last byte seen was `\r`.
+    after_cr: bool,
+    /// The end of the last `\r\n` in `buf` that fell inside an open form.
+    open_crlf_end: Option<usize>,
+    /// Dropping bytes up to the next `\r\n` after a request that was too long.
+    discarding: bool,
+    max: usize,
+}
+
+impl Framer {
+    fn new(max: usize) -> Self {
+        Framer {
+            buf: Vec::new(),
+            scanned: 0,
+            scanner: FormScanner::new(),
+            after_cr: false,
+            open_crlf_end: None,
+            discarding: false,
+            max,
+        }
+    }
+
+    fn push(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+    }
+
+    /// The next whole request in what has arrived, if any.
+    fn next_frame(&mut self) -> Option<Frame> {
+        if self.discarding && !self.skip_to_line_end() {
+            return None;
+        }
+        while self.scanned < self.buf.len() {
+            let byte = self.buf[self.scanned];
+            self.scanner.feed(byte);
+            self.scanned += 1;
+            let line_end = self.after_cr && byte == b'\n';
+            self.after_cr = byte == b'\r';
+            if line_end {
+                if !self.scanner.wants_more() {
+                    return Some(self.take(self.scanned));
+                }
+                self.open_crlf_end = Some(self.scanned);
+            }
+        }
+        if self.buf.len() > self.max.saturating_add(2) {
+            self.buf.clear();
+            self.restart();
+            self.discarding = true;
+            return Some(Frame::TooLong);
+        }
+        None
+    }
+
+    /// Whether everything that arrived ends with a `\r\n` inside an open form, so the
+    /// reader should wait only [`QUIET_PERIOD`] for more.
+    fn awaits_quiet(&self) -> bool {
+        !self.discarding && self.open_crlf_end.is_some_and(|end| end == self.buf.len())
+    }
+
+    /// After a quiet period: the text up to its last `\r\n`, answered as it stands.
+    fn flush_open(&mut self) -> Option<Frame> {
+        if self.awaits_quiet() {
+            Some(self.take(self.buf.len()))
+        } else {
+            None
+        }
+    }
+
+    /// Drops bytes up to and including the next `\r\n`; false if none has arrived.
+    fn skip_to_line_end(&mut self) -> bool {
+        for (i, &byte) in self.buf.iter().enumerate() {
+            let line_end = self.after_cr && byte == b'\n';
+            self.after_cr = byte == b'\r';
+            if line_end {
+                self.buf.drain(..=i);
+                self.discarding = false;
+                self.restart();
+                return true;
+            }
+        }
+        self.buf.clear();
+        false
+    }
+
+    /// Removes the request ending (with its `\r\n`) at `end` from the buffer.
+    fn take(&mut self, end: usize) -> Frame {
+        let message: Vec<u8> = self.buf[..end - 2].to_vec();
+        self.buf.drain(..end);
+        self.restart();
+        if message.len() > self.max {
+            Frame::TooLong
+        } else {
+            Frame::Message(message)
+        }
+    }
+
+    fn restart(&mut self) {
+        self.scanned = 0;
+        self.scanner = FormScanner::new();
+        self.after_cr = false;
+        self.open_crlf_end = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(framer: &mut Framer) -> Vec<Frame> {
+        std::iter::from_fn(|| framer.next_frame()).collect()
+    }
+
+    fn message(text: &str) -> Frame {
+        Frame::Message(text.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn a_request_spans_line_ends_inside_an_open_form() {
+        let mut framer = Framer::new(100);
+        framer.push(b"(define (f x)\r\n  (* x 2))\r\n(f 3)\r\n");
+        assert_eq!(
+            frames(&mut framer),
+            [message("(define (f x)\r\n  (* x 2))"), message("(f 3)")]
+        );
+    }
+
+    #[test]
+    fn a_line_end_split_across_reads_still_ends_the_request() {
+        let mut framer = Framer::new(100);
+        framer.push(b"(+ 1 2)\r");
+        assert_eq!(frames(&mut framer), []);
+        framer.push(b"\n");
+        assert_eq!(frames(&mut framer), [message("(+ 1 2)")]);
+    }
+
+    #[test]
+    fn an_open_form_at_the_end_of_the_data_waits_for_quiet() {
+        let mut framer = Framer::new(100);
+        framer.push(b"(f 1\r\n");
+        assert_eq!(frames(&mut framer), []);
+        assert!(framer.awaits_quiet());
+        assert_eq!(framer.flush_open(), Some(message("(f 1")));
+        assert!(!framer.awaits_quiet());
+    }
+
+    #[test]
+    fn a_too_long_request_is_dropped_up_to_the_next_line_end() {
+        let mut framer = Framer::new(8);
+        framer.push(b"(aaaaaaaaaaaa");
+        assert_eq!(frames(&mut framer), [Frame::TooLong]);
+        framer.push(b"aaaa)\r");
+        assert_eq!(frames(&mut framer), []);
+        framer.push(b"\n(b)\r\n");
+        assert_eq!(frames(&mut framer), [message("(b)")]);
+    }
+
+    #[test]
+    fn check_message_names_each_problem() {
+        assert_eq!(check_message(b"(f 1)", 100), Ok("(f 1)".to_owned()));
+        assert_eq!(check_message(b"(f\r\n 1)", 100), Ok("(f\n 1)".to_owned()));
+        assert_eq!(
+            check_message(b"(f \x00)", 100),
+            Err(
+                "the message holds binary data (byte 0x00 at offset 3), not source text".to_owned()
+            )
+        );
+        assert_eq!(
+            check_message(b"(f \xe9)", 100),
+            Err(
+                "the message is not UTF-8 text (byte 0xe9 at offset 3); send source as UTF-8"
+                    .to_owned()
+            )
+        );
+        assert_eq!(
+            check_message(b"(f))", 100),
+            Err("unbalanced parentheses: the `)` at line 1, column 4 closes nothing".to_owned())
+        );
+    }
+}
