@@ -1,0 +1,25 @@
+; Benchmark: count the solutions of the 8 queens problem (92), trying every placement per row.
+; Portable: zonal, TinyScheme, Guile.
+(define (safe? col placed)
+  (let loop ((rest placed) (distance 1))
+    (cond ((null? rest) #t)
+          ((or (= (car rest) col)
+               (= (car rest) (+ col distance))
+               (= (car rest) (- col distance)))
+           #f)
+          (else (loop (cdr rest) (+ distance 1))))))
+(define (queens n)
+  (let place ((row 0) (placed '()))
+    (if (= row n)
+        1
+        (let try ((col 0) (count 0))
+          (if (= col n)
+              count
+              (try (+ col 1)
+                   (if (safe? col placed)
+                       (+ count (place (+ row 1) (cons col placed)))
+                       count)))))))
+(define (repeat k acc)
+  (if (= k 0) acc (repeat (- k 1) (queens 8))))
+(display (repeat 10 0))
+(newline)

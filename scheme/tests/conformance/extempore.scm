@@ -1,0 +1,21 @@
+;; Extempore/TinyScheme conveniences a livecoder relies on: one-argument eval, load, sys:gc-stats,
+;; define-macro with rest arguments, println of mixed data.
+(define (t label v) (display label) (display " => ") (write v) (newline))
+
+(t 'eval-one-arg (eval '(+ 1 2)))
+(t 'eval-one-arg-define (begin (eval '(define from-eval 9)) from-eval))
+(load "tests/conformance/support/loaded.scm")
+(t 'load-defines (loaded-square 12))
+(define stats (sys:gc-stats))
+(t 'gc-stats-is-list (list? stats))
+(define-macro (my-when c . body) `(if ,c (begin ,@body) #f))
+(t 'define-macro-rest (my-when #t 1 2 3))
+(define-macro (twice form) `(begin ,form ,form))
+(define tw 0)
+(twice (set! tw (+ tw 1)))
+(t 'define-macro-twice tw)
+(println 'freq: 440 'gain: 3)
+(println 'list: '(1 (2 3)) 'vec: #(1 2))
+(define a 5)
+(println 'a '= a)
+(t 'now-undefined-here (guard (e (#t 'unbound)) undefined-engine-symbol))

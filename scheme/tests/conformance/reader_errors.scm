@@ -1,0 +1,33 @@
+;; Reader errors. Chunks between ";;; ---" lines are read separately, so one bad chunk only
+;; stops itself; positions are those of the whole file.
+(display "before")
+(newline)
+;;; ---
+(1 2
+;;; ---
+"unterminated string
+;;; ---
+)
+;;; ---
+(1 2))
+;;; ---
+#\nosuchchar
+;;; ---
+#z
+;;; ---
+(1 . )
+;;; ---
+( . 1)
+;;; ---
+(1 . 2 3)
+;;; ---
+#| never closed
+;;; ---
+#(1 2
+;;; ---
+"bad escape \q"
+;;; ---
+'
+;;; ---
+(display "after")
+(newline)
