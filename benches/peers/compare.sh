@@ -12,7 +12,10 @@
 # one-pole lowpass at 2 kHz; a 0.25 s feedback delay (feedback 0.5) mixed 50/50
 # with the filtered signal; 60 s of 48 kHz stereo written to a WAV file. The
 # patch is in w1.xtm (zonal), w1_score.py (writes scsynth's OSC score), w1.csd
-# (Csound) and w1.ck (ChucK).
+# (Csound), w1.ck (ChucK) and, as the yardstick, w1_reference.py (plain Python).
+# zonal renders two versions: w1.xtm calls sin for every partial and sample;
+# w1_rotation.xtm turns a unit vector instead (scsynth and Csound read their
+# sines from wavetables), and its row is "zonal-rot".
 #
 # Environment:
 #   ZONAL    the zonal binary (default: $CARGO_TARGET_DIR/release/zonal, else target/release/zonal)
@@ -31,7 +34,8 @@
 # steady state of the patch's transfer function summed over the 64 partials
 # (lowpass a / (1 - (1 - a) z^-1) with a = 1 - exp(-2 pi 2000 / 48000), then
 # 0.5 + 0.5 z^-12000 / (1 - 0.5 z^-12000)); the first echo's 0.25 s of
-# build-up lowers a 60 s render's RMS by about 0.2%.
+# build-up lowers a 60 s render's RMS by about 0.2%. Its first second must also
+# match w1_reference.py within 0.002 (the "max diff" column).
 #
 # The machine should be otherwise idle: other processes on the same cores
 # change every number here.
@@ -67,7 +71,9 @@ have() {
 # name|command|output file, one line per system that is installed
 systems=()
 if have "$ZONAL" "cargo build --release -p zonal-engine, or set ZONAL"; then
-    systems+=("zonal|$ZONAL render $PEERS/w1.xtm -o $OUT_DIR/w1-zonal.wav --seconds $SECONDS_LONG --sample-rate $RATE --channels $CHANNELS|$OUT_DIR/w1-zonal.wav")
+    for v in w1:zonal w1_rotation:zonal-rot; do
+        systems+=("${v#*:}|$ZONAL render $PEERS/${v%%:*}.xtm -o $OUT_DIR/w1-${v#*:}.wav --seconds $SECONDS_LONG --sample-rate $RATE --channels $CHANNELS|$OUT_DIR/w1-${v#*:}.wav")
+    done
 fi
 if have scsynth "Debian: supercollider-server"; then
     python3 "$PEERS/w1_score.py" "$WORK/w1.osc" || exit 1
@@ -116,7 +122,7 @@ median_seconds() {
 }
 
 echo "W1, ${SECONDS_LONG} s of ${RATE} Hz stereo; median of $RUNS runs ($timer); $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-declare -A secs rms status
+declare -A secs rms diff status
 order=()
 for entry in "${systems[@]}"; do
     IFS='|' read -r name cmd out <<<"$entry"
@@ -137,6 +143,13 @@ for entry in "${systems[@]}"; do
     fi
     echo "   $check"
     rms[$name]=$(printf '%s\n' "$check" | sed -n 's/.*rms=\([0-9.]*\).*/\1/p')
+    if ! check=$(python3 "$PEERS/w1_reference.py" "$out" 2>&1); then
+        status[$name]="failed: not W1, see above"
+        printf '%s\n' "$check" | sed 's/^/   /'
+        continue
+    fi
+    echo "   $check"
+    diff[$name]=$(printf '%s\n' "$check" | sed -n 's/.*= \([0-9.]*\)$/\1/p')
     if ! secs[$name]=$(median_seconds "$name" "$cmd"); then
         status[$name]="failed while timing"
         [ -s "$WORK/$name.hyperfine" ] && tail -n 5 "$WORK/$name.hyperfine" | sed 's/^/   /'
@@ -146,10 +159,10 @@ for entry in "${systems[@]}"; do
 done
 
 echo
-printf '%-8s %10s %12s %14s %8s\n' system "median s" "x real time" "t / t(zonal)" rms
+printf '%-9s %10s %12s %14s %8s %10s\n' system "median s" "x real time" "t / t(zonal)" rms "max diff"
 for name in "${order[@]}"; do
     if [ "${status[$name]}" != ok ]; then
-        printf '%-8s %s\n' "$name" "${status[$name]}"
+        printf '%-9s %s\n' "$name" "${status[$name]}"
         continue
     fi
     t=${secs[$name]}
@@ -159,6 +172,6 @@ for name in "${order[@]}"; do
     else
         vs=-
     fi
-    printf '%-8s %10s %12s %14s %8s\n' "$name" "$t" "$rt" "$vs" "${rms[$name]}"
+    printf '%-9s %10s %12s %14s %8s %10s\n' "$name" "$t" "$rt" "$vs" "${rms[$name]}" "${diff[$name]}"
 done
-echo "t / t(zonal) above 1 means zonal was faster"
+echo "t / t(zonal) above 1 means zonal (w1.xtm) was faster"

@@ -7,8 +7,10 @@
 // lowpass at 2 kHz (pole exp(-2 pi 2000 / 48000)); a Delay of 12,000 samples
 // whose input is the filtered signal plus half its own output, mixed 50/50
 // with the filtered signal. ChucK resolves the feedback cycle with a one-sample
-// lag, so the echoes after the first come one sample later per round trip
-// than in the other versions. WvOut2 records the dac for 60 seconds.
+// lag (a UGen that is still being computed gives its previous output), so the
+// Delay is set one sample short and the filtered signal reaches it through a
+// one-sample Delay: both the first echo and each round trip take 12,000
+// samples, as in the other versions. WvOut2 records the dac for 60 seconds.
 
 "/tmp/w1-chuck.wav" => string path;
 if (me.args() > 0) me.arg(0) => path;
@@ -24,17 +26,20 @@ for (0 => int k; k < 64; k++) {
 OnePole lowpass;
 0.7696654124932398 => lowpass.pole;
 
+Delay lag;
+1::samp => lag.max;
+1::samp => lag.delay;
 Gain delayIn;
 Delay echo;
 Gain feedback;
 12000::samp => echo.max;
-12000::samp => echo.delay;
+11999::samp => echo.delay;
 0.5 => feedback.gain;
 
 Gain mix;
 0.5 => mix.gain;
 
-bank => lowpass => delayIn => echo => feedback => delayIn;
+bank => lowpass => lag => delayIn => echo => feedback => delayIn;
 lowpass => mix;
 echo => mix;
 mix => dac;
