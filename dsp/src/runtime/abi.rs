@@ -1,0 +1,230 @@
+//! The ABI between compiled DSP code and the runtime: context field offsets, argument
+//! kinds, and the `extern "C"` functions compiled code calls (all listed by [`symbols`] for
+//! `JITBuilder::symbol`).
+//!
+//! Context fields compiled code uses directly (`CTX_*` are byte offsets into [`Ctx`]):
+//! `fault: u32`, `fault_site: u32`, `depth: u32`, `max_depth: u32`, `sp: u64`,
+//! `sp_limit: u64`, `slots: *const u64`.
+//!
+//! Functions (every `ctx` is the `*mut Ctx` the code was called with; a `site` is the
+//! compiler's number for the form, stored with a fault; after each call the code tests
+//! `fault` and returns if it is nonzero):
+//!
+//! | symbol | signature | does |
+//! | --- | --- | --- |
+//! | `zonal_zalloc` | `(ctx, count: u64, size: u64, align: u64, site: u32) -> u64` | `count*size` zeroed bytes from the top zone; 0 + fault |
+//! | `zonal_halloc` | `(ctx, count: u64, size: u64, align: u64, site: u32) -> u64` | zeroed bytes from the real-time heap (align ≤ 16); 0 + fault |
+//! | `zonal_salloc` | `(ctx, count: u64, size: u64, align: u64, site: u32) -> u64` | zeroed bytes at `sp` (bumps `sp`; the caller restores it on return); 0 + fault |
+//! | `zonal_free` | `(ctx, ptr: u64, site: u32)` | `free`; 0 is a no-op; a pointer `halloc` did not give faults |
+//! | `zonal_memzone_push` | `(ctx, bytes: u64, site: u32) -> u32` | opens a memzone; returns the zone depth, 0 + fault |
+//! | `zonal_memzone_pop` | `(ctx, site: u32)` | closes the innermost memzone |
+//! | `zonal_printf` | `(ctx, fmt: u64, args: *const u64, kinds: *const u8, n: u32, site: u32) -> i32` | C printf; `fmt` is an arena address |
+//! | `zonal_println` | `(ctx, args: *const u64, kinds: *const u8, n: u32)` | xtlang println |
+//! | `zonal_fault` | `(ctx, code: u32, site: u32)` | records a fault (first one wins) |
+//! | `zonal_sin` … | see [`crate::runtime::math`] | math without a Cranelift instruction |
+//!
+//! `args` holds each argument's bits in a `u64` (doubles as `f64::to_bits`, floats widened
+//! to double, i1/i8/i32 sign-extended) and `kinds[i]` says what it is: [`KIND_I64`],
+//! [`KIND_F64`], [`KIND_PTR`], [`KIND_STR`] (an `i8*`), [`KIND_I1`], [`KIND_I32`]. Those
+//! arrays may live on the native stack: only the runtime reads them.
+//!
+//! On the Rust side, wrap each entry into compiled code with [`Ctx::call_mark`] and
+//! [`Ctx::finish_call`], and run a bind-func's outer `let` inside [`Ctx::with_zone`].
+
+use super::ctx::Ctx;
+use super::fault::{FaultCode, FaultDetail};
+pub use super::printf::{KIND_F64, KIND_I1, KIND_I32, KIND_I64, KIND_PTR, KIND_STR};
+use std::mem::offset_of;
+
+/// Byte offset of [`Ctx::fault`].
+pub const CTX_FAULT: i32 = offset_of!(Ctx, fault) as i32;
+/// Byte offset of [`Ctx::fault_site`].
+pub const CTX_FAULT_SITE: i32 = offset_of!(Ctx, fault_site) as i32;
+/// Byte offset of [`Ctx::depth`].
+pub const CTX_DEPTH: i32 = offset_of!(Ctx, depth) as i32;
+/// Byte offset of [`Ctx::max_depth`].
+pub const CTX_MAX_DEPTH: i32 = offset_of!(Ctx, max_depth) as i32;
+/// Byte offset of [`Ctx::sp`].
+pub const CTX_SP: i32 = offset_of!(Ctx, sp) as i32;
+/// Byte offset of [`Ctx::sp_limit`].
+pub const CTX_SP_LIMIT: i32 = offset_of!(Ctx, sp_limit) as i32;
+/// Byte offset of [`Ctx::slots`].
+pub const CTX_SLOTS: i32 = offset_of!(Ctx, slots) as i32;
+
+/// `zalloc`/`alloc`.
+///
+/// # Safety
+/// `ctx` is null or points to a live context no one else is using during the call.
+pub unsafe extern "C" fn zonal_zalloc(
+    ctx: *mut Ctx,
+    count: u64,
+    size: u64,
+    align: u64,
+    site: u32,
+) -> u64 {
+    // SAFETY: the caller passes the context it was itself called with, exclusively.
+    let Some(ctx) = (unsafe { ctx.as_mut() }) else {
+        return 0;
+    };
+    ctx.zalloc(count, size, align, site)
+}
+
+/// `halloc`.
+///
+/// # Safety
+/// `ctx` is null or points to a live context no one else is using during the call.
+pub unsafe extern "C" fn zonal_halloc(
+    ctx: *mut Ctx,
+    count: u64,
+    size: u64,
+    align: u64,
+    site: u32,
+) -> u64 {
+    // SAFETY: the caller passes the context it was itself called with, exclusively.
+    let Some(ctx) = (unsafe { ctx.as_mut() }) else {
+        return 0;
+    };
+    ctx.halloc(count, size, align, site)
+}
+
+/// `salloc`.
+///
+/// # Safety
+/// `ctx` is null or points to a live context no one else is using during the call.
+pub unsafe extern "C" fn zonal_salloc(
+    ctx: *mut Ctx,
+    count: u64,
+    size: u64,
+    align: u64,
+    site: u32,
+) -> u64 {
+    // SAFETY: the caller passes the context it was itself called with, exclusively.
+    let Some(ctx) = (unsafe { ctx.as_mut() }) else {
+        return 0;
+    };
+    ctx.salloc(count, size, align, site)
+}
+
+/// `free`.
+///
+/// # Safety
+/// `ctx` is null or points to a live context no one else is using during the call.
+pub unsafe extern "C" fn zonal_free(ctx: *mut Ctx, ptr: u64, site: u32) {
+    // SAFETY: the caller passes the context it was itself called with, exclusively.
+    if let Some(ctx) = unsafe { ctx.as_mut() } {
+        ctx.free(ptr, site);
+    }
+}
+
+/// Opens a memzone.
+///
+/// # Safety
+/// `ctx` is null or points to a live context no one else is using during the call.
+pub unsafe extern "C" fn zonal_memzone_push(ctx: *mut Ctx, bytes: u64, site: u32) -> u32 {
+    // SAFETY: the caller passes the context it was itself called with, exclusively.
+    let Some(ctx) = (unsafe { ctx.as_mut() }) else {
+        return 0;
+    };
+    ctx.memzone_push(bytes, site)
+}
+
+/// Closes the innermost memzone.
+///
+/// # Safety
+/// `ctx` is null or points to a live context no one else is using during the call.
+pub unsafe extern "C" fn zonal_memzone_pop(ctx: *mut Ctx, site: u32) {
+    // SAFETY: the caller passes the context it was itself called with, exclusively.
+    if let Some(ctx) = unsafe { ctx.as_mut() } {
+        ctx.memzone_pop(site);
+    }
+}
+
+/// Builds the argument slices; null arrays or `n == 0` give empty slices.
+///
+/// # Safety
+/// Non-null `args` and `kinds` point to `n` readable elements each.
+unsafe fn arrays<'a>(args: *const u64, kinds: *const u8, n: u32) -> (&'a [u64], &'a [u8]) {
+    if args.is_null() || kinds.is_null() || n == 0 {
+        return (&[], &[]);
+    }
+    // SAFETY: both arrays hold `n` elements, as the caller guarantees.
+    unsafe {
+        (
+            std::slice::from_raw_parts(args, n as usize),
+            std::slice::from_raw_parts(kinds, n as usize),
+        )
+    }
+}
+
+/// C `printf`.
+///
+/// # Safety
+/// `ctx` is null or points to a live context no one else is using during the call;
+/// non-null `args` and `kinds` point to `n` elements each.
+pub unsafe extern "C" fn zonal_printf(
+    ctx: *mut Ctx,
+    fmt: u64,
+    args: *const u64,
+    kinds: *const u8,
+    n: u32,
+    site: u32,
+) -> i32 {
+    // SAFETY: the caller passes the context it was itself called with, exclusively.
+    let Some(ctx) = (unsafe { ctx.as_mut() }) else {
+        return -1;
+    };
+    // SAFETY: the caller passes arrays of `n` elements.
+    let (args, kinds) = unsafe { arrays(args, kinds, n) };
+    ctx.printf(fmt, args, kinds, site)
+}
+
+/// xtlang `println`.
+///
+/// # Safety
+/// `ctx` is null or points to a live context no one else is using during the call;
+/// non-null `args` and `kinds` point to `n` elements each.
+pub unsafe extern "C" fn zonal_println(ctx: *mut Ctx, args: *const u64, kinds: *const u8, n: u32) {
+    // SAFETY: the caller passes the context it was itself called with, exclusively.
+    let Some(ctx) = (unsafe { ctx.as_mut() }) else {
+        return;
+    };
+    // SAFETY: the caller passes arrays of `n` elements.
+    let (args, kinds) = unsafe { arrays(args, kinds, n) };
+    ctx.println(args, kinds);
+}
+
+/// Records a fault (the first one wins). Unknown codes are kept as they are.
+///
+/// # Safety
+/// `ctx` is null or points to a live context no one else is using during the call.
+pub unsafe extern "C" fn zonal_fault(ctx: *mut Ctx, code: u32, site: u32) {
+    // SAFETY: the caller passes the context it was itself called with, exclusively.
+    let Some(ctx) = (unsafe { ctx.as_mut() }) else {
+        return;
+    };
+    match FaultCode::from_u32(code) {
+        Some(c) => ctx.raise(c, site, FaultDetail::None),
+        None if ctx.fault == 0 && code != 0 => {
+            ctx.fault = code;
+            ctx.fault_site = site;
+        }
+        None => {}
+    }
+}
+
+/// Every runtime function compiled code may call, by symbol name, for `JITBuilder::symbol`.
+pub fn symbols() -> Vec<(&'static str, *const u8)> {
+    let mut v: Vec<(&'static str, *const u8)> = vec![
+        ("zonal_zalloc", zonal_zalloc as *const u8),
+        ("zonal_halloc", zonal_halloc as *const u8),
+        ("zonal_salloc", zonal_salloc as *const u8),
+        ("zonal_free", zonal_free as *const u8),
+        ("zonal_memzone_push", zonal_memzone_push as *const u8),
+        ("zonal_memzone_pop", zonal_memzone_pop as *const u8),
+        ("zonal_printf", zonal_printf as *const u8),
+        ("zonal_println", zonal_println as *const u8),
+        ("zonal_fault", zonal_fault as *const u8),
+    ];
+    v.extend(super::math::symbols());
+    v
+}

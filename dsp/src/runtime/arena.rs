@@ -1,0 +1,353 @@
+//! The arena: the one reservation of address space that holds every byte DSP code can reach.
+//!
+//! An [`Arena`] is a single `mmap` of `len` bytes (`MAP_NORESERVE`, so pages are committed
+//! only when touched) made once per [`crate::runtime::Ctx`] family — in practice once per
+//! `Dsp`. Compiled code checks every access with one unsigned compare against
+//! [`Arena::base`] and [`Arena::len`], which never change for the arena's life, so codegen may
+//! embed them as immediates.
+//!
+//! The arena hands out page-aligned [`ArenaBlock`]s (first fit over freed holes, then a bump
+//! pointer). Blocks return to the arena when dropped; large freed blocks are given back to
+//! the kernel with `madvise(MADV_DONTNEED)`. Handing out and returning blocks takes a mutex
+//! and may allocate, so it happens on the control thread only: the audio thread works inside
+//! blocks that were carved for it in advance.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ptr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+/// Granularity and alignment of arena blocks.
+pub const PAGE: usize = 4096;
+
+/// Freed blocks at least this large are returned to the kernel.
+const RELEASE_TO_KERNEL: usize = 1 << 20;
+
+/// Why the arena could not be made or could not hand out a block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArenaError {
+    /// The operating system refused to reserve the address space.
+    Reserve { bytes: usize, errno: i32 },
+    /// The arena has no free range this large.
+    Full { asked: u64, capacity: usize },
+}
+
+impl fmt::Display for ArenaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ArenaError::Reserve { bytes, errno } => write!(
+                f,
+                "could not reserve {bytes} bytes of address space for DSP memory (os error {errno})"
+            ),
+            ArenaError::Full { asked, capacity } => write!(
+                f,
+                "cannot find {asked} bytes of DSP memory: the arena holds {capacity} bytes in all"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ArenaError {}
+
+/// Free space bookkeeping, guarded by the arena's mutex.
+#[derive(Debug, Default)]
+struct Ranges {
+    /// Offset of the first never-used byte.
+    top: usize,
+    /// Freed holes below `top`: offset -> length, coalesced.
+    holes: BTreeMap<usize, usize>,
+    /// Blocks handed out and not yet returned.
+    live: usize,
+    /// Bytes in those blocks.
+    in_use: usize,
+}
+
+/// One reservation of address space for all DSP-visible memory.
+#[derive(Debug)]
+pub struct Arena {
+    base: usize,
+    len: usize,
+    ranges: Mutex<Ranges>,
+}
+
+impl Arena {
+    /// Reserves `bytes` of address space (rounded up to whole pages). Nothing is committed
+    /// until touched.
+    pub fn new(bytes: usize) -> Result<Arc<Arena>, ArenaError> {
+        let len = bytes
+            .checked_next_multiple_of(PAGE)
+            .filter(|&l| l > 0)
+            .ok_or(ArenaError::Reserve {
+                bytes,
+                errno: libc::EINVAL,
+            })?;
+        // SAFETY: an anonymous private mapping at an address of the kernel's choosing touches
+        // no existing memory; the result is checked against MAP_FAILED below.
+        let addr = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if addr == libc::MAP_FAILED {
+            let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            return Err(ArenaError::Reserve { bytes: len, errno });
+        }
+        Ok(Arc::new(Arena {
+            base: addr as usize,
+            len,
+            ranges: Mutex::default(),
+        }))
+    }
+
+    /// First address of the arena.
+    pub fn base(&self) -> u64 {
+        self.base as u64
+    }
+
+    /// Size of the arena in bytes.
+    pub fn len(&self) -> u64 {
+        self.len as u64
+    }
+
+    /// Always false: an arena holds at least one page.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// True when `[addr, addr + size)` lies inside the arena — the same unsigned compare
+    /// compiled code does: `addr - base <= len - size`.
+    pub fn contains(&self, addr: u64, size: u64) -> bool {
+        size <= self.len() && addr.wrapping_sub(self.base()) <= self.len() - size
+    }
+
+    /// Blocks handed out and not yet returned.
+    pub fn live_blocks(&self) -> usize {
+        self.lock().live
+    }
+
+    /// Bytes in blocks handed out and not yet returned.
+    pub fn bytes_in_use(&self) -> usize {
+        self.lock().in_use
+    }
+
+    /// Hands out a block of at least `bytes` bytes (whole pages), page-aligned. Its content is
+    /// unspecified: zones and pools zero what they hand out.
+    pub fn alloc_block(self: &Arc<Self>, bytes: u64) -> Result<ArenaBlock, ArenaError> {
+        let full = ArenaError::Full {
+            asked: bytes,
+            capacity: self.len,
+        };
+        let len = usize::try_from(bytes)
+            .ok()
+            .and_then(|b| b.max(1).checked_next_multiple_of(PAGE))
+            .filter(|&l| l <= self.len)
+            .ok_or(full)?;
+        let mut r = self.lock();
+        let hole = r
+            .holes
+            .iter()
+            .find(|&(_, &hole_len)| hole_len >= len)
+            .map(|(&o, &l)| (o, l));
+        let offset = match hole {
+            Some((offset, hole_len)) => {
+                r.holes.remove(&offset);
+                if hole_len > len {
+                    r.holes.insert(offset + len, hole_len - len);
+                }
+                offset
+            }
+            None if self.len - r.top >= len => {
+                r.top += len;
+                r.top - len
+            }
+            None => return Err(full),
+        };
+        r.live += 1;
+        r.in_use += len;
+        drop(r);
+        Ok(ArenaBlock {
+            arena: Arc::clone(self),
+            addr: (self.base + offset) as u64,
+            len,
+        })
+    }
+
+    fn release(&self, addr: u64, len: usize) {
+        let offset = addr as usize - self.base;
+        if len >= RELEASE_TO_KERNEL {
+            // SAFETY: [addr, addr+len) is a page-aligned range of this mapping that no block
+            // owns any more; MADV_DONTNEED only drops its pages (they read as zero again).
+            unsafe {
+                libc::madvise(addr as *mut libc::c_void, len, libc::MADV_DONTNEED);
+            }
+        }
+        let mut r = self.lock();
+        r.live -= 1;
+        r.in_use -= len;
+        let (mut start, mut end) = (offset, offset + len);
+        if let Some((&prev, &prev_len)) = r.holes.range(..start).next_back()
+            && prev + prev_len == start
+        {
+            r.holes.remove(&prev);
+            start = prev;
+        }
+        if let Some(next_len) = r.holes.remove(&end) {
+            end += next_len;
+        }
+        if end == r.top {
+            r.top = start;
+        } else {
+            r.holes.insert(start, end - start);
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Ranges> {
+        self.ranges.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for Arena {
+    fn drop(&mut self) {
+        // SAFETY: the mapping was made in `new` with exactly this address and length, and
+        // every block holds an `Arc` to the arena, so no block outlives it.
+        unsafe {
+            libc::munmap(self.base as *mut libc::c_void, self.len);
+        }
+    }
+}
+
+/// A page-aligned range of the arena owned by one zone, pool, stack or reserve. Dropping it
+/// returns the range to the arena (control thread: this takes the arena's mutex).
+#[derive(Debug)]
+pub struct ArenaBlock {
+    arena: Arc<Arena>,
+    addr: u64,
+    len: usize,
+}
+
+impl ArenaBlock {
+    /// First address of the block.
+    pub fn addr(&self) -> u64 {
+        self.addr
+    }
+
+    /// Length of the block in bytes (whole pages).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always false: a block holds at least one page.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The arena the block belongs to.
+    pub fn arena(&self) -> &Arc<Arena> {
+        &self.arena
+    }
+
+    /// Commits every page of the block now (one write per page), so that the audio thread
+    /// never takes a page fault on first use.
+    pub fn touch(&self) {
+        for offset in (0..self.len).step_by(PAGE) {
+            let p = (self.addr as usize + offset) as *mut u8;
+            // SAFETY: `p` is inside this block, which is mapped read-write and owned by it;
+            // the byte is rewritten with its own value.
+            unsafe { p.write_volatile(p.read_volatile()) };
+        }
+    }
+
+    /// Sets `len` bytes at `addr` to zero.
+    ///
+    /// Out-of-block ranges are refused, so this cannot touch memory the block does not own.
+    pub fn zero(&self, addr: u64, len: usize) -> bool {
+        let inside = addr >= self.addr
+            && (addr - self.addr) as usize <= self.len
+            && len <= self.len - (addr - self.addr) as usize;
+        if inside {
+            // SAFETY: the range was just checked to lie inside this block, which is mapped
+            // read-write.
+            unsafe { ptr::write_bytes(addr as *mut u8, 0, len) };
+        }
+        inside
+    }
+}
+
+impl Drop for ArenaBlock {
+    fn drop(&mut self) {
+        self.arena.release(self.addr, self.len);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_are_page_aligned_inside_and_returned_on_drop() {
+        let arena = Arena::new(1 << 24).expect("arena");
+        let a = arena.alloc_block(100).expect("a");
+        let b = arena.alloc_block(3 * PAGE as u64).expect("b");
+        assert_eq!(a.len(), PAGE);
+        assert_eq!(a.addr() % PAGE as u64, 0);
+        assert!(arena.contains(b.addr(), b.len() as u64));
+        assert_eq!(arena.live_blocks(), 2);
+        drop(a);
+        drop(b);
+        assert_eq!(arena.live_blocks(), 0);
+        assert_eq!(arena.bytes_in_use(), 0);
+    }
+
+    #[test]
+    fn freed_holes_are_reused_and_coalesced() {
+        let arena = Arena::new(1 << 24).expect("arena");
+        let a = arena.alloc_block(PAGE as u64).expect("a");
+        let b = arena.alloc_block(PAGE as u64).expect("b");
+        let c = arena.alloc_block(PAGE as u64).expect("c");
+        let first = a.addr();
+        drop(a);
+        drop(b);
+        let d = arena.alloc_block(2 * PAGE as u64).expect("d");
+        assert_eq!(d.addr(), first);
+        drop(c);
+        drop(d);
+        let e = arena.alloc_block(4 * PAGE as u64).expect("e");
+        assert_eq!(e.addr(), first);
+    }
+
+    #[test]
+    fn a_block_larger_than_the_arena_is_a_clear_error() {
+        let arena = Arena::new(1 << 20).expect("arena");
+        let err = arena
+            .alloc_block(8_000_000_000_000_000)
+            .expect_err("too large");
+        assert_eq!(
+            err,
+            ArenaError::Full {
+                asked: 8_000_000_000_000_000,
+                capacity: 1 << 20
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "cannot find 8000000000000000 bytes of DSP memory: the arena holds 1048576 bytes in all"
+        );
+    }
+
+    #[test]
+    fn contains_is_the_unsigned_compare() {
+        let arena = Arena::new(1 << 20).expect("arena");
+        let base = arena.base();
+        assert!(arena.contains(base, 8));
+        assert!(arena.contains(base + (1 << 20) - 8, 8));
+        assert!(!arena.contains(base + (1 << 20) - 7, 8));
+        assert!(!arena.contains(base - 1, 1));
+        assert!(!arena.contains(0, 8));
+        assert!(!arena.contains(base, (1 << 20) + 1));
+    }
+}

@@ -1,0 +1,786 @@
+//! The context compiled code runs in: [`Ctx`], one per thread (control, audio).
+//!
+//! Its first fields are `#[repr(C)]` at fixed offsets (exported as `CTX_*` in
+//! [`crate::runtime::abi`]) that compiled code reads and writes directly: the fault cell,
+//! the call depth, the `salloc` stack pointer and limit, the slot table. The private fields
+//! behind them hold the thread's zone stack (the base zone at the bottom: the default zone
+//! on the control thread, the audio zone on the audio thread), its real-time heap, the
+//! deferred-free rings to the other thread's heap, and where text goes: writers on the
+//! control thread, the message ring on the audio thread.
+//!
+//! Nothing an audio context does after construction allocates, locks or prints: its zone
+//! stack has a fixed capacity, memzones and overflow come from its pre-touched reserve,
+//! `halloc` from its pre-touched pool, text is formatted into a fixed buffer and sent as
+//! ring records.
+
+use super::arena::{Arena, ArenaBlock, ArenaError};
+use super::fault::{FaultCode, FaultDetail, RawFault};
+use super::heap::{HeapError, HeapErrorKind, HeapPool, RemoteHeap};
+use super::messages::{MessageKind, MessageReader, MessageWriter, message_ring};
+use super::printf::{self, Arg, Buf};
+use super::reserve::Reserve;
+use super::zone::{Zone, ZoneError, ZoneErrorKind};
+use std::fmt;
+use std::io::Write;
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+/// Zones a context's stack holds at most (the base zone, closure zones pushed by the
+/// compiler, nested memzones); a deeper `memzone` faults.
+pub const MAX_ZONE_DEPTH: usize = 64;
+
+/// Longest string `printf` reads from DSP memory (format or `%s` argument).
+pub const MAX_STRING: usize = 1 << 16;
+
+/// Control-thread warnings kept for [`Ctx::take_warnings`] at most.
+const KEPT_WARNINGS: usize = 64;
+
+/// Text is formatted into a buffer of this size and flushed when it fills.
+const PRINT_BUF: usize = 1024;
+
+/// Sizes for a control-thread context.
+#[derive(Clone, Debug)]
+pub struct ControlConfig {
+    /// The default zone: `zalloc` outside any memzone or closure zone (grows when full).
+    pub base_zone_bytes: u64,
+    /// The `halloc` heap.
+    pub heap_bytes: u64,
+    /// The `salloc` stack.
+    pub stack_bytes: u64,
+    /// Deepest call nesting before [`FaultCode::CallDepth`].
+    pub max_depth: u32,
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        ControlConfig {
+            base_zone_bytes: 1 << 20,
+            heap_bytes: 64 << 20,
+            stack_bytes: 8 << 20,
+            max_depth: 1000,
+        }
+    }
+}
+
+/// Sizes for an audio-thread context; all of it is committed (touched) at construction.
+#[derive(Clone, Debug)]
+pub struct AudioConfig {
+    /// The audio zone, reset after every buffer.
+    pub zone_bytes: u64,
+    /// The bounded reserve for memzones and zone overflow.
+    pub reserve_bytes: u64,
+    /// The `halloc` pool.
+    pub heap_bytes: u64,
+    /// The `salloc` stack.
+    pub stack_bytes: u64,
+    /// The message ring, in bytes.
+    pub ring_bytes: usize,
+    /// Deepest call nesting before [`FaultCode::CallDepth`].
+    pub max_depth: u32,
+}
+
+impl Default for AudioConfig {
+    fn default() -> Self {
+        AudioConfig {
+            zone_bytes: 256 << 10,
+            reserve_bytes: 4 << 20,
+            heap_bytes: 8 << 20,
+            stack_bytes: 1 << 20,
+            ring_bytes: 64 << 10,
+            max_depth: 1000,
+        }
+    }
+}
+
+/// Why a context could not be made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuntimeError {
+    Arena(ArenaError),
+    Heap(HeapError),
+    /// An audio context must be made from the control context.
+    NotControl,
+}
+
+impl fmt::Display for RuntimeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RuntimeError::Arena(e) => write!(f, "{e}"),
+            RuntimeError::Heap(e) => write!(f, "{e}"),
+            RuntimeError::NotControl => {
+                f.write_str("an audio context can only be made from the control context")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RuntimeError {}
+
+impl From<ArenaError> for RuntimeError {
+    fn from(e: ArenaError) -> Self {
+        RuntimeError::Arena(e)
+    }
+}
+
+impl From<HeapError> for RuntimeError {
+    fn from(e: HeapError) -> Self {
+        RuntimeError::Heap(e)
+    }
+}
+
+/// One entry of the zone stack.
+enum ZoneSlot {
+    /// A zone the context owns: the base zone or a memzone (with the reserve mark to release
+    /// when it is popped, on the audio thread).
+    Own {
+        zone: Zone,
+        memzone: bool,
+        reserve_mark: Option<usize>,
+    },
+    /// A zone lent by [`Ctx::with_zone`] for the duration of its closure.
+    Lent(NonNull<Zone>),
+}
+
+/// Where text goes.
+enum Sink {
+    Control {
+        output: Box<dyn Write + Send>,
+        warnings: Box<dyn Write + Send>,
+        kept: Vec<String>,
+        readers: Vec<MessageReader>,
+    },
+    Audio {
+        ring: MessageWriter,
+    },
+}
+
+impl Sink {
+    fn output(&mut self, bytes: &[u8]) {
+        match self {
+            // A failing output writer has nowhere to report to; the text is lost.
+            Sink::Control { output, .. } => drop(output.write_all(bytes)),
+            Sink::Audio { ring } => drop(ring.send(MessageKind::Output, bytes)),
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Sink::Control { output, .. } = self {
+            drop(output.flush());
+        }
+    }
+
+    fn warn(&mut self, args: fmt::Arguments<'_>) {
+        match self {
+            Sink::Control { warnings, kept, .. } => {
+                let text = args.to_string();
+                drop(writeln!(warnings, "{text}"));
+                if kept.len() < KEPT_WARNINGS {
+                    kept.push(text);
+                }
+            }
+            Sink::Audio { ring } => {
+                let mut line = Buf::<256>::new();
+                let _ = fmt::Write::write_fmt(&mut line, args);
+                ring.send(MessageKind::Warning, line.as_bytes());
+            }
+        }
+    }
+}
+
+/// Text being printed, flushed to the sink when full and at the end of each call.
+struct PrintBuf {
+    bytes: [u8; PRINT_BUF],
+    len: usize,
+}
+
+impl PrintBuf {
+    fn put(&mut self, mut b: &[u8], sink: &mut Sink) {
+        while !b.is_empty() {
+            if self.len == PRINT_BUF {
+                self.flush(sink);
+            }
+            let n = b.len().min(PRINT_BUF - self.len);
+            self.bytes[self.len..self.len + n].copy_from_slice(&b[..n]);
+            self.len += n;
+            b = &b[n..];
+        }
+    }
+
+    fn flush(&mut self, sink: &mut Sink) {
+        if self.len > 0 {
+            sink.output(&self.bytes[..self.len]);
+            self.len = 0;
+        }
+        sink.flush();
+    }
+}
+
+/// Where a call started, to restore after it (see [`Ctx::finish_call`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallMark {
+    sp: u64,
+    depth: u32,
+    zones: usize,
+}
+
+/// The context of one thread. The public fields are the ABI: compiled code reads and
+/// writes them at the offsets `CTX_*` in [`crate::runtime::abi`].
+#[repr(C)]
+pub struct Ctx {
+    /// 0, or the [`FaultCode`] that stopped the code (first fault wins).
+    pub fault: u32,
+    /// The compiler's site number of the form that faulted.
+    pub fault_site: u32,
+    /// Calls in progress; compiled code increments it on entry, faults with
+    /// [`FaultCode::CallDepth`] past `max_depth`, decrements it on return.
+    pub depth: u32,
+    pub max_depth: u32,
+    /// Next free byte of the `salloc` stack (an arena address; the stack grows upward).
+    pub sp: u64,
+    /// End of the `salloc` stack: an `salloc` whose end passes it faults
+    /// ([`FaultCode::StackExhausted`]).
+    pub sp_limit: u64,
+    /// This thread's slot table (one closure pointer per bind-func slot). Owned by the
+    /// compiler's side, which keeps it alive and unmoved while code runs in this context.
+    pub slots: *const u64,
+    arena: Arc<Arena>,
+    audio: bool,
+    detail: FaultDetail,
+    stack: ArenaBlock,
+    zones: Vec<ZoneSlot>,
+    reserve: Option<Reserve>,
+    heap: HeapPool,
+    remotes: Vec<RemoteHeap>,
+    sink: Sink,
+    print: PrintBuf,
+}
+
+// SAFETY: `slots` points to a table that the owner of this context keeps alive and only
+// this context's thread reads through it; `ZoneSlot::Lent` pointers exist only inside
+// `with_zone`, which holds `&mut self`, so they never cross threads; the heap pool is Send;
+// the writers are `Send`. Moving the context moves its single owner.
+unsafe impl Send for Ctx {}
+
+impl fmt::Debug for Ctx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ctx")
+            .field("audio", &self.audio)
+            .field("fault", &self.fault)
+            .field("fault_site", &self.fault_site)
+            .field("depth", &self.depth)
+            .field("sp", &self.sp)
+            .field("zones", &self.zones.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ctx {
+    /// The control thread's context: printf output to stdout, warnings to stderr.
+    pub fn control(arena: &Arc<Arena>, cfg: &ControlConfig) -> Result<Ctx, RuntimeError> {
+        let base = Zone::new(arena, cfg.base_zone_bytes, "default zone")?;
+        let heap = HeapPool::new(arena, cfg.heap_bytes, false)?;
+        let stack = arena.alloc_block(cfg.stack_bytes)?;
+        let sink = Sink::Control {
+            output: Box::new(std::io::stdout()),
+            warnings: Box::new(std::io::stderr()),
+            kept: Vec::new(),
+            readers: Vec::new(),
+        };
+        Ok(Ctx::assemble(
+            arena,
+            false,
+            cfg.max_depth,
+            base,
+            None,
+            heap,
+            stack,
+            sink,
+        ))
+    }
+
+    /// An audio thread's context, made on the control thread from the control context
+    /// (which keeps the reading end of its message ring and the deferred-free rings).
+    pub fn audio(control: &mut Ctx, cfg: &AudioConfig) -> Result<Ctx, RuntimeError> {
+        if control.audio {
+            return Err(RuntimeError::NotControl);
+        }
+        let arena = Arc::clone(&control.arena);
+        let base = Zone::new(&arena, cfg.zone_bytes, "audio zone")?;
+        base.touch();
+        let reserve = Reserve::new(&arena, cfg.reserve_bytes)?;
+        let mut heap = HeapPool::new(&arena, cfg.heap_bytes, true)?;
+        let stack = arena.alloc_block(cfg.stack_bytes)?;
+        stack.touch();
+        let (ring, reader) = message_ring(cfg.ring_bytes);
+        let to_control = control.heap.remote();
+        control.remotes.retain(|r| !r.is_abandoned());
+        control.remotes.push(heap.remote());
+        if let Sink::Control { readers, .. } = &mut control.sink {
+            readers.retain(|r| !r.is_finished());
+            readers.push(reader);
+        }
+        let mut ctx = Ctx::assemble(
+            &arena,
+            true,
+            cfg.max_depth,
+            base,
+            Some(reserve),
+            heap,
+            stack,
+            Sink::Audio { ring },
+        );
+        ctx.remotes.push(to_control);
+        Ok(ctx)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        arena: &Arc<Arena>,
+        audio: bool,
+        max_depth: u32,
+        base: Zone,
+        reserve: Option<Reserve>,
+        heap: HeapPool,
+        stack: ArenaBlock,
+        sink: Sink,
+    ) -> Ctx {
+        let mut zones = Vec::with_capacity(MAX_ZONE_DEPTH);
+        zones.push(ZoneSlot::Own {
+            zone: base,
+            memzone: false,
+            reserve_mark: None,
+        });
+        Ctx {
+            fault: 0,
+            fault_site: 0,
+            depth: 0,
+            max_depth,
+            sp: stack.addr(),
+            sp_limit: stack.addr() + stack.len() as u64,
+            slots: std::ptr::null(),
+            arena: Arc::clone(arena),
+            audio,
+            detail: FaultDetail::None,
+            stack,
+            zones,
+            reserve,
+            heap,
+            remotes: Vec::with_capacity(1),
+            sink,
+            print: PrintBuf {
+                bytes: [0; PRINT_BUF],
+                len: 0,
+            },
+        }
+    }
+
+    /// The arena this context's memory comes from.
+    pub fn arena(&self) -> &Arc<Arena> {
+        &self.arena
+    }
+
+    /// True for an audio-thread context.
+    pub fn is_audio(&self) -> bool {
+        self.audio
+    }
+
+    /// Control thread: where `printf`/`println` output goes (default stdout).
+    pub fn set_output(&mut self, w: Box<dyn Write + Send>) {
+        if let Sink::Control { output, .. } = &mut self.sink {
+            *output = w;
+        }
+    }
+
+    /// Control thread: where warnings such as zone-full go, one per line (default stderr).
+    pub fn set_warnings(&mut self, w: Box<dyn Write + Send>) {
+        if let Sink::Control { warnings, .. } = &mut self.sink {
+            *warnings = w;
+        }
+    }
+
+    /// Control thread: the warnings written since the last call (at most 64 kept), e.g. to
+    /// attach a closure zone's zone-full warning to its definition.
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        match &mut self.sink {
+            Sink::Control { kept, .. } => std::mem::take(kept),
+            Sink::Audio { .. } => Vec::new(),
+        }
+    }
+
+    /// Control thread: hands every message the audio contexts sent (text, kind) to `f`.
+    pub fn drain_messages(&mut self, mut f: impl FnMut(MessageKind, &str)) {
+        if let Sink::Control { readers, .. } = &mut self.sink {
+            for r in readers.iter_mut() {
+                r.drain(&mut f);
+            }
+            readers.retain(|r| !r.is_finished());
+        }
+    }
+
+    /// Runs `f` with `zone` as the top zone (the compiler runs a bind-func's outer `let` this
+    /// way, so that its `zalloc`s come from the closure zone). Zones `f` leaves open above
+    /// it are popped.
+    pub fn with_zone<R>(&mut self, zone: &mut Zone, f: impl FnOnce(&mut Ctx) -> R) -> R {
+        let depth = self.zones.len();
+        if depth >= MAX_ZONE_DEPTH {
+            self.raise(FaultCode::ZoneStack, 0, FaultDetail::None);
+            return f(self);
+        }
+        self.zones.push(ZoneSlot::Lent(NonNull::from(zone)));
+        let r = f(self);
+        self.unwind_zones(depth);
+        r
+    }
+
+    /// Zones on the stack now (1 = only the base zone).
+    pub fn zone_depth(&self) -> usize {
+        self.zones.len()
+    }
+
+    /// The base zone: the audio zone on the audio thread, the default zone on the control
+    /// thread.
+    pub fn base_zone(&self) -> &Zone {
+        match &self.zones[0] {
+            ZoneSlot::Own { zone, .. } => zone,
+            // SAFETY: slot 0 is always the owned base zone; a lent slot would be valid anyway
+            // because lent slots exist only inside `with_zone`.
+            ZoneSlot::Lent(z) => unsafe { z.as_ref() },
+        }
+    }
+
+    /// The reserve's bytes in use and high-water mark (audio thread; zeros on control).
+    pub fn reserve_usage(&self) -> (usize, usize) {
+        self.reserve
+            .as_ref()
+            .map_or((0, 0), |r| (r.used(), r.high_water()))
+    }
+
+    /// `halloc` allocations of this context's heap not yet freed.
+    pub fn heap_live(&self) -> usize {
+        self.heap.live()
+    }
+
+    /// Frees from the other thread lost to a full deferred-free ring, and frees from the
+    /// other thread that named no live allocation.
+    pub fn heap_anomalies(&self) -> (u64, u64) {
+        (
+            self.remotes.iter().map(RemoteHeap::lost).sum(),
+            self.heap.bad_remote_frees(),
+        )
+    }
+
+    /// Marks the start of a call from Rust into compiled code.
+    pub fn call_mark(&self) -> CallMark {
+        CallMark {
+            sp: self.sp,
+            depth: self.depth,
+            zones: self.zones.len(),
+        }
+    }
+
+    /// Ends a call started at `mark`: restores the stack pointer, depth and zone stack
+    /// (popping memzones a fault left open) and returns the fault, if any, clearing it.
+    pub fn finish_call(&mut self, mark: CallMark) -> Result<(), RawFault> {
+        if self.fault == 0 && self.zones.len() == mark.zones && self.sp == mark.sp {
+            return Ok(());
+        }
+        let fault = self.take_fault();
+        self.unwind_zones(mark.zones.max(1));
+        self.sp = mark.sp;
+        self.depth = mark.depth;
+        fault.map_or(Ok(()), Err)
+    }
+
+    /// The pending fault, cleared.
+    pub fn take_fault(&mut self) -> Option<RawFault> {
+        if self.fault == 0 {
+            return None;
+        }
+        let f = RawFault {
+            code: FaultCode::from_u32(self.fault),
+            raw: self.fault,
+            site: self.fault_site,
+            detail: self.detail,
+        };
+        self.fault = 0;
+        self.fault_site = 0;
+        self.detail = FaultDetail::None;
+        Some(f)
+    }
+
+    /// Audio thread, after every buffer (control thread, after a top-level call): empties
+    /// the base zone, releases the reserve, resets the `salloc` stack and frees what the
+    /// other thread handed back. Pending faults stay for [`Ctx::take_fault`].
+    pub fn end_buffer(&mut self) {
+        self.unwind_zones(1);
+        if let Some(ZoneSlot::Own { zone, .. }) = self.zones.first_mut() {
+            zone.reset();
+        }
+        if let Some(r) = &mut self.reserve {
+            r.release(0);
+        }
+        self.sp = self.stack.addr();
+        self.depth = 0;
+        self.heap.drain_remote_frees();
+    }
+
+    fn unwind_zones(&mut self, depth: usize) {
+        while self.zones.len() > depth {
+            if let Some(ZoneSlot::Own {
+                reserve_mark: Some(mark),
+                ..
+            }) = self.zones.pop()
+                && let Some(r) = &mut self.reserve
+            {
+                r.release(mark);
+            }
+        }
+    }
+
+    /// Records a fault unless one is pending (the first fault wins).
+    pub fn raise(&mut self, code: FaultCode, site: u32, detail: FaultDetail) {
+        if self.fault == 0 {
+            self.fault = code as u32;
+            self.fault_site = site;
+            self.detail = detail;
+        }
+    }
+
+    /// `zalloc`: `count` items of `size` bytes from the top zone, zeroed; 0 and a fault when
+    /// it cannot be met.
+    pub fn zalloc(&mut self, count: u64, size: u64, align: u64, site: u32) -> u64 {
+        let top = self.zones.len() - 1;
+        let zone = match &mut self.zones[top] {
+            ZoneSlot::Own { zone, .. } => zone,
+            // SAFETY: lent slots exist only inside `with_zone`, which holds the exclusive
+            // borrow of the zone for as long as the slot is on the stack.
+            ZoneSlot::Lent(z) => unsafe { z.as_mut() },
+        };
+        let Some(bytes) = count.checked_mul(size) else {
+            let e = ZoneError {
+                kind: ZoneErrorKind::ArenaFull,
+                asked: u64::MAX,
+                zone_bytes: zone.size(),
+                capacity: self.arena.len(),
+            };
+            self.raise(FaultCode::ZoneExhausted, site, FaultDetail::Zone(e));
+            return 0;
+        };
+        let reserve = if self.audio {
+            self.reserve.as_mut()
+        } else {
+            None
+        };
+        match zone.alloc_in(bytes, align, reserve) {
+            Ok(addr) => {
+                if let Some(w) = zone.take_warning() {
+                    self.sink.warn(format_args!("{w}"));
+                }
+                addr
+            }
+            Err(e) => {
+                if let Some(w) = zone.take_warning() {
+                    self.sink.warn(format_args!("{w}"));
+                }
+                let code = match e.kind {
+                    ZoneErrorKind::BadAlign => FaultCode::BadAlign,
+                    _ => FaultCode::ZoneExhausted,
+                };
+                self.raise(code, site, FaultDetail::Zone(e));
+                0
+            }
+        }
+    }
+
+    /// `salloc`: `count` items of `size` bytes from the stack, zeroed; 0 and a fault past
+    /// the limit. (Compiled code may bump `sp` inline instead; either way the caller
+    /// restores `sp` when it returns.)
+    pub fn salloc(&mut self, count: u64, size: u64, align: u64, site: u32) -> u64 {
+        let align = align.max(1);
+        let start = self
+            .sp
+            .checked_next_multiple_of(align)
+            .filter(|_| align.is_power_of_two());
+        let end = start
+            .zip(count.checked_mul(size))
+            .and_then(|(s, b)| s.checked_add(b));
+        match (start, end) {
+            (Some(start), Some(end)) if end <= self.sp_limit => {
+                self.stack.zero(start, (end - start) as usize);
+                self.sp = end;
+                start
+            }
+            _ => {
+                self.raise(FaultCode::StackExhausted, site, FaultDetail::None);
+                0
+            }
+        }
+    }
+
+    /// `halloc`: `count` items of `size` bytes from this context's heap, zeroed; 0 and a
+    /// fault when it cannot be met.
+    pub fn halloc(&mut self, count: u64, size: u64, align: u64, site: u32) -> u64 {
+        let result = match count.checked_mul(size) {
+            Some(bytes) => self.heap.alloc(bytes, align),
+            None => Err(HeapError {
+                kind: HeapErrorKind::Full,
+                value: u64::MAX,
+                capacity: self.heap.capacity(),
+            }),
+        };
+        result.unwrap_or_else(|e| {
+            let code = match e.kind {
+                HeapErrorKind::BadAlign => FaultCode::BadAlign,
+                _ => FaultCode::HeapExhausted,
+            };
+            self.raise(code, site, FaultDetail::Heap(e));
+            0
+        })
+    }
+
+    /// `free`: of this context's heap now, of the other thread's heap via its deferred-free
+    /// ring; `free` of 0 does nothing; anything else faults.
+    pub fn free(&mut self, addr: u64, site: u32) {
+        if addr == 0 {
+            return;
+        }
+        if self.heap.owns(addr) {
+            if let Err(e) = self.heap.free(addr) {
+                self.raise(FaultCode::BadFree, site, FaultDetail::Heap(e));
+            }
+        } else if let Some(remote) = self.remotes.iter_mut().find(|r| r.owns(addr)) {
+            remote.free(addr);
+        } else {
+            let e = HeapError {
+                kind: HeapErrorKind::BadFree,
+                value: addr,
+                capacity: self.heap.capacity(),
+            };
+            self.raise(FaultCode::BadFree, site, FaultDetail::Heap(e));
+        }
+    }
+
+    /// Opens a memzone of `bytes`: carved from the reserve on the audio thread, from the
+    /// arena on the control thread. Returns the new zone depth, or 0 and a fault.
+    pub fn memzone_push(&mut self, bytes: u64, site: u32) -> u32 {
+        if self.zones.len() >= MAX_ZONE_DEPTH {
+            self.raise(FaultCode::ZoneStack, site, FaultDetail::None);
+            return 0;
+        }
+        let slot = match &mut self.reserve {
+            Some(reserve) if self.audio => {
+                let mark = reserve.mark();
+                match reserve.take(bytes, 16) {
+                    Some(addr) => Ok(ZoneSlot::Own {
+                        zone: Zone::lent(&self.arena, addr, bytes, "memzone"),
+                        memzone: true,
+                        reserve_mark: Some(mark),
+                    }),
+                    None => Err(ZoneError {
+                        kind: ZoneErrorKind::ReserveFull,
+                        asked: bytes,
+                        zone_bytes: bytes,
+                        capacity: reserve.capacity() as u64,
+                    }),
+                }
+            }
+            _ => match Zone::new(&self.arena, bytes, "memzone") {
+                Ok(zone) => Ok(ZoneSlot::Own {
+                    zone,
+                    memzone: true,
+                    reserve_mark: None,
+                }),
+                Err(_) => Err(ZoneError {
+                    kind: ZoneErrorKind::ArenaFull,
+                    asked: bytes,
+                    zone_bytes: bytes,
+                    capacity: self.arena.len(),
+                }),
+            },
+        };
+        match slot {
+            Ok(slot) => {
+                self.zones.push(slot);
+                self.zones.len() as u32
+            }
+            Err(e) => {
+                self.raise(FaultCode::ZoneExhausted, site, FaultDetail::Zone(e));
+                0
+            }
+        }
+    }
+
+    /// Closes the innermost memzone; faults if the top zone is not a memzone.
+    pub fn memzone_pop(&mut self, site: u32) {
+        match self.zones.last() {
+            Some(ZoneSlot::Own { memzone: true, .. }) => self.unwind_zones(self.zones.len() - 1),
+            _ => self.raise(FaultCode::ZoneStack, site, FaultDetail::None),
+        }
+    }
+
+    /// `printf` with the format at arena address `fmt` and typed arguments (`args[i]`'s kind
+    /// is `kinds[i]`, see `printf::KIND_*`). Returns the bytes printed, or -1 and an
+    /// out-of-range fault when the format is not a string in DSP memory.
+    pub fn printf(&mut self, fmt: u64, args: &[u64], kinds: &[u8], site: u32) -> i32 {
+        let Some(text) = arena_str(&self.arena, fmt) else {
+            self.raise(FaultCode::OutOfRange, site, FaultDetail::None);
+            return -1;
+        };
+        let arena = &self.arena;
+        let mut args = args
+            .iter()
+            .zip(kinds)
+            .map(|(&bits, &kind)| arg(arena, bits, kind));
+        let (print, sink) = (&mut self.print, &mut self.sink);
+        let n = printf::format(text, &mut args, &mut |b| print.put(b, sink));
+        print.flush(sink);
+        i32::try_from(n).unwrap_or(i32::MAX)
+    }
+
+    /// xtlang `println`: the values separated by spaces, then a newline. Integers in
+    /// decimal, doubles as `%f`, `i1` as 1 or 0, pointers as `%p`, strings as they are.
+    pub fn println(&mut self, args: &[u64], kinds: &[u8]) {
+        let arena = &self.arena;
+        let (print, sink) = (&mut self.print, &mut self.sink);
+        for (i, (&bits, &kind)) in args.iter().zip(kinds).enumerate() {
+            if i > 0 {
+                print.put(b" ", sink);
+            }
+            let a = arg(arena, bits, kind);
+            let spec: &[u8] = match a {
+                Arg::Float(_) => b"%f",
+                Arg::Ptr(_) => b"%p",
+                Arg::Str(..) => b"%s",
+                _ => b"%d",
+            };
+            printf::format(spec, &mut std::iter::once(a), &mut |b| print.put(b, sink));
+        }
+        print.put(b"\n", sink);
+        print.flush(sink);
+    }
+}
+
+/// The NUL-terminated string at `addr`, if it starts in the arena (cut at the arena's end
+/// or after [`MAX_STRING`] bytes).
+fn arena_str(arena: &Arena, addr: u64) -> Option<&[u8]> {
+    if !arena.contains(addr, 1) {
+        return None;
+    }
+    let room = (arena.base() + arena.len() - addr).min(MAX_STRING as u64) as usize;
+    // SAFETY: [addr, addr+room) lies inside the arena, which stays mapped read-write while
+    // `arena` is borrowed. DSP code may write these bytes from another thread; printing
+    // then shows some mix of old and new bytes, which is the livecoder's race.
+    let bytes = unsafe { std::slice::from_raw_parts(addr as *const u8, room) };
+    let len = bytes.iter().position(|&b| b == 0).unwrap_or(room);
+    Some(&bytes[..len])
+}
+
+fn arg(arena: &Arena, bits: u64, kind: u8) -> Arg<'_> {
+    match kind {
+        printf::KIND_F64 => Arg::Float(f64::from_bits(bits)),
+        printf::KIND_PTR => Arg::Ptr(bits),
+        printf::KIND_STR => Arg::Str(bits, arena_str(arena, bits)),
+        printf::KIND_I1 => Arg::Bool(bits & 1 != 0),
+        printf::KIND_I32 => Arg::Int32(bits as i32),
+        _ => Arg::Int(bits as i64),
+    }
+}

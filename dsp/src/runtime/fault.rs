@@ -1,0 +1,148 @@
+//! Fault codes: why compiled code stopped, as stored in [`crate::runtime::Ctx::fault`].
+//!
+//! Compiled code (or a runtime function) writes a nonzero code and the site number of the
+//! form into the context and returns; every caller tests the fault cell after a call and
+//! returns too, so the fault unwinds to Rust, which turns it into an error with
+//! [`crate::runtime::Ctx::finish_call`].
+
+use super::heap::HeapError;
+use super::zone::ZoneError;
+use std::fmt;
+
+/// Why DSP code stopped. The numeric values are the ABI: compiled code stores them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum FaultCode {
+    /// A load or store outside DSP memory.
+    OutOfRange = 1,
+    /// Integer division or remainder by zero.
+    DivByZero = 2,
+    /// `zalloc`/`alloc`/`memzone` could not be met.
+    ZoneExhausted = 3,
+    /// `halloc` could not be met.
+    HeapExhausted = 4,
+    /// `salloc` ran past the end of the context's stack.
+    StackExhausted = 5,
+    /// Calls nested deeper than the context's `max_depth` (runaway recursion).
+    CallDepth = 6,
+    /// A call through a value that is not a closure of the expected type.
+    BadClosure = 7,
+    /// `free` of memory that `halloc` did not hand out (or already freed).
+    BadFree = 8,
+    /// An allocation asked for an alignment that is not a power of two up to a page.
+    BadAlign = 9,
+    /// `memzone` nested too deeply, or popped with no memzone open.
+    ZoneStack = 10,
+    /// A call to a definition that is missing or changed its type since the caller was compiled.
+    StaleCall = 11,
+}
+
+impl FaultCode {
+    /// Every fault code, in numeric order.
+    pub const ALL: [FaultCode; 11] = [
+        FaultCode::OutOfRange,
+        FaultCode::DivByZero,
+        FaultCode::ZoneExhausted,
+        FaultCode::HeapExhausted,
+        FaultCode::StackExhausted,
+        FaultCode::CallDepth,
+        FaultCode::BadClosure,
+        FaultCode::BadFree,
+        FaultCode::BadAlign,
+        FaultCode::ZoneStack,
+        FaultCode::StaleCall,
+    ];
+
+    /// The code stored in the context, or `None` for 0 (no fault) and unknown values.
+    pub fn from_u32(code: u32) -> Option<FaultCode> {
+        FaultCode::ALL.into_iter().find(|c| *c as u32 == code)
+    }
+
+    /// What happened, in a musician's words.
+    pub fn message(self) -> &'static str {
+        match self {
+            FaultCode::OutOfRange => "out-of-range memory access",
+            FaultCode::DivByZero => "integer division by zero",
+            FaultCode::ZoneExhausted => "zone allocation could not be met",
+            FaultCode::HeapExhausted => "halloc could not be met: the real-time heap is full",
+            FaultCode::StackExhausted => "salloc stack exhausted",
+            FaultCode::CallDepth => "calls nested too deeply (runaway recursion?)",
+            FaultCode::BadClosure => "call through a value that is not a closure of the right type",
+            FaultCode::BadFree => "free of memory that halloc did not give (or freed twice)",
+            FaultCode::BadAlign => "unsupported alignment",
+            FaultCode::ZoneStack => "memzones nested too deeply, or closed with none open",
+            FaultCode::StaleCall => {
+                "called a definition that is missing or changed its type: re-evaluate the caller"
+            }
+        }
+    }
+}
+
+impl fmt::Display for FaultCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+/// More about an allocation fault, when the runtime knows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultDetail {
+    None,
+    Zone(ZoneError),
+    Heap(HeapError),
+}
+
+/// A fault taken out of a context: code, site (the compiler's number for the form) and
+/// detail. Copy and heap-free.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RawFault {
+    /// `None` only if compiled code stored a code this runtime does not know.
+    pub code: Option<FaultCode>,
+    /// The raw value of the fault cell.
+    pub raw: u32,
+    pub site: u32,
+    pub detail: FaultDetail,
+}
+
+impl fmt::Display for RawFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.code, self.detail) {
+            (_, FaultDetail::Zone(z)) => write!(f, "{z}"),
+            (_, FaultDetail::Heap(h)) => write!(f, "{h}"),
+            (Some(code), FaultDetail::None) => f.write_str(code.message()),
+            (None, FaultDetail::None) => write!(f, "unknown fault {}", self.raw),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_and_zero_is_no_fault() {
+        for code in FaultCode::ALL {
+            assert_eq!(FaultCode::from_u32(code as u32), Some(code));
+        }
+        assert_eq!(FaultCode::from_u32(0), None);
+        assert_eq!(FaultCode::from_u32(99), None);
+    }
+
+    #[test]
+    fn raw_faults_say_what_happened() {
+        let f = RawFault {
+            code: Some(FaultCode::DivByZero),
+            raw: 2,
+            site: 7,
+            detail: FaultDetail::None,
+        };
+        assert_eq!(f.to_string(), "integer division by zero");
+        let f = RawFault {
+            code: None,
+            raw: 99,
+            site: 0,
+            detail: FaultDetail::None,
+        };
+        assert_eq!(f.to_string(), "unknown fault 99");
+    }
+}

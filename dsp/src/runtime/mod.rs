@@ -1,0 +1,35 @@
+//! The runtime of compiled DSP code: the memory it may touch and the functions it calls.
+//!
+//! - [`arena`]: the one reservation of address space all DSP-visible memory comes from.
+//! - [`zone`]: bump regions that warn once when full and overflow without leaking.
+//! - [`reserve`]: the audio thread's bounded stack for memzones and zone overflow.
+//! - [`heap`]: the real-time heap behind `halloc`/`free` (TLSF, bookkeeping out of DSP reach).
+//! - [`ctx`]: the per-thread context compiled code receives: fault cell, `salloc` stack,
+//!   zone stack, heap, text output.
+//! - [`fault`]: why compiled code stopped.
+//! - [`printf`], [`messages`]: C-format printing without allocation, and the ring that
+//!   carries the audio thread's text to the control thread.
+//! - [`math`], [`abi`]: the `extern "C"` functions and the offsets codegen uses.
+//!
+//! The audio-thread paths (zalloc from the audio zone, memzones from the reserve,
+//! halloc/free from the pool, printf into the ring, resetting the audio zone) never
+//! allocate, lock or block; `dsp/tests/runtime_no_alloc.rs` proves it.
+
+pub mod abi;
+pub mod arena;
+pub mod ctx;
+pub mod fault;
+pub mod heap;
+pub mod math;
+pub mod messages;
+pub mod printf;
+pub mod reserve;
+pub mod zone;
+
+pub use abi::symbols;
+pub use arena::{Arena, ArenaBlock, ArenaError};
+pub use ctx::{AudioConfig, CallMark, ControlConfig, Ctx, RuntimeError};
+pub use fault::{FaultCode, FaultDetail, RawFault};
+pub use heap::{HeapError, HeapErrorKind};
+pub use messages::MessageKind;
+pub use zone::{Zone, ZoneError, ZoneErrorKind, ZoneFull};

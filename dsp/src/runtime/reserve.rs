@@ -1,0 +1,93 @@
+//! The bounded reserve: pre-touched arena memory the audio thread carves memzones and zone
+//! overflow from, as a stack.
+//!
+//! `memzone` bodies nest, and only the top zone allocates, so everything taken from the
+//! reserve is released in the reverse order it was taken: a bump pointer with marks is
+//! enough. The audio context releases everything at the end of each buffer (and after a
+//! fault), so an overflow never outlives the zone it served. No system allocation, no lock.
+
+use super::arena::{Arena, ArenaBlock, ArenaError};
+use std::sync::Arc;
+
+/// A stack of bytes carved from one pre-touched arena block.
+#[derive(Debug)]
+pub struct Reserve {
+    block: ArenaBlock,
+    top: usize,
+    high_water: usize,
+}
+
+impl Reserve {
+    /// Carves `bytes` from the arena and commits every page now.
+    pub fn new(arena: &Arc<Arena>, bytes: u64) -> Result<Reserve, ArenaError> {
+        let block = arena.alloc_block(bytes)?;
+        block.touch();
+        Ok(Reserve {
+            block,
+            top: 0,
+            high_water: 0,
+        })
+    }
+
+    /// Takes `bytes` aligned to `align` (a power of two), zeroed; `None` when the reserve
+    /// cannot hold them.
+    pub fn take(&mut self, bytes: u64, align: u64) -> Option<u64> {
+        let start = (self.block.addr() + self.top as u64).checked_next_multiple_of(align)?;
+        let offset = (start - self.block.addr()) as usize;
+        let end = offset.checked_add(usize::try_from(bytes).ok()?)?;
+        if end > self.block.len() {
+            return None;
+        }
+        self.block.zero(start, bytes as usize);
+        self.top = end;
+        self.high_water = self.high_water.max(end);
+        Some(start)
+    }
+
+    /// The current top, to give back to [`Reserve::release`].
+    pub fn mark(&self) -> usize {
+        self.top
+    }
+
+    /// Gives back everything taken since `mark`.
+    pub fn release(&mut self, mark: usize) {
+        self.top = self.top.min(mark);
+    }
+
+    /// Bytes taken now.
+    pub fn used(&self) -> usize {
+        self.top
+    }
+
+    /// Most bytes ever taken at once.
+    pub fn high_water(&self) -> usize {
+        self.high_water
+    }
+
+    /// Size of the reserve in bytes.
+    pub fn capacity(&self) -> usize {
+        self.block.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn takes_nest_and_release_to_marks() {
+        let arena = Arena::new(1 << 22).expect("arena");
+        let mut r = Reserve::new(&arena, 8192).expect("reserve");
+        let a = r.take(10, 8).expect("a");
+        let m = r.mark();
+        let b = r.take(100, 16).expect("b");
+        assert_eq!(b % 16, 0);
+        assert!(b >= a + 10);
+        assert_eq!(r.take(8192, 8), None);
+        r.release(m);
+        assert_eq!(r.take(100, 16), Some(b));
+        r.release(0);
+        assert_eq!(r.used(), 0);
+        assert!(r.high_water() >= 110);
+    }
+}
