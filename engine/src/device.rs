@@ -84,37 +84,81 @@ impl std::error::Error for DeviceError {}
 /// The advice given whenever no device can play.
 const NO_DEVICE_ADVICE: &str = "try `zonal render` to write a WAV, or `zonal play --no-audio`";
 
-/// Turns a cpal error met while opening `device` into a [`DeviceError`].
-fn device_error(host: &str, device: &str, cfg: &DeviceConfig, e: &cpal::Error) -> DeviceError {
-    let detail = match e.message() {
-        Some(message) => format!("{host}: {}", message.trim_end_matches('.')),
-        None => format!("{host}: {}", kind_words(e.kind())),
-    };
+/// Turns a cpal error met while opening `device` into a [`DeviceError`]; `said` is what
+/// the audio system itself reported, if anything.
+fn device_error(
+    host: &str,
+    device: &str,
+    cfg: &DeviceConfig,
+    e: &cpal::Error,
+    said: Option<String>,
+) -> DeviceError {
+    let text = e
+        .message()
+        .map(|message| message.trim_end_matches('.').to_owned())
+        .or(said)
+        .unwrap_or_else(|| kind_words(e.kind()).to_owned());
     match e.kind() {
         cpal::ErrorKind::DeviceNotAvailable
         | cpal::ErrorKind::HostUnavailable
         | cpal::ErrorKind::PermissionDenied => DeviceError::new(
             DeviceErrorKind::NoDevice,
-            format!("no sound device available ({detail} for `{device}`); {NO_DEVICE_ADVICE}"),
+            format!(
+                "no sound device available ({host}: cannot open `{device}`: {text}); \
+                 {NO_DEVICE_ADVICE}"
+            ),
         ),
         cpal::ErrorKind::DeviceBusy => DeviceError::new(
             DeviceErrorKind::Busy,
             format!(
-                "the sound device `{device}` is busy ({detail}); close the program using it, \
-                 or {NO_DEVICE_ADVICE}"
+                "the sound device `{device}` is busy ({host}: {text}); close the program using \
+                 it, or {NO_DEVICE_ADVICE}"
             ),
         ),
         cpal::ErrorKind::UnsupportedConfig | cpal::ErrorKind::InvalidInput => DeviceError::new(
             DeviceErrorKind::UnsupportedConfig,
             format!(
-                "the sound device `{device}` cannot play {} channels at {} Hz ({detail})",
+                "the sound device `{device}` cannot play {} channels at {} Hz ({host}: {text})",
                 cfg.channels, cfg.sample_rate
             ),
         ),
         _ => DeviceError::new(
             DeviceErrorKind::Other,
-            format!("the sound device `{device}` failed ({detail}); {NO_DEVICE_ADVICE}"),
+            format!("the sound device `{device}` failed ({host}: {text}); {NO_DEVICE_ADVICE}"),
         ),
+    }
+}
+
+/// Catches what the audio system prints to stderr while a device is opened on this
+/// thread (alsa-lib prints several lines when there is no sound card), so the musician
+/// sees one line, and its last message can go into that line.
+struct SystemMessages {
+    #[cfg(target_os = "linux")]
+    alsa: Option<std::rc::Rc<std::cell::RefCell<alsa::Output>>>,
+}
+
+impl SystemMessages {
+    fn capture() -> Self {
+        SystemMessages {
+            #[cfg(target_os = "linux")]
+            alsa: alsa::Output::local_error_handler().ok(),
+        }
+    }
+
+    /// The last message caught, without the name of the C function that reported it:
+    /// `Unknown PCM default`.
+    fn last(&self) -> Option<String> {
+        #[cfg(target_os = "linux")]
+        {
+            let text = self.alsa.as_ref()?.borrow().to_string();
+            let line = text.lines().rev().find(|line| !line.trim().is_empty())?;
+            let message = line.split_once(": ").map_or(line, |(_, message)| message);
+            Some(message.trim().to_owned())
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            None
+        }
     }
 }
 
@@ -134,10 +178,11 @@ fn kind_words(kind: cpal::ErrorKind) -> &'static str {
 /// The output devices of the default audio host, one line each: the id to pass as
 /// `--device`, then the device's description.
 pub fn list_devices() -> Result<Vec<String>, DeviceError> {
+    let messages = SystemMessages::capture();
     let host = cpal::default_host();
     let devices = host.output_devices().map_err(|e| {
         let cfg = DeviceConfig::default();
-        device_error(host.id().name(), "(all)", &cfg, &e)
+        device_error(host.id().name(), "(all)", &cfg, &e, messages.last())
     })?;
     Ok(devices
         .map(|device| {
@@ -210,10 +255,11 @@ fn choose_config(
     cfg: &DeviceConfig,
     id: &str,
     host_name: &str,
+    messages: &SystemMessages,
 ) -> Result<(SampleFormat, BufferSize), DeviceError> {
     let ranges: Vec<cpal::SupportedStreamConfigRange> = device
         .supported_output_configs()
-        .map_err(|e| device_error(host_name, id, cfg, &e))?
+        .map_err(|e| device_error(host_name, id, cfg, &e, messages.last()))?
         .filter(|range| {
             range.channels() == cfg.channels
                 && (range.min_sample_rate()..=range.max_sample_rate()).contains(&cfg.sample_rate)
@@ -248,11 +294,12 @@ pub fn start_device(
     cfg: &DeviceConfig,
     process: impl FnMut(&mut [f32]) + Send + 'static,
 ) -> Result<Stream, DeviceError> {
+    let messages = SystemMessages::capture();
     let host = cpal::default_host();
     let host_name = host.id().name();
     let device = pick_device(&host, cfg.device.as_deref())?;
     let id = device_id(&device);
-    let (format, buffer_size) = choose_config(&device, cfg, &id, host_name)?;
+    let (format, buffer_size) = choose_config(&device, cfg, &id, host_name, &messages)?;
     let config = StreamConfig {
         channels: cfg.channels,
         sample_rate: cfg.sample_rate,
@@ -280,10 +327,10 @@ pub fn start_device(
             error_callback,
             Some(Duration::from_secs(5)),
         )
-        .map_err(|e| device_error(host_name, &id, cfg, &e))?;
+        .map_err(|e| device_error(host_name, &id, cfg, &e, messages.last()))?;
     stream
         .play()
-        .map_err(|e| device_error(host_name, &id, cfg, &e))?;
+        .map_err(|e| device_error(host_name, &id, cfg, &e, messages.last()))?;
     Ok(Stream {
         name: id,
         sample_rate: cfg.sample_rate,

@@ -294,7 +294,7 @@ fn no_sound_card_is_one_line_with_advice() {
             assert_eq!(err.kind(), DeviceErrorKind::NoDevice, "{err}");
             let message = err.to_string();
             assert!(
-                message.starts_with("no sound device available (ALSA: "),
+                message.starts_with("no sound device available (ALSA: cannot open `default`: "),
                 "{message}"
             );
             assert!(
