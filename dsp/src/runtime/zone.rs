@@ -316,10 +316,8 @@ mod tests {
         let c = z.alloc(3, 1).expect("c");
         assert_eq!(c, a);
         // SAFETY: `c` is 3 bytes of zone memory just handed out.
-        assert_eq!(
-            unsafe { std::slice::from_raw_parts(c as *const u8, 3) },
-            &[0, 0, 0]
-        );
+        let bytes = unsafe { std::slice::from_raw_parts(c as *const u8, 3) };
+        assert_eq!(bytes, &[0, 0, 0]);
         assert_eq!(z.high_water(), 32);
     }
 

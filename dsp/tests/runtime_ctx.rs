@@ -1,0 +1,357 @@
+//! The runtime context as compiled code and the compiler use it: zones and their warnings,
+//! faults and their messages, text output, the heap across threads, the ABI table.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use zonal_dsp::runtime::abi::{self, KIND_F64, KIND_I64, KIND_STR};
+use zonal_dsp::runtime::{
+    Arena, AudioConfig, ControlConfig, Ctx, FaultCode, FaultDetail, MessageKind, RuntimeError, Zone,
+};
+
+/// A writer the test can read back.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().expect("lock").clone()).expect("utf8")
+    }
+}
+
+struct Setup {
+    arena: Arc<Arena>,
+    ctx: Ctx,
+    out: Captured,
+    warnings: Captured,
+}
+
+fn control() -> Setup {
+    let arena = Arena::new(1 << 32).expect("arena");
+    let mut ctx = Ctx::control(&arena, &ControlConfig::default()).expect("control");
+    let (out, warnings) = (Captured::default(), Captured::default());
+    ctx.set_output(Box::new(out.clone()));
+    ctx.set_warnings(Box::new(warnings.clone()));
+    Setup {
+        arena,
+        ctx,
+        out,
+        warnings,
+    }
+}
+
+fn literal(ctx: &mut Ctx, text: &str) -> u64 {
+    let addr = ctx.zalloc(text.len() as u64 + 1, 1, 1, 0);
+    // SAFETY: `addr` is text.len()+1 zeroed bytes of zone memory just handed out.
+    unsafe { std::ptr::copy_nonoverlapping(text.as_ptr(), addr as *mut u8, text.len()) };
+    addr
+}
+
+#[test]
+fn a_closure_zone_that_overflows_warns_once_with_its_name() {
+    let Setup {
+        arena,
+        mut ctx,
+        warnings,
+        ..
+    } = control();
+    let mut zone = Zone::new(&arena, 8192, "closure fill_buffer_closure_zone").expect("zone");
+    let before = arena.live_blocks();
+    ctx.with_zone(&mut zone, |ctx| {
+        assert_ne!(ctx.zalloc(1000, 8, 8, 1), 0);
+        assert_ne!(ctx.zalloc(24, 8, 8, 2), 0);
+        assert_ne!(ctx.zalloc(4, 8, 8, 3), 0);
+        assert_ne!(ctx.zalloc(4, 8, 8, 4), 0);
+    });
+    assert_eq!(ctx.take_fault(), None);
+    let expected =
+        "zone of 8192 bytes (closure fill_buffer_closure_zone) is full, overflowing by 32 bytes";
+    assert_eq!(warnings.text(), format!("{expected}\n"));
+    assert_eq!(ctx.take_warnings(), vec![expected.to_string()]);
+    assert_eq!(ctx.zone_depth(), 1);
+    assert_eq!(arena.live_blocks(), before + 2);
+    drop(zone);
+    assert_eq!(arena.live_blocks(), before - 1);
+}
+
+#[test]
+fn a_closure_zone_that_fits_says_nothing() {
+    let Setup {
+        arena,
+        mut ctx,
+        warnings,
+        ..
+    } = control();
+    let mut zone = Zone::new(&arena, 10_000, "closure fill_buffer_closure_zone2").expect("zone");
+    ctx.with_zone(&mut zone, |ctx| {
+        assert_ne!(ctx.zalloc(1000, 8, 8, 1), 0);
+        assert_ne!(ctx.zalloc(4, 8, 8, 2), 0);
+    });
+    assert_eq!(warnings.text(), "");
+    assert_eq!(zone.high_water(), 8032);
+}
+
+#[test]
+fn an_overflowing_memzone_warns_and_frees_its_overflow_when_popped() {
+    let Setup {
+        arena,
+        mut ctx,
+        warnings,
+        ..
+    } = control();
+    let before = arena.bytes_in_use();
+    let mark = ctx.call_mark();
+    assert_eq!(ctx.memzone_push(100_000, 1), 2);
+    let buf = ctx.zalloc(1_000_000, 8, 8, 2);
+    assert!(arena.contains(buf, 8_000_000));
+    ctx.memzone_pop(3);
+    assert_eq!(ctx.finish_call(mark), Ok(()));
+    assert_eq!(
+        warnings.text(),
+        "zone of 100000 bytes (memzone) is full, overflowing by 8000000 bytes\n"
+    );
+    assert_eq!(arena.bytes_in_use(), before);
+}
+
+#[test]
+fn an_allocation_that_can_never_be_met_is_a_fault_and_the_context_goes_on() {
+    let Setup { mut ctx, .. } = control();
+    let mark = ctx.call_mark();
+    assert_eq!(ctx.zalloc(1_000_000_000_000_000, 8, 8, 42), 0);
+    let fault = ctx.finish_call(mark).expect_err("impossible");
+    assert_eq!(fault.code, Some(FaultCode::ZoneExhausted));
+    assert_eq!(fault.site, 42);
+    assert_eq!(
+        fault.to_string(),
+        "cannot allocate 8000000000000000 bytes: the zone of 1048576 bytes is full and the DSP arena of 4294967296 bytes cannot hold the rest"
+    );
+    assert_eq!(ctx.zalloc(u64::MAX, 8, 8, 43), 0);
+    let fault = ctx.take_fault().expect("overflowing count");
+    assert_eq!(fault.code, Some(FaultCode::ZoneExhausted));
+    assert!(
+        fault
+            .to_string()
+            .starts_with("cannot allocate 18446744073709551615 bytes")
+    );
+    assert_ne!(ctx.zalloc(10, 8, 8, 44), 0);
+    assert_eq!(ctx.take_fault(), None);
+}
+
+#[test]
+fn the_first_fault_wins_and_codes_have_messages() {
+    let Setup { mut ctx, .. } = control();
+    let p: *mut Ctx = &mut ctx;
+    // SAFETY: `p` points to `ctx`, used by nothing else during these calls.
+    unsafe {
+        abi::zonal_fault(p, FaultCode::DivByZero as u32, 7);
+        abi::zonal_fault(p, FaultCode::OutOfRange as u32, 8);
+    }
+    let f = ctx.take_fault().expect("fault");
+    assert_eq!((f.code, f.site), (Some(FaultCode::DivByZero), 7));
+    assert_eq!(f.to_string(), "integer division by zero");
+    // SAFETY: as above.
+    unsafe { abi::zonal_fault(p, 77, 9) };
+    let f = ctx.take_fault().expect("unknown fault");
+    assert_eq!((f.code, f.raw), (None, 77));
+    assert_eq!(f.to_string(), "unknown fault 77");
+}
+
+#[test]
+fn memzone_misuse_faults() {
+    let Setup { mut ctx, .. } = control();
+    ctx.memzone_pop(5);
+    let f = ctx.take_fault().expect("pop with none open");
+    assert_eq!(f.code, Some(FaultCode::ZoneStack));
+    assert_eq!(
+        f.to_string(),
+        "memzones nested too deeply, or closed with none open"
+    );
+    let mark = ctx.call_mark();
+    while ctx.fault == 0 {
+        ctx.memzone_push(16, 6);
+    }
+    assert_eq!(ctx.zone_depth(), zonal_dsp::runtime::ctx::MAX_ZONE_DEPTH);
+    let f = ctx.finish_call(mark).expect_err("too deep");
+    assert_eq!(f.code, Some(FaultCode::ZoneStack));
+    assert_eq!(ctx.zone_depth(), 1);
+}
+
+#[test]
+fn salloc_stops_at_the_stack_limit() {
+    let Setup { mut ctx, .. } = control();
+    let mark = ctx.call_mark();
+    let a = ctx.salloc(2, 8, 8, 1);
+    assert_eq!(ctx.sp, a + 16);
+    assert_eq!(ctx.salloc(1 << 40, 8, 8, 2), 0);
+    let f = ctx.finish_call(mark).expect_err("stack");
+    assert_eq!(f.code, Some(FaultCode::StackExhausted));
+    assert_eq!(f.to_string(), "salloc stack exhausted");
+    assert_eq!(ctx.sp, a);
+}
+
+#[test]
+fn printf_and_println_on_the_control_thread_write_to_the_output() {
+    let Setup { mut ctx, out, .. } = control();
+    let fmt = literal(&mut ctx, "a x b = %f\n");
+    let p: *mut Ctx = &mut ctx;
+    let args = [7.0f64.to_bits()];
+    // SAFETY: `p` points to `ctx`; the arrays hold one element each.
+    let n = unsafe { abi::zonal_printf(p, fmt, args.as_ptr(), [KIND_F64].as_ptr(), 1, 0) };
+    assert_eq!(n, 17);
+    let s = literal(&mut ctx, "tup*");
+    let args = [s, 4, 8, 0.5f64.to_bits()];
+    let kinds = [KIND_STR, KIND_I64, KIND_I64, KIND_F64];
+    // SAFETY: `p` points to `ctx`; the arrays hold four elements each.
+    unsafe { abi::zonal_println(p, args.as_ptr(), kinds.as_ptr(), 4) };
+    assert_eq!(out.text(), "a x b = 7.000000\ntup* 4 8 0.500000\n");
+}
+
+#[test]
+fn printf_of_a_format_outside_dsp_memory_faults() {
+    let Setup { mut ctx, out, .. } = control();
+    let fmt = b"%d\0";
+    assert_eq!(ctx.printf(fmt.as_ptr() as u64, &[1], &[KIND_I64], 3), -1);
+    let f = ctx.take_fault().expect("fault");
+    assert_eq!((f.code, f.site), (Some(FaultCode::OutOfRange), 3));
+    assert_eq!(out.text(), "");
+}
+
+#[test]
+fn free_refuses_what_halloc_did_not_give() {
+    let Setup { mut ctx, .. } = control();
+    ctx.free(0, 1);
+    assert_eq!(ctx.take_fault(), None);
+    let a = ctx.halloc(2, 8, 8, 1);
+    ctx.free(a + 8, 2);
+    let f = ctx.take_fault().expect("interior");
+    assert_eq!(f.code, Some(FaultCode::BadFree));
+    assert_eq!(
+        f.to_string(),
+        format!(
+            "free of {:#x}, which halloc did not give or which was already freed",
+            a + 8
+        )
+    );
+    ctx.free(a, 3);
+    assert_eq!(ctx.take_fault(), None);
+    ctx.free(12345, 4);
+    assert!(matches!(ctx.take_fault(), Some(f) if f.code == Some(FaultCode::BadFree)));
+    assert_eq!(ctx.heap_live(), 0);
+}
+
+#[test]
+fn halloc_beyond_the_pool_is_a_fault_with_a_message() {
+    let Setup { mut ctx, .. } = control();
+    assert_eq!(ctx.halloc(1 << 40, 8, 8, 9), 0);
+    let f = ctx.take_fault().expect("fault");
+    assert_eq!(f.code, Some(FaultCode::HeapExhausted));
+    assert_eq!(
+        f.to_string(),
+        "halloc of 8796093022208 bytes could not be met: the real-time heap of 67108864 bytes is full"
+    );
+    assert!(matches!(f.detail, FaultDetail::Heap(_)));
+    assert_eq!(ctx.halloc(1, 8, 32, 9), 0);
+    assert_eq!(
+        ctx.take_fault().map(|f| f.code),
+        Some(Some(FaultCode::BadAlign))
+    );
+}
+
+#[test]
+fn the_audio_context_runs_on_its_own_thread_and_talks_through_the_ring() {
+    let Setup { mut ctx, .. } = control();
+    let mut audio = Ctx::audio(&mut ctx, &AudioConfig::default()).expect("audio");
+    let from_control = ctx.halloc(4, 8, 8, 0);
+    let (audio, from_audio) = std::thread::spawn(move || {
+        let fmt = literal(&mut audio, "input: %lld, ");
+        audio.printf(fmt, &[3], &[KIND_I64], 1);
+        let fmt = literal(&mut audio, "output: <%lld,%lld>\n");
+        audio.printf(fmt, &[3, 6], &[KIND_I64, KIND_I64], 2);
+        audio.free(from_control, 3);
+        let kept = audio.halloc(2, 8, 8, 4);
+        audio.end_buffer();
+        (audio, kept)
+    })
+    .join()
+    .expect("audio thread");
+    let mut texts = String::new();
+    ctx.drain_messages(|kind, text| {
+        assert_eq!(kind, MessageKind::Output);
+        texts.push_str(text);
+    });
+    assert_eq!(texts, "input: 3, output: <3,6>\n");
+    ctx.free(from_audio, 5);
+    assert_eq!(ctx.take_fault(), None);
+    ctx.end_buffer();
+    assert_eq!(ctx.heap_live(), 0);
+    let mut audio = audio;
+    audio.end_buffer();
+    assert_eq!(audio.heap_live(), 0);
+    assert_eq!(audio.heap_anomalies(), (0, 0));
+}
+
+#[test]
+fn an_audio_context_is_made_from_the_control_context_only() {
+    let Setup { mut ctx, .. } = control();
+    let mut audio = Ctx::audio(&mut ctx, &AudioConfig::default()).expect("audio");
+    let err = Ctx::audio(&mut audio, &AudioConfig::default()).expect_err("not control");
+    assert_eq!(err, RuntimeError::NotControl);
+    assert_eq!(
+        err.to_string(),
+        "an audio context can only be made from the control context"
+    );
+    assert!(audio.is_audio() && !ctx.is_audio());
+}
+
+#[test]
+fn a_dropped_audio_context_returns_its_memory_to_the_arena() {
+    let Setup { arena, mut ctx, .. } = control();
+    let before = arena.bytes_in_use();
+    let audio = Ctx::audio(&mut ctx, &AudioConfig::default()).expect("audio");
+    assert!(arena.bytes_in_use() > before);
+    drop(audio);
+    assert_eq!(arena.bytes_in_use(), before);
+    ctx.drain_messages(|_, _| {});
+}
+
+#[test]
+fn the_abi_table_is_complete_and_the_offsets_are_fixed() {
+    assert_eq!(abi::CTX_FAULT, 0);
+    assert_eq!(abi::CTX_FAULT_SITE, 4);
+    assert_eq!(abi::CTX_DEPTH, 8);
+    assert_eq!(abi::CTX_MAX_DEPTH, 12);
+    assert_eq!(abi::CTX_SP, 16);
+    assert_eq!(abi::CTX_SP_LIMIT, 24);
+    assert_eq!(abi::CTX_SLOTS, 32);
+    let symbols = zonal_dsp::runtime::symbols();
+    let mut names: Vec<_> = symbols.iter().map(|(n, _)| *n).collect();
+    for name in [
+        "zonal_zalloc",
+        "zonal_halloc",
+        "zonal_salloc",
+        "zonal_free",
+        "zonal_memzone_push",
+        "zonal_memzone_pop",
+        "zonal_printf",
+        "zonal_println",
+        "zonal_fault",
+        "zonal_pow",
+        "zonal_fmodf",
+    ] {
+        assert!(names.contains(&name), "{name}");
+    }
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), symbols.len());
+    assert!(symbols.iter().all(|(_, p)| !p.is_null()));
+}
