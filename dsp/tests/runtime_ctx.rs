@@ -124,6 +124,20 @@ fn an_overflowing_memzone_warns_and_frees_its_overflow_when_popped() {
 }
 
 #[test]
+fn a_memzone_overflowing_in_a_loop_warns_once_per_site() {
+    let Setup {
+        mut ctx, warnings, ..
+    } = control();
+    for site in [1, 1, 1, 2] {
+        ctx.memzone_push(64, site);
+        assert_ne!(ctx.zalloc(100, 1, 1, 9), 0);
+        ctx.memzone_pop(site);
+    }
+    let line = "zone of 64 bytes (memzone) is full, overflowing by 100 bytes\n";
+    assert_eq!(warnings.text(), format!("{line}{line}"));
+}
+
+#[test]
 fn an_allocation_that_can_never_be_met_is_a_fault_and_the_context_goes_on() {
     let Setup { mut ctx, .. } = control();
     let mark = ctx.call_mark();

@@ -125,6 +125,45 @@ impl Arena {
         size <= self.len() && addr.wrapping_sub(self.base()) <= self.len() - size
     }
 
+    /// Copies `bytes` into the arena at `addr`; false (and nothing written) when the range is
+    /// not inside the arena. For interop: arguments, frames, string literals.
+    pub fn write(&self, addr: u64, bytes: &[u8]) -> bool {
+        let ok = self.contains(addr, bytes.len() as u64);
+        if ok {
+            // SAFETY: the range was just checked to lie inside the arena, mapped read-write for
+            // the arena's life; DSP memory is plain bytes, any value is valid.
+            unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), addr as *mut u8, bytes.len()) };
+        }
+        ok
+    }
+
+    /// Copies arena bytes at `addr` into `out`; false (and `out` untouched) when the range is
+    /// not inside the arena.
+    pub fn read(&self, addr: u64, out: &mut [u8]) -> bool {
+        let ok = self.contains(addr, out.len() as u64);
+        if ok {
+            // SAFETY: the range was just checked to lie inside the arena, mapped read-write for
+            // the arena's life.
+            unsafe { ptr::copy_nonoverlapping(addr as *const u8, out.as_mut_ptr(), out.len()) };
+        }
+        ok
+    }
+
+    /// The NUL-terminated string at `addr` (without the NUL), if `addr` is in the arena; cut
+    /// at the arena's end or after `max` bytes. DSP code may change the bytes from another
+    /// thread while they are read: the result is then some mix of old and new bytes.
+    pub fn c_str(&self, addr: u64, max: usize) -> Option<&[u8]> {
+        if !self.contains(addr, 1) {
+            return None;
+        }
+        let room = (self.base() + self.len() - addr).min(max as u64) as usize;
+        // SAFETY: [addr, addr+room) lies inside the arena, which stays mapped while `self` is
+        // borrowed.
+        let bytes = unsafe { std::slice::from_raw_parts(addr as *const u8, room) };
+        let len = bytes.iter().position(|&b| b == 0).unwrap_or(room);
+        Some(&bytes[..len])
+    }
+
     /// Blocks handed out and not yet returned.
     pub fn live_blocks(&self) -> usize {
         self.lock().live
@@ -337,6 +376,21 @@ mod tests {
             err.to_string(),
             "cannot find 8000000000000000 bytes of DSP memory: the arena holds 1048576 bytes in all"
         );
+    }
+
+    #[test]
+    fn reads_and_writes_stay_inside() {
+        let arena = Arena::new(1 << 20).expect("arena");
+        let block = arena.alloc_block(64).expect("block");
+        assert!(arena.write(block.addr(), b"hi\0there"));
+        assert_eq!(arena.c_str(block.addr(), 100), Some(&b"hi"[..]));
+        assert_eq!(arena.c_str(block.addr() + 3, 3), Some(&b"the"[..]));
+        let mut out = [0u8; 2];
+        assert!(arena.read(block.addr(), &mut out));
+        assert_eq!(&out, b"hi");
+        assert!(!arena.write(arena.base() + arena.len() - 1, b"ab"));
+        assert!(!arena.read(8, &mut out));
+        assert_eq!(arena.c_str(8, 10), None);
     }
 
     #[test]

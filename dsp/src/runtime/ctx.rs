@@ -38,6 +38,9 @@ const KEPT_WARNINGS: usize = 64;
 /// Text is formatted into a buffer of this size and flushed when it fills.
 const PRINT_BUF: usize = 1024;
 
+/// Memzone sites whose zone-full warning a context remembers having given.
+const WARNED_SITES: usize = 64;
+
 /// Sizes for a control-thread context.
 #[derive(Clone, Debug)]
 pub struct ControlConfig {
@@ -129,11 +132,11 @@ impl From<HeapError> for RuntimeError {
 
 /// One entry of the zone stack.
 enum ZoneSlot {
-    /// A zone the context owns: the base zone or a memzone (with the reserve mark to release
-    /// when it is popped, on the audio thread).
+    /// A zone the context owns: the base zone, or a memzone (with the site that opened it
+    /// and, on the audio thread, the reserve mark to release when it is popped).
     Own {
         zone: Zone,
-        memzone: bool,
+        memzone_site: Option<u32>,
         reserve_mark: Option<usize>,
     },
     /// A zone lent by [`Ctx::with_zone`] for the duration of its closure.
@@ -214,6 +217,27 @@ impl PrintBuf {
     }
 }
 
+/// Sites whose memzone already warned: a memzone is a new zone each time it opens, so a
+/// memzone that overflows inside a loop would otherwise warn on every pass.
+struct WarnedSites {
+    sites: [u32; WARNED_SITES],
+    len: usize,
+}
+
+impl WarnedSites {
+    /// True the first time `site` is seen (and always once the table is full).
+    fn first_time(&mut self, site: u32) -> bool {
+        if self.sites[..self.len].contains(&site) {
+            return false;
+        }
+        if self.len < WARNED_SITES {
+            self.sites[self.len] = site;
+            self.len += 1;
+        }
+        true
+    }
+}
+
 /// Where a call started, to restore after it (see [`Ctx::finish_call`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CallMark {
@@ -252,6 +276,7 @@ pub struct Ctx {
     remotes: Vec<RemoteHeap>,
     sink: Sink,
     print: PrintBuf,
+    warned: WarnedSites,
 }
 
 // SAFETY: `slots` points to a table that the owner of this context keeps alive and only
@@ -346,7 +371,7 @@ impl Ctx {
         let mut zones = Vec::with_capacity(MAX_ZONE_DEPTH);
         zones.push(ZoneSlot::Own {
             zone: base,
-            memzone: false,
+            memzone_site: None,
             reserve_mark: None,
         });
         Ctx {
@@ -368,6 +393,10 @@ impl Ctx {
             sink,
             print: PrintBuf {
                 bytes: [0; PRINT_BUF],
+                len: 0,
+            },
+            warned: WarnedSites {
+                sites: [0; WARNED_SITES],
                 len: 0,
             },
         }
@@ -549,11 +578,13 @@ impl Ctx {
     /// it cannot be met.
     pub fn zalloc(&mut self, count: u64, size: u64, align: u64, site: u32) -> u64 {
         let top = self.zones.len() - 1;
-        let zone = match &mut self.zones[top] {
-            ZoneSlot::Own { zone, .. } => zone,
+        let (zone, memzone_site) = match &mut self.zones[top] {
+            ZoneSlot::Own {
+                zone, memzone_site, ..
+            } => (zone, *memzone_site),
             // SAFETY: lent slots exist only inside `with_zone`, which holds the exclusive
             // borrow of the zone for as long as the slot is on the stack.
-            ZoneSlot::Lent(z) => unsafe { z.as_mut() },
+            ZoneSlot::Lent(z) => (unsafe { z.as_mut() }, None),
         };
         let Some(bytes) = count.checked_mul(size) else {
             let e = ZoneError {
@@ -570,17 +601,15 @@ impl Ctx {
         } else {
             None
         };
-        match zone.alloc_in(bytes, align, reserve) {
-            Ok(addr) => {
-                if let Some(w) = zone.take_warning() {
-                    self.sink.warn(format_args!("{w}"));
-                }
-                addr
-            }
+        let result = zone.alloc_in(bytes, align, reserve);
+        if let Some(w) = zone.take_warning()
+            && memzone_site.is_none_or(|site| self.warned.first_time(site))
+        {
+            self.sink.warn(format_args!("{w}"));
+        }
+        match result {
+            Ok(addr) => addr,
             Err(e) => {
-                if let Some(w) = zone.take_warning() {
-                    self.sink.warn(format_args!("{w}"));
-                }
                 let code = match e.kind {
                     ZoneErrorKind::BadAlign => FaultCode::BadAlign,
                     _ => FaultCode::ZoneExhausted,
@@ -660,7 +689,8 @@ impl Ctx {
     }
 
     /// Opens a memzone of `bytes`: carved from the reserve on the audio thread, from the
-    /// arena on the control thread. Returns the new zone depth, or 0 and a fault.
+    /// arena on the control thread. Returns the new zone depth, or 0 and a fault. A memzone
+    /// that overflows warns once per context and `site`, not every time it opens.
     pub fn memzone_push(&mut self, bytes: u64, site: u32) -> u32 {
         if self.zones.len() >= MAX_ZONE_DEPTH {
             self.raise(FaultCode::ZoneStack, site, FaultDetail::None);
@@ -672,7 +702,7 @@ impl Ctx {
                 match reserve.take(bytes, 16) {
                     Some(addr) => Ok(ZoneSlot::Own {
                         zone: Zone::lent(&self.arena, addr, bytes, "memzone"),
-                        memzone: true,
+                        memzone_site: Some(site),
                         reserve_mark: Some(mark),
                     }),
                     None => Err(ZoneError {
@@ -686,7 +716,7 @@ impl Ctx {
             _ => match Zone::new(&self.arena, bytes, "memzone") {
                 Ok(zone) => Ok(ZoneSlot::Own {
                     zone,
-                    memzone: true,
+                    memzone_site: Some(site),
                     reserve_mark: None,
                 }),
                 Err(_) => Err(ZoneError {
@@ -712,7 +742,12 @@ impl Ctx {
     /// Closes the innermost memzone; faults if the top zone is not a memzone.
     pub fn memzone_pop(&mut self, site: u32) {
         match self.zones.last() {
-            Some(ZoneSlot::Own { memzone: true, .. }) => self.unwind_zones(self.zones.len() - 1),
+            Some(ZoneSlot::Own {
+                memzone_site: Some(_),
+                ..
+            }) => {
+                self.unwind_zones(self.zones.len() - 1);
+            }
             _ => self.raise(FaultCode::ZoneStack, site, FaultDetail::None),
         }
     }
@@ -721,7 +756,7 @@ impl Ctx {
     /// is `kinds[i]`, see `printf::KIND_*`). Returns the bytes printed, or -1 and an
     /// out-of-range fault when the format is not a string in DSP memory.
     pub fn printf(&mut self, fmt: u64, args: &[u64], kinds: &[u8], site: u32) -> i32 {
-        let Some(text) = arena_str(&self.arena, fmt) else {
+        let Some(text) = self.arena.c_str(fmt, MAX_STRING) else {
             self.raise(FaultCode::OutOfRange, site, FaultDetail::None);
             return -1;
         };
@@ -759,26 +794,11 @@ impl Ctx {
     }
 }
 
-/// The NUL-terminated string at `addr`, if it starts in the arena (cut at the arena's end
-/// or after [`MAX_STRING`] bytes).
-fn arena_str(arena: &Arena, addr: u64) -> Option<&[u8]> {
-    if !arena.contains(addr, 1) {
-        return None;
-    }
-    let room = (arena.base() + arena.len() - addr).min(MAX_STRING as u64) as usize;
-    // SAFETY: [addr, addr+room) lies inside the arena, which stays mapped read-write while
-    // `arena` is borrowed. DSP code may write these bytes from another thread; printing
-    // then shows some mix of old and new bytes, which is the livecoder's race.
-    let bytes = unsafe { std::slice::from_raw_parts(addr as *const u8, room) };
-    let len = bytes.iter().position(|&b| b == 0).unwrap_or(room);
-    Some(&bytes[..len])
-}
-
 fn arg(arena: &Arena, bits: u64, kind: u8) -> Arg<'_> {
     match kind {
         printf::KIND_F64 => Arg::Float(f64::from_bits(bits)),
         printf::KIND_PTR => Arg::Ptr(bits),
-        printf::KIND_STR => Arg::Str(bits, arena_str(arena, bits)),
+        printf::KIND_STR => Arg::Str(bits, arena.c_str(bits, MAX_STRING)),
         printf::KIND_I1 => Arg::Bool(bits & 1 != 0),
         printf::KIND_I32 => Arg::Int32(bits as i32),
         _ => Arg::Int(bits as i64),

@@ -235,6 +235,15 @@ impl Zone {
         Ok(addr)
     }
 
+    /// Copies `text` into the zone with a NUL after it (string literals, string arguments);
+    /// returns its address.
+    pub fn alloc_c_str(&mut self, text: &[u8]) -> Result<u64, ZoneError> {
+        let addr = self.alloc(text.len() as u64 + 1, 1)?;
+        // SAFETY: `addr` is text.len()+1 bytes of zone memory just handed out to us.
+        unsafe { std::ptr::copy_nonoverlapping(text.as_ptr(), addr as *mut u8, text.len()) };
+        Ok(addr)
+    }
+
     fn bump(&mut self, bytes: u64, align: u64) -> Option<u64> {
         let base = self.base();
         let start = (base + self.bump).checked_next_multiple_of(align)?;
@@ -344,6 +353,14 @@ mod tests {
         assert_eq!(arena.live_blocks(), 1);
         drop(z);
         assert_eq!(arena.live_blocks(), 0);
+    }
+
+    #[test]
+    fn strings_are_copied_with_their_nul() {
+        let arena = arena();
+        let mut z = Zone::new(&arena, 64, "literals").expect("zone");
+        let a = z.alloc_c_str(b"tup* = ").expect("a");
+        assert_eq!(arena.c_str(a, 100), Some(&b"tup* = "[..]));
     }
 
     #[test]
