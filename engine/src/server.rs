@@ -302,7 +302,13 @@ impl Connection {
                 return;
             }
             match stream.read(&mut chunk) {
-                Ok(0) => return,
+                Ok(0) => {
+                    // The client finished sending: answer a request it left open.
+                    if let Some(frame) = framer.flush_open() {
+                        let _ = pending.send(self.answer(frame, origin));
+                    }
+                    return;
+                }
                 Ok(n) => framer.push(&chunk[..n]),
                 Err(e)
                     if matches!(

@@ -188,6 +188,21 @@ fn an_unbalanced_request_gets_an_error_after_a_quiet_moment() {
 }
 
 #[test]
+fn a_request_left_open_when_the_client_stops_sending_is_answered() {
+    let server = start();
+    let mut client = Client::connect(&server);
+    client.send(b"(f 1\r\n");
+    client
+        .stream
+        .shutdown(std::net::Shutdown::Write)
+        .expect("half-closes");
+    assert_eq!(
+        client.reply(),
+        "unbalanced parentheses: 1 `(` is not closed"
+    );
+}
+
+#[test]
 fn an_oversized_request_gets_an_error_and_the_server_goes_on() {
     let server = start_with(1024);
     let mut client = Client::connect(&server);
