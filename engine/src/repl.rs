@@ -7,11 +7,14 @@
 //! evaluation or clear the line, Ctrl-D or `(quit)` to leave. When stdin is not a
 //! terminal it reads forms from it and prints each result, so it can be scripted: values
 //! on stdout, errors on stderr.
+//!
+//! What the engine says on its own (DSP `printf`, warnings, scheduler output) should go
+//! through [`print_line`], which prints above the line being edited instead of through it.
 
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crossbeam_channel::{Sender, bounded};
 use rustyline::completion::Completer;
@@ -20,7 +23,7 @@ use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
 use rustyline::history::DefaultHistory;
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
-use rustyline::{Editor, Helper};
+use rustyline::{Editor, ExternalPrinter, Helper};
 
 use crate::request::{FormScanner, Reply, Request, balance};
 
@@ -43,6 +46,23 @@ pub fn run_repl(requests: Sender<Request>, interrupt: Arc<AtomicBool>) -> anyhow
             &requests,
         )
     }
+}
+
+/// Where [`print_line`] prints while the REPL edits a terminal.
+static PRINTER: Mutex<Option<Box<dyn ExternalPrinter + Send>>> = Mutex::new(None);
+
+/// Prints one line on stdout for the musician, from any thread, without garbling the REPL:
+/// while it edits a terminal the line appears above the line being typed, which is then
+/// redrawn. Output that cannot be written (stdout closed) is dropped.
+pub fn print_line(text: &str) {
+    let mut printer = PRINTER.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(printer) = printer.as_mut()
+        && printer.print(format!("{text}\n")).is_ok()
+    {
+        return;
+    }
+    drop(printer);
+    let _ = writeln!(io::stdout().lock(), "{text}");
 }
 
 /// Sends `source` to the control thread and waits for its reply.
@@ -118,7 +138,11 @@ fn interactive(requests: &Sender<Request>, interrupt: &Arc<AtomicBool>) -> anyho
         // No history yet is the usual first run, not an error.
         let _ = editor.load_history(path);
     }
+    if let Ok(printer) = editor.create_external_printer() {
+        *PRINTER.lock().unwrap_or_else(PoisonError::into_inner) = Some(Box::new(printer));
+    }
     let result = edit_loop(&mut editor, requests, interrupt);
+    *PRINTER.lock().unwrap_or_else(PoisonError::into_inner) = None;
     if let Some(path) = &history
         && let Err(e) = editor.save_history(path)
     {
