@@ -339,6 +339,25 @@ fn a_dropped_audio_context_returns_its_memory_to_the_arena() {
 }
 
 #[test]
+fn random_is_uniform_and_reproducible() {
+    let Setup { mut ctx, .. } = control();
+    let p: *mut Ctx = &mut ctx;
+    // SAFETY: `p` points to `ctx`, used by nothing else during these calls.
+    let first: Vec<f64> = (0..10_000)
+        .map(|_| unsafe { abi::zonal_random(p) })
+        .collect();
+    assert!(first.iter().all(|x| (0.0..1.0).contains(x)));
+    let mean = first.iter().sum::<f64>() / first.len() as f64;
+    assert!((mean - 0.5).abs() < 0.01, "mean {mean}");
+    let Setup { ctx: mut again, .. } = control();
+    assert_eq!(again.random(), first[0]);
+    again.seed_random(7);
+    let a = again.random();
+    again.seed_random(7);
+    assert_eq!(again.random(), a);
+}
+
+#[test]
 fn the_abi_table_is_complete_and_the_offsets_are_fixed() {
     assert_eq!(abi::CTX_FAULT, 0);
     assert_eq!(abi::CTX_FAULT_SITE, 4);
@@ -359,6 +378,7 @@ fn the_abi_table_is_complete_and_the_offsets_are_fixed() {
         "zonal_printf",
         "zonal_println",
         "zonal_fault",
+        "zonal_random",
         "zonal_pow",
         "zonal_fmodf",
     ] {

@@ -21,6 +21,7 @@
 //! | `zonal_printf` | `(ctx, fmt: u64, args: *const u64, kinds: *const u8, n: u32, site: u32) -> i32` | C printf; `fmt` is an arena address |
 //! | `zonal_println` | `(ctx, args: *const u64, kinds: *const u8, n: u32)` | xtlang println |
 //! | `zonal_fault` | `(ctx, code: u32, site: u32)` | records a fault (first one wins) |
+//! | `zonal_random` | `(ctx) -> f64` | xtlang `random`: uniform in [0, 1), reproducible per context |
 //! | `zonal_sin` … | see [`crate::runtime::math`] | math without a Cranelift instruction |
 //!
 //! `args` holds each argument's bits in a `u64` (doubles as `f64::to_bits`, floats widened
@@ -212,6 +213,15 @@ pub unsafe extern "C" fn zonal_fault(ctx: *mut Ctx, code: u32, site: u32) {
     }
 }
 
+/// xtlang `random`: uniform in [0, 1) from the context's own reproducible sequence.
+///
+/// # Safety
+/// `ctx` is null or points to a live context no one else is using during the call.
+pub unsafe extern "C" fn zonal_random(ctx: *mut Ctx) -> f64 {
+    // SAFETY: the caller passes the context it was itself called with, exclusively.
+    unsafe { ctx.as_mut() }.map_or(0.0, Ctx::random)
+}
+
 /// Every runtime function compiled code may call, by symbol name, for `JITBuilder::symbol`.
 pub fn symbols() -> Vec<(&'static str, *const u8)> {
     let mut v: Vec<(&'static str, *const u8)> = vec![
@@ -224,6 +234,7 @@ pub fn symbols() -> Vec<(&'static str, *const u8)> {
         ("zonal_printf", zonal_printf as *const u8),
         ("zonal_println", zonal_println as *const u8),
         ("zonal_fault", zonal_fault as *const u8),
+        ("zonal_random", zonal_random as *const u8),
     ];
     v.extend(super::math::symbols());
     v

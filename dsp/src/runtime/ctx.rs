@@ -11,7 +11,8 @@
 //! Nothing an audio context does after construction allocates, locks or prints: its zone
 //! stack has a fixed capacity, memzones and overflow come from its pre-touched reserve,
 //! `halloc` from its pre-touched pool, text is formatted into a fixed buffer and sent as
-//! ring records.
+//! ring records. Dropping a context returns its blocks to the arena, which takes the arena's
+//! lock: send an audio context back to the control thread to drop it.
 
 use super::arena::{Arena, ArenaBlock, ArenaError};
 use super::fault::{FaultCode, FaultDetail, RawFault};
@@ -37,6 +38,9 @@ const KEPT_WARNINGS: usize = 64;
 
 /// Text is formatted into a buffer of this size and flushed when it fills.
 const PRINT_BUF: usize = 1024;
+
+/// The random generator's state in a new context (renders are reproducible).
+const DEFAULT_SEED: u64 = 0x5EED_0F2A_70A1;
 
 /// Memzone sites whose zone-full warning a context remembers having given.
 const WARNED_SITES: usize = 64;
@@ -277,6 +281,7 @@ pub struct Ctx {
     sink: Sink,
     print: PrintBuf,
     warned: WarnedSites,
+    rng: u64,
 }
 
 // SAFETY: `slots` points to a table that the owner of this context keeps alive and only
@@ -399,6 +404,7 @@ impl Ctx {
                 sites: [0; WARNED_SITES],
                 len: 0,
             },
+            rng: DEFAULT_SEED,
         }
     }
 
@@ -572,6 +578,22 @@ impl Ctx {
             self.fault_site = site;
             self.detail = detail;
         }
+    }
+
+    /// Restarts the context's random sequence from `seed`.
+    pub fn seed_random(&mut self, seed: u64) {
+        self.rng = seed;
+    }
+
+    /// xtlang `random`: the next number of the context's own sequence (splitmix64), uniform
+    /// in [0, 1). Deterministic: the same seed gives the same sequence.
+    pub fn random(&mut self) -> f64 {
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
     /// `zalloc`: `count` items of `size` bytes from the top zone, zeroed; 0 and a fault when
