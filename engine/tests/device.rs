@@ -110,6 +110,31 @@ fn the_clock_keeps_real_time_without_allocating() {
 }
 
 #[test]
+fn a_stalled_clock_counts_a_late_buffer_and_does_not_rush_to_catch_up() {
+    let mut stall = true;
+    let mut clock = Clock::new(&config(64), move |_: &mut [f32]| {
+        if stall {
+            thread::sleep(Duration::from_millis(150));
+            stall = false;
+        }
+    });
+    let counters = clock.counters();
+    clock.tick();
+    let resumed = Instant::now();
+    for _ in 0..11 {
+        clock.tick();
+    }
+    // The first buffer after the stall is late and restarts the schedule; the next ten
+    // are paced again (13.3 ms) instead of played back to back.
+    assert_eq!(counters.late_buffers(), 1);
+    assert!(
+        resumed.elapsed() >= Duration::from_millis(13),
+        "{:?}",
+        resumed.elapsed()
+    );
+}
+
+#[test]
 fn the_clock_thread_is_named_and_paced() {
     let frames = Arc::new(AtomicU64::new(0));
     let named = Arc::new(AtomicBool::new(true));

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Sender, unbounded};
 use zonal_engine::request::{Reply, Request};
-use zonal_engine::server::{GREETING, ServerConfig, ServerHandle, spawn_server};
+use zonal_engine::server::{GREETING, MAX_CONNECTIONS, ServerConfig, ServerHandle, spawn_server};
 
 /// How long a test waits for anything before it fails.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -106,8 +106,11 @@ impl Client {
     /// Whether the server closed the connection.
     fn closed(&mut self) -> bool {
         let mut byte = [0u8; 1];
-        matches!(self.stream.read(&mut byte), Ok(0))
-            || matches!(self.stream.read(&mut byte), Err(e) if e.kind() == ErrorKind::ConnectionReset)
+        match self.stream.read(&mut byte) {
+            Ok(0) => true,
+            Err(e) => e.kind() == ErrorKind::ConnectionReset,
+            Ok(_) => false,
+        }
     }
 }
 
@@ -274,6 +277,28 @@ fn two_clients_are_served_at_once() {
     assert_eq!(first.reply(), "slow done");
     assert_eq!(first.reply(), "value of (first)");
     assert_eq!(server.connection_count(), 2);
+}
+
+#[test]
+fn connections_past_the_limit_are_told_and_closed() {
+    let server = start();
+    let clients: Vec<Client> = (0..MAX_CONNECTIONS)
+        .map(|_| Client::connect(&server))
+        .collect();
+    let mut extra = Client::connect_raw(&server);
+    assert_eq!(
+        extra.reply(),
+        "too many editor connections (32 are open); close one and reconnect"
+    );
+    assert!(extra.closed());
+    drop(clients);
+    let deadline = Instant::now() + PATIENCE;
+    while server.connection_count() > 0 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
+    let mut again = Client::connect(&server);
+    again.send(b"(ok)\r\n");
+    assert_eq!(again.reply(), "value of (ok)");
 }
 
 #[test]
