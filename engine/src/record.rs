@@ -119,7 +119,7 @@ pub fn recording(
         sample_format: hound::SampleFormat::Float,
     };
     let wav = hound::WavWriter::create(path, spec)
-        .with_context(|| format!("cannot record to {}", path.display()))?;
+        .map_err(|e| anyhow::anyhow!("cannot record to {}: {e}", path.display()))?;
     let frame = usize::from(channels.max(1));
     let capacity = (sample_rate as usize).max(1) * frame * RING_SECONDS;
     let (mut producer, consumer) = RingBuffer::<f32>::new(capacity);

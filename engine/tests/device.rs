@@ -239,7 +239,7 @@ fn recording_to_a_missing_directory_is_a_clear_error() {
         .expect("cannot record there");
     assert_eq!(
         err.to_string(),
-        "cannot record to /nonexistent-zonal-dir/out.wav"
+        "cannot record to /nonexistent-zonal-dir/out.wav: No such file or directory (os error 2)"
     );
 }
 
