@@ -227,7 +227,12 @@ fn printf_and_println_on_the_control_thread_write_to_the_output() {
     let kinds = [KIND_STR, KIND_I64, KIND_I64, KIND_F64];
     // SAFETY: `p` points to `ctx`; the arrays hold four elements each.
     unsafe { abi::zonal_println(p, args.as_ptr(), kinds.as_ptr(), 4) };
-    assert_eq!(out.text(), "a x b = 7.000000\ntup* 4 8 0.500000\n");
+    let fmt = literal(&mut ctx, "%s via a pointer\n");
+    assert_eq!(ctx.printf(fmt, &[s], &[abi::KIND_PTR], 0), 19);
+    assert_eq!(
+        out.text(),
+        "a x b = 7.000000\ntup* 4 8 0.500000\ntup* via a pointer\n"
+    );
 }
 
 #[test]

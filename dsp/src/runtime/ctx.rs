@@ -26,8 +26,8 @@ use std::io::Write;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
-/// Zones a context's stack holds at most (the base zone, closure zones pushed by the
-/// compiler, nested memzones); a deeper `memzone` faults.
+/// Zones a context's stack holds without growing (the base zone, closure zones lent by the
+/// compiler, nested memzones); a `memzone` that would go deeper faults.
 pub const MAX_ZONE_DEPTH: usize = 64;
 
 /// Longest string `printf` reads from DSP memory (format or `%s` argument).
@@ -452,14 +452,10 @@ impl Ctx {
     }
 
     /// Runs `f` with `zone` as the top zone (the compiler runs a bind-func's outer `let` this
-    /// way, so that its `zalloc`s come from the closure zone). Zones `f` leaves open above
-    /// it are popped.
+    /// way, on the control thread, so that its `zalloc`s come from the closure zone). Zones
+    /// `f` leaves open above it are popped.
     pub fn with_zone<R>(&mut self, zone: &mut Zone, f: impl FnOnce(&mut Ctx) -> R) -> R {
         let depth = self.zones.len();
-        if depth >= MAX_ZONE_DEPTH {
-            self.raise(FaultCode::ZoneStack, 0, FaultDetail::None);
-            return f(self);
-        }
         self.zones.push(ZoneSlot::Lent(NonNull::from(zone)));
         let r = f(self);
         self.unwind_zones(depth);
@@ -783,12 +779,10 @@ impl Ctx {
             return -1;
         };
         let arena = &self.arena;
-        let mut args = args
-            .iter()
-            .zip(kinds)
-            .map(|(&bits, &kind)| arg(arena, bits, kind));
+        let strings = |addr| arena.c_str(addr, MAX_STRING);
+        let mut args = args.iter().zip(kinds).map(|(&bits, &kind)| arg(bits, kind));
         let (print, sink) = (&mut self.print, &mut self.sink);
-        let n = printf::format(text, &mut args, &mut |b| print.put(b, sink));
+        let n = printf::format(text, &mut args, &strings, &mut |b| print.put(b, sink));
         print.flush(sink);
         i32::try_from(n).unwrap_or(i32::MAX)
     }
@@ -797,30 +791,32 @@ impl Ctx {
     /// decimal, doubles as `%f`, `i1` as 1 or 0, pointers as `%p`, strings as they are.
     pub fn println(&mut self, args: &[u64], kinds: &[u8]) {
         let arena = &self.arena;
+        let strings = |addr| arena.c_str(addr, MAX_STRING);
         let (print, sink) = (&mut self.print, &mut self.sink);
         for (i, (&bits, &kind)) in args.iter().zip(kinds).enumerate() {
             if i > 0 {
                 print.put(b" ", sink);
             }
-            let a = arg(arena, bits, kind);
+            let a = arg(bits, kind);
             let spec: &[u8] = match a {
                 Arg::Float(_) => b"%f",
                 Arg::Ptr(_) => b"%p",
                 Arg::Str(..) => b"%s",
                 _ => b"%d",
             };
-            printf::format(spec, &mut std::iter::once(a), &mut |b| print.put(b, sink));
+            let mut one = std::iter::once(a);
+            printf::format(spec, &mut one, &strings, &mut |b| print.put(b, sink));
         }
         print.put(b"\n", sink);
         print.flush(sink);
     }
 }
 
-fn arg(arena: &Arena, bits: u64, kind: u8) -> Arg<'_> {
+fn arg(bits: u64, kind: u8) -> Arg {
     match kind {
         printf::KIND_F64 => Arg::Float(f64::from_bits(bits)),
         printf::KIND_PTR => Arg::Ptr(bits),
-        printf::KIND_STR => Arg::Str(bits, arena.c_str(bits, MAX_STRING)),
+        printf::KIND_STR => Arg::Str(bits),
         printf::KIND_I1 => Arg::Bool(bits & 1 != 0),
         printf::KIND_I32 => Arg::Int32(bits as i32),
         _ => Arg::Int(bits as i64),

@@ -5,7 +5,9 @@
 //! `h` truncate as in C). Arguments arrive typed ([`Arg`]), so a conversion is never
 //! misread: an integer conversion without a length modifier prints a 64-bit argument in
 //! full (C would print its low 32 bits), a 32-bit argument as C would. A conversion whose
-//! argument is missing, or that is unknown (`%n`, `%a`), is printed as written. Floats are
+//! argument is missing, or that is unknown (`%n`, `%a`), is printed as written. `%s` reads
+//! the string at a pointer argument through a caller-given lookup (the arena's, bounded), so
+//! an `i8*` passed as a plain pointer prints too. Floats are
 //! formatted by `core::fmt` (exact, correctly rounded), so `%f %e %g` agree with glibc; the
 //! float precision is capped at [`MAX_FLOAT_PRECISION`].
 
@@ -32,15 +34,19 @@ const MAX_WIDTH: usize = 1 << 16;
 
 /// One typed printf argument.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Arg<'a> {
+pub enum Arg {
     Int(i64),
     Int32(i32),
     Bool(bool),
     Float(f64),
     Ptr(u64),
-    /// The address and, when it lies in DSP memory, the bytes up to the NUL.
-    Str(u64, Option<&'a [u8]>),
+    /// The address of a NUL-terminated string.
+    Str(u64),
 }
+
+/// Finds the bytes (up to the NUL) of the string at an address, or `None` when the address
+/// is not in DSP memory.
+pub type Strings<'s> = dyn Fn(u64) -> Option<&'s [u8]> + 's;
 
 /// Counts what goes to the output.
 struct Out<'o> {
@@ -111,10 +117,12 @@ struct Spec {
     conv: u8,
 }
 
-/// Formats `fmt` with `args` into `sink`; returns the number of bytes written.
-pub fn format<'a>(
+/// Formats `fmt` with `args` into `sink`, reading `%s` strings through `strings`; returns
+/// the number of bytes written.
+pub fn format(
     fmt: &[u8],
-    args: &mut dyn Iterator<Item = Arg<'a>>,
+    args: &mut dyn Iterator<Item = Arg>,
+    strings: &Strings<'_>,
     sink: &mut dyn FnMut(&[u8]),
 ) -> usize {
     let mut out = Out { sink, count: 0 };
@@ -138,7 +146,7 @@ pub fn format<'a>(
             continue;
         }
         match args.next() {
-            Some(arg) => convert(&mut out, spec, arg),
+            Some(arg) => convert(&mut out, spec, arg, strings),
             None => out.put(text),
         }
     }
@@ -147,11 +155,7 @@ pub fn format<'a>(
 
 /// Parses one conversion after its `%`; returns the spec, the index after it and whether a
 /// `*` found no argument.
-fn parse<'a>(
-    fmt: &[u8],
-    mut i: usize,
-    args: &mut dyn Iterator<Item = Arg<'a>>,
-) -> (Spec, usize, bool) {
+fn parse(fmt: &[u8], mut i: usize, args: &mut dyn Iterator<Item = Arg>) -> (Spec, usize, bool) {
     let mut s = Spec::default();
     let mut missing = false;
     while let Some(&c) = fmt.get(i) {
@@ -230,34 +234,34 @@ fn number(fmt: &[u8], mut i: usize) -> (usize, usize) {
     (n, i)
 }
 
-fn int_of(arg: Arg<'_>) -> i64 {
+fn int_of(arg: Arg) -> i64 {
     match arg {
         Arg::Int(v) => v,
         Arg::Int32(v) => i64::from(v),
         Arg::Bool(b) => i64::from(b),
         Arg::Float(x) => x as i64,
-        Arg::Ptr(p) | Arg::Str(p, _) => p as i64,
+        Arg::Ptr(p) | Arg::Str(p) => p as i64,
     }
 }
 
-fn float_of(arg: Arg<'_>) -> f64 {
+fn float_of(arg: Arg) -> f64 {
     match arg {
         Arg::Float(x) => x,
         other => int_of(other) as f64,
     }
 }
 
-fn convert(out: &mut Out<'_>, spec: Spec, arg: Arg<'_>) {
+fn convert(out: &mut Out<'_>, spec: Spec, arg: Arg, strings: &Strings<'_>) {
     match spec.conv {
         b'd' | b'i' | b'u' | b'x' | b'X' | b'o' => integer(out, spec, arg),
         b'c' => {
             let byte = match arg {
-                Arg::Str(_, Some(s)) => s.first().copied().unwrap_or(0),
+                Arg::Str(p) => strings(p).and_then(|s| s.first().copied()).unwrap_or(0),
                 other => int_of(other) as u8,
             };
             pad(out, spec, b"", 0, &[byte], false);
         }
-        b's' => string(out, spec, arg),
+        b's' => string(out, spec, arg, strings),
         b'p' => {
             let addr = int_of(arg) as u64;
             if addr == 0 {
@@ -290,7 +294,7 @@ fn to_base(mut v: u64, base: u64, upper: bool, buf: &mut [u8]) -> &[u8] {
     &buf[i..]
 }
 
-fn integer(out: &mut Out<'_>, spec: Spec, arg: Arg<'_>) {
+fn integer(out: &mut Out<'_>, spec: Spec, arg: Arg) {
     let bits = spec
         .bits
         .unwrap_or(if matches!(arg, Arg::Int32(_)) { 32 } else { 64 });
@@ -351,40 +355,38 @@ fn integer(out: &mut Out<'_>, spec: Spec, arg: Arg<'_>) {
     );
 }
 
-fn string(out: &mut Out<'_>, spec: Spec, arg: Arg<'_>) {
+fn string(out: &mut Out<'_>, spec: Spec, arg: Arg, strings: &Strings<'_>) {
     let limit = |s: &[u8]| -> usize { spec.prec.map_or(s.len(), |p| p.min(s.len())) };
-    match arg {
-        Arg::Str(_, Some(s)) => {
-            let n = limit(s);
-            pad(out, spec, b"", 0, &s[..n], false);
+    let text: &[u8] = match arg {
+        Arg::Str(p) | Arg::Ptr(p) => match strings(p) {
+            Some(s) => s,
+            None if p == 0 => b"(null)",
+            None => b"(not in DSP memory)",
+        },
+        Arg::Float(x) => {
+            return float(
+                out,
+                Spec {
+                    conv: b'g',
+                    prec: None,
+                    ..spec
+                },
+                x,
+            );
         }
-        Arg::Str(0, None) | Arg::Ptr(0) => {
-            let s: &[u8] = b"(null)";
-            pad(out, spec, b"", 0, &s[..limit(s)], false);
+        other => {
+            return integer(
+                out,
+                Spec {
+                    conv: b'd',
+                    prec: None,
+                    ..spec
+                },
+                other,
+            );
         }
-        Arg::Str(..) | Arg::Ptr(_) => {
-            let s: &[u8] = b"(not in DSP memory)";
-            pad(out, spec, b"", 0, &s[..limit(s)], false);
-        }
-        Arg::Float(x) => float(
-            out,
-            Spec {
-                conv: b'g',
-                prec: None,
-                ..spec
-            },
-            x,
-        ),
-        other => integer(
-            out,
-            Spec {
-                conv: b'd',
-                prec: None,
-                ..spec
-            },
-            other,
-        ),
-    }
+    };
+    pad(out, spec, b"", 0, &text[..limit(text)], false);
 }
 
 /// Writes `prefix`, `zeros` zeros and `body`, padded to the width. `zero_ok` says whether the
@@ -537,11 +539,22 @@ fn strip_zeros<const N: usize>(body: &mut Buf<N>) {
 mod tests {
     use super::*;
 
-    fn fmt(f: &str, args: &[Arg<'_>]) -> String {
+    fn strings(addr: u64) -> Option<&'static [u8]> {
+        match addr {
+            1 => Some(b"hello"),
+            2 => Some(b""),
+            _ => None,
+        }
+    }
+
+    fn fmt(f: &str, args: &[Arg]) -> String {
         let mut s = Vec::new();
-        let n = format(f.as_bytes(), &mut args.iter().copied(), &mut |b| {
-            s.extend_from_slice(b)
-        });
+        let n = format(
+            f.as_bytes(),
+            &mut args.iter().copied(),
+            &strings,
+            &mut |b| s.extend_from_slice(b),
+        );
         assert_eq!(n, s.len());
         String::from_utf8(s).expect("utf8")
     }
@@ -571,11 +584,12 @@ mod tests {
 
     #[test]
     fn strings_and_pointers() {
-        let s: &[u8] = b"hello";
-        assert_eq!(fmt("[%s]", &[Arg::Str(1, Some(s))]), "[hello]");
-        assert_eq!(fmt("[%-8.3s]", &[Arg::Str(1, Some(s))]), "[hel     ]");
-        assert_eq!(fmt("[%s]", &[Arg::Str(0, None)]), "[(null)]");
-        assert_eq!(fmt("[%s]", &[Arg::Str(8, None)]), "[(not in DSP memory)]");
+        assert_eq!(fmt("[%s]", &[Arg::Str(1)]), "[hello]");
+        assert_eq!(fmt("[%-8.3s]", &[Arg::Str(1)]), "[hel     ]");
+        assert_eq!(fmt("[%s|%c]", &[Arg::Ptr(1), Arg::Str(1)]), "[hello|h]");
+        assert_eq!(fmt("[%s]", &[Arg::Str(2)]), "[]");
+        assert_eq!(fmt("[%s]", &[Arg::Str(0)]), "[(null)]");
+        assert_eq!(fmt("[%s]", &[Arg::Str(8)]), "[(not in DSP memory)]");
         assert_eq!(fmt("[%s]", &[Arg::Int(42)]), "[42]");
         assert_eq!(
             fmt("%p %p", &[Arg::Ptr(0), Arg::Ptr(0xbeef)]),
