@@ -320,6 +320,33 @@ fn the_audio_context_runs_on_its_own_thread_and_talks_through_the_ring() {
 }
 
 #[test]
+fn frees_across_threads_under_load_are_applied_or_counted() {
+    let Setup { mut ctx, .. } = control();
+    let mut audio = Ctx::audio(&mut ctx, &AudioConfig::default()).expect("audio");
+    let (tx, rx) = std::sync::mpsc::sync_channel::<u64>(64);
+    let worker = std::thread::spawn(move || {
+        for i in 0..20_000u64 {
+            let p = audio.halloc(1 + i % 16, 8, 8, 1);
+            assert_ne!(p, 0, "allocation {i}");
+            tx.send(p).expect("send");
+            if i % 64 == 0 {
+                audio.end_buffer();
+            }
+        }
+        audio
+    });
+    for p in rx {
+        ctx.free(p, 2);
+        assert_eq!(ctx.take_fault(), None);
+    }
+    let mut audio = worker.join().expect("audio thread");
+    audio.end_buffer();
+    let (lost, bad) = ctx.heap_anomalies();
+    assert_eq!(bad, 0);
+    assert_eq!(audio.heap_live() as u64, lost);
+}
+
+#[test]
 fn an_audio_context_is_made_from_the_control_context_only() {
     let Setup { mut ctx, .. } = control();
     let mut audio = Ctx::audio(&mut ctx, &AudioConfig::default()).expect("audio");

@@ -235,6 +235,7 @@ impl HeapPool {
     /// thread's context (control thread: allocates the ring).
     pub fn remote(&mut self) -> RemoteHeap {
         let (outbox, inbox) = RingBuffer::new(REMOTE_FREE_SLOTS);
+        self.drain_remote_frees();
         self.inboxes.retain(|c| !c.is_abandoned());
         self.inboxes.push(inbox);
         let (start, end) = self.range();
