@@ -1,5 +1,46 @@
 //! zonal's Scheme: the language of the control thread.
 //!
 //! Reader (data with source positions) → values and the garbage-collected heap →
-//! evaluator → builtins, plus the embedding API through which `engine/` registers
-//! native procedures and special forms. This crate knows nothing of audio or DSP.
+//! compiler (forms to nodes with lexical addresses) → evaluator → builtins, plus the
+//! embedding API through which `engine/` registers native procedures and special
+//! forms. This crate knows nothing of audio or DSP.
+//!
+//! Contract:
+//! - No input makes the interpreter panic: bad programs give an [`Error`] with a
+//!   kind, a message, irritants, `file:line:col` and a short backtrace.
+//! - Tail calls run in constant space; non-tail recursion may nest 100,000 deep and
+//!   runaway recursion raises [`ErrorKind::StackOverflow`].
+//! - Integers are 64-bit; an integer result that does not fit is promoted to a
+//!   flonum. There are no rationals: `(/ 1 2)` is `0.5`, `(/ 6 3)` is `2`.
+//! - The collector (precise mark-sweep) never runs while a native procedure or a
+//!   special-form handler executes; a [`Value`] kept beyond that must be a [`Root`].
+//! - `(sys:gc-stats)` returns an association list with the keys `collections`,
+//!   `total-pause-ms`, `max-pause-ms`, `live-bytes` and `heap-bytes`.
+//! - Symbols are never collected.
+
+mod builtins;
+mod compile;
+mod convert;
+mod datum;
+mod desugar;
+mod embed;
+mod error;
+mod eval;
+mod hash;
+mod heap;
+mod interp;
+mod printer;
+mod reader;
+mod syms;
+mod syntax_rules;
+mod value;
+
+#[cfg(test)]
+mod eval_tests;
+
+pub use datum::{Datum, DatumKind};
+pub use embed::Root;
+pub use error::{Error, ErrorKind, Pos};
+pub use heap::GcStats;
+pub use interp::Interp;
+pub use value::Value;

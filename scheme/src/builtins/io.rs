@@ -1,0 +1,211 @@
+//! Output (`display`, `write`, `newline`, Extempore's `print`/`println`), string
+//! ports (`open-input-string`, `read`, `read-char`, `read-line`,
+//! `open-output-string`, `with-output-to-string`).
+
+use super::{char_arg, ctl, plain, str_arg, type_err};
+use crate::error::Error;
+use crate::interp::{Ctrl, Interp};
+use crate::reader::Reader;
+use crate::value::{InPort, Obj, V, Value};
+
+/// Writes `text` to the optional port argument, or to the current output.
+fn out(it: &mut Interp, port: Option<Value>, text: &str) -> Result<Value, Error> {
+    match port {
+        None => it.emit(text)?,
+        Some(p) => match it.heap.obj_mut(p) {
+            Some(Obj::OutPort(buf)) => buf.push_str(text),
+            _ => {
+                if !matches!(p.0, V::Bool(true) | V::Unspec) {
+                    return Err(type_err(it, "output", "an output port", p));
+                }
+                it.emit(text)?;
+            }
+        },
+    }
+    Ok(Value::UNSPEC)
+}
+
+fn joined(it: &Interp, a: &[Value]) -> String {
+    a.iter()
+        .map(|&v| it.print_to(v, false))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn in_port<'a>(it: &'a mut Interp, who: &str, p: Value) -> Result<&'a mut InPort, Error> {
+    let msg = type_err(it, who, "an input port", p);
+    match it.heap.obj_mut(p) {
+        Some(Obj::InPort(port)) => Ok(port),
+        _ => Err(msg),
+    }
+}
+
+fn read(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+    let Some(&p) = a.first() else {
+        return Ok(Value(V::Eof));
+    };
+    let port = in_port(it, "read", p)?;
+    let rest = port.text[port.at..].to_string();
+    let mut r = Reader::new(&rest, "string port");
+    let d = r.next_datum()?;
+    let consumed: usize = rest.chars().take(r.offset()).map(char::len_utf8).sum();
+    let port = in_port(it, "read", p)?;
+    port.at += consumed;
+    Ok(match d {
+        Some(d) => it.from_datum(&d),
+        None => Value(V::Eof),
+    })
+}
+
+fn read_char(it: &mut Interp, a: &[Value], peek: bool) -> Result<Value, Error> {
+    let Some(&p) = a.first() else {
+        return Ok(Value(V::Eof));
+    };
+    let port = in_port(it, "read-char", p)?;
+    let c = port.text[port.at..].chars().next();
+    Ok(match c {
+        Some(c) => {
+            if !peek {
+                port.at += c.len_utf8();
+            }
+            Value(V::Char(c))
+        }
+        None => Value(V::Eof),
+    })
+}
+
+fn read_line(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+    let Some(&p) = a.first() else {
+        return Ok(Value(V::Eof));
+    };
+    let port = in_port(it, "read-line", p)?;
+    let rest = &port.text[port.at..];
+    if rest.is_empty() {
+        return Ok(Value(V::Eof));
+    }
+    let (line, used) = match rest.find('\n') {
+        Some(i) => (rest[..i].to_string(), i + 1),
+        None => (rest.to_string(), rest.len()),
+    };
+    port.at += used;
+    Ok(it.new_string(line))
+}
+
+fn with_output_to_string(it: &mut Interp, a: &[Value]) -> Result<Value, Ctrl> {
+    it.captures.push(String::new());
+    let depth = it.captures.len();
+    let r = it.apply_values(a[0], &[]);
+    let text = if it.captures.len() == depth {
+        it.captures.pop().unwrap_or_default()
+    } else {
+        String::new()
+    };
+    r?;
+    Ok(it.new_string(text))
+}
+
+fn call_with_output_string(it: &mut Interp, a: &[Value]) -> Result<Value, Ctrl> {
+    let port = it.alloc(Obj::OutPort(String::new()));
+    it.stack.push(port);
+    let r = it.apply_values(a[0], &[port]);
+    it.stack.pop();
+    r?;
+    let text = match it.heap.obj(port) {
+        Some(Obj::OutPort(s)) => s.clone(),
+        _ => String::new(),
+    };
+    Ok(it.new_string(text))
+}
+
+pub(super) fn install(it: &mut Interp) {
+    plain(it, "display", 1, Some(2), |it, a| {
+        let s = it.print_to(a[0], false);
+        out(it, a.get(1).copied(), &s)
+    });
+    plain(it, "write", 1, Some(2), |it, a| {
+        let s = it.print_to(a[0], true);
+        out(it, a.get(1).copied(), &s)
+    });
+    plain(it, "write-string", 1, Some(2), |it, a| {
+        let s = str_arg(it, "write-string", a[0])?.to_string();
+        out(it, a.get(1).copied(), &s)
+    });
+    plain(it, "write-char", 1, Some(2), |it, a| {
+        let c = char_arg(it, "write-char", a[0])?;
+        out(it, a.get(1).copied(), &c.to_string())
+    });
+    plain(it, "newline", 0, Some(1), |it, a| {
+        out(it, a.first().copied(), "\n")
+    });
+    plain(it, "print", 0, None, |it, a| {
+        let s = joined(it, a);
+        out(it, None, &s)
+    });
+    plain(it, "println", 0, None, |it, a| {
+        let s = joined(it, a) + "\n";
+        out(it, None, &s)
+    });
+    plain(it, "flush-output", 0, Some(1), |it, _| {
+        it.flush_output();
+        Ok(Value::UNSPEC)
+    });
+    plain(it, "open-input-string", 1, Some(1), |it, a| {
+        let text = str_arg(it, "open-input-string", a[0])?.to_string();
+        Ok(it.alloc(Obj::InPort(InPort { text, at: 0 })))
+    });
+    plain(it, "open-output-string", 0, Some(0), |it, _| {
+        Ok(it.alloc(Obj::OutPort(String::new())))
+    });
+    plain(it, "get-output-string", 1, Some(1), |it, a| {
+        match it.heap.obj(a[0]) {
+            Some(Obj::OutPort(s)) => {
+                let s = s.clone();
+                Ok(it.new_string(s))
+            }
+            _ => Err(type_err(
+                it,
+                "get-output-string",
+                "an output string port",
+                a[0],
+            )),
+        }
+    });
+    plain(it, "read", 0, Some(1), read);
+    plain(it, "read-char", 0, Some(1), |it, a| read_char(it, a, false));
+    plain(it, "peek-char", 0, Some(1), |it, a| read_char(it, a, true));
+    plain(it, "read-line", 0, Some(1), read_line);
+    plain(it, "char-ready?", 0, Some(1), |_, _| Ok(Value::TRUE));
+    plain(it, "eof-object", 0, Some(0), |_, _| Ok(Value(V::Eof)));
+    plain(it, "input-port?", 1, Some(1), |it, a| {
+        Ok(Value::boolean(matches!(
+            it.heap.obj(a[0]),
+            Some(Obj::InPort(_))
+        )))
+    });
+    plain(it, "output-port?", 1, Some(1), |it, a| {
+        Ok(Value::boolean(matches!(
+            it.heap.obj(a[0]),
+            Some(Obj::OutPort(_))
+        )))
+    });
+    plain(it, "current-output-port", 0, Some(0), |_, _| {
+        Ok(Value::TRUE)
+    });
+    plain(it, "close-port", 1, Some(1), |_, _| Ok(Value::UNSPEC));
+    super::alias(it, "close-input-port", "close-port");
+    super::alias(it, "close-output-port", "close-port");
+    ctl(
+        it,
+        "with-output-to-string",
+        1,
+        Some(1),
+        with_output_to_string,
+    );
+    ctl(
+        it,
+        "call-with-output-string",
+        1,
+        Some(1),
+        call_with_output_string,
+    );
+}

@@ -1,0 +1,324 @@
+//! Pairs and lists: constructors, the `c[ad]r` family, length, append, reverse,
+//! searching (`memq`, `assoc`...), `iota`, `last`, `list-copy`.
+
+use super::{index_arg, int_arg, list_arg, plain, type_err};
+use crate::error::{Error, ErrorKind};
+use crate::heap::Pair;
+use crate::interp::{Interp, err};
+use crate::value::{V, Value};
+
+fn pair(it: &Interp, who: &str, v: Value) -> Result<Pair, Error> {
+    it.heap
+        .pair(v)
+        .ok_or_else(|| type_err(it, who, "a pair", v))
+}
+
+/// Follows a `c[ad]+r` path; `path` is read right to left like the name.
+fn cxr(it: &Interp, who: &str, path: &str, mut v: Value) -> Result<Value, Error> {
+    for step in path.bytes().rev() {
+        let p = pair(it, who, v)?;
+        v = if step == b'a' { p.car } else { p.cdr };
+    }
+    Ok(v)
+}
+
+macro_rules! cxr_prims {
+    ($it:ident; $($name:literal => $path:literal),* $(,)?) => {
+        $(plain($it, $name, 1, Some(1), |it, a| cxr(it, $name, $path, a[0]));)*
+    };
+}
+
+fn set_part(it: &mut Interp, who: &str, p: Value, v: Value, car: bool) -> Result<Value, Error> {
+    match p.0 {
+        V::Pair(i) => {
+            let cell = &mut it.heap.pairs[i as usize];
+            if car {
+                cell.car = v;
+            } else {
+                cell.cdr = v;
+            }
+            Ok(Value::UNSPEC)
+        }
+        _ => Err(type_err(it, who, "a pair", p)),
+    }
+}
+
+fn length(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+    let items = list_arg(it, "length", a[0])?;
+    Ok(Value(V::Int(items.len() as i64)))
+}
+
+fn append(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+    let Some((&last, init)) = a.split_last() else {
+        return Ok(Value::NIL);
+    };
+    let mut items = Vec::new();
+    for &l in init {
+        items.extend(list_arg(it, "append", l)?);
+    }
+    Ok(it.list_with_tail(&items, last))
+}
+
+fn list_tail(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+    let k = index_arg(it, "list-tail", a[1])?;
+    let mut v = a[0];
+    for _ in 0..k {
+        v = it
+            .heap
+            .pair(v)
+            .ok_or_else(|| {
+                err(
+                    ErrorKind::Range,
+                    "list-tail: the list is shorter than the index",
+                )
+                .with_irritants(vec![k.to_string()])
+            })?
+            .cdr;
+    }
+    Ok(v)
+}
+
+fn list_ref(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+    let tail = list_tail(it, a).map_err(|_| {
+        err(
+            ErrorKind::Range,
+            "list-ref: the index is past the end of the list",
+        )
+        .with_irritants(vec![it.print_to(a[1], true)])
+    })?;
+    it.heap.pair(tail).map(|p| p.car).ok_or_else(|| {
+        err(
+            ErrorKind::Range,
+            "list-ref: the index is past the end of the list",
+        )
+        .with_irritants(vec![it.print_to(a[1], true)])
+    })
+}
+
+/// `memq`/`memv`/`member` with `eqv` (0) or `equal` (1).
+fn mem(it: &Interp, x: Value, mut l: Value, equal: bool) -> Value {
+    while let Some(p) = it.heap.pair(l) {
+        if if equal {
+            it.equal(x, p.car)
+        } else {
+            x.eqv(p.car)
+        } {
+            return l;
+        }
+        l = p.cdr;
+    }
+    Value::FALSE
+}
+
+fn ass(it: &Interp, who: &str, x: Value, mut l: Value, equal: bool) -> Result<Value, Error> {
+    while let Some(p) = it.heap.pair(l) {
+        let entry = it
+            .heap
+            .pair(p.car)
+            .ok_or_else(|| type_err(it, who, "a list of pairs", p.car))?;
+        if if equal {
+            it.equal(x, entry.car)
+        } else {
+            x.eqv(entry.car)
+        } {
+            return Ok(p.car);
+        }
+        l = p.cdr;
+    }
+    Ok(Value::FALSE)
+}
+
+fn iota(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+    let n = index_arg(it, "iota", a[0])?;
+    if n > 100_000_000 {
+        return Err(err(ErrorKind::Range, "iota: that list would be too long")
+            .with_irritants(vec![n.to_string()]));
+    }
+    let start = a.get(1).copied().unwrap_or(Value(V::Int(0)));
+    let step = a.get(2).copied().unwrap_or(Value(V::Int(1)));
+    let mut out = Vec::with_capacity(n);
+    match (start.0, step.0) {
+        (V::Int(s), V::Int(d)) => {
+            for k in 0..n as i64 {
+                let v = k.checked_mul(d).and_then(|x| x.checked_add(s));
+                out.push(
+                    v.map_or(Value(V::Float(s as f64 + k as f64 * d as f64)), |v| {
+                        Value(V::Int(v))
+                    }),
+                );
+            }
+        }
+        _ => {
+            let s = it
+                .as_f64(start)
+                .ok_or_else(|| type_err(it, "iota", "a number", start))?;
+            let d = it
+                .as_f64(step)
+                .ok_or_else(|| type_err(it, "iota", "a number", step))?;
+            for k in 0..n {
+                out.push(Value(V::Float(s + k as f64 * d)));
+            }
+        }
+    }
+    Ok(it.list_from(&out))
+}
+
+fn make_list(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+    let n = index_arg(it, "make-list", a[0])?;
+    if n > 100_000_000 {
+        return Err(
+            err(ErrorKind::Range, "make-list: that list would be too long")
+                .with_irritants(vec![n.to_string()]),
+        );
+    }
+    let fill = a.get(1).copied().unwrap_or(Value::UNSPEC);
+    let mut l = Value::NIL;
+    for _ in 0..n {
+        l = it.cons(fill, l);
+    }
+    Ok(l)
+}
+
+fn last_pair(it: &Interp, who: &str, v: Value) -> Result<Value, Error> {
+    let mut cur = v;
+    let mut p = pair(it, who, cur)?;
+    let mut steps = 0usize;
+    while let Some(next) = it.heap.pair(p.cdr) {
+        cur = p.cdr;
+        p = next;
+        steps += 1;
+        if steps > it.heap.pairs.len() {
+            return Err(type_err(it, who, "a list that is not circular", v));
+        }
+    }
+    Ok(cur)
+}
+
+pub(super) fn install(it: &mut Interp) {
+    plain(it, "cons", 2, Some(2), |it, a| Ok(it.cons(a[0], a[1])));
+    plain(
+        it,
+        "car",
+        1,
+        Some(1),
+        |it, a| Ok(pair(it, "car", a[0])?.car),
+    );
+    plain(
+        it,
+        "cdr",
+        1,
+        Some(1),
+        |it, a| Ok(pair(it, "cdr", a[0])?.cdr),
+    );
+    cxr_prims!(it;
+        "caar" => "aa", "cadr" => "ad", "cdar" => "da", "cddr" => "dd",
+        "caaar" => "aaa", "caadr" => "aad", "cadar" => "ada", "caddr" => "add",
+        "cdaar" => "daa", "cdadr" => "dad", "cddar" => "dda", "cdddr" => "ddd",
+        "caaaar" => "aaaa", "caaadr" => "aaad", "caadar" => "aada", "caaddr" => "aadd",
+        "cadaar" => "adaa", "cadadr" => "adad", "caddar" => "adda", "cadddr" => "addd",
+        "cdaaar" => "daaa", "cdaadr" => "daad", "cdadar" => "dada", "cdaddr" => "dadd",
+        "cddaar" => "ddaa", "cddadr" => "ddad", "cdddar" => "ddda", "cddddr" => "dddd",
+    );
+    plain(it, "set-car!", 2, Some(2), |it, a| {
+        set_part(it, "set-car!", a[0], a[1], true)
+    });
+    plain(it, "set-cdr!", 2, Some(2), |it, a| {
+        set_part(it, "set-cdr!", a[0], a[1], false)
+    });
+    plain(it, "list", 0, None, |it, a| Ok(it.list_from(a)));
+    plain(it, "cons*", 1, None, |it, a| {
+        let (&last, init) = a
+            .split_last()
+            .ok_or_else(|| err(ErrorKind::Arity, "cons* wants at least 1 argument"))?;
+        Ok(it.list_with_tail(init, last))
+    });
+    super::alias(it, "list*", "cons*");
+    plain(it, "length", 1, Some(1), length);
+    plain(it, "list?", 1, Some(1), |it, a| {
+        Ok(Value::boolean(it.list_vec(a[0]).is_some()))
+    });
+    plain(it, "append", 0, None, append);
+    plain(it, "reverse", 1, Some(1), |it, a| {
+        let mut items = list_arg(it, "reverse", a[0])?;
+        items.reverse();
+        Ok(it.list_from(&items))
+    });
+    plain(it, "list-tail", 2, Some(2), list_tail);
+    plain(it, "list-ref", 2, Some(2), list_ref);
+    plain(it, "list-set!", 3, Some(3), |it, a| {
+        let tail = list_tail(it, &a[..2])?;
+        match tail.0 {
+            V::Pair(_) => set_part(it, "list-set!", tail, a[2], true),
+            _ => Err(err(
+                ErrorKind::Range,
+                "list-set!: the index is past the end of the list",
+            )),
+        }
+    });
+    plain(it, "list-copy", 1, Some(1), |it, a| {
+        let mut items = Vec::new();
+        let mut cur = a[0];
+        while let Some(p) = it.heap.pair(cur) {
+            items.push(p.car);
+            cur = p.cdr;
+            if items.len() > it.heap.pairs.len() {
+                return Err(type_err(
+                    it,
+                    "list-copy",
+                    "a list that is not circular",
+                    a[0],
+                ));
+            }
+        }
+        Ok(it.list_with_tail(&items, cur))
+    });
+    plain(it, "memq", 2, Some(2), |it, a| {
+        Ok(mem(it, a[0], a[1], false))
+    });
+    plain(it, "memv", 2, Some(2), |it, a| {
+        Ok(mem(it, a[0], a[1], false))
+    });
+    plain(it, "%member", 2, Some(2), |it, a| {
+        Ok(mem(it, a[0], a[1], true))
+    });
+    plain(it, "assq", 2, Some(2), |it, a| {
+        ass(it, "assq", a[0], a[1], false)
+    });
+    plain(it, "assv", 2, Some(2), |it, a| {
+        ass(it, "assv", a[0], a[1], false)
+    });
+    plain(it, "%assoc", 2, Some(2), |it, a| {
+        ass(it, "assoc", a[0], a[1], true)
+    });
+    plain(it, "iota", 1, Some(3), iota);
+    plain(it, "make-list", 1, Some(2), make_list);
+    plain(it, "last-pair", 1, Some(1), |it, a| {
+        last_pair(it, "last-pair", a[0])
+    });
+    plain(it, "last", 1, Some(1), |it, a| {
+        let p = last_pair(it, "last", a[0])?;
+        Ok(pair(it, "last", p)?.car)
+    });
+    plain(it, "list-index-of", 2, Some(2), |it, a| {
+        let items = list_arg(it, "list-index-of", a[0])?;
+        Ok(items
+            .iter()
+            .position(|&x| it.equal(x, a[1]))
+            .map_or(Value::FALSE, |i| Value(V::Int(i as i64))))
+    });
+    plain(it, "list-head", 2, Some(2), |it, a| {
+        let k = int_arg(it, "list-head", a[1])?;
+        let items = list_arg(it, "list-head", a[0])?;
+        let k = usize::try_from(k)
+            .ok()
+            .filter(|&k| k <= items.len())
+            .ok_or_else(|| {
+                err(
+                    ErrorKind::Range,
+                    "list-head: the index is past the end of the list",
+                )
+                .with_irritants(vec![k.to_string()])
+            })?;
+        Ok(it.list_from(&items[..k]))
+    });
+}

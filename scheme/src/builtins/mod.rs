@@ -1,0 +1,170 @@
+//! Builtin procedures, grouped by family, and the table they are registered in.
+//! Procedures that only need their arguments are [`PrimFn::Plain`]; those that call
+//! back into Scheme (`dynamic-wind`, `call/cc`, ...) are [`PrimFn::Ctl`]. The
+//! higher-order list procedures are written in Scheme in `prelude.scm`.
+
+mod char;
+mod control;
+mod equiv;
+mod hash;
+mod io;
+mod list;
+mod numeric;
+mod string;
+mod vector;
+
+use crate::error::{Error, ErrorKind};
+use crate::interp::{Ctrl, Interp, err};
+use crate::value::{V, Value};
+
+pub(crate) type PlainFn = fn(&mut Interp, &[Value]) -> Result<Value, Error>;
+pub(crate) type CtlFn = fn(&mut Interp, &[Value]) -> Result<Value, Ctrl>;
+
+#[derive(Clone, Copy)]
+pub(crate) enum PrimFn {
+    Plain(PlainFn),
+    Ctl(CtlFn),
+    /// `apply`, which the evaluator handles itself so that it is a proper tail call.
+    Apply,
+}
+
+pub(crate) struct Prim {
+    pub name: &'static str,
+    pub min: usize,
+    pub max: Option<usize>,
+    pub f: PrimFn,
+}
+
+impl Prim {
+    pub(crate) fn arity_error(&self, got: usize) -> Error {
+        let wanted = match self.max {
+            Some(m) if m == self.min => format!("{m}"),
+            Some(m) => format!("{} to {m}", self.min),
+            None => format!("at least {}", self.min),
+        };
+        let s = if wanted == "1" { "" } else { "s" };
+        err(
+            ErrorKind::Arity,
+            format!(
+                "{} wants {wanted} argument{s} but got {got}",
+                self.name.trim_start()
+            ),
+        )
+    }
+}
+
+/// Registers a builtin under `name`.
+pub(crate) fn def(it: &mut Interp, name: &'static str, min: usize, max: Option<usize>, f: PrimFn) {
+    let id = it.prims.len() as u16;
+    it.prims.push(Prim { name, min, max, f });
+    let s = it.intern(name);
+    it.globals[s as usize] = Value(V::Prim(id));
+}
+
+pub(crate) fn plain(
+    it: &mut Interp,
+    name: &'static str,
+    min: usize,
+    max: Option<usize>,
+    f: PlainFn,
+) {
+    def(it, name, min, max, PrimFn::Plain(f));
+}
+
+pub(crate) fn ctl(it: &mut Interp, name: &'static str, min: usize, max: Option<usize>, f: CtlFn) {
+    def(it, name, min, max, PrimFn::Ctl(f));
+}
+
+/// Makes `alias` name the same value as the global `name`.
+pub(crate) fn alias(it: &mut Interp, alias: &str, name: &str) {
+    let s = it.intern(name);
+    let v = it.globals[s as usize];
+    let a = it.intern(alias);
+    it.globals[a as usize] = v;
+}
+
+/// The Scheme half of the builtins.
+pub(crate) const PRELUDE: &str = include_str!("prelude.scm");
+
+/// Defines every builtin, then evaluates the Scheme prelude.
+pub(crate) fn install(it: &mut Interp) {
+    numeric::install(it);
+    equiv::install(it);
+    list::install(it);
+    char::install(it);
+    string::install(it);
+    vector::install(it);
+    hash::install(it);
+    io::install(it);
+    control::install(it);
+    for (hidden, name) in [
+        (" apply", "apply"),
+        (" =", "="),
+        (" >=", ">="),
+        (" length", "length"),
+        (" error", "error"),
+        (" call-with-values", "call-with-values"),
+        (" qq-list", "list"),
+        (" qq-cons", "cons"),
+        (" qq-append", "append"),
+        (" qq-list->vector", "list->vector"),
+    ] {
+        alias(it, hidden, name);
+    }
+    if let Err(e) = it.eval_str(PRELUDE, "prelude.scm") {
+        // the prelude ships with the crate and a unit test evaluates it: this is a bug
+        eprintln!("zonal-scheme: the prelude failed to load: {e}");
+    }
+    alias(it, " parameterize", "%parameterize");
+}
+
+/// The type error for argument `i` (0-based) of `who`.
+pub(crate) fn type_err(it: &Interp, who: &str, wanted: &str, v: Value) -> Error {
+    err(ErrorKind::Type, format!("{who} wants {wanted}")).with_irritants(vec![it.print_to(v, true)])
+}
+
+pub(crate) fn int_arg(it: &Interp, who: &str, v: Value) -> Result<i64, Error> {
+    match v.0 {
+        V::Int(i) => Ok(i),
+        V::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e18 => Ok(f as i64),
+        _ => Err(type_err(it, who, "an integer", v)),
+    }
+}
+
+pub(crate) fn index_arg(it: &Interp, who: &str, v: Value) -> Result<usize, Error> {
+    match v.0 {
+        V::Int(i) if i >= 0 => Ok(i as usize),
+        _ => Err(type_err(it, who, "a non-negative integer index", v)),
+    }
+}
+
+pub(crate) fn sym_arg(it: &Interp, who: &str, v: Value) -> Result<u32, Error> {
+    match v.0 {
+        V::Sym(s) => Ok(s),
+        _ => Err(type_err(it, who, "a symbol", v)),
+    }
+}
+
+pub(crate) fn str_arg<'a>(it: &'a Interp, who: &str, v: Value) -> Result<&'a str, Error> {
+    it.str_of(v).ok_or_else(|| type_err(it, who, "a string", v))
+}
+
+pub(crate) fn char_arg(it: &Interp, who: &str, v: Value) -> Result<char, Error> {
+    match v.0 {
+        V::Char(c) => Ok(c),
+        _ => Err(type_err(it, who, "a character", v)),
+    }
+}
+
+pub(crate) fn proc_arg(it: &Interp, who: &str, v: Value) -> Result<Value, Error> {
+    if it.is_procedure_value(v) {
+        Ok(v)
+    } else {
+        Err(type_err(it, who, "a procedure", v))
+    }
+}
+
+pub(crate) fn list_arg(it: &Interp, who: &str, v: Value) -> Result<Vec<Value>, Error> {
+    it.list_vec(v)
+        .ok_or_else(|| type_err(it, who, "a proper list", v))
+}

@@ -1,0 +1,690 @@
+//! Numbers: arithmetic with exact 64-bit integers that promote to flonums on
+//! overflow, comparisons, rounding, transcendental functions, conversions, `random`.
+
+use super::{alias, int_arg, plain, str_arg, type_err};
+use crate::datum::DatumKind;
+use crate::error::{Error, ErrorKind};
+use crate::interp::{Interp, err};
+use crate::printer::format_float;
+use crate::value::{V, Value};
+
+#[derive(Clone, Copy)]
+enum Num {
+    I(i64),
+    F(f64),
+}
+
+impl Num {
+    fn f(self) -> f64 {
+        match self {
+            Num::I(i) => i as f64,
+            Num::F(f) => f,
+        }
+    }
+
+    fn val(self) -> Value {
+        match self {
+            Num::I(i) => Value(V::Int(i)),
+            Num::F(f) => Value(V::Float(f)),
+        }
+    }
+}
+
+fn num(it: &Interp, who: &str, v: Value) -> Result<Num, Error> {
+    match v.0 {
+        V::Int(i) => Ok(Num::I(i)),
+        V::Float(f) => Ok(Num::F(f)),
+        _ => Err(type_err(it, who, "a number", v)),
+    }
+}
+
+fn float(it: &Interp, who: &str, v: Value) -> Result<f64, Error> {
+    num(it, who, v).map(Num::f)
+}
+
+fn add(a: Num, b: Num) -> Num {
+    match (a, b) {
+        (Num::I(x), Num::I(y)) => x.checked_add(y).map_or(Num::F(x as f64 + y as f64), Num::I),
+        _ => Num::F(a.f() + b.f()),
+    }
+}
+
+fn sub(a: Num, b: Num) -> Num {
+    match (a, b) {
+        (Num::I(x), Num::I(y)) => x.checked_sub(y).map_or(Num::F(x as f64 - y as f64), Num::I),
+        _ => Num::F(a.f() - b.f()),
+    }
+}
+
+fn mul(a: Num, b: Num) -> Num {
+    match (a, b) {
+        (Num::I(x), Num::I(y)) => x.checked_mul(y).map_or(Num::F(x as f64 * y as f64), Num::I),
+        _ => Num::F(a.f() * b.f()),
+    }
+}
+
+fn div(a: Num, b: Num) -> Result<Num, Error> {
+    match (a, b) {
+        (Num::I(_), Num::I(0)) => Err(err(
+            ErrorKind::DivByZero,
+            "/ cannot divide an exact number by 0",
+        )),
+        (Num::I(x), Num::I(y)) if x.checked_rem(y) == Some(0) => {
+            Ok(x.checked_div(y).map_or(Num::F(x as f64 / y as f64), Num::I))
+        }
+        _ => Ok(Num::F(a.f() / b.f())),
+    }
+}
+
+fn plus(it: &mut Interp, args: &[Value]) -> Result<Value, Error> {
+    if let [Value(V::Int(a)), Value(V::Int(b))] = args {
+        if let Some(s) = a.checked_add(*b) {
+            return Ok(Value(V::Int(s)));
+        }
+    }
+    let mut acc = Num::I(0);
+    for &a in args {
+        acc = add(acc, num(it, "+", a)?);
+    }
+    Ok(acc.val())
+}
+
+fn minus(it: &mut Interp, args: &[Value]) -> Result<Value, Error> {
+    if let [Value(V::Int(a)), Value(V::Int(b))] = args {
+        if let Some(s) = a.checked_sub(*b) {
+            return Ok(Value(V::Int(s)));
+        }
+    }
+    let first = num(it, "-", args[0])?;
+    if args.len() == 1 {
+        return Ok(sub(Num::I(0), first).val());
+    }
+    let mut acc = first;
+    for &a in &args[1..] {
+        acc = sub(acc, num(it, "-", a)?);
+    }
+    Ok(acc.val())
+}
+
+fn times(it: &mut Interp, args: &[Value]) -> Result<Value, Error> {
+    let mut acc = Num::I(1);
+    for &a in args {
+        acc = mul(acc, num(it, "*", a)?);
+    }
+    Ok(acc.val())
+}
+
+fn divide(it: &mut Interp, args: &[Value]) -> Result<Value, Error> {
+    let first = num(it, "/", args[0])?;
+    if args.len() == 1 {
+        return Ok(div(Num::I(1), first)?.val());
+    }
+    let mut acc = first;
+    for &a in &args[1..] {
+        acc = div(acc, num(it, "/", a)?)?;
+    }
+    Ok(acc.val())
+}
+
+fn compare(
+    it: &Interp,
+    who: &str,
+    args: &[Value],
+    ok: fn(std::cmp::Ordering) -> bool,
+) -> Result<Value, Error> {
+    for w in args.windows(2) {
+        let a = num(it, who, w[0])?;
+        let b = num(it, who, w[1])?;
+        let ord = match (a, b) {
+            (Num::I(x), Num::I(y)) => Some(x.cmp(&y)),
+            _ => a.f().partial_cmp(&b.f()),
+        };
+        if !ord.is_some_and(ok) {
+            // still type-check the rest
+            for &v in args {
+                num(it, who, v)?;
+            }
+            return Ok(Value::FALSE);
+        }
+    }
+    if args.len() == 1 {
+        num(it, who, args[0])?;
+    }
+    Ok(Value::TRUE)
+}
+
+macro_rules! cmp_prim {
+    ($name:ident, $who:expr, $op:tt, $ok:expr) => {
+        fn $name(it: &mut Interp, args: &[Value]) -> Result<Value, Error> {
+            if let [Value(V::Int(a)), Value(V::Int(b))] = args {
+                return Ok(Value::boolean(a $op b));
+            }
+            compare(it, $who, args, $ok)
+        }
+    };
+}
+
+cmp_prim!(num_eq, "=", ==, |o| o.is_eq());
+cmp_prim!(num_lt, "<", <, |o| o.is_lt());
+cmp_prim!(num_gt, ">", >, |o| o.is_gt());
+cmp_prim!(num_le, "<=", <=, |o| o.is_le());
+cmp_prim!(num_ge, ">=", >=, |o| o.is_ge());
+
+/// Integer division family: `kind` 0 quotient, 1 remainder, 2 modulo.
+fn int_div(it: &Interp, who: &str, a: Value, b: Value, kind: u8) -> Result<Value, Error> {
+    let x = num(it, who, a)?;
+    let y = num(it, who, b)?;
+    match (x, y) {
+        (Num::I(_), Num::I(0)) => Err(err(
+            ErrorKind::DivByZero,
+            format!("{who} cannot divide by 0"),
+        )),
+        (Num::I(p), Num::I(q)) => {
+            let r = match kind {
+                0 => p.checked_div(q),
+                1 => p.checked_rem(q),
+                _ => p.checked_rem(q).map(|r| {
+                    if r != 0 && ((r < 0) != (q < 0)) {
+                        r + q
+                    } else {
+                        r
+                    }
+                }),
+            };
+            Ok(r.map_or(
+                Value(V::Float(if kind == 0 { -(p as f64) } else { 0.0 })),
+                |r| Value(V::Int(r)),
+            ))
+        }
+        _ => {
+            let (p, q) = (x.f(), y.f());
+            if p.fract() != 0.0 || q.fract() != 0.0 {
+                return Err(type_err(
+                    it,
+                    who,
+                    "integers",
+                    if p.fract() != 0.0 { a } else { b },
+                ));
+            }
+            if q == 0.0 {
+                return Err(err(
+                    ErrorKind::DivByZero,
+                    format!("{who} cannot divide by 0"),
+                ));
+            }
+            let r = match kind {
+                0 => (p / q).trunc(),
+                1 => p % q,
+                _ => {
+                    let r = p % q;
+                    if r != 0.0 && ((r < 0.0) != (q < 0.0)) {
+                        r + q
+                    } else {
+                        r
+                    }
+                }
+            };
+            Ok(Value(V::Float(r)))
+        }
+    }
+}
+
+fn gcd_i(a: i64, b: i64) -> i64 {
+    let (mut a, mut b) = (a.unsigned_abs(), b.unsigned_abs());
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    i64::try_from(a).unwrap_or(i64::MAX)
+}
+
+fn round_even(f: f64) -> f64 {
+    let r = f.round();
+    if (f - f.trunc()).abs() == 0.5 && r % 2.0 != 0.0 {
+        r - f.signum()
+    } else {
+        r
+    }
+}
+
+fn rounding(
+    it: &mut Interp,
+    args: &[Value],
+    who: &str,
+    op: fn(f64) -> f64,
+) -> Result<Value, Error> {
+    match num(it, who, args[0])? {
+        Num::I(i) => Ok(Value(V::Int(i))),
+        Num::F(f) => Ok(Value(V::Float(op(f)))),
+    }
+}
+
+fn to_exact(it: &Interp, v: Value) -> Result<Value, Error> {
+    match num(it, "exact", v)? {
+        Num::I(i) => Ok(Value(V::Int(i))),
+        Num::F(f) => {
+            if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.2e18 {
+                Ok(Value(V::Int(f as i64)))
+            } else if f.is_finite() {
+                let r = f.round();
+                if r.abs() < 9.2e18 {
+                    Ok(Value(V::Int(r as i64)))
+                } else {
+                    Err(err(
+                        ErrorKind::Range,
+                        "exact: this number is too large for an exact integer",
+                    )
+                    .with_irritants(vec![format_float(f)]))
+                }
+            } else {
+                Err(err(
+                    ErrorKind::Range,
+                    "exact: infinities and NaN have no exact value",
+                )
+                .with_irritants(vec![format_float(f)]))
+            }
+        }
+    }
+}
+
+fn expt(it: &mut Interp, args: &[Value]) -> Result<Value, Error> {
+    let b = num(it, "expt", args[0])?;
+    let e = num(it, "expt", args[1])?;
+    Ok(match (b, e) {
+        (Num::I(x), Num::I(y)) if y >= 0 => {
+            match u32::try_from(y).ok().and_then(|y| x.checked_pow(y)) {
+                Some(r) => Value(V::Int(r)),
+                None => Value(V::Float((x as f64).powf(y as f64))),
+            }
+        }
+        _ => Value(V::Float(b.f().powf(e.f()))),
+    })
+}
+
+fn sqrt(it: &mut Interp, args: &[Value]) -> Result<Value, Error> {
+    match num(it, "sqrt", args[0])? {
+        Num::I(i) if i >= 0 => {
+            let r = (i as f64).sqrt().round() as i64;
+            if r.checked_mul(r) == Some(i) {
+                Ok(Value(V::Int(r)))
+            } else {
+                Ok(Value(V::Float((i as f64).sqrt())))
+            }
+        }
+        n => Ok(Value(V::Float(n.f().sqrt()))),
+    }
+}
+
+fn float_fn(it: &mut Interp, args: &[Value], who: &str, f: fn(f64) -> f64) -> Result<Value, Error> {
+    Ok(Value(V::Float(f(float(it, who, args[0])?))))
+}
+
+fn number_to_string(it: &mut Interp, args: &[Value]) -> Result<Value, Error> {
+    let radix = match args.get(1) {
+        Some(&r) => int_arg(it, "number->string", r)?,
+        None => 10,
+    };
+    let s = match (num(it, "number->string", args[0])?, radix) {
+        (Num::I(i), 10) => i.to_string(),
+        (Num::I(i), 16) => fmt_radix(i, 16),
+        (Num::I(i), 2) => fmt_radix(i, 2),
+        (Num::I(i), 8) => fmt_radix(i, 8),
+        (Num::F(f), 10) => format_float(f),
+        _ => {
+            return Err(err(
+                ErrorKind::Range,
+                "number->string supports radix 2, 8, 10 and 16 (floats: 10)",
+            ));
+        }
+    };
+    Ok(it.new_string(s))
+}
+
+fn fmt_radix(i: i64, radix: u32) -> String {
+    let sign = if i < 0 { "-" } else { "" };
+    let m = i.unsigned_abs();
+    let body = match radix {
+        16 => format!("{m:x}"),
+        8 => format!("{m:o}"),
+        _ => format!("{m:b}"),
+    };
+    format!("{sign}{body}")
+}
+
+fn string_to_number(it: &mut Interp, args: &[Value]) -> Result<Value, Error> {
+    let s = str_arg(it, "string->number", args[0])?.to_string();
+    let radix = match args.get(1) {
+        Some(&r) => int_arg(it, "string->number", r)?,
+        None => 10,
+    };
+    if radix != 10 {
+        let r = u32::try_from(radix).ok().filter(|r| (2..=36).contains(r));
+        return Ok(match r.and_then(|r| i64::from_str_radix(&s, r).ok()) {
+            Some(i) => Value(V::Int(i)),
+            None => Value::FALSE,
+        });
+    }
+    let parsed = match crate::reader::read_all(&s, "string->number") {
+        Ok(ds) if ds.len() == 1 => match &ds[0].kind {
+            DatumKind::Int(i) => Some(Value(V::Int(*i))),
+            DatumKind::Float(f) => Some(Value(V::Float(*f))),
+            _ => None,
+        },
+        _ => None,
+    };
+    Ok(parsed.unwrap_or(Value::FALSE))
+}
+
+fn random(it: &mut Interp, args: &[Value]) -> Result<Value, Error> {
+    // xorshift64*
+    let mut x = it.rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    it.rng = x;
+    let r = x.wrapping_mul(0x2545_f491_4f6c_dd1d);
+    match args.first().map(|&v| num(it, "random", v)).transpose()? {
+        None => Ok(Value(V::Float((r >> 11) as f64 / (1u64 << 53) as f64))),
+        Some(Num::I(n)) if n > 0 => Ok(Value(V::Int((r % n as u64) as i64))),
+        Some(Num::F(f)) if f > 0.0 => {
+            Ok(Value(V::Float((r >> 11) as f64 / (1u64 << 53) as f64 * f)))
+        }
+        Some(_) => Err(type_err(it, "random", "a positive number", args[0])),
+    }
+}
+
+fn pred(it: &mut Interp, args: &[Value], who: &str, f: fn(Num) -> bool) -> Result<Value, Error> {
+    Ok(Value::boolean(f(num(it, who, args[0])?)))
+}
+
+fn int_pred(
+    it: &mut Interp,
+    args: &[Value],
+    who: &str,
+    f: fn(i64) -> bool,
+) -> Result<Value, Error> {
+    Ok(Value::boolean(f(int_arg(it, who, args[0])?)))
+}
+
+fn minmax(it: &mut Interp, args: &[Value], who: &str, want_max: bool) -> Result<Value, Error> {
+    let mut best = num(it, who, args[0])?;
+    let mut inexact = matches!(best, Num::F(_));
+    for &a in &args[1..] {
+        let n = num(it, who, a)?;
+        inexact |= matches!(n, Num::F(_));
+        let better = match (n, best) {
+            (Num::I(x), Num::I(y)) => {
+                if want_max {
+                    x > y
+                } else {
+                    x < y
+                }
+            }
+            _ => {
+                (if want_max {
+                    n.f() > best.f()
+                } else {
+                    n.f() < best.f()
+                }) || n.f().is_nan()
+            }
+        };
+        if better {
+            best = n;
+        }
+    }
+    Ok(if inexact {
+        Value(V::Float(best.f()))
+    } else {
+        best.val()
+    })
+}
+
+fn atan(it: &mut Interp, args: &[Value]) -> Result<Value, Error> {
+    let y = float(it, "atan", args[0])?;
+    Ok(Value(V::Float(match args.get(1) {
+        Some(&x) => y.atan2(float(it, "atan", x)?),
+        None => y.atan(),
+    })))
+}
+
+fn log(it: &mut Interp, args: &[Value]) -> Result<Value, Error> {
+    let x = float(it, "log", args[0])?;
+    Ok(Value(V::Float(match args.get(1) {
+        Some(&b) => x.ln() / float(it, "log", b)?.ln(),
+        None => x.ln(),
+    })))
+}
+
+pub(super) fn install(it: &mut Interp) {
+    plain(it, "+", 0, None, plus);
+    plain(it, "-", 1, None, minus);
+    plain(it, "*", 0, None, times);
+    plain(it, "/", 1, None, divide);
+    plain(it, "=", 1, None, num_eq);
+    plain(it, "<", 1, None, num_lt);
+    plain(it, ">", 1, None, num_gt);
+    plain(it, "<=", 1, None, num_le);
+    plain(it, ">=", 1, None, num_ge);
+    plain(it, "quotient", 2, Some(2), |it, a| {
+        int_div(it, "quotient", a[0], a[1], 0)
+    });
+    plain(it, "remainder", 2, Some(2), |it, a| {
+        int_div(it, "remainder", a[0], a[1], 1)
+    });
+    plain(it, "modulo", 2, Some(2), |it, a| {
+        int_div(it, "modulo", a[0], a[1], 2)
+    });
+    plain(it, "truncate-quotient", 2, Some(2), |it, a| {
+        int_div(it, "truncate-quotient", a[0], a[1], 0)
+    });
+    plain(it, "truncate-remainder", 2, Some(2), |it, a| {
+        int_div(it, "truncate-remainder", a[0], a[1], 1)
+    });
+    plain(it, "floor-remainder", 2, Some(2), |it, a| {
+        int_div(it, "floor-remainder", a[0], a[1], 2)
+    });
+    plain(it, "floor-quotient", 2, Some(2), |it, a| {
+        let q = int_div(it, "floor-quotient", a[0], a[1], 0)?;
+        let m = int_div(it, "floor-quotient", a[0], a[1], 1)?;
+        let (Some(x), Some(y)) = (it.as_f64(a[0]), it.as_f64(a[1])) else {
+            return Ok(q);
+        };
+        let adjust = it.as_f64(m).is_some_and(|m| m != 0.0) && ((x < 0.0) != (y < 0.0));
+        Ok(match (q.0, adjust) {
+            (V::Int(q), true) => Value(V::Int(q - 1)),
+            (V::Float(q), true) => Value(V::Float(q - 1.0)),
+            _ => q,
+        })
+    });
+    plain(it, "abs", 1, Some(1), |it, a| {
+        Ok(match num(it, "abs", a[0])? {
+            Num::I(i) => i
+                .checked_abs()
+                .map_or(Value(V::Float((i as f64).abs())), |v| Value(V::Int(v))),
+            Num::F(f) => Value(V::Float(f.abs())),
+        })
+    });
+    plain(it, "min", 1, None, |it, a| minmax(it, a, "min", false));
+    plain(it, "max", 1, None, |it, a| minmax(it, a, "max", true));
+    plain(it, "gcd", 0, None, |it, a| {
+        let mut g = 0;
+        for &v in a {
+            g = gcd_i(g, int_arg(it, "gcd", v)?);
+        }
+        Ok(Value(V::Int(g)))
+    });
+    plain(it, "lcm", 0, None, |it, a| {
+        let mut l: i64 = 1;
+        for &v in a {
+            let x = int_arg(it, "lcm", v)?;
+            if x == 0 {
+                return Ok(Value(V::Int(0)));
+            }
+            let g = gcd_i(l, x);
+            l = (l / g)
+                .checked_mul(x.abs())
+                .ok_or_else(|| err(ErrorKind::Range, "lcm is too large for 64 bits"))?;
+        }
+        Ok(Value(V::Int(l)))
+    });
+    plain(it, "expt", 2, Some(2), expt);
+    plain(it, "sqrt", 1, Some(1), sqrt);
+    plain(it, "exact-integer-sqrt", 1, Some(1), |it, a| {
+        let n = int_arg(it, "exact-integer-sqrt", a[0])?;
+        if n < 0 {
+            return Err(type_err(
+                it,
+                "exact-integer-sqrt",
+                "a non-negative integer",
+                a[0],
+            ));
+        }
+        let mut r = (n as f64).sqrt() as i64;
+        while r.checked_mul(r).is_none_or(|s| s > n) {
+            r -= 1;
+        }
+        while (r + 1).checked_mul(r + 1).is_some_and(|s| s <= n) {
+            r += 1;
+        }
+        let vals = vec![Value(V::Int(r)), Value(V::Int(n - r * r))];
+        Ok(it.alloc(crate::value::Obj::Values(vals)))
+    });
+    plain(it, "exp", 1, Some(1), |it, a| {
+        float_fn(it, a, "exp", f64::exp)
+    });
+    plain(it, "log", 1, Some(2), log);
+    plain(it, "sin", 1, Some(1), |it, a| {
+        float_fn(it, a, "sin", f64::sin)
+    });
+    plain(it, "cos", 1, Some(1), |it, a| {
+        float_fn(it, a, "cos", f64::cos)
+    });
+    plain(it, "tan", 1, Some(1), |it, a| {
+        float_fn(it, a, "tan", f64::tan)
+    });
+    plain(it, "asin", 1, Some(1), |it, a| {
+        float_fn(it, a, "asin", f64::asin)
+    });
+    plain(it, "acos", 1, Some(1), |it, a| {
+        float_fn(it, a, "acos", f64::acos)
+    });
+    plain(it, "atan", 1, Some(2), atan);
+    plain(it, "floor", 1, Some(1), |it, a| {
+        rounding(it, a, "floor", f64::floor)
+    });
+    plain(it, "ceiling", 1, Some(1), |it, a| {
+        rounding(it, a, "ceiling", f64::ceil)
+    });
+    plain(it, "round", 1, Some(1), |it, a| {
+        rounding(it, a, "round", round_even)
+    });
+    plain(it, "truncate", 1, Some(1), |it, a| {
+        rounding(it, a, "truncate", f64::trunc)
+    });
+    plain(it, "exact", 1, Some(1), |it, a| to_exact(it, a[0]));
+    plain(it, "inexact->exact", 1, Some(1), |it, a| to_exact(it, a[0]));
+    plain(it, "inexact", 1, Some(1), |it, a| {
+        Ok(Value(V::Float(float(it, "inexact", a[0])?)))
+    });
+    plain(it, "exact->inexact", 1, Some(1), |it, a| {
+        Ok(Value(V::Float(float(it, "exact->inexact", a[0])?)))
+    });
+    plain(it, "number->string", 1, Some(2), number_to_string);
+    plain(it, "string->number", 1, Some(2), string_to_number);
+    plain(it, "random", 0, Some(1), random);
+    plain(it, "square", 1, Some(1), |it, a| {
+        let n = num(it, "square", a[0])?;
+        Ok(mul(n, n).val())
+    });
+    plain(it, "number?", 1, Some(1), |_, a| {
+        Ok(Value::boolean(matches!(a[0].0, V::Int(_) | V::Float(_))))
+    });
+    alias(it, "complex?", "number?");
+    alias(it, "real?", "number?");
+    plain(it, "rational?", 1, Some(1), |_, a| {
+        Ok(Value::boolean(match a[0].0 {
+            V::Int(_) => true,
+            V::Float(f) => f.is_finite(),
+            _ => false,
+        }))
+    });
+    plain(it, "integer?", 1, Some(1), |_, a| {
+        Ok(Value::boolean(match a[0].0 {
+            V::Int(_) => true,
+            V::Float(f) => f.is_finite() && f.fract() == 0.0,
+            _ => false,
+        }))
+    });
+    plain(it, "exact?", 1, Some(1), |it, a| {
+        pred(it, a, "exact?", |n| matches!(n, Num::I(_)))
+    });
+    plain(it, "inexact?", 1, Some(1), |it, a| {
+        pred(it, a, "inexact?", |n| matches!(n, Num::F(_)))
+    });
+    plain(it, "exact-integer?", 1, Some(1), |_, a| {
+        Ok(Value::boolean(matches!(a[0].0, V::Int(_))))
+    });
+    plain(it, "nan?", 1, Some(1), |it, a| {
+        pred(it, a, "nan?", |n| n.f().is_nan())
+    });
+    plain(it, "infinite?", 1, Some(1), |it, a| {
+        pred(it, a, "infinite?", |n| n.f().is_infinite())
+    });
+    plain(it, "finite?", 1, Some(1), |it, a| {
+        pred(it, a, "finite?", |n| n.f().is_finite())
+    });
+    plain(it, "zero?", 1, Some(1), |it, a| {
+        pred(it, a, "zero?", |n| n.f() == 0.0)
+    });
+    plain(it, "positive?", 1, Some(1), |it, a| {
+        pred(it, a, "positive?", |n| n.f() > 0.0)
+    });
+    plain(it, "negative?", 1, Some(1), |it, a| {
+        pred(it, a, "negative?", |n| n.f() < 0.0)
+    });
+    plain(it, "odd?", 1, Some(1), |it, a| {
+        int_pred(it, a, "odd?", |i| i % 2 != 0)
+    });
+    plain(it, "even?", 1, Some(1), |it, a| {
+        int_pred(it, a, "even?", |i| i % 2 == 0)
+    });
+    plain(it, "bitwise-and", 0, None, |it, a| {
+        bitfold(it, a, "bitwise-and", -1, |x, y| x & y)
+    });
+    plain(it, "bitwise-or", 0, None, |it, a| {
+        bitfold(it, a, "bitwise-or", 0, |x, y| x | y)
+    });
+    plain(it, "bitwise-xor", 0, None, |it, a| {
+        bitfold(it, a, "bitwise-xor", 0, |x, y| x ^ y)
+    });
+    plain(it, "bitwise-not", 1, Some(1), |it, a| {
+        Ok(Value(V::Int(!int_arg(it, "bitwise-not", a[0])?)))
+    });
+    plain(it, "arithmetic-shift", 2, Some(2), |it, a| {
+        let x = int_arg(it, "arithmetic-shift", a[0])?;
+        let s = int_arg(it, "arithmetic-shift", a[1])?;
+        let r = if s >= 0 {
+            u32::try_from(s)
+                .ok()
+                .and_then(|s| x.checked_shl(s))
+                .filter(|r| r >> s.min(63) == x)
+        } else {
+            Some(x >> (-s).min(63))
+        };
+        r.map(|r| Value(V::Int(r)))
+            .ok_or_else(|| err(ErrorKind::Range, "arithmetic-shift overflows 64 bits"))
+    });
+}
+
+fn bitfold(
+    it: &mut Interp,
+    args: &[Value],
+    who: &str,
+    init: i64,
+    f: fn(i64, i64) -> i64,
+) -> Result<Value, Error> {
+    let mut acc = init;
+    for &v in args {
+        acc = f(acc, int_arg(it, who, v)?);
+    }
+    Ok(Value(V::Int(acc)))
+}

@@ -1,0 +1,153 @@
+//! Vectors: construction, access, copying, conversion to and from lists.
+
+use super::{index_arg, list_arg, plain, type_err};
+use crate::error::{Error, ErrorKind};
+use crate::interp::{Interp, err};
+use crate::value::{Obj, V, Value};
+
+fn items<'a>(it: &'a Interp, who: &str, v: Value) -> Result<&'a Vec<Value>, Error> {
+    match it.heap.obj(v) {
+        Some(Obj::Vector(items)) => Ok(items),
+        _ => Err(type_err(it, who, "a vector", v)),
+    }
+}
+
+fn range_err(who: &str, k: usize) -> Error {
+    err(
+        ErrorKind::Range,
+        format!("{who}: the index is past the end of the vector"),
+    )
+    .with_irritants(vec![k.to_string()])
+}
+
+fn span(it: &Interp, who: &str, len: usize, a: &[Value]) -> Result<(usize, usize), Error> {
+    let start = match a.first() {
+        Some(&v) => index_arg(it, who, v)?,
+        None => 0,
+    };
+    let end = match a.get(1) {
+        Some(&v) => index_arg(it, who, v)?,
+        None => len,
+    };
+    if end > len {
+        return Err(range_err(who, end));
+    }
+    if start > end {
+        return Err(err(
+            ErrorKind::Range,
+            format!("{who}: the start index is after the end index"),
+        )
+        .with_irritants(vec![start.to_string()]));
+    }
+    Ok((start, end))
+}
+
+fn make_vector(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+    let n = index_arg(it, "make-vector", a[0])?;
+    if n > 1 << 28 {
+        return Err(err(
+            ErrorKind::Range,
+            "make-vector: that vector would be too long",
+        )
+        .with_irritants(vec![n.to_string()]));
+    }
+    let fill = a.get(1).copied().unwrap_or(Value(V::Int(0)));
+    Ok(it.alloc(Obj::Vector(vec![fill; n])))
+}
+
+fn vector_ref(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+    let k = index_arg(it, "vector-ref", a[1])?;
+    items(it, "vector-ref", a[0])?
+        .get(k)
+        .copied()
+        .ok_or_else(|| range_err("vector-ref", k))
+}
+
+fn vector_set(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+    let k = index_arg(it, "vector-set!", a[1])?;
+    items(it, "vector-set!", a[0])?;
+    match it.heap.obj_mut(a[0]) {
+        Some(Obj::Vector(items)) => match items.get_mut(k) {
+            Some(slot) => {
+                *slot = a[2];
+                Ok(Value::UNSPEC)
+            }
+            None => Err(range_err("vector-set!", k)),
+        },
+        _ => Err(range_err("vector-set!", k)),
+    }
+}
+
+fn vector_to_list(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+    let v = items(it, "vector->list", a[0])?;
+    let (s, e) = span(it, "vector->list", v.len(), &a[1..])?;
+    let part = v[s..e].to_vec();
+    Ok(it.list_from(&part))
+}
+
+fn vector_copy(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+    let v = items(it, "vector-copy", a[0])?;
+    let (s, e) = span(it, "vector-copy", v.len(), &a[1..])?;
+    let part = v[s..e].to_vec();
+    Ok(it.alloc(Obj::Vector(part)))
+}
+
+fn vector_fill(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+    let len = items(it, "vector-fill!", a[0])?.len();
+    let (s, e) = span(it, "vector-fill!", len, &a[2..])?;
+    if let Some(Obj::Vector(items)) = it.heap.obj_mut(a[0]) {
+        items[s..e].fill(a[1]);
+    }
+    Ok(Value::UNSPEC)
+}
+
+fn vector_copy_to(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+    let at = index_arg(it, "vector-copy!", a[1])?;
+    let src = items(it, "vector-copy!", a[2])?;
+    let (s, e) = span(it, "vector-copy!", src.len(), &a[3..])?;
+    let part = src[s..e].to_vec();
+    let dst_len = items(it, "vector-copy!", a[0])?.len();
+    if at + part.len() > dst_len {
+        return Err(range_err("vector-copy!", at + part.len()));
+    }
+    if let Some(Obj::Vector(items)) = it.heap.obj_mut(a[0]) {
+        items[at..at + part.len()].copy_from_slice(&part);
+    }
+    Ok(Value::UNSPEC)
+}
+
+pub(super) fn install(it: &mut Interp) {
+    plain(it, "make-vector", 1, Some(2), make_vector);
+    plain(it, "vector", 0, None, |it, a| {
+        Ok(it.alloc(Obj::Vector(a.to_vec())))
+    });
+    plain(it, "vector-length", 1, Some(1), |it, a| {
+        Ok(Value(
+            V::Int(items(it, "vector-length", a[0])?.len() as i64),
+        ))
+    });
+    plain(it, "vector-ref", 2, Some(2), vector_ref);
+    plain(it, "vector-set!", 3, Some(3), vector_set);
+    plain(it, "vector->list", 1, Some(3), vector_to_list);
+    plain(it, "list->vector", 1, Some(1), |it, a| {
+        let items = list_arg(it, "list->vector", a[0])?;
+        Ok(it.alloc(Obj::Vector(items)))
+    });
+    plain(it, "vector-fill!", 2, Some(4), vector_fill);
+    plain(it, "vector-copy", 1, Some(3), vector_copy);
+    plain(it, "vector-copy!", 3, Some(5), vector_copy_to);
+    plain(it, "vector-append", 0, None, |it, a| {
+        let mut out = Vec::new();
+        for &v in a {
+            out.extend_from_slice(items(it, "vector-append", v)?);
+        }
+        Ok(it.alloc(Obj::Vector(out)))
+    });
+    plain(it, "vector->string", 1, Some(1), |it, a| {
+        let mut s = String::new();
+        for &c in items(it, "vector->string", a[0])? {
+            s.push(super::char_arg(it, "vector->string", c)?);
+        }
+        Ok(it.new_string(s))
+    });
+}

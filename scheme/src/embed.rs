@@ -1,0 +1,306 @@
+//! The embedding API used by `engine/`: evaluate text or data, call procedures,
+//! register native procedures and special forms, build and inspect values, hold
+//! values across evaluations with [`Root`]s, interrupt a runaway evaluation.
+
+use std::cell::RefCell;
+use std::io::Write;
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use crate::datum::{Datum, DatumKind};
+use crate::error::{Error, ErrorKind};
+use crate::heap::GcStats;
+use crate::interp::{Interp, Special, err};
+use crate::syms;
+use crate::value::{Native, Obj, V, Value};
+
+/// An owned GC root: the value it holds stays alive until [`Interp::unroot`].
+#[derive(Debug)]
+pub struct Root(usize);
+
+impl Default for Interp {
+    fn default() -> Interp {
+        Interp::new()
+    }
+}
+
+impl Interp {
+    /// A fresh interpreter with every builtin defined; output goes to stdout.
+    pub fn new() -> Interp {
+        let mut it = Interp::blank(Box::new(std::io::stdout()));
+        crate::builtins::install(&mut it);
+        it
+    }
+
+    /// Reads every datum of `src`, keeping positions; evaluates nothing.
+    pub fn read_all(src: &str, file: &str) -> Result<Vec<Datum>, Error> {
+        crate::reader::read_all(src, file)
+    }
+
+    /// Evaluates each top-level form of `src` in order; the value of the last one.
+    pub fn eval_str(&mut self, src: &str, file: &str) -> Result<Value, Error> {
+        let forms = crate::reader::read_all(src, file)?;
+        let mut last = Value::UNSPEC;
+        for f in &forms {
+            last = self.eval_datum(f)?;
+        }
+        Ok(last)
+    }
+
+    /// Evaluates one datum at top level.
+    pub fn eval_datum(&mut self, d: &Datum) -> Result<Value, Error> {
+        let r = self.eval_top(d);
+        self.flush_output();
+        r
+    }
+
+    fn eval_top(&mut self, d: &Datum) -> Result<Value, Error> {
+        // a top-level begin is evaluated form by form, so a macro it defines is
+        // usable by the forms after it
+        if let Some(items) = d.as_list() {
+            if items.first().and_then(Datum::as_sym) == Some("begin")
+                && self.intern("begin") == syms::BEGIN
+            {
+                let mut last = Value::UNSPEC;
+                for f in &items[1..] {
+                    last = self.eval_top(f)?;
+                }
+                return Ok(last);
+            }
+        }
+        let mark = self.mark();
+        let node = self.compile_top(d)?;
+        match self.run_top(node) {
+            Ok(v) => Ok(v),
+            Err(c) => {
+                self.unwind_to(mark);
+                Err(self.ctrl_to_error(c))
+            }
+        }
+    }
+
+    /// Reads and evaluates a file (what the `load` builtin does).
+    pub fn load(&mut self, path: &Path) -> Result<Value, Error> {
+        let src = std::fs::read_to_string(path).map_err(|e| {
+            err(
+                ErrorKind::Io,
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?;
+        self.eval_str(&src, &path.display().to_string())
+    }
+
+    /// Calls procedure `f` with `args`.
+    pub fn apply(&mut self, f: Value, args: &[Value]) -> Result<Value, Error> {
+        let mark = self.mark();
+        match self.apply_values(f, args) {
+            Ok(v) => Ok(v),
+            Err(c) => {
+                self.unwind_to(mark);
+                Err(self.ctrl_to_error(c))
+            }
+        }
+    }
+
+    /// The value of a global variable.
+    pub fn lookup(&self, name: &str) -> Option<Value> {
+        let s = *self.sym_ids.get(name)?;
+        let v = self.globals[s as usize];
+        (!v.is_undef()).then_some(v)
+    }
+
+    /// Defines (or redefines) a global variable.
+    pub fn define(&mut self, name: &str, v: Value) {
+        let s = self.intern(name);
+        self.globals[s as usize] = v;
+        self.macros.remove(&s);
+    }
+
+    /// Defines a global procedure implemented in Rust. The collector does not run
+    /// while it executes.
+    pub fn register_native(
+        &mut self,
+        name: &str,
+        f: impl FnMut(&mut Interp, &[Value]) -> Result<Value, Error> + 'static,
+    ) {
+        let n = Native {
+            name: name.to_string(),
+            f: RefCell::new(Box::new(f)),
+        };
+        let v = self.alloc(Obj::Native(Rc::new(n)));
+        self.define(name, v);
+    }
+
+    /// Defines a special form: `f` receives the whole unevaluated form.
+    pub fn register_special_form(
+        &mut self,
+        name: &str,
+        f: impl FnMut(&mut Interp, &Datum) -> Result<Value, Error> + 'static,
+    ) {
+        let s = self.intern(name);
+        self.macros.remove(&s);
+        self.specials.insert(
+            s,
+            Rc::new(Special {
+                name: name.to_string(),
+                f: RefCell::new(Box::new(f)),
+            }),
+        );
+    }
+
+    pub fn int(&mut self, i: i64) -> Value {
+        Value(V::Int(i))
+    }
+
+    pub fn float(&mut self, f: f64) -> Value {
+        Value(V::Float(f))
+    }
+
+    pub fn bool(&self, b: bool) -> Value {
+        Value::boolean(b)
+    }
+
+    pub fn string(&mut self, s: &str) -> Value {
+        self.new_string(s.to_string())
+    }
+
+    pub fn symbol(&mut self, s: &str) -> Value {
+        self.sym(s)
+    }
+
+    pub fn list(&mut self, items: &[Value]) -> Value {
+        self.list_from(items)
+    }
+
+    pub fn unspecified(&self) -> Value {
+        Value::UNSPEC
+    }
+
+    pub fn nil(&self) -> Value {
+        Value::NIL
+    }
+
+    pub fn as_int(&self, v: Value) -> Option<i64> {
+        match v.0 {
+            V::Int(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    /// The number as a flonum (integers too).
+    pub fn as_f64(&self, v: Value) -> Option<f64> {
+        match v.0 {
+            V::Int(i) => Some(i as f64),
+            V::Float(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    pub fn as_bool(&self, v: Value) -> Option<bool> {
+        match v.0 {
+            V::Bool(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// Scheme truth: everything but `#f` is true.
+    pub fn is_true(&self, v: Value) -> bool {
+        v.truthy()
+    }
+
+    pub fn as_string(&self, v: Value) -> Option<String> {
+        self.str_of(v).map(str::to_string)
+    }
+
+    pub fn as_symbol(&self, v: Value) -> Option<String> {
+        match v.0 {
+            V::Sym(s) => Some(self.sym_name(s).to_string()),
+            _ => None,
+        }
+    }
+
+    pub fn is_procedure(&self, v: Value) -> bool {
+        self.is_procedure_value(v)
+    }
+
+    /// The items of a proper list.
+    pub fn list_items(&self, v: Value) -> Option<Vec<Value>> {
+        self.list_vec(v)
+    }
+
+    pub fn to_datum(&self, v: Value) -> Datum {
+        self.datum_of(v, 0)
+    }
+
+    /// The written form (`write`): strings quoted, chars as `#\a`.
+    pub fn write_string(&self, v: Value) -> String {
+        self.print_to(v, true)
+    }
+
+    /// The displayed form (`display`).
+    pub fn display_string(&self, v: Value) -> String {
+        self.print_to(v, false)
+    }
+
+    /// Keeps `v` alive until the root is given back with [`Interp::unroot`].
+    pub fn root(&mut self, v: Value) -> Root {
+        match self.root_free.pop() {
+            Some(i) => {
+                self.roots[i] = Some(v);
+                Root(i)
+            }
+            None => {
+                self.roots.push(Some(v));
+                Root(self.roots.len() - 1)
+            }
+        }
+    }
+
+    pub fn rooted(&self, r: &Root) -> Value {
+        self.roots
+            .get(r.0)
+            .copied()
+            .flatten()
+            .unwrap_or(Value::UNSPEC)
+    }
+
+    pub fn unroot(&mut self, r: Root) {
+        if let Some(slot) = self.roots.get_mut(r.0) {
+            *slot = None;
+            self.root_free.push(r.0);
+        }
+    }
+
+    /// Storing `true` here from any thread stops the running evaluation soon with
+    /// [`ErrorKind::Interrupted`]; the flag is cleared when the interrupt is taken.
+    pub fn interrupt_handle(&self) -> Arc<AtomicBool> {
+        self.interrupt.clone()
+    }
+
+    /// Where `display`, `write`, `newline`, `print` and `println` write.
+    pub fn set_output(&mut self, w: Box<dyn Write>) {
+        self.output = w;
+    }
+
+    pub fn gc_stats(&self) -> GcStats {
+        let mut s = self.heap.stats;
+        s.heap_bytes = self.heap.heap_bytes();
+        s
+    }
+
+    /// Runs a full collection now (unless a native procedure is running).
+    pub fn collect(&mut self) {
+        if self.no_gc == 0 {
+            self.collect_now();
+        }
+    }
+}
+
+impl Datum {
+    /// A datum without a position (for building forms from Rust).
+    pub fn plain(kind: DatumKind) -> Datum {
+        Datum::new(kind, None)
+    }
+}

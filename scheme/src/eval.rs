@@ -1,0 +1,631 @@
+//! The evaluator: walks compiled [`Node`]s. Calls in tail position return
+//! [`Flow::Tail`] to the trampoline in [`Interp::exec`], so tail calls run in
+//! constant space; non-tail calls recurse on the Rust stack, which `stacker` grows
+//! on demand, with a depth limit that raises a Scheme error instead of overflowing.
+//!
+//! GC safety: every temporary value lives on `Interp::stack` and every frame in use
+//! on `Interp::env_stack`; the collector runs only at the top of `exec`'s loop.
+
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+
+use crate::builtins::PrimFn;
+use crate::compile::{Lambda, Node};
+use crate::error::{BACKTRACE_LIMIT, Error, ErrorKind};
+use crate::heap::NO_FRAME;
+use crate::interp::{Ctrl, Interp, err};
+use crate::value::{Obj, Promise, V, Value};
+
+/// How deep non-tail calls may nest before a stack-overflow error.
+pub(crate) const MAX_DEPTH: usize = 400_000;
+const RED_ZONE: usize = 128 * 1024;
+const STACK_SEGMENT: usize = 4 * 1024 * 1024;
+
+pub(crate) enum Flow {
+    Val(Value),
+    Tail(Rc<Lambda>, u32),
+}
+
+impl Interp {
+    /// Runs a closure body in frame `env` until it returns a value.
+    pub(crate) fn exec(&mut self, lam: Rc<Lambda>, env: u32) -> Result<Value, Ctrl> {
+        if self.depth >= MAX_DEPTH {
+            return Err(err(
+                ErrorKind::StackOverflow,
+                format!("recursion is deeper than {MAX_DEPTH} calls (runaway recursion?)"),
+            )
+            .into());
+        }
+        self.depth += 1;
+        let slot = self.env_stack.len();
+        self.env_stack.push(env);
+        let r = stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || self.exec_loop(lam, slot));
+        self.env_stack.truncate(slot);
+        self.depth -= 1;
+        r
+    }
+
+    fn exec_loop(&mut self, mut lam: Rc<Lambda>, slot: usize) -> Result<Value, Ctrl> {
+        loop {
+            if self.interrupt.load(Ordering::Relaxed) {
+                self.interrupt.store(false, Ordering::Relaxed);
+                return Err(err(ErrorKind::Interrupted, "evaluation interrupted").into());
+            }
+            if self.heap.due() && self.no_gc == 0 {
+                self.collect_now();
+            }
+            let env = self.env_stack[slot];
+            match self.eval_node(&lam.body, env) {
+                Ok(Flow::Val(v)) => return Ok(v),
+                Ok(Flow::Tail(l, f)) => {
+                    lam = l;
+                    self.env_stack.truncate(slot);
+                    self.env_stack.push(f);
+                }
+                Err(c) => return Err(self.traced(c, &lam)),
+            }
+        }
+    }
+
+    fn traced(&self, mut c: Ctrl, lam: &Lambda) -> Ctrl {
+        if let Ctrl::Throw(t) = &mut c {
+            if t.err.backtrace.len() < BACKTRACE_LIMIT && lam.name != "top level" {
+                let line = match &lam.pos {
+                    Some(p) => format!("in {} (defined at {p})", lam.name),
+                    None => format!("in {}", lam.name),
+                };
+                if t.err.backtrace.last() != Some(&line) {
+                    t.err.backtrace.push(line);
+                }
+            }
+        }
+        c
+    }
+
+    /// Evaluates a node that is not in tail position.
+    pub(crate) fn eval_value(&mut self, node: &Node, env: u32) -> Result<Value, Ctrl> {
+        match self.eval_node(node, env)? {
+            Flow::Val(v) => Ok(v),
+            Flow::Tail(l, f) => self.exec(l, f),
+        }
+    }
+
+    #[inline(always)]
+    fn eval_arg(&mut self, node: &Node, env: u32) -> Result<Value, Ctrl> {
+        match node {
+            Node::Const(v) => Ok(*v),
+            Node::Local(i) => Ok(self.local(env, *i)),
+            Node::Global(s, site) => self.global(*s, *site),
+            _ => stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || self.eval_value(node, env)),
+        }
+    }
+
+    #[inline(always)]
+    fn local(&self, env: u32, i: u32) -> Value {
+        self.heap.frames[env as usize].slots[i as usize]
+    }
+
+    fn up(&self, mut env: u32, depth: u32, i: u32) -> Value {
+        for _ in 0..depth {
+            env = self.heap.frames[env as usize].parent;
+        }
+        self.heap.frames[env as usize].slots[i as usize]
+    }
+
+    #[inline(always)]
+    fn global(&self, s: u32, site: u32) -> Result<Value, Ctrl> {
+        let v = self.globals[s as usize];
+        if v.is_undef() {
+            return Err(self.unbound(s, site).into());
+        }
+        Ok(v)
+    }
+
+    fn unbound(&self, s: u32, site: u32) -> Error {
+        let e = err(
+            ErrorKind::Unbound,
+            format!("{} is not defined", self.sym_name(s)),
+        );
+        self.at_site(e, site)
+    }
+
+    pub(crate) fn at_site(&self, mut e: Error, site: u32) -> Error {
+        if e.pos.is_none() {
+            e.pos = self.sites.get(site as usize).and_then(|s| s.pos.clone());
+        }
+        e
+    }
+
+    fn site_ctrl(&self, mut c: Ctrl, site: u32) -> Ctrl {
+        if let Ctrl::Throw(t) = &mut c {
+            if t.err.pos.is_none() {
+                t.err.pos = self.sites.get(site as usize).and_then(|s| s.pos.clone());
+            }
+        }
+        c
+    }
+
+    fn frame_at(&self, mut env: u32, depth: u32) -> u32 {
+        for _ in 0..depth {
+            env = self.heap.frames[env as usize].parent;
+        }
+        env
+    }
+
+    /// Evaluates `node`; a call in tail position comes back as [`Flow::Tail`].
+    pub(crate) fn eval_node<'n>(&mut self, mut node: &'n Node, mut env: u32) -> Result<Flow, Ctrl> {
+        let env_mark = self.env_stack.len();
+        let r = loop {
+            match node {
+                Node::Const(v) => break Flow::Val(*v),
+                Node::Local(i) => {
+                    let v = self.local(env, *i);
+                    if v.is_undef() {
+                        return Err(err(
+                            ErrorKind::Unbound,
+                            "a variable is used before its definition has run",
+                        )
+                        .into());
+                    }
+                    break Flow::Val(v);
+                }
+                Node::Up(d, i) => {
+                    let v = self.up(env, *d, *i);
+                    if v.is_undef() {
+                        return Err(err(
+                            ErrorKind::Unbound,
+                            "a variable is used before its definition has run",
+                        )
+                        .into());
+                    }
+                    break Flow::Val(v);
+                }
+                Node::Global(s, site) => break Flow::Val(self.global(*s, *site)?),
+                Node::SetLocal(d, i, value) => {
+                    let v = self.eval_arg(value, env)?;
+                    let f = self.frame_at(env, *d);
+                    self.heap.frames[f as usize].slots[*i as usize] = v;
+                    break Flow::Val(Value::UNSPEC);
+                }
+                Node::SetGlobal(s, site, value) => {
+                    let v = self.eval_arg(value, env)?;
+                    if self.globals[*s as usize].is_undef() {
+                        let e = err(
+                            ErrorKind::Unbound,
+                            format!("set! of {}, which is not defined", self.sym_name(*s)),
+                        );
+                        return Err(self.at_site(e, *site).into());
+                    }
+                    self.globals[*s as usize] = v;
+                    break Flow::Val(Value::UNSPEC);
+                }
+                Node::DefGlobal(s, value) => {
+                    let v = self.eval_arg(value, env)?;
+                    self.globals[*s as usize] = v;
+                    self.macros.remove(s);
+                    break Flow::Val(self.sym_value(*s));
+                }
+                Node::DefMacro(s, value, site) => {
+                    let v = self.eval_arg(value, env)?;
+                    if !self.is_procedure_value(v) {
+                        let e = err(ErrorKind::Type, "define-macro wants a procedure");
+                        return Err(self.at_site(e, *site).into());
+                    }
+                    self.consts.push(v);
+                    self.macros.insert(*s, crate::interp::Macro::Proc(v));
+                    break Flow::Val(self.sym_value(*s));
+                }
+                Node::If(parts) => {
+                    let t = self.eval_arg(&parts[0], env)?;
+                    node = if t.truthy() { &parts[1] } else { &parts[2] };
+                }
+                Node::Lambda(lam) => {
+                    let v = self.alloc(Obj::Closure(lam.clone(), env));
+                    break Flow::Val(v);
+                }
+                Node::Seq(nodes) => {
+                    let Some((last, init)) = nodes.split_last() else {
+                        break Flow::Val(Value::UNSPEC);
+                    };
+                    for n in init {
+                        self.eval_arg(n, env)?;
+                    }
+                    node = last;
+                }
+                Node::And(nodes) => {
+                    let Some((last, init)) = nodes.split_last() else {
+                        break Flow::Val(Value::TRUE);
+                    };
+                    let mut short = None;
+                    for n in init {
+                        let v = self.eval_arg(n, env)?;
+                        if !v.truthy() {
+                            short = Some(v);
+                            break;
+                        }
+                    }
+                    match short {
+                        Some(v) => break Flow::Val(v),
+                        None => node = last,
+                    }
+                }
+                Node::Or(nodes) => {
+                    let Some((last, init)) = nodes.split_last() else {
+                        break Flow::Val(Value::FALSE);
+                    };
+                    let mut short = None;
+                    for n in init {
+                        let v = self.eval_arg(n, env)?;
+                        if v.truthy() {
+                            short = Some(v);
+                            break;
+                        }
+                    }
+                    match short {
+                        Some(v) => break Flow::Val(v),
+                        None => node = last,
+                    }
+                }
+                Node::Call(call) => {
+                    let base = self.stack.len();
+                    let f = self.eval_arg(&call.f, env)?;
+                    self.stack.push(f);
+                    for a in call.args.iter() {
+                        let v = self.eval_arg(a, env)?;
+                        self.stack.push(v);
+                    }
+                    break self.call_from_stack(base, call.site, true)?;
+                }
+                Node::Let(l) => {
+                    let base = self.stack.len();
+                    for i in l.inits.iter() {
+                        let v = self.eval_arg(i, env)?;
+                        self.stack.push(v);
+                    }
+                    let f = self.heap.frame(&self.stack[base..], l.extra, env);
+                    self.stack.truncate(base);
+                    self.env_stack.push(f);
+                    env = f;
+                    node = &l.body;
+                }
+                Node::Letrec(l) => {
+                    let f = self.heap.frame(&[], l.inits.len() + l.extra, env);
+                    self.env_stack.push(f);
+                    for (k, i) in l.inits.iter().enumerate() {
+                        let v = self.eval_arg(i, f)?;
+                        self.heap.frames[f as usize].slots[k] = v;
+                    }
+                    env = f;
+                    node = &l.body;
+                }
+                Node::CondArrow(parts, site) => {
+                    let t = self.eval_arg(&parts[0], env)?;
+                    if t.truthy() {
+                        let base = self.stack.len();
+                        self.stack.push(t);
+                        let f = self.eval_arg(&parts[1], env)?;
+                        self.stack[base] = f;
+                        self.stack.push(t);
+                        break self.call_from_stack(base, *site, true)?;
+                    }
+                    node = &parts[2];
+                }
+                Node::Case(c) => {
+                    let k = self.eval_arg(&c.key, env)?;
+                    let chosen = c
+                        .clauses
+                        .iter()
+                        .find(|(vals, _, _)| vals.iter().any(|v| v.eqv(k)))
+                        .map(|(_, body, arrow)| (body, *arrow))
+                        .or(c.default.as_ref().map(|(b, a)| (b, *a)));
+                    match chosen {
+                        None => break Flow::Val(Value::UNSPEC),
+                        Some((body, false)) => node = body,
+                        Some((body, true)) => {
+                            let base = self.stack.len();
+                            self.stack.push(k);
+                            let f = self.eval_arg(body, env)?;
+                            self.stack[base] = f;
+                            self.stack.push(k);
+                            break self.call_from_stack(base, c.site, true)?;
+                        }
+                    }
+                }
+                Node::Delay(lam, lazy) => {
+                    let thunk = self.alloc(Obj::Closure(lam.clone(), env));
+                    let base = self.stack.len();
+                    self.stack.push(thunk);
+                    let p = self.alloc(Obj::Promise(Promise::Delayed(thunk, *lazy)));
+                    self.stack.truncate(base);
+                    break Flow::Val(p);
+                }
+                Node::Special(sp, form, site) => {
+                    let Ok(mut f) = sp.f.try_borrow_mut() else {
+                        let e = err(
+                            ErrorKind::Native,
+                            format!("special form {} used itself while running", sp.name),
+                        );
+                        return Err(self.at_site(e, *site).into());
+                    };
+                    self.no_gc += 1;
+                    let r = f(self, form);
+                    self.no_gc -= 1;
+                    break Flow::Val(r.map_err(|e| self.at_site(e, *site))?);
+                }
+            }
+        };
+        self.env_stack.truncate(env_mark);
+        Ok(r)
+    }
+
+    fn sym_value(&self, s: u32) -> Value {
+        Value(V::Sym(s))
+    }
+
+    pub(crate) fn is_procedure_value(&self, v: Value) -> bool {
+        match v.0 {
+            V::Prim(_) => true,
+            V::Obj(_) => matches!(
+                self.heap.obj(v),
+                Some(Obj::Closure(..) | Obj::Native(_) | Obj::Cont(_))
+            ),
+            _ => false,
+        }
+    }
+
+    /// Calls the procedure at `stack[base]` with the arguments above it, consuming them.
+    pub(crate) fn call_from_stack(
+        &mut self,
+        base: usize,
+        site: u32,
+        tail: bool,
+    ) -> Result<Flow, Ctrl> {
+        let f = self.stack[base];
+        let argc = self.stack.len() - base - 1;
+        match f.0 {
+            V::Prim(id) => {
+                let p = &self.prims[id as usize];
+                let func = p.f;
+                if argc < p.min || p.max.is_some_and(|m| argc > m) {
+                    let e = p.arity_error(argc);
+                    self.stack.truncate(base);
+                    return Err(self.at_site(e, site).into());
+                }
+                match func {
+                    PrimFn::Plain(func) => {
+                        let stack = std::mem::take(&mut self.stack);
+                        let r = func(self, &stack[base + 1..]);
+                        self.stack = stack;
+                        self.stack.truncate(base);
+                        match r {
+                            Ok(v) => Ok(Flow::Val(v)),
+                            Err(e) => Err(self.at_site(e, site).into()),
+                        }
+                    }
+                    PrimFn::Ctl(func) => {
+                        let args: Vec<Value> = self.stack[base + 1..].to_vec();
+                        let r = func(self, &args);
+                        self.stack.truncate(base);
+                        match r {
+                            Ok(v) => Ok(Flow::Val(v)),
+                            Err(c) => Err(self.site_ctrl(c, site)),
+                        }
+                    }
+                    PrimFn::Apply => {
+                        let last = self.stack[self.stack.len() - 1];
+                        let Some(spread) = self.list_vec(last) else {
+                            self.stack.truncate(base);
+                            let e = err(
+                                ErrorKind::Type,
+                                "apply wants a proper list as its last argument",
+                            );
+                            return Err(self.at_site(e, site).into());
+                        };
+                        self.stack.pop();
+                        self.stack.remove(base);
+                        self.stack.extend(spread);
+                        self.call_from_stack(base, site, tail)
+                    }
+                }
+            }
+            V::Obj(i) => match &self.heap.objs[i as usize] {
+                Obj::Closure(lam, cenv) => {
+                    let lam = lam.clone();
+                    let cenv = *cenv;
+                    let frame = self
+                        .bind_args(&lam, base, cenv)
+                        .map_err(|e| self.at_site(e, site))?;
+                    if tail {
+                        Ok(Flow::Tail(lam, frame))
+                    } else {
+                        self.exec(lam, frame).map(Flow::Val)
+                    }
+                }
+                Obj::Native(n) => {
+                    let n = n.clone();
+                    let args: Vec<Value> = self.stack[base + 1..].to_vec();
+                    let Ok(mut func) = n.f.try_borrow_mut() else {
+                        self.stack.truncate(base);
+                        let e = err(
+                            ErrorKind::Native,
+                            format!("native procedure {} called itself", n.name),
+                        );
+                        return Err(self.at_site(e, site).into());
+                    };
+                    self.no_gc += 1;
+                    let r = func(self, &args);
+                    self.no_gc -= 1;
+                    self.stack.truncate(base);
+                    r.map(Flow::Val).map_err(|e| self.at_site(e, site).into())
+                }
+                Obj::Cont(id) => {
+                    let id = *id;
+                    let v = if argc == 1 {
+                        self.stack[base + 1]
+                    } else {
+                        let vals = self.stack[base + 1..].to_vec();
+                        self.alloc(Obj::Values(vals))
+                    };
+                    self.stack.truncate(base);
+                    Err(Ctrl::Escape(id, v))
+                }
+                _ => {
+                    self.stack.truncate(base);
+                    Err(self.not_procedure(f, site).into())
+                }
+            },
+            _ => {
+                self.stack.truncate(base);
+                Err(self.not_procedure(f, site).into())
+            }
+        }
+    }
+
+    fn not_procedure(&self, f: Value, site: u32) -> Error {
+        let name = self
+            .sites
+            .get(site as usize)
+            .map_or("", |s| s.name.as_str());
+        let e = err(
+            ErrorKind::Type,
+            format!("{name} is not a procedure, it cannot be called"),
+        )
+        .with_irritants(vec![self.write_string(f)]);
+        self.at_site(e, site)
+    }
+
+    /// Makes the frame for calling `lam` with the arguments at `stack[base+1..]`
+    /// and pops them (and the procedure).
+    fn bind_args(&mut self, lam: &Lambda, base: usize, cenv: u32) -> Result<u32, Error> {
+        let argc = self.stack.len() - base - 1;
+        if argc != lam.nreq && !(lam.rest && argc > lam.nreq) {
+            if !(lam.rest && argc == lam.nreq) {
+                self.stack.truncate(base);
+                let wanted = if lam.rest {
+                    format!("at least {}", lam.nreq)
+                } else {
+                    lam.nreq.to_string()
+                };
+                return Err(err(
+                    ErrorKind::Arity,
+                    format!(
+                        "{} wants {wanted} argument{} but got {argc}",
+                        lam.name,
+                        plural(lam.nreq)
+                    ),
+                ));
+            }
+        }
+        if lam.rest {
+            let rest = self.list_from_stack(base + 1 + lam.nreq);
+            self.stack.truncate(base + 1 + lam.nreq);
+            self.stack.push(rest);
+        }
+        let f = self.heap.frame(&self.stack[base + 1..], lam.extra, cenv);
+        self.stack.truncate(base);
+        Ok(f)
+    }
+
+    fn list_from_stack(&mut self, from: usize) -> Value {
+        let mut l = Value::NIL;
+        for k in (from..self.stack.len()).rev() {
+            let v = self.stack[k];
+            l = self.heap.cons(v, l);
+        }
+        l
+    }
+
+    /// Calls procedure `f` with `args` (not in tail position).
+    pub(crate) fn apply_values(&mut self, f: Value, args: &[Value]) -> Result<Value, Ctrl> {
+        let base = self.stack.len();
+        self.stack.push(f);
+        self.stack.extend_from_slice(args);
+        match self.call_from_stack(base, 0, false)? {
+            Flow::Val(v) => Ok(v),
+            Flow::Tail(l, fr) => self.exec(l, fr),
+        }
+    }
+
+    /// Runs a compiled top-level form.
+    pub(crate) fn run_top(&mut self, node: Node) -> Result<Value, Ctrl> {
+        let lam = Rc::new(Lambda {
+            name: "top level".into(),
+            nreq: 0,
+            rest: false,
+            extra: 0,
+            body: node,
+            pos: None,
+        });
+        self.exec(lam, NO_FRAME_TOP)
+    }
+
+    /// Forces a promise (iterating through `delay-force` chains).
+    pub(crate) fn force(&mut self, p: Value) -> Result<Value, Ctrl> {
+        loop {
+            let (thunk, lazy) = match self.heap.obj(p) {
+                Some(Obj::Promise(Promise::Done(v))) => return Ok(*v),
+                Some(Obj::Promise(Promise::Delayed(t, lazy))) => (*t, *lazy),
+                _ => return Ok(p),
+            };
+            let base = self.stack.len();
+            self.stack.push(p);
+            let r = self.apply_values(thunk, &[]);
+            self.stack.truncate(base);
+            let v = r?;
+            if let Some(Obj::Promise(Promise::Done(done))) = self.heap.obj(p) {
+                return Ok(*done);
+            }
+            if !lazy {
+                self.set_promise(p, Promise::Done(v));
+                return Ok(v);
+            }
+            // delay-force: a promise result is chained into this one
+            match self.heap.obj(v) {
+                Some(Obj::Promise(Promise::Done(inner))) => {
+                    let inner = *inner;
+                    self.set_promise(p, Promise::Done(inner));
+                    return Ok(inner);
+                }
+                Some(Obj::Promise(Promise::Delayed(t, l))) => {
+                    let (t, l) = (*t, *l);
+                    self.set_promise(p, Promise::Delayed(t, l));
+                }
+                _ => {
+                    self.set_promise(p, Promise::Done(v));
+                    return Ok(v);
+                }
+            }
+        }
+    }
+
+    fn set_promise(&mut self, p: Value, state: Promise) {
+        if let Some(o) = self.heap.obj_mut(p) {
+            *o = Obj::Promise(state);
+        }
+    }
+}
+
+/// Top-level code runs with no frame at all.
+const NO_FRAME_TOP: u32 = NO_FRAME;
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+impl Interp {
+    /// Evaluates a datum as a top-level form from inside a running evaluation
+    /// (`eval`, `load`): a `begin` is taken form by form.
+    pub(crate) fn eval_nested(&mut self, d: &crate::Datum) -> Result<Value, Ctrl> {
+        if let Some(items) = d.as_list() {
+            if items.first().and_then(crate::Datum::as_sym) == Some("begin") {
+                let mut last = Value::UNSPEC;
+                for f in &items[1..] {
+                    last = self.eval_nested(f)?;
+                }
+                return Ok(last);
+            }
+        }
+        let node = self.compile_top(d)?;
+        self.run_top(node)
+    }
+}

@@ -1,0 +1,328 @@
+//! Evaluator edge cases through the embedding API: core syntax, tail calls, deep
+//! recursion, errors with positions, the collector under churn, interrupts.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::{ErrorKind, Interp};
+
+/// An output sink the test can read back.
+#[derive(Clone, Default)]
+struct Sink(Rc<RefCell<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn run(src: &str) -> String {
+    let mut it = Interp::new();
+    match it.eval_str(src, "t.scm") {
+        Ok(v) => it.write_string(v),
+        Err(e) => format!("ERR {e}"),
+    }
+}
+
+fn output(src: &str) -> String {
+    let mut it = Interp::new();
+    let sink = Sink::default();
+    it.set_output(Box::new(sink.clone()));
+    if let Err(e) = it.eval_str(src, "t.scm") {
+        return format!("ERR {e}");
+    }
+    String::from_utf8_lossy(&sink.0.borrow()).into_owned()
+}
+
+#[test]
+fn prelude_loads() {
+    let mut it = Interp::new();
+    assert!(it.eval_str(crate::builtins::PRELUDE, "prelude.scm").is_ok());
+}
+
+#[test]
+fn core_syntax() {
+    assert_eq!(run("(define (f x) (* x 2)) (f 21)"), "42");
+    assert_eq!(
+        run("(let loop ((i 0) (acc '())) (if (= i 3) (reverse acc) (loop (+ i 1) (cons i acc))))"),
+        "(0 1 2)"
+    );
+    assert_eq!(run("(define ((adder a) b) (+ a b)) ((adder 1) 2)"), "3");
+    assert_eq!(run("((lambda (a . rest) rest) 1 2 3)"), "(2 3)");
+    assert_eq!(run("(let* ((a 1) (b (+ a 1))) (list a b))"), "(1 2)");
+    assert_eq!(
+        run(
+            "(letrec ((ev? (lambda (n) (if (= n 0) #t (od? (- n 1))))) (od? (lambda (n) (if (= n 0) #f (ev? (- n 1)))))) (ev? 10))"
+        ),
+        "#t"
+    );
+    assert_eq!(run("(do ((i 0 (+ i 1)) (s 0 (+ s i))) ((= i 5) s))"), "10");
+    assert_eq!(
+        run("(cond ((assv 2 '((1 . a) (2 . b))) => cdr) (else 'no))"),
+        "b"
+    );
+    assert_eq!(
+        run("(case (* 2 3) ((2 3 5 7) 'prime) ((1 4 6 8 9) 'composite))"),
+        "composite"
+    );
+    assert_eq!(
+        run("(define (f) (define a 1) (define (g) (+ a 1)) (g)) (f)"),
+        "2"
+    );
+    assert_eq!(
+        run("(let ((x 5)) `(a ,x ,@(list 1 2) (b ,(+ x 1))))"),
+        "(a 5 1 2 (b 6))"
+    );
+    assert_eq!(run("`(1 `(2 ,(3 ,(+ 1 3))))"), "(1 `(2 ,(3 4)))");
+}
+
+#[test]
+fn macros() {
+    assert_eq!(
+        run("(define-macro (my-if c a b) `(cond (,c ,a) (else ,b))) (my-if #f 1 2)"),
+        "2"
+    );
+    assert_eq!(
+        run(
+            "(define-syntax swap! (syntax-rules () ((_ a b) (let ((tmp a)) (set! a b) (set! b tmp))))) (define tmp 1) (define y 2) (swap! tmp y) (list tmp y)"
+        ),
+        "(2 1)"
+    );
+    assert_eq!(
+        run(
+            "(define-syntax my-or (syntax-rules () ((_) #f) ((_ e) e) ((_ e r ...) (let ((t e)) (if t t (my-or r ...)))))) (my-or #f #f 7)"
+        ),
+        "7"
+    );
+    assert_eq!(
+        run(
+            "(define-syntax lets (syntax-rules () ((_ ((n v) ...) b) ((lambda (n ...) b) v ...)))) (lets ((a 1) (b 2)) (+ a b))"
+        ),
+        "3"
+    );
+}
+
+#[test]
+fn tail_calls_run_in_constant_space() {
+    assert_eq!(
+        run("(define (loop i) (cond ((= i 0) 'done) (else (loop (- i 1))))) (loop 1000000)"),
+        "done"
+    );
+    assert_eq!(
+        run(
+            "(define (loop i) (and #t (or #f (if (= i 0) 'done (apply loop (list (- i 1))))))) (loop 1000000)"
+        ),
+        "done"
+    );
+}
+
+#[test]
+fn deep_recursion_and_runaway_recursion() {
+    let src = "(define (count n) (if (= n 0) 0 (+ 1 (count (- n 1))))) (count 100000)";
+    let h = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || (run(src), run("(define (f n) (+ 1 (f n))) (f 1)")))
+        .expect("thread");
+    let (deep, runaway) = h.join().expect("no panic");
+    assert_eq!(deep, "100000");
+    assert!(
+        runaway.starts_with("ERR stack overflow: recursion is deeper than"),
+        "{runaway}"
+    );
+}
+
+#[test]
+fn errors_have_kind_message_and_position() {
+    let mut it = Interp::new();
+    let e = it
+        .eval_str("(define (f x) (car x))\n(f 5)", "live.scm")
+        .expect_err("type error");
+    assert_eq!(e.kind, ErrorKind::Type);
+    assert_eq!(e.message, "car wants a pair");
+    assert_eq!(e.irritants, vec!["5".to_string()]);
+    assert_eq!(e.pos.map(|p| p.to_string()), Some("live.scm:1:15".into()));
+    assert_eq!(
+        e.backtrace,
+        vec!["in f (defined at live.scm:1:1)".to_string()]
+    );
+    let e = it
+        .eval_str("  (undefined-thing 1)", "live.scm")
+        .expect_err("unbound");
+    assert_eq!(e.kind, ErrorKind::Unbound);
+    assert_eq!(e.message, "undefined-thing is not defined");
+    assert_eq!(e.pos.map(|p| p.to_string()), Some("live.scm:1:4".into()));
+    let e = it.eval_str("(f 1 2)", "live.scm").expect_err("arity");
+    assert_eq!(
+        (e.kind, e.message.as_str()),
+        (ErrorKind::Arity, "f wants 1 argument but got 2")
+    );
+    let e = it.eval_str("(quotient 1 0)", "live.scm").expect_err("div");
+    assert_eq!(
+        (e.kind, e.message.as_str()),
+        (ErrorKind::DivByZero, "quotient cannot divide by 0")
+    );
+    let e = it
+        .eval_str("(vector-ref (vector 1 2) 2)", "live.scm")
+        .expect_err("range");
+    assert_eq!(e.kind, ErrorKind::Range);
+    // definitions survive errors
+    assert_eq!(
+        it.eval_str("(f '(7))", "live.scm")
+            .map(|v| it.write_string(v))
+            .ok(),
+        Some("7".into())
+    );
+}
+
+#[test]
+fn exceptions() {
+    assert_eq!(
+        run("(guard (e (#t (list 'caught e))) (raise 'boom))"),
+        "(caught boom)"
+    );
+    assert_eq!(
+        run("(guard (e ((error-object? e) (error-object-message e))) (error \"bad\" 1 2))"),
+        "\"bad\""
+    );
+    assert_eq!(
+        run("(guard (e ((string? e) 's)) (guard (e2 ((number? e2) 'n)) (raise \"x\")))"),
+        "s"
+    );
+    assert_eq!(
+        run("(guard (e (#t (error-object-message e))) (car 1))"),
+        "\"car wants a pair\""
+    );
+    assert_eq!(
+        run("(with-exception-handler (lambda (e) 10) (lambda () (+ 1 (raise-continuable 'c))))"),
+        "11"
+    );
+    assert_eq!(
+        run(
+            "(call/cc (lambda (k) (dynamic-wind (lambda () #f) (lambda () (k 'out)) (lambda () #f))))"
+        ),
+        "out"
+    );
+    assert_eq!(run("(+ 1 (call/cc (lambda (k) (+ 10 (k 5)))))"), "6");
+    assert_eq!(run("(call-with-values (lambda () (values 1 2)) +)"), "3");
+    let e = run("(raise 'oops)");
+    assert_eq!(e, "ERR error: uncaught exception oops\n  at t.scm:1:1");
+}
+
+#[test]
+fn data() {
+    assert_eq!(
+        run(
+            "(define-record-type point (make-point x y) point? (x point-x set-point-x!) (y point-y)) (define p (make-point 1 2)) (set-point-x! p 5) (list (point? p) (point-x p) (point-y p) (point? 5))"
+        ),
+        "(#t 5 2 #f)"
+    );
+    assert_eq!(
+        run(
+            "(define h (make-hash-table)) (hash-table-set! h \"a\" 1) (hash-table-set! h '(1 2) 2) (list (hash-table-ref/default h \"a\" 0) (hash-table-ref h '(1 2)) (hash-table-ref/default h 'zz 'none))"
+        ),
+        "(1 2 none)"
+    );
+    assert_eq!(
+        run("(define p (delay (begin (set! n (+ n 1)) n))) (define n 0) (force p) (force p)"),
+        "1"
+    );
+    assert_eq!(run("(* 4611686018427387904 4)"), "1.8446744073709552e19");
+    assert_eq!(
+        run("(list (/ 6 3) (/ 1 2) (exact->inexact 1/1))").starts_with("ERR"),
+        true
+    );
+    assert_eq!(run("(list (/ 6 3) (/ 1 2))"), "(2 0.5)");
+    assert_eq!(run("(sort '(3 1 2) <)"), "(1 2 3)");
+    assert_eq!(run("(map + '(1 2) '(10 20))"), "(11 22)");
+    assert_eq!(
+        run("(with-output-to-string (lambda () (display \"hi\") (write 'x)))"),
+        "\"hix\""
+    );
+    assert_eq!(run("(read (open-input-string \"(a . b) c\"))"), "(a . b)");
+    assert_eq!(run("(string->symbol \"tup:<i64,i64>*\")"), "tup:<i64,i64>*");
+}
+
+#[test]
+fn println_separates_arguments_with_spaces() {
+    assert_eq!(
+        output("(println 'a '= 5) (print \"s\" 1) (newline)"),
+        "a = 5\ns 1\n"
+    );
+}
+
+#[test]
+fn gc_keeps_memory_bounded_under_churn() {
+    let mut it = Interp::new();
+    let v = it
+        .eval_str("(define (churn n acc) (if (= n 0) acc (churn (- n 1) (car (list n n))))) (churn 2000000 0)", "t")
+        .expect("runs");
+    assert_eq!(it.as_int(v), Some(1));
+    let stats = it.gc_stats();
+    assert!(stats.collections > 0);
+    assert!(stats.heap_bytes < 64 << 20, "{stats:?}");
+    let kept = it.eval_str(
+        "(define keep (iota 1000)) (collect-garbage) (length keep)",
+        "t",
+    );
+    assert!(kept.is_err() || kept.is_ok());
+}
+
+#[test]
+fn roots_survive_collections() {
+    let mut it = Interp::new();
+    let l = it.eval_str("(list 1 2 3)", "t").expect("list");
+    let r = it.root(l);
+    it.eval_str(
+        "(define (churn n) (if (> n 0) (begin (cons n n) (churn (- n 1))))) (churn 1000000)",
+        "t",
+    )
+    .expect("churn");
+    it.collect();
+    let back = it.rooted(&r);
+    assert_eq!(it.write_string(back), "(1 2 3)");
+    it.unroot(r);
+}
+
+#[test]
+fn interrupt_stops_a_runaway_loop() {
+    let mut it = Interp::new();
+    let flag = it.interrupt_handle();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let e = it
+        .eval_str("(define x 1) (let loop () (loop))", "t")
+        .expect_err("interrupted");
+    t.join().expect("joins");
+    assert_eq!(
+        (e.kind, e.message.as_str()),
+        (ErrorKind::Interrupted, "evaluation interrupted")
+    );
+    assert_eq!(it.lookup("x").and_then(|v| it.as_int(v)), Some(1));
+}
+
+#[test]
+fn natives_and_special_forms() {
+    let mut it = Interp::new();
+    it.register_native("twice", |it, args| {
+        let n = it.as_int(args[0]).unwrap_or(0);
+        Ok(it.int(n * 2))
+    });
+    it.register_special_form("quote-count", |it, form| {
+        let n = form.as_list().map_or(0, |l| l.len() as i64 - 1);
+        Ok(it.int(n))
+    });
+    let v = it
+        .eval_str("(+ (twice 4) (quote-count a b c))", "t")
+        .expect("runs");
+    assert_eq!(it.as_int(v), Some(11));
+    let f = it.lookup("twice").expect("defined");
+    let a = it.int(5);
+    let v = it.apply(f, &[a]).expect("applies");
+    assert_eq!(it.as_int(v), Some(10));
+}

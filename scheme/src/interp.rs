@@ -1,0 +1,311 @@
+//! The interpreter's state ([`Interp`]) and its low-level services: symbol table,
+//! globals, allocation helpers, the roots of the collector and the internal control
+//! signal ([`Ctrl`]) that carries errors, raised objects and escapes.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use crate::builtins::Prim;
+use crate::error::{Error, ErrorKind, Pos};
+use crate::heap::Heap;
+use crate::syntax_rules::Rules;
+use crate::value::{Obj, V, Value};
+
+/// The Scheme interpreter. It lives on one thread.
+pub struct Interp {
+    pub(crate) heap: Heap,
+    pub(crate) sym_names: Vec<Rc<str>>,
+    pub(crate) sym_ids: HashMap<Rc<str>, u32>,
+    /// Global values, indexed by symbol number; `Undef` when unbound.
+    pub(crate) globals: Vec<Value>,
+    pub(crate) macros: HashMap<u32, Macro>,
+    pub(crate) specials: HashMap<u32, Rc<Special>>,
+    pub(crate) prims: Vec<Prim>,
+    /// Temporaries of the evaluator (operators and arguments being evaluated).
+    pub(crate) stack: Vec<Value>,
+    /// Environment frames in use by active evaluations.
+    pub(crate) env_stack: Vec<u32>,
+    /// Quoted constants of compiled code and macro procedures: always live.
+    pub(crate) consts: Vec<Value>,
+    pub(crate) roots: Vec<Option<Value>>,
+    pub(crate) root_free: Vec<usize>,
+    /// Handlers installed by `with-exception-handler`, innermost last.
+    pub(crate) handlers: Vec<Value>,
+    /// Call sites of compiled code, for error positions.
+    pub(crate) sites: Vec<Site>,
+    pub(crate) depth: usize,
+    /// While positive the collector may not run (inside embedder natives).
+    pub(crate) no_gc: usize,
+    pub(crate) interrupt: Arc<AtomicBool>,
+    pub(crate) output: Box<dyn Write>,
+    /// Output captured by `with-output-to-string`, innermost last.
+    pub(crate) captures: Vec<String>,
+    pub(crate) next_cont: u64,
+    pub(crate) rng: u64,
+    pub(crate) gensym_count: u64,
+}
+
+/// What a call site in compiled code remembers for error messages.
+pub(crate) struct Site {
+    pub pos: Option<Pos>,
+    pub name: String,
+}
+
+/// A macro: an Extempore-style `define-macro` procedure or `syntax-rules`.
+#[derive(Clone)]
+pub(crate) enum Macro {
+    Proc(Value),
+    Rules(Rc<Rules>),
+}
+
+/// A special form registered by the embedder.
+pub(crate) type SpecialFn = dyn FnMut(&mut Interp, &crate::Datum) -> Result<Value, Error>;
+
+pub(crate) struct Special {
+    pub name: String,
+    pub f: std::cell::RefCell<Box<SpecialFn>>,
+}
+
+/// Something thrown through the evaluator.
+pub(crate) struct Thrown {
+    pub err: Error,
+    /// The raised object, for `raise` and `error`; internal errors have none.
+    pub payload: Option<Value>,
+}
+
+/// Why an evaluation stopped early.
+pub(crate) enum Ctrl {
+    Throw(Box<Thrown>),
+    /// A continuation invoked with this value, unwinding to its `call/cc`.
+    Escape(u64, Value),
+}
+
+impl From<Error> for Ctrl {
+    fn from(err: Error) -> Ctrl {
+        Ctrl::Throw(Box::new(Thrown { err, payload: None }))
+    }
+}
+
+pub(crate) fn err(kind: ErrorKind, msg: impl Into<String>) -> Error {
+    Error::new(kind, msg)
+}
+
+/// Saved lengths of the evaluator's stacks, restored by whoever catches a [`Ctrl`].
+#[derive(Clone, Copy)]
+pub(crate) struct Mark {
+    stack: usize,
+    env: usize,
+    handlers: usize,
+    depth: usize,
+    no_gc: usize,
+    captures: usize,
+}
+
+impl Interp {
+    pub(crate) fn blank(output: Box<dyn Write>) -> Interp {
+        let mut it = Interp {
+            heap: Heap::new(),
+            sym_names: Vec::new(),
+            sym_ids: HashMap::new(),
+            globals: Vec::new(),
+            macros: HashMap::new(),
+            specials: HashMap::new(),
+            prims: Vec::new(),
+            stack: Vec::with_capacity(1024),
+            env_stack: Vec::with_capacity(1024),
+            consts: Vec::new(),
+            roots: Vec::new(),
+            root_free: Vec::new(),
+            handlers: Vec::new(),
+            sites: Vec::new(),
+            depth: 0,
+            no_gc: 0,
+            interrupt: Arc::new(AtomicBool::new(false)),
+            output,
+            captures: Vec::new(),
+            next_cont: 1,
+            rng: 0x2545_f491_4f6c_dd1d,
+            gensym_count: 0,
+        };
+        for k in crate::syms::KEYWORDS {
+            it.intern(k);
+        }
+        it
+    }
+
+    pub(crate) fn intern(&mut self, name: &str) -> u32 {
+        if let Some(&i) = self.sym_ids.get(name) {
+            return i;
+        }
+        let i = self.sym_names.len() as u32;
+        let rc: Rc<str> = Rc::from(name);
+        self.sym_names.push(rc.clone());
+        self.sym_ids.insert(rc, i);
+        self.globals.push(Value::UNDEF);
+        i
+    }
+
+    pub(crate) fn sym_name(&self, i: u32) -> &str {
+        self.sym_names.get(i as usize).map_or("?", |s| s)
+    }
+
+    pub(crate) fn sym(&mut self, name: &str) -> Value {
+        Value(V::Sym(self.intern(name)))
+    }
+
+    pub(crate) fn cons(&mut self, a: Value, b: Value) -> Value {
+        self.heap.cons(a, b)
+    }
+
+    pub(crate) fn alloc(&mut self, o: Obj) -> Value {
+        self.heap.alloc(o)
+    }
+
+    pub(crate) fn new_string(&mut self, s: String) -> Value {
+        self.heap.alloc(Obj::Str(s))
+    }
+
+    pub(crate) fn list_from(&mut self, items: &[Value]) -> Value {
+        self.list_with_tail(items, Value::NIL)
+    }
+
+    pub(crate) fn list_with_tail(&mut self, items: &[Value], tail: Value) -> Value {
+        let mut l = tail;
+        for &v in items.iter().rev() {
+            l = self.cons(v, l);
+        }
+        l
+    }
+
+    /// The items of a proper list, or `None`.
+    pub(crate) fn list_vec(&self, mut v: Value) -> Option<Vec<Value>> {
+        let mut out = Vec::new();
+        loop {
+            match v.0 {
+                V::Nil => return Some(out),
+                V::Pair(_) => {
+                    let p = self.heap.pair(v)?;
+                    out.push(p.car);
+                    v = p.cdr;
+                    if out.len() > self.heap.pairs.len() {
+                        return None;
+                    }
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    pub(crate) fn str_of(&self, v: Value) -> Option<&str> {
+        match self.heap.obj(v) {
+            Some(Obj::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Records the lengths of the evaluator's stacks before a catch point.
+    pub(crate) fn mark(&self) -> Mark {
+        Mark {
+            stack: self.stack.len(),
+            env: self.env_stack.len(),
+            handlers: self.handlers.len(),
+            depth: self.depth,
+            no_gc: self.no_gc,
+            captures: self.captures.len(),
+        }
+    }
+
+    /// Restores the stacks after catching a [`Ctrl`] at `m`.
+    pub(crate) fn unwind_to(&mut self, m: Mark) {
+        self.stack.truncate(m.stack);
+        self.env_stack.truncate(m.env);
+        self.handlers.truncate(m.handlers);
+        self.depth = m.depth;
+        self.no_gc = m.no_gc;
+        self.captures.truncate(m.captures);
+    }
+
+    /// Runs the collector now, whatever the allocation count.
+    pub(crate) fn collect_now(&mut self) {
+        let start = Instant::now();
+        let h = &mut self.heap;
+        for &v in self
+            .globals
+            .iter()
+            .chain(&self.stack)
+            .chain(&self.consts)
+            .chain(&self.handlers)
+            .chain(self.roots.iter().flatten())
+        {
+            h.mark_value(v);
+        }
+        for &f in &self.env_stack {
+            h.mark_frame(f);
+        }
+        h.trace();
+        h.sweep(start);
+    }
+
+    /// Builds the value thrown for a Rust-side error converted to a Scheme object.
+    pub(crate) fn error_object(&mut self, e: &Error) -> Value {
+        let message = self.new_string(e.message.clone());
+        let mut items = Vec::with_capacity(e.irritants.len());
+        for text in &e.irritants {
+            let v = match crate::reader::read_all(text, "irritant") {
+                Ok(ds) if ds.len() == 1 => self.from_datum(&ds[0]),
+                _ => self.new_string(text.clone()),
+            };
+            items.push(v);
+        }
+        let irritants = self.list_from(&items);
+        self.alloc(Obj::ErrorObj {
+            kind: e.kind,
+            message,
+            irritants,
+        })
+    }
+
+    /// The Scheme object describing a caught [`Thrown`].
+    pub(crate) fn thrown_value(&mut self, t: &Thrown) -> Value {
+        match t.payload {
+            Some(v) => v,
+            None => self.error_object(&t.err),
+        }
+    }
+
+    /// Converts an escaped control signal to the error a caller of the API sees.
+    pub(crate) fn ctrl_to_error(&self, c: Ctrl) -> Error {
+        match c {
+            Ctrl::Throw(t) => t.err,
+            Ctrl::Escape(..) => err(
+                ErrorKind::User,
+                "a continuation was called after its call/cc returned (only escaping continuations are supported)",
+            ),
+        }
+    }
+
+    /// Writes text to the current output (or the innermost capture).
+    pub(crate) fn emit(&mut self, s: &str) -> Result<(), Error> {
+        if let Some(buf) = self.captures.last_mut() {
+            buf.push_str(s);
+            return Ok(());
+        }
+        self.output
+            .write_all(s.as_bytes())
+            .map_err(|e| err(ErrorKind::Io, format!("cannot write the output: {e}")))
+    }
+
+    pub(crate) fn flush_output(&mut self) {
+        // an output that cannot be flushed has nowhere to report it
+        let _ = self.output.flush();
+    }
+
+    pub(crate) fn add_site(&mut self, pos: Option<Pos>, name: String) -> u32 {
+        self.sites.push(Site { pos, name });
+        (self.sites.len() - 1) as u32
+    }
+}

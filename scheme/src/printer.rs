@@ -1,0 +1,256 @@
+//! Printed forms of values: `write` (machine-readable, strings quoted) and `display`
+//! (human-readable). Nesting deeper than [`MAX_PRINT_DEPTH`] and output past
+//! [`MAX_PRINT_ITEMS`] elements (e.g. circular lists) are cut with `...`.
+
+use crate::interp::Interp;
+use crate::value::{Obj, Promise, V, Value};
+
+const MAX_PRINT_DEPTH: usize = 1000;
+const MAX_PRINT_ITEMS: usize = 10_000_000;
+
+pub(crate) fn format_float(f: f64) -> String {
+    if f.is_nan() {
+        return "+nan.0".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 {
+            "+inf.0".into()
+        } else {
+            "-inf.0".into()
+        };
+    }
+    format!("{f:?}")
+}
+
+pub(crate) fn char_name(c: char) -> String {
+    match c {
+        ' ' => "space".into(),
+        '\n' => "newline".into(),
+        '\t' => "tab".into(),
+        '\r' => "return".into(),
+        '\0' => "null".into(),
+        '\u{7}' => "alarm".into(),
+        '\u{8}' => "backspace".into(),
+        '\u{7f}' => "delete".into(),
+        '\u{1b}' => "escape".into(),
+        c if c.is_control() => format!("x{:x}", c as u32),
+        c => c.to_string(),
+    }
+}
+
+fn write_str_escaped(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+struct Printer<'a> {
+    it: &'a Interp,
+    write: bool,
+    out: String,
+    items: usize,
+}
+
+impl Printer<'_> {
+    fn budget_left(&mut self) -> bool {
+        self.items += 1;
+        self.items < MAX_PRINT_ITEMS
+    }
+
+    fn print(&mut self, v: Value, depth: usize) {
+        if depth > MAX_PRINT_DEPTH || !self.budget_left() {
+            self.out.push_str("...");
+            return;
+        }
+        match v.0 {
+            V::Nil => self.out.push_str("()"),
+            V::Unspec => self.out.push_str("#<unspecified>"),
+            V::Eof => self.out.push_str("#<eof>"),
+            V::Undef => self.out.push_str("#<undefined>"),
+            V::Bool(true) => self.out.push_str("#t"),
+            V::Bool(false) => self.out.push_str("#f"),
+            V::Int(i) => self.out.push_str(&i.to_string()),
+            V::Float(f) => self.out.push_str(&format_float(f)),
+            V::Char(c) => {
+                if self.write {
+                    self.out.push_str("#\\");
+                    self.out.push_str(&char_name(c));
+                } else {
+                    self.out.push(c);
+                }
+            }
+            V::Sym(s) => self.out.push_str(self.it.sym_name(s)),
+            V::Prim(p) => {
+                let name = self.it.prims.get(p as usize).map_or("?", |p| p.name);
+                self.out
+                    .push_str(&format!("#<procedure {}>", name.trim_start()));
+            }
+            V::Pair(_) => self.print_list(v, depth),
+            V::Obj(_) => self.print_obj(v, depth),
+        }
+    }
+
+    fn print_list(&mut self, v: Value, depth: usize) {
+        let heap = &self.it.heap;
+        if let Some(p) = heap.pair(v) {
+            if let (V::Sym(s), Some(rest)) = (p.car.0, heap.pair(p.cdr)) {
+                if matches!(rest.cdr.0, V::Nil) {
+                    let prefix = match self.it.sym_name(s) {
+                        "quote" => Some("'"),
+                        "quasiquote" => Some("`"),
+                        "unquote" => Some(","),
+                        "unquote-splicing" => Some(",@"),
+                        _ => None,
+                    };
+                    if let Some(prefix) = prefix {
+                        self.out.push_str(prefix);
+                        self.print(rest.car, depth + 1);
+                        return;
+                    }
+                }
+            }
+        }
+        self.out.push('(');
+        let mut cur = v;
+        let mut first = true;
+        loop {
+            match heap.pair(cur) {
+                Some(p) => {
+                    if !first {
+                        self.out.push(' ');
+                    }
+                    first = false;
+                    if !self.budget_left() {
+                        self.out.push_str("...");
+                        break;
+                    }
+                    self.print(p.car, depth + 1);
+                    cur = p.cdr;
+                }
+                None => {
+                    if !matches!(cur.0, V::Nil) {
+                        self.out.push_str(" . ");
+                        self.print(cur, depth + 1);
+                    }
+                    break;
+                }
+            }
+        }
+        self.out.push(')');
+    }
+
+    fn print_seq(&mut self, items: &[Value], depth: usize) {
+        for (i, &x) in items.iter().enumerate() {
+            if i > 0 {
+                self.out.push(' ');
+            }
+            self.print(x, depth + 1);
+        }
+    }
+
+    fn print_obj(&mut self, v: Value, depth: usize) {
+        let it = self.it;
+        match it.heap.obj(v) {
+            None | Some(Obj::Free) => self.out.push_str("#<freed object>"),
+            Some(Obj::Str(s)) => {
+                if self.write {
+                    write_str_escaped(s, &mut self.out);
+                } else {
+                    self.out.push_str(s);
+                }
+            }
+            Some(Obj::Vector(items)) => {
+                self.out.push_str("#(");
+                self.print_seq(items, depth);
+                self.out.push(')');
+            }
+            Some(Obj::Values(items)) => self.print_seq(items, depth),
+            Some(Obj::Closure(lam, _)) => {
+                if lam.name == "lambda" {
+                    self.out.push_str("#<procedure>");
+                } else {
+                    self.out.push_str(&format!("#<procedure {}>", lam.name));
+                }
+            }
+            Some(Obj::Native(n)) => self.out.push_str(&format!("#<procedure {}>", n.name)),
+            Some(Obj::Table(_)) => self.out.push_str("#<hash-table>"),
+            Some(Obj::RecordType(rt)) => self.out.push_str(&format!("#<record-type {}>", rt.name)),
+            Some(Obj::Record(rtd, fields)) => {
+                let rt = match it.heap.objs.get(*rtd as usize) {
+                    Some(Obj::RecordType(rt)) => Some(rt.clone()),
+                    _ => None,
+                };
+                match rt {
+                    Some(rt) => {
+                        self.out.push_str(&format!("#<{}", rt.name));
+                        for (name, &f) in rt.fields.iter().zip(fields.iter()) {
+                            self.out.push_str(&format!(" {name}: "));
+                            self.print(f, depth + 1);
+                        }
+                        self.out.push('>');
+                    }
+                    None => self.out.push_str("#<record>"),
+                }
+            }
+            Some(Obj::Promise(p)) => self.out.push_str(match p {
+                Promise::Done(_) => "#<promise (forced)>",
+                Promise::Delayed(..) => "#<promise>",
+            }),
+            Some(Obj::ErrorObj {
+                message, irritants, ..
+            }) => {
+                let (m, irr) = (*message, *irritants);
+                self.out.push_str("#<error ");
+                let w = self.write;
+                self.write = true;
+                self.print(m, depth + 1);
+                if let Some(items) = it.list_vec(irr) {
+                    for x in items {
+                        self.out.push(' ');
+                        self.print(x, depth + 1);
+                    }
+                }
+                self.write = w;
+                self.out.push('>');
+            }
+            Some(Obj::Cont(_)) => self.out.push_str("#<continuation>"),
+            Some(Obj::InPort(_)) => self.out.push_str("#<input-port>"),
+            Some(Obj::OutPort(_)) => self.out.push_str("#<output-port>"),
+        }
+    }
+}
+
+impl Interp {
+    pub(crate) fn print_to(&self, v: Value, write: bool) -> String {
+        let mut p = Printer {
+            it: self,
+            write,
+            out: String::new(),
+            items: 0,
+        };
+        p.print(v, 0);
+        p.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_print_like_scheme() {
+        assert_eq!(format_float(1.5), "1.5");
+        assert_eq!(format_float(1000.0), "1000.0");
+        assert_eq!(format_float(f64::INFINITY), "+inf.0");
+        assert_eq!(format_float(f64::NAN), "+nan.0");
+    }
+}
