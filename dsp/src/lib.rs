@@ -3,5 +3,397 @@
 //! Syntax → types → IR → native code (Cranelift), and the runtime that compiled code
 //! calls: the arena, zones, the real-time heap and the message sink. This crate knows
 //! nothing of Scheme values or audio devices.
+//!
+//! The pipeline reads in order: [`sexp`] (input data and a reader) → [`syntax`] (forms to
+//! a numbered tree) → [`types`] → [`infer`] (unification) → [`lower`] (Cranelift IR) →
+//! [`jit`] (one module per definition) → [`registry`] (slots, code table, generations,
+//! swaps) → [`interop`] (calls from Rust, DSP entries, the audio context); [`compile`]
+//! drives one definition through it. [`Dsp`] is the control thread's side.
+//!
+//! Contract: every address compiled code can touch is in one arena per [`Dsp`] (checked
+//! when [`DspConfig::checks`] is on); calls jump only through the code table; a fault
+//! stops the closure and comes back as an error, never a crash. [`AudioCtx`] never
+//! allocates, locks or prints. A [`Dsp`] must outlive the [`AudioCtx`]s it made: it owns
+//! the compiled code they run.
 
+pub mod compile;
+pub mod error;
+pub mod infer;
+pub mod interop;
+pub mod jit;
+pub mod lower;
+pub mod registry;
 pub mod runtime;
+pub mod sexp;
+pub mod syntax;
+pub mod types;
+
+pub use error::{DspError, DspErrorKind};
+pub use interop::{AudioCtx, DspValue, Entry, Fault, MAX_PREPARED_ARGS, PreparedCall};
+pub use registry::{LiveCounts, SwapBatch};
+pub use sexp::{Sexp, SexpKind, Span, parse};
+pub use types::{FnSig, Type};
+
+use compile::Compiler;
+use error::Result;
+use interop::{EntryKind, IO_SAMPLES, Tramp};
+use jit::{CodeBlock, Jit};
+use lower::Consts;
+use registry::Registry;
+use runtime::{Arena, ArenaBlock, AudioConfig, ControlConfig, Ctx, Zone};
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use types::TypeNames;
+
+/// Sizes and switches of a [`Dsp`].
+#[derive(Clone, Debug)]
+pub struct DspConfig {
+    /// Check every load and store of compiled code against the arena (default on).
+    pub checks: bool,
+    /// A bind-func's closure zone when it gives no size (8192, as Extempore).
+    pub default_closure_zone: usize,
+    pub audio_zone_bytes: usize,
+    pub audio_reserve_bytes: usize,
+    /// The arena: all memory DSP code can address (reserved, committed when touched).
+    pub arena_bytes: usize,
+    pub message_ring_bytes: usize,
+}
+
+impl Default for DspConfig {
+    fn default() -> Self {
+        DspConfig {
+            checks: true,
+            default_closure_zone: 8192,
+            audio_zone_bytes: 256 << 10,
+            audio_reserve_bytes: 4 << 20,
+            arena_bytes: 4 << 30,
+            message_ring_bytes: 64 << 10,
+        }
+    }
+}
+
+/// What a definition defined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DefinedKind {
+    Func,
+    Val,
+    Type,
+    Alias,
+}
+
+/// The result of [`Dsp::define`].
+#[derive(Clone, Debug)]
+pub struct Defined {
+    pub name: String,
+    pub kind: DefinedKind,
+    /// The type, in xtlang syntax.
+    pub signature: String,
+    /// Warnings (zone full, `salloc` memory returned...), also written to the warnings writer.
+    pub warnings: Vec<String>,
+}
+
+/// A writer shared between the control context and the compiler.
+#[derive(Clone)]
+struct SharedWriter(Arc<Mutex<Box<dyn Write + Send>>>);
+
+impl Write for SharedWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.0.lock() {
+            Ok(mut w) => w.write(buf),
+            Err(_) => Ok(buf.len()),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.0.lock() {
+            Ok(mut w) => w.flush(),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+/// The control thread's side: compiler, registry of definitions, control context, owner of
+/// the arena and of all compiled code.
+pub struct Dsp {
+    cfg: DspConfig,
+    arena: Arc<Arena>,
+    ctx: Box<Ctx>,
+    reg: Registry,
+    names: TypeNames,
+    jit: Jit,
+    consts: Consts,
+    tramps: HashMap<Type, u64>,
+    tramp_code: Vec<CodeBlock>,
+    warnings: SharedWriter,
+    strings: Zone,
+}
+
+fn err(kind: DspErrorKind, message: impl Into<String>) -> DspError {
+    DspError::new(kind, message, None)
+}
+
+impl Dsp {
+    pub fn new(cfg: DspConfig) -> Result<Dsp> {
+        let arena = Arena::new(cfg.arena_bytes).map_err(|e| err(DspErrorKind::Alloc, e.to_string()))?;
+        let mut ctx = Box::new(
+            Ctx::control(&arena, &ControlConfig::default()).map_err(|e| err(DspErrorKind::Alloc, e.to_string()))?,
+        );
+        let warnings = SharedWriter(Arc::new(Mutex::new(Box::new(std::io::stderr()))));
+        ctx.set_warnings(Box::new(warnings.clone()));
+        let reg = Registry::new();
+        ctx.slots = reg.slots.as_ptr();
+        let jit = Jit::new()?;
+        let consts = Consts {
+            arena_base: arena.base(),
+            arena_len: arena.len(),
+            checks: cfg.checks,
+            code_table: reg.code.base(),
+            code_cap: registry::CODE_CAP,
+            call_conv: jit.call_conv(),
+            frontend: jit.frontend(),
+        };
+        let strings = Zone::new(&arena, 4096, "call arguments").map_err(|e| err(DspErrorKind::Alloc, e.to_string()))?;
+        let mut dsp = Dsp {
+            cfg,
+            arena,
+            ctx,
+            reg,
+            names: TypeNames::default(),
+            jit,
+            consts,
+            tramps: HashMap::new(),
+            tramp_code: Vec::new(),
+            warnings,
+            strings,
+        };
+        for g in ["(bind-val FRAMES i64 0)", "(bind-val CHANNELS i64 0)"] {
+            for f in parse(g, "zonal")? {
+                dsp.define(&f)?;
+            }
+        }
+        Ok(dsp)
+    }
+
+    /// True for the heads of forms [`Dsp::define`] takes.
+    pub fn is_definition(head: &str) -> bool {
+        matches!(head, "bind-func" | "bind-val" | "bind-type" | "bind-alias")
+    }
+
+    /// Compiles and installs a definition on the control side at once; what it defines for
+    /// the audio side joins the pending swap batch.
+    pub fn define(&mut self, form: &Sexp) -> Result<Defined> {
+        let Some(items) = form.list() else {
+            return error::syntax(format!("`{form}` is not a definition"), form.span.as_ref());
+        };
+        let head = form.head().unwrap_or("");
+        let mut w = self.warnings.clone();
+        let mut warn = |s: &str| {
+            let _ = writeln!(w, "{s}");
+        };
+        let mut c = Compiler {
+            reg: &mut self.reg,
+            names: &mut self.names,
+            jit: &mut self.jit,
+            ctx: &mut self.ctx,
+            arena: &self.arena,
+            consts: self.consts,
+            default_zone: self.cfg.default_closure_zone as u64,
+            warn: &mut warn,
+        };
+        let (out, kind) = match head {
+            "bind-func" => (c.bind_func(form, items)?, DefinedKind::Func),
+            "bind-val" => (c.bind_val(form, items)?, DefinedKind::Val),
+            "bind-type" => (c.bind_type(form, items)?, DefinedKind::Type),
+            "bind-alias" => (c.bind_type(form, items)?, DefinedKind::Alias),
+            _ => return error::syntax(format!("`{form}` is not a definition"), form.span.as_ref()),
+        };
+        if kind == DefinedKind::Func {
+            if let Some(f) = self.reg.funcs.get(&out.name) {
+                let ty = f.ty.clone();
+                self.tramp(&ty)?;
+            }
+        }
+        Ok(Defined { name: out.name, kind, signature: out.signature, warnings: out.warnings })
+    }
+
+    fn tramp(&mut self, ty: &Type) -> Result<u64> {
+        if let Some(t) = self.tramps.get(ty) {
+            return Ok(*t);
+        }
+        let mut noop = |_: &str| {};
+        let mut c = Compiler {
+            reg: &mut self.reg,
+            names: &mut self.names,
+            jit: &mut self.jit,
+            ctx: &mut self.ctx,
+            arena: &self.arena,
+            consts: self.consts,
+            default_zone: 0,
+            warn: &mut noop,
+        };
+        let (addr, code) = c.trampoline(ty)?;
+        self.tramp_code.push(code);
+        self.tramps.insert(ty.clone(), addr);
+        Ok(addr)
+    }
+
+    fn words(&mut self, name: &str, args: &[DspValue]) -> Result<(registry::FuncDef, Vec<u64>)> {
+        let Some(def) = self.reg.funcs.get(name).cloned() else {
+            return Err(err(DspErrorKind::Unbound, format!("{name} is not a bind-func")));
+        };
+        let Type::Closure(_, params) = &def.ty else { return Err(err(DspErrorKind::Internal, "not a closure")) };
+        if params.len() != args.len() {
+            return Err(err(
+                DspErrorKind::Call,
+                format!("{name} takes {} argument(s), given {}", params.len(), args.len()),
+            ));
+        }
+        let strings = &mut self.strings;
+        let mut string = |s: &str| -> Option<u64> {
+            let a = strings.alloc(s.len() as u64 + 1, 1).ok()?;
+            // SAFETY: `a` holds `len + 1` zeroed bytes of arena memory just handed out.
+            unsafe { std::ptr::copy_nonoverlapping(s.as_ptr(), a as *mut u8, s.len()) };
+            Some(a)
+        };
+        let mut words = Vec::with_capacity(args.len());
+        for (i, (a, t)) in args.iter().zip(params).enumerate() {
+            let w = a.to_word(t, &mut string).ok_or_else(|| {
+                err(DspErrorKind::Call, format!("argument {} of {name} must be a {t}, given {a:?}", i + 1))
+            })?;
+            words.push(w);
+        }
+        Ok((def, words))
+    }
+
+    /// Calls a bind-func on the control thread.
+    pub fn call(&mut self, name: &str, args: &[DspValue]) -> Result<DspValue> {
+        let (def, words) = self.words(name, args)?;
+        let Type::Closure(ret, _) = def.ty.clone() else { return Err(err(DspErrorKind::Internal, "not a closure")) };
+        let tramp = self.tramp(&def.ty)?;
+        let clo = self.reg.slots[def.slot as usize];
+        let mut out = 0u64;
+        // SAFETY: `tramp` was compiled for closures of `def.ty` with the C calling convention
+        // (ctx, closure, args, ret); `words` holds one word per parameter.
+        let t: Tramp = unsafe { std::mem::transmute(tramp as *const u8) };
+        let mark = self.ctx.call_mark();
+        t(&mut *self.ctx, clo, words.as_ptr(), &mut out);
+        let r = self.ctx.finish_call(mark);
+        self.ctx.end_buffer();
+        match r {
+            Ok(()) => Ok(DspValue::from_word(out, &ret)),
+            Err(raw) => Err(err(DspErrorKind::Fault, interop::describe(&self.reg, raw))),
+        }
+    }
+
+    /// A call to run later on the audio thread (arguments checked now).
+    pub fn prepare_call(&mut self, name: &str, args: &[DspValue]) -> Result<PreparedCall> {
+        if args.len() > MAX_PREPARED_ARGS {
+            return Err(err(DspErrorKind::Call, format!("a timed call takes at most {MAX_PREPARED_ARGS} arguments")));
+        }
+        let (def, words) = self.words(name, args)?;
+        let tramp = self.tramp(&def.ty)?;
+        let mut a = [0u64; MAX_PREPARED_ARGS];
+        a[..words.len()].copy_from_slice(&words);
+        Ok(PreparedCall { slot: def.slot, tramp, args: a })
+    }
+
+    pub fn signature(&self, name: &str) -> Option<FnSig> {
+        match &self.reg.funcs.get(name)?.ty {
+            Type::Closure(r, p) => Some(FnSig { params: p.clone(), ret: (**r).clone() }),
+            _ => None,
+        }
+    }
+
+    /// The DSP entry point `name`: a closure of type `DSP` (or its double twin) or `DSPMC`.
+    pub fn entry(&self, name: &str) -> Result<Entry> {
+        let Some(def) = self.reg.funcs.get(name) else {
+            return Err(err(DspErrorKind::Unbound, format!("{name} is not a bind-func")));
+        };
+        let t = &def.ty;
+        let kind = match t.to_string().as_str() {
+            "[float,float,i64,i64,float*]*" => EntryKind::Sample,
+            "[double,double,i64,i64,double*]*" => EntryKind::SampleDouble,
+            "[void,float*,float*,i64,i8*]*" => EntryKind::Buffer,
+            other => {
+                return Err(err(
+                    DspErrorKind::Call,
+                    format!(
+                        "{name} is {other}, not a DSP closure: expected DSP [SAMPLE,SAMPLE,i64,i64,SAMPLE*]* or DSPMC [void,SAMPLE*,SAMPLE*,i64,i8*]*"
+                    ),
+                ));
+            }
+        };
+        let type_id = self.reg.type_id_of(t).unwrap_or(0);
+        Ok(Entry { slot: def.slot, type_id, kind })
+    }
+
+    /// Everything defined since the last take, as one batch.
+    pub fn take_swap(&mut self) -> Option<Box<SwapBatch>> {
+        self.reg.take_swap()
+    }
+
+    /// A batch back from the audio thread: frees what nothing holds any more.
+    pub fn retire(&mut self, batch: Box<SwapBatch>) {
+        self.reg.retire(batch);
+    }
+
+    /// The audio thread's context, with the slots defined so far.
+    pub fn audio_ctx(&mut self) -> Result<AudioCtx> {
+        let cfg = AudioConfig {
+            zone_bytes: self.cfg.audio_zone_bytes as u64,
+            reserve_bytes: self.cfg.audio_reserve_bytes as u64,
+            ring_bytes: self.cfg.message_ring_bytes,
+            ..AudioConfig::default()
+        };
+        let mut ctx = Box::new(Ctx::audio(&mut self.ctx, &cfg).map_err(|e| err(DspErrorKind::Alloc, e.to_string()))?);
+        let slots: Box<[u64]> = self.reg.slots.clone();
+        ctx.slots = slots.as_ptr();
+        let io: ArenaBlock = self
+            .arena
+            .alloc_block((2 * IO_SAMPLES * 8) as u64)
+            .map_err(|e| err(DspErrorKind::Alloc, e.to_string()))?;
+        io.touch();
+        self.reg.audio_started();
+        let frames_addr = self.reg.vals.get("FRAMES").map_or(0, |v| v.addr);
+        let channels_addr = self.reg.vals.get("CHANNELS").map_or(0, |v| v.addr);
+        Ok(AudioCtx {
+            ctx,
+            slots,
+            code: self.reg.code.clone(),
+            arena: self.arena.clone(),
+            io,
+            frames_addr,
+            channels_addr,
+        })
+    }
+
+    /// Text the audio thread printed, and its warnings (one line each).
+    pub fn drain_messages(&mut self, mut f: impl FnMut(&str)) {
+        self.ctx.drain_messages(|kind, text| match kind {
+            runtime::MessageKind::Output => f(text),
+            runtime::MessageKind::Warning => f(&format!("{text}\n")),
+        });
+    }
+
+    pub fn describe_fault(&self, f: Fault) -> String {
+        interop::describe(&self.reg, f.raw)
+    }
+
+    /// Where control-thread `printf`/`println` output goes (default stdout).
+    pub fn set_output(&mut self, w: Box<dyn Write + Send>) {
+        self.ctx.set_output(w);
+    }
+
+    /// Where control-thread warnings go (default stderr).
+    pub fn set_warnings(&mut self, w: Box<dyn Write + Send>) {
+        if let Ok(mut g) = self.warnings.0.lock() {
+            *g = w;
+        }
+    }
+
+    /// What is allocated and not yet freed: live generations of bind-funcs (each one
+    /// closure, one closure zone, one code block) and global zones.
+    pub fn live(&self) -> LiveCounts {
+        self.reg.live()
+    }
+}

@@ -1,0 +1,412 @@
+//! One definition from form to installed closure: parse, infer, lower every lambda into
+//! one code block, run the init code in the definition's closure zone, install.
+
+use crate::error::{DspError, DspErrorKind, Result, syntax};
+use crate::infer::{self, Globals, Ref, Typed};
+use crate::jit::{CodeBlock, Jit};
+use crate::lower::{self, Consts, FnCx, Linker};
+use crate::registry::{Gen, Registry, Site, ValDef};
+use crate::runtime::{Arena, Ctx, Zone};
+use crate::sexp::{Sexp, SexpKind, Span};
+use crate::syntax::{Expr, ExprKind, Lambda, Parser};
+use crate::types::{Type, TypeNames};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Everything a definition is compiled against.
+pub struct Compiler<'a> {
+    pub reg: &'a mut Registry,
+    pub names: &'a mut TypeNames,
+    pub jit: &'a mut Jit,
+    pub ctx: &'a mut Ctx,
+    pub arena: &'a Arc<Arena>,
+    pub consts: Consts,
+    pub default_zone: u64,
+    /// Where compile-time warnings go (the same writer as the context's warnings).
+    pub warn: &'a mut dyn FnMut(&str),
+}
+
+/// What a definition produced.
+pub struct Output {
+    pub name: String,
+    pub signature: String,
+    pub warnings: Vec<String>,
+}
+
+struct RegGlobals<'a>(&'a Registry);
+
+impl Globals for RegGlobals<'_> {
+    fn func(&self, name: &str) -> Option<Type> {
+        self.0.funcs.get(name).map(|f| f.ty.clone())
+    }
+    fn val(&self, name: &str) -> Option<Type> {
+        self.0.vals.get(name).map(|v| v.ty.clone())
+    }
+}
+
+struct DefLinker<'a> {
+    reg: &'a mut Registry,
+    arena: &'a Arc<Arena>,
+    literals: &'a mut Option<Zone>,
+    def: Arc<str>,
+    self_slot: u32,
+}
+
+impl Linker for DefLinker<'_> {
+    fn type_id(&mut self, t: &Type) -> u64 {
+        self.reg.type_id(t)
+    }
+    fn string(&mut self, s: &str) -> Result<u64> {
+        if self.literals.is_none() {
+            let z = Zone::new(self.arena, 1024, "string literals")
+                .map_err(|e| DspError::new(DspErrorKind::Alloc, e.to_string(), None))?;
+            *self.literals = Some(z);
+        }
+        let Some(z) = self.literals.as_mut() else { return Err(DspError::new(DspErrorKind::Internal, "literals", None)) };
+        let bytes = s.as_bytes();
+        let addr = z
+            .alloc(bytes.len() as u64 + 1, 1)
+            .map_err(|e| DspError::new(DspErrorKind::Alloc, e.to_string(), None))?;
+        // SAFETY: `alloc` handed out `len + 1` zeroed bytes of arena memory at `addr`, which
+        // nothing else uses yet; the NUL is already there.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), addr as *mut u8, bytes.len()) };
+        Ok(addr)
+    }
+    fn slot(&self, name: &str) -> Option<u32> {
+        if *name == *self.def { Some(self.self_slot) } else { self.reg.funcs.get(name).map(|f| f.slot) }
+    }
+    fn global(&self, name: &str) -> Option<u64> {
+        self.reg.vals.get(name).map(|v| v.addr)
+    }
+    fn site(&mut self, form: &str, span: Option<&Span>) -> u32 {
+        self.reg.sites.push(Site { form: form.to_string(), span: span.cloned(), def: self.def.clone() });
+        (self.reg.sites.len() - 1) as u32
+    }
+}
+
+fn collect_lambdas<'e>(e: &'e Expr, out: &mut HashMap<usize, &'e Lambda>) {
+    let mut walk = |x: &'e Expr| collect_lambdas(x, out);
+    match &e.kind {
+        ExprKind::Lambda(l) => {
+            for b in &l.body {
+                walk(b);
+            }
+            out.insert(l.index, l);
+        }
+        ExprKind::Let(binds, body) => {
+            binds.iter().for_each(|(_, v)| walk(v));
+            body.iter().for_each(walk);
+        }
+        ExprKind::If(c, t, f) => {
+            walk(c);
+            walk(t);
+            if let Some(f) = f {
+                walk(f);
+            }
+        }
+        ExprKind::Begin(b) | ExprKind::And(b) | ExprKind::Or(b) => b.iter().for_each(walk),
+        ExprKind::Set(_, v) => walk(v),
+        ExprKind::Dotimes(_, n, b) | ExprKind::While(n, b) | ExprKind::Memzone(n, b) => {
+            walk(n);
+            b.iter().for_each(walk);
+        }
+        ExprKind::Alloc(_, Some(c)) => walk(c),
+        ExprKind::App(_, args) => args.iter().for_each(walk),
+        ExprKind::CallValue(f, args) => {
+            walk(f);
+            args.iter().for_each(walk);
+        }
+        _ => {}
+    }
+}
+
+fn alloc_err(e: impl std::fmt::Display, span: Option<&Span>) -> DspError {
+    DspError::new(DspErrorKind::Alloc, e.to_string(), span)
+}
+
+impl Compiler<'_> {
+    fn warn(&mut self, w: &str) {
+        (self.warn)(w);
+    }
+
+    /// `(bind-func NAME[:TYPE] [ZONE-BYTES] EXPR)`.
+    pub fn bind_func(&mut self, form: &Sexp, items: &[Sexp]) -> Result<Output> {
+        let sp = form.span.as_ref();
+        if items.len() < 3 || items.len() > 4 {
+            return syntax(format!("bind-func takes (bind-func name [zone-bytes] (lambda ...)), found `{form}`"), sp);
+        }
+        let parser = Parser::new(self.names);
+        let binder = parser.binder(&items[1])?;
+        let (zone_bytes, expr) = match (&items[2].kind, items.get(3)) {
+            (SexpKind::Int(n), Some(e)) if *n > 0 => (*n as u64, e),
+            (_, Some(_)) => return syntax(format!("bind-func's zone size must be a positive integer, found `{}`", items[2]), sp),
+            (_, None) => (self.default_zone, &items[2]),
+        };
+        let name = binder.name.clone();
+        let mut parser = Parser::new(self.names);
+        let body = parser.expr(expr)?;
+        let init = Lambda { index: 0, params: Vec::new(), body: vec![body] };
+        let (typed, ty) = {
+            let g = RegGlobals(self.reg);
+            infer::infer(&init, parser.next_id, &g, &name, binder.ty.clone())?
+        };
+        if !matches!(ty, Type::Closure(..)) {
+            return Err(DspError::new(
+                DspErrorKind::Type,
+                format!("bind-func {name} must make a closure (a lambda), but its value is {ty}"),
+                sp,
+            ));
+        }
+        let mut lambdas = HashMap::new();
+        collect_lambdas(&init.body[0], &mut lambdas);
+        let mut warnings = Vec::new();
+        let mut idxs: Vec<usize> = lambdas.keys().copied().collect();
+        idxs.sort_unstable();
+        for i in &idxs {
+            if escapes(lambdas[i], &typed) {
+                warnings.push(format!(
+                    "{name} returns memory from its own salloc: it is reused once {name} returns (use zalloc or halloc to keep it)"
+                ));
+            }
+        }
+        let slot = self.reg.slot_for(&name).ok_or_else(|| {
+            DspError::new(DspErrorKind::Alloc, "too many bind-funcs: no slot left", sp)
+        })?;
+        let refs: Vec<usize> = typed
+            .refs
+            .values()
+            .filter_map(|r| match r {
+                Ref::Func(f) if *f != name => self.reg.funcs.get(f).map(|d| d.gen_id),
+                _ => None,
+            })
+            .collect();
+        let mut generation = Gen {
+            name: name.clone(),
+            slot,
+            code: None,
+            zone: None,
+            literals: None,
+            indices: Vec::new(),
+            refs,
+            current: true,
+            in_flight: 0,
+            freed: false,
+        };
+        let result = self.build(&mut generation, &init, &lambdas, &idxs, &typed, zone_bytes, sp);
+        let closure = match result {
+            Ok(c) => c,
+            Err(e) => {
+                let indices = std::mem::take(&mut generation.indices);
+                self.reg.release_indices(indices);
+                return Err(e);
+            }
+        };
+        for w in &warnings {
+            self.warn(w);
+        }
+        warnings.extend(self.ctx.take_warnings());
+        let signature = ty.to_string();
+        self.reg.install(generation, ty, closure);
+        Ok(Output { name, signature, warnings })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        &mut self,
+        generation: &mut Gen,
+        init: &Lambda,
+        lambdas: &HashMap<usize, &Lambda>,
+        idxs: &[usize],
+        typed: &Typed,
+        zone_bytes: u64,
+        sp: Option<&Span>,
+    ) -> Result<u64> {
+        let mut fn_indices = HashMap::new();
+        for i in idxs {
+            let k = self.reg.code_index().ok_or_else(|| {
+                DspError::new(DspErrorKind::Alloc, "too many compiled lambdas alive: the code table is full", sp)
+            })?;
+            generation.indices.push(k);
+            fn_indices.insert(*i, k);
+        }
+        let mut code: CodeBlock = self.jit.module();
+        let cc = self.jit.call_conv();
+        let def: Arc<str> = Arc::from(generation.name.as_str());
+        let mut ids = Vec::new();
+        let mut all: Vec<&Lambda> = vec![init];
+        all.extend(idxs.iter().map(|i| lambdas[i]));
+        for lam in all {
+            let lt = typed.lambda_types.get(&lam.index).cloned().unwrap_or(Type::Void);
+            let sig = lower::signature(&lt, cc)?;
+            let consts = self.consts;
+            let mut linker = DefLinker {
+                reg: self.reg,
+                arena: self.arena,
+                literals: &mut generation.literals,
+                def: def.clone(),
+                self_slot: generation.slot,
+            };
+            let fi = &fn_indices;
+            let id = self.jit.function(&mut code, sig, |b| FnCx::lower(b, lam, typed, consts, &mut linker, fi))?;
+            ids.push((lam.index, id, lt));
+        }
+        code.finalize()?;
+        let mut init_addr = 0;
+        for (index, id, lt) in &ids {
+            let addr = code.address(*id);
+            if *index == 0 {
+                init_addr = addr;
+            } else {
+                let tid = self.reg.type_id(lt);
+                self.reg.set_code(fn_indices[index], addr, tid);
+            }
+        }
+        generation.code = Some(code);
+        let mut zone = Zone::new(self.arena, zone_bytes, format!("closure {}", generation.name))
+            .map_err(|e| alloc_err(format!("cannot make the closure zone of {}: {e}", generation.name), sp))?;
+        // SAFETY: `init_addr` is the finalized code of lambda 0, compiled with the signature
+        // (ctx: i64, env: i64) -> i64 in the host's C calling convention; its code block is
+        // kept alive in `generation` for the duration of the call.
+        let f: extern "C" fn(*mut Ctx, u64) -> u64 = unsafe { std::mem::transmute(init_addr as *const u8) };
+        let result = self.ctx.with_zone(&mut zone, |ctx| {
+            let mark = ctx.call_mark();
+            let clo = f(ctx, 0);
+            ctx.finish_call(mark).map(|_| clo)
+        });
+        self.ctx.end_buffer();
+        match result {
+            Ok(clo) => {
+                generation.zone = Some(zone);
+                Ok(clo)
+            }
+            Err(raw) => Err(DspError::new(
+                DspErrorKind::Fault,
+                crate::interop::describe(self.reg, raw),
+                sp,
+            )),
+        }
+    }
+
+    /// `(bind-val NAME TYPE [VALUE])`.
+    pub fn bind_val(&mut self, form: &Sexp, items: &[Sexp]) -> Result<Output> {
+        let sp = form.span.as_ref();
+        if items.len() < 3 || items.len() > 4 {
+            return syntax(format!("bind-val takes (bind-val name type [value]), found `{form}`"), sp);
+        }
+        let (Some(name), Some(tt)) = (items[1].sym(), items[2].sym()) else {
+            return syntax(format!("bind-val takes a name and a type, found `{form}`"), sp);
+        };
+        let ty = self.names.parse(tt).map_err(|e| DspError::new(DspErrorKind::Type, e, items[2].span.as_ref()))?;
+        if lower::clif(&ty, sp)?.is_none() {
+            return Err(DspError::new(DspErrorKind::Type, format!("a global cannot be {ty}"), sp));
+        }
+        let value = items.get(3);
+        let extra = match (&ty, value.map(|v| &v.kind)) {
+            (Type::Ptr(elem), Some(SexpKind::Int(n))) if *n >= 0 => {
+                (*n as u64).checked_mul(elem.size().max(1)).ok_or_else(|| alloc_err("this global is too large", sp))?
+            }
+            (Type::Ptr(_), Some(SexpKind::Str(s))) => s.len() as u64 + 1,
+            _ => 0,
+        };
+        let total = 16 + extra.next_multiple_of(16);
+        let mut zone = Zone::new(self.arena, total, format!("global {name}")).map_err(|e| alloc_err(e, sp))?;
+        let addr = zone.alloc(8, 8).map_err(|e| alloc_err(e, sp))?;
+        let word: u64 = match (&ty, value.map(|v| &v.kind)) {
+            (_, None) => 0,
+            (Type::Ptr(elem), Some(SexpKind::Int(_))) => zone.alloc(extra, elem.align().max(8)).map_err(|e| alloc_err(e, sp))?,
+            (Type::Ptr(_), Some(SexpKind::Str(s))) => {
+                let a = zone.alloc(extra, 1).map_err(|e| alloc_err(e, sp))?;
+                // SAFETY: `a` holds `s.len() + 1` zeroed bytes of arena memory just handed out.
+                unsafe { std::ptr::copy_nonoverlapping(s.as_ptr(), a as *mut u8, s.len()) };
+                a
+            }
+            (Type::Float, Some(SexpKind::Float(x))) => u64::from((*x as f32).to_bits()),
+            (Type::Float, Some(SexpKind::Int(x))) => u64::from((*x as f32).to_bits()),
+            (Type::Double, Some(SexpKind::Float(x))) => x.to_bits(),
+            (Type::Double, Some(SexpKind::Int(x))) => (*x as f64).to_bits(),
+            (t, Some(SexpKind::Int(x))) if t.is_int() => *x as u64,
+            (Type::I1, Some(SexpKind::Bool(b))) => u64::from(*b),
+            (t, Some(_)) => {
+                return Err(DspError::new(
+                    DspErrorKind::Type,
+                    format!("bind-val {name}: `{}` is not a value of type {t}", items[3]),
+                    sp,
+                ));
+            }
+        };
+        // SAFETY: `addr` is 8 zeroed, 8-aligned bytes of arena memory owned by `zone`; a
+        // little-endian word store sets narrower types correctly.
+        unsafe { (addr as *mut u64).write(word) };
+        self.reg.val_zones.push(zone);
+        self.reg.vals.insert(name.to_string(), ValDef { ty: ty.clone(), addr });
+        Ok(Output { name: name.to_string(), signature: ty.to_string(), warnings: Vec::new() })
+    }
+
+    /// `(bind-type NAME TYPE)` and `(bind-alias NAME TYPE)`.
+    pub fn bind_type(&mut self, form: &Sexp, items: &[Sexp]) -> Result<Output> {
+        let sp = form.span.as_ref();
+        let (Some(name), Some(text)) = (items.get(1).and_then(Sexp::sym), items.get(2).and_then(Sexp::sym)) else {
+            return syntax(format!("expected (bind-type name type), found `{form}`"), sp);
+        };
+        if items.len() != 3 {
+            return syntax(format!("expected (bind-type name type), found `{form}`"), sp);
+        }
+        let ty = self.names.parse(text).map_err(|e| DspError::new(DspErrorKind::Type, e, items[2].span.as_ref()))?;
+        self.names.define(name, ty.clone());
+        Ok(Output { name: name.to_string(), signature: ty.to_string(), warnings: Vec::new() })
+    }
+}
+
+/// True when a lambda returns memory it `salloc`ed itself.
+fn escapes(lam: &Lambda, typed: &Typed) -> bool {
+    let Some(last) = lam.body.last() else { return false };
+    let mut vars = Vec::new();
+    salloc_lets(&lam.body, typed, &mut vars);
+    returns(last, typed, &vars)
+}
+
+fn salloc_lets(body: &[Expr], typed: &Typed, out: &mut Vec<usize>) {
+    for e in body {
+        if let ExprKind::Let(binds, inner) = &e.kind {
+            if let Some(ids) = typed.let_vars.get(&e.id) {
+                for ((_, v), id) in binds.iter().zip(ids) {
+                    if matches!(v.kind, ExprKind::Alloc(crate::syntax::AllocKind::Stack, _)) {
+                        out.push(*id);
+                    }
+                }
+            }
+            salloc_lets(inner, typed, out);
+        }
+    }
+}
+
+fn returns(e: &Expr, typed: &Typed, vars: &[usize]) -> bool {
+    match &e.kind {
+        ExprKind::Alloc(crate::syntax::AllocKind::Stack, _) => true,
+        ExprKind::Var(_) => matches!(typed.refs.get(&e.id), Some(Ref::Local(v)) if vars.contains(v)),
+        ExprKind::Let(_, body) | ExprKind::Begin(body) => body.last().is_some_and(|l| returns(l, typed, vars)),
+        ExprKind::If(_, t, f) => returns(t, typed, vars) || f.as_ref().is_some_and(|f| returns(f, typed, vars)),
+        _ => false,
+    }
+}
+
+impl Compiler<'_> {
+    /// Compiles the trampoline for closures of type `ft` (see [`crate::interop`]).
+    pub fn trampoline(&mut self, ft: &Type) -> Result<(u64, CodeBlock)> {
+        use cranelift_codegen::ir::{AbiParam, Signature, types};
+        let mut code = self.jit.module();
+        let mut sig = Signature::new(self.jit.call_conv());
+        for _ in 0..4 {
+            sig.params.push(AbiParam::new(types::I64));
+        }
+        let consts = self.consts;
+        let mut literals = None;
+        let mut linker =
+            DefLinker { reg: self.reg, arena: self.arena, literals: &mut literals, def: Arc::from(""), self_slot: 0 };
+        let typed = Typed::default();
+        let none = HashMap::new();
+        let id = self.jit.function(&mut code, sig, |b| FnCx::trampoline(b, ft, consts, &mut linker, &typed, &none))?;
+        code.finalize()?;
+        Ok((code.address(id), code))
+    }
+}

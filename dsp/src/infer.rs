@@ -1,0 +1,747 @@
+//! Type inference within one definition: unification over [`Type::Var`]s.
+//!
+//! Untyped literals take the type their context needs (`(* 2.0 x)` with `x:float` is float
+//! arithmetic); what stays open at the end defaults: integers to `i64`, reals to `double`,
+//! pointers to `i8*`. Inference also resolves every name (local, `bind-val` global,
+//! `bind-func`, builtin) and finds what each lambda captures and which captured variables
+//! are `set!` (those become shared cells).
+
+use crate::error::{DspError, Result};
+use crate::sexp::Span;
+use crate::syntax::{AllocKind, Expr, ExprKind, Lambda, type_err};
+use crate::types::Type;
+use std::collections::HashMap;
+
+/// What a definition can see outside itself.
+pub trait Globals {
+    /// The closure type of a `bind-func`.
+    fn func(&self, name: &str) -> Option<Type>;
+    /// The type of a `bind-val` global.
+    fn val(&self, name: &str) -> Option<Type>;
+}
+
+/// What a name in the code refers to.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Ref {
+    Local(usize),
+    /// A `bind-val` global.
+    Global(String),
+    /// A `bind-func` (or the definition itself).
+    Func(String),
+}
+
+/// A local variable.
+#[derive(Clone, Debug)]
+pub struct VarInfo {
+    pub name: String,
+    pub ty: Type,
+    /// The lambda whose frame holds it.
+    pub lambda: usize,
+    pub mutated: bool,
+    pub captured: bool,
+}
+
+impl VarInfo {
+    /// Captured and `set!`: lives in a zone-allocated cell shared by all who see it.
+    pub fn is_cell(&self) -> bool {
+        self.mutated && self.captured
+    }
+}
+
+/// The inference results for one definition.
+#[derive(Debug, Default)]
+pub struct Typed {
+    /// Type of every expression, by id.
+    pub types: Vec<Type>,
+    pub refs: HashMap<usize, Ref>,
+    pub vars: Vec<VarInfo>,
+    /// Variables of each `let`, by the let's id.
+    pub let_vars: HashMap<usize, Vec<usize>>,
+    /// Parameters of each lambda, by lambda index.
+    pub params: HashMap<usize, Vec<usize>>,
+    /// Loop variable of each `dotimes`, by id, and whether the loop made it.
+    pub loop_vars: HashMap<usize, usize>,
+    pub captures: HashMap<usize, Vec<usize>>,
+    pub lambda_types: HashMap<usize, Type>,
+    pub uses_salloc: HashMap<usize, bool>,
+    /// Warnings found while typing (e.g. returning `salloc` memory).
+    pub warnings: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Any,
+    Num,
+    Int,
+    IntLit,
+    Real,
+    Ptr,
+}
+
+fn admits(k: Kind, t: &Type) -> bool {
+    match k {
+        Kind::Any => !matches!(t, Type::Void),
+        Kind::Num => t.is_numeric(),
+        Kind::Int => t.is_int(),
+        Kind::IntLit => t.is_numeric(),
+        Kind::Real => t.is_real(),
+        Kind::Ptr => t.is_pointer(),
+    }
+}
+
+fn merge(a: Kind, b: Kind) -> Option<Kind> {
+    use Kind::*;
+    Some(match (a, b) {
+        (Any, k) | (k, Any) => k,
+        (x, y) if x == y => x,
+        (Num, k) | (k, Num) if k != Ptr => k,
+        (Int, IntLit) | (IntLit, Int) => Int,
+        (IntLit, Real) | (Real, IntLit) => Real,
+        _ => return None,
+    })
+}
+
+fn default_of(k: Kind) -> Type {
+    match k {
+        Kind::Real => Type::Double,
+        Kind::Ptr => Type::ptr(Type::I8),
+        _ => Type::I64,
+    }
+}
+
+/// The unary math builtins (argument and result of the same real type).
+pub const MATH1: &[&str] = &[
+    "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh",
+    "exp", "exp2", "log", "log2", "log10", "cbrt", "round", "sqrt", "fabs", "floor", "ceil",
+    "trunc",
+];
+
+/// The binary math builtins.
+pub const MATH2: &[&str] = &["pow", "atan2", "fmod", "hypot", "fmin", "fmax"];
+
+/// `i64tod`-style conversion: (from, to), or `None` if `name` is not one.
+pub fn conversion(name: &str) -> Option<(Type, Type)> {
+    let (a, b) = name.split_once("to")?;
+    let ty = |s: &str| match s {
+        "i1" => Some(Type::I1),
+        "i8" => Some(Type::I8),
+        "i32" => Some(Type::I32),
+        "i64" => Some(Type::I64),
+        "f" => Some(Type::Float),
+        "d" => Some(Type::Double),
+        _ => None,
+    };
+    Some((ty(a)?, ty(b)?))
+}
+
+/// Runs inference over a definition whose code is lambda 0 (`init`, no parameters).
+pub fn infer(
+    init: &Lambda,
+    node_count: usize,
+    globals: &dyn Globals,
+    self_name: &str,
+    self_ty: Option<Type>,
+) -> Result<(Typed, Type)> {
+    let mut cx = Cx {
+        subst: Vec::new(),
+        out: Typed { types: vec![Type::Void; node_count], ..Typed::default() },
+        scopes: Vec::new(),
+        lambdas: Vec::new(),
+        globals,
+        self_name,
+        self_ty: Type::Void,
+    };
+    cx.self_ty = match self_ty {
+        Some(t) => t,
+        None => cx.fresh(Kind::Ptr),
+    };
+    let t = cx.lambda_body(init, None)?;
+    let Type::Closure(ret, _) = &t else {
+        return Err(DspError::new(crate::error::DspErrorKind::Internal, "init is not a closure", None));
+    };
+    let ret = (**ret).clone();
+    let self_ty = cx.self_ty.clone();
+    cx.unify(&self_ty, &ret, "the definition", None)?;
+    cx.finish();
+    let ret = cx.zonk(&ret);
+    Ok((cx.out, ret))
+}
+
+struct Cx<'g> {
+    subst: Vec<(Option<Type>, Kind)>,
+    out: Typed,
+    scopes: Vec<(String, usize)>,
+    lambdas: Vec<usize>,
+    globals: &'g dyn Globals,
+    self_name: &'g str,
+    self_ty: Type,
+}
+
+impl Cx<'_> {
+    fn fresh(&mut self, k: Kind) -> Type {
+        self.subst.push((None, k));
+        Type::Var(self.subst.len() as u32 - 1)
+    }
+
+    fn shallow(&self, t: &Type) -> Type {
+        let mut t = t.clone();
+        while let Type::Var(v) = t {
+            match &self.subst[v as usize].0 {
+                Some(b) => t = b.clone(),
+                None => return t,
+            }
+        }
+        t
+    }
+
+    fn zonk(&self, t: &Type) -> Type {
+        match self.shallow(t) {
+            Type::Ptr(x) => Type::ptr(self.zonk(&x)),
+            Type::Array(n, x) => Type::Array(n, Box::new(self.zonk(&x))),
+            Type::Tuple(f) => Type::Tuple(f.iter().map(|x| self.zonk(x)).collect()),
+            Type::Closure(r, a) => {
+                Type::Closure(Box::new(self.zonk(&r)), a.iter().map(|x| self.zonk(x)).collect())
+            }
+            t => t,
+        }
+    }
+
+    fn occurs(&self, v: u32, t: &Type) -> bool {
+        match self.shallow(t) {
+            Type::Var(w) => v == w,
+            Type::Ptr(x) | Type::Array(_, x) => self.occurs(v, &x),
+            Type::Tuple(f) => f.iter().any(|x| self.occurs(v, x)),
+            Type::Closure(r, a) => self.occurs(v, &r) || a.iter().any(|x| self.occurs(v, x)),
+            _ => false,
+        }
+    }
+
+    fn unify(&mut self, a: &Type, b: &Type, what: &str, span: Option<&Span>) -> Result<()> {
+        if self.unify_inner(a, b) {
+            Ok(())
+        } else {
+            let (a, b) = (self.show(a), self.show(b));
+            Err(type_err(format!("type clash in {what}: {a} and {b}"), span))
+        }
+    }
+
+    fn show(&self, t: &Type) -> String {
+        match self.shallow(t) {
+            Type::Var(v) => match self.subst[v as usize].1 {
+                Kind::Int | Kind::IntLit => "an integer".into(),
+                Kind::Real => "a real".into(),
+                Kind::Num => "a number".into(),
+                Kind::Ptr => "a pointer".into(),
+                Kind::Any => "?".into(),
+            },
+            _ => self.zonk(t).to_string(),
+        }
+    }
+
+    fn unify_inner(&mut self, a: &Type, b: &Type) -> bool {
+        let (a, b) = (self.shallow(a), self.shallow(b));
+        match (&a, &b) {
+            (Type::Var(x), Type::Var(y)) if x == y => true,
+            (Type::Var(x), Type::Var(y)) => {
+                let (kx, ky) = (self.subst[*x as usize].1, self.subst[*y as usize].1);
+                match merge(kx, ky) {
+                    Some(k) => {
+                        self.subst[*y as usize].1 = k;
+                        self.subst[*x as usize].0 = Some(b.clone());
+                        true
+                    }
+                    None => false,
+                }
+            }
+            (Type::Var(x), t) | (t, Type::Var(x)) => {
+                let k = self.subst[*x as usize].1;
+                if !admits(k, t) && !(k == Kind::Any && matches!(t, Type::Void)) {
+                    return false;
+                }
+                if self.occurs(*x, t) {
+                    return false;
+                }
+                self.subst[*x as usize].0 = Some(t.clone());
+                true
+            }
+            (Type::Ptr(x), Type::Ptr(y)) => self.unify_inner(x, y),
+            (Type::Array(n, x), Type::Array(m, y)) => n == m && self.unify_inner(x, y),
+            (Type::Tuple(f), Type::Tuple(g)) => {
+                f.len() == g.len() && f.iter().zip(g).all(|(x, y)| self.unify_inner(x, y))
+            }
+            (Type::Closure(r, p), Type::Closure(s, q)) => {
+                p.len() == q.len()
+                    && self.unify_inner(r, s)
+                    && p.iter().zip(q).all(|(x, y)| self.unify_inner(x, y))
+            }
+            _ => a == b,
+        }
+    }
+
+    /// Gives every open variable its default type.
+    fn finish(&mut self) {
+        for v in 0..self.subst.len() {
+            if self.subst[v].0.is_none() {
+                self.subst[v].0 = Some(default_of(self.subst[v].1));
+            }
+        }
+        let types: Vec<Type> = self.out.types.iter().map(|t| self.zonk(t)).collect();
+        self.out.types = types;
+        for i in 0..self.out.vars.len() {
+            self.out.vars[i].ty = self.zonk(&self.out.vars[i].ty);
+        }
+        let lt: Vec<(usize, Type)> =
+            self.out.lambda_types.iter().map(|(k, t)| (*k, self.zonk(t))).collect();
+        self.out.lambda_types.extend(lt);
+    }
+
+    fn new_var(&mut self, name: &str, ty: Type) -> usize {
+        let lambda = *self.lambdas.last().unwrap_or(&0);
+        self.out.vars.push(VarInfo { name: name.to_string(), ty, lambda, mutated: false, captured: false });
+        let id = self.out.vars.len() - 1;
+        self.scopes.push((name.to_string(), id));
+        id
+    }
+
+    fn lookup(&mut self, name: &str) -> Option<usize> {
+        let v = self.scopes.iter().rev().find(|(n, _)| n == name).map(|(_, v)| *v)?;
+        let owner = self.out.vars[v].lambda;
+        if let Some(pos) = self.lambdas.iter().position(|l| *l == owner) {
+            for l in self.lambdas[pos + 1..].to_vec() {
+                let caps = self.out.captures.entry(l).or_default();
+                if !caps.contains(&v) {
+                    caps.push(v);
+                }
+                self.out.vars[v].captured = true;
+            }
+        }
+        Some(v)
+    }
+
+    fn lambda_body(&mut self, lam: &Lambda, expect: Option<&Type>) -> Result<Type> {
+        self.lambdas.push(lam.index);
+        let mark = self.scopes.len();
+        let mut params = Vec::new();
+        let mut ptys = Vec::new();
+        let expected: Option<Vec<Type>> = match expect.map(|t| self.shallow(t)) {
+            Some(Type::Closure(_, a)) if a.len() == lam.params.len() => Some(a),
+            _ => None,
+        };
+        for (i, p) in lam.params.iter().enumerate() {
+            let t = match &p.ty {
+                Some(t) => t.clone(),
+                None => self.fresh(Kind::Any),
+            };
+            if let Some(e) = &expected {
+                self.unify(&t, &e[i], &format!("parameter {}", p.name), p.span.as_ref())?;
+            }
+            ptys.push(t.clone());
+            params.push(self.new_var(&p.name, t));
+        }
+        self.out.params.insert(lam.index, params);
+        self.out.captures.entry(lam.index).or_default();
+        self.out.uses_salloc.entry(lam.index).or_default();
+        let mut last = Type::Void;
+        for e in &lam.body {
+            last = self.expr(e, None)?;
+        }
+        if let Some(Type::Closure(r, _)) = expect.map(|t| self.shallow(t)) {
+            let span = lam.body.last().and_then(|e| e.span.as_ref());
+            self.unify(&r, &last, "the lambda's result", span)?;
+        }
+        self.scopes.truncate(mark);
+        self.lambdas.pop();
+        let t = Type::Closure(Box::new(last), ptys);
+        self.out.lambda_types.insert(lam.index, t.clone());
+        Ok(t)
+    }
+
+    fn int_arg(&mut self, e: &Expr, what: &str) -> Result<Type> {
+        let t = self.expr(e, None)?;
+        let i = self.fresh(Kind::Int);
+        self.unify(&i, &t, what, e.span.as_ref())?;
+        Ok(t)
+    }
+
+    fn expr(&mut self, e: &Expr, expect: Option<&Type>) -> Result<Type> {
+        let t = self.expr_inner(e, expect)?;
+        self.out.types[e.id] = t.clone();
+        Ok(t)
+    }
+
+    fn expr_inner(&mut self, e: &Expr, expect: Option<&Type>) -> Result<Type> {
+        let sp = e.span.as_ref();
+        Ok(match &e.kind {
+            ExprKind::Int(_) => self.fresh(Kind::IntLit),
+            ExprKind::Float(_) => self.fresh(Kind::Real),
+            ExprKind::Bool(_) => Type::I1,
+            ExprKind::Str(_) => Type::ptr(Type::I8),
+            ExprKind::Null => self.fresh(Kind::Ptr),
+            ExprKind::Void => Type::Void,
+            ExprKind::Var(name) => match self.lookup(name) {
+                Some(v) => {
+                    self.out.refs.insert(e.id, Ref::Local(v));
+                    self.out.vars[v].ty.clone()
+                }
+                None => self.global(name, e.id, sp)?,
+            },
+            ExprKind::Let(binds, body) => {
+                let mark = self.scopes.len();
+                let mut ids = Vec::new();
+                for (b, v) in binds {
+                    let t = self.expr(v, b.ty.as_ref())?;
+                    if let Some(bt) = &b.ty {
+                        self.unify(bt, &t, &format!("the binding of {}", b.name), b.span.as_ref())?;
+                    }
+                    ids.push(self.new_var(&b.name, t));
+                }
+                self.out.let_vars.insert(e.id, ids);
+                let t = self.body(body)?;
+                self.scopes.truncate(mark);
+                t
+            }
+            ExprKind::Lambda(l) => self.lambda_body(l, expect)?,
+            ExprKind::If(c, t, f) => {
+                let ct = self.expr(c, None)?;
+                self.unify(&Type::I1, &ct, "the test of if", c.span.as_ref())?;
+                let tt = self.expr(t, expect)?;
+                match f {
+                    None => Type::Void,
+                    Some(f) => {
+                        let ft = self.expr(f, expect)?;
+                        if self.unify_inner(&tt, &ft) { tt } else { Type::Void }
+                    }
+                }
+            }
+            ExprKind::Begin(body) => self.body(body)?,
+            ExprKind::Set(name, v) => {
+                let vt = match self.lookup(name) {
+                    Some(id) => {
+                        self.out.vars[id].mutated = true;
+                        self.out.refs.insert(e.id, Ref::Local(id));
+                        self.out.vars[id].ty.clone()
+                    }
+                    None => match self.globals.val(name) {
+                        Some(t) => {
+                            self.out.refs.insert(e.id, Ref::Global(name.clone()));
+                            t
+                        }
+                        None => {
+                            return Err(DspError::new(
+                                crate::error::DspErrorKind::Unbound,
+                                format!("set! of {name}, which is not a variable here"),
+                                sp,
+                            ));
+                        }
+                    },
+                };
+                let t = self.expr(v, Some(&vt))?;
+                self.unify(&vt, &t, &format!("(set! {name} ...)"), sp)?;
+                vt
+            }
+            ExprKind::Dotimes(b, n, body) => {
+                let nt = self.int_arg(n, "the count of dotimes")?;
+                let mark = self.scopes.len();
+                let v = match (self.lookup(&b.name), &b.ty) {
+                    (Some(v), None) => {
+                        self.out.vars[v].mutated = true;
+                        v
+                    }
+                    _ => {
+                        let t = b.ty.clone().unwrap_or_else(|| nt.clone());
+                        self.new_var(&b.name, t)
+                    }
+                };
+                let vt = self.out.vars[v].ty.clone();
+                self.unify(&vt, &nt, "dotimes", sp)?;
+                self.out.loop_vars.insert(e.id, v);
+                self.body(body)?;
+                self.scopes.truncate(mark);
+                Type::Void
+            }
+            ExprKind::While(c, body) => {
+                let ct = self.expr(c, None)?;
+                self.unify(&Type::I1, &ct, "the test of while", c.span.as_ref())?;
+                for x in body {
+                    self.expr(x, None)?;
+                }
+                Type::Void
+            }
+            ExprKind::Memzone(size, body) => {
+                self.int_arg(size, "the size of memzone")?;
+                self.body(body)?
+            }
+            ExprKind::Alloc(kind, count) => {
+                if let Some(c) = count {
+                    self.int_arg(c, "the count of an allocation")?;
+                }
+                if *kind == AllocKind::Stack {
+                    let l = *self.lambdas.last().unwrap_or(&0);
+                    self.out.uses_salloc.insert(l, true);
+                }
+                let elem = self.fresh(Kind::Any);
+                let t = Type::ptr(elem);
+                if let Some(x) = expect {
+                    self.unify(x, &t, "an allocation", sp)?;
+                }
+                t
+            }
+            ExprKind::And(args) | ExprKind::Or(args) => {
+                for a in args {
+                    let t = self.expr(a, None)?;
+                    self.unify(&Type::I1, &t, "and/or", a.span.as_ref())?;
+                }
+                Type::I1
+            }
+            ExprKind::App(name, args) => self.app(e, name, args)?,
+            ExprKind::CallValue(f, args) => {
+                let ft = self.expr(f, None)?;
+                self.call_type(&ft, args, "a closure call", sp)?
+            }
+        })
+    }
+
+    fn body(&mut self, body: &[Expr]) -> Result<Type> {
+        let mut last = Type::Void;
+        for x in body {
+            last = self.expr(x, None)?;
+        }
+        Ok(last)
+    }
+
+    fn global(&mut self, name: &str, id: usize, sp: Option<&Span>) -> Result<Type> {
+        if name == self.self_name {
+            self.out.refs.insert(id, Ref::Func(name.to_string()));
+            return Ok(self.self_ty.clone());
+        }
+        if let Some(t) = self.globals.val(name) {
+            self.out.refs.insert(id, Ref::Global(name.to_string()));
+            return Ok(t);
+        }
+        if let Some(t) = self.globals.func(name) {
+            self.out.refs.insert(id, Ref::Func(name.to_string()));
+            return Ok(t);
+        }
+        Err(DspError::new(crate::error::DspErrorKind::Unbound, format!("{name} is not defined"), sp))
+    }
+
+    fn call_type(&mut self, ft: &Type, args: &[Expr], what: &str, sp: Option<&Span>) -> Result<Type> {
+        let ft = self.shallow(ft);
+        let (ret, params) = match &ft {
+            Type::Closure(r, p) => ((**r).clone(), p.clone()),
+            _ => {
+                let ps: Vec<Type> = args.iter().map(|_| self.fresh(Kind::Any)).collect();
+                let r = self.fresh(Kind::Any);
+                let c = Type::Closure(Box::new(r.clone()), ps.clone());
+                self.unify(&c, &ft, what, sp)?;
+                (r, ps)
+            }
+        };
+        if params.len() != args.len() {
+            return Err(type_err(
+                format!("{what} takes {} argument(s), given {}", params.len(), args.len()),
+                sp,
+            ));
+        }
+        for (p, a) in params.iter().zip(args) {
+            let t = self.expr(a, Some(p))?;
+            self.unify(p, &t, &format!("an argument of {what}"), a.span.as_ref())?;
+        }
+        Ok(ret)
+    }
+
+    fn nargs(&self, name: &str, args: &[Expr], n: usize, sp: Option<&Span>) -> Result<()> {
+        if args.len() == n {
+            Ok(())
+        } else {
+            Err(type_err(format!("{name} takes {n} argument(s), given {}", args.len()), sp))
+        }
+    }
+
+    fn pointee(&mut self, t: &Type, what: &str, sp: Option<&Span>) -> Result<Type> {
+        let elem = self.fresh(Kind::Any);
+        self.unify(&Type::ptr(elem.clone()), t, what, sp)?;
+        Ok(self.shallow(&elem))
+    }
+
+    fn app(&mut self, e: &Expr, name: &str, args: &[Expr]) -> Result<Type> {
+        let sp = e.span.as_ref();
+        let what = format!("({name} ...)");
+        if let Some(v) = self.lookup(name) {
+            self.out.refs.insert(e.id, Ref::Local(v));
+            let ft = self.out.vars[v].ty.clone();
+            return self.call_type(&ft, args, &what, sp);
+        }
+        let arith = |cx: &mut Self, kind: Kind| -> Result<Type> {
+            let r = cx.fresh(kind);
+            for a in args {
+                let t = cx.expr(a, Some(&r))?;
+                cx.unify(&r, &t, &what, sp)?;
+            }
+            Ok(r)
+        };
+        match name {
+            "+" | "-" | "*" | "/" | "%" | "modulo" => {
+                if args.is_empty() {
+                    return Err(type_err(format!("{name} needs arguments"), sp));
+                }
+                return arith(self, Kind::Num);
+            }
+            "=" | "<>" | "!=" | "<" | ">" | "<=" | ">=" => {
+                self.nargs(name, args, 2, sp)?;
+                let k = if matches!(name, "=" | "<>" | "!=") { Kind::Any } else { Kind::Num };
+                arith(self, k)?;
+                return Ok(Type::I1);
+            }
+            "not" => {
+                self.nargs(name, args, 1, sp)?;
+                let t = self.expr(&args[0], None)?;
+                self.unify(&Type::I1, &t, &what, sp)?;
+                return Ok(Type::I1);
+            }
+            "bitwise-and" | "bitwise-or" | "bitwise-xor" | "bitwise-shift-left"
+            | "bitwise-shift-right" | "bitwise-not" => {
+                if args.is_empty() || (name == "bitwise-not" && args.len() != 1) {
+                    return Err(type_err(format!("{name} takes integer arguments"), sp));
+                }
+                return arith(self, Kind::Int);
+            }
+            "pref" | "pref-ptr" | "aref" | "aref-ptr" => {
+                self.nargs(name, args, 2, sp)?;
+                let pt = self.expr(&args[0], None)?;
+                self.int_arg(&args[1], &what)?;
+                let elem = self.pointee(&pt, &what, sp)?;
+                let elem = if name.starts_with('a') { self.array_elem(&elem, &what, sp)? } else { elem };
+                return Ok(if name.ends_with("-ptr") { Type::ptr(elem) } else { elem });
+            }
+            "pset!" | "aset!" => {
+                self.nargs(name, args, 3, sp)?;
+                let pt = self.expr(&args[0], None)?;
+                self.int_arg(&args[1], &what)?;
+                let elem = self.pointee(&pt, &what, sp)?;
+                let elem = if name == "aset!" { self.array_elem(&elem, &what, sp)? } else { elem };
+                let vt = self.expr(&args[2], Some(&elem))?;
+                self.unify(&elem, &vt, &what, args[2].span.as_ref())?;
+                return Ok(elem);
+            }
+            "afill!" => {
+                let pt = self.first(name, args, sp)?;
+                let elem = self.pointee(&pt, &what, sp)?;
+                let elem = self.array_elem(&elem, &what, sp)?;
+                for a in &args[1..] {
+                    let t = self.expr(a, Some(&elem))?;
+                    self.unify(&elem, &t, &what, a.span.as_ref())?;
+                }
+                return Ok(Type::Void);
+            }
+            "tref" | "tref-ptr" | "tset!" => {
+                let n = if name == "tset!" { 3 } else { 2 };
+                self.nargs(name, args, n, sp)?;
+                let pt = self.expr(&args[0], None)?;
+                let fields = self.tuple_fields(&pt, &what, sp)?;
+                let ExprKind::Int(i) = args[1].kind else {
+                    return Err(type_err(format!("the index of {name} must be a literal integer"), sp));
+                };
+                self.expr(&args[1], Some(&Type::I64))?;
+                let i64t = Type::I64;
+                self.unify(&i64t, &self.out.types[args[1].id].clone(), &what, sp)?;
+                let Some(ft) = usize::try_from(i).ok().and_then(|i| fields.get(i)).cloned() else {
+                    return Err(type_err(
+                        format!("{name}: index {i} is outside a tuple of {} fields", fields.len()),
+                        sp,
+                    ));
+                };
+                return Ok(match name {
+                    "tref-ptr" => Type::ptr(ft),
+                    "tset!" => {
+                        let vt = self.expr(&args[2], Some(&ft))?;
+                        self.unify(&ft, &vt, &what, args[2].span.as_ref())?;
+                        ft
+                    }
+                    _ => ft,
+                });
+            }
+            "tfill!" => {
+                let pt = self.first(name, args, sp)?;
+                let fields = self.tuple_fields(&pt, &what, sp)?;
+                if args.len() - 1 != fields.len() {
+                    return Err(type_err(
+                        format!("tfill! of a tuple of {} fields given {} values", fields.len(), args.len() - 1),
+                        sp,
+                    ));
+                }
+                for (f, a) in fields.iter().zip(&args[1..]) {
+                    let t = self.expr(a, Some(f))?;
+                    self.unify(f, &t, &what, a.span.as_ref())?;
+                }
+                return Ok(Type::Void);
+            }
+            "printf" => {
+                let ft = self.first(name, args, sp)?;
+                self.unify(&Type::ptr(Type::I8), &ft, "the format of printf", sp)?;
+                for a in &args[1..] {
+                    self.expr(a, None)?;
+                }
+                return Ok(Type::I32);
+            }
+            "println" => {
+                for a in args {
+                    self.expr(a, None)?;
+                }
+                return Ok(Type::Void);
+            }
+            "free" => {
+                self.nargs(name, args, 1, sp)?;
+                let t = self.expr(&args[0], None)?;
+                let p = self.fresh(Kind::Ptr);
+                self.unify(&p, &t, &what, sp)?;
+                return Ok(Type::Void);
+            }
+            _ => {}
+        }
+        if MATH1.contains(&name) || MATH2.contains(&name) {
+            self.nargs(name, args, if MATH1.contains(&name) { 1 } else { 2 }, sp)?;
+            return arith(self, Kind::Real);
+        }
+        if let Some((from, to)) = conversion(name) {
+            self.nargs(name, args, 1, sp)?;
+            let t = self.expr(&args[0], Some(&from))?;
+            self.unify(&from, &t, &what, sp)?;
+            return Ok(to);
+        }
+        let ft = self.global(name, e.id, sp)?;
+        self.call_type(&ft, args, &what, sp)
+    }
+
+    fn first(&mut self, name: &str, args: &[Expr], sp: Option<&Span>) -> Result<Type> {
+        match args.first() {
+            Some(a) => self.expr(a, None),
+            None => Err(type_err(format!("{name} needs arguments"), sp)),
+        }
+    }
+
+    fn array_elem(&mut self, t: &Type, what: &str, sp: Option<&Span>) -> Result<Type> {
+        match self.zonk(t) {
+            Type::Array(_, e) => Ok(*e),
+            other => Err(type_err(format!("{what} needs a pointer to an array, found {other}*"), sp)),
+        }
+    }
+
+    fn tuple_fields(&mut self, t: &Type, what: &str, sp: Option<&Span>) -> Result<Vec<Type>> {
+        match self.zonk(t) {
+            Type::Ptr(inner) => match *inner {
+                Type::Tuple(f) => Ok(f),
+                Type::Var(_) => Err(type_err(
+                    format!("{what}: the tuple type is not known here; annotate the binding, as in t:<i64,i64>*"),
+                    sp,
+                )),
+                other => Err(type_err(format!("{what} needs a pointer to a tuple, found {other}*"), sp)),
+            },
+            Type::Var(_) => Err(type_err(
+                format!("{what}: the tuple type is not known here; annotate the binding, as in t:<i64,i64>*"),
+                sp,
+            )),
+            other => Err(type_err(format!("{what} needs a pointer to a tuple, found {other}"), sp)),
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! Calling compiled closures from Rust: values, faults, DSP entry points, prepared calls,
+//! and the audio thread's context.
+//!
+//! Calls with arbitrary signatures go through a trampoline compiled once per closure type,
+//! `tramp(ctx, closure, args: *const u64, ret: *mut u64)`. DSP entries are called through
+//! typed `extern "C"` function pointers:
+//! - per sample (`DSP` = `[SAMPLE,SAMPLE,i64,i64,SAMPLE*]*`, or the same with `double`):
+//!   once per channel with (input, time, channel, frame), where frame is this frame's
+//!   input in DSP memory;
+//! - per buffer (`DSPMC` = `[void,SAMPLE*,SAMPLE*,i64,i8*]*`): once per buffer with the
+//!   interleaved input and output in DSP memory, the buffer's first sample time and a
+//!   null `dat`; the closure reads the buffer's size from the globals `FRAMES` and
+//!   `CHANNELS` (i64), which the audio context sets before each call.
+//!
+//! Nothing [`AudioCtx`] does allocates, locks or prints.
+
+use crate::registry::{CodeMem, Registry, SwapBatch};
+use crate::runtime::{Arena, ArenaBlock, Ctx, FaultCode, RawFault};
+use crate::types::Type;
+use std::sync::Arc;
+
+/// A value passed to or returned from a compiled closure.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DspValue {
+    I1(bool),
+    I8(i8),
+    I32(i32),
+    I64(i64),
+    Float(f32),
+    Double(f64),
+    Ptr(u64),
+    Str(String),
+    Void,
+}
+
+impl DspValue {
+    /// The 64-bit word a trampoline takes for this value as a `t`; strings are copied into
+    /// DSP memory by `string`. `None` when the value does not fit the type.
+    pub(crate) fn to_word(&self, t: &Type, string: &mut dyn FnMut(&str) -> Option<u64>) -> Option<u64> {
+        Some(match (self, t) {
+            (DspValue::I1(b), Type::I1) => u64::from(*b),
+            (DspValue::I8(x), Type::I8) => *x as i64 as u64,
+            (DspValue::I32(x), Type::I32) => i64::from(*x) as u64,
+            (DspValue::I64(x), Type::I64) => *x as u64,
+            (DspValue::Float(x), Type::Float) => u64::from(x.to_bits()),
+            (DspValue::Double(x), Type::Double) => x.to_bits(),
+            (DspValue::Ptr(p), t) if t.is_pointer() => *p,
+            (DspValue::Str(s), Type::Ptr(e)) if **e == Type::I8 => string(s)?,
+            _ => return None,
+        })
+    }
+
+    pub(crate) fn from_word(w: u64, t: &Type) -> DspValue {
+        match t {
+            Type::I1 => DspValue::I1(w & 1 != 0),
+            Type::I8 => DspValue::I8(w as i8),
+            Type::I32 => DspValue::I32(w as i32),
+            Type::I64 => DspValue::I64(w as i64),
+            Type::Float => DspValue::Float(f32::from_bits(w as u32)),
+            Type::Double => DspValue::Double(f64::from_bits(w)),
+            Type::Void => DspValue::Void,
+            _ => DspValue::Ptr(w),
+        }
+    }
+}
+
+/// What stopped a compiled closure, and where (Copy, no heap).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Fault {
+    pub(crate) raw: RawFault,
+}
+
+impl Fault {
+    /// The fault code, if the runtime knows it.
+    pub fn code(&self) -> Option<FaultCode> {
+        self.raw.code
+    }
+}
+
+/// "dsp faulted: out-of-range memory access (pset!) at f.xtm:12:9 in closure f".
+pub(crate) fn describe(reg: &Registry, raw: RawFault) -> String {
+    let mut s = format!("dsp faulted: {raw}");
+    if let Some(site) = reg.sites.get(raw.site as usize).filter(|_| raw.site != 0) {
+        if !site.form.is_empty() {
+            s.push_str(&format!(" ({})", site.form));
+        }
+        if let Some(sp) = &site.span {
+            s.push_str(&format!(" at {sp}"));
+        }
+        if !site.def.is_empty() {
+            s.push_str(&format!(" in closure {}", site.def));
+        }
+    }
+    s
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EntryKind {
+    Sample,
+    SampleDouble,
+    Buffer,
+}
+
+/// A resolved DSP entry point: a bind-func slot and the shape of its closure.
+#[derive(Clone, Copy, Debug)]
+pub struct Entry {
+    pub(crate) slot: u32,
+    pub(crate) type_id: u64,
+    pub(crate) kind: EntryKind,
+}
+
+/// A call of a bind-func, ready to run on the audio thread (arguments inline).
+#[derive(Clone, Copy, Debug)]
+pub struct PreparedCall {
+    pub(crate) slot: u32,
+    pub(crate) tramp: u64,
+    pub(crate) args: [u64; MAX_PREPARED_ARGS],
+}
+
+/// Arguments a [`PreparedCall`] holds at most.
+pub const MAX_PREPARED_ARGS: usize = 8;
+
+/// Trampoline: `(ctx, closure, args, ret)`.
+pub(crate) type Tramp = extern "C" fn(*mut Ctx, u64, *const u64, *mut u64);
+type SampleFn = extern "C" fn(*mut Ctx, u64, f32, i64, i64, u64) -> f32;
+type SampleDoubleFn = extern "C" fn(*mut Ctx, u64, f64, i64, i64, u64) -> f64;
+type BufferFn = extern "C" fn(*mut Ctx, u64, u64, u64, i64, u64);
+
+/// Samples (frames × channels) the audio context's DSP-visible buffers hold; longer
+/// buffers are processed in chunks.
+pub const IO_SAMPLES: usize = 16384;
+
+/// The code address and environment of the closure at `clo`, if it is a closure of
+/// type `type_id`.
+pub(crate) fn resolve(code: &CodeMem, arena: &Arena, clo: u64, type_id: u64) -> Option<(u64, u64)> {
+    if !arena.contains(clo, 16) || clo % 8 != 0 {
+        return None;
+    }
+    // SAFETY: [clo, clo+16) is 8-aligned arena memory, mapped while `arena` lives; DSP code
+    // may change it concurrently only from this same thread.
+    let (idx, env) = unsafe { ((clo as *const u64).read(), ((clo + 8) as *const u64).read()) };
+    let (f, tid) = code.get(idx)?;
+    (tid == type_id && f != 0).then_some((f, env))
+}
+
+/// The audio thread's context: its own runtime context (audio zone, reserve, heap,
+/// message ring), its own slot table, and DSP-visible I/O buffers. `Send`.
+pub struct AudioCtx {
+    pub(crate) ctx: Box<Ctx>,
+    pub(crate) slots: Box<[u64]>,
+    pub(crate) code: Arc<CodeMem>,
+    pub(crate) arena: Arc<Arena>,
+    pub(crate) io: ArenaBlock,
+    pub(crate) frames_addr: u64,
+    pub(crate) channels_addr: u64,
+}
+
+fn stale(code: FaultCode) -> Fault {
+    Fault { raw: RawFault { code: Some(code), raw: code as u32, site: 0, detail: crate::runtime::FaultDetail::None } }
+}
+
+impl AudioCtx {
+    /// Installs the batch's closures all at once; the batch then holds what was replaced.
+    pub fn apply(&mut self, batch: &mut SwapBatch) {
+        for &(slot, clo, _) in &batch.installs {
+            let old = std::mem::replace(&mut self.slots[slot as usize], clo);
+            if batch.replaced.len() < batch.replaced.capacity() {
+                batch.replaced.push((slot, old));
+            }
+        }
+    }
+
+    fn entry_fn(&self, e: Entry) -> Result<(u64, u64), Fault> {
+        let clo = self.slots.get(e.slot as usize).copied().unwrap_or(0);
+        resolve(&self.code, &self.arena, clo, e.type_id).ok_or(stale(FaultCode::StaleCall))
+    }
+
+    fn in_addr(&self) -> u64 {
+        self.io.addr()
+    }
+
+    fn out_addr(&self) -> u64 {
+        self.io.addr() + (IO_SAMPLES * 8) as u64
+    }
+
+    /// Writes one frame into the DSP-visible frame buffer (as f32 or f64).
+    fn put_frame(&mut self, frame: &[f32], double: bool) {
+        let n = frame.len().min(IO_SAMPLES);
+        for (i, x) in frame[..n].iter().enumerate() {
+            // SAFETY: the I/O block holds 2 × IO_SAMPLES 8-byte words of arena memory owned by
+            // this context; `i < IO_SAMPLES`.
+            unsafe {
+                if double {
+                    ((self.in_addr() as *mut f64).add(i)).write(f64::from(*x));
+                } else {
+                    ((self.in_addr() as *mut f32).add(i)).write(*x);
+                }
+            }
+        }
+    }
+
+    fn call_sample(&mut self, e: Entry, f: u64, env: u64, x: f32, time: i64, chan: i64) -> Result<f32, Fault> {
+        let ctx: *mut Ctx = &mut *self.ctx;
+        let mark = self.ctx.call_mark();
+        let frame = self.in_addr();
+        let y = if e.kind == EntryKind::SampleDouble {
+            // SAFETY: `f` is the code of a live closure whose type id was checked to be
+            // [double,double,i64,i64,double*]*, compiled in the C calling convention.
+            let g: SampleDoubleFn = unsafe { std::mem::transmute(f as *const u8) };
+            g(ctx, env, f64::from(x), time, chan, frame) as f32
+        } else {
+            // SAFETY: as above, with type [float,float,i64,i64,float*]*.
+            let g: SampleFn = unsafe { std::mem::transmute(f as *const u8) };
+            g(ctx, env, x, time, chan, frame)
+        };
+        self.ctx.finish_call(mark).map_err(|raw| Fault { raw })?;
+        Ok(y)
+    }
+
+    fn call_buffer(&mut self, f: u64, env: u64, time: i64) -> Result<(), Fault> {
+        let ctx: *mut Ctx = &mut *self.ctx;
+        let mark = self.ctx.call_mark();
+        // SAFETY: `f` is the code of a live closure whose type id was checked to be
+        // [void,float*,float*,i64,i8*]*, compiled in the C calling convention.
+        let g: BufferFn = unsafe { std::mem::transmute(f as *const u8) };
+        g(ctx, env, self.in_addr(), self.out_addr(), time, 0);
+        self.ctx.finish_call(mark).map_err(|raw| Fault { raw })
+    }
+
+    /// Runs a per-sample entry for one frame: `out[c]` for each channel `c`. A per-buffer
+    /// entry runs as a buffer of one frame.
+    pub fn run_sample(&mut self, e: Entry, input: &[f32], time: i64, out: &mut [f32]) -> Result<(), Fault> {
+        if e.kind == EntryKind::Buffer {
+            let ch = out.len();
+            return self.run_buffer(e, input, out, 1, ch, time);
+        }
+        let (f, env) = self.entry_fn(e)?;
+        self.put_frame(input, e.kind == EntryKind::SampleDouble);
+        for (c, o) in out.iter_mut().enumerate() {
+            let x = input.get(c).copied().unwrap_or(0.0);
+            *o = self.call_sample(e, f, env, x, time, c as i64)?;
+        }
+        Ok(())
+    }
+
+    /// Runs an entry over an interleaved buffer of `frames` × `channels` samples.
+    pub fn run_buffer(
+        &mut self,
+        e: Entry,
+        input: &[f32],
+        output: &mut [f32],
+        frames: usize,
+        channels: usize,
+        time: i64,
+    ) -> Result<(), Fault> {
+        let (f, env) = self.entry_fn(e)?;
+        let frames = frames.min(output.len() / channels.max(1));
+        if channels == 0 || frames == 0 {
+            return Ok(());
+        }
+        if e.kind != EntryKind::Buffer {
+            for fr in 0..frames {
+                let lo = (fr * channels).min(input.len());
+                let hi = (lo + channels).min(input.len());
+                self.put_frame(&input[lo..hi], e.kind == EntryKind::SampleDouble);
+                for c in 0..channels {
+                    let x = input.get(fr * channels + c).copied().unwrap_or(0.0);
+                    output[fr * channels + c] = self.call_sample(e, f, env, x, time + fr as i64, c as i64)?;
+                }
+            }
+            return Ok(());
+        }
+        let chunk = (IO_SAMPLES / channels).max(1);
+        let mut done = 0;
+        while done < frames {
+            let n = chunk.min(frames - done);
+            let (lo, hi) = (done * channels, (done + n) * channels);
+            for i in 0..(hi - lo) {
+                let x = input.get(lo + i).copied().unwrap_or(0.0);
+                // SAFETY: `i < n * channels <= IO_SAMPLES`, inside this context's I/O block.
+                unsafe {
+                    ((self.in_addr() as *mut f32).add(i)).write(x);
+                    ((self.out_addr() as *mut f32).add(i)).write(0.0);
+                }
+            }
+            // SAFETY: the FRAMES and CHANNELS globals are 8-byte words of arena memory that
+            // live as long as the `Dsp`, which outlives its audio contexts.
+            unsafe {
+                (self.frames_addr as *mut i64).write(n as i64);
+                (self.channels_addr as *mut i64).write(channels as i64);
+            }
+            self.call_buffer(f, env, time + done as i64)?;
+            for (i, o) in output[lo..hi].iter_mut().enumerate() {
+                // SAFETY: as above.
+                *o = unsafe { (self.out_addr() as *const f32).add(i).read() };
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Runs a call prepared on the control thread (e.g. a timed event).
+    pub fn run_call(&mut self, c: &PreparedCall) -> Result<(), Fault> {
+        let clo = self.slots.get(c.slot as usize).copied().unwrap_or(0);
+        let ctx: *mut Ctx = &mut *self.ctx;
+        let mark = self.ctx.call_mark();
+        let mut ret = 0u64;
+        // SAFETY: `tramp` is a trampoline compiled for the callee's type; trampolines live
+        // as long as the `Dsp`. It checks the closure's type itself before calling.
+        let t: Tramp = unsafe { std::mem::transmute(c.tramp as *const u8) };
+        t(ctx, clo, c.args.as_ptr(), &mut ret);
+        self.ctx.finish_call(mark).map_err(|raw| Fault { raw })
+    }
+
+    /// Resets the audio zone (and the rest of the per-buffer state).
+    pub fn end_buffer(&mut self) {
+        self.ctx.end_buffer();
+    }
+
+    pub fn audio_zone_used(&self) -> usize {
+        self.ctx.base_zone().used() as usize
+    }
+
+    pub fn audio_zone_high_water(&self) -> usize {
+        self.ctx.base_zone().high_water() as usize
+    }
+}

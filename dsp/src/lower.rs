@@ -1,0 +1,1044 @@
+//! Typed syntax → Cranelift IR: one function per lambda, `(ctx, env, params..) -> ret`.
+//!
+//! - A closure value is an arena pointer to `{ fn_index: u64, env: u64 }` followed by its
+//!   environment (one 8-byte slot per captured variable: the value, or for a captured
+//!   variable that is `set!` the address of its shared cell). It is allocated in the
+//!   current zone when the `lambda` is evaluated.
+//! - Calls (to closures in variables and to bind-funcs through this thread's slot table)
+//!   look `fn_index` up in the code table, which lives outside the arena, and check the
+//!   callee's type id there before jumping: corrupt data faults, it never jumps anywhere.
+//! - With checks on, every load/store through a pointer is checked against the arena;
+//!   integer division by zero, call depth and the runtime's allocation failures fault.
+//!   A fault stores its code and site in the context and returns; every call is followed
+//!   by a test of the fault cell, so a fault unwinds to Rust.
+
+use crate::error::{DspError, DspErrorKind, Result};
+use crate::infer::{MATH1, Ref, Typed, conversion};
+use crate::runtime::abi::{self, CTX_DEPTH, CTX_FAULT, CTX_FAULT_SITE, CTX_MAX_DEPTH, CTX_SLOTS, CTX_SP};
+use crate::runtime::{FaultCode, math};
+use crate::sexp::Span;
+use crate::syntax::{AllocKind, Expr, ExprKind, Lambda};
+use crate::types::Type;
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::{
+    AbiParam, Block, BlockArg, InstBuilder, MemFlagsData, Signature, StackSlotData, StackSlotKind,
+    Value, types,
+};
+use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
+use cranelift_frontend::{FunctionBuilder, Variable};
+use std::collections::HashMap;
+
+/// Process constants compiled code embeds.
+#[derive(Clone, Copy)]
+pub struct Consts {
+    pub arena_base: u64,
+    pub arena_len: u64,
+    pub checks: bool,
+    /// Address and capacity of the code table (entries of `{ fn_ptr: u64, type_id: u64 }`).
+    pub code_table: u64,
+    pub code_cap: u64,
+    pub call_conv: CallConv,
+    pub frontend: TargetFrontendConfig,
+}
+
+/// What lowering asks of the registry.
+pub trait Linker {
+    /// A nonzero number naming a closure type, the same for equal types.
+    fn type_id(&mut self, t: &Type) -> u64;
+    /// The arena address of a NUL-terminated copy of `s`.
+    fn string(&mut self, s: &str) -> Result<u64>;
+    /// The slot of a bind-func.
+    fn slot(&self, name: &str) -> Option<u32>;
+    /// The address of a bind-val global.
+    fn global(&self, name: &str) -> Option<u64>;
+    /// A site number for faults at this form.
+    fn site(&mut self, form: &str, span: Option<&Span>) -> u32;
+}
+
+/// The Cranelift type of a DSP value (`None` for void).
+pub fn clif(t: &Type, span: Option<&Span>) -> Result<Option<types::Type>> {
+    Ok(Some(match t {
+        Type::I1 | Type::I8 => types::I8,
+        Type::I32 => types::I32,
+        Type::I64 | Type::Ptr(_) | Type::Closure(..) => types::I64,
+        Type::Float => types::F32,
+        Type::Double => types::F64,
+        Type::Void => return Ok(None),
+        other => {
+            return Err(DspError::new(
+                DspErrorKind::Type,
+                format!("a {other} cannot be held in a variable: use a pointer to it"),
+                span,
+            ));
+        }
+    }))
+}
+
+/// The signature of a lambda of type `[ret, params..]*`.
+pub fn signature(t: &Type, cc: CallConv) -> Result<Signature> {
+    let mut sig = Signature::new(cc);
+    sig.params.push(AbiParam::new(types::I64));
+    sig.params.push(AbiParam::new(types::I64));
+    let Type::Closure(ret, params) = t else {
+        return Err(DspError::new(DspErrorKind::Internal, format!("{t} is not a closure type"), None));
+    };
+    for p in params {
+        if let Some(c) = clif(p, None)? {
+            sig.params.push(AbiParam::new(c));
+        }
+    }
+    if let Some(c) = clif(ret, None)? {
+        sig.returns.push(AbiParam::new(c));
+    }
+    Ok(sig)
+}
+
+/// Everything one function's lowering needs.
+pub struct FnCx<'a, 'b> {
+    pub b: FunctionBuilder<'b>,
+    pub typed: &'a Typed,
+    pub consts: Consts,
+    pub linker: &'a mut dyn Linker,
+    pub fn_indices: &'a HashMap<usize, u64>,
+    ctx: Value,
+    vars: HashMap<usize, Variable>,
+    fault_block: Block,
+    ret_type: Option<types::Type>,
+    depth: Option<Value>,
+    saved_sp: Option<Value>,
+}
+
+fn internal(msg: &str) -> DspError {
+    DspError::new(DspErrorKind::Internal, msg, None)
+}
+
+impl<'a, 'b> FnCx<'a, 'b> {
+    /// Lowers `lam` into the function the builder holds.
+    #[allow(clippy::too_many_arguments)]
+    pub fn lower(
+        mut b: FunctionBuilder<'b>,
+        lam: &'a Lambda,
+        typed: &'a Typed,
+        consts: Consts,
+        linker: &'a mut dyn Linker,
+        fn_indices: &'a HashMap<usize, u64>,
+    ) -> Result<()> {
+        let lt = typed.lambda_types.get(&lam.index).ok_or_else(|| internal("lambda without a type"))?;
+        let Type::Closure(ret, _) = lt else { return Err(internal("lambda type is not a closure")) };
+        let ret_type = clif(ret, None)?;
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        let params = b.block_params(entry).to_vec();
+        let fault_block = b.create_block();
+        let mut cx = FnCx {
+            b,
+            typed,
+            consts,
+            linker,
+            fn_indices,
+            ctx: params[0],
+            vars: HashMap::new(),
+            fault_block,
+            ret_type,
+            depth: None,
+            saved_sp: None,
+        };
+        let site = cx.linker.site("lambda", lam.body.first().and_then(|e| e.span.as_ref()));
+        // Call depth.
+        let ctx = cx.ctx;
+        let d = cx.b.ins().load(types::I32, MemFlagsData::trusted(), ctx, CTX_DEPTH);
+        let max = cx.b.ins().load(types::I32, MemFlagsData::trusted(), ctx, CTX_MAX_DEPTH);
+        let d1 = cx.b.ins().iadd_imm_s(d, 1);
+        let over = cx.b.ins().icmp(IntCC::UnsignedGreaterThan, d1, max);
+        cx.fault_if(over, FaultCode::CallDepth, site);
+        cx.b.ins().store(MemFlagsData::trusted(), d1, ctx, CTX_DEPTH);
+        cx.depth = Some(d);
+        if typed.uses_salloc.get(&lam.index).copied().unwrap_or(false) {
+            cx.saved_sp = Some(cx.b.ins().load(types::I64, MemFlagsData::trusted(), ctx, CTX_SP));
+        }
+        // Captured variables, from the environment.
+        let env = params[1];
+        let caps = typed.captures.get(&lam.index).cloned().unwrap_or_default();
+        for (i, v) in caps.iter().enumerate() {
+            let info = &typed.vars[*v];
+            let ty = if info.is_cell() { Some(types::I64) } else { clif(&info.ty, None)? };
+            if let Some(ty) = ty {
+                let val = cx.load(ty, env, 8 * i as i32, 8, site)?;
+                let var = cx.b.declare_var(ty);
+                cx.b.def_var(var, val);
+                cx.vars.insert(*v, var);
+            }
+        }
+        // Parameters.
+        let pvars = typed.params.get(&lam.index).cloned().unwrap_or_default();
+        let mut k = 2;
+        for v in pvars {
+            if clif(&typed.vars[v].ty, None)?.is_some() {
+                let val = params[k];
+                k += 1;
+                cx.bind(v, Some(val), site)?;
+            }
+        }
+        let mut last = None;
+        for e in &lam.body {
+            last = cx.expr(e)?;
+        }
+        cx.finish_return(last)?;
+        cx.b.switch_to_block(fault_block);
+        let zeros = cx.zeros();
+        cx.b.ins().return_(&zeros);
+        cx.b.seal_all_blocks();
+        cx.b.finalize(consts.frontend);
+        Ok(())
+    }
+
+    /// Builds `tramp(ctx, closure, args: *const u64, ret: *mut u64)`, which calls a closure
+    /// of type `ft` (checked like any closure call) with arguments and result as 64-bit
+    /// words: integers sign-extended, floats as their `f32` bits, doubles as `f64` bits.
+    pub fn trampoline(
+        mut b: FunctionBuilder<'b>,
+        ft: &Type,
+        consts: Consts,
+        linker: &'a mut dyn Linker,
+        typed: &'a Typed,
+        fn_indices: &'a HashMap<usize, u64>,
+    ) -> Result<()> {
+        let Type::Closure(ret, params) = ft else { return Err(internal("trampoline of a non-closure")) };
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        let p = b.block_params(entry).to_vec();
+        let fault_block = b.create_block();
+        let mut cx = FnCx {
+            b,
+            typed,
+            consts,
+            linker,
+            fn_indices,
+            ctx: p[0],
+            vars: HashMap::new(),
+            fault_block,
+            ret_type: None,
+            depth: None,
+            saved_sp: None,
+        };
+        let mut vals = Vec::new();
+        for (i, t) in params.iter().enumerate() {
+            let w = cx.b.ins().load(types::I64, MemFlagsData::trusted(), p[2], 8 * i as i32);
+            let v = match clif(t, None)? {
+                None => continue,
+                Some(types::I64) => w,
+                Some(types::F64) => cx.b.ins().bitcast(types::F64, MemFlagsData::new(), w),
+                Some(types::F32) => {
+                    let n = cx.b.ins().ireduce(types::I32, w);
+                    cx.b.ins().bitcast(types::F32, MemFlagsData::new(), n)
+                }
+                Some(ty) => cx.b.ins().ireduce(ty, w),
+            };
+            vals.push(v);
+        }
+        let site = cx.linker.site("call from Scheme", None);
+        let r = cx.call_closure(p[1], ft, vals, FaultCode::StaleCall, site)?;
+        if let Some(r) = r {
+            let w = match clif(ret, None)? {
+                Some(types::F64) => cx.b.ins().bitcast(types::I64, MemFlagsData::new(), r),
+                Some(types::F32) => {
+                    let n = cx.b.ins().bitcast(types::I32, MemFlagsData::new(), r);
+                    cx.b.ins().uextend(types::I64, n)
+                }
+                Some(types::I64) => r,
+                _ if **ret == Type::I1 => cx.b.ins().uextend(types::I64, r),
+                _ => cx.b.ins().sextend(types::I64, r),
+            };
+            cx.b.ins().store(MemFlagsData::trusted(), w, p[3], 0);
+        }
+        cx.b.ins().return_(&[]);
+        cx.b.switch_to_block(fault_block);
+        cx.b.ins().return_(&[]);
+        cx.b.seal_all_blocks();
+        cx.b.finalize(consts.frontend);
+        Ok(())
+    }
+
+    fn zeros(&mut self) -> Vec<Value> {
+        match self.ret_type {
+            None => vec![],
+            Some(types::F32) => vec![self.b.ins().f32const(0.0)],
+            Some(types::F64) => vec![self.b.ins().f64const(0.0)],
+            Some(t) => vec![self.b.ins().iconst(t, 0)],
+        }
+    }
+
+    fn finish_return(&mut self, last: Option<Value>) -> Result<()> {
+        let ctx = self.ctx;
+        if let Some(d) = self.depth {
+            self.b.ins().store(MemFlagsData::trusted(), d, ctx, CTX_DEPTH);
+        }
+        if let Some(sp) = self.saved_sp {
+            self.b.ins().store(MemFlagsData::trusted(), sp, ctx, CTX_SP);
+        }
+        match (self.ret_type, last) {
+            (None, _) => {
+                self.b.ins().return_(&[]);
+            }
+            (Some(_), Some(v)) => {
+                self.b.ins().return_(&[v]);
+            }
+            (Some(_), None) => return Err(internal("a value-returning lambda ended in void")),
+        }
+        Ok(())
+    }
+
+    /// Branches to a block that records `code` at `site` and returns, when `cond` is true.
+    fn fault_if(&mut self, cond: Value, code: FaultCode, site: u32) {
+        let fail = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.ins().brif(cond, fail, &[], cont, &[]);
+        self.b.switch_to_block(fail);
+        let ctx = self.ctx;
+        let c = self.b.ins().iconst(types::I32, code as i64);
+        let s = self.b.ins().iconst(types::I32, i64::from(site));
+        self.b.ins().store(MemFlagsData::trusted(), c, ctx, CTX_FAULT);
+        self.b.ins().store(MemFlagsData::trusted(), s, ctx, CTX_FAULT_SITE);
+        self.b.ins().jump(self.fault_block, &[]);
+        self.b.switch_to_block(cont);
+    }
+
+    /// After a call: return at once if the callee faulted.
+    fn check_fault(&mut self) {
+        let ctx = self.ctx;
+        let f = self.b.ins().load(types::I32, MemFlagsData::trusted(), ctx, CTX_FAULT);
+        let cont = self.b.create_block();
+        self.b.ins().brif(f, self.fault_block, &[], cont, &[]);
+        self.b.switch_to_block(cont);
+    }
+
+    /// Faults unless `[addr+off, addr+off+size)` lies in the arena (when checks are on).
+    fn check(&mut self, addr: Value, off: i32, size: u64, site: u32, always: bool) {
+        if !self.consts.checks && !always {
+            return;
+        }
+        let base = self.consts.arena_base.wrapping_sub(off as i64 as u64);
+        let rel = self.b.ins().iadd_imm_s(addr, -(base as i64));
+        let limit = self.consts.arena_len.saturating_sub(size);
+        let bad = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThan, rel, limit as i64);
+        self.fault_if(bad, FaultCode::OutOfRange, site);
+    }
+
+    fn load(&mut self, ty: types::Type, addr: Value, off: i32, size: u64, site: u32) -> Result<Value> {
+        self.check(addr, off, size, site, false);
+        Ok(self.b.ins().load(ty, MemFlagsData::new(), addr, off))
+    }
+
+    fn store(&mut self, v: Value, addr: Value, off: i32, size: u64, site: u32) {
+        self.check(addr, off, size, site, false);
+        self.b.ins().store(MemFlagsData::new(), v, addr, off);
+    }
+
+    /// Calls a runtime function at `addr` with the given signature.
+    fn rt_call(&mut self, addr: u64, params: &[types::Type], ret: Option<types::Type>, args: &[Value]) -> Option<Value> {
+        let mut sig = Signature::new(self.consts.call_conv);
+        sig.params.extend(params.iter().map(|t| AbiParam::new(*t)));
+        sig.returns.extend(ret.map(AbiParam::new));
+        let sref = self.b.import_signature(sig);
+        let f = self.b.ins().iconst(types::I64, addr as i64);
+        let call = self.b.ins().call_indirect(sref, f, args);
+        self.b.inst_results(call).first().copied()
+    }
+
+    fn var_type(&self, v: usize) -> &Type {
+        &self.typed.vars[v].ty
+    }
+
+    /// Binds local variable `v` to `val` (allocating its cell if it is a shared cell).
+    fn bind(&mut self, v: usize, val: Option<Value>, site: u32) -> Result<()> {
+        let info = &self.typed.vars[v];
+        let Some(ty) = clif(&info.ty, None)? else { return Ok(()) };
+        let val = match val {
+            Some(v) => v,
+            None => return Err(internal("binding without a value")),
+        };
+        if info.is_cell() {
+            let size = info.ty.size().max(1);
+            let cell = self.alloc_call(abi::zonal_zalloc as *const u8 as u64, None, size, 8, site);
+            self.b.ins().store(MemFlagsData::trusted(), val, cell, 0);
+            let var = self.b.declare_var(types::I64);
+            self.b.def_var(var, cell);
+            self.vars.insert(v, var);
+        } else {
+            let var = self.b.declare_var(ty);
+            self.b.def_var(var, val);
+            self.vars.insert(v, var);
+        }
+        Ok(())
+    }
+
+    fn read_var(&mut self, v: usize, site: u32) -> Result<Option<Value>> {
+        let Some(ty) = clif(self.var_type(v), None)? else { return Ok(None) };
+        let var = *self.vars.get(&v).ok_or_else(|| internal("variable not in this function"))?;
+        let x = self.b.use_var(var);
+        if self.typed.vars[v].is_cell() {
+            let size = self.var_type(v).size();
+            return Ok(Some(self.load(ty, x, 0, size, site)?));
+        }
+        Ok(Some(x))
+    }
+
+    fn write_var(&mut self, v: usize, val: Value, site: u32) -> Result<()> {
+        let var = *self.vars.get(&v).ok_or_else(|| internal("variable not in this function"))?;
+        if self.typed.vars[v].is_cell() {
+            let cell = self.b.use_var(var);
+            let size = self.var_type(v).size();
+            self.store(val, cell, 0, size, site);
+        } else {
+            self.b.def_var(var, val);
+        }
+        Ok(())
+    }
+
+    /// `zonal_zalloc`-shaped call: (ctx, count, size, align, site) -> addr, then fault test.
+    fn alloc_call(&mut self, f: u64, count: Option<Value>, size: u64, align: u64, site: u32) -> Value {
+        let count = count.unwrap_or_else(|| self.b.ins().iconst(types::I64, 1));
+        let size = self.b.ins().iconst(types::I64, size as i64);
+        let align = self.b.ins().iconst(types::I64, align as i64);
+        let s = self.b.ins().iconst(types::I32, i64::from(site));
+        let ctx = self.ctx;
+        let p = [types::I64, types::I64, types::I64, types::I64, types::I32];
+        let r = self.rt_call(f, &p, Some(types::I64), &[ctx, count, size, align, s]);
+        self.check_fault();
+        r.unwrap_or(count)
+    }
+
+    fn ty(&self, e: &Expr) -> &Type {
+        &self.typed.types[e.id]
+    }
+
+    fn value(&mut self, e: &Expr) -> Result<Value> {
+        match self.expr(e)? {
+            Some(v) => Ok(v),
+            None => Err(DspError::new(DspErrorKind::Type, "this expression has no value (it is void)", e.span.as_ref())),
+        }
+    }
+
+    fn index(&mut self, e: &Expr) -> Result<Value> {
+        let v = self.value(e)?;
+        Ok(self.widen_int(v, self.ty(e).clone()))
+    }
+
+    fn widen_int(&mut self, v: Value, t: Type) -> Value {
+        match t {
+            Type::I64 => v,
+            Type::I1 => self.b.ins().uextend(types::I64, v),
+            _ => self.b.ins().sextend(types::I64, v),
+        }
+    }
+
+    fn body(&mut self, body: &[Expr]) -> Result<Option<Value>> {
+        let mut last = None;
+        for e in body {
+            last = self.expr(e)?;
+        }
+        Ok(last)
+    }
+
+    fn literal_int(&mut self, i: i64, t: &Type) -> Value {
+        match t {
+            Type::Float => self.b.ins().f32const(i as f32),
+            Type::Double => self.b.ins().f64const(i as f64),
+            Type::I32 => self.b.ins().iconst(types::I32, i64::from(i as i32)),
+            Type::I8 | Type::I1 => self.b.ins().iconst(types::I8, i64::from(i as i8)),
+            _ => self.b.ins().iconst(types::I64, i),
+        }
+    }
+
+    pub fn expr(&mut self, e: &Expr) -> Result<Option<Value>> {
+        let t = self.ty(e).clone();
+        let sp = e.span.as_ref();
+        Ok(Some(match &e.kind {
+            ExprKind::Int(i) => self.literal_int(*i, &t),
+            ExprKind::Float(x) => match t {
+                Type::Float => self.b.ins().f32const(*x as f32),
+                _ => self.b.ins().f64const(*x),
+            },
+            ExprKind::Bool(x) => self.b.ins().iconst(types::I8, i64::from(*x)),
+            ExprKind::Str(s) => {
+                let a = self.linker.string(s)?;
+                self.b.ins().iconst(types::I64, a as i64)
+            }
+            ExprKind::Null => self.b.ins().iconst(types::I64, 0),
+            ExprKind::Void => return Ok(None),
+            ExprKind::Var(name) => {
+                let site = self.linker.site(name, sp);
+                return self.read_ref(e.id, &t, site);
+            }
+            ExprKind::Let(binds, body) => {
+                let ids = self.typed.let_vars.get(&e.id).cloned().unwrap_or_default();
+                for ((b, v), id) in binds.iter().zip(ids) {
+                    let val = self.expr(v)?;
+                    let site = self.linker.site(&b.name, b.span.as_ref());
+                    if clif(self.var_type(id), b.span.as_ref())?.is_some() {
+                        self.bind(id, val, site)?;
+                    }
+                }
+                return self.body(body);
+            }
+            ExprKind::Lambda(l) => self.make_closure(l.index, sp)?,
+            ExprKind::If(c, th, el) => return self.if_(c, th, el.as_deref(), &t),
+            ExprKind::Begin(body) => return self.body(body),
+            ExprKind::Set(name, v) => {
+                let val = self.value(v)?;
+                let site = self.linker.site("set!", sp);
+                match self.typed.refs.get(&e.id) {
+                    Some(Ref::Local(id)) => self.write_var(*id, val, site)?,
+                    Some(Ref::Global(g)) => {
+                        let a = self.global_addr(g, sp)?;
+                        self.b.ins().store(MemFlagsData::trusted(), val, a, 0);
+                    }
+                    _ => return Err(internal(&format!("set! of {name} unresolved"))),
+                }
+                val
+            }
+            ExprKind::Dotimes(_, n, body) => {
+                let nv = self.value(n)?;
+                let v = *self.typed.loop_vars.get(&e.id).ok_or_else(|| internal("dotimes var"))?;
+                let ty = clif(self.var_type(v), sp)?.ok_or_else(|| internal("void loop var"))?;
+                let site = self.linker.site("dotimes", sp);
+                let zero = self.b.ins().iconst(ty, 0);
+                if self.vars.contains_key(&v) {
+                    self.write_var(v, zero, site)?;
+                } else {
+                    self.bind(v, Some(zero), site)?;
+                }
+                let (head, inner, exit) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
+                self.b.ins().jump(head, &[]);
+                self.b.switch_to_block(head);
+                let i = self.read_var(v, site)?.ok_or_else(|| internal("loop var"))?;
+                let more = self.b.ins().icmp(IntCC::SignedLessThan, i, nv);
+                self.b.ins().brif(more, inner, &[], exit, &[]);
+                self.b.switch_to_block(inner);
+                self.body(body)?;
+                let i = self.read_var(v, site)?.ok_or_else(|| internal("loop var"))?;
+                let i1 = self.b.ins().iadd_imm_s(i, 1);
+                self.write_var(v, i1, site)?;
+                self.b.ins().jump(head, &[]);
+                self.b.switch_to_block(exit);
+                return Ok(None);
+            }
+            ExprKind::While(c, body) => {
+                let (head, inner, exit) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
+                self.b.ins().jump(head, &[]);
+                self.b.switch_to_block(head);
+                let cv = self.value(c)?;
+                self.b.ins().brif(cv, inner, &[], exit, &[]);
+                self.b.switch_to_block(inner);
+                self.body(body)?;
+                self.b.ins().jump(head, &[]);
+                self.b.switch_to_block(exit);
+                return Ok(None);
+            }
+            ExprKind::Memzone(size, body) => {
+                let sv = self.index(size)?;
+                let site = self.linker.site("memzone", sp);
+                let s = self.b.ins().iconst(types::I32, i64::from(site));
+                let ctx = self.ctx;
+                let push = abi::zonal_memzone_push as *const u8 as u64;
+                self.rt_call(push, &[types::I64, types::I64, types::I32], Some(types::I32), &[ctx, sv, s]);
+                self.check_fault();
+                let r = self.body(body)?;
+                let pop = abi::zonal_memzone_pop as *const u8 as u64;
+                self.rt_call(pop, &[types::I64, types::I32], None, &[ctx, s]);
+                self.check_fault();
+                return Ok(r);
+            }
+            ExprKind::Alloc(kind, count) => {
+                let Type::Ptr(elem) = &t else { return Err(internal("allocation of a non-pointer")) };
+                let size = elem.size();
+                if size == 0 {
+                    return Err(DspError::new(
+                        DspErrorKind::Type,
+                        format!("cannot tell what this allocation holds ({t}): annotate the binding, as in buf:double*"),
+                        sp,
+                    ));
+                }
+                let count = match count {
+                    Some(c) => Some(self.index(c)?),
+                    None => None,
+                };
+                let f = match kind {
+                    AllocKind::Stack => abi::zonal_salloc as *const u8 as u64,
+                    AllocKind::Zone => abi::zonal_zalloc as *const u8 as u64,
+                    AllocKind::Heap => abi::zonal_halloc as *const u8 as u64,
+                };
+                let name = match kind {
+                    AllocKind::Stack => "salloc",
+                    AllocKind::Zone => "zalloc",
+                    AllocKind::Heap => "halloc",
+                };
+                let site = self.linker.site(name, sp);
+                self.alloc_call(f, count, size, elem.align().max(8), site)
+            }
+            ExprKind::And(args) | ExprKind::Or(args) => {
+                let is_and = matches!(e.kind, ExprKind::And(_));
+                let done = self.b.create_block();
+                self.b.append_block_param(done, types::I8);
+                for a in args {
+                    let v = self.value(a)?;
+                    let next = self.b.create_block();
+                    let short = [BlockArg::Value(v)];
+                    if is_and {
+                        self.b.ins().brif(v, next, &[], done, &short);
+                    } else {
+                        self.b.ins().brif(v, done, &short, next, &[]);
+                    }
+                    self.b.switch_to_block(next);
+                }
+                let fin = self.b.ins().iconst(types::I8, i64::from(is_and));
+                self.b.ins().jump(done, &[BlockArg::Value(fin)]);
+                self.b.switch_to_block(done);
+                self.b.block_params(done)[0]
+            }
+            ExprKind::App(name, args) => return self.app(e, name, args, &t),
+            ExprKind::CallValue(f, args) => {
+                let fv = self.value(f)?;
+                let ft = self.ty(f).clone();
+                let site = self.linker.site("call", sp);
+                let vals = self.call_args(args)?;
+                return self.call_closure(fv, &ft, vals, FaultCode::BadClosure, site);
+            }
+        }))
+    }
+
+    fn global_addr(&mut self, g: &str, sp: Option<&Span>) -> Result<Value> {
+        let a = self
+            .linker
+            .global(g)
+            .ok_or_else(|| DspError::new(DspErrorKind::Unbound, format!("{g} is not defined"), sp))?;
+        Ok(self.b.ins().iconst(types::I64, a as i64))
+    }
+
+    fn slot_closure(&mut self, name: &str, sp: Option<&Span>) -> Result<Value> {
+        let slot = self
+            .linker
+            .slot(name)
+            .ok_or_else(|| DspError::new(DspErrorKind::Unbound, format!("{name} is not defined"), sp))?;
+        let ctx = self.ctx;
+        let slots = self.b.ins().load(types::I64, MemFlagsData::trusted(), ctx, CTX_SLOTS);
+        Ok(self.b.ins().load(types::I64, MemFlagsData::trusted(), slots, 8 * slot as i32))
+    }
+
+    fn read_ref(&mut self, id: usize, t: &Type, site: u32) -> Result<Option<Value>> {
+        match self.typed.refs.get(&id).cloned() {
+            Some(Ref::Local(v)) => self.read_var(v, site),
+            Some(Ref::Global(g)) => {
+                let Some(ty) = clif(t, None)? else { return Ok(None) };
+                let a = self.global_addr(&g, None)?;
+                Ok(Some(self.b.ins().load(ty, MemFlagsData::trusted(), a, 0)))
+            }
+            Some(Ref::Func(f)) => Ok(Some(self.slot_closure(&f, None)?)),
+            None => Err(internal("unresolved name")),
+        }
+    }
+
+    fn make_closure(&mut self, index: usize, sp: Option<&Span>) -> Result<Value> {
+        let caps = self.typed.captures.get(&index).cloned().unwrap_or_default();
+        let fn_index = *self.fn_indices.get(&index).ok_or_else(|| internal("lambda without code"))?;
+        let site = self.linker.site("lambda", sp);
+        let bytes = 16 + 8 * caps.len() as u64;
+        let rec = self.alloc_call(abi::zonal_zalloc as *const u8 as u64, None, bytes, 8, site);
+        let fi = self.b.ins().iconst(types::I64, fn_index as i64);
+        self.b.ins().store(MemFlagsData::trusted(), fi, rec, 0);
+        let env = self.b.ins().iadd_imm_s(rec, 16);
+        self.b.ins().store(MemFlagsData::trusted(), env, rec, 8);
+        for (i, v) in caps.iter().enumerate() {
+            let var = *self.vars.get(v).ok_or_else(|| internal("captured variable not visible"))?;
+            if clif(self.var_type(*v), None)?.is_some() {
+                let x = self.b.use_var(var);
+                self.b.ins().store(MemFlagsData::trusted(), x, rec, 16 + 8 * i as i32);
+            }
+        }
+        Ok(rec)
+    }
+
+    fn call_args(&mut self, args: &[Expr]) -> Result<Vec<Value>> {
+        let mut vals = Vec::new();
+        for a in args {
+            if let Some(v) = self.expr(a)? {
+                vals.push(v);
+            }
+        }
+        Ok(vals)
+    }
+
+    fn call_closure(&mut self, clo: Value, ft: &Type, args: Vec<Value>, code: FaultCode, site: u32) -> Result<Option<Value>> {
+        let Type::Closure(ret, _) = ft else { return Err(internal("call of a non-closure")) };
+        let mut vals = vec![self.ctx, clo];
+        vals.extend(args);
+        // Record: always checked, so that a null or wild closure faults.
+        self.check(clo, 0, 16, site, true);
+        let idx = self.b.ins().load(types::I64, MemFlagsData::new(), clo, 0);
+        let env = self.b.ins().load(types::I64, MemFlagsData::new(), clo, 8);
+        vals[1] = env;
+        let bad = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, idx, self.consts.code_cap as i64);
+        self.fault_if(bad, code, site);
+        let off = self.b.ins().ishl_imm_s(idx, 4);
+        let entry = self.b.ins().iadd_imm_s(off, self.consts.code_table as i64);
+        let tid = self.b.ins().load(types::I64, MemFlagsData::trusted(), entry, 8);
+        let want = self.linker.type_id(ft);
+        let wrong = self.b.ins().icmp_imm_s(IntCC::NotEqual, tid, want as i64);
+        self.fault_if(wrong, code, site);
+        let fptr = self.b.ins().load(types::I64, MemFlagsData::trusted(), entry, 0);
+        let sig = signature(ft, self.consts.call_conv)?;
+        let sref = self.b.import_signature(sig);
+        let call = self.b.ins().call_indirect(sref, fptr, &vals);
+        let r = self.b.inst_results(call).first().copied();
+        self.check_fault();
+        Ok(if clif(ret, None)?.is_some() { r } else { None })
+    }
+
+    fn if_(&mut self, c: &Expr, th: &Expr, el: Option<&Expr>, t: &Type) -> Result<Option<Value>> {
+        let cv = self.value(c)?;
+        let (tb, eb, done) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
+        let rt = if el.is_some() { clif(t, None)? } else { None };
+        if let Some(rt) = rt {
+            self.b.append_block_param(done, rt);
+        }
+        self.b.ins().brif(cv, tb, &[], eb, &[]);
+        for (blk, arm) in [(tb, Some(th)), (eb, el)] {
+            self.b.switch_to_block(blk);
+            let v = match arm {
+                Some(a) => self.expr(a)?,
+                None => None,
+            };
+            match (rt, v) {
+                (Some(_), Some(v)) => self.b.ins().jump(done, &[BlockArg::Value(v)]),
+                _ => self.b.ins().jump(done, &[]),
+            };
+        }
+        self.b.switch_to_block(done);
+        Ok(rt.map(|_| self.b.block_params(done)[0]))
+    }
+
+    fn convert(&mut self, v: Value, from: &Type, to: &Type) -> Value {
+        let (ft, tt) = (clif(from, None).ok().flatten(), clif(to, None).ok().flatten());
+        let (Some(ft), Some(tt)) = (ft, tt) else { return v };
+        if *to == Type::I1 && from.is_int() {
+            let nz = self.b.ins().icmp_imm_s(IntCC::NotEqual, v, 0);
+            return nz;
+        }
+        match (from.is_int(), to.is_int()) {
+            (true, true) if ft == tt => v,
+            (true, true) if ft.bits() < tt.bits() => {
+                if *from == Type::I1 { self.b.ins().uextend(tt, v) } else { self.b.ins().sextend(tt, v) }
+            }
+            (true, true) => self.b.ins().ireduce(tt, v),
+            (true, false) => self.b.ins().fcvt_from_sint(tt, v),
+            (false, true) => self.b.ins().fcvt_to_sint_sat(tt, v),
+            (false, false) if ft == tt => v,
+            (false, false) if tt == types::F64 => self.b.ins().fpromote(tt, v),
+            (false, false) => self.b.ins().fdemote(tt, v),
+        }
+    }
+
+    fn arith(&mut self, op: &str, a: Value, x: Value, t: &Type, site: u32) -> Value {
+        let real = t.is_real();
+        match (op, real) {
+            ("+", false) => self.b.ins().iadd(a, x),
+            ("-", false) => self.b.ins().isub(a, x),
+            ("*", false) => self.b.ins().imul(a, x),
+            ("+", true) => self.b.ins().fadd(a, x),
+            ("-", true) => self.b.ins().fsub(a, x),
+            ("*", true) => self.b.ins().fmul(a, x),
+            ("/", true) => self.b.ins().fdiv(a, x),
+            (_, true) => {
+                let (f, ty) = if *t == Type::Float {
+                    (math::zonal_fmodf as *const u8 as u64, types::F32)
+                } else {
+                    (math::zonal_fmod as *const u8 as u64, types::F64)
+                };
+                self.rt_call(f, &[ty, ty], Some(ty), &[a, x]).unwrap_or(a)
+            }
+            (_, false) => {
+                let ty = self.b.func.dfg.value_type(a);
+                let zero = self.b.ins().icmp_imm_s(IntCC::Equal, x, 0);
+                self.fault_if(zero, FaultCode::DivByZero, site);
+                // MIN / -1 overflows (and traps in hardware): divide by 1 and negate instead.
+                let minus1 = self.b.ins().icmp_imm_s(IntCC::Equal, x, -1);
+                let one = self.b.ins().iconst(ty, 1);
+                let safe = self.b.ins().select(minus1, one, x);
+                if op == "/" {
+                    let q = self.b.ins().sdiv(a, safe);
+                    let neg = self.b.ins().ineg(a);
+                    self.b.ins().select(minus1, neg, q)
+                } else {
+                    let r = self.b.ins().srem(a, safe);
+                    let z = self.b.ins().iconst(ty, 0);
+                    self.b.ins().select(minus1, z, r)
+                }
+            }
+        }
+    }
+
+    fn compare(&mut self, op: &str, a: Value, x: Value, t: &Type) -> Value {
+        if t.is_real() {
+            let cc = match op {
+                "=" => FloatCC::Equal,
+                "<" => FloatCC::LessThan,
+                ">" => FloatCC::GreaterThan,
+                "<=" => FloatCC::LessThanOrEqual,
+                ">=" => FloatCC::GreaterThanOrEqual,
+                _ => FloatCC::NotEqual,
+            };
+            self.b.ins().fcmp(cc, a, x)
+        } else {
+            let unsigned = t.is_pointer();
+            let cc = match (op, unsigned) {
+                ("=", _) => IntCC::Equal,
+                ("<", false) => IntCC::SignedLessThan,
+                (">", false) => IntCC::SignedGreaterThan,
+                ("<=", false) => IntCC::SignedLessThanOrEqual,
+                (">=", false) => IntCC::SignedGreaterThanOrEqual,
+                ("<", true) => IntCC::UnsignedLessThan,
+                (">", true) => IntCC::UnsignedGreaterThan,
+                ("<=", true) => IntCC::UnsignedLessThanOrEqual,
+                (">=", true) => IntCC::UnsignedGreaterThanOrEqual,
+                _ => IntCC::NotEqual,
+            };
+            self.b.ins().icmp(cc, a, x)
+        }
+    }
+
+    fn elem_addr(&mut self, p: Value, i: Value, size: u64) -> Value {
+        let off = self.b.ins().imul_imm_s(i, size as i64);
+        self.b.ins().iadd(p, off)
+    }
+
+    fn pointee(t: &Type) -> Type {
+        match t {
+            Type::Ptr(x) => (**x).clone(),
+            _ => Type::Void,
+        }
+    }
+
+    fn app(&mut self, e: &Expr, name: &str, args: &[Expr], t: &Type) -> Result<Option<Value>> {
+        let sp = e.span.as_ref();
+        let site = self.linker.site(name, sp);
+        if let Some(r) = self.typed.refs.get(&e.id).cloned() {
+            let params: Vec<Type> = args.iter().map(|a| self.ty(a).clone()).collect();
+            let ft = Type::Closure(Box::new(t.clone()), params);
+            let (clo, code) = match r {
+                Ref::Local(v) => {
+                    let clo = self.read_var(v, site)?.ok_or_else(|| internal("void closure"))?;
+                    (clo, FaultCode::BadClosure)
+                }
+                Ref::Global(g) => {
+                    let a = self.global_addr(&g, sp)?;
+                    (self.b.ins().load(types::I64, MemFlagsData::trusted(), a, 0), FaultCode::BadClosure)
+                }
+                Ref::Func(f) => (self.slot_closure(&f, sp)?, FaultCode::StaleCall),
+            };
+            let vals = self.call_args(args)?;
+            return self.call_closure(clo, &ft, vals, code, site);
+        }
+        let at = |i: usize| -> Type { args.get(i).map(|a| self.typed.types[a.id].clone()).unwrap_or(Type::Void) };
+        Ok(Some(match name {
+            "+" | "-" | "*" | "/" | "%" | "modulo" => {
+                let op = if name == "modulo" { "%" } else { name };
+                let mut acc = self.value(&args[0])?;
+                if args.len() == 1 && op == "-" {
+                    return Ok(Some(if t.is_real() { self.b.ins().fneg(acc) } else { self.b.ins().ineg(acc) }));
+                }
+                for a in &args[1..] {
+                    let x = self.value(a)?;
+                    acc = self.arith(op, acc, x, t, site);
+                }
+                acc
+            }
+            "=" | "<>" | "!=" | "<" | ">" | "<=" | ">=" => {
+                let a = self.value(&args[0])?;
+                let x = self.value(&args[1])?;
+                self.compare(name, a, x, &at(0))
+            }
+            "not" => {
+                let a = self.value(&args[0])?;
+                self.b.ins().icmp_imm_s(IntCC::Equal, a, 0)
+            }
+            "bitwise-not" => {
+                let a = self.value(&args[0])?;
+                self.b.ins().bnot(a)
+            }
+            "bitwise-and" | "bitwise-or" | "bitwise-xor" | "bitwise-shift-left" | "bitwise-shift-right" => {
+                let mut acc = self.value(&args[0])?;
+                for a in &args[1..] {
+                    let x = self.value(a)?;
+                    acc = match name {
+                        "bitwise-and" => self.b.ins().band(acc, x),
+                        "bitwise-or" => self.b.ins().bor(acc, x),
+                        "bitwise-xor" => self.b.ins().bxor(acc, x),
+                        "bitwise-shift-left" => self.b.ins().ishl(acc, x),
+                        _ => self.b.ins().ushr(acc, x),
+                    };
+                }
+                acc
+            }
+            "pref" | "pref-ptr" | "aref" | "aref-ptr" => {
+                let p = self.value(&args[0])?;
+                let i = self.index(&args[1])?;
+                let mut elem = Self::pointee(&at(0));
+                if name.starts_with('a') {
+                    if let Type::Array(_, x) = elem {
+                        elem = *x;
+                    }
+                }
+                let addr = self.elem_addr(p, i, elem.size());
+                if name.ends_with("-ptr") {
+                    addr
+                } else {
+                    let ty = clif(&elem, sp)?.ok_or_else(|| internal("void element"))?;
+                    self.load(ty, addr, 0, elem.size(), site)?
+                }
+            }
+            "pset!" | "aset!" => {
+                let p = self.value(&args[0])?;
+                let i = self.index(&args[1])?;
+                let v = self.value(&args[2])?;
+                let mut elem = Self::pointee(&at(0));
+                if name == "aset!" {
+                    if let Type::Array(_, x) = elem {
+                        elem = *x;
+                    }
+                }
+                let addr = self.elem_addr(p, i, elem.size());
+                self.store(v, addr, 0, elem.size(), site);
+                v
+            }
+            "afill!" => {
+                let p = self.value(&args[0])?;
+                let elem = match Self::pointee(&at(0)) {
+                    Type::Array(_, x) => *x,
+                    other => other,
+                };
+                for (k, a) in args[1..].iter().enumerate() {
+                    let v = self.value(a)?;
+                    let off = (k as u64 * elem.size()) as i32;
+                    self.store(v, p, off, elem.size(), site);
+                }
+                return Ok(None);
+            }
+            "tref" | "tref-ptr" | "tset!" | "tfill!" => {
+                let p = self.value(&args[0])?;
+                let Type::Tuple(fields) = Self::pointee(&at(0)) else { return Err(internal("tuple type")) };
+                if name == "tfill!" {
+                    for (k, a) in args[1..].iter().enumerate() {
+                        let v = self.value(a)?;
+                        let off = Type::field_offset(&fields, k) as i32;
+                        self.store(v, p, off, fields[k].size(), site);
+                    }
+                    return Ok(None);
+                }
+                let ExprKind::Int(k) = args[1].kind else { return Err(internal("tuple index")) };
+                let k = k as usize;
+                let off = Type::field_offset(&fields, k) as i32;
+                match name {
+                    "tref-ptr" => self.b.ins().iadd_imm_s(p, i64::from(off)),
+                    "tset!" => {
+                        let v = self.value(&args[2])?;
+                        self.store(v, p, off, fields[k].size(), site);
+                        v
+                    }
+                    _ => {
+                        let ty = clif(&fields[k], sp)?.ok_or_else(|| internal("void field"))?;
+                        self.load(ty, p, off, fields[k].size(), site)?
+                    }
+                }
+            }
+            "printf" | "println" => return self.print(name, args, site),
+            "free" => {
+                let p = self.value(&args[0])?;
+                let s = self.b.ins().iconst(types::I32, i64::from(site));
+                let ctx = self.ctx;
+                self.rt_call(abi::zonal_free as *const u8 as u64, &[types::I64, types::I64, types::I32], None, &[ctx, p, s]);
+                self.check_fault();
+                return Ok(None);
+            }
+            _ => {
+                if let Some((from, to)) = conversion(name) {
+                    let v = self.value(&args[0])?;
+                    return Ok(Some(self.convert(v, &from, &to)));
+                }
+                return self.math(name, args, t, sp).map(Some);
+            }
+        }))
+    }
+
+    fn math(&mut self, name: &str, args: &[Expr], t: &Type, sp: Option<&Span>) -> Result<Value> {
+        let vals = args.iter().map(|a| self.value(a)).collect::<Result<Vec<_>>>()?;
+        Ok(match name {
+            "sqrt" => self.b.ins().sqrt(vals[0]),
+            "fabs" => self.b.ins().fabs(vals[0]),
+            "floor" => self.b.ins().floor(vals[0]),
+            "ceil" => self.b.ins().ceil(vals[0]),
+            "trunc" => self.b.ins().trunc(vals[0]),
+            "fmin" => self.b.ins().fmin(vals[0], vals[1]),
+            "fmax" => self.b.ins().fmax(vals[0], vals[1]),
+            _ => {
+                let sym = if *t == Type::Float { format!("zonal_{name}f") } else { format!("zonal_{name}") };
+                let Some(addr) = math::symbols().into_iter().find(|(n, _)| *n == sym).map(|(_, p)| p as u64) else {
+                    return Err(DspError::new(DspErrorKind::Unbound, format!("{name} is not defined"), sp));
+                };
+                let ty = if *t == Type::Float { types::F32 } else { types::F64 };
+                let params = vec![ty; if MATH1.contains(&name) { 1 } else { 2 }];
+                self.rt_call(addr, &params, Some(ty), &vals).ok_or_else(|| internal("math call"))?
+            }
+        })
+    }
+
+    fn print(&mut self, name: &str, args: &[Expr], site: u32) -> Result<Option<Value>> {
+        let (fmt, rest) = if name == "printf" { (Some(self.value(&args[0])?), &args[1..]) } else { (None, args) };
+        let n = rest.len();
+        let words = self.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, (8 * n.max(1)) as u32, 3));
+        let kinds = self.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, n.max(1) as u32, 0));
+        for (i, a) in rest.iter().enumerate() {
+            let t = self.ty(a).clone();
+            let Some(v) = self.expr(a)? else {
+                let z = self.b.ins().iconst(types::I64, 0);
+                let k = self.b.ins().iconst(types::I8, i64::from(abi::KIND_I64));
+                self.b.ins().stack_store(types::I64, z, words, 8 * i as i32);
+                self.b.ins().stack_store(types::I64, k, kinds, i as i32);
+                continue;
+            };
+            let (bits, kind) = match &t {
+                Type::Float => {
+                    let d = self.b.ins().fpromote(types::F64, v);
+                    (self.b.ins().bitcast(types::I64, MemFlagsData::new(), d), abi::KIND_F64)
+                }
+                Type::Double => (self.b.ins().bitcast(types::I64, MemFlagsData::new(), v), abi::KIND_F64),
+                Type::Ptr(x) if **x == Type::I8 => (v, abi::KIND_STR),
+                Type::Ptr(_) | Type::Closure(..) => (v, abi::KIND_PTR),
+                Type::I1 => (self.b.ins().uextend(types::I64, v), abi::KIND_I1),
+                Type::I32 => (self.b.ins().sextend(types::I64, v), abi::KIND_I32),
+                Type::I8 => (self.b.ins().sextend(types::I64, v), abi::KIND_I64),
+                _ => (v, abi::KIND_I64),
+            };
+            let k = self.b.ins().iconst(types::I8, i64::from(kind));
+            self.b.ins().stack_store(types::I64, bits, words, 8 * i as i32);
+            self.b.ins().stack_store(types::I64, k, kinds, i as i32);
+        }
+        let wa = self.b.ins().stack_addr(types::I64, words, 0);
+        let ka = self.b.ins().stack_addr(types::I64, kinds, 0);
+        let nv = self.b.ins().iconst(types::I32, n as i64);
+        let ctx = self.ctx;
+        if let Some(fmt) = fmt {
+            let s = self.b.ins().iconst(types::I32, i64::from(site));
+            let p = [types::I64, types::I64, types::I64, types::I64, types::I32, types::I32];
+            let r = self.rt_call(abi::zonal_printf as *const u8 as u64, &p, Some(types::I32), &[ctx, fmt, wa, ka, nv, s]);
+            self.check_fault();
+            Ok(r)
+        } else {
+            let p = [types::I64, types::I64, types::I64, types::I32];
+            self.rt_call(abi::zonal_println as *const u8 as u64, &p, None, &[ctx, wa, ka, nv]);
+            self.check_fault();
+            Ok(None)
+        }
+    }
+}

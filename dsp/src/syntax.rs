@@ -1,0 +1,280 @@
+//! Sexp → the syntax tree of one definition: special forms recognised, annotations read,
+//! every node numbered (the numbers index the inference results). Errors name the form and
+//! its line:col.
+
+use crate::error::{Result, syntax};
+use crate::sexp::{Sexp, SexpKind, Span};
+use crate::types::{Type, TypeNames};
+use std::rc::Rc;
+
+/// One expression, numbered for [`crate::infer`].
+#[derive(Debug)]
+pub struct Expr {
+    pub id: usize,
+    pub kind: ExprKind,
+    pub span: Option<Span>,
+}
+
+/// A parameter or a `let` binding's name, with its annotation if it had one.
+#[derive(Debug, Clone)]
+pub struct Binder {
+    pub name: String,
+    pub ty: Option<Type>,
+    pub span: Option<Span>,
+}
+
+#[derive(Debug)]
+pub struct Lambda {
+    /// Numbers the lambda among those of its definition (0 is the definition's init code).
+    pub index: usize,
+    pub params: Vec<Binder>,
+    pub body: Vec<Expr>,
+}
+
+/// Which allocator an allocation form uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AllocKind {
+    Stack,
+    Zone,
+    Heap,
+}
+
+#[derive(Debug)]
+pub enum ExprKind {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Str(String),
+    Null,
+    Void,
+    Var(String),
+    Let(Vec<(Binder, Expr)>, Vec<Expr>),
+    Lambda(Rc<Lambda>),
+    If(Box<Expr>, Box<Expr>, Option<Box<Expr>>),
+    Begin(Vec<Expr>),
+    Set(String, Box<Expr>),
+    /// `dotimes`/`doloop`: variable, count, body.
+    Dotimes(Binder, Box<Expr>, Vec<Expr>),
+    While(Box<Expr>, Vec<Expr>),
+    Memzone(Box<Expr>, Vec<Expr>),
+    Alloc(AllocKind, Option<Box<Expr>>),
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
+    /// A call: a builtin, a bind-func or a closure held in a variable (decided by inference).
+    App(String, Vec<Expr>),
+    /// A call of a computed closure, `((f) x)`.
+    CallValue(Box<Expr>, Vec<Expr>),
+}
+
+/// Turns forms into expressions, numbering nodes and lambdas.
+pub struct Parser<'a> {
+    pub names: &'a TypeNames,
+    pub next_id: usize,
+    pub next_lambda: usize,
+}
+
+impl<'a> Parser<'a> {
+    pub fn new(names: &'a TypeNames) -> Parser<'a> {
+        Parser { names, next_id: 0, next_lambda: 1 }
+    }
+
+    fn node(&mut self, kind: ExprKind, span: &Option<Span>) -> Expr {
+        let id = self.next_id;
+        self.next_id += 1;
+        Expr { id, kind, span: span.clone() }
+    }
+
+    /// Reads `name` or `name:TYPE`.
+    pub fn binder(&self, s: &Sexp) -> Result<Binder> {
+        let Some(text) = s.sym() else {
+            return syntax(format!("expected a name, found `{s}`"), s.span.as_ref());
+        };
+        let (name, ty) = match text.split_once(':') {
+            Some((n, t)) => match self.names.parse(t) {
+                Ok(t) => (n, Some(t)),
+                Err(e) => return Err(type_err(e, s.span.as_ref())),
+            },
+            None => (text, None),
+        };
+        if name.is_empty() {
+            return syntax(format!("`{text}` has no name before its type"), s.span.as_ref());
+        }
+        Ok(Binder { name: name.to_string(), ty, span: s.span.clone() })
+    }
+
+    fn body(&mut self, forms: &[Sexp], whole: &Sexp, what: &str) -> Result<Vec<Expr>> {
+        if forms.is_empty() {
+            return syntax(format!("{what} needs a body, in `{whole}`"), whole.span.as_ref());
+        }
+        forms.iter().map(|f| self.expr(f)).collect()
+    }
+
+    pub fn lambda(&mut self, s: &Sexp, items: &[Sexp]) -> Result<Rc<Lambda>> {
+        let Some(params) = items.get(1).and_then(Sexp::list) else {
+            return syntax("lambda takes a parameter list, as in (lambda (a:i64 b) ...)", s.span.as_ref());
+        };
+        let params = params.iter().map(|p| self.binder(p)).collect::<Result<Vec<_>>>()?;
+        let index = self.next_lambda;
+        self.next_lambda += 1;
+        let body = self.body(&items[2..], s, "lambda")?;
+        Ok(Rc::new(Lambda { index, params, body }))
+    }
+
+    pub fn expr(&mut self, s: &Sexp) -> Result<Expr> {
+        let sp = &s.span;
+        let kind = match &s.kind {
+            SexpKind::Int(i) => ExprKind::Int(*i),
+            SexpKind::Float(x) => ExprKind::Float(*x),
+            SexpKind::Bool(b) => ExprKind::Bool(*b),
+            SexpKind::Str(t) => ExprKind::Str(t.clone()),
+            SexpKind::Sym(n) => match n.as_str() {
+                "null" => ExprKind::Null,
+                "void" => ExprKind::Void,
+                "true" => ExprKind::Bool(true),
+                "false" => ExprKind::Bool(false),
+                _ if n.contains(':') => {
+                    return syntax(format!("`{n}`: a type annotation belongs on a binding"), sp.as_ref());
+                }
+                _ => ExprKind::Var(n.clone()),
+            },
+            SexpKind::List(items) => return self.list(s, items),
+        };
+        Ok(self.node(kind, sp))
+    }
+
+    fn list(&mut self, s: &Sexp, items: &[Sexp]) -> Result<Expr> {
+        let sp = &s.span;
+        let Some(head) = items.first() else {
+            return syntax("`()` is not an expression", sp.as_ref());
+        };
+        let Some(name) = head.sym() else {
+            let f = self.expr(head)?;
+            let args = items[1..].iter().map(|a| self.expr(a)).collect::<Result<_>>()?;
+            return Ok(self.node(ExprKind::CallValue(Box::new(f), args), sp));
+        };
+        let arity = |n: usize, shape: &str| -> Result<()> {
+            if items.len() == n {
+                Ok(())
+            } else {
+                syntax(format!("{name} takes the shape {shape}, found `{s}`"), sp.as_ref())
+            }
+        };
+        let kind = match name {
+            "lambda" => ExprKind::Lambda(self.lambda(s, items)?),
+            "let" => {
+                let Some(binds) = items.get(1).and_then(Sexp::list) else {
+                    return syntax(format!("let takes a list of bindings, in `{s}`"), sp.as_ref());
+                };
+                let mut out = Vec::new();
+                for b in binds {
+                    match b.list() {
+                        Some([n, v]) => out.push((self.binder(n)?, self.expr(v)?)),
+                        _ => {
+                            return syntax(
+                                format!("a let binding is (name value), found `{b}`"),
+                                b.span.as_ref(),
+                            );
+                        }
+                    }
+                }
+                ExprKind::Let(out, self.body(&items[2..], s, "let")?)
+            }
+            "if" => {
+                if items.len() != 3 && items.len() != 4 {
+                    return syntax(format!("if takes (if test then [else]), found `{s}`"), sp.as_ref());
+                }
+                let c = self.expr(&items[1])?;
+                let t = self.expr(&items[2])?;
+                let e = match items.get(3) {
+                    Some(e) => Some(Box::new(self.expr(e)?)),
+                    None => None,
+                };
+                ExprKind::If(Box::new(c), Box::new(t), e)
+            }
+            "cond" => return self.cond(s, &items[1..]),
+            "begin" => ExprKind::Begin(self.body(&items[1..], s, "begin")?),
+            "set!" => {
+                arity(3, "(set! name value)")?;
+                let Some(n) = items[1].sym() else {
+                    return syntax(format!("set! takes a variable name, found `{}`", items[1]), sp.as_ref());
+                };
+                ExprKind::Set(n.to_string(), Box::new(self.expr(&items[2])?))
+            }
+            "dotimes" | "doloop" => {
+                let spec = items.get(1).and_then(Sexp::list);
+                let Some([v, n]) = spec else {
+                    return syntax(format!("{name} takes ({name} (i count) body...), found `{s}`"), sp.as_ref());
+                };
+                let b = self.binder(v)?;
+                let n = self.expr(n)?;
+                ExprKind::Dotimes(b, Box::new(n), self.body(&items[2..], s, name)?)
+            }
+            "while" => {
+                if items.len() < 2 {
+                    return syntax(format!("while takes (while test body...), found `{s}`"), sp.as_ref());
+                }
+                let c = self.expr(&items[1])?;
+                let body = items[2..].iter().map(|f| self.expr(f)).collect::<Result<_>>()?;
+                ExprKind::While(Box::new(c), body)
+            }
+            "memzone" => {
+                if items.len() < 3 {
+                    return syntax(format!("memzone takes (memzone bytes body...), found `{s}`"), sp.as_ref());
+                }
+                let size = self.expr(&items[1])?;
+                ExprKind::Memzone(Box::new(size), self.body(&items[2..], s, "memzone")?)
+            }
+            "salloc" | "zalloc" | "alloc" | "halloc" => {
+                let kind = match name {
+                    "salloc" => AllocKind::Stack,
+                    "halloc" => AllocKind::Heap,
+                    _ => AllocKind::Zone,
+                };
+                if items.len() > 2 {
+                    return syntax(format!("{name} takes at most a count, found `{s}`"), sp.as_ref());
+                }
+                let count = match items.get(1) {
+                    Some(c) => Some(Box::new(self.expr(c)?)),
+                    None => None,
+                };
+                ExprKind::Alloc(kind, count)
+            }
+            "and" | "or" => {
+                let args = items[1..].iter().map(|a| self.expr(a)).collect::<Result<Vec<_>>>()?;
+                if name == "and" { ExprKind::And(args) } else { ExprKind::Or(args) }
+            }
+            "bind-func" | "bind-val" | "bind-type" | "bind-alias" => {
+                return syntax(format!("{name} belongs at the top level, not inside `{s}`"), sp.as_ref());
+            }
+            "quote" => return syntax(format!("quoted data is Scheme, not DSP code: `{s}`"), sp.as_ref()),
+            _ => {
+                let args = items[1..].iter().map(|a| self.expr(a)).collect::<Result<_>>()?;
+                ExprKind::App(name.to_string(), args)
+            }
+        };
+        Ok(self.node(kind, sp))
+    }
+
+    fn cond(&mut self, s: &Sexp, clauses: &[Sexp]) -> Result<Expr> {
+        let Some((first, rest)) = clauses.split_first() else {
+            return Ok(self.node(ExprKind::Void, &s.span));
+        };
+        let Some(parts) = first.list().filter(|p| !p.is_empty()) else {
+            return syntax(format!("a cond clause is (test body...), found `{first}`"), first.span.as_ref());
+        };
+        if parts[0].sym() == Some("else") {
+            let body = self.body(&parts[1..], first, "else")?;
+            return Ok(self.node(ExprKind::Begin(body), &first.span));
+        }
+        let test = self.expr(&parts[0])?;
+        let body = self.body(&parts[1..], first, "a cond clause")?;
+        let then = self.node(ExprKind::Begin(body), &first.span);
+        let other = if rest.is_empty() { None } else { Some(Box::new(self.cond(s, rest)?)) };
+        Ok(self.node(ExprKind::If(Box::new(test), Box::new(then), other), &first.span))
+    }
+}
+
+/// A type error at `span`.
+pub fn type_err(message: impl Into<String>, span: Option<&Span>) -> crate::error::DspError {
+    crate::error::DspError::new(crate::error::DspErrorKind::Type, message, span)
+}

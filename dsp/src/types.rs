@@ -1,0 +1,331 @@
+//! The types of the DSP language and the text of type annotations.
+//!
+//! `i1 i8 i32 i64 float double void`, pointers `T*` (nested), tuples `<T,..>`, arrays
+//! `|N,T|`, closures `[R,A..]*` (a closure value is a pointer, so the `*` is part of the
+//! closure type). Names from `bind-type` and `bind-alias` are expanded when an annotation
+//! is read; `SAMPLE`, `DSP` and `DSPMC` are predefined. [`Type::Var`] is an inference
+//! variable, never seen outside [`crate::infer`].
+
+use std::collections::HashMap;
+use std::fmt;
+
+/// A DSP type.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Type {
+    I1,
+    I8,
+    I32,
+    I64,
+    Float,
+    Double,
+    Void,
+    Ptr(Box<Type>),
+    Tuple(Vec<Type>),
+    Array(u64, Box<Type>),
+    /// `[ret, params..]*`.
+    Closure(Box<Type>, Vec<Type>),
+    /// An inference variable.
+    Var(u32),
+}
+
+impl Type {
+    pub fn ptr(t: Type) -> Type {
+        Type::Ptr(Box::new(t))
+    }
+
+    pub fn is_int(&self) -> bool {
+        matches!(self, Type::I1 | Type::I8 | Type::I32 | Type::I64)
+    }
+
+    pub fn is_real(&self) -> bool {
+        matches!(self, Type::Float | Type::Double)
+    }
+
+    pub fn is_numeric(&self) -> bool {
+        self.is_int() || self.is_real()
+    }
+
+    /// Pointers and closures: values that are addresses.
+    pub fn is_pointer(&self) -> bool {
+        matches!(self, Type::Ptr(_) | Type::Closure(..))
+    }
+
+    /// Bytes a value of this type takes in memory.
+    pub fn size(&self) -> u64 {
+        match self {
+            Type::I1 | Type::I8 => 1,
+            Type::I32 | Type::Float => 4,
+            Type::I64 | Type::Double | Type::Ptr(_) | Type::Closure(..) => 8,
+            Type::Void | Type::Var(_) => 0,
+            Type::Array(n, t) => n.saturating_mul(t.size()),
+            Type::Tuple(fields) => {
+                let mut off = 0u64;
+                for f in fields {
+                    off = off.next_multiple_of(f.align()) + f.size();
+                }
+                off.next_multiple_of(self.align())
+            }
+        }
+    }
+
+    /// Alignment of a value of this type in memory.
+    pub fn align(&self) -> u64 {
+        match self {
+            Type::Array(_, t) => t.align(),
+            Type::Tuple(fields) => fields.iter().map(Type::align).max().unwrap_or(1),
+            t => t.size().max(1),
+        }
+    }
+
+    /// Byte offset of field `i` of a tuple.
+    pub fn field_offset(fields: &[Type], i: usize) -> u64 {
+        let mut off = 0u64;
+        for (k, f) in fields.iter().enumerate() {
+            off = off.next_multiple_of(f.align());
+            if k == i {
+                return off;
+            }
+            off += f.size();
+        }
+        off
+    }
+
+    /// True when no inference variable is left inside.
+    pub fn is_concrete(&self) -> bool {
+        match self {
+            Type::Var(_) => false,
+            Type::Ptr(t) | Type::Array(_, t) => t.is_concrete(),
+            Type::Tuple(f) => f.iter().all(Type::is_concrete),
+            Type::Closure(r, a) => r.is_concrete() && a.iter().all(Type::is_concrete),
+            _ => true,
+        }
+    }
+}
+
+impl fmt::Display for Type {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |f: &mut fmt::Formatter<'_>, items: &[Type]| -> fmt::Result {
+            for (i, t) in items.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(",")?;
+                }
+                write!(f, "{t}")?;
+            }
+            Ok(())
+        };
+        match self {
+            Type::I1 => f.write_str("i1"),
+            Type::I8 => f.write_str("i8"),
+            Type::I32 => f.write_str("i32"),
+            Type::I64 => f.write_str("i64"),
+            Type::Float => f.write_str("float"),
+            Type::Double => f.write_str("double"),
+            Type::Void => f.write_str("void"),
+            Type::Ptr(t) => write!(f, "{t}*"),
+            Type::Tuple(items) => {
+                f.write_str("<")?;
+                list(f, items)?;
+                f.write_str(">")
+            }
+            Type::Array(n, t) => write!(f, "|{n},{t}|"),
+            Type::Closure(r, args) => {
+                write!(f, "[{r}")?;
+                for a in args {
+                    write!(f, ",{a}")?;
+                }
+                f.write_str("]*")
+            }
+            Type::Var(_) => f.write_str("?"),
+        }
+    }
+}
+
+/// A function's signature as callers see it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FnSig {
+    pub params: Vec<Type>,
+    pub ret: Type,
+}
+
+impl fmt::Display for FnSig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", Type::Closure(Box::new(self.ret.clone()), self.params.clone()))
+    }
+}
+
+/// Names of types: `bind-type` names and `bind-alias` aliases, expanded when read.
+#[derive(Clone, Debug)]
+pub struct TypeNames {
+    names: HashMap<String, Type>,
+}
+
+impl Default for TypeNames {
+    fn default() -> Self {
+        let mut names = HashMap::new();
+        let sample = Type::Float;
+        names.insert("SAMPLE".to_string(), sample.clone());
+        names.insert(
+            "DSP".to_string(),
+            Type::Closure(
+                Box::new(sample.clone()),
+                vec![sample.clone(), Type::I64, Type::I64, Type::ptr(sample.clone())],
+            ),
+        );
+        names.insert(
+            "DSPMC".to_string(),
+            Type::Closure(
+                Box::new(Type::Void),
+                vec![Type::ptr(sample.clone()), Type::ptr(sample), Type::I64, Type::ptr(Type::I8)],
+            ),
+        );
+        TypeNames { names }
+    }
+}
+
+impl TypeNames {
+    pub fn define(&mut self, name: &str, t: Type) {
+        self.names.insert(name.to_string(), t);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Type> {
+        self.names.get(name)
+    }
+
+    /// Reads an annotation such as `<i64,double>*` or `[float,float,i64]*`.
+    pub fn parse(&self, text: &str) -> Result<Type, String> {
+        let chars: Vec<char> = text.chars().collect();
+        let mut p = TypeParser { chars: &chars, pos: 0, names: self };
+        let t = p.ty(0)?;
+        if p.pos != chars.len() {
+            return Err(format!("`{text}` is not a type"));
+        }
+        Ok(t)
+    }
+}
+
+struct TypeParser<'a> {
+    chars: &'a [char],
+    pos: usize,
+    names: &'a TypeNames,
+}
+
+impl TypeParser<'_> {
+    fn eat(&mut self, c: char) -> bool {
+        if self.chars.get(self.pos) == Some(&c) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn text(&self) -> String {
+        self.chars.iter().collect()
+    }
+
+    fn list(&mut self, close: char, depth: usize) -> Result<Vec<Type>, String> {
+        let mut items = vec![self.ty(depth + 1)?];
+        while self.eat(',') {
+            items.push(self.ty(depth + 1)?);
+        }
+        if !self.eat(close) {
+            return Err(format!("`{}` is not a type: expected `{close}`", self.text()));
+        }
+        Ok(items)
+    }
+
+    fn ty(&mut self, depth: usize) -> Result<Type, String> {
+        if depth > 64 {
+            return Err("this type is nested too deeply".into());
+        }
+        let mut t = if self.eat('<') {
+            Type::Tuple(self.list('>', depth)?)
+        } else if self.eat('[') {
+            let mut items = self.list(']', depth)?;
+            if !self.eat('*') {
+                return Err(format!("`{}` is not a type: a closure type ends in `]*`", self.text()));
+            }
+            let ret = items.remove(0);
+            Type::Closure(Box::new(ret), items)
+        } else if self.eat('|') {
+            let start = self.pos;
+            while self.chars.get(self.pos).is_some_and(char::is_ascii_digit) {
+                self.pos += 1;
+            }
+            let n: u64 = self.chars[start..self.pos]
+                .iter()
+                .collect::<String>()
+                .parse()
+                .map_err(|_| format!("`{}` is not a type: an array starts |N,", self.text()))?;
+            if !self.eat(',') {
+                return Err(format!("`{}` is not a type: an array is |N,T|", self.text()));
+            }
+            let elem = self.ty(depth + 1)?;
+            if !self.eat('|') {
+                return Err(format!("`{}` is not a type: expected `|`", self.text()));
+            }
+            Type::Array(n, Box::new(elem))
+        } else {
+            let start = self.pos;
+            while self
+                .chars
+                .get(self.pos)
+                .is_some_and(|c| c.is_alphanumeric() || *c == '_' || *c == '-')
+            {
+                self.pos += 1;
+            }
+            let name: String = self.chars[start..self.pos].iter().collect();
+            match name.as_str() {
+                "i1" | "bool" => Type::I1,
+                "i8" | "char" => Type::I8,
+                "i32" => Type::I32,
+                "i64" => Type::I64,
+                "float" => Type::Float,
+                "double" => Type::Double,
+                "void" => Type::Void,
+                "" => return Err(format!("`{}` is not a type", self.text())),
+                other => match self.names.get(other) {
+                    Some(t) => t.clone(),
+                    None => return Err(format!("unknown type `{other}`")),
+                },
+            }
+        };
+        while self.eat('*') {
+            t = Type::ptr(t);
+        }
+        Ok(t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn annotations_read_and_print_back() {
+        let n = TypeNames::default();
+        for text in ["i64", "<i64,i64>*", "|4,double|*", "[double,double]*", "[void,<i8*,i32>**]*", "i8**"] {
+            assert_eq!(n.parse(text).unwrap().to_string(), text);
+        }
+        assert_eq!(n.parse("DSP").unwrap().to_string(), "[float,float,i64,i64,float*]*");
+        assert_eq!(n.parse("SAMPLE*").unwrap(), Type::ptr(Type::Float));
+    }
+
+    #[test]
+    fn bad_annotations_say_why() {
+        let n = TypeNames::default();
+        assert_eq!(n.parse("Foo").unwrap_err(), "unknown type `Foo`");
+        assert_eq!(n.parse("<i64").unwrap_err(), "`<i64` is not a type: expected `>`");
+        assert!(n.parse("[i64,i64]").unwrap_err().contains("ends in `]*`"));
+    }
+
+    #[test]
+    fn tuples_are_laid_out_as_in_c() {
+        let t = Type::Tuple(vec![Type::I8, Type::Double, Type::I32]);
+        assert_eq!(t.size(), 24);
+        assert_eq!(t.align(), 8);
+        let Type::Tuple(f) = &t else { unreachable!() };
+        assert_eq!(Type::field_offset(f, 1), 8);
+        assert_eq!(Type::field_offset(f, 2), 16);
+    }
+}
