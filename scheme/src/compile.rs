@@ -199,10 +199,10 @@ impl Interp {
     ) -> Result<Node, Error> {
         let pos = &d.pos;
         if let Some(s) = self.head_keyword(items, sc) {
-            if (s as usize) < syms::KEYWORDS.len() {
-                if let Some(node) = self.compile_syntax(s, d, items, sc, level)? {
-                    return Ok(node);
-                }
+            if (s as usize) < syms::KEYWORDS.len()
+                && let Some(node) = self.compile_syntax(s, d, items, sc, level)?
+            {
+                return Ok(node);
             }
             if let Some(sp) = self.specials.get(&s).cloned() {
                 let site = self.site(pos, &sp.name);
@@ -418,7 +418,7 @@ impl Interp {
                     body,
                 }))
             }
-            syms::COND => self.compile_cond(&items[1..], pos, sc, level)?,
+            syms::COND => self.compile_cond(&items[1..], sc, level)?,
             syms::CASE => self.compile_case(items, pos, sc, level)?,
             syms::AND | syms::OR => {
                 let mut nodes = Vec::new();
@@ -601,17 +601,18 @@ impl Interp {
         sc: &mut Scopes,
         level: usize,
     ) -> Result<Node, Error> {
-        if let Some(items) = value.as_list() {
-            if items.len() >= 3 && self.head_keyword(items, sc) == Some(syms::LAMBDA) {
-                return Ok(Node::Lambda(self.compile_lambda(
-                    name,
-                    &items[1],
-                    &items[2..],
-                    &value.pos,
-                    sc,
-                    level,
-                )?));
-            }
+        if let Some(items) = value.as_list()
+            && items.len() >= 3
+            && self.head_keyword(items, sc) == Some(syms::LAMBDA)
+        {
+            return Ok(Node::Lambda(self.compile_lambda(
+                name,
+                &items[1],
+                &items[2..],
+                &value.pos,
+                sc,
+                level,
+            )?));
         }
         self.compile(value, sc, level)
     }
@@ -671,10 +672,10 @@ impl Interp {
                 Some(syms::DEFINE) => {
                     let (name, value) = desugar::define_parts(parts, &pos)?;
                     let s = self.intern(name.as_sym().unwrap_or("?"));
-                    if let Some(scope) = sc.last_mut() {
-                        if !scope.contains(&s) {
-                            scope.push(s);
-                        }
+                    if let Some(scope) = sc.last_mut()
+                        && !scope.contains(&s)
+                    {
+                        scope.push(s);
                     }
                     items.push((Some(s), value));
                 }
@@ -724,7 +725,6 @@ impl Interp {
     fn compile_cond(
         &mut self,
         clauses: &[Datum],
-        pos: &Option<Pos>,
         sc: &mut Scopes,
         level: usize,
     ) -> Result<Node, Error> {
@@ -744,7 +744,7 @@ impl Interp {
             return self.compile_seq(&parts[1..], sc, level);
         }
         let test = self.compile(&parts[0], sc, level)?;
-        let otherwise = self.compile_cond(rest, pos, sc, level)?;
+        let otherwise = self.compile_cond(rest, sc, level)?;
         if parts.len() >= 2 && parts[1].as_sym() == Some("=>") {
             if parts.len() != 3 {
                 return Err(syntax_err(

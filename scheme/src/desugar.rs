@@ -241,11 +241,12 @@ fn quasi_items(
         i -= 2;
     }
     for item in items[..i].iter().rev() {
-        if let Some([h, inner]) = item.as_list() {
-            if h.as_sym() == Some("unquote-splicing") && depth == 1 {
-                acc = list(vec![sym(" qq-append", pos), inner.clone(), acc], pos);
-                continue;
-            }
+        if let Some([h, inner]) = item.as_list()
+            && h.as_sym() == Some("unquote-splicing")
+            && depth == 1
+        {
+            acc = list(vec![sym(" qq-append", pos), inner.clone(), acc], pos);
+            continue;
         }
         acc = list(vec![sym(" qq-cons", pos), quasi(item, depth)?, acc], pos);
     }

@@ -59,16 +59,15 @@ impl Interp {
     fn eval_top(&mut self, d: &Datum) -> Result<Value, Error> {
         // a top-level begin is evaluated form by form, so a macro it defines is
         // usable by the forms after it
-        if let Some(items) = d.as_list() {
-            if items.first().and_then(Datum::as_sym) == Some("begin")
-                && self.intern("begin") == syms::BEGIN
-            {
-                let mut last = Value::UNSPEC;
-                for f in &items[1..] {
-                    last = self.eval_top(f)?;
-                }
-                return Ok(last);
+        if let Some(items) = d.as_list()
+            && items.first().and_then(Datum::as_sym) == Some("begin")
+            && self.intern("begin") == syms::BEGIN
+        {
+            let mut last = Value::UNSPEC;
+            for f in &items[1..] {
+                last = self.eval_top(f)?;
             }
+            return Ok(last);
         }
         let mark = self.mark();
         let node = self.compile_top(d)?;

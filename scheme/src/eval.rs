@@ -68,15 +68,16 @@ impl Interp {
     }
 
     fn traced(&self, mut c: Ctrl, lam: &Lambda) -> Ctrl {
-        if let Ctrl::Throw(t) = &mut c {
-            if t.err.backtrace.len() < BACKTRACE_LIMIT && lam.name != "top level" {
-                let line = match &lam.pos {
-                    Some(p) => format!("in {} (defined at {p})", lam.name),
-                    None => format!("in {}", lam.name),
-                };
-                if t.err.backtrace.last() != Some(&line) {
-                    t.err.backtrace.push(line);
-                }
+        if let Ctrl::Throw(t) = &mut c
+            && t.err.backtrace.len() < BACKTRACE_LIMIT
+            && lam.name != "top level"
+        {
+            let line = match &lam.pos {
+                Some(p) => format!("in {} (defined at {p})", lam.name),
+                None => format!("in {}", lam.name),
+            };
+            if t.err.backtrace.last() != Some(&line) {
+                t.err.backtrace.push(line);
             }
         }
         c
@@ -137,10 +138,10 @@ impl Interp {
     }
 
     fn site_ctrl(&self, mut c: Ctrl, site: u32) -> Ctrl {
-        if let Ctrl::Throw(t) = &mut c {
-            if t.err.pos.is_none() {
-                t.err.pos = self.sites.get(site as usize).and_then(|s| s.pos.clone());
-            }
+        if let Ctrl::Throw(t) = &mut c
+            && t.err.pos.is_none()
+        {
+            t.err.pos = self.sites.get(site as usize).and_then(|s| s.pos.clone());
         }
         c
     }
@@ -153,7 +154,7 @@ impl Interp {
     }
 
     /// Evaluates `node`; a call in tail position comes back as [`Flow::Tail`].
-    pub(crate) fn eval_node<'n>(&mut self, mut node: &'n Node, mut env: u32) -> Result<Flow, Ctrl> {
+    pub(crate) fn eval_node(&mut self, mut node: &Node, mut env: u32) -> Result<Flow, Ctrl> {
         let env_mark = self.env_stack.len();
         let r = loop {
             match node {
@@ -498,23 +499,26 @@ impl Interp {
     /// and pops them (and the procedure).
     fn bind_args(&mut self, lam: &Lambda, base: usize, cenv: u32) -> Result<u32, Error> {
         let argc = self.stack.len() - base - 1;
-        if argc != lam.nreq && !(lam.rest && argc > lam.nreq) {
-            if !(lam.rest && argc == lam.nreq) {
-                self.stack.truncate(base);
-                let wanted = if lam.rest {
-                    format!("at least {}", lam.nreq)
-                } else {
-                    lam.nreq.to_string()
-                };
-                return Err(err(
-                    ErrorKind::Arity,
-                    format!(
-                        "{} wants {wanted} argument{} but got {argc}",
-                        lam.name,
-                        plural(lam.nreq)
-                    ),
-                ));
-            }
+        let fits = if lam.rest {
+            argc >= lam.nreq
+        } else {
+            argc == lam.nreq
+        };
+        if !fits {
+            self.stack.truncate(base);
+            let wanted = if lam.rest {
+                format!("at least {}", lam.nreq)
+            } else {
+                lam.nreq.to_string()
+            };
+            return Err(err(
+                ErrorKind::Arity,
+                format!(
+                    "{} wants {wanted} argument{} but got {argc}",
+                    lam.name,
+                    plural(lam.nreq)
+                ),
+            ));
         }
         if lam.rest {
             let rest = self.list_from_stack(base + 1 + lam.nreq);
@@ -616,14 +620,14 @@ impl Interp {
     /// Evaluates a datum as a top-level form from inside a running evaluation
     /// (`eval`, `load`): a `begin` is taken form by form.
     pub(crate) fn eval_nested(&mut self, d: &crate::Datum) -> Result<Value, Ctrl> {
-        if let Some(items) = d.as_list() {
-            if items.first().and_then(crate::Datum::as_sym) == Some("begin") {
-                let mut last = Value::UNSPEC;
-                for f in &items[1..] {
-                    last = self.eval_nested(f)?;
-                }
-                return Ok(last);
+        if let Some(items) = d.as_list()
+            && items.first().and_then(crate::Datum::as_sym) == Some("begin")
+        {
+            let mut last = Value::UNSPEC;
+            for f in &items[1..] {
+                last = self.eval_nested(f)?;
             }
+            return Ok(last);
         }
         let node = self.compile_top(d)?;
         self.run_top(node)

@@ -225,7 +225,7 @@ impl Heap {
                     gray.push(*v)
                 }
             },
-            Obj::ErrorObj {
+            Obj::Condition {
                 message, irritants, ..
             } => {
                 gray.push(*message);

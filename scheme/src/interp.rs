@@ -262,7 +262,7 @@ impl Interp {
             items.push(v);
         }
         let irritants = self.list_from(&items);
-        self.alloc(Obj::ErrorObj {
+        self.alloc(Obj::Condition {
             kind: e.kind,
             message,
             irritants,

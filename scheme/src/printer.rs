@@ -101,22 +101,21 @@ impl Printer<'_> {
 
     fn print_list(&mut self, v: Value, depth: usize) {
         let heap = &self.it.heap;
-        if let Some(p) = heap.pair(v) {
-            if let (V::Sym(s), Some(rest)) = (p.car.0, heap.pair(p.cdr)) {
-                if matches!(rest.cdr.0, V::Nil) {
-                    let prefix = match self.it.sym_name(s) {
-                        "quote" => Some("'"),
-                        "quasiquote" => Some("`"),
-                        "unquote" => Some(","),
-                        "unquote-splicing" => Some(",@"),
-                        _ => None,
-                    };
-                    if let Some(prefix) = prefix {
-                        self.out.push_str(prefix);
-                        self.print(rest.car, depth + 1);
-                        return;
-                    }
-                }
+        if let Some(p) = heap.pair(v)
+            && let (V::Sym(s), Some(rest)) = (p.car.0, heap.pair(p.cdr))
+            && matches!(rest.cdr.0, V::Nil)
+        {
+            let prefix = match self.it.sym_name(s) {
+                "quote" => Some("'"),
+                "quasiquote" => Some("`"),
+                "unquote" => Some(","),
+                "unquote-splicing" => Some(",@"),
+                _ => None,
+            };
+            if let Some(prefix) = prefix {
+                self.out.push_str(prefix);
+                self.print(rest.car, depth + 1);
+                return;
             }
         }
         self.out.push('(');
@@ -205,7 +204,7 @@ impl Printer<'_> {
                 Promise::Done(_) => "#<promise (forced)>",
                 Promise::Delayed(..) => "#<promise>",
             }),
-            Some(Obj::ErrorObj {
+            Some(Obj::Condition {
                 message, irritants, ..
             }) => {
                 let (m, irr) = (*message, *irritants);

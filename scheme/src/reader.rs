@@ -385,10 +385,10 @@ impl<'a> Reader<'a> {
         if let Some(c) = named {
             return Ok(c);
         }
-        if let Some(hex) = name.strip_prefix('x').or_else(|| name.strip_prefix('U')) {
-            if let Some(c) = u32::from_str_radix(hex, 16).ok().and_then(char::from_u32) {
-                return Ok(c);
-            }
+        if let Some(hex) = name.strip_prefix('x').or_else(|| name.strip_prefix('U'))
+            && let Some(c) = u32::from_str_radix(hex, 16).ok().and_then(char::from_u32)
+        {
+            return Ok(c);
         }
         Err(self.err(pos, format!("#\\{name} is not a character name")))
     }

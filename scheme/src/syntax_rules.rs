@@ -226,11 +226,13 @@ impl Rules {
     ) {
         let Some(items) = t.as_list() else { return };
         let add = |d: &Datum, out: &mut HashMap<String, String>, it: &mut Interp| {
-            if let Some(s) = d.as_sym() {
-                if !env.contains_key(s) && s != self.ellipsis && !out.contains_key(s) {
-                    it.gensym_count += 1;
-                    out.insert(s.to_string(), format!("{s}~{}", it.gensym_count));
-                }
+            if let Some(s) = d.as_sym()
+                && !env.contains_key(s)
+                && s != self.ellipsis
+                && !out.contains_key(s)
+            {
+                it.gensym_count += 1;
+                out.insert(s.to_string(), format!("{s}~{}", it.gensym_count));
             }
         };
         match items.first().and_then(Datum::as_sym) {

@@ -109,7 +109,7 @@ pub(crate) enum Obj {
     Record(u32, Vec<Value>),
     Promise(Promise),
     Values(Vec<Value>),
-    ErrorObj {
+    Condition {
         kind: ErrorKind,
         message: Value,
         irritants: Value,

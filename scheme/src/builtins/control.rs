@@ -77,7 +77,7 @@ fn dynamic_wind(it: &mut Interp, a: &[Value]) -> Result<Value, Ctrl> {
 
 fn raise_value(it: &Interp, obj: Value, continuable: bool) -> Ctrl {
     let e = match it.heap.obj(obj) {
-        Some(Obj::ErrorObj {
+        Some(Obj::Condition {
             kind,
             message,
             irritants,
@@ -134,7 +134,7 @@ fn error(it: &mut Interp, a: &[Value]) -> Result<Value, Ctrl> {
         }
     };
     let irritants = it.list_from(&a[1..]);
-    let obj = it.alloc(Obj::ErrorObj {
+    let obj = it.alloc(Obj::Condition {
         kind: ErrorKind::User,
         message,
         irritants,
@@ -184,7 +184,7 @@ fn guard(it: &mut Interp, a: &[Value]) -> Result<Value, Ctrl> {
 
 fn error_parts(it: &Interp, who: &str, v: Value) -> Result<(Value, Value), Error> {
     match it.heap.obj(v) {
-        Some(Obj::ErrorObj {
+        Some(Obj::Condition {
             message, irritants, ..
         }) => Ok((*message, *irritants)),
         _ => Err(type_err(it, who, "an error object", v)),
@@ -267,7 +267,7 @@ pub(super) fn install(it: &mut Interp) {
     plain(it, "error-object?", 1, Some(1), |it, a| {
         Ok(Value::boolean(matches!(
             it.heap.obj(a[0]),
-            Some(Obj::ErrorObj { .. })
+            Some(Obj::Condition { .. })
         )))
     });
     plain(it, "error-object-message", 1, Some(1), |it, a| {
@@ -285,7 +285,7 @@ pub(super) fn install(it: &mut Interp) {
     plain(it, "read-error?", 1, Some(1), |it, a| {
         Ok(Value::boolean(matches!(
             it.heap.obj(a[0]),
-            Some(Obj::ErrorObj {
+            Some(Obj::Condition {
                 kind: ErrorKind::Read,
                 ..
             })
@@ -294,7 +294,7 @@ pub(super) fn install(it: &mut Interp) {
     plain(it, "file-error?", 1, Some(1), |it, a| {
         Ok(Value::boolean(matches!(
             it.heap.obj(a[0]),
-            Some(Obj::ErrorObj {
+            Some(Obj::Condition {
                 kind: ErrorKind::Io,
                 ..
             })
@@ -361,10 +361,10 @@ pub(super) fn install(it: &mut Interp) {
         let who = it.print_to(a[4], false);
         record_check(it, &who, a[0], a[1])?;
         let i = int_arg(it, &who, a[2])? as usize;
-        if let Some(Obj::Record(_, fields)) = it.heap.obj_mut(a[0]) {
-            if let Some(slot) = fields.get_mut(i) {
-                *slot = a[3];
-            }
+        if let Some(Obj::Record(_, fields)) = it.heap.obj_mut(a[0])
+            && let Some(slot) = fields.get_mut(i)
+        {
+            *slot = a[3];
         }
         Ok(Value::UNSPEC)
     });

@@ -125,13 +125,13 @@ impl Interp {
             .buckets
             .get(&h)
             .and_then(|b| b.iter().position(|(key, _)| self.same_key(*key, k, equiv)));
-        if let (Some(i), Some(tb)) = (pos, self.table_mut(t)) {
-            if let Some(bucket) = tb.buckets.get_mut(&h) {
-                bucket.swap_remove(i);
-                tb.count -= 1;
-                if bucket.is_empty() {
-                    tb.buckets.remove(&h);
-                }
+        if let (Some(i), Some(tb)) = (pos, self.table_mut(t))
+            && let Some(bucket) = tb.buckets.get_mut(&h)
+        {
+            bucket.swap_remove(i);
+            tb.count -= 1;
+            if bucket.is_empty() {
+                tb.buckets.remove(&h);
             }
         }
         Ok(())

@@ -77,10 +77,10 @@ fn div(a: Num, b: Num) -> Result<Num, Error> {
 }
 
 fn plus(it: &mut Interp, args: &[Value]) -> Result<Value, Error> {
-    if let [Value(V::Int(a)), Value(V::Int(b))] = args {
-        if let Some(s) = a.checked_add(*b) {
-            return Ok(Value(V::Int(s)));
-        }
+    if let [Value(V::Int(a)), Value(V::Int(b))] = args
+        && let Some(s) = a.checked_add(*b)
+    {
+        return Ok(Value(V::Int(s)));
     }
     let mut acc = Num::I(0);
     for &a in args {
@@ -90,10 +90,10 @@ fn plus(it: &mut Interp, args: &[Value]) -> Result<Value, Error> {
 }
 
 fn minus(it: &mut Interp, args: &[Value]) -> Result<Value, Error> {
-    if let [Value(V::Int(a)), Value(V::Int(b))] = args {
-        if let Some(s) = a.checked_sub(*b) {
-            return Ok(Value(V::Int(s)));
-        }
+    if let [Value(V::Int(a)), Value(V::Int(b))] = args
+        && let Some(s) = a.checked_sub(*b)
+    {
+        return Ok(Value(V::Int(s)));
     }
     let first = num(it, "-", args[0])?;
     if args.len() == 1 {
