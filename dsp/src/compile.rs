@@ -148,7 +148,8 @@ impl Compiler<'_> {
         let init = Lambda { index: 0, params: Vec::new(), body: vec![body] };
         let (typed, ty) = {
             let g = RegGlobals(self.reg);
-            infer::infer(&init, parser.next_id, &g, &name, binder.ty.clone())?
+            infer::infer(&init, parser.next_id, &g, &name, binder.ty.clone())
+                .map_err(|e| if e.span.is_none() { DspError { span: form.span.clone(), ..e } } else { e })?
         };
         if !matches!(ty, Type::Closure(..)) {
             return Err(DspError::new(

@@ -153,7 +153,7 @@ pub fn infer(
     };
     cx.self_ty = match self_ty {
         Some(t) => t,
-        None => cx.fresh(Kind::Ptr),
+        None => cx.fresh(Kind::Any),
     };
     let t = cx.lambda_body(init, None)?;
     let Type::Closure(ret, _) = &t else {
