@@ -346,6 +346,7 @@ pub fn start_device(
 pub(crate) struct DeviceStatus {
     callbacks: AtomicU64,
     xruns: AtomicU64,
+    errors: AtomicU64,
     lost: AtomicBool,
 }
 
@@ -356,7 +357,15 @@ impl DeviceStatus {
                 self.xruns.fetch_add(1, Ordering::Relaxed);
             }
             cpal::ErrorKind::DeviceChanged | cpal::ErrorKind::RealtimeDenied => {}
-            _ => self.lost.store(true, Ordering::Relaxed),
+            cpal::ErrorKind::DeviceNotAvailable
+            | cpal::ErrorKind::StreamInvalidated
+            | cpal::ErrorKind::HostUnavailable
+            | cpal::ErrorKind::PermissionDenied => self.lost.store(true, Ordering::Relaxed),
+            // ALSA's PulseAudio plugin reports bursts of I/O errors around an under-run
+            // and then plays on: count them, the stream is not lost.
+            _ => {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 }
@@ -426,6 +435,15 @@ impl Stream {
         match &self.backend {
             Backend::Device { status, .. } => status.xruns.load(Ordering::Relaxed),
             Backend::Clock(clock) => clock.late_buffers(),
+        }
+    }
+
+    /// How many other errors the device reported and played on after (the ALSA
+    /// PulseAudio plugin reports bursts of them around an under-run).
+    pub fn errors(&self) -> u64 {
+        match &self.backend {
+            Backend::Device { status, .. } => status.errors.load(Ordering::Relaxed),
+            Backend::Clock(_) => 0,
         }
     }
 
