@@ -98,6 +98,8 @@ fn device_error(
         .map(|message| message.trim_end_matches('.').to_owned())
         .or(said)
         .unwrap_or_else(|| kind_words(e.kind()).to_owned());
+    // The message is one line, whatever the audio system said.
+    let text = text.lines().map(str::trim).collect::<Vec<_>>().join("; ");
     match e.kind() {
         cpal::ErrorKind::DeviceNotAvailable
         | cpal::ErrorKind::HostUnavailable
