@@ -596,6 +596,23 @@ mod tests {
     }
 
     #[test]
+    fn framing_does_not_depend_on_where_reads_split_the_stream() {
+        let stream: &[u8] = b"(a)\r\n(define (f x)\r\n  \"s\r\n)\" ; c (\r\n x)\r\n#| ( |# (b)\r\n";
+        let mut whole = Framer::new(100);
+        whole.push(stream);
+        let expected = frames(&mut whole);
+        assert_eq!(expected.len(), 3);
+        for split in 0..=stream.len() {
+            let mut framer = Framer::new(100);
+            framer.push(&stream[..split]);
+            let mut found = frames(&mut framer);
+            framer.push(&stream[split..]);
+            found.extend(frames(&mut framer));
+            assert_eq!(found, expected, "split at {split}");
+        }
+    }
+
+    #[test]
     fn check_message_names_each_problem() {
         assert_eq!(check_message(b"(f 1)", 100), Ok("(f 1)".to_owned()));
         assert_eq!(check_message(b"(f\r\n 1)", 100), Ok("(f\n 1)".to_owned()));
