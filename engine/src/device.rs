@@ -207,10 +207,11 @@ fn device_id(device: &cpal::Device) -> String {
     }
 }
 
-/// The device `name` (an id or a description), or the host's default.
+/// The device `name` (an id or a description), or the host's default for `None` or
+/// `default`.
 fn pick_device(host: &cpal::Host, name: Option<&str>) -> Result<cpal::Device, DeviceError> {
     let host_name = host.id().name();
-    let Some(name) = name else {
+    let Some(name) = name.filter(|name| *name != "default") else {
         return host.default_output_device().ok_or_else(|| {
             DeviceError::new(
                 DeviceErrorKind::NoDevice,

@@ -309,7 +309,18 @@ fn an_unknown_device_name_is_a_clear_error() {
 
 #[test]
 fn no_sound_card_is_one_line_with_advice() {
-    match start_device(&config(64), |_: &mut [f32]| {}) {
+    let named_default = DeviceConfig {
+        device: Some("default".to_owned()),
+        ..config(64)
+    };
+    for cfg in [config(64), named_default] {
+        check_default_device(&cfg);
+    }
+}
+
+/// The default device plays, or says in one line that there is none.
+fn check_default_device(cfg: &DeviceConfig) {
+    match start_device(cfg, |_: &mut [f32]| {}) {
         Ok(stream) => eprintln!(
             "note: this machine has a default sound device ({}); the no-device message is \
              checked only where there is none",
