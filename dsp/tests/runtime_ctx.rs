@@ -311,8 +311,14 @@ fn the_audio_context_runs_on_its_own_thread_and_talks_through_the_ring() {
     assert_eq!(texts, "input: 3, output: <3,6>\n");
     ctx.free(from_audio, 5);
     assert_eq!(ctx.take_fault(), None);
-    ctx.end_buffer();
+    let kept = ctx.zalloc(1, 8, 8, 6);
+    ctx.after_call();
     assert_eq!(ctx.heap_live(), 0);
+    assert_eq!(
+        ctx.zalloc(1, 8, 8, 7),
+        kept + 8,
+        "the default zone keeps its contents"
+    );
     let mut audio = audio;
     audio.end_buffer();
     assert_eq!(audio.heap_live(), 0);

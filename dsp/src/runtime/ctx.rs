@@ -538,17 +538,24 @@ impl Ctx {
         Some(f)
     }
 
-    /// Audio thread, after every buffer (control thread, after a top-level call): empties
-    /// the base zone, releases the reserve, resets the `salloc` stack and frees what the
-    /// other thread handed back. Pending faults stay for [`Ctx::take_fault`].
+    /// Audio thread, after every buffer: empties the audio zone, releases the reserve and
+    /// does what [`Ctx::after_call`] does. Pending faults stay for [`Ctx::take_fault`].
     pub fn end_buffer(&mut self) {
-        self.unwind_zones(1);
+        self.after_call();
         if let Some(ZoneSlot::Own { zone, .. }) = self.zones.first_mut() {
             zone.reset();
         }
         if let Some(r) = &mut self.reserve {
             r.release(0);
         }
+    }
+
+    /// After a top-level call (control thread) or a buffer: closes zones left open, resets
+    /// the `salloc` stack and call depth, and frees what the other thread handed back. The
+    /// base zone keeps its contents (on the control thread it is Extempore's default zone,
+    /// whose memory outlives calls).
+    pub fn after_call(&mut self) {
+        self.unwind_zones(1);
         self.sp = self.stack.addr();
         self.depth = 0;
         self.heap.drain_remote_frees();
