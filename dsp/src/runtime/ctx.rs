@@ -82,7 +82,8 @@ pub struct AudioConfig {
     pub stack_bytes: u64,
     /// The message ring, in bytes.
     pub ring_bytes: usize,
-    /// Deepest call nesting before [`FaultCode::CallDepth`].
+    /// Deepest call nesting before [`FaultCode::CallDepth`] (default 256: audio threads
+    /// often have small native stacks, and runaway recursion should stop early).
     pub max_depth: u32,
 }
 
@@ -94,7 +95,7 @@ impl Default for AudioConfig {
             heap_bytes: 8 << 20,
             stack_bytes: 1 << 20,
             ring_bytes: 64 << 10,
-            max_depth: 1000,
+            max_depth: 256,
         }
     }
 }
