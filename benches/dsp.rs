@@ -86,7 +86,11 @@ fn form(src: &str) -> Sexp {
 }
 
 fn compiled(checks: bool) -> (Dsp, AudioCtx, Entry) {
-    let mut dsp = Dsp::new(DspConfig { checks, ..DspConfig::default() }).expect("a Dsp");
+    let mut dsp = Dsp::new(DspConfig {
+        checks,
+        ..DspConfig::default()
+    })
+    .expect("a Dsp");
     let mut ctx = dsp.audio_ctx().expect("an audio context");
     dsp.define(&form(BANK)).expect("compiles");
     if let Some(mut b) = dsp.take_swap() {
@@ -114,13 +118,16 @@ fn throughput(c: &mut Criterion) {
     let input = [0.0f32; FRAMES];
     let mut out = [0.0f32; FRAMES];
     let mut rust = Bank::new();
-    g.bench_function("plain Rust", |b| b.iter(|| rust.process(black_box(&mut out))));
+    g.bench_function("plain Rust", |b| {
+        b.iter(|| rust.process(black_box(&mut out)))
+    });
     for checks in [true, false] {
         let (_dsp, mut ctx, e) = compiled(checks);
         let name = if checks { "checks on" } else { "checks off" };
         g.bench_with_input(BenchmarkId::new("xtlang", name), &e, |b, e| {
             b.iter(|| {
-                ctx.run_buffer(*e, &input, black_box(&mut out), FRAMES, 1, 0).expect("no fault");
+                ctx.run_buffer(*e, &input, black_box(&mut out), FRAMES, 1, 0)
+                    .expect("no fault");
                 ctx.end_buffer();
             })
         });
@@ -134,9 +141,13 @@ fn agree() {
     let mut rust = Bank::new();
     let (mut a, mut b) = ([0.0f32; FRAMES], [0.0f32; FRAMES]);
     for _ in 0..4 {
-        ctx.run_buffer(e, &[0.0; FRAMES], &mut a, FRAMES, 1, 0).expect("no fault");
+        ctx.run_buffer(e, &[0.0; FRAMES], &mut a, FRAMES, 1, 0)
+            .expect("no fault");
         rust.process(&mut b);
-        assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-4), "xtlang and Rust banks differ");
+        assert!(
+            a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-4),
+            "xtlang and Rust banks differ"
+        );
     }
 }
 

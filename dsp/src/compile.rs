@@ -62,7 +62,9 @@ impl Linker for DefLinker<'_> {
                 .map_err(|e| DspError::new(DspErrorKind::Alloc, e.to_string(), None))?;
             *self.literals = Some(z);
         }
-        let Some(z) = self.literals.as_mut() else { return Err(DspError::new(DspErrorKind::Internal, "literals", None)) };
+        let Some(z) = self.literals.as_mut() else {
+            return Err(DspError::new(DspErrorKind::Internal, "literals", None));
+        };
         let bytes = s.as_bytes();
         let addr = z
             .alloc(bytes.len() as u64 + 1, 1)
@@ -73,13 +75,21 @@ impl Linker for DefLinker<'_> {
         Ok(addr)
     }
     fn slot(&self, name: &str) -> Option<u32> {
-        if *name == *self.def { Some(self.self_slot) } else { self.reg.funcs.get(name).map(|f| f.slot) }
+        if *name == *self.def {
+            Some(self.self_slot)
+        } else {
+            self.reg.funcs.get(name).map(|f| f.slot)
+        }
     }
     fn global(&self, name: &str) -> Option<u64> {
         self.reg.vals.get(name).map(|v| v.addr)
     }
     fn site(&mut self, form: &str, span: Option<&Span>) -> u32 {
-        self.reg.sites.push(Site { form: form.to_string(), span: span.cloned(), def: self.def.clone() });
+        self.reg.sites.push(Site {
+            form: form.to_string(),
+            span: span.cloned(),
+            def: self.def.clone(),
+        });
         (self.reg.sites.len() - 1) as u32
     }
 }
@@ -133,23 +143,48 @@ impl Compiler<'_> {
     pub fn bind_func(&mut self, form: &Sexp, items: &[Sexp]) -> Result<Output> {
         let sp = form.span.as_ref();
         if items.len() < 3 || items.len() > 4 {
-            return syntax(format!("bind-func takes (bind-func name [zone-bytes] (lambda ...)), found `{form}`"), sp);
+            return syntax(
+                format!(
+                    "bind-func takes (bind-func name [zone-bytes] (lambda ...)), found `{form}`"
+                ),
+                sp,
+            );
         }
         let parser = Parser::new(self.names);
         let binder = parser.binder(&items[1])?;
         let (zone_bytes, expr) = match (&items[2].kind, items.get(3)) {
             (SexpKind::Int(n), Some(e)) if *n > 0 => (*n as u64, e),
-            (_, Some(_)) => return syntax(format!("bind-func's zone size must be a positive integer, found `{}`", items[2]), sp),
+            (_, Some(_)) => {
+                return syntax(
+                    format!(
+                        "bind-func's zone size must be a positive integer, found `{}`",
+                        items[2]
+                    ),
+                    sp,
+                );
+            }
             (_, None) => (self.default_zone, &items[2]),
         };
         let name = binder.name.clone();
         let mut parser = Parser::new(self.names);
         let body = parser.expr(expr)?;
-        let init = Lambda { index: 0, params: Vec::new(), body: vec![body] };
+        let init = Lambda {
+            index: 0,
+            params: Vec::new(),
+            body: vec![body],
+        };
         let (typed, ty) = {
             let g = RegGlobals(self.reg);
-            infer::infer(&init, parser.next_id, &g, &name, binder.ty.clone())
-                .map_err(|e| if e.span.is_none() { DspError { span: form.span.clone(), ..e } } else { e })?
+            infer::infer(&init, parser.next_id, &g, &name, binder.ty.clone()).map_err(|e| {
+                if e.span.is_none() {
+                    DspError {
+                        span: form.span.clone(),
+                        ..e
+                    }
+                } else {
+                    e
+                }
+            })?
         };
         if !matches!(ty, Type::Closure(..)) {
             return Err(DspError::new(
@@ -193,7 +228,15 @@ impl Compiler<'_> {
             in_flight: 0,
             freed: false,
         };
-        let result = self.build(&mut generation, &init, &lambdas, &idxs, &typed, zone_bytes, sp);
+        let result = self.build(
+            &mut generation,
+            &init,
+            &lambdas,
+            &idxs,
+            &typed,
+            zone_bytes,
+            sp,
+        );
         let closure = match result {
             Ok(c) => c,
             Err(e) => {
@@ -208,7 +251,11 @@ impl Compiler<'_> {
         warnings.extend(self.ctx.take_warnings());
         let signature = ty.to_string();
         self.reg.install(generation, ty, closure);
-        Ok(Output { name, signature, warnings })
+        Ok(Output {
+            name,
+            signature,
+            warnings,
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -225,7 +272,11 @@ impl Compiler<'_> {
         let mut fn_indices = HashMap::new();
         for i in idxs {
             let k = self.reg.code_index().ok_or_else(|| {
-                DspError::new(DspErrorKind::Alloc, "too many compiled lambdas alive: the code table is full", sp)
+                DspError::new(
+                    DspErrorKind::Alloc,
+                    "too many compiled lambdas alive: the code table is full",
+                    sp,
+                )
             })?;
             generation.indices.push(k);
             fn_indices.insert(*i, k);
@@ -237,7 +288,11 @@ impl Compiler<'_> {
         let mut all: Vec<&Lambda> = vec![init];
         all.extend(idxs.iter().map(|i| lambdas[i]));
         for lam in all {
-            let lt = typed.lambda_types.get(&lam.index).cloned().unwrap_or(Type::Void);
+            let lt = typed
+                .lambda_types
+                .get(&lam.index)
+                .cloned()
+                .unwrap_or(Type::Void);
             let sig = lower::signature(&lt, cc)?;
             let consts = self.consts;
             let mut linker = DefLinker {
@@ -248,7 +303,9 @@ impl Compiler<'_> {
                 self_slot: generation.slot,
             };
             let fi = &fn_indices;
-            let id = self.jit.function(&mut code, sig, |b| FnCx::lower(b, lam, typed, consts, &mut linker, fi))?;
+            let id = self.jit.function(&mut code, sig, |b| {
+                FnCx::lower(b, lam, typed, consts, &mut linker, fi)
+            })?;
             ids.push((lam.index, id, lt));
         }
         code.finalize()?;
@@ -263,12 +320,22 @@ impl Compiler<'_> {
             }
         }
         generation.code = Some(code);
-        let mut zone = Zone::new(self.arena, zone_bytes, format!("closure {}", generation.name))
-            .map_err(|e| alloc_err(format!("cannot make the closure zone of {}: {e}", generation.name), sp))?;
+        let mut zone = Zone::new(
+            self.arena,
+            zone_bytes,
+            format!("closure {}", generation.name),
+        )
+        .map_err(|e| {
+            alloc_err(
+                format!("cannot make the closure zone of {}: {e}", generation.name),
+                sp,
+            )
+        })?;
         // SAFETY: `init_addr` is the finalized code of lambda 0, compiled with the signature
         // (ctx: i64, env: i64) -> i64 in the host's C calling convention; its code block is
         // kept alive in `generation` for the duration of the call.
-        let f: extern "C" fn(*mut Ctx, u64) -> u64 = unsafe { std::mem::transmute(init_addr as *const u8) };
+        let f: extern "C" fn(*mut Ctx, u64) -> u64 =
+            unsafe { std::mem::transmute(init_addr as *const u8) };
         let result = self.ctx.with_zone(&mut zone, |ctx| {
             let mark = ctx.call_mark();
             let clo = f(ctx, 0);
@@ -292,29 +359,45 @@ impl Compiler<'_> {
     pub fn bind_val(&mut self, form: &Sexp, items: &[Sexp]) -> Result<Output> {
         let sp = form.span.as_ref();
         if items.len() < 3 || items.len() > 4 {
-            return syntax(format!("bind-val takes (bind-val name type [value]), found `{form}`"), sp);
+            return syntax(
+                format!("bind-val takes (bind-val name type [value]), found `{form}`"),
+                sp,
+            );
         }
         let (Some(name), Some(tt)) = (items[1].sym(), items[2].sym()) else {
-            return syntax(format!("bind-val takes a name and a type, found `{form}`"), sp);
+            return syntax(
+                format!("bind-val takes a name and a type, found `{form}`"),
+                sp,
+            );
         };
-        let ty = self.names.parse(tt).map_err(|e| DspError::new(DspErrorKind::Type, e, items[2].span.as_ref()))?;
+        let ty = self
+            .names
+            .parse(tt)
+            .map_err(|e| DspError::new(DspErrorKind::Type, e, items[2].span.as_ref()))?;
         if lower::clif(&ty, sp)?.is_none() {
-            return Err(DspError::new(DspErrorKind::Type, format!("a global cannot be {ty}"), sp));
+            return Err(DspError::new(
+                DspErrorKind::Type,
+                format!("a global cannot be {ty}"),
+                sp,
+            ));
         }
         let value = items.get(3);
         let extra = match (&ty, value.map(|v| &v.kind)) {
-            (Type::Ptr(elem), Some(SexpKind::Int(n))) if *n >= 0 => {
-                (*n as u64).checked_mul(elem.size().max(1)).ok_or_else(|| alloc_err("this global is too large", sp))?
-            }
+            (Type::Ptr(elem), Some(SexpKind::Int(n))) if *n >= 0 => (*n as u64)
+                .checked_mul(elem.size().max(1))
+                .ok_or_else(|| alloc_err("this global is too large", sp))?,
             (Type::Ptr(_), Some(SexpKind::Str(s))) => s.len() as u64 + 1,
             _ => 0,
         };
         let total = 16 + extra.next_multiple_of(16);
-        let mut zone = Zone::new(self.arena, total, format!("global {name}")).map_err(|e| alloc_err(e, sp))?;
+        let mut zone =
+            Zone::new(self.arena, total, format!("global {name}")).map_err(|e| alloc_err(e, sp))?;
         let addr = zone.alloc(8, 8).map_err(|e| alloc_err(e, sp))?;
         let word: u64 = match (&ty, value.map(|v| &v.kind)) {
             (_, None) => 0,
-            (Type::Ptr(elem), Some(SexpKind::Int(_))) => zone.alloc(extra, elem.align().max(8)).map_err(|e| alloc_err(e, sp))?,
+            (Type::Ptr(elem), Some(SexpKind::Int(_))) => zone
+                .alloc(extra, elem.align().max(8))
+                .map_err(|e| alloc_err(e, sp))?,
             (Type::Ptr(_), Some(SexpKind::Str(s))) => {
                 let a = zone.alloc(extra, 1).map_err(|e| alloc_err(e, sp))?;
                 // SAFETY: `a` holds `s.len() + 1` zeroed bytes of arena memory just handed out.
@@ -339,28 +422,56 @@ impl Compiler<'_> {
         // little-endian word store sets narrower types correctly.
         unsafe { (addr as *mut u64).write(word) };
         self.reg.val_zones.push(zone);
-        self.reg.vals.insert(name.to_string(), ValDef { ty: ty.clone(), addr });
-        Ok(Output { name: name.to_string(), signature: ty.to_string(), warnings: Vec::new() })
+        self.reg.vals.insert(
+            name.to_string(),
+            ValDef {
+                ty: ty.clone(),
+                addr,
+            },
+        );
+        Ok(Output {
+            name: name.to_string(),
+            signature: ty.to_string(),
+            warnings: Vec::new(),
+        })
     }
 
     /// `(bind-type NAME TYPE)` and `(bind-alias NAME TYPE)`.
     pub fn bind_type(&mut self, form: &Sexp, items: &[Sexp]) -> Result<Output> {
         let sp = form.span.as_ref();
-        let (Some(name), Some(text)) = (items.get(1).and_then(Sexp::sym), items.get(2).and_then(Sexp::sym)) else {
-            return syntax(format!("expected (bind-type name type), found `{form}`"), sp);
+        let (Some(name), Some(text)) = (
+            items.get(1).and_then(Sexp::sym),
+            items.get(2).and_then(Sexp::sym),
+        ) else {
+            return syntax(
+                format!("expected (bind-type name type), found `{form}`"),
+                sp,
+            );
         };
         if items.len() != 3 {
-            return syntax(format!("expected (bind-type name type), found `{form}`"), sp);
+            return syntax(
+                format!("expected (bind-type name type), found `{form}`"),
+                sp,
+            );
         }
-        let ty = self.names.parse(text).map_err(|e| DspError::new(DspErrorKind::Type, e, items[2].span.as_ref()))?;
+        let ty = self
+            .names
+            .parse(text)
+            .map_err(|e| DspError::new(DspErrorKind::Type, e, items[2].span.as_ref()))?;
         self.names.define(name, ty.clone());
-        Ok(Output { name: name.to_string(), signature: ty.to_string(), warnings: Vec::new() })
+        Ok(Output {
+            name: name.to_string(),
+            signature: ty.to_string(),
+            warnings: Vec::new(),
+        })
     }
 }
 
 /// True when a lambda returns memory it `salloc`ed itself.
 fn escapes(lam: &Lambda, typed: &Typed) -> bool {
-    let Some(last) = lam.body.last() else { return false };
+    let Some(last) = lam.body.last() else {
+        return false;
+    };
     let mut vars = Vec::new();
     salloc_lets(&lam.body, typed, &mut vars);
     returns(last, typed, &vars)
@@ -384,9 +495,15 @@ fn salloc_lets(body: &[Expr], typed: &Typed, out: &mut Vec<usize>) {
 fn returns(e: &Expr, typed: &Typed, vars: &[usize]) -> bool {
     match &e.kind {
         ExprKind::Alloc(crate::syntax::AllocKind::Stack, _) => true,
-        ExprKind::Var(_) => matches!(typed.refs.get(&e.id), Some(Ref::Local(v)) if vars.contains(v)),
-        ExprKind::Let(_, body) | ExprKind::Begin(body) => body.last().is_some_and(|l| returns(l, typed, vars)),
-        ExprKind::If(_, t, f) => returns(t, typed, vars) || f.as_ref().is_some_and(|f| returns(f, typed, vars)),
+        ExprKind::Var(_) => {
+            matches!(typed.refs.get(&e.id), Some(Ref::Local(v)) if vars.contains(v))
+        }
+        ExprKind::Let(_, body) | ExprKind::Begin(body) => {
+            body.last().is_some_and(|l| returns(l, typed, vars))
+        }
+        ExprKind::If(_, t, f) => {
+            returns(t, typed, vars) || f.as_ref().is_some_and(|f| returns(f, typed, vars))
+        }
         _ => false,
     }
 }
@@ -402,11 +519,18 @@ impl Compiler<'_> {
         }
         let consts = self.consts;
         let mut literals = None;
-        let mut linker =
-            DefLinker { reg: self.reg, arena: self.arena, literals: &mut literals, def: Arc::from(""), self_slot: 0 };
+        let mut linker = DefLinker {
+            reg: self.reg,
+            arena: self.arena,
+            literals: &mut literals,
+            def: Arc::from(""),
+            self_slot: 0,
+        };
         let typed = Typed::default();
         let none = HashMap::new();
-        let id = self.jit.function(&mut code, sig, |b| FnCx::trampoline(b, ft, consts, &mut linker, &typed, &none))?;
+        let id = self.jit.function(&mut code, sig, |b| {
+            FnCx::trampoline(b, ft, consts, &mut linker, &typed, &none)
+        })?;
         code.finalize()?;
         Ok((code.address(id), code))
     }

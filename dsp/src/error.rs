@@ -34,7 +34,11 @@ pub struct DspError {
 
 impl DspError {
     pub fn new(kind: DspErrorKind, message: impl Into<String>, span: Option<&Span>) -> DspError {
-        DspError { kind, message: message.into(), span: span.cloned() }
+        DspError {
+            kind,
+            message: message.into(),
+            span: span.cloned(),
+        }
     }
 }
 

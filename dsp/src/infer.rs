@@ -144,7 +144,10 @@ pub fn infer(
 ) -> Result<(Typed, Type)> {
     let mut cx = Cx {
         subst: Vec::new(),
-        out: Typed { types: vec![Type::Void; node_count], ..Typed::default() },
+        out: Typed {
+            types: vec![Type::Void; node_count],
+            ..Typed::default()
+        },
         scopes: Vec::new(),
         lambdas: Vec::new(),
         globals,
@@ -157,7 +160,11 @@ pub fn infer(
     };
     let t = cx.lambda_body(init, None)?;
     let Type::Closure(ret, _) = &t else {
-        return Err(DspError::new(crate::error::DspErrorKind::Internal, "init is not a closure", None));
+        return Err(DspError::new(
+            crate::error::DspErrorKind::Internal,
+            "init is not a closure",
+            None,
+        ));
     };
     let ret = (**ret).clone();
     let self_ty = cx.self_ty.clone();
@@ -199,9 +206,10 @@ impl Cx<'_> {
             Type::Ptr(x) => Type::ptr(self.zonk(&x)),
             Type::Array(n, x) => Type::Array(n, Box::new(self.zonk(&x))),
             Type::Tuple(f) => Type::Tuple(f.iter().map(|x| self.zonk(x)).collect()),
-            Type::Closure(r, a) => {
-                Type::Closure(Box::new(self.zonk(&r)), a.iter().map(|x| self.zonk(x)).collect())
-            }
+            Type::Closure(r, a) => Type::Closure(
+                Box::new(self.zonk(&r)),
+                a.iter().map(|x| self.zonk(x)).collect(),
+            ),
             t => t,
         }
     }
@@ -255,7 +263,7 @@ impl Cx<'_> {
             }
             (Type::Var(x), t) | (t, Type::Var(x)) => {
                 let k = self.subst[*x as usize].1;
-                if !admits(k, t) && !(k == Kind::Any && matches!(t, Type::Void)) {
+                if !(admits(k, t) || k == Kind::Any && matches!(t, Type::Void)) {
                     return false;
                 }
                 if self.occurs(*x, t) {
@@ -290,24 +298,39 @@ impl Cx<'_> {
         for i in 0..self.out.vars.len() {
             self.out.vars[i].ty = self.zonk(&self.out.vars[i].ty);
         }
-        let lt: Vec<(usize, Type)> =
-            self.out.lambda_types.iter().map(|(k, t)| (*k, self.zonk(t))).collect();
+        let lt: Vec<(usize, Type)> = self
+            .out
+            .lambda_types
+            .iter()
+            .map(|(k, t)| (*k, self.zonk(t)))
+            .collect();
         self.out.lambda_types.extend(lt);
     }
 
     fn new_var(&mut self, name: &str, ty: Type) -> usize {
         let lambda = *self.lambdas.last().unwrap_or(&0);
-        self.out.vars.push(VarInfo { name: name.to_string(), ty, lambda, mutated: false, captured: false });
+        self.out.vars.push(VarInfo {
+            name: name.to_string(),
+            ty,
+            lambda,
+            mutated: false,
+            captured: false,
+        });
         let id = self.out.vars.len() - 1;
         self.scopes.push((name.to_string(), id));
         id
     }
 
     fn lookup(&mut self, name: &str) -> Option<usize> {
-        let v = self.scopes.iter().rev().find(|(n, _)| n == name).map(|(_, v)| *v)?;
+        let v = self
+            .scopes
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| *v)?;
         let owner = self.out.vars[v].lambda;
         if let Some(pos) = self.lambdas.iter().position(|l| *l == owner) {
-            for l in self.lambdas[pos + 1..].to_vec() {
+            for l in self.lambdas[pos + 1..].iter().copied() {
                 let caps = self.out.captures.entry(l).or_default();
                 if !caps.contains(&v) {
                     caps.push(v);
@@ -391,7 +414,12 @@ impl Cx<'_> {
                 for (b, v) in binds {
                     let t = self.expr(v, b.ty.as_ref())?;
                     if let Some(bt) = &b.ty {
-                        self.unify(bt, &t, &format!("the binding of {}", b.name), b.span.as_ref())?;
+                        self.unify(
+                            bt,
+                            &t,
+                            &format!("the binding of {}", b.name),
+                            b.span.as_ref(),
+                        )?;
                     }
                     ids.push(self.new_var(&b.name, t));
                 }
@@ -409,7 +437,11 @@ impl Cx<'_> {
                     None => Type::Void,
                     Some(f) => {
                         let ft = self.expr(f, expect)?;
-                        if self.unify_inner(&tt, &ft) { tt } else { Type::Void }
+                        if self.unify_inner(&tt, &ft) {
+                            tt
+                        } else {
+                            Type::Void
+                        }
                     }
                 }
             }
@@ -522,10 +554,20 @@ impl Cx<'_> {
             self.out.refs.insert(id, Ref::Func(name.to_string()));
             return Ok(t);
         }
-        Err(DspError::new(crate::error::DspErrorKind::Unbound, format!("{name} is not defined"), sp))
+        Err(DspError::new(
+            crate::error::DspErrorKind::Unbound,
+            format!("{name} is not defined"),
+            sp,
+        ))
     }
 
-    fn call_type(&mut self, ft: &Type, args: &[Expr], what: &str, sp: Option<&Span>) -> Result<Type> {
+    fn call_type(
+        &mut self,
+        ft: &Type,
+        args: &[Expr],
+        what: &str,
+        sp: Option<&Span>,
+    ) -> Result<Type> {
         let ft = self.shallow(ft);
         let (ret, params) = match &ft {
             Type::Closure(r, p) => ((**r).clone(), p.clone()),
@@ -539,7 +581,11 @@ impl Cx<'_> {
         };
         if params.len() != args.len() {
             return Err(type_err(
-                format!("{what} takes {} argument(s), given {}", params.len(), args.len()),
+                format!(
+                    "{what} takes {} argument(s), given {}",
+                    params.len(),
+                    args.len()
+                ),
                 sp,
             ));
         }
@@ -554,7 +600,10 @@ impl Cx<'_> {
         if args.len() == n {
             Ok(())
         } else {
-            Err(type_err(format!("{name} takes {n} argument(s), given {}", args.len()), sp))
+            Err(type_err(
+                format!("{name} takes {n} argument(s), given {}", args.len()),
+                sp,
+            ))
         }
     }
 
@@ -589,7 +638,11 @@ impl Cx<'_> {
             }
             "=" | "<>" | "!=" | "<" | ">" | "<=" | ">=" => {
                 self.nargs(name, args, 2, sp)?;
-                let k = if matches!(name, "=" | "<>" | "!=") { Kind::Any } else { Kind::Num };
+                let k = if matches!(name, "=" | "<>" | "!=") {
+                    Kind::Any
+                } else {
+                    Kind::Num
+                };
                 arith(self, k)?;
                 return Ok(Type::I1);
             }
@@ -599,8 +652,12 @@ impl Cx<'_> {
                 self.unify(&Type::I1, &t, &what, sp)?;
                 return Ok(Type::I1);
             }
-            "bitwise-and" | "bitwise-or" | "bitwise-xor" | "bitwise-shift-left"
-            | "bitwise-shift-right" | "bitwise-not" => {
+            "bitwise-and"
+            | "bitwise-or"
+            | "bitwise-xor"
+            | "bitwise-shift-left"
+            | "bitwise-shift-right"
+            | "bitwise-not" => {
                 if args.is_empty() || (name == "bitwise-not" && args.len() != 1) {
                     return Err(type_err(format!("{name} takes integer arguments"), sp));
                 }
@@ -611,15 +668,27 @@ impl Cx<'_> {
                 let pt = self.expr(&args[0], None)?;
                 self.int_arg(&args[1], &what)?;
                 let elem = self.pointee(&pt, &what, sp)?;
-                let elem = if name.starts_with('a') { self.array_elem(&elem, &what, sp)? } else { elem };
-                return Ok(if name.ends_with("-ptr") { Type::ptr(elem) } else { elem });
+                let elem = if name.starts_with('a') {
+                    self.array_elem(&elem, &what, sp)?
+                } else {
+                    elem
+                };
+                return Ok(if name.ends_with("-ptr") {
+                    Type::ptr(elem)
+                } else {
+                    elem
+                });
             }
             "pset!" | "aset!" => {
                 self.nargs(name, args, 3, sp)?;
                 let pt = self.expr(&args[0], None)?;
                 self.int_arg(&args[1], &what)?;
                 let elem = self.pointee(&pt, &what, sp)?;
-                let elem = if name == "aset!" { self.array_elem(&elem, &what, sp)? } else { elem };
+                let elem = if name == "aset!" {
+                    self.array_elem(&elem, &what, sp)?
+                } else {
+                    elem
+                };
                 let vt = self.expr(&args[2], Some(&elem))?;
                 self.unify(&elem, &vt, &what, args[2].span.as_ref())?;
                 return Ok(elem);
@@ -640,14 +709,20 @@ impl Cx<'_> {
                 let pt = self.expr(&args[0], None)?;
                 let fields = self.tuple_fields(&pt, &what, sp)?;
                 let ExprKind::Int(i) = args[1].kind else {
-                    return Err(type_err(format!("the index of {name} must be a literal integer"), sp));
+                    return Err(type_err(
+                        format!("the index of {name} must be a literal integer"),
+                        sp,
+                    ));
                 };
                 self.expr(&args[1], Some(&Type::I64))?;
                 let i64t = Type::I64;
                 self.unify(&i64t, &self.out.types[args[1].id].clone(), &what, sp)?;
                 let Some(ft) = usize::try_from(i).ok().and_then(|i| fields.get(i)).cloned() else {
                     return Err(type_err(
-                        format!("{name}: index {i} is outside a tuple of {} fields", fields.len()),
+                        format!(
+                            "{name}: index {i} is outside a tuple of {} fields",
+                            fields.len()
+                        ),
                         sp,
                     ));
                 };
@@ -666,7 +741,11 @@ impl Cx<'_> {
                 let fields = self.tuple_fields(&pt, &what, sp)?;
                 if args.len() - 1 != fields.len() {
                     return Err(type_err(
-                        format!("tfill! of a tuple of {} fields given {} values", fields.len(), args.len() - 1),
+                        format!(
+                            "tfill! of a tuple of {} fields given {} values",
+                            fields.len(),
+                            args.len() - 1
+                        ),
                         sp,
                     ));
                 }
@@ -723,7 +802,10 @@ impl Cx<'_> {
     fn array_elem(&mut self, t: &Type, what: &str, sp: Option<&Span>) -> Result<Type> {
         match self.zonk(t) {
             Type::Array(_, e) => Ok(*e),
-            other => Err(type_err(format!("{what} needs a pointer to an array, found {other}*"), sp)),
+            other => Err(type_err(
+                format!("{what} needs a pointer to an array, found {other}*"),
+                sp,
+            )),
         }
     }
 
@@ -732,16 +814,26 @@ impl Cx<'_> {
             Type::Ptr(inner) => match *inner {
                 Type::Tuple(f) => Ok(f),
                 Type::Var(_) => Err(type_err(
-                    format!("{what}: the tuple type is not known here; annotate the binding, as in t:<i64,i64>*"),
+                    format!(
+                        "{what}: the tuple type is not known here; annotate the binding, as in t:<i64,i64>*"
+                    ),
                     sp,
                 )),
-                other => Err(type_err(format!("{what} needs a pointer to a tuple, found {other}*"), sp)),
+                other => Err(type_err(
+                    format!("{what} needs a pointer to a tuple, found {other}*"),
+                    sp,
+                )),
             },
             Type::Var(_) => Err(type_err(
-                format!("{what}: the tuple type is not known here; annotate the binding, as in t:<i64,i64>*"),
+                format!(
+                    "{what}: the tuple type is not known here; annotate the binding, as in t:<i64,i64>*"
+                ),
                 sp,
             )),
-            other => Err(type_err(format!("{what} needs a pointer to a tuple, found {other}"), sp)),
+            other => Err(type_err(
+                format!("{what} needs a pointer to a tuple, found {other}"),
+                sp,
+            )),
         }
     }
 }

@@ -36,7 +36,11 @@ pub enum DspValue {
 impl DspValue {
     /// The 64-bit word a trampoline takes for this value as a `t`; strings are copied into
     /// DSP memory by `string`. `None` when the value does not fit the type.
-    pub(crate) fn to_word(&self, t: &Type, string: &mut dyn FnMut(&str) -> Option<u64>) -> Option<u64> {
+    pub(crate) fn to_word(
+        &self,
+        t: &Type,
+        string: &mut dyn FnMut(&str) -> Option<u64>,
+    ) -> Option<u64> {
         Some(match (self, t) {
             (DspValue::I1(b), Type::I1) => u64::from(*b),
             (DspValue::I8(x), Type::I8) => *x as i64 as u64,
@@ -133,7 +137,7 @@ pub const IO_SAMPLES: usize = 16384;
 /// The code address and environment of the closure at `clo`, if it is a closure of
 /// type `type_id`.
 pub(crate) fn resolve(code: &CodeMem, arena: &Arena, clo: u64, type_id: u64) -> Option<(u64, u64)> {
-    if !arena.contains(clo, 16) || clo % 8 != 0 {
+    if !arena.contains(clo, 16) || !clo.is_multiple_of(8) {
         return None;
     }
     // SAFETY: [clo, clo+16) is 8-aligned arena memory, mapped while `arena` lives; DSP code
@@ -156,7 +160,14 @@ pub struct AudioCtx {
 }
 
 fn stale(code: FaultCode) -> Fault {
-    Fault { raw: RawFault { code: Some(code), raw: code as u32, site: 0, detail: crate::runtime::FaultDetail::None } }
+    Fault {
+        raw: RawFault {
+            code: Some(code),
+            raw: code as u32,
+            site: 0,
+            detail: crate::runtime::FaultDetail::None,
+        },
+    }
 }
 
 impl AudioCtx {
@@ -199,7 +210,15 @@ impl AudioCtx {
         }
     }
 
-    fn call_sample(&mut self, e: Entry, f: u64, env: u64, x: f32, time: i64, chan: i64) -> Result<f32, Fault> {
+    fn call_sample(
+        &mut self,
+        e: Entry,
+        f: u64,
+        env: u64,
+        x: f32,
+        time: i64,
+        chan: i64,
+    ) -> Result<f32, Fault> {
         let ctx: *mut Ctx = &mut *self.ctx;
         let mark = self.ctx.call_mark();
         let frame = self.in_addr();
@@ -229,7 +248,13 @@ impl AudioCtx {
 
     /// Runs a per-sample entry for one frame: `out[c]` for each channel `c`. A per-buffer
     /// entry runs as a buffer of one frame.
-    pub fn run_sample(&mut self, e: Entry, input: &[f32], time: i64, out: &mut [f32]) -> Result<(), Fault> {
+    pub fn run_sample(
+        &mut self,
+        e: Entry,
+        input: &[f32],
+        time: i64,
+        out: &mut [f32],
+    ) -> Result<(), Fault> {
         if e.kind == EntryKind::Buffer {
             let ch = out.len();
             return self.run_buffer(e, input, out, 1, ch, time);
@@ -265,7 +290,8 @@ impl AudioCtx {
                 self.put_frame(&input[lo..hi], e.kind == EntryKind::SampleDouble);
                 for c in 0..channels {
                     let x = input.get(fr * channels + c).copied().unwrap_or(0.0);
-                    output[fr * channels + c] = self.call_sample(e, f, env, x, time + fr as i64, c as i64)?;
+                    output[fr * channels + c] =
+                        self.call_sample(e, f, env, x, time + fr as i64, c as i64)?;
                 }
             }
             return Ok(());

@@ -5,10 +5,10 @@
 //! once no thread can run the code any more.
 
 use crate::error::{DspError, DspErrorKind, Result};
+use cranelift_codegen::Context;
 use cranelift_codegen::ir::Signature;
 use cranelift_codegen::isa::{CallConv, OwnedTargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
-use cranelift_codegen::Context;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{FuncId, Module, default_libcall_names};
@@ -20,7 +20,11 @@ pub struct Jit {
 }
 
 fn internal(e: impl std::fmt::Display) -> DspError {
-    DspError::new(DspErrorKind::Internal, format!("code generation failed: {e}"), None)
+    DspError::new(
+        DspErrorKind::Internal,
+        format!("code generation failed: {e}"),
+        None,
+    )
 }
 
 impl Jit {
@@ -28,15 +32,26 @@ impl Jit {
     /// compiler bug, reported as [`DspErrorKind::Internal`]).
     pub fn new() -> Result<Jit> {
         let mut flags = settings::builder();
-        let verify = if cfg!(debug_assertions) { "true" } else { "false" };
-        for (k, v) in [("opt_level", "speed"), ("enable_verifier", verify), ("is_pic", "false")] {
+        let verify = if cfg!(debug_assertions) {
+            "true"
+        } else {
+            "false"
+        };
+        for (k, v) in [
+            ("opt_level", "speed"),
+            ("enable_verifier", verify),
+            ("is_pic", "false"),
+        ] {
             flags.set(k, v).map_err(internal)?;
         }
         let isa = cranelift_native::builder()
             .map_err(internal)?
             .finish(settings::Flags::new(flags))
             .map_err(internal)?;
-        Ok(Jit { isa, fctx: FunctionBuilderContext::new() })
+        Ok(Jit {
+            isa,
+            fctx: FunctionBuilderContext::new(),
+        })
     }
 
     pub fn frontend(&self) -> cranelift_codegen::isa::TargetFrontendConfig {
@@ -50,7 +65,9 @@ impl Jit {
     /// A fresh module for one definition.
     pub fn module(&self) -> CodeBlock {
         let builder = JITBuilder::with_isa(self.isa.clone(), default_libcall_names());
-        CodeBlock { module: Some(JITModule::new(builder)) }
+        CodeBlock {
+            module: Some(JITModule::new(builder)),
+        }
     }
 
     /// Builds one function with `build` and adds it to `code`.
@@ -60,12 +77,19 @@ impl Jit {
         sig: Signature,
         build: impl FnOnce(FunctionBuilder<'_>) -> Result<()>,
     ) -> Result<FuncId> {
-        let module = code.module.as_mut().ok_or_else(|| internal("module already freed"))?;
+        let module = code
+            .module
+            .as_mut()
+            .ok_or_else(|| internal("module already freed"))?;
         let mut ctx: Context = module.make_context();
         ctx.func.signature = sig;
         build(FunctionBuilder::new(&mut ctx.func, &mut self.fctx))?;
-        let id = module.declare_anonymous_function(&ctx.func.signature).map_err(internal)?;
-        module.define_function(id, &mut ctx).map_err(|e| internal(format!("{e:?}")))?;
+        let id = module
+            .declare_anonymous_function(&ctx.func.signature)
+            .map_err(internal)?;
+        module
+            .define_function(id, &mut ctx)
+            .map_err(|e| internal(format!("{e:?}")))?;
         module.clear_context(&mut ctx);
         Ok(id)
     }
@@ -79,12 +103,17 @@ pub struct CodeBlock {
 impl CodeBlock {
     /// Makes the code callable; afterwards [`CodeBlock::address`] gives entry points.
     pub fn finalize(&mut self) -> Result<()> {
-        let module = self.module.as_mut().ok_or_else(|| internal("module already freed"))?;
+        let module = self
+            .module
+            .as_mut()
+            .ok_or_else(|| internal("module already freed"))?;
         module.finalize_definitions().map_err(internal)
     }
 
     pub fn address(&self, id: FuncId) -> u64 {
-        self.module.as_ref().map_or(0, |m| m.get_finalized_function(id) as u64)
+        self.module
+            .as_ref()
+            .map_or(0, |m| m.get_finalized_function(id) as u64)
     }
 }
 

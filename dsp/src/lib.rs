@@ -134,13 +134,15 @@ fn err(kind: DspErrorKind, message: impl Into<String>) -> DspError {
 
 impl Dsp {
     pub fn new(cfg: DspConfig) -> Result<Dsp> {
-        let arena = Arena::new(cfg.arena_bytes).map_err(|e| err(DspErrorKind::Alloc, e.to_string()))?;
+        let arena =
+            Arena::new(cfg.arena_bytes).map_err(|e| err(DspErrorKind::Alloc, e.to_string()))?;
         let mut ctx = Box::new(
-            Ctx::control(&arena, &ControlConfig::default()).map_err(|e| err(DspErrorKind::Alloc, e.to_string()))?,
+            Ctx::control(&arena, &ControlConfig::default())
+                .map_err(|e| err(DspErrorKind::Alloc, e.to_string()))?,
         );
         let warnings = SharedWriter(Arc::new(Mutex::new(Box::new(std::io::stderr()))));
         ctx.set_warnings(Box::new(warnings.clone()));
-        let reg = Registry::new();
+        let reg = Registry::default();
         ctx.slots = reg.slots.as_ptr();
         let jit = Jit::new()?;
         let consts = Consts {
@@ -152,7 +154,8 @@ impl Dsp {
             call_conv: jit.call_conv(),
             frontend: jit.frontend(),
         };
-        let strings = Zone::new(&arena, 4096, "call arguments").map_err(|e| err(DspErrorKind::Alloc, e.to_string()))?;
+        let strings = Zone::new(&arena, 4096, "call arguments")
+            .map_err(|e| err(DspErrorKind::Alloc, e.to_string()))?;
         let mut dsp = Dsp {
             cfg,
             arena,
@@ -207,13 +210,18 @@ impl Dsp {
             "bind-alias" => (c.bind_type(form, items)?, DefinedKind::Alias),
             _ => return error::syntax(format!("`{form}` is not a definition"), form.span.as_ref()),
         };
-        if kind == DefinedKind::Func {
-            if let Some(f) = self.reg.funcs.get(&out.name) {
-                let ty = f.ty.clone();
-                self.tramp(&ty)?;
-            }
+        if kind == DefinedKind::Func
+            && let Some(f) = self.reg.funcs.get(&out.name)
+        {
+            let ty = f.ty.clone();
+            self.tramp(&ty)?;
         }
-        Ok(Defined { name: out.name, kind, signature: out.signature, warnings: out.warnings })
+        Ok(Defined {
+            name: out.name,
+            kind,
+            signature: out.signature,
+            warnings: out.warnings,
+        })
     }
 
     fn tramp(&mut self, ty: &Type) -> Result<u64> {
@@ -239,13 +247,22 @@ impl Dsp {
 
     fn words(&mut self, name: &str, args: &[DspValue]) -> Result<(registry::FuncDef, Vec<u64>)> {
         let Some(def) = self.reg.funcs.get(name).cloned() else {
-            return Err(err(DspErrorKind::Unbound, format!("{name} is not a bind-func")));
+            return Err(err(
+                DspErrorKind::Unbound,
+                format!("{name} is not a bind-func"),
+            ));
         };
-        let Type::Closure(_, params) = &def.ty else { return Err(err(DspErrorKind::Internal, "not a closure")) };
+        let Type::Closure(_, params) = &def.ty else {
+            return Err(err(DspErrorKind::Internal, "not a closure"));
+        };
         if params.len() != args.len() {
             return Err(err(
                 DspErrorKind::Call,
-                format!("{name} takes {} argument(s), given {}", params.len(), args.len()),
+                format!(
+                    "{name} takes {} argument(s), given {}",
+                    params.len(),
+                    args.len()
+                ),
             ));
         }
         let strings = &mut self.strings;
@@ -258,7 +275,10 @@ impl Dsp {
         let mut words = Vec::with_capacity(args.len());
         for (i, (a, t)) in args.iter().zip(params).enumerate() {
             let w = a.to_word(t, &mut string).ok_or_else(|| {
-                err(DspErrorKind::Call, format!("argument {} of {name} must be a {t}, given {a:?}", i + 1))
+                err(
+                    DspErrorKind::Call,
+                    format!("argument {} of {name} must be a {t}, given {a:?}", i + 1),
+                )
             })?;
             words.push(w);
         }
@@ -268,7 +288,9 @@ impl Dsp {
     /// Calls a bind-func on the control thread.
     pub fn call(&mut self, name: &str, args: &[DspValue]) -> Result<DspValue> {
         let (def, words) = self.words(name, args)?;
-        let Type::Closure(ret, _) = def.ty.clone() else { return Err(err(DspErrorKind::Internal, "not a closure")) };
+        let Type::Closure(ret, _) = def.ty.clone() else {
+            return Err(err(DspErrorKind::Internal, "not a closure"));
+        };
         let tramp = self.tramp(&def.ty)?;
         let clo = self.reg.slots[def.slot as usize];
         let mut out = 0u64;
@@ -288,18 +310,28 @@ impl Dsp {
     /// A call to run later on the audio thread (arguments checked now).
     pub fn prepare_call(&mut self, name: &str, args: &[DspValue]) -> Result<PreparedCall> {
         if args.len() > MAX_PREPARED_ARGS {
-            return Err(err(DspErrorKind::Call, format!("a timed call takes at most {MAX_PREPARED_ARGS} arguments")));
+            return Err(err(
+                DspErrorKind::Call,
+                format!("a timed call takes at most {MAX_PREPARED_ARGS} arguments"),
+            ));
         }
         let (def, words) = self.words(name, args)?;
         let tramp = self.tramp(&def.ty)?;
         let mut a = [0u64; MAX_PREPARED_ARGS];
         a[..words.len()].copy_from_slice(&words);
-        Ok(PreparedCall { slot: def.slot, tramp, args: a })
+        Ok(PreparedCall {
+            slot: def.slot,
+            tramp,
+            args: a,
+        })
     }
 
     pub fn signature(&self, name: &str) -> Option<FnSig> {
         match &self.reg.funcs.get(name)?.ty {
-            Type::Closure(r, p) => Some(FnSig { params: p.clone(), ret: (**r).clone() }),
+            Type::Closure(r, p) => Some(FnSig {
+                params: p.clone(),
+                ret: (**r).clone(),
+            }),
             _ => None,
         }
     }
@@ -307,7 +339,10 @@ impl Dsp {
     /// The DSP entry point `name`: a closure of type `DSP` (or its double twin) or `DSPMC`.
     pub fn entry(&self, name: &str) -> Result<Entry> {
         let Some(def) = self.reg.funcs.get(name) else {
-            return Err(err(DspErrorKind::Unbound, format!("{name} is not a bind-func")));
+            return Err(err(
+                DspErrorKind::Unbound,
+                format!("{name} is not a bind-func"),
+            ));
         };
         let t = &def.ty;
         let kind = match t.to_string().as_str() {
@@ -324,7 +359,11 @@ impl Dsp {
             }
         };
         let type_id = self.reg.type_id_of(t).unwrap_or(0);
-        Ok(Entry { slot: def.slot, type_id, kind })
+        Ok(Entry {
+            slot: def.slot,
+            type_id,
+            kind,
+        })
     }
 
     /// Everything defined since the last take, as one batch.
@@ -334,7 +373,7 @@ impl Dsp {
 
     /// A batch back from the audio thread: frees what nothing holds any more.
     pub fn retire(&mut self, batch: Box<SwapBatch>) {
-        self.reg.retire(batch);
+        self.reg.retire(&batch);
     }
 
     /// The audio thread's context, with the slots defined so far.
@@ -345,7 +384,9 @@ impl Dsp {
             ring_bytes: self.cfg.message_ring_bytes,
             ..AudioConfig::default()
         };
-        let mut ctx = Box::new(Ctx::audio(&mut self.ctx, &cfg).map_err(|e| err(DspErrorKind::Alloc, e.to_string()))?);
+        let mut ctx = Box::new(
+            Ctx::audio(&mut self.ctx, &cfg).map_err(|e| err(DspErrorKind::Alloc, e.to_string()))?,
+        );
         let slots: Box<[u64]> = self.reg.slots.clone();
         ctx.slots = slots.as_ptr();
         let io: ArenaBlock = self

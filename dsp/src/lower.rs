@@ -14,7 +14,9 @@
 
 use crate::error::{DspError, DspErrorKind, Result};
 use crate::infer::{MATH1, Ref, Typed, conversion};
-use crate::runtime::abi::{self, CTX_DEPTH, CTX_FAULT, CTX_FAULT_SITE, CTX_MAX_DEPTH, CTX_SLOTS, CTX_SP};
+use crate::runtime::abi::{
+    self, CTX_DEPTH, CTX_FAULT, CTX_FAULT_SITE, CTX_MAX_DEPTH, CTX_SLOTS, CTX_SP,
+};
 use crate::runtime::{FaultCode, math};
 use crate::sexp::Span;
 use crate::syntax::{AllocKind, Expr, ExprKind, Lambda};
@@ -80,7 +82,11 @@ pub fn signature(t: &Type, cc: CallConv) -> Result<Signature> {
     sig.params.push(AbiParam::new(types::I64));
     sig.params.push(AbiParam::new(types::I64));
     let Type::Closure(ret, params) = t else {
-        return Err(DspError::new(DspErrorKind::Internal, format!("{t} is not a closure type"), None));
+        return Err(DspError::new(
+            DspErrorKind::Internal,
+            format!("{t} is not a closure type"),
+            None,
+        ));
     };
     for p in params {
         if let Some(c) = clif(p, None)? {
@@ -123,8 +129,13 @@ impl<'a, 'b> FnCx<'a, 'b> {
         linker: &'a mut dyn Linker,
         fn_indices: &'a HashMap<usize, u64>,
     ) -> Result<()> {
-        let lt = typed.lambda_types.get(&lam.index).ok_or_else(|| internal("lambda without a type"))?;
-        let Type::Closure(ret, _) = lt else { return Err(internal("lambda type is not a closure")) };
+        let lt = typed
+            .lambda_types
+            .get(&lam.index)
+            .ok_or_else(|| internal("lambda without a type"))?;
+        let Type::Closure(ret, _) = lt else {
+            return Err(internal("lambda type is not a closure"));
+        };
         let ret_type = clif(ret, None)?;
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
@@ -144,25 +155,39 @@ impl<'a, 'b> FnCx<'a, 'b> {
             depth: None,
             saved_sp: None,
         };
-        let site = cx.linker.site("lambda", lam.body.first().and_then(|e| e.span.as_ref()));
+        let site = cx
+            .linker
+            .site("lambda", lam.body.first().and_then(|e| e.span.as_ref()));
         // Call depth.
         let ctx = cx.ctx;
-        let d = cx.b.ins().load(types::I32, MemFlagsData::trusted(), ctx, CTX_DEPTH);
-        let max = cx.b.ins().load(types::I32, MemFlagsData::trusted(), ctx, CTX_MAX_DEPTH);
+        let d =
+            cx.b.ins()
+                .load(types::I32, MemFlagsData::trusted(), ctx, CTX_DEPTH);
+        let max =
+            cx.b.ins()
+                .load(types::I32, MemFlagsData::trusted(), ctx, CTX_MAX_DEPTH);
         let d1 = cx.b.ins().iadd_imm_s(d, 1);
         let over = cx.b.ins().icmp(IntCC::UnsignedGreaterThan, d1, max);
         cx.fault_if(over, FaultCode::CallDepth, site);
-        cx.b.ins().store(MemFlagsData::trusted(), d1, ctx, CTX_DEPTH);
+        cx.b.ins()
+            .store(MemFlagsData::trusted(), d1, ctx, CTX_DEPTH);
         cx.depth = Some(d);
         if typed.uses_salloc.get(&lam.index).copied().unwrap_or(false) {
-            cx.saved_sp = Some(cx.b.ins().load(types::I64, MemFlagsData::trusted(), ctx, CTX_SP));
+            cx.saved_sp = Some(
+                cx.b.ins()
+                    .load(types::I64, MemFlagsData::trusted(), ctx, CTX_SP),
+            );
         }
         // Captured variables, from the environment.
         let env = params[1];
         let caps = typed.captures.get(&lam.index).cloned().unwrap_or_default();
         for (i, v) in caps.iter().enumerate() {
             let info = &typed.vars[*v];
-            let ty = if info.is_cell() { Some(types::I64) } else { clif(&info.ty, None)? };
+            let ty = if info.is_cell() {
+                Some(types::I64)
+            } else {
+                clif(&info.ty, None)?
+            };
             if let Some(ty) = ty {
                 let val = cx.load(ty, env, 8 * i as i32, 8, site)?;
                 let var = cx.b.declare_var(ty);
@@ -204,7 +229,9 @@ impl<'a, 'b> FnCx<'a, 'b> {
         typed: &'a Typed,
         fn_indices: &'a HashMap<usize, u64>,
     ) -> Result<()> {
-        let Type::Closure(ret, params) = ft else { return Err(internal("trampoline of a non-closure")) };
+        let Type::Closure(ret, params) = ft else {
+            return Err(internal("trampoline of a non-closure"));
+        };
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
@@ -225,7 +252,9 @@ impl<'a, 'b> FnCx<'a, 'b> {
         };
         let mut vals = Vec::new();
         for (i, t) in params.iter().enumerate() {
-            let w = cx.b.ins().load(types::I64, MemFlagsData::trusted(), p[2], 8 * i as i32);
+            let w =
+                cx.b.ins()
+                    .load(types::I64, MemFlagsData::trusted(), p[2], 8 * i as i32);
             let v = match clif(t, None)? {
                 None => continue,
                 Some(types::I64) => w,
@@ -273,7 +302,9 @@ impl<'a, 'b> FnCx<'a, 'b> {
     fn finish_return(&mut self, last: Option<Value>) -> Result<()> {
         let ctx = self.ctx;
         if let Some(d) = self.depth {
-            self.b.ins().store(MemFlagsData::trusted(), d, ctx, CTX_DEPTH);
+            self.b
+                .ins()
+                .store(MemFlagsData::trusted(), d, ctx, CTX_DEPTH);
         }
         if let Some(sp) = self.saved_sp {
             self.b.ins().store(MemFlagsData::trusted(), sp, ctx, CTX_SP);
@@ -299,8 +330,12 @@ impl<'a, 'b> FnCx<'a, 'b> {
         let ctx = self.ctx;
         let c = self.b.ins().iconst(types::I32, code as i64);
         let s = self.b.ins().iconst(types::I32, i64::from(site));
-        self.b.ins().store(MemFlagsData::trusted(), c, ctx, CTX_FAULT);
-        self.b.ins().store(MemFlagsData::trusted(), s, ctx, CTX_FAULT_SITE);
+        self.b
+            .ins()
+            .store(MemFlagsData::trusted(), c, ctx, CTX_FAULT);
+        self.b
+            .ins()
+            .store(MemFlagsData::trusted(), s, ctx, CTX_FAULT_SITE);
         self.b.ins().jump(self.fault_block, &[]);
         self.b.switch_to_block(cont);
     }
@@ -308,7 +343,10 @@ impl<'a, 'b> FnCx<'a, 'b> {
     /// After a call: return at once if the callee faulted.
     fn check_fault(&mut self) {
         let ctx = self.ctx;
-        let f = self.b.ins().load(types::I32, MemFlagsData::trusted(), ctx, CTX_FAULT);
+        let f = self
+            .b
+            .ins()
+            .load(types::I32, MemFlagsData::trusted(), ctx, CTX_FAULT);
         let cont = self.b.create_block();
         self.b.ins().brif(f, self.fault_block, &[], cont, &[]);
         self.b.switch_to_block(cont);
@@ -322,11 +360,21 @@ impl<'a, 'b> FnCx<'a, 'b> {
         let base = self.consts.arena_base.wrapping_sub(off as i64 as u64);
         let rel = self.b.ins().iadd_imm_s(addr, -(base as i64));
         let limit = self.consts.arena_len.saturating_sub(size);
-        let bad = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThan, rel, limit as i64);
+        let bad = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedGreaterThan, rel, limit as i64);
         self.fault_if(bad, FaultCode::OutOfRange, site);
     }
 
-    fn load(&mut self, ty: types::Type, addr: Value, off: i32, size: u64, site: u32) -> Result<Value> {
+    fn load(
+        &mut self,
+        ty: types::Type,
+        addr: Value,
+        off: i32,
+        size: u64,
+        site: u32,
+    ) -> Result<Value> {
         self.check(addr, off, size, site, false);
         Ok(self.b.ins().load(ty, MemFlagsData::new(), addr, off))
     }
@@ -337,7 +385,13 @@ impl<'a, 'b> FnCx<'a, 'b> {
     }
 
     /// Calls a runtime function at `addr` with the given signature.
-    fn rt_call(&mut self, addr: u64, params: &[types::Type], ret: Option<types::Type>, args: &[Value]) -> Option<Value> {
+    fn rt_call(
+        &mut self,
+        addr: u64,
+        params: &[types::Type],
+        ret: Option<types::Type>,
+        args: &[Value],
+    ) -> Option<Value> {
         let mut sig = Signature::new(self.consts.call_conv);
         sig.params.extend(params.iter().map(|t| AbiParam::new(*t)));
         sig.returns.extend(ret.map(AbiParam::new));
@@ -354,7 +408,9 @@ impl<'a, 'b> FnCx<'a, 'b> {
     /// Binds local variable `v` to `val` (allocating its cell if it is a shared cell).
     fn bind(&mut self, v: usize, val: Option<Value>, site: u32) -> Result<()> {
         let info = &self.typed.vars[v];
-        let Some(ty) = clif(&info.ty, None)? else { return Ok(()) };
+        let Some(ty) = clif(&info.ty, None)? else {
+            return Ok(());
+        };
         let val = match val {
             Some(v) => v,
             None => return Err(internal("binding without a value")),
@@ -375,8 +431,13 @@ impl<'a, 'b> FnCx<'a, 'b> {
     }
 
     fn read_var(&mut self, v: usize, site: u32) -> Result<Option<Value>> {
-        let Some(ty) = clif(self.var_type(v), None)? else { return Ok(None) };
-        let var = *self.vars.get(&v).ok_or_else(|| internal("variable not in this function"))?;
+        let Some(ty) = clif(self.var_type(v), None)? else {
+            return Ok(None);
+        };
+        let var = *self
+            .vars
+            .get(&v)
+            .ok_or_else(|| internal("variable not in this function"))?;
         let x = self.b.use_var(var);
         if self.typed.vars[v].is_cell() {
             let size = self.var_type(v).size();
@@ -386,7 +447,10 @@ impl<'a, 'b> FnCx<'a, 'b> {
     }
 
     fn write_var(&mut self, v: usize, val: Value, site: u32) -> Result<()> {
-        let var = *self.vars.get(&v).ok_or_else(|| internal("variable not in this function"))?;
+        let var = *self
+            .vars
+            .get(&v)
+            .ok_or_else(|| internal("variable not in this function"))?;
         if self.typed.vars[v].is_cell() {
             let cell = self.b.use_var(var);
             let size = self.var_type(v).size();
@@ -398,7 +462,14 @@ impl<'a, 'b> FnCx<'a, 'b> {
     }
 
     /// `zonal_zalloc`-shaped call: (ctx, count, size, align, site) -> addr, then fault test.
-    fn alloc_call(&mut self, f: u64, count: Option<Value>, size: u64, align: u64, site: u32) -> Value {
+    fn alloc_call(
+        &mut self,
+        f: u64,
+        count: Option<Value>,
+        size: u64,
+        align: u64,
+        site: u32,
+    ) -> Value {
         let count = count.unwrap_or_else(|| self.b.ins().iconst(types::I64, 1));
         let size = self.b.ins().iconst(types::I64, size as i64);
         let align = self.b.ins().iconst(types::I64, align as i64);
@@ -417,7 +488,11 @@ impl<'a, 'b> FnCx<'a, 'b> {
     fn value(&mut self, e: &Expr) -> Result<Value> {
         match self.expr(e)? {
             Some(v) => Ok(v),
-            None => Err(DspError::new(DspErrorKind::Type, "this expression has no value (it is void)", e.span.as_ref())),
+            None => Err(DspError::new(
+                DspErrorKind::Type,
+                "this expression has no value (it is void)",
+                e.span.as_ref(),
+            )),
         }
     }
 
@@ -501,7 +576,11 @@ impl<'a, 'b> FnCx<'a, 'b> {
             }
             ExprKind::Dotimes(_, n, body) => {
                 let nv = self.value(n)?;
-                let v = *self.typed.loop_vars.get(&e.id).ok_or_else(|| internal("dotimes var"))?;
+                let v = *self
+                    .typed
+                    .loop_vars
+                    .get(&e.id)
+                    .ok_or_else(|| internal("dotimes var"))?;
                 let ty = clif(self.var_type(v), sp)?.ok_or_else(|| internal("void loop var"))?;
                 let site = self.linker.site("dotimes", sp);
                 let zero = self.b.ins().iconst(ty, 0);
@@ -510,15 +589,23 @@ impl<'a, 'b> FnCx<'a, 'b> {
                 } else {
                     self.bind(v, Some(zero), site)?;
                 }
-                let (head, inner, exit) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
+                let (head, inner, exit) = (
+                    self.b.create_block(),
+                    self.b.create_block(),
+                    self.b.create_block(),
+                );
                 self.b.ins().jump(head, &[]);
                 self.b.switch_to_block(head);
-                let i = self.read_var(v, site)?.ok_or_else(|| internal("loop var"))?;
+                let i = self
+                    .read_var(v, site)?
+                    .ok_or_else(|| internal("loop var"))?;
                 let more = self.b.ins().icmp(IntCC::SignedLessThan, i, nv);
                 self.b.ins().brif(more, inner, &[], exit, &[]);
                 self.b.switch_to_block(inner);
                 self.body(body)?;
-                let i = self.read_var(v, site)?.ok_or_else(|| internal("loop var"))?;
+                let i = self
+                    .read_var(v, site)?
+                    .ok_or_else(|| internal("loop var"))?;
                 let i1 = self.b.ins().iadd_imm_s(i, 1);
                 self.write_var(v, i1, site)?;
                 self.b.ins().jump(head, &[]);
@@ -526,7 +613,11 @@ impl<'a, 'b> FnCx<'a, 'b> {
                 return Ok(None);
             }
             ExprKind::While(c, body) => {
-                let (head, inner, exit) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
+                let (head, inner, exit) = (
+                    self.b.create_block(),
+                    self.b.create_block(),
+                    self.b.create_block(),
+                );
                 self.b.ins().jump(head, &[]);
                 self.b.switch_to_block(head);
                 let cv = self.value(c)?;
@@ -543,7 +634,12 @@ impl<'a, 'b> FnCx<'a, 'b> {
                 let s = self.b.ins().iconst(types::I32, i64::from(site));
                 let ctx = self.ctx;
                 let push = abi::zonal_memzone_push as *const u8 as u64;
-                self.rt_call(push, &[types::I64, types::I64, types::I32], Some(types::I32), &[ctx, sv, s]);
+                self.rt_call(
+                    push,
+                    &[types::I64, types::I64, types::I32],
+                    Some(types::I32),
+                    &[ctx, sv, s],
+                );
                 self.check_fault();
                 let r = self.body(body)?;
                 let pop = abi::zonal_memzone_pop as *const u8 as u64;
@@ -552,12 +648,16 @@ impl<'a, 'b> FnCx<'a, 'b> {
                 return Ok(r);
             }
             ExprKind::Alloc(kind, count) => {
-                let Type::Ptr(elem) = &t else { return Err(internal("allocation of a non-pointer")) };
+                let Type::Ptr(elem) = &t else {
+                    return Err(internal("allocation of a non-pointer"));
+                };
                 let size = elem.size();
                 if size == 0 {
                     return Err(DspError::new(
                         DspErrorKind::Type,
-                        format!("cannot tell what this allocation holds ({t}): annotate the binding, as in buf:double*"),
+                        format!(
+                            "cannot tell what this allocation holds ({t}): annotate the binding, as in buf:double*"
+                        ),
                         sp,
                     ));
                 }
@@ -610,28 +710,34 @@ impl<'a, 'b> FnCx<'a, 'b> {
     }
 
     fn global_addr(&mut self, g: &str, sp: Option<&Span>) -> Result<Value> {
-        let a = self
-            .linker
-            .global(g)
-            .ok_or_else(|| DspError::new(DspErrorKind::Unbound, format!("{g} is not defined"), sp))?;
+        let a = self.linker.global(g).ok_or_else(|| {
+            DspError::new(DspErrorKind::Unbound, format!("{g} is not defined"), sp)
+        })?;
         Ok(self.b.ins().iconst(types::I64, a as i64))
     }
 
     fn slot_closure(&mut self, name: &str, sp: Option<&Span>) -> Result<Value> {
-        let slot = self
-            .linker
-            .slot(name)
-            .ok_or_else(|| DspError::new(DspErrorKind::Unbound, format!("{name} is not defined"), sp))?;
+        let slot = self.linker.slot(name).ok_or_else(|| {
+            DspError::new(DspErrorKind::Unbound, format!("{name} is not defined"), sp)
+        })?;
         let ctx = self.ctx;
-        let slots = self.b.ins().load(types::I64, MemFlagsData::trusted(), ctx, CTX_SLOTS);
-        Ok(self.b.ins().load(types::I64, MemFlagsData::trusted(), slots, 8 * slot as i32))
+        let slots = self
+            .b
+            .ins()
+            .load(types::I64, MemFlagsData::trusted(), ctx, CTX_SLOTS);
+        Ok(self
+            .b
+            .ins()
+            .load(types::I64, MemFlagsData::trusted(), slots, 8 * slot as i32))
     }
 
     fn read_ref(&mut self, id: usize, t: &Type, site: u32) -> Result<Option<Value>> {
         match self.typed.refs.get(&id).cloned() {
             Some(Ref::Local(v)) => self.read_var(v, site),
             Some(Ref::Global(g)) => {
-                let Some(ty) = clif(t, None)? else { return Ok(None) };
+                let Some(ty) = clif(t, None)? else {
+                    return Ok(None);
+                };
                 let a = self.global_addr(&g, None)?;
                 Ok(Some(self.b.ins().load(ty, MemFlagsData::trusted(), a, 0)))
             }
@@ -642,7 +748,10 @@ impl<'a, 'b> FnCx<'a, 'b> {
 
     fn make_closure(&mut self, index: usize, sp: Option<&Span>) -> Result<Value> {
         let caps = self.typed.captures.get(&index).cloned().unwrap_or_default();
-        let fn_index = *self.fn_indices.get(&index).ok_or_else(|| internal("lambda without code"))?;
+        let fn_index = *self
+            .fn_indices
+            .get(&index)
+            .ok_or_else(|| internal("lambda without code"))?;
         let site = self.linker.site("lambda", sp);
         let bytes = 16 + 8 * caps.len() as u64;
         let rec = self.alloc_call(abi::zonal_zalloc as *const u8 as u64, None, bytes, 8, site);
@@ -651,10 +760,15 @@ impl<'a, 'b> FnCx<'a, 'b> {
         let env = self.b.ins().iadd_imm_s(rec, 16);
         self.b.ins().store(MemFlagsData::trusted(), env, rec, 8);
         for (i, v) in caps.iter().enumerate() {
-            let var = *self.vars.get(v).ok_or_else(|| internal("captured variable not visible"))?;
+            let var = *self
+                .vars
+                .get(v)
+                .ok_or_else(|| internal("captured variable not visible"))?;
             if clif(self.var_type(*v), None)?.is_some() {
                 let x = self.b.use_var(var);
-                self.b.ins().store(MemFlagsData::trusted(), x, rec, 16 + 8 * i as i32);
+                self.b
+                    .ins()
+                    .store(MemFlagsData::trusted(), x, rec, 16 + 8 * i as i32);
             }
         }
         Ok(rec)
@@ -670,8 +784,17 @@ impl<'a, 'b> FnCx<'a, 'b> {
         Ok(vals)
     }
 
-    fn call_closure(&mut self, clo: Value, ft: &Type, args: Vec<Value>, code: FaultCode, site: u32) -> Result<Option<Value>> {
-        let Type::Closure(ret, _) = ft else { return Err(internal("call of a non-closure")) };
+    fn call_closure(
+        &mut self,
+        clo: Value,
+        ft: &Type,
+        args: Vec<Value>,
+        code: FaultCode,
+        site: u32,
+    ) -> Result<Option<Value>> {
+        let Type::Closure(ret, _) = ft else {
+            return Err(internal("call of a non-closure"));
+        };
         let mut vals = vec![self.ctx, clo];
         vals.extend(args);
         // Record: always checked, so that a null or wild closure faults.
@@ -679,15 +802,25 @@ impl<'a, 'b> FnCx<'a, 'b> {
         let idx = self.b.ins().load(types::I64, MemFlagsData::new(), clo, 0);
         let env = self.b.ins().load(types::I64, MemFlagsData::new(), clo, 8);
         vals[1] = env;
-        let bad = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, idx, self.consts.code_cap as i64);
+        let bad = self.b.ins().icmp_imm_s(
+            IntCC::UnsignedGreaterThanOrEqual,
+            idx,
+            self.consts.code_cap as i64,
+        );
         self.fault_if(bad, code, site);
         let off = self.b.ins().ishl_imm_s(idx, 4);
         let entry = self.b.ins().iadd_imm_s(off, self.consts.code_table as i64);
-        let tid = self.b.ins().load(types::I64, MemFlagsData::trusted(), entry, 8);
+        let tid = self
+            .b
+            .ins()
+            .load(types::I64, MemFlagsData::trusted(), entry, 8);
         let want = self.linker.type_id(ft);
         let wrong = self.b.ins().icmp_imm_s(IntCC::NotEqual, tid, want as i64);
         self.fault_if(wrong, code, site);
-        let fptr = self.b.ins().load(types::I64, MemFlagsData::trusted(), entry, 0);
+        let fptr = self
+            .b
+            .ins()
+            .load(types::I64, MemFlagsData::trusted(), entry, 0);
         let sig = signature(ft, self.consts.call_conv)?;
         let sref = self.b.import_signature(sig);
         let call = self.b.ins().call_indirect(sref, fptr, &vals);
@@ -698,7 +831,11 @@ impl<'a, 'b> FnCx<'a, 'b> {
 
     fn if_(&mut self, c: &Expr, th: &Expr, el: Option<&Expr>, t: &Type) -> Result<Option<Value>> {
         let cv = self.value(c)?;
-        let (tb, eb, done) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
+        let (tb, eb, done) = (
+            self.b.create_block(),
+            self.b.create_block(),
+            self.b.create_block(),
+        );
         let rt = if el.is_some() { clif(t, None)? } else { None };
         if let Some(rt) = rt {
             self.b.append_block_param(done, rt);
@@ -720,8 +857,13 @@ impl<'a, 'b> FnCx<'a, 'b> {
     }
 
     fn convert(&mut self, v: Value, from: &Type, to: &Type) -> Value {
-        let (ft, tt) = (clif(from, None).ok().flatten(), clif(to, None).ok().flatten());
-        let (Some(ft), Some(tt)) = (ft, tt) else { return v };
+        let (ft, tt) = (
+            clif(from, None).ok().flatten(),
+            clif(to, None).ok().flatten(),
+        );
+        let (Some(ft), Some(tt)) = (ft, tt) else {
+            return v;
+        };
         if *to == Type::I1 && from.is_int() {
             let nz = self.b.ins().icmp_imm_s(IntCC::NotEqual, v, 0);
             return nz;
@@ -729,7 +871,11 @@ impl<'a, 'b> FnCx<'a, 'b> {
         match (from.is_int(), to.is_int()) {
             (true, true) if ft == tt => v,
             (true, true) if ft.bits() < tt.bits() => {
-                if *from == Type::I1 { self.b.ins().uextend(tt, v) } else { self.b.ins().sextend(tt, v) }
+                if *from == Type::I1 {
+                    self.b.ins().uextend(tt, v)
+                } else {
+                    self.b.ins().sextend(tt, v)
+                }
             }
             (true, true) => self.b.ins().ireduce(tt, v),
             (true, false) => self.b.ins().fcvt_from_sint(tt, v),
@@ -828,25 +974,38 @@ impl<'a, 'b> FnCx<'a, 'b> {
             let ft = Type::Closure(Box::new(t.clone()), params);
             let (clo, code) = match r {
                 Ref::Local(v) => {
-                    let clo = self.read_var(v, site)?.ok_or_else(|| internal("void closure"))?;
+                    let clo = self
+                        .read_var(v, site)?
+                        .ok_or_else(|| internal("void closure"))?;
                     (clo, FaultCode::BadClosure)
                 }
                 Ref::Global(g) => {
                     let a = self.global_addr(&g, sp)?;
-                    (self.b.ins().load(types::I64, MemFlagsData::trusted(), a, 0), FaultCode::BadClosure)
+                    (
+                        self.b.ins().load(types::I64, MemFlagsData::trusted(), a, 0),
+                        FaultCode::BadClosure,
+                    )
                 }
                 Ref::Func(f) => (self.slot_closure(&f, sp)?, FaultCode::StaleCall),
             };
             let vals = self.call_args(args)?;
             return self.call_closure(clo, &ft, vals, code, site);
         }
-        let at = |i: usize| -> Type { args.get(i).map(|a| self.typed.types[a.id].clone()).unwrap_or(Type::Void) };
+        let at = |i: usize| -> Type {
+            args.get(i)
+                .map(|a| self.typed.types[a.id].clone())
+                .unwrap_or(Type::Void)
+        };
         Ok(Some(match name {
             "+" | "-" | "*" | "/" | "%" | "modulo" => {
                 let op = if name == "modulo" { "%" } else { name };
                 let mut acc = self.value(&args[0])?;
                 if args.len() == 1 && op == "-" {
-                    return Ok(Some(if t.is_real() { self.b.ins().fneg(acc) } else { self.b.ins().ineg(acc) }));
+                    return Ok(Some(if t.is_real() {
+                        self.b.ins().fneg(acc)
+                    } else {
+                        self.b.ins().ineg(acc)
+                    }));
                 }
                 for a in &args[1..] {
                     let x = self.value(a)?;
@@ -867,7 +1026,11 @@ impl<'a, 'b> FnCx<'a, 'b> {
                 let a = self.value(&args[0])?;
                 self.b.ins().bnot(a)
             }
-            "bitwise-and" | "bitwise-or" | "bitwise-xor" | "bitwise-shift-left" | "bitwise-shift-right" => {
+            "bitwise-and"
+            | "bitwise-or"
+            | "bitwise-xor"
+            | "bitwise-shift-left"
+            | "bitwise-shift-right" => {
                 let mut acc = self.value(&args[0])?;
                 for a in &args[1..] {
                     let x = self.value(a)?;
@@ -885,10 +1048,10 @@ impl<'a, 'b> FnCx<'a, 'b> {
                 let p = self.value(&args[0])?;
                 let i = self.index(&args[1])?;
                 let mut elem = Self::pointee(&at(0));
-                if name.starts_with('a') {
-                    if let Type::Array(_, x) = elem {
-                        elem = *x;
-                    }
+                if name.starts_with('a')
+                    && let Type::Array(_, x) = elem
+                {
+                    elem = *x;
                 }
                 let addr = self.elem_addr(p, i, elem.size());
                 if name.ends_with("-ptr") {
@@ -903,10 +1066,10 @@ impl<'a, 'b> FnCx<'a, 'b> {
                 let i = self.index(&args[1])?;
                 let v = self.value(&args[2])?;
                 let mut elem = Self::pointee(&at(0));
-                if name == "aset!" {
-                    if let Type::Array(_, x) = elem {
-                        elem = *x;
-                    }
+                if name == "aset!"
+                    && let Type::Array(_, x) = elem
+                {
+                    elem = *x;
                 }
                 let addr = self.elem_addr(p, i, elem.size());
                 self.store(v, addr, 0, elem.size(), site);
@@ -927,7 +1090,9 @@ impl<'a, 'b> FnCx<'a, 'b> {
             }
             "tref" | "tref-ptr" | "tset!" | "tfill!" => {
                 let p = self.value(&args[0])?;
-                let Type::Tuple(fields) = Self::pointee(&at(0)) else { return Err(internal("tuple type")) };
+                let Type::Tuple(fields) = Self::pointee(&at(0)) else {
+                    return Err(internal("tuple type"));
+                };
                 if name == "tfill!" {
                     for (k, a) in args[1..].iter().enumerate() {
                         let v = self.value(a)?;
@@ -936,7 +1101,9 @@ impl<'a, 'b> FnCx<'a, 'b> {
                     }
                     return Ok(None);
                 }
-                let ExprKind::Int(k) = args[1].kind else { return Err(internal("tuple index")) };
+                let ExprKind::Int(k) = args[1].kind else {
+                    return Err(internal("tuple index"));
+                };
                 let k = k as usize;
                 let off = Type::field_offset(&fields, k) as i32;
                 match name {
@@ -957,7 +1124,12 @@ impl<'a, 'b> FnCx<'a, 'b> {
                 let p = self.value(&args[0])?;
                 let s = self.b.ins().iconst(types::I32, i64::from(site));
                 let ctx = self.ctx;
-                self.rt_call(abi::zonal_free as *const u8 as u64, &[types::I64, types::I64, types::I32], None, &[ctx, p, s]);
+                self.rt_call(
+                    abi::zonal_free as *const u8 as u64,
+                    &[types::I64, types::I64, types::I32],
+                    None,
+                    &[ctx, p, s],
+                );
                 self.check_fault();
                 return Ok(None);
             }
@@ -972,7 +1144,10 @@ impl<'a, 'b> FnCx<'a, 'b> {
     }
 
     fn math(&mut self, name: &str, args: &[Expr], t: &Type, sp: Option<&Span>) -> Result<Value> {
-        let vals = args.iter().map(|a| self.value(a)).collect::<Result<Vec<_>>>()?;
+        let vals = args
+            .iter()
+            .map(|a| self.value(a))
+            .collect::<Result<Vec<_>>>()?;
         Ok(match name {
             "sqrt" => self.b.ins().sqrt(vals[0]),
             "fabs" => self.b.ins().fabs(vals[0]),
@@ -982,22 +1157,51 @@ impl<'a, 'b> FnCx<'a, 'b> {
             "fmin" => self.b.ins().fmin(vals[0], vals[1]),
             "fmax" => self.b.ins().fmax(vals[0], vals[1]),
             _ => {
-                let sym = if *t == Type::Float { format!("zonal_{name}f") } else { format!("zonal_{name}") };
-                let Some(addr) = math::symbols().into_iter().find(|(n, _)| *n == sym).map(|(_, p)| p as u64) else {
-                    return Err(DspError::new(DspErrorKind::Unbound, format!("{name} is not defined"), sp));
+                let sym = if *t == Type::Float {
+                    format!("zonal_{name}f")
+                } else {
+                    format!("zonal_{name}")
                 };
-                let ty = if *t == Type::Float { types::F32 } else { types::F64 };
+                let Some(addr) = math::symbols()
+                    .into_iter()
+                    .find(|(n, _)| *n == sym)
+                    .map(|(_, p)| p as u64)
+                else {
+                    return Err(DspError::new(
+                        DspErrorKind::Unbound,
+                        format!("{name} is not defined"),
+                        sp,
+                    ));
+                };
+                let ty = if *t == Type::Float {
+                    types::F32
+                } else {
+                    types::F64
+                };
                 let params = vec![ty; if MATH1.contains(&name) { 1 } else { 2 }];
-                self.rt_call(addr, &params, Some(ty), &vals).ok_or_else(|| internal("math call"))?
+                self.rt_call(addr, &params, Some(ty), &vals)
+                    .ok_or_else(|| internal("math call"))?
             }
         })
     }
 
     fn print(&mut self, name: &str, args: &[Expr], site: u32) -> Result<Option<Value>> {
-        let (fmt, rest) = if name == "printf" { (Some(self.value(&args[0])?), &args[1..]) } else { (None, args) };
+        let (fmt, rest) = if name == "printf" {
+            (Some(self.value(&args[0])?), &args[1..])
+        } else {
+            (None, args)
+        };
         let n = rest.len();
-        let words = self.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, (8 * n.max(1)) as u32, 3));
-        let kinds = self.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, n.max(1) as u32, 0));
+        let words = self.b.create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            (8 * n.max(1)) as u32,
+            3,
+        ));
+        let kinds = self.b.create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            n.max(1) as u32,
+            0,
+        ));
         for (i, a) in rest.iter().enumerate() {
             let t = self.ty(a).clone();
             let Some(v) = self.expr(a)? else {
@@ -1010,9 +1214,15 @@ impl<'a, 'b> FnCx<'a, 'b> {
             let (bits, kind) = match &t {
                 Type::Float => {
                     let d = self.b.ins().fpromote(types::F64, v);
-                    (self.b.ins().bitcast(types::I64, MemFlagsData::new(), d), abi::KIND_F64)
+                    (
+                        self.b.ins().bitcast(types::I64, MemFlagsData::new(), d),
+                        abi::KIND_F64,
+                    )
                 }
-                Type::Double => (self.b.ins().bitcast(types::I64, MemFlagsData::new(), v), abi::KIND_F64),
+                Type::Double => (
+                    self.b.ins().bitcast(types::I64, MemFlagsData::new(), v),
+                    abi::KIND_F64,
+                ),
                 Type::Ptr(x) if **x == Type::I8 => (v, abi::KIND_STR),
                 Type::Ptr(_) | Type::Closure(..) => (v, abi::KIND_PTR),
                 Type::I1 => (self.b.ins().uextend(types::I64, v), abi::KIND_I1),
@@ -1021,7 +1231,9 @@ impl<'a, 'b> FnCx<'a, 'b> {
                 _ => (v, abi::KIND_I64),
             };
             let k = self.b.ins().iconst(types::I8, i64::from(kind));
-            self.b.ins().stack_store(types::I64, bits, words, 8 * i as i32);
+            self.b
+                .ins()
+                .stack_store(types::I64, bits, words, 8 * i as i32);
             self.b.ins().stack_store(types::I64, k, kinds, i as i32);
         }
         let wa = self.b.ins().stack_addr(types::I64, words, 0);
@@ -1030,13 +1242,30 @@ impl<'a, 'b> FnCx<'a, 'b> {
         let ctx = self.ctx;
         if let Some(fmt) = fmt {
             let s = self.b.ins().iconst(types::I32, i64::from(site));
-            let p = [types::I64, types::I64, types::I64, types::I64, types::I32, types::I32];
-            let r = self.rt_call(abi::zonal_printf as *const u8 as u64, &p, Some(types::I32), &[ctx, fmt, wa, ka, nv, s]);
+            let p = [
+                types::I64,
+                types::I64,
+                types::I64,
+                types::I64,
+                types::I32,
+                types::I32,
+            ];
+            let r = self.rt_call(
+                abi::zonal_printf as *const u8 as u64,
+                &p,
+                Some(types::I32),
+                &[ctx, fmt, wa, ka, nv, s],
+            );
             self.check_fault();
             Ok(r)
         } else {
             let p = [types::I64, types::I64, types::I64, types::I32];
-            self.rt_call(abi::zonal_println as *const u8 as u64, &p, None, &[ctx, wa, ka, nv]);
+            self.rt_call(
+                abi::zonal_println as *const u8 as u64,
+                &p,
+                None,
+                &[ctx, wa, ka, nv],
+            );
             self.check_fault();
             Ok(None)
         }

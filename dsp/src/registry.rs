@@ -35,7 +35,9 @@ pub struct CodeMem {
 
 impl CodeMem {
     fn new() -> CodeMem {
-        CodeMem { entries: (0..2 * CODE_CAP).map(|_| AtomicU64::new(0)).collect() }
+        CodeMem {
+            entries: (0..2 * CODE_CAP).map(|_| AtomicU64::new(0)).collect(),
+        }
     }
 
     pub fn base(&self) -> u64 {
@@ -48,7 +50,10 @@ impl CodeMem {
             return None;
         }
         let i = i as usize;
-        Some((self.entries[2 * i].load(Ordering::Acquire), self.entries[2 * i + 1].load(Ordering::Acquire)))
+        Some((
+            self.entries[2 * i].load(Ordering::Acquire),
+            self.entries[2 * i + 1].load(Ordering::Acquire),
+        ))
     }
 
     fn set(&self, i: u64, code: u64, type_id: u64) {
@@ -128,8 +133,8 @@ pub struct Registry {
     pub sites: Vec<Site>,
 }
 
-impl Registry {
-    pub fn new() -> Registry {
+impl Default for Registry {
+    fn default() -> Registry {
         Registry {
             code: Arc::new(CodeMem::new()),
             free_indices: Vec::new(),
@@ -144,10 +149,16 @@ impl Registry {
             pending: Vec::new(),
             audio_gen: vec![None; MAX_SLOTS],
             type_ids: HashMap::new(),
-            sites: vec![Site { form: String::new(), span: None, def: Arc::from("") }],
+            sites: vec![Site {
+                form: String::new(),
+                span: None,
+                def: Arc::from(""),
+            }],
         }
     }
+}
 
+impl Registry {
     pub fn type_id(&mut self, t: &Type) -> u64 {
         let n = self.type_ids.len() as u64 + 1;
         *self.type_ids.entry(t.clone()).or_insert(n)
@@ -209,7 +220,14 @@ impl Registry {
         if let Some(old) = self.funcs.get(&self.gens[id].name) {
             self.gens[old.gen_id].current = false;
         }
-        self.funcs.insert(self.gens[id].name.clone(), FuncDef { slot, ty, gen_id: id });
+        self.funcs.insert(
+            self.gens[id].name.clone(),
+            FuncDef {
+                slot,
+                ty,
+                gen_id: id,
+            },
+        );
         self.slots[slot as usize] = closure;
         self.pending.retain(|(s, _, _)| *s != slot);
         self.pending.push((slot, closure, id));
@@ -229,7 +247,7 @@ impl Registry {
         Some(Box::new(SwapBatch { installs, replaced }))
     }
 
-    pub fn retire(&mut self, batch: Box<SwapBatch>) {
+    pub fn retire(&mut self, batch: &SwapBatch) {
         for (slot, _, g) in &batch.installs {
             self.gens[*g].in_flight = self.gens[*g].in_flight.saturating_sub(1);
             self.audio_gen[*slot as usize] = Some(*g);

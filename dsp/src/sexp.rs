@@ -88,7 +88,13 @@ impl fmt::Display for Sexp {
 
 /// Reads every datum in `src`; `file` names the source in spans.
 pub fn parse(src: &str, file: &str) -> Result<Vec<Sexp>> {
-    let mut r = Reader { chars: src.chars().collect(), pos: 0, line: 1, col: 1, file: file.into() };
+    let mut r = Reader {
+        chars: src.chars().collect(),
+        pos: 0,
+        line: 1,
+        col: 1,
+        file: file.into(),
+    };
     let mut out = Vec::new();
     loop {
         r.skip_blank();
@@ -112,7 +118,11 @@ struct Reader {
 
 impl Reader {
     fn span(&self) -> Span {
-        Span { file: self.file.clone(), line: self.line, col: self.col }
+        Span {
+            file: self.file.clone(),
+            line: self.line,
+            col: self.col,
+        }
     }
 
     fn peek(&self) -> Option<char> {
@@ -164,7 +174,10 @@ impl Reader {
                         None => return self.err("this list is never closed", span),
                         Some(')') => {
                             self.bump();
-                            return Ok(Sexp { kind: SexpKind::List(items), span: Some(span) });
+                            return Ok(Sexp {
+                                kind: SexpKind::List(items),
+                                span: Some(span),
+                            });
                         }
                         Some(_) => items.push(self.datum(depth + 1)?),
                     }
@@ -175,8 +188,14 @@ impl Reader {
             Some('\'') => {
                 self.bump();
                 let quoted = self.datum(depth + 1)?;
-                let q = Sexp { kind: SexpKind::Sym("quote".into()), span: Some(span.clone()) };
-                Ok(Sexp { kind: SexpKind::List(vec![q, quoted]), span: Some(span) })
+                let q = Sexp {
+                    kind: SexpKind::Sym("quote".into()),
+                    span: Some(span.clone()),
+                };
+                Ok(Sexp {
+                    kind: SexpKind::List(vec![q, quoted]),
+                    span: Some(span),
+                })
             }
             _ => self.atom(span),
         }
@@ -188,7 +207,12 @@ impl Reader {
         loop {
             match self.bump() {
                 None => return self.err("this string is never closed", span),
-                Some('"') => return Ok(Sexp { kind: SexpKind::Str(s), span: Some(span) }),
+                Some('"') => {
+                    return Ok(Sexp {
+                        kind: SexpKind::Str(s),
+                        span: Some(span),
+                    });
+                }
                 Some('\\') => match self.bump() {
                     Some('n') => s.push('\n'),
                     Some('t') => s.push('\t'),
@@ -238,7 +262,10 @@ impl Reader {
         } else {
             SexpKind::Sym(text)
         };
-        Ok(Sexp { kind, span: Some(span) })
+        Ok(Sexp {
+            kind,
+            span: Some(span),
+        })
     }
 }
 
@@ -254,8 +281,11 @@ mod tests {
 
     #[test]
     fn reads_annotations_as_one_symbol() {
-        let f = parse("(lambda (a:i64 t:<i64,i64>* b:|4,double|* f:[double,double]*) (< a 2))", "t")
-            .unwrap();
+        let f = parse(
+            "(lambda (a:i64 t:<i64,i64>* b:|4,double|* f:[double,double]*) (< a 2))",
+            "t",
+        )
+        .unwrap();
         assert_eq!(
             f[0].to_string(),
             "(lambda (a:i64 t:<i64,i64>* b:|4,double|* f:[double,double]*) (< a 2))"

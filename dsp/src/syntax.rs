@@ -75,13 +75,21 @@ pub struct Parser<'a> {
 
 impl<'a> Parser<'a> {
     pub fn new(names: &'a TypeNames) -> Parser<'a> {
-        Parser { names, next_id: 0, next_lambda: 1 }
+        Parser {
+            names,
+            next_id: 0,
+            next_lambda: 1,
+        }
     }
 
     fn node(&mut self, kind: ExprKind, span: &Option<Span>) -> Expr {
         let id = self.next_id;
         self.next_id += 1;
-        Expr { id, kind, span: span.clone() }
+        Expr {
+            id,
+            kind,
+            span: span.clone(),
+        }
     }
 
     /// Reads `name` or `name:TYPE`.
@@ -97,27 +105,47 @@ impl<'a> Parser<'a> {
             None => (text, None),
         };
         if name.is_empty() {
-            return syntax(format!("`{text}` has no name before its type"), s.span.as_ref());
+            return syntax(
+                format!("`{text}` has no name before its type"),
+                s.span.as_ref(),
+            );
         }
-        Ok(Binder { name: name.to_string(), ty, span: s.span.clone() })
+        Ok(Binder {
+            name: name.to_string(),
+            ty,
+            span: s.span.clone(),
+        })
     }
 
     fn body(&mut self, forms: &[Sexp], whole: &Sexp, what: &str) -> Result<Vec<Expr>> {
         if forms.is_empty() {
-            return syntax(format!("{what} needs a body, in `{whole}`"), whole.span.as_ref());
+            return syntax(
+                format!("{what} needs a body, in `{whole}`"),
+                whole.span.as_ref(),
+            );
         }
         forms.iter().map(|f| self.expr(f)).collect()
     }
 
     pub fn lambda(&mut self, s: &Sexp, items: &[Sexp]) -> Result<Rc<Lambda>> {
         let Some(params) = items.get(1).and_then(Sexp::list) else {
-            return syntax("lambda takes a parameter list, as in (lambda (a:i64 b) ...)", s.span.as_ref());
+            return syntax(
+                "lambda takes a parameter list, as in (lambda (a:i64 b) ...)",
+                s.span.as_ref(),
+            );
         };
-        let params = params.iter().map(|p| self.binder(p)).collect::<Result<Vec<_>>>()?;
+        let params = params
+            .iter()
+            .map(|p| self.binder(p))
+            .collect::<Result<Vec<_>>>()?;
         let index = self.next_lambda;
         self.next_lambda += 1;
         let body = self.body(&items[2..], s, "lambda")?;
-        Ok(Rc::new(Lambda { index, params, body }))
+        Ok(Rc::new(Lambda {
+            index,
+            params,
+            body,
+        }))
     }
 
     pub fn expr(&mut self, s: &Sexp) -> Result<Expr> {
@@ -133,7 +161,10 @@ impl<'a> Parser<'a> {
                 "true" => ExprKind::Bool(true),
                 "false" => ExprKind::Bool(false),
                 _ if n.contains(':') => {
-                    return syntax(format!("`{n}`: a type annotation belongs on a binding"), sp.as_ref());
+                    return syntax(
+                        format!("`{n}`: a type annotation belongs on a binding"),
+                        sp.as_ref(),
+                    );
                 }
                 _ => ExprKind::Var(n.clone()),
             },
@@ -149,21 +180,30 @@ impl<'a> Parser<'a> {
         };
         let Some(name) = head.sym() else {
             let f = self.expr(head)?;
-            let args = items[1..].iter().map(|a| self.expr(a)).collect::<Result<_>>()?;
+            let args = items[1..]
+                .iter()
+                .map(|a| self.expr(a))
+                .collect::<Result<_>>()?;
             return Ok(self.node(ExprKind::CallValue(Box::new(f), args), sp));
         };
         let arity = |n: usize, shape: &str| -> Result<()> {
             if items.len() == n {
                 Ok(())
             } else {
-                syntax(format!("{name} takes the shape {shape}, found `{s}`"), sp.as_ref())
+                syntax(
+                    format!("{name} takes the shape {shape}, found `{s}`"),
+                    sp.as_ref(),
+                )
             }
         };
         let kind = match name {
             "lambda" => ExprKind::Lambda(self.lambda(s, items)?),
             "let" => {
                 let Some(binds) = items.get(1).and_then(Sexp::list) else {
-                    return syntax(format!("let takes a list of bindings, in `{s}`"), sp.as_ref());
+                    return syntax(
+                        format!("let takes a list of bindings, in `{s}`"),
+                        sp.as_ref(),
+                    );
                 };
                 let mut out = Vec::new();
                 for b in binds {
@@ -181,7 +221,10 @@ impl<'a> Parser<'a> {
             }
             "if" => {
                 if items.len() != 3 && items.len() != 4 {
-                    return syntax(format!("if takes (if test then [else]), found `{s}`"), sp.as_ref());
+                    return syntax(
+                        format!("if takes (if test then [else]), found `{s}`"),
+                        sp.as_ref(),
+                    );
                 }
                 let c = self.expr(&items[1])?;
                 let t = self.expr(&items[2])?;
@@ -196,14 +239,20 @@ impl<'a> Parser<'a> {
             "set!" => {
                 arity(3, "(set! name value)")?;
                 let Some(n) = items[1].sym() else {
-                    return syntax(format!("set! takes a variable name, found `{}`", items[1]), sp.as_ref());
+                    return syntax(
+                        format!("set! takes a variable name, found `{}`", items[1]),
+                        sp.as_ref(),
+                    );
                 };
                 ExprKind::Set(n.to_string(), Box::new(self.expr(&items[2])?))
             }
             "dotimes" | "doloop" => {
                 let spec = items.get(1).and_then(Sexp::list);
                 let Some([v, n]) = spec else {
-                    return syntax(format!("{name} takes ({name} (i count) body...), found `{s}`"), sp.as_ref());
+                    return syntax(
+                        format!("{name} takes ({name} (i count) body...), found `{s}`"),
+                        sp.as_ref(),
+                    );
                 };
                 let b = self.binder(v)?;
                 let n = self.expr(n)?;
@@ -211,15 +260,24 @@ impl<'a> Parser<'a> {
             }
             "while" => {
                 if items.len() < 2 {
-                    return syntax(format!("while takes (while test body...), found `{s}`"), sp.as_ref());
+                    return syntax(
+                        format!("while takes (while test body...), found `{s}`"),
+                        sp.as_ref(),
+                    );
                 }
                 let c = self.expr(&items[1])?;
-                let body = items[2..].iter().map(|f| self.expr(f)).collect::<Result<_>>()?;
+                let body = items[2..]
+                    .iter()
+                    .map(|f| self.expr(f))
+                    .collect::<Result<_>>()?;
                 ExprKind::While(Box::new(c), body)
             }
             "memzone" => {
                 if items.len() < 3 {
-                    return syntax(format!("memzone takes (memzone bytes body...), found `{s}`"), sp.as_ref());
+                    return syntax(
+                        format!("memzone takes (memzone bytes body...), found `{s}`"),
+                        sp.as_ref(),
+                    );
                 }
                 let size = self.expr(&items[1])?;
                 ExprKind::Memzone(Box::new(size), self.body(&items[2..], s, "memzone")?)
@@ -231,7 +289,10 @@ impl<'a> Parser<'a> {
                     _ => AllocKind::Zone,
                 };
                 if items.len() > 2 {
-                    return syntax(format!("{name} takes at most a count, found `{s}`"), sp.as_ref());
+                    return syntax(
+                        format!("{name} takes at most a count, found `{s}`"),
+                        sp.as_ref(),
+                    );
                 }
                 let count = match items.get(1) {
                     Some(c) => Some(Box::new(self.expr(c)?)),
@@ -240,15 +301,33 @@ impl<'a> Parser<'a> {
                 ExprKind::Alloc(kind, count)
             }
             "and" | "or" => {
-                let args = items[1..].iter().map(|a| self.expr(a)).collect::<Result<Vec<_>>>()?;
-                if name == "and" { ExprKind::And(args) } else { ExprKind::Or(args) }
+                let args = items[1..]
+                    .iter()
+                    .map(|a| self.expr(a))
+                    .collect::<Result<Vec<_>>>()?;
+                if name == "and" {
+                    ExprKind::And(args)
+                } else {
+                    ExprKind::Or(args)
+                }
             }
             "bind-func" | "bind-val" | "bind-type" | "bind-alias" => {
-                return syntax(format!("{name} belongs at the top level, not inside `{s}`"), sp.as_ref());
+                return syntax(
+                    format!("{name} belongs at the top level, not inside `{s}`"),
+                    sp.as_ref(),
+                );
             }
-            "quote" => return syntax(format!("quoted data is Scheme, not DSP code: `{s}`"), sp.as_ref()),
+            "quote" => {
+                return syntax(
+                    format!("quoted data is Scheme, not DSP code: `{s}`"),
+                    sp.as_ref(),
+                );
+            }
             _ => {
-                let args = items[1..].iter().map(|a| self.expr(a)).collect::<Result<_>>()?;
+                let args = items[1..]
+                    .iter()
+                    .map(|a| self.expr(a))
+                    .collect::<Result<_>>()?;
                 ExprKind::App(name.to_string(), args)
             }
         };
@@ -260,7 +339,10 @@ impl<'a> Parser<'a> {
             return Ok(self.node(ExprKind::Void, &s.span));
         };
         let Some(parts) = first.list().filter(|p| !p.is_empty()) else {
-            return syntax(format!("a cond clause is (test body...), found `{first}`"), first.span.as_ref());
+            return syntax(
+                format!("a cond clause is (test body...), found `{first}`"),
+                first.span.as_ref(),
+            );
         };
         if parts[0].sym() == Some("else") {
             let body = self.body(&parts[1..], first, "else")?;
@@ -269,8 +351,15 @@ impl<'a> Parser<'a> {
         let test = self.expr(&parts[0])?;
         let body = self.body(&parts[1..], first, "a cond clause")?;
         let then = self.node(ExprKind::Begin(body), &first.span);
-        let other = if rest.is_empty() { None } else { Some(Box::new(self.cond(s, rest)?)) };
-        Ok(self.node(ExprKind::If(Box::new(test), Box::new(then), other), &first.span))
+        let other = if rest.is_empty() {
+            None
+        } else {
+            Some(Box::new(self.cond(s, rest)?))
+        };
+        Ok(self.node(
+            ExprKind::If(Box::new(test), Box::new(then), other),
+            &first.span,
+        ))
     }
 }
 

@@ -149,7 +149,11 @@ pub struct FnSig {
 
 impl fmt::Display for FnSig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", Type::Closure(Box::new(self.ret.clone()), self.params.clone()))
+        write!(
+            f,
+            "{}",
+            Type::Closure(Box::new(self.ret.clone()), self.params.clone())
+        )
     }
 }
 
@@ -168,14 +172,24 @@ impl Default for TypeNames {
             "DSP".to_string(),
             Type::Closure(
                 Box::new(sample.clone()),
-                vec![sample.clone(), Type::I64, Type::I64, Type::ptr(sample.clone())],
+                vec![
+                    sample.clone(),
+                    Type::I64,
+                    Type::I64,
+                    Type::ptr(sample.clone()),
+                ],
             ),
         );
         names.insert(
             "DSPMC".to_string(),
             Type::Closure(
                 Box::new(Type::Void),
-                vec![Type::ptr(sample.clone()), Type::ptr(sample), Type::I64, Type::ptr(Type::I8)],
+                vec![
+                    Type::ptr(sample.clone()),
+                    Type::ptr(sample),
+                    Type::I64,
+                    Type::ptr(Type::I8),
+                ],
             ),
         );
         TypeNames { names }
@@ -194,7 +208,11 @@ impl TypeNames {
     /// Reads an annotation such as `<i64,double>*` or `[float,float,i64]*`.
     pub fn parse(&self, text: &str) -> Result<Type, String> {
         let chars: Vec<char> = text.chars().collect();
-        let mut p = TypeParser { chars: &chars, pos: 0, names: self };
+        let mut p = TypeParser {
+            chars: &chars,
+            pos: 0,
+            names: self,
+        };
         let t = p.ty(0)?;
         if p.pos != chars.len() {
             return Err(format!("`{text}` is not a type"));
@@ -229,7 +247,10 @@ impl TypeParser<'_> {
             items.push(self.ty(depth + 1)?);
         }
         if !self.eat(close) {
-            return Err(format!("`{}` is not a type: expected `{close}`", self.text()));
+            return Err(format!(
+                "`{}` is not a type: expected `{close}`",
+                self.text()
+            ));
         }
         Ok(items)
     }
@@ -243,7 +264,10 @@ impl TypeParser<'_> {
         } else if self.eat('[') {
             let mut items = self.list(']', depth)?;
             if !self.eat('*') {
-                return Err(format!("`{}` is not a type: a closure type ends in `]*`", self.text()));
+                return Err(format!(
+                    "`{}` is not a type: a closure type ends in `]*`",
+                    self.text()
+                ));
             }
             let ret = items.remove(0);
             Type::Closure(Box::new(ret), items)
@@ -258,7 +282,10 @@ impl TypeParser<'_> {
                 .parse()
                 .map_err(|_| format!("`{}` is not a type: an array starts |N,", self.text()))?;
             if !self.eat(',') {
-                return Err(format!("`{}` is not a type: an array is |N,T|", self.text()));
+                return Err(format!(
+                    "`{}` is not a type: an array is |N,T|",
+                    self.text()
+                ));
             }
             let elem = self.ty(depth + 1)?;
             if !self.eat('|') {
@@ -304,10 +331,20 @@ mod tests {
     #[test]
     fn annotations_read_and_print_back() {
         let n = TypeNames::default();
-        for text in ["i64", "<i64,i64>*", "|4,double|*", "[double,double]*", "[void,<i8*,i32>**]*", "i8**"] {
+        for text in [
+            "i64",
+            "<i64,i64>*",
+            "|4,double|*",
+            "[double,double]*",
+            "[void,<i8*,i32>**]*",
+            "i8**",
+        ] {
             assert_eq!(n.parse(text).unwrap().to_string(), text);
         }
-        assert_eq!(n.parse("DSP").unwrap().to_string(), "[float,float,i64,i64,float*]*");
+        assert_eq!(
+            n.parse("DSP").unwrap().to_string(),
+            "[float,float,i64,i64,float*]*"
+        );
         assert_eq!(n.parse("SAMPLE*").unwrap(), Type::ptr(Type::Float));
     }
 
@@ -315,7 +352,10 @@ mod tests {
     fn bad_annotations_say_why() {
         let n = TypeNames::default();
         assert_eq!(n.parse("Foo").unwrap_err(), "unknown type `Foo`");
-        assert_eq!(n.parse("<i64").unwrap_err(), "`<i64` is not a type: expected `>`");
+        assert_eq!(
+            n.parse("<i64").unwrap_err(),
+            "`<i64` is not a type: expected `>`"
+        );
         assert!(n.parse("[i64,i64]").unwrap_err().contains("ends in `]*`"));
     }
 

@@ -33,7 +33,8 @@ fn render(ctx: &mut AudioCtx, e: Entry, input: &[f32]) -> Vec<f32> {
     let mut out = Vec::with_capacity(input.len());
     for (t, x) in input.iter().enumerate() {
         let mut o = [0.0f32];
-        ctx.run_sample(e, &[*x], t as i64, &mut o).expect("no fault");
+        ctx.run_sample(e, &[*x], t as i64, &mut o)
+            .expect("no fault");
         out.push(o[0]);
     }
     out
@@ -52,13 +53,16 @@ fn noise(n: usize) -> Vec<f32> {
 fn assert_same(name: &str, got: &[f32], want: &[f32]) {
     assert_eq!(got.len(), want.len());
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!((g - w).abs() <= 1e-6 * w.abs().max(1.0), "{name}: sample {i}: xtlang {g}, Rust {w}");
+        assert!(
+            (g - w).abs() <= 1e-6 * w.abs().max(1.0),
+            "{name}: sample {i}: xtlang {g}, Rust {w}"
+        );
     }
 }
 
 #[test]
 fn oscillator_matches_rust() {
-    let (mut dsp, mut ctx) = setup(
+    let (dsp, mut ctx) = setup(
         "(bind-func osc:DSP
            (let ((phase 0.0))
              (lambda (in time chan dat)
@@ -79,7 +83,7 @@ fn oscillator_matches_rust() {
 
 #[test]
 fn one_pole_matches_rust() {
-    let (mut dsp, mut ctx) = setup(
+    let (dsp, mut ctx) = setup(
         "(bind-func lp:DSP
            (let ((y:float 0.0))
              (lambda (in time chan dat)
@@ -102,7 +106,7 @@ fn one_pole_matches_rust() {
 
 #[test]
 fn biquad_matches_rust() {
-    let (mut dsp, mut ctx) = setup(
+    let (dsp, mut ctx) = setup(
         "(bind-func bq:DSP
            (let ((x1 0.0) (x2 0.0) (y1 0.0) (y2 0.0)
                  (b0 0.2) (b1 0.4) (b2 0.2) (a1 -0.6) (a2 0.2))
@@ -130,7 +134,7 @@ fn biquad_matches_rust() {
 
 #[test]
 fn delay_line_matches_rust() {
-    let (mut dsp, mut ctx) = setup(
+    let (dsp, mut ctx) = setup(
         "(bind-func delay:DSP 100000
            (let ((len 4410) (buf:float* (zalloc len)) (pos 0))
              (lambda (in time chan dat)
@@ -164,14 +168,22 @@ fn per_sample_and_per_buffer_rendering_agree() {
                      (set! y (+ y (* 0.25 (- in y))))
                      y)))";
     let input = noise(512);
-    let (mut dsp, mut ctx) = setup(src);
+    let (dsp, mut ctx) = setup(src);
     let e = dsp.entry("lp").expect("entry");
     let by_sample = render(&mut ctx, e, &input);
-    let (mut dsp, mut ctx) = setup(src);
+    let (dsp, mut ctx) = setup(src);
     let e = dsp.entry("lp").expect("entry");
     let mut by_buffer = vec![0.0; 512];
     for (i, chunk) in by_buffer.chunks_mut(64).enumerate() {
-        ctx.run_buffer(e, &input[i * 64..(i + 1) * 64], chunk, 64, 1, (i * 64) as i64).expect("no fault");
+        ctx.run_buffer(
+            e,
+            &input[i * 64..(i + 1) * 64],
+            chunk,
+            64,
+            1,
+            (i * 64) as i64,
+        )
+        .expect("no fault");
         ctx.end_buffer();
     }
     assert_eq!(by_sample, by_buffer);
@@ -179,7 +191,7 @@ fn per_sample_and_per_buffer_rendering_agree() {
 
 #[test]
 fn dspmc_entries_process_whole_buffers() {
-    let (mut dsp, mut ctx) = setup(
+    let (dsp, mut ctx) = setup(
         "(bind-func gain:DSPMC
            (lambda (in out time dat)
              (let ((i 0) (n (* FRAMES CHANNELS)))
@@ -190,7 +202,8 @@ fn dspmc_entries_process_whole_buffers() {
     let e = dsp.entry("gain").expect("a DSPMC entry");
     let input: Vec<f32> = (0..128).map(|i| i as f32).collect();
     let mut out = vec![0.0; 128];
-    ctx.run_buffer(e, &input, &mut out, 64, 2, 0).expect("no fault");
+    ctx.run_buffer(e, &input, &mut out, 64, 2, 0)
+        .expect("no fault");
     assert_eq!(out[5], 10.0);
     assert_eq!(out[127], 254.0);
 }
@@ -200,8 +213,15 @@ fn entries_must_have_a_dsp_shape() {
     let (dsp, _ctx) = setup("(bind-func f (lambda (x:i64) x))");
     let e = dsp.entry("f").unwrap_err();
     assert_eq!(e.kind, DspErrorKind::Call);
-    assert!(e.message.starts_with("f is [i64,i64]*, not a DSP closure"), "{}", e.message);
-    assert_eq!(dsp.entry("nothing").unwrap_err().kind, DspErrorKind::Unbound);
+    assert!(
+        e.message.starts_with("f is [i64,i64]*, not a DSP closure"),
+        "{}",
+        e.message
+    );
+    assert_eq!(
+        dsp.entry("nothing").unwrap_err().kind,
+        DspErrorKind::Unbound
+    );
 }
 
 #[test]
@@ -212,7 +232,10 @@ fn redefining_swaps_at_the_next_batch_and_frees_the_old_code() {
     ctx.run_sample(e, &[0.0], 0, &mut o).expect("runs");
     assert_eq!(o[0], 0.25);
     let before = dsp.live();
-    define(&mut dsp, "(bind-func tone:DSP (lambda (in time chan dat) 0.5))");
+    define(
+        &mut dsp,
+        "(bind-func tone:DSP (lambda (in time chan dat) 0.5))",
+    );
     // The control side has the new code; the audio side keeps the old until the swap.
     ctx.run_sample(e, &[0.0], 1, &mut o).expect("runs");
     assert_eq!(o[0], 0.25);
@@ -226,18 +249,38 @@ fn redefining_swaps_at_the_next_batch_and_frees_the_old_code() {
 #[test]
 fn callers_see_a_redefinition_with_the_same_type_at_once() {
     let mut dsp = Dsp::new(DspConfig::default()).expect("a Dsp");
-    define(&mut dsp, "(bind-func foo (lambda (x:i64) (* x 2))) (bind-func bar (lambda (x:i64) (+ 1 (foo x))))");
-    assert_eq!(dsp.call("bar", &[DspValue::I64(5)]).expect("runs"), DspValue::I64(11));
+    define(
+        &mut dsp,
+        "(bind-func foo (lambda (x:i64) (* x 2))) (bind-func bar (lambda (x:i64) (+ 1 (foo x))))",
+    );
+    assert_eq!(
+        dsp.call("bar", &[DspValue::I64(5)]).expect("runs"),
+        DspValue::I64(11)
+    );
     define(&mut dsp, "(bind-func foo (lambda (x:i64) (* x 3)))");
-    assert_eq!(dsp.call("bar", &[DspValue::I64(5)]).expect("runs"), DspValue::I64(16));
+    assert_eq!(
+        dsp.call("bar", &[DspValue::I64(5)]).expect("runs"),
+        DspValue::I64(16)
+    );
     // Another type: bar fails with a clear message until it is re-evaluated.
     define(&mut dsp, "(bind-func foo (lambda (x:double) (* x 3.0)))");
     let e = dsp.call("bar", &[DspValue::I64(5)]).unwrap_err();
     assert_eq!(e.kind, DspErrorKind::Fault);
-    assert!(e.message.contains("changed its type: re-evaluate the caller"), "{}", e.message);
+    assert!(
+        e.message
+            .contains("changed its type: re-evaluate the caller"),
+        "{}",
+        e.message
+    );
     assert!(e.message.contains("in closure bar"), "{}", e.message);
-    define(&mut dsp, "(bind-func bar (lambda (x:i64) (+ 1 (dtoi64 (foo (i64tod x))))))");
-    assert_eq!(dsp.call("bar", &[DspValue::I64(5)]).expect("runs"), DspValue::I64(16));
+    define(
+        &mut dsp,
+        "(bind-func bar (lambda (x:i64) (+ 1 (dtoi64 (foo (i64tod x))))))",
+    );
+    assert_eq!(
+        dsp.call("bar", &[DspValue::I64(5)]).expect("runs"),
+        DspValue::I64(16)
+    );
 }
 
 #[test]
@@ -253,37 +296,49 @@ fn old_code_lives_while_a_live_definition_holds_its_closures() {
     let e = dsp.entry("dsp").expect("entry");
     let base = dsp.live();
     // osc_c is replaced, but dsp holds an oscillator made by the old osc_c.
-    define(&mut dsp, "(bind-func osc_c (lambda (step:float) (let ((p:float 0.0)) (lambda () (set! p (- p step)) p))))");
+    define(
+        &mut dsp,
+        "(bind-func osc_c (lambda (step:float) (let ((p:float 0.0)) (lambda () (set! p (- p step)) p))))",
+    );
     swap(&mut dsp, &mut ctx);
     assert_eq!(dsp.live().code_blocks, base.code_blocks + 1);
     let mut o = [0.0f32];
-    ctx.run_sample(e, &[0.0], 0, &mut o).expect("old oscillator still runs");
-    ctx.run_sample(e, &[0.0], 1, &mut o).expect("old oscillator still runs");
+    ctx.run_sample(e, &[0.0], 0, &mut o)
+        .expect("old oscillator still runs");
+    ctx.run_sample(e, &[0.0], 1, &mut o)
+        .expect("old oscillator still runs");
     assert_eq!(o[0], 0.5);
     // Re-evaluating dsp lets the old osc_c go.
-    define(&mut dsp, "(bind-func dsp:DSP (let ((o (osc_c 0.25))) (lambda (in time chan dat) (o))))");
+    define(
+        &mut dsp,
+        "(bind-func dsp:DSP (let ((o (osc_c 0.25))) (lambda (in time chan dat) (o))))",
+    );
     swap(&mut dsp, &mut ctx);
     assert_eq!(dsp.live(), base);
-    ctx.run_sample(e, &[0.0], 2, &mut o).expect("new oscillator runs");
+    ctx.run_sample(e, &[0.0], 2, &mut o)
+        .expect("new oscillator runs");
     assert_eq!(o[0], -0.25);
 }
 
 #[test]
 fn audio_faults_stop_the_call_and_are_described() {
-    let (mut dsp, mut ctx) = setup(
-        "(bind-func bad:DSP (lambda (in time chan dat) (let ((p:float* null)) (pref p 3))))",
-    );
+    let (dsp, mut ctx) =
+        setup("(bind-func bad:DSP (lambda (in time chan dat) (let ((p:float* null)) (pref p 3))))");
     let e = dsp.entry("bad").expect("entry");
     let mut o = [0.0f32];
     let f = ctx.run_sample(e, &[0.0], 0, &mut o).unwrap_err();
     let text = dsp.describe_fault(f);
-    assert!(text.starts_with("dsp faulted: out-of-range memory access (pref) at test.xtm:1:"), "{text}");
+    assert!(
+        text.starts_with("dsp faulted: out-of-range memory access (pref) at test.xtm:1:"),
+        "{text}"
+    );
     assert!(text.ends_with("in closure bad"), "{text}");
 }
 
 #[test]
 fn printf_on_the_audio_thread_goes_through_the_message_ring() {
-    let (mut dsp, mut ctx) = setup("(bind-func talk:DSP (lambda (in time chan dat) (printf \"t=%lld\\n\" time) 0.0))");
+    let (mut dsp, mut ctx) =
+        setup("(bind-func talk:DSP (lambda (in time chan dat) (printf \"t=%lld\\n\" time) 0.0))");
     let e = dsp.entry("talk").expect("entry");
     let mut o = [0.0f32];
     ctx.run_sample(e, &[0.0], 7, &mut o).expect("runs");
@@ -299,11 +354,21 @@ fn prepared_calls_run_on_the_audio_context() {
          (bind-func set_level (lambda (x:double) (set! level x) void))
          (bind-func get_level (lambda () level))",
     );
-    let c = dsp.prepare_call("set_level", &[DspValue::Double(0.75)]).expect("prepared");
+    let c = dsp
+        .prepare_call("set_level", &[DspValue::Double(0.75)])
+        .expect("prepared");
     ctx.run_call(&c).expect("runs");
-    assert_eq!(dsp.call("get_level", &[]).expect("runs"), DspValue::Double(0.75));
-    let e = dsp.prepare_call("set_level", &[DspValue::I64(1)]).unwrap_err();
+    assert_eq!(
+        dsp.call("get_level", &[]).expect("runs"),
+        DspValue::Double(0.75)
+    );
+    let e = dsp
+        .prepare_call("set_level", &[DspValue::I64(1)])
+        .unwrap_err();
     assert_eq!(e.kind, DspErrorKind::Call);
-    assert_eq!(e.message, "argument 1 of set_level must be a double, given I64(1)");
+    assert_eq!(
+        e.message,
+        "argument 1 of set_level must be a double, given I64(1)"
+    );
     assert_eq!(dsp.live().closures, 2);
 }

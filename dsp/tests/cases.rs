@@ -24,7 +24,10 @@ impl Write for Capture {
 
 impl Capture {
     fn take(&self) -> String {
-        self.0.lock().map(|mut v| String::from_utf8_lossy(&std::mem::take(&mut *v)).into_owned()).unwrap_or_default()
+        self.0
+            .lock()
+            .map(|mut v| String::from_utf8_lossy(&std::mem::take(&mut *v)).into_owned())
+            .unwrap_or_default()
     }
 }
 
@@ -88,7 +91,10 @@ fn check(name: &str) {
         return;
     }
     let want = std::fs::read_to_string(&expect_path).unwrap_or_default();
-    assert_eq!(got, want, "transcript of {name}.xtm differs from {name}.out (UPDATE_EXPECT=1 rewrites it)");
+    assert_eq!(
+        got, want,
+        "transcript of {name}.xtm differs from {name}.out (UPDATE_EXPECT=1 rewrites it)"
+    );
 }
 
 #[test]
