@@ -1,3 +1,5 @@
-//! The `zonal` command line.
+//! The `zonal` command line (see `cli.rs`).
 
-fn main() {}
+fn main() -> std::process::ExitCode {
+    zonal_engine::cli::main()
+}

@@ -1,0 +1,148 @@
+//! Engine benchmarks (criterion):
+//!
+//! - `render_2s/EXAMPLE`: offline render of two seconds of each example (throughput in
+//!   frames per second; divide by 48,000 for the real-time factor);
+//! - `buffer_under_load`: how long one 64-frame buffer takes on a real-time-paced audio
+//!   thread while the control thread recompiles a closure and churns the Scheme heap
+//!   without pause; prints the median, p99.9 and maximum;
+//! - `eval_to_audible`: from an evaluation arriving (a new `dsp`) to the end of the first
+//!   buffer that plays it, on one thread (a live engine adds up to one buffer of waiting).
+//!
+//! Run with `cargo bench -p zonal-engine --bench engine`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use zonal_engine::render::{RenderConfig, SampleFormat, render_files};
+use zonal_engine::session::{Session, SessionConfig};
+
+const RATE: u32 = 48_000;
+
+fn bench_mode() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+fn render_config(seconds: f64) -> RenderConfig {
+    RenderConfig {
+        session: SessionConfig::default(),
+        buffer_frames: 64,
+        seconds,
+        format: SampleFormat::F32,
+        progress: false,
+    }
+}
+
+fn render_examples(c: &mut Criterion) {
+    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut group = c.benchmark_group("render_2s");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(2 * u64::from(RATE)));
+    for name in ["sine.xtm", "delay.xtm", "filter.xtm", "synth.xtm"] {
+        let path = examples.join(name);
+        group.bench_function(name, |b| {
+            b.iter(|| render_files(std::slice::from_ref(&path), &render_config(2.0)).unwrap())
+        });
+    }
+    group.finish();
+}
+
+const LOADED_DSP: &str = r#"
+(bind-func gain (lambda () 0.25))
+(bind-func osc_c
+  (lambda (phase)
+    (lambda (freq)
+      (set! phase (+ phase (* 6.283185307179586 (/ freq 48000.0))))
+      (sin phase))))
+(bind-func dsp:DSP
+  (let ((osc (osc_c 0.0)) (out 0.0))
+    (lambda (in time chan dat)
+      (if (= chan 0) (set! out (* (gain) (osc 440.0))))
+      (dtof out))))
+(dsp:set! dsp)
+"#;
+
+fn buffer_under_load(c: &mut Criterion) {
+    let seconds = if bench_mode() { 5.0 } else { 0.2 };
+    let buffers = (seconds * f64::from(RATE) / 64.0) as usize;
+    let (mut session, mut processor) = Session::with_audio(&SessionConfig::default()).unwrap();
+    session.eval_source(LOADED_DSP, "load.xtm").unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let audio_done = done.clone();
+    let audio = std::thread::Builder::new()
+        .name("zonal-audio".into())
+        .spawn(move || {
+            let mut times = vec![0u64; buffers];
+            let mut out = vec![0.0f32; 64 * 2];
+            let period = Duration::from_secs_f64(64.0 / f64::from(RATE));
+            let start = Instant::now();
+            for (i, t) in times.iter_mut().enumerate() {
+                let deadline = start + period * i as u32;
+                while Instant::now() < deadline {
+                    std::hint::spin_loop();
+                }
+                let t0 = Instant::now();
+                processor.process(&mut out);
+                *t = t0.elapsed().as_nanos() as u64;
+            }
+            audio_done.store(true, Ordering::Relaxed);
+            times
+        })
+        .unwrap();
+    let mut n = 0u64;
+    while !done.load(Ordering::Relaxed) {
+        n += 1;
+        let src = format!(
+            "(bind-func gain (lambda () {}))
+             (let loop ((i 0) (acc '())) (if (< i 20000) (loop (+ i 1) (cons i acc)) (length acc)))",
+            0.2 + (n % 10) as f64 / 100.0
+        );
+        session.eval_source(&src, "churn.scm").unwrap();
+        session.poll();
+    }
+    let mut times = audio.join().unwrap();
+    times.sort_unstable();
+    let pick = |q: f64| times[((times.len() - 1) as f64 * q) as usize] as f64 / 1000.0;
+    println!(
+        "buffer_under_load: {} buffers of 64 frames while {} recompilations ran: median {:.1} µs, p99.9 {:.1} µs, max {:.1} µs (budget {:.0} µs)",
+        times.len(),
+        n,
+        pick(0.5),
+        pick(0.999),
+        pick(1.0),
+        64.0 / f64::from(RATE) * 1e6
+    );
+    c.bench_function("buffer_64_frames_idle", |b| {
+        let (mut session, mut processor) = Session::with_audio(&SessionConfig::default()).unwrap();
+        session.eval_source(LOADED_DSP, "idle.xtm").unwrap();
+        let mut out = vec![0.0f32; 64 * 2];
+        b.iter(|| processor.process(&mut out))
+    });
+}
+
+fn eval_to_audible(c: &mut Criterion) {
+    let (mut session, mut processor) = Session::with_audio(&SessionConfig::default()).unwrap();
+    session.eval_source(LOADED_DSP, "live.xtm").unwrap();
+    let mut out = vec![0.0f32; 64 * 2];
+    processor.process(&mut out);
+    let mut level = 0u32;
+    c.bench_function("eval_to_audible", |b| {
+        b.iter(|| {
+            level = (level + 1) % 50;
+            let value = f64::from(level + 1) / 100.0;
+            let src = format!(
+                "(bind-func dsp:DSP (lambda (in time chan dat) (dtof {value})))
+                 (dsp:set! dsp)"
+            );
+            session.eval_source(&src, "live.xtm").unwrap();
+            processor.process(&mut out);
+            assert_eq!(out[0], value as f32);
+            session.poll();
+        })
+    });
+}
+
+criterion_group!(benches, render_examples, buffer_under_load, eval_to_audible);
+criterion_main!(benches);

@@ -1,0 +1,210 @@
+//! The process function: the one piece of code every audio backend calls.
+//!
+//! Once per buffer it applies what the control thread sent (swaps, the entry point,
+//! timed events), runs the current DSP closure frame by frame (splitting the buffer at
+//! event times, so events are sample-accurate), guards the output, resets the audio
+//! zone and publishes the sample clock. It never allocates, locks, blocks or prints:
+//! faults and retired closures go back over the return ring.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use zonal_dsp::{AudioCtx, Entry, PreparedCall};
+
+use crate::commands::{AudioEnds, Command, Returned};
+
+/// Most channels a frame may have.
+pub const MAX_CHANNELS: usize = 64;
+/// Most frames one call of [`Processor::process`] renders.
+pub const MAX_FRAMES: usize = 8192;
+/// Most timed events waiting on the audio side at once.
+pub const MAX_PENDING_EVENTS: usize = 1024;
+
+/// Counters the audio thread publishes; read by the control thread and tests.
+#[derive(Default)]
+pub struct AudioStats {
+    /// Samples rendered so far (the clock `(now)` reads when no callback runs).
+    pub clock: AtomicI64,
+    /// Buffers processed.
+    pub buffers: AtomicU64,
+    /// Events dropped because the pending list was full.
+    pub dropped_events: AtomicU64,
+    /// Values that could not go back because the return ring was full (leaked, not
+    /// freed on the audio thread). Always 0 unless something is wrong.
+    pub lost_returns: AtomicU64,
+    /// Output samples that were NaN or infinite and became 0.
+    pub non_finite: AtomicU64,
+    /// Highest audio-zone use seen at the end of a buffer, in bytes.
+    pub audio_zone_high_water: AtomicU64,
+}
+
+/// The audio thread's state.
+pub struct Processor {
+    ctx: AudioCtx,
+    rings: AudioEnds,
+    entry: Option<Entry>,
+    pending: [Option<(i64, PreparedCall)>; MAX_PENDING_EVENTS],
+    pending_len: usize,
+    channels: usize,
+    time: i64,
+    /// Silence fed to the DSP closure as its input (zonal has no audio input yet).
+    input: Box<[f32]>,
+    stats: Arc<AudioStats>,
+}
+
+impl Processor {
+    /// Builds the processor on the control thread; it is then moved to the audio thread.
+    pub fn new(ctx: AudioCtx, rings: AudioEnds, channels: usize, stats: Arc<AudioStats>) -> Self {
+        Processor {
+            ctx,
+            rings,
+            entry: None,
+            pending: [None; MAX_PENDING_EVENTS],
+            pending_len: 0,
+            channels: channels.clamp(1, MAX_CHANNELS),
+            time: 0,
+            input: vec![0.0; MAX_FRAMES * MAX_CHANNELS].into_boxed_slice(),
+            stats,
+        }
+    }
+
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// Renders one interleaved buffer of `out.len() / channels` frames (in pieces of
+    /// at most [`MAX_FRAMES`]), split at the times of pending events.
+    ///
+    /// Runs inside `assert_no_alloc`: a test binary that installs
+    /// `assert_no_alloc::AllocDisabler` as its global allocator catches any
+    /// allocation on this path.
+    pub fn process(&mut self, out: &mut [f32]) {
+        let step = MAX_FRAMES * self.channels;
+        assert_no_alloc::assert_no_alloc(|| {
+            for chunk in out.chunks_mut(step) {
+                self.process_buffer(chunk);
+            }
+        });
+    }
+
+    fn process_buffer(&mut self, out: &mut [f32]) {
+        self.receive();
+        let channels = self.channels;
+        let frames = (out.len() / channels).min(MAX_FRAMES);
+        let mut done = 0;
+        while done < frames {
+            let t = self.time + done as i64;
+            self.run_due_events(t);
+            let until = match self.pending[..self.pending_len].first() {
+                Some(Some((te, _))) => ((te - self.time) as usize).clamp(done + 1, frames),
+                _ => frames,
+            };
+            let segment = &mut out[done * channels..until * channels];
+            self.render(segment, t);
+            done = until;
+        }
+        out[frames * channels..].fill(0.0);
+        self.time += frames as i64;
+        let used = self.ctx.audio_zone_used() as u64;
+        self.stats
+            .audio_zone_high_water
+            .fetch_max(used, Ordering::Relaxed);
+        self.ctx.end_buffer();
+        self.stats.clock.store(self.time, Ordering::Release);
+        self.stats.buffers.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Runs the entry closure over one segment starting at sample `t`, then guards it.
+    fn render(&mut self, segment: &mut [f32], t: i64) {
+        let channels = self.channels;
+        let Some(entry) = self.entry else {
+            segment.fill(0.0);
+            return;
+        };
+        let frames = segment.len() / channels;
+        let input = &self.input[..segment.len()];
+        match self
+            .ctx
+            .run_buffer(entry, input, segment, frames, channels, t)
+        {
+            Ok(()) => {
+                for s in segment.iter_mut() {
+                    *s = self.guard(*s);
+                }
+            }
+            Err(fault) => {
+                self.entry = None;
+                self.give_back(Returned::EntryFault { fault, time: t });
+                segment.fill(0.0);
+            }
+        }
+    }
+
+    fn guard(&self, s: f32) -> f32 {
+        if s.is_finite() {
+            s.clamp(-1.0, 1.0)
+        } else {
+            self.stats.non_finite.fetch_add(1, Ordering::Relaxed);
+            0.0
+        }
+    }
+
+    fn receive(&mut self) {
+        while let Ok(cmd) = self.rings.commands.pop() {
+            match cmd {
+                Command::Swap(mut batch) => {
+                    self.ctx.apply(&mut batch);
+                    self.give_back(Returned::Retired(batch));
+                }
+                Command::SetEntry(entry) => self.entry = entry,
+                Command::Event { time, call } => self.insert_event(time, call),
+            }
+        }
+    }
+
+    /// Keeps pending events sorted by time (stable for equal times).
+    fn insert_event(&mut self, time: i64, call: PreparedCall) {
+        if self.pending_len == MAX_PENDING_EVENTS {
+            self.stats.dropped_events.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let mut i = self.pending_len;
+        while i > 0 && matches!(self.pending[i - 1], Some((t, _)) if t > time) {
+            self.pending[i] = self.pending[i - 1];
+            i -= 1;
+        }
+        self.pending[i] = Some((time, call));
+        self.pending_len += 1;
+    }
+
+    fn run_due_events(&mut self, now: i64) {
+        let mut due = 0;
+        while due < self.pending_len {
+            match self.pending[due] {
+                Some((t, call)) if t <= now => {
+                    if let Err(fault) = self.ctx.run_call(&call) {
+                        self.give_back(Returned::EventFault { fault, time: now });
+                    }
+                    due += 1;
+                }
+                _ => break,
+            }
+        }
+        if due > 0 {
+            self.pending.copy_within(due..self.pending_len, 0);
+            for slot in &mut self.pending[self.pending_len - due..self.pending_len] {
+                *slot = None;
+            }
+            self.pending_len -= due;
+        }
+    }
+
+    fn give_back(&mut self, value: Returned) {
+        if let Err(rtrb::PushError::Full(value)) = self.rings.returned.push(value) {
+            // Freeing here would call the system allocator on the audio thread; the
+            // value is leaked and counted instead (tests assert the count stays 0).
+            std::mem::forget(value);
+            self.stats.lost_returns.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}

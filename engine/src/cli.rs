@@ -1,0 +1,294 @@
+//! The `zonal` command line: `run`, `render`, `play` and `repl`.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context as _;
+
+use crate::device::{self, DeviceConfig};
+use crate::render::{RenderConfig, SampleFormat, render_files, write_wav};
+use crate::server::{self, ServerConfig};
+use crate::session::{Session, SessionConfig};
+use crate::{clock, control, record, repl};
+
+/// zonal — a real-time audio livecoding engine: Scheme on the control thread,
+/// xtlang-compatible DSP compiled to native code on the audio thread.
+#[derive(Parser)]
+#[command(name = "zonal", version, about, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    play: PlayArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Evaluate files headless (no audio device): program output on stdout, errors
+    /// on stderr, exit status 1 at the first uncaught error
+    Run {
+        /// Scheme / xtlang files, evaluated in order
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Render files offline to a WAV file, deterministically
+    Render(RenderArgs),
+    /// Play through the sound device, with a REPL on stdin and the editor server
+    /// (the default command)
+    Play(PlayArgs),
+    /// A REPL and the editor server, without an audio device or files
+    Repl(LiveArgs),
+}
+
+#[derive(Args)]
+struct LiveArgs {
+    /// Port of the editor eval server (Extempore's protocol)
+    #[arg(long, default_value_t = 7099)]
+    port: u16,
+    /// Address the editor server binds; it executes whatever it receives, so it
+    /// listens on this machine only unless told otherwise
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: std::net::IpAddr,
+    #[arg(long, default_value_t = 48_000)]
+    sample_rate: u32,
+    #[arg(long, default_value_t = 2)]
+    channels: usize,
+    /// Frames per device buffer
+    #[arg(long, default_value_t = 256)]
+    buffer: u32,
+}
+
+impl Default for LiveArgs {
+    fn default() -> Self {
+        LiveArgs {
+            port: server::DEFAULT_PORT,
+            bind: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            sample_rate: 48_000,
+            channels: 2,
+            buffer: 256,
+        }
+    }
+}
+
+#[derive(Args, Default)]
+struct PlayArgs {
+    /// Files evaluated in order before the REPL starts
+    files: Vec<PathBuf>,
+    /// List the output devices and exit
+    #[arg(long)]
+    list_devices: bool,
+    /// Output device (a name from --list-devices)
+    #[arg(long)]
+    device: Option<String>,
+    /// Also write what plays to this WAV file
+    #[arg(long)]
+    record: Option<PathBuf>,
+    /// No sound device: the same engine on a real-time clock (headless livecoding)
+    #[arg(long)]
+    no_audio: bool,
+    #[command(flatten)]
+    live: LiveArgs,
+}
+
+#[derive(Args)]
+struct RenderArgs {
+    /// Files evaluated in order, as a live session would (an error is reported and
+    /// the session goes on)
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// The WAV file to write
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Length of the render, in seconds
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    #[arg(long, default_value_t = 48_000)]
+    sample_rate: u32,
+    #[arg(long, default_value_t = 2)]
+    channels: usize,
+    /// Frames per buffer (the swap and event granularity)
+    #[arg(long, default_value_t = 64)]
+    buffer: usize,
+    #[arg(long, value_enum, default_value_t = SampleFormat::F32)]
+    format: SampleFormat,
+}
+
+/// Runs the command line and returns the process's exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Run { files }) => run(&files),
+        Some(Command::Render(args)) => render(args),
+        Some(Command::Play(args)) => play(args),
+        Some(Command::Repl(live)) => play(PlayArgs {
+            no_audio: true,
+            live,
+            ..PlayArgs::default()
+        }),
+        None => play(cli.play),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("zonal: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let mut session = Session::headless(&SessionConfig::default())
+        .map_err(|e| anyhow::anyhow!("cannot start the DSP compiler: {e}"))?;
+    for file in files {
+        if let Err(e) = session.eval_file(file, false) {
+            eprintln!("{e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    if session.pending_callbacks() > 0 {
+        eprintln!(
+            "note: {} scheduled callback(s) did not run: `zonal run` has no clock; use `zonal render` or `zonal play`",
+            session.pending_callbacks()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
+    if !(args.seconds.is_finite() && args.seconds >= 0.0) {
+        anyhow::bail!("--seconds must be a length of time, got {}", args.seconds);
+    }
+    if !(1..=crate::audio::MAX_CHANNELS).contains(&args.channels) {
+        anyhow::bail!(
+            "--channels must be between 1 and {}, got {}",
+            crate::audio::MAX_CHANNELS,
+            args.channels
+        );
+    }
+    let cfg = RenderConfig {
+        session: SessionConfig {
+            sample_rate: args.sample_rate,
+            channels: args.channels,
+            ..SessionConfig::default()
+        },
+        buffer_frames: args.buffer,
+        seconds: args.seconds,
+        format: args.format,
+        progress: std::io::stderr().is_terminal(),
+    };
+    let rendered = render_files(&args.files, &cfg)?;
+    write_wav(
+        &args.output,
+        &rendered.samples,
+        args.channels,
+        args.sample_rate,
+        args.format,
+    )?;
+    eprintln!("{}: {}", args.output.display(), rendered.summary);
+    Ok(if rendered.summary.failures > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The process function as the backends take it.
+type ProcessFn = dyn FnMut(&mut [f32]) + Send;
+
+fn play(args: PlayArgs) -> anyhow::Result<ExitCode> {
+    if args.list_devices {
+        for name in device::list_devices()? {
+            println!("{name}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let live = &args.live;
+    let cfg = SessionConfig {
+        sample_rate: live.sample_rate,
+        channels: live.channels,
+        ..SessionConfig::default()
+    };
+    let (mut session, mut processor) = Session::with_audio(&cfg)
+        .map_err(|e| anyhow::anyhow!("cannot start the DSP compiler: {e}"))?;
+    let device_cfg = DeviceConfig {
+        device: args.device.clone(),
+        sample_rate: live.sample_rate,
+        channels: u16::try_from(live.channels).context("too many channels")?,
+        buffer_frames: live.buffer,
+    };
+    let process = move |out: &mut [f32]| processor.process(out);
+    let (process, recorder): (Box<ProcessFn>, _) = match &args.record {
+        Some(path) => {
+            let (tap, recorder) =
+                record::recording(path, live.sample_rate, device_cfg.channels, process)?;
+            (Box::new(tap), Some(recorder))
+        }
+        None => (Box::new(process), None),
+    };
+    let stream = if args.no_audio {
+        clock::start_clock(&device_cfg, process)?
+    } else {
+        match device::start_device(&device_cfg, process) {
+            Ok(stream) => stream,
+            Err(e) => {
+                eprintln!("zonal: {e}");
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    };
+    for file in &args.files {
+        if let Err(e) = session.eval_file(file, true) {
+            eprintln!("{e}");
+        }
+    }
+    let (requests_tx, requests) = crossbeam_channel::unbounded();
+    let interrupt = session.interrupt_handle();
+    let server = server::spawn_server(
+        ServerConfig {
+            addr: std::net::SocketAddr::new(live.bind, live.port),
+            max_message_bytes: server::DEFAULT_MAX_MESSAGE_BYTES,
+        },
+        requests_tx.clone(),
+        interrupt.clone(),
+    )
+    .with_context(|| {
+        format!(
+            "cannot open the editor server on {}:{}",
+            live.bind, live.port
+        )
+    })?;
+    eprintln!(
+        "zonal: editor server on {} ({}); type Scheme below, Ctrl-D to quit",
+        server.local_addr(),
+        if args.no_audio {
+            "no audio device"
+        } else {
+            "playing"
+        }
+    );
+    let quit = Arc::new(AtomicBool::new(false));
+    let repl_quit = quit.clone();
+    let repl = std::thread::Builder::new()
+        .name("zonal-repl".into())
+        .spawn(move || {
+            if let Err(e) = repl::run_repl(requests_tx, interrupt) {
+                eprintln!("zonal: {e:#}");
+            }
+            repl_quit.store(true, Ordering::Relaxed);
+        })?;
+    let lookahead = i64::from(live.sample_rate / 20);
+    control::serve(&mut session, &requests, &quit, lookahead);
+    drop(server);
+    let _ = repl.join();
+    stream.stop();
+    if let Some(recorder) = recorder {
+        eprintln!("zonal: {}", recorder.finish()?);
+    }
+    Ok(ExitCode::SUCCESS)
+}

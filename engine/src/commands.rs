@@ -1,0 +1,61 @@
+//! What crosses between the control thread and the audio thread.
+//!
+//! Control → audio: [`Command`]s on a bounded SPSC ring. Audio → control: [`Returned`]
+//! values on a second ring — everything the audio thread lets go (so it is freed on
+//! the control thread) and the faults it hit. Both rings are `rtrb`; nothing else is
+//! shared but atomics and memory whose ownership travelled through a ring.
+
+use zonal_dsp::{Entry, Fault, PreparedCall, SwapBatch};
+
+/// Capacity of the command ring. The return ring is as large, so that the audio
+/// thread, which returns at most one value per command, can never find it full while
+/// the control thread drains it before sending more.
+pub const RING_CAPACITY: usize = 4096;
+
+/// A request from the control thread, applied at the start of the next buffer.
+pub enum Command {
+    /// Everything one evaluation defined, installed at once.
+    Swap(Box<SwapBatch>),
+    /// The closure the audio thread calls for every frame (or buffer); `None` is silence.
+    SetEntry(Option<Entry>),
+    /// A call into DSP code at an exact sample time.
+    Event { time: i64, call: PreparedCall },
+}
+
+/// What the audio thread hands back.
+pub enum Returned {
+    /// A batch after `AudioCtx::apply`: it now holds what was replaced.
+    Retired(Box<SwapBatch>),
+    /// The entry closure faulted at `time` and was stopped.
+    EntryFault { fault: Fault, time: i64 },
+    /// A timed event faulted at `time`.
+    EventFault { fault: Fault, time: i64 },
+}
+
+/// Creates the two rings: (control's ends, audio's ends).
+pub fn rings() -> (ControlEnds, AudioEnds) {
+    let (cmd_tx, cmd_rx) = rtrb::RingBuffer::new(RING_CAPACITY);
+    let (ret_tx, ret_rx) = rtrb::RingBuffer::new(RING_CAPACITY);
+    (
+        ControlEnds {
+            commands: cmd_tx,
+            returned: ret_rx,
+        },
+        AudioEnds {
+            commands: cmd_rx,
+            returned: ret_tx,
+        },
+    )
+}
+
+/// The control thread's ends of the rings.
+pub struct ControlEnds {
+    pub commands: rtrb::Producer<Command>,
+    pub returned: rtrb::Consumer<Returned>,
+}
+
+/// The audio thread's ends of the rings.
+pub struct AudioEnds {
+    pub commands: rtrb::Consumer<Command>,
+    pub returned: rtrb::Producer<Returned>,
+}

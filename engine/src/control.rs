@@ -1,0 +1,47 @@
+//! The live control loop: evaluates what editors and the REPL send, runs due
+//! callbacks a little ahead of the audio clock, and frees what the audio thread
+//! gives back.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+
+use crate::request::{Reply, Request};
+use crate::session::Session;
+
+/// How often the loop wakes when nothing arrives.
+const TICK: Duration = Duration::from_millis(2);
+
+/// Serves requests until `quit` is set or every sender is gone.
+///
+/// Callbacks run `lookahead` samples before their time: their Scheme code runs early,
+/// and the DSP calls they make travel to the audio thread stamped with their exact
+/// sample time.
+pub fn serve(
+    session: &mut Session,
+    requests: &Receiver<Request>,
+    quit: &Arc<AtomicBool>,
+    lookahead: i64,
+) {
+    let stats = session.stats();
+    while !quit.load(Ordering::Relaxed) {
+        match requests.recv_timeout(TICK) {
+            Ok(req) => {
+                let reply = match session.eval_source(&req.source, &req.origin) {
+                    Ok(value) => Reply::Value(value),
+                    Err(e) => Reply::Error(e.to_string()),
+                };
+                // A client that hung up does not need its answer.
+                let _ = req.reply.send(reply);
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        session.poll();
+        let now = stats.clock.load(Ordering::Acquire);
+        session.run_callbacks_before(now + lookahead);
+        session.take_failures();
+    }
+}

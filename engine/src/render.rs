@@ -1,0 +1,279 @@
+//! The offline backend: renders a session to a WAV file, deterministically.
+//!
+//! The process function runs on a thread named `zonal-audio`, exactly as on a device.
+//! The control thread (the caller) moves in lock-step with the sample clock: it lets
+//! the audio thread render up to the buffer in which the next callback is due, runs
+//! that callback (so its events reach the audio thread before that buffer), and so on.
+//! Nothing depends on wall-clock time, so the same files render to the same bytes.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+
+use crate::audio::Processor;
+use crate::session::{Session, SessionConfig};
+
+/// Sample format of the WAV file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SampleFormat {
+    F32,
+    I16,
+    I24,
+}
+
+/// What and how to render.
+#[derive(Clone)]
+pub struct RenderConfig {
+    pub session: SessionConfig,
+    pub buffer_frames: usize,
+    pub seconds: f64,
+    pub format: SampleFormat,
+    pub progress: bool,
+}
+
+/// The one-line report of a render.
+#[derive(Debug, Clone)]
+pub struct RenderSummary {
+    pub frames: usize,
+    pub channels: usize,
+    pub sample_rate: u32,
+    /// Wall time of the render phase (evaluation of the files excluded).
+    pub elapsed: Duration,
+    pub peak: f32,
+    pub rms: f32,
+    /// Samples at full scale (the output guard clamps to ±1).
+    pub clipped: usize,
+    /// Forms, callbacks or DSP closures that failed along the way.
+    pub failures: usize,
+}
+
+impl RenderSummary {
+    pub fn realtime_factor(&self) -> f64 {
+        let audio = self.frames as f64 / f64::from(self.sample_rate);
+        audio / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+impl std::fmt::Display for RenderSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let db = |x: f32| 20.0 * f64::from(x.max(1e-10)).log10();
+        write!(
+            f,
+            "{:.2} s of {} ch at {} Hz in {:.3} s ({:.1}x real time), peak {:.3} ({:.1} dBFS), RMS {:.3} ({:.1} dBFS), {} clipped",
+            self.frames as f64 / f64::from(self.sample_rate),
+            self.channels,
+            self.sample_rate,
+            self.elapsed.as_secs_f64(),
+            self.realtime_factor(),
+            self.peak,
+            db(self.peak),
+            self.rms,
+            db(self.rms),
+            self.clipped
+        )
+    }
+}
+
+/// The rendered audio, interleaved, before it is written anywhere.
+pub struct Rendered {
+    pub samples: Vec<f32>,
+    pub summary: RenderSummary,
+}
+
+/// Lock-step between the control thread and the offline audio thread.
+#[derive(Default)]
+struct Gate {
+    /// (granted up to, rendered up to), in frames.
+    state: Mutex<(usize, usize)>,
+    changed: Condvar,
+}
+
+impl Gate {
+    fn grant(&self, until: usize) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.0 = s.0.max(until);
+        self.changed.notify_all();
+    }
+
+    fn report(&self, rendered: usize) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.1 = rendered;
+        self.changed.notify_all();
+    }
+
+    /// Waits (audio side) until frames beyond `pos` are granted.
+    fn wait_grant(&self, pos: usize) -> usize {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        while s.0 <= pos {
+            s = self.changed.wait(s).unwrap_or_else(|p| p.into_inner());
+        }
+        s.0
+    }
+
+    /// Waits (control side) until `until` frames are rendered.
+    fn wait_rendered(&self, until: usize) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        while s.1 < until {
+            s = self.changed.wait(s).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+/// Evaluates `files` in a fresh session and renders `cfg.seconds` of its output.
+/// Evaluation errors are reported on stderr and counted; the render goes on.
+pub fn render_files(files: &[PathBuf], cfg: &RenderConfig) -> anyhow::Result<Rendered> {
+    let (mut session, processor) = Session::with_audio(&cfg.session)
+        .map_err(|e| anyhow::anyhow!("cannot start the DSP compiler: {e}"))?;
+    let mut failures = 0;
+    for file in files {
+        match session.eval_file(file, true) {
+            Ok(failed) => failures += failed,
+            Err(e) => {
+                eprintln!("{e}");
+                failures += 1;
+            }
+        }
+    }
+    let mut rendered = render_session(&mut session, processor, cfg)?;
+    rendered.summary.failures += failures;
+    Ok(rendered)
+}
+
+/// Renders a session whose files are already evaluated.
+pub fn render_session(
+    session: &mut Session,
+    mut processor: Processor,
+    cfg: &RenderConfig,
+) -> anyhow::Result<Rendered> {
+    let channels = processor.channels();
+    let rate = cfg.session.sample_rate;
+    let total = (cfg.seconds * f64::from(rate)).round().max(0.0) as usize;
+    let buffer = cfg.buffer_frames.clamp(1, crate::audio::MAX_FRAMES);
+    let mut samples = vec![0.0f32; total * channels];
+    let gate = Arc::new(Gate::default());
+    let progress = cfg.progress.then(|| progress_bar(total as u64));
+    let started = Instant::now();
+
+    let audio_gate = gate.clone();
+    let audio = std::thread::Builder::new()
+        .name("zonal-audio".into())
+        .spawn(move || {
+            let mut pos = 0;
+            while pos < total {
+                let granted = audio_gate.wait_grant(pos).min(total);
+                while pos < granted {
+                    let n = buffer.min(total - pos);
+                    processor.process(&mut samples[pos * channels..(pos + n) * channels]);
+                    pos += n;
+                }
+                audio_gate.report(pos);
+            }
+            samples
+        })
+        .context("cannot start the audio thread")?;
+
+    // At most this many frames are granted at once, so progress and returned
+    // garbage are handled while long stretches render.
+    let chunk = (rate as usize).max(buffer);
+    let mut rendered = 0;
+    let mut failures = 0;
+    while rendered < total {
+        session.poll();
+        session.run_callbacks_before((rendered + buffer) as i64);
+        failures += session.take_failures();
+        let target = match session.next_callback() {
+            Some(t) if t >= 0 => align_down(t as usize, buffer).max(rendered + buffer),
+            _ => total,
+        }
+        .min(rendered + chunk)
+        .min(total);
+        gate.grant(target);
+        gate.wait_rendered(target);
+        rendered = target;
+        if let Some(bar) = &progress {
+            bar.set_position(rendered as u64);
+        }
+    }
+    let elapsed = started.elapsed();
+    let samples = audio
+        .join()
+        .map_err(|_| anyhow::anyhow!("the audio thread stopped unexpectedly"))?;
+    session.poll();
+    failures += session.take_failures();
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    let summary = summarize(&samples, channels, rate, elapsed, failures);
+    Ok(Rendered { samples, summary })
+}
+
+fn align_down(t: usize, buffer: usize) -> usize {
+    t - t % buffer
+}
+
+fn progress_bar(total: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("rendering {bar:40} {percent}% ({eta} left)")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+fn summarize(
+    samples: &[f32],
+    channels: usize,
+    sample_rate: u32,
+    elapsed: Duration,
+    failures: usize,
+) -> RenderSummary {
+    let peak = samples.iter().fold(0.0f32, |m, s| m.max(s.abs()));
+    let sum_sq: f64 = samples.iter().map(|s| f64::from(*s) * f64::from(*s)).sum();
+    let rms = (sum_sq / samples.len().max(1) as f64).sqrt() as f32;
+    let clipped = samples.iter().filter(|s| s.abs() >= 1.0).count();
+    RenderSummary {
+        frames: samples.len() / channels.max(1),
+        channels,
+        sample_rate,
+        elapsed,
+        peak,
+        rms,
+        clipped,
+        failures,
+    }
+}
+
+/// Writes interleaved samples to a WAV file.
+pub fn write_wav(
+    path: &Path,
+    samples: &[f32],
+    channels: usize,
+    sample_rate: u32,
+    format: SampleFormat,
+) -> anyhow::Result<()> {
+    let (bits, sample_format) = match format {
+        SampleFormat::F32 => (32, hound::SampleFormat::Float),
+        SampleFormat::I16 => (16, hound::SampleFormat::Int),
+        SampleFormat::I24 => (24, hound::SampleFormat::Int),
+    };
+    let spec = hound::WavSpec {
+        channels: u16::try_from(channels).context("too many channels for a WAV file")?,
+        sample_rate,
+        bits_per_sample: bits,
+        sample_format,
+    };
+    let mut w = hound::WavWriter::create(path, spec)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    for &s in samples {
+        match format {
+            SampleFormat::F32 => w.write_sample(s)?,
+            SampleFormat::I16 => w.write_sample((s * 32767.0).round() as i16)?,
+            SampleFormat::I24 => w.write_sample((s * 8_388_607.0).round() as i32)?,
+        }
+    }
+    w.finalize()
+        .with_context(|| format!("cannot finish {}", path.display()))?;
+    Ok(())
+}

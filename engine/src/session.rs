@@ -1,0 +1,533 @@
+//! A livecoding session on the control thread: the Scheme interpreter wired to the
+//! DSP compiler, the scheduler and the audio thread.
+//!
+//! The session registers the Extempore vocabulary in Scheme — `bind-func`,
+//! `bind-val`, `bind-type`, `bind-alias`, `dsp:set!`, `now`, `*samplerate*`,
+//! `callback` — and a Scheme procedure for every compiled closure. What one
+//! evaluation defines travels to the audio thread as one swap batch
+//! ([`Session::flush`]). Calls of void DSP closures made by a callback scheduled at
+//! sample `T` are sent to the audio thread as events at `T`, so they land
+//! sample-accurately; every other call runs on the control thread at once.
+
+use std::cell::RefCell;
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use zonal_dsp::{AudioCtx, Dsp, DspConfig, DspError, DspValue, Entry, Fault, PreparedCall};
+use zonal_scheme::{Datum, DatumKind, Error, ErrorKind, Interp, Value};
+
+use crate::audio::{AudioStats, Processor};
+use crate::commands::{Command, ControlEnds, Returned, rings};
+use crate::convert::to_sexp;
+use crate::scheduler::{Callback, Scheduler};
+
+/// How a session reaches the audio thread.
+pub enum AudioLink {
+    /// No audio thread (`zonal run`): swaps are applied to a context kept here.
+    Local(AudioCtx),
+    /// A running (or about to run) audio thread.
+    Rings(ControlEnds),
+}
+
+struct State {
+    dsp: Dsp,
+    scheduler: Scheduler,
+    sample_rate: u32,
+    stats: Arc<AudioStats>,
+    link: AudioLink,
+    /// The time of the callback being run, which `(now)` reads.
+    callback_time: Option<i64>,
+    entry: Option<Option<Entry>>,
+    events: Vec<(i64, PreparedCall)>,
+    /// Problems reported on stderr since the last [`Session::take_failures`].
+    failures: usize,
+}
+
+/// The control thread's session.
+pub struct Session {
+    interp: Interp,
+    state: Rc<RefCell<State>>,
+}
+
+/// Settings of a session.
+#[derive(Clone)]
+pub struct SessionConfig {
+    pub sample_rate: u32,
+    pub channels: usize,
+    pub dsp: DspConfig,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            sample_rate: 48_000,
+            channels: 2,
+            dsp: DspConfig::default(),
+        }
+    }
+}
+
+impl Session {
+    /// A session with no audio thread (`zonal run`).
+    pub fn headless(cfg: &SessionConfig) -> Result<Session, DspError> {
+        let mut dsp = Dsp::new(cfg.dsp.clone())?;
+        let ctx = dsp.audio_ctx()?;
+        Ok(Self::with_link(
+            cfg,
+            dsp,
+            AudioLink::Local(ctx),
+            Arc::default(),
+        ))
+    }
+
+    /// A session and the processor to move to the audio thread.
+    pub fn with_audio(cfg: &SessionConfig) -> Result<(Session, Processor), DspError> {
+        let mut dsp = Dsp::new(cfg.dsp.clone())?;
+        let ctx = dsp.audio_ctx()?;
+        let (control, audio) = rings();
+        let stats = Arc::<AudioStats>::default();
+        let processor = Processor::new(ctx, audio, cfg.channels, stats.clone());
+        let session = Self::with_link(cfg, dsp, AudioLink::Rings(control), stats);
+        Ok((session, processor))
+    }
+
+    fn with_link(
+        cfg: &SessionConfig,
+        dsp: Dsp,
+        link: AudioLink,
+        stats: Arc<AudioStats>,
+    ) -> Session {
+        let state = Rc::new(RefCell::new(State {
+            dsp,
+            scheduler: Scheduler::default(),
+            sample_rate: cfg.sample_rate,
+            stats,
+            link,
+            callback_time: None,
+            entry: None,
+            events: Vec::new(),
+            failures: 0,
+        }));
+        let mut session = Session {
+            interp: Interp::new(),
+            state,
+        };
+        session.register();
+        session
+    }
+
+    pub fn interp(&mut self) -> &mut Interp {
+        &mut self.interp
+    }
+
+    pub fn stats(&self) -> Arc<AudioStats> {
+        self.state.borrow().stats.clone()
+    }
+
+    pub fn interrupt_handle(&self) -> Arc<AtomicBool> {
+        self.interp.interrupt_handle()
+    }
+
+    /// What the DSP side has allocated and not yet freed.
+    pub fn dsp_live(&self) -> zonal_dsp::LiveCounts {
+        self.state.borrow().dsp.live()
+    }
+
+    /// Evaluates source text form by form, as one evaluation: the value of the last
+    /// form in its written form, or the first error (later forms are not evaluated).
+    pub fn eval_source(&mut self, src: &str, origin: &str) -> Result<String, Error> {
+        let result = Interp::read_all(src, origin).and_then(|forms| {
+            let mut last = self.interp.unspecified();
+            for form in &forms {
+                last = self.interp.eval_datum(form)?;
+            }
+            Ok(self.interp.write_string(last))
+        });
+        self.flush();
+        result
+    }
+
+    /// Evaluates a file. With `keep_going`, an error is reported on stderr and the
+    /// next form is evaluated (as a livecoder would); otherwise evaluation stops at
+    /// the first error, which is returned. Returns how many forms failed.
+    pub fn eval_file(&mut self, path: &Path, keep_going: bool) -> Result<usize, Error> {
+        let name = path.display().to_string();
+        let src = std::fs::read_to_string(path)
+            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot read {name}: {e}")))?;
+        let forms = Interp::read_all(&src, &name)?;
+        let mut failed = 0;
+        for form in &forms {
+            let result = self.interp.eval_datum(form);
+            self.flush();
+            if let Err(e) = result {
+                if !keep_going {
+                    return Err(e);
+                }
+                eprintln!("{e}");
+                failed += 1;
+            }
+        }
+        Ok(failed)
+    }
+
+    /// Problems reported on stderr (callback errors, DSP faults) since the last call.
+    pub fn take_failures(&mut self) -> usize {
+        std::mem::take(&mut self.state.borrow_mut().failures)
+    }
+
+    /// Sends what the last evaluation produced to the audio thread: its swap batch,
+    /// then a new entry point, then timed events, in that order.
+    pub fn flush(&mut self) {
+        let mut st = self.state.borrow_mut();
+        let st = &mut *st;
+        let batch = st.dsp.take_swap();
+        let entry = st.entry.take();
+        let events: Vec<_> = st.events.drain(..).collect();
+        match &mut st.link {
+            AudioLink::Local(ctx) => {
+                if let Some(mut batch) = batch {
+                    ctx.apply(&mut batch);
+                    st.dsp.retire(batch);
+                }
+            }
+            AudioLink::Rings(_) => {
+                let commands = batch
+                    .map(Command::Swap)
+                    .into_iter()
+                    .chain(entry.map(Command::SetEntry))
+                    .chain(
+                        events
+                            .into_iter()
+                            .map(|(time, call)| Command::Event { time, call }),
+                    );
+                for cmd in commands {
+                    send(st, cmd);
+                }
+            }
+        }
+    }
+
+    /// Frees what the audio thread gave back and reports its faults and messages.
+    pub fn poll(&mut self) {
+        let mut st = self.state.borrow_mut();
+        poll_state(&mut st);
+    }
+
+    /// The sample time of the earliest scheduled callback.
+    pub fn next_callback(&self) -> Option<i64> {
+        self.state.borrow().scheduler.next_time()
+    }
+
+    pub fn pending_callbacks(&self) -> usize {
+        self.state.borrow().scheduler.len()
+    }
+
+    /// Runs, in time order, every callback due before `limit`, each as its own
+    /// evaluation with `(now)` reading its scheduled time. Returns how many ran.
+    pub fn run_callbacks_before(&mut self, limit: i64) -> usize {
+        let mut ran = 0;
+        loop {
+            let next = self.state.borrow_mut().scheduler.pop_before(limit);
+            let Some(cb) = next else { break };
+            self.run_callback(cb);
+            ran += 1;
+        }
+        ran
+    }
+
+    fn run_callback(&mut self, cb: Callback) {
+        self.state.borrow_mut().callback_time = Some(cb.time);
+        let target = self.interp.rooted(&cb.target);
+        let args: Vec<Value> = cb.args.iter().map(|r| self.interp.rooted(r)).collect();
+        let result = match self.interp.as_symbol(target) {
+            Some(name) => match self.interp.lookup(&name) {
+                Some(f) => self.interp.apply(f, &args),
+                None => Err(Error::new(
+                    ErrorKind::Unbound,
+                    format!("callback to `{name}`, which is not defined"),
+                )),
+            },
+            None => self.interp.apply(target, &args),
+        };
+        self.interp.unroot(cb.target);
+        for r in cb.args {
+            self.interp.unroot(r);
+        }
+        self.state.borrow_mut().callback_time = None;
+        self.flush();
+        if let Err(e) = result {
+            eprintln!("error in callback at sample {}: {e}", cb.time);
+            self.state.borrow_mut().failures += 1;
+        }
+    }
+
+    fn register(&mut self) {
+        for head in ["bind-func", "bind-val", "bind-type", "bind-alias"] {
+            let state = self.state.clone();
+            self.interp
+                .register_special_form(head, move |interp, form| define(interp, &state, form));
+        }
+        let state = self.state.clone();
+        self.interp
+            .register_special_form("dsp:set!", move |interp, form| {
+                set_entry(interp, &state, form)
+            });
+        let state = self.state.clone();
+        self.interp.register_native("now", move |interp, _args| {
+            let st = state.borrow();
+            let now = st
+                .callback_time
+                .unwrap_or_else(|| st.stats.clock.load(Ordering::Acquire));
+            Ok(interp.int(now))
+        });
+        let state = self.state.clone();
+        self.interp
+            .register_native("callback", move |interp, args| {
+                schedule(interp, &state, args)
+            });
+        let rate = self.state.borrow().sample_rate;
+        let rate = self.interp.int(i64::from(rate));
+        self.interp.define("*samplerate*", rate);
+    }
+}
+
+/// Pushes a command, waiting (on the control thread) while the ring is full.
+fn send(st: &mut State, mut cmd: Command) {
+    loop {
+        let AudioLink::Rings(ends) = &mut st.link else {
+            return;
+        };
+        match ends.commands.push(cmd) {
+            Ok(()) => return,
+            Err(rtrb::PushError::Full(back)) => {
+                cmd = back;
+                poll_state(st);
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+}
+
+fn poll_state(st: &mut State) {
+    if let AudioLink::Rings(ends) = &mut st.link {
+        while let Ok(returned) = ends.returned.pop() {
+            match returned {
+                Returned::Retired(batch) => st.dsp.retire(batch),
+                Returned::EntryFault { fault, time } => {
+                    report_fault(&st.dsp, fault, time, "the DSP entry was stopped");
+                    st.failures += 1;
+                }
+                Returned::EventFault { fault, time } => {
+                    report_fault(&st.dsp, fault, time, "the event was skipped");
+                    st.failures += 1;
+                }
+            }
+        }
+    }
+    st.dsp.drain_messages(|m| print!("{m}"));
+}
+
+fn report_fault(dsp: &Dsp, fault: Fault, time: i64, consequence: &str) {
+    eprintln!(
+        "{} (at sample {time}); {consequence}",
+        dsp.describe_fault(fault)
+    );
+}
+
+fn dsp_error(e: DspError) -> Error {
+    let mut err = Error::new(ErrorKind::Native, e.message.clone());
+    if let Some(span) = &e.span {
+        err = err.at(zonal_scheme::Pos {
+            file: span.file.clone(),
+            line: span.line,
+            col: span.col,
+        });
+    }
+    err
+}
+
+/// `bind-func`, `bind-val`, `bind-type`, `bind-alias`: compile, then make compiled
+/// functions callable from Scheme under their name.
+fn define(interp: &mut Interp, state: &Rc<RefCell<State>>, form: &Datum) -> Result<Value, Error> {
+    let sexp = to_sexp(form).map_err(|e| {
+        let err = Error::new(ErrorKind::Syntax, e.message);
+        match e.pos {
+            Some(pos) => err.at(pos),
+            None => err,
+        }
+    })?;
+    let defined = state.borrow_mut().dsp.define(&sexp).map_err(dsp_error)?;
+    if matches!(defined.kind, zonal_dsp::DefinedKind::Func) {
+        let name = defined.name.clone();
+        let state = state.clone();
+        interp.register_native(&defined.name, move |interp, args| {
+            call_dsp(interp, &state, &name, args)
+        });
+    }
+    Ok(interp.symbol(&defined.name))
+}
+
+/// `(dsp:set! name)`: make the named closure the audio entry point at the next swap.
+fn set_entry(
+    interp: &mut Interp,
+    state: &Rc<RefCell<State>>,
+    form: &Datum,
+) -> Result<Value, Error> {
+    let name = match &form.kind {
+        DatumKind::List(items) if items.len() == 2 => match &items[1].kind {
+            DatumKind::Sym(s) => Some(s.clone()),
+            DatumKind::List(q) if q.len() == 2 && q[0].kind == DatumKind::Sym("quote".into()) => {
+                match &q[1].kind {
+                    DatumKind::Sym(s) => Some(s.clone()),
+                    _ => None,
+                }
+            }
+            _ => None,
+        },
+        _ => None,
+    };
+    let Some(name) = name else {
+        let err = Error::new(
+            ErrorKind::Syntax,
+            "dsp:set! takes the name of a bind-func'd DSP closure, as in (dsp:set! dsp)",
+        );
+        return Err(match &form.pos {
+            Some(p) => err.at(p.clone()),
+            None => err,
+        });
+    };
+    let mut st = state.borrow_mut();
+    let entry = st.dsp.entry(&name).map_err(dsp_error)?;
+    st.entry = Some(Some(entry));
+    Ok(interp.symbol(&name))
+}
+
+/// `(callback TIME fn args...)`: run `fn` (a procedure, or a symbol looked up when
+/// the callback runs) at sample time `TIME`.
+fn schedule(
+    interp: &mut Interp,
+    state: &Rc<RefCell<State>>,
+    args: &[Value],
+) -> Result<Value, Error> {
+    if args.len() < 2 {
+        return Err(Error::new(
+            ErrorKind::Arity,
+            "callback takes a time, a function and its arguments: (callback (+ (now) 4800) 'f 1 2)",
+        ));
+    }
+    let time = match (interp.as_int(args[0]), interp.as_f64(args[0])) {
+        (Some(t), _) => t,
+        (None, Some(t)) if t.is_finite() => t.round() as i64,
+        _ => {
+            return Err(Error::new(
+                ErrorKind::Type,
+                "callback's time must be a sample time (a number)",
+            )
+            .with_irritants(vec![interp.write_string(args[0])]));
+        }
+    };
+    let target = args[1];
+    if interp.as_symbol(target).is_none() && !interp.is_procedure(target) {
+        return Err(Error::new(
+            ErrorKind::Type,
+            "callback's second argument must be a procedure or the symbol naming one",
+        )
+        .with_irritants(vec![interp.write_string(target)]));
+    }
+    let target = interp.root(target);
+    let rest = args[2..].iter().map(|v| interp.root(*v)).collect();
+    state.borrow_mut().scheduler.schedule(Callback {
+        time,
+        target,
+        args: rest,
+    });
+    Ok(interp.unspecified())
+}
+
+/// Calls a compiled closure from Scheme.
+fn call_dsp(
+    interp: &mut Interp,
+    state: &Rc<RefCell<State>>,
+    name: &str,
+    args: &[Value],
+) -> Result<Value, Error> {
+    let mut st = state.borrow_mut();
+    let Some(sig) = st.dsp.signature(name) else {
+        return Err(Error::new(
+            ErrorKind::Unbound,
+            format!("{name} is no longer a compiled closure"),
+        ));
+    };
+    if sig.params.len() != args.len() {
+        return Err(Error::new(
+            ErrorKind::Arity,
+            format!(
+                "{name} takes {} argument{}, got {}",
+                sig.params.len(),
+                if sig.params.len() == 1 { "" } else { "s" },
+                args.len()
+            ),
+        ));
+    }
+    let mut values = Vec::with_capacity(args.len());
+    for (i, (ty, v)) in sig.params.iter().zip(args).enumerate() {
+        values.push(to_dsp_value(interp, name, i, &ty.to_string(), *v)?);
+    }
+    let ret = sig.ret.to_string();
+    if let (Some(time), true, AudioLink::Rings(_)) = (st.callback_time, ret == "void", &st.link) {
+        let call = st.dsp.prepare_call(name, &values).map_err(dsp_error)?;
+        st.events.push((time, call));
+        return Ok(interp.unspecified());
+    }
+    let result = st.dsp.call(name, &values).map_err(dsp_error)?;
+    drop(st);
+    Ok(from_dsp_value(interp, result))
+}
+
+fn to_dsp_value(
+    interp: &Interp,
+    name: &str,
+    index: usize,
+    ty: &str,
+    v: Value,
+) -> Result<DspValue, Error> {
+    let bad = |what: &str| {
+        Error::new(
+            ErrorKind::Type,
+            format!("argument {} of {name} must be {what} ({ty})", index + 1),
+        )
+        .with_irritants(vec![interp.write_string(v)])
+    };
+    let int = || interp.as_int(v).ok_or_else(|| bad("an integer"));
+    let real = || interp.as_f64(v).ok_or_else(|| bad("a number"));
+    Ok(match ty {
+        "i1" => DspValue::I1(interp.is_true(v)),
+        "i8" => DspValue::I8(int()? as i8),
+        "i32" => DspValue::I32(int()? as i32),
+        "i64" => DspValue::I64(int()?),
+        "float" => DspValue::Float(real()? as f32),
+        "double" => DspValue::Double(real()?),
+        "i8*" if interp.as_string(v).is_some() => {
+            DspValue::Str(interp.as_string(v).unwrap_or_default())
+        }
+        t if t.ends_with('*') => DspValue::Ptr(int()? as u64),
+        _ => return Err(bad("a value Scheme can pass")),
+    })
+}
+
+fn from_dsp_value(interp: &mut Interp, v: DspValue) -> Value {
+    match v {
+        DspValue::I1(b) => interp.bool(b),
+        DspValue::I8(i) => interp.int(i64::from(i)),
+        DspValue::I32(i) => interp.int(i64::from(i)),
+        DspValue::I64(i) => interp.int(i),
+        DspValue::Float(x) => interp.float(f64::from(x)),
+        DspValue::Double(x) => interp.float(x),
+        DspValue::Ptr(p) => interp.int(p as i64),
+        DspValue::Str(s) => interp.string(&s),
+        DspValue::Void => interp.unspecified(),
+    }
+}

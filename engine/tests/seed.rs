@@ -1,0 +1,79 @@
+//! Every example of the Extempore memory-management seed, run with `zonal run`.
+//!
+//! Each `seed/NAME.xtm` runs headless; its stdout must equal `NAME.out`. When
+//! `NAME.err` exists, each of its lines must appear in stderr (a first line
+//! `status: N` gives the expected exit status instead); without it, stderr must be
+//! empty and the exit status 0.
+
+use std::path::Path;
+use std::process::Command;
+
+fn check(name: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/seed");
+    let src = dir.join(format!("{name}.xtm"));
+    let expected_out = std::fs::read_to_string(dir.join(format!("{name}.out"))).unwrap();
+    let expected_err = std::fs::read_to_string(dir.join(format!("{name}.err"))).ok();
+    let output = Command::new(env!("CARGO_BIN_EXE_zonal"))
+        .arg("run")
+        .arg(&src)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stdout, expected_out,
+        "stdout of {name}; stderr was:\n{stderr}"
+    );
+    let mut status = 0;
+    match expected_err {
+        Some(lines) => {
+            for line in lines.lines().filter(|l| !l.is_empty()) {
+                if let Some(n) = line.strip_prefix("status: ") {
+                    status = n.parse().unwrap();
+                } else {
+                    assert!(
+                        stderr.contains(line),
+                        "stderr of {name} lacks {line:?}:\n{stderr}"
+                    );
+                }
+            }
+        }
+        None => assert_eq!(stderr, "", "stderr of {name}"),
+    }
+    assert_eq!(output.status.code(), Some(status), "exit status of {name}");
+}
+
+#[test]
+fn scheme_define() {
+    check("scheme_define");
+}
+
+#[test]
+fn simple_stack_alloc() {
+    check("simple_stack_alloc");
+}
+
+#[test]
+fn double_tuple_warns_of_its_dangling_salloc() {
+    check("double_tuple");
+}
+
+#[test]
+fn fill_buffer_memzone_overflows_only_the_second_zone() {
+    check("fill_buffer_memzone");
+}
+
+#[test]
+fn closure_zone_full_only_at_default_size() {
+    check("closure_zone");
+}
+
+#[test]
+fn double_tuple_halloc() {
+    check("double_tuple_halloc");
+}
+
+#[test]
+fn fill_massive_buffer_is_an_error_not_a_crash() {
+    check("fill_massive_buffer");
+}
