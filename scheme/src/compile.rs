@@ -18,6 +18,8 @@ pub(crate) struct Lambda {
     pub rest: bool,
     /// Slots for internal definitions, after the parameters.
     pub extra: usize,
+    /// No closure can capture the frame: it lives on the locals stack.
+    pub stack_frame: bool,
     pub body: Node,
     pub pos: Option<Pos>,
 }
@@ -28,9 +30,21 @@ pub(crate) struct Call {
     pub site: u32,
 }
 
+/// A call of a global variable with simple arguments (constants and variables):
+/// when the global holds a builtin, it is called without touching the stacks.
+pub(crate) struct GlobalCall {
+    pub sym: u32,
+    /// Where the variable is named, for the unbound-variable error.
+    pub sym_site: u32,
+    pub args: Box<[Node]>,
+    pub site: u32,
+}
+
 pub(crate) struct Let {
     pub inits: Box<[Node]>,
     pub extra: usize,
+    /// No closure can capture the frame: it lives on the locals stack.
+    pub stack: bool,
     pub body: Node,
 }
 
@@ -57,6 +71,7 @@ pub(crate) enum Node {
     And(Box<[Node]>),
     Or(Box<[Node]>),
     Call(Box<Call>),
+    GlobalCall(Box<GlobalCall>),
     Let(Box<Let>),
     Letrec(Box<Let>),
     /// `(cond (test => receiver) rest...)`.
@@ -71,6 +86,9 @@ pub(crate) enum Node {
 pub(crate) type Scopes = Vec<Vec<u32>>;
 
 const MAX_COMPILE_DEPTH: usize = 10_000;
+
+/// The most arguments a [`GlobalCall`] passes without the stack.
+pub(crate) const MAX_GLOBAL_CALL_ARGS: usize = 4;
 
 impl Interp {
     /// Compiles a top-level form.
@@ -223,6 +241,23 @@ impl Interp {
             _ => "procedure".to_string(),
         };
         let site = self.site(pos, &name);
+        let simple = |n: &Node| {
+            matches!(
+                n,
+                Node::Const(_) | Node::Local(_) | Node::Up(..) | Node::Global(..)
+            )
+        };
+        if let Node::Global(sym, sym_site) = f
+            && args.len() <= MAX_GLOBAL_CALL_ARGS
+            && args.iter().all(simple)
+        {
+            return Ok(Node::GlobalCall(Box::new(GlobalCall {
+                sym,
+                sym_site,
+                args: args.into_boxed_slice(),
+                site,
+            })));
+        }
         Ok(Node::Call(Box::new(Call {
             f,
             args: args.into_boxed_slice(),
@@ -368,11 +403,13 @@ impl Interp {
                 let vars = self.names(&names)?;
                 let nvars = vars.len();
                 sc.push(vars);
+                let closures = self.closures_compiled;
                 let body = self.compile_body(&items[2..], sc, level);
                 let extra = sc.pop().map_or(0, |v| v.len() - nvars);
                 Node::Let(Box::new(Let {
                     inits: init_nodes.into_boxed_slice(),
                     extra,
+                    stack: self.closures_compiled == closures,
                     body: body?,
                 }))
             }
@@ -397,6 +434,7 @@ impl Interp {
                 let vars = self.names(&names)?;
                 let nvars = vars.len();
                 sc.push(vars);
+                let closures = self.closures_compiled;
                 let r = (|| {
                     let mut init_nodes = Vec::with_capacity(inits.len());
                     for (name, i) in names.iter().zip(&inits) {
@@ -415,6 +453,7 @@ impl Interp {
                 Node::Letrec(Box::new(Let {
                     inits: init_nodes.into_boxed_slice(),
                     extra,
+                    stack: self.closures_compiled == closures,
                     body,
                 }))
             }
@@ -640,13 +679,17 @@ impl Interp {
         }
         let nparams = vars.len();
         sc.push(vars);
+        let closures = self.closures_compiled;
         let body = self.compile_body(body, sc, level);
         let extra = sc.pop().map_or(0, |v| v.len() - nparams);
+        let stack_frame = self.closures_compiled == closures;
+        self.closures_compiled += 1;
         Ok(Rc::new(Lambda {
             name: name.to_string(),
             nreq,
             rest: rest.is_some(),
             extra,
+            stack_frame,
             body: body?,
             pos: pos.clone(),
         }))

@@ -62,7 +62,7 @@ impl ErrorKind {
             ErrorKind::Interrupted => "interrupted",
             ErrorKind::StackOverflow => "stack overflow",
             ErrorKind::Io => "i/o error",
-            ErrorKind::Native => "native error",
+            ErrorKind::Native => "error",
         }
     }
 }

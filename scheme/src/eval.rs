@@ -10,9 +10,9 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering;
 
 use crate::builtins::PrimFn;
-use crate::compile::{Lambda, Node};
+use crate::compile::{GlobalCall, Lambda, MAX_GLOBAL_CALL_ARGS, Node};
 use crate::error::{BACKTRACE_LIMIT, Error, ErrorKind};
-use crate::heap::NO_FRAME;
+use crate::heap::{NO_FRAME, STACK_BIT};
 use crate::interp::{Ctrl, Interp, err};
 use crate::value::{Obj, Promise, V, Value};
 
@@ -23,12 +23,15 @@ const STACK_SEGMENT: usize = 4 * 1024 * 1024;
 
 pub(crate) enum Flow {
     Val(Value),
-    Tail(Rc<Lambda>, u32),
+    /// Call `lam` closed over `env` with the top `argc` values of `Interp::stack`
+    /// as arguments (the procedure itself sits just below them).
+    Tail(Rc<Lambda>, u32, u32),
 }
 
 impl Interp {
-    /// Runs a closure body in frame `env` until it returns a value.
-    pub(crate) fn exec(&mut self, lam: Rc<Lambda>, env: u32) -> Result<Value, Ctrl> {
+    /// Calls `lam` (closed over `cenv`) with the top `argc` values of the stack and
+    /// runs until it returns a value; tail calls loop here.
+    pub(crate) fn exec(&mut self, lam: Rc<Lambda>, cenv: u32, argc: u32) -> Result<Value, Ctrl> {
         if self.depth >= MAX_DEPTH {
             return Err(err(
                 ErrorKind::StackOverflow,
@@ -38,15 +41,29 @@ impl Interp {
         }
         self.depth += 1;
         let slot = self.env_stack.len();
-        self.env_stack.push(env);
-        let r = stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || self.exec_loop(lam, slot));
+        let lbase = self.locals.len();
+        let r = stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || {
+            self.exec_loop(lam, cenv, argc, slot, lbase)
+        });
         self.env_stack.truncate(slot);
+        self.locals.truncate(lbase);
         self.depth -= 1;
         r
     }
 
-    fn exec_loop(&mut self, mut lam: Rc<Lambda>, slot: usize) -> Result<Value, Ctrl> {
+    fn exec_loop(
+        &mut self,
+        mut lam: Rc<Lambda>,
+        mut cenv: u32,
+        mut argc: u32,
+        slot: usize,
+        lbase: usize,
+    ) -> Result<Value, Ctrl> {
         loop {
+            self.locals.truncate(lbase);
+            let env = self.bind_frame(&lam, cenv, argc as usize);
+            self.env_stack.truncate(slot);
+            self.env_stack.push(env);
             if self.interrupt.load(Ordering::Relaxed) {
                 self.interrupt.store(false, Ordering::Relaxed);
                 return Err(err(ErrorKind::Interrupted, "evaluation interrupted").into());
@@ -54,17 +71,54 @@ impl Interp {
             if self.heap.due() && self.no_gc == 0 {
                 self.collect_now();
             }
-            let env = self.env_stack[slot];
             match self.eval_node(&lam.body, env) {
                 Ok(Flow::Val(v)) => return Ok(v),
-                Ok(Flow::Tail(l, f)) => {
+                Ok(Flow::Tail(l, e, n)) => {
                     lam = l;
-                    self.env_stack.truncate(slot);
-                    self.env_stack.push(f);
+                    cenv = e;
+                    argc = n;
                 }
                 Err(c) => return Err(self.traced(c, &lam)),
             }
         }
+    }
+
+    /// Makes the frame of a call from the top `argc` stack values (arity already
+    /// checked) and pops them and the procedure below them.
+    fn bind_frame(&mut self, lam: &Lambda, cenv: u32, argc: usize) -> u32 {
+        let start = self.stack.len() - argc;
+        if lam.rest {
+            let rest = self.list_from_stack(start + lam.nreq);
+            self.stack.truncate(start + lam.nreq);
+            self.stack.push(rest);
+        }
+        let env = if lam.stack_frame {
+            let base = self.locals.len();
+            self.locals.push(Value(V::Int(cenv as i64)));
+            self.locals.extend_from_slice(&self.stack[start..]);
+            self.locals
+                .resize(self.locals.len() + lam.extra, Value::UNDEF);
+            STACK_BIT | base as u32
+        } else {
+            self.heap.frame(&self.stack[start..], lam.extra, cenv)
+        };
+        self.stack.truncate(start.saturating_sub(1));
+        env
+    }
+
+    /// A new frame for `let`/`letrec` from `slots` plus `extra` unassigned ones.
+    fn let_frame(&mut self, from: usize, extra: usize, parent: u32, on_stack: bool) -> u32 {
+        let env = if on_stack {
+            let base = self.locals.len();
+            self.locals.push(Value(V::Int(parent as i64)));
+            self.locals.extend_from_slice(&self.stack[from..]);
+            self.locals.resize(self.locals.len() + extra, Value::UNDEF);
+            STACK_BIT | base as u32
+        } else {
+            self.heap.frame(&self.stack[from..], extra, parent)
+        };
+        self.stack.truncate(from);
+        env
     }
 
     fn traced(&self, mut c: Ctrl, lam: &Lambda) -> Ctrl {
@@ -87,7 +141,7 @@ impl Interp {
     pub(crate) fn eval_value(&mut self, node: &Node, env: u32) -> Result<Value, Ctrl> {
         match self.eval_node(node, env)? {
             Flow::Val(v) => Ok(v),
-            Flow::Tail(l, f) => self.exec(l, f),
+            Flow::Tail(l, e, n) => self.exec(l, e, n),
         }
     }
 
@@ -95,22 +149,99 @@ impl Interp {
     fn eval_arg(&mut self, node: &Node, env: u32) -> Result<Value, Ctrl> {
         match node {
             Node::Const(v) => Ok(*v),
-            Node::Local(i) => Ok(self.local(env, *i)),
+            Node::Local(i) => self.checked_local(env, *i),
             Node::Global(s, site) => self.global(*s, *site),
+            Node::GlobalCall(c) => match self.global_call(c, env, false)? {
+                Flow::Val(v) => Ok(v),
+                Flow::Tail(l, e, n) => self.exec(l, e, n),
+            },
             _ => stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || self.eval_value(node, env)),
         }
     }
 
-    #[inline(always)]
-    fn local(&self, env: u32, i: u32) -> Value {
-        self.heap.frames[env as usize].slots[i as usize]
+    /// A [`GlobalCall`]: builtins are called directly with the arguments in a local
+    /// array (they are constants or variables, so they stay reachable); anything
+    /// else goes through the stack like any call.
+    fn global_call(&mut self, c: &GlobalCall, env: u32, tail: bool) -> Result<Flow, Ctrl> {
+        let f = self.global(c.sym, c.sym_site)?;
+        if let V::Prim(id) = f.0 {
+            let p = &self.prims[id as usize];
+            let n = c.args.len();
+            if let PrimFn::Plain(func) = p.f
+                && n >= p.min
+                && p.max.is_none_or(|m| n <= m)
+            {
+                {
+                    let mut args = [Value::UNSPEC; MAX_GLOBAL_CALL_ARGS];
+                    for (slot, a) in args.iter_mut().zip(c.args.iter()) {
+                        *slot = self.simple(a, env)?;
+                    }
+                    return match func(self, &args[..n]) {
+                        Ok(v) => Ok(Flow::Val(v)),
+                        Err(e) => Err(self.at_site(e, c.site).into()),
+                    };
+                }
+            }
+        }
+        let base = self.stack.len();
+        self.stack.push(f);
+        for a in c.args.iter() {
+            let v = self.simple(a, env)?;
+            self.stack.push(v);
+        }
+        self.call_from_stack(base, c.site, tail)
     }
 
-    fn up(&self, mut env: u32, depth: u32, i: u32) -> Value {
-        for _ in 0..depth {
-            env = self.heap.frames[env as usize].parent;
+    /// Evaluates a constant or variable reference.
+    #[inline(always)]
+    fn simple(&mut self, node: &Node, env: u32) -> Result<Value, Ctrl> {
+        match node {
+            Node::Const(v) => Ok(*v),
+            Node::Local(i) => self.checked_local(env, *i),
+            Node::Global(s, site) => self.global(*s, *site),
+            _ => self.eval_value(node, env),
         }
-        self.heap.frames[env as usize].slots[i as usize]
+    }
+
+    #[inline(always)]
+    fn checked_local(&self, env: u32, i: u32) -> Result<Value, Ctrl> {
+        let v = self.local(env, i);
+        if v.is_undef() {
+            return Err(used_before_definition().into());
+        }
+        Ok(v)
+    }
+
+    #[inline(always)]
+    fn local(&self, env: u32, i: u32) -> Value {
+        if env & STACK_BIT != 0 {
+            self.locals[(env & !STACK_BIT) as usize + 1 + i as usize]
+        } else {
+            self.heap.frames[env as usize].slots[i as usize]
+        }
+    }
+
+    fn set_local(&mut self, env: u32, i: u32, v: Value) {
+        if env & STACK_BIT != 0 {
+            self.locals[(env & !STACK_BIT) as usize + 1 + i as usize] = v;
+        } else {
+            self.heap.frames[env as usize].slots[i as usize] = v;
+        }
+    }
+
+    fn parent(&self, env: u32) -> u32 {
+        if env & STACK_BIT != 0 {
+            match self.locals[(env & !STACK_BIT) as usize].0 {
+                V::Int(p) => p as u32,
+                _ => NO_FRAME,
+            }
+        } else {
+            self.heap.frames[env as usize].parent
+        }
+    }
+
+    fn up(&self, env: u32, depth: u32, i: u32) -> Value {
+        self.local(self.frame_at(env, depth), i)
     }
 
     #[inline(always)]
@@ -148,7 +279,7 @@ impl Interp {
 
     fn frame_at(&self, mut env: u32, depth: u32) -> u32 {
         for _ in 0..depth {
-            env = self.heap.frames[env as usize].parent;
+            env = self.parent(env);
         }
         env
     }
@@ -156,28 +287,21 @@ impl Interp {
     /// Evaluates `node`; a call in tail position comes back as [`Flow::Tail`].
     pub(crate) fn eval_node(&mut self, mut node: &Node, mut env: u32) -> Result<Flow, Ctrl> {
         let env_mark = self.env_stack.len();
+        let locals_mark = self.locals.len();
         let r = loop {
             match node {
                 Node::Const(v) => break Flow::Val(*v),
                 Node::Local(i) => {
                     let v = self.local(env, *i);
                     if v.is_undef() {
-                        return Err(err(
-                            ErrorKind::Unbound,
-                            "a variable is used before its definition has run",
-                        )
-                        .into());
+                        return Err(used_before_definition().into());
                     }
                     break Flow::Val(v);
                 }
                 Node::Up(d, i) => {
                     let v = self.up(env, *d, *i);
                     if v.is_undef() {
-                        return Err(err(
-                            ErrorKind::Unbound,
-                            "a variable is used before its definition has run",
-                        )
-                        .into());
+                        return Err(used_before_definition().into());
                     }
                     break Flow::Val(v);
                 }
@@ -185,7 +309,7 @@ impl Interp {
                 Node::SetLocal(d, i, value) => {
                     let v = self.eval_arg(value, env)?;
                     let f = self.frame_at(env, *d);
-                    self.heap.frames[f as usize].slots[*i as usize] = v;
+                    self.set_local(f, *i, v);
                     break Flow::Val(Value::UNSPEC);
                 }
                 Node::SetGlobal(s, site, value) => {
@@ -267,6 +391,7 @@ impl Interp {
                         None => node = last,
                     }
                 }
+                Node::GlobalCall(c) => break self.global_call(c, env, true)?,
                 Node::Call(call) => {
                     let base = self.stack.len();
                     let f = self.eval_arg(&call.f, env)?;
@@ -283,18 +408,17 @@ impl Interp {
                         let v = self.eval_arg(i, env)?;
                         self.stack.push(v);
                     }
-                    let f = self.heap.frame(&self.stack[base..], l.extra, env);
-                    self.stack.truncate(base);
+                    let f = self.let_frame(base, l.extra, env, l.stack);
                     self.env_stack.push(f);
                     env = f;
                     node = &l.body;
                 }
                 Node::Letrec(l) => {
-                    let f = self.heap.frame(&[], l.inits.len() + l.extra, env);
+                    let f = self.let_frame(self.stack.len(), l.inits.len() + l.extra, env, l.stack);
                     self.env_stack.push(f);
                     for (k, i) in l.inits.iter().enumerate() {
                         let v = self.eval_arg(i, f)?;
-                        self.heap.frames[f as usize].slots[k] = v;
+                        self.set_local(f, k as u32, v);
                     }
                     env = f;
                     node = &l.body;
@@ -356,6 +480,7 @@ impl Interp {
             }
         };
         self.env_stack.truncate(env_mark);
+        self.locals.truncate(locals_mark);
         Ok(r)
     }
 
@@ -433,13 +558,32 @@ impl Interp {
                 Obj::Closure(lam, cenv) => {
                     let lam = lam.clone();
                     let cenv = *cenv;
-                    let frame = self
-                        .bind_args(&lam, base, cenv)
-                        .map_err(|e| self.at_site(e, site))?;
-                    if tail {
-                        Ok(Flow::Tail(lam, frame))
+                    let fits = if lam.rest {
+                        argc >= lam.nreq
                     } else {
-                        self.exec(lam, frame).map(Flow::Val)
+                        argc == lam.nreq
+                    };
+                    if !fits {
+                        self.stack.truncate(base);
+                        let wanted = if lam.rest {
+                            format!("at least {}", lam.nreq)
+                        } else {
+                            lam.nreq.to_string()
+                        };
+                        let e = err(
+                            ErrorKind::Arity,
+                            format!(
+                                "{} wants {wanted} argument{} but got {argc}",
+                                lam.name,
+                                plural(lam.nreq)
+                            ),
+                        );
+                        return Err(self.at_site(e, site).into());
+                    }
+                    if tail {
+                        Ok(Flow::Tail(lam, cenv, argc as u32))
+                    } else {
+                        self.exec(lam, cenv, argc as u32).map(Flow::Val)
                     }
                 }
                 Obj::Native(n) => {
@@ -495,41 +639,6 @@ impl Interp {
         self.at_site(e, site)
     }
 
-    /// Makes the frame for calling `lam` with the arguments at `stack[base+1..]`
-    /// and pops them (and the procedure).
-    fn bind_args(&mut self, lam: &Lambda, base: usize, cenv: u32) -> Result<u32, Error> {
-        let argc = self.stack.len() - base - 1;
-        let fits = if lam.rest {
-            argc >= lam.nreq
-        } else {
-            argc == lam.nreq
-        };
-        if !fits {
-            self.stack.truncate(base);
-            let wanted = if lam.rest {
-                format!("at least {}", lam.nreq)
-            } else {
-                lam.nreq.to_string()
-            };
-            return Err(err(
-                ErrorKind::Arity,
-                format!(
-                    "{} wants {wanted} argument{} but got {argc}",
-                    lam.name,
-                    plural(lam.nreq)
-                ),
-            ));
-        }
-        if lam.rest {
-            let rest = self.list_from_stack(base + 1 + lam.nreq);
-            self.stack.truncate(base + 1 + lam.nreq);
-            self.stack.push(rest);
-        }
-        let f = self.heap.frame(&self.stack[base + 1..], lam.extra, cenv);
-        self.stack.truncate(base);
-        Ok(f)
-    }
-
     fn list_from_stack(&mut self, from: usize) -> Value {
         let mut l = Value::NIL;
         for k in (from..self.stack.len()).rev() {
@@ -546,7 +655,7 @@ impl Interp {
         self.stack.extend_from_slice(args);
         match self.call_from_stack(base, 0, false)? {
             Flow::Val(v) => Ok(v),
-            Flow::Tail(l, fr) => self.exec(l, fr),
+            Flow::Tail(l, e, n) => self.exec(l, e, n),
         }
     }
 
@@ -557,10 +666,15 @@ impl Interp {
             nreq: 0,
             rest: false,
             extra: 0,
+            stack_frame: false,
             body: node,
             pos: None,
         });
-        self.exec(lam, NO_FRAME_TOP)
+        let base = self.stack.len();
+        self.stack.push(Value::UNSPEC);
+        let r = self.exec(lam, NO_FRAME, 0);
+        self.stack.truncate(base);
+        r
     }
 
     /// Forces a promise (iterating through `delay-force` chains).
@@ -609,8 +723,12 @@ impl Interp {
     }
 }
 
-/// Top-level code runs with no frame at all.
-const NO_FRAME_TOP: u32 = NO_FRAME;
+fn used_before_definition() -> Error {
+    err(
+        ErrorKind::Unbound,
+        "a variable is used before its definition has run",
+    )
+}
 
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }

@@ -24,6 +24,14 @@ pub(crate) struct Frame {
 /// The parent of a top-level frame.
 pub(crate) const NO_FRAME: u32 = u32::MAX;
 
+/// Marks an environment number as an offset into `Interp::locals` rather than a
+/// heap frame.
+pub(crate) const STACK_BIT: u32 = 1 << 31;
+
+pub(crate) fn is_stack_frame(env: u32) -> bool {
+    env != NO_FRAME && env & STACK_BIT != 0
+}
+
 /// Collector statistics, as returned by `gc_stats` and `(sys:gc-stats)`.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct GcStats {

@@ -29,6 +29,10 @@ pub struct Interp {
     pub(crate) stack: Vec<Value>,
     /// Environment frames in use by active evaluations.
     pub(crate) env_stack: Vec<u32>,
+    /// Frames that no closure can capture: `[parent, slots...]` per frame.
+    pub(crate) locals: Vec<Value>,
+    /// How many lambdas the compiler has made (to tell capturing scopes).
+    pub(crate) closures_compiled: u64,
     /// Quoted constants of compiled code and macro procedures: always live.
     pub(crate) consts: Vec<Value>,
     pub(crate) roots: Vec<Option<Value>>,
@@ -99,6 +103,7 @@ pub(crate) fn err(kind: ErrorKind, msg: impl Into<String>) -> Error {
 pub(crate) struct Mark {
     stack: usize,
     env: usize,
+    locals: usize,
     handlers: usize,
     depth: usize,
     no_gc: usize,
@@ -117,6 +122,8 @@ impl Interp {
             prims: Vec::new(),
             stack: Vec::with_capacity(1024),
             env_stack: Vec::with_capacity(1024),
+            locals: Vec::with_capacity(4096),
+            closures_compiled: 0,
             consts: Vec::new(),
             roots: Vec::new(),
             root_free: Vec::new(),
@@ -212,6 +219,7 @@ impl Interp {
         Mark {
             stack: self.stack.len(),
             env: self.env_stack.len(),
+            locals: self.locals.len(),
             handlers: self.handlers.len(),
             depth: self.depth,
             no_gc: self.no_gc,
@@ -223,6 +231,7 @@ impl Interp {
     pub(crate) fn unwind_to(&mut self, m: Mark) {
         self.stack.truncate(m.stack);
         self.env_stack.truncate(m.env);
+        self.locals.truncate(m.locals);
         self.handlers.truncate(m.handlers);
         self.depth = m.depth;
         self.no_gc = m.no_gc;
@@ -237,6 +246,7 @@ impl Interp {
             .globals
             .iter()
             .chain(&self.stack)
+            .chain(&self.locals)
             .chain(&self.consts)
             .chain(&self.handlers)
             .chain(self.roots.iter().flatten())
@@ -244,6 +254,18 @@ impl Interp {
             h.mark_value(v);
         }
         for &f in &self.env_stack {
+            // a stack frame's slots are marked with `locals`; its parents may be heap frames
+            let mut f = f;
+            while crate::heap::is_stack_frame(f) {
+                f = match self
+                    .locals
+                    .get((f & !crate::heap::STACK_BIT) as usize)
+                    .map(|v| v.0)
+                {
+                    Some(V::Int(p)) => p as u32,
+                    _ => crate::heap::NO_FRAME,
+                };
+            }
             h.mark_frame(f);
         }
         h.trace();
