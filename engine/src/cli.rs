@@ -59,8 +59,8 @@ struct LiveArgs {
     sample_rate: u32,
     #[arg(long, default_value_t = 2)]
     channels: usize,
-    /// Frames per device buffer
-    #[arg(long, default_value_t = 256)]
+    /// Frames per device buffer (PulseAudio plays without underruns from about 1024)
+    #[arg(long, default_value_t = 1024)]
     buffer: u32,
 }
 
@@ -71,7 +71,7 @@ impl Default for LiveArgs {
             bind: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
             sample_rate: 48_000,
             channels: 2,
-            buffer: 256,
+            buffer: 1024,
         }
     }
 }
@@ -198,6 +198,11 @@ fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Prints what DSP code printed on the audio thread above the REPL's prompt.
+fn print_above_prompt(text: &str) {
+    repl::print_line(text.trim_end_matches('\n'));
+}
+
 /// The process function as the backends take it.
 type ProcessFn = dyn FnMut(&mut [f32]) + Send;
 
@@ -242,6 +247,7 @@ fn play(args: PlayArgs) -> anyhow::Result<ExitCode> {
             }
         }
     };
+    session.set_printer(print_above_prompt);
     for file in &args.files {
         if let Err(e) = session.eval_file(file, true) {
             eprintln!("{e}");

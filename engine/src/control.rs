@@ -26,9 +26,12 @@ pub fn serve(
     lookahead: i64,
 ) {
     let stats = session.stats();
+    let interrupt = session.interrupt_handle();
     while !quit.load(Ordering::Relaxed) {
         match requests.recv_timeout(TICK) {
             Ok(req) => {
+                // An interrupt sent while nothing ran must not stop this evaluation.
+                interrupt.store(false, Ordering::Relaxed);
                 let reply = match session.eval_source(&req.source, &req.origin) {
                     Ok(value) => Reply::Value(value),
                     Err(e) => Reply::Error(e.to_string()),

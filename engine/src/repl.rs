@@ -39,10 +39,11 @@ pub fn run_repl(requests: Sender<Request>, interrupt: Arc<AtomicBool>) -> anyhow
     if io::stdin().is_terminal() {
         interactive(&requests, &interrupt)
     } else {
+        // Unlocked handles: the control thread prints on stdout while a form runs.
         scripted(
             io::stdin().lock(),
-            &mut io::stdout().lock(),
-            &mut io::stderr().lock(),
+            &mut io::stdout(),
+            &mut io::stderr(),
             &requests,
         )
     }

@@ -16,7 +16,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use zonal_dsp::{AudioCtx, Dsp, DspConfig, DspError, DspValue, Entry, Fault, PreparedCall};
+use zonal_dsp::{
+    AudioCtx, Dsp, DspConfig, DspError, DspErrorKind, DspValue, Entry, Fault, PreparedCall,
+};
 use zonal_scheme::{Datum, DatumKind, Error, ErrorKind, Interp, Value};
 
 use crate::audio::{AudioStats, Processor};
@@ -44,6 +46,8 @@ struct State {
     events: Vec<(i64, PreparedCall)>,
     /// Problems reported on stderr since the last [`Session::take_failures`].
     failures: usize,
+    /// Where text from the audio thread (printf, println) goes.
+    printer: fn(&str),
 }
 
 /// The control thread's session.
@@ -110,6 +114,7 @@ impl Session {
             entry: None,
             events: Vec::new(),
             failures: 0,
+            printer: print_stdout,
         }));
         let mut session = Session {
             interp: Interp::new(),
@@ -137,14 +142,22 @@ impl Session {
     }
 
     /// Evaluates source text form by form, as one evaluation: the value of the last
-    /// form in its written form, or the first error (later forms are not evaluated).
+    /// form in its written form (empty when it has none), or the first error (later
+    /// forms are not evaluated).
     pub fn eval_source(&mut self, src: &str, origin: &str) -> Result<String, Error> {
         let result = Interp::read_all(src, origin).and_then(|forms| {
             let mut last = self.interp.unspecified();
             for form in &forms {
                 last = self.interp.eval_datum(form)?;
             }
-            Ok(self.interp.write_string(last))
+            let unspecified = self.interp.unspecified();
+            Ok(
+                if self.interp.write_string(last) == self.interp.write_string(unspecified) {
+                    String::new()
+                } else {
+                    self.interp.write_string(last)
+                },
+            )
         });
         self.flush();
         result
@@ -171,6 +184,12 @@ impl Session {
             }
         }
         Ok(failed)
+    }
+
+    /// Sends text printed on the audio thread to `printer` instead of stdout (the
+    /// REPL prints it above the line being edited).
+    pub fn set_printer(&mut self, printer: fn(&str)) {
+        self.state.borrow_mut().printer = printer;
     }
 
     /// Problems reported on stderr (callback errors, DSP faults) since the last call.
@@ -327,7 +346,16 @@ fn poll_state(st: &mut State) {
             }
         }
     }
-    st.dsp.drain_messages(|m| print!("{m}"));
+    let printer = st.printer;
+    st.dsp.drain_messages(printer);
+}
+
+fn print_stdout(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    // Nowhere left to report a closed stdout to.
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
 }
 
 fn report_fault(dsp: &Dsp, fault: Fault, time: i64, consequence: &str) {
@@ -337,8 +365,17 @@ fn report_fault(dsp: &Dsp, fault: Fault, time: i64, consequence: &str) {
     );
 }
 
+/// A DSP compiler error as a Scheme error of the matching kind, at the same place.
 fn dsp_error(e: DspError) -> Error {
-    let mut err = Error::new(ErrorKind::Native, e.message.clone());
+    let kind = match e.kind {
+        DspErrorKind::Syntax => ErrorKind::Syntax,
+        DspErrorKind::Type | DspErrorKind::Call => ErrorKind::Type,
+        DspErrorKind::Unbound => ErrorKind::Unbound,
+        DspErrorKind::Zone | DspErrorKind::Alloc | DspErrorKind::Fault | DspErrorKind::Internal => {
+            ErrorKind::Native
+        }
+    };
+    let mut err = Error::new(kind, e.message.clone());
     if let Some(span) = &e.span {
         err = err.at(zonal_scheme::Pos {
             file: span.file.clone(),

@@ -1,0 +1,244 @@
+//! The `zonal` binary from the outside: `run`'s output and exit status, `render`'s WAV
+//! and summary (also when a form fails), and a live session (`repl --port 0`) driven
+//! over the editor protocol, with an interrupt from a second connection.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn zonal() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_zonal"))
+}
+
+fn scratch(name: &str, contents: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("zonal-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(name)
+}
+
+#[test]
+fn run_prints_program_output_and_exits_0() {
+    let f = scratch("ok.xtm", "(println 'a '= (+ 2 3))\n(display \"done\")\n");
+    let out = zonal().arg("run").arg(&f).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "a = 5\ndone");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn run_stops_at_the_first_error_with_its_place() {
+    let f = scratch(
+        "bad.xtm",
+        "(println 'before)\n(define (f x) (car x))\n(f 5)\n(println 'after)\n",
+    );
+    let out = zonal().arg("run").arg(&f).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "before\n");
+    assert!(
+        stderr.starts_with("type error: car wants a pair 5"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("bad.xtm:2:15"), "{stderr}");
+    assert!(stderr.contains("in f"), "{stderr}");
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn run_reports_a_dsp_type_error_with_its_place() {
+    let f = scratch("clash.xtm", "(bind-func bad (lambda (x:i64) (+ x 1.5)))\n");
+    let out = zonal().arg("run").arg(&f).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("type error: type clash"), "{stderr}");
+    assert!(stderr.contains("clash.xtm:1:"), "{stderr}");
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn run_names_a_missing_file() {
+    let out = zonal().args(["run", "/no/such/file.xtm"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot read /no/such/file.xtm"), "{stderr}");
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn run_reports_unbalanced_source_with_its_place() {
+    let f = scratch("open.xtm", "(println 1)\n(define (f x)\n  (+ x 1)\n");
+    let out = zonal().arg("run").arg(&f).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("read error"), "{stderr}");
+    assert!(stderr.contains("open.xtm:2:1"), "{stderr}");
+    assert_eq!(out.status.code(), Some(1));
+}
+
+fn read_wav(path: &Path) -> (hound::WavSpec, Vec<f32>) {
+    let mut r = hound::WavReader::open(path).unwrap();
+    let spec = r.spec();
+    (spec, r.samples::<f32>().map(Result::unwrap).collect())
+}
+
+#[test]
+fn render_writes_the_wav_and_a_summary() {
+    let out_wav = scratch("sine.wav", "");
+    let out = zonal()
+        .args(["render", "--seconds", "0.5", "-o"])
+        .arg(&out_wav)
+        .arg(example("sine.xtm"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("x real time"), "{stderr}");
+    assert!(stderr.contains("peak 0.300"), "{stderr}");
+    assert!(stderr.contains("0 clipped"), "{stderr}");
+    let (spec, samples) = read_wav(&out_wav);
+    assert_eq!(
+        (spec.channels, spec.sample_rate, spec.bits_per_sample),
+        (2, 48_000, 32)
+    );
+    assert_eq!(samples.len(), 48_000);
+    let again = scratch("sine2.wav", "");
+    zonal()
+        .args(["render", "--seconds", "0.5", "-o"])
+        .arg(&again)
+        .arg(example("sine.xtm"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        std::fs::read(&out_wav).unwrap(),
+        std::fs::read(&again).unwrap()
+    );
+}
+
+#[test]
+fn render_goes_on_after_an_error_and_exits_1() {
+    let broken = scratch(
+        "broken.xtm",
+        "(bind-func dsp:DSP (lambda (in time chan dat) (+ 1 \"no\")))\n(dsp:set! dsp)\n",
+    );
+    let out_wav = scratch("broken.wav", "");
+    let out = zonal()
+        .args(["render", "--seconds", "0.2", "--format", "i16", "-o"])
+        .arg(&out_wav)
+        .arg(example("sine.xtm"))
+        .arg(&broken)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("broken.xtm:1:"), "{stderr}");
+    // The sine defined before the error keeps playing.
+    let mut r = hound::WavReader::open(&out_wav).unwrap();
+    assert_eq!(r.spec().bits_per_sample, 16);
+    let peak = r.samples::<i16>().map(|s| s.unwrap().unsigned_abs()).max();
+    assert!(peak > Some(9000), "{peak:?}");
+}
+
+/// A live session without a device, and its editor server's address.
+struct Live {
+    child: Child,
+    addr: String,
+}
+
+impl Live {
+    fn start() -> Live {
+        let mut child = zonal()
+            .args(["repl", "--port", "0"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let banner = lines.next().unwrap().unwrap();
+        let addr = banner
+            .split_whitespace()
+            .find(|w| w.starts_with("127.0.0.1:"))
+            .unwrap_or_else(|| panic!("no address in {banner:?}"))
+            .to_owned();
+        std::thread::spawn(move || lines.for_each(drop));
+        Live { child, addr }
+    }
+
+    fn connect(&self) -> TcpStream {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        assert_eq!(reply(&mut s), "Welcome to extempore!");
+        s
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads up to the next NUL.
+fn reply(s: &mut TcpStream) -> String {
+    let mut bytes = Vec::new();
+    let mut b = [0u8; 1];
+    loop {
+        s.read_exact(&mut b).unwrap();
+        if b[0] == 0 {
+            return String::from_utf8(bytes).unwrap();
+        }
+        bytes.push(b[0]);
+    }
+}
+
+fn eval(s: &mut TcpStream, src: &str) -> String {
+    s.write_all(format!("{src}\r\n").as_bytes()).unwrap();
+    reply(s)
+}
+
+#[test]
+fn an_editor_evaluates_scheme_and_dsp_and_errors_lose_nothing() {
+    let live = Live::start();
+    let mut editor = live.connect();
+    assert_eq!(eval(&mut editor, "(define x 41)"), "x");
+    assert_eq!(eval(&mut editor, "(+ x 1)"), "42");
+    assert_eq!(
+        eval(&mut editor, "(bind-func dbl (lambda (a:i64) (* a 2)))"),
+        "dbl"
+    );
+    assert_eq!(eval(&mut editor, "(dbl 21)"), "42");
+    let err = eval(&mut editor, "(car x)");
+    assert!(err.starts_with("type error: car wants a pair 41"), "{err}");
+    assert_eq!(eval(&mut editor, "(dbl x)"), "82");
+    let playing = eval(
+        &mut editor,
+        &std::fs::read_to_string(example("sine.xtm")).unwrap(),
+    );
+    assert_eq!(playing, "dsp");
+    let now = eval(&mut editor, "(now)").parse::<i64>().unwrap();
+    assert!(now >= 0);
+}
+
+#[test]
+fn a_second_connection_interrupts_a_runaway_loop() {
+    let live = Live::start();
+    let mut looping = live.connect();
+    let mut other = live.connect();
+    assert_eq!(eval(&mut looping, "(define kept 7)"), "kept");
+    looping
+        .write_all(b"(let loop ((i 0)) (loop (+ i 1)))\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(eval(&mut other, "(zonal:interrupt)"), "interrupted");
+    let stopped = reply(&mut looping);
+    assert!(stopped.starts_with("interrupted"), "{stopped}");
+    assert_eq!(eval(&mut looping, "kept"), "7");
+    assert_eq!(eval(&mut other, "(* kept 6)"), "42");
+}
