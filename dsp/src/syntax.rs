@@ -71,7 +71,12 @@ pub struct Parser<'a> {
     pub names: &'a TypeNames,
     pub next_id: usize,
     pub next_lambda: usize,
+    depth: usize,
 }
+
+/// Expressions nest this deep at most: deeper code is an error, never a stack overflow in
+/// the passes that walk the tree.
+pub const MAX_NESTING: usize = 64;
 
 impl<'a> Parser<'a> {
     pub fn new(names: &'a TypeNames) -> Parser<'a> {
@@ -79,6 +84,7 @@ impl<'a> Parser<'a> {
             names,
             next_id: 0,
             next_lambda: 1,
+            depth: 0,
         }
     }
 
@@ -149,6 +155,19 @@ impl<'a> Parser<'a> {
     }
 
     pub fn expr(&mut self, s: &Sexp) -> Result<Expr> {
+        if self.depth >= MAX_NESTING {
+            return syntax(
+                format!("expressions nest more than {MAX_NESTING} deep here"),
+                s.span.as_ref(),
+            );
+        }
+        self.depth += 1;
+        let e = self.expr_inner(s);
+        self.depth -= 1;
+        e
+    }
+
+    fn expr_inner(&mut self, s: &Sexp) -> Result<Expr> {
         let sp = &s.span;
         let kind = match &s.kind {
             SexpKind::Int(i) => ExprKind::Int(*i),

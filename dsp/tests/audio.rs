@@ -372,3 +372,24 @@ fn prepared_calls_run_on_the_audio_context() {
     );
     assert_eq!(dsp.live().closures, 2);
 }
+
+#[test]
+fn deeply_nested_code_is_an_error_or_compiles_without_overflowing_the_stack() {
+    let mut dsp = Dsp::new(DspConfig::default()).expect("a Dsp");
+    let nest = |n: usize| {
+        format!(
+            "(bind-func deep (lambda (x:i64) {}x{}))",
+            "(+ 1 ".repeat(n),
+            ")".repeat(n)
+        )
+    };
+    define(&mut dsp, &nest(60));
+    assert_eq!(
+        dsp.call("deep", &[DspValue::I64(1)]).expect("runs"),
+        DspValue::I64(61)
+    );
+    let f = parse(&nest(400), "deep.xtm").expect("parses").remove(0);
+    let e = dsp.define(&f).unwrap_err();
+    assert_eq!(e.kind, DspErrorKind::Syntax);
+    assert_eq!(e.message, "expressions nest more than 64 deep here");
+}
