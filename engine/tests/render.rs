@@ -131,3 +131,87 @@ fn a_faulting_dsp_is_stopped_and_reported_and_the_session_goes_on() {
     assert!(left[4802..].iter().all(|s| *s == 0.0));
     assert_eq!(r.summary.failures, 1);
 }
+
+#[test]
+fn everything_one_evaluation_defines_swaps_at_the_same_buffer() {
+    // a and b always change together; dsp plays (a) - (b) on the left and (a) on the
+    // right. A buffer that saw one new and one old would leave a trace on the left.
+    let src = r#"
+(bind-func a (lambda () 0.0))
+(bind-func b (lambda () 0.0))
+(bind-func dsp:DSP
+  (lambda (in time chan dat)
+    (if (= chan 0) (dtof (- (a) (b))) (dtof (a)))))
+(dsp:set! dsp)
+(define step
+  (lambda (k)
+    (when (< k 200)
+      (eval `(begin (bind-func a (lambda () ,(/ (exact->inexact k) 400.0)))
+                    (bind-func b (lambda () ,(/ (exact->inexact k) 400.0)))))
+      (callback (+ (now) 77) 'step (+ k 1)))))
+(step 1)
+"#;
+    let r = render_source(src, 0.4);
+    let left = channel(&r.samples, 2, 0);
+    let right = channel(&r.samples, 2, 1);
+    assert!(left.iter().all(|s| *s == 0.0));
+    let distinct: std::collections::BTreeSet<u32> = right.iter().map(|s| s.to_bits()).collect();
+    assert!(distinct.len() > 150, "only {} values", distinct.len());
+    // Changes land on buffer boundaries (64 frames).
+    for i in 1..right.len() {
+        if right[i] != right[i - 1] {
+            assert_eq!(i % 64, 0, "changed at {i}");
+        }
+    }
+}
+
+#[test]
+fn the_output_guard_silences_nan_and_clamps() {
+    let src = r#"
+(bind-func dsp:DSP
+  (lambda (in time chan dat)
+    (cond ((< time 100) (dtof (/ 0.0 0.0)))
+          ((< time 200) (dtof 10.0))
+          (else (dtof -10.0)))))
+(dsp:set! dsp)
+"#;
+    let cfg = common::config(0.01);
+    let (mut session, processor) = Session::with_audio(&cfg.session).unwrap();
+    session.eval_source(src, "guard.xtm").unwrap();
+    let r = render_session(&mut session, processor, &cfg).unwrap();
+    let left = channel(&r.samples, 2, 0);
+    assert!(left[..100].iter().all(|s| *s == 0.0));
+    assert!(left[100..200].iter().all(|s| *s == 1.0));
+    assert!(left[200..].iter().all(|s| *s == -1.0));
+    let non_finite = session
+        .stats()
+        .non_finite
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(non_finite, 200);
+}
+
+#[test]
+fn per_buffer_and_per_sample_entries_render_the_same() {
+    let per_sample = r#"
+(bind-func dsp:DSP
+  (lambda (in time chan dat)
+    (dtof (* (if (= chan 0) 0.5 0.25)
+             (sin (/ (* 6.283185307179586 330.0 (i64tod time)) 48000.0))))))
+(dsp:set! dsp)
+"#;
+    let per_buffer = r#"
+(bind-func dsp:DSPMC
+  (lambda (in out time dat)
+    (dotimes (f FRAMES)
+      (dotimes (c CHANNELS)
+        (pset! out (+ (* f CHANNELS) c)
+               (dtof (* (if (= c 0) 0.5 0.25)
+                        (sin (/ (* 6.283185307179586 330.0 (i64tod (+ time f))) 48000.0)))))))
+    void))
+(dsp:set! dsp)
+"#;
+    let a = render_source(per_sample, 0.25);
+    let b = render_source(per_buffer, 0.25);
+    assert!(a.summary.peak > 0.49);
+    assert_eq!(a.samples, b.samples);
+}
