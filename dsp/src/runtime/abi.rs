@@ -29,8 +29,13 @@
 //! [`KIND_F64`], [`KIND_PTR`], [`KIND_STR`] (an `i8*`), [`KIND_I1`], [`KIND_I32`]. Those
 //! arrays may live on the native stack: only the runtime reads them.
 //!
+//! The `salloc` stack grows upward: `sp` is the next free byte; an allocation whose end
+//! passes `sp_limit` faults with `StackExhausted`; a function restores `sp` on return.
+//!
 //! On the Rust side, wrap each entry into compiled code with [`Ctx::call_mark`] and
-//! [`Ctx::finish_call`], and run a bind-func's outer `let` inside [`Ctx::with_zone`].
+//! [`Ctx::finish_call`], run a bind-func's outer `let` inside [`Ctx::with_zone`], and call
+//! [`Ctx::after_call`] after each top-level call on the control thread, [`Ctx::end_buffer`]
+//! after each buffer on the audio thread.
 
 use super::ctx::Ctx;
 use super::fault::{FaultCode, FaultDetail};
