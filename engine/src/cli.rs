@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Context as _;
 
 use crate::device::{self, DeviceConfig};
+use crate::diagnostic::report;
 use crate::render::{RenderConfig, SampleFormat, render_files, write_wav};
 use crate::server::{self, ServerConfig};
 use crate::session::{Session, SessionConfig};
@@ -147,7 +148,7 @@ fn run(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("cannot start the DSP compiler: {e}"))?;
     for file in files {
         if let Err(e) = session.eval_file(file, false) {
-            eprintln!("{e}");
+            eprintln!("{}", report(&e, None));
             return Ok(ExitCode::FAILURE);
         }
     }
@@ -250,7 +251,7 @@ fn play(args: PlayArgs) -> anyhow::Result<ExitCode> {
     session.set_printer(print_above_prompt);
     for file in &args.files {
         if let Err(e) = session.eval_file(file, true) {
-            eprintln!("{e}");
+            eprintln!("{}", report(&e, None));
         }
     }
     let (requests_tx, requests) = crossbeam_channel::unbounded();

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
+use crate::diagnostic::report;
 use crate::request::{Reply, Request};
 use crate::session::Session;
 
@@ -34,7 +35,7 @@ pub fn serve(
                 interrupt.store(false, Ordering::Relaxed);
                 let reply = match session.eval_source(&req.source, &req.origin) {
                     Ok(value) => Reply::Value(value),
-                    Err(e) => Reply::Error(e.to_string()),
+                    Err(e) => Reply::Error(report(&e, Some(&req.source))),
                 };
                 // A client that hung up does not need its answer.
                 let _ = req.reply.send(reply);

@@ -14,6 +14,7 @@ pub mod commands;
 pub mod control;
 pub mod convert;
 pub mod device;
+pub mod diagnostic;
 pub mod record;
 pub mod render;
 pub mod repl;

@@ -131,7 +131,7 @@ pub fn render_files(files: &[PathBuf], cfg: &RenderConfig) -> anyhow::Result<Ren
         match session.eval_file(file, true) {
             Ok(failed) => failures += failed,
             Err(e) => {
-                eprintln!("{e}");
+                eprintln!("{}", crate::diagnostic::report(&e, None));
                 failures += 1;
             }
         }

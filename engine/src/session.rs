@@ -179,7 +179,7 @@ impl Session {
                 if !keep_going {
                     return Err(e);
                 }
-                eprintln!("{e}");
+                eprintln!("{}", crate::diagnostic::report(&e, Some(&src)));
                 failed += 1;
             }
         }
@@ -278,7 +278,11 @@ impl Session {
         self.state.borrow_mut().callback_time = None;
         self.flush();
         if let Err(e) = result {
-            eprintln!("error in callback at sample {}: {e}", cb.time);
+            eprintln!(
+                "error in callback at sample {}: {}",
+                cb.time,
+                crate::diagnostic::report(&e, None)
+            );
             self.state.borrow_mut().failures += 1;
         }
     }
