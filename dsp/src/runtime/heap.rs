@@ -14,7 +14,7 @@
 //! halloc'd may be freed by the other thread: that `free` goes into a bounded deferred-free
 //! ring ([`RemoteHeap`]) and the owner frees it at its next `halloc`/`free`/buffer end.
 
-use super::arena::{Arena, ArenaBlock, ArenaError};
+use super::arena::{Arena, ArenaBlock};
 use rlsf::Tlsf;
 use rtrb::{Consumer, Producer, RingBuffer};
 use std::alloc::Layout;
@@ -41,6 +41,8 @@ pub enum HeapErrorKind {
     BadFree,
     /// The operating system refused the shadow mapping.
     Map,
+    /// The arena has no room for a pool of this size.
+    NoRoom,
 }
 
 /// A heap operation that failed. Copy and heap-free.
@@ -77,25 +79,15 @@ impl fmt::Display for HeapError {
                 f,
                 "could not map {capacity} bytes for the real-time heap's bookkeeping (os error {value})"
             ),
+            HeapErrorKind::NoRoom => write!(
+                f,
+                "cannot make a real-time heap of {value} bytes: the DSP arena of {capacity} bytes has no room for it"
+            ),
         }
     }
 }
 
 impl std::error::Error for HeapError {}
-
-impl From<ArenaError> for HeapError {
-    fn from(e: ArenaError) -> HeapError {
-        let capacity = match e {
-            ArenaError::Reserve { bytes, .. } => bytes as u64,
-            ArenaError::Full { capacity, .. } => capacity as u64,
-        };
-        HeapError {
-            kind: HeapErrorKind::Full,
-            value: 0,
-            capacity,
-        }
-    }
-}
 
 /// An anonymous mapping outside the arena holding the allocator's headers.
 #[derive(Debug)]
@@ -179,7 +171,11 @@ impl fmt::Debug for HeapPool {
 impl HeapPool {
     /// A pool of `bytes` carved from the arena; `touch` commits every page now (audio thread).
     pub fn new(arena: &Arc<Arena>, bytes: u64, touch: bool) -> Result<HeapPool, HeapError> {
-        let block = arena.alloc_block(bytes)?;
+        let block = arena.alloc_block(bytes).map_err(|_| HeapError {
+            kind: HeapErrorKind::NoRoom,
+            value: bytes,
+            capacity: arena.len(),
+        })?;
         let shadow = Shadow::new(block.len())?;
         if touch {
             block.touch();
@@ -420,6 +416,16 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "halloc with an alignment of 64 bytes is not supported (at most 16)"
+        );
+    }
+
+    #[test]
+    fn a_pool_larger_than_the_arena_is_refused_with_a_message() {
+        let arena = Arena::new(1 << 20).expect("arena");
+        let err = HeapPool::new(&arena, 1 << 30, false).expect_err("too big");
+        assert_eq!(
+            err.to_string(),
+            "cannot make a real-time heap of 1073741824 bytes: the DSP arena of 1048576 bytes has no room for it"
         );
     }
 
