@@ -85,10 +85,6 @@ pub(crate) fn bindings(d: &Datum, what: &str) -> Result<(Vec<Datum>, Vec<Datum>)
                 names.push(n.clone());
                 inits.push(v.clone());
             }
-            Some([n]) if n.as_sym().is_some() => {
-                names.push(n.clone());
-                inits.push(list(vec![sym(" unspecified", &b.pos)], &b.pos));
-            }
             _ => {
                 return Err(syntax_err(
                     &b.pos,

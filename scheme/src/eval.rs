@@ -583,7 +583,9 @@ impl Interp {
                     if tail {
                         Ok(Flow::Tail(lam, cenv, argc as u32))
                     } else {
-                        self.exec(lam, cenv, argc as u32).map(Flow::Val)
+                        self.exec(lam, cenv, argc as u32)
+                            .map(Flow::Val)
+                            .map_err(|c| self.site_ctrl(c, site))
                     }
                 }
                 Obj::Native(n) => {

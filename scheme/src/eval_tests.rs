@@ -246,8 +246,8 @@ fn data() {
 #[test]
 fn println_separates_arguments_with_spaces() {
     assert_eq!(
-        output("(println 'a '= 5) (print \"s\" 1) (newline)"),
-        "a = 5\ns 1\n"
+        output("(println 'a '= 5 \"q\") (print \"s\" 1) (newline)"),
+        "a = 5 \"q\"\ns 1\n"
     );
 }
 

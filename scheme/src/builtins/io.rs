@@ -3,8 +3,8 @@
 //! `open-output-string`, `with-output-to-string`).
 
 use super::{char_arg, ctl, plain, str_arg, type_err};
-use crate::error::Error;
-use crate::interp::{Ctrl, Interp};
+use crate::error::{Error, ErrorKind};
+use crate::interp::{Ctrl, Interp, err};
 use crate::reader::Reader;
 use crate::value::{InPort, Obj, V, Value};
 
@@ -91,6 +91,28 @@ fn read_line(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
     Ok(it.new_string(line))
 }
 
+fn read_string(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+    let k = super::index_arg(it, "read-string", a[0])?;
+    let Some(&p) = a.get(1) else {
+        return Ok(Value(V::Eof));
+    };
+    let port = in_port(it, "read-string", p)?;
+    let rest = &port.text[port.at..];
+    if rest.is_empty() {
+        return Ok(Value(V::Eof));
+    }
+    let taken: String = rest.chars().take(k).collect();
+    port.at += taken.len();
+    Ok(it.new_string(taken))
+}
+
+fn open_input_file(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+    let path = str_arg(it, "open-input-file", a[0])?.to_string();
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| err(ErrorKind::Io, format!("cannot open {path}: {e}")))?;
+    Ok(it.alloc(Obj::InPort(InPort { text, at: 0 })))
+}
+
 fn with_output_to_string(it: &mut Interp, a: &[Value]) -> Result<Value, Ctrl> {
     it.captures.push(String::new());
     let depth = it.captures.len();
@@ -142,7 +164,13 @@ pub(super) fn install(it: &mut Interp) {
         out(it, None, &s)
     });
     plain(it, "println", 0, None, |it, a| {
-        let s = joined(it, a) + "\n";
+        // Extempore's println writes its arguments (strings keep their quotes)
+        let s = a
+            .iter()
+            .map(|&v| it.print_to(v, true))
+            .collect::<Vec<_>>()
+            .join(" ")
+            + "\n";
         out(it, None, &s)
     });
     plain(it, "flush-output", 0, Some(1), |it, _| {
@@ -174,6 +202,8 @@ pub(super) fn install(it: &mut Interp) {
     plain(it, "read-char", 0, Some(1), |it, a| read_char(it, a, false));
     plain(it, "peek-char", 0, Some(1), |it, a| read_char(it, a, true));
     plain(it, "read-line", 0, Some(1), read_line);
+    plain(it, "read-string", 1, Some(2), read_string);
+    plain(it, "open-input-file", 1, Some(1), open_input_file);
     plain(it, "char-ready?", 0, Some(1), |_, _| Ok(Value::TRUE));
     plain(it, "eof-object", 0, Some(0), |_, _| Ok(Value(V::Eof)));
     plain(it, "input-port?", 1, Some(1), |it, a| {
