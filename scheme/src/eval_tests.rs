@@ -154,7 +154,7 @@ fn errors_have_kind_message_and_position() {
         .expect_err("unbound");
     assert_eq!(e.kind, ErrorKind::Unbound);
     assert_eq!(e.message, "undefined-thing is not defined");
-    assert_eq!(e.pos.map(|p| p.to_string()), Some("live.scm:1:3".into()));
+    assert_eq!(e.pos.map(|p| p.to_string()), Some("live.scm:1:4".into()));
     let e = it.eval_str("(f 1 2)", "live.scm").expect_err("arity");
     assert_eq!(
         (e.kind, e.message.as_str()),
