@@ -85,7 +85,7 @@ pub(crate) enum Node {
 /// The lexical scopes around the form being compiled, innermost last.
 pub(crate) type Scopes = Vec<Vec<u32>>;
 
-const MAX_COMPILE_DEPTH: usize = 10_000;
+const MAX_COMPILE_DEPTH: usize = 5_000;
 
 /// The most arguments a [`GlobalCall`] passes without the stack.
 pub(crate) const MAX_GLOBAL_CALL_ARGS: usize = 4;
@@ -423,7 +423,7 @@ impl Interp {
                         "let* wants a list of (name value) bindings",
                     ));
                 };
-                let e = desugar::let_star(binds, &items[2..], pos);
+                let e = desugar::let_star(binds, &items[2..], pos)?;
                 self.compile(&e, sc, level)?
             }
             syms::LETREC | syms::LETREC_STAR => {
@@ -774,6 +774,9 @@ impl Interp {
         let Some((first, rest)) = clauses.split_first() else {
             return Ok(Node::Const(Value::UNSPEC));
         };
+        if level > MAX_COMPILE_DEPTH {
+            return Err(syntax_err(&first.pos, "this cond has too many clauses"));
+        }
         let Some(parts) = first.as_list().filter(|p| !p.is_empty()) else {
             return Err(syntax_err(
                 &first.pos,
@@ -787,7 +790,9 @@ impl Interp {
             return self.compile_seq(&parts[1..], sc, level);
         }
         let test = self.compile(&parts[0], sc, level)?;
-        let otherwise = self.compile_cond(rest, sc, level)?;
+        let otherwise = stacker::maybe_grow(64 * 1024, 1024 * 1024, || {
+            self.compile_cond(rest, sc, level + 1)
+        })?;
         if parts.len() >= 2 && parts[1].as_sym() == Some("=>") {
             if parts.len() != 3 {
                 return Err(syntax_err(

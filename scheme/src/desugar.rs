@@ -45,28 +45,27 @@ fn quoted(d: Datum, pos: &P) -> Datum {
     list(vec![sym("quote", pos), d], pos)
 }
 
+/// How many bindings `let*` may have (each one nests a `let`).
+const MAX_LET_STAR_BINDINGS: usize = 1000;
+
 /// `(let* ((a 1) (b a)) body...)` as nested `let`s.
-pub(crate) fn let_star(bindings: &[Datum], body: &[Datum], pos: &P) -> Datum {
-    match bindings.split_first() {
-        None => {
-            let mut items = vec![sym("let", pos), Datum::new(DatumKind::Nil, pos.clone())];
-            items.extend_from_slice(body);
-            list(items, pos)
-        }
-        Some((first, rest)) => {
-            let inner = if rest.is_empty() {
-                let mut items = vec![sym("let", pos), Datum::new(DatumKind::Nil, pos.clone())];
-                items.extend_from_slice(body);
-                list(items, pos)
-            } else {
-                let_star(rest, body, pos)
-            };
-            list(
-                vec![sym("let", pos), list(vec![first.clone()], pos), inner],
-                pos,
-            )
-        }
+pub(crate) fn let_star(bindings: &[Datum], body: &[Datum], pos: &P) -> Result<Datum, Error> {
+    if bindings.len() > MAX_LET_STAR_BINDINGS {
+        return Err(syntax_err(
+            pos,
+            format!("let* has more than {MAX_LET_STAR_BINDINGS} bindings"),
+        ));
     }
+    let mut items = vec![sym("let", pos), Datum::new(DatumKind::Nil, pos.clone())];
+    items.extend_from_slice(body);
+    let mut inner = list(items, pos);
+    for b in bindings.iter().rev() {
+        inner = list(
+            vec![sym("let", pos), list(vec![b.clone()], pos), inner],
+            pos,
+        );
+    }
+    Ok(inner)
 }
 
 /// Splits `((v init) ...)` into names and inits.
@@ -226,27 +225,43 @@ fn quasi_items(
     depth: usize,
     pos: &P,
 ) -> Result<Datum, Error> {
-    // an unquote in tail position: `(a . ,b)` reads as (a unquote b)
-    let mut acc = match tail {
-        Some(t) => quasi(t, depth)?,
-        None => quoted(Datum::new(DatumKind::Nil, pos.clone()), pos),
+    // `(a . ,b)` reads as (a unquote b): an unquote in tail position
+    let (items, tail) = match tail {
+        Some(t) => (items, quasi(t, depth)?),
+        None => {
+            let n = items.len();
+            if n >= 3 && items[n - 2].as_sym() == Some("unquote") && depth == 1 {
+                (&items[..n - 2], items[n - 1].clone())
+            } else {
+                (items, quoted(Datum::new(DatumKind::Nil, pos.clone()), pos))
+            }
+        }
     };
-    let mut i = items.len();
-    if tail.is_none() && i >= 3 && items[i - 2].as_sym() == Some("unquote") && depth == 1 {
-        acc = items[i - 1].clone();
-        i -= 2;
-    }
-    for item in items[..i].iter().rev() {
+    // runs of plain items become one (list ...), splices are spliced: the result is
+    // one flat (append ...) however long the list
+    let mut parts = vec![sym(" qq-append", pos)];
+    let mut run = vec![sym(" qq-list", pos)];
+    for item in items {
         if let Some([h, inner]) = item.as_list()
             && h.as_sym() == Some("unquote-splicing")
             && depth == 1
         {
-            acc = list(vec![sym(" qq-append", pos), inner.clone(), acc], pos);
+            if run.len() > 1 {
+                parts.push(list(
+                    std::mem::replace(&mut run, vec![sym(" qq-list", pos)]),
+                    pos,
+                ));
+            }
+            parts.push(inner.clone());
             continue;
         }
-        acc = list(vec![sym(" qq-cons", pos), quasi(item, depth)?, acc], pos);
+        run.push(quasi(item, depth)?);
     }
-    Ok(acc)
+    if run.len() > 1 {
+        parts.push(list(run, pos));
+    }
+    parts.push(tail);
+    Ok(list(parts, pos))
 }
 
 /// `(guard (e clause...) body...)` as a call of the hidden ` guard` procedure.

@@ -323,3 +323,29 @@ fn natives_and_special_forms() {
     let v = it.apply(f, &[a]).expect("applies");
     assert_eq!(it.as_int(v), Some(10));
 }
+
+#[test]
+fn huge_forms_give_errors_not_crashes() {
+    let h = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            let binds: String = (0..2000).map(|i| format!("(v{i} {i})")).collect();
+            let let_star = run(&format!("(let* ({binds}) v1999)"));
+            let clauses: String = (0..20_000).map(|i| format!("((= x {i}) {i})")).collect();
+            let cond = run(&format!("(define x 3) (cond {clauses})"));
+            let items: String = (0..100_000).map(|i| format!("{i} ")).collect();
+            let quasi = run(&format!("(length `({items} ,@(list 1 2)))"));
+            (let_star, cond, quasi)
+        })
+        .expect("thread");
+    let (let_star, cond, quasi) = h.join().expect("no crash");
+    assert_eq!(
+        let_star,
+        "ERR syntax error: let* has more than 1000 bindings\n  at t.scm:1:1"
+    );
+    assert_eq!(
+        cond,
+        "ERR syntax error: this expression is nested too deeply\n  at t.scm:1:82785"
+    );
+    assert_eq!(quasi, "100002");
+}

@@ -461,8 +461,8 @@ fn parse_radix(digits: &str, radix: u32) -> Option<DatumKind> {
             _ => None,
         };
     }
-    let mag = u128::from_str_radix(body, radix).ok()?;
-    let v = if neg { -(mag as i128) } else { mag as i128 };
+    let mag = i128::from_str_radix(body, radix).ok()?;
+    let v = if neg { mag.checked_neg()? } else { mag };
     Some(match i64::try_from(v) {
         Ok(i) => DatumKind::Int(i),
         Err(_) => DatumKind::Float(v as f64),

@@ -520,8 +520,9 @@ pub(super) fn install(it: &mut Interp) {
                 return Ok(Value(V::Int(0)));
             }
             let g = gcd_i(l, x);
-            l = (l / g)
-                .checked_mul(x.abs())
+            l = x
+                .checked_abs()
+                .and_then(|a| (l / g).checked_mul(a))
                 .ok_or_else(|| err(ErrorKind::Range, "lcm is too large for 64 bits"))?;
         }
         Ok(Value(V::Int(l)))
@@ -668,7 +669,7 @@ pub(super) fn install(it: &mut Interp) {
                 .and_then(|s| x.checked_shl(s))
                 .filter(|r| r >> s.min(63) == x)
         } else {
-            Some(x >> (-s).min(63))
+            Some(x >> s.unsigned_abs().min(63))
         };
         r.map(|r| Value(V::Int(r)))
             .ok_or_else(|| err(ErrorKind::Range, "arithmetic-shift overflows 64 bits"))
