@@ -35,5 +35,6 @@
 (t 'guard-preserves-definitions (begin (guard (e (#t #f)) (raise 'x)) (safe-div 10 2)))
 (t 'guard-value-used (+ 1 (guard (e (#t 10)) (raise 'x))))
 (t 'string-irritants-written (guard (e (#t (error-object-irritants e))) (error "m" "s" #\c)))
-(t 'file-error? (guard (e (#t (file-error? e))) (open-input-file "/nonexistent/zonal/file.scm")))
+(t 'file-error? (guard (e (#t (file-error? e))) (load "/nonexistent/zonal/file.scm")))
+(t 'open-input-file-error (guard (e (#t (file-error? e))) (open-input-file "/nonexistent/zonal/file.scm")))
 (t 'read-error? (guard (e (#t (read-error? e))) (read (open-input-string "(1 2"))))

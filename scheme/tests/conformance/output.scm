@@ -35,6 +35,7 @@
 (define a '(1 2 3))
 (println 'a '= a)
 (println "str" 1 'sym)
+(println 'name: "kick")
 (println)
 (println 42)
 (println '(nested (list)) #t)
