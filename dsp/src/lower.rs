@@ -112,6 +112,10 @@ pub struct FnCx<'a, 'b> {
     ret_type: Option<types::Type>,
     depth: Option<Value>,
     saved_sp: Option<Value>,
+    /// Accesses already checked, and element addresses already computed, at points that
+    /// dominate the current one (see [`FnCx::scope`]).
+    checked: Vec<(Value, i32, u64)>,
+    addrs: Vec<((Value, Value, u64), Value)>,
 }
 
 fn internal(msg: &str) -> DspError {
@@ -142,6 +146,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
         b.switch_to_block(entry);
         let params = b.block_params(entry).to_vec();
         let fault_block = b.create_block();
+        b.set_cold_block(fault_block);
         let mut cx = FnCx {
             b,
             typed,
@@ -154,6 +159,8 @@ impl<'a, 'b> FnCx<'a, 'b> {
             ret_type,
             depth: None,
             saved_sp: None,
+            checked: Vec::new(),
+            addrs: Vec::new(),
         };
         let site = cx
             .linker
@@ -237,6 +244,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
         b.switch_to_block(entry);
         let p = b.block_params(entry).to_vec();
         let fault_block = b.create_block();
+        b.set_cold_block(fault_block);
         let mut cx = FnCx {
             b,
             typed,
@@ -249,6 +257,8 @@ impl<'a, 'b> FnCx<'a, 'b> {
             ret_type: None,
             depth: None,
             saved_sp: None,
+            checked: Vec::new(),
+            addrs: Vec::new(),
         };
         let mut vals = Vec::new();
         for (i, t) in params.iter().enumerate() {
@@ -324,6 +334,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
     /// Branches to a block that records `code` at `site` and returns, when `cond` is true.
     fn fault_if(&mut self, cond: Value, code: FaultCode, site: u32) {
         let fail = self.b.create_block();
+        self.b.set_cold_block(fail);
         let cont = self.b.create_block();
         self.b.ins().brif(cond, fail, &[], cont, &[]);
         self.b.switch_to_block(fail);
@@ -353,10 +364,26 @@ impl<'a, 'b> FnCx<'a, 'b> {
     }
 
     /// Faults unless `[addr+off, addr+off+size)` lies in the arena (when checks are on).
+    /// The current lengths of the check and address caches. Code entered where the
+    /// current point no longer dominates (an `if` arm, the block after a merge or a loop)
+    /// restores them with [`FnCx::unscope`].
+    fn scope(&self) -> (usize, usize) {
+        (self.checked.len(), self.addrs.len())
+    }
+
+    fn unscope(&mut self, saved: (usize, usize)) {
+        self.checked.truncate(saved.0);
+        self.addrs.truncate(saved.1);
+    }
+
     fn check(&mut self, addr: Value, off: i32, size: u64, site: u32, always: bool) {
         if !self.consts.checks && !always {
             return;
         }
+        if self.checked.contains(&(addr, off, size)) {
+            return;
+        }
+        self.checked.push((addr, off, size));
         let base = self.consts.arena_base.wrapping_sub(off as i64 as u64);
         let rel = self.b.ins().iadd_imm_s(addr, -(base as i64));
         let limit = self.consts.arena_len.saturating_sub(size);
@@ -589,13 +616,9 @@ impl<'a, 'b> FnCx<'a, 'b> {
                 } else {
                     self.bind(v, Some(zero), site)?;
                 }
-                let (head, inner, exit) = (
-                    self.b.create_block(),
-                    self.b.create_block(),
-                    self.b.create_block(),
-                );
-                self.b.ins().jump(head, &[]);
-                self.b.switch_to_block(head);
+                // Rotated loop: test once before, then at the bottom of the body.
+                let saved = self.scope();
+                let (inner, exit) = (self.b.create_block(), self.b.create_block());
                 let i = self
                     .read_var(v, site)?
                     .ok_or_else(|| internal("loop var"))?;
@@ -608,24 +631,27 @@ impl<'a, 'b> FnCx<'a, 'b> {
                     .ok_or_else(|| internal("loop var"))?;
                 let i1 = self.b.ins().iadd_imm_s(i, 1);
                 self.write_var(v, i1, site)?;
-                self.b.ins().jump(head, &[]);
+                let i = self
+                    .read_var(v, site)?
+                    .ok_or_else(|| internal("loop var"))?;
+                let more = self.b.ins().icmp(IntCC::SignedLessThan, i, nv);
+                self.b.ins().brif(more, inner, &[], exit, &[]);
                 self.b.switch_to_block(exit);
+                self.unscope(saved);
                 return Ok(None);
             }
             ExprKind::While(c, body) => {
-                let (head, inner, exit) = (
-                    self.b.create_block(),
-                    self.b.create_block(),
-                    self.b.create_block(),
-                );
-                self.b.ins().jump(head, &[]);
-                self.b.switch_to_block(head);
+                // Rotated loop: the test is lowered twice, before and at the bottom.
+                let saved = self.scope();
+                let (inner, exit) = (self.b.create_block(), self.b.create_block());
                 let cv = self.value(c)?;
                 self.b.ins().brif(cv, inner, &[], exit, &[]);
                 self.b.switch_to_block(inner);
                 self.body(body)?;
-                self.b.ins().jump(head, &[]);
+                let cv = self.value(c)?;
+                self.b.ins().brif(cv, inner, &[], exit, &[]);
                 self.b.switch_to_block(exit);
+                self.unscope(saved);
                 return Ok(None);
             }
             ExprKind::Memzone(size, body) => {
@@ -679,6 +705,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
                 self.alloc_call(f, count, size, elem.align().max(8), site)
             }
             ExprKind::And(args) | ExprKind::Or(args) => {
+                let saved = self.scope();
                 let is_and = matches!(e.kind, ExprKind::And(_));
                 let done = self.b.create_block();
                 self.b.append_block_param(done, types::I8);
@@ -696,6 +723,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
                 let fin = self.b.ins().iconst(types::I8, i64::from(is_and));
                 self.b.ins().jump(done, &[BlockArg::Value(fin)]);
                 self.b.switch_to_block(done);
+                self.unscope(saved);
                 self.b.block_params(done)[0]
             }
             ExprKind::App(name, args) => return self.app(e, name, args, &t),
@@ -840,9 +868,20 @@ impl<'a, 'b> FnCx<'a, 'b> {
         if let Some(rt) = rt {
             self.b.append_block_param(done, rt);
         }
-        self.b.ins().brif(cv, tb, &[], eb, &[]);
-        for (blk, arm) in [(tb, Some(th)), (eb, el)] {
+        let arms = match el {
+            Some(_) => {
+                self.b.ins().brif(cv, tb, &[], eb, &[]);
+                vec![(tb, Some(th)), (eb, el)]
+            }
+            None => {
+                self.b.ins().brif(cv, tb, &[], done, &[]);
+                vec![(tb, Some(th))]
+            }
+        };
+        let saved = self.scope();
+        for (blk, arm) in arms {
             self.b.switch_to_block(blk);
+            self.unscope(saved);
             let v = match arm {
                 Some(a) => self.expr(a)?,
                 None => None,
@@ -853,6 +892,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
             };
         }
         self.b.switch_to_block(done);
+        self.unscope(saved);
         Ok(rt.map(|_| self.b.block_params(done)[0]))
     }
 
@@ -904,6 +944,13 @@ impl<'a, 'b> FnCx<'a, 'b> {
                 };
                 self.rt_call(f, &[ty, ty], Some(ty), &[a, x]).unwrap_or(a)
             }
+            (_, false) if self.nonzero_constant(x) => {
+                if op == "/" {
+                    self.b.ins().sdiv(a, x)
+                } else {
+                    self.b.ins().srem(a, x)
+                }
+            }
             (_, false) => {
                 let ty = self.b.func.dfg.value_type(a);
                 let zero = self.b.ins().icmp_imm_s(IntCC::Equal, x, 0);
@@ -922,6 +969,21 @@ impl<'a, 'b> FnCx<'a, 'b> {
                     self.b.ins().select(minus1, z, r)
                 }
             }
+        }
+    }
+
+    /// True when `v` is a constant other than 0 and -1 (division by it cannot trap).
+    fn nonzero_constant(&self, v: Value) -> bool {
+        let dfg = &self.b.func.dfg;
+        let Some(inst) = dfg.value_def(v).inst() else {
+            return false;
+        };
+        match dfg.insts[inst] {
+            cranelift_codegen::ir::InstructionData::UnaryImm { imm, .. } => {
+                let c = imm.bits();
+                c != 0 && c != -1
+            }
+            _ => false,
         }
     }
 
@@ -955,8 +1017,13 @@ impl<'a, 'b> FnCx<'a, 'b> {
     }
 
     fn elem_addr(&mut self, p: Value, i: Value, size: u64) -> Value {
+        if let Some((_, a)) = self.addrs.iter().find(|(k, _)| *k == (p, i, size)) {
+            return *a;
+        }
         let off = self.b.ins().imul_imm_s(i, size as i64);
-        self.b.ins().iadd(p, off)
+        let a = self.b.ins().iadd(p, off);
+        self.addrs.push(((p, i, size), a));
+        a
     }
 
     fn pointee(t: &Type) -> Type {
