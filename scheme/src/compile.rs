@@ -9,7 +9,7 @@ use crate::desugar::{self, list, sym, syntax_err};
 use crate::error::{Error, Pos};
 use crate::interp::{Interp, Macro, Special};
 use crate::syms;
-use crate::value::{V, Value};
+use crate::value::Value;
 
 /// A compiled `lambda`.
 pub(crate) struct Lambda {
@@ -108,7 +108,7 @@ impl Interp {
 
     fn constant(&mut self, d: &Datum) -> Node {
         let v = self.from_datum(d);
-        if matches!(v.0, V::Pair(_) | V::Obj(_)) {
+        if v.is_heap() {
             self.consts.push(v);
         }
         Node::Const(v)
@@ -850,7 +850,7 @@ impl Interp {
             let mut vals = Vec::with_capacity(data.len());
             for datum in data {
                 let v = self.from_datum(datum);
-                if matches!(v.0, V::Pair(_) | V::Obj(_)) {
+                if v.is_heap() {
                     self.consts.push(v);
                 }
                 vals.push(v);

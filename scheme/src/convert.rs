@@ -11,7 +11,7 @@ impl Interp {
         let kind = if depth > MAX_NESTING {
             DatumKind::Other("...".into())
         } else {
-            match v.0 {
+            match v.get() {
                 V::Nil => DatumKind::Nil,
                 V::Bool(b) => DatumKind::Bool(b),
                 V::Int(i) => DatumKind::Int(i),
@@ -28,7 +28,7 @@ impl Interp {
                             break;
                         }
                     }
-                    if matches!(cur.0, V::Nil) {
+                    if matches!(cur.get(), V::Nil) {
                         DatumKind::List(items)
                     } else {
                         DatumKind::Dotted(items, Box::new(self.datum_of(cur, depth + 1)))
@@ -54,9 +54,9 @@ impl Interp {
         stacker::maybe_grow(64 * 1024, 1024 * 1024, || match &d.kind {
             DatumKind::Nil => Value::NIL,
             DatumKind::Bool(b) => Value::boolean(*b),
-            DatumKind::Int(i) => Value(V::Int(*i)),
-            DatumKind::Float(f) => Value(V::Float(*f)),
-            DatumKind::Char(c) => Value(V::Char(*c)),
+            DatumKind::Int(i) => Value::new(V::Int(*i)),
+            DatumKind::Float(f) => Value::new(V::Float(*f)),
+            DatumKind::Char(c) => Value::new(V::Char(*c)),
             DatumKind::Str(s) => self.new_string(s.clone()),
             DatumKind::Sym(s) => self.sym(s),
             DatumKind::Other(s) => self.new_string(s.clone()),

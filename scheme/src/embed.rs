@@ -150,11 +150,11 @@ impl Interp {
     }
 
     pub fn int(&mut self, i: i64) -> Value {
-        Value(V::Int(i))
+        Value::new(V::Int(i))
     }
 
     pub fn float(&mut self, f: f64) -> Value {
-        Value(V::Float(f))
+        Value::new(V::Float(f))
     }
 
     pub fn bool(&self, b: bool) -> Value {
@@ -182,7 +182,7 @@ impl Interp {
     }
 
     pub fn as_int(&self, v: Value) -> Option<i64> {
-        match v.0 {
+        match v.get() {
             V::Int(i) => Some(i),
             _ => None,
         }
@@ -190,7 +190,7 @@ impl Interp {
 
     /// The number as a flonum (integers too).
     pub fn as_f64(&self, v: Value) -> Option<f64> {
-        match v.0 {
+        match v.get() {
             V::Int(i) => Some(i as f64),
             V::Float(f) => Some(f),
             _ => None,
@@ -198,7 +198,7 @@ impl Interp {
     }
 
     pub fn as_bool(&self, v: Value) -> Option<bool> {
-        match v.0 {
+        match v.get() {
             V::Bool(b) => Some(b),
             _ => None,
         }
@@ -214,7 +214,7 @@ impl Interp {
     }
 
     pub fn as_symbol(&self, v: Value) -> Option<String> {
-        match v.0 {
+        match v.get() {
             V::Sym(s) => Some(self.sym_name(s).to_string()),
             _ => None,
         }

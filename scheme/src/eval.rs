@@ -94,7 +94,7 @@ impl Interp {
         }
         let env = if lam.stack_frame {
             let base = self.locals.len();
-            self.locals.push(Value(V::Int(cenv as i64)));
+            self.locals.push(Value::new(V::Int(cenv as i64)));
             self.locals.extend_from_slice(&self.stack[start..]);
             self.locals
                 .resize(self.locals.len() + lam.extra, Value::UNDEF);
@@ -110,7 +110,7 @@ impl Interp {
     fn let_frame(&mut self, from: usize, extra: usize, parent: u32, on_stack: bool) -> u32 {
         let env = if on_stack {
             let base = self.locals.len();
-            self.locals.push(Value(V::Int(parent as i64)));
+            self.locals.push(Value::new(V::Int(parent as i64)));
             self.locals.extend_from_slice(&self.stack[from..]);
             self.locals.resize(self.locals.len() + extra, Value::UNDEF);
             STACK_BIT | base as u32
@@ -164,7 +164,7 @@ impl Interp {
     /// else goes through the stack like any call.
     fn global_call(&mut self, c: &GlobalCall, env: u32, tail: bool) -> Result<Flow, Ctrl> {
         let f = self.global(c.sym, c.sym_site)?;
-        if let V::Prim(id) = f.0 {
+        if let V::Prim(id) = f.get() {
             let p = &self.prims[id as usize];
             let n = c.args.len();
             if let PrimFn::Plain(func) = p.f
@@ -178,7 +178,7 @@ impl Interp {
                     }
                     return match func(self, &args[..n]) {
                         Ok(v) => Ok(Flow::Val(v)),
-                        Err(e) => Err(self.at_site(e, c.site).into()),
+                        Err(e) => Err(self.at_site(*e, c.site).into()),
                     };
                 }
             }
@@ -231,7 +231,7 @@ impl Interp {
 
     fn parent(&self, env: u32) -> u32 {
         if env & STACK_BIT != 0 {
-            match self.locals[(env & !STACK_BIT) as usize].0 {
+            match self.locals[(env & !STACK_BIT) as usize].get() {
                 V::Int(p) => p as u32,
                 _ => NO_FRAME,
             }
@@ -485,11 +485,11 @@ impl Interp {
     }
 
     fn sym_value(&self, s: u32) -> Value {
-        Value(V::Sym(s))
+        Value::new(V::Sym(s))
     }
 
     pub(crate) fn is_procedure_value(&self, v: Value) -> bool {
-        match v.0 {
+        match v.get() {
             V::Prim(_) => true,
             V::Obj(_) => matches!(
                 self.heap.obj(v),
@@ -508,7 +508,7 @@ impl Interp {
     ) -> Result<Flow, Ctrl> {
         let f = self.stack[base];
         let argc = self.stack.len() - base - 1;
-        match f.0 {
+        match f.get() {
             V::Prim(id) => {
                 let p = &self.prims[id as usize];
                 let func = p.f;
@@ -525,7 +525,7 @@ impl Interp {
                         self.stack.truncate(base);
                         match r {
                             Ok(v) => Ok(Flow::Val(v)),
-                            Err(e) => Err(self.at_site(e, site).into()),
+                            Err(e) => Err(self.at_site(*e, site).into()),
                         }
                     }
                     PrimFn::Ctl(func) => {

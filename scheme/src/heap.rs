@@ -90,11 +90,11 @@ impl Heap {
         let p = Pair { car, cdr };
         if let Some(i) = self.pair_free.pop() {
             self.pairs[i as usize] = p;
-            Value(V::Pair(i))
+            Value::new(V::Pair(i))
         } else {
             self.pairs.push(p);
             self.pair_marks.push(false);
-            Value(V::Pair((self.pairs.len() - 1) as u32))
+            Value::new(V::Pair((self.pairs.len() - 1) as u32))
         }
     }
 
@@ -102,11 +102,11 @@ impl Heap {
         self.allocated += 1;
         if let Some(i) = self.obj_free.pop() {
             self.objs[i as usize] = o;
-            Value(V::Obj(i))
+            Value::new(V::Obj(i))
         } else {
             self.objs.push(o);
             self.obj_marks.push(false);
-            Value(V::Obj((self.objs.len() - 1) as u32))
+            Value::new(V::Obj((self.objs.len() - 1) as u32))
         }
     }
 
@@ -131,21 +131,21 @@ impl Heap {
     }
 
     pub(crate) fn obj(&self, v: Value) -> Option<&Obj> {
-        match v.0 {
+        match v.get() {
             V::Obj(i) => self.objs.get(i as usize),
             _ => None,
         }
     }
 
     pub(crate) fn obj_mut(&mut self, v: Value) -> Option<&mut Obj> {
-        match v.0 {
+        match v.get() {
             V::Obj(i) => self.objs.get_mut(i as usize),
             _ => None,
         }
     }
 
     pub(crate) fn pair(&self, v: Value) -> Option<Pair> {
-        match v.0 {
+        match v.get() {
             V::Pair(i) => self.pairs.get(i as usize).copied(),
             _ => None,
         }
@@ -156,7 +156,7 @@ impl Heap {
     }
 
     pub(crate) fn mark_value(&mut self, v: Value) {
-        if matches!(v.0, V::Pair(_) | V::Obj(_)) {
+        if v.is_heap() {
             self.gray_values.push(v);
         }
     }
@@ -171,7 +171,7 @@ impl Heap {
     pub(crate) fn trace(&mut self) {
         loop {
             if let Some(v) = self.gray_values.pop() {
-                match v.0 {
+                match v.get() {
                     V::Pair(i) => {
                         let i = i as usize;
                         if i < self.pairs.len() && !self.pair_marks[i] {
@@ -196,12 +196,8 @@ impl Heap {
                     self.frame_marks[f] = true;
                     let frame = &self.frames[f];
                     let parent = frame.parent;
-                    self.gray_values.extend(
-                        frame
-                            .slots
-                            .iter()
-                            .filter(|v| matches!(v.0, V::Pair(_) | V::Obj(_))),
-                    );
+                    self.gray_values
+                        .extend(frame.slots.iter().filter(|v| v.is_heap()));
                     self.mark_frame(parent);
                 }
             } else {
@@ -215,7 +211,7 @@ impl Heap {
         match &self.objs[i] {
             Obj::Vector(items) | Obj::Values(items) => gray.extend(items.iter().copied()),
             Obj::Record(rtd, items) => {
-                gray.push(Value(V::Obj(*rtd)));
+                gray.push(Value::new(V::Obj(*rtd)));
                 gray.extend(items.iter().copied());
             }
             Obj::Closure(_, frame) => {

@@ -88,6 +88,15 @@ pub(crate) enum Ctrl {
     Escape(u64, Value),
 }
 
+impl From<Box<Error>> for Ctrl {
+    fn from(err: Box<Error>) -> Ctrl {
+        Ctrl::Throw(Box::new(Thrown {
+            err: *err,
+            payload: None,
+        }))
+    }
+}
+
 impl From<Error> for Ctrl {
     fn from(err: Error) -> Ctrl {
         Ctrl::Throw(Box::new(Thrown { err, payload: None }))
@@ -161,7 +170,7 @@ impl Interp {
     }
 
     pub(crate) fn sym(&mut self, name: &str) -> Value {
-        Value(V::Sym(self.intern(name)))
+        Value::new(V::Sym(self.intern(name)))
     }
 
     pub(crate) fn cons(&mut self, a: Value, b: Value) -> Value {
@@ -192,7 +201,7 @@ impl Interp {
     pub(crate) fn list_vec(&self, mut v: Value) -> Option<Vec<Value>> {
         let mut out = Vec::new();
         loop {
-            match v.0 {
+            match v.get() {
                 V::Nil => return Some(out),
                 V::Pair(_) => {
                     let p = self.heap.pair(v)?;
@@ -260,7 +269,7 @@ impl Interp {
                 f = match self
                     .locals
                     .get((f & !crate::heap::STACK_BIT) as usize)
-                    .map(|v| v.0)
+                    .map(|v| v.get())
                 {
                     Some(V::Int(p)) => p as u32,
                     _ => crate::heap::NO_FRAME,

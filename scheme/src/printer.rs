@@ -71,7 +71,7 @@ impl Printer<'_> {
             self.out.push_str("...");
             return;
         }
-        match v.0 {
+        match v.get() {
             V::Nil => self.out.push_str("()"),
             V::Unspec => self.out.push_str("#<unspecified>"),
             V::Eof => self.out.push_str("#<eof>"),
@@ -102,8 +102,8 @@ impl Printer<'_> {
     fn print_list(&mut self, v: Value, depth: usize) {
         let heap = &self.it.heap;
         if let Some(p) = heap.pair(v)
-            && let (V::Sym(s), Some(rest)) = (p.car.0, heap.pair(p.cdr))
-            && matches!(rest.cdr.0, V::Nil)
+            && let (V::Sym(s), Some(rest)) = (p.car.get(), heap.pair(p.cdr))
+            && matches!(rest.cdr.get(), V::Nil)
         {
             let prefix = match self.it.sym_name(s) {
                 "quote" => Some("'"),
@@ -136,7 +136,7 @@ impl Printer<'_> {
                     cur = p.cdr;
                 }
                 None => {
-                    if !matches!(cur.0, V::Nil) {
+                    if !matches!(cur.get(), V::Nil) {
                         self.out.push_str(" . ");
                         self.print(cur, depth + 1);
                     }

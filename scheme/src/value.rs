@@ -31,42 +31,106 @@ pub(crate) enum V {
 
 /// A handle to a Scheme value. Copying it is free; it stays valid while the value
 /// is reachable from the interpreter or held through a [`crate::Root`].
-#[derive(Clone, Copy, Debug)]
-pub struct Value(pub(crate) V);
+///
+/// It is a [`V`] packed into two machine words (tag in the low byte of the first,
+/// payload in the second), so that it moves through registers and plain 8-byte
+/// loads and stores.
+#[derive(Clone, Copy)]
+pub struct Value {
+    bits: u128,
+}
+
+const T_NIL: u128 = 0;
+const T_UNSPEC: u128 = 1;
+const T_EOF: u128 = 2;
+const T_UNDEF: u128 = 3;
+const T_BOOL: u128 = 4;
+const T_INT: u128 = 5;
+const T_FLOAT: u128 = 6;
+const T_CHAR: u128 = 7;
+const T_SYM: u128 = 8;
+const T_PAIR: u128 = 9;
+const T_OBJ: u128 = 10;
+const T_PRIM: u128 = 11;
 
 impl Value {
-    pub(crate) const NIL: Value = Value(V::Nil);
-    pub(crate) const UNSPEC: Value = Value(V::Unspec);
-    pub(crate) const UNDEF: Value = Value(V::Undef);
-    pub(crate) const TRUE: Value = Value(V::Bool(true));
-    pub(crate) const FALSE: Value = Value(V::Bool(false));
+    pub(crate) const NIL: Value = Value::new(V::Nil);
+    pub(crate) const UNSPEC: Value = Value::new(V::Unspec);
+    pub(crate) const UNDEF: Value = Value::new(V::Undef);
+    pub(crate) const TRUE: Value = Value::new(V::Bool(true));
+    pub(crate) const FALSE: Value = Value::new(V::Bool(false));
 
+    #[inline(always)]
+    pub(crate) const fn new(v: V) -> Value {
+        let (tag, payload): (u128, u64) = match v {
+            V::Nil => (T_NIL, 0),
+            V::Unspec => (T_UNSPEC, 0),
+            V::Eof => (T_EOF, 0),
+            V::Undef => (T_UNDEF, 0),
+            V::Bool(b) => (T_BOOL, b as u64),
+            V::Int(i) => (T_INT, i as u64),
+            V::Float(f) => (T_FLOAT, f.to_bits()),
+            V::Char(c) => (T_CHAR, c as u64),
+            V::Sym(s) => (T_SYM, s as u64),
+            V::Pair(i) => (T_PAIR, i as u64),
+            V::Obj(i) => (T_OBJ, i as u64),
+            V::Prim(p) => (T_PRIM, p as u64),
+        };
+        Value {
+            bits: tag | ((payload as u128) << 64),
+        }
+    }
+
+    /// The value, unpacked.
+    #[inline(always)]
+    pub(crate) fn get(self) -> V {
+        let p = (self.bits >> 64) as u64;
+        match self.bits & 0xff {
+            T_NIL => V::Nil,
+            T_UNSPEC => V::Unspec,
+            T_EOF => V::Eof,
+            T_BOOL => V::Bool(p != 0),
+            T_INT => V::Int(p as i64),
+            T_FLOAT => V::Float(f64::from_bits(p)),
+            T_CHAR => V::Char(char::from_u32(p as u32).unwrap_or('\0')),
+            T_SYM => V::Sym(p as u32),
+            T_PAIR => V::Pair(p as u32),
+            T_OBJ => V::Obj(p as u32),
+            T_PRIM => V::Prim(p as u16),
+            _ => V::Undef,
+        }
+    }
+
+    #[inline(always)]
     pub(crate) fn truthy(self) -> bool {
-        !matches!(self.0, V::Bool(false))
+        self.bits != Value::FALSE.bits
     }
 
     pub(crate) fn boolean(b: bool) -> Value {
-        Value(V::Bool(b))
+        Value::new(V::Bool(b))
     }
 
+    #[inline(always)]
     pub(crate) fn is_undef(self) -> bool {
-        matches!(self.0, V::Undef)
+        self.bits == Value::UNDEF.bits
     }
 
-    /// `eqv?`: identity, with numbers and chars compared by value.
+    /// Whether the value lives in the heap (a pair or an object).
+    #[inline(always)]
+    pub(crate) fn is_heap(self) -> bool {
+        matches!(self.bits & 0xff, T_PAIR | T_OBJ)
+    }
+
+    /// `eqv?`: identity, with numbers and chars compared by value (flonums by bits).
+    #[inline(always)]
     pub(crate) fn eqv(self, other: Value) -> bool {
-        match (self.0, other.0) {
-            (V::Nil, V::Nil) | (V::Unspec, V::Unspec) | (V::Eof, V::Eof) | (V::Undef, V::Undef) => {
-                true
-            }
-            (V::Bool(a), V::Bool(b)) => a == b,
-            (V::Int(a), V::Int(b)) => a == b,
-            (V::Float(a), V::Float(b)) => a.to_bits() == b.to_bits(),
-            (V::Char(a), V::Char(b)) => a == b,
-            (V::Sym(a), V::Sym(b)) | (V::Pair(a), V::Pair(b)) | (V::Obj(a), V::Obj(b)) => a == b,
-            (V::Prim(a), V::Prim(b)) => a == b,
-            _ => false,
-        }
+        self.bits == other.bits
+    }
+}
+
+impl std::fmt::Debug for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Value({:?})", self.get())
     }
 }
 

@@ -1,7 +1,7 @@
 //! Characters: comparisons, classification, case, code points.
 
-use super::{char_arg, int_arg, plain};
-use crate::error::{Error, ErrorKind};
+use super::{PlainResult, char_arg, int_arg, plain};
+use crate::error::ErrorKind;
 use crate::interp::{Interp, err};
 use crate::value::{V, Value};
 
@@ -15,7 +15,7 @@ fn char_cmp(
     a: &[Value],
     ci: bool,
     ok: fn(char, char) -> bool,
-) -> Result<Value, Error> {
+) -> PlainResult {
     let mut cs = Vec::with_capacity(a.len());
     for &v in a {
         let c = char_arg(it, who, v)?;
@@ -30,7 +30,7 @@ macro_rules! char_cmps {
     };
 }
 
-fn class(it: &Interp, who: &str, a: &[Value], f: fn(char) -> bool) -> Result<Value, Error> {
+fn class(it: &Interp, who: &str, a: &[Value], f: fn(char) -> bool) -> PlainResult {
     Ok(Value::boolean(f(char_arg(it, who, a[0])?)))
 }
 
@@ -40,32 +40,35 @@ pub(super) fn install(it: &mut Interp) {
         "char-ci=?", true, ==; "char-ci<?", true, <; "char-ci>?", true, >; "char-ci<=?", true, <=; "char-ci>=?", true, >=;
     );
     plain(it, "char->integer", 1, Some(1), |it, a| {
-        Ok(Value(V::Int(char_arg(it, "char->integer", a[0])? as i64)))
+        Ok(Value::new(V::Int(
+            char_arg(it, "char->integer", a[0])? as i64
+        )))
     });
     plain(it, "integer->char", 1, Some(1), |it, a| {
         let i = int_arg(it, "integer->char", a[0])?;
         u32::try_from(i)
             .ok()
             .and_then(char::from_u32)
-            .map(|c| Value(V::Char(c)))
+            .map(|c| Value::new(V::Char(c)))
             .ok_or_else(|| {
                 err(ErrorKind::Range, "integer->char: not a Unicode code point")
                     .with_irritants(vec![i.to_string()])
+                    .into()
             })
     });
     plain(it, "char-upcase", 1, Some(1), |it, a| {
         let c = char_arg(it, "char-upcase", a[0])?;
-        Ok(Value(V::Char(c.to_uppercase().next().unwrap_or(c))))
+        Ok(Value::new(V::Char(c.to_uppercase().next().unwrap_or(c))))
     });
     plain(it, "char-downcase", 1, Some(1), |it, a| {
-        Ok(Value(V::Char(fold_case(char_arg(
+        Ok(Value::new(V::Char(fold_case(char_arg(
             it,
             "char-downcase",
             a[0],
         )?))))
     });
     plain(it, "char-foldcase", 1, Some(1), |it, a| {
-        Ok(Value(V::Char(fold_case(char_arg(
+        Ok(Value::new(V::Char(fold_case(char_arg(
             it,
             "char-foldcase",
             a[0],
@@ -89,6 +92,6 @@ pub(super) fn install(it: &mut Interp) {
     plain(it, "digit-value", 1, Some(1), |it, a| {
         let c = char_arg(it, "digit-value", a[0])?;
         Ok(c.to_digit(10)
-            .map_or(Value::FALSE, |d| Value(V::Int(d as i64))))
+            .map_or(Value::FALSE, |d| Value::new(V::Int(d as i64))))
     });
 }

@@ -4,12 +4,14 @@
 
 use std::rc::Rc;
 
-use super::{PrimFn, ctl, def, int_arg, list_arg, plain, proc_arg, str_arg, sym_arg, type_err};
+use super::{
+    PlainResult, PrimFn, ctl, def, int_arg, list_arg, plain, proc_arg, str_arg, sym_arg, type_err,
+};
 use crate::error::{Error, ErrorKind};
 use crate::interp::{Ctrl, Interp, Thrown, err};
 use crate::value::{Obj, Promise, RecordType, V, Value};
 
-fn values(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+fn values(it: &mut Interp, a: &[Value]) -> PlainResult {
     Ok(if a.len() == 1 {
         a[0]
     } else {
@@ -209,7 +211,7 @@ fn load(it: &mut Interp, a: &[Value]) -> Result<Value, Ctrl> {
 }
 
 fn record_check(it: &Interp, who: &str, o: Value, rtd: Value) -> Result<(), Error> {
-    match (it.heap.obj(o), rtd.0) {
+    match (it.heap.obj(o), rtd.get()) {
         (Some(Obj::Record(t, _)), V::Obj(r)) if *t == r => Ok(()),
         _ => {
             let tname = match it.heap.obj(rtd) {
@@ -221,20 +223,20 @@ fn record_check(it: &Interp, who: &str, o: Value, rtd: Value) -> Result<(), Erro
     }
 }
 
-fn gc_stats(it: &mut Interp, _: &[Value]) -> Result<Value, Error> {
+fn gc_stats(it: &mut Interp, _: &[Value]) -> PlainResult {
     let s = it.gc_stats();
     let fields = [
-        ("collections", Value(V::Int(s.collections as i64))),
+        ("collections", Value::new(V::Int(s.collections as i64))),
         (
             "total-pause-ms",
-            Value(V::Float(s.total_pause.as_secs_f64() * 1000.0)),
+            Value::new(V::Float(s.total_pause.as_secs_f64() * 1000.0)),
         ),
         (
             "max-pause-ms",
-            Value(V::Float(s.max_pause.as_secs_f64() * 1000.0)),
+            Value::new(V::Float(s.max_pause.as_secs_f64() * 1000.0)),
         ),
-        ("live-bytes", Value(V::Int(s.live_bytes as i64))),
-        ("heap-bytes", Value(V::Int(s.heap_bytes as i64))),
+        ("live-bytes", Value::new(V::Int(s.live_bytes as i64))),
+        ("heap-bytes", Value::new(V::Int(s.heap_bytes as i64))),
     ];
     let mut items = Vec::new();
     for (k, v) in fields {
@@ -327,7 +329,8 @@ pub(super) fn install(it: &mut Interp) {
         Err(err(
             ErrorKind::Arity,
             format!("{name}: no clause takes {n} arguments"),
-        ))
+        )
+        .into())
     });
     plain(it, " make-record-type", 2, Some(2), |it, a| {
         let name = it.print_to(a[0], false);
@@ -337,11 +340,11 @@ pub(super) fn install(it: &mut Interp) {
             .collect();
         Ok(it.alloc(Obj::RecordType(Rc::new(RecordType { name, fields }))))
     });
-    plain(it, " make-record", 1, None, |it, a| match a[0].0 {
+    plain(it, " make-record", 1, None, |it, a| match a[0].get() {
         V::Obj(r) if matches!(it.heap.obj(a[0]), Some(Obj::RecordType(_))) => {
             Ok(it.alloc(Obj::Record(r, a[1..].to_vec())))
         }
-        _ => Err(type_err(it, "define-record-type", "a record type", a[0])),
+        _ => Err(type_err(it, "define-record-type", "a record type", a[0]).into()),
     });
     plain(it, " record?", 2, Some(2), |it, a| {
         Ok(Value::boolean(

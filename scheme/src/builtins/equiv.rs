@@ -1,7 +1,6 @@
 //! Equivalence (`eq?`, `eqv?`, `equal?`), type predicates, booleans and symbols.
 
-use super::{plain, str_arg, sym_arg};
-use crate::error::Error;
+use super::{PlainResult, plain, str_arg, sym_arg};
 use crate::interp::Interp;
 use crate::value::{Obj, V, Value};
 
@@ -21,7 +20,7 @@ impl Interp {
             if x.eqv(y) {
                 continue;
             }
-            match (x.0, y.0) {
+            match (x.get(), y.get()) {
                 (V::Pair(_), V::Pair(_)) => {
                     let (Some(p), Some(q)) = (self.heap.pair(x), self.heap.pair(y)) else {
                         return false;
@@ -50,20 +49,20 @@ impl Interp {
     }
 }
 
-fn eq(_: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+fn eq(_: &mut Interp, a: &[Value]) -> PlainResult {
     // small integers, chars and floats compare by value, as most Schemes do for eq?
     Ok(Value::boolean(a[0].eqv(a[1])))
 }
 
-fn type_pred(name: &'static str) -> fn(&mut Interp, &[Value]) -> Result<Value, Error> {
+fn type_pred(name: &'static str) -> fn(&mut Interp, &[Value]) -> PlainResult {
     match name {
-        "boolean?" => |_, a| Ok(Value::boolean(matches!(a[0].0, V::Bool(_)))),
-        "symbol?" => |_, a| Ok(Value::boolean(matches!(a[0].0, V::Sym(_)))),
+        "boolean?" => |_, a| Ok(Value::boolean(matches!(a[0].get(), V::Bool(_)))),
+        "symbol?" => |_, a| Ok(Value::boolean(matches!(a[0].get(), V::Sym(_)))),
         "procedure?" => |it, a| Ok(Value::boolean(it.is_procedure_value(a[0]))),
-        "eof-object?" => |_, a| Ok(Value::boolean(matches!(a[0].0, V::Eof))),
-        "null?" => |_, a| Ok(Value::boolean(matches!(a[0].0, V::Nil))),
-        "pair?" => |_, a| Ok(Value::boolean(matches!(a[0].0, V::Pair(_)))),
-        "char?" => |_, a| Ok(Value::boolean(matches!(a[0].0, V::Char(_)))),
+        "eof-object?" => |_, a| Ok(Value::boolean(matches!(a[0].get(), V::Eof))),
+        "null?" => |_, a| Ok(Value::boolean(matches!(a[0].get(), V::Nil))),
+        "pair?" => |_, a| Ok(Value::boolean(matches!(a[0].get(), V::Pair(_)))),
+        "char?" => |_, a| Ok(Value::boolean(matches!(a[0].get(), V::Char(_)))),
         "string?" => |it, a| {
             Ok(Value::boolean(matches!(
                 it.heap.obj(a[0]),
@@ -119,8 +118,8 @@ pub(super) fn install(it: &mut Interp) {
     plain(it, "boolean=?", 2, None, |it, a| {
         let first = a[0];
         for &v in a {
-            if !matches!(v.0, V::Bool(_)) {
-                return Err(super::type_err(it, "boolean=?", "booleans", v));
+            if !matches!(v.get(), V::Bool(_)) {
+                return Err(super::type_err(it, "boolean=?", "booleans", v).into());
             }
         }
         Ok(Value::boolean(a.iter().all(|v| v.eqv(first))))

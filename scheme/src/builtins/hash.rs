@@ -4,7 +4,7 @@
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use super::{ctl, plain, type_err};
+use super::{PlainResult, ctl, plain, type_err};
 use crate::error::{Error, ErrorKind};
 use crate::hash::{Equiv, Table};
 use crate::interp::{Ctrl, Interp, err};
@@ -22,7 +22,7 @@ impl Interp {
             return;
         }
         *budget -= 1;
-        match v.0 {
+        match v.get() {
             V::Int(i) => (1u8, i).hash(h),
             V::Float(f) => (2u8, f.to_bits()).hash(h),
             V::Char(c) => (3u8, c).hash(h),
@@ -138,8 +138,8 @@ impl Interp {
     }
 }
 
-fn make_table(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
-    let equiv = match a.first().map(|v| v.0) {
+fn make_table(it: &mut Interp, a: &[Value]) -> PlainResult {
+    let equiv = match a.first().map(|v| v.get()) {
         None | Some(V::Int(_)) => Equiv::Equal,
         Some(V::Prim(p)) => match it.prims.get(p as usize).map(|p| p.name) {
             Some("eq?") => Equiv::Eq,
@@ -207,8 +207,8 @@ pub(super) fn install(it: &mut Interp) {
     });
     super::alias(it, "hash-table-exists?", "hash-table-contains?");
     plain(it, "hash-table-count", 1, Some(1), |it, a| {
-        Ok(Value(V::Int(
-            it.table("hash-table-count", a[0])?.len() as i64
+        Ok(Value::new(V::Int(
+            it.table("hash-table-count", a[0])?.len() as i64,
         )))
     });
     super::alias(it, "hash-table-size", "hash-table-count");

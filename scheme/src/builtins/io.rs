@@ -2,21 +2,21 @@
 //! ports (`open-input-string`, `read`, `read-char`, `read-line`,
 //! `open-output-string`, `with-output-to-string`).
 
-use super::{char_arg, ctl, plain, str_arg, type_err};
+use super::{PlainResult, char_arg, ctl, plain, str_arg, type_err};
 use crate::error::{Error, ErrorKind};
 use crate::interp::{Ctrl, Interp, err};
 use crate::reader::Reader;
 use crate::value::{InPort, Obj, V, Value};
 
 /// Writes `text` to the optional port argument, or to the current output.
-fn out(it: &mut Interp, port: Option<Value>, text: &str) -> Result<Value, Error> {
+fn out(it: &mut Interp, port: Option<Value>, text: &str) -> PlainResult {
     match port {
         None => it.emit(text)?,
         Some(p) => match it.heap.obj_mut(p) {
             Some(Obj::OutPort(buf)) => buf.push_str(text),
             _ => {
-                if !matches!(p.0, V::Bool(true) | V::Unspec) {
-                    return Err(type_err(it, "output", "an output port", p));
+                if !matches!(p.get(), V::Bool(true) | V::Unspec) {
+                    return Err(type_err(it, "output", "an output port", p).into());
                 }
                 it.emit(text)?;
             }
@@ -40,9 +40,9 @@ fn in_port<'a>(it: &'a mut Interp, who: &str, p: Value) -> Result<&'a mut InPort
     }
 }
 
-fn read(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+fn read(it: &mut Interp, a: &[Value]) -> PlainResult {
     let Some(&p) = a.first() else {
-        return Ok(Value(V::Eof));
+        return Ok(Value::new(V::Eof));
     };
     let port = in_port(it, "read", p)?;
     let rest = port.text[port.at..].to_string();
@@ -53,13 +53,13 @@ fn read(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
     port.at += consumed;
     Ok(match d {
         Some(d) => it.from_datum(&d),
-        None => Value(V::Eof),
+        None => Value::new(V::Eof),
     })
 }
 
-fn read_char(it: &mut Interp, a: &[Value], peek: bool) -> Result<Value, Error> {
+fn read_char(it: &mut Interp, a: &[Value], peek: bool) -> PlainResult {
     let Some(&p) = a.first() else {
-        return Ok(Value(V::Eof));
+        return Ok(Value::new(V::Eof));
     };
     let port = in_port(it, "read-char", p)?;
     let c = port.text[port.at..].chars().next();
@@ -68,20 +68,20 @@ fn read_char(it: &mut Interp, a: &[Value], peek: bool) -> Result<Value, Error> {
             if !peek {
                 port.at += c.len_utf8();
             }
-            Value(V::Char(c))
+            Value::new(V::Char(c))
         }
-        None => Value(V::Eof),
+        None => Value::new(V::Eof),
     })
 }
 
-fn read_line(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+fn read_line(it: &mut Interp, a: &[Value]) -> PlainResult {
     let Some(&p) = a.first() else {
-        return Ok(Value(V::Eof));
+        return Ok(Value::new(V::Eof));
     };
     let port = in_port(it, "read-line", p)?;
     let rest = &port.text[port.at..];
     if rest.is_empty() {
-        return Ok(Value(V::Eof));
+        return Ok(Value::new(V::Eof));
     }
     let (line, used) = match rest.find('\n') {
         Some(i) => (rest[..i].to_string(), i + 1),
@@ -91,22 +91,22 @@ fn read_line(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
     Ok(it.new_string(line))
 }
 
-fn read_string(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+fn read_string(it: &mut Interp, a: &[Value]) -> PlainResult {
     let k = super::index_arg(it, "read-string", a[0])?;
     let Some(&p) = a.get(1) else {
-        return Ok(Value(V::Eof));
+        return Ok(Value::new(V::Eof));
     };
     let port = in_port(it, "read-string", p)?;
     let rest = &port.text[port.at..];
     if rest.is_empty() {
-        return Ok(Value(V::Eof));
+        return Ok(Value::new(V::Eof));
     }
     let taken: String = rest.chars().take(k).collect();
     port.at += taken.len();
     Ok(it.new_string(taken))
 }
 
-fn open_input_file(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+fn open_input_file(it: &mut Interp, a: &[Value]) -> PlainResult {
     let path = str_arg(it, "open-input-file", a[0])?.to_string();
     let text = std::fs::read_to_string(&path)
         .map_err(|e| err(ErrorKind::Io, format!("cannot open {path}: {e}")))?;
@@ -190,12 +190,7 @@ pub(super) fn install(it: &mut Interp) {
                 let s = s.clone();
                 Ok(it.new_string(s))
             }
-            _ => Err(type_err(
-                it,
-                "get-output-string",
-                "an output string port",
-                a[0],
-            )),
+            _ => Err(type_err(it, "get-output-string", "an output string port", a[0]).into()),
         }
     });
     plain(it, "read", 0, Some(1), read);
@@ -205,7 +200,7 @@ pub(super) fn install(it: &mut Interp) {
     plain(it, "read-string", 1, Some(2), read_string);
     plain(it, "open-input-file", 1, Some(1), open_input_file);
     plain(it, "char-ready?", 0, Some(1), |_, _| Ok(Value::TRUE));
-    plain(it, "eof-object", 0, Some(0), |_, _| Ok(Value(V::Eof)));
+    plain(it, "eof-object", 0, Some(0), |_, _| Ok(Value::new(V::Eof)));
     plain(it, "input-port?", 1, Some(1), |it, a| {
         Ok(Value::boolean(matches!(
             it.heap.obj(a[0]),

@@ -1,7 +1,7 @@
 //! Pairs and lists: constructors, the `c[ad]r` family, length, append, reverse,
 //! searching (`memq`, `assoc`...), `iota`, `last`, `list-copy`.
 
-use super::{index_arg, int_arg, list_arg, plain, type_err};
+use super::{PlainResult, index_arg, int_arg, list_arg, plain, type_err};
 use crate::error::{Error, ErrorKind};
 use crate::heap::Pair;
 use crate::interp::{Interp, err};
@@ -14,7 +14,7 @@ fn pair(it: &Interp, who: &str, v: Value) -> Result<Pair, Error> {
 }
 
 /// Follows a `c[ad]+r` path; `path` is read right to left like the name.
-fn cxr(it: &Interp, who: &str, path: &str, mut v: Value) -> Result<Value, Error> {
+fn cxr(it: &Interp, who: &str, path: &str, mut v: Value) -> PlainResult {
     for step in path.bytes().rev() {
         let p = pair(it, who, v)?;
         v = if step == b'a' { p.car } else { p.cdr };
@@ -28,8 +28,8 @@ macro_rules! cxr_prims {
     };
 }
 
-fn set_part(it: &mut Interp, who: &str, p: Value, v: Value, car: bool) -> Result<Value, Error> {
-    match p.0 {
+fn set_part(it: &mut Interp, who: &str, p: Value, v: Value, car: bool) -> PlainResult {
+    match p.get() {
         V::Pair(i) => {
             let cell = &mut it.heap.pairs[i as usize];
             if car {
@@ -39,16 +39,16 @@ fn set_part(it: &mut Interp, who: &str, p: Value, v: Value, car: bool) -> Result
             }
             Ok(Value::UNSPEC)
         }
-        _ => Err(type_err(it, who, "a pair", p)),
+        _ => Err(type_err(it, who, "a pair", p).into()),
     }
 }
 
-fn length(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+fn length(it: &mut Interp, a: &[Value]) -> PlainResult {
     let items = list_arg(it, "length", a[0])?;
-    Ok(Value(V::Int(items.len() as i64)))
+    Ok(Value::new(V::Int(items.len() as i64)))
 }
 
-fn append(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+fn append(it: &mut Interp, a: &[Value]) -> PlainResult {
     let Some((&last, init)) = a.split_last() else {
         return Ok(Value::NIL);
     };
@@ -59,7 +59,7 @@ fn append(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
     Ok(it.list_with_tail(&items, last))
 }
 
-fn list_tail(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+fn list_tail(it: &mut Interp, a: &[Value]) -> PlainResult {
     let k = index_arg(it, "list-tail", a[1])?;
     let mut v = a[0];
     for _ in 0..k {
@@ -78,7 +78,7 @@ fn list_tail(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
     Ok(v)
 }
 
-fn list_ref(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+fn list_ref(it: &mut Interp, a: &[Value]) -> PlainResult {
     let tail = list_tail(it, a).map_err(|_| {
         err(
             ErrorKind::Range,
@@ -92,6 +92,7 @@ fn list_ref(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
             "list-ref: the index is past the end of the list",
         )
         .with_irritants(vec![it.print_to(a[1], true)])
+        .into()
     })
 }
 
@@ -110,7 +111,7 @@ fn mem(it: &Interp, x: Value, mut l: Value, equal: bool) -> Value {
     Value::FALSE
 }
 
-fn ass(it: &Interp, who: &str, x: Value, mut l: Value, equal: bool) -> Result<Value, Error> {
+fn ass(it: &Interp, who: &str, x: Value, mut l: Value, equal: bool) -> PlainResult {
     while let Some(p) = it.heap.pair(l) {
         let entry = it
             .heap
@@ -128,22 +129,23 @@ fn ass(it: &Interp, who: &str, x: Value, mut l: Value, equal: bool) -> Result<Va
     Ok(Value::FALSE)
 }
 
-fn iota(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+fn iota(it: &mut Interp, a: &[Value]) -> PlainResult {
     let n = index_arg(it, "iota", a[0])?;
     if n > 100_000_000 {
         return Err(err(ErrorKind::Range, "iota: that list would be too long")
-            .with_irritants(vec![n.to_string()]));
+            .with_irritants(vec![n.to_string()])
+            .into());
     }
-    let start = a.get(1).copied().unwrap_or(Value(V::Int(0)));
-    let step = a.get(2).copied().unwrap_or(Value(V::Int(1)));
+    let start = a.get(1).copied().unwrap_or(Value::new(V::Int(0)));
+    let step = a.get(2).copied().unwrap_or(Value::new(V::Int(1)));
     let mut out = Vec::with_capacity(n);
-    match (start.0, step.0) {
+    match (start.get(), step.get()) {
         (V::Int(s), V::Int(d)) => {
             for k in 0..n as i64 {
                 let v = k.checked_mul(d).and_then(|x| x.checked_add(s));
                 out.push(
-                    v.map_or(Value(V::Float(s as f64 + k as f64 * d as f64)), |v| {
-                        Value(V::Int(v))
+                    v.map_or(Value::new(V::Float(s as f64 + k as f64 * d as f64)), |v| {
+                        Value::new(V::Int(v))
                     }),
                 );
             }
@@ -156,19 +158,20 @@ fn iota(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
                 .as_f64(step)
                 .ok_or_else(|| type_err(it, "iota", "a number", step))?;
             for k in 0..n {
-                out.push(Value(V::Float(s + k as f64 * d)));
+                out.push(Value::new(V::Float(s + k as f64 * d)));
             }
         }
     }
     Ok(it.list_from(&out))
 }
 
-fn make_list(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+fn make_list(it: &mut Interp, a: &[Value]) -> PlainResult {
     let n = index_arg(it, "make-list", a[0])?;
     if n > 100_000_000 {
         return Err(
             err(ErrorKind::Range, "make-list: that list would be too long")
-                .with_irritants(vec![n.to_string()]),
+                .with_irritants(vec![n.to_string()])
+                .into(),
         );
     }
     let fill = a.get(1).copied().unwrap_or(Value::UNSPEC);
@@ -179,7 +182,7 @@ fn make_list(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
     Ok(l)
 }
 
-fn last_pair(it: &Interp, who: &str, v: Value) -> Result<Value, Error> {
+fn last_pair(it: &Interp, who: &str, v: Value) -> PlainResult {
     let mut cur = v;
     let mut p = pair(it, who, cur)?;
     let mut steps = 0usize;
@@ -188,7 +191,7 @@ fn last_pair(it: &Interp, who: &str, v: Value) -> Result<Value, Error> {
         p = next;
         steps += 1;
         if steps > it.heap.pairs.len() {
-            return Err(type_err(it, who, "a list that is not circular", v));
+            return Err(type_err(it, who, "a list that is not circular", v).into());
         }
     }
     Ok(cur)
@@ -247,12 +250,13 @@ pub(super) fn install(it: &mut Interp) {
     plain(it, "list-ref", 2, Some(2), list_ref);
     plain(it, "list-set!", 3, Some(3), |it, a| {
         let tail = list_tail(it, &a[..2])?;
-        match tail.0 {
+        match tail.get() {
             V::Pair(_) => set_part(it, "list-set!", tail, a[2], true),
             _ => Err(err(
                 ErrorKind::Range,
                 "list-set!: the index is past the end of the list",
-            )),
+            )
+            .into()),
         }
     });
     plain(it, "list-copy", 1, Some(1), |it, a| {
@@ -262,12 +266,7 @@ pub(super) fn install(it: &mut Interp) {
             items.push(p.car);
             cur = p.cdr;
             if items.len() > it.heap.pairs.len() {
-                return Err(type_err(
-                    it,
-                    "list-copy",
-                    "a list that is not circular",
-                    a[0],
-                ));
+                return Err(type_err(it, "list-copy", "a list that is not circular", a[0]).into());
             }
         }
         Ok(it.list_with_tail(&items, cur))
@@ -304,7 +303,7 @@ pub(super) fn install(it: &mut Interp) {
         Ok(items
             .iter()
             .position(|&x| it.equal(x, a[1]))
-            .map_or(Value::FALSE, |i| Value(V::Int(i as i64))))
+            .map_or(Value::FALSE, |i| Value::new(V::Int(i as i64))))
     });
     plain(it, "list-head", 2, Some(2), |it, a| {
         let k = int_arg(it, "list-head", a[1])?;

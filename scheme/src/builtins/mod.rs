@@ -17,7 +17,9 @@ use crate::error::{Error, ErrorKind};
 use crate::interp::{Ctrl, Interp, err};
 use crate::value::{V, Value};
 
-pub(crate) type PlainFn = fn(&mut Interp, &[Value]) -> Result<Value, Error>;
+/// Builtins fail with a boxed error so that their result fits in two registers.
+pub(crate) type PlainResult = Result<Value, Box<Error>>;
+pub(crate) type PlainFn = fn(&mut Interp, &[Value]) -> PlainResult;
 pub(crate) type CtlFn = fn(&mut Interp, &[Value]) -> Result<Value, Ctrl>;
 
 #[derive(Clone, Copy)]
@@ -58,7 +60,7 @@ pub(crate) fn def(it: &mut Interp, name: &'static str, min: usize, max: Option<u
     let id = it.prims.len() as u16;
     it.prims.push(Prim { name, min, max, f });
     let s = it.intern(name);
-    it.globals[s as usize] = Value(V::Prim(id));
+    it.globals[s as usize] = Value::new(V::Prim(id));
 }
 
 pub(crate) fn plain(
@@ -124,7 +126,7 @@ pub(crate) fn type_err(it: &Interp, who: &str, wanted: &str, v: Value) -> Error 
 }
 
 pub(crate) fn int_arg(it: &Interp, who: &str, v: Value) -> Result<i64, Error> {
-    match v.0 {
+    match v.get() {
         V::Int(i) => Ok(i),
         V::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e18 => Ok(f as i64),
         _ => Err(type_err(it, who, "an integer", v)),
@@ -132,14 +134,14 @@ pub(crate) fn int_arg(it: &Interp, who: &str, v: Value) -> Result<i64, Error> {
 }
 
 pub(crate) fn index_arg(it: &Interp, who: &str, v: Value) -> Result<usize, Error> {
-    match v.0 {
+    match v.get() {
         V::Int(i) if i >= 0 => Ok(i as usize),
         _ => Err(type_err(it, who, "a non-negative integer index", v)),
     }
 }
 
 pub(crate) fn sym_arg(it: &Interp, who: &str, v: Value) -> Result<u32, Error> {
-    match v.0 {
+    match v.get() {
         V::Sym(s) => Ok(s),
         _ => Err(type_err(it, who, "a symbol", v)),
     }
@@ -150,7 +152,7 @@ pub(crate) fn str_arg<'a>(it: &'a Interp, who: &str, v: Value) -> Result<&'a str
 }
 
 pub(crate) fn char_arg(it: &Interp, who: &str, v: Value) -> Result<char, Error> {
-    match v.0 {
+    match v.get() {
         V::Char(c) => Ok(c),
         _ => Err(type_err(it, who, "a character", v)),
     }

@@ -1,7 +1,7 @@
 //! Numbers: arithmetic with exact 64-bit integers that promote to flonums on
 //! overflow, comparisons, rounding, transcendental functions, conversions, `random`.
 
-use super::{alias, int_arg, plain, str_arg, type_err};
+use super::{PlainResult, alias, int_arg, plain, str_arg, type_err};
 use crate::datum::DatumKind;
 use crate::error::{Error, ErrorKind};
 use crate::interp::{Interp, err};
@@ -24,14 +24,14 @@ impl Num {
 
     fn val(self) -> Value {
         match self {
-            Num::I(i) => Value(V::Int(i)),
-            Num::F(f) => Value(V::Float(f)),
+            Num::I(i) => Value::new(V::Int(i)),
+            Num::F(f) => Value::new(V::Float(f)),
         }
     }
 }
 
 fn num(it: &Interp, who: &str, v: Value) -> Result<Num, Error> {
-    match v.0 {
+    match v.get() {
         V::Int(i) => Ok(Num::I(i)),
         V::Float(f) => Ok(Num::F(f)),
         _ => Err(type_err(it, who, "a number", v)),
@@ -76,11 +76,12 @@ fn div(a: Num, b: Num) -> Result<Num, Error> {
     }
 }
 
-fn plus(it: &mut Interp, args: &[Value]) -> Result<Value, Error> {
-    if let [Value(V::Int(a)), Value(V::Int(b))] = args
-        && let Some(s) = a.checked_add(*b)
+fn plus(it: &mut Interp, args: &[Value]) -> PlainResult {
+    if let [x, y] = args
+        && let (V::Int(a), V::Int(b)) = (x.get(), y.get())
+        && let Some(s) = a.checked_add(b)
     {
-        return Ok(Value(V::Int(s)));
+        return Ok(Value::new(V::Int(s)));
     }
     let mut acc = Num::I(0);
     for &a in args {
@@ -89,11 +90,12 @@ fn plus(it: &mut Interp, args: &[Value]) -> Result<Value, Error> {
     Ok(acc.val())
 }
 
-fn minus(it: &mut Interp, args: &[Value]) -> Result<Value, Error> {
-    if let [Value(V::Int(a)), Value(V::Int(b))] = args
-        && let Some(s) = a.checked_sub(*b)
+fn minus(it: &mut Interp, args: &[Value]) -> PlainResult {
+    if let [x, y] = args
+        && let (V::Int(a), V::Int(b)) = (x.get(), y.get())
+        && let Some(s) = a.checked_sub(b)
     {
-        return Ok(Value(V::Int(s)));
+        return Ok(Value::new(V::Int(s)));
     }
     let first = num(it, "-", args[0])?;
     if args.len() == 1 {
@@ -106,7 +108,7 @@ fn minus(it: &mut Interp, args: &[Value]) -> Result<Value, Error> {
     Ok(acc.val())
 }
 
-fn times(it: &mut Interp, args: &[Value]) -> Result<Value, Error> {
+fn times(it: &mut Interp, args: &[Value]) -> PlainResult {
     let mut acc = Num::I(1);
     for &a in args {
         acc = mul(acc, num(it, "*", a)?);
@@ -114,7 +116,7 @@ fn times(it: &mut Interp, args: &[Value]) -> Result<Value, Error> {
     Ok(acc.val())
 }
 
-fn divide(it: &mut Interp, args: &[Value]) -> Result<Value, Error> {
+fn divide(it: &mut Interp, args: &[Value]) -> PlainResult {
     let first = num(it, "/", args[0])?;
     if args.len() == 1 {
         return Ok(div(Num::I(1), first)?.val());
@@ -131,7 +133,7 @@ fn compare(
     who: &str,
     args: &[Value],
     ok: fn(std::cmp::Ordering) -> bool,
-) -> Result<Value, Error> {
+) -> PlainResult {
     for w in args.windows(2) {
         let a = num(it, who, w[0])?;
         let b = num(it, who, w[1])?;
@@ -155,8 +157,10 @@ fn compare(
 
 macro_rules! cmp_prim {
     ($name:ident, $who:expr, $op:tt, $ok:expr) => {
-        fn $name(it: &mut Interp, args: &[Value]) -> Result<Value, Error> {
-            if let [Value(V::Int(a)), Value(V::Int(b))] = args {
+        fn $name(it: &mut Interp, args: &[Value]) -> PlainResult {
+            if let [x, y] = args
+                && let (V::Int(a), V::Int(b)) = (x.get(), y.get())
+            {
                 return Ok(Value::boolean(a $op b));
             }
             compare(it, $who, args, $ok)
@@ -171,14 +175,13 @@ cmp_prim!(num_le, "<=", <=, |o| o.is_le());
 cmp_prim!(num_ge, ">=", >=, |o| o.is_ge());
 
 /// Integer division family: `kind` 0 quotient, 1 remainder, 2 modulo.
-fn int_div(it: &Interp, who: &str, a: Value, b: Value, kind: u8) -> Result<Value, Error> {
+fn int_div(it: &Interp, who: &str, a: Value, b: Value, kind: u8) -> PlainResult {
     let x = num(it, who, a)?;
     let y = num(it, who, b)?;
     match (x, y) {
-        (Num::I(_), Num::I(0)) => Err(err(
-            ErrorKind::DivByZero,
-            format!("{who} cannot divide by 0"),
-        )),
+        (Num::I(_), Num::I(0)) => {
+            Err(err(ErrorKind::DivByZero, format!("{who} cannot divide by 0")).into())
+        }
         (Num::I(p), Num::I(q)) => {
             let r = match kind {
                 0 => p.checked_div(q),
@@ -192,25 +195,19 @@ fn int_div(it: &Interp, who: &str, a: Value, b: Value, kind: u8) -> Result<Value
                 }),
             };
             Ok(r.map_or(
-                Value(V::Float(if kind == 0 { -(p as f64) } else { 0.0 })),
-                |r| Value(V::Int(r)),
+                Value::new(V::Float(if kind == 0 { -(p as f64) } else { 0.0 })),
+                |r| Value::new(V::Int(r)),
             ))
         }
         _ => {
             let (p, q) = (x.f(), y.f());
             if p.fract() != 0.0 || q.fract() != 0.0 {
-                return Err(type_err(
-                    it,
-                    who,
-                    "integers",
-                    if p.fract() != 0.0 { a } else { b },
-                ));
+                return Err(
+                    type_err(it, who, "integers", if p.fract() != 0.0 { a } else { b }).into(),
+                );
             }
             if q == 0.0 {
-                return Err(err(
-                    ErrorKind::DivByZero,
-                    format!("{who} cannot divide by 0"),
-                ));
+                return Err(err(ErrorKind::DivByZero, format!("{who} cannot divide by 0")).into());
             }
             let r = match kind {
                 0 => (p / q).trunc(),
@@ -224,7 +221,7 @@ fn int_div(it: &Interp, who: &str, a: Value, b: Value, kind: u8) -> Result<Value
                     }
                 }
             };
-            Ok(Value(V::Float(r)))
+            Ok(Value::new(V::Float(r)))
         }
     }
 }
@@ -246,79 +243,76 @@ fn round_even(f: f64) -> f64 {
     }
 }
 
-fn rounding(
-    it: &mut Interp,
-    args: &[Value],
-    who: &str,
-    op: fn(f64) -> f64,
-) -> Result<Value, Error> {
+fn rounding(it: &mut Interp, args: &[Value], who: &str, op: fn(f64) -> f64) -> PlainResult {
     match num(it, who, args[0])? {
-        Num::I(i) => Ok(Value(V::Int(i))),
-        Num::F(f) => Ok(Value(V::Float(op(f)))),
+        Num::I(i) => Ok(Value::new(V::Int(i))),
+        Num::F(f) => Ok(Value::new(V::Float(op(f)))),
     }
 }
 
-fn to_exact(it: &Interp, v: Value) -> Result<Value, Error> {
+fn to_exact(it: &Interp, v: Value) -> PlainResult {
     match num(it, "exact", v)? {
-        Num::I(i) => Ok(Value(V::Int(i))),
+        Num::I(i) => Ok(Value::new(V::Int(i))),
         Num::F(f) => {
             if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.2e18 {
-                Ok(Value(V::Int(f as i64)))
+                Ok(Value::new(V::Int(f as i64)))
             } else if f.is_finite() {
                 let r = f.round();
                 if r.abs() < 9.2e18 {
-                    Ok(Value(V::Int(r as i64)))
+                    Ok(Value::new(V::Int(r as i64)))
                 } else {
                     Err(err(
                         ErrorKind::Range,
                         "exact: this number is too large for an exact integer",
                     )
-                    .with_irritants(vec![format_float(f)]))
+                    .with_irritants(vec![format_float(f)])
+                    .into())
                 }
             } else {
                 Err(err(
                     ErrorKind::Range,
                     "exact: infinities and NaN have no exact value",
                 )
-                .with_irritants(vec![format_float(f)]))
+                .with_irritants(vec![format_float(f)])
+                .into())
             }
         }
     }
 }
 
-fn expt(it: &mut Interp, args: &[Value]) -> Result<Value, Error> {
+fn expt(it: &mut Interp, args: &[Value]) -> PlainResult {
     let b = num(it, "expt", args[0])?;
     let e = num(it, "expt", args[1])?;
     Ok(match (b, e) {
         (Num::I(x), Num::I(y)) if y >= 0 => {
             match u32::try_from(y).ok().and_then(|y| x.checked_pow(y)) {
-                Some(r) => Value(V::Int(r)),
-                None => Value(V::Float((x as f64).powf(y as f64))),
+                Some(r) => Value::new(V::Int(r)),
+                None => Value::new(V::Float((x as f64).powf(y as f64))),
             }
         }
-        _ => Value(V::Float(b.f().powf(e.f()))),
+        _ => Value::new(V::Float(b.f().powf(e.f()))),
     })
 }
 
-fn sqrt(it: &mut Interp, args: &[Value]) -> Result<Value, Error> {
+fn sqrt(it: &mut Interp, args: &[Value]) -> PlainResult {
     match num(it, "sqrt", args[0])? {
         Num::I(i) if i >= 0 => {
             let r = (i as f64).sqrt().round() as i64;
             if r.checked_mul(r) == Some(i) {
-                Ok(Value(V::Int(r)))
+                Ok(Value::new(V::Int(r)))
             } else {
-                Ok(Value(V::Float((i as f64).sqrt())))
+                Ok(Value::new(V::Float((i as f64).sqrt())))
             }
         }
-        n => Ok(Value(V::Float(n.f().sqrt()))),
+        n => Ok(Value::new(V::Float(n.f().sqrt()))),
     }
 }
 
-fn float_fn(it: &mut Interp, args: &[Value], who: &str, f: fn(f64) -> f64) -> Result<Value, Error> {
-    Ok(Value(V::Float(f(float(it, who, args[0])?))))
+fn float_fn(it: &mut Interp, args: &[Value], who: &str, f: fn(f64) -> f64) -> PlainResult {
+    Ok(Value::new(V::Float(f(float(it, who, args[0])?))))
 }
 
-fn number_to_string(it: &mut Interp, args: &[Value]) -> Result<Value, Error> {
+fn number_to_string(it: &mut Interp, args: &[Value]) -> PlainResult {
     let radix = match args.get(1) {
         Some(&r) => int_arg(it, "number->string", r)?,
         None => 10,
@@ -333,7 +327,8 @@ fn number_to_string(it: &mut Interp, args: &[Value]) -> Result<Value, Error> {
             return Err(err(
                 ErrorKind::Range,
                 "number->string supports radix 2, 8, 10 and 16 (floats: 10)",
-            ));
+            )
+            .into());
         }
     };
     Ok(it.new_string(s))
@@ -350,7 +345,7 @@ fn fmt_radix(i: i64, radix: u32) -> String {
     format!("{sign}{body}")
 }
 
-fn string_to_number(it: &mut Interp, args: &[Value]) -> Result<Value, Error> {
+fn string_to_number(it: &mut Interp, args: &[Value]) -> PlainResult {
     let s = str_arg(it, "string->number", args[0])?.to_string();
     let radix = match args.get(1) {
         Some(&r) => int_arg(it, "string->number", r)?,
@@ -359,14 +354,14 @@ fn string_to_number(it: &mut Interp, args: &[Value]) -> Result<Value, Error> {
     if radix != 10 {
         let r = u32::try_from(radix).ok().filter(|r| (2..=36).contains(r));
         return Ok(match r.and_then(|r| i64::from_str_radix(&s, r).ok()) {
-            Some(i) => Value(V::Int(i)),
+            Some(i) => Value::new(V::Int(i)),
             None => Value::FALSE,
         });
     }
     let parsed = match crate::reader::read_all(&s, "string->number") {
         Ok(ds) if ds.len() == 1 => match &ds[0].kind {
-            DatumKind::Int(i) => Some(Value(V::Int(*i))),
-            DatumKind::Float(f) => Some(Value(V::Float(*f))),
+            DatumKind::Int(i) => Some(Value::new(V::Int(*i))),
+            DatumKind::Float(f) => Some(Value::new(V::Float(*f))),
             _ => None,
         },
         _ => None,
@@ -374,7 +369,7 @@ fn string_to_number(it: &mut Interp, args: &[Value]) -> Result<Value, Error> {
     Ok(parsed.unwrap_or(Value::FALSE))
 }
 
-fn random(it: &mut Interp, args: &[Value]) -> Result<Value, Error> {
+fn random(it: &mut Interp, args: &[Value]) -> PlainResult {
     // xorshift64*
     let mut x = it.rng;
     x ^= x >> 12;
@@ -383,29 +378,24 @@ fn random(it: &mut Interp, args: &[Value]) -> Result<Value, Error> {
     it.rng = x;
     let r = x.wrapping_mul(0x2545_f491_4f6c_dd1d);
     match args.first().map(|&v| num(it, "random", v)).transpose()? {
-        None => Ok(Value(V::Float((r >> 11) as f64 / (1u64 << 53) as f64))),
-        Some(Num::I(n)) if n > 0 => Ok(Value(V::Int((r % n as u64) as i64))),
-        Some(Num::F(f)) if f > 0.0 => {
-            Ok(Value(V::Float((r >> 11) as f64 / (1u64 << 53) as f64 * f)))
-        }
-        Some(_) => Err(type_err(it, "random", "a positive number", args[0])),
+        None => Ok(Value::new(V::Float((r >> 11) as f64 / (1u64 << 53) as f64))),
+        Some(Num::I(n)) if n > 0 => Ok(Value::new(V::Int((r % n as u64) as i64))),
+        Some(Num::F(f)) if f > 0.0 => Ok(Value::new(V::Float(
+            (r >> 11) as f64 / (1u64 << 53) as f64 * f,
+        ))),
+        Some(_) => Err(type_err(it, "random", "a positive number", args[0]).into()),
     }
 }
 
-fn pred(it: &mut Interp, args: &[Value], who: &str, f: fn(Num) -> bool) -> Result<Value, Error> {
+fn pred(it: &mut Interp, args: &[Value], who: &str, f: fn(Num) -> bool) -> PlainResult {
     Ok(Value::boolean(f(num(it, who, args[0])?)))
 }
 
-fn int_pred(
-    it: &mut Interp,
-    args: &[Value],
-    who: &str,
-    f: fn(i64) -> bool,
-) -> Result<Value, Error> {
+fn int_pred(it: &mut Interp, args: &[Value], who: &str, f: fn(i64) -> bool) -> PlainResult {
     Ok(Value::boolean(f(int_arg(it, who, args[0])?)))
 }
 
-fn minmax(it: &mut Interp, args: &[Value], who: &str, want_max: bool) -> Result<Value, Error> {
+fn minmax(it: &mut Interp, args: &[Value], who: &str, want_max: bool) -> PlainResult {
     let mut best = num(it, who, args[0])?;
     let mut inexact = matches!(best, Num::F(_));
     for &a in &args[1..] {
@@ -432,23 +422,23 @@ fn minmax(it: &mut Interp, args: &[Value], who: &str, want_max: bool) -> Result<
         }
     }
     Ok(if inexact {
-        Value(V::Float(best.f()))
+        Value::new(V::Float(best.f()))
     } else {
         best.val()
     })
 }
 
-fn atan(it: &mut Interp, args: &[Value]) -> Result<Value, Error> {
+fn atan(it: &mut Interp, args: &[Value]) -> PlainResult {
     let y = float(it, "atan", args[0])?;
-    Ok(Value(V::Float(match args.get(1) {
+    Ok(Value::new(V::Float(match args.get(1) {
         Some(&x) => y.atan2(float(it, "atan", x)?),
         None => y.atan(),
     })))
 }
 
-fn log(it: &mut Interp, args: &[Value]) -> Result<Value, Error> {
+fn log(it: &mut Interp, args: &[Value]) -> PlainResult {
     let x = float(it, "log", args[0])?;
-    Ok(Value(V::Float(match args.get(1) {
+    Ok(Value::new(V::Float(match args.get(1) {
         Some(&b) => x.ln() / float(it, "log", b)?.ln(),
         None => x.ln(),
     })))
@@ -489,9 +479,9 @@ pub(super) fn install(it: &mut Interp) {
             return Ok(q);
         };
         let adjust = it.as_f64(m).is_some_and(|m| m != 0.0) && ((x < 0.0) != (y < 0.0));
-        Ok(match (q.0, adjust) {
-            (V::Int(q), true) => Value(V::Int(q - 1)),
-            (V::Float(q), true) => Value(V::Float(q - 1.0)),
+        Ok(match (q.get(), adjust) {
+            (V::Int(q), true) => Value::new(V::Int(q - 1)),
+            (V::Float(q), true) => Value::new(V::Float(q - 1.0)),
             _ => q,
         })
     });
@@ -499,8 +489,10 @@ pub(super) fn install(it: &mut Interp) {
         Ok(match num(it, "abs", a[0])? {
             Num::I(i) => i
                 .checked_abs()
-                .map_or(Value(V::Float((i as f64).abs())), |v| Value(V::Int(v))),
-            Num::F(f) => Value(V::Float(f.abs())),
+                .map_or(Value::new(V::Float((i as f64).abs())), |v| {
+                    Value::new(V::Int(v))
+                }),
+            Num::F(f) => Value::new(V::Float(f.abs())),
         })
     });
     plain(it, "min", 1, None, |it, a| minmax(it, a, "min", false));
@@ -510,14 +502,14 @@ pub(super) fn install(it: &mut Interp) {
         for &v in a {
             g = gcd_i(g, int_arg(it, "gcd", v)?);
         }
-        Ok(Value(V::Int(g)))
+        Ok(Value::new(V::Int(g)))
     });
     plain(it, "lcm", 0, None, |it, a| {
         let mut l: i64 = 1;
         for &v in a {
             let x = int_arg(it, "lcm", v)?;
             if x == 0 {
-                return Ok(Value(V::Int(0)));
+                return Ok(Value::new(V::Int(0)));
             }
             let g = gcd_i(l, x);
             l = x
@@ -525,19 +517,14 @@ pub(super) fn install(it: &mut Interp) {
                 .and_then(|a| (l / g).checked_mul(a))
                 .ok_or_else(|| err(ErrorKind::Range, "lcm is too large for 64 bits"))?;
         }
-        Ok(Value(V::Int(l)))
+        Ok(Value::new(V::Int(l)))
     });
     plain(it, "expt", 2, Some(2), expt);
     plain(it, "sqrt", 1, Some(1), sqrt);
     plain(it, "exact-integer-sqrt", 1, Some(1), |it, a| {
         let n = int_arg(it, "exact-integer-sqrt", a[0])?;
         if n < 0 {
-            return Err(type_err(
-                it,
-                "exact-integer-sqrt",
-                "a non-negative integer",
-                a[0],
-            ));
+            return Err(type_err(it, "exact-integer-sqrt", "a non-negative integer", a[0]).into());
         }
         let mut r = (n as f64).sqrt() as i64;
         while r.checked_mul(r).is_none_or(|s| s > n) {
@@ -546,7 +533,7 @@ pub(super) fn install(it: &mut Interp) {
         while (r + 1).checked_mul(r + 1).is_some_and(|s| s <= n) {
             r += 1;
         }
-        let vals = vec![Value(V::Int(r)), Value(V::Int(n - r * r))];
+        let vals = vec![Value::new(V::Int(r)), Value::new(V::Int(n - r * r))];
         Ok(it.alloc(crate::value::Obj::Values(vals)))
     });
     plain(it, "exp", 1, Some(1), |it, a| {
@@ -584,10 +571,10 @@ pub(super) fn install(it: &mut Interp) {
     plain(it, "exact", 1, Some(1), |it, a| to_exact(it, a[0]));
     plain(it, "inexact->exact", 1, Some(1), |it, a| to_exact(it, a[0]));
     plain(it, "inexact", 1, Some(1), |it, a| {
-        Ok(Value(V::Float(float(it, "inexact", a[0])?)))
+        Ok(Value::new(V::Float(float(it, "inexact", a[0])?)))
     });
     plain(it, "exact->inexact", 1, Some(1), |it, a| {
-        Ok(Value(V::Float(float(it, "exact->inexact", a[0])?)))
+        Ok(Value::new(V::Float(float(it, "exact->inexact", a[0])?)))
     });
     plain(it, "number->string", 1, Some(2), number_to_string);
     plain(it, "string->number", 1, Some(2), string_to_number);
@@ -597,19 +584,22 @@ pub(super) fn install(it: &mut Interp) {
         Ok(mul(n, n).val())
     });
     plain(it, "number?", 1, Some(1), |_, a| {
-        Ok(Value::boolean(matches!(a[0].0, V::Int(_) | V::Float(_))))
+        Ok(Value::boolean(matches!(
+            a[0].get(),
+            V::Int(_) | V::Float(_)
+        )))
     });
     alias(it, "complex?", "number?");
     alias(it, "real?", "number?");
     plain(it, "rational?", 1, Some(1), |_, a| {
-        Ok(Value::boolean(match a[0].0 {
+        Ok(Value::boolean(match a[0].get() {
             V::Int(_) => true,
             V::Float(f) => f.is_finite(),
             _ => false,
         }))
     });
     plain(it, "integer?", 1, Some(1), |_, a| {
-        Ok(Value::boolean(match a[0].0 {
+        Ok(Value::boolean(match a[0].get() {
             V::Int(_) => true,
             V::Float(f) => f.is_finite() && f.fract() == 0.0,
             _ => false,
@@ -622,7 +612,7 @@ pub(super) fn install(it: &mut Interp) {
         pred(it, a, "inexact?", |n| matches!(n, Num::F(_)))
     });
     plain(it, "exact-integer?", 1, Some(1), |_, a| {
-        Ok(Value::boolean(matches!(a[0].0, V::Int(_))))
+        Ok(Value::boolean(matches!(a[0].get(), V::Int(_))))
     });
     plain(it, "nan?", 1, Some(1), |it, a| {
         pred(it, a, "nan?", |n| n.f().is_nan())
@@ -658,7 +648,7 @@ pub(super) fn install(it: &mut Interp) {
         bitfold(it, a, "bitwise-xor", 0, |x, y| x ^ y)
     });
     plain(it, "bitwise-not", 1, Some(1), |it, a| {
-        Ok(Value(V::Int(!int_arg(it, "bitwise-not", a[0])?)))
+        Ok(Value::new(V::Int(!int_arg(it, "bitwise-not", a[0])?)))
     });
     plain(it, "arithmetic-shift", 2, Some(2), |it, a| {
         let x = int_arg(it, "arithmetic-shift", a[0])?;
@@ -671,8 +661,8 @@ pub(super) fn install(it: &mut Interp) {
         } else {
             Some(x >> s.unsigned_abs().min(63))
         };
-        r.map(|r| Value(V::Int(r)))
-            .ok_or_else(|| err(ErrorKind::Range, "arithmetic-shift overflows 64 bits"))
+        r.map(|r| Value::new(V::Int(r)))
+            .ok_or_else(|| err(ErrorKind::Range, "arithmetic-shift overflows 64 bits").into())
     });
 }
 
@@ -682,10 +672,10 @@ fn bitfold(
     who: &str,
     init: i64,
     f: fn(i64, i64) -> i64,
-) -> Result<Value, Error> {
+) -> PlainResult {
     let mut acc = init;
     for &v in args {
         acc = f(acc, int_arg(it, who, v)?);
     }
-    Ok(Value(V::Int(acc)))
+    Ok(Value::new(V::Int(acc)))
 }

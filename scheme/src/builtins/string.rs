@@ -1,7 +1,7 @@
 //! Strings (UTF-8, indexed by character): construction, access, comparison, case,
 //! searching, splitting and joining, conversion to and from lists.
 
-use super::{char_arg, index_arg, list_arg, plain, str_arg, type_err};
+use super::{PlainResult, char_arg, index_arg, list_arg, plain, str_arg, type_err};
 use crate::error::{Error, ErrorKind};
 use crate::interp::{Interp, err};
 use crate::value::{Obj, V, Value};
@@ -64,14 +64,14 @@ fn sub(s: &str, start: usize, end: usize) -> String {
     }
 }
 
-fn substring(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+fn substring(it: &mut Interp, a: &[Value]) -> PlainResult {
     let s = str_arg(it, "substring", a[0])?;
     let (start, end) = span(it, "substring", s, &a[1..])?;
     let r = sub(s, start, end);
     Ok(it.new_string(r))
 }
 
-fn string_append(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+fn string_append(it: &mut Interp, a: &[Value]) -> PlainResult {
     let mut out = String::new();
     for &v in a {
         out.push_str(str_arg(it, "string-append", v)?);
@@ -79,7 +79,7 @@ fn string_append(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
     Ok(it.new_string(out))
 }
 
-fn string_ref(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+fn string_ref(it: &mut Interp, a: &[Value]) -> PlainResult {
     let s = str_arg(it, "string-ref", a[0])?;
     let k = index_arg(it, "string-ref", a[1])?;
     let c = if s.is_ascii() {
@@ -87,11 +87,11 @@ fn string_ref(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
     } else {
         s.chars().nth(k)
     };
-    c.map(|c| Value(V::Char(c)))
-        .ok_or_else(|| range_err("string-ref", "the index is past the end of the string", k))
+    c.map(|c| Value::new(V::Char(c)))
+        .ok_or_else(|| range_err("string-ref", "the index is past the end of the string", k).into())
 }
 
-fn string_set(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+fn string_set(it: &mut Interp, a: &[Value]) -> PlainResult {
     let k = index_arg(it, "string-set!", a[1])?;
     let c = char_arg(it, "string-set!", a[2])?;
     let s = str_arg(it, "string-set!", a[0])?;
@@ -112,7 +112,7 @@ fn str_cmp(
     a: &[Value],
     ci: bool,
     ok: fn(std::cmp::Ordering) -> bool,
-) -> Result<Value, Error> {
+) -> PlainResult {
     let mut strs = Vec::with_capacity(a.len());
     for &v in a {
         let s = str_arg(it, who, v)?;
@@ -127,14 +127,14 @@ macro_rules! str_cmps {
     };
 }
 
-fn string_to_list(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+fn string_to_list(it: &mut Interp, a: &[Value]) -> PlainResult {
     let s = str_arg(it, "string->list", a[0])?;
     let (start, end) = span(it, "string->list", s, &a[1..])?;
     let chars: Vec<Value> = s
         .chars()
         .skip(start)
         .take(end - start)
-        .map(|c| Value(V::Char(c)))
+        .map(|c| Value::new(V::Char(c)))
         .collect();
     Ok(it.list_from(&chars))
 }
@@ -147,24 +147,24 @@ fn chars_of(it: &Interp, who: &str, items: &[Value]) -> Result<String, Error> {
     Ok(out)
 }
 
-fn string_search(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+fn string_search(it: &mut Interp, a: &[Value]) -> PlainResult {
     let hay = str_arg(it, "string-contains", a[0])?;
     let needle = str_arg(it, "string-contains", a[1])?;
     Ok(match hay.find(needle) {
-        Some(b) => Value(V::Int(char_count(&hay[..b]) as i64)),
+        Some(b) => Value::new(V::Int(char_count(&hay[..b]) as i64)),
         None => Value::FALSE,
     })
 }
 
-fn string_split(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+fn string_split(it: &mut Interp, a: &[Value]) -> PlainResult {
     let s = str_arg(it, "string-split", a[0])?.to_string();
-    let parts: Vec<String> = match a.get(1).map(|v| v.0) {
+    let parts: Vec<String> = match a.get(1).map(|v| v.get()) {
         None => s.split_whitespace().map(str::to_string).collect(),
         Some(V::Char(c)) => s.split(c).map(str::to_string).collect(),
         Some(_) => {
             let sep = str_arg(it, "string-split", a[1])?;
             if sep.is_empty() {
-                return Err(type_err(it, "string-split", "a non-empty separator", a[1]));
+                return Err(type_err(it, "string-split", "a non-empty separator", a[1]).into());
             }
             s.split(sep).map(str::to_string).collect()
         }
@@ -173,7 +173,7 @@ fn string_split(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
     Ok(it.list_from(&vals))
 }
 
-fn string_join(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+fn string_join(it: &mut Interp, a: &[Value]) -> PlainResult {
     let items = list_arg(it, "string-join", a[0])?;
     let sep = match a.get(1) {
         Some(&v) => str_arg(it, "string-join", v)?.to_string(),
@@ -186,10 +186,10 @@ fn string_join(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
     Ok(it.new_string(parts.join(&sep)))
 }
 
-fn make_string(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+fn make_string(it: &mut Interp, a: &[Value]) -> PlainResult {
     let n = index_arg(it, "make-string", a[0])?;
     if n > 1 << 30 {
-        return Err(range_err("make-string", "that string would be too long", n));
+        return Err(range_err("make-string", "that string would be too long", n).into());
     }
     let c = match a.get(1) {
         Some(&v) => char_arg(it, "make-string", v)?,
@@ -198,14 +198,14 @@ fn make_string(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
     Ok(it.new_string(std::iter::repeat_n(c, n).collect()))
 }
 
-fn map_str(it: &mut Interp, a: &[Value], who: &str, f: fn(&str) -> String) -> Result<Value, Error> {
+fn map_str(it: &mut Interp, a: &[Value], who: &str, f: fn(&str) -> String) -> PlainResult {
     let s = f(str_arg(it, who, a[0])?);
     Ok(it.new_string(s))
 }
 
 pub(super) fn install(it: &mut Interp) {
     plain(it, "string-length", 1, Some(1), |it, a| {
-        Ok(Value(V::Int(
+        Ok(Value::new(V::Int(
             char_count(str_arg(it, "string-length", a[0])?) as i64,
         )))
     });
@@ -285,7 +285,7 @@ pub(super) fn install(it: &mut Interp) {
     plain(it, "string->vector", 1, Some(1), |it, a| {
         let items: Vec<Value> = str_arg(it, "string->vector", a[0])?
             .chars()
-            .map(|c| Value(V::Char(c)))
+            .map(|c| Value::new(V::Char(c)))
             .collect();
         Ok(it.alloc(Obj::Vector(items)))
     });

@@ -1,6 +1,6 @@
 //! Vectors: construction, access, copying, conversion to and from lists.
 
-use super::{index_arg, list_arg, plain, type_err};
+use super::{PlainResult, index_arg, list_arg, plain, type_err};
 use crate::error::{Error, ErrorKind};
 use crate::interp::{Interp, err};
 use crate::value::{Obj, V, Value};
@@ -42,28 +42,29 @@ fn span(it: &Interp, who: &str, len: usize, a: &[Value]) -> Result<(usize, usize
     Ok((start, end))
 }
 
-fn make_vector(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+fn make_vector(it: &mut Interp, a: &[Value]) -> PlainResult {
     let n = index_arg(it, "make-vector", a[0])?;
     if n > 1 << 28 {
         return Err(err(
             ErrorKind::Range,
             "make-vector: that vector would be too long",
         )
-        .with_irritants(vec![n.to_string()]));
+        .with_irritants(vec![n.to_string()])
+        .into());
     }
-    let fill = a.get(1).copied().unwrap_or(Value(V::Int(0)));
+    let fill = a.get(1).copied().unwrap_or(Value::new(V::Int(0)));
     Ok(it.alloc(Obj::Vector(vec![fill; n])))
 }
 
-fn vector_ref(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+fn vector_ref(it: &mut Interp, a: &[Value]) -> PlainResult {
     let k = index_arg(it, "vector-ref", a[1])?;
     items(it, "vector-ref", a[0])?
         .get(k)
         .copied()
-        .ok_or_else(|| range_err("vector-ref", k))
+        .ok_or_else(|| range_err("vector-ref", k).into())
 }
 
-fn vector_set(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+fn vector_set(it: &mut Interp, a: &[Value]) -> PlainResult {
     let k = index_arg(it, "vector-set!", a[1])?;
     items(it, "vector-set!", a[0])?;
     match it.heap.obj_mut(a[0]) {
@@ -72,27 +73,27 @@ fn vector_set(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
                 *slot = a[2];
                 Ok(Value::UNSPEC)
             }
-            None => Err(range_err("vector-set!", k)),
+            None => Err(range_err("vector-set!", k).into()),
         },
-        _ => Err(range_err("vector-set!", k)),
+        _ => Err(range_err("vector-set!", k).into()),
     }
 }
 
-fn vector_to_list(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+fn vector_to_list(it: &mut Interp, a: &[Value]) -> PlainResult {
     let v = items(it, "vector->list", a[0])?;
     let (s, e) = span(it, "vector->list", v.len(), &a[1..])?;
     let part = v[s..e].to_vec();
     Ok(it.list_from(&part))
 }
 
-fn vector_copy(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+fn vector_copy(it: &mut Interp, a: &[Value]) -> PlainResult {
     let v = items(it, "vector-copy", a[0])?;
     let (s, e) = span(it, "vector-copy", v.len(), &a[1..])?;
     let part = v[s..e].to_vec();
     Ok(it.alloc(Obj::Vector(part)))
 }
 
-fn vector_fill(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+fn vector_fill(it: &mut Interp, a: &[Value]) -> PlainResult {
     let len = items(it, "vector-fill!", a[0])?.len();
     let (s, e) = span(it, "vector-fill!", len, &a[2..])?;
     if let Some(Obj::Vector(items)) = it.heap.obj_mut(a[0]) {
@@ -101,14 +102,14 @@ fn vector_fill(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
     Ok(Value::UNSPEC)
 }
 
-fn vector_copy_to(it: &mut Interp, a: &[Value]) -> Result<Value, Error> {
+fn vector_copy_to(it: &mut Interp, a: &[Value]) -> PlainResult {
     let at = index_arg(it, "vector-copy!", a[1])?;
     let src = items(it, "vector-copy!", a[2])?;
     let (s, e) = span(it, "vector-copy!", src.len(), &a[3..])?;
     let part = src[s..e].to_vec();
     let dst_len = items(it, "vector-copy!", a[0])?.len();
     if at + part.len() > dst_len {
-        return Err(range_err("vector-copy!", at + part.len()));
+        return Err(range_err("vector-copy!", at + part.len()).into());
     }
     if let Some(Obj::Vector(items)) = it.heap.obj_mut(a[0]) {
         items[at..at + part.len()].copy_from_slice(&part);
@@ -122,9 +123,9 @@ pub(super) fn install(it: &mut Interp) {
         Ok(it.alloc(Obj::Vector(a.to_vec())))
     });
     plain(it, "vector-length", 1, Some(1), |it, a| {
-        Ok(Value(
-            V::Int(items(it, "vector-length", a[0])?.len() as i64),
-        ))
+        Ok(Value::new(V::Int(
+            items(it, "vector-length", a[0])?.len() as i64
+        )))
     });
     plain(it, "vector-ref", 2, Some(2), vector_ref);
     plain(it, "vector-set!", 3, Some(3), vector_set);
