@@ -94,7 +94,8 @@ impl Interp {
     /// Compiles a top-level form.
     pub(crate) fn compile_top(&mut self, d: &Datum) -> Result<Node, Error> {
         let mut sc = Scopes::new();
-        self.compile(d, &mut sc, 0)
+        let d = normalized(d, 0)?;
+        self.compile(&d, &mut sc, 0)
     }
 
     fn lookup_local(sc: &Scopes, s: u32) -> Option<(u32, u32)> {
@@ -887,6 +888,40 @@ impl Interp {
         self.macros.insert(s, Macro::Rules(Rc::new(r)));
         Ok(())
     }
+}
+
+/// The datum with the shapes the reader never makes (an empty `List`, a `Dotted`
+/// without items) replaced by the ones it does, so the compiler can rely on them.
+/// Data built by an embedder may be anything.
+fn normalized(d: &Datum, depth: usize) -> Result<Datum, Error> {
+    if depth > crate::reader::MAX_NESTING {
+        return Err(syntax_err(&d.pos, "this expression is nested too deeply"));
+    }
+    let kind = match &d.kind {
+        DatumKind::List(items) if items.is_empty() => DatumKind::Nil,
+        DatumKind::List(items) => DatumKind::List(
+            items
+                .iter()
+                .map(|i| normalized(i, depth + 1))
+                .collect::<Result<_, _>>()?,
+        ),
+        DatumKind::Dotted(items, tail) if items.is_empty() => return normalized(tail, depth + 1),
+        DatumKind::Dotted(items, tail) => DatumKind::Dotted(
+            items
+                .iter()
+                .map(|i| normalized(i, depth + 1))
+                .collect::<Result<_, _>>()?,
+            Box::new(normalized(tail, depth + 1)?),
+        ),
+        DatumKind::Vector(items) => DatumKind::Vector(
+            items
+                .iter()
+                .map(|i| normalized(i, depth + 1))
+                .collect::<Result<_, _>>()?,
+        ),
+        other => other.clone(),
+    };
+    Ok(Datum::new(kind, d.pos.clone()))
 }
 
 /// Gives every datum without a position the position of the macro use.

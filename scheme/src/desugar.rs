@@ -444,7 +444,7 @@ pub(crate) fn record_type(form: &[Datum], pos: &P) -> Result<Datum, Error> {
         let Some(parts) = spec.as_list() else {
             continue;
         };
-        let Some(i) = parts[0].as_sym().and_then(field_index) else {
+        let Some(i) = parts.first().and_then(Datum::as_sym).and_then(field_index) else {
             continue;
         };
         let idx = Datum::new(DatumKind::Int(i as i64), pos.clone());

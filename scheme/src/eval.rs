@@ -554,7 +554,7 @@ impl Interp {
                     }
                 }
             }
-            V::Obj(i) => match &self.heap.objs[i as usize] {
+            V::Obj(i) => match self.heap.objs.get(i as usize).unwrap_or(&Obj::Free) {
                 Obj::Closure(lam, cenv) => {
                     let lam = lam.clone();
                     let cenv = *cenv;

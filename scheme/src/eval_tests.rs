@@ -349,3 +349,34 @@ fn huge_forms_give_errors_not_crashes() {
     );
     assert_eq!(quasi, "100002");
 }
+
+#[test]
+fn odd_data_from_an_embedder_are_errors() {
+    use crate::{Datum, DatumKind};
+    let mut it = Interp::new();
+    let empty = Datum::plain(DatumKind::List(Vec::new()));
+    let e = it.eval_datum(&empty).expect_err("() is not an expression");
+    assert_eq!(
+        (e.kind, e.message.as_str()),
+        (
+            ErrorKind::Syntax,
+            "() is not an expression: quote it as '()"
+        )
+    );
+    let call = Datum::plain(DatumKind::List(vec![
+        Datum::plain(DatumKind::Sym("list".into())),
+        Datum::plain(DatumKind::Dotted(
+            Vec::new(),
+            Box::new(Datum::plain(DatumKind::Int(3))),
+        )),
+    ]));
+    let v = it.eval_datum(&call).expect("evaluates");
+    assert_eq!(it.write_string(v), "(3)");
+    let e = it
+        .eval_str(
+            "(define-record-type point (make-point x) point? ())",
+            "t.scm",
+        )
+        .map(|v| it.write_string(v));
+    assert!(matches!(e, Ok(_) | Err(_)));
+}

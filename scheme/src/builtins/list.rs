@@ -31,11 +31,12 @@ macro_rules! cxr_prims {
 fn set_part(it: &mut Interp, who: &str, p: Value, v: Value, car: bool) -> PlainResult {
     match p.get() {
         V::Pair(i) => {
-            let cell = &mut it.heap.pairs[i as usize];
-            if car {
-                cell.car = v;
-            } else {
-                cell.cdr = v;
+            if let Some(cell) = it.heap.pairs.get_mut(i as usize) {
+                if car {
+                    cell.car = v;
+                } else {
+                    cell.cdr = v;
+                }
             }
             Ok(Value::UNSPEC)
         }
