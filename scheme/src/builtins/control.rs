@@ -322,6 +322,12 @@ pub(super) fn install(it: &mut Interp) {
         Ok(Value::boolean(!it.globals[s as usize].is_undef()))
     });
     plain(it, "sys:gc-stats", 0, Some(0), gc_stats);
+    plain(it, "collect-garbage", 0, Some(0), |it, _| {
+        // the collector may not run inside a builtin: make it due at the next call
+        it.heap.allocated = it.heap.threshold + 1;
+        Ok(Value::UNSPEC)
+    });
+    super::alias(it, "sys:gc", "collect-garbage");
     plain(it, " unspecified", 0, Some(0), |_, _| Ok(Value::UNSPEC));
     plain(it, " arity-error", 2, Some(2), |it, a| {
         let name = str_arg(it, "case-lambda", a[0])?.to_string();
