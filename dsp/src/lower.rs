@@ -144,6 +144,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
+        b.seal_block(entry);
         let params = b.block_params(entry).to_vec();
         let fault_block = b.create_block();
         b.set_cold_block(fault_block);
@@ -242,6 +243,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
+        b.seal_block(entry);
         let p = b.block_params(entry).to_vec();
         let fault_block = b.create_block();
         b.set_cold_block(fault_block);
@@ -337,6 +339,8 @@ impl<'a, 'b> FnCx<'a, 'b> {
         self.b.set_cold_block(fail);
         let cont = self.b.create_block();
         self.b.ins().brif(cond, fail, &[], cont, &[]);
+        self.b.seal_block(fail);
+        self.b.seal_block(cont);
         self.b.switch_to_block(fail);
         let ctx = self.ctx;
         let c = self.b.ins().iconst(types::I32, code as i64);
@@ -360,6 +364,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
             .load(types::I32, MemFlagsData::trusted(), ctx, CTX_FAULT);
         let cont = self.b.create_block();
         self.b.ins().brif(f, self.fault_block, &[], cont, &[]);
+        self.b.seal_block(cont);
         self.b.switch_to_block(cont);
     }
 
@@ -636,6 +641,8 @@ impl<'a, 'b> FnCx<'a, 'b> {
                     .ok_or_else(|| internal("loop var"))?;
                 let more = self.b.ins().icmp(IntCC::SignedLessThan, i, nv);
                 self.b.ins().brif(more, inner, &[], exit, &[]);
+                self.b.seal_block(inner);
+                self.b.seal_block(exit);
                 self.b.switch_to_block(exit);
                 self.unscope(saved);
                 return Ok(None);
@@ -650,6 +657,8 @@ impl<'a, 'b> FnCx<'a, 'b> {
                 self.body(body)?;
                 let cv = self.value(c)?;
                 self.b.ins().brif(cv, inner, &[], exit, &[]);
+                self.b.seal_block(inner);
+                self.b.seal_block(exit);
                 self.b.switch_to_block(exit);
                 self.unscope(saved);
                 return Ok(None);
@@ -718,10 +727,12 @@ impl<'a, 'b> FnCx<'a, 'b> {
                     } else {
                         self.b.ins().brif(v, done, &short, next, &[]);
                     }
+                    self.b.seal_block(next);
                     self.b.switch_to_block(next);
                 }
                 let fin = self.b.ins().iconst(types::I8, i64::from(is_and));
                 self.b.ins().jump(done, &[BlockArg::Value(fin)]);
+                self.b.seal_block(done);
                 self.b.switch_to_block(done);
                 self.unscope(saved);
                 self.b.block_params(done)[0]
@@ -880,6 +891,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
         };
         let saved = self.scope();
         for (blk, arm) in arms {
+            self.b.seal_block(blk);
             self.b.switch_to_block(blk);
             self.unscope(saved);
             let v = match arm {
@@ -891,6 +903,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
                 _ => self.b.ins().jump(done, &[]),
             };
         }
+        self.b.seal_block(done);
         self.b.switch_to_block(done);
         self.unscope(saved);
         Ok(rt.map(|_| self.b.block_params(done)[0]))

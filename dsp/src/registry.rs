@@ -257,8 +257,7 @@ impl Registry {
 
     /// The audio side starts from the control side's slots.
     pub fn audio_started(&mut self) {
-        for (name, f) in &self.funcs {
-            let _ = name;
+        for f in self.funcs.values() {
             self.audio_gen[f.slot as usize] = Some(f.gen_id);
         }
         self.collect();
