@@ -393,3 +393,37 @@ fn deeply_nested_code_is_an_error_or_compiles_without_overflowing_the_stack() {
     assert_eq!(e.kind, DspErrorKind::Syntax);
     assert_eq!(e.message, "expressions nest more than 64 deep here");
 }
+
+#[test]
+fn double_per_sample_entries_are_converted_at_the_boundary() {
+    let (dsp, mut ctx) = setup(
+        "(bind-func half (lambda (in:double time:i64 chan:i64 dat:double*) (* 0.5 (+ in (pref dat 1)))))",
+    );
+    let e = dsp.entry("half").expect("a per-sample entry");
+    let mut o = [0.0f32; 2];
+    ctx.run_sample(e, &[1.0, 3.0], 0, &mut o).expect("runs");
+    assert_eq!(o, [2.0, 3.0]);
+}
+
+#[test]
+fn a_rebuilt_closure_gets_a_fresh_zone_and_the_old_one_is_freed() {
+    let mut dsp = Dsp::new(DspConfig::default()).expect("a Dsp");
+    let src = "(bind-func keep 100000 (let ((buf:i64* (zalloc 1000))) (lambda (i:i64) (pset! buf i (+ 1 (pref buf i))))))";
+    define(&mut dsp, src);
+    let base = dsp.live();
+    assert_eq!(
+        dsp.call("keep", &[DspValue::I64(3)]).expect("runs"),
+        DspValue::I64(1)
+    );
+    assert_eq!(
+        dsp.call("keep", &[DspValue::I64(3)]).expect("runs"),
+        DspValue::I64(2)
+    );
+    define(&mut dsp, src);
+    // A new zone, zeroed: the count starts again; the old zone and code are gone.
+    assert_eq!(
+        dsp.call("keep", &[DspValue::I64(3)]).expect("runs"),
+        DspValue::I64(1)
+    );
+    assert_eq!(dsp.live(), base);
+}
