@@ -159,7 +159,8 @@ pub struct AudioCtx {
     pub(crate) channels_addr: u64,
 }
 
-fn stale(code: FaultCode) -> Fault {
+/// A fault raised by the audio context itself (no site in compiled code).
+fn own_fault(code: FaultCode) -> Fault {
     Fault {
         raw: RawFault {
             code: Some(code),
@@ -183,7 +184,7 @@ impl AudioCtx {
 
     fn entry_fn(&self, e: Entry) -> Result<(u64, u64), Fault> {
         let clo = self.slots.get(e.slot as usize).copied().unwrap_or(0);
-        resolve(&self.code, &self.arena, clo, e.type_id).ok_or(stale(FaultCode::StaleCall))
+        resolve(&self.code, &self.arena, clo, e.type_id).ok_or(own_fault(FaultCode::StaleCall))
     }
 
     fn in_addr(&self) -> u64 {
@@ -296,7 +297,10 @@ impl AudioCtx {
             }
             return Ok(());
         }
-        let chunk = (IO_SAMPLES / channels).max(1);
+        if channels > IO_SAMPLES {
+            return Err(own_fault(FaultCode::OutOfRange));
+        }
+        let chunk = IO_SAMPLES / channels;
         let mut done = 0;
         while done < frames {
             let n = chunk.min(frames - done);
