@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Times each benches/scheme/*.scm program under zonal, TinyScheme, Guile's interpreter and
 # compiled Guile, checks that they all print the same result, and prints a table of wall times
-# with each peer's time divided by zonal's (higher = zonal is that many times faster).
+# with each peer's time divided by zonal's (higher = zonal is that many times faster). The first
+# row (startup) is a program that only prints, to show each system's start-up time.
 #
 #   benches/scheme/compare.sh [PROGRAM.scm ...]     (default: every program in benches/scheme)
 #
@@ -24,7 +25,6 @@ for tool in tinyscheme guile; do
     command -v "$tool" >/dev/null || { echo "compare.sh: $tool is not installed" >&2; exit 1; }
 done
 
-if [[ $# -gt 0 ]]; then programs=("$@"); else programs=("$here"/*.scm); fi
 
 # time_cmd OUTFILE CMD... : prints the fastest wall time of $runs runs in seconds, or ">LIMIT"
 # when a run fails or exceeds the limit; the output of the last run goes to OUTFILE.
@@ -50,6 +50,11 @@ ratio() {
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+
+# The first row times a program that only prints 0: each system's start-up cost, which the
+# other rows include.
+printf '(display 0)\n(newline)\n' >"$tmp/startup.scm"
+if [[ $# -gt 0 ]]; then programs=("$tmp/startup.scm" "$@"); else programs=("$tmp/startup.scm" "$here"/*.scm); fi
 
 printf '%-12s %9s %11s %11s %11s   %9s %9s %9s  %s\n' program zonal tinyscheme guile-interp \
     guile-comp "ts/zonal" "gi/zonal" "gc/zonal" agree
