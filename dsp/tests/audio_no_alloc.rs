@@ -32,7 +32,9 @@ fn the_audio_path_allocates_nothing() {
     let mut batch = dsp.take_swap().expect("a batch");
     let e = dsp.entry("dsp").expect("entry");
     let mc = dsp.entry("mc").expect("entry");
-    let call = dsp.prepare_call("poke", &[DspValue::I64(3)]).expect("prepared");
+    let call = dsp
+        .prepare_call("poke", &[DspValue::I64(3)])
+        .expect("prepared");
     let input = [0.1f32; 256];
     let mut out = [0.0f32; 256];
     let ok = assert_no_alloc(|| {

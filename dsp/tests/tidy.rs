@@ -11,7 +11,11 @@ fn compiler_files() -> Vec<PathBuf> {
             .expect("a directory")
             .map(|e| e.expect("an entry").path())
             .filter(|p| p.extension().is_some_and(|x| x == "rs"))
-            .filter(|p| !p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("runtime_")))
+            .filter(|p| {
+                !p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("runtime_"))
+            })
             .collect()
     };
     let mut files = rs(root.join("src"));
@@ -37,7 +41,10 @@ fn every_compiler_file_is_tidy() {
         let text = fs::read_to_string(&path).expect("readable");
         let name = path.display();
         assert!(text.starts_with("//!"), "{name} has no //! header");
-        assert!(text.lines().count() <= 1500, "{name} is past 1,500 lines: split it");
+        assert!(
+            text.lines().count() <= 1500,
+            "{name} is past 1,500 lines: split it"
+        );
         for b in &banned {
             assert!(!text.contains(b.as_str()), "{name} contains {b}");
         }
