@@ -68,8 +68,8 @@ impl Interp {
                 self.interrupt.store(false, Ordering::Relaxed);
                 return Err(err(ErrorKind::Interrupted, "evaluation interrupted").into());
             }
-            if self.heap.due() && self.no_gc == 0 {
-                self.collect_now();
+            if self.heap.needs_step() && self.no_gc == 0 {
+                self.gc_step();
             }
             match self.eval_node(&lam.body, env) {
                 Ok(Flow::Val(v)) => return Ok(v),
@@ -225,7 +225,9 @@ impl Interp {
         if env & STACK_BIT != 0 {
             self.locals[(env & !STACK_BIT) as usize + 1 + i as usize] = v;
         } else {
-            self.heap.frames[env as usize].slots[i as usize] = v;
+            let slot = &mut self.heap.frames[env as usize].slots[i as usize];
+            let old = std::mem::replace(slot, v);
+            self.heap.barrier(old);
         }
     }
 
@@ -720,7 +722,10 @@ impl Interp {
 
     fn set_promise(&mut self, p: Value, state: Promise) {
         if let Some(o) = self.heap.obj_mut(p) {
-            *o = Obj::Promise(state);
+            let old = std::mem::replace(o, Obj::Promise(state));
+            if let Obj::Promise(Promise::Delayed(v, _) | Promise::Done(v)) = old {
+                self.heap.barrier(v);
+            }
         }
     }
 }

@@ -21,7 +21,21 @@ impl std::io::Write for Sink {
 }
 
 fn run(src: &str) -> String {
+    let plain = run_with(src, false);
+    let stressed = run_with(src, true);
+    assert_eq!(plain, stressed, "under GC stress: {src}");
+    plain
+}
+
+/// Evaluates `src`; with `stress`, the collector runs a cycle every few
+/// allocations, in small incremental steps.
+fn run_with(src: &str, stress: bool) -> String {
     let mut it = Interp::new();
+    if stress {
+        it.heap.min_threshold = 64;
+        it.heap.threshold = 64;
+        it.heap.step_allocs = 16;
+    }
     match it.eval_str(src, "t.scm") {
         Ok(v) => it.write_string(v),
         Err(e) => format!("ERR {e}"),
@@ -386,4 +400,46 @@ fn odd_data_from_an_embedder_are_errors() {
             "a record field spec looks like (field accessor [modifier])"
         )
     );
+}
+
+/// Every conformance program prints the same with a collector that runs a cycle
+/// every few allocations as with the normal one (a differential test of the write
+/// barriers and of allocation during incremental cycles).
+#[test]
+fn conformance_programs_agree_under_gc_stress() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance");
+    let entries = std::fs::read_dir(&dir).expect("the conformance programs are there");
+    let mut checked = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("scm") {
+            continue;
+        }
+        let Ok(src) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let outputs: Vec<String> = [false, true]
+            .into_iter()
+            .map(|stress| {
+                let mut it = Interp::new();
+                if stress {
+                    it.heap.min_threshold = 256;
+                    it.heap.threshold = 256;
+                    it.heap.step_allocs = 32;
+                }
+                let sink = Sink::default();
+                it.set_output(Box::new(sink.clone()));
+                let mut log = String::new();
+                for form in Interp::read_all(&src, "c.scm").unwrap_or_default() {
+                    if let Err(e) = it.eval_datum(&form) {
+                        log.push_str(&e.to_string());
+                    }
+                }
+                String::from_utf8_lossy(&sink.0.borrow()).into_owned() + &log
+            })
+            .collect();
+        assert_eq!(outputs[0], outputs[1], "{}", path.display());
+        checked += 1;
+    }
+    assert!(checked > 0);
 }

@@ -54,12 +54,44 @@ pub(crate) struct Heap {
     frame_free: Vec<u32>,
     /// Allocations since the last collection.
     pub allocated: usize,
-    /// A collection is due once `allocated` passes this.
+    /// A cycle starts once `allocated` passes this.
     pub threshold: usize,
     pub stats: GcStats,
     gray_values: Vec<Value>,
     gray_frames: Vec<u32>,
+    pub phase: Phase,
+    /// Allocations since the last incremental step.
+    pub since_step: usize,
+    /// Allocations between steps while a cycle runs.
+    pub step_allocs: usize,
+    /// The smallest allocation count that starts a cycle.
+    pub min_threshold: usize,
+    /// `collect-garbage` asked for a whole collection at the next safe point.
+    pub full_requested: bool,
+    /// Next slot to sweep, per arena (pairs, objects, frames).
+    sweep_at: [usize; 3],
+    sweep_live: usize,
+    sweep_live_bytes: usize,
 }
+
+/// Where the collector is in its cycle. Marking is snapshot-at-the-beginning: the
+/// roots are grayed when a cycle starts, stores into heap objects gray the value
+/// they overwrite ([`Heap::barrier`]), and objects allocated during the cycle are
+/// born marked (or, while sweeping, marked only where the sweep has not passed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Idle,
+    Marking,
+    Sweeping,
+}
+
+/// Allocations between two incremental steps of a running cycle.
+const STEP_ALLOCS: usize = 1024;
+/// Gray objects traced per step, per allocation since the last step (so marking
+/// outruns the program).
+pub(crate) const MARK_PER_ALLOC: usize = 2;
+/// Arena slots swept per step, per allocation since the last step.
+pub(crate) const SWEEP_PER_ALLOC: usize = 8;
 
 const MIN_THRESHOLD: usize = 1 << 18;
 const PAIR_BYTES: usize = std::mem::size_of::<Pair>() + 1;
@@ -82,52 +114,106 @@ impl Heap {
             stats: GcStats::default(),
             gray_values: Vec::new(),
             gray_frames: Vec::new(),
+            phase: Phase::Idle,
+            since_step: 0,
+            step_allocs: STEP_ALLOCS,
+            min_threshold: MIN_THRESHOLD,
+            full_requested: false,
+            sweep_at: [0; 3],
+            sweep_live: 0,
+            sweep_live_bytes: 0,
         }
+    }
+
+    /// The mark bit of an object born now in slot `i` of arena `kind`.
+    #[inline(always)]
+    fn born_marked(&self, kind: usize, i: usize) -> bool {
+        match self.phase {
+            Phase::Idle => false,
+            Phase::Marking => true,
+            Phase::Sweeping => i >= self.sweep_at[kind],
+        }
+    }
+
+    /// Must be called with the value a store into a heap object overwrites.
+    #[inline(always)]
+    pub(crate) fn barrier(&mut self, old: Value) {
+        if self.phase == Phase::Marking && old.is_heap() {
+            self.gray_values.push(old);
+        }
+    }
+
+    /// Whether the evaluator should call the collector at its next safe point.
+    #[inline(always)]
+    pub(crate) fn needs_step(&self) -> bool {
+        self.full_requested
+            || match self.phase {
+                Phase::Idle => self.allocated > self.threshold,
+                _ => self.since_step >= self.step_allocs,
+            }
     }
 
     pub(crate) fn cons(&mut self, car: Value, cdr: Value) -> Value {
         self.allocated += 1;
+        self.since_step += 1;
         let p = Pair { car, cdr };
-        if let Some(i) = self.pair_free.pop() {
-            self.pairs[i as usize] = p;
-            Value::new(V::Pair(i))
-        } else {
-            self.pairs.push(p);
-            self.pair_marks.push(false);
-            Value::new(V::Pair((self.pairs.len() - 1) as u32))
-        }
+        let i = match self.pair_free.pop() {
+            Some(i) => {
+                self.pairs[i as usize] = p;
+                i as usize
+            }
+            None => {
+                self.pairs.push(p);
+                self.pair_marks.push(false);
+                self.pairs.len() - 1
+            }
+        };
+        self.pair_marks[i] = self.born_marked(0, i);
+        Value::new(V::Pair(i as u32))
     }
 
     pub(crate) fn alloc(&mut self, o: Obj) -> Value {
         self.allocated += 1;
-        if let Some(i) = self.obj_free.pop() {
-            self.objs[i as usize] = o;
-            Value::new(V::Obj(i))
-        } else {
-            self.objs.push(o);
-            self.obj_marks.push(false);
-            Value::new(V::Obj((self.objs.len() - 1) as u32))
-        }
+        self.since_step += 1;
+        let i = match self.obj_free.pop() {
+            Some(i) => {
+                self.objs[i as usize] = o;
+                i as usize
+            }
+            None => {
+                self.objs.push(o);
+                self.obj_marks.push(false);
+                self.objs.len() - 1
+            }
+        };
+        self.obj_marks[i] = self.born_marked(1, i);
+        Value::new(V::Obj(i as u32))
     }
 
     /// A new frame holding `slots` then `extra` unassigned slots.
     pub(crate) fn frame(&mut self, slots: &[Value], extra: usize, parent: u32) -> u32 {
         self.allocated += 1;
-        if let Some(i) = self.frame_free.pop() {
-            let f = &mut self.frames[i as usize];
-            f.slots.clear();
-            f.slots.extend_from_slice(slots);
-            f.slots.resize(slots.len() + extra, Value::UNDEF);
-            f.parent = parent;
-            i
-        } else {
-            let mut v = Vec::with_capacity(slots.len() + extra);
-            v.extend_from_slice(slots);
-            v.resize(slots.len() + extra, Value::UNDEF);
-            self.frames.push(Frame { slots: v, parent });
-            self.frame_marks.push(false);
-            (self.frames.len() - 1) as u32
-        }
+        self.since_step += 1;
+        let i = match self.frame_free.pop() {
+            Some(i) => {
+                let f = &mut self.frames[i as usize];
+                f.slots.clear();
+                f.slots.extend_from_slice(slots);
+                f.slots.resize(slots.len() + extra, Value::UNDEF);
+                f.parent = parent;
+                i as usize
+            }
+            None => {
+                let mut v = Vec::with_capacity(slots.len() + extra);
+                v.extend_from_slice(slots);
+                v.resize(slots.len() + extra, Value::UNDEF);
+                self.frames.push(Frame { slots: v, parent });
+                self.frame_marks.push(false);
+                self.frames.len() - 1
+            }
+        };
+        self.frame_marks[i] = self.born_marked(2, i);
+        i as u32
     }
 
     pub(crate) fn obj(&self, v: Value) -> Option<&Obj> {
@@ -151,10 +237,6 @@ impl Heap {
         }
     }
 
-    pub(crate) fn due(&self) -> bool {
-        self.allocated > self.threshold
-    }
-
     pub(crate) fn mark_value(&mut self, v: Value) {
         if v.is_heap() {
             self.gray_values.push(v);
@@ -167,9 +249,9 @@ impl Heap {
         }
     }
 
-    /// Marks everything reachable from the gray stacks.
-    pub(crate) fn trace(&mut self) {
-        loop {
+    /// Marks from the gray stacks, at most `budget` objects; true when none are left.
+    pub(crate) fn mark_step(&mut self, budget: usize) -> bool {
+        for _ in 0..budget {
             if let Some(v) = self.gray_values.pop() {
                 match v.get() {
                     V::Pair(i) => {
@@ -201,9 +283,10 @@ impl Heap {
                     self.mark_frame(parent);
                 }
             } else {
-                return;
+                return true;
             }
         }
+        self.gray_values.is_empty() && self.gray_frames.is_empty()
     }
 
     fn trace_obj(&mut self, i: usize) {
@@ -245,26 +328,40 @@ impl Heap {
         }
     }
 
-    /// Frees everything unmarked, clears the marks and sets the next threshold.
-    pub(crate) fn sweep(&mut self, pause_start: std::time::Instant) {
-        let mut live = 0usize;
+    /// Starts sweeping: free lists are rebuilt as the sweep advances.
+    pub(crate) fn begin_sweep(&mut self) {
+        self.phase = Phase::Sweeping;
+        self.sweep_at = [0; 3];
+        self.sweep_live = 0;
+        self.sweep_live_bytes = 0;
         self.pair_free.clear();
-        for (i, m) in self.pair_marks.iter_mut().enumerate() {
-            if *m {
-                *m = false;
-                live += 1;
+        self.obj_free.clear();
+        self.frame_free.clear();
+    }
+
+    /// Sweeps at most `budget` slots; true when the cycle is over.
+    pub(crate) fn sweep_step(&mut self, budget: usize) -> bool {
+        let mut left = budget;
+        let start = self.sweep_at[0];
+        let end = self.pairs.len().min(start.saturating_add(left));
+        for i in start..end {
+            if self.pair_marks[i] {
+                self.pair_marks[i] = false;
+                self.sweep_live += 1;
+                self.sweep_live_bytes += PAIR_BYTES;
             } else {
                 self.pair_free.push(i as u32);
             }
         }
-        let mut live_bytes = live * PAIR_BYTES;
-        let mut live_count = live;
-        self.obj_free.clear();
-        for (i, m) in self.obj_marks.iter_mut().enumerate() {
-            if *m {
-                *m = false;
-                live_count += 1;
-                live_bytes += self.objs[i].size() + 1;
+        self.sweep_at[0] = end;
+        left -= end - start;
+        let start = self.sweep_at[1];
+        let end = self.objs.len().min(start.saturating_add(left));
+        for i in start..end {
+            if self.obj_marks[i] {
+                self.obj_marks[i] = false;
+                self.sweep_live += 1;
+                self.sweep_live_bytes += self.objs[i].size() + 1;
             } else {
                 if !matches!(self.objs[i], Obj::Free) {
                     self.objs[i] = Obj::Free;
@@ -272,31 +369,33 @@ impl Heap {
                 self.obj_free.push(i as u32);
             }
         }
-        self.frame_free.clear();
-        for (i, m) in self.frame_marks.iter_mut().enumerate() {
-            if *m {
-                *m = false;
-                live_count += 1;
-                live_bytes += FRAME_BYTES + self.frames[i].slots.capacity() * 16;
+        self.sweep_at[1] = end;
+        left -= end - start;
+        let start = self.sweep_at[2];
+        let end = self.frames.len().min(start.saturating_add(left));
+        for i in start..end {
+            if self.frame_marks[i] {
+                self.frame_marks[i] = false;
+                self.sweep_live += 1;
+                self.sweep_live_bytes += FRAME_BYTES + self.frames[i].slots.capacity() * 16;
             } else {
                 self.frames[i].slots.clear();
                 self.frame_free.push(i as u32);
             }
         }
-        // free lists pop from the end: hand out low slots first for locality
-        self.pair_free.reverse();
-        self.obj_free.reverse();
-        self.frame_free.reverse();
-        self.allocated = 0;
-        self.threshold = MIN_THRESHOLD.max(live_count);
-        let pause = pause_start.elapsed();
-        let heap_bytes = self.heap_bytes();
-        let s = &mut self.stats;
-        s.collections += 1;
-        s.total_pause += pause;
-        s.max_pause = s.max_pause.max(pause);
-        s.live_bytes = live_bytes;
-        s.heap_bytes = heap_bytes;
+        self.sweep_at[2] = end;
+        let done = self.sweep_at[0] == self.pairs.len()
+            && self.sweep_at[1] == self.objs.len()
+            && self.sweep_at[2] == self.frames.len();
+        if done {
+            self.phase = Phase::Idle;
+            self.allocated = 0;
+            self.threshold = self.min_threshold.max(self.sweep_live);
+            self.stats.collections += 1;
+            self.stats.live_bytes = self.sweep_live_bytes;
+            self.stats.heap_bytes = self.heap_bytes();
+        }
+        done
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {

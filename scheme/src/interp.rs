@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use crate::builtins::Prim;
 use crate::error::{Error, ErrorKind, Pos};
-use crate::heap::Heap;
+use crate::heap::{Heap, MARK_PER_ALLOC, Phase, SWEEP_PER_ALLOC};
 use crate::syntax_rules::Rules;
 use crate::value::{Obj, V, Value};
 
@@ -247,9 +247,8 @@ impl Interp {
         self.captures.truncate(m.captures);
     }
 
-    /// Runs the collector now, whatever the allocation count.
-    pub(crate) fn collect_now(&mut self) {
-        let start = Instant::now();
+    /// Grays every root: the start of a collection cycle.
+    fn mark_roots(&mut self) {
         let h = &mut self.heap;
         for &v in self
             .globals
@@ -277,8 +276,55 @@ impl Interp {
             }
             h.mark_frame(f);
         }
-        h.trace();
-        h.sweep(start);
+        h.phase = Phase::Marking;
+    }
+
+    /// One bounded step of the incremental collector (at a safe point).
+    pub(crate) fn gc_step(&mut self) {
+        if self.heap.full_requested {
+            self.collect_now();
+            return;
+        }
+        let start = Instant::now();
+        let work = self.heap.since_step.max(1);
+        match self.heap.phase {
+            Phase::Idle => self.mark_roots(),
+            Phase::Marking => {
+                if self.heap.mark_step(work * MARK_PER_ALLOC) {
+                    self.heap.begin_sweep();
+                }
+            }
+            Phase::Sweeping => {
+                self.heap.sweep_step(work * SWEEP_PER_ALLOC);
+            }
+        }
+        self.heap.since_step = 0;
+        self.record_pause(start);
+    }
+
+    /// Finishes any cycle in progress, then runs a whole cycle at once.
+    pub(crate) fn collect_now(&mut self) {
+        let start = Instant::now();
+        for _ in 0..2 {
+            if self.heap.phase == Phase::Idle {
+                self.mark_roots();
+            }
+            if self.heap.phase == Phase::Marking {
+                self.heap.mark_step(usize::MAX);
+                self.heap.begin_sweep();
+            }
+            self.heap.sweep_step(usize::MAX);
+        }
+        self.heap.since_step = 0;
+        self.heap.full_requested = false;
+        self.record_pause(start);
+    }
+
+    fn record_pause(&mut self, start: Instant) {
+        let pause = start.elapsed();
+        let s = &mut self.heap.stats;
+        s.total_pause += pause;
+        s.max_pause = s.max_pause.max(pause);
     }
 
     /// Builds the value thrown for a Rust-side error converted to a Scheme object.

@@ -323,8 +323,8 @@ pub(super) fn install(it: &mut Interp) {
     });
     plain(it, "sys:gc-stats", 0, Some(0), gc_stats);
     plain(it, "collect-garbage", 0, Some(0), |it, _| {
-        // the collector may not run inside a builtin: make it due at the next call
-        it.heap.allocated = it.heap.threshold + 1;
+        // the collector may not run inside a builtin: it runs at the next call
+        it.heap.full_requested = true;
         Ok(Value::UNSPEC)
     });
     super::alias(it, "sys:gc", "collect-garbage");
@@ -373,7 +373,8 @@ pub(super) fn install(it: &mut Interp) {
         if let Some(Obj::Record(_, fields)) = it.heap.obj_mut(a[0])
             && let Some(slot) = fields.get_mut(i)
         {
-            *slot = a[3];
+            let old = std::mem::replace(slot, a[3]);
+            it.heap.barrier(old);
         }
         Ok(Value::UNSPEC)
     });

@@ -104,15 +104,19 @@ impl Interp {
             .buckets
             .get(&h)
             .and_then(|b| b.iter().position(|(key, _)| self.same_key(*key, k, equiv)));
+        let mut replaced = None;
         if let Some(tb) = self.table_mut(t) {
             let bucket = tb.buckets.entry(h).or_default();
             match pos {
-                Some(i) => bucket[i].1 = v,
+                Some(i) => replaced = Some(std::mem::replace(&mut bucket[i].1, v)),
                 None => {
                     bucket.push((k, v));
                     tb.count += 1;
                 }
             }
+        }
+        if let Some(old) = replaced {
+            self.heap.barrier(old);
         }
         Ok(())
     }
@@ -125,14 +129,19 @@ impl Interp {
             .buckets
             .get(&h)
             .and_then(|b| b.iter().position(|(key, _)| self.same_key(*key, k, equiv)));
+        let mut removed = None;
         if let (Some(i), Some(tb)) = (pos, self.table_mut(t))
             && let Some(bucket) = tb.buckets.get_mut(&h)
         {
-            bucket.swap_remove(i);
+            removed = Some(bucket.swap_remove(i));
             tb.count -= 1;
             if bucket.is_empty() {
                 tb.buckets.remove(&h);
             }
+        }
+        if let Some((old_k, old_v)) = removed {
+            self.heap.barrier(old_k);
+            self.heap.barrier(old_v);
         }
         Ok(())
     }
@@ -232,7 +241,13 @@ pub(super) fn install(it: &mut Interp) {
         Ok(it.list_from(&pairs))
     });
     plain(it, "hash-table-clear!", 1, Some(1), |it, a| {
-        let equiv = it.table("hash-table-clear!", a[0])?.equiv;
+        let tb = it.table("hash-table-clear!", a[0])?;
+        let equiv = tb.equiv;
+        let old: Vec<(Value, Value)> = tb.entries().collect();
+        for (k, v) in old {
+            it.heap.barrier(k);
+            it.heap.barrier(v);
+        }
         if let Some(tb) = it.table_mut(a[0]) {
             *tb = Table::new(equiv);
         }

@@ -32,11 +32,12 @@ fn set_part(it: &mut Interp, who: &str, p: Value, v: Value, car: bool) -> PlainR
     match p.get() {
         V::Pair(i) => {
             if let Some(cell) = it.heap.pairs.get_mut(i as usize) {
-                if car {
-                    cell.car = v;
+                let old = if car {
+                    std::mem::replace(&mut cell.car, v)
                 } else {
-                    cell.cdr = v;
-                }
+                    std::mem::replace(&mut cell.cdr, v)
+                };
+                it.heap.barrier(old);
             }
             Ok(Value::UNSPEC)
         }

@@ -2,6 +2,7 @@
 
 use super::{PlainResult, index_arg, list_arg, plain, type_err};
 use crate::error::{Error, ErrorKind};
+use crate::heap::Phase;
 use crate::interp::{Interp, err};
 use crate::value::{Obj, V, Value};
 
@@ -67,15 +68,27 @@ fn vector_ref(it: &mut Interp, a: &[Value]) -> PlainResult {
 fn vector_set(it: &mut Interp, a: &[Value]) -> PlainResult {
     let k = index_arg(it, "vector-set!", a[1])?;
     items(it, "vector-set!", a[0])?;
-    match it.heap.obj_mut(a[0]) {
+    let old = match it.heap.obj_mut(a[0]) {
         Some(Obj::Vector(items)) => match items.get_mut(k) {
-            Some(slot) => {
-                *slot = a[2];
-                Ok(Value::UNSPEC)
-            }
-            None => Err(range_err("vector-set!", k).into()),
+            Some(slot) => std::mem::replace(slot, a[2]),
+            None => return Err(range_err("vector-set!", k).into()),
         },
-        _ => Err(range_err("vector-set!", k).into()),
+        _ => return Err(range_err("vector-set!", k).into()),
+    };
+    it.heap.barrier(old);
+    Ok(Value::UNSPEC)
+}
+
+/// Runs the collector's write barrier on `v[s..e]` before it is overwritten.
+fn barrier_range(it: &mut Interp, v: Value, s: usize, e: usize) {
+    if it.heap.phase == Phase::Marking {
+        let old = match it.heap.obj(v) {
+            Some(Obj::Vector(items)) => items.get(s..e).map(<[Value]>::to_vec).unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        for o in old {
+            it.heap.barrier(o);
+        }
     }
 }
 
@@ -96,6 +109,7 @@ fn vector_copy(it: &mut Interp, a: &[Value]) -> PlainResult {
 fn vector_fill(it: &mut Interp, a: &[Value]) -> PlainResult {
     let len = items(it, "vector-fill!", a[0])?.len();
     let (s, e) = span(it, "vector-fill!", len, &a[2..])?;
+    barrier_range(it, a[0], s, e);
     if let Some(Obj::Vector(items)) = it.heap.obj_mut(a[0]) {
         items[s..e].fill(a[1]);
     }
@@ -111,6 +125,7 @@ fn vector_copy_to(it: &mut Interp, a: &[Value]) -> PlainResult {
     if at + part.len() > dst_len {
         return Err(range_err("vector-copy!", at + part.len()).into());
     }
+    barrier_range(it, a[0], at, at + part.len());
     if let Some(Obj::Vector(items)) = it.heap.obj_mut(a[0]) {
         items[at..at + part.len()].copy_from_slice(&part);
     }
