@@ -1,9 +1,9 @@
 //! Every example of the Extempore memory-management seed, run with `zonal run`.
 //!
 //! Each `seed/NAME.xtm` runs headless; its stdout must equal `NAME.out`. When
-//! `NAME.err` exists, each of its lines must appear in stderr (a first line
-//! `status: N` gives the expected exit status instead); without it, stderr must be
-//! empty and the exit status 0.
+//! `NAME.err` exists, each of its lines must appear in stderr, except that a line
+//! `status: N` gives the expected exit status and a line `not: TEXT` text that must
+//! not appear; without it, stderr must be empty and the exit status 0.
 
 use std::path::Path;
 use std::process::Command;
@@ -30,6 +30,11 @@ fn check(name: &str) {
             for line in lines.lines().filter(|l| !l.is_empty()) {
                 if let Some(n) = line.strip_prefix("status: ") {
                     status = n.parse().unwrap();
+                } else if let Some(text) = line.strip_prefix("not: ") {
+                    assert!(
+                        !stderr.contains(text),
+                        "stderr of {name} has {text:?}:\n{stderr}"
+                    );
                 } else {
                     assert!(
                         stderr.contains(line),
