@@ -12,11 +12,19 @@
 //!   runaway recursion raises [`ErrorKind::StackOverflow`].
 //! - Integers are 64-bit; an integer result that does not fit is promoted to a
 //!   flonum. There are no rationals: `(/ 1 2)` is `0.5`, `(/ 6 3)` is `2`.
-//! - The collector (precise mark-sweep) never runs while a native procedure or a
-//!   special-form handler executes; a [`Value`] kept beyond that must be a [`Root`].
+//! - The collector is precise, non-moving and incremental (snapshot-at-the-beginning
+//!   marking with a write barrier, then sweeping), paced by allocation so that each
+//!   step is short. It runs only at the evaluator's safe points, never while a native
+//!   procedure or a special-form handler executes; a [`Value`] kept beyond that must
+//!   be a [`Root`]. `(collect-garbage)` asks for a whole collection at the next call.
 //! - `(sys:gc-stats)` returns an association list with the keys `collections`,
-//!   `total-pause-ms`, `max-pause-ms`, `live-bytes` and `heap-bytes`.
-//! - Symbols are never collected.
+//!   `total-pause-ms`, `max-pause-ms` (the longest single step), `live-bytes` and
+//!   `heap-bytes`.
+//! - Symbols and quoted constants of compiled code are never collected.
+//! - `[`, `]`, `|` are symbol characters: xtlang types such as `f:[double,double]*`
+//!   read as symbols, and square brackets are not list brackets.
+//! - `call/cc` continuations escape (upwards); calling one after its `call/cc` has
+//!   returned is an error. `syntax-rules` renames only the variables a template binds.
 
 mod builtins;
 mod compile;
