@@ -38,6 +38,8 @@ pub struct VarInfo {
     /// The lambda whose frame holds it.
     pub lambda: usize,
     pub mutated: bool,
+    /// Changed by an explicit `set!` (not only as a `dotimes` counter).
+    pub assigned: bool,
     pub captured: bool,
 }
 
@@ -314,6 +316,7 @@ impl Cx<'_> {
             ty,
             lambda,
             mutated: false,
+            assigned: false,
             captured: false,
         });
         let id = self.out.vars.len() - 1;
@@ -450,6 +453,7 @@ impl Cx<'_> {
                 let vt = match self.lookup(name) {
                     Some(id) => {
                         self.out.vars[id].mutated = true;
+                        self.out.vars[id].assigned = true;
                         self.out.refs.insert(e.id, Ref::Local(id));
                         self.out.vars[id].ty.clone()
                     }

@@ -399,6 +399,90 @@ impl<'a, 'b> FnCx<'a, 'b> {
         self.fault_if(bad, FaultCode::OutOfRange, site);
     }
 
+    /// Faults unless `n` elements of `size` bytes from `p` lie in the arena (`n > 0`).
+    fn check_range(&mut self, p: Value, n: Value, size: u64, site: u32) {
+        let rel = self
+            .b
+            .ins()
+            .iadd_imm_s(p, self.consts.arena_base.wrapping_neg() as i64);
+        let len = self
+            .b
+            .ins()
+            .iconst(types::I64, self.consts.arena_len as i64);
+        let outside = self.b.ins().icmp(IntCC::UnsignedGreaterThan, rel, len);
+        self.fault_if(outside, FaultCode::OutOfRange, site);
+        let room = self.b.ins().isub(len, rel);
+        let sz = self.b.ins().iconst(types::I64, size as i64);
+        let max = self.b.ins().udiv(room, sz);
+        let over = self.b.ins().icmp(IntCC::UnsignedGreaterThan, n, max);
+        self.fault_if(over, FaultCode::OutOfRange, site);
+    }
+
+    /// Pointers the body of a `dotimes` over `v` reads or writes at `(pref p v)` /
+    /// `(pset! p v x)` on every iteration (not under a condition), where `p` is a local
+    /// bound before the loop and never changed, and `v` an `i64` counter the body does not
+    /// `set!`: their whole range can be checked once before the loop.
+    fn hoistable(&self, v: usize, body: &[Expr]) -> Vec<(usize, u64)> {
+        let info = &self.typed.vars[v];
+        if !self.consts.checks || info.assigned || info.is_cell() || info.ty != Type::I64 {
+            return Vec::new();
+        }
+        fn counts_with(e: &Expr, v: usize, typed: &Typed) -> bool {
+            matches!(e.kind, ExprKind::Dotimes(..)) && typed.loop_vars.get(&e.id) == Some(&v)
+                || e.children().into_iter().any(|c| counts_with(c, v, typed))
+        }
+        if body.iter().any(|e| counts_with(e, v, self.typed)) {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for e in body {
+            self.unconditional_accesses(e, v, &mut out);
+        }
+        out
+    }
+
+    fn unconditional_accesses(&self, e: &Expr, v: usize, out: &mut Vec<(usize, u64)>) {
+        let local = |x: &Expr| match self.typed.refs.get(&x.id) {
+            Some(Ref::Local(id)) if matches!(x.kind, ExprKind::Var(_)) => Some(*id),
+            _ => None,
+        };
+        match &e.kind {
+            ExprKind::App(name, args) => {
+                if (name == "pref" || name == "pset!")
+                    && self.typed.refs.get(&e.id).is_none()
+                    && args.len() >= 2
+                    && local(&args[1]) == Some(v)
+                    && let Some(pv) = local(&args[0])
+                {
+                    let info = &self.typed.vars[pv];
+                    let size = Self::pointee(&info.ty).size();
+                    if !info.mutated
+                        && !info.is_cell()
+                        && self.vars.contains_key(&pv)
+                        && size > 0
+                        && !out.contains(&(pv, size))
+                    {
+                        out.push((pv, size));
+                    }
+                }
+                args.iter()
+                    .for_each(|a| self.unconditional_accesses(a, v, out));
+            }
+            ExprKind::Let(binds, body) => {
+                binds
+                    .iter()
+                    .for_each(|(_, x)| self.unconditional_accesses(x, v, out));
+                body.iter()
+                    .for_each(|x| self.unconditional_accesses(x, v, out));
+            }
+            ExprKind::Begin(body) => body
+                .iter()
+                .for_each(|x| self.unconditional_accesses(x, v, out)),
+            ExprKind::Set(_, x) => self.unconditional_accesses(x, v, out),
+            _ => {}
+        }
+    }
+
     fn load(
         &mut self,
         ty: types::Type,
@@ -628,8 +712,36 @@ impl<'a, 'b> FnCx<'a, 'b> {
                     .read_var(v, site)?
                     .ok_or_else(|| internal("loop var"))?;
                 let more = self.b.ins().icmp(IntCC::SignedLessThan, i, nv);
-                self.b.ins().brif(more, inner, &[], exit, &[]);
+                let hoisted = self.hoistable(v, body);
+                if hoisted.is_empty() {
+                    self.b.ins().brif(more, inner, &[], exit, &[]);
+                } else {
+                    // Check each pointer's whole range [p, p + n*size) once, before the loop.
+                    let pre = self.b.create_block();
+                    self.b.ins().brif(more, pre, &[], exit, &[]);
+                    self.b.seal_block(pre);
+                    self.b.switch_to_block(pre);
+                    for (pv, size) in &hoisted {
+                        let p = self
+                            .read_var(*pv, site)?
+                            .ok_or_else(|| internal("void pointer"))?;
+                        self.check_range(p, nv, *size, site);
+                    }
+                    self.b.ins().jump(inner, &[]);
+                }
                 self.b.switch_to_block(inner);
+                if !hoisted.is_empty() {
+                    let j = self
+                        .read_var(v, site)?
+                        .ok_or_else(|| internal("loop var"))?;
+                    for (pv, size) in &hoisted {
+                        let p = self
+                            .read_var(*pv, site)?
+                            .ok_or_else(|| internal("void pointer"))?;
+                        let a = self.elem_addr(p, j, *size);
+                        self.checked.push((a, 0, *size));
+                    }
+                }
                 self.body(body)?;
                 let i = self
                     .read_var(v, site)?

@@ -66,6 +66,30 @@ pub enum ExprKind {
     CallValue(Box<Expr>, Vec<Expr>),
 }
 
+impl Expr {
+    /// The expressions directly inside this one (a lambda's body included).
+    pub fn children(&self) -> Vec<&Expr> {
+        match &self.kind {
+            ExprKind::Let(binds, body) => binds.iter().map(|(_, v)| v).chain(body).collect(),
+            ExprKind::Lambda(l) => l.body.iter().collect(),
+            ExprKind::If(c, t, f) => [Some(&**c), Some(&**t), f.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect(),
+            ExprKind::Begin(b) | ExprKind::And(b) | ExprKind::Or(b) | ExprKind::App(_, b) => {
+                b.iter().collect()
+            }
+            ExprKind::Set(_, v) => vec![&**v],
+            ExprKind::Dotimes(_, n, b) | ExprKind::While(n, b) | ExprKind::Memzone(n, b) => {
+                std::iter::once(&**n).chain(b).collect()
+            }
+            ExprKind::Alloc(_, c) => c.iter().map(|c| &**c).collect(),
+            ExprKind::CallValue(f, args) => std::iter::once(&**f).chain(args).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
 /// Turns forms into expressions, numbering nodes and lambdas.
 pub struct Parser<'a> {
     pub names: &'a TypeNames,

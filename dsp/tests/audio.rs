@@ -427,3 +427,20 @@ fn a_rebuilt_closure_gets_a_fresh_zone_and_the_old_one_is_freed() {
     );
     assert_eq!(dsp.live(), base);
 }
+
+#[test]
+fn a_loop_that_would_run_off_the_arena_faults_before_it_starts() {
+    let mut dsp = Dsp::new(DspConfig::default()).expect("a Dsp");
+    define(
+        &mut dsp,
+        "(bind-func off_end (lambda () (let ((p:i64* (zalloc 4)) (i 0)) (printf \"before\\n\") (dotimes (i 1000000000000) (pset! p i 1)) 0)))",
+    );
+    let e = dsp.call("off_end", &[]).unwrap_err();
+    assert_eq!(e.kind, DspErrorKind::Fault);
+    assert!(
+        e.message
+            .starts_with("dsp faulted: out-of-range memory access (dotimes) at test.xtm:1:"),
+        "{}",
+        e.message
+    );
+}
