@@ -449,7 +449,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
         match &e.kind {
             ExprKind::App(name, args) => {
                 if (name == "pref" || name == "pset!")
-                    && self.typed.refs.get(&e.id).is_none()
+                    && !self.typed.refs.contains_key(&e.id)
                     && args.len() >= 2
                     && local(&args[1]) == Some(v)
                     && let Some(pv) = local(&args[0])
