@@ -42,6 +42,21 @@ impl DspError {
     }
 }
 
+impl DspError {
+    /// The error, then the offending line of `src` (the source the span points into) with
+    /// a caret under the column.
+    pub fn render(&self, src: &str) -> String {
+        let mut out = self.to_string();
+        if let Some(s) = &self.span
+            && let Some(line) = src.lines().nth(s.line.saturating_sub(1) as usize)
+        {
+            let pad = " ".repeat(s.col.saturating_sub(1) as usize);
+            out.push_str(&format!("\n{line}\n{pad}^"));
+        }
+        out
+    }
+}
+
 impl fmt::Display for DspError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.span {

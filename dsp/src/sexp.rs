@@ -308,6 +308,16 @@ mod tests {
     }
 
     #[test]
+    fn errors_render_the_offending_line_with_a_caret() {
+        let src = "(f 1)\n  (g (h 2)";
+        let e = parse(src, "x").unwrap_err();
+        assert_eq!(
+            e.render(src),
+            "x:2:3: this list is never closed\n  (g (h 2)\n  ^"
+        );
+    }
+
+    #[test]
     fn unclosed_input_is_an_error_with_a_position() {
         let e = parse("\n  (f (g 1)", "x").unwrap_err();
         assert_eq!(e.kind, DspErrorKind::Syntax);
