@@ -5,7 +5,7 @@
 //! (square brackets are *not* list brackets), and `,` continues a symbol whose text so
 //! far contains `:` or starts with `<` (`tup:<i64,i64>*`, `<i64,i64>`). Anywhere else
 //! `,` is `unquote`. Integers that do not fit in 64 bits read as flonums; there are no
-//! rationals.
+//! rationals: `6/3` reads as `2` and `1/4` as `0.25`.
 
 use std::sync::Arc;
 
@@ -477,6 +477,20 @@ pub(crate) fn parse_number(tok: &str) -> Option<DatumKind> {
         "+nan.0" | "-nan.0" => return Some(DatumKind::Float(f64::NAN)),
         _ => {}
     }
+    if let Some((n, d)) = tok.split_once('/') {
+        // no rationals: n/d reads as an integer when exact, else as a flonum
+        let (Ok(n), Ok(d)) = (n.parse::<i64>(), d.parse::<i64>()) else {
+            return None;
+        };
+        if d <= 0 || !tok.bytes().skip(1).all(|b| b.is_ascii_digit() || b == b'/') {
+            return None;
+        }
+        return Some(if n % d == 0 {
+            DatumKind::Int(n / d)
+        } else {
+            DatumKind::Float(n as f64 / d as f64)
+        });
+    }
     let body = tok.strip_prefix(['+', '-']).unwrap_or(tok);
     let starts_ok = body.starts_with(|c: char| c.is_ascii_digit())
         || (body.starts_with('.') && body[1..].starts_with(|c: char| c.is_ascii_digit()));
@@ -532,6 +546,10 @@ mod tests {
         assert_eq!(one("..."), sym("..."));
         assert_eq!(one("inf"), sym("inf"));
         assert_eq!(one("1+"), sym("1+"));
+        assert_eq!(one("6/3"), DatumKind::Int(2));
+        assert_eq!(one("-1/4"), DatumKind::Float(-0.25));
+        assert_eq!(one("a/b"), sym("a/b"));
+        assert_eq!(one("1/0"), sym("1/0"));
     }
 
     #[test]

@@ -257,3 +257,13 @@
 (define (append! . ls) (apply append ls))
 (define (reverse! l) (reverse l))
 (define (void . args) (if #f #f))
+
+(define (floor/ n d) (values (floor-quotient n d) (floor-remainder n d)))
+(define (truncate/ n d) (values (truncate-quotient n d) (truncate-remainder n d)))
+
+(define (string-index s pred)
+  (let ((n (string-length s)))
+    (let loop ((i 0))
+      (cond ((= i n) #f)
+            ((if (char? pred) (char=? pred (string-ref s i)) (pred (string-ref s i))) i)
+            (else (loop (+ i 1)))))))
