@@ -424,6 +424,7 @@ impl Interp {
                         "let* wants a list of (name value) bindings",
                     ));
                 };
+                desugar::bindings(&items[1], "let*")?;
                 let e = desugar::let_star(binds, &items[2..], pos)?;
                 self.compile(&e, sc, level)?
             }

@@ -631,10 +631,10 @@ impl Interp {
     }
 
     fn not_procedure(&self, f: Value, site: u32) -> Error {
-        let name = match self.sites.get(site as usize).map(|s| s.name.as_str()) {
-            Some("procedure") | None => "this value",
-            Some(name) => name,
-        };
+        let name = self
+            .sites
+            .get(site as usize)
+            .map_or("procedure", |s| s.name.as_str());
         let e = err(
             ErrorKind::Type,
             format!("{name} is not a procedure, it cannot be called"),
