@@ -51,8 +51,6 @@ unary!(
     zonal_round zonal_roundf round,
 );
 
-/// 2/π, rounded.
-pub const FRAC_2_PI: f64 = 0.636_619_772_367_581_4;
 /// π/2 in three parts: the first two have 33 significant bits, so `k * PIO2_1` and
 /// `k * PIO2_2` are exact for |k| < 2^20.
 pub const PIO2_1: f64 = 1.570_796_326_734_125_6;
@@ -92,7 +90,7 @@ fn horner(r2: f64, c: &[f64; 8]) -> f64 {
 
 /// sin(x + quarter · π/2) for |x| < [`FAST_LIMIT`].
 fn sin_quarters(x: f64, quarter: i64) -> f64 {
-    let k = (x * FRAC_2_PI + ROUND) - ROUND;
+    let k = (x * std::f64::consts::FRAC_2_PI + ROUND) - ROUND;
     let r = ((x - k * PIO2_1) - k * PIO2_2) - k * PIO2_3;
     let q = (k as i64).wrapping_add(quarter);
     let r2 = r * r;
