@@ -341,7 +341,7 @@ impl Compiler<'_> {
             let clo = f(ctx, 0);
             ctx.finish_call(mark).map(|_| clo)
         });
-        self.ctx.end_buffer();
+        self.ctx.after_call();
         match result {
             Ok(clo) => {
                 generation.zone = Some(zone);

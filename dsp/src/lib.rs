@@ -300,7 +300,7 @@ impl Dsp {
         let mark = self.ctx.call_mark();
         t(&mut *self.ctx, clo, words.as_ptr(), &mut out);
         let r = self.ctx.finish_call(mark);
-        self.ctx.end_buffer();
+        self.ctx.after_call();
         match r {
             Ok(()) => Ok(DspValue::from_word(out, &ret)),
             Err(raw) => Err(err(DspErrorKind::Fault, interop::describe(&self.reg, raw))),

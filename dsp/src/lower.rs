@@ -1419,7 +1419,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
                 Type::Ptr(_) | Type::Closure(..) => (v, abi::KIND_PTR),
                 Type::I1 => (self.b.ins().uextend(types::I64, v), abi::KIND_I1),
                 Type::I32 => (self.b.ins().sextend(types::I64, v), abi::KIND_I32),
-                Type::I8 => (self.b.ins().sextend(types::I64, v), abi::KIND_I64),
+                Type::I8 => (self.b.ins().sextend(types::I64, v), abi::KIND_I32),
                 _ => (v, abi::KIND_I64),
             };
             let k = self.b.ins().iconst(types::I8, i64::from(kind));
