@@ -189,6 +189,10 @@ impl<'a, 'b> FnCx<'a, 'b> {
         // Captured variables, from the environment.
         let env = params[1];
         let caps = typed.captures.get(&lam.index).cloned().unwrap_or_default();
+        if !caps.is_empty() {
+            // One check covers every slot of the environment.
+            cx.check(env, 0, 8 * caps.len() as u64, site, false);
+        }
         for (i, v) in caps.iter().enumerate() {
             let info = &typed.vars[*v];
             let ty = if info.is_cell() {
@@ -197,7 +201,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
                 clif(&info.ty, None)?
             };
             if let Some(ty) = ty {
-                let val = cx.load(ty, env, 8 * i as i32, 8, site)?;
+                let val = cx.b.ins().load(ty, MemFlagsData::new(), env, 8 * i as i32);
                 let var = cx.b.declare_var(ty);
                 cx.b.def_var(var, val);
                 cx.vars.insert(*v, var);
