@@ -314,33 +314,8 @@ impl Interp {
                     self.set_local(f, *i, v);
                     break Flow::Val(Value::UNSPEC);
                 }
-                Node::SetGlobal(s, site, value) => {
-                    let v = self.eval_arg(value, env)?;
-                    if self.globals[*s as usize].is_undef() {
-                        let e = err(
-                            ErrorKind::Unbound,
-                            format!("set! of {}, which is not defined", self.sym_name(*s)),
-                        );
-                        return Err(self.at_site(e, *site).into());
-                    }
-                    self.globals[*s as usize] = v;
-                    break Flow::Val(Value::UNSPEC);
-                }
-                Node::DefGlobal(s, value) => {
-                    let v = self.eval_arg(value, env)?;
-                    self.globals[*s as usize] = v;
-                    self.macros.remove(s);
-                    break Flow::Val(self.sym_value(*s));
-                }
-                Node::DefMacro(s, value, site) => {
-                    let v = self.eval_arg(value, env)?;
-                    if !self.is_procedure_value(v) {
-                        let e = err(ErrorKind::Type, "define-macro wants a procedure");
-                        return Err(self.at_site(e, *site).into());
-                    }
-                    self.consts.push(v);
-                    self.macros.insert(*s, crate::interp::Macro::Proc(v));
-                    break Flow::Val(self.sym_value(*s));
+                Node::SetGlobal(..) | Node::DefGlobal(..) | Node::DefMacro(..) => {
+                    break Flow::Val(self.eval_definition(node, env)?);
                 }
                 Node::If(parts) => {
                     let t = self.eval_arg(&parts[0], env)?;
@@ -458,32 +433,77 @@ impl Interp {
                         }
                     }
                 }
-                Node::Delay(lam, lazy) => {
-                    let thunk = self.alloc(Obj::Closure(lam.clone(), env));
-                    let base = self.stack.len();
-                    self.stack.push(thunk);
-                    let p = self.alloc(Obj::Promise(Promise::Delayed(thunk, *lazy)));
-                    self.stack.truncate(base);
-                    break Flow::Val(p);
-                }
-                Node::Special(sp, form, site) => {
-                    let Ok(mut f) = sp.f.try_borrow_mut() else {
-                        let e = err(
-                            ErrorKind::Native,
-                            format!("special form {} used itself while running", sp.name),
-                        );
-                        return Err(self.at_site(e, *site).into());
-                    };
-                    self.no_gc += 1;
-                    let r = f(self, form);
-                    self.no_gc -= 1;
-                    break Flow::Val(r.map_err(|e| self.at_site(e, *site))?);
-                }
+                Node::Delay(..) | Node::Special(..) => break Flow::Val(self.eval_rare(node, env)?),
             }
         };
         self.env_stack.truncate(env_mark);
         self.locals.truncate(locals_mark);
         Ok(r)
+    }
+
+    /// `set!` of a global, `define` and `define-macro` (kept out of `eval_node`'s frame).
+    #[inline(never)]
+    fn eval_definition(&mut self, node: &Node, env: u32) -> Result<Value, Ctrl> {
+        match node {
+            Node::SetGlobal(s, site, value) => {
+                let v = self.eval_arg(value, env)?;
+                if self.globals[*s as usize].is_undef() {
+                    let e = err(
+                        ErrorKind::Unbound,
+                        format!("set! of {}, which is not defined", self.sym_name(*s)),
+                    );
+                    return Err(self.at_site(e, *site).into());
+                }
+                self.globals[*s as usize] = v;
+                Ok(Value::UNSPEC)
+            }
+            Node::DefGlobal(s, value) => {
+                let v = self.eval_arg(value, env)?;
+                self.globals[*s as usize] = v;
+                self.macros.remove(s);
+                Ok(self.sym_value(*s))
+            }
+            Node::DefMacro(s, value, site) => {
+                let v = self.eval_arg(value, env)?;
+                if !self.is_procedure_value(v) {
+                    let e = err(ErrorKind::Type, "define-macro wants a procedure");
+                    return Err(self.at_site(e, *site).into());
+                }
+                self.consts.push(v);
+                self.macros.insert(*s, crate::interp::Macro::Proc(v));
+                Ok(self.sym_value(*s))
+            }
+            _ => Ok(Value::UNSPEC),
+        }
+    }
+
+    /// `delay` and embedder special forms (kept out of `eval_node`'s frame).
+    #[inline(never)]
+    fn eval_rare(&mut self, node: &Node, env: u32) -> Result<Value, Ctrl> {
+        match node {
+            Node::Delay(lam, lazy) => {
+                let thunk = self.alloc(Obj::Closure(lam.clone(), env));
+                let base = self.stack.len();
+                self.stack.push(thunk);
+                let p = self.alloc(Obj::Promise(Promise::Delayed(thunk, *lazy)));
+                self.stack.truncate(base);
+                Ok(p)
+            }
+            Node::Special(sp, form, site) => {
+                let Ok(mut f) = sp.f.try_borrow_mut() else {
+                    let e = err(
+                        ErrorKind::Native,
+                        format!("special form {} used itself while running", sp.name),
+                    );
+                    return Err(self.at_site(e, *site).into());
+                };
+                self.no_gc += 1;
+                let r = f(self, form);
+                self.no_gc -= 1;
+                Ok(r.map_err(|e| self.at_site(e, *site))?)
+            }
+            _ => Ok(Value::UNSPEC),
+        }
     }
 
     fn sym_value(&self, s: u32) -> Value {
