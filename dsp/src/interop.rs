@@ -14,10 +14,11 @@
 //!
 //! Nothing [`AudioCtx`] does allocates, locks or prints.
 
-use crate::registry::{CodeMem, Registry, SwapBatch};
+use crate::registry::{CodeMem, INTERRUPTED, Registry, SwapBatch};
 use crate::runtime::{Arena, ArenaBlock, Ctx, FaultCode, RawFault};
 use crate::types::Type;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A value passed to or returned from a compiled closure.
 #[derive(Clone, Debug, PartialEq)]
@@ -79,11 +80,20 @@ impl Fault {
     pub fn code(&self) -> Option<FaultCode> {
         self.raw.code
     }
+
+    /// True when a loop was stopped through the thread's interrupt flag.
+    pub fn interrupted(&self) -> bool {
+        self.raw.raw == INTERRUPTED
+    }
 }
 
 /// "dsp faulted: out-of-range memory access (pset!) at f.xtm:12:9 in closure f".
 pub(crate) fn describe(reg: &Registry, raw: RawFault) -> String {
-    let mut s = format!("dsp faulted: {raw}");
+    let mut s = if raw.raw == INTERRUPTED {
+        "dsp faulted: interrupted: a loop ran until it was stopped".to_string()
+    } else {
+        format!("dsp faulted: {raw}")
+    };
     if let Some(site) = reg.sites.get(raw.site as usize).filter(|_| raw.site != 0) {
         if !site.form.is_empty() {
             s.push_str(&format!(" ({})", site.form));
@@ -157,6 +167,8 @@ pub struct AudioCtx {
     pub(crate) io: ArenaBlock,
     pub(crate) frames_addr: u64,
     pub(crate) channels_addr: u64,
+    /// Set (by a watchdog) to stop a runaway loop; cleared when the fault is returned.
+    pub(crate) interrupt: Arc<AtomicBool>,
 }
 
 /// A fault raised by the audio context itself (no site in compiled code).
@@ -233,7 +245,7 @@ impl AudioCtx {
             let g: SampleFn = unsafe { std::mem::transmute(f as *const u8) };
             g(ctx, env, x, time, chan, frame)
         };
-        self.ctx.finish_call(mark).map_err(|raw| Fault { raw })?;
+        self.ctx.finish_call(mark).map_err(|raw| self.fault(raw))?;
         Ok(y)
     }
 
@@ -244,7 +256,7 @@ impl AudioCtx {
         // [void,float*,float*,i64,i8*]*, compiled in the C calling convention.
         let g: BufferFn = unsafe { std::mem::transmute(f as *const u8) };
         g(ctx, env, self.in_addr(), self.out_addr(), time, 0);
-        self.ctx.finish_call(mark).map_err(|raw| Fault { raw })
+        self.ctx.finish_call(mark).map_err(|raw| self.fault(raw))
     }
 
     /// Runs a per-sample entry for one frame: `out[c]` for each channel `c`. A per-buffer
@@ -339,7 +351,21 @@ impl AudioCtx {
         // as long as the `Dsp`. It checks the closure's type itself before calling.
         let t: Tramp = unsafe { std::mem::transmute(c.tramp as *const u8) };
         t(ctx, clo, c.args.as_ptr(), &mut ret);
-        self.ctx.finish_call(mark).map_err(|raw| Fault { raw })
+        self.ctx.finish_call(mark).map_err(|raw| self.fault(raw))
+    }
+
+    /// The flag that stops this context's running loops (they fault as interrupted at
+    /// their next iteration); the context clears it when it returns that fault.
+    pub fn interrupt_handle(&self) -> Arc<AtomicBool> {
+        self.interrupt.clone()
+    }
+
+    /// Turns a raw fault into a [`Fault`], clearing the interrupt flag when it was the cause.
+    fn fault(&self, raw: RawFault) -> Fault {
+        if raw.raw == INTERRUPTED {
+            self.interrupt.store(false, Ordering::Relaxed);
+        }
+        Fault { raw }
     }
 
     /// Resets the audio zone (and the rest of the per-buffer state).

@@ -43,6 +43,7 @@ use registry::Registry;
 use runtime::{Arena, ArenaBlock, AudioConfig, ControlConfig, Ctx, Zone};
 use std::collections::HashMap;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use types::TypeNames;
 
@@ -126,6 +127,7 @@ pub struct Dsp {
     tramp_code: Vec<CodeBlock>,
     warnings: SharedWriter,
     strings: Zone,
+    interrupt: Arc<AtomicBool>,
 }
 
 fn err(kind: DspErrorKind, message: impl Into<String>) -> DspError {
@@ -142,7 +144,9 @@ impl Dsp {
         );
         let warnings = SharedWriter(Arc::new(Mutex::new(Box::new(std::io::stderr()))));
         ctx.set_warnings(Box::new(warnings.clone()));
-        let reg = Registry::default();
+        let mut reg = Registry::default();
+        let interrupt = Arc::new(AtomicBool::new(false));
+        reg.slots[registry::INTERRUPT_SLOT] = Arc::as_ptr(&interrupt) as u64;
         ctx.slots = reg.slots.as_ptr();
         let jit = Jit::new()?;
         let consts = Consts {
@@ -168,6 +172,7 @@ impl Dsp {
             tramp_code: Vec::new(),
             warnings,
             strings,
+            interrupt,
         };
         for g in ["(bind-val FRAMES i64 0)", "(bind-val CHANNELS i64 0)"] {
             for f in parse(g, "zonal")? {
@@ -303,7 +308,12 @@ impl Dsp {
         self.ctx.after_call();
         match r {
             Ok(()) => Ok(DspValue::from_word(out, &ret)),
-            Err(raw) => Err(err(DspErrorKind::Fault, interop::describe(&self.reg, raw))),
+            Err(raw) => {
+                if raw.raw == registry::INTERRUPTED {
+                    self.interrupt.store(false, Ordering::Relaxed);
+                }
+                Err(err(DspErrorKind::Fault, interop::describe(&self.reg, raw)))
+            }
         }
     }
 
@@ -387,7 +397,9 @@ impl Dsp {
         let mut ctx = Box::new(
             Ctx::audio(&mut self.ctx, &cfg).map_err(|e| err(DspErrorKind::Alloc, e.to_string()))?,
         );
-        let slots: Box<[u64]> = self.reg.slots.clone();
+        let interrupt = Arc::new(AtomicBool::new(false));
+        let mut slots: Box<[u64]> = self.reg.slots.clone();
+        slots[registry::INTERRUPT_SLOT] = Arc::as_ptr(&interrupt) as u64;
         ctx.slots = slots.as_ptr();
         let io: ArenaBlock = self
             .arena
@@ -405,7 +417,16 @@ impl Dsp {
             io,
             frames_addr,
             channels_addr,
+            interrupt,
         })
+    }
+
+    /// The flag that stops loops run on the control thread (e.g. Scheme's interrupt flag):
+    /// when set, a running loop faults as interrupted at its next iteration, and the flag
+    /// is cleared when that fault is returned.
+    pub fn set_interrupt(&mut self, flag: Arc<AtomicBool>) {
+        self.reg.slots[registry::INTERRUPT_SLOT] = Arc::as_ptr(&flag) as u64;
+        self.interrupt = flag;
     }
 
     /// Text the audio thread printed, and its warnings (one line each).

@@ -57,6 +57,15 @@ pub trait Linker {
     fn site(&mut self, form: &str, span: Option<&Span>) -> u32;
 }
 
+/// True when `e` contains a loop (outside nested lambdas).
+fn has_loop(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Dotimes(..) | ExprKind::While(..) => true,
+        ExprKind::Lambda(_) => false,
+        _ => e.children().into_iter().any(has_loop),
+    }
+}
+
 /// The Cranelift type of a DSP value (`None` for void).
 pub fn clif(t: &Type, span: Option<&Span>) -> Result<Option<types::Type>> {
     Ok(Some(match t {
@@ -116,6 +125,8 @@ pub struct FnCx<'a, 'b> {
     /// dominate the current one (see [`FnCx::scope`]).
     checked: Vec<(Value, i32, u64)>,
     addrs: Vec<((Value, Value, u64), Value)>,
+    /// Address of this thread's interrupt flag, loaded on entry by functions with loops.
+    interrupt: Option<Value>,
 }
 
 fn internal(msg: &str) -> DspError {
@@ -162,6 +173,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
             saved_sp: None,
             checked: Vec::new(),
             addrs: Vec::new(),
+            interrupt: None,
         };
         let site = cx
             .linker
@@ -180,6 +192,18 @@ impl<'a, 'b> FnCx<'a, 'b> {
         cx.b.ins()
             .store(MemFlagsData::trusted(), d1, ctx, CTX_DEPTH);
         cx.depth = Some(d);
+        if lam.body.iter().any(has_loop) {
+            let slots =
+                cx.b.ins()
+                    .load(types::I64, MemFlagsData::trusted(), ctx, CTX_SLOTS);
+            let flag = cx.b.ins().load(
+                types::I64,
+                MemFlagsData::trusted(),
+                slots,
+                (8 * crate::registry::INTERRUPT_SLOT) as i32,
+            );
+            cx.interrupt = Some(flag);
+        }
         if typed.uses_salloc.get(&lam.index).copied().unwrap_or(false) {
             cx.saved_sp = Some(
                 cx.b.ins()
@@ -265,6 +289,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
             saved_sp: None,
             checked: Vec::new(),
             addrs: Vec::new(),
+            interrupt: None,
         };
         let mut vals = Vec::new();
         for (i, t) in params.iter().enumerate() {
@@ -339,6 +364,11 @@ impl<'a, 'b> FnCx<'a, 'b> {
 
     /// Branches to a block that records `code` at `site` and returns, when `cond` is true.
     fn fault_if(&mut self, cond: Value, code: FaultCode, site: u32) {
+        self.fault_raw(cond, code as u32, site);
+    }
+
+    /// As [`FnCx::fault_if`] with a raw fault code.
+    fn fault_raw(&mut self, cond: Value, code: u32, site: u32) {
         let fail = self.b.create_block();
         self.b.set_cold_block(fail);
         let cont = self.b.create_block();
@@ -347,7 +377,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
         self.b.seal_block(cont);
         self.b.switch_to_block(fail);
         let ctx = self.ctx;
-        let c = self.b.ins().iconst(types::I32, code as i64);
+        let c = self.b.ins().iconst(types::I32, i64::from(code));
         let s = self.b.ins().iconst(types::I32, i64::from(site));
         self.b
             .ins()
@@ -357,6 +387,17 @@ impl<'a, 'b> FnCx<'a, 'b> {
             .store(MemFlagsData::trusted(), s, ctx, CTX_FAULT_SITE);
         self.b.ins().jump(self.fault_block, &[]);
         self.b.switch_to_block(cont);
+    }
+
+    /// At a loop's back-edge: fault if this thread's interrupt flag is set.
+    fn poll_interrupt(&mut self, site: u32) {
+        if let Some(flag) = self.interrupt {
+            let set = self
+                .b
+                .ins()
+                .load(types::I8, MemFlagsData::trusted(), flag, 0);
+            self.fault_raw(set, crate::registry::INTERRUPTED, site);
+        }
     }
 
     /// After a call: return at once if the callee faulted.
@@ -755,6 +796,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
                 let i = self
                     .read_var(v, site)?
                     .ok_or_else(|| internal("loop var"))?;
+                self.poll_interrupt(site);
                 let more = self.b.ins().icmp(IntCC::SignedLessThan, i, nv);
                 self.b.ins().brif(more, inner, &[], exit, &[]);
                 self.b.seal_block(inner);
@@ -771,6 +813,8 @@ impl<'a, 'b> FnCx<'a, 'b> {
                 self.b.ins().brif(cv, inner, &[], exit, &[]);
                 self.b.switch_to_block(inner);
                 self.body(body)?;
+                let site = self.linker.site("while", sp);
+                self.poll_interrupt(site);
                 let cv = self.value(c)?;
                 self.b.ins().brif(cv, inner, &[], exit, &[]);
                 self.b.seal_block(inner);

@@ -23,8 +23,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Bind-funcs a [`crate::Dsp`] holds at most.
+/// Words in a slot table: one per bind-func, and the last for [`INTERRUPT_SLOT`].
 pub const MAX_SLOTS: usize = 4096;
+/// The slot-table word holding the address of this thread's interrupt flag (an
+/// `AtomicBool`): compiled loops test it at every back-edge and fault when it is set.
+pub const INTERRUPT_SLOT: usize = MAX_SLOTS - 1;
+/// The fault code of an interrupted loop.
+pub const INTERRUPTED: u32 = 12;
 /// Code-table entries (compiled lambdas alive at once) at most.
 pub const CODE_CAP: u64 = 1 << 16;
 
@@ -174,7 +179,7 @@ impl Registry {
         if let Some(s) = self.slot_of.get(name) {
             return Some(*s);
         }
-        if self.next_slot as usize >= MAX_SLOTS {
+        if self.next_slot as usize >= INTERRUPT_SLOT {
             return None;
         }
         let s = self.next_slot;

@@ -444,3 +444,53 @@ fn a_loop_that_would_run_off_the_arena_faults_before_it_starts() {
         e.message
     );
 }
+
+#[test]
+fn runaway_loops_stop_when_interrupted() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mut dsp = Dsp::new(DspConfig::default()).expect("a Dsp");
+    let flag = Arc::new(AtomicBool::new(false));
+    dsp.set_interrupt(flag.clone());
+    define(&mut dsp, "(bind-func spin (lambda () (while #t 1) 0))");
+    let setter = {
+        let flag = flag.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            flag.store(true, Ordering::Relaxed);
+        })
+    };
+    let e = dsp.call("spin", &[]).unwrap_err();
+    setter.join().expect("setter");
+    assert_eq!(e.kind, DspErrorKind::Fault);
+    assert!(
+        e.message.starts_with(
+            "dsp faulted: interrupted: a loop ran until it was stopped (while) at test.xtm:1:"
+        ),
+        "{}",
+        e.message
+    );
+    assert!(
+        !flag.load(Ordering::Relaxed),
+        "the flag is cleared once reported"
+    );
+
+    let mut ctx = dsp.audio_ctx().expect("audio");
+    define(
+        &mut dsp,
+        "(bind-func hang:DSP (lambda (in time chan dat) (let ((i 0)) (dotimes (i 1000000000000) (set! in (+ in 1.0))) in)))",
+    );
+    swap(&mut dsp, &mut ctx);
+    let entry = dsp.entry("hang").expect("entry");
+    let handle = ctx.interrupt_handle();
+    let setter = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        handle.store(true, Ordering::Relaxed);
+    });
+    let mut o = [0.0f32];
+    let f = ctx.run_sample(entry, &[0.0], 0, &mut o).unwrap_err();
+    setter.join().expect("setter");
+    assert!(f.interrupted());
+    assert!(dsp.describe_fault(f).contains("in closure hang"));
+    assert!(!ctx.interrupt_handle().load(Ordering::Relaxed));
+}
