@@ -19,6 +19,7 @@ fn compiler_files() -> Vec<PathBuf> {
             .collect()
     };
     let mut files = rs(root.join("src"));
+    files.extend(rs(root.join("src/lower")));
     files.extend(rs(root.join("tests")));
     files.push(root.join("../benches/dsp.rs"));
     files.sort();

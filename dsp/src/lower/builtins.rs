@@ -1,0 +1,466 @@
+//! Lowering of the builtins: arithmetic, comparisons, conversions, bitwise operations,
+//! memory access (`pref` `pset!` `tref` `aref`...), math, `printf`/`println`, `free`, and
+//! calls resolved by inference (bind-funcs, closures in variables and globals).
+
+use super::{FnCx, clif, internal};
+use crate::error::{DspError, DspErrorKind, Result};
+use crate::infer::{MATH1, Ref, conversion};
+use crate::runtime::abi;
+use crate::runtime::{FaultCode, math};
+use crate::sexp::Span;
+use crate::syntax::{Expr, ExprKind};
+use crate::types::Type;
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::{
+    InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, Value, types,
+};
+
+impl FnCx<'_, '_> {
+    fn convert(&mut self, v: Value, from: &Type, to: &Type) -> Value {
+        let (ft, tt) = (
+            clif(from, None).ok().flatten(),
+            clif(to, None).ok().flatten(),
+        );
+        let (Some(ft), Some(tt)) = (ft, tt) else {
+            return v;
+        };
+        if *to == Type::I1 && from.is_int() {
+            let nz = self.b.ins().icmp_imm_s(IntCC::NotEqual, v, 0);
+            return nz;
+        }
+        match (from.is_int(), to.is_int()) {
+            (true, true) if ft == tt => v,
+            (true, true) if ft.bits() < tt.bits() => {
+                if *from == Type::I1 {
+                    self.b.ins().uextend(tt, v)
+                } else {
+                    self.b.ins().sextend(tt, v)
+                }
+            }
+            (true, true) => self.b.ins().ireduce(tt, v),
+            (true, false) => self.b.ins().fcvt_from_sint(tt, v),
+            (false, true) => self.b.ins().fcvt_to_sint_sat(tt, v),
+            (false, false) if ft == tt => v,
+            (false, false) if tt == types::F64 => self.b.ins().fpromote(tt, v),
+            (false, false) => self.b.ins().fdemote(tt, v),
+        }
+    }
+
+    fn arith(&mut self, op: &str, a: Value, x: Value, t: &Type, site: u32) -> Value {
+        let real = t.is_real();
+        match (op, real) {
+            ("+", false) => self.b.ins().iadd(a, x),
+            ("-", false) => self.b.ins().isub(a, x),
+            ("*", false) => self.b.ins().imul(a, x),
+            ("+", true) => self.b.ins().fadd(a, x),
+            ("-", true) => self.b.ins().fsub(a, x),
+            ("*", true) => self.b.ins().fmul(a, x),
+            ("/", true) => self.b.ins().fdiv(a, x),
+            (_, true) => {
+                let (f, ty) = if *t == Type::Float {
+                    (math::zonal_fmodf as *const u8 as u64, types::F32)
+                } else {
+                    (math::zonal_fmod as *const u8 as u64, types::F64)
+                };
+                self.rt_call(f, &[ty, ty], Some(ty), &[a, x]).unwrap_or(a)
+            }
+            (_, false) if self.nonzero_constant(x) => {
+                if op == "/" {
+                    self.b.ins().sdiv(a, x)
+                } else {
+                    self.b.ins().srem(a, x)
+                }
+            }
+            (_, false) => {
+                let ty = self.b.func.dfg.value_type(a);
+                let zero = self.b.ins().icmp_imm_s(IntCC::Equal, x, 0);
+                self.fault_if(zero, FaultCode::DivByZero, site);
+                // MIN / -1 overflows (and traps in hardware): divide by 1 and negate instead.
+                let minus1 = self.b.ins().icmp_imm_s(IntCC::Equal, x, -1);
+                let one = self.b.ins().iconst(ty, 1);
+                let safe = self.b.ins().select(minus1, one, x);
+                if op == "/" {
+                    let q = self.b.ins().sdiv(a, safe);
+                    let neg = self.b.ins().ineg(a);
+                    self.b.ins().select(minus1, neg, q)
+                } else {
+                    let r = self.b.ins().srem(a, safe);
+                    let z = self.b.ins().iconst(ty, 0);
+                    self.b.ins().select(minus1, z, r)
+                }
+            }
+        }
+    }
+
+    /// True when `v` is a constant other than 0 and -1 (division by it cannot trap).
+    fn nonzero_constant(&self, v: Value) -> bool {
+        let dfg = &self.b.func.dfg;
+        let Some(inst) = dfg.value_def(v).inst() else {
+            return false;
+        };
+        match dfg.insts[inst] {
+            cranelift_codegen::ir::InstructionData::UnaryImm { imm, .. } => {
+                let c = imm.bits();
+                c != 0 && c != -1
+            }
+            _ => false,
+        }
+    }
+
+    fn compare(&mut self, op: &str, a: Value, x: Value, t: &Type) -> Value {
+        if t.is_real() {
+            let cc = match op {
+                "=" => FloatCC::Equal,
+                "<" => FloatCC::LessThan,
+                ">" => FloatCC::GreaterThan,
+                "<=" => FloatCC::LessThanOrEqual,
+                ">=" => FloatCC::GreaterThanOrEqual,
+                _ => FloatCC::NotEqual,
+            };
+            self.b.ins().fcmp(cc, a, x)
+        } else {
+            let unsigned = t.is_pointer();
+            let cc = match (op, unsigned) {
+                ("=", _) => IntCC::Equal,
+                ("<", false) => IntCC::SignedLessThan,
+                (">", false) => IntCC::SignedGreaterThan,
+                ("<=", false) => IntCC::SignedLessThanOrEqual,
+                (">=", false) => IntCC::SignedGreaterThanOrEqual,
+                ("<", true) => IntCC::UnsignedLessThan,
+                (">", true) => IntCC::UnsignedGreaterThan,
+                ("<=", true) => IntCC::UnsignedLessThanOrEqual,
+                (">=", true) => IntCC::UnsignedGreaterThanOrEqual,
+                _ => IntCC::NotEqual,
+            };
+            self.b.ins().icmp(cc, a, x)
+        }
+    }
+
+    pub(super) fn elem_addr(&mut self, p: Value, i: Value, size: u64) -> Value {
+        if let Some((_, a)) = self.addrs.iter().find(|(k, _)| *k == (p, i, size)) {
+            return *a;
+        }
+        let off = self.b.ins().imul_imm_s(i, size as i64);
+        let a = self.b.ins().iadd(p, off);
+        self.addrs.push(((p, i, size), a));
+        a
+    }
+
+    pub(super) fn pointee(t: &Type) -> Type {
+        match t {
+            Type::Ptr(x) => (**x).clone(),
+            _ => Type::Void,
+        }
+    }
+
+    pub(super) fn app(
+        &mut self,
+        e: &Expr,
+        name: &str,
+        args: &[Expr],
+        t: &Type,
+    ) -> Result<Option<Value>> {
+        let sp = e.span.as_ref();
+        let site = self.linker.site(name, sp);
+        if let Some(r) = self.typed.refs.get(&e.id).cloned() {
+            let params: Vec<Type> = args.iter().map(|a| self.ty(a).clone()).collect();
+            let ft = Type::Closure(Box::new(t.clone()), params);
+            let (clo, code) = match r {
+                Ref::Local(v) => {
+                    let clo = self
+                        .read_var(v, site)?
+                        .ok_or_else(|| internal("void closure"))?;
+                    (clo, FaultCode::BadClosure)
+                }
+                Ref::Global(g) => {
+                    let a = self.global_addr(&g, sp)?;
+                    (
+                        self.b.ins().load(types::I64, MemFlagsData::trusted(), a, 0),
+                        FaultCode::BadClosure,
+                    )
+                }
+                Ref::Func(f) => (self.slot_closure(&f, sp)?, FaultCode::StaleCall),
+            };
+            let vals = self.call_args(args)?;
+            return self.call_closure(clo, &ft, vals, code, site);
+        }
+        let at = |i: usize| -> Type {
+            args.get(i)
+                .map(|a| self.typed.types[a.id].clone())
+                .unwrap_or(Type::Void)
+        };
+        Ok(Some(match name {
+            "+" | "-" | "*" | "/" | "%" | "modulo" => {
+                let op = if name == "modulo" { "%" } else { name };
+                let mut acc = self.value(&args[0])?;
+                if args.len() == 1 && op == "-" {
+                    return Ok(Some(if t.is_real() {
+                        self.b.ins().fneg(acc)
+                    } else {
+                        self.b.ins().ineg(acc)
+                    }));
+                }
+                for a in &args[1..] {
+                    let x = self.value(a)?;
+                    acc = self.arith(op, acc, x, t, site);
+                }
+                acc
+            }
+            "=" | "<>" | "!=" | "<" | ">" | "<=" | ">=" => {
+                let a = self.value(&args[0])?;
+                let x = self.value(&args[1])?;
+                self.compare(name, a, x, &at(0))
+            }
+            "not" => {
+                let a = self.value(&args[0])?;
+                self.b.ins().icmp_imm_s(IntCC::Equal, a, 0)
+            }
+            "bitwise-not" => {
+                let a = self.value(&args[0])?;
+                self.b.ins().bnot(a)
+            }
+            "bitwise-and"
+            | "bitwise-or"
+            | "bitwise-xor"
+            | "bitwise-shift-left"
+            | "bitwise-shift-right" => {
+                let mut acc = self.value(&args[0])?;
+                for a in &args[1..] {
+                    let x = self.value(a)?;
+                    acc = match name {
+                        "bitwise-and" => self.b.ins().band(acc, x),
+                        "bitwise-or" => self.b.ins().bor(acc, x),
+                        "bitwise-xor" => self.b.ins().bxor(acc, x),
+                        "bitwise-shift-left" => self.b.ins().ishl(acc, x),
+                        _ => self.b.ins().ushr(acc, x),
+                    };
+                }
+                acc
+            }
+            "pref" | "pref-ptr" | "aref" | "aref-ptr" => {
+                let p = self.value(&args[0])?;
+                let i = self.index(&args[1])?;
+                let mut elem = Self::pointee(&at(0));
+                if name.starts_with('a')
+                    && let Type::Array(_, x) = elem
+                {
+                    elem = *x;
+                }
+                let addr = self.elem_addr(p, i, elem.size());
+                if name.ends_with("-ptr") {
+                    addr
+                } else {
+                    let ty = clif(&elem, sp)?.ok_or_else(|| internal("void element"))?;
+                    self.load(ty, addr, 0, elem.size(), site)?
+                }
+            }
+            "pset!" | "aset!" => {
+                let p = self.value(&args[0])?;
+                let i = self.index(&args[1])?;
+                let v = self.value(&args[2])?;
+                let mut elem = Self::pointee(&at(0));
+                if name == "aset!"
+                    && let Type::Array(_, x) = elem
+                {
+                    elem = *x;
+                }
+                let addr = self.elem_addr(p, i, elem.size());
+                self.store(v, addr, 0, elem.size(), site);
+                v
+            }
+            "afill!" => {
+                let p = self.value(&args[0])?;
+                let elem = match Self::pointee(&at(0)) {
+                    Type::Array(_, x) => *x,
+                    other => other,
+                };
+                for (k, a) in args[1..].iter().enumerate() {
+                    let v = self.value(a)?;
+                    let off = (k as u64 * elem.size()) as i32;
+                    self.store(v, p, off, elem.size(), site);
+                }
+                return Ok(None);
+            }
+            "tref" | "tref-ptr" | "tset!" | "tfill!" => {
+                let p = self.value(&args[0])?;
+                let Type::Tuple(fields) = Self::pointee(&at(0)) else {
+                    return Err(internal("tuple type"));
+                };
+                if name == "tfill!" {
+                    for (k, a) in args[1..].iter().enumerate() {
+                        let v = self.value(a)?;
+                        let off = Type::field_offset(&fields, k) as i32;
+                        self.store(v, p, off, fields[k].size(), site);
+                    }
+                    return Ok(None);
+                }
+                let ExprKind::Int(k) = args[1].kind else {
+                    return Err(internal("tuple index"));
+                };
+                let k = k as usize;
+                let off = Type::field_offset(&fields, k) as i32;
+                match name {
+                    "tref-ptr" => self.b.ins().iadd_imm_s(p, i64::from(off)),
+                    "tset!" => {
+                        let v = self.value(&args[2])?;
+                        self.store(v, p, off, fields[k].size(), site);
+                        v
+                    }
+                    _ => {
+                        let ty = clif(&fields[k], sp)?.ok_or_else(|| internal("void field"))?;
+                        self.load(ty, p, off, fields[k].size(), site)?
+                    }
+                }
+            }
+            "printf" | "println" => return self.print(name, args, site),
+            "free" => {
+                let p = self.value(&args[0])?;
+                let s = self.b.ins().iconst(types::I32, i64::from(site));
+                let ctx = self.ctx;
+                self.rt_call(
+                    abi::zonal_free as *const u8 as u64,
+                    &[types::I64, types::I64, types::I32],
+                    None,
+                    &[ctx, p, s],
+                );
+                self.check_fault();
+                return Ok(None);
+            }
+            _ => {
+                if let Some((from, to)) = conversion(name) {
+                    let v = self.value(&args[0])?;
+                    return Ok(Some(self.convert(v, &from, &to)));
+                }
+                return self.math(name, args, t, sp).map(Some);
+            }
+        }))
+    }
+
+    fn math(&mut self, name: &str, args: &[Expr], t: &Type, sp: Option<&Span>) -> Result<Value> {
+        let vals = args
+            .iter()
+            .map(|a| self.value(a))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(match name {
+            "sqrt" => self.b.ins().sqrt(vals[0]),
+            "fabs" => self.b.ins().fabs(vals[0]),
+            "floor" => self.b.ins().floor(vals[0]),
+            "ceil" => self.b.ins().ceil(vals[0]),
+            "trunc" => self.b.ins().trunc(vals[0]),
+            "fmin" => self.b.ins().fmin(vals[0], vals[1]),
+            "fmax" => self.b.ins().fmax(vals[0], vals[1]),
+            _ => {
+                let sym = if *t == Type::Float {
+                    format!("zonal_{name}f")
+                } else {
+                    format!("zonal_{name}")
+                };
+                let Some(addr) = math::symbols()
+                    .into_iter()
+                    .find(|(n, _)| *n == sym)
+                    .map(|(_, p)| p as u64)
+                else {
+                    return Err(DspError::new(
+                        DspErrorKind::Unbound,
+                        format!("{name} is not defined"),
+                        sp,
+                    ));
+                };
+                let ty = if *t == Type::Float {
+                    types::F32
+                } else {
+                    types::F64
+                };
+                let params = vec![ty; if MATH1.contains(&name) { 1 } else { 2 }];
+                self.rt_call(addr, &params, Some(ty), &vals)
+                    .ok_or_else(|| internal("math call"))?
+            }
+        })
+    }
+
+    fn print(&mut self, name: &str, args: &[Expr], site: u32) -> Result<Option<Value>> {
+        let (fmt, rest) = if name == "printf" {
+            (Some(self.value(&args[0])?), &args[1..])
+        } else {
+            (None, args)
+        };
+        let n = rest.len();
+        let words = self.b.create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            (8 * n.max(1)) as u32,
+            3,
+        ));
+        let kinds = self.b.create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            n.max(1) as u32,
+            0,
+        ));
+        for (i, a) in rest.iter().enumerate() {
+            let t = self.ty(a).clone();
+            let Some(v) = self.expr(a)? else {
+                let z = self.b.ins().iconst(types::I64, 0);
+                let k = self.b.ins().iconst(types::I8, i64::from(abi::KIND_I64));
+                self.b.ins().stack_store(types::I64, z, words, 8 * i as i32);
+                self.b.ins().stack_store(types::I64, k, kinds, i as i32);
+                continue;
+            };
+            let (bits, kind) = match &t {
+                Type::Float => {
+                    let d = self.b.ins().fpromote(types::F64, v);
+                    (
+                        self.b.ins().bitcast(types::I64, MemFlagsData::new(), d),
+                        abi::KIND_F64,
+                    )
+                }
+                Type::Double => (
+                    self.b.ins().bitcast(types::I64, MemFlagsData::new(), v),
+                    abi::KIND_F64,
+                ),
+                Type::Ptr(x) if **x == Type::I8 => (v, abi::KIND_STR),
+                Type::Ptr(_) | Type::Closure(..) => (v, abi::KIND_PTR),
+                Type::I1 => (self.b.ins().uextend(types::I64, v), abi::KIND_I1),
+                Type::I32 => (self.b.ins().sextend(types::I64, v), abi::KIND_I32),
+                Type::I8 => (self.b.ins().sextend(types::I64, v), abi::KIND_I32),
+                _ => (v, abi::KIND_I64),
+            };
+            let k = self.b.ins().iconst(types::I8, i64::from(kind));
+            self.b
+                .ins()
+                .stack_store(types::I64, bits, words, 8 * i as i32);
+            self.b.ins().stack_store(types::I64, k, kinds, i as i32);
+        }
+        let wa = self.b.ins().stack_addr(types::I64, words, 0);
+        let ka = self.b.ins().stack_addr(types::I64, kinds, 0);
+        let nv = self.b.ins().iconst(types::I32, n as i64);
+        let ctx = self.ctx;
+        if let Some(fmt) = fmt {
+            let s = self.b.ins().iconst(types::I32, i64::from(site));
+            let p = [
+                types::I64,
+                types::I64,
+                types::I64,
+                types::I64,
+                types::I32,
+                types::I32,
+            ];
+            let r = self.rt_call(
+                abi::zonal_printf as *const u8 as u64,
+                &p,
+                Some(types::I32),
+                &[ctx, fmt, wa, ka, nv, s],
+            );
+            self.check_fault();
+            Ok(r)
+        } else {
+            let p = [types::I64, types::I64, types::I64, types::I32];
+            self.rt_call(
+                abi::zonal_println as *const u8 as u64,
+                &p,
+                None,
+                &[ctx, wa, ka, nv],
+            );
+            self.check_fault();
+            Ok(None)
+        }
+    }
+}
