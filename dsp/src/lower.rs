@@ -11,6 +11,11 @@
 //!   integer division by zero, call depth and the runtime's allocation failures fault.
 //!   A fault stores its code and site in the context and returns; every call is followed
 //!   by a test of the fault cell, so a fault unwinds to Rust.
+//! - A check is not repeated where an identical one dominates it; a `dotimes` whose body
+//!   accesses `(pref p i)` on every iteration checks `p`'s whole range once, before the loop.
+//! - Every loop back-edge tests the thread's interrupt flag (see
+//!   [`crate::registry::INTERRUPT_SLOT`]), so a runaway loop can be stopped.
+//! - The builtins are lowered in [`builtins`].
 
 use crate::error::{DspError, DspErrorKind, Result};
 use crate::infer::{Ref, Typed};
