@@ -169,6 +169,8 @@ pub struct AudioCtx {
     pub(crate) channels_addr: u64,
     /// Set (by a watchdog) to stop a runaway loop; cleared when the fault is returned.
     pub(crate) interrupt: Arc<AtomicBool>,
+    /// Keeps the code this context may run alive after the `Dsp` is dropped.
+    pub(crate) _keeper: Arc<crate::jit::CodeKeeper>,
 }
 
 /// A fault raised by the audio context itself (no site in compiled code).

@@ -100,6 +100,27 @@ pub struct CodeBlock {
     module: Option<JITModule>,
 }
 
+// SAFETY: a code block is built and used by the control thread only; the one other thing
+// done with it is dropping it (`free_memory` unmaps its pages), which may happen on the
+// thread that drops the last audio context after the `Dsp` is gone (see `CodeKeeper`).
+unsafe impl Send for CodeBlock {}
+
+/// Code still alive when the `Dsp` is dropped: kept until the last audio context that may
+/// run it is dropped too.
+#[derive(Default)]
+pub struct CodeKeeper {
+    blocks: std::sync::Mutex<Vec<CodeBlock>>,
+}
+
+impl CodeKeeper {
+    /// Keeps `blocks` alive as long as this keeper.
+    pub fn keep(&self, blocks: impl IntoIterator<Item = CodeBlock>) {
+        if let Ok(mut v) = self.blocks.lock() {
+            v.extend(blocks);
+        }
+    }
+}
+
 impl CodeBlock {
     /// Makes the code callable; afterwards [`CodeBlock::address`] gives entry points.
     pub fn finalize(&mut self) -> Result<()> {

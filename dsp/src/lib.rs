@@ -13,8 +13,8 @@
 //! Contract: every address compiled code can touch is in one arena per [`Dsp`] (checked
 //! when [`DspConfig::checks`] is on); calls jump only through the code table; a fault
 //! stops the closure and comes back as an error, never a crash. [`AudioCtx`] never
-//! allocates, locks or prints. A [`Dsp`] must outlive the [`AudioCtx`]s it made: it owns
-//! the compiled code they run.
+//! allocates, locks or prints. Code still installed when the [`Dsp`] is dropped stays
+//! alive until the last [`AudioCtx`] is dropped (which then frees it).
 
 pub mod compile;
 pub mod error;
@@ -37,7 +37,7 @@ pub use types::{FnSig, Type};
 use compile::Compiler;
 use error::Result;
 use interop::{EntryKind, IO_SAMPLES, Tramp};
-use jit::{CodeBlock, Jit};
+use jit::{CodeBlock, CodeKeeper, Jit};
 use lower::Consts;
 use registry::Registry;
 use runtime::{Arena, ArenaBlock, AudioConfig, ControlConfig, Ctx, Zone};
@@ -128,6 +128,16 @@ pub struct Dsp {
     warnings: SharedWriter,
     strings: Zone,
     interrupt: Arc<AtomicBool>,
+    /// Shared with every audio context: receives the live code when the `Dsp` is dropped.
+    keeper: Arc<CodeKeeper>,
+}
+
+impl Drop for Dsp {
+    fn drop(&mut self) {
+        let live = self.reg.gens.iter_mut().filter_map(|g| g.code.take());
+        let tramps = std::mem::take(&mut self.tramp_code);
+        self.keeper.keep(live.chain(tramps));
+    }
 }
 
 fn err(kind: DspErrorKind, message: impl Into<String>) -> DspError {
@@ -173,6 +183,7 @@ impl Dsp {
             warnings,
             strings,
             interrupt,
+            keeper: Arc::default(),
         };
         for g in ["(bind-val FRAMES i64 0)", "(bind-val CHANNELS i64 0)"] {
             for f in parse(g, "zonal")? {
@@ -418,6 +429,7 @@ impl Dsp {
             frames_addr,
             channels_addr,
             interrupt,
+            _keeper: self.keeper.clone(),
         })
     }
 

@@ -494,3 +494,14 @@ fn runaway_loops_stop_when_interrupted() {
     assert!(dsp.describe_fault(f).contains("in closure hang"));
     assert!(!ctx.interrupt_handle().load(Ordering::Relaxed));
 }
+
+#[test]
+fn the_audio_context_keeps_running_after_the_dsp_is_dropped() {
+    let (dsp, mut ctx) = setup("(bind-func tone:DSP (lambda (in time chan dat) 0.25))");
+    let e = dsp.entry("tone").expect("entry");
+    drop(dsp);
+    let mut o = [0.0f32];
+    ctx.run_sample(e, &[0.0], 0, &mut o)
+        .expect("the code is still alive");
+    assert_eq!(o[0], 0.25);
+}
