@@ -4,6 +4,7 @@
 (lambda)
 (lambda (x))
 (let ((x)) x)
+(let* ((y)) y)
 (let ((1 2)) 3)
 (let x)
 (define)
