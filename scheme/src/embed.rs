@@ -51,7 +51,7 @@ impl Interp {
 
     /// Evaluates one datum at top level.
     pub fn eval_datum(&mut self, d: &Datum) -> Result<Value, Error> {
-        let r = self.eval_top(d);
+        let r = self.on_big_stack(|it| it.eval_top(d));
         self.flush_output();
         r
     }
@@ -94,7 +94,7 @@ impl Interp {
     /// Calls procedure `f` with `args`.
     pub fn apply(&mut self, f: Value, args: &[Value]) -> Result<Value, Error> {
         let mark = self.mark();
-        match self.apply_values(f, args) {
+        match self.on_big_stack(|it| it.apply_values(f, args)) {
             Ok(v) => Ok(v),
             Err(c) => {
                 self.unwind_to(mark);

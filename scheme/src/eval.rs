@@ -18,6 +18,10 @@ use crate::value::{Obj, Promise, V, Value};
 
 /// How deep non-tail calls may nest before a stack-overflow error.
 pub(crate) const MAX_DEPTH: usize = 400_000;
+/// The stack reserved (virtual memory, touched only as deep as it is used) for an
+/// evaluation entered from Rust, so that deep recursion does not keep crossing the
+/// boundaries of small stack segments.
+const STACK_RESERVE: usize = 1 << 30;
 const RED_ZONE: usize = 128 * 1024;
 const STACK_SEGMENT: usize = 4 * 1024 * 1024;
 
@@ -29,6 +33,17 @@ pub(crate) enum Flow {
 }
 
 impl Interp {
+    /// Runs `f` on a large stack of its own, unless already on one.
+    pub(crate) fn on_big_stack<R>(&mut self, f: impl FnOnce(&mut Interp) -> R) -> R {
+        if self.on_big_stack {
+            return f(self);
+        }
+        self.on_big_stack = true;
+        let r = stacker::grow(STACK_RESERVE, || f(self));
+        self.on_big_stack = false;
+        r
+    }
+
     /// Calls `lam` (closed over `cenv`) with the top `argc` values of the stack and
     /// runs until it returns a value; tail calls loop here.
     pub(crate) fn exec(&mut self, lam: Rc<Lambda>, cenv: u32, argc: u32) -> Result<Value, Ctrl> {

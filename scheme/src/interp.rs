@@ -42,6 +42,8 @@ pub struct Interp {
     /// Call sites of compiled code, for error positions.
     pub(crate) sites: Vec<Site>,
     pub(crate) depth: usize,
+    /// Whether the evaluation runs on the large stack of [`Interp::on_big_stack`].
+    pub(crate) on_big_stack: bool,
     /// While positive the collector may not run (inside embedder natives).
     pub(crate) no_gc: usize,
     pub(crate) interrupt: Arc<AtomicBool>,
@@ -139,6 +141,7 @@ impl Interp {
             handlers: Vec::new(),
             sites: Vec::new(),
             depth: 0,
+            on_big_stack: false,
             no_gc: 0,
             interrupt: Arc::new(AtomicBool::new(false)),
             output,
