@@ -7,7 +7,7 @@
 //! faults and retired closures go back over the return ring.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use zonal_dsp::{AudioCtx, Entry, PreparedCall};
 
@@ -27,6 +27,8 @@ pub struct AudioStats {
     pub clock: AtomicI64,
     /// Buffers processed.
     pub buffers: AtomicU64,
+    /// True while the process function runs (the watchdog's view of the audio thread).
+    pub running: AtomicBool,
     /// Events dropped because the pending list was full.
     pub dropped_events: AtomicU64,
     /// Values that could not go back because the return ring was full (leaked, not
@@ -80,11 +82,13 @@ impl Processor {
     /// allocation on this path.
     pub fn process(&mut self, out: &mut [f32]) {
         let step = MAX_FRAMES * self.channels;
+        self.stats.running.store(true, Ordering::Relaxed);
         assert_no_alloc::assert_no_alloc(|| {
             for chunk in out.chunks_mut(step) {
                 self.process_buffer(chunk);
             }
         });
+        self.stats.running.store(false, Ordering::Relaxed);
     }
 
     fn process_buffer(&mut self, out: &mut [f32]) {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use crate::audio::Processor;
-use crate::session::{Session, SessionConfig};
+use crate::session::{Session, SessionConfig, Watchdog};
 
 /// Sample format of the WAV file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -112,11 +112,17 @@ impl Gate {
         s.0
     }
 
-    /// Waits (control side) until `until` frames are rendered.
-    fn wait_rendered(&self, until: usize) {
+    /// Waits (control side) until `until` frames are rendered, letting the watchdog
+    /// look at the audio thread every so often.
+    fn wait_rendered(&self, until: usize, watchdog: &mut Watchdog) {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         while s.1 < until {
-            s = self.changed.wait(s).unwrap_or_else(|p| p.into_inner());
+            s = self
+                .changed
+                .wait_timeout(s, Watchdog::PATIENCE / 4)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+            watchdog.check();
         }
     }
 }
@@ -177,6 +183,7 @@ pub fn render_session(
     // At most this many frames are granted at once, so progress and returned
     // garbage are handled while long stretches render.
     let chunk = (rate as usize).max(buffer);
+    let mut watchdog = session.watchdog();
     let mut rendered = 0;
     let mut failures = 0;
     while rendered < total {
@@ -190,7 +197,7 @@ pub fn render_session(
         .min(rendered + chunk)
         .min(total);
         gate.grant(target);
-        gate.wait_rendered(target);
+        gate.wait_rendered(target, &mut watchdog);
         rendered = target;
         if let Some(bar) = &progress {
             bar.set_position(rendered as u64);

@@ -48,6 +48,37 @@ struct State {
     failures: usize,
     /// Where text from the audio thread (printf, println) goes.
     printer: fn(&str),
+    /// Stops a loop running in DSP code on the audio thread (see [`Watchdog`]).
+    audio_interrupt: Option<Arc<AtomicBool>>,
+}
+
+/// Watches the audio thread: when the process function has been running for longer
+/// than [`Watchdog::PATIENCE`] without finishing a buffer, a DSP loop is stuck there;
+/// the watchdog raises the audio context's interrupt flag, the loop faults, and the
+/// entry closure is stopped and reported like any other fault.
+pub struct Watchdog {
+    stats: Arc<AudioStats>,
+    flag: Option<Arc<AtomicBool>>,
+    last_buffers: u64,
+    since: std::time::Instant,
+}
+
+impl Watchdog {
+    pub const PATIENCE: Duration = Duration::from_millis(500);
+
+    /// Looks at the audio thread once; call it regularly from the control thread.
+    pub fn check(&mut self) {
+        let buffers = self.stats.buffers.load(Ordering::Relaxed);
+        if buffers != self.last_buffers || !self.stats.running.load(Ordering::Relaxed) {
+            self.last_buffers = buffers;
+            self.since = std::time::Instant::now();
+        } else if self.since.elapsed() > Self::PATIENCE {
+            if let Some(flag) = &self.flag {
+                flag.store(true, Ordering::Relaxed);
+            }
+            self.since = std::time::Instant::now();
+        }
+    }
 }
 
 /// The control thread's session.
@@ -91,11 +122,24 @@ impl Session {
     pub fn with_audio(cfg: &SessionConfig) -> Result<(Session, Processor), DspError> {
         let mut dsp = Dsp::new(cfg.dsp.clone())?;
         let ctx = dsp.audio_ctx()?;
+        let audio_interrupt = ctx.interrupt_handle();
         let (control, audio) = rings();
         let stats = Arc::<AudioStats>::default();
         let processor = Processor::new(ctx, audio, cfg.channels, stats.clone());
         let session = Self::with_link(cfg, dsp, AudioLink::Rings(control), stats);
+        session.state.borrow_mut().audio_interrupt = Some(audio_interrupt);
         Ok((session, processor))
+    }
+
+    /// A watchdog over this session's audio thread.
+    pub fn watchdog(&self) -> Watchdog {
+        let st = self.state.borrow();
+        Watchdog {
+            stats: st.stats.clone(),
+            flag: st.audio_interrupt.clone(),
+            last_buffers: st.stats.buffers.load(Ordering::Relaxed),
+            since: std::time::Instant::now(),
+        }
     }
 
     fn with_link(
@@ -115,11 +159,15 @@ impl Session {
             events: Vec::new(),
             failures: 0,
             printer: print_stdout,
+            audio_interrupt: None,
         }));
-        let mut session = Session {
-            interp: Interp::new(),
-            state,
-        };
+        let interp = Interp::new();
+        // `(zonal:interrupt)` and Ctrl-C stop loops in DSP code called from Scheme too.
+        state
+            .borrow_mut()
+            .dsp
+            .set_interrupt(interp.interrupt_handle());
+        let mut session = Session { interp, state };
         session.register();
         session
     }

@@ -242,3 +242,21 @@ fn a_second_connection_interrupts_a_runaway_loop() {
     assert_eq!(eval(&mut looping, "kept"), "7");
     assert_eq!(eval(&mut other, "(* kept 6)"), "42");
 }
+
+#[test]
+fn a_runaway_dsp_loop_called_from_scheme_is_interrupted_too() {
+    let live = Live::start();
+    let mut looping = live.connect();
+    let mut other = live.connect();
+    let defined = eval(
+        &mut looping,
+        "(bind-func spin (lambda () (let ((n:i64 0)) (while (>= n 0) (set! n (+ n 1))) n)))",
+    );
+    assert_eq!(defined, "spin");
+    looping.write_all(b"(spin)\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(eval(&mut other, "(zonal:interrupt)"), "interrupted");
+    let stopped = reply(&mut looping);
+    assert!(stopped.contains("interrupted"), "{stopped}");
+    assert_eq!(eval(&mut looping, "(+ 40 2)"), "42");
+}

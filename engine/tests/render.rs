@@ -215,3 +215,22 @@ fn per_buffer_and_per_sample_entries_render_the_same() {
     assert!(a.summary.peak > 0.49);
     assert_eq!(a.samples, b.samples);
 }
+
+#[test]
+fn a_dsp_loop_that_never_ends_is_stopped_by_the_watchdog() {
+    let src = r#"
+(bind-func dsp:DSP
+  (lambda (in time chan dat)
+    (let ((n:i64 0))
+      (if (> time 960) (while (>= n 0) (set! n (+ n 1))))
+      (dtof 0.5))))
+(dsp:set! dsp)
+"#;
+    let started = std::time::Instant::now();
+    let r = render_source(src, 0.1);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    let left = channel(&r.samples, 2, 0);
+    assert!(left[..960].iter().all(|s| *s == 0.5));
+    assert!(left[1024..].iter().all(|s| *s == 0.0));
+    assert_eq!(r.summary.failures, 1);
+}
