@@ -183,11 +183,21 @@ impl Interp {
     }
 
     fn expand_macro(&mut self, m: &Macro, form: &Datum) -> Result<Datum, Error> {
+        if self
+            .interrupt
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            return Err(Error::new(
+                crate::ErrorKind::Interrupted,
+                "evaluation interrupted",
+            ));
+        }
         let expanded = match m {
             Macro::Rules(rules) => rules.expand(form, self)?,
             Macro::Proc(f) => {
                 let items = form.as_list().unwrap_or(&[]);
-                let args: Vec<Value> = items[1..].iter().map(|a| self.from_datum(a)).collect();
+                let operands = items.get(1..).unwrap_or(&[]);
+                let args: Vec<Value> = operands.iter().map(|a| self.from_datum(a)).collect();
                 let mark = self.mark();
                 let base = self.stack.len();
                 self.stack.extend_from_slice(&args);
@@ -206,6 +216,12 @@ impl Interp {
                 }
             }
         };
+        if datum_size(&expanded, MAX_EXPANSION_SIZE) > MAX_EXPANSION_SIZE {
+            return Err(syntax_err(
+                &form.pos,
+                format!("this macro use expands to more than {MAX_EXPANSION_SIZE} data"),
+            ));
+        }
         Ok(fill_positions(expanded, &form.pos))
     }
 
@@ -923,6 +939,30 @@ fn normalized(d: &Datum, depth: usize) -> Result<Datum, Error> {
         other => other.clone(),
     };
     Ok(Datum::new(kind, d.pos.clone()))
+}
+
+/// The most data one macro expansion may produce (runaway macros stop here).
+const MAX_EXPANSION_SIZE: usize = 1_000_000;
+
+/// How many data `d` holds, counting no further than a little past `limit`.
+fn datum_size(d: &Datum, limit: usize) -> usize {
+    let mut count = 0;
+    let mut work = vec![d];
+    while let Some(d) = work.pop() {
+        count += 1;
+        if count > limit {
+            break;
+        }
+        match &d.kind {
+            DatumKind::List(items) | DatumKind::Vector(items) => work.extend(items),
+            DatumKind::Dotted(items, tail) => {
+                work.extend(items);
+                work.push(tail);
+            }
+            _ => {}
+        }
+    }
+    count
 }
 
 /// Gives every datum without a position the position of the macro use.

@@ -466,3 +466,19 @@ fn calling_a_non_procedure_names_it() {
         "ERR wrong number of arguments: lambda wants 1 argument but got 0\n  at t.scm:1:1"
     );
 }
+
+#[test]
+fn runaway_macros_stop_with_an_error() {
+    let doubling = "(define-syntax f (syntax-rules () ((_ x) (f (x x))))) (f 1)";
+    let e = run(doubling);
+    assert!(
+        e.starts_with("ERR syntax error: this macro use expands to more than 1000000 data"),
+        "{e}"
+    );
+    let forever = "(define-syntax g (syntax-rules () ((_ x) (g x)))) (g 1)";
+    assert!(
+        run(forever).starts_with("ERR syntax error: "),
+        "{}",
+        run(forever)
+    );
+}
