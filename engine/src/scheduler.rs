@@ -79,11 +79,6 @@ impl Scheduler {
     pub fn is_empty(&self) -> bool {
         self.heap.is_empty()
     }
-
-    /// Drops every pending callback, handing their roots back.
-    pub fn drain(&mut self) -> impl Iterator<Item = Callback> + '_ {
-        self.heap.drain().map(|Reverse(q)| q.callback)
-    }
 }
 
 #[cfg(test)]

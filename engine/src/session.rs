@@ -172,10 +172,6 @@ impl Session {
         session
     }
 
-    pub fn interp(&mut self) -> &mut Interp {
-        &mut self.interp
-    }
-
     pub fn stats(&self) -> Arc<AudioStats> {
         self.state.borrow().stats.clone()
     }
