@@ -598,6 +598,15 @@ fn to_dsp_value(
         "i8*" if interp.as_string(v).is_some() => {
             DspValue::Str(interp.as_string(v).unwrap_or_default())
         }
+        t if t.starts_with('[') => {
+            return Err(Error::new(
+                ErrorKind::Type,
+                format!(
+                    "argument {} of {name} is a closure ({ty}): Scheme cannot pass one; make the call from a bind-func",
+                    index + 1
+                ),
+            ));
+        }
         t if t.ends_with('*') => DspValue::Ptr(int()? as u64),
         _ => return Err(bad("a value Scheme can pass")),
     })
