@@ -260,3 +260,21 @@ fn a_runaway_dsp_loop_called_from_scheme_is_interrupted_too() {
     assert!(stopped.contains("interrupted"), "{stopped}");
     assert_eq!(eval(&mut looping, "(+ 40 2)"), "42");
 }
+
+#[test]
+fn run_explains_that_scheme_cannot_pass_a_closure() {
+    let f = scratch(
+        "closure_arg.xtm",
+        "(bind-func hof (lambda (f:[i64,i64]* x) (f (f x))))\n(bind-func inc (lambda (x:i64) (+ x 1)))\n(hof inc 5)\n",
+    );
+    let out = zonal().arg("run").arg(&f).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with(
+            "type error: argument 1 of hof is a closure ([i64,i64]*): Scheme cannot pass one"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("closure_arg.xtm:3:1"), "{stderr}");
+    assert_eq!(out.status.code(), Some(1));
+}
