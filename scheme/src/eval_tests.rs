@@ -482,3 +482,35 @@ fn runaway_macros_stop_with_an_error() {
         run(forever)
     );
 }
+
+#[test]
+fn stores_during_incremental_cycles_keep_their_values() {
+    // under GC stress a cycle is always running: every store below goes through the
+    // write barrier while old and new values move between vectors, pairs, tables,
+    // records and closure frames
+    let src = "
+        (define-record-type box (make-box v) box? (v box-v set-box-v!))
+        (define v (make-vector 50 '()))
+        (define h (make-hash-table))
+        (define b (make-box '()))
+        (define cell (list '()))
+        (define (counter) (let ((n '())) (lambda (x) (let ((old n)) (set! n x) old))))
+        (define c (counter))
+        (define (fill i)
+          (when (< i 2000)
+            (let ((k (modulo i 50)))
+              (let ((old (vector-ref v k)))
+                (vector-set! v k (list i i))
+                (hash-table-set! h k old)
+                (set-box-v! b (cons i (box-v b)))
+                (set-car! cell (list i))
+                (c (list i)))
+              (fill (+ i 1)))))
+        (fill 0)
+        (list (apply + (map car (vector->list v)))
+              (length (box-v b))
+              (car (hash-table-ref h 7))
+              (car cell)
+              (c 'done))";
+    assert_eq!(run(src), "(98725 2000 1907 (1999) (1999))");
+}
