@@ -15,14 +15,13 @@ use crate::error::{Error, ErrorKind, Pos};
 /// How deeply lists and vectors may nest in source text.
 pub(crate) const MAX_NESTING: usize = 1000;
 
-pub(crate) struct Reader<'a> {
+pub(crate) struct Reader {
     chars: Vec<char>,
     at: usize,
     line: u32,
     col: u32,
     file: Arc<str>,
     depth: usize,
-    _src: &'a str,
 }
 
 /// Reads every datum of `src`.
@@ -39,8 +38,8 @@ fn is_delimiter(c: char) -> bool {
     c.is_whitespace() || matches!(c, '(' | ')' | '"' | ';' | '\'' | '`')
 }
 
-impl<'a> Reader<'a> {
-    pub(crate) fn new(src: &'a str, file: &str) -> Reader<'a> {
+impl Reader {
+    pub(crate) fn new(src: &str, file: &str) -> Reader {
         Reader {
             chars: src.chars().collect(),
             at: 0,
@@ -48,7 +47,6 @@ impl<'a> Reader<'a> {
             col: 1,
             file: Arc::from(file),
             depth: 0,
-            _src: src,
         }
     }
 
