@@ -501,6 +501,7 @@ impl Ctx {
     }
 
     /// Marks the start of a call from Rust into compiled code.
+    #[inline]
     pub fn call_mark(&self) -> CallMark {
         CallMark {
             sp: self.sp,
@@ -511,10 +512,16 @@ impl Ctx {
 
     /// Ends a call started at `mark`: restores the stack pointer, depth and zone stack
     /// (popping memzones a fault left open) and returns the fault, if any, clearing it.
+    #[inline]
     pub fn finish_call(&mut self, mark: CallMark) -> Result<(), RawFault> {
         if self.fault == 0 && self.zones.len() == mark.zones && self.sp == mark.sp {
             return Ok(());
         }
+        self.finish_call_slow(mark)
+    }
+
+    #[cold]
+    fn finish_call_slow(&mut self, mark: CallMark) -> Result<(), RawFault> {
         let fault = self.take_fault();
         self.unwind_zones(mark.zones.max(1));
         self.sp = mark.sp;

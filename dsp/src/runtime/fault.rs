@@ -35,11 +35,14 @@ pub enum FaultCode {
     ZoneStack = 10,
     /// A call to a definition that is missing or changed its type since the caller was compiled.
     StaleCall = 11,
+    /// A loop saw its thread's interrupt flag set (Ctrl-C, `(zonal:interrupt)`, the audio
+    /// watchdog) and stopped.
+    Interrupted = 12,
 }
 
 impl FaultCode {
     /// Every fault code, in numeric order.
-    pub const ALL: [FaultCode; 11] = [
+    pub const ALL: [FaultCode; 12] = [
         FaultCode::OutOfRange,
         FaultCode::DivByZero,
         FaultCode::ZoneExhausted,
@@ -51,6 +54,7 @@ impl FaultCode {
         FaultCode::BadAlign,
         FaultCode::ZoneStack,
         FaultCode::StaleCall,
+        FaultCode::Interrupted,
     ];
 
     /// The code stored in the context, or `None` for 0 (no fault) and unknown values.
@@ -74,6 +78,7 @@ impl FaultCode {
             FaultCode::StaleCall => {
                 "called a definition that is missing or changed its type: re-evaluate the caller"
             }
+            FaultCode::Interrupted => "interrupted: a loop ran until it was stopped",
         }
     }
 }
@@ -126,6 +131,11 @@ mod tests {
         }
         assert_eq!(FaultCode::from_u32(0), None);
         assert_eq!(FaultCode::from_u32(99), None);
+        assert_eq!(FaultCode::from_u32(12), Some(FaultCode::Interrupted));
+        assert_eq!(
+            FaultCode::Interrupted.to_string(),
+            "interrupted: a loop ran until it was stopped"
+        );
     }
 
     #[test]
