@@ -289,6 +289,16 @@ impl Interp {
         s
     }
 
+    /// Starts the pause statistics afresh (collections, total and max pause), e.g.
+    /// to measure the pauses of one phase of a program. `max_pause` is the longest
+    /// single stop: one incremental step, or one whole [`Interp::collect`].
+    pub fn reset_gc_stats(&mut self) {
+        let s = &mut self.heap.stats;
+        s.collections = 0;
+        s.total_pause = std::time::Duration::ZERO;
+        s.max_pause = std::time::Duration::ZERO;
+    }
+
     /// Runs a full collection now (unless a native procedure is running).
     pub fn collect(&mut self) {
         if self.no_gc == 0 {

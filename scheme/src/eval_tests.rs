@@ -286,6 +286,12 @@ fn gc_keeps_memory_bounded_under_churn() {
     );
     assert_eq!(kept.map(|v| it.write_string(v)).ok(), Some("1000".into()));
     assert!(it.gc_stats().collections > stats.collections);
+    it.reset_gc_stats();
+    let fresh = it.gc_stats();
+    assert_eq!(
+        (fresh.collections, fresh.max_pause),
+        (0, std::time::Duration::ZERO)
+    );
 }
 
 #[test]
