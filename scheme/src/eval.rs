@@ -21,7 +21,7 @@ pub(crate) const MAX_DEPTH: usize = 400_000;
 /// The stack reserved (virtual memory, touched only as deep as it is used) for an
 /// evaluation entered from Rust, so that deep recursion does not keep crossing the
 /// boundaries of small stack segments.
-const STACK_RESERVE: usize = 1 << 30;
+const STACK_RESERVE: usize = 256 << 20;
 const RED_ZONE: usize = 128 * 1024;
 const STACK_SEGMENT: usize = 4 * 1024 * 1024;
 
