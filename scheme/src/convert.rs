@@ -8,6 +8,10 @@ use crate::value::{Obj, V, Value};
 
 impl Interp {
     pub(crate) fn datum_of(&self, v: Value, depth: usize) -> Datum {
+        stacker::maybe_grow(64 * 1024, 1024 * 1024, || self.datum_of_inner(v, depth))
+    }
+
+    fn datum_of_inner(&self, v: Value, depth: usize) -> Datum {
         let kind = if depth > MAX_NESTING {
             DatumKind::Other("...".into())
         } else {

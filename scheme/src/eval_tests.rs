@@ -520,3 +520,22 @@ fn stores_during_incremental_cycles_keep_their_values() {
               (c 'done))";
     assert_eq!(run(src), "(98725 2000 1907 (1999) (1999))");
 }
+
+#[test]
+fn circular_data_print_and_convert_on_a_small_stack() {
+    let h = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            let mut it = Interp::new();
+            let v = it
+                .eval_str("(define c (vector 1)) (vector-set! c 0 c) c", "t.scm")
+                .expect("builds");
+            let written = it.write_string(v);
+            let datum = it.to_datum(v);
+            (written.len(), datum.as_list().is_none())
+        })
+        .expect("thread");
+    let (len, not_a_list) = h.join().expect("no overflow");
+    assert!(len > 2000);
+    assert!(not_a_list);
+}

@@ -67,6 +67,10 @@ impl Printer<'_> {
     }
 
     fn print(&mut self, v: Value, depth: usize) {
+        stacker::maybe_grow(64 * 1024, 1024 * 1024, || self.print_inner(v, depth));
+    }
+
+    fn print_inner(&mut self, v: Value, depth: usize) {
         if depth > MAX_PRINT_DEPTH || !self.budget_left() {
             self.out.push_str("...");
             return;
