@@ -40,11 +40,13 @@ impl Interp {
     }
 
     /// Evaluates each top-level form of `src` in order; the value of the last one.
+    /// Forms are read one at a time, so those before a read error have run when
+    /// it is reported (as in a REPL).
     pub fn eval_str(&mut self, src: &str, file: &str) -> Result<Value, Error> {
-        let forms = crate::reader::read_all(src, file)?;
+        let mut reader = crate::reader::Reader::new(src, file);
         let mut last = Value::UNSPEC;
-        for f in &forms {
-            last = self.eval_datum(f)?;
+        while let Some(form) = reader.next_datum()? {
+            last = self.eval_datum(&form)?;
         }
         Ok(last)
     }

@@ -263,6 +263,21 @@ fn data() {
 }
 
 #[test]
+fn forms_before_a_read_error_run() {
+    let out = output("(display \"before\") (newline) (oops");
+    assert_eq!(
+        out,
+        "ERR read error: this list is never closed: a ')' is missing\n  at t.scm:1:30"
+    );
+    let mut it = Interp::new();
+    let e = it
+        .eval_str("(define x 1) (", "t.scm")
+        .expect_err("unclosed");
+    assert_eq!(e.kind, ErrorKind::Read);
+    assert_eq!(it.lookup("x").and_then(|v| it.as_int(v)), Some(1));
+}
+
+#[test]
 fn println_separates_arguments_with_spaces() {
     assert_eq!(
         output("(println 'a '= 5 \"q\") (print \"s\" 1) (newline)"),

@@ -202,10 +202,10 @@ fn load(it: &mut Interp, a: &[Value]) -> Result<Value, Ctrl> {
     let path = str_arg(it, "load", a[0])?.to_string();
     let src = std::fs::read_to_string(&path)
         .map_err(|e| err(ErrorKind::Io, format!("cannot read {path}: {e}")))?;
-    let forms = crate::reader::read_all(&src, &path)?;
+    let mut reader = crate::reader::Reader::new(&src, &path);
     let mut last = Value::UNSPEC;
-    for f in &forms {
-        last = it.eval_nested(f)?;
+    while let Some(form) = reader.next_datum()? {
+        last = it.eval_nested(&form)?;
     }
     Ok(last)
 }
