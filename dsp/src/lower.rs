@@ -13,6 +13,10 @@
 //!   by a test of the fault cell, so a fault unwinds to Rust.
 //! - A check is not repeated where an identical one dominates it; a `dotimes` whose body
 //!   accesses `(pref p i)` on every iteration checks `p`'s whole range once, before the loop.
+//! - A `dotimes` whose body only computes on registers and `(pref p i)` / `(pset! p i x)`
+//!   (see [`FnCx::fast_body`]) gets a second, fast version, run when the trip count is at
+//!   most [`FAST_TRIPS`] and the stored pointers' ranges do not overlap the others': it
+//!   reuses the value of `p[i]` once loaded or stored, and does not poll for interrupts.
 //! - Every loop back-edge tests the thread's interrupt flag (see
 //!   [`crate::registry::INTERRUPT_SLOT`]), so a runaway loop can be stopped.
 //! - The builtins are lowered in [`builtins`].
@@ -133,7 +137,23 @@ pub struct FnCx<'a, 'b> {
     addrs: Vec<((Value, Value, u64), Value)>,
     /// Address of this thread's interrupt flag, loaded on entry by functions with loops.
     interrupt: Option<Value>,
+    /// While lowering the body of a fast `dotimes` (see [`FnCx::fast_body`]).
+    fast: Option<FastLoop>,
 }
+
+/// A `dotimes` body lowered for the fast version of its loop: every memory access in it
+/// is `(pref p i)` / `(pset! p i x)` with `i` the counter and `p` one of `ptrs`, whose
+/// ranges were found disjoint before the loop, so `p[i]`'s value is known after a load or
+/// a store of it until the iteration ends (or an `if` merges).
+struct FastLoop {
+    var: usize,
+    ptrs: Vec<usize>,
+    /// The value of `p[i]` for pointers loaded or stored at a point that dominates this one.
+    known: Vec<(usize, Value)>,
+}
+
+/// Fast loops run at most this many iterations without polling the interrupt flag.
+const FAST_TRIPS: i64 = 1 << 16;
 
 fn internal(msg: &str) -> DspError {
     DspError::new(DspErrorKind::Internal, msg, None)
@@ -180,6 +200,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
             checked: Vec::new(),
             addrs: Vec::new(),
             interrupt: None,
+            fast: None,
         };
         let site = cx
             .linker
@@ -296,6 +317,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
             checked: Vec::new(),
             addrs: Vec::new(),
             interrupt: None,
+            fast: None,
         };
         let mut vals = Vec::new();
         for (i, t) in params.iter().enumerate() {
@@ -469,13 +491,87 @@ impl<'a, 'b> FnCx<'a, 'b> {
         self.fault_if(over, FaultCode::OutOfRange, site);
     }
 
+    /// From the block before a `dotimes` loop whose body is a [`FnCx::fast_body`]: when
+    /// [`FnCx::fast_guard`] holds, runs the body in a loop that remembers element values
+    /// (see [`FastLoop`]) and does not poll the interrupt flag (it is short, and its body
+    /// neither loops nor calls), then goes to `exit`; otherwise goes to `slow`, the loop
+    /// lowered next.
+    #[allow(clippy::too_many_arguments)]
+    fn fast_loop(
+        &mut self,
+        v: usize,
+        nv: Value,
+        body: &[Expr],
+        accessed: &[(usize, u64)],
+        hoisted: &[(usize, u64)],
+        slow: Block,
+        exit: Block,
+        site: u32,
+    ) -> Result<()> {
+        let ptrs: Vec<usize> = accessed.iter().map(|(p, _)| *p).collect();
+        let mut stored = Vec::new();
+        for e in body {
+            self.stored_ptrs(e, &ptrs, &mut stored);
+        }
+        let mut ranges = Vec::new();
+        for (pv, size) in accessed {
+            let p = self
+                .read_var(*pv, site)?
+                .ok_or_else(|| internal("void pointer"))?;
+            ranges.push((p, *size, stored.contains(pv)));
+        }
+        let ok = self.fast_guard(nv, &ranges);
+        let inner = self.b.create_block();
+        self.b.ins().brif(ok, inner, &[], slow, &[]);
+        let saved = self.scope();
+        self.b.switch_to_block(inner);
+        self.mark_in_range(v, hoisted, site)?;
+        self.fast = Some(FastLoop {
+            var: v,
+            ptrs,
+            known: Vec::new(),
+        });
+        let r = self.body(body);
+        self.fast = None;
+        r?;
+        let i = self
+            .read_var(v, site)?
+            .ok_or_else(|| internal("loop var"))?;
+        let i1 = self.b.ins().iadd_imm_s(i, 1);
+        self.write_var(v, i1, site)?;
+        let more = self.b.ins().icmp(IntCC::SignedLessThan, i1, nv);
+        self.b.ins().brif(more, inner, &[], exit, &[]);
+        self.b.seal_block(inner);
+        self.unscope(saved);
+        Ok(())
+    }
+
+    /// At the top of a loop body: the element addresses of the hoisted pointers at the
+    /// counter `v` are in range (their whole ranges were checked before the loop).
+    fn mark_in_range(&mut self, v: usize, hoisted: &[(usize, u64)], site: u32) -> Result<()> {
+        if hoisted.is_empty() {
+            return Ok(());
+        }
+        let j = self
+            .read_var(v, site)?
+            .ok_or_else(|| internal("loop var"))?;
+        for (pv, size) in hoisted {
+            let p = self
+                .read_var(*pv, site)?
+                .ok_or_else(|| internal("void pointer"))?;
+            let a = self.elem_addr(p, j, *size);
+            self.checked.push((a, 0, *size));
+        }
+        Ok(())
+    }
+
     /// Pointers the body of a `dotimes` over `v` reads or writes at `(pref p v)` /
     /// `(pset! p v x)` on every iteration (not under a condition), where `p` is a local
     /// bound before the loop and never changed, and `v` an `i64` counter the body does not
     /// `set!`: their whole range can be checked once before the loop.
     fn hoistable(&self, v: usize, body: &[Expr]) -> Vec<(usize, u64)> {
         let info = &self.typed.vars[v];
-        if !self.consts.checks || info.assigned || info.is_cell() || info.ty != Type::I64 {
+        if info.assigned || info.is_cell() || info.ty != Type::I64 {
             return Vec::new();
         }
         fn counts_with(e: &Expr, v: usize, typed: &Typed) -> bool {
@@ -490,6 +586,160 @@ impl<'a, 'b> FnCx<'a, 'b> {
             self.unconditional_accesses(e, v, &mut out);
         }
         out
+    }
+
+    /// True when `e` may be lowered in a fast loop over `v` (see [`FastLoop`]): it only
+    /// computes with constants and local variables held in registers, reads and writes
+    /// `(pref p v)` / `(pset! p v x)` for `p` in `ptrs`, branches with `if`, and calls
+    /// pure builtins: no other memory access, call, allocation, loop or closure.
+    fn fast_body(&self, e: &Expr, v: usize, ptrs: &[usize]) -> bool {
+        let register = |id: usize| !self.typed.vars[id].is_cell() && self.vars.contains_key(&id);
+        let local = |x: &Expr| match self.typed.refs.get(&x.id) {
+            Some(Ref::Local(id)) if matches!(x.kind, ExprKind::Var(_)) => Some(*id),
+            _ => None,
+        };
+        let all = |xs: &[Expr]| xs.iter().all(|x| self.fast_body(x, v, ptrs));
+        match &e.kind {
+            ExprKind::Int(_)
+            | ExprKind::Float(_)
+            | ExprKind::Bool(_)
+            | ExprKind::Null
+            | ExprKind::Void => true,
+            ExprKind::Var(_) => local(e).is_some_and(register),
+            ExprKind::Let(binds, body) => {
+                let ids = self.typed.let_vars.get(&e.id);
+                ids.is_some_and(|ids| ids.iter().all(|id| !self.typed.vars[*id].is_cell()))
+                    && binds.iter().all(|(_, x)| self.fast_body(x, v, ptrs))
+                    && all(body)
+            }
+            ExprKind::Begin(body) => all(body),
+            ExprKind::If(c, th, el) => {
+                self.fast_body(c, v, ptrs)
+                    && self.fast_body(th, v, ptrs)
+                    && el.as_deref().is_none_or(|x| self.fast_body(x, v, ptrs))
+            }
+            ExprKind::Set(_, x) => {
+                matches!(self.typed.refs.get(&e.id), Some(Ref::Local(id)) if register(*id))
+                    && self.fast_body(x, v, ptrs)
+            }
+            ExprKind::App(name, args) => {
+                if self.typed.refs.contains_key(&e.id) {
+                    return false;
+                }
+                match name.as_str() {
+                    "pref" | "pset!" => {
+                        args.len() == if name == "pref" { 2 } else { 3 }
+                            && local(&args[0]).is_some_and(|p| ptrs.contains(&p))
+                            && local(&args[1]) == Some(v)
+                            && all(&args[2..])
+                    }
+                    "+"
+                    | "-"
+                    | "*"
+                    | "/"
+                    | "%"
+                    | "modulo"
+                    | "="
+                    | "<>"
+                    | "!="
+                    | "<"
+                    | ">"
+                    | "<="
+                    | ">="
+                    | "not"
+                    | "bitwise-not"
+                    | "bitwise-and"
+                    | "bitwise-or"
+                    | "bitwise-xor"
+                    | "bitwise-shift-left"
+                    | "bitwise-shift-right" => all(args),
+                    n if crate::infer::conversion(n).is_some()
+                        || crate::infer::MATH1.contains(&n)
+                        || crate::infer::MATH2.contains(&n) =>
+                    {
+                        all(args)
+                    }
+                    _ => false,
+                }
+            }
+            _ => false,
+        }
+    }
+
+    /// The pointers of `ptrs` that `e` writes with `pset!`.
+    fn stored_ptrs(&self, e: &Expr, ptrs: &[usize], out: &mut Vec<usize>) {
+        if let ExprKind::App(name, args) = &e.kind
+            && name == "pset!"
+            && let Some(x) = args.first()
+            && let Some(Ref::Local(p)) = self.typed.refs.get(&x.id)
+            && ptrs.contains(p)
+            && !out.contains(p)
+        {
+            out.push(*p);
+        }
+        for c in e.children() {
+            self.stored_ptrs(c, ptrs, out);
+        }
+    }
+
+    /// True (nonzero) when a fast loop may run: at most [`FAST_TRIPS`] iterations, and the
+    /// ranges `[p, p + n*size)` of every stored pointer disjoint from those of the others.
+    fn fast_guard(&mut self, n: Value, ptrs: &[(Value, u64, bool)]) -> Value {
+        let mut ok = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::SignedLessThanOrEqual, n, FAST_TRIPS);
+        let ends: Vec<Value> = ptrs
+            .iter()
+            .map(|&(p, size, _)| {
+                let len = self.b.ins().imul_imm_s(n, size as i64);
+                self.b.ins().iadd(p, len)
+            })
+            .collect();
+        for a in 0..ptrs.len() {
+            for b in a + 1..ptrs.len() {
+                if !ptrs[a].2 && !ptrs[b].2 {
+                    continue;
+                }
+                let below = self
+                    .b
+                    .ins()
+                    .icmp(IntCC::UnsignedLessThanOrEqual, ends[a], ptrs[b].0);
+                let above = self
+                    .b
+                    .ins()
+                    .icmp(IntCC::UnsignedLessThanOrEqual, ends[b], ptrs[a].0);
+                let apart = self.b.ins().bor(below, above);
+                ok = self.b.ins().band(ok, apart);
+            }
+        }
+        ok
+    }
+
+    /// In a fast loop, the pointer variable of `(pref p i)` / `(pset! p i x)` when its
+    /// element value can be remembered.
+    pub(crate) fn fast_elem(&self, args: &[Expr]) -> Option<usize> {
+        let f = self.fast.as_ref()?;
+        let local = |x: &Expr| match self.typed.refs.get(&x.id) {
+            Some(Ref::Local(id)) if matches!(x.kind, ExprKind::Var(_)) => Some(*id),
+            _ => None,
+        };
+        let p = local(args.first()?)?;
+        (f.ptrs.contains(&p) && local(args.get(1)?)? == f.var).then_some(p)
+    }
+
+    /// The remembered value of `p[i]` in a fast loop.
+    pub(crate) fn known_elem(&self, p: usize) -> Option<Value> {
+        let f = self.fast.as_ref()?;
+        f.known.iter().rev().find(|(q, _)| *q == p).map(|(_, v)| *v)
+    }
+
+    /// Remembers `p[i] = v` in a fast loop.
+    pub(crate) fn remember_elem(&mut self, p: usize, v: Value) {
+        if let Some(f) = self.fast.as_mut() {
+            f.known.retain(|(q, _)| *q != p);
+            f.known.push((p, v));
+        }
     }
 
     fn unconditional_accesses(&self, e: &Expr, v: usize, out: &mut Vec<(usize, u64)>) {
@@ -763,8 +1013,15 @@ impl<'a, 'b> FnCx<'a, 'b> {
                     .read_var(v, site)?
                     .ok_or_else(|| internal("loop var"))?;
                 let more = self.b.ins().icmp(IntCC::SignedLessThan, i, nv);
-                let hoisted = self.hoistable(v, body);
-                if hoisted.is_empty() {
+                let accessed = self.hoistable(v, body);
+                let hoisted = if self.consts.checks {
+                    accessed.clone()
+                } else {
+                    Vec::new()
+                };
+                let ptrs: Vec<usize> = accessed.iter().map(|(p, _)| *p).collect();
+                let fast = !ptrs.is_empty() && body.iter().all(|e| self.fast_body(e, v, &ptrs));
+                if hoisted.is_empty() && !fast {
                     self.b.ins().brif(more, inner, &[], exit, &[]);
                 } else {
                     // Check each pointer's whole range [p, p + n*size) once, before the loop.
@@ -778,21 +1035,14 @@ impl<'a, 'b> FnCx<'a, 'b> {
                             .ok_or_else(|| internal("void pointer"))?;
                         self.check_range(p, nv, *size, site);
                     }
-                    self.b.ins().jump(inner, &[]);
-                }
-                self.b.switch_to_block(inner);
-                if !hoisted.is_empty() {
-                    let j = self
-                        .read_var(v, site)?
-                        .ok_or_else(|| internal("loop var"))?;
-                    for (pv, size) in &hoisted {
-                        let p = self
-                            .read_var(*pv, site)?
-                            .ok_or_else(|| internal("void pointer"))?;
-                        let a = self.elem_addr(p, j, *size);
-                        self.checked.push((a, 0, *size));
+                    if fast {
+                        self.fast_loop(v, nv, body, &accessed, &hoisted, inner, exit, site)?;
+                    } else {
+                        self.b.ins().jump(inner, &[]);
                     }
                 }
+                self.b.switch_to_block(inner);
+                self.mark_in_range(v, &hoisted, site)?;
                 self.body(body)?;
                 let i = self
                     .read_var(v, site)?
@@ -1056,10 +1306,14 @@ impl<'a, 'b> FnCx<'a, 'b> {
             }
         };
         let saved = self.scope();
+        let known = self.fast.as_ref().map(|f| f.known.clone());
         for (blk, arm) in arms {
             self.b.seal_block(blk);
             self.b.switch_to_block(blk);
             self.unscope(saved);
+            if let (Some(f), Some(k)) = (self.fast.as_mut(), &known) {
+                f.known.clone_from(k);
+            }
             let v = match arm {
                 Some(a) => self.expr(a)?,
                 None => None,
@@ -1072,6 +1326,10 @@ impl<'a, 'b> FnCx<'a, 'b> {
         self.b.seal_block(done);
         self.b.switch_to_block(done);
         self.unscope(saved);
+        // An arm may have stored: forget every element value after the merge.
+        if let Some(f) = self.fast.as_mut() {
+            f.known.clear();
+        }
         Ok(rt.map(|_| self.b.block_params(done)[0]))
     }
 }

@@ -505,3 +505,50 @@ fn the_audio_context_keeps_running_after_the_dsp_is_dropped() {
         .expect("the code is still alive");
     assert_eq!(o[0], 0.25);
 }
+
+/// `alias_sum` below, in plain Rust: `q = p + off` may overlap `p`.
+fn alias_sum_model(n: usize, off: usize) -> f64 {
+    let mut m: Vec<f64> = (0..n + off).map(|k| 0.5 * k as f64).collect();
+    let mut s = 0.0;
+    for i in 0..n {
+        m[i] = m[i + off] + 1.0;
+        m[i + off] = m[i] * 2.0;
+        s = s + m[i] + m[i + off];
+    }
+    s
+}
+
+#[test]
+fn loops_that_remember_element_values_see_stores_through_overlapping_pointers() {
+    let mut dsp = Dsp::new(DspConfig::default()).expect("a Dsp");
+    define(
+        &mut dsp,
+        "(bind-func alias_sum
+           (lambda (n:i64 off:i64)
+             (let ((p:double* (zalloc (+ n off)))
+                   (q:double* (pref-ptr p off))
+                   (i:i64 0)
+                   (s:double 0.0))
+               (dotimes (i (+ n off)) (pset! p i (* 0.5 (i64tod i))))
+               (dotimes (i n)
+                 (pset! p i (+ (pref q i) 1.0))
+                 (pset! q i (* (pref p i) 2.0))
+                 (set! s (+ s (pref p i) (if (> i 3) (pref q i) (pref q i)))))
+               s)))",
+    );
+    // Same pointer, partial overlap, disjoint, and longer than a fast loop may run.
+    for (n, off) in [
+        (64, 0),
+        (64, 1),
+        (64, 64),
+        (64, 100),
+        (70_000, 3),
+        (70_000, 70_000),
+    ] {
+        let got = dsp
+            .call("alias_sum", &[DspValue::I64(n), DspValue::I64(off)])
+            .expect("runs");
+        let want = alias_sum_model(n as usize, off as usize);
+        assert_eq!(got, DspValue::Double(want), "n {n}, off {off}");
+    }
+}

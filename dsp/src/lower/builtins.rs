@@ -237,7 +237,22 @@ impl FnCx<'_, '_> {
                 }
                 acc
             }
+            "pref"
+                if self
+                    .fast_elem(args)
+                    .and_then(|p| self.known_elem(p))
+                    .is_some() =>
+            {
+                self.fast_elem(args)
+                    .and_then(|p| self.known_elem(p))
+                    .ok_or_else(|| internal("known element"))?
+            }
             "pref" | "pref-ptr" | "aref" | "aref-ptr" => {
+                let fast = if name == "pref" {
+                    self.fast_elem(args)
+                } else {
+                    None
+                };
                 let p = self.value(&args[0])?;
                 let i = self.index(&args[1])?;
                 let mut elem = Self::pointee(&at(0));
@@ -251,10 +266,19 @@ impl FnCx<'_, '_> {
                     addr
                 } else {
                     let ty = clif(&elem, sp)?.ok_or_else(|| internal("void element"))?;
-                    self.load(ty, addr, 0, elem.size(), site)?
+                    let x = self.load(ty, addr, 0, elem.size(), site)?;
+                    if let Some(pv) = fast {
+                        self.remember_elem(pv, x);
+                    }
+                    x
                 }
             }
             "pset!" | "aset!" => {
+                let fast = if name == "pset!" {
+                    self.fast_elem(args)
+                } else {
+                    None
+                };
                 let p = self.value(&args[0])?;
                 let i = self.index(&args[1])?;
                 let v = self.value(&args[2])?;
@@ -266,6 +290,9 @@ impl FnCx<'_, '_> {
                 }
                 let addr = self.elem_addr(p, i, elem.size());
                 self.store(v, addr, 0, elem.size(), site);
+                if let Some(pv) = fast {
+                    self.remember_elem(pv, v);
+                }
                 v
             }
             "afill!" => {
