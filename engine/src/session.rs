@@ -28,8 +28,9 @@ use crate::scheduler::{Callback, Scheduler};
 
 /// How a session reaches the audio thread.
 pub enum AudioLink {
-    /// No audio thread (`zonal run`): swaps are applied to a context kept here.
-    Local(AudioCtx),
+    /// No audio thread (`zonal run`): swaps are applied to a context kept here, made
+    /// at the first swap (a script of plain Scheme never pays for one).
+    Local(Option<AudioCtx>),
     /// A running (or about to run) audio thread.
     Rings(ControlEnds),
 }
@@ -108,12 +109,11 @@ impl Default for SessionConfig {
 impl Session {
     /// A session with no audio thread (`zonal run`).
     pub fn headless(cfg: &SessionConfig) -> Result<Session, DspError> {
-        let mut dsp = Dsp::new(cfg.dsp.clone())?;
-        let ctx = dsp.audio_ctx()?;
+        let dsp = Dsp::new(cfg.dsp.clone())?;
         Ok(Self::with_link(
             cfg,
             dsp,
-            AudioLink::Local(ctx),
+            AudioLink::Local(None),
             Arc::default(),
         ))
     }
@@ -250,10 +250,25 @@ impl Session {
         let entry = st.entry.take();
         let events: Vec<_> = st.events.drain(..).collect();
         match &mut st.link {
-            AudioLink::Local(ctx) => {
+            AudioLink::Local(local) => {
                 if let Some(mut batch) = batch {
-                    ctx.apply(&mut batch);
-                    st.dsp.retire(batch);
+                    if local.is_none() {
+                        match st.dsp.audio_ctx() {
+                            Ok(ctx) => *local = Some(ctx),
+                            Err(e) => {
+                                // Without a context the batch cannot be applied; keeping
+                                // it unapplied keeps its closures alive.
+                                eprintln!("{e}");
+                                st.failures += 1;
+                                std::mem::forget(batch);
+                                return;
+                            }
+                        }
+                    }
+                    if let Some(ctx) = local {
+                        ctx.apply(&mut batch);
+                        st.dsp.retire(batch);
+                    }
                 }
             }
             AudioLink::Rings(_) => {
