@@ -122,24 +122,30 @@ fn gc_pauses(c: &mut Criterion) {
         .collect();
     explicit.sort();
 
-    let before = interp.gc_stats();
+    interp.reset_gc_stats();
+    interp.record_pauses(true);
     interp
         .eval_str("(churn 3000000 '())", "gc_pauses.scm")
         .expect("churn failed");
     let after = interp.gc_stats();
-    let collections = after.collections - before.collections;
-    let mean = (after.total_pause - before.total_pause)
-        .checked_div(u32::try_from(collections).unwrap_or(u32::MAX))
-        .unwrap_or_default();
+    let mut steps = interp.take_pauses();
+    steps.sort();
     println!(
         "gc pauses, live heap {:.1} MB (heap {:.1} MB): explicit collect() x{TIMED_COLLECTIONS} \
-         median {:?} max {:?}; during churn: {collections} collections, mean {mean:?}, \
-         max (since start) {:?}",
+         median {:?} max {:?}; while a loop churns pairs: {} incremental pauses over {} \
+         collections, median {:?}, p99 {:?}, max {:?}",
         live as f64 / 1e6,
         after.heap_bytes as f64 / 1e6,
         median(&explicit),
         explicit.last().copied().unwrap_or_default(),
-        after.max_pause,
+        steps.len(),
+        after.collections,
+        median(&steps),
+        steps
+            .get(steps.len().saturating_sub(1) * 99 / 100)
+            .copied()
+            .unwrap_or_default(),
+        steps.last().copied().unwrap_or_default(),
     );
 
     c.bench_function("gc_full_collect_10mb_live", |b| b.iter(|| interp.collect()));

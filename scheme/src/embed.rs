@@ -301,6 +301,21 @@ impl Interp {
         s.max_pause = std::time::Duration::ZERO;
     }
 
+    /// Starts (or stops) keeping the length of every collector pause, for measuring
+    /// their distribution; [`Interp::take_pauses`] hands them over.
+    pub fn record_pauses(&mut self, on: bool) {
+        self.heap.pause_log = on.then(Vec::new);
+    }
+
+    /// The pauses recorded since the last call (empty unless recording).
+    pub fn take_pauses(&mut self) -> Vec<std::time::Duration> {
+        self.heap
+            .pause_log
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
     /// Runs a full collection now (unless a native procedure is running).
     pub fn collect(&mut self) {
         if self.no_gc == 0 {

@@ -554,3 +554,25 @@ fn circular_data_print_and_convert_on_a_small_stack() {
     assert!(len > 2000);
     assert!(not_a_list);
 }
+
+#[test]
+fn recorded_pauses_are_each_stop_of_the_collector() {
+    let mut it = Interp::new();
+    assert!(it.take_pauses().is_empty());
+    it.record_pauses(true);
+    it.eval_str(
+        "(define (churn k acc) (if (= k 0) 0 (churn (- k 1) (if (= (remainder k 50) 0) '() (cons k acc)))))
+         (churn 300000 '())",
+        "t.scm",
+    )
+    .expect("churns");
+    it.collect();
+    let pauses = it.take_pauses();
+    let stats = it.gc_stats();
+    assert!(pauses.len() >= 2, "{} pauses", pauses.len());
+    assert_eq!(pauses.iter().max().copied(), Some(stats.max_pause));
+    assert!(it.take_pauses().is_empty());
+    it.record_pauses(false);
+    it.collect();
+    assert!(it.take_pauses().is_empty());
+}

@@ -57,6 +57,8 @@ pub(crate) struct Heap {
     /// A cycle starts once `allocated` passes this.
     pub threshold: usize,
     pub stats: GcStats,
+    /// Every pause, when the embedder asked for them (see `Interp::record_pauses`).
+    pub pause_log: Option<Vec<Duration>>,
     gray_values: Vec<Value>,
     gray_frames: Vec<u32>,
     pub phase: Phase,
@@ -112,6 +114,7 @@ impl Heap {
             allocated: 0,
             threshold: MIN_THRESHOLD,
             stats: GcStats::default(),
+            pause_log: None,
             gray_values: Vec::new(),
             gray_frames: Vec::new(),
             phase: Phase::Idle,

@@ -328,6 +328,9 @@ impl Interp {
         let s = &mut self.heap.stats;
         s.total_pause += pause;
         s.max_pause = s.max_pause.max(pause);
+        if let Some(log) = &mut self.heap.pause_log {
+            log.push(pause);
+        }
     }
 
     /// Builds the value thrown for a Rust-side error converted to a Scheme object.
