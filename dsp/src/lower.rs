@@ -14,8 +14,8 @@
 //! - A check is not repeated where an identical one dominates it; a `dotimes` whose body
 //!   accesses `(pref p i)` on every iteration checks `p`'s whole range once, before the loop.
 //! - A `dotimes` whose body only computes on registers and `(pref p i)` / `(pset! p i x)`
-//!   (see [`FnCx::fast_body`]) gets a second, fast version, run when the trip count is at
-//!   most [`FAST_TRIPS`] and the stored pointers' ranges do not overlap the others': it
+//!   (see `FnCx::fast_body`) gets a second, fast version, run when the trip count is at
+//!   most `FAST_TRIPS` (65536) and the stored pointers' ranges do not overlap the others': it
 //!   reuses the value of `p[i]` once loaded or stored, and does not poll for interrupts.
 //! - Every loop back-edge tests the thread's interrupt flag (see
 //!   [`crate::registry::INTERRUPT_SLOT`]), so a runaway loop can be stopped.
