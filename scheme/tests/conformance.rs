@@ -19,16 +19,16 @@
 //! - A form that runs for more than [`FORM_TIME_LIMIT`] is interrupted through
 //!   `interrupt_handle()`, so a hang shows up as an `Interrupted` line rather than a stuck test.
 
+mod common;
+
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use common::Watchdog;
 use zonal_scheme::{Error, Interp};
 
 /// The suite must keep at least this many checks (expected output lines).
@@ -50,54 +50,6 @@ impl Write for Capture {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
-    }
-}
-
-/// Interrupts the interpreter when no top-level form has finished for [`FORM_TIME_LIMIT`].
-struct Watchdog {
-    progress: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Watchdog {
-    fn start(interrupt: Arc<AtomicBool>) -> Watchdog {
-        let progress = Arc::new(AtomicU64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (p, s) = (progress.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            let mut seen = p.load(Ordering::Relaxed);
-            let mut since = Instant::now();
-            while !s.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(50));
-                let now = p.load(Ordering::Relaxed);
-                if now != seen {
-                    seen = now;
-                    since = Instant::now();
-                } else if since.elapsed() > FORM_TIME_LIMIT {
-                    interrupt.store(true, Ordering::Relaxed);
-                    since = Instant::now();
-                }
-            }
-        });
-        Watchdog {
-            progress,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn tick(&self) {
-        self.progress.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
@@ -138,7 +90,7 @@ fn run_program(src: &str, name: &str) -> String {
     let capture = Capture::default();
     let mut interp = Interp::new();
     interp.set_output(Box::new(capture.clone()));
-    let watchdog = Watchdog::start(interp.interrupt_handle());
+    let watchdog = Watchdog::start(interp.interrupt_handle(), FORM_TIME_LIMIT);
     for chunk in chunks(src) {
         match Interp::read_all(&chunk, name) {
             Err(e) => capture

@@ -9,12 +9,14 @@
 //! interrupts any case that runs longer than [`CASE_TIME_LIMIT`] through `interrupt_handle()`,
 //! so generated infinite loops end as `Interrupted` errors.
 
+mod common;
+
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
+use common::Watchdog;
 use zonal_scheme::{ErrorKind, Interp};
 
 /// Cases per generator when `ZONAL_FUZZ_CASES` is not set (keeps `cargo test` quick).
@@ -50,54 +52,6 @@ impl Rng {
     }
 }
 
-/// Interrupts the interpreter when no case has finished for [`CASE_TIME_LIMIT`].
-struct Watchdog {
-    progress: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Watchdog {
-    fn start(interrupt: Arc<AtomicBool>) -> Watchdog {
-        let progress = Arc::new(AtomicU64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (p, s) = (progress.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            let mut seen = p.load(Ordering::Relaxed);
-            let mut since = Instant::now();
-            while !s.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(10));
-                let now = p.load(Ordering::Relaxed);
-                if now != seen {
-                    seen = now;
-                    since = Instant::now();
-                } else if since.elapsed() > CASE_TIME_LIMIT {
-                    interrupt.store(true, Ordering::Relaxed);
-                    since = Instant::now();
-                }
-            }
-        });
-        Watchdog {
-            progress,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn tick(&self) {
-        self.progress.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 /// One interpreter under test, with its watchdog and the failures seen so far.
 struct Harness {
     interp: Interp,
@@ -113,7 +67,7 @@ impl Harness {
         let mut interp = Interp::new();
         interp.set_output(Box::new(std::io::sink()));
         let interrupt = interp.interrupt_handle();
-        let watchdog = Watchdog::start(interrupt.clone());
+        let watchdog = Watchdog::start(interrupt.clone(), CASE_TIME_LIMIT);
         let log = std::env::var_os("ZONAL_FUZZ_LOG").map(std::path::PathBuf::from);
         Harness {
             interp,
@@ -141,7 +95,7 @@ impl Harness {
             self.interp = Interp::new();
             self.interp.set_output(Box::new(std::io::sink()));
             self.interrupt = self.interp.interrupt_handle();
-            self.watchdog = Watchdog::start(self.interrupt.clone());
+            self.watchdog = Watchdog::start(self.interrupt.clone(), CASE_TIME_LIMIT);
             return;
         }
         if let Err(problem) = self.still_adds() {
@@ -150,7 +104,7 @@ impl Harness {
             self.interp = Interp::new();
             self.interp.set_output(Box::new(std::io::sink()));
             self.interrupt = self.interp.interrupt_handle();
-            self.watchdog = Watchdog::start(self.interrupt.clone());
+            self.watchdog = Watchdog::start(self.interrupt.clone(), CASE_TIME_LIMIT);
         }
     }
 
