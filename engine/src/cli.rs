@@ -56,7 +56,8 @@ struct LiveArgs {
     /// listens on this machine only unless told otherwise
     #[arg(long, default_value = "127.0.0.1")]
     bind: std::net::IpAddr,
-    #[arg(long, default_value_t = 48_000)]
+    /// Frames per second, 8000 to 384000
+    #[arg(long, default_value_t = 48_000, value_parser = clap::value_parser!(u32).range(8_000..=384_000))]
     sample_rate: u32,
     #[arg(long, default_value_t = 2)]
     channels: usize,
@@ -109,7 +110,8 @@ struct RenderArgs {
     /// Length of the render, in seconds
     #[arg(long, default_value_t = 10.0)]
     seconds: f64,
-    #[arg(long, default_value_t = 48_000)]
+    /// Frames per second, 8000 to 384000
+    #[arg(long, default_value_t = 48_000, value_parser = clap::value_parser!(u32).range(8_000..=384_000))]
     sample_rate: u32,
     #[arg(long, default_value_t = 2)]
     channels: usize,
@@ -183,6 +185,9 @@ fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
         format: args.format,
         progress: std::io::stderr().is_terminal(),
     };
+    // Find out now, not after the render, that the WAV cannot be written.
+    std::fs::File::create(&args.output)
+        .with_context(|| format!("cannot create {}", args.output.display()))?;
     let rendered = render_files(&args.files, &cfg)?;
     write_wav(
         &args.output,

@@ -15,6 +15,9 @@ use anyhow::Context as _;
 use crate::audio::Processor;
 use crate::session::{Session, SessionConfig, Watchdog};
 
+/// The most memory a render may hold (it is kept whole until the WAV is written).
+pub const MAX_RENDER_BYTES: usize = 4 << 30;
+
 /// Sample format of the WAV file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum SampleFormat {
@@ -157,7 +160,20 @@ pub fn render_session(
     let rate = cfg.session.sample_rate;
     let total = (cfg.seconds * f64::from(rate)).round().max(0.0) as usize;
     let buffer = cfg.buffer_frames.clamp(1, crate::audio::MAX_FRAMES);
-    let mut samples = vec![0.0f32; total * channels];
+    let bytes = total as f64 * channels as f64 * 4.0;
+    if bytes > MAX_RENDER_BYTES as f64 {
+        anyhow::bail!(
+            "a render of {:.0} s of {channels} channels at {rate} Hz needs {:.1} GiB in memory, more than the {} GiB zonal allows: render a shorter stretch",
+            cfg.seconds,
+            bytes / f64::from(1u32 << 30),
+            MAX_RENDER_BYTES >> 30
+        );
+    }
+    let mut samples = Vec::new();
+    samples
+        .try_reserve_exact(total * channels)
+        .context("not enough memory for the render")?;
+    samples.resize(total * channels, 0.0f32);
     let gate = Arc::new(Gate::default());
     let progress = cfg.progress.then(|| progress_bar(total as u64));
     let started = Instant::now();

@@ -278,3 +278,33 @@ fn run_explains_that_scheme_cannot_pass_a_closure() {
     assert!(stderr.contains("closure_arg.xtm:3:1"), "{stderr}");
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn render_refuses_impossible_settings_with_a_message() {
+    let cases: [(&[&str], &str); 3] = [
+        (&["--sample-rate", "0"], "0 is not in 8000..=384000"),
+        (&["--seconds", "1e9"], "render a shorter stretch"),
+        (
+            &["-o", "/no/such/dir/out.wav"],
+            "cannot create /no/such/dir/out.wav",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = zonal()
+            .args([
+                "render",
+                "--seconds",
+                "0.1",
+                "-o",
+                "/tmp/zonal-cli-unused.wav",
+            ])
+            .args(args)
+            .arg(example("sine.xtm"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert_ne!(out.status.code(), Some(0), "{args:?}");
+        assert!(out.status.code().is_some(), "{args:?} crashed");
+    }
+}
