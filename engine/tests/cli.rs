@@ -281,23 +281,25 @@ fn run_explains_that_scheme_cannot_pass_a_closure() {
 
 #[test]
 fn render_refuses_impossible_settings_with_a_message() {
+    let unused = scratch("unused.wav", "");
+    let unused = unused.to_str().unwrap();
     let cases: [(&[&str], &str); 3] = [
-        (&["--sample-rate", "0"], "0 is not in 8000..=384000"),
-        (&["--seconds", "1e9"], "render a shorter stretch"),
         (
-            &["-o", "/no/such/dir/out.wav"],
+            &["--sample-rate", "0", "--seconds", "0.1", "-o", unused],
+            "0 is not in 8000..=384000",
+        ),
+        (
+            &["--seconds", "1e9", "-o", unused],
+            "render a shorter stretch",
+        ),
+        (
+            &["--seconds", "0.1", "-o", "/no/such/dir/out.wav"],
             "cannot create /no/such/dir/out.wav",
         ),
     ];
     for (args, expected) in cases {
         let out = zonal()
-            .args([
-                "render",
-                "--seconds",
-                "0.1",
-                "-o",
-                "/tmp/zonal-cli-unused.wav",
-            ])
+            .arg("render")
             .args(args)
             .arg(example("sine.xtm"))
             .output()
