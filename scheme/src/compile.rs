@@ -2,6 +2,7 @@
 //! addressing (frame depth and slot), globals resolved to their symbol's cell, and
 //! macros expanded. The evaluator then walks nodes, never raw lists.
 
+use std::borrow::Cow;
 use std::rc::Rc;
 
 use crate::datum::{Datum, DatumKind};
@@ -94,6 +95,9 @@ impl Interp {
     /// Compiles a top-level form.
     pub(crate) fn compile_top(&mut self, d: &Datum) -> Result<Node, Error> {
         let mut sc = Scopes::new();
+        if is_normal(d, 0)? {
+            return self.compile(d, &mut sc, 0);
+        }
         let d = normalized(d, 0)?;
         self.compile(&d, &mut sc, 0)
     }
@@ -165,10 +169,12 @@ impl Interp {
     }
 
     /// Expands macro uses at the head of `d` until it is something else.
-    pub(crate) fn macroexpand(&mut self, d: &Datum, sc: &Scopes) -> Result<Datum, Error> {
-        let mut cur = d.clone();
+    /// `None` when `d` is not a macro use.
+    pub(crate) fn macroexpand(&mut self, d: &Datum, sc: &Scopes) -> Result<Option<Datum>, Error> {
+        let mut cur: Option<Datum> = None;
         for _ in 0..10_000 {
-            let Some(items) = cur.as_list() else {
+            let form = cur.as_ref().unwrap_or(d);
+            let Some(items) = form.as_list() else {
                 return Ok(cur);
             };
             let Some(s) = self.head_keyword(items, sc) else {
@@ -177,7 +183,7 @@ impl Interp {
             let Some(m) = self.macros.get(&s).cloned() else {
                 return Ok(cur);
             };
-            cur = self.expand_macro(&m, &cur)?;
+            cur = Some(self.expand_macro(&m, form)?);
         }
         Err(syntax_err(&d.pos, "macro expansion does not terminate"))
     }
@@ -721,15 +727,26 @@ impl Interp {
         sc: &mut Scopes,
         level: usize,
     ) -> Result<Node, Error> {
-        let mut queue: Vec<Datum> = forms.iter().rev().cloned().collect();
-        let mut items: Vec<(Option<u32>, Datum)> = Vec::new();
+        let mut queue: Vec<Cow<Datum>> = forms.iter().rev().map(Cow::Borrowed).collect();
+        let mut items: Vec<(Option<u32>, Cow<Datum>)> = Vec::new();
         while let Some(f) = queue.pop() {
-            let f = self.macroexpand(&f, sc)?;
+            let f = match f {
+                Cow::Borrowed(b) => self
+                    .macroexpand(b, sc)?
+                    .map_or(Cow::Borrowed(b), Cow::Owned),
+                Cow::Owned(o) => Cow::Owned(self.macroexpand(&o, sc)?.unwrap_or(o)),
+            };
             let head = f.as_list().and_then(|l| self.head_keyword(l, sc));
             let pos = f.pos.clone();
             let parts = f.as_list().unwrap_or(&[]);
             match head {
-                Some(syms::BEGIN) => queue.extend(parts[1..].iter().rev().cloned()),
+                Some(syms::BEGIN) => match &f {
+                    Cow::Borrowed(b) => {
+                        let parts = b.as_list().unwrap_or(&[]);
+                        queue.extend(parts[1..].iter().rev().map(Cow::Borrowed));
+                    }
+                    Cow::Owned(_) => queue.extend(parts[1..].iter().rev().cloned().map(Cow::Owned)),
+                },
                 Some(syms::DEFINE) => {
                     let (name, value) = desugar::define_parts(parts, &pos)?;
                     let s = self.intern(name.as_sym().unwrap_or("?"));
@@ -738,10 +755,14 @@ impl Interp {
                     {
                         scope.push(s);
                     }
-                    items.push((Some(s), value));
+                    items.push((Some(s), Cow::Owned(value)));
                 }
-                Some(syms::DEFINE_RECORD_TYPE) => queue.push(desugar::record_type(parts, &pos)?),
-                Some(syms::DEFINE_VALUES) => queue.push(desugar::define_values(parts, &pos)?),
+                Some(syms::DEFINE_RECORD_TYPE) => {
+                    queue.push(Cow::Owned(desugar::record_type(parts, &pos)?));
+                }
+                Some(syms::DEFINE_VALUES) => {
+                    queue.push(Cow::Owned(desugar::define_values(parts, &pos)?));
+                }
                 Some(syms::DEFINE_SYNTAX) => match parts {
                     [_, name, rules] if name.as_sym().is_some() => {
                         self.define_syntax(name.as_sym().unwrap_or("?"), rules)?;
@@ -905,6 +926,33 @@ impl Interp {
         self.macros.insert(s, Macro::Rules(Rc::new(r)));
         Ok(())
     }
+}
+
+/// Whether `d` already has only the shapes [`normalized`] keeps (true for everything the
+/// reader makes), so it can be compiled without a copy.
+fn is_normal(d: &Datum, depth: usize) -> Result<bool, Error> {
+    if depth > crate::reader::MAX_NESTING {
+        return Err(syntax_err(&d.pos, "this expression is nested too deeply"));
+    }
+    let items = match &d.kind {
+        DatumKind::List(items) | DatumKind::Vector(items) => items,
+        DatumKind::Dotted(items, tail) => {
+            if items.is_empty() || !is_normal(tail, depth + 1)? {
+                return Ok(false);
+            }
+            items
+        }
+        _ => return Ok(true),
+    };
+    if matches!(d.kind, DatumKind::List(_)) && items.is_empty() {
+        return Ok(false);
+    }
+    for i in items {
+        if !is_normal(i, depth + 1)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// The datum with the shapes the reader never makes (an empty `List`, a `Dotted`

@@ -44,11 +44,14 @@ impl Interp {
     /// it is reported (as in a REPL).
     pub fn eval_str(&mut self, src: &str, file: &str) -> Result<Value, Error> {
         let mut reader = crate::reader::Reader::new(src, file);
-        let mut last = Value::UNSPEC;
-        while let Some(form) = reader.next_datum()? {
-            last = self.eval_datum(&form)?;
-        }
-        Ok(last)
+        // one large stack for every form: making one per form costs more than a small form
+        self.on_big_stack(|it| {
+            let mut last = Value::UNSPEC;
+            while let Some(form) = reader.next_datum()? {
+                last = it.eval_datum(&form)?;
+            }
+            Ok(last)
+        })
     }
 
     /// Evaluates one datum at top level.
