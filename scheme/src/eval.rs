@@ -9,7 +9,7 @@
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 
-use crate::builtins::PrimFn;
+use crate::builtins::{Fast, PrimFn};
 use crate::compile::{GlobalCall, Lambda, MAX_GLOBAL_CALL_ARGS, Node};
 use crate::error::{BACKTRACE_LIMIT, Error, ErrorKind};
 use crate::heap::{NO_FRAME, STACK_BIT};
@@ -182,6 +182,22 @@ impl Interp {
         if let V::Prim(id) = f.get() {
             let p = &self.prims[id as usize];
             let n = c.args.len();
+            if let PrimFn::Plain(func) = p.f
+                && p.fast != Fast::No
+                && let [x, y] = &c.args[..]
+            {
+                let fast = p.fast;
+                let (a, b) = (self.simple(x, env)?, self.simple(y, env)?);
+                if let (V::Int(a), V::Int(b)) = (a.get(), b.get())
+                    && let Some(v) = fast.apply(a, b)
+                {
+                    return Ok(Flow::Val(v));
+                }
+                return match func(self, &[a, b]) {
+                    Ok(v) => Ok(Flow::Val(v)),
+                    Err(e) => Err(self.at_site(*e, c.site).into()),
+                };
+            }
             if let PrimFn::Plain(func) = p.f
                 && n >= p.min
                 && p.max.is_none_or(|m| n <= m)

@@ -35,6 +35,51 @@ pub(crate) struct Prim {
     pub min: usize,
     pub max: Option<usize>,
     pub f: PrimFn,
+    /// What a call with two fixnums computes, when the evaluator can do it inline.
+    pub fast: Fast,
+}
+
+/// Integer operations the evaluator does without calling the builtin (same result).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fast {
+    No,
+    Add,
+    Sub,
+    Eq,
+    Lt,
+    Gt,
+    Le,
+    Ge,
+}
+
+impl Fast {
+    fn of(name: &str) -> Fast {
+        match name {
+            "+" => Fast::Add,
+            "-" => Fast::Sub,
+            "=" => Fast::Eq,
+            "<" => Fast::Lt,
+            ">" => Fast::Gt,
+            "<=" => Fast::Le,
+            ">=" => Fast::Ge,
+            _ => Fast::No,
+        }
+    }
+
+    /// The result for fixnums `a` and `b`, or `None` (overflow) to call the builtin.
+    #[inline(always)]
+    pub(crate) fn apply(self, a: i64, b: i64) -> Option<Value> {
+        Some(match self {
+            Fast::No => return None,
+            Fast::Add => Value::new(V::Int(a.checked_add(b)?)),
+            Fast::Sub => Value::new(V::Int(a.checked_sub(b)?)),
+            Fast::Eq => Value::boolean(a == b),
+            Fast::Lt => Value::boolean(a < b),
+            Fast::Gt => Value::boolean(a > b),
+            Fast::Le => Value::boolean(a <= b),
+            Fast::Ge => Value::boolean(a >= b),
+        })
+    }
 }
 
 impl Prim {
@@ -58,7 +103,17 @@ impl Prim {
 /// Registers a builtin under `name`.
 pub(crate) fn def(it: &mut Interp, name: &'static str, min: usize, max: Option<usize>, f: PrimFn) {
     let id = it.prims.len() as u16;
-    it.prims.push(Prim { name, min, max, f });
+    let fast = match f {
+        PrimFn::Plain(_) => Fast::of(name),
+        _ => Fast::No,
+    };
+    it.prims.push(Prim {
+        name,
+        min,
+        max,
+        f,
+        fast,
+    });
     let s = it.intern(name);
     it.globals[s as usize] = Value::new(V::Prim(id));
 }
