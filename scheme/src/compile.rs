@@ -2,6 +2,9 @@
 //! addressing (frame depth and slot), globals resolved to their symbol's cell, and
 //! macros expanded. The evaluator then walks nodes, never raw lists.
 
+/// The name a call site gets when what it calls is not a variable, e.g. `((f) 1)`.
+pub(crate) const ANONYMOUS_CALL: &str = "procedure";
+
 use std::borrow::Cow;
 use std::rc::Rc;
 
@@ -261,7 +264,7 @@ impl Interp {
         }
         let name = match &items[0].kind {
             DatumKind::Sym(s) => s.clone(),
-            _ => "procedure".to_string(),
+            _ => ANONYMOUS_CALL.to_string(),
         };
         let site = self.site(pos, &name);
         let simple = |n: &Node| {

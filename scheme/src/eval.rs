@@ -682,15 +682,13 @@ impl Interp {
     }
 
     fn not_procedure(&self, f: Value, site: u32) -> Error {
-        let name = self
-            .sites
-            .get(site as usize)
-            .map_or("procedure", |s| s.name.as_str());
-        let e = err(
-            ErrorKind::Type,
-            format!("{name} is not a procedure, it cannot be called"),
-        )
-        .with_irritants(vec![self.write_string(f)]);
+        let message = match self.sites.get(site as usize).map(|s| s.name.as_str()) {
+            Some(name) if name != crate::compile::ANONYMOUS_CALL => {
+                format!("{name} is not a procedure, it cannot be called")
+            }
+            _ => "cannot call a value that is not a procedure:".to_string(),
+        };
+        let e = err(ErrorKind::Type, message).with_irritants(vec![self.write_string(f)]);
         self.at_site(e, site)
     }
 

@@ -480,7 +480,7 @@ fn conformance_programs_agree_under_gc_stress() {
 fn calling_a_non_procedure_names_it() {
     assert_eq!(
         run("(5 3)"),
-        "ERR type error: procedure is not a procedure, it cannot be called 5\n  at t.scm:1:1"
+        "ERR type error: cannot call a value that is not a procedure: 5\n  at t.scm:1:1"
     );
     assert_eq!(
         run("((lambda (a) a))"),
