@@ -2,9 +2,6 @@
 //! addressing (frame depth and slot), globals resolved to their symbol's cell, and
 //! macros expanded. The evaluator then walks nodes, never raw lists.
 
-/// The name a call site gets when what it calls is not a variable, e.g. `((f) 1)`.
-pub(crate) const ANONYMOUS_CALL: &str = "procedure";
-
 use std::borrow::Cow;
 use std::rc::Rc;
 
@@ -14,6 +11,9 @@ use crate::error::{Error, Pos};
 use crate::interp::{Interp, Macro, Special};
 use crate::syms;
 use crate::value::Value;
+
+/// The name a call site gets when what it calls is not a variable, e.g. `((f) 1)`.
+pub(crate) const ANONYMOUS_CALL: &str = "procedure";
 
 /// A compiled `lambda`.
 pub(crate) struct Lambda {
