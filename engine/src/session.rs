@@ -248,7 +248,7 @@ impl Session {
         let st = &mut *st;
         let batch = st.dsp.take_swap();
         let entry = st.entry.take();
-        let events: Vec<_> = st.events.drain(..).collect();
+        let events = std::mem::take(&mut st.events);
         match &mut st.link {
             AudioLink::Local(local) => {
                 if let Some(mut batch) = batch {
