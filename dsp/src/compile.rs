@@ -6,7 +6,8 @@ use crate::infer::{self, Globals, Ref, Typed};
 use crate::jit::{CodeBlock, Jit};
 use crate::lower::{self, Consts, FnCx, Linker};
 use crate::registry::{Gen, Registry, Site, ValDef};
-use crate::runtime::{Arena, Ctx, Zone};
+use crate::runtime::vars::{self, VarEntry};
+use crate::runtime::{Arena, Ctx, RawFault, Zone};
 use crate::sexp::{Sexp, SexpKind, Span};
 use crate::syntax::{Expr, ExprKind, Lambda, Parser};
 use crate::types::{Type, TypeNames};
@@ -33,7 +34,7 @@ pub struct Output {
     pub warnings: Vec<String>,
 }
 
-struct RegGlobals<'a>(&'a Registry);
+struct RegGlobals<'a>(&'a Registry, &'a Arena);
 
 impl Globals for RegGlobals<'_> {
     fn func(&self, name: &str) -> Option<Type> {
@@ -41,6 +42,14 @@ impl Globals for RegGlobals<'_> {
     }
     fn val(&self, name: &str) -> Option<Type> {
         self.0.vals.get(name).map(|v| v.ty.clone())
+    }
+    fn closure_vars(&self, name: &str) -> Option<Vec<(String, Type)>> {
+        let (_, vars) = self.0.closure_vars(self.1, name)?;
+        Some(
+            vars.into_iter()
+                .filter_map(|v| Some((v.name, self.0.type_of(v.type_id)?)))
+                .collect(),
+        )
     }
 }
 
@@ -174,7 +183,7 @@ impl Compiler<'_> {
             body: vec![body],
         };
         let (typed, ty) = {
-            let g = RegGlobals(self.reg);
+            let g = RegGlobals(self.reg, self.arena);
             infer::infer(&init, parser.next_id, &g, &name, binder.ty.clone()).map_err(|e| {
                 if e.span.is_none() {
                     DspError {
@@ -342,6 +351,10 @@ impl Compiler<'_> {
             ctx.finish_call(mark).map(|_| clo)
         });
         self.ctx.after_call();
+        let result = result.and_then(|clo| {
+            self.var_tables(&mut zone, &generation.name, idxs, &fn_indices, typed)
+                .map(|_| clo)
+        });
         match result {
             Ok(clo) => {
                 generation.zone = Some(zone);
@@ -353,6 +366,55 @@ impl Compiler<'_> {
                 sp,
             )),
         }
+    }
+
+    /// Writes the variable table of every lambda that captures variables into the closure
+    /// zone (after the outer `let`'s allocations, as Extempore does) and records it in the
+    /// code table.
+    fn var_tables(
+        &mut self,
+        zone: &mut Zone,
+        def: &str,
+        idxs: &[usize],
+        fn_indices: &HashMap<usize, u64>,
+        typed: &Typed,
+    ) -> std::result::Result<(), RawFault> {
+        let mut tables = Vec::new();
+        for i in idxs {
+            let caps = typed.captures.get(i).map_or(&[][..], Vec::as_slice);
+            let mut entries = Vec::new();
+            for (slot, v) in caps.iter().enumerate() {
+                let info = &typed.vars[*v];
+                if !matches!(lower::clif(&info.ty, None), Ok(Some(_))) {
+                    continue;
+                }
+                entries.push(VarEntry {
+                    name: info.name.clone(),
+                    ty: info.ty.to_string(),
+                    type_id: self.reg.type_id(&info.ty),
+                    offset: 8 * slot as u32,
+                    cell: info.is_cell(),
+                });
+            }
+            if !entries.is_empty() {
+                tables.push((fn_indices[i], vars::encode(def, &entries)));
+            }
+        }
+        let arena = self.arena;
+        let reg = &*self.reg;
+        let result = self.ctx.with_zone(zone, |ctx| {
+            let mark = ctx.call_mark();
+            for (index, bytes) in &tables {
+                let addr = ctx.zalloc(1, bytes.len() as u64, 8, 0);
+                if addr == 0 || !arena.write(addr, bytes) {
+                    break;
+                }
+                reg.set_vars(*index, addr);
+            }
+            ctx.finish_call(mark)
+        });
+        self.ctx.after_call();
+        result
     }
 
     /// `(bind-val NAME TYPE [VALUE])`.

@@ -8,7 +8,7 @@
 
 use crate::error::{DspError, Result};
 use crate::sexp::Span;
-use crate::syntax::{AllocKind, Expr, ExprKind, Lambda, type_err};
+use crate::syntax::{AllocKind, EnvVar, Expr, ExprKind, Lambda, type_err};
 use crate::types::Type;
 use std::collections::HashMap;
 
@@ -18,6 +18,39 @@ pub trait Globals {
     fn func(&self, name: &str) -> Option<Type>;
     /// The type of a `bind-val` global.
     fn val(&self, name: &str) -> Option<Type>;
+    /// The captured variables (name, type) of a `bind-func`'s closure, from its variable
+    /// table; `None` when `name` is not a bind-func.
+    fn closure_vars(&self, name: &str) -> Option<Vec<(String, Type)>>;
+}
+
+/// The type of variable `var` among the captured variables `vars` of closure `clo`,
+/// checked against the type the code gave, if any.
+pub fn find_var(
+    clo: &str,
+    var: &str,
+    vars: &[(String, Type)],
+    given: Option<&Type>,
+) -> Result<Type> {
+    let Some((_, t)) = vars.iter().find(|(n, _)| n == var) else {
+        let names: Vec<&str> = vars.iter().map(|(n, _)| n.as_str()).collect();
+        let has = if names.is_empty() {
+            "it captures no variables".to_string()
+        } else {
+            format!("its variables are {}", names.join(", "))
+        };
+        return Err(DspError::new(
+            crate::error::DspErrorKind::Unbound,
+            format!("{clo} has no variable {var}: {has}"),
+            None,
+        ));
+    };
+    match given {
+        Some(g) if g != t => Err(type_err(
+            format!("type clash in {clo}.{var}: the variable is {t}, not {g}"),
+            None,
+        )),
+        _ => Ok(t.clone()),
+    }
 }
 
 /// What a name in the code refers to.
@@ -530,6 +563,7 @@ impl Cx<'_> {
                 Type::I1
             }
             ExprKind::App(name, args) => self.app(e, name, args)?,
+            ExprKind::EnvVar(ev) => self.env_var(e, ev)?,
             ExprKind::CallValue(f, args) => {
                 let ft = self.expr(f, None)?;
                 self.call_type(&ft, args, "a closure call", sp)?
@@ -543,6 +577,49 @@ impl Cx<'_> {
             last = self.expr(x, None)?;
         }
         Ok(last)
+    }
+
+    /// `(clo.var[:TYPE] [value])`: the variable's type, from the bind-func's table or, for a
+    /// local closure, from the annotation.
+    fn env_var(&mut self, e: &Expr, ev: &EnvVar) -> Result<Type> {
+        let sp = e.span.as_ref();
+        let (clo, var) = (&ev.closure, &ev.var);
+        let unbound = |m: String| DspError::new(crate::error::DspErrorKind::Unbound, m, sp);
+        let ty = if let Some(v) = self.lookup(clo) {
+            self.out.refs.insert(e.id, Ref::Local(v));
+            let ct = self.out.vars[v].ty.clone();
+            if !matches!(self.shallow(&ct), Type::Closure(..)) {
+                return Err(type_err(
+                    format!("{clo}.{var}: {clo} is {}, not a closure", self.show(&ct)),
+                    sp,
+                ));
+            }
+            ev.ty.clone().ok_or_else(|| {
+                type_err(
+                    format!(
+                        "{clo}.{var}: {clo} is a local closure, so give the variable's type, e.g. ({clo}.{var}:i64)"
+                    ),
+                    sp,
+                )
+            })?
+        } else if clo == self.self_name {
+            return Err(unbound(format!(
+                "{clo}.{var}: {clo} is being defined here; inside it, use {var} by name"
+            )));
+        } else if let Some(vars) = self.globals.closure_vars(clo) {
+            self.out.refs.insert(e.id, Ref::Func(clo.clone()));
+            find_var(clo, var, &vars, ev.ty.as_ref()).map_err(|e| DspError {
+                span: sp.cloned(),
+                ..e
+            })?
+        } else {
+            return Err(unbound(format!("{clo}.{var}: {clo} is not defined")));
+        };
+        if let Some(v) = &ev.value {
+            let vt = self.expr(v, Some(&ty))?;
+            self.unify(&ty, &vt, &format!("({clo}.{var} value)"), sp)?;
+        }
+        Ok(ty)
     }
 
     fn global(&mut self, name: &str, id: usize, sp: Option<&Span>) -> Result<Type> {

@@ -347,6 +347,94 @@ impl Dsp {
         })
     }
 
+    /// The captured variables of bind-func `name`'s closure (name, type), read from its
+    /// variable table; `None` when `name` is not a bind-func.
+    pub fn closure_vars(&self, name: &str) -> Option<Vec<(String, Type)>> {
+        let (_, vars) = self.reg.closure_vars(&self.arena, name)?;
+        Some(
+            vars.into_iter()
+                .filter_map(|v| Some((v.name, self.reg.type_of(v.type_id)?)))
+                .collect(),
+        )
+    }
+
+    /// Where `closure.var` lives now (control side), and its type; `ty` is the type the
+    /// caller gave (`closure.var:TYPE`), as text.
+    fn var_place(&self, closure: &str, var: &str, ty: Option<&str>) -> Result<(Type, u64)> {
+        let vars = self.closure_vars(closure).ok_or_else(|| {
+            err(
+                DspErrorKind::Unbound,
+                format!("{closure}.{var}: {closure} is not a bind-func"),
+            )
+        })?;
+        let given = match ty {
+            Some(t) => Some(
+                self.names
+                    .parse(t)
+                    .map_err(|e| err(DspErrorKind::Type, format!("{closure}.{var}:{t}: {e}")))?,
+            ),
+            None => None,
+        };
+        let t = infer::find_var(closure, var, &vars, given.as_ref())?;
+        let (_, entries) = self
+            .reg
+            .closure_vars(&self.arena, closure)
+            .unwrap_or_default();
+        let entry = entries.iter().find(|e| e.name == var);
+        let def = self.reg.funcs.get(closure);
+        let clo = def.map_or(0, |d| self.reg.slots[d.slot as usize]);
+        let mut env = [0u8; 8];
+        let place = entry
+            .filter(|_| self.arena.read(clo + 8, &mut env))
+            .and_then(|e| {
+                let slot = runtime::vars::Slot {
+                    type_id: e.type_id,
+                    offset: e.offset,
+                    cell: e.cell,
+                };
+                runtime::vars::value_addr(&self.arena, u64::from_le_bytes(env), slot)
+            });
+        let addr = place.ok_or_else(|| {
+            err(
+                DspErrorKind::Fault,
+                format!("{closure}.{var}: the closure's memory is damaged"),
+            )
+        })?;
+        Ok((t, addr))
+    }
+
+    /// `(closure.var)` from Rust: the value of a captured variable of bind-func `closure`
+    /// (`ty`: the type the caller expects, if it says).
+    pub fn get_var(&self, closure: &str, var: &str, ty: Option<&str>) -> Result<DspValue> {
+        let (t, addr) = self.var_place(closure, var, ty)?;
+        let mut w = [0u8; 8];
+        let size = (t.size() as usize).min(8);
+        self.arena.read(addr, &mut w[..size]);
+        Ok(DspValue::from_word(u64::from_le_bytes(w), &t))
+    }
+
+    /// `(closure.var value)` from Rust: sets a captured variable of bind-func `closure`; the
+    /// closure sees the value at its next call. Strings cannot be stored (they would not
+    /// outlive the call).
+    pub fn set_var(
+        &mut self,
+        closure: &str,
+        var: &str,
+        ty: Option<&str>,
+        value: &DspValue,
+    ) -> Result<()> {
+        let (t, addr) = self.var_place(closure, var, ty)?;
+        let w = value.to_word(&t, &mut |_| None).ok_or_else(|| {
+            err(
+                DspErrorKind::Call,
+                format!("{closure}.{var} is {t}: it cannot be set to {value:?}"),
+            )
+        })?;
+        let size = (t.size() as usize).min(8);
+        self.arena.write(addr, &w.to_le_bytes()[..size]);
+        Ok(())
+    }
+
     pub fn signature(&self, name: &str) -> Option<FnSig> {
         match &self.reg.funcs.get(name)?.ty {
             Type::Closure(r, p) => Some(FnSig {

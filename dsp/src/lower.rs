@@ -28,7 +28,7 @@ use crate::runtime::abi::{
     self, CTX_DEPTH, CTX_FAULT, CTX_FAULT_SITE, CTX_MAX_DEPTH, CTX_SLOTS, CTX_SP,
 };
 use crate::sexp::Span;
-use crate::syntax::{AllocKind, Expr, ExprKind, Lambda};
+use crate::syntax::{AllocKind, EnvVar, Expr, ExprKind, Lambda};
 use crate::types::Type;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
@@ -976,6 +976,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
                 return self.body(body);
             }
             ExprKind::Lambda(l) => self.make_closure(l.index, sp)?,
+            ExprKind::EnvVar(ev) => return self.env_var(e, ev, &t),
             ExprKind::If(c, th, el) => return self.if_(c, th, el.as_deref(), &t),
             ExprKind::Begin(body) => return self.body(body),
             ExprKind::Set(name, v) => {
@@ -1229,6 +1230,68 @@ impl<'a, 'b> FnCx<'a, 'b> {
         Ok(rec)
     }
 
+    /// `(clo.var[:TYPE] [value])`: the closure's variable table (through the code table)
+    /// gives the runtime the variable's place; it faults when the closure has no variable
+    /// of that name and type.
+    fn env_var(&mut self, e: &Expr, ev: &EnvVar, t: &Type) -> Result<Option<Value>> {
+        let sp = e.span.as_ref();
+        let site = self.linker.site(&format!("{}.{}", ev.closure, ev.var), sp);
+        let clo = match self.typed.refs.get(&e.id).cloned() {
+            Some(Ref::Local(v)) => self
+                .read_var(v, site)?
+                .ok_or_else(|| internal("closure variable without a value"))?,
+            Some(Ref::Func(f)) => self.slot_closure(&f, sp)?,
+            _ => return Err(internal("closure.var unresolved")),
+        };
+        let value = match &ev.value {
+            Some(v) => Some(self.value(v)?),
+            None => None,
+        };
+        let ty = clif(t, sp)?.ok_or_else(|| internal("void closure variable"))?;
+        self.check(clo, 0, 16, site, true);
+        let idx = self.b.ins().load(types::I64, MemFlagsData::new(), clo, 0);
+        let env = self.b.ins().load(types::I64, MemFlagsData::new(), clo, 8);
+        let bad = self.b.ins().icmp_imm_s(
+            IntCC::UnsignedGreaterThanOrEqual,
+            idx,
+            self.consts.code_cap as i64,
+        );
+        self.fault_if(bad, FaultCode::ClosureVar, site);
+        let entry_shift = (8 * crate::registry::CODE_WORDS).trailing_zeros();
+        let off = self.b.ins().ishl_imm_s(idx, i64::from(entry_shift));
+        let entry = self.b.ins().iadd_imm_s(off, self.consts.code_table as i64);
+        let table = self.b.ins().load(
+            types::I64,
+            MemFlagsData::trusted(),
+            entry,
+            crate::registry::CODE_VARS,
+        );
+        let name = self.linker.string(&ev.var)?;
+        let name = self.b.ins().iconst(types::I64, name as i64);
+        let tid = self.linker.type_id(t);
+        let tid = self.b.ins().iconst(types::I64, tid as i64);
+        let s = self.b.ins().iconst(types::I32, i64::from(site));
+        let p = [types::I64; 5];
+        let args = [self.ctx, table, env, name, tid, s];
+        let addr = self
+            .rt_call(
+                abi::zonal_env_var as *const u8 as u64,
+                &[p[0], p[1], p[2], p[3], p[4], types::I32],
+                Some(types::I64),
+                &args,
+            )
+            .ok_or_else(|| internal("zonal_env_var has a result"))?;
+        self.check_fault();
+        let size = t.size();
+        Ok(Some(match value {
+            Some(v) => {
+                self.store(v, addr, 0, size, site);
+                v
+            }
+            None => self.load(ty, addr, 0, size, site)?,
+        }))
+    }
+
     fn call_args(&mut self, args: &[Expr]) -> Result<Vec<Value>> {
         let mut vals = Vec::new();
         for a in args {
@@ -1263,7 +1326,8 @@ impl<'a, 'b> FnCx<'a, 'b> {
             self.consts.code_cap as i64,
         );
         self.fault_if(bad, code, site);
-        let off = self.b.ins().ishl_imm_s(idx, 4);
+        let entry_shift = (8 * crate::registry::CODE_WORDS).trailing_zeros();
+        let off = self.b.ins().ishl_imm_s(idx, i64::from(entry_shift));
         let entry = self.b.ins().iadd_imm_s(off, self.consts.code_table as i64);
         let tid = self
             .b

@@ -7,8 +7,9 @@
 //! - Redefining `foo` with another type keeps its slot: callers compiled against the old
 //!   type fail the type check of the call and fault with "called a definition that is
 //!   missing or changed its type: re-evaluate the caller" until they are re-evaluated.
-//! - The code table (outside the arena) maps a closure's `fn_index` to its code and type
-//!   id. Entry 0 is never used, so zeroed memory is never a callable closure.
+//! - The code table (outside the arena) maps a closure's `fn_index` to its code, type id
+//!   and variable table (see [`crate::runtime::vars`]; 0 when the lambda captures
+//!   nothing). Entry 0 is never used, so zeroed memory is never a callable closure.
 //! - A [`Gen`] is one evaluation of a definition: its code, closure zone and string
 //!   literals. It is freed when the control side replaced it, the audio side no longer
 //!   holds it (its replacement was applied and the batch came back), and no live
@@ -16,7 +17,8 @@
 //!   newer definition: `dsp` holding oscillators made by `osc_c`).
 
 use crate::jit::CodeBlock;
-use crate::runtime::Zone;
+use crate::runtime::vars::{self, VarEntry};
+use crate::runtime::{Arena, Zone};
 use crate::sexp::Span;
 use crate::types::Type;
 use std::collections::{HashMap, HashSet};
@@ -33,7 +35,12 @@ pub const INTERRUPTED: u32 = 12;
 /// Code-table entries (compiled lambdas alive at once) at most.
 pub const CODE_CAP: u64 = 1 << 16;
 
-/// The code table's memory: `{ fn_ptr, type_id }` per entry, shared with audio contexts.
+/// Words per code-table entry: `{ fn_ptr, type_id, var_table, 0 }`.
+pub const CODE_WORDS: usize = 4;
+/// Byte offset of the variable table's address in a code-table entry.
+pub const CODE_VARS: i32 = 16;
+
+/// The code table's memory: [`CODE_WORDS`] words per entry, shared with audio contexts.
 pub struct CodeMem {
     entries: Box<[AtomicU64]>,
 }
@@ -41,7 +48,9 @@ pub struct CodeMem {
 impl CodeMem {
     fn new() -> CodeMem {
         CodeMem {
-            entries: (0..2 * CODE_CAP).map(|_| AtomicU64::new(0)).collect(),
+            entries: (0..CODE_WORDS as u64 * CODE_CAP)
+                .map(|_| AtomicU64::new(0))
+                .collect(),
         }
     }
 
@@ -54,17 +63,27 @@ impl CodeMem {
         if i >= CODE_CAP {
             return None;
         }
-        let i = i as usize;
+        let i = CODE_WORDS * i as usize;
         Some((
-            self.entries[2 * i].load(Ordering::Acquire),
-            self.entries[2 * i + 1].load(Ordering::Acquire),
+            self.entries[i].load(Ordering::Acquire),
+            self.entries[i + 1].load(Ordering::Acquire),
         ))
     }
 
+    /// The variable table of entry `i` (0: none), or `None` past the end.
+    pub fn vars(&self, i: u64) -> Option<u64> {
+        (i < CODE_CAP).then(|| self.entries[CODE_WORDS * i as usize + 2].load(Ordering::Acquire))
+    }
+
     fn set(&self, i: u64, code: u64, type_id: u64) {
-        let i = i as usize;
-        self.entries[2 * i].store(code, Ordering::Release);
-        self.entries[2 * i + 1].store(type_id, Ordering::Release);
+        let i = CODE_WORDS * i as usize;
+        self.entries[i].store(code, Ordering::Release);
+        self.entries[i + 1].store(type_id, Ordering::Release);
+        self.entries[i + 2].store(0, Ordering::Release);
+    }
+
+    fn set_vars(&self, i: u64, table: u64) {
+        self.entries[CODE_WORDS * i as usize + 2].store(table, Ordering::Release);
     }
 }
 
@@ -174,6 +193,28 @@ impl Registry {
         self.type_ids.get(t).copied()
     }
 
+    /// The type given id `id`.
+    pub fn type_of(&self, id: u64) -> Option<Type> {
+        self.type_ids
+            .iter()
+            .find(|(_, i)| **i == id)
+            .map(|(t, _)| t.clone())
+    }
+
+    /// The variable table of bind-func `name`'s current closure (control side): the
+    /// definition's name and its captured variables; an empty list when it captures none.
+    /// `None` when `name` is not a bind-func.
+    pub fn closure_vars(&self, arena: &Arena, name: &str) -> Option<(String, Vec<VarEntry>)> {
+        let def = self.funcs.get(name)?;
+        let clo = self.slots[def.slot as usize];
+        let mut idx = [0u8; 8];
+        if !arena.read(clo, &mut idx) {
+            return Some((name.to_string(), Vec::new()));
+        }
+        let table = self.code.vars(u64::from_le_bytes(idx)).unwrap_or(0);
+        Some(vars::decode(arena, table).unwrap_or_else(|| (name.to_string(), Vec::new())))
+    }
+
     /// The slot of `name`, made if new; `None` when all slots are taken.
     pub fn slot_for(&mut self, name: &str) -> Option<u32> {
         if let Some(s) = self.slot_of.get(name) {
@@ -206,6 +247,11 @@ impl Registry {
 
     pub fn set_code(&self, i: u64, code: u64, type_id: u64) {
         self.code.set(i, code, type_id);
+    }
+
+    /// Records the variable table of code-table entry `i` (set after [`Registry::set_code`]).
+    pub fn set_vars(&self, i: u64, table: u64) {
+        self.code.set_vars(i, table);
     }
 
     /// Gives back code-table indices of a definition that never ran.

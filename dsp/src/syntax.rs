@@ -64,6 +64,18 @@ pub enum ExprKind {
     App(String, Vec<Expr>),
     /// A call of a computed closure, `((f) x)`.
     CallValue(Box<Expr>, Vec<Expr>),
+    /// `(clo.var[:TYPE] [value])`: reads, or with a value sets, the captured variable `var`
+    /// of the closure `clo` (a bind-func or a local closure).
+    EnvVar(EnvVar),
+}
+
+/// The parts of a `closure.var` access.
+#[derive(Debug)]
+pub struct EnvVar {
+    pub closure: String,
+    pub var: String,
+    pub ty: Option<Type>,
+    pub value: Option<Box<Expr>>,
 }
 
 impl Expr {
@@ -85,6 +97,7 @@ impl Expr {
             }
             ExprKind::Alloc(_, c) => c.iter().map(|c| &**c).collect(),
             ExprKind::CallValue(f, args) => std::iter::once(&**f).chain(args).collect(),
+            ExprKind::EnvVar(v) => v.value.iter().map(|x| &**x).collect(),
             _ => Vec::new(),
         }
     }
@@ -366,6 +379,7 @@ impl<'a> Parser<'a> {
                     sp.as_ref(),
                 );
             }
+            _ if env_var_parts(name).is_some() => self.env_var(s, items)?,
             _ => {
                 let args = items[1..]
                     .iter()
@@ -375,6 +389,36 @@ impl<'a> Parser<'a> {
             }
         };
         Ok(self.node(kind, sp))
+    }
+
+    /// `(clo.var[:TYPE])` or `(clo.var[:TYPE] value)`.
+    fn env_var(&mut self, s: &Sexp, items: &[Sexp]) -> Result<ExprKind> {
+        let head = self.binder(&items[0])?;
+        let Some((closure, var)) = env_var_parts(&head.name) else {
+            return syntax(
+                format!("`{}` is not closure.variable", head.name),
+                s.span.as_ref(),
+            );
+        };
+        let value = match items {
+            [_] => None,
+            [_, v] => Some(Box::new(self.expr(v)?)),
+            _ => {
+                return syntax(
+                    format!(
+                        "{} takes no value (to read it) or one (to set it), found `{s}`",
+                        head.name
+                    ),
+                    s.span.as_ref(),
+                );
+            }
+        };
+        Ok(ExprKind::EnvVar(EnvVar {
+            closure: closure.to_string(),
+            var: var.to_string(),
+            ty: head.ty,
+            value,
+        }))
     }
 
     fn cond(&mut self, s: &Sexp, clauses: &[Sexp]) -> Result<Expr> {
@@ -407,6 +451,14 @@ impl<'a> Parser<'a> {
 }
 
 /// A type error at `span`.
+/// `("osc", "phase")` for `osc.phase` or `osc.phase:double`: a name, a dot, a name.
+pub fn env_var_parts(head: &str) -> Option<(&str, &str)> {
+    let name = head.split_once(':').map_or(head, |(n, _)| n);
+    let (closure, var) = name.split_once('.')?;
+    let ident = |p: &str| p.chars().next().is_some_and(|c| !c.is_ascii_digit()) && !p.contains('.');
+    (ident(closure) && ident(var)).then_some((closure, var))
+}
+
 pub fn type_err(message: impl Into<String>, span: Option<&Span>) -> crate::error::DspError {
     crate::error::DspError::new(crate::error::DspErrorKind::Type, message, span)
 }

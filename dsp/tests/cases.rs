@@ -116,3 +116,8 @@ fn forms() {
 fn errors() {
     check("errors");
 }
+
+#[test]
+fn closure_vars() {
+    check("closure_vars");
+}

@@ -462,12 +462,74 @@ fn define(interp: &mut Interp, state: &Rc<RefCell<State>>, form: &Datum) -> Resu
     let defined = state.borrow_mut().dsp.define(&sexp).map_err(dsp_error)?;
     if matches!(defined.kind, zonal_dsp::DefinedKind::Func) {
         let name = defined.name.clone();
-        let state = state.clone();
+        let vars = state.borrow().dsp.closure_vars(&name).unwrap_or_default();
+        let st = state.clone();
         interp.register_native(&defined.name, move |interp, args| {
-            call_dsp(interp, &state, &name, args)
+            call_dsp(interp, &st, &name, args)
         });
+        // `closure.var`, and `closure.var:TYPE` for its own type and the scalar types, so
+        // that a wrong type gets a type error rather than "unbound variable".
+        let scalars = ["i1", "i8", "i32", "i64", "float", "double", "i8*"];
+        for (var, ty) in vars {
+            let own = ty.to_string();
+            let others = scalars
+                .iter()
+                .filter(|t| **t != own)
+                .map(|t| Some(t.to_string()));
+            for typed in [None, Some(own.clone())].into_iter().chain(others) {
+                let (closure, var, state) = (defined.name.clone(), var.clone(), state.clone());
+                let symbol = match &typed {
+                    Some(t) => format!("{closure}.{var}:{t}"),
+                    None => format!("{closure}.{var}"),
+                };
+                interp.register_native(&symbol, move |interp, args| {
+                    closure_var(interp, &state, &closure, &var, typed.as_deref(), args)
+                });
+            }
+        }
     }
     Ok(interp.symbol(&defined.name))
+}
+
+/// `(closure.var)` and `(closure.var value)` (also with `:TYPE`) from Scheme: reads or
+/// sets a captured variable of a bind-func'd closure; setting returns the value.
+fn closure_var(
+    interp: &mut Interp,
+    state: &Rc<RefCell<State>>,
+    closure: &str,
+    var: &str,
+    ty: Option<&str>,
+    args: &[Value],
+) -> Result<Value, Error> {
+    let name = format!("{closure}.{var}");
+    let mut st = state.borrow_mut();
+    match args {
+        [] => {
+            let v = st.dsp.get_var(closure, var, ty).map_err(dsp_error)?;
+            drop(st);
+            Ok(from_dsp_value(interp, v))
+        }
+        [v] => {
+            let vars = st.dsp.closure_vars(closure).unwrap_or_default();
+            let vt = vars
+                .iter()
+                .find(|(n, _)| n == var)
+                .map(|(_, t)| t.to_string());
+            let vt = vt.unwrap_or_else(|| ty.unwrap_or("?").to_string());
+            let value = to_dsp_value(interp, &name, 0, &vt, *v)?;
+            st.dsp
+                .set_var(closure, var, ty, &value)
+                .map_err(dsp_error)?;
+            Ok(*v)
+        }
+        _ => Err(Error::new(
+            ErrorKind::Arity,
+            format!(
+                "{name} takes no argument (to read it) or one (to set it), got {}",
+                args.len()
+            ),
+        )),
+    }
 }
 
 /// `(dsp:set! name)`: make the named closure the audio entry point at the next swap.

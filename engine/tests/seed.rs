@@ -82,3 +82,67 @@ fn double_tuple_halloc() {
 fn fill_massive_buffer_is_an_error_not_a_crash() {
     check("fill_massive_buffer");
 }
+
+#[test]
+fn closure_var_reads_and_sets_from_scheme_and_xtlang() {
+    check("closure_var");
+}
+
+/// Runs `src` with `zonal run` from a file of its own: (stdout, stderr, exit status).
+fn run_source(name: &str, src: &str) -> (String, String, Option<i32>) {
+    let dir = std::env::temp_dir().join(format!("zonal-seed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.xtm"));
+    std::fs::write(&path, src).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_zonal"))
+        .arg("run")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_dir(&dir);
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+        output.status.code(),
+    )
+}
+
+#[test]
+fn closure_var_errors_name_the_variable_and_both_types() {
+    let osc =
+        "(bind-func osc (let ((phase:double 0.0)) (lambda () (set! phase (+ phase 0.1)) phase)))\n";
+    let cases = [
+        (
+            "(osc.phase:i64)",
+            "type clash in osc.phase: the variable is double, not i64",
+        ),
+        (
+            "(osc.phase \"loud\")",
+            "argument 1 of osc.phase must be a number (double)",
+        ),
+        (
+            "(osc.phase 1 2)",
+            "osc.phase takes no argument (to read it) or one (to set it), got 2",
+        ),
+        (
+            "(bind-func bad (lambda () (osc.freq)))",
+            "osc has no variable freq: its variables are phase",
+        ),
+        (
+            "(bind-func bad (lambda () (osc.phase:i32)))",
+            "type clash in osc.phase: the variable is double, not i32",
+        ),
+        (
+            "(bind-func bad (lambda () (osc.phase 1.5 2.5)))",
+            "osc.phase takes no value (to read it) or one (to set it)",
+        ),
+    ];
+    for (i, (form, message)) in cases.iter().enumerate() {
+        let src = format!("{osc}{form}\n");
+        let (stdout, stderr, status) = run_source(&format!("closure_var_error_{i}"), &src);
+        assert!(stderr.contains(message), "{form}: stderr is {stderr:?}");
+        assert_eq!(stdout, "", "{form}");
+        assert_eq!(status, Some(1), "{form}");
+    }
+}

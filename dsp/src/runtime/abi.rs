@@ -21,6 +21,7 @@
 //! | `zonal_printf` | `(ctx, fmt: u64, args: *const u64, kinds: *const u8, n: u32, site: u32) -> i32` | C printf; `fmt` is an arena address |
 //! | `zonal_println` | `(ctx, args: *const u64, kinds: *const u8, n: u32)` | xtlang println |
 //! | `zonal_fault` | `(ctx, code: u32, site: u32)` | records a fault (first one wins) |
+//! | `zonal_env_var` | `(ctx, table: u64, env: u64, name: u64, type_id: u64, site: u32) -> u64` | address of the value of captured variable `name` (an arena C string) in the environment `env`, from the closure's variable table (see [`crate::runtime::vars`]); 0 + fault when it has no such variable of that type |
 //! | `zonal_random` | `(ctx) -> f64` | xtlang `random`: uniform in [0, 1), reproducible per context |
 //! | `zonal_sin` … | see [`crate::runtime::math`] | math without a Cranelift instruction |
 //!
@@ -227,6 +228,25 @@ pub unsafe extern "C" fn zonal_random(ctx: *mut Ctx) -> f64 {
     unsafe { ctx.as_mut() }.map_or(0.0, Ctx::random)
 }
 
+/// `closure.var`: where the variable's value is.
+///
+/// # Safety
+/// `ctx` is null or points to a live context no one else is using during the call.
+pub unsafe extern "C" fn zonal_env_var(
+    ctx: *mut Ctx,
+    table: u64,
+    env: u64,
+    name: u64,
+    type_id: u64,
+    site: u32,
+) -> u64 {
+    // SAFETY: the caller passes the context it was itself called with, exclusively.
+    let Some(ctx) = (unsafe { ctx.as_mut() }) else {
+        return 0;
+    };
+    ctx.env_var(table, env, name, type_id, site)
+}
+
 /// Every runtime function compiled code may call, by symbol name, for `JITBuilder::symbol`.
 pub fn symbols() -> Vec<(&'static str, *const u8)> {
     let mut v: Vec<(&'static str, *const u8)> = vec![
@@ -240,6 +260,7 @@ pub fn symbols() -> Vec<(&'static str, *const u8)> {
         ("zonal_println", zonal_println as *const u8),
         ("zonal_fault", zonal_fault as *const u8),
         ("zonal_random", zonal_random as *const u8),
+        ("zonal_env_var", zonal_env_var as *const u8),
     ];
     v.extend(super::math::symbols());
     v

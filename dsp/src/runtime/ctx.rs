@@ -591,6 +591,25 @@ impl Ctx {
         }
     }
 
+    /// `closure.var`: the address of the value of variable `name` (an arena C string) in
+    /// the environment `env`, found in the variable table at `table`; 0 and a fault when the
+    /// table has no such variable or gives it another type id.
+    pub fn env_var(&mut self, table: u64, env: u64, name: u64, type_id: u64, site: u32) -> u64 {
+        let arena = &self.arena;
+        let found = arena
+            .c_str(name, 256)
+            .and_then(|n| super::vars::lookup(arena, table, n))
+            .filter(|slot| slot.type_id == type_id)
+            .and_then(|slot| super::vars::value_addr(arena, env, slot));
+        match found {
+            Some(addr) => addr,
+            None => {
+                self.raise(FaultCode::ClosureVar, site, FaultDetail::None);
+                0
+            }
+        }
+    }
+
     /// Restarts the context's random sequence from `seed`.
     pub fn seed_random(&mut self, seed: u64) {
         self.rng = seed;

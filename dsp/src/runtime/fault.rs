@@ -38,11 +38,14 @@ pub enum FaultCode {
     /// A loop saw its thread's interrupt flag set (Ctrl-C, `(zonal:interrupt)`, the audio
     /// watchdog) and stopped.
     Interrupted = 12,
+    /// `closure.var` of a variable the closure does not have, or has with another type
+    /// (the closure was redefined since the access was compiled).
+    ClosureVar = 13,
 }
 
 impl FaultCode {
     /// Every fault code, in numeric order.
-    pub const ALL: [FaultCode; 12] = [
+    pub const ALL: [FaultCode; 13] = [
         FaultCode::OutOfRange,
         FaultCode::DivByZero,
         FaultCode::ZoneExhausted,
@@ -55,6 +58,7 @@ impl FaultCode {
         FaultCode::ZoneStack,
         FaultCode::StaleCall,
         FaultCode::Interrupted,
+        FaultCode::ClosureVar,
     ];
 
     /// The code stored in the context, or `None` for 0 (no fault) and unknown values.
@@ -79,6 +83,9 @@ impl FaultCode {
                 "called a definition that is missing or changed its type: re-evaluate the caller"
             }
             FaultCode::Interrupted => "interrupted: a loop ran until it was stopped",
+            FaultCode::ClosureVar => {
+                "closure.var: the closure has no variable of that name and type (was it redefined?)"
+            }
         }
     }
 }

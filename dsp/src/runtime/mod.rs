@@ -9,6 +9,7 @@
 //! - [`fault`]: why compiled code stopped.
 //! - [`printf`], [`messages`]: C-format printing without allocation, and the ring that
 //!   carries the audio thread's text to the control thread.
+//! - [`vars`]: the table of a closure's captured variables behind `closure.var`.
 //! - [`math`], [`abi`]: the `extern "C"` functions and the offsets codegen uses.
 //!
 //! The audio-thread paths (zalloc from the audio zone, memzones from the reserve,
@@ -24,6 +25,7 @@ pub mod math;
 pub mod messages;
 pub mod printf;
 pub mod reserve;
+pub mod vars;
 pub mod zone;
 
 pub use abi::symbols;
