@@ -39,8 +39,36 @@ impl Interp {
             return f(self);
         }
         self.on_big_stack = true;
-        let r = stacker::grow(STACK_RESERVE, || f(self));
+        let saved = self.stack_floor;
+        let r = stacker::grow(STACK_RESERVE, || {
+            self.stack_floor = stack_floor_here();
+            f(self)
+        });
+        self.stack_floor = saved;
         self.on_big_stack = false;
+        r
+    }
+
+    /// Runs `f` where at least [`RED_ZONE`] bytes of stack are left, moving to a new
+    /// segment when this one is nearly used up. The common case is one comparison of
+    /// the stack pointer with [`Interp::stack_floor`].
+    #[inline(always)]
+    fn with_stack<R>(&mut self, f: impl FnOnce(&mut Interp) -> R) -> R {
+        if stack_pointer() > self.stack_floor {
+            f(self)
+        } else {
+            self.grow_stack(f)
+        }
+    }
+
+    #[inline(never)]
+    fn grow_stack<R>(&mut self, f: impl FnOnce(&mut Interp) -> R) -> R {
+        let saved = self.stack_floor;
+        let r = stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || {
+            self.stack_floor = stack_floor_here();
+            f(self)
+        });
+        self.stack_floor = saved;
         r
     }
 
@@ -57,9 +85,7 @@ impl Interp {
         self.depth += 1;
         let slot = self.env_stack.len();
         let lbase = self.locals.len();
-        let r = stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || {
-            self.exec_loop(lam, cenv, argc, slot, lbase)
-        });
+        let r = self.with_stack(|it| it.exec_loop(lam, cenv, argc, slot, lbase));
         self.env_stack.truncate(slot);
         self.locals.truncate(lbase);
         self.depth -= 1;
@@ -170,7 +196,7 @@ impl Interp {
                 Flow::Val(v) => Ok(v),
                 Flow::Tail(l, e, n) => self.exec(l, e, n),
             },
-            _ => stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || self.eval_value(node, env)),
+            _ => self.with_stack(|it| it.eval_value(node, env)),
         }
     }
 
@@ -776,6 +802,23 @@ impl Interp {
                 self.heap.barrier(v);
             }
         }
+    }
+}
+
+/// The address of the current stack top (near enough: a local of this frame).
+#[inline(always)]
+fn stack_pointer() -> usize {
+    let marker = 0u8;
+    std::hint::black_box(&marker) as *const u8 as usize
+}
+
+/// The lowest stack address [`Interp::with_stack`] may run at on the current stack
+/// segment without growing it; `usize::MAX` (always ask `stacker`) when the
+/// segment's size is unknown.
+fn stack_floor_here() -> usize {
+    match stacker::remaining_stack() {
+        Some(left) => stack_pointer().saturating_sub(left) + RED_ZONE,
+        None => usize::MAX,
     }
 }
 

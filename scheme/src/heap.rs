@@ -72,8 +72,9 @@ pub(crate) struct Heap {
     pub full_requested: bool,
     /// Next slot to sweep, per arena (pairs, objects, frames).
     sweep_at: [usize; 3],
-    sweep_live: usize,
-    sweep_live_bytes: usize,
+    /// Slots (and their bytes) marked in this cycle: reached by marking or born marked.
+    cycle_live: usize,
+    cycle_live_bytes: usize,
 }
 
 /// Where the collector is in its cycle. Marking is snapshot-at-the-beginning: the
@@ -95,7 +96,7 @@ pub(crate) const MARK_PER_ALLOC: usize = 2;
 /// Arena slots swept per step, per allocation since the last step.
 pub(crate) const SWEEP_PER_ALLOC: usize = 8;
 
-const MIN_THRESHOLD: usize = 1 << 18;
+const MIN_THRESHOLD: usize = 1 << 16;
 const PAIR_BYTES: usize = std::mem::size_of::<Pair>() + 1;
 const FRAME_BYTES: usize = std::mem::size_of::<Frame>() + 1;
 
@@ -123,8 +124,8 @@ impl Heap {
             min_threshold: MIN_THRESHOLD,
             full_requested: false,
             sweep_at: [0; 3],
-            sweep_live: 0,
-            sweep_live_bytes: 0,
+            cycle_live: 0,
+            cycle_live_bytes: 0,
         }
     }
 
@@ -136,6 +137,19 @@ impl Heap {
             Phase::Marking => true,
             Phase::Sweeping => i >= self.sweep_at[kind],
         }
+    }
+
+    #[inline(always)]
+    fn count_live(&mut self, bytes: usize) {
+        self.cycle_live += 1;
+        self.cycle_live_bytes += bytes;
+    }
+
+    /// Starts a cycle's marking (the caller grays the roots).
+    pub(crate) fn begin_marking(&mut self) {
+        self.phase = Phase::Marking;
+        self.cycle_live = 0;
+        self.cycle_live_bytes = 0;
     }
 
     /// Must be called with the value a store into a heap object overwrites.
@@ -171,7 +185,11 @@ impl Heap {
                 self.pairs.len() - 1
             }
         };
-        self.pair_marks[i] = self.born_marked(0, i);
+        let marked = self.born_marked(0, i);
+        self.pair_marks[i] = marked;
+        if marked {
+            self.count_live(PAIR_BYTES);
+        }
         Value::new(V::Pair(i as u32))
     }
 
@@ -189,7 +207,11 @@ impl Heap {
                 self.objs.len() - 1
             }
         };
-        self.obj_marks[i] = self.born_marked(1, i);
+        let marked = self.born_marked(1, i);
+        self.obj_marks[i] = marked;
+        if marked {
+            self.count_live(self.objs[i].size() + 1);
+        }
         Value::new(V::Obj(i as u32))
     }
 
@@ -215,7 +237,11 @@ impl Heap {
                 self.frames.len() - 1
             }
         };
-        self.frame_marks[i] = self.born_marked(2, i);
+        let marked = self.born_marked(2, i);
+        self.frame_marks[i] = marked;
+        if marked {
+            self.count_live(FRAME_BYTES + self.frames[i].slots.capacity() * 16);
+        }
         i as u32
     }
 
@@ -261,6 +287,7 @@ impl Heap {
                         let i = i as usize;
                         if i < self.pairs.len() && !self.pair_marks[i] {
                             self.pair_marks[i] = true;
+                            self.count_live(PAIR_BYTES);
                             let p = self.pairs[i];
                             self.mark_value(p.car);
                             self.mark_value(p.cdr);
@@ -270,6 +297,7 @@ impl Heap {
                         let i = i as usize;
                         if i < self.objs.len() && !self.obj_marks[i] {
                             self.obj_marks[i] = true;
+                            self.count_live(self.objs[i].size() + 1);
                             self.trace_obj(i);
                         }
                     }
@@ -279,6 +307,7 @@ impl Heap {
                 let f = f as usize;
                 if f < self.frames.len() && !self.frame_marks[f] {
                     self.frame_marks[f] = true;
+                    self.count_live(FRAME_BYTES + self.frames[f].slots.capacity() * 16);
                     let frame = &self.frames[f];
                     let parent = frame.parent;
                     self.gray_values
@@ -331,15 +360,23 @@ impl Heap {
         }
     }
 
-    /// Starts sweeping: free lists are rebuilt as the sweep advances.
+    /// Starts sweeping. The slots still on the free lists stay there, so that the
+    /// program allocates from them while the sweep is young (clearing the lists made
+    /// every cycle grow the arenas by what was allocated before the sweep reached the
+    /// garbage); they are marked, so that the sweep passes over them instead of
+    /// listing them twice.
     pub(crate) fn begin_sweep(&mut self) {
         self.phase = Phase::Sweeping;
         self.sweep_at = [0; 3];
-        self.sweep_live = 0;
-        self.sweep_live_bytes = 0;
-        self.pair_free.clear();
-        self.obj_free.clear();
-        self.frame_free.clear();
+        for &i in &self.pair_free {
+            self.pair_marks[i as usize] = true;
+        }
+        for &i in &self.obj_free {
+            self.obj_marks[i as usize] = true;
+        }
+        for &i in &self.frame_free {
+            self.frame_marks[i as usize] = true;
+        }
     }
 
     /// Sweeps at most `budget` slots; true when the cycle is over.
@@ -350,8 +387,6 @@ impl Heap {
         for i in start..end {
             if self.pair_marks[i] {
                 self.pair_marks[i] = false;
-                self.sweep_live += 1;
-                self.sweep_live_bytes += PAIR_BYTES;
             } else {
                 self.pair_free.push(i as u32);
             }
@@ -363,8 +398,6 @@ impl Heap {
         for i in start..end {
             if self.obj_marks[i] {
                 self.obj_marks[i] = false;
-                self.sweep_live += 1;
-                self.sweep_live_bytes += self.objs[i].size() + 1;
             } else {
                 if !matches!(self.objs[i], Obj::Free) {
                     self.objs[i] = Obj::Free;
@@ -379,8 +412,6 @@ impl Heap {
         for i in start..end {
             if self.frame_marks[i] {
                 self.frame_marks[i] = false;
-                self.sweep_live += 1;
-                self.sweep_live_bytes += FRAME_BYTES + self.frames[i].slots.capacity() * 16;
             } else {
                 self.frames[i].slots.clear();
                 self.frame_free.push(i as u32);
@@ -393,9 +424,9 @@ impl Heap {
         if done {
             self.phase = Phase::Idle;
             self.allocated = 0;
-            self.threshold = self.min_threshold.max(self.sweep_live);
+            self.threshold = self.min_threshold.max(self.cycle_live);
             self.stats.collections += 1;
-            self.stats.live_bytes = self.sweep_live_bytes;
+            self.stats.live_bytes = self.cycle_live_bytes;
             self.stats.heap_bytes = self.heap_bytes();
         }
         done

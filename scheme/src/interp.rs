@@ -2,12 +2,13 @@
 //! globals, allocation helpers, the roots of the collector and the internal control
 //! signal ([`Ctrl`]) that carries errors, raised objects and escapes.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
+
+use rustc_hash::FxHashMap;
 
 use crate::builtins::Prim;
 use crate::error::{Error, ErrorKind, Pos};
@@ -19,11 +20,11 @@ use crate::value::{Obj, V, Value};
 pub struct Interp {
     pub(crate) heap: Heap,
     pub(crate) sym_names: Vec<Rc<str>>,
-    pub(crate) sym_ids: HashMap<Rc<str>, u32>,
+    pub(crate) sym_ids: FxHashMap<Rc<str>, u32>,
     /// Global values, indexed by symbol number; `Undef` when unbound.
     pub(crate) globals: Vec<Value>,
-    pub(crate) macros: HashMap<u32, Macro>,
-    pub(crate) specials: HashMap<u32, Rc<Special>>,
+    pub(crate) macros: FxHashMap<u32, Macro>,
+    pub(crate) specials: FxHashMap<u32, Rc<Special>>,
     pub(crate) prims: Vec<Prim>,
     /// Temporaries of the evaluator (operators and arguments being evaluated).
     pub(crate) stack: Vec<Value>,
@@ -44,6 +45,9 @@ pub struct Interp {
     pub(crate) depth: usize,
     /// Whether the evaluation runs on the large stack of [`Interp::on_big_stack`].
     pub(crate) on_big_stack: bool,
+    /// Below this stack address the evaluator moves to a new stack segment (see
+    /// `Interp::with_stack`); `usize::MAX` until the evaluation is on its big stack.
+    pub(crate) stack_floor: usize,
     /// While positive the collector may not run (inside embedder natives).
     pub(crate) no_gc: usize,
     pub(crate) interrupt: Arc<AtomicBool>,
@@ -126,10 +130,10 @@ impl Interp {
         let mut it = Interp {
             heap: Heap::new(),
             sym_names: Vec::new(),
-            sym_ids: HashMap::new(),
+            sym_ids: FxHashMap::default(),
             globals: Vec::new(),
-            macros: HashMap::new(),
-            specials: HashMap::new(),
+            macros: FxHashMap::default(),
+            specials: FxHashMap::default(),
             prims: Vec::new(),
             stack: Vec::with_capacity(1024),
             env_stack: Vec::with_capacity(1024),
@@ -142,6 +146,7 @@ impl Interp {
             sites: Vec::new(),
             depth: 0,
             on_big_stack: false,
+            stack_floor: usize::MAX,
             no_gc: 0,
             interrupt: Arc::new(AtomicBool::new(false)),
             output,
@@ -279,7 +284,7 @@ impl Interp {
             }
             h.mark_frame(f);
         }
-        h.phase = Phase::Marking;
+        h.begin_marking();
     }
 
     /// One bounded step of the incremental collector (at a safe point).

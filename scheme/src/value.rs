@@ -32,26 +32,28 @@ pub(crate) enum V {
 /// A handle to a Scheme value. Copying it is free; it stays valid while the value
 /// is reachable from the interpreter or held through a [`crate::Root`].
 ///
-/// It is a [`V`] packed into two machine words (tag in the low byte of the first,
-/// payload in the second), so that it moves through registers and plain 8-byte
-/// loads and stores.
+/// It is a [`V`] packed into two machine words, a tag and a payload, aligned to
+/// 8 bytes: it moves through two general registers and plain 8-byte loads and
+/// stores (a `u128` here was aligned to 16 and went through SSE registers, which
+/// made `(tak 24 16 8)` take 0.31 s instead of 0.23 s).
 #[derive(Clone, Copy)]
 pub struct Value {
-    bits: u128,
+    tag: u64,
+    payload: u64,
 }
 
-const T_NIL: u128 = 0;
-const T_UNSPEC: u128 = 1;
-const T_EOF: u128 = 2;
-const T_UNDEF: u128 = 3;
-const T_BOOL: u128 = 4;
-const T_INT: u128 = 5;
-const T_FLOAT: u128 = 6;
-const T_CHAR: u128 = 7;
-const T_SYM: u128 = 8;
-const T_PAIR: u128 = 9;
-const T_OBJ: u128 = 10;
-const T_PRIM: u128 = 11;
+const T_NIL: u64 = 0;
+const T_UNSPEC: u64 = 1;
+const T_EOF: u64 = 2;
+const T_UNDEF: u64 = 3;
+const T_BOOL: u64 = 4;
+const T_INT: u64 = 5;
+const T_FLOAT: u64 = 6;
+const T_CHAR: u64 = 7;
+const T_SYM: u64 = 8;
+const T_PAIR: u64 = 9;
+const T_OBJ: u64 = 10;
+const T_PRIM: u64 = 11;
 
 impl Value {
     pub(crate) const NIL: Value = Value::new(V::Nil);
@@ -62,7 +64,7 @@ impl Value {
 
     #[inline(always)]
     pub(crate) const fn new(v: V) -> Value {
-        let (tag, payload): (u128, u64) = match v {
+        let (tag, payload): (u64, u64) = match v {
             V::Nil => (T_NIL, 0),
             V::Unspec => (T_UNSPEC, 0),
             V::Eof => (T_EOF, 0),
@@ -76,16 +78,14 @@ impl Value {
             V::Obj(i) => (T_OBJ, i as u64),
             V::Prim(p) => (T_PRIM, p as u64),
         };
-        Value {
-            bits: tag | ((payload as u128) << 64),
-        }
+        Value { tag, payload }
     }
 
     /// The value, unpacked.
     #[inline(always)]
     pub(crate) fn get(self) -> V {
-        let p = (self.bits >> 64) as u64;
-        match self.bits & 0xff {
+        let p = self.payload;
+        match self.tag {
             T_NIL => V::Nil,
             T_UNSPEC => V::Unspec,
             T_EOF => V::Eof,
@@ -103,7 +103,7 @@ impl Value {
 
     #[inline(always)]
     pub(crate) fn truthy(self) -> bool {
-        self.bits != Value::FALSE.bits
+        self.tag != T_BOOL || self.payload != 0
     }
 
     pub(crate) fn boolean(b: bool) -> Value {
@@ -112,19 +112,19 @@ impl Value {
 
     #[inline(always)]
     pub(crate) fn is_undef(self) -> bool {
-        self.bits == Value::UNDEF.bits
+        self.tag == T_UNDEF
     }
 
     /// Whether the value lives in the heap (a pair or an object).
     #[inline(always)]
     pub(crate) fn is_heap(self) -> bool {
-        matches!(self.bits & 0xff, T_PAIR | T_OBJ)
+        matches!(self.tag, T_PAIR | T_OBJ)
     }
 
     /// `eqv?`: identity, with numbers and chars compared by value (flonums by bits).
     #[inline(always)]
     pub(crate) fn eqv(self, other: Value) -> bool {
-        self.bits == other.bits
+        self.tag == other.tag && self.payload == other.payload
     }
 }
 
