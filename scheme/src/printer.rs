@@ -1,6 +1,10 @@
 //! Printed forms of values: `write` (machine-readable, strings quoted) and `display`
-//! (human-readable). Nesting deeper than [`MAX_PRINT_DEPTH`] and output past
-//! [`MAX_PRINT_ITEMS`] elements (e.g. circular lists) are cut with `...`.
+//! (human-readable). Circular data are printed with datum labels, as R7RS `write` does:
+//! a list whose tail is itself prints `#0=(1 . #0#)`; only the places a cycle returns to
+//! are labelled, shared but acyclic parts print in full. Nesting deeper than
+//! [`MAX_PRINT_DEPTH`] and output past [`MAX_PRINT_ITEMS`] elements are cut with `...`.
+
+use std::collections::HashMap;
 
 use crate::interp::Interp;
 use crate::value::{Obj, Promise, V, Value};
@@ -53,14 +57,111 @@ fn write_str_escaped(s: &str, out: &mut String) {
     out.push('"');
 }
 
+/// A pair's or an object's identity (what `eq?` compares), for cycle searches.
+pub(crate) fn identity(v: Value) -> Option<u64> {
+    match v.get() {
+        V::Pair(i) => Some(u64::from(i) << 1),
+        V::Obj(i) => Some((u64::from(i) << 1) | 1),
+        _ => None,
+    }
+}
+
+/// Where the search for cycles has been.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Visit {
+    /// On the path from the root: reaching it again closes a cycle.
+    OnPath,
+    Done,
+}
+
+/// The values inside `v` that the printer would follow: a pair's car and cdr, the
+/// elements of a vector, the fields of a record.
+fn children(it: &Interp, v: Value, out: &mut Vec<Value>) {
+    if let Some(p) = it.heap.pair(v) {
+        out.push(p.cdr);
+        out.push(p.car);
+        return;
+    }
+    if let Some(Obj::Vector(items) | Obj::Record(_, items)) = it.heap.obj(v) {
+        out.extend(items.iter().rev());
+    }
+}
+
+/// The identities of the pairs and objects under `v` that a cycle comes back to: those
+/// that need a datum label. An iterative depth-first search, so deep lists cannot
+/// overflow the native stack.
+fn cycle_targets(it: &Interp, v: Value) -> HashMap<u64, Option<usize>> {
+    enum Step {
+        Enter(Value),
+        Leave(u64),
+    }
+    let mut labels = HashMap::new();
+    if identity(v).is_none() {
+        return labels;
+    }
+    let mut seen: HashMap<u64, Visit> = HashMap::new();
+    let mut work = vec![Step::Enter(v)];
+    let mut kids = Vec::new();
+    while let Some(step) = work.pop() {
+        match step {
+            Step::Leave(id) => {
+                seen.insert(id, Visit::Done);
+            }
+            Step::Enter(x) => {
+                let Some(id) = identity(x) else { continue };
+                match seen.get(&id) {
+                    Some(Visit::OnPath) => {
+                        labels.insert(id, None);
+                    }
+                    Some(Visit::Done) => {}
+                    None => {
+                        seen.insert(id, Visit::OnPath);
+                        work.push(Step::Leave(id));
+                        kids.clear();
+                        children(it, x, &mut kids);
+                        work.extend(kids.iter().map(|&k| Step::Enter(k)));
+                    }
+                }
+            }
+        }
+    }
+    labels
+}
+
 struct Printer<'a> {
     it: &'a Interp,
     write: bool,
     out: String,
     items: usize,
+    /// Values that need a datum label, with the number given when first printed.
+    labels: HashMap<u64, Option<usize>>,
+    next_label: usize,
 }
 
 impl Printer<'_> {
+    /// Prints `#n#` if `v` was labelled and printed already (true), else `#n=` the first
+    /// time a labelled value is printed (false).
+    fn label(&mut self, v: Value) -> bool {
+        let Some(id) = identity(v) else { return false };
+        match self.labels.get_mut(&id) {
+            Some(Some(n)) => {
+                self.out.push_str(&format!("#{n}#"));
+                true
+            }
+            Some(slot) => {
+                *slot = Some(self.next_label);
+                self.out.push_str(&format!("#{}=", self.next_label));
+                self.next_label += 1;
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn labelled(&self, v: Value) -> bool {
+        identity(v).is_some_and(|id| self.labels.contains_key(&id))
+    }
+
     fn budget_left(&mut self) -> bool {
         self.items += 1;
         self.items < MAX_PRINT_ITEMS
@@ -98,8 +199,16 @@ impl Printer<'_> {
                 self.out
                     .push_str(&format!("#<procedure {}>", name.trim_start()));
             }
-            V::Pair(_) => self.print_list(v, depth),
-            V::Obj(_) => self.print_obj(v, depth),
+            V::Pair(_) => {
+                if !self.label(v) {
+                    self.print_list(v, depth);
+                }
+            }
+            V::Obj(_) => {
+                if !self.label(v) {
+                    self.print_obj(v, depth);
+                }
+            }
         }
     }
 
@@ -108,6 +217,7 @@ impl Printer<'_> {
         if let Some(p) = heap.pair(v)
             && let (V::Sym(s), Some(rest)) = (p.car.get(), heap.pair(p.cdr))
             && matches!(rest.cdr.get(), V::Nil)
+            && !self.labelled(p.cdr)
         {
             let prefix = match self.it.sym_name(s) {
                 "quote" => Some("'"),
@@ -127,6 +237,12 @@ impl Printer<'_> {
         let mut first = true;
         loop {
             match heap.pair(cur) {
+                Some(_) if !first && self.labelled(cur) => {
+                    // the rest of the list is labelled: print it as a dotted tail
+                    self.out.push_str(" . ");
+                    self.print(cur, depth + 1);
+                    break;
+                }
                 Some(p) => {
                     if !first {
                         self.out.push(' ');
@@ -239,6 +355,8 @@ impl Interp {
             write,
             out: String::new(),
             items: 0,
+            labels: cycle_targets(self, v),
+            next_label: 0,
         };
         p.print(v, 0);
         p.out

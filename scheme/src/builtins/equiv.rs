@@ -1,29 +1,81 @@
 //! Equivalence (`eq?`, `eqv?`, `equal?`), type predicates, booleans and symbols.
 
+use std::collections::HashMap;
+
 use super::{PlainResult, plain, str_arg, sym_arg};
 use crate::interp::Interp;
+use crate::printer::identity;
 use crate::value::{Obj, V, Value};
 
-/// How many pairs/elements `equal?` may visit before it gives up (circular data).
-const EQUAL_BUDGET: usize = 50_000_000;
+/// How many pairs/elements `equal?` compares before it starts tracking which nodes it
+/// has already matched (what makes it terminate on circular data).
+const PLAIN_BUDGET: usize = 100_000;
+
+/// Union-find over node identities: two nodes in one class have been assumed equal.
+#[derive(Default)]
+struct Classes(HashMap<u64, u64>);
+
+impl Classes {
+    fn find(&mut self, x: u64) -> u64 {
+        let mut root = x;
+        while let Some(&p) = self.0.get(&root) {
+            if p == root {
+                break;
+            }
+            root = p;
+        }
+        let mut cur = x;
+        while cur != root {
+            let next = self.0.get(&cur).copied().unwrap_or(root);
+            self.0.insert(cur, root);
+            cur = next;
+        }
+        root
+    }
+
+    /// Puts `a` and `b` in one class; false if they were in one already.
+    fn union(&mut self, a: u64, b: u64) -> bool {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra == rb {
+            return false;
+        }
+        self.0.insert(ra, rb);
+        true
+    }
+}
 
 impl Interp {
     /// Structural equality: pairs, vectors and strings by content, the rest by `eqv?`.
+    /// Terminates on circular data, as R7RS asks: past [`PLAIN_BUDGET`] comparisons it
+    /// starts again and treats two nodes it has already matched as equal (the
+    /// union-find algorithm of Adams and Dybvig), so every node pair is expanded once.
     pub(crate) fn equal(&self, a: Value, b: Value) -> bool {
+        self.equal_with(a, b, None)
+            .unwrap_or_else(|| self.equal_with(a, b, Some(&mut Classes::default())) == Some(true))
+    }
+
+    /// `None` when `classes` is `None` and the budget ran out.
+    fn equal_with(&self, a: Value, b: Value, mut classes: Option<&mut Classes>) -> Option<bool> {
         let mut work = vec![(a, b)];
-        let mut budget = EQUAL_BUDGET;
+        let mut budget = PLAIN_BUDGET;
         while let Some((x, y)) = work.pop() {
-            budget = match budget.checked_sub(1) {
-                Some(b) => b,
-                None => return false,
-            };
             if x.eqv(y) {
                 continue;
+            }
+            match &mut classes {
+                None => budget = budget.checked_sub(1)?,
+                Some(c) => {
+                    if let (Some(i), Some(j)) = (identity(x), identity(y))
+                        && !c.union(i, j)
+                    {
+                        continue;
+                    }
+                }
             }
             match (x.get(), y.get()) {
                 (V::Pair(_), V::Pair(_)) => {
                     let (Some(p), Some(q)) = (self.heap.pair(x), self.heap.pair(y)) else {
-                        return false;
+                        return Some(false);
                     };
                     work.push((p.cdr, q.cdr));
                     work.push((p.car, q.car));
@@ -31,21 +83,21 @@ impl Interp {
                 (V::Obj(_), V::Obj(_)) => match (self.heap.obj(x), self.heap.obj(y)) {
                     (Some(Obj::Str(s)), Some(Obj::Str(t))) => {
                         if s != t {
-                            return false;
+                            return Some(false);
                         }
                     }
                     (Some(Obj::Vector(v)), Some(Obj::Vector(w))) => {
                         if v.len() != w.len() {
-                            return false;
+                            return Some(false);
                         }
                         work.extend(v.iter().copied().zip(w.iter().copied()).rev());
                     }
-                    _ => return false,
+                    _ => return Some(false),
                 },
-                _ => return false,
+                _ => return Some(false),
             }
         }
-        true
+        Some(true)
     }
 }
 
