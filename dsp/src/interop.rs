@@ -123,16 +123,23 @@ pub struct Entry {
     pub(crate) kind: EntryKind,
 }
 
-/// A call of a bind-func, ready to run on the audio thread (arguments inline).
+/// A call of a bind-func, ready to run on the audio thread (arguments inline). String
+/// arguments travel inline too and are copied into the audio zone when the call runs, so
+/// they live as long as the call (until the end of that buffer).
 #[derive(Clone, Copy, Debug)]
 pub struct PreparedCall {
     pub(crate) slot: u32,
     pub(crate) tramp: u64,
     pub(crate) args: [u64; MAX_PREPARED_ARGS],
+    /// Bit `i` set: `args[i]` is the offset in `text` of a NUL-terminated string.
+    pub(crate) strings: u8,
+    pub(crate) text: [u8; PREPARED_TEXT],
 }
 
 /// Arguments a [`PreparedCall`] holds at most.
 pub const MAX_PREPARED_ARGS: usize = 8;
+/// Bytes of the strings of a [`PreparedCall`] (their NULs included) at most.
+pub const PREPARED_TEXT: usize = 256;
 
 /// Trampoline: `(ctx, closure, args, ret)`.
 pub(crate) type Tramp = extern "C" fn(*mut Ctx, u64, *const u64, *mut u64);
@@ -346,13 +353,26 @@ impl AudioCtx {
     /// Runs a call prepared on the control thread (e.g. a timed event).
     pub fn run_call(&mut self, c: &PreparedCall) -> Result<(), Fault> {
         let clo = self.slots.get(c.slot as usize).copied().unwrap_or(0);
-        let ctx: *mut Ctx = &mut *self.ctx;
         let mark = self.ctx.call_mark();
         let mut ret = 0u64;
+        let mut args = c.args;
+        for (i, word) in args.iter_mut().enumerate() {
+            if c.strings & (1 << i) == 0 {
+                continue;
+            }
+            let text = c.text.get(*word as usize..).unwrap_or(&[]);
+            let len = text.iter().position(|b| *b == 0).unwrap_or(text.len());
+            let addr = self.ctx.zalloc(1, len as u64 + 1, 1, 0);
+            if addr == 0 || !self.arena.write(addr, &text[..len]) {
+                return self.ctx.finish_call(mark).map_err(|raw| self.fault(raw));
+            }
+            *word = addr;
+        }
         // SAFETY: `tramp` is a trampoline compiled for the callee's type; trampolines live
         // as long as the `Dsp`. It checks the closure's type itself before calling.
         let t: Tramp = unsafe { std::mem::transmute(c.tramp as *const u8) };
-        t(ctx, clo, c.args.as_ptr(), &mut ret);
+        let ctx: *mut Ctx = &mut *self.ctx;
+        t(ctx, clo, args.as_ptr(), &mut ret);
         self.ctx.finish_call(mark).map_err(|raw| self.fault(raw))
     }
 

@@ -29,7 +29,9 @@ pub mod syntax;
 pub mod types;
 
 pub use error::{DspError, DspErrorKind};
-pub use interop::{AudioCtx, DspValue, Entry, Fault, MAX_PREPARED_ARGS, PreparedCall};
+pub use interop::{
+    AudioCtx, DspValue, Entry, Fault, MAX_PREPARED_ARGS, PREPARED_TEXT, PreparedCall,
+};
 pub use registry::{LiveCounts, SwapBatch};
 pub use sexp::{Sexp, SexpKind, Span, parse};
 pub use types::{FnSig, Type};
@@ -261,8 +263,15 @@ impl Dsp {
         Ok(addr)
     }
 
-    fn words(&mut self, name: &str, args: &[DspValue]) -> Result<(registry::FuncDef, Vec<u64>)> {
-        let Some(def) = self.reg.funcs.get(name).cloned() else {
+    /// The argument words of a call of `name`; `string` puts a string argument where the
+    /// callee can read it and returns its word.
+    fn words(
+        reg: &Registry,
+        name: &str,
+        args: &[DspValue],
+        string: &mut dyn FnMut(&str) -> Option<u64>,
+    ) -> Result<(registry::FuncDef, Vec<u64>)> {
+        let Some(def) = reg.funcs.get(name).cloned() else {
             return Err(err(
                 DspErrorKind::Unbound,
                 format!("{name} is not a bind-func"),
@@ -281,16 +290,9 @@ impl Dsp {
                 ),
             ));
         }
-        let strings = &mut self.strings;
-        let mut string = |s: &str| -> Option<u64> {
-            let a = strings.alloc(s.len() as u64 + 1, 1).ok()?;
-            // SAFETY: `a` holds `len + 1` zeroed bytes of arena memory just handed out.
-            unsafe { std::ptr::copy_nonoverlapping(s.as_ptr(), a as *mut u8, s.len()) };
-            Some(a)
-        };
         let mut words = Vec::with_capacity(args.len());
         for (i, (a, t)) in args.iter().zip(params).enumerate() {
-            let w = a.to_word(t, &mut string).ok_or_else(|| {
+            let w = a.to_word(t, string).ok_or_else(|| {
                 err(
                     DspErrorKind::Call,
                     format!("argument {} of {name} must be a {t}, given {a:?}", i + 1),
@@ -302,8 +304,20 @@ impl Dsp {
     }
 
     /// Calls a bind-func on the control thread.
+    ///
+    /// String arguments are copied into the call-argument zone, which is emptied when the
+    /// call returns: they live as long as the call (like an `salloc`), so DSP code must
+    /// copy a string it wants to keep.
     pub fn call(&mut self, name: &str, args: &[DspValue]) -> Result<DspValue> {
-        let (def, words) = self.words(name, args)?;
+        let strings = &mut self.strings;
+        let mut string = |s: &str| strings.alloc_c_str(s.as_bytes()).ok();
+        let words = Self::words(&self.reg, name, args, &mut string);
+        let result = words.and_then(|(def, words)| self.call_words(&def, &words));
+        self.strings.reset();
+        result
+    }
+
+    fn call_words(&mut self, def: &registry::FuncDef, words: &[u64]) -> Result<DspValue> {
         let Type::Closure(ret, _) = def.ty.clone() else {
             return Err(err(DspErrorKind::Internal, "not a closure"));
         };
@@ -336,14 +350,45 @@ impl Dsp {
                 format!("a timed call takes at most {MAX_PREPARED_ARGS} arguments"),
             ));
         }
-        let (def, words) = self.words(name, args)?;
+        let mut text = [0u8; PREPARED_TEXT];
+        let mut used = 0;
+        let mut string = |s: &str| {
+            let at = used;
+            let end = at + s.len() + 1;
+            let room = text.get_mut(at..end)?;
+            room[..s.len()].copy_from_slice(s.as_bytes());
+            used = end;
+            Some(at as u64)
+        };
+        let (def, words) = Self::words(&self.reg, name, args, &mut string).map_err(|e| {
+            let long = args.iter().any(|a| matches!(a, DspValue::Str(_)));
+            if long && e.kind == DspErrorKind::Call {
+                err(
+                    DspErrorKind::Call,
+                    format!(
+                        "{}; the strings of a timed call hold {} bytes at most",
+                        e.message,
+                        PREPARED_TEXT - 1
+                    ),
+                )
+            } else {
+                e
+            }
+        })?;
         let tramp = self.tramp(&def.ty)?;
         let mut a = [0u64; MAX_PREPARED_ARGS];
         a[..words.len()].copy_from_slice(&words);
+        let strings = args
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| matches!(v, DspValue::Str(_)))
+            .fold(0u8, |m, (i, _)| m | (1 << i));
         Ok(PreparedCall {
             slot: def.slot,
             tramp,
             args: a,
+            strings,
+            text,
         })
     }
 
@@ -551,6 +596,11 @@ impl Dsp {
         if let Ok(mut g) = self.warnings.0.lock() {
             *g = w;
         }
+    }
+
+    /// DSP memory in use: bytes of the arena handed out (zones, heap, stacks, buffers).
+    pub fn memory_in_use(&self) -> usize {
+        self.arena.bytes_in_use()
     }
 
     /// What is allocated and not yet freed: live generations of bind-funcs (each one

@@ -373,6 +373,60 @@ fn prepared_calls_run_on_the_audio_context() {
     assert_eq!(dsp.live().closures, 2);
 }
 
+/// The strings of control-thread calls live as long as the call: 100,000 calls with a
+/// string argument leave the DSP memory in use where it was (it used to grow by the
+/// strings: r-string-args-leaked).
+#[test]
+fn string_arguments_live_for_the_call_and_do_not_leak() {
+    let (mut dsp, _ctx) = setup(
+        "(bind-func count_chars
+           (lambda (s:i8*)
+             (let ((n 0))
+               (while (<> (pref s n) 0) (set! n (+ n 1)))
+               n)))",
+    );
+    let text = "a string argument of forty-two characters";
+    let arg = [DspValue::Str(text.into())];
+    assert_eq!(
+        dsp.call("count_chars", &arg).expect("runs"),
+        DspValue::I64(text.len() as i64)
+    );
+    let before = dsp.memory_in_use();
+    for _ in 0..100_000 {
+        dsp.call("count_chars", &arg).expect("runs");
+    }
+    assert_eq!(dsp.memory_in_use(), before);
+}
+
+/// A timed call carries its strings inline and copies them into the audio zone when it
+/// runs: they last until the end of that buffer, and the audio zone is empty after it.
+#[test]
+fn timed_calls_copy_their_strings_into_the_audio_zone() {
+    let (mut dsp, mut ctx) =
+        setup("(bind-func say (lambda (who:i8* n:i64) (printf \"%s %lld\\n\" who n) void))");
+    let c = dsp
+        .prepare_call("say", &[DspValue::Str("hello".into()), DspValue::I64(3)])
+        .expect("prepared");
+    for _ in 0..10_000 {
+        ctx.run_call(&c).expect("runs");
+        assert!(ctx.audio_zone_used() > 0);
+        ctx.end_buffer();
+        assert_eq!(ctx.audio_zone_used(), 0);
+        dsp.drain_messages(|m| assert_eq!(m, "hello 3\n"));
+    }
+    let long = "x".repeat(zonal_dsp::PREPARED_TEXT);
+    let e = dsp
+        .prepare_call("say", &[DspValue::Str(long), DspValue::I64(1)])
+        .unwrap_err();
+    assert_eq!(e.kind, DspErrorKind::Call);
+    assert!(
+        e.message
+            .ends_with("the strings of a timed call hold 255 bytes at most"),
+        "{}",
+        e.message
+    );
+}
+
 #[test]
 fn deeply_nested_code_is_an_error_or_compiles_without_overflowing_the_stack() {
     let mut dsp = Dsp::new(DspConfig::default()).expect("a Dsp");

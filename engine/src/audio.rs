@@ -45,7 +45,8 @@ pub struct Processor {
     ctx: AudioCtx,
     rings: AudioEnds,
     entry: Option<Entry>,
-    pending: [Option<(i64, PreparedCall)>; MAX_PENDING_EVENTS],
+    /// Boxed: a `PreparedCall` carries its strings inline, so the array is large.
+    pending: Box<[Option<(i64, PreparedCall)>]>,
     pending_len: usize,
     channels: usize,
     time: i64,
@@ -61,7 +62,7 @@ impl Processor {
             ctx,
             rings,
             entry: None,
-            pending: [None; MAX_PENDING_EVENTS],
+            pending: vec![None; MAX_PENDING_EVENTS].into_boxed_slice(),
             pending_len: 0,
             channels: channels.clamp(1, MAX_CHANNELS),
             time: 0,

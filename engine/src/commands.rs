@@ -13,6 +13,10 @@ use zonal_dsp::{Entry, Fault, PreparedCall, SwapBatch};
 pub const RING_CAPACITY: usize = 4096;
 
 /// A request from the control thread, applied at the start of the next buffer.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "an event carries its strings inline: boxing it would make the audio thread free it"
+)]
 pub enum Command {
     /// Everything one evaluation defined, installed at once.
     Swap(Box<SwapBatch>),
