@@ -34,7 +34,7 @@ pub struct Output {
     pub warnings: Vec<String>,
 }
 
-struct RegGlobals<'a>(&'a Registry, &'a Arena);
+struct RegGlobals<'a>(&'a Registry, &'a Arena, &'a TypeNames);
 
 impl Globals for RegGlobals<'_> {
     fn func(&self, name: &str) -> Option<Type> {
@@ -42,6 +42,9 @@ impl Globals for RegGlobals<'_> {
     }
     fn val(&self, name: &str) -> Option<Type> {
         self.0.vals.get(name).map(|v| v.ty.clone())
+    }
+    fn named(&self, name: &str) -> Option<Type> {
+        self.2.get(name).cloned()
     }
     fn closure_vars(&self, name: &str) -> Option<Vec<(String, Type)>> {
         let (_, vars) = self.0.closure_vars(self.1, name)?;
@@ -183,7 +186,7 @@ impl Compiler<'_> {
             body: vec![body],
         };
         let (typed, ty) = {
-            let g = RegGlobals(self.reg, self.arena);
+            let g = RegGlobals(self.reg, self.arena, self.names);
             infer::infer(&init, parser.next_id, &g, &name, binder.ty.clone()).map_err(|e| {
                 if e.span.is_none() {
                     DspError {
@@ -516,10 +519,13 @@ impl Compiler<'_> {
                 sp,
             );
         }
-        let ty = self
-            .names
-            .parse(text)
-            .map_err(|e| DspError::new(DspErrorKind::Type, e, items[2].span.as_ref()))?;
+        let parsed = if head_is_type(form) {
+            self.names.parse_definition(name, text)
+        } else {
+            self.names.parse(text)
+        };
+        let ty =
+            parsed.map_err(|e| DspError::new(DspErrorKind::Type, e, items[2].span.as_ref()))?;
         self.names.define(name, ty.clone());
         Ok(Output {
             name: name.to_string(),
@@ -527,6 +533,11 @@ impl Compiler<'_> {
             warnings: Vec::new(),
         })
     }
+}
+
+/// True for `bind-type` (which may be recursive), false for `bind-alias`.
+fn head_is_type(form: &Sexp) -> bool {
+    form.head() == Some("bind-type")
 }
 
 /// True when a lambda returns memory it `salloc`ed itself.

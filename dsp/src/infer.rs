@@ -21,6 +21,8 @@ pub trait Globals {
     /// The captured variables (name, type) of a `bind-func`'s closure, from its variable
     /// table; `None` when `name` is not a bind-func.
     fn closure_vars(&self, name: &str) -> Option<Vec<(String, Type)>>;
+    /// The definition of a `bind-type` name (to unfold a recursive type).
+    fn named(&self, name: &str) -> Option<Type>;
 }
 
 /// The type of variable `var` among the captured variables `vars` of closure `clo`,
@@ -893,7 +895,11 @@ impl Cx<'_> {
     fn tuple_fields(&mut self, t: &Type, what: &str, sp: Option<&Span>) -> Result<Vec<Type>> {
         match self.zonk(t) {
             Type::Ptr(inner) => match *inner {
-                Type::Tuple(f) => Ok(f),
+                Type::Tuple(f) => {
+                    let globals = self.globals;
+                    let lookup = |n: &str| globals.named(n);
+                    Ok(f.iter().map(|x| x.unfold(&lookup)).collect())
+                }
                 Type::Var(_) => Err(type_err(
                     format!(
                         "{what}: the tuple type is not known here; annotate the binding, as in t:<i64,i64>*"

@@ -26,6 +26,10 @@ pub enum Type {
     Closure(Box<Type>, Vec<Type>),
     /// An inference variable.
     Var(u32),
+    /// A `bind-type` named inside its own definition, behind a pointer
+    /// (`(bind-type Node <i64,Node*>)`): taking a field of a tuple unfolds it into the
+    /// named tuple again (see [`Type::unfold`]).
+    Rec(String),
 }
 
 impl Type {
@@ -56,7 +60,7 @@ impl Type {
             Type::I1 | Type::I8 => 1,
             Type::I32 | Type::Float => 4,
             Type::I64 | Type::Double | Type::Ptr(_) | Type::Closure(..) => 8,
-            Type::Void | Type::Var(_) => 0,
+            Type::Void | Type::Var(_) | Type::Rec(_) => 0,
             Type::Array(n, t) => n.saturating_mul(t.size()),
             Type::Tuple(fields) => {
                 let mut off = 0u64;
@@ -88,6 +92,18 @@ impl Type {
             off += f.size();
         }
         off
+    }
+
+    /// Replaces each recursive name reached through pointers or arrays with its
+    /// definition (`lookup`), one level: `Node*` inside `<i64,Node*>` becomes
+    /// `<i64,Node*>*`. Tuples are left as they are.
+    pub fn unfold(&self, lookup: &dyn Fn(&str) -> Option<Type>) -> Type {
+        match self {
+            Type::Rec(name) => lookup(name).unwrap_or_else(|| self.clone()),
+            Type::Ptr(t) => Type::ptr(t.unfold(lookup)),
+            Type::Array(n, t) => Type::Array(*n, Box::new(t.unfold(lookup))),
+            t => t.clone(),
+        }
     }
 
     /// True when no inference variable is left inside.
@@ -136,6 +152,7 @@ impl fmt::Display for Type {
                 f.write_str("]*")
             }
             Type::Var(_) => f.write_str("?"),
+            Type::Rec(name) => f.write_str(name),
         }
     }
 }
@@ -207,11 +224,22 @@ impl TypeNames {
 
     /// Reads an annotation such as `<i64,double>*` or `[float,float,i64]*`.
     pub fn parse(&self, text: &str) -> Result<Type, String> {
+        self.parse_in(text, None)
+    }
+
+    /// Reads the definition of `bind-type NAME`, in which `NAME*` may appear (a recursive
+    /// type such as `<i64,Node*>`).
+    pub fn parse_definition(&self, name: &str, text: &str) -> Result<Type, String> {
+        self.parse_in(text, Some(name))
+    }
+
+    fn parse_in(&self, text: &str, this: Option<&str>) -> Result<Type, String> {
         let chars: Vec<char> = text.chars().collect();
         let mut p = TypeParser {
             chars: &chars,
             pos: 0,
             names: self,
+            this,
         };
         let t = p.ty(0)?;
         if p.pos != chars.len() {
@@ -225,6 +253,8 @@ struct TypeParser<'a> {
     chars: &'a [char],
     pos: usize,
     names: &'a TypeNames,
+    /// The `bind-type` being defined, which may name itself behind a pointer.
+    this: Option<&'a str>,
 }
 
 impl TypeParser<'_> {
@@ -311,6 +341,14 @@ impl TypeParser<'_> {
                 "double" => Type::Double,
                 "void" => Type::Void,
                 "" => return Err(format!("`{}` is not a type", self.text())),
+                other if Some(other) == self.this => {
+                    if self.chars.get(self.pos) != Some(&'*') {
+                        return Err(format!(
+                            "{other} cannot hold itself, only a pointer to itself: {other}*"
+                        ));
+                    }
+                    Type::Rec(other.to_string())
+                }
                 other => match self.names.get(other) {
                     Some(t) => t.clone(),
                     None => return Err(format!("unknown type `{other}`")),

@@ -121,3 +121,8 @@ fn errors() {
 fn closure_vars() {
     check("closure_vars");
 }
+
+#[test]
+fn recursive_types() {
+    check("recursive_types");
+}
