@@ -97,6 +97,8 @@ pub(crate) const MARK_PER_ALLOC: usize = 2;
 pub(crate) const SWEEP_PER_ALLOC: usize = 8;
 
 const MIN_THRESHOLD: usize = 1 << 16;
+/// The payload bytes of an object that count as one more allocation for pacing.
+const PAYLOAD_BYTES_PER_ALLOC: usize = 64;
 const PAIR_BYTES: usize = std::mem::size_of::<Pair>() + 1;
 const FRAME_BYTES: usize = std::mem::size_of::<Frame>() + 1;
 
@@ -194,8 +196,12 @@ impl Heap {
     }
 
     pub(crate) fn alloc(&mut self, o: Obj) -> Value {
-        self.allocated += 1;
-        self.since_step += 1;
+        // an object that owns a big block (a long string, a big vector) counts as
+        // many allocations, so that garbage made of few large objects is collected
+        // as soon as garbage made of many small ones
+        let cost = 1 + o.payload_bytes() / PAYLOAD_BYTES_PER_ALLOC;
+        self.allocated += cost;
+        self.since_step += cost;
         let i = match self.obj_free.pop() {
             Some(i) => {
                 self.objs[i as usize] = o;

@@ -186,8 +186,14 @@ pub(crate) enum Obj {
 impl Obj {
     /// Roughly how many bytes the object takes, for the heap statistics.
     pub(crate) fn size(&self) -> usize {
-        let base = std::mem::size_of::<Obj>();
-        base + match self {
+        std::mem::size_of::<Obj>() + self.payload_bytes()
+    }
+
+    /// The bytes the object owns outside its arena slot (a string's text, a
+    /// vector's items...).
+    #[inline]
+    pub(crate) fn payload_bytes(&self) -> usize {
+        match self {
             Obj::Str(s) => s.capacity(),
             Obj::Vector(v) | Obj::Values(v) | Obj::Record(_, v) => v.capacity() * 16,
             Obj::Table(t) => t.len() * 48,
