@@ -80,7 +80,12 @@ impl Interp {
             Ok(v) => Ok(v),
             Err(c) => {
                 self.unwind_to(mark);
-                Err(self.ctrl_to_error(c))
+                let mut e = self.ctrl_to_error(c);
+                // no call on the way had a position (tail calls into the prelude): the form's
+                if e.pos.is_none() {
+                    e.pos = d.pos.clone();
+                }
+                Err(e)
             }
         }
     }

@@ -20,6 +20,8 @@ fn values(it: &mut Interp, a: &[Value]) -> PlainResult {
 }
 
 fn call_with_values(it: &mut Interp, a: &[Value]) -> Result<Value, Ctrl> {
+    proc_arg(it, "call-with-values", a[0])?;
+    proc_arg(it, "call-with-values", a[1])?;
     let v = it.apply_values(a[0], &[])?;
     let args = match it.heap.obj(v) {
         Some(Obj::Values(items)) => items.clone(),
@@ -58,6 +60,9 @@ fn in_flight(c: &Ctrl) -> Option<Value> {
 }
 
 fn dynamic_wind(it: &mut Interp, a: &[Value]) -> Result<Value, Ctrl> {
+    for &f in a {
+        proc_arg(it, "dynamic-wind", f)?;
+    }
     it.apply_values(a[0], &[])?;
     let mark = it.mark();
     let r = it.apply_values(a[1], &[]);
@@ -146,6 +151,7 @@ fn error(it: &mut Interp, a: &[Value]) -> Result<Value, Ctrl> {
 
 fn with_exception_handler(it: &mut Interp, a: &[Value]) -> Result<Value, Ctrl> {
     proc_arg(it, "with-exception-handler", a[0])?;
+    proc_arg(it, "with-exception-handler", a[1])?;
     let mark = it.mark();
     it.handlers.push(a[0]);
     let r = it.apply_values(a[1], &[]);

@@ -4,7 +4,7 @@
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use super::{PlainResult, ctl, plain, type_err};
+use super::{PlainResult, ctl, plain, proc_arg, type_err};
 use crate::error::{Error, ErrorKind};
 use crate::hash::{Equiv, Table};
 use crate::interp::{Ctrl, Interp, err};
@@ -164,11 +164,17 @@ fn make_table(it: &mut Interp, a: &[Value]) -> PlainResult {
 fn table_ref(it: &mut Interp, a: &[Value]) -> Result<Value, Ctrl> {
     match it.table_get("hash-table-ref", a[0], a[1])? {
         Some(v) => match a.get(3) {
-            Some(&succeed) => it.apply_values(succeed, &[v]),
+            Some(&succeed) => {
+                proc_arg(it, "hash-table-ref", succeed)?;
+                it.apply_values(succeed, &[v])
+            }
             None => Ok(v),
         },
         None => match a.get(2) {
-            Some(&fail) => it.apply_values(fail, &[]),
+            Some(&fail) => {
+                proc_arg(it, "hash-table-ref", fail)?;
+                it.apply_values(fail, &[])
+            }
             None => Err(err(
                 ErrorKind::Range,
                 "hash-table-ref: the key is not in the table",

@@ -2,21 +2,21 @@
 //! ports (`open-input-string`, `read`, `read-char`, `read-line`,
 //! `open-output-string`, `with-output-to-string`).
 
-use super::{PlainResult, char_arg, ctl, plain, str_arg, type_err};
+use super::{PlainResult, char_arg, ctl, plain, proc_arg, str_arg, type_err};
 use crate::error::{Error, ErrorKind};
 use crate::interp::{Ctrl, Interp, err};
 use crate::reader::Reader;
 use crate::value::{InPort, Obj, V, Value};
 
 /// Writes `text` to the optional port argument, or to the current output.
-fn out(it: &mut Interp, port: Option<Value>, text: &str) -> PlainResult {
+fn out(it: &mut Interp, who: &str, port: Option<Value>, text: &str) -> PlainResult {
     match port {
         None => it.emit(text)?,
         Some(p) => match it.heap.obj_mut(p) {
             Some(Obj::OutPort(buf)) => buf.push_str(text),
             _ => {
                 if !matches!(p.get(), V::Bool(true) | V::Unspec) {
-                    return Err(type_err(it, "output", "an output port", p).into());
+                    return Err(type_err(it, who, "an output port", p).into());
                 }
                 it.emit(text)?;
             }
@@ -114,6 +114,7 @@ fn open_input_file(it: &mut Interp, a: &[Value]) -> PlainResult {
 }
 
 fn with_output_to_string(it: &mut Interp, a: &[Value]) -> Result<Value, Ctrl> {
+    proc_arg(it, "with-output-to-string", a[0])?;
     it.captures.push(String::new());
     let depth = it.captures.len();
     let r = it.apply_values(a[0], &[]);
@@ -127,6 +128,7 @@ fn with_output_to_string(it: &mut Interp, a: &[Value]) -> Result<Value, Ctrl> {
 }
 
 fn call_with_output_string(it: &mut Interp, a: &[Value]) -> Result<Value, Ctrl> {
+    proc_arg(it, "call-with-output-string", a[0])?;
     let port = it.alloc(Obj::OutPort(String::new()));
     it.stack.push(port);
     let r = it.apply_values(a[0], &[port]);
@@ -142,26 +144,26 @@ fn call_with_output_string(it: &mut Interp, a: &[Value]) -> Result<Value, Ctrl> 
 pub(super) fn install(it: &mut Interp) {
     plain(it, "display", 1, Some(2), |it, a| {
         let s = it.print_to(a[0], false);
-        out(it, a.get(1).copied(), &s)
+        out(it, "display", a.get(1).copied(), &s)
     });
     plain(it, "write", 1, Some(2), |it, a| {
         let s = it.print_to(a[0], true);
-        out(it, a.get(1).copied(), &s)
+        out(it, "write", a.get(1).copied(), &s)
     });
     plain(it, "write-string", 1, Some(2), |it, a| {
         let s = str_arg(it, "write-string", a[0])?.to_string();
-        out(it, a.get(1).copied(), &s)
+        out(it, "write-string", a.get(1).copied(), &s)
     });
     plain(it, "write-char", 1, Some(2), |it, a| {
         let c = char_arg(it, "write-char", a[0])?;
-        out(it, a.get(1).copied(), &c.to_string())
+        out(it, "write-char", a.get(1).copied(), &c.to_string())
     });
     plain(it, "newline", 0, Some(1), |it, a| {
-        out(it, a.first().copied(), "\n")
+        out(it, "newline", a.first().copied(), "\n")
     });
     plain(it, "print", 0, None, |it, a| {
         let s = joined(it, a);
-        out(it, None, &s)
+        out(it, "print", None, &s)
     });
     plain(it, "println", 0, None, |it, a| {
         // Extempore's println writes its arguments (strings keep their quotes)
@@ -171,7 +173,7 @@ pub(super) fn install(it: &mut Interp) {
             .collect::<Vec<_>>()
             .join(" ")
             + "\n";
-        out(it, None, &s)
+        out(it, "println", None, &s)
     });
     plain(it, "flush-output", 0, Some(1), |it, _| {
         it.flush_output();

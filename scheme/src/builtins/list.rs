@@ -1,7 +1,7 @@
 //! Pairs and lists: constructors, the `c[ad]r` family, length, append, reverse,
 //! searching (`memq`, `assoc`...), `iota`, `last`, `list-copy`.
 
-use super::{PlainResult, index_arg, int_arg, list_arg, plain, type_err};
+use super::{PlainResult, index_arg, list_arg, plain, type_err};
 use crate::error::{Error, ErrorKind};
 use crate::heap::Pair;
 use crate::interp::{Interp, err};
@@ -46,8 +46,8 @@ fn set_part(it: &mut Interp, who: &str, p: Value, v: Value, car: bool) -> PlainR
 }
 
 fn length(it: &mut Interp, a: &[Value]) -> PlainResult {
-    let items = list_arg(it, "length", a[0])?;
-    Ok(Value::new(V::Int(items.len() as i64)))
+    let n = super::args::proper_list(it, "length", 1, a[0])?;
+    Ok(Value::new(V::Int(n as i64)))
 }
 
 fn append(it: &mut Interp, a: &[Value]) -> PlainResult {
@@ -240,7 +240,10 @@ pub(super) fn install(it: &mut Interp) {
     super::alias(it, "list*", "cons*");
     plain(it, "length", 1, Some(1), length);
     plain(it, "list?", 1, Some(1), |it, a| {
-        Ok(Value::boolean(it.list_vec(a[0]).is_some()))
+        Ok(Value::boolean(matches!(
+            super::args::shape(it, a[0]),
+            super::args::Shape::Proper(_)
+        )))
     });
     plain(it, "append", 0, None, append);
     plain(it, "reverse", 1, Some(1), |it, a| {
@@ -308,18 +311,27 @@ pub(super) fn install(it: &mut Interp) {
             .map_or(Value::FALSE, |i| Value::new(V::Int(i as i64))))
     });
     plain(it, "list-head", 2, Some(2), |it, a| {
-        let k = int_arg(it, "list-head", a[1])?;
-        let items = list_arg(it, "list-head", a[0])?;
-        let k = usize::try_from(k)
-            .ok()
-            .filter(|&k| k <= items.len())
-            .ok_or_else(|| {
-                err(
-                    ErrorKind::Range,
-                    "list-head: the index is past the end of the list",
-                )
-                .with_irritants(vec![k.to_string()])
-            })?;
-        Ok(it.list_from(&items[..k]))
+        let k = index_arg(it, "list-head", a[1])?;
+        // walks only k pairs, so the list may be circular
+        let mut items = Vec::with_capacity(k.min(1 << 16));
+        let mut cur = a[0];
+        while items.len() < k {
+            match it.heap.pair(cur) {
+                Some(p) => {
+                    items.push(p.car);
+                    cur = p.cdr;
+                }
+                None if matches!(cur.get(), V::Nil) => {
+                    return Err(err(
+                        ErrorKind::Range,
+                        "list-head: the index is past the end of the list",
+                    )
+                    .with_irritants(vec![k.to_string()])
+                    .into());
+                }
+                None => return Err(type_err(it, "list-head", "a list", a[0]).into()),
+            }
+        }
+        Ok(it.list_from(&items))
     });
 }

@@ -3,6 +3,7 @@
 //! back into Scheme (`dynamic-wind`, `call/cc`, ...) are [`PrimFn::Ctl`]. The
 //! higher-order list procedures are written in Scheme in `prelude.scm`.
 
+mod args;
 mod char;
 mod control;
 mod equiv;
@@ -13,6 +14,7 @@ mod numeric;
 mod string;
 mod vector;
 
+use crate::datum::{Datum, DatumKind};
 use crate::error::{Error, ErrorKind};
 use crate::interp::{Ctrl, Interp, err};
 use crate::value::{V, Value};
@@ -145,6 +147,10 @@ pub(crate) const PRELUDE: &str = include_str!("prelude.scm");
 
 /// Defines every builtin, then evaluates the Scheme prelude.
 pub(crate) fn install(it: &mut Interp) {
+    // site 0 is where builtins call procedures from (`apply_values`): no source position,
+    // so an error there is reported at the caller's form
+    it.add_site(None, crate::compile::ANONYMOUS_CALL.to_string());
+    args::install(it);
     numeric::install(it);
     equiv::install(it);
     list::install(it);
@@ -168,11 +174,31 @@ pub(crate) fn install(it: &mut Interp) {
     ] {
         alias(it, hidden, name);
     }
-    if let Err(e) = it.eval_str(PRELUDE, "prelude.scm") {
-        // the prelude ships with the crate and a unit test evaluates it: this is a bug
+    // the prelude ships with the crate and a unit test evaluates it: an error is a bug
+    let loaded = Interp::read_all(PRELUDE, "prelude.scm").and_then(|mut forms| {
+        forms.iter_mut().for_each(forget_positions);
+        it.on_big_stack(|it| forms.iter().try_for_each(|f| it.eval_datum(f).map(drop)))
+    });
+    if let Err(e) = loaded {
         eprintln!("zonal-scheme: the prelude failed to load: {e}");
     }
     alias(it, " parameterize", "%parameterize");
+}
+
+/// Drops the source positions of a prelude form, so that an error inside a prelude
+/// procedure is reported at the livecoder's call, not at a line of `prelude.scm`.
+fn forget_positions(d: &mut Datum) {
+    d.pos = None;
+    match &mut d.kind {
+        DatumKind::List(items) | DatumKind::Vector(items) => {
+            items.iter_mut().for_each(forget_positions);
+        }
+        DatumKind::Dotted(items, tail) => {
+            items.iter_mut().for_each(forget_positions);
+            forget_positions(tail);
+        }
+        _ => {}
+    }
 }
 
 /// The type error for argument `i` (0-based) of `who`.
