@@ -199,6 +199,12 @@ impl Reader {
             },
             _ => {
                 let tok = self.read_token();
+                if tok == "." {
+                    return Err(self.err(
+                        pos,
+                        "a dot on its own must sit inside a list, between two data, as in (a . b)",
+                    ));
+                }
                 atom(&tok)
             }
         };
@@ -255,6 +261,13 @@ impl Reader {
                     self.bump();
                     if items.is_empty() {
                         return Err(self.err(dot, "a dot must follow at least one datum"));
+                    }
+                    self.skip_atmosphere()?;
+                    if self.peek() == Some(')') {
+                        return Err(self.err(
+                            dot,
+                            "a datum must follow the dot before the ')', as in (a . b)",
+                        ));
                     }
                     let Some(tail) = self.next_datum()? else {
                         return Err(self.err(pos, "this list is never closed: a ')' is missing"));
@@ -621,6 +634,16 @@ mod tests {
         assert_eq!(e.message, "there is a ')' without a matching '('");
         let e = read_all(&"(".repeat(5000), "t.scm").expect_err("deep");
         assert_eq!(e.message, "the data is nested more than 1000 levels deep");
+        let e = read_all("(1 .)", "t.scm").expect_err("nothing after the dot");
+        assert_eq!(e.pos.map(|p| p.to_string()), Some("t.scm:1:4".into()));
+        let e = read_all("(display 1) .", "t.scm").expect_err("lone dot");
+        assert_eq!(
+            (e.message.as_str(), e.pos.map(|p| p.to_string())),
+            (
+                "a dot on its own must sit inside a list, between two data, as in (a . b)",
+                Some("t.scm:1:13".into())
+            )
+        );
         let e = read_all("#\\bogus", "t.scm").expect_err("char");
         assert_eq!(e.message, "#\\bogus is not a character name");
     }
