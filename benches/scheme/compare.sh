@@ -7,14 +7,15 @@
 #   benches/scheme/compare.sh [PROGRAM.scm ...]     (default: every program in benches/scheme)
 #
 # Environment: ZONAL (the zonal binary; default $CARGO_TARGET_DIR or target, /release/zonal),
-# RUNS (runs per cell, the fastest is kept; default 1), LIMIT (seconds before a run is given
-# up and shown as ">LIMIT"; default 120). Needs the Debian packages tinyscheme and guile-3.0.
+# RUNS (runs per cell; default 3: the median is kept with hyperfine, else the fastest), LIMIT
+# (seconds before a run is given up and shown as ">LIMIT"; default 120). Needs the Debian
+# packages tinyscheme and guile-3.0; uses hyperfine when it is installed.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 zonal=${ZONAL:-${CARGO_TARGET_DIR:-$root/target}/release/zonal}
-runs=${RUNS:-1}
+runs=${RUNS:-3}
 limit=${LIMIT:-120}
 
 if [[ ! -x $zonal ]]; then
@@ -26,22 +27,32 @@ for tool in tinyscheme guile; do
 done
 
 
-# time_cmd OUTFILE CMD... : prints the fastest wall time of $runs runs in seconds, or ">LIMIT"
-# when a run fails or exceeds the limit; the output of the last run goes to OUTFILE.
+# time_cmd OUTFILE CMD... : prints a wall time in seconds, or ">LIMIT" when the program fails
+# or exceeds the limit; its output goes to OUTFILE. With hyperfine installed the time is the
+# median of $runs runs, measured without a shell in between (-N); without it, the fastest of
+# $runs runs timed with `date` around `timeout` (which adds a few milliseconds of its own).
 time_cmd() {
     local out=$1 best="" start end t
     shift
+    if ! timeout "$limit" "$@" >"$out" 2>/dev/null </dev/null; then
+        echo ">$limit"
+        return
+    fi
+    if command -v hyperfine >/dev/null; then
+        hyperfine -N --style none --warmup 1 --runs "$runs" --export-json "$tmp/h.json" \
+            "$(printf '%q ' "$@")" >/dev/null 2>&1 </dev/null
+        python3 -c 'import json,sys; print("%.4f" % json.load(open(sys.argv[1]))["results"][0]["median"])' \
+            "$tmp/h.json"
+        return
+    fi
     for ((i = 0; i < runs; i++)); do
         start=$(date +%s.%N)
-        if ! timeout "$limit" "$@" >"$out" 2>/dev/null </dev/null; then
-            echo ">$limit"
-            return
-        fi
+        timeout "$limit" "$@" >/dev/null 2>&1 </dev/null
         end=$(date +%s.%N)
         t=$(echo "$end - $start" | bc -l)
         if [[ -z $best ]] || (($(echo "$t < $best" | bc -l))); then best=$t; fi
     done
-    printf '%.3f' "$best"
+    printf '%.4f' "$best"
 }
 
 ratio() {

@@ -345,8 +345,8 @@ impl Interp {
 
     /// Evaluates `node`; a call in tail position comes back as [`Flow::Tail`].
     pub(crate) fn eval_node(&mut self, mut node: &Node, mut env: u32) -> Result<Flow, Ctrl> {
-        let env_mark = self.env_stack.len();
-        let locals_mark = self.locals.len();
+        // where the env and locals stacks stood before the first `let` here
+        let mut marks: Option<(usize, usize)> = None;
         let r = loop {
             match node {
                 Node::Const(v) => break Flow::Val(*v),
@@ -437,6 +437,7 @@ impl Interp {
                     break self.call_from_stack(base, call.site, true)?;
                 }
                 Node::Let(l) => {
+                    marks.get_or_insert((self.env_stack.len(), self.locals.len()));
                     let base = self.stack.len();
                     for i in l.inits.iter() {
                         let v = self.eval_arg(i, env)?;
@@ -448,6 +449,7 @@ impl Interp {
                     node = &l.body;
                 }
                 Node::Letrec(l) => {
+                    marks.get_or_insert((self.env_stack.len(), self.locals.len()));
                     let f = self.let_frame(self.stack.len(), l.inits.len() + l.extra, env, l.stack);
                     self.env_stack.push(f);
                     for (k, i) in l.inits.iter().enumerate() {
@@ -493,8 +495,10 @@ impl Interp {
                 Node::Delay(..) | Node::Special(..) => break Flow::Val(self.eval_rare(node, env)?),
             }
         };
-        self.env_stack.truncate(env_mark);
-        self.locals.truncate(locals_mark);
+        if let Some((env_mark, locals_mark)) = marks {
+            self.env_stack.truncate(env_mark);
+            self.locals.truncate(locals_mark);
+        }
         Ok(r)
     }
 

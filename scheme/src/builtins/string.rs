@@ -72,7 +72,11 @@ fn substring(it: &mut Interp, a: &[Value]) -> PlainResult {
 }
 
 fn string_append(it: &mut Interp, a: &[Value]) -> PlainResult {
-    let mut out = String::new();
+    let mut len = 0;
+    for &v in a {
+        len += str_arg(it, "string-append", v)?.len();
+    }
+    let mut out = String::with_capacity(len);
     for &v in a {
         out.push_str(str_arg(it, "string-append", v)?);
     }
