@@ -199,7 +199,28 @@ fn error_parts(it: &Interp, who: &str, v: Value) -> Result<(Value, Value), Error
     }
 }
 
+/// The hidden global holding the one environment `eval` accepts.
+const ENVIRONMENT: &str = " environment";
+
+/// The global environment as a value (`#<environment>`): what `interaction-environment`,
+/// `scheme-report-environment`, `null-environment` and `environment` return.
+fn the_environment(it: &mut Interp) -> Value {
+    let s = it.intern(ENVIRONMENT);
+    it.globals[s as usize]
+}
+
 fn eval(it: &mut Interp, a: &[Value]) -> Result<Value, Ctrl> {
+    if let Some(&env) = a.get(1)
+        && !env.eqv(the_environment(it))
+    {
+        return Err(type_err(
+            it,
+            "eval",
+            "an environment such as (interaction-environment) as its second argument",
+            env,
+        )
+        .into());
+    }
     let d = it.to_datum(a[0]);
     it.eval_nested(&d)
 }
@@ -316,12 +337,24 @@ pub(super) fn install(it: &mut Interp) {
         })
     });
     ctl(it, "eval", 1, Some(2), eval);
-    plain(it, "interaction-environment", 0, Some(0), |_, _| {
-        Ok(Value::UNSPEC)
+    let rtd = it.alloc(Obj::RecordType(Rc::new(RecordType {
+        name: "environment".into(),
+        fields: Vec::new(),
+    })));
+    if let V::Obj(r) = rtd.get() {
+        let env = it.alloc(Obj::Record(r, Vec::new()));
+        let s = it.intern(ENVIRONMENT);
+        it.globals[s as usize] = env;
+    }
+    // there is one global environment: every way of naming one gives it
+    plain(it, "interaction-environment", 0, Some(0), |it, _| {
+        Ok(the_environment(it))
     });
-    plain(it, "scheme-report-environment", 0, Some(1), |_, _| {
-        Ok(Value::UNSPEC)
+    plain(it, "scheme-report-environment", 0, Some(1), |it, _| {
+        Ok(the_environment(it))
     });
+    super::alias(it, "null-environment", "scheme-report-environment");
+    plain(it, "environment", 0, None, |it, _| Ok(the_environment(it)));
     ctl(it, "load", 1, Some(2), load);
     plain(it, "defined?", 1, Some(2), |it, a| {
         let s = sym_arg(it, "defined?", a[0])?;

@@ -56,3 +56,11 @@
 (t 'eval-lambda ((eval '(lambda (x) (* x x)) (interaction-environment)) 9))
 (t 'eval-quoted-data (eval ''(a b) (interaction-environment)))
 (t 'procedure-values (let ((f (lambda () (values 1 2)))) (call-with-values f (lambda (a b) (- a b)))))
+;; eval takes the environments the interpreter offers (all of them are the one global
+;; environment) and refuses anything else
+(t 'eval-scheme-report (eval '(+ 1 2) (scheme-report-environment 5)))
+(t 'eval-null-environment (eval '(if #t 'yes 'no) (null-environment 5)))
+(t 'eval-r7rs-environment (eval '(* 2 4) (environment '(scheme base))))
+(t 'environment-is-a-value (interaction-environment))
+(eval '(+ 1 2) 5)
+(eval '(+ 1 2) '())
