@@ -161,8 +161,18 @@ fn with_exception_handler(it: &mut Interp, a: &[Value]) -> Result<Value, Ctrl> {
             let obj = it.thrown_value(&t);
             it.stack.push(obj);
             it.apply_values(a[0], &[obj])?;
+            // R7RS: a handler that returns from `raise` raises a secondary exception
+            let raised = it.print_to(obj, true);
             it.unwind_to(mark);
-            Err(Ctrl::Throw(t))
+            let mut e = t.err;
+            e.message = "the exception handler returned from a raise that cannot continue \
+                         (raise-continuable can); it raised"
+                .into();
+            e.irritants = vec![raised];
+            Err(Ctrl::Throw(Box::new(Thrown {
+                err: e,
+                payload: None,
+            })))
         }
         other => {
             it.unwind_to(mark);

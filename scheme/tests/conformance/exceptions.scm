@@ -38,3 +38,11 @@
 (t 'file-error? (guard (e (#t (file-error? e))) (load "/nonexistent/zonal/file.scm")))
 (t 'open-input-file-error (guard (e (#t (file-error? e))) (open-input-file "/nonexistent/zonal/file.scm")))
 (t 'read-error? (guard (e (#t (read-error? e))) (read (open-input-string "(1 2"))))
+;; a handler that returns from raise (or from an error) raises a secondary exception that
+;; says so and shows what was raised; an outer guard can catch it
+(with-exception-handler (lambda (e) 'ignored) (lambda () (raise 'boom)))
+(with-exception-handler (lambda (e) 0) (lambda () (error "note out of range:" 128)))
+(with-exception-handler (lambda (e) 0) (lambda () (car 5)))
+(t 'secondary-exception-caught
+   (guard (e (#t (list 'caught (error-object? e) (error-object-irritants e))))
+     (with-exception-handler (lambda (e) 'ignored) (lambda () (raise 'boom)))))
