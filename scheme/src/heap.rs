@@ -44,13 +44,13 @@ pub struct GcStats {
 
 pub(crate) struct Heap {
     pub pairs: Vec<Pair>,
-    pair_marks: Vec<bool>,
+    pair_marks: Vec<u8>,
     pair_free: Vec<u32>,
     pub objs: Vec<Obj>,
-    obj_marks: Vec<bool>,
+    obj_marks: Vec<u8>,
     obj_free: Vec<u32>,
     pub frames: Vec<Frame>,
-    frame_marks: Vec<bool>,
+    frame_marks: Vec<u8>,
     frame_free: Vec<u32>,
     /// Allocations since the last collection.
     pub allocated: usize,
@@ -97,6 +97,13 @@ pub(crate) const MARK_PER_ALLOC: usize = 2;
 pub(crate) const SWEEP_PER_ALLOC: usize = 8;
 
 const MIN_THRESHOLD: usize = 1 << 16;
+
+/// The mark of a slot: not (yet) reached in this cycle.
+const WHITE: u8 = 0;
+/// Reached by marking, or allocated where the cycle must keep it.
+const BLACK: u8 = 1;
+/// On a free list (the sweep passes over it).
+const FREE: u8 = 2;
 /// The payload bytes of an object that count as one more allocation for pacing.
 const PAYLOAD_BYTES_PER_ALLOC: usize = 64;
 const PAIR_BYTES: usize = std::mem::size_of::<Pair>() + 1;
@@ -183,12 +190,12 @@ impl Heap {
             }
             None => {
                 self.pairs.push(p);
-                self.pair_marks.push(false);
+                self.pair_marks.push(WHITE);
                 self.pairs.len() - 1
             }
         };
         let marked = self.born_marked(0, i);
-        self.pair_marks[i] = marked;
+        self.pair_marks[i] = if marked { BLACK } else { WHITE };
         if marked {
             self.count_live(PAIR_BYTES);
         }
@@ -209,12 +216,12 @@ impl Heap {
             }
             None => {
                 self.objs.push(o);
-                self.obj_marks.push(false);
+                self.obj_marks.push(WHITE);
                 self.objs.len() - 1
             }
         };
         let marked = self.born_marked(1, i);
-        self.obj_marks[i] = marked;
+        self.obj_marks[i] = if marked { BLACK } else { WHITE };
         if marked {
             self.count_live(self.objs[i].size() + 1);
         }
@@ -239,12 +246,12 @@ impl Heap {
                 v.extend_from_slice(slots);
                 v.resize(slots.len() + extra, Value::UNDEF);
                 self.frames.push(Frame { slots: v, parent });
-                self.frame_marks.push(false);
+                self.frame_marks.push(WHITE);
                 self.frames.len() - 1
             }
         };
         let marked = self.born_marked(2, i);
-        self.frame_marks[i] = marked;
+        self.frame_marks[i] = if marked { BLACK } else { WHITE };
         if marked {
             self.count_live(FRAME_BYTES + self.frames[i].slots.capacity() * 16);
         }
@@ -291,8 +298,8 @@ impl Heap {
                 match v.get() {
                     V::Pair(i) => {
                         let i = i as usize;
-                        if i < self.pairs.len() && !self.pair_marks[i] {
-                            self.pair_marks[i] = true;
+                        if self.pair_marks.get(i) == Some(&WHITE) {
+                            self.pair_marks[i] = BLACK;
                             self.count_live(PAIR_BYTES);
                             let p = self.pairs[i];
                             self.mark_value(p.car);
@@ -301,8 +308,8 @@ impl Heap {
                     }
                     V::Obj(i) => {
                         let i = i as usize;
-                        if i < self.objs.len() && !self.obj_marks[i] {
-                            self.obj_marks[i] = true;
+                        if self.obj_marks.get(i) == Some(&WHITE) {
+                            self.obj_marks[i] = BLACK;
                             self.count_live(self.objs[i].size() + 1);
                             self.trace_obj(i);
                         }
@@ -311,8 +318,8 @@ impl Heap {
                 }
             } else if let Some(f) = self.gray_frames.pop() {
                 let f = f as usize;
-                if f < self.frames.len() && !self.frame_marks[f] {
-                    self.frame_marks[f] = true;
+                if self.frame_marks.get(f) == Some(&WHITE) {
+                    self.frame_marks[f] = BLACK;
                     self.count_live(FRAME_BYTES + self.frames[f].slots.capacity() * 16);
                     let frame = &self.frames[f];
                     let parent = frame.parent;
@@ -366,23 +373,13 @@ impl Heap {
         }
     }
 
-    /// Starts sweeping. The slots still on the free lists stay there, so that the
-    /// program allocates from them while the sweep is young (clearing the lists made
-    /// every cycle grow the arenas by what was allocated before the sweep reached the
-    /// garbage); they are marked, so that the sweep passes over them instead of
-    /// listing them twice.
+    /// Starts sweeping. The free lists are kept: the program allocates from them
+    /// while the sweep is young (emptying them made every cycle grow the arenas by
+    /// what was allocated before the sweep reached its garbage), and the sweep passes
+    /// over their slots, which are marked [`FREE`].
     pub(crate) fn begin_sweep(&mut self) {
         self.phase = Phase::Sweeping;
         self.sweep_at = [0; 3];
-        for &i in &self.pair_free {
-            self.pair_marks[i as usize] = true;
-        }
-        for &i in &self.obj_free {
-            self.obj_marks[i as usize] = true;
-        }
-        for &i in &self.frame_free {
-            self.frame_marks[i as usize] = true;
-        }
     }
 
     /// Sweeps at most `budget` slots; true when the cycle is over.
@@ -391,10 +388,13 @@ impl Heap {
         let start = self.sweep_at[0];
         let end = self.pairs.len().min(start.saturating_add(left));
         for i in start..end {
-            if self.pair_marks[i] {
-                self.pair_marks[i] = false;
-            } else {
-                self.pair_free.push(i as u32);
+            match self.pair_marks[i] {
+                BLACK => self.pair_marks[i] = WHITE,
+                WHITE => {
+                    self.pair_marks[i] = FREE;
+                    self.pair_free.push(i as u32);
+                }
+                _ => {}
             }
         }
         self.sweep_at[0] = end;
@@ -402,13 +402,14 @@ impl Heap {
         let start = self.sweep_at[1];
         let end = self.objs.len().min(start.saturating_add(left));
         for i in start..end {
-            if self.obj_marks[i] {
-                self.obj_marks[i] = false;
-            } else {
-                if !matches!(self.objs[i], Obj::Free) {
+            match self.obj_marks[i] {
+                BLACK => self.obj_marks[i] = WHITE,
+                WHITE => {
                     self.objs[i] = Obj::Free;
+                    self.obj_marks[i] = FREE;
+                    self.obj_free.push(i as u32);
                 }
-                self.obj_free.push(i as u32);
+                _ => {}
             }
         }
         self.sweep_at[1] = end;
@@ -416,11 +417,14 @@ impl Heap {
         let start = self.sweep_at[2];
         let end = self.frames.len().min(start.saturating_add(left));
         for i in start..end {
-            if self.frame_marks[i] {
-                self.frame_marks[i] = false;
-            } else {
-                self.frames[i].slots.clear();
-                self.frame_free.push(i as u32);
+            match self.frame_marks[i] {
+                BLACK => self.frame_marks[i] = WHITE,
+                WHITE => {
+                    self.frames[i].slots.clear();
+                    self.frame_marks[i] = FREE;
+                    self.frame_free.push(i as u32);
+                }
+                _ => {}
             }
         }
         self.sweep_at[2] = end;
