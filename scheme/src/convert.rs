@@ -1,9 +1,11 @@
 //! Conversion between heap values and plain [`Datum`]s (for special-form handlers,
 //! macro expansion, `eval` and the embedder).
 
+use std::collections::{HashMap, HashSet};
+
 use crate::datum::{Datum, DatumKind};
 use crate::interp::Interp;
-use crate::reader::MAX_NESTING;
+use crate::reader::{DATUM_LABEL, DATUM_REF, MAX_NESTING};
 use crate::value::{Obj, V, Value};
 
 impl Interp {
@@ -53,8 +55,13 @@ impl Interp {
         Datum::new(kind, None)
     }
 
-    /// Builds heap data from a datum. `Other` data become strings of their text.
+    /// Builds heap data from a datum. `Other` data become strings of their text; datum
+    /// labels (see `reader`) become shared and circular structure.
     pub fn from_datum(&mut self, d: &Datum) -> Value {
+        self.build_datum(d, &mut HashMap::new())
+    }
+
+    fn build_datum(&mut self, d: &Datum, labels: &mut HashMap<i64, Value>) -> Value {
         stacker::maybe_grow(64 * 1024, 1024 * 1024, || match &d.kind {
             DatumKind::Nil => Value::NIL,
             DatumKind::Bool(b) => Value::boolean(*b),
@@ -64,19 +71,82 @@ impl Interp {
             DatumKind::Str(s) => self.new_string(s.clone()),
             DatumKind::Sym(s) => self.sym(s),
             DatumKind::Other(s) => self.new_string(s.clone()),
-            DatumKind::List(items) => {
-                let vals: Vec<Value> = items.iter().map(|i| self.from_datum(i)).collect();
-                self.list_from(&vals)
-            }
+            DatumKind::List(items) => match label_of(items) {
+                Some((n, Some(labelled))) => self.labelled(n, labelled, labels),
+                Some((n, None)) => labels.get(&n).copied().unwrap_or(Value::UNSPEC),
+                None => {
+                    let vals: Vec<Value> =
+                        items.iter().map(|i| self.build_datum(i, labels)).collect();
+                    self.list_from(&vals)
+                }
+            },
             DatumKind::Dotted(items, tail) => {
-                let vals: Vec<Value> = items.iter().map(|i| self.from_datum(i)).collect();
-                let t = self.from_datum(tail);
+                let vals: Vec<Value> = items.iter().map(|i| self.build_datum(i, labels)).collect();
+                let t = self.build_datum(tail, labels);
                 self.list_with_tail(&vals, t)
             }
             DatumKind::Vector(items) => {
-                let vals: Vec<Value> = items.iter().map(|i| self.from_datum(i)).collect();
+                let vals: Vec<Value> = items.iter().map(|i| self.build_datum(i, labels)).collect();
                 self.alloc(Obj::Vector(vals))
             }
         })
+    }
+
+    /// `#n=datum`: builds the datum with a placeholder for its own label, then puts the
+    /// result wherever the placeholder went (that closes the cycles).
+    fn labelled(&mut self, n: i64, d: &Datum, labels: &mut HashMap<i64, Value>) -> Value {
+        let placeholder = self.cons(Value::UNSPEC, Value::UNSPEC);
+        labels.insert(n, placeholder);
+        let v = self.build_datum(d, labels);
+        labels.insert(n, v);
+        self.replace_everywhere(v, placeholder, v);
+        v
+    }
+
+    /// Replaces `old` by `new` in every pair and vector reachable from `root`.
+    fn replace_everywhere(&mut self, root: Value, old: Value, new: Value) {
+        let mut seen = HashSet::new();
+        let mut work = vec![root];
+        while let Some(v) = work.pop() {
+            if !v.is_heap() || !seen.insert(crate::printer::identity(v)) {
+                continue;
+            }
+            let slots: Vec<&mut Value> = match v.get() {
+                V::Pair(i) => match self.heap.pairs.get_mut(i as usize) {
+                    Some(p) => vec![&mut p.car, &mut p.cdr],
+                    None => continue,
+                },
+                _ => match self.heap.obj_mut(v) {
+                    Some(Obj::Vector(items)) => items.iter_mut().collect(),
+                    _ => continue,
+                },
+            };
+            let mut replaced = false;
+            for slot in slots {
+                if slot.eqv(old) {
+                    *slot = new;
+                    replaced = true;
+                } else {
+                    work.push(*slot);
+                }
+            }
+            if replaced {
+                self.heap.barrier(old);
+            }
+        }
+    }
+}
+
+/// `Some((n, Some(datum)))` for a datum label `(" datum-label" n datum)`, `Some((n, None))`
+/// for a reference `(" datum-ref" n)`.
+fn label_of(items: &[Datum]) -> Option<(i64, Option<&Datum>)> {
+    let head = items.first()?.as_sym()?;
+    let DatumKind::Int(n) = items.get(1)?.kind else {
+        return None;
+    };
+    match (head, items.len()) {
+        (DATUM_LABEL, 3) => Some((n, items.get(2))),
+        (DATUM_REF, 2) => Some((n, None)),
+        _ => None,
     }
 }

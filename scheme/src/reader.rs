@@ -6,7 +6,13 @@
 //! far contains `:` or starts with `<` (`tup:<i64,i64>*`, `<i64,i64>`). Anywhere else
 //! `,` is `unquote`. Integers that do not fit in 64 bits read as flonums; there are no
 //! rationals: `6/3` reads as `2` and `1/4` as `0.25`.
+//!
+//! Datum labels (`#0=(a . #0#)`, R7RS 2.4) are kept in the datum as the lists
+//! `(" datum-label" 0 datum)` and `(" datum-ref" 0)`, whose first symbols cannot be typed;
+//! `from_datum` turns them into shared and circular structure. Labels are scoped to one
+//! outermost datum.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::datum::{Datum, DatumKind};
@@ -15,6 +21,11 @@ use crate::error::{Error, ErrorKind, Pos};
 /// How deeply lists and vectors may nest in source text.
 pub(crate) const MAX_NESTING: usize = 1000;
 
+/// The head of the list a datum label `#n=datum` reads as.
+pub(crate) const DATUM_LABEL: &str = " datum-label";
+/// The head of the list a label reference `#n#` reads as.
+pub(crate) const DATUM_REF: &str = " datum-ref";
+
 pub(crate) struct Reader {
     chars: Vec<char>,
     at: usize,
@@ -22,6 +33,8 @@ pub(crate) struct Reader {
     col: u32,
     file: Arc<str>,
     depth: usize,
+    /// The datum labels defined so far in the outermost datum being read.
+    labels: HashSet<u64>,
 }
 
 /// Reads every datum of `src`.
@@ -47,6 +60,7 @@ impl Reader {
             col: 1,
             file: Arc::from(file),
             depth: 0,
+            labels: HashSet::new(),
         }
     }
 
@@ -150,6 +164,9 @@ impl Reader {
     }
 
     fn next_datum_inner(&mut self) -> Result<Option<Datum>, Error> {
+        if self.depth == 0 {
+            self.labels.clear();
+        }
         self.skip_atmosphere()?;
         let pos = self.pos();
         let Some(c) = self.peek() else {
@@ -192,6 +209,7 @@ impl Reader {
                     self.bump();
                     DatumKind::Char(self.read_char(pos.clone())?)
                 }
+                Some(d) if d.is_ascii_digit() => return self.read_label(pos).map(Some),
                 _ => {
                     let tok = self.read_token();
                     self.hash_token(&tok, pos.clone())?
@@ -209,6 +227,67 @@ impl Reader {
             }
         };
         Ok(Some(Datum::new(kind, Some(pos))))
+    }
+
+    /// `#n=datum` or `#n#`, the `#` next.
+    fn read_label(&mut self, pos: Pos) -> Result<Datum, Error> {
+        self.bump();
+        let mut digits = String::new();
+        while let Some(c) = self.peek().filter(char::is_ascii_digit) {
+            digits.push(c);
+            self.bump();
+        }
+        let mark = self.peek().filter(|c| matches!(c, '=' | '#'));
+        let Some(n) = digits.parse::<u64>().ok().filter(|_| mark.is_some()) else {
+            let tok = format!("#{digits}{}", self.read_token());
+            return Err(self.err(
+                pos,
+                format!(
+                    "{tok} is not a datum label: write #0= before a datum and #0# to refer to it"
+                ),
+            ));
+        };
+        self.bump();
+        let number = Datum::new(DatumKind::Int(n as i64), Some(pos.clone()));
+        if mark == Some('#') {
+            return match self.labels.contains(&n) {
+                true => Ok(Datum::list(
+                    vec![Datum::sym(DATUM_REF, Some(pos.clone())), number],
+                    Some(pos),
+                )),
+                false => Err(self.err(
+                    pos,
+                    format!("#{n}# refers to a label that #{n}= did not define before it"),
+                )),
+            };
+        }
+        if !self.labels.insert(n) {
+            return Err(self.err(pos, format!("the datum label #{n}= is defined twice")));
+        }
+        self.skip_atmosphere()?;
+        let labelled = if self.peek() == Some(')') {
+            None
+        } else {
+            self.enter(&pos)?;
+            let labelled = self.next_datum();
+            self.depth -= 1;
+            labelled?
+        };
+        let Some(labelled) = labelled else {
+            return Err(self.err(pos, format!("#{n}= must be followed by a datum")));
+        };
+        if labelled
+            .as_list()
+            .and_then(|l| l.first())
+            .and_then(Datum::as_sym)
+            == Some(DATUM_REF)
+        {
+            return Err(self.err(pos, format!("#{n}= must label a datum, not a reference")));
+        }
+        Ok(Datum::list(
+            vec![Datum::sym(DATUM_LABEL, Some(pos.clone())), number, labelled],
+            Some(pos),
+        ))
     }
 
     fn read_prefixed(&mut self, pos: Pos, name: &str, skip: usize) -> Result<Option<Datum>, Error> {
@@ -278,6 +357,10 @@ impl Reader {
                     }
                     self.bump();
                     return Ok(match tail.kind {
+                        // a labelled tail stays one datum
+                        DatumKind::List(_) if is_label(&tail) => {
+                            Datum::new(DatumKind::Dotted(items, Box::new(tail)), Some(pos))
+                        }
                         DatumKind::Nil => Datum::list(items, Some(pos)),
                         DatumKind::List(rest) => {
                             items.extend(rest);
@@ -455,6 +538,14 @@ impl Reader {
             None => Err(self.err(pos, format!("{tok} is not a number"))),
         }
     }
+}
+
+/// Whether `d` is a datum label or a reference to one, as the reader writes them.
+fn is_label(d: &Datum) -> bool {
+    d.as_list()
+        .and_then(|items| items.first())
+        .and_then(Datum::as_sym)
+        .is_some_and(|s| s == DATUM_LABEL || s == DATUM_REF)
 }
 
 fn parse_radix(digits: &str, radix: u32) -> Option<DatumKind> {

@@ -366,6 +366,16 @@ pub(super) fn install(it: &mut Interp) {
     super::alias(it, "null-environment", "scheme-report-environment");
     plain(it, "environment", 0, None, |it, _| Ok(the_environment(it)));
     ctl(it, "load", 1, Some(2), load);
+    // datum labels in code outside quoted data: `#0=expr` is `expr`, `#0#` is refused
+    plain(it, crate::reader::DATUM_LABEL, 2, Some(2), |_, a| Ok(a[1]));
+    plain(it, crate::reader::DATUM_REF, 1, Some(1), |it, a| {
+        let n = it.print_to(a[0], false);
+        Err(err(
+            ErrorKind::Syntax,
+            format!("#{n}# refers to a datum label, which only works inside quoted data"),
+        )
+        .into())
+    });
     plain(it, "defined?", 1, Some(2), |it, a| {
         let s = sym_arg(it, "defined?", a[0])?;
         Ok(Value::boolean(!it.globals[s as usize].is_undef()))

@@ -68,3 +68,49 @@
 (vector-ref c1 0)
 (vector-ref v1 5)
 (error "cycle:" c1)
+;;; ---
+;; the reader reads datum labels: read builds shared and circular data, and so do quoted
+;; literals in code; a label's scope is one outermost datum
+(define (read-string s) (read (open-input-string s)))
+(define r1 (read-string "#0=(a b . #0#)"))
+(write r1)
+(newline)
+(write (list (car r1) (cadr r1) (caddr r1) (eq? r1 (cddr r1))))
+(newline)
+(define r2 (read-string "(#1=(p q) #1# #1#)"))
+(write r2)
+(write (eq? (car r2) (caddr r2)))
+(newline)
+(write (read-string "#0=#(1 #0# #1=(x . #1#))"))
+(newline)
+(write (read-string "#0=(a #1=(b . #1#) . #0#)"))
+(newline)
+(write (read-string "#0=#1=(a . #1#)"))
+(newline)
+(write (equal? r1 (read-string "#0=(a b a b . #0#)")))
+(newline)
+(write '#0=(1 2 . #0#))
+(newline)
+(write (list-head '#0=(tick tock . #0#) 5))
+(newline)
+(write (length '(#5=x #5# #5#)))
+(newline)
+;; in code, #0= labels an expression; #0# is refused outside quoted data
+(write (list #0=(+ 1 2)))
+(newline)
+(list #0=(+ 1 2) #0#)
+;;; ---
+#0#
+;;; ---
+(read-string "#0=#0#")
+;;; ---
+(#0= )
+;;; ---
+(#0=a #0=b)
+;;; ---
+#12x
+;;; ---
+(define two-data (open-input-string "(#0=a) #0#"))
+(write (read two-data))
+(newline)
+(read two-data)
