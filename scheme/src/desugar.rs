@@ -181,6 +181,12 @@ pub(crate) fn quasi(d: &Datum, depth: usize) -> Result<Datum, Error> {
     let pos = &d.pos;
     match &d.kind {
         DatumKind::List(items) => {
+            if let Some(crate::reader::DATUM_LABEL | crate::reader::DATUM_REF) = items[0].as_sym() {
+                return Err(syntax_err(
+                    pos,
+                    "datum labels (#0= and #0#) cannot be used inside a quasiquote; quote the data instead",
+                ));
+            }
             if let (Some(head), 2) = (items[0].as_sym(), items.len()) {
                 match head {
                     "unquote" if depth == 1 => return Ok(items[1].clone()),

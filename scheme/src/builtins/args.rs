@@ -53,7 +53,7 @@ pub(crate) fn arg_err(it: &Interp, who: &str, index: usize, wanted: &str, v: Val
 }
 
 /// The error for a circular list given as argument `index` of `who`.
-fn circular_err(it: &Interp, who: &str, index: usize, v: Value) -> Error {
+pub(crate) fn circular_err(it: &Interp, who: &str, index: usize, v: Value) -> Error {
     err(
         ErrorKind::Type,
         format!("{who}: argument {index} is a circular list, it has no end"),

@@ -98,37 +98,55 @@ fn list_ref(it: &mut Interp, a: &[Value]) -> PlainResult {
     })
 }
 
-/// `memq`/`memv`/`member` with `eqv` (0) or `equal` (1).
-fn mem(it: &Interp, x: Value, mut l: Value, equal: bool) -> Value {
-    while let Some(p) = it.heap.pair(l) {
-        if if equal {
+/// The pairs of list `l` in order, stopping with an error (argument 2 of `who`) if the
+/// list turns out to be circular: more steps than there are pairs.
+fn walk(
+    it: &Interp,
+    who: &str,
+    l: Value,
+    mut visit: impl FnMut(Pair, Value) -> Result<Option<Value>, Error>,
+) -> PlainResult {
+    let mut cur = l;
+    let mut steps = 0usize;
+    while let Some(p) = it.heap.pair(cur) {
+        if let Some(found) = visit(p, cur)? {
+            return Ok(found);
+        }
+        cur = p.cdr;
+        steps += 1;
+        if steps > it.heap.pairs.len() {
+            return Err(super::args::circular_err(it, who, 2, l).into());
+        }
+    }
+    Ok(Value::FALSE)
+}
+
+/// `memq`/`memv` (`eqv?`) or `member` (`equal?`).
+fn mem(it: &Interp, who: &str, x: Value, l: Value, equal: bool) -> PlainResult {
+    walk(it, who, l, |p, here| {
+        let same = if equal {
             it.equal(x, p.car)
         } else {
             x.eqv(p.car)
-        } {
-            return l;
-        }
-        l = p.cdr;
-    }
-    Value::FALSE
+        };
+        Ok(same.then_some(here))
+    })
 }
 
-fn ass(it: &Interp, who: &str, x: Value, mut l: Value, equal: bool) -> PlainResult {
-    while let Some(p) = it.heap.pair(l) {
+/// `assq`/`assv` (`eqv?`) or `assoc` (`equal?`).
+fn ass(it: &Interp, who: &str, x: Value, l: Value, equal: bool) -> PlainResult {
+    walk(it, who, l, |p, _| {
         let entry = it
             .heap
             .pair(p.car)
             .ok_or_else(|| type_err(it, who, "a list of pairs", p.car))?;
-        if if equal {
+        let same = if equal {
             it.equal(x, entry.car)
         } else {
             x.eqv(entry.car)
-        } {
-            return Ok(p.car);
-        }
-        l = p.cdr;
-    }
-    Ok(Value::FALSE)
+        };
+        Ok(same.then_some(p.car))
+    })
 }
 
 fn iota(it: &mut Interp, a: &[Value]) -> PlainResult {
@@ -277,13 +295,13 @@ pub(super) fn install(it: &mut Interp) {
         Ok(it.list_with_tail(&items, cur))
     });
     plain(it, "memq", 2, Some(2), |it, a| {
-        Ok(mem(it, a[0], a[1], false))
+        mem(it, "memq", a[0], a[1], false)
     });
     plain(it, "memv", 2, Some(2), |it, a| {
-        Ok(mem(it, a[0], a[1], false))
+        mem(it, "memv", a[0], a[1], false)
     });
     plain(it, "%member", 2, Some(2), |it, a| {
-        Ok(mem(it, a[0], a[1], true))
+        mem(it, "member", a[0], a[1], true)
     });
     plain(it, "assq", 2, Some(2), |it, a| {
         ass(it, "assq", a[0], a[1], false)

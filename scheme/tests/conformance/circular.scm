@@ -114,3 +114,17 @@
 (write (read two-data))
 (newline)
 (read two-data)
+;;; ---
+;; searching a circular list stops with an error rather than looping (memq, assq, ... are
+;; native, so the interrupt could not stop them)
+(define ring '#0=(1 2 3 . #0#))
+(write (memq 2 ring))
+(newline)
+(memq 'absent ring)
+(member "absent" ring)
+(assq 'x '#0=((a . 1) . #0#))
+(assoc "x" '#0=(("a" . 1) . #0#))
+(write (assv 2 '#0=((1 . a) (2 . b) . #0#)))
+(newline)
+;; labels cannot be used in quasiquote templates
+`#0=(a ,@(list 1) . #0#)
