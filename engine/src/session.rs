@@ -186,13 +186,13 @@ impl Session {
     }
 
     /// Evaluates source text form by form, as one evaluation: the value of the last
-    /// form in its written form (empty when it has none), or the first error (later
-    /// forms are not evaluated).
+    /// form in its written form (empty when it has none), or the first error, read
+    /// or evaluation (the forms before it have run; later ones are not evaluated).
     pub fn eval_source(&mut self, src: &str, origin: &str) -> Result<String, Error> {
-        let result = Interp::read_all(src, origin).and_then(|forms| {
+        let result = (|| {
             let mut last = self.interp.unspecified();
-            for form in &forms {
-                last = self.interp.eval_datum(form)?;
+            for form in Interp::forms(src, origin) {
+                last = self.interp.eval_datum(&form?)?;
             }
             let unspecified = self.interp.unspecified();
             Ok(
@@ -202,22 +202,24 @@ impl Session {
                     self.interp.write_string(last)
                 },
             )
-        });
+        })();
         self.flush();
         result
     }
 
-    /// Evaluates a file. With `keep_going`, an error is reported on stderr and the
-    /// next form is evaluated (as a livecoder would); otherwise evaluation stops at
-    /// the first error, which is returned. Returns how many forms failed.
+    /// Evaluates a file form by form, each form read just before it runs. With
+    /// `keep_going`, an evaluation error is reported on stderr and the next form is
+    /// evaluated (as a livecoder would), and a read error is reported and ends the
+    /// file (what follows an unbalanced parenthesis cannot be trusted); otherwise
+    /// evaluation stops at the first error, which is returned. Either way the forms
+    /// before an error have run. Returns how many forms failed.
     pub fn eval_file(&mut self, path: &Path, keep_going: bool) -> Result<usize, Error> {
         let name = path.display().to_string();
         let src = std::fs::read_to_string(path)
             .map_err(|e| Error::new(ErrorKind::Io, format!("cannot read {name}: {e}")))?;
-        let forms = Interp::read_all(&src, &name)?;
         let mut failed = 0;
-        for form in &forms {
-            let result = self.interp.eval_datum(form);
+        for form in Interp::forms(&src, &name) {
+            let result = form.and_then(|form| self.interp.eval_datum(&form));
             self.flush();
             if let Err(e) = result {
                 if !keep_going {

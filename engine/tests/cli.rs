@@ -72,13 +72,15 @@ fn run_names_a_missing_file() {
 }
 
 #[test]
-fn run_reports_unbalanced_source_with_its_place() {
+fn run_reports_unbalanced_source_with_its_place_after_the_forms_before_it() {
     let f = scratch("open.xtm", "(println 1)\n(define (f x)\n  (+ x 1)\n");
     let out = zonal().arg("run").arg(&f).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.starts_with("read error"), "{stderr}");
     assert!(stderr.contains("open.xtm:2:1"), "{stderr}");
     assert_eq!(out.status.code(), Some(1));
+    // forms are read one at a time: the one before the unreadable form has run
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1\n");
 }
 
 fn read_wav(path: &Path) -> (hound::WavSpec, Vec<f32>) {

@@ -39,6 +39,14 @@ impl Interp {
         crate::reader::read_all(src, file)
     }
 
+    /// The top-level forms of `src`, read one at a time (see [`Forms`]).
+    pub fn forms(src: &str, file: &str) -> Forms {
+        Forms {
+            reader: crate::reader::Reader::new(src, file),
+            done: false,
+        }
+    }
+
     /// Evaluates each top-level form of `src` in order; the value of the last one.
     /// Forms are read one at a time, so those before a read error have run when
     /// it is reported (as in a REPL).
@@ -328,6 +336,36 @@ impl Interp {
     pub fn collect(&mut self) {
         if self.no_gc == 0 {
             self.collect_now();
+        }
+    }
+}
+
+/// The top-level forms of a text, read one at a time, so that each can be
+/// evaluated before the next is read: the forms before a read error have run when
+/// it is reported, as they would have in a REPL. After a read error the iterator
+/// ends (nothing after an unbalanced parenthesis can be read with confidence).
+pub struct Forms {
+    reader: crate::reader::Reader,
+    done: bool,
+}
+
+impl Iterator for Forms {
+    type Item = Result<Datum, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.reader.next_datum() {
+            Ok(Some(d)) => Some(Ok(d)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
         }
     }
 }

@@ -47,7 +47,7 @@ mod value;
 mod eval_tests;
 
 pub use datum::{Datum, DatumKind};
-pub use embed::Root;
+pub use embed::{Forms, Root};
 pub use error::{Error, ErrorKind, Pos};
 pub use heap::GcStats;
 pub use interp::Interp;
