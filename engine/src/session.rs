@@ -513,12 +513,12 @@ fn closure_var(
         }
         [v] => {
             let vars = st.dsp.closure_vars(closure).unwrap_or_default();
-            let vt = vars
-                .iter()
-                .find(|(n, _)| n == var)
-                .map(|(_, t)| t.to_string());
-            let vt = vt.unwrap_or_else(|| ty.unwrap_or("?").to_string());
-            let value = to_dsp_value(interp, &name, 0, &vt, *v)?;
+            let Some((_, vt)) = vars.iter().find(|(n, _)| n == var) else {
+                // No such variable (any more): reading it says so.
+                st.dsp.get_var(closure, var, ty).map_err(dsp_error)?;
+                return Ok(interp.unspecified());
+            };
+            let value = to_dsp_value(interp, &name, 0, &vt.to_string(), *v)?;
             st.dsp
                 .set_var(closure, var, ty, &value)
                 .map_err(dsp_error)?;

@@ -134,6 +134,10 @@ fn closure_var_errors_name_the_variable_and_both_types() {
             "type clash in osc.phase: the variable is double, not i32",
         ),
         (
+            "(bind-func osc (let ((gain:i64 0)) (lambda () gain)))\n(osc.phase 1.0)",
+            "osc has no variable phase: its variables are gain",
+        ),
+        (
             "(bind-func bad (lambda () (osc.phase 1.5 2.5)))",
             "osc.phase takes no value (to read it) or one (to set it)",
         ),
