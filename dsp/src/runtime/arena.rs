@@ -62,6 +62,14 @@ struct Ranges {
     in_use: usize,
 }
 
+/// Flags of zonal's anonymous mappings: `MAP_NORESERVE` commits nothing until touched.
+/// Miri models only `MAP_PRIVATE | MAP_ANONYMOUS`, so under Miri the mappings are plain.
+pub(crate) const MAP_FLAGS: libc::c_int = if cfg!(miri) {
+    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS
+} else {
+    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE
+};
+
 /// One reservation of address space for all DSP-visible memory.
 #[derive(Debug)]
 pub struct Arena {
@@ -88,7 +96,7 @@ impl Arena {
                 ptr::null_mut(),
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                MAP_FLAGS,
                 -1,
                 0,
             )
@@ -219,10 +227,17 @@ impl Arena {
     fn release(&self, addr: u64, len: usize) {
         let offset = addr as usize - self.base;
         if len >= RELEASE_TO_KERNEL {
-            // SAFETY: [addr, addr+len) is a page-aligned range of this mapping that no block
-            // owns any more; MADV_DONTNEED only drops its pages (they read as zero again).
-            unsafe {
-                libc::madvise(addr as *mut libc::c_void, len, libc::MADV_DONTNEED);
+            if cfg!(miri) {
+                // SAFETY: [addr, addr+len) is a range of this mapping that no block owns any
+                // more. Miri has no madvise: zero it, which is what the pages read as after.
+                unsafe { ptr::write_bytes(addr as *mut u8, 0, len) };
+            } else {
+                // SAFETY: [addr, addr+len) is a page-aligned range of this mapping that no
+                // block owns any more; MADV_DONTNEED only drops its pages (they read as zero
+                // again).
+                unsafe {
+                    libc::madvise(addr as *mut libc::c_void, len, libc::MADV_DONTNEED);
+                }
             }
         }
         let mut r = self.lock();

@@ -105,7 +105,7 @@ impl Shadow {
                 std::ptr::null_mut(),
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                super::arena::MAP_FLAGS,
                 -1,
                 0,
             )

@@ -213,6 +213,9 @@ mod tests {
         })
     }
 
+    // Miri perturbs the results of the C library's math on purpose (its float
+    // non-determinism), so comparisons with C hold only natively.
+    #[cfg(not(miri))]
     #[test]
     fn sin_and_cos_stay_within_two_ulp_of_the_c_library() {
         for (lo, hi, abs) in [
@@ -235,6 +238,9 @@ mod tests {
         }
     }
 
+    // Miri perturbs the results of the C library's math on purpose (its float
+    // non-determinism), so comparisons with C hold only natively.
+    #[cfg(not(miri))]
     #[test]
     fn sin_and_cos_keep_the_special_values() {
         assert_eq!(zonal_sin(0.0), 0.0);
@@ -253,6 +259,9 @@ mod tests {
         }
     }
 
+    // Miri perturbs the results of the C library's math on purpose (its float
+    // non-determinism), so comparisons with C hold only natively.
+    #[cfg(not(miri))]
     #[test]
     fn wrappers_compute_what_c_does() {
         assert_eq!(zonal_fmod(-7.5, 2.0), -1.5);
