@@ -87,10 +87,10 @@ fn children(it: &Interp, v: Value, out: &mut Vec<Value>) {
     }
 }
 
-/// The identities of the pairs and objects under `v` that a cycle comes back to: those
-/// that need a datum label. An iterative depth-first search, so deep lists cannot
+/// The identities of the pairs and objects under `v` that a cycle comes back to (with
+/// `shared`, also those reached twice): those that need a datum label. An iterative depth-first search, so deep lists cannot
 /// overflow the native stack.
-fn cycle_targets(it: &Interp, v: Value) -> HashMap<u64, Option<usize>> {
+fn cycle_targets(it: &Interp, v: Value, shared: bool) -> HashMap<u64, Option<usize>> {
     enum Step {
         Enter(Value),
         Leave(u64),
@@ -113,7 +113,11 @@ fn cycle_targets(it: &Interp, v: Value) -> HashMap<u64, Option<usize>> {
                     Some(Visit::OnPath) => {
                         labels.insert(id, None);
                     }
-                    Some(Visit::Done) => {}
+                    Some(Visit::Done) => {
+                        if shared {
+                            labels.insert(id, None);
+                        }
+                    }
                     None => {
                         seen.insert(id, Visit::OnPath);
                         work.push(Step::Leave(id));
@@ -348,14 +352,32 @@ impl Printer<'_> {
     }
 }
 
+/// Which parts of the data get datum labels.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Labels {
+    /// Where a cycle comes back to (`write`, `display`).
+    Cycles,
+    /// Every pair and object reached more than once (`write-shared`).
+    Shared,
+    /// None (`write-simple`): circular data are cut off at the printing limits.
+    Never,
+}
+
 impl Interp {
     pub(crate) fn print_to(&self, v: Value, write: bool) -> String {
+        self.print_labelled(v, write, Labels::Cycles)
+    }
+
+    pub(crate) fn print_labelled(&self, v: Value, write: bool, labels: Labels) -> String {
         let mut p = Printer {
             it: self,
             write,
             out: String::new(),
             items: 0,
-            labels: cycle_targets(self, v),
+            labels: match labels {
+                Labels::Never => HashMap::new(),
+                _ => cycle_targets(self, v, labels == Labels::Shared),
+            },
             next_label: 0,
         };
         p.print(v, 0);

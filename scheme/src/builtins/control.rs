@@ -215,8 +215,7 @@ const ENVIRONMENT: &str = " environment";
 /// The global environment as a value (`#<environment>`): what `interaction-environment`,
 /// `scheme-report-environment`, `null-environment` and `environment` return.
 fn the_environment(it: &mut Interp) -> Value {
-    let s = it.intern(ENVIRONMENT);
-    it.globals[s as usize]
+    super::hidden(it, ENVIRONMENT)
 }
 
 fn eval(it: &mut Interp, a: &[Value]) -> Result<Value, Ctrl> {
@@ -347,15 +346,7 @@ pub(super) fn install(it: &mut Interp) {
         })
     });
     ctl(it, "eval", 1, Some(2), eval);
-    let rtd = it.alloc(Obj::RecordType(Rc::new(RecordType {
-        name: "environment".into(),
-        fields: Vec::new(),
-    })));
-    if let V::Obj(r) = rtd.get() {
-        let env = it.alloc(Obj::Record(r, Vec::new()));
-        let s = it.intern(ENVIRONMENT);
-        it.globals[s as usize] = env;
-    }
+    super::singleton(it, ENVIRONMENT, "environment");
     // there is one global environment: every way of naming one gives it
     plain(it, "interaction-environment", 0, Some(0), |it, _| {
         Ok(the_environment(it))
@@ -366,6 +357,16 @@ pub(super) fn install(it: &mut Interp) {
     super::alias(it, "null-environment", "scheme-report-environment");
     plain(it, "environment", 0, None, |it, _| Ok(the_environment(it)));
     ctl(it, "load", 1, Some(2), load);
+    // R7RS syntax-error, for syntax-rules templates: raised when the expansion runs
+    plain(it, "syntax-error", 1, None, |it, a| {
+        let message = it
+            .str_of(a[0])
+            .map_or_else(|| it.print_to(a[0], false), str::to_string);
+        let irritants = a[1..].iter().map(|&v| it.print_to(v, true)).collect();
+        Err(err(ErrorKind::Syntax, message)
+            .with_irritants(irritants)
+            .into())
+    });
     // datum labels in code outside quoted data: `#0=expr` is `expr`, `#0#` is refused
     plain(it, crate::reader::DATUM_LABEL, 2, Some(2), |_, a| Ok(a[1]));
     plain(it, crate::reader::DATUM_REF, 1, Some(1), |it, a| {

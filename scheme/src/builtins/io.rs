@@ -1,12 +1,27 @@
-//! Output (`display`, `write`, `newline`, Extempore's `print`/`println`), string
-//! ports (`open-input-string`, `read`, `read-char`, `read-line`,
-//! `open-output-string`, `with-output-to-string`).
+//! Output (`display`, `write`, `write-shared`, `write-simple`, `newline`, Extempore's
+//! `print`/`println`), string ports (`open-input-string`, `read`, `read-char`,
+//! `read-line`, `open-output-string`, `with-output-to-string`), the console port, files
+//! (`open-input-file`, `file-exists?`, `delete-file`).
+//!
+//! The console port (`(current-output-port)`, `(current-error-port)`) is one value that
+//! writes to the interpreter's output: errors and output go to the same place, the
+//! livecoder's editor or terminal. `(current-input-port)` is an empty input port: a
+//! program reads from string ports or files, not from the console.
 
 use super::{PlainResult, char_arg, ctl, plain, proc_arg, str_arg, type_err};
 use crate::error::{Error, ErrorKind};
 use crate::interp::{Ctrl, Interp, err};
+use crate::printer::Labels;
 use crate::reader::Reader;
 use crate::value::{InPort, Obj, V, Value};
+
+/// The hidden global holding the console port.
+const CONSOLE: &str = " console";
+
+/// Whether `p` stands for the console: the console port, or `#t` as Extempore passes it.
+fn is_console(it: &mut Interp, p: Value) -> bool {
+    matches!(p.get(), V::Bool(true) | V::Unspec) || p.eqv(super::hidden(it, CONSOLE))
+}
 
 /// Writes `text` to the optional port argument, or to the current output.
 fn out(it: &mut Interp, who: &str, port: Option<Value>, text: &str) -> PlainResult {
@@ -15,7 +30,7 @@ fn out(it: &mut Interp, who: &str, port: Option<Value>, text: &str) -> PlainResu
         Some(p) => match it.heap.obj_mut(p) {
             Some(Obj::OutPort(buf)) => buf.push_str(text),
             _ => {
-                if !matches!(p.get(), V::Bool(true) | V::Unspec) {
+                if !is_console(it, p) {
                     return Err(type_err(it, who, "an output port", p).into());
                 }
                 it.emit(text)?;
@@ -23,6 +38,25 @@ fn out(it: &mut Interp, who: &str, port: Option<Value>, text: &str) -> PlainResu
         },
     }
     Ok(Value::UNSPEC)
+}
+
+/// `write`, `write-shared`, `write-simple`, `display`: `labels` says which parts of the
+/// data get datum labels.
+fn print_out(it: &mut Interp, who: &str, a: &[Value], write: bool, labels: Labels) -> PlainResult {
+    let s = it.print_labelled(a[0], write, labels);
+    out(it, who, a.get(1).copied(), &s)
+}
+
+fn is_output_port(it: &mut Interp, p: Value) -> bool {
+    matches!(it.heap.obj(p), Some(Obj::OutPort(_))) || is_console(it, p)
+}
+
+fn call_with_port(it: &mut Interp, a: &[Value]) -> Result<Value, Ctrl> {
+    if !matches!(it.heap.obj(a[0]), Some(Obj::InPort(_))) && !is_output_port(it, a[0]) {
+        return Err(type_err(it, "call-with-port", "a port", a[0]).into());
+    }
+    proc_arg(it, "call-with-port", a[1])?;
+    it.apply_values(a[1], &[a[0]])
 }
 
 fn joined(it: &Interp, a: &[Value]) -> String {
@@ -143,12 +177,16 @@ fn call_with_output_string(it: &mut Interp, a: &[Value]) -> Result<Value, Ctrl> 
 
 pub(super) fn install(it: &mut Interp) {
     plain(it, "display", 1, Some(2), |it, a| {
-        let s = it.print_to(a[0], false);
-        out(it, "display", a.get(1).copied(), &s)
+        print_out(it, "display", a, false, Labels::Cycles)
     });
     plain(it, "write", 1, Some(2), |it, a| {
-        let s = it.print_to(a[0], true);
-        out(it, "write", a.get(1).copied(), &s)
+        print_out(it, "write", a, true, Labels::Cycles)
+    });
+    plain(it, "write-shared", 1, Some(2), |it, a| {
+        print_out(it, "write-shared", a, true, Labels::Shared)
+    });
+    plain(it, "write-simple", 1, Some(2), |it, a| {
+        print_out(it, "write-simple", a, true, Labels::Never)
     });
     plain(it, "write-string", 1, Some(2), |it, a| {
         let s = str_arg(it, "write-string", a[0])?.to_string();
@@ -179,6 +217,7 @@ pub(super) fn install(it: &mut Interp) {
         it.flush_output();
         Ok(Value::UNSPEC)
     });
+    super::alias(it, "flush-output-port", "flush-output");
     plain(it, "open-input-string", 1, Some(1), |it, a| {
         let text = str_arg(it, "open-input-string", a[0])?.to_string();
         Ok(it.alloc(Obj::InPort(InPort { text, at: 0 })))
@@ -210,13 +249,37 @@ pub(super) fn install(it: &mut Interp) {
         )))
     });
     plain(it, "output-port?", 1, Some(1), |it, a| {
-        Ok(Value::boolean(matches!(
-            it.heap.obj(a[0]),
-            Some(Obj::OutPort(_))
-        )))
+        Ok(Value::boolean(is_output_port(it, a[0])))
     });
-    plain(it, "current-output-port", 0, Some(0), |_, _| {
-        Ok(Value::TRUE)
+    plain(it, "textual-port?", 1, Some(1), |it, a| {
+        let input = matches!(it.heap.obj(a[0]), Some(Obj::InPort(_)));
+        Ok(Value::boolean(input || is_output_port(it, a[0])))
+    });
+    super::alias(it, "port?", "textual-port?");
+    // ports are never closed for good: close-port does nothing, so they stay open
+    super::alias(it, "input-port-open?", "input-port?");
+    super::alias(it, "output-port-open?", "output-port?");
+    super::singleton(it, CONSOLE, "console-port");
+    plain(it, "current-output-port", 0, Some(0), |it, _| {
+        Ok(super::hidden(it, CONSOLE))
+    });
+    super::alias(it, "current-error-port", "current-output-port");
+    plain(it, "current-input-port", 0, Some(0), |it, _| {
+        Ok(it.alloc(Obj::InPort(InPort {
+            text: String::new(),
+            at: 0,
+        })))
+    });
+    ctl(it, "call-with-port", 2, Some(2), call_with_port);
+    plain(it, "file-exists?", 1, Some(1), |it, a| {
+        let path = str_arg(it, "file-exists?", a[0])?;
+        Ok(Value::boolean(std::path::Path::new(path).exists()))
+    });
+    plain(it, "delete-file", 1, Some(1), |it, a| {
+        let path = str_arg(it, "delete-file", a[0])?.to_string();
+        std::fs::remove_file(&path)
+            .map_err(|e| err(ErrorKind::Io, format!("cannot delete {path}: {e}")))?;
+        Ok(Value::UNSPEC)
     });
     plain(it, "close-port", 1, Some(1), |_, _| Ok(Value::UNSPEC));
     super::alias(it, "close-input-port", "close-port");

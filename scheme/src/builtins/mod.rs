@@ -12,12 +12,15 @@ mod io;
 mod list;
 mod numeric;
 mod string;
+mod system;
 mod vector;
 
 use crate::datum::{Datum, DatumKind};
 use crate::error::{Error, ErrorKind};
 use crate::interp::{Ctrl, Interp, err};
-use crate::value::{V, Value};
+use std::rc::Rc;
+
+use crate::value::{Obj, RecordType, V, Value};
 
 /// Builtins fail with a boxed error so that their result fits in two registers.
 pub(crate) type PlainResult = Result<Value, Box<Error>>;
@@ -160,6 +163,7 @@ pub(crate) fn install(it: &mut Interp) {
     hash::install(it);
     io::install(it);
     control::install(it);
+    system::install(it);
     for (hidden, name) in [
         (" apply", "apply"),
         (" =", "="),
@@ -183,6 +187,27 @@ pub(crate) fn install(it: &mut Interp) {
         eprintln!("zonal-scheme: the prelude failed to load: {e}");
     }
     alias(it, " parameterize", "%parameterize");
+}
+
+/// Makes a record type `type_name` with no fields and one instance of it, kept in the
+/// hidden global `global` (a name with a space cannot be typed): a value that prints as
+/// `#<type_name>` and is recognised by identity (the environment, the console port).
+pub(crate) fn singleton(it: &mut Interp, global: &str, type_name: &str) {
+    let rtd = it.alloc(Obj::RecordType(Rc::new(RecordType {
+        name: type_name.into(),
+        fields: Vec::new(),
+    })));
+    if let V::Obj(r) = rtd.get() {
+        let v = it.alloc(Obj::Record(r, Vec::new()));
+        let s = it.intern(global);
+        it.globals[s as usize] = v;
+    }
+}
+
+/// The value of the hidden global `name`.
+pub(crate) fn hidden(it: &mut Interp, name: &str) -> Value {
+    let s = it.intern(name);
+    it.globals[s as usize]
 }
 
 /// Drops the source positions of a prelude form, so that an error inside a prelude

@@ -428,6 +428,26 @@ fn minmax(it: &mut Interp, args: &[Value], who: &str, want_max: bool) -> PlainRe
     })
 }
 
+/// `numerator` (`want_numerator`) or `denominator` of a number as a fraction in lowest
+/// terms: an integer is its own numerator over 1; a flonum is a binary fraction, so
+/// `(denominator 0.75)` is `4.0` (the results stay inexact, as R7RS asks).
+fn fraction_part(it: &mut Interp, args: &[Value], who: &str, want_numerator: bool) -> PlainResult {
+    Ok(match num(it, who, args[0])? {
+        Num::I(i) => Value::new(V::Int(if want_numerator { i } else { 1 })),
+        Num::F(f) if !f.is_finite() => {
+            return Err(type_err(it, who, "a finite number", args[0]).into());
+        }
+        Num::F(f) => {
+            let (mut n, mut d) = (f, 1.0f64);
+            while n.fract() != 0.0 {
+                n *= 2.0;
+                d *= 2.0;
+            }
+            Value::new(V::Float(if want_numerator { n } else { d }))
+        }
+    })
+}
+
 fn atan(it: &mut Interp, args: &[Value]) -> PlainResult {
     let y = float(it, "atan", args[0])?;
     Ok(Value::new(V::Float(match args.get(1) {
@@ -518,6 +538,12 @@ pub(super) fn install(it: &mut Interp) {
                 .ok_or_else(|| err(ErrorKind::Range, "lcm is too large for 64 bits"))?;
         }
         Ok(Value::new(V::Int(l)))
+    });
+    plain(it, "numerator", 1, Some(1), |it, a| {
+        fraction_part(it, a, "numerator", true)
+    });
+    plain(it, "denominator", 1, Some(1), |it, a| {
+        fraction_part(it, a, "denominator", false)
     });
     plain(it, "expt", 2, Some(2), expt);
     plain(it, "sqrt", 1, Some(1), sqrt);

@@ -301,14 +301,20 @@
               alist)
     table))
 
+;; A parameter is a procedure: (p) is its value; (p v) sets it to (converter v);
+;; parameterize converts its new values the same way and restores the old ones as they
+;; were, through the private third argument %parameter-restore.
+(define %parameter-restore (list 'restore))
+
 (define (make-parameter init . converter)
-  (let ((value (if (null? converter)
-                   init
-                   ((%check 'make-parameter 2 'procedure (car converter)) init))))
+  (let* ((convert (if (null? converter)
+                      (lambda (x) x)
+                      (%check 'make-parameter 2 'procedure (car converter))))
+         (value (convert init)))
     (lambda args
-      (if (null? args)
-          value
-          (set! value (car args))))))
+      (cond ((null? args) value)
+            ((and (pair? (cdr args)) (eq? (cadr args) %parameter-restore)) (set! value (car args)))
+            (else (set! value (convert (car args))))))))
 
 (define (%parameterize params values thunk)
   (for-each (lambda (p) (%check 'parameterize 1 'procedure p)) params)
@@ -316,7 +322,7 @@
     (dynamic-wind
       (lambda () (for-each (lambda (p v) (p v)) params values))
       thunk
-      (lambda () (for-each (lambda (p v) (p v)) params old)))))
+      (lambda () (for-each (lambda (p v) (p v %parameter-restore)) params old)))))
 
 (define (stream-car s) (car s))
 (define (stream-cdr s) (force (cdr s)))
@@ -355,3 +361,25 @@
       (cond ((= i n) #f)
             ((if (char? pred) (char=? pred (string-ref s i)) (pred (string-ref s i))) i)
             (else (loop (+ i 1)))))))
+
+;; R7RS cond-expand: the feature identifiers are those of builtins/system.rs FEATURES;
+;; (library (scheme ...)) is true for the standard libraries, whose names all work here
+(define-syntax cond-expand
+  (syntax-rules (and or not else library scheme r7rs ieee-float full-unicode zonal)
+    ((_) (syntax-error "cond-expand: no clause matches the features of this Scheme" (features)))
+    ((_ (else body ...)) (begin body ...))
+    ((_ ((and) body ...) more ...) (begin body ...))
+    ((_ ((and req1 req2 ...) body ...) more ...)
+     (cond-expand (req1 (cond-expand ((and req2 ...) body ...) more ...)) more ...))
+    ((_ ((or) body ...) more ...) (cond-expand more ...))
+    ((_ ((or req1 req2 ...) body ...) more ...)
+     (cond-expand (req1 body ...) (else (cond-expand ((or req2 ...) body ...) more ...))))
+    ((_ ((not req) body ...) more ...)
+     (cond-expand (req (cond-expand more ...)) (else body ...)))
+    ((_ ((library (scheme name ...)) body ...) more ...) (begin body ...))
+    ((_ ((library other) body ...) more ...) (cond-expand more ...))
+    ((_ (r7rs body ...) more ...) (begin body ...))
+    ((_ (ieee-float body ...) more ...) (begin body ...))
+    ((_ (full-unicode body ...) more ...) (begin body ...))
+    ((_ (zonal body ...) more ...) (begin body ...))
+    ((_ (other body ...) more ...) (cond-expand more ...))))

@@ -110,6 +110,25 @@ fn string_set(it: &mut Interp, a: &[Value]) -> PlainResult {
     Ok(Value::UNSPEC)
 }
 
+/// `(string-copy! to at from [start [end]])`: copies characters of `from` into `to`
+/// from index `at` on (the two may be the same string).
+fn string_copy_to(it: &mut Interp, a: &[Value]) -> PlainResult {
+    let who = "string-copy!";
+    let at = index_arg(it, who, a[1])?;
+    let from = str_arg(it, who, a[2])?;
+    let (start, end) = span(it, who, from, &a[3..])?;
+    let piece: Vec<char> = from.chars().skip(start).take(end - start).collect();
+    let mut to: Vec<char> = str_arg(it, who, a[0])?.chars().collect();
+    if at + piece.len() > to.len() {
+        return Err(range_err(who, "the copy would run past the end of the string", at).into());
+    }
+    to[at..at + piece.len()].copy_from_slice(&piece);
+    if let Some(Obj::Str(s)) = it.heap.obj_mut(a[0]) {
+        *s = to.into_iter().collect();
+    }
+    Ok(Value::UNSPEC)
+}
+
 fn str_cmp(
     it: &Interp,
     who: &str,
@@ -286,11 +305,16 @@ pub(super) fn install(it: &mut Interp) {
         }
         Ok(Value::UNSPEC)
     });
-    plain(it, "string->vector", 1, Some(1), |it, a| {
-        let items: Vec<Value> = str_arg(it, "string->vector", a[0])?
+    plain(it, "string->vector", 1, Some(3), |it, a| {
+        let s = str_arg(it, "string->vector", a[0])?;
+        let (start, end) = span(it, "string->vector", s, &a[1..])?;
+        let items: Vec<Value> = s
             .chars()
+            .skip(start)
+            .take(end - start)
             .map(|c| Value::new(V::Char(c)))
             .collect();
         Ok(it.alloc(Obj::Vector(items)))
     });
+    plain(it, "string-copy!", 3, Some(5), string_copy_to);
 }

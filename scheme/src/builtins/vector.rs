@@ -159,9 +159,11 @@ pub(super) fn install(it: &mut Interp) {
         }
         Ok(it.alloc(Obj::Vector(out)))
     });
-    plain(it, "vector->string", 1, Some(1), |it, a| {
+    plain(it, "vector->string", 1, Some(3), |it, a| {
+        let all = items(it, "vector->string", a[0])?;
+        let (start, end) = span(it, "vector->string", all.len(), &a[1..])?;
         let mut s = String::new();
-        for &c in items(it, "vector->string", a[0])? {
+        for &c in &all[start..end] {
             s.push(super::char_arg(it, "vector->string", c)?);
         }
         Ok(it.new_string(s))
