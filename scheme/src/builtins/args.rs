@@ -148,25 +148,22 @@ fn check_lists(it: &mut Interp, a: &[Value]) -> PlainResult {
     Ok(a[2])
 }
 
-/// `(%missing-key who key)`: the error for a key that is not in a table when no default
-/// was given.
-fn missing_key(it: &mut Interp, a: &[Value]) -> PlainResult {
-    let who = sym_arg(it, "%missing-key", a[0])?;
-    Err(err(
-        ErrorKind::Range,
-        format!(
-            "{}: the key is not in the table, and no default was given",
-            it.sym_name(who)
-        ),
+/// `(%range-error who what irritant)`: an out-of-range error `who: what irritant`, for
+/// an index past the end or a key that is not there.
+fn range_error(it: &mut Interp, a: &[Value]) -> PlainResult {
+    let who = sym_arg(it, "%range-error", a[0])?;
+    let what = super::str_arg(it, "%range-error", a[1])?;
+    Err(
+        err(ErrorKind::Range, format!("{}: {what}", it.sym_name(who)))
+            .with_irritants(vec![it.print_to(a[2], true)])
+            .into(),
     )
-    .with_irritants(vec![it.print_to(a[1], true)])
-    .into())
 }
 
 pub(super) fn install(it: &mut Interp) {
     plain(it, "%check", 4, Some(4), check);
     plain(it, "%check-lists", 3, Some(3), check_lists);
-    plain(it, "%missing-key", 2, Some(2), missing_key);
+    plain(it, "%range-error", 3, Some(3), range_error);
 }
 
 #[cfg(test)]

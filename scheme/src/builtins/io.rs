@@ -1,7 +1,8 @@
 //! Output (`display`, `write`, `write-shared`, `write-simple`, `newline`, Extempore's
 //! `print`/`println`), string ports (`open-input-string`, `read`, `read-char`,
 //! `read-line`, `open-output-string`, `with-output-to-string`), the console port, files
-//! (`open-input-file`, `file-exists?`, `delete-file`).
+//! (`open-input-file`, `file-exists?`, `delete-file`; `call-with-output-file` and
+//! `with-output-to-file` are in the prelude: they write the file when they return).
 //!
 //! The console port (`(current-output-port)`, `(current-error-port)`) is one value that
 //! writes to the interpreter's output: errors and output go to the same place, the
@@ -274,6 +275,13 @@ pub(super) fn install(it: &mut Interp) {
     plain(it, "file-exists?", 1, Some(1), |it, a| {
         let path = str_arg(it, "file-exists?", a[0])?;
         Ok(Value::boolean(std::path::Path::new(path).exists()))
+    });
+    plain(it, "%write-file", 2, Some(2), |it, a| {
+        let path = str_arg(it, "%write-file", a[0])?.to_string();
+        let text = str_arg(it, "%write-file", a[1])?;
+        std::fs::write(&path, text)
+            .map_err(|e| err(ErrorKind::Io, format!("cannot write {path}: {e}")))?;
+        Ok(Value::UNSPEC)
     });
     plain(it, "delete-file", 1, Some(1), |it, a| {
         let path = str_arg(it, "delete-file", a[0])?.to_string();

@@ -61,8 +61,9 @@ fn append(it: &mut Interp, a: &[Value]) -> PlainResult {
     Ok(it.list_with_tail(&items, last))
 }
 
-fn list_tail(it: &mut Interp, a: &[Value]) -> PlainResult {
-    let k = index_arg(it, "list-tail", a[1])?;
+/// What is left of list `a[0]` after its first `a[1]` elements (`list-tail`, `drop`).
+fn tail_after(it: &Interp, who: &str, a: &[Value]) -> PlainResult {
+    let k = index_arg(it, who, a[1])?;
     let mut v = a[0];
     for _ in 0..k {
         v = it
@@ -71,13 +72,43 @@ fn list_tail(it: &mut Interp, a: &[Value]) -> PlainResult {
             .ok_or_else(|| {
                 err(
                     ErrorKind::Range,
-                    "list-tail: the list is shorter than the index",
+                    format!("{who}: the list is shorter than the index"),
                 )
                 .with_irritants(vec![k.to_string()])
             })?
             .cdr;
     }
     Ok(v)
+}
+
+fn list_tail(it: &mut Interp, a: &[Value]) -> PlainResult {
+    tail_after(it, "list-tail", a)
+}
+
+/// A new list of the first `a[1]` elements of list `a[0]` (`list-head`, `take`); walks
+/// only that many pairs, so the list may be circular.
+fn head_of(it: &mut Interp, who: &str, a: &[Value]) -> PlainResult {
+    let k = index_arg(it, who, a[1])?;
+    let mut items = Vec::with_capacity(k.min(1 << 16));
+    let mut cur = a[0];
+    while items.len() < k {
+        match it.heap.pair(cur) {
+            Some(p) => {
+                items.push(p.car);
+                cur = p.cdr;
+            }
+            None if matches!(cur.get(), V::Nil) => {
+                return Err(err(
+                    ErrorKind::Range,
+                    format!("{who}: the index is past the end of the list"),
+                )
+                .with_irritants(vec![k.to_string()])
+                .into());
+            }
+            None => return Err(type_err(it, who, "a list", a[0]).into()),
+        }
+    }
+    Ok(it.list_from(&items))
 }
 
 fn list_ref(it: &mut Interp, a: &[Value]) -> PlainResult {
@@ -329,27 +360,8 @@ pub(super) fn install(it: &mut Interp) {
             .map_or(Value::FALSE, |i| Value::new(V::Int(i as i64))))
     });
     plain(it, "list-head", 2, Some(2), |it, a| {
-        let k = index_arg(it, "list-head", a[1])?;
-        // walks only k pairs, so the list may be circular
-        let mut items = Vec::with_capacity(k.min(1 << 16));
-        let mut cur = a[0];
-        while items.len() < k {
-            match it.heap.pair(cur) {
-                Some(p) => {
-                    items.push(p.car);
-                    cur = p.cdr;
-                }
-                None if matches!(cur.get(), V::Nil) => {
-                    return Err(err(
-                        ErrorKind::Range,
-                        "list-head: the index is past the end of the list",
-                    )
-                    .with_irritants(vec![k.to_string()])
-                    .into());
-                }
-                None => return Err(type_err(it, "list-head", "a list", a[0]).into()),
-            }
-        }
-        Ok(it.list_from(&items))
+        head_of(it, "list-head", a)
     });
+    plain(it, "take", 2, Some(2), |it, a| head_of(it, "take", a));
+    plain(it, "drop", 2, Some(2), |it, a| tail_after(it, "drop", a));
 }

@@ -267,7 +267,9 @@
                              (hash-table-ref table key
                                              (%check 'hash-table-update! 4 'procedure (car default))))
                             ((hash-table-contains? table key) (hash-table-ref table key))
-                            (else (%missing-key 'hash-table-update! key))))))
+                            (else (%range-error 'hash-table-update!
+                                                "the key is not in the table, and no default was given"
+                                                key))))))
 
 (define (hash-table-update!/default table key f default)
   (%check 'hash-table-update!/default 1 'hash-table table)
@@ -341,10 +343,80 @@
   (%check 'vector-grow 1 'vector v)
   (%check 'vector-grow 2 'index n)
   (if (< n (vector-length v))
-      (error "vector-grow: the new size is smaller than the vector" n))
+      (%range-error 'vector-grow "the new size is smaller than the vector" n))
   (let ((new (make-vector n 0)))
     (vector-copy! new 0 v)
     new))
+
+;; SRFI-1 selectors and splitters
+(define (%nth who l k)
+  (let loop ((tail l) (i k))
+    (cond ((not (pair? tail))
+           (if (null? tail)
+               (%range-error who "the list is too short" l)
+               (%check who 1 'list l)))
+          ((= i 0) (car tail))
+          (else (loop (cdr tail) (- i 1))))))
+(define (first l) (%nth 'first l 0))
+(define (second l) (%nth 'second l 1))
+(define (third l) (%nth 'third l 2))
+(define (fourth l) (%nth 'fourth l 3))
+(define (fifth l) (%nth 'fifth l 4))
+
+(define (take-while pred l)
+  (%check 'take-while 1 'procedure pred)
+  (let loop ((l (%check 'take-while 2 'list l)) (acc '()))
+    (if (and (pair? l) (pred (car l)))
+        (loop (cdr l) (cons (car l) acc))
+        (reverse acc))))
+
+(define (drop-while pred l)
+  (%check 'drop-while 1 'procedure pred)
+  (let loop ((l (%check 'drop-while 2 'list l)))
+    (if (and (pair? l) (pred (car l)))
+        (loop (cdr l))
+        l)))
+
+(define (span pred l)
+  (%check 'span 1 'procedure pred)
+  (%check 'span 2 'list l)
+  (values (take-while pred l) (drop-while pred l)))
+
+(define (break pred l)
+  (%check 'break 1 'procedure pred)
+  (%check 'break 2 'list l)
+  (span (lambda (x) (not (pred x))) l))
+
+(define (concatenate ls) (apply append (%check 'concatenate 1 'list ls)))
+
+(define (append-reverse rev tail) (append (reverse (%check 'append-reverse 1 'list rev)) tail))
+
+(define (alist-copy alist)
+  (map (lambda (entry) (cons (car entry) (cdr entry))) (%check 'alist-copy 1 'alist alist)))
+
+(define (alist-delete key alist . eq)
+  (%check 'alist-delete 2 'alist alist)
+  (let ((same? (if (null? eq) equal? (%check 'alist-delete 3 'procedure (car eq)))))
+    (filter (lambda (entry) (not (same? key (car entry)))) alist)))
+
+;; files: output is collected as a string and written when the procedure returns
+(define (call-with-output-file path proc)
+  (%check 'call-with-output-file 1 'string path)
+  (%check 'call-with-output-file 2 'procedure proc)
+  (let* ((port (open-output-string))
+         (result (proc port)))
+    (%write-file path (get-output-string port))
+    result))
+
+(define (with-output-to-file path thunk)
+  (%check 'with-output-to-file 1 'string path)
+  (%check 'with-output-to-file 2 'procedure thunk)
+  (%write-file path (with-output-to-string thunk)))
+
+(define (call-with-input-file path proc)
+  (%check 'call-with-input-file 1 'string path)
+  (%check 'call-with-input-file 2 'procedure proc)
+  (proc (open-input-file path)))
 
 (define (append! . ls) (apply append ls))
 (define (reverse! l) (reverse l))
