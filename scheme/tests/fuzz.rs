@@ -441,6 +441,32 @@ const PROCEDURES: &[&str] = &[
     "with-output-to-string",
     "procedure?",
     "sys:gc-stats",
+    "take",
+    "drop",
+    "first",
+    "list-head",
+    "write-shared",
+    "write-simple",
+    "string-copy!",
+    "string->vector",
+    "vector->string",
+    "numerator",
+    "call-with-port",
+    "features",
+    "current-jiffy",
+    "string-map",
+    "fold",
+    "delete",
+    "hash-table-update!",
+    "make-parameter",
+    "set-cdr!",
+    "set-car!",
+    "list-copy",
+    "list-set!",
+    "make-hash-table",
+    "list->string",
+    "string-for-each",
+    "vector-for-each",
 ];
 
 /// A random expression of roughly the given depth: syntactically plausible, often wrong.
@@ -515,7 +541,11 @@ fn expr(rng: &mut Rng, depth: usize) -> String {
                 "define-syntax",
                 "let-values",
                 "when",
-                "unless"
+                "unless",
+                "cond-expand",
+                "parameterize",
+                "case-lambda",
+                "define-values"
             ]),
             (0..rng.below(4))
                 .map(|_| e(rng))
