@@ -189,9 +189,11 @@ pub(super) fn install(it: &mut Interp) {
     plain(it, "write-simple", 1, Some(2), |it, a| {
         print_out(it, "write-simple", a, true, Labels::Never)
     });
-    plain(it, "write-string", 1, Some(2), |it, a| {
-        let s = str_arg(it, "write-string", a[0])?.to_string();
-        out(it, "write-string", a.get(1).copied(), &s)
+    plain(it, "write-string", 1, Some(4), |it, a| {
+        let s = str_arg(it, "write-string", a[0])?;
+        let (start, end) = super::string::span(it, "write-string", s, a.get(2..).unwrap_or(&[]))?;
+        let piece = super::string::sub(s, start, end);
+        out(it, "write-string", a.get(1).copied(), &piece)
     });
     plain(it, "write-char", 1, Some(2), |it, a| {
         let c = char_arg(it, "write-char", a[0])?;

@@ -30,7 +30,7 @@ fn range_err(who: &str, what: &str, k: usize) -> Error {
 }
 
 /// The optional `[start [end]]` arguments of string procedures, in characters.
-fn span(it: &Interp, who: &str, s: &str, a: &[Value]) -> Result<(usize, usize), Error> {
+pub(super) fn span(it: &Interp, who: &str, s: &str, a: &[Value]) -> Result<(usize, usize), Error> {
     let n = char_count(s);
     let start = match a.first() {
         Some(&v) => index_arg(it, who, v)?,
@@ -57,7 +57,7 @@ fn span(it: &Interp, who: &str, s: &str, a: &[Value]) -> Result<(usize, usize), 
     Ok((start, end))
 }
 
-fn sub(s: &str, start: usize, end: usize) -> String {
+pub(super) fn sub(s: &str, start: usize, end: usize) -> String {
     match (byte_at(s, start), byte_at(s, end)) {
         (Some(b0), Some(b1)) => s[b0..b1].to_string(),
         _ => String::new(),
@@ -297,11 +297,17 @@ pub(super) fn install(it: &mut Interp) {
     });
     plain(it, "string-split", 1, Some(2), string_split);
     plain(it, "string-join", 1, Some(2), string_join);
-    plain(it, "string-fill!", 2, Some(2), |it, a| {
+    plain(it, "string-fill!", 2, Some(4), |it, a| {
         let c = char_arg(it, "string-fill!", a[1])?;
-        let n = char_count(str_arg(it, "string-fill!", a[0])?);
+        let s = str_arg(it, "string-fill!", a[0])?;
+        let (start, end) = span(it, "string-fill!", s, &a[2..])?;
+        let filled: String = s
+            .chars()
+            .enumerate()
+            .map(|(i, x)| if (start..end).contains(&i) { c } else { x })
+            .collect();
         if let Some(Obj::Str(s)) = it.heap.obj_mut(a[0]) {
-            *s = std::iter::repeat_n(c, n).collect();
+            *s = filled;
         }
         Ok(Value::UNSPEC)
     });

@@ -1,5 +1,7 @@
 //! What a program can ask about the running system: `features` (what `cond-expand`
-//! tests), the clock (`current-second`, `current-jiffy`, `jiffies-per-second`).
+//! tests), the clock (`current-second`, `current-jiffy`, `jiffies-per-second`), the
+//! process (`command-line`, `get-environment-variable(s)`). There is no `exit`: a
+//! livecoding session outlives the programs sent to it.
 
 use std::sync::OnceLock;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -39,5 +41,24 @@ pub(super) fn install(it: &mut Interp) {
     });
     plain(it, "jiffies-per-second", 0, Some(0), |_, _| {
         Ok(Value::new(V::Int(JIFFIES_PER_SECOND)))
+    });
+    plain(it, "command-line", 0, Some(0), |it, _| {
+        let items: Vec<Value> = std::env::args().map(|a| it.new_string(a)).collect();
+        Ok(it.list_from(&items))
+    });
+    plain(it, "get-environment-variable", 1, Some(1), |it, a| {
+        let name = super::str_arg(it, "get-environment-variable", a[0])?;
+        Ok(match std::env::var(name) {
+            Ok(v) => it.new_string(v),
+            Err(_) => Value::FALSE,
+        })
+    });
+    plain(it, "get-environment-variables", 0, Some(0), |it, _| {
+        let mut items = Vec::new();
+        for (k, v) in std::env::vars() {
+            let (k, v) = (it.new_string(k), it.new_string(v));
+            items.push(it.cons(k, v));
+        }
+        Ok(it.list_from(&items))
     });
 }
