@@ -82,7 +82,7 @@ fn is_alist(it: &Interp, v: Value) -> bool {
 }
 
 /// `(%check who index kind value)` returns `value` if it is of `kind` (`procedure`,
-/// `list`, `alist`, `vector`, `string`, `char`, `hash-table`, `index`,
+/// `list`, `alist`, `pair`, `vector`, `string`, `char`, `hash-table`, `integer`, `index`,
 /// `char-or-procedure`, `sequence`), else raises the error for argument `index` of `who`.
 fn check(it: &mut Interp, a: &[Value]) -> PlainResult {
     let who = sym_arg(it, "%check", a[0])?;
@@ -116,6 +116,8 @@ fn check(it: &mut Interp, a: &[Value]) -> PlainResult {
         "string" if !matches!(obj, Some(Obj::Str(_))) => "a string",
         "hash-table" if !matches!(obj, Some(Obj::Table(_))) => "a hash table",
         "char" if !matches!(v.get(), V::Char(_)) => "a character",
+        "pair" if !matches!(v.get(), V::Pair(_)) => "a pair",
+        "integer" if super::int_arg(it, &who, v).is_err() => "an integer",
         "index" if !matches!(v.get(), V::Int(i) if i >= 0) => "a non-negative integer",
         _ => return Ok(v),
     };

@@ -326,8 +326,8 @@
       thunk
       (lambda () (for-each (lambda (p v) (p v %parameter-restore)) params old)))))
 
-(define (stream-car s) (car s))
-(define (stream-cdr s) (force (cdr s)))
+(define (stream-car s) (car (%check 'stream-car 1 'pair s)))
+(define (stream-cdr s) (force (cdr (%check 'stream-cdr 1 'pair s))))
 
 (define (char-ascii? c) (< (char->integer (%check 'char-ascii? 1 'char c)) 128))
 
@@ -418,12 +418,22 @@
   (%check 'call-with-input-file 2 'procedure proc)
   (proc (open-input-file path)))
 
-(define (append! . ls) (apply append ls))
-(define (reverse! l) (reverse l))
+(define (append! . ls)
+  (let loop ((rest ls) (i 1))
+    (if (and (pair? rest) (pair? (cdr rest)))
+        (begin (%check 'append! i 'list (car rest)) (loop (cdr rest) (+ i 1)))))
+  (apply append ls))
+(define (reverse! l) (reverse (%check 'reverse! 1 'list l)))
 (define (void . args) (if #f #f))
 
-(define (floor/ n d) (values (floor-quotient n d) (floor-remainder n d)))
-(define (truncate/ n d) (values (truncate-quotient n d) (truncate-remainder n d)))
+(define (floor/ n d)
+  (%check 'floor/ 1 'integer n)
+  (%check 'floor/ 2 'integer d)
+  (values (floor-quotient n d) (floor-remainder n d)))
+(define (truncate/ n d)
+  (%check 'truncate/ 1 'integer n)
+  (%check 'truncate/ 2 'integer d)
+  (values (truncate-quotient n d) (truncate-remainder n d)))
 
 (define (string-index s pred)
   (%check 'string-index 1 'string s)

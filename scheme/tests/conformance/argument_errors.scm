@@ -104,3 +104,14 @@
 ;; with several lists of different lengths, fold-right pairs elements from the front
 (write (fold-right cons* '() '(a b c) '(1 2)))
 (newline)
+;; ---- the rest of the prelude
+(floor/ 1 'a)
+(truncate/ 'a 2)
+(stream-car 5)
+(stream-cdr '())
+(append! '(1) 5 '(2))
+(reverse! 5)
+(write (call-with-values (lambda () (floor/ 7.0 2)) list))
+(newline)
+(write (append! (list 1) (list 2) 3))
+(newline)
