@@ -59,6 +59,32 @@ fn prelude_loads() {
 }
 
 #[test]
+fn every_prelude_procedure_compiles_on_demand() {
+    let mut it = Interp::new();
+    let n = crate::autoload::compile_all(&mut it, crate::builtins::PRELUDE).expect("compiles");
+    assert!(n > 50, "only {n} procedures were found in the prelude");
+}
+
+#[test]
+fn a_prelude_procedure_compiled_late_ignores_later_macros_and_redefinitions() {
+    // `reverse` is a builtin the prelude's map calls; a livecoder's macro named `if`
+    // must not change how the prelude's map is compiled on its first call
+    assert_eq!(
+        run(
+            "(define-syntax if (syntax-rules () ((_ c a b) 'hijacked))) (map (lambda (x) (* x 2)) '(1 2 3))"
+        ),
+        "(2 4 6)"
+    );
+    // a livecoder's own map stays theirs; the prelude's runs where a stub was kept
+    assert_eq!(
+        run(
+            "(define old-map map) (define (map f l) 'mine) (list (map car '((1))) (old-map car '((1))))"
+        ),
+        "(mine (1))"
+    );
+}
+
+#[test]
 fn core_syntax() {
     assert_eq!(run("(define (f x) (* x 2)) (f 21)"), "42");
     assert_eq!(

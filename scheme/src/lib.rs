@@ -26,6 +26,7 @@
 //! - `call/cc` continuations escape (upwards); calling one after its `call/cc` has
 //!   returned is an error. `syntax-rules` renames only the variables a template binds.
 
+mod autoload;
 mod builtins;
 mod compile;
 mod convert;

@@ -178,12 +178,8 @@ pub(crate) fn install(it: &mut Interp) {
     ] {
         alias(it, hidden, name);
     }
-    // the prelude ships with the crate and a unit test evaluates it: an error is a bug
-    let loaded = Interp::read_all(PRELUDE, "prelude.scm").and_then(|mut forms| {
-        forms.iter_mut().for_each(forget_positions);
-        it.on_big_stack(|it| forms.iter().try_for_each(|f| it.eval_datum(f).map(drop)))
-    });
-    if let Err(e) = loaded {
+    // the prelude ships with the crate and unit tests compile all of it: an error is a bug
+    if let Err(e) = crate::autoload::load(it, PRELUDE, forget_positions) {
         eprintln!("zonal-scheme: the prelude failed to load: {e}");
     }
     alias(it, " parameterize", "%parameterize");
