@@ -5,15 +5,51 @@ use std::collections::{HashMap, HashSet};
 
 use crate::datum::{Datum, DatumKind};
 use crate::interp::Interp;
+use crate::printer::{cycle_targets, identity};
 use crate::reader::{DATUM_LABEL, DATUM_REF, MAX_NESTING};
 use crate::value::{Obj, V, Value};
 
+/// The datum labels `datum_of` gives: which values need one (the places cycles come back
+/// to) and the numbers given so far.
+struct LabelState {
+    targets: HashMap<u64, Option<usize>>,
+    next: usize,
+}
+
+impl LabelState {
+    fn has(&self, v: Value) -> bool {
+        identity(v).is_some_and(|id| self.targets.contains_key(&id))
+    }
+}
+
 impl Interp {
+    /// `v` as a datum; circular data become datum labels, as the reader reads them.
     pub(crate) fn datum_of(&self, v: Value, depth: usize) -> Datum {
-        stacker::maybe_grow(64 * 1024, 1024 * 1024, || self.datum_of_inner(v, depth))
+        let mut labels = LabelState {
+            targets: cycle_targets(self, v, false),
+            next: 0,
+        };
+        self.datum_in(v, depth, &mut labels)
     }
 
-    fn datum_of_inner(&self, v: Value, depth: usize) -> Datum {
+    fn datum_in(&self, v: Value, depth: usize, labels: &mut LabelState) -> Datum {
+        stacker::maybe_grow(64 * 1024, 1024 * 1024, || {
+            let Some(slot) = identity(v).and_then(|id| labels.targets.get_mut(&id)) else {
+                return self.datum_plain(v, depth, labels);
+            };
+            let number = |n: usize| Datum::new(DatumKind::Int(n as i64), None);
+            if let Some(n) = *slot {
+                return Datum::list(vec![Datum::sym(DATUM_REF, None), number(n)], None);
+            }
+            let n = labels.next;
+            *slot = Some(n);
+            labels.next += 1;
+            let inner = self.datum_plain(v, depth, labels);
+            Datum::list(vec![Datum::sym(DATUM_LABEL, None), number(n), inner], None)
+        })
+    }
+
+    fn datum_plain(&self, v: Value, depth: usize, labels: &mut LabelState) -> Datum {
         let kind = if depth > MAX_NESTING {
             DatumKind::Other("...".into())
         } else {
@@ -28,22 +64,27 @@ impl Interp {
                     let mut items = Vec::new();
                     let mut cur = v;
                     while let Some(p) = self.heap.pair(cur) {
-                        items.push(self.datum_of(p.car, depth + 1));
-                        cur = p.cdr;
-                        if items.len() > self.heap.pairs.len() {
+                        // a labelled rest of the list is written as a dotted tail
+                        if !items.is_empty() && labels.has(cur) {
                             break;
                         }
+                        items.push(self.datum_in(p.car, depth + 1, labels));
+                        cur = p.cdr;
                     }
                     if matches!(cur.get(), V::Nil) {
                         DatumKind::List(items)
                     } else {
-                        DatumKind::Dotted(items, Box::new(self.datum_of(cur, depth + 1)))
+                        let tail = self.datum_in(cur, depth + 1, labels);
+                        DatumKind::Dotted(items, Box::new(tail))
                     }
                 }
                 V::Obj(_) => match self.heap.obj(v) {
                     Some(Obj::Str(s)) => DatumKind::Str(s.clone()),
                     Some(Obj::Vector(items)) => DatumKind::Vector(
-                        items.iter().map(|&x| self.datum_of(x, depth + 1)).collect(),
+                        items
+                            .iter()
+                            .map(|&x| self.datum_in(x, depth + 1, labels))
+                            .collect(),
                     ),
                     _ => DatumKind::Other(self.print_to(v, true)),
                 },
@@ -108,7 +149,7 @@ impl Interp {
         let mut seen = HashSet::new();
         let mut work = vec![root];
         while let Some(v) = work.pop() {
-            if !v.is_heap() || !seen.insert(crate::printer::identity(v)) {
+            if !v.is_heap() || !seen.insert(identity(v)) {
                 continue;
             }
             let slots: Vec<&mut Value> = match v.get() {

@@ -90,7 +90,7 @@ fn children(it: &Interp, v: Value, out: &mut Vec<Value>) {
 /// The identities of the pairs and objects under `v` that a cycle comes back to (with
 /// `shared`, also those reached twice): those that need a datum label. An iterative depth-first search, so deep lists cannot
 /// overflow the native stack.
-fn cycle_targets(it: &Interp, v: Value, shared: bool) -> HashMap<u64, Option<usize>> {
+pub(crate) fn cycle_targets(it: &Interp, v: Value, shared: bool) -> HashMap<u64, Option<usize>> {
     enum Step {
         Enter(Value),
         Leave(u64),

@@ -128,3 +128,23 @@
 (newline)
 ;; labels cannot be used in quasiquote templates
 `#0=(a ,@(list 1) . #0#)
+;;; ---
+;; circular data through eval and macros keep their shape (they are converted with datum
+;; labels), whatever the size of the heap
+(define lots (iota 200000))
+(define loop2 (list 1 2))
+(set-cdr! (cdr loop2) loop2)
+(write (eval (list 'quote loop2)))
+(newline)
+(define self-vector (vector 1 2))
+(vector-set! self-vector 1 self-vector)
+(write (eval (list 'quote (list self-vector loop2 self-vector))))
+(newline)
+(define-macro (quoted x) (list 'quote x))
+(write (quoted #0=(a . #0#)))
+(newline)
+(define-syntax quoted-too (syntax-rules () ((_ x) 'x)))
+(write (quoted-too #0=(b . #0#)))
+(newline)
+(define-macro (circular-code) (let ((l (list '+ 1 2))) (set-cdr! (cddr l) (cdr l)) l))
+(circular-code)
