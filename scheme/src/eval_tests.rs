@@ -573,12 +573,13 @@ fn circular_data_print_and_convert_on_a_small_stack() {
                 .expect("builds");
             let written = it.write_string(v);
             let datum = it.to_datum(v);
-            (written, datum.as_list().is_none())
+            let back = it.from_datum(&datum);
+            (written, it.write_string(back))
         })
         .expect("thread");
-    let (written, not_a_list) = h.join().expect("no overflow");
+    let (written, round_trip) = h.join().expect("no overflow");
     assert_eq!(written, "#0=#(#0#)");
-    assert!(not_a_list);
+    assert_eq!(round_trip, "#0=#(#0#)");
 }
 
 #[test]
