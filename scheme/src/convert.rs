@@ -1,18 +1,18 @@
 //! Conversion between heap values and plain [`Datum`]s (for special-form handlers,
 //! macro expansion, `eval` and the embedder).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use crate::datum::{Datum, DatumKind};
 use crate::interp::Interp;
-use crate::printer::{cycle_targets, identity};
+use crate::printer::{IdMap, cycle_targets, identity};
 use crate::reader::{DATUM_LABEL, DATUM_REF, MAX_NESTING};
 use crate::value::{Obj, V, Value};
 
 /// The datum labels `datum_of` gives: which values need one (the places cycles come back
 /// to) and the numbers given so far.
 struct LabelState {
-    targets: HashMap<u64, Option<usize>>,
+    targets: IdMap<Option<usize>>,
     next: usize,
 }
 
@@ -146,10 +146,11 @@ impl Interp {
 
     /// Replaces `old` by `new` in every pair and vector reachable from `root`.
     fn replace_everywhere(&mut self, root: Value, old: Value, new: Value) {
-        let mut seen = HashSet::new();
+        let mut seen = IdMap::default();
         let mut work = vec![root];
         while let Some(v) = work.pop() {
-            if !v.is_heap() || !seen.insert(identity(v)) {
+            let Some(id) = identity(v) else { continue };
+            if seen.insert(id, ()).is_some() {
                 continue;
             }
             let slots: Vec<&mut Value> = match v.get() {

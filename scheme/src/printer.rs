@@ -5,6 +5,7 @@
 //! [`MAX_PRINT_DEPTH`] and output past [`MAX_PRINT_ITEMS`] elements are cut with `...`.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::interp::Interp;
 use crate::value::{Obj, Promise, V, Value};
@@ -66,6 +67,51 @@ pub(crate) fn identity(v: Value) -> Option<u64> {
     }
 }
 
+/// Hashes a node identity with one multiplication (Fibonacci hashing): identities are
+/// already distinct integers, and SipHash would cost more than the walks that use it.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, x: u64) {
+        self.0 = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// A map keyed by node identity.
+pub(crate) type IdMap<T> = HashMap<u64, T, BuildHasherDefault<IdHasher>>;
+
+/// How many nodes a plain walk visits before the cycle search is worth its hashing.
+const PLAIN_WALK_LIMIT: usize = 10_000;
+
+/// Whether a walk of `v` that follows every edge, without remembering where it has been,
+/// ends within [`PLAIN_WALK_LIMIT`] nodes: then `v` is small and has no cycle.
+fn small_and_acyclic(it: &Interp, v: Value) -> bool {
+    let mut work = vec![v];
+    let mut visited = 0;
+    while let Some(x) = work.pop() {
+        if identity(x).is_none() {
+            continue;
+        }
+        visited += 1;
+        if visited > PLAIN_WALK_LIMIT {
+            return false;
+        }
+        children(it, x, &mut work);
+    }
+    true
+}
+
 /// Where the search for cycles has been.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Visit {
@@ -90,16 +136,16 @@ fn children(it: &Interp, v: Value, out: &mut Vec<Value>) {
 /// The identities of the pairs and objects under `v` that a cycle comes back to (with
 /// `shared`, also those reached twice): those that need a datum label. An iterative depth-first search, so deep lists cannot
 /// overflow the native stack.
-pub(crate) fn cycle_targets(it: &Interp, v: Value, shared: bool) -> HashMap<u64, Option<usize>> {
+pub(crate) fn cycle_targets(it: &Interp, v: Value, shared: bool) -> IdMap<Option<usize>> {
     enum Step {
         Enter(Value),
         Leave(u64),
     }
-    let mut labels = HashMap::new();
-    if identity(v).is_none() {
+    let mut labels = IdMap::default();
+    if identity(v).is_none() || (!shared && small_and_acyclic(it, v)) {
         return labels;
     }
-    let mut seen: HashMap<u64, Visit> = HashMap::new();
+    let mut seen: IdMap<Visit> = IdMap::default();
     let mut work = vec![Step::Enter(v)];
     let mut kids = Vec::new();
     while let Some(step) = work.pop() {
@@ -138,7 +184,7 @@ struct Printer<'a> {
     out: String,
     items: usize,
     /// Values that need a datum label, with the number given when first printed.
-    labels: HashMap<u64, Option<usize>>,
+    labels: IdMap<Option<usize>>,
     next_label: usize,
 }
 
@@ -375,7 +421,7 @@ impl Interp {
             out: String::new(),
             items: 0,
             labels: match labels {
-                Labels::Never => HashMap::new(),
+                Labels::Never => IdMap::default(),
                 _ => cycle_targets(self, v, labels == Labels::Shared),
             },
             next_label: 0,
