@@ -13,7 +13,7 @@ use anyhow::Context as _;
 
 use crate::device::{self, DeviceConfig};
 use crate::diagnostic::report;
-use crate::render::{RenderConfig, SampleFormat, render_files, write_wav};
+use crate::render::{RenderConfig, SampleFormat, render_files_to_wav};
 use crate::server::{self, ServerConfig};
 use crate::session::{Session, SessionConfig};
 use crate::{clock, control, record, repl};
@@ -185,19 +185,11 @@ fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
         format: args.format,
         progress: std::io::stderr().is_terminal(),
     };
-    // Find out now, not after the render, that the WAV cannot be written.
-    std::fs::File::create(&args.output)
-        .with_context(|| format!("cannot create {}", args.output.display()))?;
-    let rendered = render_files(&args.files, &cfg)?;
-    write_wav(
-        &args.output,
-        &rendered.samples,
-        args.channels,
-        args.sample_rate,
-        args.format,
-    )?;
-    eprintln!("{}: {}", args.output.display(), rendered.summary);
-    Ok(if rendered.summary.failures > 0 {
+    // the WAV is created first (a path that cannot be written is found out at once)
+    // and the audio streams into it as it renders
+    let summary = render_files_to_wav(&args.files, &cfg, &args.output)?;
+    eprintln!("{}: {}", args.output.display(), summary);
+    Ok(if summary.failures > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

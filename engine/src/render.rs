@@ -5,6 +5,8 @@
 //! the audio thread render up to the buffer in which the next callback is due, runs
 //! that callback (so its events reach the audio thread before that buffer), and so on.
 //! Nothing depends on wall-clock time, so the same files render to the same bytes.
+//! The audio goes to a sink a stretch (at most a second) at a time: `zonal render`
+//! streams it into the WAV file, tests keep it in memory.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
@@ -15,7 +17,8 @@ use anyhow::Context as _;
 use crate::audio::Processor;
 use crate::session::{Session, SessionConfig, Watchdog};
 
-/// The most memory a render may hold (it is kept whole until the WAV is written).
+/// The most memory a render kept in memory ([`render_session`]) may hold; renders
+/// streamed to a file ([`render_files_to_wav`]) have no such limit.
 pub const MAX_RENDER_BYTES: usize = 4 << 30;
 
 /// Sample format of the WAV file.
@@ -25,6 +28,20 @@ pub enum SampleFormat {
     I16,
     I24,
 }
+
+impl SampleFormat {
+    /// Bytes per sample in the file.
+    pub fn bytes(self) -> usize {
+        match self {
+            SampleFormat::F32 => 4,
+            SampleFormat::I16 => 2,
+            SampleFormat::I24 => 3,
+        }
+    }
+}
+
+/// The most audio data a WAV file holds (its sizes are 32-bit), less room for headers.
+const MAX_WAV_BYTES: u64 = u32::MAX as u64 - 1024;
 
 /// What and how to render.
 #[derive(Clone)]
@@ -130,9 +147,47 @@ impl Gate {
     }
 }
 
-/// Evaluates `files` in a fresh session and renders `cfg.seconds` of its output.
-/// Evaluation errors are reported on stderr and counted; the render goes on.
+/// Evaluates `files` in a fresh session and renders `cfg.seconds` of its output into
+/// memory. Evaluation errors are reported on stderr and counted; the render goes on.
 pub fn render_files(files: &[PathBuf], cfg: &RenderConfig) -> anyhow::Result<Rendered> {
+    let (mut session, processor, failures) = start_session(files, cfg)?;
+    let mut rendered = render_session(&mut session, processor, cfg)?;
+    rendered.summary.failures += failures;
+    Ok(rendered)
+}
+
+/// Evaluates `files` in a fresh session and streams `cfg.seconds` of its output into
+/// the WAV file at `path`, which is created before anything is evaluated.
+pub fn render_files_to_wav(
+    files: &[PathBuf],
+    cfg: &RenderConfig,
+    path: &Path,
+) -> anyhow::Result<RenderSummary> {
+    let bytes = frames_of(cfg) as f64 * cfg.session.channels as f64 * cfg.format.bytes() as f64;
+    if bytes > MAX_WAV_BYTES as f64 {
+        anyhow::bail!(
+            "a render of {:.0} s of {} channels at {} Hz needs {:.1} GiB, more than a WAV file can hold (4 GiB): render a shorter stretch",
+            cfg.seconds,
+            cfg.session.channels,
+            cfg.session.sample_rate,
+            bytes / f64::from(1u32 << 30),
+        );
+    }
+    let mut wav = WavSink::create(path, cfg)?;
+    let (mut session, processor, failures) = start_session(files, cfg)?;
+    let mut summary =
+        render_session_into(&mut session, processor, cfg, &mut |chunk| wav.write(chunk))?;
+    wav.finish()?;
+    summary.failures += failures;
+    Ok(summary)
+}
+
+/// A session with `files` evaluated, and how many of their forms failed (each
+/// reported on stderr).
+fn start_session(
+    files: &[PathBuf],
+    cfg: &RenderConfig,
+) -> anyhow::Result<(Session, Processor, usize)> {
     let (mut session, processor) = Session::with_audio(&cfg.session)
         .map_err(|e| anyhow::anyhow!("cannot start the DSP compiler: {e}"))?;
     let mut failures = 0;
@@ -145,21 +200,18 @@ pub fn render_files(files: &[PathBuf], cfg: &RenderConfig) -> anyhow::Result<Ren
             }
         }
     }
-    let mut rendered = render_session(&mut session, processor, cfg)?;
-    rendered.summary.failures += failures;
-    Ok(rendered)
+    Ok((session, processor, failures))
 }
 
-/// Renders a session whose files are already evaluated.
+/// Renders a session whose files are already evaluated, into memory.
 pub fn render_session(
     session: &mut Session,
-    mut processor: Processor,
+    processor: Processor,
     cfg: &RenderConfig,
 ) -> anyhow::Result<Rendered> {
     let channels = processor.channels();
     let rate = cfg.session.sample_rate;
-    let total = (cfg.seconds * f64::from(rate)).round().max(0.0) as usize;
-    let buffer = cfg.buffer_frames.clamp(1, crate::audio::MAX_FRAMES);
+    let total = frames_of(cfg);
     let bytes = total as f64 * channels as f64 * 4.0;
     if bytes > MAX_RENDER_BYTES as f64 {
         anyhow::bail!(
@@ -173,35 +225,73 @@ pub fn render_session(
     samples
         .try_reserve_exact(total * channels)
         .context("not enough memory for the render")?;
-    samples.resize(total * channels, 0.0f32);
+    let summary = render_session_into(session, processor, cfg, &mut |chunk| {
+        samples.extend_from_slice(chunk);
+        Ok(())
+    })?;
+    Ok(Rendered { samples, summary })
+}
+
+/// The frames `cfg` asks for.
+fn frames_of(cfg: &RenderConfig) -> usize {
+    (cfg.seconds * f64::from(cfg.session.sample_rate))
+        .round()
+        .max(0.0) as usize
+}
+
+/// Renders a session whose files are already evaluated, handing the interleaved
+/// audio to `sink` in order, at most a second (or one buffer) at a time.
+pub fn render_session_into(
+    session: &mut Session,
+    mut processor: Processor,
+    cfg: &RenderConfig,
+    sink: &mut dyn FnMut(&[f32]) -> anyhow::Result<()>,
+) -> anyhow::Result<RenderSummary> {
+    let channels = processor.channels();
+    let rate = cfg.session.sample_rate;
+    let total = frames_of(cfg);
+    let buffer = cfg.buffer_frames.clamp(1, crate::audio::MAX_FRAMES);
+    // At most this many frames are granted at once, so progress, returned garbage
+    // and the sink are handled while long stretches render.
+    let chunk = (rate as usize).max(buffer);
+    let mut stretch = Vec::new();
+    stretch
+        .try_reserve_exact(chunk * channels)
+        .context("not enough memory for the render")?;
+    let stretch = Arc::new(Mutex::new(stretch));
     let gate = Arc::new(Gate::default());
     let progress = cfg.progress.then(|| progress_bar(total as u64));
     let started = Instant::now();
 
     let audio_gate = gate.clone();
+    let audio_stretch = stretch.clone();
     let audio = std::thread::Builder::new()
         .name("zonal-audio".into())
         .spawn(move || {
             let mut pos = 0;
             while pos < total {
                 let granted = audio_gate.wait_grant(pos).min(total);
-                while pos < granted {
-                    let n = buffer.min(total - pos);
-                    processor.process(&mut samples[pos * channels..(pos + n) * channels]);
-                    pos += n;
+                {
+                    // uncontended: the control thread waits until this stretch is done
+                    let mut out = audio_stretch.lock().unwrap_or_else(|p| p.into_inner());
+                    // within the capacity reserved above: no allocation
+                    out.clear();
+                    out.resize((granted - pos) * channels, 0.0);
+                    for piece in out.chunks_mut(buffer * channels) {
+                        processor.process(piece);
+                    }
                 }
+                pos = granted;
                 audio_gate.report(pos);
             }
-            samples
         })
         .context("cannot start the audio thread")?;
 
-    // At most this many frames are granted at once, so progress and returned
-    // garbage are handled while long stretches render.
-    let chunk = (rate as usize).max(buffer);
     let mut watchdog = session.watchdog();
+    let mut levels = Levels::default();
     let mut rendered = 0;
     let mut failures = 0;
+    let mut result = Ok(());
     while rendered < total {
         session.poll();
         session.run_callbacks_before((rendered + buffer) as i64);
@@ -215,12 +305,19 @@ pub fn render_session(
         gate.grant(target);
         gate.wait_rendered(target, &mut watchdog);
         rendered = target;
+        {
+            let out = stretch.lock().unwrap_or_else(|p| p.into_inner());
+            levels.add(&out);
+            if result.is_ok() {
+                result = sink(&out);
+            }
+        }
         if let Some(bar) = &progress {
             bar.set_position(rendered as u64);
         }
     }
     let elapsed = started.elapsed();
-    let samples = audio
+    audio
         .join()
         .map_err(|_| anyhow::anyhow!("the audio thread stopped unexpectedly"))?;
     session.poll();
@@ -228,8 +325,8 @@ pub fn render_session(
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
-    let summary = summarize(&samples, channels, rate, elapsed, failures);
-    Ok(Rendered { samples, summary })
+    result?;
+    Ok(levels.summary(channels, rate, elapsed, failures))
 }
 
 fn align_down(t: usize, buffer: usize) -> usize {
@@ -245,58 +342,91 @@ fn progress_bar(total: u64) -> indicatif::ProgressBar {
     bar
 }
 
-fn summarize(
-    samples: &[f32],
-    channels: usize,
-    sample_rate: u32,
-    elapsed: Duration,
-    failures: usize,
-) -> RenderSummary {
-    let peak = samples.iter().fold(0.0f32, |m, s| m.max(s.abs()));
-    let sum_sq: f64 = samples.iter().map(|s| f64::from(*s) * f64::from(*s)).sum();
-    let rms = (sum_sq / samples.len().max(1) as f64).sqrt() as f32;
-    let clipped = samples.iter().filter(|s| s.abs() >= 1.0).count();
-    RenderSummary {
-        frames: samples.len() / channels.max(1),
-        channels,
-        sample_rate,
-        elapsed,
-        peak,
-        rms,
-        clipped,
-        failures,
+/// Peak, RMS and clipping, gathered a stretch at a time.
+#[derive(Default)]
+struct Levels {
+    samples: usize,
+    peak: f32,
+    sum_sq: f64,
+    clipped: usize,
+}
+
+impl Levels {
+    fn add(&mut self, samples: &[f32]) {
+        self.samples += samples.len();
+        for &s in samples {
+            self.peak = self.peak.max(s.abs());
+            self.sum_sq += f64::from(s) * f64::from(s);
+            self.clipped += usize::from(s.abs() >= 1.0);
+        }
+    }
+
+    fn summary(
+        &self,
+        channels: usize,
+        sample_rate: u32,
+        elapsed: Duration,
+        failures: usize,
+    ) -> RenderSummary {
+        RenderSummary {
+            frames: self.samples / channels.max(1),
+            channels,
+            sample_rate,
+            elapsed,
+            peak: self.peak,
+            rms: (self.sum_sq / self.samples.max(1) as f64).sqrt() as f32,
+            clipped: self.clipped,
+            failures,
+        }
     }
 }
 
-/// Writes interleaved samples to a WAV file.
-pub fn write_wav(
-    path: &Path,
-    samples: &[f32],
-    channels: usize,
-    sample_rate: u32,
+/// A WAV file being written a stretch at a time.
+struct WavSink {
+    writer: hound::WavWriter<std::io::BufWriter<std::fs::File>>,
     format: SampleFormat,
-) -> anyhow::Result<()> {
-    let (bits, sample_format) = match format {
-        SampleFormat::F32 => (32, hound::SampleFormat::Float),
-        SampleFormat::I16 => (16, hound::SampleFormat::Int),
-        SampleFormat::I24 => (24, hound::SampleFormat::Int),
-    };
-    let spec = hound::WavSpec {
-        channels: u16::try_from(channels).context("too many channels for a WAV file")?,
-        sample_rate,
-        bits_per_sample: bits,
-        sample_format,
-    };
-    let mut w = hound::WavWriter::create(path, spec)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    for &s in samples {
-        match format {
-            SampleFormat::F32 => w.write_sample(s)?,
-            SampleFormat::I16 => w.write_sample((s * 32767.0).round() as i16)?,
-            SampleFormat::I24 => w.write_sample((s * 8_388_607.0).round() as i32)?,
-        }
+    path: PathBuf,
+}
+
+impl WavSink {
+    fn create(path: &Path, cfg: &RenderConfig) -> anyhow::Result<WavSink> {
+        let (bits, sample_format) = match cfg.format {
+            SampleFormat::F32 => (32, hound::SampleFormat::Float),
+            SampleFormat::I16 => (16, hound::SampleFormat::Int),
+            SampleFormat::I24 => (24, hound::SampleFormat::Int),
+        };
+        let spec = hound::WavSpec {
+            channels: u16::try_from(cfg.session.channels)
+                .context("too many channels for a WAV file")?,
+            sample_rate: cfg.session.sample_rate,
+            bits_per_sample: bits,
+            sample_format,
+        };
+        let writer = hound::WavWriter::create(path, spec)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(WavSink {
+            writer,
+            format: cfg.format,
+            path: path.to_path_buf(),
+        })
     }
-    w.finalize()
-        .with_context(|| format!("cannot finish {}", path.display()))?;
-    Ok(())
+
+    fn write(&mut self, samples: &[f32]) -> anyhow::Result<()> {
+        let w = &mut self.writer;
+        for &s in samples {
+            match self.format {
+                SampleFormat::F32 => w.write_sample(s),
+                SampleFormat::I16 => w.write_sample((s * 32767.0).round() as i16),
+                SampleFormat::I24 => w.write_sample((s * 8_388_607.0).round() as i32),
+            }
+            .with_context(|| format!("cannot write {}", self.path.display()))?;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> anyhow::Result<()> {
+        self.writer
+            .finalize()
+            .with_context(|| format!("cannot finish {}", self.path.display()))
+    }
 }
