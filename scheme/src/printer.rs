@@ -121,15 +121,22 @@ enum Visit {
 }
 
 /// The values inside `v` that the printer would follow: a pair's car and cdr, the
-/// elements of a vector, the fields of a record.
+/// elements of a vector or of multiple values, the fields of a record, the message and
+/// irritants of an error object.
 fn children(it: &Interp, v: Value, out: &mut Vec<Value>) {
     if let Some(p) = it.heap.pair(v) {
         out.push(p.cdr);
         out.push(p.car);
         return;
     }
-    if let Some(Obj::Vector(items) | Obj::Record(_, items)) = it.heap.obj(v) {
-        out.extend(items.iter().rev());
+    match it.heap.obj(v) {
+        Some(Obj::Vector(items) | Obj::Record(_, items) | Obj::Values(items)) => {
+            out.extend(items.iter().rev());
+        }
+        Some(Obj::Condition {
+            message, irritants, ..
+        }) => out.extend([*irritants, *message]),
+        _ => {}
     }
 }
 

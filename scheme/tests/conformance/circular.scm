@@ -148,3 +148,11 @@
 (newline)
 (define-macro (circular-code) (let ((l (list '+ 1 2))) (set-cdr! (cddr l) (cdr l)) l))
 (circular-code)
+;;; ---
+;; error objects and multiple values holding circular data print with labels too
+(define ring3 (list 1 2))
+(set-cdr! (cdr ring3) ring3)
+(write (guard (e (#t e)) (error "cycle in an error object:" ring3)))
+(newline)
+(write (values ring3 ring3))
+(newline)
