@@ -36,27 +36,9 @@ struct Setup {
     warnings: Captured,
 }
 
-/// The arena of a test context. Miri backs every mapped byte with real memory and
-/// bookkeeping (a 4 GiB arena took 23 GB), so under Miri the arena and the control
-/// context's heap and stack are smaller.
-const ARENA_BYTES: usize = if cfg!(miri) { 1 << 28 } else { 1 << 32 };
-
-fn control_config() -> ControlConfig {
-    let normal = ControlConfig::default();
-    if cfg!(miri) {
-        ControlConfig {
-            heap_bytes: 8 << 20,
-            stack_bytes: 1 << 20,
-            ..normal
-        }
-    } else {
-        normal
-    }
-}
-
 fn control() -> Setup {
-    let arena = Arena::new(ARENA_BYTES).expect("arena");
-    let mut ctx = Ctx::control(&arena, &control_config()).expect("control");
+    let arena = Arena::new(1 << 32).expect("arena");
+    let mut ctx = Ctx::control(&arena, &ControlConfig::default()).expect("control");
     let (out, warnings) = (Captured::default(), Captured::default());
     ctx.set_output(Box::new(out.clone()));
     ctx.set_warnings(Box::new(warnings.clone()));
