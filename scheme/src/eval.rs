@@ -9,7 +9,7 @@
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 
-use crate::builtins::{Fast, PrimFn};
+use crate::builtins::{Fast, PlainFn, PrimFn};
 use crate::compile::{GlobalCall, Lambda, MAX_GLOBAL_CALL_ARGS, Node};
 use crate::error::{BACKTRACE_LIMIT, Error, ErrorKind};
 use crate::heap::{NO_FRAME, STACK_BIT};
@@ -76,11 +76,7 @@ impl Interp {
     /// runs until it returns a value; tail calls loop here.
     pub(crate) fn exec(&mut self, lam: Rc<Lambda>, cenv: u32, argc: u32) -> Result<Value, Ctrl> {
         if self.depth >= MAX_DEPTH {
-            return Err(err(
-                ErrorKind::StackOverflow,
-                format!("recursion is deeper than {MAX_DEPTH} calls (runaway recursion?)"),
-            )
-            .into());
+            return Err(too_deep());
         }
         self.depth += 1;
         let slot = self.env_stack.len();
@@ -106,8 +102,7 @@ impl Interp {
             self.env_stack.truncate(slot);
             self.env_stack.push(env);
             if self.interrupt.load(Ordering::Relaxed) {
-                self.interrupt.store(false, Ordering::Relaxed);
-                return Err(err(ErrorKind::Interrupted, "evaluation interrupted").into());
+                return Err(self.interrupted());
             }
             if self.heap.needs_step() && self.no_gc == 0 {
                 self.gc_step();
@@ -122,6 +117,14 @@ impl Interp {
                 Err(c) => return Err(self.traced(c, &lam)),
             }
         }
+    }
+
+    /// The interrupt flag was raised: clears it and stops the evaluation.
+    #[cold]
+    #[inline(never)]
+    fn interrupted(&self) -> Ctrl {
+        self.interrupt.store(false, Ordering::Relaxed);
+        err(ErrorKind::Interrupted, "evaluation interrupted").into()
     }
 
     /// Makes the frame of a call from the top `argc` stack values (arity already
@@ -162,6 +165,8 @@ impl Interp {
         env
     }
 
+    #[cold]
+    #[inline(never)]
     fn traced(&self, mut c: Ctrl, lam: &Lambda) -> Ctrl {
         if let Ctrl::Throw(t) = &mut c
             && t.err.backtrace.len() < BACKTRACE_LIMIT
@@ -221,7 +226,7 @@ impl Interp {
                 }
                 return match func(self, &[a, b]) {
                     Ok(v) => Ok(Flow::Val(v)),
-                    Err(e) => Err(self.at_site(*e, c.site).into()),
+                    Err(e) => Err(self.failed_at(e, c.site)),
                 };
             }
             if let PrimFn::Plain(func) = p.f
@@ -235,7 +240,7 @@ impl Interp {
                     }
                     return match func(self, &args[..n]) {
                         Ok(v) => Ok(Flow::Val(v)),
-                        Err(e) => Err(self.at_site(*e, c.site).into()),
+                        Err(e) => Err(self.failed_at(e, c.site)),
                     };
                 }
             }
@@ -312,6 +317,8 @@ impl Interp {
         Ok(v)
     }
 
+    #[cold]
+    #[inline(never)]
     fn unbound(&self, s: u32, site: u32) -> Error {
         let e = err(
             ErrorKind::Unbound,
@@ -325,6 +332,19 @@ impl Interp {
             e.pos = self.sites.get(site as usize).and_then(|s| s.pos.clone());
         }
         e
+    }
+
+    /// A builtin's error, placed at `site` (kept out of line: the callers are hot
+    /// and recursive, and an `Error` on their frames made every Scheme call use
+    /// more stack).
+    #[cold]
+    #[inline(never)]
+    #[allow(
+        clippy::boxed_local,
+        reason = "the box is what the builtin returned; unboxing it in the caller is what put an Error on the hot frames"
+    )]
+    fn failed_at(&self, e: Box<Error>, site: u32) -> Ctrl {
+        self.at_site(*e, site).into()
     }
 
     fn site_ctrl(&self, mut c: Ctrl, site: u32) -> Ctrl {
@@ -583,12 +603,68 @@ impl Interp {
     }
 
     /// Calls the procedure at `stack[base]` with the arguments above it, consuming them.
+    /// Builtins and closures are handled here; everything else, and every error, out
+    /// of line, so that this frame (on the stack once per Scheme call) stays small.
     pub(crate) fn call_from_stack(
         &mut self,
         base: usize,
         site: u32,
         tail: bool,
     ) -> Result<Flow, Ctrl> {
+        let f = self.stack[base];
+        let argc = self.stack.len() - base - 1;
+        match f.get() {
+            V::Prim(id) => {
+                let p = &self.prims[id as usize];
+                if let PrimFn::Plain(func) = p.f
+                    && argc >= p.min
+                    && p.max.is_none_or(|m| argc <= m)
+                {
+                    return self.call_plain(func, base, site);
+                }
+            }
+            V::Obj(i) => {
+                if let Some(Obj::Closure(lam, cenv)) = self.heap.objs.get(i as usize) {
+                    let fits = if lam.rest {
+                        argc >= lam.nreq
+                    } else {
+                        argc == lam.nreq
+                    };
+                    if fits {
+                        let lam = lam.clone();
+                        let cenv = *cenv;
+                        return if tail {
+                            Ok(Flow::Tail(lam, cenv, argc as u32))
+                        } else {
+                            self.exec(lam, cenv, argc as u32)
+                                .map(Flow::Val)
+                                .map_err(|c| self.site_ctrl(c, site))
+                        };
+                    }
+                }
+            }
+            _ => {}
+        }
+        self.call_other(base, site, tail)
+    }
+
+    /// Calls a plain builtin with the arguments above `stack[base]`, consuming them.
+    #[inline(always)]
+    fn call_plain(&mut self, func: PlainFn, base: usize, site: u32) -> Result<Flow, Ctrl> {
+        let stack = std::mem::take(&mut self.stack);
+        let r = func(self, &stack[base + 1..]);
+        self.stack = stack;
+        self.stack.truncate(base);
+        match r {
+            Ok(v) => Ok(Flow::Val(v)),
+            Err(e) => Err(self.failed_at(e, site)),
+        }
+    }
+
+    /// The rest of [`Interp::call_from_stack`]: control builtins, `apply`, natives,
+    /// continuations, and the errors (wrong argument count, not a procedure).
+    #[inline(never)]
+    fn call_other(&mut self, base: usize, site: u32, tail: bool) -> Result<Flow, Ctrl> {
         let f = self.stack[base];
         let argc = self.stack.len() - base - 1;
         match f.get() {
@@ -601,16 +677,7 @@ impl Interp {
                     return Err(self.at_site(e, site).into());
                 }
                 match func {
-                    PrimFn::Plain(func) => {
-                        let stack = std::mem::take(&mut self.stack);
-                        let r = func(self, &stack[base + 1..]);
-                        self.stack = stack;
-                        self.stack.truncate(base);
-                        match r {
-                            Ok(v) => Ok(Flow::Val(v)),
-                            Err(e) => Err(self.at_site(*e, site).into()),
-                        }
-                    }
+                    PrimFn::Plain(func) => self.call_plain(func, base, site),
                     PrimFn::Ctl(func) => {
                         let args: Vec<Value> = self.stack[base + 1..].to_vec();
                         let r = func(self, &args);
@@ -638,38 +705,22 @@ impl Interp {
                 }
             }
             V::Obj(i) => match self.heap.objs.get(i as usize).unwrap_or(&Obj::Free) {
-                Obj::Closure(lam, cenv) => {
-                    let lam = lam.clone();
-                    let cenv = *cenv;
-                    let fits = if lam.rest {
-                        argc >= lam.nreq
+                Obj::Closure(lam, _) => {
+                    let wanted = if lam.rest {
+                        format!("at least {}", lam.nreq)
                     } else {
-                        argc == lam.nreq
+                        lam.nreq.to_string()
                     };
-                    if !fits {
-                        self.stack.truncate(base);
-                        let wanted = if lam.rest {
-                            format!("at least {}", lam.nreq)
-                        } else {
-                            lam.nreq.to_string()
-                        };
-                        let e = err(
-                            ErrorKind::Arity,
-                            format!(
-                                "{} wants {wanted} argument{} but got {argc}",
-                                lam.name,
-                                plural(lam.nreq)
-                            ),
-                        );
-                        return Err(self.at_site(e, site).into());
-                    }
-                    if tail {
-                        Ok(Flow::Tail(lam, cenv, argc as u32))
-                    } else {
-                        self.exec(lam, cenv, argc as u32)
-                            .map(Flow::Val)
-                            .map_err(|c| self.site_ctrl(c, site))
-                    }
+                    let e = err(
+                        ErrorKind::Arity,
+                        format!(
+                            "{} wants {wanted} argument{} but got {argc}",
+                            lam.name,
+                            plural(lam.nreq)
+                        ),
+                    );
+                    self.stack.truncate(base);
+                    Err(self.at_site(e, site).into())
                 }
                 Obj::Native(n) => {
                     let n = n.clone();
@@ -826,6 +877,18 @@ fn stack_floor_here() -> usize {
     }
 }
 
+#[cold]
+#[inline(never)]
+fn too_deep() -> Ctrl {
+    err(
+        ErrorKind::StackOverflow,
+        format!("recursion is deeper than {MAX_DEPTH} calls (runaway recursion?)"),
+    )
+    .into()
+}
+
+#[cold]
+#[inline(never)]
 fn used_before_definition() -> Error {
     err(
         ErrorKind::Unbound,
