@@ -123,6 +123,9 @@ fn make_stub(it: &mut Interp, name: &str) -> Value {
         Node::GlobalCall(Box::new(GlobalCall {
             sym,
             sym_site: site,
+            simple: args
+                .iter()
+                .all(|a| matches!(a, Node::Const(_) | Node::Local(_))),
             args: args.into_boxed_slice(),
             site,
         }))

@@ -34,12 +34,17 @@ pub(crate) struct Call {
     pub site: u32,
 }
 
-/// A call of a global variable with simple arguments (constants and variables):
-/// when the global holds a builtin, it is called without touching the stacks.
+/// A call of a global variable with constants and variables as arguments (at most
+/// [`MAX_GLOBAL_CALL_ARGS`]), or of `+ - = < > <= >=` with any two: when the global
+/// holds a builtin, it is called without [`Node::Call`]'s general path (see
+/// `Interp::global_call`).
 pub(crate) struct GlobalCall {
     pub sym: u32,
     /// Where the variable is named, for the unbound-variable error.
     pub sym_site: u32,
+    /// Every argument is a constant or a variable: evaluating one cannot run the
+    /// collector, so their values may wait outside the stack.
+    pub simple: bool,
     pub args: Box<[Node]>,
     pub site: u32,
 }
@@ -273,13 +278,17 @@ impl Interp {
                 Node::Const(_) | Node::Local(_) | Node::Up(..) | Node::Global(..)
             )
         };
+        // a global called with constants and variables, or one of the arithmetic
+        // and comparison builtins with two arguments of any kind
+        let all_simple = args.iter().all(simple);
         if let Node::Global(sym, sym_site) = f
             && args.len() <= MAX_GLOBAL_CALL_ARGS
-            && args.iter().all(simple)
+            && (all_simple || (args.len() == 2 && crate::builtins::has_fast_path(&name)))
         {
             return Ok(Node::GlobalCall(Box::new(GlobalCall {
                 sym,
                 sym_site,
+                simple: all_simple,
                 args: args.into_boxed_slice(),
                 site,
             })));

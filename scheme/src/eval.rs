@@ -205,12 +205,41 @@ impl Interp {
         }
     }
 
-    /// A [`GlobalCall`]: builtins are called directly with the arguments in a local
-    /// array (they are constants or variables, so they stay reachable); anything
+    /// A [`GlobalCall`]: with simple arguments (constants and variables, which stay
+    /// reachable), builtins are called directly with the arguments in a local array;
+    /// with others, two fixnums for `+ - = < > <= >=` are combined at once; anything
     /// else goes through the stack like any call.
     fn global_call(&mut self, c: &GlobalCall, env: u32, tail: bool) -> Result<Flow, Ctrl> {
         let f = self.global(c.sym, c.sym_site)?;
-        if let V::Prim(id) = f.get() {
+        if let V::Prim(id) = f.get()
+            && !c.simple
+        {
+            let p = &self.prims[id as usize];
+            if matches!(p.f, PrimFn::Plain(_))
+                && p.fast != Fast::No
+                && let [x, y] = &c.args[..]
+            {
+                // `(+ (f a) 1)`: the first value waits on the stack (where the
+                // collector sees it) while the second is computed
+                let fast = p.fast;
+                let base = self.stack.len();
+                self.stack.push(f);
+                let a = self.eval_arg(x, env)?;
+                self.stack.push(a);
+                let b = self.eval_arg(y, env)?;
+                if let (V::Int(a), V::Int(b)) = (a.get(), b.get())
+                    && let Some(v) = fast.apply(a, b)
+                {
+                    self.stack.truncate(base);
+                    return Ok(Flow::Val(v));
+                }
+                self.stack.push(b);
+                return self.call_from_stack(base, c.site, tail);
+            }
+        }
+        if let V::Prim(id) = f.get()
+            && c.simple
+        {
             let p = &self.prims[id as usize];
             let n = c.args.len();
             if let PrimFn::Plain(func) = p.f

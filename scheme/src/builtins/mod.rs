@@ -57,6 +57,11 @@ pub(crate) enum Fast {
     Ge,
 }
 
+/// Whether the builtin named `name` has a fixnum fast path (see [`Fast`]).
+pub(crate) fn has_fast_path(name: &str) -> bool {
+    Fast::of(name) != Fast::No
+}
+
 impl Fast {
     fn of(name: &str) -> Fast {
         match name {
