@@ -148,6 +148,18 @@ impl Heap {
         }
     }
 
+    /// The mark of slot `i` of arena `kind`, allocated now and taking `bytes`: black
+    /// (and counted live) when the running cycle must keep it.
+    #[inline(always)]
+    fn birth_mark(&mut self, kind: usize, i: usize, bytes: usize) -> u8 {
+        if self.born_marked(kind, i) {
+            self.count_live(bytes);
+            BLACK
+        } else {
+            WHITE
+        }
+    }
+
     #[inline(always)]
     fn count_live(&mut self, bytes: usize) {
         self.cycle_live += 1;
@@ -194,11 +206,7 @@ impl Heap {
                 self.pairs.len() - 1
             }
         };
-        let marked = self.born_marked(0, i);
-        self.pair_marks[i] = if marked { BLACK } else { WHITE };
-        if marked {
-            self.count_live(PAIR_BYTES);
-        }
+        self.pair_marks[i] = self.birth_mark(0, i, PAIR_BYTES);
         Value::new(V::Pair(i as u32))
     }
 
@@ -220,11 +228,7 @@ impl Heap {
                 self.objs.len() - 1
             }
         };
-        let marked = self.born_marked(1, i);
-        self.obj_marks[i] = if marked { BLACK } else { WHITE };
-        if marked {
-            self.count_live(self.objs[i].size() + 1);
-        }
+        self.obj_marks[i] = self.birth_mark(1, i, self.objs[i].size() + 1);
         Value::new(V::Obj(i as u32))
     }
 
@@ -250,11 +254,8 @@ impl Heap {
                 self.frames.len() - 1
             }
         };
-        let marked = self.born_marked(2, i);
-        self.frame_marks[i] = if marked { BLACK } else { WHITE };
-        if marked {
-            self.count_live(FRAME_BYTES + self.frames[i].slots.capacity() * 16);
-        }
+        let bytes = FRAME_BYTES + self.frames[i].slots.capacity() * 16;
+        self.frame_marks[i] = self.birth_mark(2, i, bytes);
         i as u32
     }
 
