@@ -399,6 +399,9 @@ impl Compiler<'_> {
                     cell: info.is_cell(),
                 });
             }
+            // a closure's first MAX_VARS variables are reachable by name (a bound the
+            // audio thread's lookup relies on)
+            entries.truncate(vars::MAX_VARS);
             if !entries.is_empty() {
                 tables.push((fn_indices[i], vars::encode(def, &entries)));
             }

@@ -31,6 +31,9 @@ pub const ENTRY_BYTES: usize = 24;
 pub const FLAG_CELL: u32 = 1;
 /// Longest variable or type name read back from a table.
 const MAX_NAME: usize = 256;
+/// Most entries a table holds. The table lives in memory DSP code can overwrite, and the
+/// audio thread scans it by name: a damaged count must not make that scan long.
+pub const MAX_VARS: usize = 1024;
 
 /// One captured variable.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,7 +95,8 @@ fn header(arena: &Arena, table: u64) -> Option<(u32, u32, u32)> {
     }
     let word = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
     let (count, total) = (word(4), word(8));
-    let fits = HEADER_BYTES as u64 + u64::from(count) * ENTRY_BYTES as u64 <= u64::from(total);
+    let fits = count as usize <= MAX_VARS
+        && HEADER_BYTES as u64 + u64::from(count) * ENTRY_BYTES as u64 <= u64::from(total);
     (word(0) == MAGIC && fits && arena.contains(table, u64::from(total))).then_some((
         count,
         total,
@@ -243,7 +247,15 @@ mod tests {
         // A count past the table's size, or a broken magic, is no table.
         assert!(arena.write(table + 4, &1000u32.to_le_bytes()));
         assert_eq!(lookup(&arena, table, b"i"), None);
+        // So is a count past MAX_VARS, even when the claimed size would hold it (a lookup
+        // on the audio thread never scans more than MAX_VARS entries).
+        let big = (HEADER_BYTES + (MAX_VARS + 1) * ENTRY_BYTES) as u32;
+        assert!(arena.write(table + 4, &(MAX_VARS as u32 + 1).to_le_bytes()));
+        assert!(arena.write(table + 8, &big.to_le_bytes()));
+        assert_eq!(lookup(&arena, table, b"i"), None);
+        assert!(arena.write(table + 8, &(bytes.len() as u32).to_le_bytes()));
         assert!(arena.write(table + 4, &2u32.to_le_bytes()));
+        assert_eq!(lookup(&arena, table, b"j"), None);
         assert!(arena.write(table, &0u32.to_le_bytes()));
         assert_eq!(decode(&arena, table), None);
     }
