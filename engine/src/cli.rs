@@ -40,6 +40,9 @@ enum Command {
     },
     /// Render files offline to a WAV file, deterministically
     Render(RenderArgs),
+    /// Run test files: xtmtest-* and audiotest_* assertions on code and on sound
+    /// rendered in process; exit status 1 if any fails
+    Test(TestArgs),
     /// Play through the sound device, with a REPL on stdin and the editor server
     /// (the default command)
     Play(PlayArgs),
@@ -122,12 +125,43 @@ struct RenderArgs {
     format: SampleFormat,
 }
 
+#[derive(Args)]
+struct TestArgs {
+    /// Test files, each evaluated as its own session
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Run only the assertions whose name contains this text
+    #[arg(long)]
+    filter: Option<String>,
+    /// Also write the results as JUnit XML to this file
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Write golden WAV files (audiotest_assert_golden) instead of comparing with them
+    #[arg(long)]
+    bless: bool,
+    /// Print every assertion and every file's output, not only failures
+    #[arg(short, long)]
+    verbose: bool,
+    /// Files run at once (default: one per core)
+    #[arg(short, long)]
+    jobs: Option<usize>,
+    /// Where render-for writes its takes (default: a folder in the system's temp dir)
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
+    /// Frames per second, 8000 to 384000
+    #[arg(long, default_value_t = 48_000, value_parser = clap::value_parser!(u32).range(8_000..=384_000))]
+    sample_rate: u32,
+    #[arg(long, default_value_t = 2)]
+    channels: usize,
+}
+
 /// Runs the command line and returns the process's exit status.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Run { files }) => run(&files),
         Some(Command::Render(args)) => render(args),
+        Some(Command::Test(args)) => test(args),
         Some(Command::Play(args)) => play(args),
         Some(Command::Repl(live)) => play(PlayArgs {
             no_audio: true,
@@ -190,6 +224,47 @@ fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
     let summary = render_files_to_wav(&args.files, &cfg, &args.output)?;
     eprintln!("{}: {}", args.output.display(), summary);
     Ok(if summary.failures > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
+    use crate::testing::{TestOptions, report, run_files};
+    if !(1..=crate::audio::MAX_CHANNELS).contains(&args.channels) {
+        anyhow::bail!(
+            "--channels must be between 1 and {}, got {}",
+            crate::audio::MAX_CHANNELS,
+            args.channels
+        );
+    }
+    let defaults = TestOptions::default();
+    let opts = TestOptions {
+        filter: args.filter,
+        bless: args.bless,
+        jobs: args.jobs.unwrap_or(defaults.jobs).max(1),
+        out_dir: args.out_dir.unwrap_or(defaults.out_dir),
+        session: SessionConfig {
+            sample_rate: args.sample_rate,
+            channels: args.channels,
+            ..SessionConfig::default()
+        },
+        buffer_frames: defaults.buffer_frames,
+    };
+    let verbose = args.verbose;
+    let out = std::sync::Mutex::new(());
+    let reports = run_files(&args.files, &opts, &|r| {
+        let _held = out.lock();
+        print!("{}", report::file_lines(r, verbose));
+    });
+    println!("{}", report::summary(&reports));
+    if let Some(path) = &args.junit {
+        std::fs::write(path, report::junit(&reports))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let failed = reports.iter().any(|r| r.failed() > 0);
+    Ok(if failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

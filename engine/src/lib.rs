@@ -22,3 +22,4 @@ pub mod request;
 pub mod scheduler;
 pub mod server;
 pub mod session;
+pub mod testing;

@@ -48,7 +48,7 @@ struct State {
     /// Problems reported on stderr since the last [`Session::take_failures`].
     failures: usize,
     /// Where text from the audio thread (printf, println) goes.
-    printer: fn(&str),
+    printer: Rc<dyn Fn(&str)>,
     /// Stops a loop running in DSP code on the audio thread (see [`Watchdog`]).
     audio_interrupt: Option<Arc<AtomicBool>>,
 }
@@ -158,7 +158,7 @@ impl Session {
             entry: None,
             events: Vec::new(),
             failures: 0,
-            printer: print_stdout,
+            printer: Rc::new(print_stdout),
             audio_interrupt: None,
         }));
         let interp = Interp::new();
@@ -234,8 +234,8 @@ impl Session {
 
     /// Sends text printed on the audio thread to `printer` instead of stdout (the
     /// REPL prints it above the line being edited).
-    pub fn set_printer(&mut self, printer: fn(&str)) {
-        self.state.borrow_mut().printer = printer;
+    pub fn set_printer(&mut self, printer: impl Fn(&str) + 'static) {
+        self.state.borrow_mut().printer = Rc::new(printer);
     }
 
     /// Problems reported on stderr (callback errors, DSP faults) since the last call.
@@ -246,54 +246,29 @@ impl Session {
     /// Sends what the last evaluation produced to the audio thread: its swap batch,
     /// then a new entry point, then timed events, in that order.
     pub fn flush(&mut self) {
-        let mut st = self.state.borrow_mut();
-        let st = &mut *st;
-        let batch = st.dsp.take_swap();
-        let entry = st.entry.take();
-        let events = std::mem::take(&mut st.events);
-        match &mut st.link {
-            AudioLink::Local(local) => {
-                if let Some(mut batch) = batch {
-                    if local.is_none() {
-                        match st.dsp.audio_ctx() {
-                            Ok(ctx) => *local = Some(ctx),
-                            Err(e) => {
-                                // Without a context the batch cannot be applied; keeping
-                                // it unapplied keeps its closures alive.
-                                eprintln!("{e}");
-                                st.failures += 1;
-                                std::mem::forget(batch);
-                                return;
-                            }
-                        }
-                    }
-                    if let Some(ctx) = local {
-                        ctx.apply(&mut batch);
-                        st.dsp.retire(batch);
-                    }
-                }
-            }
-            AudioLink::Rings(_) => {
-                let commands = batch
-                    .map(Command::Swap)
-                    .into_iter()
-                    .chain(entry.map(Command::SetEntry))
-                    .chain(
-                        events
-                            .into_iter()
-                            .map(|(time, call)| Command::Event { time, call }),
-                    );
-                for cmd in commands {
-                    send(st, cmd);
-                }
-            }
-        }
+        flush_state(&mut self.state.borrow_mut());
     }
 
     /// Frees what the audio thread gave back and reports its faults and messages.
     pub fn poll(&mut self) {
         let mut st = self.state.borrow_mut();
         poll_state(&mut st);
+    }
+
+    /// A handle on this session for native procedures that drive it while it
+    /// evaluates (they are given the interpreter as their first argument).
+    pub(crate) fn handle(&self) -> SessionHandle {
+        SessionHandle(self.state.clone())
+    }
+
+    /// The interpreter, to register procedures and macros and to redirect output.
+    pub(crate) fn interp_mut(&mut self) -> &mut Interp {
+        &mut self.interp
+    }
+
+    /// Sends text DSP code prints on the control thread to `w` instead of stdout.
+    pub(crate) fn set_dsp_output(&mut self, w: Box<dyn std::io::Write + Send>) {
+        self.state.borrow_mut().dsp.set_output(w);
     }
 
     /// The sample time of the earliest scheduled callback.
@@ -312,40 +287,10 @@ impl Session {
         loop {
             let next = self.state.borrow_mut().scheduler.pop_before(limit);
             let Some(cb) = next else { break };
-            self.run_callback(cb);
+            run_callback(&mut self.interp, &self.state, cb);
             ran += 1;
         }
         ran
-    }
-
-    fn run_callback(&mut self, cb: Callback) {
-        self.state.borrow_mut().callback_time = Some(cb.time);
-        let target = self.interp.rooted(&cb.target);
-        let args: Vec<Value> = cb.args.iter().map(|r| self.interp.rooted(r)).collect();
-        let result = match self.interp.as_symbol(target) {
-            Some(name) => match self.interp.lookup(&name) {
-                Some(f) => self.interp.apply(f, &args),
-                None => Err(Error::new(
-                    ErrorKind::Unbound,
-                    format!("callback to `{name}`, which is not defined"),
-                )),
-            },
-            None => self.interp.apply(target, &args),
-        };
-        self.interp.unroot(cb.target);
-        for r in cb.args {
-            self.interp.unroot(r);
-        }
-        self.state.borrow_mut().callback_time = None;
-        self.flush();
-        if let Err(e) = result {
-            eprintln!(
-                "error in callback at sample {}: {}",
-                cb.time,
-                crate::diagnostic::report(&e, None)
-            );
-            self.state.borrow_mut().failures += 1;
-        }
     }
 
     fn register(&mut self) {
@@ -375,6 +320,109 @@ impl Session {
         let rate = self.state.borrow().sample_rate;
         let rate = self.interp.int(i64::from(rate));
         self.interp.define("*samplerate*", rate);
+    }
+}
+
+/// A session seen from a native procedure running inside one of its evaluations.
+#[derive(Clone)]
+pub(crate) struct SessionHandle(Rc<RefCell<State>>);
+
+impl SessionHandle {
+    /// [`Session::flush`].
+    pub(crate) fn flush(&self) {
+        flush_state(&mut self.0.borrow_mut());
+    }
+
+    /// [`Session::poll`].
+    pub(crate) fn poll(&self) {
+        poll_state(&mut self.0.borrow_mut());
+    }
+
+    /// [`Session::run_callbacks_before`], with the interpreter the caller was given.
+    pub(crate) fn run_callbacks_before(&self, interp: &mut Interp, limit: i64) -> usize {
+        let mut ran = 0;
+        loop {
+            let next = self.0.borrow_mut().scheduler.pop_before(limit);
+            let Some(cb) = next else { break };
+            run_callback(interp, &self.0, cb);
+            ran += 1;
+        }
+        ran
+    }
+}
+
+/// [`Session::flush`], for a session's state.
+fn flush_state(st: &mut State) {
+    let batch = st.dsp.take_swap();
+    let entry = st.entry.take();
+    let events = std::mem::take(&mut st.events);
+    match &mut st.link {
+        AudioLink::Local(local) => {
+            if let Some(mut batch) = batch {
+                if local.is_none() {
+                    match st.dsp.audio_ctx() {
+                        Ok(ctx) => *local = Some(ctx),
+                        Err(e) => {
+                            // Without a context the batch cannot be applied; keeping
+                            // it unapplied keeps its closures alive.
+                            eprintln!("{e}");
+                            st.failures += 1;
+                            std::mem::forget(batch);
+                            return;
+                        }
+                    }
+                }
+                if let Some(ctx) = local {
+                    ctx.apply(&mut batch);
+                    st.dsp.retire(batch);
+                }
+            }
+        }
+        AudioLink::Rings(_) => {
+            let commands = batch
+                .map(Command::Swap)
+                .into_iter()
+                .chain(entry.map(Command::SetEntry))
+                .chain(
+                    events
+                        .into_iter()
+                        .map(|(time, call)| Command::Event { time, call }),
+                );
+            for cmd in commands {
+                send(st, cmd);
+            }
+        }
+    }
+}
+
+/// Runs one callback as its own evaluation, `(now)` reading its scheduled time.
+fn run_callback(interp: &mut Interp, state: &Rc<RefCell<State>>, cb: Callback) {
+    state.borrow_mut().callback_time = Some(cb.time);
+    let target = interp.rooted(&cb.target);
+    let args: Vec<Value> = cb.args.iter().map(|r| interp.rooted(r)).collect();
+    let result = match interp.as_symbol(target) {
+        Some(name) => match interp.lookup(&name) {
+            Some(f) => interp.apply(f, &args),
+            None => Err(Error::new(
+                ErrorKind::Unbound,
+                format!("callback to `{name}`, which is not defined"),
+            )),
+        },
+        None => interp.apply(target, &args),
+    };
+    interp.unroot(cb.target);
+    for r in cb.args {
+        interp.unroot(r);
+    }
+    state.borrow_mut().callback_time = None;
+    flush_state(&mut state.borrow_mut());
+    if let Err(e) = result {
+        eprintln!(
+            "error in callback at sample {}: {}",
+            cb.time,
+            crate::diagnostic::report(&e, None)
+        );
+        state.borrow_mut().failures += 1;
     }
 }
 
@@ -411,8 +459,8 @@ fn poll_state(st: &mut State) {
             }
         }
     }
-    let printer = st.printer;
-    st.dsp.drain_messages(printer);
+    let printer = st.printer.clone();
+    st.dsp.drain_messages(|text| printer(text));
 }
 
 fn print_stdout(text: &str) {

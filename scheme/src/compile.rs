@@ -208,6 +208,7 @@ impl Interp {
         }
         let expanded = match m {
             Macro::Rules(rules) => rules.expand(form, self)?,
+            Macro::Native(f) => f(form)?,
             Macro::Proc(f) => {
                 let items = form.as_list().unwrap_or(&[]);
                 let operands = items.get(1..).unwrap_or(&[]);

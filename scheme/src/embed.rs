@@ -167,6 +167,21 @@ impl Interp {
         );
     }
 
+    /// Defines a macro whose transformer is Rust: `f` receives the whole form, with
+    /// the positions of all its parts, and returns the form to compile in its place
+    /// (in the lexical scope of the use). Parts of the expansion without a position
+    /// take the use's.
+    pub fn register_macro(
+        &mut self,
+        name: &str,
+        f: impl Fn(&Datum) -> Result<Datum, Error> + 'static,
+    ) {
+        let s = self.intern(name);
+        self.specials.remove(&s);
+        self.macros
+            .insert(s, crate::interp::Macro::Native(Rc::new(f)));
+    }
+
     pub fn int(&mut self, i: i64) -> Value {
         Value::new(V::Int(i))
     }

@@ -65,12 +65,18 @@ pub(crate) struct Site {
     pub name: String,
 }
 
-/// A macro: an Extempore-style `define-macro` procedure or `syntax-rules`.
+/// A macro: an Extempore-style `define-macro` procedure, `syntax-rules`, or a
+/// transformer registered by the embedder.
 #[derive(Clone)]
 pub(crate) enum Macro {
     Proc(Value),
     Rules(Rc<Rules>),
+    Native(Rc<NativeMacroFn>),
 }
+
+/// A macro transformer written in Rust: the whole form, with its positions, in; its
+/// expansion out.
+pub(crate) type NativeMacroFn = dyn Fn(&crate::Datum) -> Result<crate::Datum, Error>;
 
 /// A special form registered by the embedder.
 pub(crate) type SpecialFn = dyn FnMut(&mut Interp, &crate::Datum) -> Result<Value, Error>;
