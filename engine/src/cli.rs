@@ -56,6 +56,10 @@ struct LiveArgs {
     /// listens on this machine only unless told otherwise
     #[arg(long, default_value = "127.0.0.1")]
     bind: std::net::IpAddr,
+    /// A shared secret editors must send first, as (zonal:token "SECRET"); also read
+    /// from ZONAL_TOKEN. Without one, Extempore's editor plugins connect unchanged
+    #[arg(long)]
+    token: Option<String>,
     /// Frames per second, 8000 to 384000
     #[arg(long, default_value_t = 48_000, value_parser = clap::value_parser!(u32).range(8_000..=384_000))]
     sample_rate: u32,
@@ -71,6 +75,7 @@ impl Default for LiveArgs {
         LiveArgs {
             port: server::DEFAULT_PORT,
             bind: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            token: None,
             sample_rate: 48_000,
             channels: 2,
             buffer: 1024,
@@ -257,6 +262,11 @@ fn play(args: PlayArgs) -> anyhow::Result<ExitCode> {
         ServerConfig {
             addr: std::net::SocketAddr::new(live.bind, live.port),
             max_message_bytes: server::DEFAULT_MAX_MESSAGE_BYTES,
+            token: live
+                .token
+                .clone()
+                .or_else(|| std::env::var("ZONAL_TOKEN").ok())
+                .filter(|token| !token.is_empty()),
         },
         requests_tx.clone(),
         interrupt.clone(),

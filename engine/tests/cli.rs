@@ -150,6 +150,8 @@ fn render_goes_on_after_an_error_and_exits_1() {
 struct Live {
     child: Child,
     addr: String,
+    /// What the engine printed on stderr after its banner.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Live {
@@ -168,8 +170,14 @@ impl Live {
             .find(|w| w.starts_with("127.0.0.1:"))
             .unwrap_or_else(|| panic!("no address in {banner:?}"))
             .to_owned();
-        std::thread::spawn(move || lines.for_each(drop));
-        Live { child, addr }
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                kept.lock().unwrap().push(line);
+            }
+        });
+        Live { child, addr, log }
     }
 
     fn connect(&self) -> TcpStream {
@@ -261,6 +269,38 @@ fn a_runaway_dsp_loop_called_from_scheme_is_interrupted_too() {
     let stopped = reply(&mut looping);
     assert!(stopped.contains("interrupted"), "{stopped}");
     assert_eq!(eval(&mut looping, "(+ 40 2)"), "42");
+}
+
+#[test]
+fn a_web_pages_post_cannot_write_a_file() {
+    let live = Live::start();
+    let target = scratch("written-by-a-web-page.txt", "");
+    std::fs::remove_file(&target).unwrap();
+    let body = format!(
+        "(call-with-output-file {:?} (lambda (port) (display \"pwned\" port)))\r\n",
+        target.to_str().unwrap()
+    );
+    let mut page = live.connect();
+    let post = format!(
+        "POST / HTTP/1.1\r\nHost: {}\r\nOrigin: https://example.com\r\n\
+         Content-Type: text/plain;charset=UTF-8\r\nContent-Length: {}\r\n\r\n{body}",
+        live.addr,
+        body.len()
+    );
+    page.write_all(post.as_bytes()).unwrap();
+    let mut rest = Vec::new();
+    // The server closes the connection (a reset also ends the read).
+    let _ = page.read_to_end(&mut rest);
+    assert_eq!(String::from_utf8_lossy(&rest), "");
+    let mut editor = live.connect();
+    assert_eq!(eval(&mut editor, "(+ 1 2)"), "3");
+    assert!(!target.exists(), "the web page wrote {}", target.display());
+    let log = live.log.lock().unwrap().join("\n");
+    assert!(
+        log.contains("closed the editor connection from tcp 127.0.0.1:")
+            && log.contains("it sent HTTP (\"POST / HTTP/1.1\")"),
+        "{log}"
+    );
 }
 
 #[test]
