@@ -15,7 +15,8 @@
 //! request goes on, and if nothing more arrives for [`QUIET_PERIOD`] the text is answered
 //! with an "unbalanced" error. A request longer than `max_message_bytes`, one holding
 //! binary bytes, one that is not UTF-8 or one with unbalanced parentheses gets an error
-//! reply and the connection goes on serving.
+//! reply and the connection goes on serving; the rest of a request that was too long is
+//! dropped up to the `\r\n` that closes its forms, so no fragment of it is evaluated.
 //!
 //! Threads: one accepts connections (`zonal-server`); each connection has a reader
 //! (`zonal-conn-read`) that frames requests, and a writer (`zonal-conn-write`) that hands
@@ -600,7 +601,8 @@ struct Framer {
     line_start: Option<usize>,
     /// An HTTP line was seen: nothing more is framed.
     spoke_http: bool,
-    /// Dropping bytes up to the next `\r\n` after a request that was too long.
+    /// Dropping the rest of a request that was too long, up to the `\r\n` at which its
+    /// forms are closed.
     discarding: bool,
     max: usize,
 }
@@ -629,16 +631,13 @@ impl Framer {
         if self.spoke_http {
             return None;
         }
-        if self.discarding && !self.skip_to_line_end() {
-            return None;
-        }
         while self.scanned < self.buf.len() {
             let byte = self.buf[self.scanned];
             self.scanner.feed(byte);
             self.scanned += 1;
             let line_end = self.after_cr && byte == b'\n';
             self.after_cr = byte == b'\r';
-            if byte == b'\n' {
+            if byte == b'\n' && !self.discarding {
                 if let Some(start) = self.line_start {
                     let line = &self.buf[start..self.scanned - 1];
                     let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -655,49 +654,58 @@ impl Framer {
             }
             if line_end {
                 if !self.scanner.wants_more() {
+                    if self.discarding {
+                        // The end of the request that was too long: framing starts over.
+                        self.buf.drain(..self.scanned);
+                        self.discarding = false;
+                        self.restart();
+                        continue;
+                    }
                     return Some(self.take(self.scanned));
                 }
                 self.open_crlf_end = Some(self.scanned);
             }
         }
-        if self.buf.len() > self.max.saturating_add(2) {
-            self.buf.clear();
-            self.restart();
+        if self.discarding {
+            self.drop_scanned();
+        } else if self.buf.len() > self.max.saturating_add(2) {
+            // Everything in `buf` is scanned: the scanner goes on following the forms,
+            // so the rest of this request is dropped up to its end, not evaluated.
+            self.drop_scanned();
             self.discarding = true;
             return Some(Frame::TooLong);
         }
         None
     }
 
+    /// Drops the bytes scanned so far (all of `buf`), keeping the scanner's state.
+    fn drop_scanned(&mut self) {
+        let open_crlf_at_end = self.open_crlf_end == Some(self.buf.len());
+        self.buf.clear();
+        self.scanned = 0;
+        self.open_crlf_end = open_crlf_at_end.then_some(0);
+        self.line_start = None;
+    }
+
     /// Whether everything that arrived ends with a `\r\n` inside an open form, so the
     /// reader should wait only [`QUIET_PERIOD`] for more.
     fn awaits_quiet(&self) -> bool {
-        !self.discarding && self.open_crlf_end.is_some_and(|end| end == self.buf.len())
+        self.open_crlf_end.is_some_and(|end| end == self.buf.len())
     }
 
-    /// After a quiet period: the text up to its last `\r\n`, answered as it stands.
+    /// After a quiet period: the text up to its last `\r\n`, answered as it stands (or,
+    /// for a request that was too long, the end of it: it was answered already).
     fn flush_open(&mut self) -> Option<Frame> {
-        if self.awaits_quiet() {
-            Some(self.take(self.buf.len()))
-        } else {
-            None
+        if !self.awaits_quiet() {
+            return None;
         }
-    }
-
-    /// Drops bytes up to and including the next `\r\n`; false if none has arrived.
-    fn skip_to_line_end(&mut self) -> bool {
-        for (i, &byte) in self.buf.iter().enumerate() {
-            let line_end = self.after_cr && byte == b'\n';
-            self.after_cr = byte == b'\r';
-            if line_end {
-                self.buf.drain(..=i);
-                self.discarding = false;
-                self.restart();
-                return true;
-            }
+        if self.discarding {
+            self.discarding = false;
+            self.buf.clear();
+            self.restart();
+            return None;
         }
-        self.buf.clear();
-        false
+        Some(self.take(self.buf.len()))
     }
 
     /// Removes the request ending (with its `\r\n`) at `end` from the buffer.
@@ -763,14 +771,25 @@ mod tests {
     }
 
     #[test]
-    fn a_too_long_request_is_dropped_up_to_the_next_line_end() {
+    fn a_too_long_request_is_dropped_up_to_the_end_of_its_forms() {
         let mut framer = Framer::new(8);
         framer.push(b"(aaaaaaaaaaaa");
         assert_eq!(frames(&mut framer), [Frame::TooLong]);
-        framer.push(b"aaaa)\r");
+        framer.push(b"aaaa\r\n(c)\r\n\"(\r\n\")\r");
         assert_eq!(frames(&mut framer), []);
         framer.push(b"\n(b)\r\n");
         assert_eq!(frames(&mut framer), [message("(b)")]);
+    }
+
+    #[test]
+    fn a_too_long_request_left_open_ends_after_a_quiet_period() {
+        let mut framer = Framer::new(8);
+        framer.push(b"(aaaaaaaaaaaa\r\n(b)\r\n");
+        assert_eq!(frames(&mut framer), [Frame::TooLong]);
+        assert!(framer.awaits_quiet());
+        assert_eq!(framer.flush_open(), None);
+        framer.push(b"(c)\r\n");
+        assert_eq!(frames(&mut framer), [message("(c)")]);
     }
 
     #[test]

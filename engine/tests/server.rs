@@ -222,6 +222,26 @@ fn an_oversized_request_gets_an_error_and_the_server_goes_on() {
 }
 
 #[test]
+fn an_oversized_form_over_many_lines_gets_one_error_and_no_fragment_is_evaluated() {
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let (requests, seen) = recording_engine();
+    let server = spawn_server(local(1024), requests, interrupt).expect("the server starts");
+    let mut client = Client::connect(&server);
+    let mut big = b"(begin\r\n".to_vec();
+    for i in 0..2000 {
+        big.extend_from_slice(format!("  (display {i})\r\n").as_bytes());
+    }
+    big.extend_from_slice(b")\r\n(after)\r\n");
+    client.send(&big);
+    assert_eq!(
+        client.reply(),
+        "the message is longer than the limit of 1024 bytes; it was discarded"
+    );
+    assert_eq!(client.reply(), "ok");
+    assert_eq!(*seen.lock().unwrap(), ["(after)"]);
+}
+
+#[test]
 fn binary_and_non_utf8_requests_get_errors_and_the_server_goes_on() {
     let server = start();
     let mut client = Client::connect(&server);
