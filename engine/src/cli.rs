@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 use anyhow::Context as _;
 
@@ -59,6 +59,10 @@ struct LiveArgs {
     /// listens on this machine only unless told otherwise
     #[arg(long, default_value = "127.0.0.1")]
     bind: std::net::IpAddr,
+    /// A shared secret editors must send first, as (zonal:token "SECRET"); also read
+    /// from ZONAL_TOKEN. Without one, Extempore's editor plugins connect unchanged
+    #[arg(long)]
+    token: Option<String>,
     /// Frames per second, 8000 to 384000
     #[arg(long, default_value_t = 48_000, value_parser = clap::value_parser!(u32).range(8_000..=384_000))]
     sample_rate: u32,
@@ -67,6 +71,20 @@ struct LiveArgs {
     /// Frames per device buffer (PulseAudio plays without underruns from about 1024)
     #[arg(long, default_value_t = 1024)]
     buffer: u32,
+    /// Read forms from stdin even when it is not a terminal (a script piped in); the
+    /// engine stops at its end. By default the REPL runs only on a terminal
+    #[arg(long, overrides_with = "no_repl")]
+    repl: bool,
+    /// No REPL, even on a terminal: serve editors until SIGINT (Ctrl-C) or SIGTERM
+    #[arg(long, overrides_with = "repl")]
+    no_repl: bool,
+}
+
+impl LiveArgs {
+    /// Whether stdin is read as a REPL: asked for, or by default on a terminal.
+    fn wants_repl(&self) -> bool {
+        self.repl || (!self.no_repl && std::io::stdin().is_terminal())
+    }
 }
 
 impl Default for LiveArgs {
@@ -74,9 +92,12 @@ impl Default for LiveArgs {
         LiveArgs {
             port: server::DEFAULT_PORT,
             bind: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            token: None,
             sample_rate: 48_000,
             channels: 2,
             buffer: 1024,
+            repl: false,
+            no_repl: false,
         }
     }
 }
@@ -276,6 +297,57 @@ fn print_above_prompt(text: &str) {
     repl::print_line(text.trim_end_matches('\n'));
 }
 
+/// Set to end a live session: by the REPL at its end, or by SIGINT / SIGTERM.
+static QUIT: AtomicBool = AtomicBool::new(false);
+
+/// The interpreter's interrupt flag, raised by the same signals so that an evaluation
+/// running when one arrives stops too; null until [`stop_on_signals`].
+static STOP_INTERRUPTS: AtomicPtr<AtomicBool> = AtomicPtr::new(std::ptr::null_mut());
+
+extern "C" fn on_stop_signal(_signal: libc::c_int) {
+    QUIT.store(true, Ordering::SeqCst);
+    let flag = STOP_INTERRUPTS.load(Ordering::SeqCst);
+    if !flag.is_null() {
+        // SAFETY: a non-null pointer came from `Arc::into_raw` in `stop_on_signals` and
+        // is never released, so it points to a live flag; an atomic store is
+        // async-signal-safe.
+        unsafe { (*flag).store(true, Ordering::SeqCst) };
+    }
+}
+
+/// Makes SIGINT and SIGTERM end the live session cleanly (the control loop sees
+/// [`QUIT`] within a tick) instead of killing the process. The REPL puts its own
+/// Ctrl-C handler in place while an evaluation runs, and restores this one after.
+fn stop_on_signals(interrupt: &Arc<AtomicBool>) {
+    // Kept for the life of the process (the handler may run at any time); only the
+    // first session of a process gets it.
+    let flag = Arc::into_raw(Arc::clone(interrupt)).cast_mut();
+    let published = STOP_INTERRUPTS.compare_exchange(
+        std::ptr::null_mut(),
+        flag,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    if published.is_err() {
+        // SAFETY: `flag` came from `Arc::into_raw` just above and was not published.
+        drop(unsafe { Arc::from_raw(flag) });
+    }
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: an all-zero `sigaction` is a valid value (no flags, empty mask).
+        let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+        action.sa_sigaction = on_stop_signal as *const () as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESTART;
+        // SAFETY: `action` is a live `sigaction`, and the handler only performs an
+        // atomic store, which is async-signal-safe.
+        if unsafe { libc::sigaction(signal, &action, std::ptr::null_mut()) } != 0 {
+            eprintln!(
+                "zonal: cannot catch signal {signal}: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+}
+
 /// The process function as the backends take it.
 type ProcessFn = dyn FnMut(&mut [f32]) + Send;
 
@@ -332,6 +404,11 @@ fn play(args: PlayArgs) -> anyhow::Result<ExitCode> {
         ServerConfig {
             addr: std::net::SocketAddr::new(live.bind, live.port),
             max_message_bytes: server::DEFAULT_MAX_MESSAGE_BYTES,
+            token: live
+                .token
+                .clone()
+                .or_else(|| std::env::var("ZONAL_TOKEN").ok())
+                .filter(|token| !token.is_empty()),
         },
         requests_tx.clone(),
         interrupt.clone(),
@@ -342,29 +419,39 @@ fn play(args: PlayArgs) -> anyhow::Result<ExitCode> {
             live.bind, live.port
         )
     })?;
+    let with_repl = live.wants_repl();
     eprintln!(
-        "zonal: editor server on {} ({}); type Scheme below, Ctrl-D to quit",
+        "zonal: editor server on {} ({}); {}",
         server.local_addr(),
         if args.no_audio {
             "no audio device"
         } else {
             "playing"
+        },
+        if with_repl {
+            "type Scheme below, Ctrl-D to quit"
+        } else {
+            "no REPL (stdin is not a terminal, or --no-repl): Ctrl-C or SIGTERM stops it"
         }
     );
-    let quit = Arc::new(AtomicBool::new(false));
-    let repl_quit = quit.clone();
-    let repl = std::thread::Builder::new()
-        .name("zonal-repl".into())
-        .spawn(move || {
-            if let Err(e) = repl::run_repl(requests_tx, interrupt) {
-                eprintln!("zonal: {e:#}");
-            }
-            repl_quit.store(true, Ordering::Relaxed);
-        })?;
+    stop_on_signals(&interrupt);
+    if with_repl {
+        // The REPL thread is not joined: at a signal it may be blocked reading stdin,
+        // and the process ends with the main thread.
+        std::thread::Builder::new()
+            .name("zonal-repl".into())
+            .spawn(move || {
+                if let Err(e) = repl::run_repl(requests_tx, interrupt) {
+                    eprintln!("zonal: {e:#}");
+                }
+                QUIT.store(true, Ordering::SeqCst);
+            })?;
+    } else {
+        drop(requests_tx);
+    }
     let lookahead = i64::from(live.sample_rate / 20);
-    control::serve(&mut session, &requests, &quit, lookahead);
+    control::serve(&mut session, &requests, &QUIT, lookahead);
     drop(server);
-    let _ = repl.join();
     stream.stop();
     if let Some(recorder) = recorder {
         eprintln!("zonal: {}", recorder.finish()?);

@@ -2,7 +2,6 @@
 //! callbacks a little ahead of the audio clock, and frees what the audio thread
 //! gives back.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -23,7 +22,7 @@ const TICK: Duration = Duration::from_millis(2);
 pub fn serve(
     session: &mut Session,
     requests: &Receiver<Request>,
-    quit: &Arc<AtomicBool>,
+    quit: &AtomicBool,
     lookahead: i64,
 ) {
     let stats = session.stats();

@@ -15,13 +15,23 @@
 //! request goes on, and if nothing more arrives for [`QUIET_PERIOD`] the text is answered
 //! with an "unbalanced" error. A request longer than `max_message_bytes`, one holding
 //! binary bytes, one that is not UTF-8 or one with unbalanced parentheses gets an error
-//! reply and the connection goes on serving.
+//! reply and the connection goes on serving; the rest of a request that was too long is
+//! dropped up to the `\r\n` that closes its forms, so no fragment of it is evaluated.
 //!
 //! Threads: one accepts connections (`zonal-server`); each connection has a reader
 //! (`zonal-conn-read`) that frames requests, and a writer (`zonal-conn-write`) that hands
 //! them one at a time to the control thread over the crossbeam channel and writes each
 //! reply. The reader recognises [`INTERRUPT_COMMAND`] itself and raises the interrupt flag
 //! at once, even while this or another connection waits for a runaway evaluation.
+//!
+//! Web pages: a page open in the livecoder's browser can make the browser connect here
+//! (`fetch("http://127.0.0.1:7099", {method: "POST", body: ...})`, a WebSocket). What it
+//! sends starts with an HTTP request line and header lines, never with what an editor
+//! sends, so the reader checks every line that starts outside a form: a request line
+//! (`POST / HTTP/1.1`) or a browser header (`Host:`, `Origin:`, `Upgrade:`, ...) closes
+//! the connection before anything it sent is evaluated, and the event is logged on
+//! stderr (Redis defends its port the same way). With [`ServerConfig::token`] set, the
+//! first request of every connection must also be [`TOKEN_COMMAND`] with that token.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -33,7 +43,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
-use crate::request::{FormScanner, INTERRUPT_COMMAND, Reply, Request};
+use crate::request::{Balance, FormScanner, INTERRUPT_COMMAND, Reply, Request};
 
 /// The port Extempore's editor plugins connect to.
 pub const DEFAULT_PORT: u16 = 7099;
@@ -54,6 +64,35 @@ pub const MAX_CONNECTIONS: usize = 32;
 /// How many requests one connection may have waiting for their replies.
 const PENDING_PER_CONNECTION: usize = 256;
 
+/// The head of the request that opens a connection when the server wants a token:
+/// `(zonal:token "the token")`.
+pub const TOKEN_COMMAND: &str = "zonal:token";
+
+/// Header names a browser sends (lower case); a line at the top level starting with one
+/// and a `:` is HTTP, not code.
+const HTTP_HEADERS: [&str; 20] = [
+    "host",
+    "origin",
+    "upgrade",
+    "connection",
+    "user-agent",
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "content-type",
+    "content-length",
+    "transfer-encoding",
+    "referer",
+    "cookie",
+    "cache-control",
+    "pragma",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-fetch-mode",
+    "sec-fetch-site",
+    "sec-fetch-dest",
+];
+
 /// Where the server listens and how much it accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConfig {
@@ -62,6 +101,10 @@ pub struct ServerConfig {
     pub addr: SocketAddr,
     /// The longest request, in bytes, not counting its `\r\n`.
     pub max_message_bytes: usize,
+    /// A shared secret: when set, the first request of every connection must be
+    /// `(zonal:token "SECRET")`, or the connection is told so and closed. `None` (the
+    /// default) keeps Extempore's protocol unchanged for its editor plugins.
+    pub token: Option<String>,
 }
 
 impl ServerConfig {
@@ -70,6 +113,7 @@ impl ServerConfig {
         ServerConfig {
             addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            token: None,
         }
     }
 }
@@ -231,6 +275,8 @@ fn accept_loop(
             requests: requests.clone(),
             interrupt: Arc::clone(interrupt),
             max_message_bytes: cfg.max_message_bytes,
+            token: cfg.token.clone(),
+            refused: Arc::new(AtomicBool::new(false)),
         };
         let spawned = thread::Builder::new()
             .name("zonal-conn-read".to_owned())
@@ -251,6 +297,10 @@ struct Connection {
     requests: Sender<Request>,
     interrupt: Arc<AtomicBool>,
     max_message_bytes: usize,
+    token: Option<String>,
+    /// Set when the connection turned out to be a web page's: the writer sends nothing
+    /// more to the control thread.
+    refused: Arc<AtomicBool>,
 }
 
 /// A reply the writer owes the client, in request order.
@@ -273,9 +323,10 @@ impl Connection {
         {
             let (pending_tx, pending_rx) = bounded(PENDING_PER_CONNECTION);
             let requests = self.requests.clone();
+            let refused = Arc::clone(&self.refused);
             let writer = thread::Builder::new()
                 .name("zonal-conn-write".to_owned())
-                .spawn(move || write_replies(writer_stream, &pending_rx, &requests));
+                .spawn(move || write_replies(writer_stream, &pending_rx, &requests, &refused));
             if let Ok(writer) = writer {
                 self.read_requests(&origin, &pending_tx);
                 drop(pending_tx);
@@ -291,8 +342,27 @@ impl Connection {
         let mut framer = Framer::new(self.max_message_bytes);
         let mut chunk = [0u8; 16 * 1024];
         let mut stream = &self.stream;
+        let mut authorised = self.token.is_none();
         loop {
             while let Some(frame) = framer.next_frame() {
+                if let Frame::Http(line) = &frame {
+                    self.refuse_http(origin, line);
+                    return;
+                }
+                if !authorised {
+                    let (reply, accepted) = self.check_token(&frame);
+                    if pending.send(Pending::Ready(reply)).is_err() || !accepted {
+                        if !accepted {
+                            eprintln!(
+                                "zonal: closed the editor connection from {origin}: its first \
+                                 request was not ({TOKEN_COMMAND} \"...\") with the right token"
+                            );
+                        }
+                        return;
+                    }
+                    authorised = true;
+                    continue;
+                }
                 if pending.send(self.answer(frame, origin)).is_err() {
                     return;
                 }
@@ -331,9 +401,43 @@ impl Connection {
         }
     }
 
+    /// Closes a connection that sent HTTP: nothing it sent is evaluated.
+    fn refuse_http(&self, origin: &str, line: &str) {
+        self.refused.store(true, Ordering::SeqCst);
+        let _ = self.stream.shutdown(Shutdown::Both);
+        eprintln!(
+            "zonal: closed the editor connection from {origin}: it sent HTTP ({line:?}), as a \
+             web page in a browser can; nothing it sent was evaluated"
+        );
+    }
+
+    /// The reply to the first request of a connection that must send the token, and
+    /// whether the token was right.
+    fn check_token(&self, frame: &Frame) -> (Reply, bool) {
+        let expected = self.token.as_deref().unwrap_or_default();
+        let sent = match frame {
+            Frame::Message(bytes) => std::str::from_utf8(bytes).ok().and_then(token_of),
+            Frame::TooLong | Frame::Http(_) => None,
+        };
+        if sent.is_some_and(|sent| same_secret(sent.as_bytes(), expected.as_bytes())) {
+            (Reply::Value("token accepted".to_owned()), true)
+        } else {
+            let message = format!(
+                "this zonal wants a token: send ({TOKEN_COMMAND} \"...\") with the token it was \
+                 started with (--token or ZONAL_TOKEN) as the first request; closing"
+            );
+            (Reply::Error(message), false)
+        }
+    }
+
     /// What to do with one framed request.
     fn answer(&self, frame: Frame, origin: &str) -> Pending {
         let source = match frame {
+            Frame::Http(line) => {
+                return Pending::Ready(Reply::Error(format!(
+                    "HTTP is not the editor protocol ({line:?})"
+                )));
+            }
             Frame::TooLong => {
                 return Pending::Ready(Reply::Error(too_long(self.max_message_bytes)));
             }
@@ -363,8 +467,16 @@ impl Connection {
 }
 
 /// Hands each request to the control thread in turn and writes the replies in order.
-fn write_replies(mut stream: TcpStream, pending: &Receiver<Pending>, requests: &Sender<Request>) {
+fn write_replies(
+    mut stream: TcpStream,
+    pending: &Receiver<Pending>,
+    requests: &Sender<Request>,
+    refused: &AtomicBool,
+) {
     for item in pending {
+        if refused.load(Ordering::SeqCst) {
+            return;
+        }
         let reply = match item {
             Pending::Ready(reply) => reply,
             Pending::Eval(request, replied) => match requests.send(request) {
@@ -389,6 +501,44 @@ fn write_reply(stream: &mut TcpStream, reply: &Reply) -> io::Result<()> {
     let mut bytes: Vec<u8> = text.bytes().filter(|&b| b != 0).collect();
     bytes.push(0);
     stream.write_all(&bytes)
+}
+
+/// The token in `(zonal:token "TOKEN")`, if `text` is that.
+fn token_of(text: &str) -> Option<&str> {
+    let inner = text.trim().strip_prefix('(')?.strip_suffix(')')?.trim();
+    let quoted = inner.strip_prefix(TOKEN_COMMAND)?.trim();
+    let token = quoted.strip_prefix('"')?.strip_suffix('"')?;
+    (!token.contains(['"', '\\'])).then_some(token)
+}
+
+/// Compares two secrets in time that depends only on their lengths.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Whether one line (without its line end) is HTTP: a request line (`POST /x HTTP/1.1`)
+/// or a header a browser sends (`Host: ...`), as opposed to source code.
+fn is_http_line(line: &[u8]) -> bool {
+    let Ok(line) = std::str::from_utf8(line) else {
+        return false;
+    };
+    let mut words = line.split(' ');
+    if let (Some(method), Some(target), Some(version), None) =
+        (words.next(), words.next(), words.next(), words.next())
+        && !method.is_empty()
+        && method.bytes().all(|b| b.is_ascii_uppercase())
+        && !target.is_empty()
+        && version
+            .strip_prefix("HTTP/")
+            .is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit()))
+    {
+        return true;
+    }
+    line.split_once(':').is_some_and(|(name, _)| {
+        HTTP_HEADERS
+            .iter()
+            .any(|header| header.eq_ignore_ascii_case(name))
+    })
 }
 
 fn too_long(max: usize) -> String {
@@ -428,8 +578,11 @@ fn check_message(bytes: &[u8], max: usize) -> Result<String, String> {
 enum Frame {
     /// The bytes of a request, without its final `\r\n`.
     Message(Vec<u8>),
-    /// A request that grew past the limit; its bytes up to the next `\r\n` are dropped.
+    /// A request that grew past the limit; its bytes up to the end of its forms are
+    /// dropped.
     TooLong,
+    /// A line of HTTP (a request line or a browser's header), which ends the connection.
+    Http(String),
 }
 
 /// Cuts a connection's byte stream into requests (see the module docs).
@@ -443,7 +596,13 @@ struct Framer {
     after_cr: bool,
     /// The end of the last `\r\n` in `buf` that fell inside an open form.
     open_crlf_end: Option<usize>,
-    /// Dropping bytes up to the next `\r\n` after a request that was too long.
+    /// Where the line being scanned starts, if it starts outside every form (only such
+    /// lines are checked for HTTP).
+    line_start: Option<usize>,
+    /// An HTTP line was seen: nothing more is framed.
+    spoke_http: bool,
+    /// Dropping the rest of a request that was too long, up to the `\r\n` at which its
+    /// forms are closed.
     discarding: bool,
     max: usize,
 }
@@ -456,6 +615,8 @@ impl Framer {
             scanner: FormScanner::new(),
             after_cr: false,
             open_crlf_end: None,
+            line_start: Some(0),
+            spoke_http: false,
             discarding: false,
             max,
         }
@@ -467,7 +628,7 @@ impl Framer {
 
     /// The next whole request in what has arrived, if any.
     fn next_frame(&mut self) -> Option<Frame> {
-        if self.discarding && !self.skip_to_line_end() {
+        if self.spoke_http {
             return None;
         }
         while self.scanned < self.buf.len() {
@@ -476,51 +637,75 @@ impl Framer {
             self.scanned += 1;
             let line_end = self.after_cr && byte == b'\n';
             self.after_cr = byte == b'\r';
+            if byte == b'\n' && !self.discarding {
+                if let Some(start) = self.line_start {
+                    let line = &self.buf[start..self.scanned - 1];
+                    let line = line.strip_suffix(b"\r").unwrap_or(line);
+                    if is_http_line(line) {
+                        let line = String::from_utf8_lossy(line).into_owned();
+                        self.buf.clear();
+                        self.restart();
+                        self.spoke_http = true;
+                        return Some(Frame::Http(line));
+                    }
+                }
+                self.line_start =
+                    (self.scanner.balance() == Balance::Complete).then_some(self.scanned);
+            }
             if line_end {
                 if !self.scanner.wants_more() {
+                    if self.discarding {
+                        // The end of the request that was too long: framing starts over.
+                        self.buf.drain(..self.scanned);
+                        self.discarding = false;
+                        self.restart();
+                        continue;
+                    }
                     return Some(self.take(self.scanned));
                 }
                 self.open_crlf_end = Some(self.scanned);
             }
         }
-        if self.buf.len() > self.max.saturating_add(2) {
-            self.buf.clear();
-            self.restart();
+        if self.discarding {
+            self.drop_scanned();
+        } else if self.buf.len() > self.max.saturating_add(2) {
+            // Everything in `buf` is scanned: the scanner goes on following the forms,
+            // so the rest of this request is dropped up to its end, not evaluated.
+            self.drop_scanned();
             self.discarding = true;
             return Some(Frame::TooLong);
         }
         None
     }
 
+    /// Drops the bytes scanned so far (all of `buf`), keeping the scanner's state.
+    fn drop_scanned(&mut self) {
+        let open_crlf_at_end = self.open_crlf_end == Some(self.buf.len());
+        self.buf.clear();
+        self.scanned = 0;
+        self.open_crlf_end = open_crlf_at_end.then_some(0);
+        self.line_start = None;
+    }
+
     /// Whether everything that arrived ends with a `\r\n` inside an open form, so the
     /// reader should wait only [`QUIET_PERIOD`] for more.
     fn awaits_quiet(&self) -> bool {
-        !self.discarding && self.open_crlf_end.is_some_and(|end| end == self.buf.len())
+        self.open_crlf_end.is_some_and(|end| end == self.buf.len())
     }
 
-    /// After a quiet period: the text up to its last `\r\n`, answered as it stands.
+    /// After a quiet period: the text up to its last `\r\n`, answered as it stands (or,
+    /// for a request that was too long, the end of it: it was answered already).
     fn flush_open(&mut self) -> Option<Frame> {
-        if self.awaits_quiet() {
-            Some(self.take(self.buf.len()))
-        } else {
-            None
+        if !self.awaits_quiet() {
+            return None;
         }
-    }
-
-    /// Drops bytes up to and including the next `\r\n`; false if none has arrived.
-    fn skip_to_line_end(&mut self) -> bool {
-        for (i, &byte) in self.buf.iter().enumerate() {
-            let line_end = self.after_cr && byte == b'\n';
-            self.after_cr = byte == b'\r';
-            if line_end {
-                self.buf.drain(..=i);
-                self.discarding = false;
-                self.restart();
-                return true;
-            }
+        if self.discarding {
+            self.discarding = false;
+            self.buf.clear();
+            self.restart();
+            return None;
         }
-        self.buf.clear();
-        false
+        Some(self.take(self.buf.len()))
     }
 
     /// Removes the request ending (with its `\r\n`) at `end` from the buffer.
@@ -540,6 +725,7 @@ impl Framer {
         self.scanner = FormScanner::new();
         self.after_cr = false;
         self.open_crlf_end = None;
+        self.line_start = Some(0);
     }
 }
 
@@ -585,14 +771,25 @@ mod tests {
     }
 
     #[test]
-    fn a_too_long_request_is_dropped_up_to_the_next_line_end() {
+    fn a_too_long_request_is_dropped_up_to_the_end_of_its_forms() {
         let mut framer = Framer::new(8);
         framer.push(b"(aaaaaaaaaaaa");
         assert_eq!(frames(&mut framer), [Frame::TooLong]);
-        framer.push(b"aaaa)\r");
+        framer.push(b"aaaa\r\n(c)\r\n\"(\r\n\")\r");
         assert_eq!(frames(&mut framer), []);
         framer.push(b"\n(b)\r\n");
         assert_eq!(frames(&mut framer), [message("(b)")]);
+    }
+
+    #[test]
+    fn a_too_long_request_left_open_ends_after_a_quiet_period() {
+        let mut framer = Framer::new(8);
+        framer.push(b"(aaaaaaaaaaaa\r\n(b)\r\n");
+        assert_eq!(frames(&mut framer), [Frame::TooLong]);
+        assert!(framer.awaits_quiet());
+        assert_eq!(framer.flush_open(), None);
+        framer.push(b"(c)\r\n");
+        assert_eq!(frames(&mut framer), [message("(c)")]);
     }
 
     #[test]
@@ -610,6 +807,53 @@ mod tests {
             found.extend(frames(&mut framer));
             assert_eq!(found, expected, "split at {split}");
         }
+    }
+
+    #[test]
+    fn http_lines_outside_forms_end_the_stream() {
+        let mut framer = Framer::new(1000);
+        framer.push(b"(ok)\r\nPOST / HTTP/1.1\r\nHost: 127.0.0.1:7099\r\n\r\n(evil)\r\n");
+        assert_eq!(
+            frames(&mut framer),
+            [message("(ok)"), Frame::Http("POST / HTTP/1.1".to_owned())]
+        );
+        for line in [
+            &b"GET /chat HTTP/1.1"[..],
+            b"OPTIONS * HTTP/2",
+            b"Origin: https://example.com",
+            b"upgrade: websocket",
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        ] {
+            let mut framer = Framer::new(1000);
+            framer.push(line);
+            framer.push(b"\r\n");
+            assert_eq!(
+                frames(&mut framer),
+                [Frame::Http(String::from_utf8_lossy(line).into_owned())]
+            );
+        }
+    }
+
+    #[test]
+    fn code_that_mentions_http_is_not_http() {
+        let mut framer = Framer::new(1000);
+        let code = b"(define req \"\r\nPOST / HTTP/1.1\r\nHost: x\r\n\")\r\n(f\r\nHost: 1)\r\n(get host:i64)\r\n";
+        framer.push(code);
+        assert_eq!(frames(&mut framer).len(), 3);
+        assert!(!is_http_line(b"GET"));
+        assert!(!is_http_line(b"(GET / HTTP/1.1)"));
+        assert!(!is_http_line(b"hostname: 1"));
+    }
+
+    #[test]
+    fn the_token_request_is_read_exactly() {
+        assert_eq!(token_of("(zonal:token \"s3cret\")"), Some("s3cret"));
+        assert_eq!(token_of("  ( zonal:token   \"a b\" )  "), Some("a b"));
+        assert_eq!(token_of("(zonal:token s3cret)"), None);
+        assert_eq!(token_of("(zonal:tokens \"x\")"), None);
+        assert!(same_secret(b"abc", b"abc"));
+        assert!(!same_secret(b"abc", b"abd"));
+        assert!(!same_secret(b"abc", b"abcd"));
     }
 
     #[test]

@@ -150,13 +150,20 @@ fn render_goes_on_after_an_error_and_exits_1() {
 struct Live {
     child: Child,
     addr: String,
+    /// What the engine printed on stderr after its banner.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Live {
     fn start() -> Live {
+        Live::start_with(&["repl", "--port", "0"])
+    }
+
+    /// Starts `zonal ARGS` with stdin at /dev/null, as a service or an editor would.
+    fn start_with(args: &[&str]) -> Live {
         let mut child = zonal()
-            .args(["repl", "--port", "0"])
-            .stdin(Stdio::piped())
+            .args(args)
+            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -168,8 +175,14 @@ impl Live {
             .find(|w| w.starts_with("127.0.0.1:"))
             .unwrap_or_else(|| panic!("no address in {banner:?}"))
             .to_owned();
-        std::thread::spawn(move || lines.for_each(drop));
-        Live { child, addr }
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                kept.lock().unwrap().push(line);
+            }
+        });
+        Live { child, addr, log }
     }
 
     fn connect(&self) -> TcpStream {
@@ -180,11 +193,72 @@ impl Live {
     }
 }
 
+impl Live {
+    /// Sends SIGTERM and waits (at most 20 s) for the process to end.
+    fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
+        // SAFETY: `kill` with a real child's pid and a valid signal number has no
+        // memory effects in this process.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
 impl Drop for Live {
     fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.wait();
+        if self.child.try_wait().ok().flatten().is_none() && self.terminate().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
+}
+
+#[test]
+fn without_a_terminal_the_engine_serves_until_sigterm() {
+    for args in [
+        &["repl", "--port", "0"][..],
+        &["play", "--no-audio", "--port", "0"],
+    ] {
+        let mut live = Live::start_with(args);
+        std::thread::sleep(Duration::from_secs(1));
+        assert!(live.child.try_wait().unwrap().is_none(), "{args:?} quit");
+        let mut editor = live.connect();
+        assert_eq!(eval(&mut editor, "(* 6 7)"), "42", "{args:?}");
+        let status = live.terminate();
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "{args:?} did not stop cleanly on SIGTERM: {status:?}"
+        );
+        let log = live.log.lock().unwrap().join("\n");
+        assert!(!log.contains("panicked"), "{log}");
+    }
+}
+
+#[test]
+fn with_repl_a_piped_script_is_evaluated_and_ends_the_engine() {
+    let mut child = zonal()
+        .args(["repl", "--port", "0", "--repl"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"(define x 6)\n(* x 7)\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "x\n42\n");
+    assert!(out.status.success());
 }
 
 /// Reads up to the next NUL.
@@ -261,6 +335,38 @@ fn a_runaway_dsp_loop_called_from_scheme_is_interrupted_too() {
     let stopped = reply(&mut looping);
     assert!(stopped.contains("interrupted"), "{stopped}");
     assert_eq!(eval(&mut looping, "(+ 40 2)"), "42");
+}
+
+#[test]
+fn a_web_pages_post_cannot_write_a_file() {
+    let live = Live::start();
+    let target = scratch("written-by-a-web-page.txt", "");
+    std::fs::remove_file(&target).unwrap();
+    let body = format!(
+        "(call-with-output-file {:?} (lambda (port) (display \"pwned\" port)))\r\n",
+        target.to_str().unwrap()
+    );
+    let mut page = live.connect();
+    let post = format!(
+        "POST / HTTP/1.1\r\nHost: {}\r\nOrigin: https://example.com\r\n\
+         Content-Type: text/plain;charset=UTF-8\r\nContent-Length: {}\r\n\r\n{body}",
+        live.addr,
+        body.len()
+    );
+    page.write_all(post.as_bytes()).unwrap();
+    let mut rest = Vec::new();
+    // The server closes the connection (a reset also ends the read).
+    let _ = page.read_to_end(&mut rest);
+    assert_eq!(String::from_utf8_lossy(&rest), "");
+    let mut editor = live.connect();
+    assert_eq!(eval(&mut editor, "(+ 1 2)"), "3");
+    assert!(!target.exists(), "the web page wrote {}", target.display());
+    let log = live.log.lock().unwrap().join("\n");
+    assert!(
+        log.contains("closed the editor connection from tcp 127.0.0.1:")
+            && log.contains("it sent HTTP (\"POST / HTTP/1.1\")"),
+        "{log}"
+    );
 }
 
 #[test]

@@ -49,6 +49,7 @@ fn local(max_message_bytes: usize) -> ServerConfig {
     ServerConfig {
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         max_message_bytes,
+        token: None,
     }
 }
 
@@ -221,6 +222,26 @@ fn an_oversized_request_gets_an_error_and_the_server_goes_on() {
 }
 
 #[test]
+fn an_oversized_form_over_many_lines_gets_one_error_and_no_fragment_is_evaluated() {
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let (requests, seen) = recording_engine();
+    let server = spawn_server(local(1024), requests, interrupt).expect("the server starts");
+    let mut client = Client::connect(&server);
+    let mut big = b"(begin\r\n".to_vec();
+    for i in 0..2000 {
+        big.extend_from_slice(format!("  (display {i})\r\n").as_bytes());
+    }
+    big.extend_from_slice(b")\r\n(after)\r\n");
+    client.send(&big);
+    assert_eq!(
+        client.reply(),
+        "the message is longer than the limit of 1024 bytes; it was discarded"
+    );
+    assert_eq!(client.reply(), "ok");
+    assert_eq!(*seen.lock().unwrap(), ["(after)"]);
+}
+
+#[test]
 fn binary_and_non_utf8_requests_get_errors_and_the_server_goes_on() {
     let server = start();
     let mut client = Client::connect(&server);
@@ -361,6 +382,7 @@ fn a_port_in_use_is_a_clear_error() {
     let cfg = ServerConfig {
         addr: server.local_addr(),
         max_message_bytes: 1024,
+        token: None,
     };
     let err = spawn_server(cfg, fake_engine(Arc::clone(&interrupt)), interrupt)
         .expect_err("the port is taken");
@@ -380,4 +402,73 @@ fn the_default_config_is_localhost_7099() {
     let cfg = ServerConfig::default();
     assert_eq!(cfg.addr, SocketAddr::from(([127, 0, 0, 1], 7099)));
     assert_eq!(cfg.max_message_bytes, 1 << 20);
+    assert_eq!(cfg.token, None);
+}
+
+/// A fake control thread that answers every request and records its source.
+fn recording_engine() -> (Sender<Request>, Arc<std::sync::Mutex<Vec<String>>>) {
+    let (requests, incoming) = unbounded::<Request>();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    thread::spawn(move || {
+        for request in incoming {
+            log.lock().unwrap().push(request.source.clone());
+            let _ = request.reply.send(Reply::Value("ok".to_owned()));
+        }
+    });
+    (requests, seen)
+}
+
+/// What a browser sends for `fetch("http://127.0.0.1:7099", {method: "POST", mode:
+/// "no-cors", body})`.
+fn browser_post(addr: SocketAddr, body: &str) -> Vec<u8> {
+    format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nConnection: keep-alive\r\nContent-Length: {}\r\n\
+         Origin: https://example.com\r\nContent-Type: text/plain;charset=UTF-8\r\n\
+         Accept: */*\r\nSec-Fetch-Mode: no-cors\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+#[test]
+fn a_web_pages_post_is_closed_and_nothing_it_sent_is_evaluated() {
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let (requests, seen) = recording_engine();
+    let server = spawn_server(local(1 << 20), requests, interrupt).expect("the server starts");
+    let mut page = Client::connect(&server);
+    page.send(&browser_post(server.local_addr(), "(evil)\r\n"));
+    assert!(page.closed());
+    let mut socket = Client::connect_raw(&server);
+    socket.send(b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\r\n");
+    assert_eq!(socket.reply(), "Welcome to extempore!");
+    assert!(socket.closed());
+    let mut editor = Client::connect(&server);
+    editor.send(b"(fine)\r\n");
+    assert_eq!(editor.reply(), "ok");
+    assert_eq!(*seen.lock().unwrap(), ["(fine)"]);
+}
+
+#[test]
+fn with_a_token_the_first_request_must_carry_it() {
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let (requests, seen) = recording_engine();
+    let cfg = ServerConfig {
+        token: Some("s3cret".to_owned()),
+        ..local(1 << 20)
+    };
+    let server = spawn_server(cfg, requests, interrupt).expect("the server starts");
+    let mut stranger = Client::connect(&server);
+    stranger.send(b"(display 1)\r\n(display 2)\r\n");
+    assert!(stranger.reply().starts_with("this zonal wants a token"));
+    assert!(stranger.closed());
+    let mut wrong = Client::connect(&server);
+    wrong.send(b"(zonal:token \"guess\")\r\n(display 3)\r\n");
+    assert!(wrong.reply().starts_with("this zonal wants a token"));
+    assert!(wrong.closed());
+    let mut editor = Client::connect(&server);
+    editor.send(b"(zonal:token \"s3cret\")\r\n(display 4)\r\n");
+    assert_eq!(editor.reply(), "token accepted");
+    assert_eq!(editor.reply(), "ok");
+    assert_eq!(*seen.lock().unwrap(), ["(display 4)"]);
 }
