@@ -74,6 +74,12 @@ pub(crate) fn load(
     for text in eager {
         eval_text(it, text, prepare)?;
     }
+    // a later redefinition must not free what compiling a prelude definition needs
+    for m in it.macros.values() {
+        if let Macro::Proc(v) = m {
+            it.pinned.push(*v);
+        }
+    }
     let syntax = StartupSyntax {
         macros: it.macros.clone(),
         specials: it.specials.clone(),
@@ -104,7 +110,7 @@ pub(crate) fn load(
             // the livecoder's own definition of the name stays
             it.globals[s as usize] = before;
         }
-        it.consts.push(v);
+        it.pinned.push(v);
         entry.compiled = Some(v);
         Ok(v)
     });
@@ -139,6 +145,7 @@ fn make_stub(it: &mut Interp, name: &str) -> Value {
         stack_frame: true,
         body: call(apply, vec![find, Node::Local(0)]),
         pos: None,
+        unit: None,
     };
     let stub = it.alloc(Obj::Closure(Rc::new(lambda), NO_FRAME));
     it.globals[s as usize] = stub;

@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::rc::Rc;
 
+use crate::code::{CodeTable, Unit};
 use crate::datum::{Datum, DatumKind};
 use crate::desugar::{self, list, sym, syntax_err};
 use crate::error::{Error, Pos};
@@ -26,6 +27,10 @@ pub(crate) struct Lambda {
     pub stack_frame: bool,
     pub body: Node,
     pub pos: Option<Pos>,
+    /// The constants and sites of the compilation this lambda is part of, held
+    /// only to keep them alive as long as the lambda.
+    #[expect(dead_code, reason = "read by nothing: holding it is its purpose")]
+    pub unit: Option<Rc<Unit>>,
 }
 
 pub(crate) struct Call {
@@ -101,13 +106,32 @@ pub(crate) const MAX_GLOBAL_CALL_ARGS: usize = 4;
 
 impl Interp {
     /// Compiles a top-level form.
-    pub(crate) fn compile_top(&mut self, d: &Datum) -> Result<Node, Error> {
+    /// Compiles a top-level form, with the unit that owns its constants and sites.
+    pub(crate) fn compile_top(&mut self, d: &Datum) -> Result<(Node, Rc<Unit>), Error> {
+        let unit = CodeTable::new_unit(&self.code);
+        let outer = self.building.replace(unit.clone());
+        let r = self.compile_form(d);
+        self.building = outer;
+        r.map(|node| (node, unit))
+    }
+
+    fn compile_form(&mut self, d: &Datum) -> Result<Node, Error> {
         let mut sc = Scopes::new();
         if is_normal(d, 0)? {
             return self.compile(d, &mut sc, 0);
         }
         let d = normalized(d, 0)?;
         self.compile(&d, &mut sc, 0)
+    }
+
+    /// Keeps heap constant `v` alive as long as the code being compiled.
+    fn keep_const(&mut self, v: Value) {
+        if v.is_heap() {
+            match &self.building {
+                Some(unit) => self.code.borrow_mut().add_const(unit, v),
+                None => self.pinned.push(v),
+            }
+        }
     }
 
     fn lookup_local(sc: &Scopes, s: u32) -> Option<(u32, u32)> {
@@ -121,9 +145,7 @@ impl Interp {
 
     fn constant(&mut self, d: &Datum) -> Node {
         let v = self.from_datum(d);
-        if v.is_heap() {
-            self.consts.push(v);
-        }
+        self.keep_const(v);
         Node::Const(v)
     }
 
@@ -729,6 +751,7 @@ impl Interp {
             stack_frame,
             body: body?,
             pos: pos.clone(),
+            unit: self.building.clone(),
         }))
     }
 
@@ -902,9 +925,7 @@ impl Interp {
             let mut vals = Vec::with_capacity(data.len());
             for datum in data {
                 let v = self.from_datum(datum);
-                if v.is_heap() {
-                    self.consts.push(v);
-                }
+                self.keep_const(v);
                 vals.push(v);
             }
             clauses.push((vals, body, arrow));

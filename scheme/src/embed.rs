@@ -316,6 +316,13 @@ impl Interp {
         self.output = w;
     }
 
+    /// How many compilation units (with their constants) and call sites are live:
+    /// a unit lives while its top-level form runs or a closure made by its code is
+    /// reachable.
+    pub fn code_counts(&self) -> (usize, usize) {
+        self.code.borrow().counts()
+    }
+
     pub fn gc_stats(&self) -> GcStats {
         let mut s = self.heap.stats;
         s.heap_bytes = self.heap.heap_bytes();

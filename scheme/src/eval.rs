@@ -10,6 +10,7 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering;
 
 use crate::builtins::{Fast, PlainFn, PrimFn};
+use crate::code::Unit;
 use crate::compile::{GlobalCall, Lambda, MAX_GLOBAL_CALL_ARGS, Node};
 use crate::error::{BACKTRACE_LIMIT, Error, ErrorKind};
 use crate::heap::{NO_FRAME, STACK_BIT};
@@ -358,7 +359,7 @@ impl Interp {
 
     pub(crate) fn at_site(&self, mut e: Error, site: u32) -> Error {
         if e.pos.is_none() {
-            e.pos = self.sites.get(site as usize).and_then(|s| s.pos.clone());
+            e.pos = self.site_pos(site);
         }
         e
     }
@@ -380,7 +381,7 @@ impl Interp {
         if let Ctrl::Throw(t) = &mut c
             && t.err.pos.is_none()
         {
-            t.err.pos = self.sites.get(site as usize).and_then(|s| s.pos.clone());
+            t.err.pos = self.site_pos(site);
         }
         c
     }
@@ -579,7 +580,6 @@ impl Interp {
                     let e = err(ErrorKind::Type, "define-macro wants a procedure");
                     return Err(self.at_site(e, *site).into());
                 }
-                self.consts.push(v);
                 self.macros.insert(*s, crate::interp::Macro::Proc(v));
                 Ok(self.sym_value(*s))
             }
@@ -792,7 +792,7 @@ impl Interp {
     }
 
     fn not_procedure(&self, f: Value, site: u32) -> Error {
-        let message = match self.sites.get(site as usize).map(|s| s.name.as_str()) {
+        let message = match self.site_name(site) {
             Some(name) if name != crate::compile::ANONYMOUS_CALL => {
                 format!("{name} is not a procedure, it cannot be called")
             }
@@ -823,8 +823,9 @@ impl Interp {
     }
 
     /// Runs a compiled top-level form.
-    pub(crate) fn run_top(&mut self, node: Node) -> Result<Value, Ctrl> {
+    pub(crate) fn run_top(&mut self, (node, unit): (Node, Rc<Unit>)) -> Result<Value, Ctrl> {
         let lam = Rc::new(Lambda {
+            unit: Some(unit),
             name: "top level".into(),
             nreq: 0,
             rest: false,

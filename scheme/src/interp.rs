@@ -2,6 +2,7 @@
 //! globals, allocation helpers, the roots of the collector and the internal control
 //! signal ([`Ctrl`]) that carries errors, raised objects and escapes.
 
+use std::cell::RefCell;
 use std::io::Write;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::time::Instant;
 use rustc_hash::FxHashMap;
 
 use crate::builtins::Prim;
+use crate::code::{CodeTable, Unit};
 use crate::error::{Error, ErrorKind, Pos};
 use crate::heap::{Heap, MARK_PER_ALLOC, Phase, SWEEP_PER_ALLOC};
 use crate::syntax_rules::Rules;
@@ -34,14 +36,17 @@ pub struct Interp {
     pub(crate) locals: Vec<Value>,
     /// How many lambdas the compiler has made (to tell capturing scopes).
     pub(crate) closures_compiled: u64,
-    /// Quoted constants of compiled code and macro procedures: always live.
-    pub(crate) consts: Vec<Value>,
+    /// Values kept for the interpreter's lifetime (what the prelude's lazy
+    /// compilation needs). Constants of compiled code live in `code`.
+    pub(crate) pinned: Vec<Value>,
+    /// Constants and call sites of compiled code, owned by the code.
+    pub(crate) code: Rc<RefCell<CodeTable>>,
+    /// The unit the compiler is filling, while it compiles.
+    pub(crate) building: Option<Rc<Unit>>,
     pub(crate) roots: Vec<Option<Value>>,
     pub(crate) root_free: Vec<usize>,
     /// Handlers installed by `with-exception-handler`, innermost last.
     pub(crate) handlers: Vec<Value>,
-    /// Call sites of compiled code, for error positions.
-    pub(crate) sites: Vec<Site>,
     pub(crate) depth: usize,
     /// Whether the evaluation runs on the large stack of [`Interp::on_big_stack`].
     pub(crate) on_big_stack: bool,
@@ -57,12 +62,6 @@ pub struct Interp {
     pub(crate) next_cont: u64,
     pub(crate) rng: u64,
     pub(crate) gensym_count: u64,
-}
-
-/// What a call site in compiled code remembers for error messages.
-pub(crate) struct Site {
-    pub pos: Option<Pos>,
-    pub name: String,
 }
 
 /// A macro: an Extempore-style `define-macro` procedure, `syntax-rules`, or a
@@ -145,11 +144,12 @@ impl Interp {
             env_stack: Vec::with_capacity(1024),
             locals: Vec::with_capacity(4096),
             closures_compiled: 0,
-            consts: Vec::new(),
+            pinned: Vec::new(),
+            code: Rc::new(RefCell::new(CodeTable::default())),
+            building: None,
             roots: Vec::new(),
             root_free: Vec::new(),
             handlers: Vec::new(),
-            sites: Vec::new(),
             depth: 0,
             on_big_stack: false,
             stack_floor: usize::MAX,
@@ -269,11 +269,17 @@ impl Interp {
             .iter()
             .chain(&self.stack)
             .chain(&self.locals)
-            .chain(&self.consts)
+            .chain(&self.pinned)
             .chain(&self.handlers)
             .chain(self.roots.iter().flatten())
+            .chain(self.code.borrow().consts())
         {
             h.mark_value(v);
+        }
+        for m in self.macros.values() {
+            if let Macro::Proc(v) = m {
+                h.mark_value(*v);
+            }
         }
         for &f in &self.env_stack {
             // a stack frame's slots are marked with `locals`; its parents may be heap frames
@@ -398,8 +404,21 @@ impl Interp {
         let _ = self.output.flush();
     }
 
+    /// A call site of the code being compiled (released with it), or a permanent
+    /// one outside a compilation.
     pub(crate) fn add_site(&mut self, pos: Option<Pos>, name: String) -> u32 {
-        self.sites.push(Site { pos, name });
-        (self.sites.len() - 1) as u32
+        self.code
+            .borrow_mut()
+            .add_site(self.building.as_deref(), pos, name)
+    }
+
+    /// The position of call site `site`.
+    pub(crate) fn site_pos(&self, site: u32) -> Option<Pos> {
+        self.code.borrow().site(site).and_then(|s| s.pos.clone())
+    }
+
+    /// The name of what call site `site` calls.
+    pub(crate) fn site_name(&self, site: u32) -> Option<String> {
+        self.code.borrow().site(site).map(|s| s.name.clone())
     }
 }

@@ -20,7 +20,10 @@
 //! - `(sys:gc-stats)` returns an association list with the keys `collections`,
 //!   `total-pause-ms`, `max-pause-ms` (the longest single step), `live-bytes` and
 //!   `heap-bytes`.
-//! - Symbols and quoted constants of compiled code are never collected.
+//! - Symbols are never collected. Quoted constants and call sites belong to the
+//!   code that uses them: they are collected once no closure made by that code is
+//!   reachable and its top-level form has finished (see `code.rs`); a replaced
+//!   `define-macro` procedure is garbage too.
 //! - `[`, `]`, `|` are symbol characters: xtlang types such as `f:[double,double]*`
 //!   read as symbols, and square brackets are not list brackets.
 //! - `call/cc` continuations escape (upwards); calling one after its `call/cc` has
@@ -28,6 +31,7 @@
 
 mod autoload;
 mod builtins;
+mod code;
 mod compile;
 mod convert;
 mod datum;
