@@ -14,7 +14,7 @@ use crate::error::{Error, ErrorKind};
 use crate::heap::GcStats;
 use crate::interp::{Interp, Special, err};
 use crate::syms;
-use crate::value::{Native, Obj, V, Value};
+use crate::value::{Native, NativeBody, Obj, V, Value};
 
 /// An owned GC root: the value it holds stays alive until [`Interp::unroot`].
 #[derive(Debug)]
@@ -144,7 +144,24 @@ impl Interp {
     ) {
         let n = Native {
             name: name.to_string(),
-            f: RefCell::new(Box::new(f)),
+            f: NativeBody::Once(RefCell::new(Box::new(f))),
+        };
+        let v = self.alloc(Obj::Native(Rc::new(n)));
+        self.define(name, v);
+    }
+
+    /// Defines a global procedure implemented in Rust that may evaluate Scheme (with
+    /// [`Interp::eval_datum`]) and so be called again before it returns, as a loader
+    /// is when the file it loads loads another. The collector does not run while it
+    /// executes, nested evaluations included.
+    pub fn register_reentrant_native(
+        &mut self,
+        name: &str,
+        f: impl Fn(&mut Interp, &[Value]) -> Result<Value, Error> + 'static,
+    ) {
+        let n = Native {
+            name: name.to_string(),
+            f: NativeBody::Reentrant(Box::new(f)),
         };
         let v = self.alloc(Obj::Native(Rc::new(n)));
         self.define(name, v);

@@ -15,7 +15,7 @@ use crate::compile::{GlobalCall, Lambda, MAX_GLOBAL_CALL_ARGS, Node};
 use crate::error::{BACKTRACE_LIMIT, Error, ErrorKind};
 use crate::heap::{NO_FRAME, STACK_BIT};
 use crate::interp::{Ctrl, Interp, err};
-use crate::value::{Obj, Promise, V, Value};
+use crate::value::{NativeBody, Obj, Promise, V, Value};
 
 /// How deep non-tail calls may nest before a stack-overflow error.
 pub(crate) const MAX_DEPTH: usize = 400_000;
@@ -754,17 +754,28 @@ impl Interp {
                 Obj::Native(n) => {
                     let n = n.clone();
                     let args: Vec<Value> = self.stack[base + 1..].to_vec();
-                    let Ok(mut func) = n.f.try_borrow_mut() else {
-                        self.stack.truncate(base);
-                        let e = err(
-                            ErrorKind::Native,
-                            format!("native procedure {} called itself", n.name),
-                        );
-                        return Err(self.at_site(e, site).into());
+                    let r = match &n.f {
+                        NativeBody::Once(f) => {
+                            let Ok(mut func) = f.try_borrow_mut() else {
+                                self.stack.truncate(base);
+                                let e = err(
+                                    ErrorKind::Native,
+                                    format!("native procedure {} called itself", n.name),
+                                );
+                                return Err(self.at_site(e, site).into());
+                            };
+                            self.no_gc += 1;
+                            let r = func(self, &args);
+                            self.no_gc -= 1;
+                            r
+                        }
+                        NativeBody::Reentrant(func) => {
+                            self.no_gc += 1;
+                            let r = func(self, &args);
+                            self.no_gc -= 1;
+                            r
+                        }
                     };
-                    self.no_gc += 1;
-                    let r = func(self, &args);
-                    self.no_gc -= 1;
                     self.stack.truncate(base);
                     r.map(Flow::Val).map_err(|e| self.at_site(e, site).into())
                 }

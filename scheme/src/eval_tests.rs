@@ -392,6 +392,30 @@ fn natives_and_special_forms() {
 }
 
 #[test]
+fn a_native_that_evaluates_can_be_called_again_while_it_runs() {
+    // A loader's file loads another file: `(nest n)` evaluates `(nest n-1)`.
+    let mut it = Interp::new();
+    it.register_reentrant_native("nest", |it, args| {
+        let n = it.as_int(args[0]).unwrap_or(0);
+        if n == 0 {
+            return Ok(it.int(0));
+        }
+        let form = Interp::read_all(&format!("(+ 1 (nest {}))", n - 1), "t")?;
+        it.eval_datum(&form[0])
+    });
+    let v = it.eval_str("(nest 5)", "t").expect("runs");
+    assert_eq!(it.as_int(v), Some(5));
+    // A native with state of its own still refuses to be re-entered.
+    it.register_native("once", |it, _| {
+        let form = Interp::read_all("(once)", "t")?;
+        it.eval_datum(&form[0])
+    });
+    let e = it.eval_str("(once)", "t").expect_err("re-entered");
+    assert_eq!(e.kind, ErrorKind::Native);
+    assert!(e.message.contains("once called itself"), "{}", e.message);
+}
+
+#[test]
 fn huge_forms_give_errors_not_crashes() {
     let h = std::thread::Builder::new()
         .stack_size(2 << 20)

@@ -137,9 +137,19 @@ impl std::fmt::Debug for Value {
 /// A native procedure registered by the embedder.
 pub(crate) type NativeFn = dyn FnMut(&mut Interp, &[Value]) -> Result<Value, Error>;
 
+/// A native procedure that may be called again while it runs (one that evaluates
+/// Scheme, such as a loader whose files load others).
+pub(crate) type ReentrantFn = dyn Fn(&mut Interp, &[Value]) -> Result<Value, Error>;
+
+pub(crate) enum NativeBody {
+    /// Holds state of its own, so a call while it runs is an error.
+    Once(RefCell<Box<NativeFn>>),
+    Reentrant(Box<ReentrantFn>),
+}
+
 pub(crate) struct Native {
     pub name: String,
-    pub f: RefCell<Box<NativeFn>>,
+    pub f: NativeBody,
 }
 
 /// A record type made by `define-record-type`.
