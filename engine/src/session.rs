@@ -180,6 +180,11 @@ impl Session {
         self.interp.interrupt_handle()
     }
 
+    /// The Scheme collector's statistics (live and heap bytes, pauses).
+    pub fn gc_stats(&self) -> zonal_scheme::GcStats {
+        self.interp.gc_stats()
+    }
+
     /// What the DSP side has allocated and not yet freed.
     pub fn dsp_live(&self) -> zonal_dsp::LiveCounts {
         self.state.borrow().dsp.live()
@@ -262,7 +267,7 @@ impl Session {
     }
 
     /// The interpreter, to register procedures and macros and to redirect output.
-    pub(crate) fn interp_mut(&mut self) -> &mut Interp {
+    pub fn interp_mut(&mut self) -> &mut Interp {
         &mut self.interp
     }
 
@@ -331,6 +336,11 @@ impl SessionHandle {
     /// [`Session::flush`].
     pub(crate) fn flush(&self) {
         flush_state(&mut self.0.borrow_mut());
+    }
+
+    /// [`Session::stats`].
+    pub(crate) fn stats(&self) -> Arc<AudioStats> {
+        self.0.borrow().stats.clone()
     }
 
     /// [`Session::poll`].

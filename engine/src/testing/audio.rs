@@ -23,15 +23,13 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 use zonal_scheme::{Datum, DatumKind, Error, ErrorKind, Interp, Value};
 
 use super::analysis as an;
 use super::assertions::{Assertion, Outcome, Recorder, place, skipped, tagged, template, text};
-use crate::audio::{AudioStats, Processor};
+use crate::audio::Processor;
+use crate::offline::render_inline;
 use crate::session::SessionHandle;
 
 /// One stretch of audio the assertions look at.
@@ -98,7 +96,6 @@ impl Take {
 pub(crate) struct AudioTesting {
     session: SessionHandle,
     processor: Processor,
-    stats: Arc<AudioStats>,
     buffer: usize,
     rate: u32,
     /// Where takes are written, and the file name they start with.
@@ -109,11 +106,9 @@ pub(crate) struct AudioTesting {
 }
 
 impl AudioTesting {
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         session: SessionHandle,
         processor: Processor,
-        stats: Arc<AudioStats>,
         buffer: usize,
         rate: u32,
         out_dir: PathBuf,
@@ -123,8 +118,7 @@ impl AudioTesting {
         AudioTesting {
             session,
             processor,
-            stats,
-            buffer: buffer.clamp(1, crate::audio::MAX_FRAMES),
+            buffer,
             rate,
             out_dir,
             stem,
@@ -143,29 +137,20 @@ impl AudioTesting {
         let channels = self.processor.channels();
         let total = (seconds * f64::from(self.rate)).round() as usize;
         let mut samples = vec![0.0f32; total * channels];
-        let mut shares = Vec::with_capacity(total / self.buffer + 1);
-        let non_finite_before = self.stats.non_finite.load(Ordering::Relaxed);
-        let start = self.stats.clock.load(Ordering::Acquire);
-        self.session.flush();
-        let mut done = 0;
-        while done < total {
-            self.session.poll();
-            let n = self.buffer.min(total - done);
-            self.session
-                .run_callbacks_before(interp, start + (done + n) as i64);
-            let began = Instant::now();
-            self.processor
-                .process(&mut samples[done * channels..(done + n) * channels]);
-            shares.push(began.elapsed().as_secs_f64() * f64::from(self.rate) / n as f64);
-            done += n;
-        }
-        self.session.poll();
+        let stretch = render_inline(
+            interp,
+            &self.session,
+            &mut self.processor,
+            self.buffer,
+            self.rate,
+            &mut samples,
+        );
         let take = Take {
             samples,
             channels,
             rate: self.rate,
-            deadline_shares: shares,
-            non_finite: self.stats.non_finite.load(Ordering::Relaxed) - non_finite_before,
+            deadline_shares: stretch.deadline_shares,
+            non_finite: stretch.non_finite,
         };
         let path = self
             .out_dir

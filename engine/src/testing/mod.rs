@@ -173,7 +173,6 @@ pub fn run_file(path: &Path, opts: &TestOptions) -> FileReport {
     let testing = Rc::new(RefCell::new(audio::AudioTesting::new(
         session.handle(),
         processor,
-        session.stats(),
         opts.buffer_frames,
         opts.session.sample_rate,
         opts.out_dir.clone(),
