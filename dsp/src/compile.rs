@@ -154,29 +154,34 @@ impl Compiler<'_> {
     /// `(bind-func NAME[:TYPE] [ZONE-BYTES] EXPR)`.
     pub fn bind_func(&mut self, form: &Sexp, items: &[Sexp]) -> Result<Output> {
         let sp = form.span.as_ref();
-        if items.len() < 3 || items.len() > 4 {
-            return syntax(
-                format!(
-                    "bind-func takes (bind-func name [zone-bytes] (lambda ...)), found `{form}`"
-                ),
-                sp,
-            );
-        }
-        let parser = Parser::new(self.names);
-        let binder = parser.binder(&items[1])?;
-        let (zone_bytes, expr) = match (&items[2].kind, items.get(3)) {
-            (SexpKind::Int(n), Some(e)) if *n > 0 => (*n as u64, e),
-            (_, Some(_)) => {
-                return syntax(
-                    format!(
-                        "bind-func's zone size must be a positive integer, found `{}`",
-                        items[2]
-                    ),
-                    sp,
-                );
-            }
-            (_, None) => (self.default_zone, &items[2]),
+        let shape = format!(
+            "bind-func takes (bind-func name [zone-bytes] [\"docstring\"] (lambda ...)), found `{form}`"
+        );
+        // between the name and the body: at most a zone size and a docstring, in
+        // either order (Extempore's spellings)
+        let (Some(name_form), Some((expr, options))) =
+            (items.get(1), items.get(2..).and_then(<[Sexp]>::split_last))
+        else {
+            return syntax(shape, sp);
         };
+        let parser = Parser::new(self.names);
+        let binder = parser.binder(name_form)?;
+        let mut zone_bytes = None;
+        let mut doc = false;
+        for o in options {
+            match &o.kind {
+                SexpKind::Int(n) if *n > 0 && zone_bytes.is_none() => zone_bytes = Some(*n as u64),
+                SexpKind::Str(_) if !doc => doc = true,
+                SexpKind::Int(_) => {
+                    return syntax(
+                        format!("bind-func's zone size must be a positive integer, found `{o}`"),
+                        sp,
+                    );
+                }
+                _ => return syntax(shape, sp),
+            }
+        }
+        let zone_bytes = zone_bytes.unwrap_or(self.default_zone);
         let name = binder.name.clone();
         let mut parser = Parser::new(self.names);
         let body = parser.expr(expr)?;

@@ -254,7 +254,7 @@ impl Reader {
             SexpKind::Bool(false)
         } else if let Ok(i) = text.parse::<i64>() {
             SexpKind::Int(i)
-        } else if looks_numeric(&text) {
+        } else if looks_numeric(&text) && !text.contains(':') {
             match text.parse::<f64>() {
                 Ok(x) => SexpKind::Float(x),
                 Err(_) => return self.err(format!("`{text}` is not a number"), span),

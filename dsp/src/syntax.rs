@@ -217,6 +217,9 @@ impl<'a> Parser<'a> {
                 "true" => ExprKind::Bool(true),
                 "false" => ExprKind::Bool(false),
                 _ if n.contains(':') => {
+                    if let Some(e) = self.typed_literal(n, sp)? {
+                        return Ok(e);
+                    }
                     return syntax(
                         format!("`{n}`: a type annotation belongs on a binding"),
                         sp.as_ref(),
@@ -252,9 +255,11 @@ impl<'a> Parser<'a> {
                 )
             }
         };
+        let name = canonical(name);
         let kind = match name {
             "lambda" => ExprKind::Lambda(self.lambda(s, items)?),
-            "let" => {
+            // xtlang's let binds in order, each binding seeing the ones before
+            "let" | "let*" => {
                 let Some(binds) = items.get(1).and_then(Sexp::list) else {
                     return syntax(
                         format!("let takes a list of bindings, in `{s}`"),
@@ -391,6 +396,40 @@ impl<'a> Parser<'a> {
         Ok(self.node(kind, sp))
     }
 
+    /// A literal with its type, `5:i64`, `1.0:f`, `2.0:d`: a binding of that type
+    /// holding the literal, so the literal takes the type as in any typed binding.
+    /// `None` when the text before the colon is not a number.
+    fn typed_literal(&mut self, text: &str, sp: &Option<Span>) -> Result<Option<Expr>> {
+        let Some((lit, ty)) = text.split_once(':') else {
+            return Ok(None);
+        };
+        let value = if let Ok(i) = lit.parse::<i64>() {
+            ExprKind::Int(i)
+        } else if let Ok(x) = lit.parse::<f64>()
+            && lit.chars().any(|c| c.is_ascii_digit())
+        {
+            ExprKind::Float(x)
+        } else {
+            return Ok(None);
+        };
+        let ty = match ty {
+            "f" => Type::Float,
+            "d" => Type::Double,
+            t => self.names.parse(t).map_err(|e| type_err(e, sp.as_ref()))?,
+        };
+        let name = format!("literal:{text}");
+        let binder = Binder {
+            name: name.clone(),
+            ty: Some(ty),
+            span: sp.clone(),
+        };
+        let value = self.node(value, sp);
+        let var = self.node(ExprKind::Var(name), sp);
+        Ok(Some(
+            self.node(ExprKind::Let(vec![(binder, value)], vec![var]), sp),
+        ))
+    }
+
     /// `(clo.var[:TYPE])` or `(clo.var[:TYPE] value)`.
     fn env_var(&mut self, s: &Sexp, items: &[Sexp]) -> Result<ExprKind> {
         let head = self.binder(&items[0])?;
@@ -450,7 +489,29 @@ impl<'a> Parser<'a> {
     }
 }
 
-/// A type error at `span`.
+/// The name zonal's compiler knows a form by, for Extempore's other spellings of it
+/// (`tuple-ref` is `tref`, `zone-alloc` is `zalloc`, ...).
+pub fn canonical(head: &str) -> &str {
+    match head {
+        "bitwise-eor" => "bitwise-xor",
+        "tuple-ref" => "tref",
+        "tuple-set!" => "tset!",
+        "tuple-ref-ptr" => "tref-ptr",
+        "tuple-fill!" => "tfill!",
+        "array-ref" => "aref",
+        "array-set!" => "aset!",
+        "array-ref-ptr" => "aref-ptr",
+        "array-fill!" => "afill!",
+        "pointer-ref" => "pref",
+        "pointer-set!" => "pset!",
+        "pointer-ref-ptr" => "pref-ptr",
+        "stack-alloc" => "salloc",
+        "zone-alloc" => "zalloc",
+        "heap-alloc" => "halloc",
+        other => other,
+    }
+}
+
 /// `("osc", "phase")` for `osc.phase` or `osc.phase:double`: a name, a dot, a name.
 pub fn env_var_parts(head: &str) -> Option<(&str, &str)> {
     let name = head.split_once(':').map_or(head, |(n, _)| n);
@@ -459,6 +520,7 @@ pub fn env_var_parts(head: &str) -> Option<(&str, &str)> {
     (ident(closure) && ident(var)).then_some((closure, var))
 }
 
+/// A type error at `span`.
 pub fn type_err(message: impl Into<String>, span: Option<&Span>) -> crate::error::DspError {
     crate::error::DspError::new(crate::error::DspErrorKind::Type, message, span)
 }

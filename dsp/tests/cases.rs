@@ -126,3 +126,8 @@ fn closure_vars() {
 fn recursive_types() {
     check("recursive_types");
 }
+
+#[test]
+fn extempore_spellings() {
+    check("extempore_spellings");
+}

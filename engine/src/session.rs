@@ -726,7 +726,12 @@ fn to_dsp_value(
     let int = || interp.as_int(v).ok_or_else(|| bad("an integer"));
     let real = || interp.as_f64(v).ok_or_else(|| bad("a number"));
     Ok(match ty {
-        "i1" => DspValue::I1(interp.is_true(v)),
+        // 0 and #f are false, as in Extempore
+        "i1" => DspValue::I1(
+            interp
+                .as_int(v)
+                .map_or_else(|| interp.is_true(v), |i| i != 0),
+        ),
         "i8" => DspValue::I8(int()? as i8),
         "i32" => DspValue::I32(int()? as i32),
         "i64" => DspValue::I64(int()?),
@@ -751,7 +756,8 @@ fn to_dsp_value(
 
 fn from_dsp_value(interp: &mut Interp, v: DspValue) -> Value {
     match v {
-        DspValue::I1(b) => interp.bool(b),
+        // an i1 reaches Scheme as 1 or 0, as in Extempore
+        DspValue::I1(b) => interp.int(i64::from(b)),
         DspValue::I8(i) => interp.int(i64::from(i)),
         DspValue::I32(i) => interp.int(i64::from(i)),
         DspValue::I64(i) => interp.int(i),

@@ -39,7 +39,7 @@ fn a_passing_file_exits_0_with_its_summary() {
     let f = fixture("passing.xtm");
     let (out, text) = zonal_test(&[f.to_str().unwrap()], &dir);
     assert!(out.status.success(), "{text}");
-    assert!(text.ends_with("16 passed, 0 failed in 1 file\n"), "{text}");
+    assert!(text.ends_with("20 passed, 0 failed in 1 file\n"), "{text}");
     // the takes are there to listen to
     assert!(dir.join("passing-1.wav").exists() && dir.join("passing-3.wav").exists());
 }
@@ -105,10 +105,10 @@ fn an_unreadable_file_is_a_failure_and_the_other_files_still_run() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text.contains("FAIL reading the file (error)"), "{text}");
     assert!(text.contains("cannot read"), "{text}");
-    assert!(text.contains("17 passed, 2 failed in 3 files"), "{text}");
+    assert!(text.contains("21 passed, 2 failed in 3 files"), "{text}");
     let xml = std::fs::read_to_string(junit).unwrap();
-    assert!(xml.contains("<testsuites name=\"zonal test\" tests=\"19\" failures=\"2\">"));
-    assert_eq!(xml.matches("<testcase ").count(), 19);
+    assert!(xml.contains("<testsuites name=\"zonal test\" tests=\"23\" failures=\"2\">"));
+    assert_eq!(xml.matches("<testcase ").count(), 23);
     assert_eq!(xml.matches("<failure ").count(), 2);
 }
 
