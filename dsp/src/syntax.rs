@@ -378,11 +378,55 @@ impl<'a> Parser<'a> {
                     sp.as_ref(),
                 );
             }
-            "quote" => {
-                return syntax(
-                    format!("quoted data is Scheme, not DSP code: `{s}`"),
-                    sp.as_ref(),
-                );
+            // a quoted symbol is its name, as a string (what println shows)
+            "quote" => match items.get(1).and_then(Sexp::sym) {
+                Some(sym) if items.len() == 2 => ExprKind::Str(sym.to_string()),
+                _ => {
+                    return syntax(
+                        format!("quoted data is Scheme, not DSP code: `{s}`"),
+                        sp.as_ref(),
+                    );
+                }
+            },
+            // (pfill! p a b c) sets p[0] p[1] p[2]; afill! and tfill! are builtins
+            "pfill!" => {
+                let Some(target) = items.get(1) else {
+                    return syntax(
+                        format!("pfill! takes (pfill! pointer value...), found `{s}`"),
+                        sp.as_ref(),
+                    );
+                };
+                let mut sets = Vec::new();
+                for (i, v) in items[2..].iter().enumerate() {
+                    let args = vec![
+                        self.expr(target)?,
+                        self.node(ExprKind::Int(i as i64), &v.span),
+                        self.expr(v)?,
+                    ];
+                    sets.push(self.node(ExprKind::App("pset!".into(), args), &v.span));
+                }
+                sets.push(self.node(ExprKind::Void, sp));
+                ExprKind::Begin(sets)
+            }
+            // a let (or a begin) in a zone of its own, 4 KiB unless a size is given
+            "letz" | "beginz" => {
+                let (size, rest) = match items.get(1).map(|i| &i.kind) {
+                    Some(SexpKind::Int(_)) if name == "letz" => {
+                        (self.expr(&items[1])?, &items[2..])
+                    }
+                    _ => (self.node(ExprKind::Int(4096), sp), &items[1..]),
+                };
+                let body = if name == "letz" {
+                    let mut form = vec![Sexp {
+                        kind: SexpKind::Sym("let".into()),
+                        span: sp.clone(),
+                    }];
+                    form.extend(rest.iter().cloned());
+                    vec![self.list(s, &form)?]
+                } else {
+                    self.body(rest, s, name)?
+                };
+                ExprKind::Memzone(Box::new(size), body)
             }
             _ if env_var_parts(name).is_some() => self.env_var(s, items)?,
             _ => {
