@@ -1,6 +1,8 @@
 //! DSP compiler benchmarks: compile time of a typical DSP bind-func, and throughput of a
-//! 64-oscillator bank with a one-pole lowpass and a delay line, compiled from xtlang
-//! (checks on and off) against the same algorithm in plain Rust, in the same run.
+//! 64-oscillator bank with a one-pole lowpass and a delay line, and of the "W1" patch
+//! (`benches/peers/w1_buffer.xtm`: 64 rotating sines, lowpass, feedback delay, stereo),
+//! compiled from xtlang (checks on and off) against the same algorithms in plain Rust, in
+//! the same run.
 //!
 //! `cargo bench -p zonal-dsp --bench dsp`. The Rust baseline is built for the default
 //! target (no `-C target-cpu=native`); Cranelift uses what `cranelift-native` detects.
@@ -40,6 +42,61 @@ const BANK: &str = "(bind-func bank:DSPMC 1000000
               (set! pos (% (+ pos 1) 48000))
               (pset! out i (dtof (+ y d))))))
         void))))";
+
+/// W1 as a per-buffer closure, as in `benches/peers/w1_buffer.xtm`.
+const W1: &str = include_str!("peers/w1_buffer.xtm");
+
+/// W1 in plain Rust: the same oscillators, filter and delay.
+struct W1Rust {
+    sins: Vec<f64>,
+    coss: Vec<f64>,
+    rot_s: Vec<f64>,
+    rot_c: Vec<f64>,
+    dline: Vec<f64>,
+    pos: usize,
+    lp: f64,
+}
+
+impl W1Rust {
+    fn new() -> W1Rust {
+        let twopi = std::f64::consts::TAU;
+        let w = |k: usize| twopi * 110.0 * (1.0 + 0.37 * k as f64) / 48000.0;
+        W1Rust {
+            sins: vec![0.0; OSCS],
+            coss: vec![1.0; OSCS],
+            rot_s: (0..OSCS).map(|k| w(k).sin()).collect(),
+            rot_c: (0..OSCS).map(|k| (w(k) + twopi / 4.0).sin()).collect(),
+            dline: vec![0.0; 12000],
+            pos: 0,
+            lp: 0.0,
+        }
+    }
+
+    fn process(&mut self, out: &mut [f32]) {
+        let coef = 0.23033458750676017;
+        for frame in out.chunks_exact_mut(2) {
+            let mut sum = 0.0;
+            for i in 0..OSCS {
+                let (s, c) = (self.sins[i], self.coss[i]);
+                let (rs, rc) = (self.rot_s[i], self.rot_c[i]);
+                sum += s;
+                self.sins[i] = s * rc + c * rs;
+                self.coss[i] = c * rc - s * rs;
+            }
+            self.lp += coef * (sum / 64.0 - self.lp);
+            let wet = self.dline[self.pos];
+            self.dline[self.pos] = self.lp + 0.5 * wet;
+            self.pos = if self.pos + 1 == self.dline.len() {
+                0
+            } else {
+                self.pos + 1
+            };
+            let o = (0.5 * self.lp + 0.5 * wet) as f32;
+            frame[0] = o;
+            frame[1] = o;
+        }
+    }
+}
 
 /// The same bank in plain Rust.
 struct Bank {
@@ -85,19 +142,23 @@ fn form(src: &str) -> Sexp {
     parse(src, "bench.xtm").expect("parses").remove(0)
 }
 
-fn compiled(checks: bool) -> (Dsp, AudioCtx, Entry) {
+fn compiled(checks: bool, src: &str, name: &str) -> (Dsp, AudioCtx, Entry) {
     let mut dsp = Dsp::new(DspConfig {
         checks,
         ..DspConfig::default()
     })
     .expect("a Dsp");
     let mut ctx = dsp.audio_ctx().expect("an audio context");
-    dsp.define(&form(BANK)).expect("compiles");
+    for f in parse(src, "bench.xtm").expect("parses") {
+        if f.head() == Some("bind-func") {
+            dsp.define(&f).expect("compiles");
+        }
+    }
     if let Some(mut b) = dsp.take_swap() {
         ctx.apply(&mut b);
         dsp.retire(b);
     }
-    let e = dsp.entry("bank").expect("a DSPMC entry");
+    let e = dsp.entry(name).expect("a DSPMC entry");
     (dsp, ctx, e)
 }
 
@@ -122,7 +183,7 @@ fn throughput(c: &mut Criterion) {
         b.iter(|| rust.process(black_box(&mut out)))
     });
     for checks in [true, false] {
-        let (_dsp, mut ctx, e) = compiled(checks);
+        let (_dsp, mut ctx, e) = compiled(checks, BANK, "bank");
         let name = if checks { "checks on" } else { "checks off" };
         g.bench_with_input(BenchmarkId::new("xtlang", name), &e, |b, e| {
             b.iter(|| {
@@ -133,11 +194,44 @@ fn throughput(c: &mut Criterion) {
         });
     }
     g.finish();
+    let mut g = c.benchmark_group("W1, 256 stereo frames");
+    g.throughput(Throughput::Elements(FRAMES as u64));
+    let input = [0.0f32; 2 * FRAMES];
+    let mut out = [0.0f32; 2 * FRAMES];
+    let mut rust = W1Rust::new();
+    g.bench_function("plain Rust", |b| {
+        b.iter(|| rust.process(black_box(&mut out)))
+    });
+    for checks in [true, false] {
+        let (_dsp, mut ctx, e) = compiled(checks, W1, "dsp");
+        let name = if checks { "checks on" } else { "checks off" };
+        g.bench_with_input(BenchmarkId::new("xtlang", name), &e, |b, e| {
+            b.iter(|| {
+                ctx.run_buffer(*e, &input, black_box(&mut out), FRAMES, 2, 0)
+                    .expect("no fault");
+                ctx.end_buffer();
+            })
+        });
+    }
+    g.finish();
 }
 
-/// The bank compiled from xtlang computes what the Rust bank computes.
+/// The bank and W1 compiled from xtlang compute what their Rust versions compute.
 fn agree() {
-    let (_dsp, mut ctx, e) = compiled(true);
+    let (_dsp, mut ctx, e) = compiled(true, W1, "dsp");
+    let mut rust = W1Rust::new();
+    let (mut a, mut b) = ([0.0f32; 2 * FRAMES], [0.0f32; 2 * FRAMES]);
+    for _ in 0..4 {
+        ctx.run_buffer(e, &[0.0; 2 * FRAMES], &mut a, FRAMES, 2, 0)
+            .expect("no fault");
+        ctx.end_buffer();
+        rust.process(&mut b);
+        assert!(
+            a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-6),
+            "xtlang and Rust W1 differ"
+        );
+    }
+    let (_dsp, mut ctx, e) = compiled(true, BANK, "bank");
     let mut rust = Bank::new();
     let (mut a, mut b) = ([0.0f32; FRAMES], [0.0f32; FRAMES]);
     for _ in 0..4 {

@@ -6,6 +6,7 @@ use crate::infer::{self, Globals, Ref, Typed};
 use crate::jit::{CodeBlock, Jit};
 use crate::lower::{self, Consts, FnCx, Linker};
 use crate::registry::{Gen, Registry, Site, ValDef};
+use crate::runtime::shadow::strip;
 use crate::runtime::vars::{self, VarEntry};
 use crate::runtime::{Arena, Ctx, RawFault, Zone};
 use crate::sexp::{Sexp, SexpKind, Span};
@@ -81,9 +82,11 @@ impl Linker for DefLinker<'_> {
         let addr = z
             .alloc(bytes.len() as u64 + 1, 1)
             .map_err(|e| DspError::new(DspErrorKind::Alloc, e.to_string(), None))?;
-        // SAFETY: `alloc` handed out `len + 1` zeroed bytes of arena memory at `addr`, which
-        // nothing else uses yet; the NUL is already there.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), addr as *mut u8, bytes.len()) };
+        // SAFETY: `alloc` handed out `len + 1` zeroed bytes of arena memory at `addr` (tag
+        // stripped), which nothing else uses yet; the NUL is already there.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), strip(addr) as *mut u8, bytes.len())
+        };
         Ok(addr)
     }
     fn slot(&self, name: &str) -> Option<u32> {
@@ -465,7 +468,9 @@ impl Compiler<'_> {
         let total = 16 + extra.next_multiple_of(16);
         let mut zone =
             Zone::new(self.arena, total, format!("global {name}")).map_err(|e| alloc_err(e, sp))?;
-        let addr = zone.alloc(8, 8).map_err(|e| alloc_err(e, sp))?;
+        // The global's own word is read and written by compiled code at a fixed address
+        // (untagged); a pointer value it holds is tagged like any other.
+        let addr = strip(zone.alloc(8, 8).map_err(|e| alloc_err(e, sp))?);
         let word: u64 = match (&ty, value.map(|v| &v.kind)) {
             (_, None) => 0,
             (Type::Ptr(elem), Some(SexpKind::Int(_))) => zone
@@ -473,8 +478,9 @@ impl Compiler<'_> {
                 .map_err(|e| alloc_err(e, sp))?,
             (Type::Ptr(_), Some(SexpKind::Str(s))) => {
                 let a = zone.alloc(extra, 1).map_err(|e| alloc_err(e, sp))?;
-                // SAFETY: `a` holds `s.len() + 1` zeroed bytes of arena memory just handed out.
-                unsafe { std::ptr::copy_nonoverlapping(s.as_ptr(), a as *mut u8, s.len()) };
+                // SAFETY: `a` (tag stripped) holds `s.len() + 1` zeroed bytes of arena memory
+                // just handed out.
+                unsafe { std::ptr::copy_nonoverlapping(s.as_ptr(), strip(a) as *mut u8, s.len()) };
                 a
             }
             (Type::Float, Some(SexpKind::Float(x))) => u64::from((*x as f32).to_bits()),

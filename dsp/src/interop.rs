@@ -15,7 +15,8 @@
 //! Nothing [`AudioCtx`] does allocates, locks or prints.
 
 use crate::registry::{CodeMem, INTERRUPTED, Registry, SwapBatch};
-use crate::runtime::{Arena, ArenaBlock, Ctx, FaultCode, RawFault};
+use crate::runtime::shadow::strip;
+use crate::runtime::{Arena, ArenaBlock, Ctx, FaultCode, FaultDetail, RawFault};
 use crate::types::Type;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -87,13 +88,34 @@ impl Fault {
     }
 }
 
-/// "dsp faulted: out-of-range memory access (pset!) at f.xtm:12:9 in closure f".
+/// "dsp faulted: out-of-bounds write of 8 bytes at offset 80 of an allocation of 32 bytes,
+/// allocated by salloc at f.xtm:11:14 in f (pset!) at f.xtm:12:9 in closure f".
 pub(crate) fn describe(reg: &Registry, raw: RawFault) -> String {
     let mut s = if raw.raw == INTERRUPTED {
         "dsp faulted: interrupted: a loop ran until it was stopped".to_string()
     } else {
         format!("dsp faulted: {raw}")
     };
+    if let FaultDetail::Access(a) = raw.detail
+        && let Some(alloc) = a.alloc()
+    {
+        match reg
+            .sites
+            .get(alloc.site as usize)
+            .filter(|_| alloc.site != 0)
+        {
+            Some(site) => {
+                s.push_str(&format!(", allocated by {}", site.form));
+                if let Some(sp) = &site.span {
+                    s.push_str(&format!(" at {sp}"));
+                }
+                if !site.def.is_empty() {
+                    s.push_str(&format!(" in {}", site.def));
+                }
+            }
+            None => s.push_str(", allocated by the runtime"),
+        }
+    }
     if let Some(site) = reg.sites.get(raw.site as usize).filter(|_| raw.site != 0) {
         if !site.form.is_empty() {
             s.push_str(&format!(" ({})", site.form));
@@ -154,12 +176,13 @@ pub const IO_SAMPLES: usize = 16384;
 /// The code address and environment of the closure at `clo`, if it is a closure of
 /// type `type_id`.
 pub(crate) fn resolve(code: &CodeMem, arena: &Arena, clo: u64, type_id: u64) -> Option<(u64, u64)> {
-    if !arena.contains(clo, 16) || !clo.is_multiple_of(8) {
+    if !arena.owns(clo, 16) {
         return None;
     }
-    // SAFETY: [clo, clo+16) is 8-aligned arena memory, mapped while `arena` lives; DSP code
-    // may change it concurrently only from this same thread.
-    let (idx, env) = unsafe { ((clo as *const u64).read(), ((clo + 8) as *const u64).read()) };
+    let at = strip(clo);
+    // SAFETY: [at, at+16) is 16-aligned arena memory of a live allocation, mapped while
+    // `arena` lives; DSP code may change it concurrently only from this same thread.
+    let (idx, env) = unsafe { ((at as *const u64).read(), ((at + 8) as *const u64).read()) };
     let (f, tid) = code.get(idx)?;
     (tid == type_id && f != 0).then_some((f, env))
 }
@@ -172,12 +195,16 @@ pub struct AudioCtx {
     pub(crate) code: Arc<CodeMem>,
     pub(crate) arena: Arc<Arena>,
     pub(crate) io: ArenaBlock,
+    /// The input and output halves of `io` as tagged pointers, for DSP code.
+    pub(crate) io_ptrs: (u64, u64),
     pub(crate) frames_addr: u64,
     pub(crate) channels_addr: u64,
     /// Set (by a watchdog) to stop a runaway loop; cleared when the fault is returned.
     pub(crate) interrupt: Arc<AtomicBool>,
     /// Keeps the code this context may run alive after the `Dsp` is dropped.
     pub(crate) _keeper: Arc<crate::jit::CodeKeeper>,
+    /// Keeps the memory that code may use alive after the `Dsp` is dropped.
+    pub(crate) _zones: Arc<std::sync::Mutex<Vec<crate::runtime::Zone>>>,
 }
 
 /// A fault raised by the audio context itself (no site in compiled code).
@@ -243,7 +270,7 @@ impl AudioCtx {
     ) -> Result<f32, Fault> {
         let ctx: *mut Ctx = &mut *self.ctx;
         let mark = self.ctx.call_mark();
-        let frame = self.in_addr();
+        let frame = self.io_ptrs.0;
         let y = if e.kind == EntryKind::SampleDouble {
             // SAFETY: `f` is the code of a live closure whose type id was checked to be
             // [double,double,i64,i64,double*]*, compiled in the C calling convention.
@@ -264,7 +291,7 @@ impl AudioCtx {
         // SAFETY: `f` is the code of a live closure whose type id was checked to be
         // [void,float*,float*,i64,i8*]*, compiled in the C calling convention.
         let g: BufferFn = unsafe { std::mem::transmute(f as *const u8) };
-        g(ctx, env, self.in_addr(), self.out_addr(), time, 0);
+        g(ctx, env, self.io_ptrs.0, self.io_ptrs.1, time, 0);
         self.ctx.finish_call(mark).map_err(|raw| self.fault(raw))
     }
 

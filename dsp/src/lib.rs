@@ -132,6 +132,10 @@ pub struct Dsp {
     interrupt: Arc<AtomicBool>,
     /// Shared with every audio context: receives the live code when the `Dsp` is dropped.
     keeper: Arc<CodeKeeper>,
+    /// Shared with every audio context: receives the memory that code may still use (closure
+    /// zones, string literals, globals) when the `Dsp` is dropped, so it stays alive (and
+    /// tagged) as long as the code does.
+    zone_keeper: Arc<Mutex<Vec<Zone>>>,
 }
 
 impl Drop for Dsp {
@@ -139,6 +143,14 @@ impl Drop for Dsp {
         let live = self.reg.gens.iter_mut().filter_map(|g| g.code.take());
         let tramps = std::mem::take(&mut self.tramp_code);
         self.keeper.keep(live.chain(tramps));
+        let zones = self.reg.gens.iter_mut().flat_map(|g| {
+            let zone = g.zone.take();
+            zone.into_iter().chain(g.literals.take())
+        });
+        let zones: Vec<Zone> = zones.chain(self.reg.val_zones.drain(..)).collect();
+        if let Ok(mut kept) = self.zone_keeper.lock() {
+            kept.extend(zones);
+        }
     }
 }
 
@@ -164,6 +176,7 @@ impl Dsp {
         let consts = Consts {
             arena_base: arena.base(),
             arena_len: arena.len(),
+            shadow_base: arena.base().wrapping_add(arena.shadow_delta()),
             checks: cfg.checks,
             code_table: reg.code.base(),
             code_cap: registry::CODE_CAP,
@@ -186,6 +199,7 @@ impl Dsp {
             strings,
             interrupt,
             keeper: Arc::default(),
+            zone_keeper: Arc::default(),
         };
         for g in ["(bind-val FRAMES i64 0)", "(bind-val CHANNELS i64 0)"] {
             for f in parse(g, "zonal")? {
@@ -550,6 +564,11 @@ impl Dsp {
             .alloc_block((2 * IO_SAMPLES * 8) as u64)
             .map_err(|e| err(DspErrorKind::Alloc, e.to_string()))?;
         io.touch();
+        let half = (IO_SAMPLES * 8) as u64;
+        let io_ptrs = (
+            self.arena.tag(io.addr(), half, 0),
+            self.arena.tag(io.addr() + half, half, 0),
+        );
         self.reg.audio_started();
         let frames_addr = self.reg.vals.get("FRAMES").map_or(0, |v| v.addr);
         let channels_addr = self.reg.vals.get("CHANNELS").map_or(0, |v| v.addr);
@@ -559,10 +578,12 @@ impl Dsp {
             code: self.reg.code.clone(),
             arena: self.arena.clone(),
             io,
+            io_ptrs,
             frames_addr,
             channels_addr,
             interrupt,
             _keeper: self.keeper.clone(),
+            _zones: self.zone_keeper.clone(),
         })
     }
 

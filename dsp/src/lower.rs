@@ -7,12 +7,20 @@
 //! - Calls (to closures in variables and to bind-funcs through this thread's slot table)
 //!   look `fn_index` up in the code table, which lives outside the arena, and check the
 //!   callee's type id there before jumping: corrupt data faults, it never jumps anywhere.
-//! - With checks on, every load/store through a pointer is checked against the arena;
-//!   integer division by zero, call depth and the runtime's allocation failures fault.
+//! - Pointers carry a tag in their high bits (see [`crate::runtime::shadow`]). With checks
+//!   on, every load/store through a pointer is checked against its allocation: the address
+//!   must lie in the arena (so the shadow can be read), and the shadow entry of its granule
+//!   must carry the pointer's tag, be alive and end at or after the access's end (one load,
+//!   one compare); every dereference strips the tag. An index whose offset `i * size` does
+//!   not fit in an address faults instead of wrapping. A failed check calls the runtime
+//!   (cold path) to record what the shadow says of the access, for the fault message.
+//!   Integer division by zero, call depth and the runtime's allocation failures fault.
 //!   A fault stores its code and site in the context and returns; every call is followed
 //!   by a test of the fault cell, so a fault unwinds to Rust.
-//! - A check is not repeated where an identical one dominates it; a `dotimes` whose body
-//!   accesses `(pref p i)` on every iteration checks `p`'s whole range once, before the loop.
+//! - A check is not repeated where an identical one dominates it and nothing that can free
+//!   memory (a closure call, `free`, the end of a `memzone`) ran in between (see
+//!   [`FnCx::invalidate`]); a `dotimes` whose body accesses `(pref p i)` on every iteration
+//!   and cannot free checks `p`'s whole range once, before the loop.
 //! - A `dotimes` whose body only computes on registers and `(pref p i)` / `(pset! p i x)`
 //!   (see `FnCx::fast_body`) gets a second, fast version, run when the trip count is at
 //!   most `FAST_TRIPS` (65536) and the stored pointers' ranges do not overlap the others': it
@@ -38,6 +46,8 @@ use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
 use cranelift_frontend::{FunctionBuilder, Variable};
 
 mod builtins;
+mod checks;
+use checks::{Checked, STICKY};
 use std::collections::HashMap;
 
 /// Process constants compiled code embeds.
@@ -45,6 +55,8 @@ use std::collections::HashMap;
 pub struct Consts {
     pub arena_base: u64,
     pub arena_len: u64,
+    /// Address of the arena's shadow (the entry of the arena's first granule).
+    pub shadow_base: u64,
     pub checks: bool,
     /// Address and capacity of the code table (entries of `{ fn_ptr: u64, type_id: u64 }`).
     pub code_table: u64,
@@ -133,7 +145,9 @@ pub struct FnCx<'a, 'b> {
     saved_sp: Option<Value>,
     /// Accesses already checked, and element addresses already computed, at points that
     /// dominate the current one (see [`FnCx::scope`]).
-    checked: Vec<(Value, i32, u64)>,
+    checked: Vec<Checked>,
+    /// Bumped where memory may have been freed: checks of an older epoch no longer hold.
+    epoch: u32,
     addrs: Vec<((Value, Value, u64), Value)>,
     /// Address of this thread's interrupt flag, loaded on entry by functions with loops.
     interrupt: Option<Value>,
@@ -198,6 +212,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
             depth: None,
             saved_sp: None,
             checked: Vec::new(),
+            epoch: STICKY + 1,
             addrs: Vec::new(),
             interrupt: None,
             fast: None,
@@ -240,10 +255,14 @@ impl<'a, 'b> FnCx<'a, 'b> {
         // Captured variables, from the environment.
         let env = params[1];
         let caps = typed.captures.get(&lam.index).cloned().unwrap_or_default();
-        if !caps.is_empty() {
-            // One check covers every slot of the environment.
-            cx.check(env, 0, 8 * caps.len() as u64, site, false);
-        }
+        // One check covers every slot of the environment; it and the captured cells live at
+        // least as long as the call, so their checks hold for all of it.
+        let env_at = if caps.is_empty() {
+            env
+        } else {
+            cx.check(env, 0, 8 * caps.len() as u64, site, false, false)
+        };
+        cx.stick();
         for (i, v) in caps.iter().enumerate() {
             let info = &typed.vars[*v];
             let ty = if info.is_cell() {
@@ -252,10 +271,17 @@ impl<'a, 'b> FnCx<'a, 'b> {
                 clif(&info.ty, None)?
             };
             if let Some(ty) = ty {
-                let val = cx.b.ins().load(ty, MemFlagsData::new(), env, 8 * i as i32);
+                let val =
+                    cx.b.ins()
+                        .load(ty, MemFlagsData::new(), env_at, 8 * i as i32);
                 let var = cx.b.declare_var(ty);
                 cx.b.def_var(var, val);
                 cx.vars.insert(*v, var);
+                let size = info.ty.size();
+                if info.is_cell() && size > 0 {
+                    cx.check(val, 0, size, site, false, false);
+                    cx.stick();
+                }
             }
         }
         // Parameters.
@@ -315,6 +341,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
             depth: None,
             saved_sp: None,
             checked: Vec::new(),
+            epoch: STICKY + 1,
             addrs: Vec::new(),
             interrupt: None,
             fast: None,
@@ -376,7 +403,8 @@ impl<'a, 'b> FnCx<'a, 'b> {
                 .store(MemFlagsData::trusted(), d, ctx, CTX_DEPTH);
         }
         if let Some(sp) = self.saved_sp {
-            self.b.ins().store(MemFlagsData::trusted(), sp, ctx, CTX_SP);
+            let release = abi::zonal_salloc_release as *const u8 as u64;
+            self.rt_call(release, &[types::I64, types::I64], None, &[ctx, sp]);
         }
         match (self.ret_type, last) {
             (None, _) => {
@@ -441,56 +469,6 @@ impl<'a, 'b> FnCx<'a, 'b> {
         self.b.switch_to_block(cont);
     }
 
-    /// Faults unless `[addr+off, addr+off+size)` lies in the arena (when checks are on).
-    /// The current lengths of the check and address caches. Code entered where the
-    /// current point no longer dominates (an `if` arm, the block after a merge or a loop)
-    /// restores them with [`FnCx::unscope`].
-    fn scope(&self) -> (usize, usize) {
-        (self.checked.len(), self.addrs.len())
-    }
-
-    fn unscope(&mut self, saved: (usize, usize)) {
-        self.checked.truncate(saved.0);
-        self.addrs.truncate(saved.1);
-    }
-
-    fn check(&mut self, addr: Value, off: i32, size: u64, site: u32, always: bool) {
-        if !self.consts.checks && !always {
-            return;
-        }
-        if self.checked.contains(&(addr, off, size)) {
-            return;
-        }
-        self.checked.push((addr, off, size));
-        let base = self.consts.arena_base.wrapping_sub(off as i64 as u64);
-        let rel = self.b.ins().iadd_imm_s(addr, -(base as i64));
-        let limit = self.consts.arena_len.saturating_sub(size);
-        let bad = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::UnsignedGreaterThan, rel, limit as i64);
-        self.fault_if(bad, FaultCode::OutOfRange, site);
-    }
-
-    /// Faults unless `n` elements of `size` bytes from `p` lie in the arena (`n > 0`).
-    fn check_range(&mut self, p: Value, n: Value, size: u64, site: u32) {
-        let rel = self
-            .b
-            .ins()
-            .iadd_imm_s(p, self.consts.arena_base.wrapping_neg() as i64);
-        let len = self
-            .b
-            .ins()
-            .iconst(types::I64, self.consts.arena_len as i64);
-        let outside = self.b.ins().icmp(IntCC::UnsignedGreaterThan, rel, len);
-        self.fault_if(outside, FaultCode::OutOfRange, site);
-        let room = self.b.ins().isub(len, rel);
-        let sz = self.b.ins().iconst(types::I64, size as i64);
-        let max = self.b.ins().udiv(room, sz);
-        let over = self.b.ins().icmp(IntCC::UnsignedGreaterThan, n, max);
-        self.fault_if(over, FaultCode::OutOfRange, site);
-    }
-
     /// From the block before a `dotimes` loop whose body is a [`FnCx::fast_body`]: when
     /// [`FnCx::fast_guard`] holds, runs the body in a loop that remembers element values
     /// (see [`FastLoop`]) and does not poll the interrupt flag (it is short, and its body
@@ -518,6 +496,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
             let p = self
                 .read_var(*pv, site)?
                 .ok_or_else(|| internal("void pointer"))?;
+            let p = self.strip(p);
             ranges.push((p, *size, stored.contains(pv)));
         }
         let ok = self.fast_guard(nv, &ranges);
@@ -543,25 +522,6 @@ impl<'a, 'b> FnCx<'a, 'b> {
         self.b.ins().brif(more, inner, &[], exit, &[]);
         self.b.seal_block(inner);
         self.unscope(saved);
-        Ok(())
-    }
-
-    /// At the top of a loop body: the element addresses of the hoisted pointers at the
-    /// counter `v` are in range (their whole ranges were checked before the loop).
-    fn mark_in_range(&mut self, v: usize, hoisted: &[(usize, u64)], site: u32) -> Result<()> {
-        if hoisted.is_empty() {
-            return Ok(());
-        }
-        let j = self
-            .read_var(v, site)?
-            .ok_or_else(|| internal("loop var"))?;
-        for (pv, size) in hoisted {
-            let p = self
-                .read_var(*pv, site)?
-                .ok_or_else(|| internal("void pointer"))?;
-            let a = self.elem_addr(p, j, *size);
-            self.checked.push((a, 0, *size));
-        }
         Ok(())
     }
 
@@ -792,13 +752,13 @@ impl<'a, 'b> FnCx<'a, 'b> {
         size: u64,
         site: u32,
     ) -> Result<Value> {
-        self.check(addr, off, size, site, false);
-        Ok(self.b.ins().load(ty, MemFlagsData::new(), addr, off))
+        let at = self.check(addr, off, size, site, false, false);
+        Ok(self.b.ins().load(ty, MemFlagsData::new(), at, 0))
     }
 
     fn store(&mut self, v: Value, addr: Value, off: i32, size: u64, site: u32) {
-        self.check(addr, off, size, site, false);
-        self.b.ins().store(MemFlagsData::new(), v, addr, off);
+        let at = self.check(addr, off, size, site, false, true);
+        self.b.ins().store(MemFlagsData::new(), v, at, 0);
     }
 
     /// Calls a runtime function at `addr` with the given signature.
@@ -835,7 +795,8 @@ impl<'a, 'b> FnCx<'a, 'b> {
         if info.is_cell() {
             let size = info.ty.size().max(1);
             let cell = self.alloc_call(abi::zonal_zalloc as *const u8 as u64, None, size, 8, site);
-            self.b.ins().store(MemFlagsData::trusted(), val, cell, 0);
+            let at = self.strip(cell);
+            self.b.ins().store(MemFlagsData::trusted(), val, at, 0);
             let var = self.b.declare_var(types::I64);
             self.b.def_var(var, cell);
             self.vars.insert(v, var);
@@ -847,7 +808,10 @@ impl<'a, 'b> FnCx<'a, 'b> {
         Ok(())
     }
 
-    fn read_var(&mut self, v: usize, site: u32) -> Result<Option<Value>> {
+    /// The value of local `v`. A shared cell needs no check here: the cells a closure
+    /// captures were checked when it was entered, and a cell this function made is fresh;
+    /// either lives at least as long as the call (see [`STICKY`]).
+    fn read_var(&mut self, v: usize, _site: u32) -> Result<Option<Value>> {
         let Some(ty) = clif(self.var_type(v), None)? else {
             return Ok(None);
         };
@@ -857,21 +821,21 @@ impl<'a, 'b> FnCx<'a, 'b> {
             .ok_or_else(|| internal("variable not in this function"))?;
         let x = self.b.use_var(var);
         if self.typed.vars[v].is_cell() {
-            let size = self.var_type(v).size();
-            return Ok(Some(self.load(ty, x, 0, size, site)?));
+            let at = self.strip(x);
+            return Ok(Some(self.b.ins().load(ty, MemFlagsData::new(), at, 0)));
         }
         Ok(Some(x))
     }
 
-    fn write_var(&mut self, v: usize, val: Value, site: u32) -> Result<()> {
+    fn write_var(&mut self, v: usize, val: Value, _site: u32) -> Result<()> {
         let var = *self
             .vars
             .get(&v)
             .ok_or_else(|| internal("variable not in this function"))?;
         if self.typed.vars[v].is_cell() {
             let cell = self.b.use_var(var);
-            let size = self.var_type(v).size();
-            self.store(val, cell, 0, size, site);
+            let at = self.strip(cell);
+            self.b.ins().store(MemFlagsData::new(), val, at, 0);
         } else {
             self.b.def_var(var, val);
         }
@@ -1014,7 +978,16 @@ impl<'a, 'b> FnCx<'a, 'b> {
                     .read_var(v, site)?
                     .ok_or_else(|| internal("loop var"))?;
                 let more = self.b.ins().icmp(IntCC::SignedLessThan, i, nv);
-                let accessed = self.hoistable(v, body);
+                // A body that may free memory could free what an earlier iteration checked.
+                let frees = self.may_free(body);
+                if frees {
+                    self.invalidate();
+                }
+                let accessed = if frees {
+                    Vec::new()
+                } else {
+                    self.hoistable(v, body)
+                };
                 let hoisted = if self.consts.checks {
                     accessed.clone()
                 } else {
@@ -1030,11 +1003,15 @@ impl<'a, 'b> FnCx<'a, 'b> {
                     self.b.ins().brif(more, pre, &[], exit, &[]);
                     self.b.seal_block(pre);
                     self.b.switch_to_block(pre);
+                    let mut stored = Vec::new();
+                    for e in body {
+                        self.stored_ptrs(e, &ptrs, &mut stored);
+                    }
                     for (pv, size) in &hoisted {
                         let p = self
                             .read_var(*pv, site)?
                             .ok_or_else(|| internal("void pointer"))?;
-                        self.check_range(p, nv, *size, site);
+                        self.check_range(p, nv, *size, site, stored.contains(pv));
                     }
                     if fast {
                         self.fast_loop(v, nv, body, &accessed, &hoisted, inner, exit, site)?;
@@ -1067,6 +1044,9 @@ impl<'a, 'b> FnCx<'a, 'b> {
                 let saved = self.scope();
                 let (inner, exit) = (self.b.create_block(), self.b.create_block());
                 let cv = self.value(c)?;
+                if self.may_free(body) || self.may_free(std::slice::from_ref(c)) {
+                    self.invalidate();
+                }
                 self.b.ins().brif(cv, inner, &[], exit, &[]);
                 self.b.switch_to_block(inner);
                 self.body(body)?;
@@ -1096,6 +1076,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
                 let r = self.body(body)?;
                 let pop = abi::zonal_memzone_pop as *const u8 as u64;
                 self.rt_call(pop, &[types::I64, types::I32], None, &[ctx, s]);
+                self.invalidate();
                 self.check_fault();
                 return Ok(r);
             }
@@ -1211,10 +1192,11 @@ impl<'a, 'b> FnCx<'a, 'b> {
         let site = self.linker.site("lambda", sp);
         let bytes = 16 + 8 * caps.len() as u64;
         let rec = self.alloc_call(abi::zonal_zalloc as *const u8 as u64, None, bytes, 8, site);
+        let at = self.strip(rec);
         let fi = self.b.ins().iconst(types::I64, fn_index as i64);
-        self.b.ins().store(MemFlagsData::trusted(), fi, rec, 0);
+        self.b.ins().store(MemFlagsData::trusted(), fi, at, 0);
         let env = self.b.ins().iadd_imm_s(rec, 16);
-        self.b.ins().store(MemFlagsData::trusted(), env, rec, 8);
+        self.b.ins().store(MemFlagsData::trusted(), env, at, 8);
         for (i, v) in caps.iter().enumerate() {
             let var = *self
                 .vars
@@ -1224,7 +1206,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
                 let x = self.b.use_var(var);
                 self.b
                     .ins()
-                    .store(MemFlagsData::trusted(), x, rec, 16 + 8 * i as i32);
+                    .store(MemFlagsData::trusted(), x, at, 16 + 8 * i as i32);
             }
         }
         Ok(rec)
@@ -1248,9 +1230,9 @@ impl<'a, 'b> FnCx<'a, 'b> {
             None => None,
         };
         let ty = clif(t, sp)?.ok_or_else(|| internal("void closure variable"))?;
-        self.check(clo, 0, 16, site, true);
-        let idx = self.b.ins().load(types::I64, MemFlagsData::new(), clo, 0);
-        let env = self.b.ins().load(types::I64, MemFlagsData::new(), clo, 8);
+        let rec = self.check(clo, 0, 16, site, true, false);
+        let idx = self.b.ins().load(types::I64, MemFlagsData::new(), rec, 0);
+        let env = self.b.ins().load(types::I64, MemFlagsData::new(), rec, 8);
         let bad = self.b.ins().icmp_imm_s(
             IntCC::UnsignedGreaterThanOrEqual,
             idx,
@@ -1315,10 +1297,10 @@ impl<'a, 'b> FnCx<'a, 'b> {
         };
         let mut vals = vec![self.ctx, clo];
         vals.extend(args);
-        // Record: always checked, so that a null or wild closure faults.
-        self.check(clo, 0, 16, site, true);
-        let idx = self.b.ins().load(types::I64, MemFlagsData::new(), clo, 0);
-        let env = self.b.ins().load(types::I64, MemFlagsData::new(), clo, 8);
+        // Record: always checked, so that a null, wild or stale closure faults.
+        let rec = self.check(clo, 0, 16, site, true, false);
+        let idx = self.b.ins().load(types::I64, MemFlagsData::new(), rec, 0);
+        let env = self.b.ins().load(types::I64, MemFlagsData::new(), rec, 8);
         vals[1] = env;
         let bad = self.b.ins().icmp_imm_s(
             IntCC::UnsignedGreaterThanOrEqual,
@@ -1344,6 +1326,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
         let sref = self.b.import_signature(sig);
         let call = self.b.ins().call_indirect(sref, fptr, &vals);
         let r = self.b.inst_results(call).first().copied();
+        self.invalidate();
         self.check_fault();
         Ok(if clif(ret, None)?.is_some() { r } else { None })
     }

@@ -329,7 +329,9 @@ fn audio_faults_stop_the_call_and_are_described() {
     let f = ctx.run_sample(e, &[0.0], 0, &mut o).unwrap_err();
     let text = dsp.describe_fault(f);
     assert!(
-        text.starts_with("dsp faulted: out-of-range memory access (pref) at test.xtm:1:"),
+        text.starts_with(
+            "dsp faulted: out-of-range memory access: read of 4 bytes at 0xc, outside DSP memory (pref) at test.xtm:1:"
+        ),
         "{text}"
     );
     assert!(text.ends_with("in closure bad"), "{text}");
@@ -492,8 +494,9 @@ fn a_loop_that_would_run_off_the_arena_faults_before_it_starts() {
     let e = dsp.call("off_end", &[]).unwrap_err();
     assert_eq!(e.kind, DspErrorKind::Fault);
     assert!(
-        e.message
-            .starts_with("dsp faulted: out-of-range memory access (dotimes) at test.xtm:1:"),
+        e.message.starts_with(
+            "dsp faulted: out-of-bounds write of 8000000000000 bytes at offset 0 of an allocation of 32 bytes, allocated by zalloc at test.xtm:1:"
+        ),
         "{}",
         e.message
     );
@@ -604,5 +607,38 @@ fn loops_that_remember_element_values_see_stores_through_overlapping_pointers() 
             .expect("runs");
         let want = alias_sum_model(n as usize, off as usize);
         assert_eq!(got, DspValue::Double(want), "n {n}, off {off}");
+    }
+}
+
+#[test]
+fn a_pointer_kept_past_the_audio_buffer_faults_on_read_and_write() {
+    let (dsp, mut ctx) = setup(
+        "(bind-val kept i64* 0)
+         (bind-func keep:DSP
+           (lambda (in time chan dat)
+             (if (= time 0)
+                 (let ((p:i64* (zalloc 2))) (pset! p 1 5) (set! kept p)))
+             (if (< time 2) (i64tof (pref kept 1)) (begin (pset! kept 1 6) 0.0))))",
+    );
+    let e = dsp.entry("keep").expect("entry");
+    let mut o = [0.0f32];
+    ctx.run_sample(e, &[0.0], 0, &mut o).expect("same buffer");
+    assert_eq!(o[0], 5.0);
+    ctx.end_buffer();
+    for (time, access) in [(1, "read"), (2, "write")] {
+        let f = ctx.run_sample(e, &[0.0], time, &mut o).unwrap_err();
+        let text = dsp.describe_fault(f);
+        assert!(
+            text.starts_with(&format!(
+                "dsp faulted: {access} of 8 bytes at offset 8 of an allocation of 16 bytes that was freed"
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(", allocated by zalloc at test.xtm:5:32 in keep ("),
+            "{text}"
+        );
+        assert!(text.ends_with("in closure keep"), "{text}");
+        ctx.end_buffer();
     }
 }

@@ -123,6 +123,11 @@ fn closure_vars() {
 }
 
 #[test]
+fn memory_checks() {
+    check("memory_checks");
+}
+
+#[test]
 fn recursive_types() {
     check("recursive_types");
 }

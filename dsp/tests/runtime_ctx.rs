@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use zonal_dsp::runtime::abi::{self, KIND_F64, KIND_I64, KIND_STR};
+use zonal_dsp::runtime::shadow::strip;
 use zonal_dsp::runtime::{
     Arena, AudioConfig, ControlConfig, Ctx, FaultCode, FaultDetail, MessageKind, RuntimeError, Zone,
 };
@@ -53,7 +54,7 @@ fn control() -> Setup {
 fn literal(ctx: &mut Ctx, text: &str) -> u64 {
     let addr = ctx.zalloc(text.len() as u64 + 1, 1, 1, 0);
     // SAFETY: `addr` is text.len()+1 zeroed bytes of zone memory just handed out.
-    unsafe { std::ptr::copy_nonoverlapping(text.as_ptr(), addr as *mut u8, text.len()) };
+    unsafe { std::ptr::copy_nonoverlapping(text.as_ptr(), strip(addr) as *mut u8, text.len()) };
     addr
 }
 
@@ -204,7 +205,7 @@ fn memzone_misuse_faults() {
 fn salloc_stops_at_the_stack_limit() {
     let Setup { mut ctx, .. } = control();
     let mark = ctx.call_mark();
-    let a = ctx.salloc(2, 8, 8, 1);
+    let a = strip(ctx.salloc(2, 8, 8, 1));
     assert_eq!(ctx.sp, a + 16);
     assert_eq!(ctx.salloc(1 << 40, 8, 8, 2), 0);
     let f = ctx.finish_call(mark).expect_err("stack");
@@ -258,7 +259,7 @@ fn free_refuses_what_halloc_did_not_give() {
         f.to_string(),
         format!(
             "free of {:#x}, which halloc did not give or which was already freed",
-            a + 8
+            strip(a) + 8
         )
     );
     ctx.free(a, 3);
@@ -315,9 +316,9 @@ fn the_audio_context_runs_on_its_own_thread_and_talks_through_the_ring() {
     ctx.after_call();
     assert_eq!(ctx.heap_live(), 0);
     assert_eq!(
-        ctx.zalloc(1, 8, 8, 7),
-        kept + 8,
-        "the default zone keeps its contents"
+        strip(ctx.zalloc(1, 8, 8, 7)),
+        strip(kept) + 16,
+        "the default zone keeps its contents (allocations take whole 16-byte granules)"
     );
     let mut audio = audio;
     audio.end_buffer();

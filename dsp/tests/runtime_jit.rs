@@ -12,6 +12,7 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
 use zonal_dsp::runtime::abi::{self, KIND_F64};
+use zonal_dsp::runtime::shadow::ADDR_MASK;
 use zonal_dsp::runtime::{Arena, AudioConfig, ControlConfig, Ctx, FaultCode, MessageKind};
 
 #[global_allocator]
@@ -77,6 +78,8 @@ fn define_probe(module: &mut JITModule, fctx: &mut FunctionBuilderContext) -> Fu
             .load(types::I32, MemFlagsData::trusted(), c, abi::CTX_FAULT);
         b.ins().brif(fault, faulted, &[], ok, &[]);
         b.switch_to_block(ok);
+        // Pointers carry a tag in their high bits: strip it before dereferencing.
+        let p = b.ins().band_imm_s(p, ADDR_MASK as i64);
         let v = b.ins().iconst(types::I64, 123);
         b.ins().store(MemFlagsData::trusted(), v, p, 0);
         let back = b.ins().load(types::I64, MemFlagsData::trusted(), p, 0);

@@ -3,6 +3,7 @@
 //! in the arena, was zeroed when handed out, overlaps no other live allocation and still
 //! holds what was written into it.
 
+use zonal_dsp::runtime::shadow::strip;
 use zonal_dsp::runtime::{Arena, AudioConfig, ControlConfig, Ctx, FaultCode};
 
 /// xorshift64*: a small reproducible generator for the steps.
@@ -31,12 +32,12 @@ struct Live {
 fn bytes(a: &Live) -> &'static [u8] {
     // SAFETY: every Live range was handed out by the runtime inside the arena, which the
     // test keeps alive, and is still live (not reset, popped or freed).
-    unsafe { std::slice::from_raw_parts(a.addr as *const u8, a.len as usize) }
+    unsafe { std::slice::from_raw_parts(strip(a.addr) as *const u8, a.len as usize) }
 }
 
 fn write(a: &Live) {
     // SAFETY: as in `bytes`; the range is owned by the test's model of DSP code.
-    unsafe { std::ptr::write_bytes(a.addr as *mut u8, a.fill, a.len as usize) };
+    unsafe { std::ptr::write_bytes(strip(a.addr) as *mut u8, a.fill, a.len as usize) };
 }
 
 struct Model {

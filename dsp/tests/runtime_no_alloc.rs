@@ -33,7 +33,13 @@ fn contexts() -> (Arc<Arena>, Ctx, Ctx) {
 fn literal(ctx: &mut Ctx, text: &str) -> u64 {
     let addr = ctx.zalloc(text.len() as u64 + 1, 1, 1, 0);
     // SAFETY: `addr` is text.len()+1 zeroed bytes of zone memory just handed out.
-    unsafe { std::ptr::copy_nonoverlapping(text.as_ptr(), addr as *mut u8, text.len()) };
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            text.as_ptr(),
+            zonal_dsp::runtime::shadow::strip(addr) as *mut u8,
+            text.len(),
+        )
+    };
     addr
 }
 

@@ -59,7 +59,7 @@ fn simple_stack_alloc() {
 }
 
 #[test]
-fn double_tuple_warns_of_its_dangling_salloc() {
+fn double_tuple_warns_of_its_dangling_salloc_and_its_use_faults() {
     check("double_tuple");
 }
 

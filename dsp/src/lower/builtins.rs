@@ -136,9 +136,14 @@ impl FnCx<'_, '_> {
         }
     }
 
-    pub(super) fn elem_addr(&mut self, p: Value, i: Value, size: u64) -> Value {
+    /// The address of element `i` of `size` bytes from `p`; with a `site`, faults there
+    /// when `i * size` does not fit in an address (see [`FnCx::check_index`]).
+    pub(super) fn elem_addr(&mut self, p: Value, i: Value, size: u64, site: Option<u32>) -> Value {
         if let Some((_, a)) = self.addrs.iter().find(|(k, _)| *k == (p, i, size)) {
             return *a;
+        }
+        if let Some(site) = site {
+            self.check_index(i, size, site);
         }
         let off = self.b.ins().imul_imm_s(i, size as i64);
         let a = self.b.ins().iadd(p, off);
@@ -261,7 +266,7 @@ impl FnCx<'_, '_> {
                 {
                     elem = *x;
                 }
-                let addr = self.elem_addr(p, i, elem.size());
+                let addr = self.elem_addr(p, i, elem.size(), Some(site));
                 if name.ends_with("-ptr") {
                     addr
                 } else {
@@ -288,7 +293,7 @@ impl FnCx<'_, '_> {
                 {
                     elem = *x;
                 }
-                let addr = self.elem_addr(p, i, elem.size());
+                let addr = self.elem_addr(p, i, elem.size(), Some(site));
                 self.store(v, addr, 0, elem.size(), site);
                 if let Some(pv) = fast {
                     self.remember_elem(pv, v);
@@ -350,6 +355,7 @@ impl FnCx<'_, '_> {
                     None,
                     &[ctx, p, s],
                 );
+                self.invalidate();
                 self.check_fault();
                 return Ok(None);
             }

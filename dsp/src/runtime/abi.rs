@@ -21,6 +21,9 @@
 //! | `zonal_printf` | `(ctx, fmt: u64, args: *const u64, kinds: *const u8, n: u32, site: u32) -> i32` | C printf; `fmt` is an arena address |
 //! | `zonal_println` | `(ctx, args: *const u64, kinds: *const u8, n: u32)` | xtlang println |
 //! | `zonal_fault` | `(ctx, code: u32, site: u32)` | records a fault (first one wins) |
+//! | `zonal_access_fault` | `(ctx, ptr: u64, size: u64, write: u32, site: u32)` | records the fault of an access that failed its check, with what the shadow says of it |
+//! | `zonal_index_fault` | `(ctx, index: i64, size: u64, site: u32)` | records the fault of an index whose offset does not fit in an address |
+//! | `zonal_salloc_release` | `(ctx, sp: u64)` | gives back the `salloc` stack above `sp` and marks it dead (a function that `salloc`s calls it when it returns) |
 //! | `zonal_env_var` | `(ctx, table: u64, env: u64, name: u64, type_id: u64, site: u32) -> u64` | address of the value of captured variable `name` (an arena C string) in the environment `env`, from the closure's variable table (see [`crate::runtime::vars`]); 0 + fault when it has no such variable of that type |
 //! | `zonal_random` | `(ctx) -> f64` | xtlang `random`: uniform in [0, 1), reproducible per context |
 //! | `zonal_sin` … | see [`crate::runtime::math`] | math without a Cranelift instruction |
@@ -31,7 +34,12 @@
 //! arrays may live on the native stack: only the runtime reads them.
 //!
 //! The `salloc` stack grows upward: `sp` is the next free byte; an allocation whose end
-//! passes `sp_limit` faults with `StackExhausted`; a function restores `sp` on return.
+//! passes `sp_limit` faults with `StackExhausted`; a function gives its `salloc`s back on
+//! return with `zonal_salloc_release`.
+//!
+//! Pointers that allocators return carry a tag (see [`crate::runtime::shadow`]): compiled
+//! code checks an access against the shadow entry of its granule and strips the tag before
+//! it dereferences (`p & shadow::ADDR_MASK`).
 //!
 //! On the Rust side, wrap each entry into compiled code with [`Ctx::call_mark`] and
 //! [`Ctx::finish_call`], run a bind-func's outer `let` inside [`Ctx::with_zone`], and call
@@ -219,6 +227,50 @@ pub unsafe extern "C" fn zonal_fault(ctx: *mut Ctx, code: u32, site: u32) {
     }
 }
 
+/// Records the fault of a compiled access of `size` bytes at `ptr` that failed its check.
+///
+/// # Safety
+/// `ctx` is null or points to a live context no one else is using during the call.
+pub unsafe extern "C" fn zonal_access_fault(
+    ctx: *mut Ctx,
+    ptr: u64,
+    size: u64,
+    write: u32,
+    site: u32,
+) {
+    // SAFETY: the caller passes the context it was itself called with, exclusively.
+    if let Some(ctx) = unsafe { ctx.as_mut() } {
+        ctx.access_fault(ptr, size, write != 0, site);
+    }
+}
+
+/// Records the fault of an index `index` of elements of `size` bytes whose offset does not
+/// fit in an address.
+///
+/// # Safety
+/// `ctx` is null or points to a live context no one else is using during the call.
+pub unsafe extern "C" fn zonal_index_fault(ctx: *mut Ctx, index: i64, size: u64, site: u32) {
+    // SAFETY: the caller passes the context it was itself called with, exclusively.
+    if let Some(ctx) = unsafe { ctx.as_mut() } {
+        ctx.raise(
+            FaultCode::OutOfRange,
+            site,
+            FaultDetail::Index { index, size },
+        );
+    }
+}
+
+/// Gives back the `salloc` stack above `sp`, marking it dead.
+///
+/// # Safety
+/// `ctx` is null or points to a live context no one else is using during the call.
+pub unsafe extern "C" fn zonal_salloc_release(ctx: *mut Ctx, sp: u64) {
+    // SAFETY: the caller passes the context it was itself called with, exclusively.
+    if let Some(ctx) = unsafe { ctx.as_mut() } {
+        ctx.salloc_release(sp);
+    }
+}
+
 /// xtlang `random`: uniform in [0, 1) from the context's own reproducible sequence.
 ///
 /// # Safety
@@ -259,6 +311,9 @@ pub fn symbols() -> Vec<(&'static str, *const u8)> {
         ("zonal_printf", zonal_printf as *const u8),
         ("zonal_println", zonal_println as *const u8),
         ("zonal_fault", zonal_fault as *const u8),
+        ("zonal_access_fault", zonal_access_fault as *const u8),
+        ("zonal_index_fault", zonal_index_fault as *const u8),
+        ("zonal_salloc_release", zonal_salloc_release as *const u8),
         ("zonal_random", zonal_random as *const u8),
         ("zonal_env_var", zonal_env_var as *const u8),
     ];

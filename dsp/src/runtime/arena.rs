@@ -4,7 +4,10 @@
 //! only when touched) made once per [`crate::runtime::Ctx`] family — in practice once per
 //! `Dsp`. Compiled code checks every access with one unsigned compare against
 //! [`Arena::base`] and [`Arena::len`], which never change for the arena's life, so codegen may
-//! embed them as immediates.
+//! embed them as immediates, and then against its allocation through the arena's shadow
+//! (see [`crate::runtime::shadow`]): [`Arena::tag`] marks an allocation and returns its
+//! tagged pointer, [`Arena::kill`] marks freed memory, [`Arena::probe`] is the check in Rust.
+//! Addresses given to the methods here may carry a tag; it is stripped.
 //!
 //! The arena hands out page-aligned [`ArenaBlock`]s (first fit over freed holes, then a bump
 //! pointer). Blocks return to the arena when dropped; large freed blocks are given back to
@@ -12,6 +15,7 @@
 //! and may allocate, so it happens on the control thread only: the audio thread works inside
 //! blocks that were carved for it in advance.
 
+use super::shadow::{self, ShadowMap, Verdict};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ptr;
@@ -19,6 +23,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// Granularity and alignment of arena blocks.
 pub const PAGE: usize = 4096;
+
+/// Granules a fault looks through, each way, for the allocation a pointer ran off from.
+pub const OWNER_SEARCH: u64 = 1 << 14;
 
 /// Freed blocks at least this large are returned to the kernel.
 const RELEASE_TO_KERNEL: usize = 1 << 20;
@@ -76,6 +83,7 @@ pub struct Arena {
     base: usize,
     len: usize,
     ranges: Mutex<Ranges>,
+    shadow: ShadowMap,
 }
 
 impl Arena {
@@ -105,10 +113,20 @@ impl Arena {
             let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
             return Err(ArenaError::Reserve { bytes: len, errno });
         }
+        let shadow = match ShadowMap::new(len) {
+            Ok(s) => s,
+            Err(errno) => {
+                // SAFETY: the mapping was just made with this address and length and nothing
+                // uses it yet.
+                unsafe { libc::munmap(addr, len) };
+                return Err(ArenaError::Reserve { bytes: len, errno });
+            }
+        };
         Ok(Arc::new(Arena {
             base: addr as usize,
             len,
             ranges: Mutex::default(),
+            shadow,
         }))
     }
 
@@ -127,15 +145,119 @@ impl Arena {
         self.len == 0
     }
 
-    /// True when `[addr, addr + size)` lies inside the arena — the same unsigned compare
-    /// compiled code does: `addr - base <= len - size`.
+    /// True when `[addr, addr + size)` lies inside the arena (tag stripped) — the same
+    /// unsigned compare compiled code does: `addr - base <= len - size`.
     pub fn contains(&self, addr: u64, size: u64) -> bool {
+        let addr = shadow::strip(addr);
         size <= self.len() && addr.wrapping_sub(self.base()) <= self.len() - size
+    }
+
+    /// What compiled code adds to a granule's address to find its shadow entry.
+    pub fn shadow_delta(&self) -> u64 {
+        self.shadow.base().wrapping_sub(self.base())
+    }
+
+    /// Marks `[addr, addr + bytes)` (untagged, granule-aligned, inside the arena, covering
+    /// whole granules that no live allocation holds) as one allocation made at `site`, and
+    /// returns its pointer with a fresh tag. Takes no lock and allocates nothing.
+    pub fn tag(&self, addr: u64, bytes: u64, site: u32) -> u64 {
+        let addr = shadow::strip(addr);
+        let span = shadow::round_up(bytes)
+            .unwrap_or(u64::MAX)
+            .max(shadow::GRANULE);
+        if !addr.is_multiple_of(shadow::GRANULE) || !self.contains(addr, span) {
+            return addr;
+        }
+        let t = self.shadow.fresh_tag();
+        self.shadow
+            .mark(addr - self.base(), span, addr + bytes, t, site);
+        shadow::with_tag(addr, t)
+    }
+
+    /// Marks every allocation in `[addr, addr + bytes)` dead: a pointer into it faults from
+    /// now on. Takes no lock and allocates nothing.
+    pub fn kill(&self, addr: u64, bytes: u64) {
+        let addr = shadow::strip(addr) & !(shadow::GRANULE - 1);
+        if bytes > 0 && self.contains(addr, bytes) {
+            self.shadow.kill(addr - self.base(), bytes);
+        }
+    }
+
+    /// The check compiled code makes of an access of `size` bytes at pointer `p`, with the
+    /// reason when it fails. When the memory is not `p`'s allocation, the allocation `p`
+    /// ran off from is looked for nearby (its tag, within [`OWNER_SEARCH`] granules), so
+    /// that the fault can say how far past it the access went.
+    pub fn probe(&self, p: u64, size: u64) -> Verdict {
+        let addr = shadow::strip(p);
+        if !self.contains(addr, 1) {
+            return Verdict::OutsideArena;
+        }
+        let granule = addr & !(shadow::GRANULE - 1);
+        let e = self.shadow.entry(granule - self.base());
+        let v = shadow::verdict(e, granule, p, size);
+        let own = !e.unallocated() && e.tag() == shadow::tag_of(p);
+        if v == Verdict::Ok || own {
+            return v;
+        }
+        match self.owner(p) {
+            Some((g, owner)) => {
+                let start = owner.start(g);
+                let alloc = shadow::Alloc {
+                    len: owner.end().saturating_sub(start),
+                    site: owner.site(),
+                    offset: addr.wrapping_sub(start) as i64,
+                };
+                if owner.dead() {
+                    Verdict::Freed(alloc)
+                } else {
+                    Verdict::OutOfBounds(alloc)
+                }
+            }
+            None => v,
+        }
+    }
+
+    /// The nearest granule to `p`'s whose entry has `p`'s tag, and that entry.
+    fn owner(&self, p: u64) -> Option<(u64, shadow::Entry)> {
+        let (addr, tag) = (shadow::strip(p), shadow::tag_of(p));
+        let g = (addr - self.base()) / shadow::GRANULE;
+        let last = self.len() / shadow::GRANULE;
+        for d in 1..=OWNER_SEARCH {
+            for k in [g.checked_sub(d), Some(g + d).filter(|&k| k < last)] {
+                let Some(k) = k else { continue };
+                let e = self.shadow.entry(k * shadow::GRANULE);
+                if !e.unallocated() && e.tag() == tag {
+                    return Some((self.base() + k * shadow::GRANULE, e));
+                }
+            }
+        }
+        None
+    }
+
+    /// The live allocation pointer `p` points into, with `p`'s tag: (start address, length).
+    pub fn allocation(&self, p: u64) -> Option<(u64, u64)> {
+        let addr = shadow::strip(p);
+        if !self.contains(addr, 1) {
+            return None;
+        }
+        let granule = addr & !(shadow::GRANULE - 1);
+        let e = self.shadow.entry(addr - self.base());
+        if e.unallocated() || e.dead() || e.tag() != shadow::tag_of(p) {
+            return None;
+        }
+        let start = e.start(granule);
+        Some((start, e.end().saturating_sub(start)))
+    }
+
+    /// True when an access of `size` bytes at pointer `p` lies in its live allocation.
+    pub fn owns(&self, p: u64, size: u64) -> bool {
+        self.probe(p, size) == Verdict::Ok
     }
 
     /// Copies `bytes` into the arena at `addr`; false (and nothing written) when the range is
     /// not inside the arena. For interop: arguments, frames, string literals.
     pub fn write(&self, addr: u64, bytes: &[u8]) -> bool {
+        let addr = shadow::strip(addr);
         let ok = self.contains(addr, bytes.len() as u64);
         if ok {
             // SAFETY: the range was just checked to lie inside the arena, mapped read-write for
@@ -148,6 +270,7 @@ impl Arena {
     /// Copies arena bytes at `addr` into `out`; false (and `out` untouched) when the range is
     /// not inside the arena.
     pub fn read(&self, addr: u64, out: &mut [u8]) -> bool {
+        let addr = shadow::strip(addr);
         let ok = self.contains(addr, out.len() as u64);
         if ok {
             // SAFETY: the range was just checked to lie inside the arena, mapped read-write for
@@ -161,6 +284,7 @@ impl Arena {
     /// at the arena's end or after `max` bytes. DSP code may change the bytes from another
     /// thread while they are read: the result is then some mix of old and new bytes.
     pub fn c_str(&self, addr: u64, max: usize) -> Option<&[u8]> {
+        let addr = shadow::strip(addr);
         if !self.contains(addr, 1) {
             return None;
         }
@@ -170,6 +294,19 @@ impl Arena {
         let bytes = unsafe { std::slice::from_raw_parts(addr as *const u8, room) };
         let len = bytes.iter().position(|&b| b == 0).unwrap_or(room);
         Some(&bytes[..len])
+    }
+
+    /// The NUL-terminated string at pointer `p` (without the NUL), if `p` points into a live
+    /// allocation of its tag; cut at the allocation's end or after `max` bytes.
+    pub fn live_str(&self, p: u64, max: usize) -> Option<&[u8]> {
+        let addr = shadow::strip(p);
+        let (start, len) = self.allocation(p)?;
+        let room = (start + len).checked_sub(addr)?.min(max as u64) as usize;
+        // SAFETY: [addr, addr+room) lies inside a live allocation, in the arena, which stays
+        // mapped while `self` is borrowed.
+        let bytes = unsafe { std::slice::from_raw_parts(addr as *const u8, room) };
+        let n = bytes.iter().position(|&b| b == 0).unwrap_or(room);
+        Some(&bytes[..n])
     }
 
     /// Blocks handed out and not yet returned.
@@ -226,6 +363,11 @@ impl Arena {
 
     fn release(&self, addr: u64, len: usize) {
         let offset = addr as usize - self.base;
+        if len >= RELEASE_TO_KERNEL {
+            self.shadow.forget(offset as u64, len as u64);
+        } else {
+            self.shadow.kill(offset as u64, len as u64);
+        }
         if len >= RELEASE_TO_KERNEL {
             if cfg!(miri) {
                 // SAFETY: [addr, addr+len) is a range of this mapping that no block owns any
@@ -305,9 +447,12 @@ impl ArenaBlock {
         &self.arena
     }
 
-    /// Commits every page of the block now (one write per page), so that the audio thread
-    /// never takes a page fault on first use.
+    /// Commits every page of the block and of its shadow now (one write per page), so that
+    /// the audio thread never takes a page fault on first use or when it tags memory.
     pub fn touch(&self) {
+        self.arena
+            .shadow
+            .touch(self.addr - self.arena.base(), self.len as u64);
         for offset in (0..self.len).step_by(PAGE) {
             let p = (self.addr as usize + offset) as *mut u8;
             // SAFETY: `p` is inside this block, which is mapped read-write and owned by it;

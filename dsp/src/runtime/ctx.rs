@@ -15,11 +15,12 @@
 //! lock: send an audio context back to the control thread to drop it.
 
 use super::arena::{Arena, ArenaBlock, ArenaError};
-use super::fault::{FaultCode, FaultDetail, RawFault};
+use super::fault::{AccessFault, FaultCode, FaultDetail, RawFault};
 use super::heap::{HeapError, HeapErrorKind, HeapPool, RemoteHeap};
 use super::messages::{MessageKind, MessageReader, MessageWriter, message_ring};
 use super::printf::{self, Arg, Buf};
 use super::reserve::Reserve;
+use super::shadow::{GRANULE, round_up};
 use super::zone::{Zone, ZoneError, ZoneErrorKind};
 use std::fmt;
 use std::io::Write;
@@ -524,7 +525,7 @@ impl Ctx {
     fn finish_call_slow(&mut self, mark: CallMark) -> Result<(), RawFault> {
         let fault = self.take_fault();
         self.unwind_zones(mark.zones.max(1));
-        self.sp = mark.sp;
+        self.salloc_release(mark.sp);
         self.depth = mark.depth;
         fault.map_or(Ok(()), Err)
     }
@@ -564,7 +565,7 @@ impl Ctx {
     /// whose memory outlives calls).
     pub fn after_call(&mut self) {
         self.unwind_zones(1);
-        self.sp = self.stack.addr();
+        self.salloc_release(self.stack.addr());
         self.depth = 0;
         self.heap.drain_remote_frees();
     }
@@ -653,7 +654,7 @@ impl Ctx {
         } else {
             None
         };
-        let result = zone.alloc_in(bytes, align, reserve);
+        let result = zone.alloc_in(bytes, align, reserve, site);
         if let Some(w) = zone.take_warning()
             && memzone_site.is_none_or(|site| self.warned.first_time(site))
         {
@@ -672,23 +673,24 @@ impl Ctx {
         }
     }
 
-    /// `salloc`: `count` items of `size` bytes from the stack, zeroed; 0 and a fault past
-    /// the limit. (Compiled code may bump `sp` inline instead; either way the caller
-    /// restores `sp` when it returns.)
+    /// `salloc`: `count` items of `size` bytes from the stack, zeroed and tagged; 0 and a
+    /// fault past the limit. The function that called it gives the memory back with
+    /// [`Ctx::salloc_release`] when it returns.
     pub fn salloc(&mut self, count: u64, size: u64, align: u64, site: u32) -> u64 {
-        let align = align.max(1);
+        let align = align.max(GRANULE);
         let start = self
             .sp
             .checked_next_multiple_of(align)
             .filter(|_| align.is_power_of_two());
+        let bytes = count.checked_mul(size);
         let end = start
-            .zip(count.checked_mul(size))
+            .zip(bytes.and_then(round_up))
             .and_then(|(s, b)| s.checked_add(b));
-        match (start, end) {
-            (Some(start), Some(end)) if end <= self.sp_limit => {
-                self.stack.zero(start, (end - start) as usize);
+        match (start, end, bytes) {
+            (Some(start), Some(end), Some(bytes)) if end <= self.sp_limit => {
+                self.stack.zero(start, bytes as usize);
                 self.sp = end;
-                start
+                self.arena.tag(start, bytes, site)
             }
             _ => {
                 self.raise(FaultCode::StackExhausted, site, FaultDetail::None);
@@ -697,11 +699,33 @@ impl Ctx {
         }
     }
 
+    /// Gives back the `salloc` stack above `sp` (a function returning, a call ending) and
+    /// marks it dead, so pointers to it kept past the call fault.
+    pub fn salloc_release(&mut self, sp: u64) {
+        if sp < self.sp && sp >= self.stack.addr() {
+            self.arena.kill(sp, self.sp - sp);
+        }
+        self.sp = sp;
+    }
+
+    /// Records the fault of a compiled access of `size` bytes at pointer `addr` (its tag
+    /// included) that failed its check, with what the shadow says of it.
+    pub fn access_fault(&mut self, addr: u64, size: u64, write: bool, site: u32) {
+        let verdict = self.arena.probe(addr, size);
+        let detail = FaultDetail::Access(AccessFault {
+            addr,
+            size,
+            write,
+            verdict,
+        });
+        self.raise(FaultCode::OutOfRange, site, detail);
+    }
+
     /// `halloc`: `count` items of `size` bytes from this context's heap, zeroed; 0 and a
     /// fault when it cannot be met.
     pub fn halloc(&mut self, count: u64, size: u64, align: u64, site: u32) -> u64 {
         let result = match count.checked_mul(size) {
-            Some(bytes) => self.heap.alloc(bytes, align),
+            Some(bytes) => self.heap.alloc(bytes, align, site),
             None => Err(HeapError {
                 kind: HeapErrorKind::Full,
                 value: u64::MAX,
@@ -808,12 +832,12 @@ impl Ctx {
     /// is `kinds[i]`, see `printf::KIND_*`). Returns the bytes printed, or -1 and an
     /// out-of-range fault when the format is not a string in DSP memory.
     pub fn printf(&mut self, fmt: u64, args: &[u64], kinds: &[u8], site: u32) -> i32 {
-        let Some(text) = self.arena.c_str(fmt, MAX_STRING) else {
-            self.raise(FaultCode::OutOfRange, site, FaultDetail::None);
+        let Some(text) = self.arena.live_str(fmt, MAX_STRING) else {
+            self.access_fault(fmt, 1, false, site);
             return -1;
         };
         let arena = &self.arena;
-        let strings = |addr| arena.c_str(addr, MAX_STRING);
+        let strings = |addr| arena.live_str(addr, MAX_STRING);
         let mut args = args.iter().zip(kinds).map(|(&bits, &kind)| arg(bits, kind));
         let (print, sink) = (&mut self.print, &mut self.sink);
         let n = printf::format(text, &mut args, &strings, &mut |b| print.put(b, sink));
@@ -825,7 +849,7 @@ impl Ctx {
     /// decimal, doubles as `%f`, `i1` as 1 or 0, pointers as `%p`, strings as they are.
     pub fn println(&mut self, args: &[u64], kinds: &[u8]) {
         let arena = &self.arena;
-        let strings = |addr| arena.c_str(addr, MAX_STRING);
+        let strings = |addr| arena.live_str(addr, MAX_STRING);
         let (print, sink) = (&mut self.print, &mut self.sink);
         for (i, (&bits, &kind)) in args.iter().zip(kinds).enumerate() {
             if i > 0 {

@@ -6,6 +6,7 @@
 //! [`crate::runtime::Ctx::finish_call`].
 
 use super::heap::HeapError;
+use super::shadow::{Alloc, Verdict, strip};
 use super::zone::ZoneError;
 use std::fmt;
 
@@ -13,7 +14,9 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u32)]
 pub enum FaultCode {
-    /// A load or store outside DSP memory.
+    /// A load or store outside its allocation: out of bounds, after the allocation was freed
+    /// (or its zone reset), through a stale or stray pointer, or outside DSP memory; or an
+    /// index whose offset does not fit in an address.
     OutOfRange = 1,
     /// Integer division or remainder by zero.
     DivByZero = 2,
@@ -96,12 +99,73 @@ impl fmt::Display for FaultCode {
     }
 }
 
-/// More about an allocation fault, when the runtime knows it.
+/// More about a fault, when the runtime knows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FaultDetail {
     None,
     Zone(ZoneError),
     Heap(HeapError),
+    /// A memory access that its allocation does not allow.
+    Access(AccessFault),
+    /// `(pref p i)` and kin with an index whose offset `i * size` does not fit in an address.
+    Index {
+        index: i64,
+        size: u64,
+    },
+}
+
+/// A memory access that failed its check: what was accessed and what the shadow says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccessFault {
+    /// The pointer (with its tag) of the access's first byte.
+    pub addr: u64,
+    /// Bytes accessed.
+    pub size: u64,
+    pub write: bool,
+    pub verdict: Verdict,
+}
+
+impl AccessFault {
+    /// The allocation the memory belongs to, when there is one.
+    pub fn alloc(&self) -> Option<Alloc> {
+        match self.verdict {
+            Verdict::Freed(a) | Verdict::Foreign(a) | Verdict::OutOfBounds(a) => Some(a),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for AccessFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rw = if self.write { "write" } else { "read" };
+        let (size, addr) = (self.size, strip(self.addr));
+        match self.verdict {
+            Verdict::Ok => write!(f, "{rw} of {size} bytes at {addr:#x}"),
+            Verdict::OutsideArena => write!(
+                f,
+                "out-of-range memory access: {rw} of {size} bytes at {addr:#x}, outside DSP memory"
+            ),
+            Verdict::Unallocated => write!(
+                f,
+                "{rw} of {size} bytes through a stray pointer, of memory that no allocation holds"
+            ),
+            Verdict::OutOfBounds(a) => write!(
+                f,
+                "out-of-bounds {rw} of {size} bytes at offset {} of an allocation of {} bytes",
+                a.offset, a.len
+            ),
+            Verdict::Freed(a) => write!(
+                f,
+                "{rw} of {size} bytes at offset {} of an allocation of {} bytes that was freed (by free, or its zone, memzone or call ended)",
+                a.offset, a.len
+            ),
+            Verdict::Foreign(a) => write!(
+                f,
+                "{rw} of {size} bytes through a stale or stray pointer: the memory is offset {} of another allocation, of {} bytes",
+                a.offset, a.len
+            ),
+        }
+    }
 }
 
 /// A fault taken out of a context: code, site (the compiler's number for the form) and
@@ -121,6 +185,11 @@ impl fmt::Display for RawFault {
         match (self.code, self.detail) {
             (_, FaultDetail::Zone(z)) => write!(f, "{z}"),
             (_, FaultDetail::Heap(h)) => write!(f, "{h}"),
+            (_, FaultDetail::Access(a)) => write!(f, "{a}"),
+            (_, FaultDetail::Index { index, size }) => write!(
+                f,
+                "index {index} is out of range for elements of {size} bytes (its offset does not fit in an address)"
+            ),
             (Some(code), FaultDetail::None) => f.write_str(code.message()),
             (None, FaultDetail::None) => write!(f, "unknown fault {}", self.raw),
         }

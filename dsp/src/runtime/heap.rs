@@ -8,13 +8,16 @@
 //! pointers. A bitmap (one bit per 16 bytes) records where live allocations start, so `free`
 //! of anything else — a wild pointer, an interior pointer, a double free — is refused with
 //! an error instead of corrupting the pool. Allocation and free are constant time and never
-//! touch the system allocator.
+//! touch the system allocator. Allocations are tagged in the arena's shadow (see
+//! [`crate::runtime::shadow`]) and `free` marks them dead, so a pointer used after its
+//! `free` faults, and a `free` through a stale pointer to memory handed out again is refused.
 //!
 //! `Tlsf` is not `Send`; each pool has exactly one owner (its context). Memory one context
 //! halloc'd may be freed by the other thread: that `free` goes into a bounded deferred-free
 //! ring ([`RemoteHeap`]) and the owner frees it at its next `halloc`/`free`/buffer end.
 
 use super::arena::{Arena, ArenaBlock};
+use super::shadow::strip;
 use rlsf::Tlsf;
 use rtrb::{Consumer, Producer, RingBuffer};
 use std::alloc::Layout;
@@ -199,9 +202,9 @@ impl HeapPool {
         })
     }
 
-    /// True when `addr` lies in this pool's memory.
+    /// True when `addr` (tag stripped) lies in this pool's memory.
     pub fn owns(&self, addr: u64) -> bool {
-        addr.wrapping_sub(self.block.addr()) < self.block.len() as u64
+        strip(addr).wrapping_sub(self.block.addr()) < self.block.len() as u64
     }
 
     /// The pool's DSP-visible range, for the other thread's [`RemoteHeap`].
@@ -243,8 +246,9 @@ impl HeapPool {
         }
     }
 
-    /// `bytes` zeroed bytes aligned to `align` (at most [`HEAP_ALIGN`]).
-    pub fn alloc(&mut self, bytes: u64, align: u64) -> Result<u64, HeapError> {
+    /// `bytes` zeroed bytes aligned to `align` (at most [`HEAP_ALIGN`]), tagged as made at
+    /// `site`.
+    pub fn alloc(&mut self, bytes: u64, align: u64, site: u32) -> Result<u64, HeapError> {
         self.drain_remote_frees();
         if !align.max(1).is_power_of_two() || align > HEAP_ALIGN {
             return Err(self.error(HeapErrorKind::BadAlign, align));
@@ -263,7 +267,7 @@ impl HeapPool {
         let g = offset / HEAP_ALIGN as usize;
         self.starts[g / 64] |= 1 << (g % 64);
         self.live += 1;
-        Ok(addr)
+        Ok(self.block.arena().tag(addr, bytes, site))
     }
 
     /// Frees an allocation of this pool.
@@ -272,7 +276,8 @@ impl HeapPool {
         self.free_here(addr)
     }
 
-    fn free_here(&mut self, addr: u64) -> Result<(), HeapError> {
+    fn free_here(&mut self, p: u64) -> Result<(), HeapError> {
+        let addr = strip(p);
         let bad = self.error(HeapErrorKind::BadFree, addr);
         if !self.owns(addr) {
             return Err(bad);
@@ -283,6 +288,11 @@ impl HeapPool {
         if !offset.is_multiple_of(HEAP_ALIGN as usize) || self.starts[g / 64] & bit == 0 {
             return Err(bad);
         }
+        let arena = self.block.arena();
+        let Some((start, len)) = arena.allocation(p).filter(|(start, _)| *start == addr) else {
+            return Err(bad);
+        };
+        arena.kill(start, len.max(1));
         self.starts[g / 64] &= !bit;
         self.live -= 1;
         // SAFETY: offset < shadow.len, so p lies in the shadow mapping.
@@ -323,9 +333,9 @@ pub struct RemoteHeap {
 }
 
 impl RemoteHeap {
-    /// True when `addr` lies in the other pool.
+    /// True when `addr` (tag stripped) lies in the other pool.
     pub fn owns(&self, addr: u64) -> bool {
-        (self.start..self.end).contains(&addr)
+        (self.start..self.end).contains(&strip(addr))
     }
 
     /// Sends `addr` to its owner to free; a full ring counts it lost (a leak, never a crash).
@@ -349,6 +359,7 @@ impl RemoteHeap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::shadow::{Alloc, Verdict};
 
     fn pool() -> (Arc<Arena>, HeapPool) {
         let arena = Arena::new(1 << 26).expect("arena");
@@ -359,37 +370,36 @@ mod tests {
     #[test]
     fn allocations_are_zeroed_aligned_and_disjoint() {
         let (arena, mut pool) = pool();
-        let a = pool.alloc(24, 8).expect("a");
-        let b = pool.alloc(100, 16).expect("b");
+        let a = pool.alloc(24, 8, 0).expect("a");
+        let b = pool.alloc(100, 16, 0).expect("b");
         assert!(arena.contains(a, 24) && arena.contains(b, 100));
+        let (a, b) = (strip(a), strip(b));
         assert_eq!(a % 16, 0);
         assert!(a + 24 <= b || b + 100 <= a);
         // SAFETY: `b` is 100 bytes just handed out by the pool.
         let bytes = unsafe { std::slice::from_raw_parts(b as *const u8, 100) };
         assert!(bytes.iter().all(|&x| x == 0));
-        pool.free(a).expect("free a");
-        pool.free(b).expect("free b");
-        assert_eq!(pool.live(), 0);
+        assert_eq!(pool.live(), 2);
     }
 
     #[test]
     fn an_overrun_cannot_corrupt_the_allocator() {
         let (_arena, mut pool) = pool();
-        let a = pool.alloc(32, 8).expect("a");
-        let b = pool.alloc(32, 8).expect("b");
+        let a = pool.alloc(32, 8, 0).expect("a");
+        let b = pool.alloc(32, 8, 0).expect("b");
         // SAFETY: the pool's whole block is arena memory owned by the pool; a DSP overrun
         // writes like this over the next allocation and beyond.
-        unsafe { std::ptr::write_bytes(a as *mut u8, 0xAB, 4096) };
+        unsafe { std::ptr::write_bytes(strip(a) as *mut u8, 0xAB, 4096) };
         pool.free(b).expect("b");
         pool.free(a).expect("a");
-        let c = pool.alloc(64, 8).expect("c");
+        let c = pool.alloc(64, 8, 0).expect("c");
         pool.free(c).expect("c");
     }
 
     #[test]
     fn bad_frees_are_refused_with_a_message() {
         let (_arena, mut pool) = pool();
-        let a = pool.alloc(32, 8).expect("a");
+        let a = pool.alloc(32, 8, 0).expect("a");
         let err = pool.free(a + 16).expect_err("interior");
         assert_eq!(err.kind, HeapErrorKind::BadFree);
         pool.free(a).expect("a");
@@ -397,22 +407,48 @@ mod tests {
         assert_eq!(err.kind, HeapErrorKind::BadFree);
         assert_eq!(
             err.to_string(),
-            format!("free of {a:#x}, which halloc did not give or which was already freed")
+            format!(
+                "free of {:#x}, which halloc did not give or which was already freed",
+                strip(a)
+            )
         );
         assert_eq!(pool.free(8).expect_err("wild").kind, HeapErrorKind::BadFree);
     }
 
     #[test]
+    fn memory_used_after_free_faults_and_a_stale_free_is_refused() {
+        let (arena, mut pool) = pool();
+        let a = pool.alloc(32, 8, 5).expect("a");
+        assert!(arena.owns(a + 24, 8));
+        assert!(!arena.owns(a + 28, 8), "past the end");
+        pool.free(a).expect("a");
+        assert!(matches!(
+            arena.probe(a, 8),
+            Verdict::Freed(Alloc {
+                len: 32,
+                site: 5,
+                offset: 0
+            })
+        ));
+        let b = pool.alloc(32, 8, 6).expect("b");
+        assert_eq!(strip(b), strip(a), "TLSF hands the block out again");
+        assert!(matches!(arena.probe(a, 8), Verdict::Foreign(_)));
+        let err = pool.free(a).expect_err("stale");
+        assert_eq!(err.kind, HeapErrorKind::BadFree);
+        pool.free(b).expect("b");
+    }
+
+    #[test]
     fn a_full_pool_and_a_big_alignment_are_errors() {
         let (_arena, mut pool) = pool();
-        let err = pool.alloc(2 << 20, 8).expect_err("full");
+        let err = pool.alloc(2 << 20, 8, 0).expect_err("full");
         assert_eq!(
             err.to_string(),
             "halloc of 2097152 bytes could not be met: the real-time heap of 1048576 bytes is full"
         );
-        let err = pool.alloc(8_000_000_000_000_000, 8).expect_err("huge");
+        let err = pool.alloc(8_000_000_000_000_000, 8, 0).expect_err("huge");
         assert_eq!(err.kind, HeapErrorKind::Full);
-        let err = pool.alloc(8, 64).expect_err("align");
+        let err = pool.alloc(8, 64, 0).expect_err("align");
         assert_eq!(
             err.to_string(),
             "halloc with an alignment of 64 bytes is not supported (at most 16)"
@@ -433,7 +469,7 @@ mod tests {
     fn frees_from_the_other_thread_are_deferred_to_the_owner() {
         let (_arena, mut pool) = pool();
         let mut remote = pool.remote();
-        let a = pool.alloc(32, 8).expect("a");
+        let a = pool.alloc(32, 8, 0).expect("a");
         assert!(remote.owns(a));
         std::thread::scope(|s| {
             s.spawn(|| remote.free(a));

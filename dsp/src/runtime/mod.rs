@@ -4,6 +4,8 @@
 //! - [`zone`]: bump regions that warn once when full and overflow without leaking.
 //! - [`reserve`]: the audio thread's bounded stack for memzones and zone overflow.
 //! - [`heap`]: the real-time heap behind `halloc`/`free` (TLSF, bookkeeping out of DSP reach).
+//! - [`shadow`]: pointer tags and the per-granule shadow every access is checked against
+//!   (its allocation, its bounds, whether it is still alive).
 //! - [`ctx`]: the per-thread context compiled code receives: fault cell, `salloc` stack,
 //!   zone stack, heap, text output.
 //! - [`fault`]: why compiled code stopped.
@@ -25,6 +27,7 @@ pub mod math;
 pub mod messages;
 pub mod printf;
 pub mod reserve;
+pub mod shadow;
 pub mod vars;
 pub mod zone;
 
@@ -34,4 +37,5 @@ pub use ctx::{AudioConfig, CallMark, ControlConfig, Ctx, RuntimeError};
 pub use fault::{FaultCode, FaultDetail, RawFault};
 pub use heap::{HeapError, HeapErrorKind};
 pub use messages::MessageKind;
+pub use shadow::{Alloc, Verdict};
 pub use zone::{Zone, ZoneError, ZoneErrorKind, ZoneFull};

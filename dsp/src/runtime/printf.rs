@@ -263,7 +263,8 @@ fn convert(out: &mut Out<'_>, spec: Spec, arg: Arg, strings: &Strings<'_>) {
         }
         b's' => string(out, spec, arg, strings),
         b'p' => {
-            let addr = int_of(arg) as u64;
+            // The address a pointer names, without its tag.
+            let addr = super::shadow::strip(int_of(arg) as u64);
             if addr == 0 {
                 pad(out, spec, b"", 0, b"(nil)", false);
             } else {

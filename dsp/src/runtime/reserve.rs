@@ -5,8 +5,11 @@
 //! reserve is released in the reverse order it was taken: a bump pointer with marks is
 //! enough. The audio context releases everything at the end of each buffer (and after a
 //! fault), so an overflow never outlives the zone it served. No system allocation, no lock.
+//! Takes start on 16-byte granules and cover whole ones; a release marks what it gives back
+//! dead in the arena's shadow, so a pointer kept past its memzone faults.
 
 use super::arena::{Arena, ArenaBlock, ArenaError};
+use super::shadow::{GRANULE, round_up};
 use std::sync::Arc;
 
 /// A stack of bytes carved from one pre-touched arena block.
@@ -29,12 +32,14 @@ impl Reserve {
         })
     }
 
-    /// Takes `bytes` aligned to `align` (a power of two), zeroed; `None` when the reserve
-    /// cannot hold them.
+    /// Takes `bytes` aligned to `align` (a power of two) and to 16, zeroed, untagged;
+    /// `None` when the reserve cannot hold them.
     pub fn take(&mut self, bytes: u64, align: u64) -> Option<u64> {
+        let align = align.max(GRANULE);
         let start = (self.block.addr() + self.top as u64).checked_next_multiple_of(align)?;
         let offset = (start - self.block.addr()) as usize;
-        let end = offset.checked_add(usize::try_from(bytes).ok()?)?;
+        let span = usize::try_from(round_up(bytes)?).ok()?;
+        let end = offset.checked_add(span)?;
         if end > self.block.len() {
             return None;
         }
@@ -49,8 +54,12 @@ impl Reserve {
         self.top
     }
 
-    /// Gives back everything taken since `mark`.
+    /// Gives back everything taken since `mark`, marking it dead.
     pub fn release(&mut self, mark: usize) {
+        if mark < self.top {
+            let arena = self.block.arena();
+            arena.kill(self.block.addr() + mark as u64, (self.top - mark) as u64);
+        }
         self.top = self.top.min(mark);
     }
 

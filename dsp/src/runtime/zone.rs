@@ -9,9 +9,14 @@
 //! reset or dropped) or from the audio context's [`Reserve`] on the audio thread (released
 //! by the context; never the system allocator). Memory is zeroed when handed out, since
 //! delay lines rely on it.
+//!
+//! Every allocation starts on a 16-byte granule, takes whole granules and is tagged in the
+//! arena's shadow (see [`crate::runtime::shadow`]): the pointer handed out carries its tag.
+//! A reset marks everything handed out since dead, so pointers kept past it fault.
 
 use super::arena::{Arena, ArenaBlock, ArenaError, PAGE};
 use super::reserve::Reserve;
+use super::shadow::{GRANULE, round_up, strip};
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
@@ -191,26 +196,30 @@ impl Zone {
         self.warning != Warning::Quiet
     }
 
-    /// Hands out `bytes` zeroed bytes aligned to `align`, growing into extra arena blocks
-    /// when the zone is full (control thread). After a call, [`Zone::take_warning`] yields
-    /// the zone-full warning the first time the zone overflows.
+    /// Hands out `bytes` zeroed bytes aligned to `align` (and to 16), growing into extra
+    /// arena blocks when the zone is full (control thread); the pointer is tagged, made by
+    /// the runtime (site 0). After a call, [`Zone::take_warning`] yields the zone-full
+    /// warning the first time the zone overflows.
     pub fn alloc(&mut self, bytes: u64, align: u64) -> Result<u64, ZoneError> {
-        self.alloc_in(bytes, align, None)
+        self.alloc_in(bytes, align, None, 0)
     }
 
-    /// As [`Zone::alloc`], but overflow comes from `reserve` when one is given (audio thread).
+    /// As [`Zone::alloc`], for the form numbered `site`; overflow comes from `reserve` when
+    /// one is given (audio thread).
     pub(crate) fn alloc_in(
         &mut self,
         bytes: u64,
         align: u64,
         reserve: Option<&mut Reserve>,
+        site: u32,
     ) -> Result<u64, ZoneError> {
         let align = align.max(1);
         if !align.is_power_of_two() || align > PAGE as u64 {
             return Err(self.error(ZoneErrorKind::BadAlign, align, 0));
         }
+        let align = align.max(GRANULE);
         if let Some(addr) = self.bump(bytes, align) {
-            return Ok(addr);
+            return Ok(self.arena.tag(addr, bytes, site));
         }
         let addr = match reserve {
             Some(reserve) => reserve.take(bytes, align).ok_or_else(|| {
@@ -232,15 +241,16 @@ impl Zone {
         if self.warning == Warning::Quiet {
             self.warning = Warning::Pending(bytes);
         }
-        Ok(addr)
+        Ok(self.arena.tag(addr, bytes, site))
     }
 
     /// Copies `text` into the zone with a NUL after it (string literals, string arguments);
     /// returns its address.
     pub fn alloc_c_str(&mut self, text: &[u8]) -> Result<u64, ZoneError> {
         let addr = self.alloc(text.len() as u64 + 1, 1)?;
-        // SAFETY: `addr` is text.len()+1 bytes of zone memory just handed out to us.
-        unsafe { std::ptr::copy_nonoverlapping(text.as_ptr(), addr as *mut u8, text.len()) };
+        // SAFETY: `addr` (its tag stripped) is text.len()+1 bytes of zone memory just handed
+        // out to us.
+        unsafe { std::ptr::copy_nonoverlapping(text.as_ptr(), strip(addr) as *mut u8, text.len()) };
         Ok(addr)
     }
 
@@ -251,6 +261,7 @@ impl Zone {
         if end > self.size {
             return None;
         }
+        let end = round_up(end)?.min(self.size.max(end));
         // SAFETY: [start, start+bytes) lies inside the primary range of `size` bytes, which
         // is arena memory owned by this zone (or lent to it by a reserve) and mapped read-write.
         unsafe { std::ptr::write_bytes(start as *mut u8, 0, bytes as usize) };
@@ -285,6 +296,7 @@ impl Zone {
     /// Empties the zone: everything handed out is given back, overflow blocks return to the
     /// arena. (Reserve overflow is released by the audio context.)
     pub fn reset(&mut self) {
+        self.arena.kill(self.base(), self.bump);
         self.bump = 0;
         self.overflow_bytes = 0;
         self.overflow_blocks.clear();
@@ -306,6 +318,7 @@ impl Zone {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::{Alloc, Verdict};
 
     fn arena() -> Arc<Arena> {
         Arena::new(1 << 26).expect("arena")
@@ -317,15 +330,18 @@ mod tests {
         let mut z = Zone::new(&arena, 8192, "closure t").expect("zone");
         let a = z.alloc(3, 1).expect("a");
         // SAFETY: `a` is 3 bytes of zone memory just handed out.
-        unsafe { std::ptr::write_bytes(a as *mut u8, 0xff, 3) };
+        unsafe { std::ptr::write_bytes(strip(a) as *mut u8, 0xff, 3) };
         let b = z.alloc(16, 16).expect("b");
-        assert_eq!(b % 16, 0);
-        assert!(b >= a + 3 && b + 16 <= z.base() + 8192);
+        assert_eq!(strip(b) % 16, 0);
+        assert!(strip(b) >= strip(a) + 3 && strip(b) + 16 <= z.base() + 8192);
+        assert!(arena.owns(a, 3) && !arena.owns(a, 4), "bounds are exact");
         z.reset();
+        assert!(!arena.owns(a, 1), "a reset kills what the zone handed out");
         let c = z.alloc(3, 1).expect("c");
-        assert_eq!(c, a);
+        assert_eq!(strip(c), strip(a));
+        assert_ne!(c, a, "memory handed out again gets another tag");
         // SAFETY: `c` is 3 bytes of zone memory just handed out.
-        let bytes = unsafe { std::slice::from_raw_parts(c as *const u8, 3) };
+        let bytes = unsafe { std::slice::from_raw_parts(strip(c) as *const u8, 3) };
         assert_eq!(bytes, &[0, 0, 0]);
         assert_eq!(z.high_water(), 32);
     }
@@ -347,7 +363,7 @@ mod tests {
         z.alloc(64, 8).expect("overflow again");
         assert!(z.take_warning().is_none());
         assert_eq!(z.blocks(), 3);
-        assert_eq!(z.used(), 8000 + 168 + 32 + 64);
+        assert_eq!(z.used(), 8000 + 176 + 32 + 64);
         assert_eq!(arena.live_blocks(), 3);
         z.reset();
         assert_eq!(arena.live_blocks(), 1);
@@ -386,15 +402,17 @@ mod tests {
         let arena = arena();
         let mut reserve = Reserve::new(&arena, 4096).expect("reserve");
         let mut z = Zone::new(&arena, 64, "audio zone").expect("zone");
-        z.alloc_in(64, 8, Some(&mut reserve)).expect("fits");
-        let over = z.alloc_in(100, 8, Some(&mut reserve)).expect("reserve");
-        assert!(arena.contains(over, 100));
+        z.alloc_in(64, 8, Some(&mut reserve), 0).expect("fits");
+        let over = z.alloc_in(100, 8, Some(&mut reserve), 0).expect("reserve");
+        assert!(arena.owns(over, 100));
+        reserve.release(0);
+        assert!(matches!(arena.probe(over, 8), Verdict::Freed(a) if a.len == 100));
         assert_eq!(
             z.take_warning().map(|w| w.to_string()).as_deref(),
             Some("zone of 64 bytes (audio zone) is full, overflowing by 100 bytes")
         );
         let err = z
-            .alloc_in(5000, 8, Some(&mut reserve))
+            .alloc_in(5000, 8, Some(&mut reserve), 0)
             .expect_err("too big");
         assert_eq!(err.kind, ZoneErrorKind::ReserveFull);
         assert_eq!(
@@ -413,6 +431,30 @@ mod tests {
         assert_eq!(
             w.to_string(),
             "zone of 100000 bytes is full, overflowing by 8000000 bytes"
+        );
+    }
+
+    #[test]
+    fn a_pointer_kept_past_its_zone_faults_with_what_it_was() {
+        let arena = Arena::new(1 << 24).expect("arena");
+        let mut z = Zone::new(&arena, 4096, "memzone").expect("zone");
+        let p = z.alloc_in(40, 8, None, 7).expect("p");
+        assert_eq!(
+            arena.probe(p + 40, 8),
+            Verdict::OutOfBounds(Alloc {
+                len: 40,
+                site: 7,
+                offset: 40
+            })
+        );
+        drop(z);
+        assert_eq!(
+            arena.probe(p, 8),
+            Verdict::Freed(Alloc {
+                len: 40,
+                site: 7,
+                offset: 0
+            })
         );
     }
 }

@@ -1,0 +1,252 @@
+//! Memory checks in compiled code: every access through a pointer is checked against its
+//! own allocation (see [`crate::runtime::shadow`]), and the checks already made are
+//! remembered so that none is repeated where an identical one dominates it in the same
+//! epoch (an epoch ends where memory may have been freed).
+
+use super::{FnCx, internal};
+use crate::error::Result;
+use crate::infer::Typed;
+use crate::runtime::{abi, shadow};
+use crate::syntax::{Expr, ExprKind};
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value, types};
+
+/// An access proven inside its live allocation: `(addr, off, size)` at `epoch` (0: for the
+/// whole call), and the access's first address with the tag stripped.
+#[derive(Clone, Copy)]
+pub(super) struct Checked {
+    pub(super) addr: Value,
+    pub(super) off: i32,
+    pub(super) size: u64,
+    pub(super) epoch: u32,
+    pub(super) stripped: Value,
+}
+
+/// The epoch of checks that hold for the whole call: the closure's environment and its
+/// captured cells, and cells the function makes, live at least as long as the call.
+pub(super) const STICKY: u32 = 0;
+
+impl FnCx<'_, '_> {
+    /// The current lengths of the check and address caches. Code entered where the
+    /// current point no longer dominates (an `if` arm, the block after a merge or a loop)
+    /// restores them with [`FnCx::unscope`].
+    pub(super) fn scope(&self) -> (usize, usize) {
+        (self.checked.len(), self.addrs.len())
+    }
+
+    pub(super) fn unscope(&mut self, saved: (usize, usize)) {
+        self.checked.truncate(saved.0);
+        self.addrs.truncate(saved.1);
+    }
+
+    /// Memory may have been freed here (a closure call, `free`, the end of a `memzone`, the
+    /// top of a loop whose body does one of those): checks made before no longer hold.
+    pub(super) fn invalidate(&mut self) {
+        self.epoch += 1;
+    }
+
+    /// The checks made so far hold for the whole call (see [`STICKY`]).
+    pub(super) fn stick(&mut self) {
+        for c in &mut self.checked {
+            c.epoch = STICKY;
+        }
+    }
+
+    /// `p` without its tag.
+    pub(super) fn strip(&mut self, p: Value) -> Value {
+        self.b.ins().band_imm_s(p, shadow::ADDR_MASK as i64)
+    }
+
+    /// The address to load or store `size` bytes at `addr + off` (tag stripped), after
+    /// checking, when checks are on (or `always`), that the access lies inside the live
+    /// allocation `addr` points into. A check already made at a dominating point in this
+    /// epoch is not repeated.
+    pub(super) fn check(
+        &mut self,
+        addr: Value,
+        off: i32,
+        size: u64,
+        site: u32,
+        always: bool,
+        write: bool,
+    ) -> Value {
+        if let Some(c) = self.checked.iter().rev().find(|c| {
+            (c.addr, c.off, c.size) == (addr, off, size)
+                && (c.epoch == STICKY || c.epoch == self.epoch)
+        }) {
+            return c.stripped;
+        }
+        let at = if off == 0 {
+            addr
+        } else {
+            self.b.ins().iadd_imm_s(addr, i64::from(off))
+        };
+        let stripped = self.strip(at);
+        if !self.consts.checks && !always {
+            return stripped;
+        }
+        self.checked.push(Checked {
+            addr,
+            off,
+            size,
+            epoch: self.epoch,
+            stripped,
+        });
+        let len = self.b.ins().iconst(types::I64, size as i64);
+        self.check_shadow(at, stripped, len, site, write);
+        stripped
+    }
+
+    /// Faults (through the runtime, which says why) unless the `len` bytes at tagged
+    /// pointer `at` (`stripped` without its tag) lie inside the live allocation of `at`'s
+    /// tag: `stripped` in the arena (so its shadow entry can be read), then one load of
+    /// the entry and one compare.
+    pub(super) fn check_shadow(
+        &mut self,
+        at: Value,
+        stripped: Value,
+        len: Value,
+        site: u32,
+        write: bool,
+    ) {
+        let fail = self.b.create_block();
+        self.b.set_cold_block(fail);
+        let rel = self
+            .b
+            .ins()
+            .iadd_imm_s(stripped, self.consts.arena_base.wrapping_neg() as i64);
+        let outside = self.b.ins().icmp_imm_s(
+            IntCC::UnsignedGreaterThanOrEqual,
+            rel,
+            self.consts.arena_len as i64,
+        );
+        let inside = self.b.create_block();
+        self.b.ins().brif(outside, fail, &[], inside, &[]);
+        self.b.seal_block(inside);
+        self.b.switch_to_block(inside);
+        let granule = self.b.ins().band_imm_s(rel, !(shadow::GRANULE as i64 - 1));
+        let entry = self
+            .b
+            .ins()
+            .iadd_imm_s(granule, self.consts.shadow_base as i64);
+        let word = self
+            .b
+            .ins()
+            .load(types::I64, MemFlagsData::trusted(), entry, 0);
+        let end = self.b.ins().iadd(at, len);
+        let d = self.b.ins().isub(word, end);
+        let bad = self.b.ins().icmp_imm_s(
+            IntCC::UnsignedGreaterThanOrEqual,
+            d,
+            shadow::PASS_BELOW as i64,
+        );
+        let ok = self.b.create_block();
+        self.b.ins().brif(bad, fail, &[], ok, &[]);
+        self.b.seal_block(fail);
+        self.b.seal_block(ok);
+        self.b.switch_to_block(fail);
+        let ctx = self.ctx;
+        let w = self.b.ins().iconst(types::I32, i64::from(write));
+        let s = self.b.ins().iconst(types::I32, i64::from(site));
+        let f = abi::zonal_access_fault as *const u8 as u64;
+        let p = [types::I64, types::I64, types::I64, types::I32, types::I32];
+        self.rt_call(f, &p, None, &[ctx, at, len, w, s]);
+        self.b.ins().jump(self.fault_block, &[]);
+        self.b.switch_to_block(ok);
+    }
+
+    /// Faults unless `i * size` fits in an address (`|i| < 2^47 / size`), so that an index
+    /// cannot wrap around to a valid offset.
+    pub(super) fn check_index(&mut self, i: Value, size: u64, site: u32) {
+        if size == 0 {
+            return;
+        }
+        let bound = (shadow::PASS_BELOW / size) as i64;
+        let shifted = self.b.ins().iadd_imm_s(i, bound - 1);
+        let bad =
+            self.b
+                .ins()
+                .icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, shifted, 2 * bound - 1);
+        self.index_fault_if(bad, i, size, site);
+    }
+
+    pub(super) fn index_fault_if(&mut self, bad: Value, i: Value, size: u64, site: u32) {
+        let fail = self.b.create_block();
+        self.b.set_cold_block(fail);
+        let ok = self.b.create_block();
+        self.b.ins().brif(bad, fail, &[], ok, &[]);
+        self.b.seal_block(fail);
+        self.b.seal_block(ok);
+        self.b.switch_to_block(fail);
+        let ctx = self.ctx;
+        let sz = self.b.ins().iconst(types::I64, size as i64);
+        let s = self.b.ins().iconst(types::I32, i64::from(site));
+        let f = abi::zonal_index_fault as *const u8 as u64;
+        let p = [types::I64, types::I64, types::I64, types::I32];
+        self.rt_call(f, &p, None, &[ctx, i, sz, s]);
+        self.b.ins().jump(self.fault_block, &[]);
+        self.b.switch_to_block(ok);
+    }
+
+    /// Faults unless `n` elements of `size` bytes from `p` lie inside `p`'s live allocation
+    /// (`n > 0`): a bound on `n` so that `n * size` cannot wrap, then one shadow lookup and
+    /// one compare for the whole range.
+    pub(super) fn check_range(&mut self, p: Value, n: Value, size: u64, site: u32, write: bool) {
+        let bound = (shadow::PASS_BELOW / size.max(1)) as i64;
+        let big = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedGreaterThan, n, bound);
+        self.index_fault_if(big, n, size, site);
+        let len = self.b.ins().imul_imm_s(n, size as i64);
+        let stripped = self.strip(p);
+        self.check_shadow(p, stripped, len, site, write);
+    }
+
+    /// At the top of a loop body: the element addresses of the hoisted pointers at the
+    /// counter `v` are in range (their whole ranges were checked before the loop).
+    pub(super) fn mark_in_range(
+        &mut self,
+        v: usize,
+        hoisted: &[(usize, u64)],
+        site: u32,
+    ) -> Result<()> {
+        if hoisted.is_empty() {
+            return Ok(());
+        }
+        let j = self
+            .read_var(v, site)?
+            .ok_or_else(|| internal("loop var"))?;
+        for (pv, size) in hoisted {
+            let p = self
+                .read_var(*pv, site)?
+                .ok_or_else(|| internal("void pointer"))?;
+            let a = self.elem_addr(p, j, *size, None);
+            let base = self.strip(p);
+            let off = self.b.ins().imul_imm_s(j, *size as i64);
+            let stripped = self.b.ins().iadd(base, off);
+            self.checked.push(Checked {
+                addr: a,
+                off: 0,
+                size: *size,
+                epoch: self.epoch,
+                stripped,
+            });
+        }
+        Ok(())
+    }
+
+    /// True when running `body` may free memory (see [`FnCx::invalidate`]): it calls a
+    /// closure, calls `free`, or ends a `memzone`.
+    pub(super) fn may_free(&self, body: &[Expr]) -> bool {
+        fn frees(e: &Expr, typed: &Typed) -> bool {
+            match &e.kind {
+                ExprKind::Lambda(_) => false,
+                ExprKind::CallValue(..) | ExprKind::Memzone(..) => true,
+                ExprKind::App(name, _) if name == "free" || typed.refs.contains_key(&e.id) => true,
+                _ => e.children().into_iter().any(|c| frees(c, typed)),
+            }
+        }
+        body.iter().any(|e| frees(e, self.typed))
+    }
+}
