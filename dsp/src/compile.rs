@@ -110,38 +110,11 @@ impl Linker for DefLinker<'_> {
 }
 
 fn collect_lambdas<'e>(e: &'e Expr, out: &mut HashMap<usize, &'e Lambda>) {
-    let mut walk = |x: &'e Expr| collect_lambdas(x, out);
-    match &e.kind {
-        ExprKind::Lambda(l) => {
-            for b in &l.body {
-                walk(b);
-            }
-            out.insert(l.index, l);
-        }
-        ExprKind::Let(binds, body) => {
-            binds.iter().for_each(|(_, v)| walk(v));
-            body.iter().for_each(walk);
-        }
-        ExprKind::If(c, t, f) => {
-            walk(c);
-            walk(t);
-            if let Some(f) = f {
-                walk(f);
-            }
-        }
-        ExprKind::Begin(b) | ExprKind::And(b) | ExprKind::Or(b) => b.iter().for_each(walk),
-        ExprKind::Set(_, v) => walk(v),
-        ExprKind::Dotimes(_, n, b) | ExprKind::While(n, b) | ExprKind::Memzone(n, b) => {
-            walk(n);
-            b.iter().for_each(walk);
-        }
-        ExprKind::Alloc(_, Some(c)) => walk(c),
-        ExprKind::App(_, args) => args.iter().for_each(walk),
-        ExprKind::CallValue(f, args) => {
-            walk(f);
-            args.iter().for_each(walk);
-        }
-        _ => {}
+    if let ExprKind::Lambda(l) = &e.kind {
+        out.insert(l.index, l);
+    }
+    for c in e.children() {
+        collect_lambdas(c, out);
     }
 }
 
@@ -186,6 +159,27 @@ impl Compiler<'_> {
         }
         let zone_bytes = zone_bytes.unwrap_or(self.default_zone);
         let name = binder.name.clone();
+        let mark = self.reg.mark();
+        let result = self.bind_func_from(form, &name, binder.ty.clone(), zone_bytes, expr);
+        if result.is_err() {
+            self.reg.rollback(mark);
+            // warnings of the failed init code (a zone that overflowed) belong to no
+            // definition
+            self.ctx.take_warnings();
+        }
+        result
+    }
+
+    fn bind_func_from(
+        &mut self,
+        form: &Sexp,
+        name: &str,
+        declared: Option<Type>,
+        zone_bytes: u64,
+        expr: &Sexp,
+    ) -> Result<Output> {
+        let sp = form.span.as_ref();
+        let name = name.to_string();
         let mut parser = Parser::new(self.names);
         let body = parser.expr(expr)?;
         let init = Lambda {
@@ -195,7 +189,7 @@ impl Compiler<'_> {
         };
         let (typed, ty) = {
             let g = RegGlobals(self.reg, self.arena, self.names);
-            infer::infer(&init, parser.next_id, &g, &name, binder.ty.clone()).map_err(|e| {
+            infer::infer(&init, parser.next_id, &g, &name, declared).map_err(|e| {
                 if e.span.is_none() {
                     DspError {
                         span: form.span.clone(),

@@ -83,7 +83,13 @@ impl Jit {
             .ok_or_else(|| internal("module already freed"))?;
         let mut ctx: Context = module.make_context();
         ctx.func.signature = sig;
-        build(FunctionBuilder::new(&mut ctx.func, &mut self.fctx))?;
+        if let Err(e) = build(FunctionBuilder::new(&mut ctx.func, &mut self.fctx)) {
+            // A function left half-built keeps its SSA state in the builder context
+            // (cleared only by `finalize`); the next function built with it would be
+            // miscompiled, so a failed definition gets a fresh context.
+            self.fctx = FunctionBuilderContext::new();
+            return Err(e);
+        }
         let id = module
             .declare_anonymous_function(&ctx.func.signature)
             .map_err(internal)?;

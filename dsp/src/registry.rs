@@ -132,6 +132,15 @@ pub struct SwapBatch {
     pub(crate) replaced: Vec<(u32, u64)>,
 }
 
+/// What the registry held before a definition started, to undo a failed one
+/// ([`Registry::rollback`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Mark {
+    next_slot: u32,
+    type_ids: usize,
+    sites: usize,
+}
+
 /// Counts of what is allocated and not yet freed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LiveCounts {
@@ -213,6 +222,26 @@ impl Registry {
         }
         let table = self.code.vars(u64::from_le_bytes(idx)).unwrap_or(0);
         Some(vars::decode(arena, table).unwrap_or_else(|| (name.to_string(), Vec::new())))
+    }
+
+    /// Where the registry stands now (see [`Registry::rollback`]).
+    pub fn mark(&self) -> Mark {
+        Mark {
+            next_slot: self.next_slot,
+            type_ids: self.type_ids.len(),
+            sites: self.sites.len(),
+        }
+    }
+
+    /// Undoes what a failed definition added since `mark`: the slots of names it was the
+    /// first to use, the type ids and the fault sites it made. (Its code-table indices
+    /// are given back with [`Registry::release_indices`].)
+    pub fn rollback(&mut self, mark: Mark) {
+        self.slot_of.retain(|_, s| *s < mark.next_slot);
+        self.next_slot = mark.next_slot;
+        let kept = mark.type_ids as u64;
+        self.type_ids.retain(|_, id| *id <= kept);
+        self.sites.truncate(mark.sites);
     }
 
     /// The slot of `name`, made if new; `None` when all slots are taken.

@@ -1,0 +1,86 @@
+//! How long what a definition makes lives: a failed definition leaves nothing behind,
+//! code lives as long as a closure that can call it, and a closure that outlived its code
+//! faults with a message instead of running freed or reused code.
+
+use zonal_dsp::{Dsp, DspConfig, DspError, DspErrorKind, DspValue, parse};
+
+fn define(dsp: &mut Dsp, src: &str) {
+    for f in parse(src, "test.xtm").expect("parses") {
+        if let Err(e) = dsp.define(&f) {
+            panic!("{e}");
+        }
+    }
+}
+
+fn define_err(dsp: &mut Dsp, src: &str) -> DspError {
+    let forms = parse(src, "test.xtm").expect("parses");
+    assert_eq!(forms.len(), 1);
+    dsp.define(&forms[0]).expect_err("the definition fails")
+}
+
+fn call(dsp: &mut Dsp, name: &str, args: &[DspValue]) -> DspValue {
+    dsp.call(name, args)
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Issue 8's `arp5`: a legal access through `aref-ptr`; it returns 19.
+const ARP5: &str =
+    "(bind-func arp5 (lambda () (let ((arr:|32,i64|* (alloc)) (off (aref-ptr arr 16)))
+                             (dotimes (i 32) (aset! arr i i)) (pref off 3))))";
+
+#[test]
+fn setting_a_captured_closure_variable_to_a_lambda_compiles_and_arp5_still_gives_19() {
+    let mut dsp = Dsp::new(DspConfig::default()).expect("a Dsp");
+    define(
+        &mut dsp,
+        "(bind-func mk5 (lambda () (let ((f (lambda (x:i64) x))) (lambda (z) (f z)))))
+         (bind-func use6 (lambda () (let ((t1 (mk5))) (t1.f:[i64,i64]* (lambda (x:i64) (* x x))) void)))
+         (bind-func use7 (lambda (n:i64) (let ((t1 (mk5))) (t1.f:[i64,i64]* (lambda (x:i64) (* x x))) (t1 n))))",
+    );
+    define(&mut dsp, ARP5);
+    assert_eq!(call(&mut dsp, "use6", &[]), DspValue::Void);
+    assert_eq!(
+        call(&mut dsp, "use7", &[DspValue::I64(5)]),
+        DspValue::I64(25)
+    );
+    assert_eq!(call(&mut dsp, "arp5", &[]), DspValue::I64(19));
+}
+
+#[test]
+fn a_definition_that_fails_while_lowering_leaves_the_compiler_as_it_was() {
+    let mut dsp = Dsp::new(DspConfig::default()).expect("a Dsp");
+    define(&mut dsp, "(bind-func warm (lambda () 1))");
+    let before = (dsp.live(), dsp.memory_in_use());
+    // Inference accepts it; lowering gives up half-way through the function.
+    let e = define_err(
+        &mut dsp,
+        "(bind-func bad (lambda (x:i64) (let ((y:void* null)) (pref y 0))))",
+    );
+    assert!(!e.message.is_empty());
+    assert_eq!((dsp.live(), dsp.memory_in_use()), before);
+    assert!(dsp.signature("bad").is_none());
+    define(&mut dsp, ARP5);
+    assert_eq!(call(&mut dsp, "arp5", &[]), DspValue::I64(19));
+}
+
+#[test]
+fn definitions_whose_init_code_faults_use_up_nothing() {
+    let mut dsp = Dsp::new(DspConfig::default()).expect("a Dsp");
+    dsp.set_warnings(Box::new(std::io::sink()));
+    define(&mut dsp, ARP5);
+    let before = (dsp.live(), dsp.memory_in_use());
+    // Every failed name would have kept a slot: 4,200 of them are more than there are.
+    for i in 0..4200 {
+        let e = define_err(
+            &mut dsp,
+            &format!(
+                "(bind-func bad{i} 1000 (let ((buf:i64* (zalloc 2000)) (p:i64* null)) (pref p 1) (lambda () (pref buf 0))))"
+            ),
+        );
+        assert_eq!(e.kind, DspErrorKind::Fault, "{e}");
+    }
+    assert_eq!((dsp.live(), dsp.memory_in_use()), before);
+    define(&mut dsp, "(bind-func fine (lambda () 7))");
+    assert_eq!(call(&mut dsp, "fine", &[]), DspValue::I64(7));
+    assert_eq!(call(&mut dsp, "arp5", &[]), DspValue::I64(19));
+}
