@@ -7,6 +7,8 @@
 //!   without pause; prints the median, p99.9 and maximum;
 //! - `eval_to_audible`: from an evaluation arriving (a new `dsp`) to the end of the first
 //!   buffer that plays it, on one thread (a live engine adds up to one buffer of waiting).
+//! - `events_1000_reverse`: the 64-frame buffer that receives 1,000 timed events sent in
+//!   reverse time order (all queued, none due yet).
 //!
 //! Run with `cargo bench -p zonal-engine --bench engine`.
 
@@ -16,6 +18,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use zonal_dsp::{Dsp, DspConfig, DspValue, parse};
+use zonal_engine::audio::{AudioStats, Processor};
+use zonal_engine::commands::{Command, rings};
 use zonal_engine::render::{RenderConfig, SampleFormat, render_files};
 use zonal_engine::session::{Session, SessionConfig};
 
@@ -144,5 +149,56 @@ fn eval_to_audible(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, render_examples, buffer_under_load, eval_to_audible);
+fn events_1000_reverse(c: &mut Criterion) {
+    let mut dsp = Dsp::new(DspConfig::default()).unwrap();
+    let src = "(bind-val hits i64 0) (bind-func hit (lambda (k:i64) (set! hits (+ hits k)) void))";
+    for form in parse(src, "events.xtm").unwrap() {
+        dsp.define(&form).unwrap();
+    }
+    let mut ctx = dsp.audio_ctx().unwrap();
+    if let Some(mut batch) = dsp.take_swap() {
+        ctx.apply(&mut batch);
+        dsp.retire(batch);
+    }
+    let (mut control, audio) = rings();
+    let mut processor = Processor::new(ctx, audio, 2, Arc::new(AudioStats::default()));
+    let mut out = vec![0.0f32; 64 * 2];
+    let calls: Vec<_> = (0..1000)
+        .map(|_| dsp.prepare_call("hit", &[DspValue::I64(1)]).unwrap())
+        .collect();
+    let mut time = 0i64;
+    c.bench_function("events_1000_reverse", |b| {
+        b.iter_custom(|iters| {
+            let mut spent = Duration::ZERO;
+            for _ in 0..iters {
+                let first = time + 128;
+                for (i, call) in calls.iter().enumerate().rev() {
+                    let event = Command::Event {
+                        time: first + i as i64,
+                        call: *call,
+                    };
+                    assert!(control.commands.push(event).is_ok());
+                }
+                let began = Instant::now();
+                processor.process(&mut out);
+                spent += began.elapsed();
+                // Play the events out, untimed, so the next round starts empty.
+                for _ in 0..1000 / 64 + 3 {
+                    processor.process(&mut out);
+                }
+                time += 64 * (1000 / 64 + 4);
+                while control.returned.pop().is_ok() {}
+            }
+            spent
+        })
+    });
+}
+
+criterion_group!(
+    benches,
+    render_examples,
+    buffer_under_load,
+    eval_to_audible,
+    events_1000_reverse
+);
 criterion_main!(benches);

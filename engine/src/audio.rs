@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use zonal_dsp::{AudioCtx, Entry, PreparedCall};
 
 use crate::commands::{AudioEnds, Command, Returned};
+use crate::events::EventQueue;
 
 /// Most channels a frame may have.
 pub const MAX_CHANNELS: usize = 64;
@@ -45,9 +46,9 @@ pub struct Processor {
     ctx: AudioCtx,
     rings: AudioEnds,
     entry: Option<Entry>,
-    /// Boxed: a `PreparedCall` carries its strings inline, so the array is large.
-    pending: Box<[Option<(i64, PreparedCall)>]>,
-    pending_len: usize,
+    /// Timed events by (time, arrival); a heap of small keys over a fixed slab, so an
+    /// insertion never moves the (large) calls themselves.
+    pending: EventQueue<PreparedCall>,
     channels: usize,
     time: i64,
     /// Silence fed to the DSP closure as its input (zonal has no audio input yet).
@@ -62,8 +63,7 @@ impl Processor {
             ctx,
             rings,
             entry: None,
-            pending: vec![None; MAX_PENDING_EVENTS].into_boxed_slice(),
-            pending_len: 0,
+            pending: EventQueue::new(MAX_PENDING_EVENTS),
             channels: channels.clamp(1, MAX_CHANNELS),
             time: 0,
             input: vec![0.0; MAX_FRAMES * MAX_CHANNELS].into_boxed_slice(),
@@ -100,9 +100,9 @@ impl Processor {
         while done < frames {
             let t = self.time + done as i64;
             self.run_due_events(t);
-            let until = match self.pending[..self.pending_len].first() {
-                Some(Some((te, _))) => ((te - self.time) as usize).clamp(done + 1, frames),
-                _ => frames,
+            let until = match self.pending.peek_time() {
+                Some(te) => ((te - self.time) as usize).clamp(done + 1, frames),
+                None => frames,
             };
             let segment = &mut out[done * channels..until * channels];
             self.render(segment, t);
@@ -167,40 +167,20 @@ impl Processor {
         }
     }
 
-    /// Keeps pending events sorted by time (stable for equal times).
+    /// Queues an event (O(log n), nothing moves but 24-byte keys); counts it as
+    /// dropped when [`MAX_PENDING_EVENTS`] are waiting.
     fn insert_event(&mut self, time: i64, call: PreparedCall) {
-        if self.pending_len == MAX_PENDING_EVENTS {
+        if self.pending.push(time, call).is_err() {
             self.stats.dropped_events.fetch_add(1, Ordering::Relaxed);
-            return;
         }
-        let mut i = self.pending_len;
-        while i > 0 && matches!(self.pending[i - 1], Some((t, _)) if t > time) {
-            self.pending[i] = self.pending[i - 1];
-            i -= 1;
-        }
-        self.pending[i] = Some((time, call));
-        self.pending_len += 1;
     }
 
+    /// Runs every event due at or before `now`, earliest first, ties in arrival order.
     fn run_due_events(&mut self, now: i64) {
-        let mut due = 0;
-        while due < self.pending_len {
-            match self.pending[due] {
-                Some((t, call)) if t <= now => {
-                    if let Err(fault) = self.ctx.run_call(&call) {
-                        self.give_back(Returned::EventFault { fault, time: now });
-                    }
-                    due += 1;
-                }
-                _ => break,
+        while let Some((_, call)) = self.pending.pop_due(now) {
+            if let Err(fault) = self.ctx.run_call(&call) {
+                self.give_back(Returned::EventFault { fault, time: now });
             }
-        }
-        if due > 0 {
-            self.pending.copy_within(due..self.pending_len, 0);
-            for slot in &mut self.pending[self.pending_len - due..self.pending_len] {
-                *slot = None;
-            }
-            self.pending_len -= due;
         }
     }
 

@@ -33,7 +33,8 @@ pub fn serve(
             Ok(req) => {
                 // An interrupt sent while nothing ran must not stop this evaluation.
                 interrupt.store(false, Ordering::Relaxed);
-                let reply = match session.eval_source(&req.source, &req.origin) {
+                let notices = req.notices.clone();
+                let reply = match session.eval_source_with(&req.source, &req.origin, notices) {
                     Ok(value) => Reply::Value(value),
                     Err(e) => Reply::Error(report(&e, Some(&req.source))),
                 };

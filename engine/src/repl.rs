@@ -73,6 +73,7 @@ fn evaluate(requests: &Sender<Request>, source: String) -> Reply {
         source,
         origin: "repl".to_owned(),
         reply,
+        notices: None,
     };
     if requests.send(request).is_err() {
         return Reply::Error("the engine is not running".to_owned());

@@ -14,6 +14,10 @@ pub struct Request {
     pub origin: String,
     /// Where the control thread sends the one reply to this request.
     pub reply: Sender<Reply>,
+    /// Where what this request starts says later, on its own (an error in a callback it
+    /// scheduled, or in the callbacks those schedule), goes: the editor connection that
+    /// sent it. `None` (the REPL, files) leaves it on the engine's stderr.
+    pub notices: Option<Sender<String>>,
 }
 
 /// The control thread's answer to one [`Request`].

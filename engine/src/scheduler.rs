@@ -5,10 +5,19 @@
 //! ahead of the audio clock — and runs it with `(now)` reading `TIME`. Ties run in the
 //! order they were scheduled, so renders are deterministic.
 
+use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::rc::Rc;
 
+use crossbeam_channel::Sender;
 use zonal_scheme::Root;
+
+/// How many callbacks one chain may schedule at or before the sample time of the
+/// callback scheduling them (time not advancing) before it is stopped with an error:
+/// Sonic Pi's guard against a zero-time loop, which would otherwise hang a render and
+/// starve the control thread live.
+pub const ZERO_TIME_CALLBACKS: u32 = 10_000;
 
 /// One scheduled call: the procedure (or the symbol naming it) and its arguments,
 /// held as GC roots until it runs.
@@ -16,6 +25,12 @@ pub struct Callback {
     pub time: i64,
     pub target: Root,
     pub args: Vec<Root>,
+    /// Shared by a callback and every callback scheduled, directly or not, at or
+    /// before its own time: how many there have been (see [`ZERO_TIME_CALLBACKS`]).
+    pub zero_time_chain: Rc<Cell<u32>>,
+    /// Where an error in this callback is reported besides stderr: the editor
+    /// connection whose request started the chain.
+    pub notices: Option<Sender<String>>,
 }
 
 struct Queued {
@@ -97,6 +112,8 @@ mod tests {
                 time,
                 target,
                 args: Vec::new(),
+                zero_time_chain: Rc::default(),
+                notices: None,
             });
         }
         assert_eq!(s.next_time(), Some(10));

@@ -24,6 +24,11 @@
 //! reply. The reader recognises [`INTERRUPT_COMMAND`] itself and raises the interrupt flag
 //! at once, even while this or another connection waits for a runaway evaluation.
 //!
+//! Notices: an error in a callback that a request of this connection scheduled (or in
+//! the callbacks that one schedules) is sent to this connection too, as a message of its
+//! own ending in NUL, written between replies or while a request is evaluated, never
+//! inside a reply; Extempore's editor plugins show it like any reply.
+//!
 //! Web pages: a page open in the livecoder's browser can make the browser connect here
 //! (`fetch("http://127.0.0.1:7099", {method: "POST", body: ...})`, a WebSocket). What it
 //! sends starts with an HTTP request line and header lines, never with what an editor
@@ -63,6 +68,10 @@ pub const MAX_CONNECTIONS: usize = 32;
 
 /// How many requests one connection may have waiting for their replies.
 const PENDING_PER_CONNECTION: usize = 256;
+
+/// How many notices (callback errors) may wait for one connection's writer; more are
+/// left to the engine's stderr.
+const NOTICES_PER_CONNECTION: usize = 64;
 
 /// The head of the request that opens a connection when the server wants a token:
 /// `(zonal:token "the token")`.
@@ -322,14 +331,21 @@ impl Connection {
             && let Ok(writer_stream) = self.stream.try_clone()
         {
             let (pending_tx, pending_rx) = bounded(PENDING_PER_CONNECTION);
-            let requests = self.requests.clone();
-            let refused = Arc::clone(&self.refused);
+            let (notices_tx, notices_rx) = bounded(NOTICES_PER_CONNECTION);
+            let mut writer = Writer {
+                stream: writer_stream,
+                requests: self.requests.clone(),
+                refused: Arc::clone(&self.refused),
+                notices: notices_rx,
+                notices_open: true,
+            };
             let writer = thread::Builder::new()
                 .name("zonal-conn-write".to_owned())
-                .spawn(move || write_replies(writer_stream, &pending_rx, &requests, &refused));
+                .spawn(move || writer.run(&pending_rx));
             if let Ok(writer) = writer {
-                self.read_requests(&origin, &pending_tx);
+                self.read_requests(&origin, &pending_tx, &notices_tx);
                 drop(pending_tx);
+                drop(notices_tx);
                 let _ = writer.join();
             }
         }
@@ -338,7 +354,7 @@ impl Connection {
     }
 
     /// Frames requests until the client hangs up, the server stops or the writer fails.
-    fn read_requests(&self, origin: &str, pending: &Sender<Pending>) {
+    fn read_requests(&self, origin: &str, pending: &Sender<Pending>, notices: &Sender<String>) {
         let mut framer = Framer::new(self.max_message_bytes);
         let mut chunk = [0u8; 16 * 1024];
         let mut stream = &self.stream;
@@ -363,7 +379,7 @@ impl Connection {
                     authorised = true;
                     continue;
                 }
-                if pending.send(self.answer(frame, origin)).is_err() {
+                if pending.send(self.answer(frame, origin, notices)).is_err() {
                     return;
                 }
             }
@@ -375,7 +391,7 @@ impl Connection {
                 Ok(0) => {
                     // The client finished sending: answer a request it left open.
                     if let Some(frame) = framer.flush_open() {
-                        let _ = pending.send(self.answer(frame, origin));
+                        let _ = pending.send(self.answer(frame, origin, notices));
                     }
                     return;
                 }
@@ -387,7 +403,7 @@ impl Connection {
                     ) =>
                 {
                     if let Some(frame) = framer.flush_open()
-                        && pending.send(self.answer(frame, origin)).is_err()
+                        && pending.send(self.answer(frame, origin, notices)).is_err()
                     {
                         return;
                     }
@@ -431,7 +447,7 @@ impl Connection {
     }
 
     /// What to do with one framed request.
-    fn answer(&self, frame: Frame, origin: &str) -> Pending {
+    fn answer(&self, frame: Frame, origin: &str, notices: &Sender<String>) -> Pending {
         let source = match frame {
             Frame::Http(line) => {
                 return Pending::Ready(Reply::Error(format!(
@@ -460,35 +476,100 @@ impl Connection {
                 source,
                 origin: origin.to_owned(),
                 reply,
+                notices: Some(notices.clone()),
             },
             replied,
         )
     }
 }
 
-/// Hands each request to the control thread in turn and writes the replies in order.
-fn write_replies(
-    mut stream: TcpStream,
-    pending: &Receiver<Pending>,
-    requests: &Sender<Request>,
-    refused: &AtomicBool,
-) {
-    for item in pending {
-        if refused.load(Ordering::SeqCst) {
-            return;
+/// The writing half of a connection: hands each request to the control thread in turn
+/// and writes the replies in order; between them, and while a request is evaluated, it
+/// writes the notices that arrive (errors of callbacks this connection scheduled), each
+/// as a message of its own ending in NUL, so a reply is never split.
+struct Writer {
+    stream: TcpStream,
+    requests: Sender<Request>,
+    refused: Arc<AtomicBool>,
+    notices: Receiver<String>,
+    /// False once every sender of notices is gone (then only replies are waited for).
+    notices_open: bool,
+}
+
+impl Writer {
+    fn run(&mut self, pending: &Receiver<Pending>) {
+        loop {
+            let notices = self.notices_receiver();
+            let item = crossbeam_channel::select_biased! {
+                recv(pending) -> item => match item {
+                    Ok(item) => item,
+                    Err(_) => return,
+                },
+                recv(notices) -> notice => {
+                    if self.forward(notice).is_err() {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            if self.refused.load(Ordering::SeqCst) {
+                return;
+            }
+            let reply = match item {
+                Pending::Ready(reply) => Some(reply),
+                Pending::Eval(request, replied) => match self.requests.send(request) {
+                    Ok(()) => self.await_reply(&replied),
+                    Err(_) => Some(Reply::Error("the engine is not running".to_owned())),
+                },
+            };
+            let written = match &reply {
+                Some(reply) => write_reply(&mut self.stream, reply),
+                None => Err(io::ErrorKind::BrokenPipe.into()),
+            };
+            if written.is_err() {
+                let _ = self.stream.shutdown(Shutdown::Both);
+                return;
+            }
         }
-        let reply = match item {
-            Pending::Ready(reply) => reply,
-            Pending::Eval(request, replied) => match requests.send(request) {
-                Ok(()) => replied.recv().unwrap_or_else(|_| {
-                    Reply::Error("the engine stopped before answering".to_owned())
-                }),
-                Err(_) => Reply::Error("the engine is not running".to_owned()),
-            },
-        };
-        if write_reply(&mut stream, &reply).is_err() {
-            let _ = stream.shutdown(Shutdown::Both);
-            return;
+    }
+
+    /// Waits for the reply to the request being evaluated, writing notices meanwhile;
+    /// `None` if a notice could not be written (the client is gone).
+    fn await_reply(&mut self, replied: &Receiver<Reply>) -> Option<Reply> {
+        loop {
+            let notices = self.notices_receiver();
+            // The reply first: a notice about a callback this request scheduled follows it.
+            crossbeam_channel::select_biased! {
+                recv(replied) -> reply => {
+                    return Some(reply.unwrap_or_else(|_| {
+                        Reply::Error("the engine stopped before answering".to_owned())
+                    }));
+                }
+                recv(notices) -> notice => {
+                    if self.forward(notice).is_err() {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The notices, or a channel that never delivers once they are closed.
+    fn notices_receiver(&self) -> Receiver<String> {
+        if self.notices_open {
+            self.notices.clone()
+        } else {
+            crossbeam_channel::never()
+        }
+    }
+
+    fn forward(&mut self, notice: Result<String, crossbeam_channel::RecvError>) -> io::Result<()> {
+        match notice {
+            Ok(text) => write_reply(&mut self.stream, &Reply::Error(text)),
+            Err(_) => {
+                self.notices_open = false;
+                Ok(())
+            }
         }
     }
 }

@@ -9,13 +9,14 @@
 //! sample `T` are sent to the audio thread as events at `T`, so they land
 //! sample-accurately; every other call runs on the control thread at once.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crossbeam_channel::Sender;
 use zonal_dsp::{
     AudioCtx, Dsp, DspConfig, DspError, DspErrorKind, DspValue, Entry, Fault, PreparedCall,
 };
@@ -24,7 +25,7 @@ use zonal_scheme::{Datum, DatumKind, Error, ErrorKind, Interp, Value};
 use crate::audio::{AudioStats, Processor};
 use crate::commands::{Command, ControlEnds, Returned, rings};
 use crate::convert::to_sexp;
-use crate::scheduler::{Callback, Scheduler};
+use crate::scheduler::{Callback, Scheduler, ZERO_TIME_CALLBACKS};
 
 /// How a session reaches the audio thread.
 pub enum AudioLink {
@@ -43,6 +44,11 @@ struct State {
     link: AudioLink,
     /// The time of the callback being run, which `(now)` reads.
     callback_time: Option<i64>,
+    /// The zero-time chain of the callback being run (see [`ZERO_TIME_CALLBACKS`]).
+    zero_time_chain: Option<Rc<Cell<u32>>>,
+    /// Where errors of callbacks scheduled now are reported besides stderr: the editor
+    /// connection of the request, or of the callback, being evaluated.
+    notices: Option<Sender<String>>,
     entry: Option<Option<Entry>>,
     events: Vec<(i64, PreparedCall)>,
     /// Problems reported on stderr since the last [`Session::take_failures`].
@@ -155,6 +161,8 @@ impl Session {
             stats,
             link,
             callback_time: None,
+            zero_time_chain: None,
+            notices: None,
             entry: None,
             events: Vec::new(),
             failures: 0,
@@ -194,6 +202,18 @@ impl Session {
     /// form in its written form (empty when it has none), or the first error, read
     /// or evaluation (the forms before it have run; later ones are not evaluated).
     pub fn eval_source(&mut self, src: &str, origin: &str) -> Result<String, Error> {
+        self.eval_source_with(src, origin, None)
+    }
+
+    /// [`Session::eval_source`], with the errors of the callbacks this evaluation
+    /// schedules (and of those they schedule) also sent to `notices`, as one text each.
+    pub fn eval_source_with(
+        &mut self,
+        src: &str,
+        origin: &str,
+        notices: Option<Sender<String>>,
+    ) -> Result<String, Error> {
+        self.state.borrow_mut().notices = notices;
         let result = (|| {
             let mut last = self.interp.unspecified();
             for form in Interp::forms(src, origin) {
@@ -208,6 +228,7 @@ impl Session {
                 },
             )
         })();
+        self.state.borrow_mut().notices = None;
         self.flush();
         result
     }
@@ -407,8 +428,22 @@ fn flush_state(st: &mut State) {
 
 /// Runs one callback as its own evaluation, `(now)` reading its scheduled time.
 fn run_callback(interp: &mut Interp, state: &Rc<RefCell<State>>, cb: Callback) {
-    state.borrow_mut().callback_time = Some(cb.time);
+    if cb.zero_time_chain.get() == STOPPED_CHAIN {
+        // Part of a zero-time loop that was stopped (and reported) already.
+        interp.unroot(cb.target);
+        for r in cb.args {
+            interp.unroot(r);
+        }
+        return;
+    }
+    {
+        let mut st = state.borrow_mut();
+        st.callback_time = Some(cb.time);
+        st.zero_time_chain = Some(cb.zero_time_chain.clone());
+        st.notices = cb.notices.clone();
+    }
     let target = interp.rooted(&cb.target);
+    let name = callback_name(interp, target);
     let args: Vec<Value> = cb.args.iter().map(|r| interp.rooted(r)).collect();
     let result = match interp.as_symbol(target) {
         Some(name) => match interp.lookup(&name) {
@@ -424,14 +459,24 @@ fn run_callback(interp: &mut Interp, state: &Rc<RefCell<State>>, cb: Callback) {
     for r in cb.args {
         interp.unroot(r);
     }
-    state.borrow_mut().callback_time = None;
+    {
+        let mut st = state.borrow_mut();
+        st.callback_time = None;
+        st.zero_time_chain = None;
+        st.notices = None;
+    }
     flush_state(&mut state.borrow_mut());
     if let Err(e) = result {
-        eprintln!(
-            "error in callback at sample {}: {}",
+        let message = format!(
+            "error in callback {name} at sample {}: {}",
             cb.time,
             crate::diagnostic::report(&e, None)
         );
+        eprintln!("{message}");
+        if let Some(notices) = &cb.notices {
+            // A connection that is gone or far behind still has the log.
+            let _ = notices.try_send(message);
+        }
         state.borrow_mut().failures += 1;
     }
 }
@@ -659,14 +704,52 @@ fn schedule(
         )
         .with_irritants(vec![interp.write_string(target)]));
     }
+    let zero_time_chain = {
+        let st = state.borrow();
+        match (st.callback_time, &st.zero_time_chain) {
+            (Some(running), Some(chain)) if time <= running => {
+                if chain.get() >= ZERO_TIME_CALLBACKS {
+                    chain.set(STOPPED_CHAIN);
+                    return Err(Error::new(
+                        ErrorKind::Native,
+                        format!(
+                            "callback to {} stopped: time does not advance ({ZERO_TIME_CALLBACKS} \
+                             callbacks in a row were scheduled at or before the sample they ran \
+                             at, {running}); schedule the next call later, as in \
+                             (callback (+ (now) 4800) 'f)",
+                            callback_name(interp, target)
+                        ),
+                    ));
+                }
+                chain.set(chain.get() + 1);
+                chain.clone()
+            }
+            _ => Rc::default(),
+        }
+    };
+    let notices = state.borrow().notices.clone();
     let target = interp.root(target);
     let rest = args[2..].iter().map(|v| interp.root(*v)).collect();
     state.borrow_mut().scheduler.schedule(Callback {
         time,
         target,
         args: rest,
+        zero_time_chain,
+        notices,
     });
     Ok(interp.unspecified())
+}
+
+/// The count of a zero-time chain that was stopped: its callbacks still queued are
+/// dropped without running.
+const STOPPED_CHAIN: u32 = u32::MAX;
+
+/// How messages name a callback's target: `` `f` `` for a symbol or a named procedure.
+fn callback_name(interp: &Interp, target: Value) -> String {
+    match interp.as_symbol(target) {
+        Some(name) => format!("`{name}`"),
+        None => interp.write_string(target),
+    }
 }
 
 /// Calls a compiled closure from Scheme.

@@ -194,6 +194,23 @@ impl Live {
 }
 
 impl Live {
+    /// Whether the engine printed a line holding `text` on stderr (waiting up to 10 s
+    /// for it, since stderr is read on another thread).
+    fn logged(&self, text: &str) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log.lock().unwrap().join("\n");
+            if log.contains(text) {
+                return true;
+            }
+            if std::time::Instant::now() > deadline {
+                eprintln!("not in the log: {text}\n{log}");
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends SIGTERM and waits (at most 20 s) for the process to end.
     fn terminate(&mut self) -> Option<std::process::ExitStatus> {
         let pid = libc::pid_t::try_from(self.child.id()).unwrap();
@@ -361,12 +378,33 @@ fn a_web_pages_post_cannot_write_a_file() {
     let mut editor = live.connect();
     assert_eq!(eval(&mut editor, "(+ 1 2)"), "3");
     assert!(!target.exists(), "the web page wrote {}", target.display());
-    let log = live.log.lock().unwrap().join("\n");
+    assert!(live.logged("it sent HTTP (\"POST / HTTP/1.1\")"));
+    assert!(live.logged("closed the editor connection from tcp 127.0.0.1:"));
+}
+
+#[test]
+fn live_a_zero_time_callback_loop_is_stopped_and_its_editor_is_told() {
+    let live = Live::start();
+    let mut editor = live.connect();
+    let mut other = live.connect();
+    assert_eq!(eval(&mut editor, "(define (f) (callback (now) 'f))"), "f");
+    assert_eq!(eval(&mut editor, "(callback (now) 'f)"), "");
+    let notice = reply(&mut editor);
     assert!(
-        log.contains("closed the editor connection from tcp 127.0.0.1:")
-            && log.contains("it sent HTTP (\"POST / HTTP/1.1\")"),
-        "{log}"
+        notice.starts_with("error in callback `f` at sample ")
+            && notice.contains("callback to `f` stopped: time does not advance"),
+        "{notice}"
     );
+    assert_eq!(eval(&mut editor, "(+ 1 2)"), "3");
+    assert_eq!(
+        eval(&mut editor, "(callback (+ (now) 4800) (lambda () (car 5)))"),
+        ""
+    );
+    let notice = reply(&mut editor);
+    assert!(notice.contains("car wants a pair 5"), "{notice}");
+    // The other connection scheduled nothing and was told nothing.
+    assert_eq!(eval(&mut other, "(* 2 21)"), "42");
+    assert!(live.logged("callback to `f` stopped"));
 }
 
 #[test]
