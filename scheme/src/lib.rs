@@ -17,6 +17,11 @@
 //!   step is short. It runs only at the evaluator's safe points, never while a native
 //!   procedure or a special-form handler executes; a [`Value`] kept beyond that must
 //!   be a [`Root`]. `(collect-garbage)` asks for a whole collection at the next call.
+//! - The heap has a limit (`Interp::set_heap_limit`, `(sys:heap-limit bytes)`,
+//!   `zonal --heap-limit`; by default half the physical memory, at most 8 GiB).
+//!   Every allocation whose size the program chooses is checked against it first,
+//!   after a collection if need be; past it the program gets an
+//!   [`ErrorKind::Memory`] error it can catch, and the interpreter stays usable.
 //! - `(sys:gc-stats)` returns an association list with the keys `collections`,
 //!   `total-pause-ms`, `max-pause-ms` (the longest single step), `live-bytes` and
 //!   `heap-bytes`.
@@ -54,6 +59,6 @@ mod eval_tests;
 pub use datum::{Datum, DatumKind};
 pub use embed::{Forms, Root};
 pub use error::{Error, ErrorKind, Pos};
-pub use heap::GcStats;
+pub use heap::{GcStats, set_default_heap_limit};
 pub use interp::Interp;
 pub use value::Value;

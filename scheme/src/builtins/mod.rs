@@ -22,6 +22,8 @@ use std::rc::Rc;
 
 use crate::value::{Obj, RecordType, V, Value};
 
+pub(crate) use io::grown_by;
+
 /// Builtins fail with a boxed error so that their result fits in two registers.
 pub(crate) type PlainResult = Result<Value, Box<Error>>;
 pub(crate) type PlainFn = fn(&mut Interp, &[Value]) -> PlainResult;
