@@ -288,7 +288,6 @@ pub(super) fn install(it: &mut Interp) {
     plain(it, "current-output-port", 0, Some(0), |it, _| {
         Ok(super::hidden(it, CONSOLE))
     });
-    super::alias(it, "current-error-port", "current-output-port");
     plain(it, "current-input-port", 0, Some(0), |it, _| {
         Ok(it.alloc(Obj::InPort(InPort {
             text: String::new(),

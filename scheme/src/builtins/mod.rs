@@ -7,6 +7,7 @@ mod args;
 mod char;
 mod control;
 mod equiv;
+mod extempore;
 mod hash;
 mod io;
 mod list;
@@ -22,6 +23,7 @@ use std::rc::Rc;
 
 use crate::value::{Obj, RecordType, V, Value};
 
+pub(crate) use extempore::is_keyword;
 pub(crate) use io::grown_by;
 
 /// Builtins fail with a boxed error so that their result fits in two registers.
@@ -171,6 +173,7 @@ pub(crate) fn install(it: &mut Interp) {
     io::install(it);
     control::install(it);
     system::install(it);
+    extempore::install(it);
     for (hidden, name) in [
         (" apply", "apply"),
         (" =", "="),

@@ -369,22 +369,100 @@ fn string_to_number(it: &mut Interp, args: &[Value]) -> PlainResult {
     Ok(parsed.unwrap_or(Value::FALSE))
 }
 
-fn random(it: &mut Interp, args: &[Value]) -> PlainResult {
-    // xorshift64*
+/// The next 64 random bits (xorshift64*).
+fn next_random(it: &mut Interp) -> u64 {
     let mut x = it.rng;
     x ^= x >> 12;
     x ^= x << 25;
     x ^= x >> 27;
     it.rng = x;
-    let r = x.wrapping_mul(0x2545_f491_4f6c_dd1d);
-    match args.first().map(|&v| num(it, "random", v)).transpose()? {
-        None => Ok(Value::new(V::Float((r >> 11) as f64 / (1u64 << 53) as f64))),
-        Some(Num::I(n)) if n > 0 => Ok(Value::new(V::Int((r % n as u64) as i64))),
-        Some(Num::F(f)) if f > 0.0 => Ok(Value::new(V::Float(
-            (r >> 11) as f64 / (1u64 << 53) as f64 * f,
-        ))),
-        Some(_) => Err(type_err(it, "random", "a positive number", args[0]).into()),
+    x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
+/// A random flonum in [0, 1).
+fn unit_random(it: &mut Interp) -> f64 {
+    (next_random(it) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Extempore's `random`: `(random)` a flonum in [0, 1); `(random n)` an integer in
+/// [0, n) (a flonum in [0, n) for a flonum n); `(random a b)` a number in [a, b),
+/// an integer when both are; `(random list)` one of its elements; `(random (w . x)
+/// ...)` one of the `x`s, chosen with weight `w`.
+fn random(it: &mut Interp, args: &[Value]) -> PlainResult {
+    let Some(&first) = args.first() else {
+        return Ok(Value::new(V::Float(unit_random(it))));
+    };
+    if matches!(first.get(), V::Pair(_) | V::Nil) {
+        if let Some(items) = it.list_vec(first)
+            && args.len() == 1
+        {
+            if items.is_empty() {
+                return Err(type_err(it, "random", "a non-empty list", first).into());
+            }
+            let k = (next_random(it) % items.len() as u64) as usize;
+            return Ok(items[k]);
+        }
+        return weighted(it, args);
     }
+    if args.len() > 2 {
+        return Err(err(
+            ErrorKind::Arity,
+            "random wants 0 to 2 numbers, a list, or weighted pairs",
+        )
+        .into());
+    }
+    let (lo, hi) = match args.get(1) {
+        Some(&b) => (num(it, "random", first)?, num(it, "random", b)?),
+        None => (Num::I(0), num(it, "random", first)?),
+    };
+    match (lo, hi) {
+        (Num::I(a), Num::I(b)) if b > a => {
+            let span = (b as i128 - a as i128) as u128;
+            let k = (next_random(it) as u128 % span) as i128;
+            Ok(Value::new(V::Int((a as i128 + k) as i64)))
+        }
+        (a, b) if b.f() > a.f() && (b.f() - a.f()).is_finite() => {
+            let (a, b) = (a.f(), b.f());
+            Ok(Value::new(V::Float(a + unit_random(it) * (b - a))))
+        }
+        _ => Err(type_err(
+            it,
+            "random",
+            "a range with its upper bound above its lower one",
+            *args.last().unwrap_or(&first),
+        )
+        .into()),
+    }
+}
+
+/// `(random (w . x) ...)`: one of the `x`s, each chosen with probability proportional
+/// to its weight `w`.
+fn weighted(it: &mut Interp, args: &[Value]) -> PlainResult {
+    let mut choices = Vec::with_capacity(args.len());
+    for &a in args {
+        let weight = it
+            .heap
+            .pair(a)
+            .and_then(|p| match p.car.get() {
+                V::Int(w) => Some((w as f64, p.cdr)),
+                V::Float(w) => Some((w, p.cdr)),
+                _ => None,
+            })
+            .filter(|(w, _)| *w >= 0.0 && w.is_finite());
+        match weight {
+            Some(c) => choices.push(c),
+            None => return Err(type_err(it, "random", "(weight . value) pairs", a).into()),
+        }
+    }
+    let total: f64 = choices.iter().map(|c| c.0).sum();
+    let mut at = unit_random(it) * total;
+    for &(w, v) in &choices {
+        if at < w {
+            return Ok(v);
+        }
+        at -= w;
+    }
+    Ok(choices.last().map_or(Value::FALSE, |c| c.1))
 }
 
 fn pred(it: &mut Interp, args: &[Value], who: &str, f: fn(Num) -> bool) -> PlainResult {
@@ -604,7 +682,7 @@ pub(super) fn install(it: &mut Interp) {
     });
     plain(it, "number->string", 1, Some(2), number_to_string);
     plain(it, "string->number", 1, Some(2), string_to_number);
-    plain(it, "random", 0, Some(1), random);
+    plain(it, "random", 0, None, random);
     plain(it, "square", 1, Some(1), |it, a| {
         let n = num(it, "square", a[0])?;
         Ok(mul(n, n).val())
