@@ -206,7 +206,7 @@ impl Interp {
         match v.get() {
             V::Int(i) => Some(i as f64),
             V::Float(f) => Some(f),
-            _ => None,
+            _ => crate::builtins::rational::parts(self, v).map(|(n, d)| n as f64 / d as f64),
         }
     }
 

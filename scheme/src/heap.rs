@@ -442,7 +442,8 @@ impl Heap {
             | Obj::RecordType(_)
             | Obj::Cont(_)
             | Obj::InPort(_)
-            | Obj::OutPort(_) => {}
+            | Obj::OutPort(_)
+            | Obj::Rat(..) => {}
         }
     }
 

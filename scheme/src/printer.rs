@@ -342,6 +342,7 @@ impl Printer<'_> {
         let it = self.it;
         match it.heap.obj(v) {
             None | Some(Obj::Free) => self.out.push_str("#<freed object>"),
+            Some(Obj::Rat(n, d)) => self.out.push_str(&format!("{n}/{d}")),
             Some(Obj::Str(s)) => {
                 if self.write {
                     write_str_escaped(s, &mut self.out);

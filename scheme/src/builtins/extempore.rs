@@ -125,6 +125,7 @@ fn atom_to_string(it: &mut Interp, a: &[Value]) -> PlainResult {
         V::Int(_) | V::Float(_) | V::Sym(_) | V::Char(_) | V::Bool(_) => it.print_to(a[0], false),
         _ => match it.heap.obj(a[0]) {
             Some(Obj::Str(s)) => s.clone(),
+            Some(Obj::Rat(..)) => it.print_to(a[0], false),
             _ => return Err(type_err(it, "atom->string", "an atom", a[0]).into()),
         },
     };
@@ -164,12 +165,16 @@ pub(super) fn install(it: &mut Interp) {
     plain(it, "real->integer", 1, Some(1), |it, a| match a[0].get() {
         V::Int(_) => Ok(a[0]),
         V::Float(f) if f.is_finite() && f.abs() < 9.2e18 => Ok(Value::new(V::Int(f as i64))),
-        _ => Err(type_err(it, "real->integer", "a finite number", a[0]).into()),
+        _ => match super::rational::parts(it, a[0]) {
+            Some((n, d)) => Ok(Value::new(V::Int(n / d))),
+            None => Err(type_err(it, "real->integer", "a finite number", a[0]).into()),
+        },
     });
-    plain(it, "integer->real", 1, Some(1), |it, a| match a[0].get() {
-        V::Int(i) => Ok(Value::new(V::Float(i as f64))),
-        V::Float(_) => Ok(a[0]),
-        _ => Err(type_err(it, "integer->real", "a number", a[0]).into()),
+    plain(it, "integer->real", 1, Some(1), |it, a| {
+        match it.as_f64(a[0]) {
+            Some(f) => Ok(Value::new(V::Float(f))),
+            None => Err(type_err(it, "integer->real", "a number", a[0]).into()),
+        }
     });
     plain(it, "atom->string", 1, Some(1), atom_to_string);
     plain(it, "sexpr->string", 1, Some(1), |it, a| {

@@ -42,6 +42,7 @@ impl Interp {
             }
             V::Pair(i) => (9u8, i).hash(h),
             V::Obj(i) => match self.heap.obj(v) {
+                Some(Obj::Rat(n, d)) if equiv != Equiv::Eq => (13u8, n, d).hash(h),
                 Some(Obj::Str(s)) if matches!(equiv, Equiv::Equal | Equiv::Str) => {
                     (10u8, s).hash(h)
                 }
@@ -58,7 +59,8 @@ impl Interp {
 
     fn same_key(&self, a: Value, b: Value, equiv: Equiv) -> bool {
         match equiv {
-            Equiv::Eq | Equiv::Eqv => a.eqv(b),
+            Equiv::Eq => a.eqv(b),
+            Equiv::Eqv => self.eqv(a, b),
             Equiv::Equal => self.equal(a, b),
             Equiv::Str => match (self.str_of(a), self.str_of(b)) {
                 (Some(x), Some(y)) => x == y,

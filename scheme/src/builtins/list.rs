@@ -159,7 +159,7 @@ fn mem(it: &Interp, who: &str, x: Value, l: Value, equal: bool) -> PlainResult {
         let same = if equal {
             it.equal(x, p.car)
         } else {
-            x.eqv(p.car)
+            it.eqv(x, p.car)
         };
         Ok(same.then_some(here))
     })
@@ -175,7 +175,7 @@ fn ass(it: &Interp, who: &str, x: Value, l: Value, equal: bool) -> PlainResult {
         let same = if equal {
             it.equal(x, entry.car)
         } else {
-            x.eqv(entry.car)
+            it.eqv(x, entry.car)
         };
         Ok(same.then_some(p.car))
     })

@@ -12,6 +12,7 @@ mod hash;
 mod io;
 mod list;
 mod numeric;
+pub(crate) mod rational;
 mod string;
 mod system;
 mod vector;
