@@ -11,7 +11,8 @@
 //! - Tail calls run in constant space; non-tail recursion may nest 100,000 deep and
 //!   runaway recursion raises [`ErrorKind::StackOverflow`].
 //! - Integers are 64-bit; an integer result that does not fit is promoted to a
-//!   flonum. There are no rationals: `(/ 1 2)` is `0.5`, `(/ 6 3)` is `2`.
+//!   flonum. Rationals are exact with 64-bit parts (`(/ 1 2)` is `1/2`, `(/ 6 3)`
+//!   is `2`) and become flonums when a part overflows.
 //! - The collector is precise, non-moving and incremental (snapshot-at-the-beginning
 //!   marking with a write barrier, then sweeping), paced by allocation so that each
 //!   step is short. It runs only at the evaluator's safe points, never while a native
