@@ -25,6 +25,11 @@ use crate::{clock, control, record, repl};
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Most memory the Scheme heap may hold, in bytes or with a K, M or G suffix
+    /// (default: half the physical memory, at most 8G); past it an evaluation
+    /// fails with an out-of-memory error and the session goes on
+    #[arg(long, global = true, value_parser = parse_size)]
+    heap_limit: Option<usize>,
     #[command(flatten)]
     play: PlayArgs,
 }
@@ -179,6 +184,9 @@ struct TestArgs {
 /// Runs the command line and returns the process's exit status.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(bytes) = cli.heap_limit {
+        zonal_scheme::set_default_heap_limit(bytes);
+    }
     let result = match cli.command {
         Some(Command::Run { files }) => run(&files),
         Some(Command::Render(args)) => render(args),
@@ -198,6 +206,32 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A size in bytes: digits, optionally followed by K, M or G (powers of 1024).
+fn parse_size(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let (digits, unit) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&t[..i], c.to_ascii_uppercase()),
+        _ => (t, 'B'),
+    };
+    let shift = match unit {
+        'B' => 0,
+        'K' => 10,
+        'M' => 20,
+        'G' => 30,
+        _ => return Err(format!("{text}: the unit must be K, M or G")),
+    };
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("{text}: expected a number of bytes such as 512M or 2G"))?;
+    let bytes = n
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("{text}: too large"))?;
+    if bytes < 1 << 20 {
+        return Err(format!("{text}: the heap limit must be at least 1M"));
+    }
+    Ok(bytes)
 }
 
 fn run(files: &[PathBuf]) -> anyhow::Result<ExitCode> {

@@ -36,6 +36,40 @@ fn run_prints_program_output_and_exits_0() {
 }
 
 #[test]
+fn run_with_a_heap_limit_turns_a_runaway_string_into_an_error_and_goes_on() {
+    let f = scratch(
+        "doubling.scm",
+        "(println (sys:heap-limit))\n(define s \"x\")\n\
+         (guard (e (#t (println (error-object-message e))))\n\
+           (let loop () (set! s (string-append s s)) (loop)))\n\
+         (set! s #f)\n(println 'alive)\n\
+         (let loop () (set! s (string-append (or s \"y\") (or s \"y\"))) (loop))\n",
+    );
+    let out = zonal()
+        .args(["run", "--heap-limit", "64M"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.starts_with("67108864\n"), "{stdout}");
+    assert!(
+        stdout.contains("over the heap limit of 67108864 bytes"),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("alive\n"), "{stdout}");
+    // uncaught, it is reported like any error: no abort
+    assert!(stderr.starts_with("out of memory: "), "{stderr}");
+    assert_eq!(out.status.code(), Some(1));
+    let bad = zonal()
+        .args(["run", "--heap-limit", "12Q"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("the unit must be K, M or G"));
+}
+
+#[test]
 fn run_stops_at_the_first_error_with_its_place() {
     let f = scratch(
         "bad.xtm",

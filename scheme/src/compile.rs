@@ -174,6 +174,10 @@ impl Interp {
                 Ok(match Self::lookup_local(sc, s) {
                     Some((0, i)) => Node::Local(i),
                     Some((depth, i)) => Node::Up(depth, i),
+                    // Extempore's keywords (`:name`, for `define*` calls) are constants
+                    None if crate::builtins::is_keyword(name) => {
+                        Node::Const(Value::new(crate::value::V::Sym(s)))
+                    }
                     None => Node::Global(s, self.site(&d.pos, name)),
                 })
             }
@@ -799,6 +803,15 @@ impl Interp {
                 Some(syms::DEFINE_VALUES) => {
                     queue.push(Cow::Owned(desugar::define_values(parts, &pos)?));
                 }
+                Some(syms::DEFINE_MACRO) => {
+                    // defined now, as `define-syntax` is, so that the forms after it
+                    // in the body can use it
+                    let name = self.define_macro_now(parts, &pos)?;
+                    items.push((
+                        None,
+                        Cow::Owned(list(vec![sym("quote", &pos), sym(&name, &pos)], &pos)),
+                    ));
+                }
                 Some(syms::DEFINE_SYNTAX) => match parts {
                     [_, name, rules] if name.as_sym().is_some() => {
                         self.define_syntax(name.as_sym().unwrap_or("?"), rules)?;
@@ -952,6 +965,22 @@ impl Interp {
         let v = self.compile_named(&value, &name, sc, level)?;
         let site = self.site(pos, &name);
         Ok(Node::DefMacro(s, Box::new(v), site))
+    }
+
+    /// A `define-macro` inside a body: its procedure is made at once (at top level:
+    /// it cannot see the body's variables) and the macro defined globally.
+    fn define_macro_now(&mut self, items: &[Datum], pos: &Option<Pos>) -> Result<String, Error> {
+        let (name, value) = desugar::define_parts(items, pos)?;
+        let name = name.as_sym().unwrap_or("?").to_string();
+        let v = self
+            .eval_nested(&value)
+            .map_err(|c| self.ctrl_to_error(c))?;
+        if !self.is_procedure_value(v) {
+            return Err(syntax_err(pos, "define-macro wants a procedure"));
+        }
+        let s = self.intern(&name);
+        self.macros.insert(s, Macro::Proc(v));
+        Ok(name)
     }
 
     fn define_syntax(&mut self, name: &str, rules: &Datum) -> Result<(), Error> {

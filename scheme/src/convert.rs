@@ -96,7 +96,8 @@ impl Interp {
         Datum::new(kind, None)
     }
 
-    /// Builds heap data from a datum. `Other` data become strings of their text; datum
+    /// Builds heap data from a datum. `Other` data become rationals when their text
+    /// is one (`1/3`), else strings of their text; datum
     /// labels (see `reader`) become shared and circular structure.
     pub fn from_datum(&mut self, d: &Datum) -> Value {
         self.build_datum(d, &mut HashMap::new())
@@ -111,7 +112,10 @@ impl Interp {
             DatumKind::Char(c) => Value::new(V::Char(*c)),
             DatumKind::Str(s) => self.new_string(s.clone()),
             DatumKind::Sym(s) => self.sym(s),
-            DatumKind::Other(s) => self.new_string(s.clone()),
+            DatumKind::Other(s) => match crate::builtins::rational::parse(s) {
+                Some((n, d)) => crate::builtins::rational::make(self, n, d),
+                None => self.new_string(s.clone()),
+            },
             DatumKind::List(items) => match label_of(items) {
                 Some((n, Some(labelled))) => self.labelled(n, labelled, labels),
                 Some((n, None)) => labels.get(&n).copied().unwrap_or(Value::UNSPEC),

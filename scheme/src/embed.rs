@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use crate::datum::{Datum, DatumKind};
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
 use crate::heap::GcStats;
-use crate::interp::{Interp, Special, err};
+use crate::interp::{Interp, Special};
 use crate::syms;
 use crate::value::{Native, NativeBody, Obj, V, Value};
 
@@ -100,12 +100,7 @@ impl Interp {
 
     /// Reads and evaluates a file (what the `load` builtin does).
     pub fn load(&mut self, path: &Path) -> Result<Value, Error> {
-        let src = std::fs::read_to_string(path).map_err(|e| {
-            err(
-                ErrorKind::Io,
-                format!("cannot read {}: {e}", path.display()),
-            )
-        })?;
+        let src = self.read_text_file(&path.display().to_string(), "read")?;
         self.eval_str(&src, &path.display().to_string())
     }
 
@@ -243,7 +238,7 @@ impl Interp {
         match v.get() {
             V::Int(i) => Some(i as f64),
             V::Float(f) => Some(f),
-            _ => None,
+            _ => crate::builtins::rational::parts(self, v).map(|(n, d)| n as f64 / d as f64),
         }
     }
 
@@ -323,7 +318,7 @@ impl Interp {
     }
 
     /// Storing `true` here from any thread stops the running evaluation soon with
-    /// [`ErrorKind::Interrupted`]; the flag is cleared when the interrupt is taken.
+    /// [`crate::ErrorKind::Interrupted`]; the flag is cleared when the interrupt is taken.
     pub fn interrupt_handle(&self) -> Arc<AtomicBool> {
         self.interrupt.clone()
     }
@@ -331,6 +326,19 @@ impl Interp {
     /// Where `display`, `write`, `newline`, `print` and `println` write.
     pub fn set_output(&mut self, w: Box<dyn Write>) {
         self.output = w;
+    }
+
+    /// The most bytes the heap may hold (by default half the physical memory, at
+    /// most 8 GiB). An allocation past it fails with an [`crate::ErrorKind::Memory`] error
+    /// that the program can catch; the interpreter stays usable.
+    pub fn heap_limit(&self) -> usize {
+        self.heap.limit
+    }
+
+    /// Sets the heap limit in bytes (at least 1 MiB; smaller values are raised to it).
+    pub fn set_heap_limit(&mut self, bytes: usize) {
+        self.heap.limit = bytes.max(crate::heap::MIN_LIMIT);
+        self.heap.in_grace = false;
     }
 
     /// How many compilation units (with their constants) and call sites are live:

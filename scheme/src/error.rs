@@ -45,6 +45,9 @@ pub enum ErrorKind {
     Io,
     /// Returned by a native procedure registered by the embedder.
     Native,
+    /// The heap would grow past its limit (`Interp::set_heap_limit`,
+    /// `(sys:heap-limit)`).
+    Memory,
 }
 
 impl ErrorKind {
@@ -63,6 +66,7 @@ impl ErrorKind {
             ErrorKind::StackOverflow => "stack overflow",
             ErrorKind::Io => "i/o error",
             ErrorKind::Native => "error",
+            ErrorKind::Memory => "out of memory",
         }
     }
 }

@@ -107,6 +107,11 @@ impl Interp {
             }
             if self.heap.needs_step() && self.no_gc == 0 {
                 self.gc_step();
+                if self.heap.over_limit
+                    && let Some(c) = self.over_limit_error()
+                {
+                    return Err(c);
+                }
             }
             match self.eval_node(&lam.body, env) {
                 Ok(Flow::Val(v)) => return Ok(v),
@@ -268,9 +273,14 @@ impl Interp {
                     for (slot, a) in args.iter_mut().zip(c.args.iter()) {
                         *slot = self.simple(a, env)?;
                     }
+                    // the arguments are constants and variables: reachable while
+                    // a retry collects
                     return match func(self, &args[..n]) {
                         Ok(v) => Ok(Flow::Val(v)),
-                        Err(e) => Err(self.failed_at(e, c.site)),
+                        Err(e) => match self.retry_after_collection(func, &args[..n], e) {
+                            Ok(v) => Ok(Flow::Val(v)),
+                            Err(e) => Err(self.failed_at(e, c.site)),
+                        },
                     };
                 }
             }
@@ -681,13 +691,38 @@ impl Interp {
     #[inline(always)]
     fn call_plain(&mut self, func: PlainFn, base: usize, site: u32) -> Result<Flow, Ctrl> {
         let stack = std::mem::take(&mut self.stack);
-        let r = func(self, &stack[base + 1..]);
+        let mut r = func(self, &stack[base + 1..]);
         self.stack = stack;
+        if let Err(e) = r {
+            // the arguments are back on the stack, where a collection sees them
+            let args = self.stack[base + 1..].to_vec();
+            r = self.retry_after_collection(func, &args, e);
+        }
         self.stack.truncate(base);
         match r {
             Ok(v) => Ok(Flow::Val(v)),
             Err(e) => Err(self.failed_at(e, site)),
         }
+    }
+
+    /// A builtin failed with `e`: when it ran out of room under the heap limit and
+    /// a collection can run, collects (everything the evaluator holds is reachable
+    /// at a builtin's call) and calls it again with the same arguments. Builtins
+    /// check for room before any effect, so calling one twice is safe.
+    #[cold]
+    #[inline(never)]
+    fn retry_after_collection(
+        &mut self,
+        func: PlainFn,
+        args: &[Value],
+        e: Box<Error>,
+    ) -> Result<Value, Box<Error>> {
+        if e.kind != ErrorKind::Memory || self.no_gc > 0 {
+            return Err(e);
+        }
+        self.collect_now();
+        self.heap.over_limit = false;
+        func(self, args)
     }
 
     /// The rest of [`Interp::call_from_stack`]: control builtins, `apply`, natives,

@@ -276,8 +276,11 @@ fn data() {
         "1"
     );
     assert_eq!(run("(* 4611686018427387904 4)"), "1.8446744073709552e19");
-    assert_eq!(run("(list 6/3 1/4 (exact->inexact 1/1))"), "(2 0.25 1.0)");
-    assert_eq!(run("(list (/ 6 3) (/ 1 2))"), "(2 0.5)");
+    assert_eq!(run("(list 6/3 1/4 (exact->inexact 1/1))"), "(2 1/4 1.0)");
+    assert_eq!(
+        run("(list (/ 6 3) (/ 1 2) (exact->inexact (/ 1 2)))"),
+        "(2 1/2 0.5)"
+    );
     assert_eq!(run("(sort '(3 1 2) <)"), "(1 2 3)");
     assert_eq!(run("(map + '(1 2) '(10 20))"), "(11 22)");
     assert_eq!(

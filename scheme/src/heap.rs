@@ -4,6 +4,7 @@
 //! native procedure. Arenas never shrink, so a stale handle can never index out of
 //! bounds: it finds a freed slot and is reported as a type error, never a crash.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::value::{Obj, V, Value};
@@ -75,7 +76,27 @@ pub(crate) struct Heap {
     /// Slots (and their bytes) marked in this cycle: reached by marking or born marked.
     cycle_live: usize,
     cycle_live_bytes: usize,
+    /// Bytes of objects born unmarked behind the sweep of this cycle (live, but not
+    /// in `cycle_live_bytes`).
+    white_born_bytes: usize,
+    /// Bytes held by objects not known to be garbage: what the last cycle found live,
+    /// plus what was allocated or grown since. Checked against `limit`.
+    pub used: usize,
+    /// The most bytes the heap may hold (see [`Heap::room_for`]).
+    pub limit: usize,
+    /// `used` passed `limit` while allocating: the next safe point collects and, if
+    /// the live data still exceeds the limit, raises a memory error.
+    pub over_limit: bool,
+    /// A memory error was raised and the live data is still over the limit: the
+    /// program gets [`GRACE_BYTES`] more, so that it can let go of what it holds.
+    pub in_grace: bool,
 }
+
+/// The smallest heap limit that can be set.
+pub(crate) const MIN_LIMIT: usize = 1 << 20;
+
+/// What a program may allocate past the limit after a memory error, to drop its data.
+pub(crate) const GRACE_BYTES: usize = 64 << 20;
 
 /// Where the collector is in its cycle. Marking is snapshot-at-the-beginning: the
 /// roots are grayed when a cycle starts, stores into heap objects gray the value
@@ -106,7 +127,10 @@ const BLACK: u8 = 1;
 const FREE: u8 = 2;
 /// The payload bytes of an object that count as one more allocation for pacing.
 const PAYLOAD_BYTES_PER_ALLOC: usize = 64;
-const PAIR_BYTES: usize = std::mem::size_of::<Pair>() + 1;
+/// What a pair costs (slot and mark).
+pub(crate) const PAIR_BYTES: usize = std::mem::size_of::<Pair>() + 1;
+/// What an object costs without its payload (slot and mark).
+pub(crate) const OBJ_BYTES: usize = std::mem::size_of::<Obj>() + 1;
 const FRAME_BYTES: usize = std::mem::size_of::<Frame>() + 1;
 
 impl Heap {
@@ -135,7 +159,49 @@ impl Heap {
             sweep_at: [0; 3],
             cycle_live: 0,
             cycle_live_bytes: 0,
+            white_born_bytes: 0,
+            used: 0,
+            limit: default_limit(),
+            over_limit: false,
+            in_grace: false,
         }
+    }
+
+    /// The bytes the heap may reach now: its limit, plus the grace after an error.
+    #[inline(always)]
+    fn ceiling(&self) -> usize {
+        if self.in_grace {
+            self.limit.saturating_add(GRACE_BYTES)
+        } else {
+            self.limit
+        }
+    }
+
+    /// Whether `bytes` more fit under the limit, counting what is not yet known to
+    /// be garbage. Every allocation whose size the program chooses asks first.
+    pub(crate) fn room_for(&self, bytes: usize) -> bool {
+        self.used.saturating_add(bytes) <= self.ceiling()
+    }
+
+    /// Counts `bytes` that an object grew by in place (a string port's text, a hash
+    /// table's entries), after [`Heap::room_for`] allowed them.
+    pub(crate) fn grew(&mut self, bytes: usize) {
+        self.used = self.used.saturating_add(bytes);
+        self.check_limit();
+    }
+
+    #[inline(always)]
+    fn check_limit(&mut self) {
+        if self.used > self.ceiling() {
+            self.over();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn over(&mut self) {
+        self.over_limit = true;
+        self.full_requested = true;
     }
 
     /// The mark bit of an object born now in slot `i` of arena `kind`.
@@ -152,10 +218,15 @@ impl Heap {
     /// (and counted live) when the running cycle must keep it.
     #[inline(always)]
     fn birth_mark(&mut self, kind: usize, i: usize, bytes: usize) -> u8 {
+        self.used += bytes;
+        self.check_limit();
         if self.born_marked(kind, i) {
             self.count_live(bytes);
             BLACK
         } else {
+            if self.phase == Phase::Sweeping {
+                self.white_born_bytes += bytes;
+            }
             WHITE
         }
     }
@@ -171,6 +242,7 @@ impl Heap {
         self.phase = Phase::Marking;
         self.cycle_live = 0;
         self.cycle_live_bytes = 0;
+        self.white_born_bytes = 0;
     }
 
     /// Must be called with the value a store into a heap object overwrites.
@@ -228,7 +300,7 @@ impl Heap {
                 self.objs.len() - 1
             }
         };
-        self.obj_marks[i] = self.birth_mark(1, i, self.objs[i].size() + 1);
+        self.obj_marks[i] = self.birth_mark(1, i, Heap::obj_bytes(&self.objs[i]));
         Value::new(V::Obj(i as u32))
     }
 
@@ -370,7 +442,8 @@ impl Heap {
             | Obj::RecordType(_)
             | Obj::Cont(_)
             | Obj::InPort(_)
-            | Obj::OutPort(_) => {}
+            | Obj::OutPort(_)
+            | Obj::Rat(..) => {}
         }
     }
 
@@ -439,8 +512,15 @@ impl Heap {
             self.stats.collections += 1;
             self.stats.live_bytes = self.cycle_live_bytes;
             self.stats.heap_bytes = self.heap_bytes();
+            self.used = self.cycle_live_bytes + self.white_born_bytes;
+            self.in_grace = self.in_grace && self.used > self.limit;
         }
         done
+    }
+
+    /// The bytes of an object that counts against the limit.
+    pub(crate) fn obj_bytes(o: &Obj) -> usize {
+        o.size() + 1
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
@@ -448,4 +528,36 @@ impl Heap {
             + self.objs.capacity() * (std::mem::size_of::<Obj>() + 1)
             + self.frames.capacity() * FRAME_BYTES
     }
+}
+
+/// The limit new interpreters start with, when set (0: not set).
+static DEFAULT_LIMIT: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets the heap limit of interpreters created from now on (see
+/// [`crate::Interp::set_heap_limit`]); the command line's `--heap-limit`.
+pub fn set_default_heap_limit(bytes: usize) {
+    DEFAULT_LIMIT.store(bytes.max(MIN_LIMIT), Ordering::Relaxed);
+}
+
+/// The heap limit when the embedder sets none: what [`set_default_heap_limit`]
+/// set, else half the physical memory, at most 8 GiB (4 GiB where the memory size
+/// cannot be read).
+pub(crate) fn default_limit() -> usize {
+    const CAP: usize = 8 << 30;
+    let set = DEFAULT_LIMIT.load(Ordering::Relaxed);
+    if set != 0 {
+        return set;
+    }
+    match physical_memory() {
+        Some(bytes) => (bytes / 2).min(CAP),
+        None => CAP / 2,
+    }
+}
+
+/// The machine's memory in bytes, from `/proc/meminfo` (Linux).
+fn physical_memory() -> Option<usize> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
 }

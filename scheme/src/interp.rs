@@ -350,6 +350,82 @@ impl Interp {
         }
     }
 
+    /// Succeeds when `bytes` more fit under the heap limit; every allocation whose
+    /// size comes from the program (a count, a length, a sum of lengths) asks first.
+    /// The error is retried once after a collection by the evaluator (see
+    /// `Interp::retry_after_collection`), so garbage not yet swept never fails it.
+    pub(crate) fn room_for(&self, bytes: usize) -> Result<(), Box<Error>> {
+        if self.heap.room_for(bytes) {
+            Ok(())
+        } else {
+            Err(Box::new(self.memory_error(bytes)))
+        }
+    }
+
+    /// [`Interp::room_for`] for `n` items of `size` bytes each.
+    pub(crate) fn room_for_items(&self, n: usize, size: usize) -> Result<(), Box<Error>> {
+        self.room_for(n.saturating_mul(size))
+    }
+
+    /// The text of the file at `path`, read only as far as the heap limit allows
+    /// (so that `/dev/zero` or a huge file is an error, not an abort).
+    /// `verb` names what failed in the error (`read`, `open`).
+    pub(crate) fn read_text_file(&self, path: &str, verb: &str) -> Result<String, Error> {
+        use std::io::Read;
+        let cannot = |e: std::io::Error| err(ErrorKind::Io, format!("cannot {verb} {path}: {e}"));
+        let room = self.heap.limit.saturating_sub(self.heap.used) / 2;
+        let file = std::fs::File::open(path).map_err(cannot)?;
+        let mut bytes = Vec::new();
+        file.take(room as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(cannot)?;
+        if bytes.len() > room {
+            return Err(self.memory_error(bytes.len()));
+        }
+        String::from_utf8(bytes).map_err(|_| {
+            err(
+                ErrorKind::Io,
+                format!("cannot {verb} {path}: it is not UTF-8 text"),
+            )
+        })
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn memory_error(&self, bytes: usize) -> Error {
+        let h = &self.heap;
+        err(
+            ErrorKind::Memory,
+            format!(
+                "asked for {bytes} bytes with {} in use, over the heap limit of {} bytes (see sys:heap-limit)",
+                h.used, h.limit
+            ),
+        )
+    }
+
+    /// After a collection at a safe point: the error to raise when the live data
+    /// is still over the limit (the program then gets some grace to drop it).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn over_limit_error(&mut self) -> Option<Ctrl> {
+        self.heap.over_limit = false;
+        if self.heap.used <= self.heap.limit {
+            return None;
+        }
+        self.heap.in_grace = true;
+        let h = &self.heap;
+        Some(
+            err(
+                ErrorKind::Memory,
+                format!(
+                    "the heap holds {} bytes of live data, over its limit of {} bytes (see sys:heap-limit)",
+                    h.used, h.limit
+                ),
+            )
+            .into(),
+        )
+    }
+
     /// Builds the value thrown for a Rust-side error converted to a Scheme object.
     pub(crate) fn error_object(&mut self, e: &Error) -> Value {
         let message = self.new_string(e.message.clone());
@@ -390,8 +466,15 @@ impl Interp {
 
     /// Writes text to the current output (or the innermost capture).
     pub(crate) fn emit(&mut self, s: &str) -> Result<(), Error> {
-        if let Some(buf) = self.captures.last_mut() {
-            buf.push_str(s);
+        if let Some(buf) = self.captures.last() {
+            let grown = crate::builtins::grown_by(buf, s.len());
+            if !self.heap.room_for(grown) {
+                return Err(self.memory_error(grown));
+            }
+            if let Some(buf) = self.captures.last_mut() {
+                buf.push_str(s);
+            }
+            self.heap.grew(grown);
             return Ok(());
         }
         self.output

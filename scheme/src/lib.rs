@@ -11,12 +11,18 @@
 //! - Tail calls run in constant space; non-tail recursion may nest 100,000 deep and
 //!   runaway recursion raises [`ErrorKind::StackOverflow`].
 //! - Integers are 64-bit; an integer result that does not fit is promoted to a
-//!   flonum. There are no rationals: `(/ 1 2)` is `0.5`, `(/ 6 3)` is `2`.
+//!   flonum. Rationals are exact with 64-bit parts (`(/ 1 2)` is `1/2`, `(/ 6 3)`
+//!   is `2`) and become flonums when a part overflows.
 //! - The collector is precise, non-moving and incremental (snapshot-at-the-beginning
 //!   marking with a write barrier, then sweeping), paced by allocation so that each
 //!   step is short. It runs only at the evaluator's safe points, never while a native
 //!   procedure or a special-form handler executes; a [`Value`] kept beyond that must
 //!   be a [`Root`]. `(collect-garbage)` asks for a whole collection at the next call.
+//! - The heap has a limit (`Interp::set_heap_limit`, `(sys:heap-limit bytes)`,
+//!   `zonal --heap-limit`; by default half the physical memory, at most 8 GiB).
+//!   Every allocation whose size the program chooses is checked against it first,
+//!   after a collection if need be; past it the program gets an
+//!   [`ErrorKind::Memory`] error it can catch, and the interpreter stays usable.
 //! - `(sys:gc-stats)` returns an association list with the keys `collections`,
 //!   `total-pause-ms`, `max-pause-ms` (the longest single step), `live-bytes` and
 //!   `heap-bytes`.
@@ -54,6 +60,6 @@ mod eval_tests;
 pub use datum::{Datum, DatumKind};
 pub use embed::{Forms, Root};
 pub use error::{Error, ErrorKind, Pos};
-pub use heap::GcStats;
+pub use heap::{GcStats, set_default_heap_limit};
 pub use interp::Interp;
 pub use value::Value;

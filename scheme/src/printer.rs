@@ -2,7 +2,8 @@
 //! (human-readable). Circular data are printed with datum labels, as R7RS `write` does:
 //! a list whose tail is itself prints `#0=(1 . #0#)`; only the places a cycle returns to
 //! are labelled, shared but acyclic parts print in full. Nesting deeper than
-//! [`MAX_PRINT_DEPTH`] and output past [`MAX_PRINT_ITEMS`] elements are cut with `...`.
+//! [`MAX_PRINT_DEPTH`], and output past [`MAX_PRINT_ITEMS`] elements or past half the
+//! room left under the heap limit, are cut with `...`.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -12,6 +13,8 @@ use crate::value::{Obj, Promise, V, Value};
 
 const MAX_PRINT_DEPTH: usize = 1000;
 const MAX_PRINT_ITEMS: usize = 10_000_000;
+/// What a printed text may always take, however full the heap is.
+const MIN_PRINT_BYTES: usize = 1 << 16;
 
 pub(crate) fn format_float(f: f64) -> String {
     if f.is_nan() {
@@ -190,6 +193,8 @@ struct Printer<'a> {
     write: bool,
     out: String,
     items: usize,
+    /// The most bytes the text may take: what fits under the heap limit.
+    max_bytes: usize,
     /// Values that need a datum label, with the number given when first printed.
     labels: IdMap<Option<usize>>,
     next_label: usize,
@@ -221,7 +226,7 @@ impl Printer<'_> {
 
     fn budget_left(&mut self) -> bool {
         self.items += 1;
-        self.items < MAX_PRINT_ITEMS
+        self.items < MAX_PRINT_ITEMS && self.out.len() < self.max_bytes
     }
 
     fn print(&mut self, v: Value, depth: usize) {
@@ -337,6 +342,7 @@ impl Printer<'_> {
         let it = self.it;
         match it.heap.obj(v) {
             None | Some(Obj::Free) => self.out.push_str("#<freed object>"),
+            Some(Obj::Rat(n, d)) => self.out.push_str(&format!("{n}/{d}")),
             Some(Obj::Str(s)) => {
                 if self.write {
                     write_str_escaped(s, &mut self.out);
@@ -427,6 +433,7 @@ impl Interp {
             write,
             out: String::new(),
             items: 0,
+            max_bytes: (self.heap.limit.saturating_sub(self.heap.used) / 2).max(MIN_PRINT_BYTES),
             labels: match labels {
                 Labels::Never => IdMap::default(),
                 _ => cycle_targets(self, v, labels == Labels::Shared),

@@ -579,18 +579,14 @@ pub(crate) fn parse_number(tok: &str) -> Option<DatumKind> {
         "+nan.0" | "-nan.0" => return Some(DatumKind::Float(f64::NAN)),
         _ => {}
     }
-    if let Some((n, d)) = tok.split_once('/') {
-        // no rationals: n/d reads as an integer when exact, else as a flonum
-        let (Ok(n), Ok(d)) = (n.parse::<i64>(), d.parse::<i64>()) else {
-            return None;
-        };
-        if d <= 0 || !tok.bytes().skip(1).all(|b| b.is_ascii_digit() || b == b'/') {
-            return None;
-        }
-        return Some(if n % d == 0 {
-            DatumKind::Int(n / d)
-        } else {
-            DatumKind::Float(n as f64 / d as f64)
+    if tok.contains('/') {
+        // an exact rational: an integer when whole; others are carried as their text
+        // (`Other`), which `from_datum` makes a rational and the DSP side refuses
+        let (n, d) = crate::builtins::rational::parse(tok)?;
+        return Some(match crate::builtins::rational::normalize(n, d) {
+            Some((n, 1)) => DatumKind::Int(n),
+            Some((n, d)) => DatumKind::Other(format!("{n}/{d}")),
+            None => DatumKind::Float(n as f64 / d as f64),
         });
     }
     let body = tok.strip_prefix(['+', '-']).unwrap_or(tok);
@@ -649,7 +645,8 @@ mod tests {
         assert_eq!(one("inf"), sym("inf"));
         assert_eq!(one("1+"), sym("1+"));
         assert_eq!(one("6/3"), DatumKind::Int(2));
-        assert_eq!(one("-1/4"), DatumKind::Float(-0.25));
+        assert_eq!(one("-2/8"), DatumKind::Other("-1/4".into()));
+        assert_eq!(one("1/-4"), sym("1/-4"));
         assert_eq!(one("a/b"), sym("a/b"));
         assert_eq!(one("1/0"), sym("1/0"));
     }

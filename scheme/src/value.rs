@@ -191,6 +191,8 @@ pub(crate) enum Obj {
     Cont(u64),
     InPort(InPort),
     OutPort(String),
+    /// An exact rational in lowest terms, denominator at least 2.
+    Rat(i64, i64),
 }
 
 impl Obj {

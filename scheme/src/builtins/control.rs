@@ -1,6 +1,6 @@
 //! Control: `apply`, `values`, `call/cc` (escaping), `dynamic-wind`, exceptions
 //! (`raise`, `error`, `guard`'s helper, `with-exception-handler`, error objects),
-//! promises, `eval`, records, `(sys:gc-stats)`.
+//! promises, `eval`, records, `(sys:gc-stats)`, `(sys:heap-limit [bytes])`.
 
 use std::rc::Rc;
 
@@ -236,8 +236,7 @@ fn eval(it: &mut Interp, a: &[Value]) -> Result<Value, Ctrl> {
 
 fn load(it: &mut Interp, a: &[Value]) -> Result<Value, Ctrl> {
     let path = str_arg(it, "load", a[0])?.to_string();
-    let src = std::fs::read_to_string(&path)
-        .map_err(|e| err(ErrorKind::Io, format!("cannot read {path}: {e}")))?;
+    let src = it.read_text_file(&path, "read")?;
     let mut reader = crate::reader::Reader::new(&src, &path);
     let mut last = Value::UNSPEC;
     while let Some(form) = reader.next_datum()? {
@@ -388,6 +387,28 @@ pub(super) fn install(it: &mut Interp) {
         Ok(Value::UNSPEC)
     });
     super::alias(it, "sys:gc", "collect-garbage");
+    plain(it, "sys:heap-limit", 0, Some(1), |it, a| {
+        if let Some(&v) = a.first() {
+            let n = int_arg(it, "sys:heap-limit", v)?;
+            match usize::try_from(n) {
+                Ok(n) if n >= crate::heap::MIN_LIMIT => it.set_heap_limit(n),
+                _ => {
+                    return Err(err(
+                        ErrorKind::Range,
+                        format!(
+                            "sys:heap-limit wants a number of bytes, at least {}",
+                            crate::heap::MIN_LIMIT
+                        ),
+                    )
+                    .with_irritants(vec![n.to_string()])
+                    .into());
+                }
+            }
+        }
+        Ok(Value::new(V::Int(
+            i64::try_from(it.heap_limit()).unwrap_or(i64::MAX),
+        )))
+    });
     plain(it, " unspecified", 0, Some(0), |_, _| Ok(Value::UNSPEC));
     plain(it, " arity-error", 2, Some(2), |it, a| {
         let name = str_arg(it, "case-lambda", a[0])?.to_string();

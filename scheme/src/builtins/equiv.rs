@@ -48,6 +48,15 @@ impl Interp {
     /// Terminates on circular data, as R7RS asks: past [`PLAIN_BUDGET`] comparisons it
     /// starts again and treats two nodes it has already matched as equal (the
     /// union-find algorithm of Adams and Dybvig), so every node pair is expanded once.
+    /// `eqv?`: identity, numbers by value (two rationals are separate objects).
+    pub(crate) fn eqv(&self, a: Value, b: Value) -> bool {
+        a.eqv(b)
+            || matches!(
+                (self.heap.obj(a), self.heap.obj(b)),
+                (Some(Obj::Rat(p, q)), Some(Obj::Rat(r, s))) if (p, q) == (r, s)
+            )
+    }
+
     pub(crate) fn equal(&self, a: Value, b: Value) -> bool {
         self.equal_with(a, b, None)
             .unwrap_or_else(|| self.equal_with(a, b, Some(&mut Classes::default())) == Some(true))
@@ -80,6 +89,11 @@ impl Interp {
                     work.push((p.car, q.car));
                 }
                 (V::Obj(_), V::Obj(_)) => match (self.heap.obj(x), self.heap.obj(y)) {
+                    (Some(Obj::Rat(a, b)), Some(Obj::Rat(c, d))) => {
+                        if (a, b) != (c, d) {
+                            return Some(false);
+                        }
+                    }
                     (Some(Obj::Str(s)), Some(Obj::Str(t))) => {
                         if s != t {
                             return Some(false);
@@ -144,7 +158,9 @@ fn type_pred(name: &'static str) -> fn(&mut Interp, &[Value]) -> PlainResult {
 
 pub(super) fn install(it: &mut Interp) {
     plain(it, "eq?", 2, Some(2), eq);
-    plain(it, "eqv?", 2, Some(2), eq);
+    plain(it, "eqv?", 2, Some(2), |it, a| {
+        Ok(Value::boolean(it.eqv(a[0], a[1])))
+    });
     plain(it, "equal?", 2, Some(2), |it, a| {
         Ok(Value::boolean(it.equal(a[0], a[1])))
     });

@@ -7,6 +7,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use super::{PlainResult, ctl, plain, proc_arg, type_err};
 use crate::error::{Error, ErrorKind};
 use crate::hash::{Equiv, Table};
+use crate::heap::PAIR_BYTES;
 use crate::interp::{Ctrl, Interp, err};
 use crate::value::{Obj, V, Value};
 
@@ -41,6 +42,7 @@ impl Interp {
             }
             V::Pair(i) => (9u8, i).hash(h),
             V::Obj(i) => match self.heap.obj(v) {
+                Some(Obj::Rat(n, d)) if equiv != Equiv::Eq => (13u8, n, d).hash(h),
                 Some(Obj::Str(s)) if matches!(equiv, Equiv::Equal | Equiv::Str) => {
                     (10u8, s).hash(h)
                 }
@@ -57,7 +59,8 @@ impl Interp {
 
     fn same_key(&self, a: Value, b: Value, equiv: Equiv) -> bool {
         match equiv {
-            Equiv::Eq | Equiv::Eqv => a.eqv(b),
+            Equiv::Eq => a.eqv(b),
+            Equiv::Eqv => self.eqv(a, b),
             Equiv::Equal => self.equal(a, b),
             Equiv::Str => match (self.str_of(a), self.str_of(b)) {
                 (Some(x), Some(y)) => x == y,
@@ -104,6 +107,21 @@ impl Interp {
             .buckets
             .get(&h)
             .and_then(|b| b.iter().position(|(key, _)| self.same_key(*key, k, equiv)));
+        if pos.is_none() {
+            // a new entry, and the bucket map's growth when it is full
+            let tb = self.table(who, t)?;
+            let full = tb.buckets.len() == tb.buckets.capacity();
+            let grown = ENTRY_BYTES
+                + if full {
+                    tb.buckets.capacity() * ENTRY_BYTES
+                } else {
+                    0
+                };
+            if !self.heap.room_for(grown) {
+                return Err(self.memory_error(grown));
+            }
+            self.heap.grew(ENTRY_BYTES);
+        }
         let mut replaced = None;
         if let Some(tb) = self.table_mut(t) {
             let bucket = tb.buckets.entry(h).or_default();
@@ -147,6 +165,9 @@ impl Interp {
     }
 }
 
+/// What an entry costs, as `Obj::payload_bytes` counts it.
+const ENTRY_BYTES: usize = 48;
+
 fn make_table(it: &mut Interp, a: &[Value]) -> PlainResult {
     let equiv = match a.first().map(|v| v.get()) {
         None | Some(V::Int(_)) => Equiv::Equal,
@@ -185,8 +206,11 @@ fn table_ref(it: &mut Interp, a: &[Value]) -> Result<Value, Ctrl> {
     }
 }
 
-fn entries(it: &Interp, who: &str, t: Value) -> Result<Vec<(Value, Value)>, Error> {
-    Ok(it.table(who, t)?.entries().collect())
+/// The entries of table `t`, when the lists made of them fit under the heap limit.
+fn entries(it: &Interp, who: &str, t: Value) -> Result<Vec<(Value, Value)>, Box<Error>> {
+    let tb = it.table(who, t)?;
+    it.room_for_items(tb.len(), 2 * PAIR_BYTES)?;
+    Ok(tb.entries().collect())
 }
 
 pub(super) fn install(it: &mut Interp) {
@@ -261,6 +285,7 @@ pub(super) fn install(it: &mut Interp) {
     });
     plain(it, "hash-table-copy", 1, Some(2), |it, a| {
         let tb = it.table("hash-table-copy", a[0])?;
+        it.room_for_items(tb.len(), ENTRY_BYTES)?;
         let copy = Table {
             equiv: tb.equiv,
             buckets: tb.buckets.clone(),

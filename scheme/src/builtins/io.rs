@@ -11,6 +11,7 @@
 
 use super::{PlainResult, char_arg, ctl, plain, proc_arg, str_arg, type_err};
 use crate::error::{Error, ErrorKind};
+use crate::heap::PAIR_BYTES;
 use crate::interp::{Ctrl, Interp, err};
 use crate::printer::Labels;
 use crate::reader::Reader;
@@ -28,8 +29,15 @@ fn is_console(it: &mut Interp, p: Value) -> bool {
 fn out(it: &mut Interp, who: &str, port: Option<Value>, text: &str) -> PlainResult {
     match port {
         None => it.emit(text)?,
-        Some(p) => match it.heap.obj_mut(p) {
-            Some(Obj::OutPort(buf)) => buf.push_str(text),
+        Some(p) => match it.heap.obj(p) {
+            Some(Obj::OutPort(buf)) => {
+                let grown = grown_by(buf, text.len());
+                it.room_for(grown)?;
+                if let Some(Obj::OutPort(buf)) = it.heap.obj_mut(p) {
+                    buf.push_str(text);
+                }
+                it.heap.grew(grown);
+            }
             _ => {
                 if !is_console(it, p) {
                     return Err(type_err(it, who, "an output port", p).into());
@@ -39,6 +47,16 @@ fn out(it: &mut Interp, who: &str, port: Option<Value>, text: &str) -> PlainResu
         },
     }
     Ok(Value::UNSPEC)
+}
+
+/// The bytes a string's buffer grows by when `n` more are pushed onto it.
+pub(crate) fn grown_by(buf: &String, n: usize) -> usize {
+    let need = buf.len().saturating_add(n);
+    if need <= buf.capacity() {
+        0
+    } else {
+        need.max(buf.capacity().saturating_mul(2)) - buf.capacity()
+    }
 }
 
 /// `write`, `write-shared`, `write-simple`, `display`: `labels` says which parts of the
@@ -80,10 +98,15 @@ fn read(it: &mut Interp, a: &[Value]) -> PlainResult {
         return Ok(Value::new(V::Eof));
     };
     let port = in_port(it, "read", p)?;
+    let left = port.text.len() - port.at;
+    it.room_for(left)?;
+    let port = in_port(it, "read", p)?;
     let rest = port.text[port.at..].to_string();
     let mut r = Reader::new(&rest, "string port");
     let d = r.next_datum()?;
     let consumed: usize = rest.chars().take(r.offset()).map(char::len_utf8).sum();
+    // a datum's values take at most a pair and a slot per character of its text
+    it.room_for_items(consumed, PAIR_BYTES)?;
     let port = in_port(it, "read", p)?;
     port.at += consumed;
     Ok(match d {
@@ -143,8 +166,7 @@ fn read_string(it: &mut Interp, a: &[Value]) -> PlainResult {
 
 fn open_input_file(it: &mut Interp, a: &[Value]) -> PlainResult {
     let path = str_arg(it, "open-input-file", a[0])?.to_string();
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| err(ErrorKind::Io, format!("cannot open {path}: {e}")))?;
+    let text = it.read_text_file(&path, "open")?;
     Ok(it.alloc(Obj::InPort(InPort { text, at: 0 })))
 }
 
@@ -266,7 +288,6 @@ pub(super) fn install(it: &mut Interp) {
     plain(it, "current-output-port", 0, Some(0), |it, _| {
         Ok(super::hidden(it, CONSOLE))
     });
-    super::alias(it, "current-error-port", "current-output-port");
     plain(it, "current-input-port", 0, Some(0), |it, _| {
         Ok(it.alloc(Obj::InPort(InPort {
             text: String::new(),

@@ -3,7 +3,7 @@
 
 use super::{PlainResult, index_arg, list_arg, plain, type_err};
 use crate::error::{Error, ErrorKind};
-use crate::heap::Pair;
+use crate::heap::{PAIR_BYTES, Pair};
 use crate::interp::{Interp, err};
 use crate::value::{V, Value};
 
@@ -58,6 +58,7 @@ fn append(it: &mut Interp, a: &[Value]) -> PlainResult {
     for &l in init {
         items.extend(list_arg(it, "append", l)?);
     }
+    it.room_for_items(items.len(), PAIR_BYTES)?;
     Ok(it.list_with_tail(&items, last))
 }
 
@@ -158,7 +159,7 @@ fn mem(it: &Interp, who: &str, x: Value, l: Value, equal: bool) -> PlainResult {
         let same = if equal {
             it.equal(x, p.car)
         } else {
-            x.eqv(p.car)
+            it.eqv(x, p.car)
         };
         Ok(same.then_some(here))
     })
@@ -174,7 +175,7 @@ fn ass(it: &Interp, who: &str, x: Value, l: Value, equal: bool) -> PlainResult {
         let same = if equal {
             it.equal(x, entry.car)
         } else {
-            x.eqv(entry.car)
+            it.eqv(x, entry.car)
         };
         Ok(same.then_some(p.car))
     })
@@ -182,11 +183,7 @@ fn ass(it: &Interp, who: &str, x: Value, l: Value, equal: bool) -> PlainResult {
 
 fn iota(it: &mut Interp, a: &[Value]) -> PlainResult {
     let n = index_arg(it, "iota", a[0])?;
-    if n > 100_000_000 {
-        return Err(err(ErrorKind::Range, "iota: that list would be too long")
-            .with_irritants(vec![n.to_string()])
-            .into());
-    }
+    it.room_for_items(n, PAIR_BYTES + 16)?;
     let start = a.get(1).copied().unwrap_or(Value::new(V::Int(0)));
     let step = a.get(2).copied().unwrap_or(Value::new(V::Int(1)));
     let mut out = Vec::with_capacity(n);
@@ -218,13 +215,7 @@ fn iota(it: &mut Interp, a: &[Value]) -> PlainResult {
 
 fn make_list(it: &mut Interp, a: &[Value]) -> PlainResult {
     let n = index_arg(it, "make-list", a[0])?;
-    if n > 100_000_000 {
-        return Err(
-            err(ErrorKind::Range, "make-list: that list would be too long")
-                .with_irritants(vec![n.to_string()])
-                .into(),
-        );
-    }
+    it.room_for_items(n, PAIR_BYTES)?;
     let fill = a.get(1).copied().unwrap_or(Value::UNSPEC);
     let mut l = Value::NIL;
     for _ in 0..n {
@@ -298,6 +289,7 @@ pub(super) fn install(it: &mut Interp) {
     plain(it, "reverse", 1, Some(1), |it, a| {
         let mut items = list_arg(it, "reverse", a[0])?;
         items.reverse();
+        it.room_for_items(items.len(), PAIR_BYTES)?;
         Ok(it.list_from(&items))
     });
     plain(it, "list-tail", 2, Some(2), list_tail);
@@ -323,6 +315,7 @@ pub(super) fn install(it: &mut Interp) {
                 return Err(type_err(it, "list-copy", "a list that is not circular", a[0]).into());
             }
         }
+        it.room_for_items(items.len(), PAIR_BYTES)?;
         Ok(it.list_with_tail(&items, cur))
     });
     plain(it, "memq", 2, Some(2), |it, a| {

@@ -7,10 +7,12 @@ mod args;
 mod char;
 mod control;
 mod equiv;
+mod extempore;
 mod hash;
 mod io;
 mod list;
 mod numeric;
+pub(crate) mod rational;
 mod string;
 mod system;
 mod vector;
@@ -21,6 +23,9 @@ use crate::interp::{Ctrl, Interp, err};
 use std::rc::Rc;
 
 use crate::value::{Obj, RecordType, V, Value};
+
+pub(crate) use extempore::is_keyword;
+pub(crate) use io::grown_by;
 
 /// Builtins fail with a boxed error so that their result fits in two registers.
 pub(crate) type PlainResult = Result<Value, Box<Error>>;
@@ -169,6 +174,7 @@ pub(crate) fn install(it: &mut Interp) {
     io::install(it);
     control::install(it);
     system::install(it);
+    extempore::install(it);
     for (hidden, name) in [
         (" apply", "apply"),
         (" =", "="),

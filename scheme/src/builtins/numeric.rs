@@ -1,16 +1,19 @@
-//! Numbers: arithmetic with exact 64-bit integers that promote to flonums on
-//! overflow, comparisons, rounding, transcendental functions, conversions, `random`.
+//! Numbers: arithmetic with exact 64-bit integers and rationals (see `rational.rs`)
+//! that become flonums on overflow, comparisons, rounding, transcendental functions,
+//! conversions, `random`.
 
-use super::{PlainResult, alias, int_arg, plain, str_arg, type_err};
+use super::{PlainResult, alias, int_arg, plain, rational, str_arg, type_err};
 use crate::datum::DatumKind;
 use crate::error::{Error, ErrorKind};
 use crate::interp::{Interp, err};
 use crate::printer::format_float;
-use crate::value::{V, Value};
+use crate::value::{Obj, V, Value};
 
 #[derive(Clone, Copy)]
 enum Num {
     I(i64),
+    /// A rational in lowest terms, denominator at least 2.
+    R(i64, i64),
     F(f64),
 }
 
@@ -18,13 +21,33 @@ impl Num {
     fn f(self) -> f64 {
         match self {
             Num::I(i) => i as f64,
+            Num::R(n, d) => n as f64 / d as f64,
             Num::F(f) => f,
         }
     }
 
-    fn val(self) -> Value {
+    /// The exact value as a 128-bit fraction, for flonums `None`.
+    fn frac(self) -> Option<(i128, i128)> {
+        match self {
+            Num::I(i) => Some((i as i128, 1)),
+            Num::R(n, d) => Some((n as i128, d as i128)),
+            Num::F(_) => None,
+        }
+    }
+
+    /// `n/d` in lowest terms (`d != 0`), or the flonum when a part overflows 64 bits.
+    fn ratio(n: i128, d: i128) -> Num {
+        match rational::normalize(n, d) {
+            Some((n, 1)) => Num::I(n),
+            Some((n, d)) => Num::R(n, d),
+            None => Num::F(n as f64 / d as f64),
+        }
+    }
+
+    fn val(self, it: &mut Interp) -> Value {
         match self {
             Num::I(i) => Value::new(V::Int(i)),
+            Num::R(n, d) => it.alloc(Obj::Rat(n, d)),
             Num::F(f) => Value::new(V::Float(f)),
         }
     }
@@ -34,8 +57,16 @@ fn num(it: &Interp, who: &str, v: Value) -> Result<Num, Error> {
     match v.get() {
         V::Int(i) => Ok(Num::I(i)),
         V::Float(f) => Ok(Num::F(f)),
-        _ => Err(type_err(it, who, "a number", v)),
+        _ => match rational::parts(it, v) {
+            Some((n, d)) => Ok(Num::R(n, d)),
+            None => Err(type_err(it, who, "a number", v)),
+        },
     }
+}
+
+/// Whether `v` is a number (integer, rational or flonum).
+pub(crate) fn is_number(it: &Interp, v: Value) -> bool {
+    matches!(v.get(), V::Int(_) | V::Float(_)) || rational::parts(it, v).is_some()
 }
 
 fn float(it: &Interp, who: &str, v: Value) -> Result<f64, Error> {
@@ -45,34 +76,53 @@ fn float(it: &Interp, who: &str, v: Value) -> Result<f64, Error> {
 fn add(a: Num, b: Num) -> Num {
     match (a, b) {
         (Num::I(x), Num::I(y)) => x.checked_add(y).map_or(Num::F(x as f64 + y as f64), Num::I),
-        _ => Num::F(a.f() + b.f()),
+        _ => match (a.frac(), b.frac()) {
+            (Some((p, q)), Some((r, s))) => Num::ratio(p * s + r * q, q * s),
+            _ => Num::F(a.f() + b.f()),
+        },
     }
 }
 
 fn sub(a: Num, b: Num) -> Num {
     match (a, b) {
         (Num::I(x), Num::I(y)) => x.checked_sub(y).map_or(Num::F(x as f64 - y as f64), Num::I),
-        _ => Num::F(a.f() - b.f()),
+        _ => match (a.frac(), b.frac()) {
+            (Some((p, q)), Some((r, s))) => Num::ratio(p * s - r * q, q * s),
+            _ => Num::F(a.f() - b.f()),
+        },
     }
 }
 
 fn mul(a: Num, b: Num) -> Num {
     match (a, b) {
         (Num::I(x), Num::I(y)) => x.checked_mul(y).map_or(Num::F(x as f64 * y as f64), Num::I),
-        _ => Num::F(a.f() * b.f()),
+        _ => match (a.frac(), b.frac()) {
+            (Some((p, q)), Some((r, s))) => Num::ratio(p * r, q * s),
+            _ => Num::F(a.f() * b.f()),
+        },
     }
 }
 
+/// Exact division gives an exact result: `(/ 1 3)` is `1/3`, `(/ 6 3)` is `2`.
 fn div(a: Num, b: Num) -> Result<Num, Error> {
-    match (a, b) {
-        (Num::I(_), Num::I(0)) => Err(err(
+    match (a.frac(), b.frac()) {
+        (Some(_), Some((0, _))) => Err(err(
             ErrorKind::DivByZero,
             "/ cannot divide an exact number by 0",
         )),
-        (Num::I(x), Num::I(y)) if x.checked_rem(y) == Some(0) => {
-            Ok(x.checked_div(y).map_or(Num::F(x as f64 / y as f64), Num::I))
-        }
+        (Some((p, q)), Some((r, s))) => Ok(Num::ratio(p * s, q * r)),
         _ => Ok(Num::F(a.f() / b.f())),
+    }
+}
+
+/// The order of two numbers (exactly, unless one is a flonum; `None` with a NaN).
+fn order(a: Num, b: Num) -> Option<std::cmp::Ordering> {
+    match (a, b) {
+        (Num::I(x), Num::I(y)) => Some(x.cmp(&y)),
+        _ => match (a.frac(), b.frac()) {
+            (Some((p, q)), Some((r, s))) => Some((p * s).cmp(&(r * q))),
+            _ => a.f().partial_cmp(&b.f()),
+        },
     }
 }
 
@@ -87,7 +137,7 @@ fn plus(it: &mut Interp, args: &[Value]) -> PlainResult {
     for &a in args {
         acc = add(acc, num(it, "+", a)?);
     }
-    Ok(acc.val())
+    Ok(acc.val(it))
 }
 
 fn minus(it: &mut Interp, args: &[Value]) -> PlainResult {
@@ -99,13 +149,13 @@ fn minus(it: &mut Interp, args: &[Value]) -> PlainResult {
     }
     let first = num(it, "-", args[0])?;
     if args.len() == 1 {
-        return Ok(sub(Num::I(0), first).val());
+        return Ok(sub(Num::I(0), first).val(it));
     }
     let mut acc = first;
     for &a in &args[1..] {
         acc = sub(acc, num(it, "-", a)?);
     }
-    Ok(acc.val())
+    Ok(acc.val(it))
 }
 
 fn times(it: &mut Interp, args: &[Value]) -> PlainResult {
@@ -113,19 +163,19 @@ fn times(it: &mut Interp, args: &[Value]) -> PlainResult {
     for &a in args {
         acc = mul(acc, num(it, "*", a)?);
     }
-    Ok(acc.val())
+    Ok(acc.val(it))
 }
 
 fn divide(it: &mut Interp, args: &[Value]) -> PlainResult {
     let first = num(it, "/", args[0])?;
     if args.len() == 1 {
-        return Ok(div(Num::I(1), first)?.val());
+        return Ok(div(Num::I(1), first)?.val(it));
     }
     let mut acc = first;
     for &a in &args[1..] {
         acc = div(acc, num(it, "/", a)?)?;
     }
-    Ok(acc.val())
+    Ok(acc.val(it))
 }
 
 fn compare(
@@ -137,10 +187,7 @@ fn compare(
     for w in args.windows(2) {
         let a = num(it, who, w[0])?;
         let b = num(it, who, w[1])?;
-        let ord = match (a, b) {
-            (Num::I(x), Num::I(y)) => Some(x.cmp(&y)),
-            _ => a.f().partial_cmp(&b.f()),
-        };
+        let ord = order(a, b);
         if !ord.is_some_and(ok) {
             // still type-check the rest
             for &v in args {
@@ -243,19 +290,37 @@ fn round_even(f: f64) -> f64 {
     }
 }
 
+/// `floor`, `ceiling`, `round`, `truncate`: an exact argument gives an exact integer.
 fn rounding(it: &mut Interp, args: &[Value], who: &str, op: fn(f64) -> f64) -> PlainResult {
     match num(it, who, args[0])? {
         Num::I(i) => Ok(Value::new(V::Int(i))),
+        Num::R(n, d) => {
+            let (q, r) = (n.div_euclid(d), n.rem_euclid(d));
+            // the floor, then the step up that the operation takes from it
+            let up = match who {
+                "floor" => 0,
+                "ceiling" => 1,
+                "truncate" => i64::from(n < 0),
+                _ => {
+                    let twice = 2 * r as i128;
+                    let half_up = twice > d as i128 || (twice == d as i128 && q % 2 != 0);
+                    i64::from(half_up)
+                }
+            };
+            Ok(Value::new(V::Int(q + up)))
+        }
         Num::F(f) => Ok(Value::new(V::Float(op(f)))),
     }
 }
 
-fn to_exact(it: &Interp, v: Value) -> PlainResult {
+fn to_exact(it: &mut Interp, v: Value) -> PlainResult {
     match num(it, "exact", v)? {
-        Num::I(i) => Ok(Value::new(V::Int(i))),
+        Num::I(_) | Num::R(..) => Ok(v),
         Num::F(f) => {
             if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.2e18 {
                 Ok(Value::new(V::Int(f as i64)))
+            } else if let Some((n, d)) = rational::from_float_exactly(f) {
+                Ok(rational::make(it, n, d))
             } else if f.is_finite() {
                 let r = f.round();
                 if r.abs() < 9.2e18 {
@@ -323,6 +388,7 @@ fn number_to_string(it: &mut Interp, args: &[Value]) -> PlainResult {
         (Num::I(i), 2) => fmt_radix(i, 2),
         (Num::I(i), 8) => fmt_radix(i, 8),
         (Num::F(f), 10) => format_float(f),
+        (Num::R(n, d), 10) => format!("{n}/{d}"),
         _ => {
             return Err(err(
                 ErrorKind::Range,
@@ -362,6 +428,7 @@ fn string_to_number(it: &mut Interp, args: &[Value]) -> PlainResult {
         Ok(ds) if ds.len() == 1 => match &ds[0].kind {
             DatumKind::Int(i) => Some(Value::new(V::Int(*i))),
             DatumKind::Float(f) => Some(Value::new(V::Float(*f))),
+            DatumKind::Other(text) => rational::parse(text).map(|(n, d)| rational::make(it, n, d)),
             _ => None,
         },
         _ => None,
@@ -369,22 +436,100 @@ fn string_to_number(it: &mut Interp, args: &[Value]) -> PlainResult {
     Ok(parsed.unwrap_or(Value::FALSE))
 }
 
-fn random(it: &mut Interp, args: &[Value]) -> PlainResult {
-    // xorshift64*
+/// The next 64 random bits (xorshift64*).
+fn next_random(it: &mut Interp) -> u64 {
     let mut x = it.rng;
     x ^= x >> 12;
     x ^= x << 25;
     x ^= x >> 27;
     it.rng = x;
-    let r = x.wrapping_mul(0x2545_f491_4f6c_dd1d);
-    match args.first().map(|&v| num(it, "random", v)).transpose()? {
-        None => Ok(Value::new(V::Float((r >> 11) as f64 / (1u64 << 53) as f64))),
-        Some(Num::I(n)) if n > 0 => Ok(Value::new(V::Int((r % n as u64) as i64))),
-        Some(Num::F(f)) if f > 0.0 => Ok(Value::new(V::Float(
-            (r >> 11) as f64 / (1u64 << 53) as f64 * f,
-        ))),
-        Some(_) => Err(type_err(it, "random", "a positive number", args[0]).into()),
+    x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
+/// A random flonum in [0, 1).
+fn unit_random(it: &mut Interp) -> f64 {
+    (next_random(it) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Extempore's `random`: `(random)` a flonum in [0, 1); `(random n)` an integer in
+/// [0, n) (a flonum in [0, n) for a flonum n); `(random a b)` a number in [a, b),
+/// an integer when both are; `(random list)` one of its elements; `(random (w . x)
+/// ...)` one of the `x`s, chosen with weight `w`.
+fn random(it: &mut Interp, args: &[Value]) -> PlainResult {
+    let Some(&first) = args.first() else {
+        return Ok(Value::new(V::Float(unit_random(it))));
+    };
+    if matches!(first.get(), V::Pair(_) | V::Nil) {
+        if let Some(items) = it.list_vec(first)
+            && args.len() == 1
+        {
+            if items.is_empty() {
+                return Err(type_err(it, "random", "a non-empty list", first).into());
+            }
+            let k = (next_random(it) % items.len() as u64) as usize;
+            return Ok(items[k]);
+        }
+        return weighted(it, args);
     }
+    if args.len() > 2 {
+        return Err(err(
+            ErrorKind::Arity,
+            "random wants 0 to 2 numbers, a list, or weighted pairs",
+        )
+        .into());
+    }
+    let (lo, hi) = match args.get(1) {
+        Some(&b) => (num(it, "random", first)?, num(it, "random", b)?),
+        None => (Num::I(0), num(it, "random", first)?),
+    };
+    match (lo, hi) {
+        (Num::I(a), Num::I(b)) if b > a => {
+            let span = (b as i128 - a as i128) as u128;
+            let k = (next_random(it) as u128 % span) as i128;
+            Ok(Value::new(V::Int((a as i128 + k) as i64)))
+        }
+        (a, b) if b.f() > a.f() && (b.f() - a.f()).is_finite() => {
+            let (a, b) = (a.f(), b.f());
+            Ok(Value::new(V::Float(a + unit_random(it) * (b - a))))
+        }
+        _ => Err(type_err(
+            it,
+            "random",
+            "a range with its upper bound above its lower one",
+            *args.last().unwrap_or(&first),
+        )
+        .into()),
+    }
+}
+
+/// `(random (w . x) ...)`: one of the `x`s, each chosen with probability proportional
+/// to its weight `w`.
+fn weighted(it: &mut Interp, args: &[Value]) -> PlainResult {
+    let mut choices = Vec::with_capacity(args.len());
+    for &a in args {
+        let weight = it
+            .heap
+            .pair(a)
+            .and_then(|p| match p.car.get() {
+                V::Int(w) => Some((w as f64, p.cdr)),
+                V::Float(w) => Some((w, p.cdr)),
+                _ => None,
+            })
+            .filter(|(w, _)| *w >= 0.0 && w.is_finite());
+        match weight {
+            Some(c) => choices.push(c),
+            None => return Err(type_err(it, "random", "(weight . value) pairs", a).into()),
+        }
+    }
+    let total: f64 = choices.iter().map(|c| c.0).sum();
+    let mut at = unit_random(it) * total;
+    for &(w, v) in &choices {
+        if at < w {
+            return Ok(v);
+        }
+        at -= w;
+    }
+    Ok(choices.last().map_or(Value::FALSE, |c| c.1))
 }
 
 fn pred(it: &mut Interp, args: &[Value], who: &str, f: fn(Num) -> bool) -> PlainResult {
@@ -402,19 +547,20 @@ fn minmax(it: &mut Interp, args: &[Value], who: &str, want_max: bool) -> PlainRe
         let n = num(it, who, a)?;
         inexact |= matches!(n, Num::F(_));
         let better = match (n, best) {
-            (Num::I(x), Num::I(y)) => {
-                if want_max {
-                    x > y
-                } else {
-                    x < y
-                }
-            }
-            _ => {
+            (Num::F(_), _) | (_, Num::F(_)) => {
                 (if want_max {
                     n.f() > best.f()
                 } else {
                     n.f() < best.f()
                 }) || n.f().is_nan()
+            }
+            _ => {
+                order(n, best)
+                    == Some(if want_max {
+                        std::cmp::Ordering::Greater
+                    } else {
+                        std::cmp::Ordering::Less
+                    })
             }
         };
         if better {
@@ -424,7 +570,7 @@ fn minmax(it: &mut Interp, args: &[Value], who: &str, want_max: bool) -> PlainRe
     Ok(if inexact {
         Value::new(V::Float(best.f()))
     } else {
-        best.val()
+        best.val(it)
     })
 }
 
@@ -434,6 +580,7 @@ fn minmax(it: &mut Interp, args: &[Value], who: &str, want_max: bool) -> PlainRe
 fn fraction_part(it: &mut Interp, args: &[Value], who: &str, want_numerator: bool) -> PlainResult {
     Ok(match num(it, who, args[0])? {
         Num::I(i) => Value::new(V::Int(if want_numerator { i } else { 1 })),
+        Num::R(n, d) => Value::new(V::Int(if want_numerator { n } else { d })),
         Num::F(f) if !f.is_finite() => {
             return Err(type_err(it, who, "a finite number", args[0]).into());
         }
@@ -512,6 +659,10 @@ pub(super) fn install(it: &mut Interp) {
                 .map_or(Value::new(V::Float((i as f64).abs())), |v| {
                     Value::new(V::Int(v))
                 }),
+            Num::R(n, d) => match n.checked_abs() {
+                Some(n) => it.alloc(Obj::Rat(n, d)),
+                None => Value::new(V::Float((n as f64 / d as f64).abs())),
+            },
             Num::F(f) => Value::new(V::Float(f.abs())),
         })
     });
@@ -604,22 +755,32 @@ pub(super) fn install(it: &mut Interp) {
     });
     plain(it, "number->string", 1, Some(2), number_to_string);
     plain(it, "string->number", 1, Some(2), string_to_number);
-    plain(it, "random", 0, Some(1), random);
+    plain(it, "random", 0, None, random);
     plain(it, "square", 1, Some(1), |it, a| {
         let n = num(it, "square", a[0])?;
-        Ok(mul(n, n).val())
+        Ok(mul(n, n).val(it))
     });
-    plain(it, "number?", 1, Some(1), |_, a| {
-        Ok(Value::boolean(matches!(
-            a[0].get(),
-            V::Int(_) | V::Float(_)
-        )))
+    plain(it, "number?", 1, Some(1), |it, a| {
+        Ok(Value::boolean(is_number(it, a[0])))
+    });
+    plain(it, "real->rational", 1, Some(1), |it, a| {
+        match num(it, "real->rational", a[0])? {
+            Num::I(_) | Num::R(..) => Ok(a[0]),
+            Num::F(f) => match rational::from_real(f) {
+                Some((n, d)) => Ok(rational::make(it, n, d)),
+                None => Err(type_err(it, "real->rational", "a finite number", a[0]).into()),
+            },
+        }
+    });
+    plain(it, "rational->real", 1, Some(1), |it, a| {
+        Ok(Value::new(V::Float(float(it, "rational->real", a[0])?)))
     });
     alias(it, "complex?", "number?");
     alias(it, "real?", "number?");
-    plain(it, "rational?", 1, Some(1), |_, a| {
+    plain(it, "rational?", 1, Some(1), |it, a| {
         Ok(Value::boolean(match a[0].get() {
             V::Int(_) => true,
+            V::Obj(_) => rational::parts(it, a[0]).is_some(),
             V::Float(f) => f.is_finite(),
             _ => false,
         }))
@@ -632,7 +793,7 @@ pub(super) fn install(it: &mut Interp) {
         }))
     });
     plain(it, "exact?", 1, Some(1), |it, a| {
-        pred(it, a, "exact?", |n| matches!(n, Num::I(_)))
+        pred(it, a, "exact?", |n| matches!(n, Num::I(_) | Num::R(..)))
     });
     plain(it, "inexact?", 1, Some(1), |it, a| {
         pred(it, a, "inexact?", |n| matches!(n, Num::F(_)))

@@ -465,3 +465,105 @@
     ((_ (full-unicode body ...) more ...) (begin body ...))
     ((_ (zonal body ...) more ...) (begin body ...))
     ((_ (other body ...) more ...) (cond-expand more ...))))
+
+;; ---- Extempore's Scheme (runtime/scheme.xtm and init.xtm give the meanings) ----
+
+;; symbol properties: (put sym key value) is #t, (get sym key) the value or #f
+(define %symbol-properties (make-hash-table))
+(define (put sym key value)
+  (hash-table-set! %symbol-properties (cons sym key) value)
+  #t)
+(define (get sym key)
+  (hash-table-ref/default %symbol-properties (cons sym key) #f))
+
+;; (dotimes (i n) body ...): body with i from 0 to n - 1
+(define-macro (dotimes spec . body)
+  (let ((loop (gensym "dotimes")) (n (gensym "n")) (i (car spec)))
+    `(let ((,n ,(cadr spec)))
+       (let ,loop ((,i 0))
+         (if (< ,i ,n)
+             (begin ,@body (,loop (+ ,i 1))))))))
+
+;; (rotate list k): the list turned k places right (left when k is negative)
+(define (rotate l k)
+  (%check 'rotate 1 'list l)
+  (%check 'rotate 2 'integer k)
+  (let ((n (length l)))
+    (if (= n 0)
+        l
+        (let ((cut (modulo (- n (modulo k n)) n)))
+          (append (list-tail l cut) (list-head l cut))))))
+
+(define PI 3.141592653589793)
+(define TWOPI (* 2.0 PI))
+
+;; sinusoids of the variable `beat` where they are used: (cosr offset amplitude
+;; cycles-per-beat), or (cosr phase offset amplitude cycles-per-beat)
+(define-macro (cosr . args)
+  (if (> (length args) 3)
+      `(+ ,(cadr args) (* ,(caddr args) (cos (* TWOPI (+ beat ,(car args)) ,(cadddr args)))))
+      `(+ ,(car args) (* ,(cadr args) (cos (* TWOPI beat ,(caddr args)))))))
+(define-macro (sinr . args)
+  (if (> (length args) 3)
+      `(+ ,(cadr args) (* ,(caddr args) (sin (* TWOPI (+ beat ,(car args)) ,(cadddr args)))))
+      `(+ ,(car args) (* ,(cadr args) (sin (* TWOPI beat ,(caddr args)))))))
+
+;; (print-with-colors fg bg bold body ...): body's output in ANSI colours (black red
+;; green yellow blue magenta cyan white default none), then the colours reset
+(define (%ansi-color fg bg bold)
+  (let ((code (lambda (c)
+                (let ((known (assq c '((black . 0) (red . 1) (green . 2) (yellow . 3) (blue . 4)
+                                       (magenta . 5) (cyan . 6) (white . 7) (default . 9) (none . 9)))))
+                  (if known (cdr known) (error "print-with-colors: not a colour name" c))))))
+    (display (string-append (string (integer->char 27)) "["
+                            (if bold "1" "0") ";"
+                            (number->string (+ 30 (code fg))) ";"
+                            (number->string (+ 40 (code bg))) "m"))))
+(define-macro (print-with-colors fg bg bold . body)
+  (let ((result (gensym "result")))
+    `(begin (%ansi-color ,fg ,bg ,bold)
+            (let ((,result (begin ,@body)))
+              (%ansi-color 'default 'default #f)
+              ,result))))
+
+;; (define* (f a (b 2) ...) body ...), (lambda* (a (b 2) ...) body ...): every parameter
+;; is optional (#f, or the default given, evaluated after the parameters before it) and
+;; can be passed by position or by keyword: (f 1 :b 3)
+(define %unset (list 'unset))
+(define (%star-bind who names args)
+  (let ((vals (map (lambda (n) %unset) names)))
+    (let loop ((args args) (pos 0))
+      (cond ((null? args) vals)
+            ((and (keyword? (car args)) (pair? (cdr args))
+                  (memq (string->symbol (substring (symbol->string (car args)) 1
+                                                   (string-length (symbol->string (car args)))))
+                        names))
+             => (lambda (tail)
+                  (list-set! vals (- (length names) (length tail)) (cadr args))
+                  (loop (cddr args) pos)))
+            (else
+             (let skip ((pos pos))
+               (cond ((>= pos (length names))
+                      (error (string-append (symbol->string who) ": too many arguments") args))
+                     ((eq? (list-ref vals pos) %unset)
+                      (list-set! vals pos (car args))
+                      (loop (cdr args) (+ pos 1)))
+                     (else (skip (+ pos 1))))))))))
+(define-macro (%lambda* who params . body)
+  (let* ((specs (map (lambda (p) (if (pair? p) p (list p #f))) params))
+         (args (gensym "args"))
+         (vals (gensym "vals")))
+    `(lambda ,args
+       (let* ((,vals (%star-bind ',who ',(map car specs) ,args))
+              ,@(let loop ((specs specs) (i 0))
+                  (if (null? specs)
+                      '()
+                      (cons `(,(caar specs)
+                              (let ((v (list-ref ,vals ,i)))
+                                (if (eq? v %unset) ,(cadar specs) v)))
+                            (loop (cdr specs) (+ i 1))))))
+         ,@body))))
+(define-macro (lambda* params . body)
+  `(%lambda* lambda* ,params ,@body))
+(define-macro (define* head . body)
+  `(define ,(car head) (%lambda* ,(car head) ,(cdr head) ,@body)))

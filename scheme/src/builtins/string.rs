@@ -3,6 +3,7 @@
 
 use super::{PlainResult, char_arg, index_arg, list_arg, plain, str_arg, type_err};
 use crate::error::{Error, ErrorKind};
+use crate::heap::{OBJ_BYTES, PAIR_BYTES};
 use crate::interp::{Interp, err};
 use crate::value::{Obj, V, Value};
 
@@ -67,6 +68,7 @@ pub(super) fn sub(s: &str, start: usize, end: usize) -> String {
 fn substring(it: &mut Interp, a: &[Value]) -> PlainResult {
     let s = str_arg(it, "substring", a[0])?;
     let (start, end) = span(it, "substring", s, &a[1..])?;
+    it.room_for(s.len())?;
     let r = sub(s, start, end);
     Ok(it.new_string(r))
 }
@@ -76,6 +78,7 @@ fn string_append(it: &mut Interp, a: &[Value]) -> PlainResult {
     for &v in a {
         len += str_arg(it, "string-append", v)?.len();
     }
+    it.room_for(len)?;
     let mut out = String::with_capacity(len);
     for &v in a {
         out.push_str(str_arg(it, "string-append", v)?);
@@ -99,6 +102,7 @@ fn string_set(it: &mut Interp, a: &[Value]) -> PlainResult {
     let k = index_arg(it, "string-set!", a[1])?;
     let c = char_arg(it, "string-set!", a[2])?;
     let s = str_arg(it, "string-set!", a[0])?;
+    it.room_for_items(s.len(), 8)?;
     let mut chars: Vec<char> = s.chars().collect();
     let slot = chars
         .get_mut(k)
@@ -117,6 +121,7 @@ fn string_copy_to(it: &mut Interp, a: &[Value]) -> PlainResult {
     let at = index_arg(it, who, a[1])?;
     let from = str_arg(it, who, a[2])?;
     let (start, end) = span(it, who, from, &a[3..])?;
+    it.room_for_items(from.len() + str_arg(it, who, a[0])?.len(), 8)?;
     let piece: Vec<char> = from.chars().skip(start).take(end - start).collect();
     let mut to: Vec<char> = str_arg(it, who, a[0])?.chars().collect();
     if at + piece.len() > to.len() {
@@ -137,6 +142,8 @@ fn str_cmp(
     ok: fn(std::cmp::Ordering) -> bool,
 ) -> PlainResult {
     let mut strs = Vec::with_capacity(a.len());
+    let total: usize = a.iter().filter_map(|&v| it.str_of(v)).map(str::len).sum();
+    it.room_for(total.saturating_mul(3))?;
     for &v in a {
         let s = str_arg(it, who, v)?;
         strs.push(if ci { s.to_lowercase() } else { s.to_string() });
@@ -153,6 +160,7 @@ macro_rules! str_cmps {
 fn string_to_list(it: &mut Interp, a: &[Value]) -> PlainResult {
     let s = str_arg(it, "string->list", a[0])?;
     let (start, end) = span(it, "string->list", s, &a[1..])?;
+    it.room_for_items(end - start, PAIR_BYTES + 16)?;
     let chars: Vec<Value> = s
         .chars()
         .skip(start)
@@ -163,6 +171,7 @@ fn string_to_list(it: &mut Interp, a: &[Value]) -> PlainResult {
 }
 
 fn chars_of(it: &Interp, who: &str, items: &[Value]) -> Result<String, Error> {
+    it.room_for_items(items.len(), 4).map_err(|e| *e)?;
     let mut out = String::with_capacity(items.len());
     for &c in items {
         out.push(char_arg(it, who, c)?);
@@ -180,7 +189,10 @@ fn string_search(it: &mut Interp, a: &[Value]) -> PlainResult {
 }
 
 fn string_split(it: &mut Interp, a: &[Value]) -> PlainResult {
-    let s = str_arg(it, "string-split", a[0])?.to_string();
+    let s = str_arg(it, "string-split", a[0])?;
+    // the pieces, and at most one string object and pair per byte
+    it.room_for_items(s.len(), 2 + OBJ_BYTES + PAIR_BYTES)?;
+    let s = s.to_string();
     let parts: Vec<String> = match a.get(1).map(|v| v.get()) {
         None => s.split_whitespace().map(str::to_string).collect(),
         Some(V::Char(c)) => s.split(c).map(str::to_string).collect(),
@@ -202,6 +214,11 @@ fn string_join(it: &mut Interp, a: &[Value]) -> PlainResult {
         Some(&v) => str_arg(it, "string-join", v)?.to_string(),
         None => " ".to_string(),
     };
+    let mut total = sep.len().saturating_mul(items.len());
+    for &v in &items {
+        total = total.saturating_add(str_arg(it, "string-join", v)?.len());
+    }
+    it.room_for(total.saturating_mul(2))?;
     let mut parts = Vec::with_capacity(items.len());
     for v in items {
         parts.push(str_arg(it, "string-join", v)?.to_string());
@@ -211,17 +228,17 @@ fn string_join(it: &mut Interp, a: &[Value]) -> PlainResult {
 
 fn make_string(it: &mut Interp, a: &[Value]) -> PlainResult {
     let n = index_arg(it, "make-string", a[0])?;
-    if n > 1 << 30 {
-        return Err(range_err("make-string", "that string would be too long", n).into());
-    }
     let c = match a.get(1) {
         Some(&v) => char_arg(it, "make-string", v)?,
         None => ' ',
     };
+    it.room_for_items(n, c.len_utf8())?;
     Ok(it.new_string(std::iter::repeat_n(c, n).collect()))
 }
 
 fn map_str(it: &mut Interp, a: &[Value], who: &str, f: fn(&str) -> String) -> PlainResult {
+    // case mapping can triple a string's bytes
+    it.room_for_items(str_arg(it, who, a[0])?.len(), 3)?;
     let s = f(str_arg(it, who, a[0])?);
     Ok(it.new_string(s))
 }
@@ -238,6 +255,7 @@ pub(super) fn install(it: &mut Interp) {
     plain(it, "string-copy", 1, Some(3), |it, a| {
         let s = str_arg(it, "string-copy", a[0])?;
         let (start, end) = span(it, "string-copy", s, &a[1..])?;
+        it.room_for(s.len())?;
         let r = sub(s, start, end);
         Ok(it.new_string(r))
     });
@@ -301,6 +319,7 @@ pub(super) fn install(it: &mut Interp) {
         let c = char_arg(it, "string-fill!", a[1])?;
         let s = str_arg(it, "string-fill!", a[0])?;
         let (start, end) = span(it, "string-fill!", s, &a[2..])?;
+        it.room_for_items(end - start, c.len_utf8())?;
         let filled: String = s
             .chars()
             .enumerate()
@@ -314,6 +333,7 @@ pub(super) fn install(it: &mut Interp) {
     plain(it, "string->vector", 1, Some(3), |it, a| {
         let s = str_arg(it, "string->vector", a[0])?;
         let (start, end) = span(it, "string->vector", s, &a[1..])?;
+        it.room_for_items(end - start, 16)?;
         let items: Vec<Value> = s
             .chars()
             .skip(start)

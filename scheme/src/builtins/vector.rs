@@ -2,7 +2,7 @@
 
 use super::{PlainResult, index_arg, list_arg, plain, type_err};
 use crate::error::{Error, ErrorKind};
-use crate::heap::Phase;
+use crate::heap::{PAIR_BYTES, Phase};
 use crate::interp::{Interp, err};
 use crate::value::{Obj, V, Value};
 
@@ -45,14 +45,7 @@ fn span(it: &Interp, who: &str, len: usize, a: &[Value]) -> Result<(usize, usize
 
 fn make_vector(it: &mut Interp, a: &[Value]) -> PlainResult {
     let n = index_arg(it, "make-vector", a[0])?;
-    if n > 1 << 28 {
-        return Err(err(
-            ErrorKind::Range,
-            "make-vector: that vector would be too long",
-        )
-        .with_irritants(vec![n.to_string()])
-        .into());
-    }
+    it.room_for_items(n, 16)?;
     let fill = a.get(1).copied().unwrap_or(Value::new(V::Int(0)));
     Ok(it.alloc(Obj::Vector(vec![fill; n])))
 }
@@ -95,6 +88,7 @@ fn barrier_range(it: &mut Interp, v: Value, s: usize, e: usize) {
 fn vector_to_list(it: &mut Interp, a: &[Value]) -> PlainResult {
     let v = items(it, "vector->list", a[0])?;
     let (s, e) = span(it, "vector->list", v.len(), &a[1..])?;
+    it.room_for_items(e - s, PAIR_BYTES + 16)?;
     let part = v[s..e].to_vec();
     Ok(it.list_from(&part))
 }
@@ -102,6 +96,7 @@ fn vector_to_list(it: &mut Interp, a: &[Value]) -> PlainResult {
 fn vector_copy(it: &mut Interp, a: &[Value]) -> PlainResult {
     let v = items(it, "vector-copy", a[0])?;
     let (s, e) = span(it, "vector-copy", v.len(), &a[1..])?;
+    it.room_for_items(e - s, 16)?;
     let part = v[s..e].to_vec();
     Ok(it.alloc(Obj::Vector(part)))
 }
@@ -120,6 +115,7 @@ fn vector_copy_to(it: &mut Interp, a: &[Value]) -> PlainResult {
     let at = index_arg(it, "vector-copy!", a[1])?;
     let src = items(it, "vector-copy!", a[2])?;
     let (s, e) = span(it, "vector-copy!", src.len(), &a[3..])?;
+    it.room_for_items(e - s, 16)?;
     let part = src[s..e].to_vec();
     let dst_len = items(it, "vector-copy!", a[0])?.len();
     if at + part.len() > dst_len {
@@ -147,13 +143,19 @@ pub(super) fn install(it: &mut Interp) {
     plain(it, "vector->list", 1, Some(3), vector_to_list);
     plain(it, "list->vector", 1, Some(1), |it, a| {
         let items = list_arg(it, "list->vector", a[0])?;
+        it.room_for_items(items.len(), 16)?;
         Ok(it.alloc(Obj::Vector(items)))
     });
     plain(it, "vector-fill!", 2, Some(4), vector_fill);
     plain(it, "vector-copy", 1, Some(3), vector_copy);
     plain(it, "vector-copy!", 3, Some(5), vector_copy_to);
     plain(it, "vector-append", 0, None, |it, a| {
-        let mut out = Vec::new();
+        let mut n = 0usize;
+        for &v in a {
+            n = n.saturating_add(items(it, "vector-append", v)?.len());
+        }
+        it.room_for_items(n, 16)?;
+        let mut out = Vec::with_capacity(n);
         for &v in a {
             out.extend_from_slice(items(it, "vector-append", v)?);
         }
@@ -162,6 +164,7 @@ pub(super) fn install(it: &mut Interp) {
     plain(it, "vector->string", 1, Some(3), |it, a| {
         let all = items(it, "vector->string", a[0])?;
         let (start, end) = span(it, "vector->string", all.len(), &a[1..])?;
+        it.room_for_items(end - start, 4)?;
         let mut s = String::new();
         for &c in &all[start..end] {
             s.push(super::char_arg(it, "vector->string", c)?);

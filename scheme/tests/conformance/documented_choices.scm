@@ -1,5 +1,6 @@
 ;; Choices R7RS leaves open, as zonal documents them (scheme/src/lib.rs): integers are 64-bit and
-;; a result that does not fit is promoted to a flonum; there are no rationals.
+;; a result that does not fit is promoted to a flonum; exact rationals have 64-bit parts and
+;; become flonums when a part overflows.
 (define (t label v) (display label) (display " => ") (write v) (newline))
 
 (t 'sum-overflow (+ 9223372036854775807 1))
@@ -12,6 +13,9 @@
 (t 'half (/ 1 2))
 (t 'exact-quotient (/ 6 3))
 (t 'exact-quotient-exact (exact? (/ 6 3)))
-(t 'inexact-quotient (/ 7 2))
-(t 'inexact-quotient-inexact (inexact? (/ 7 2)))
+(t 'rational-quotient (/ 7 2))
+(t 'rational-quotient-exact (exact? (/ 7 2)))
+(t 'inexact-quotient (/ 7.0 2))
+(t 'rational-overflow (+ 1/9223372036854775807 1/9223372036854775806))
+(t 'rational-overflow-inexact (inexact? (* 9223372036854775807/2 9223372036854775807/3)))
 (t 'expt-negative (expt 2 -2))
