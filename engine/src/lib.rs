@@ -15,6 +15,7 @@ pub mod control;
 pub mod convert;
 pub mod device;
 pub mod diagnostic;
+pub mod libs;
 pub mod record;
 pub mod render;
 pub mod repl;
