@@ -49,18 +49,14 @@ fn db(x: f64) -> f64 {
     20.0 * x.max(1e-12).log10()
 }
 
-/// Magnitude of `freq` in `x` through a Hann window (for weak components next to
-/// strong ones), normalised so a sine of amplitude A gives about A.
-fn windowed_magnitude(x: &[f32], freq: f64) -> f64 {
+/// `x` through a Hann window, for measuring weak components next to strong ones
+/// with [`magnitude`] (which then gives half a sine's amplitude).
+fn hann_windowed(x: &[f32]) -> Vec<f32> {
     let n = x.len() as f64;
-    let (mut re, mut im) = (0.0, 0.0);
-    for (i, v) in x.iter().enumerate() {
-        let w = 0.5 - 0.5 * (2.0 * PI * i as f64 / n).cos();
-        let ph = 2.0 * PI * freq * i as f64 / FS;
-        re += w * f64::from(*v) * ph.cos();
-        im += w * f64::from(*v) * ph.sin();
-    }
-    4.0 * (re * re + im * im).sqrt() / n
+    x.iter()
+        .enumerate()
+        .map(|(i, v)| (f64::from(*v) * (0.5 - 0.5 * (2.0 * PI * i as f64 / n).cos())) as f32)
+        .collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -93,12 +89,13 @@ fn sys_load_of_a_loaded_library_stops_at_its_preload_check() {
     let mut s = session();
     s.eval_source(r#"(sys:load "libs/core/audio_dsp.xtm")"#, "t.xtm")
         .expect("loads");
-    let start = std::time::Instant::now();
+    s.eval_source("(define midi2frq 'mine)", "t.xtm").unwrap();
     let again = s
         .eval_source(r#"(sys:load "libs/core/audio_dsp.xtm")"#, "t.xtm")
         .expect("loads again");
     assert_eq!(again, "#f");
-    assert!(start.elapsed().as_millis() < 50, "{:?}", start.elapsed());
+    // It stopped before redefining anything.
+    assert_eq!(s.eval_source("midi2frq", "t.xtm").unwrap(), "mine");
     assert_eq!(s.take_failures(), 0);
 }
 
@@ -229,7 +226,8 @@ fn saw_pulse_and_tri_have_their_harmonic_series() {
 /// for a 3,100 Hz tone at 48 kHz (3,100 does not divide 48,000, so aliases fall
 /// between harmonics; at 3,000 they would land on them).
 fn worst_alias_db(x: &[f32], f0: f64, below: f64) -> f64 {
-    let fundamental = windowed_magnitude(x, f0);
+    let x = hann_windowed(x);
+    let fundamental = magnitude(&x, f0);
     let mut worst: f64 = 0.0;
     for k in 1..=200 {
         let f = (f0 * f64::from(k)) % FS;
@@ -237,7 +235,7 @@ fn worst_alias_db(x: &[f32], f0: f64, below: f64) -> f64 {
         if f0 * f64::from(k) < FS / 2.0 || folded < 20.0 || folded > below {
             continue;
         }
-        worst = worst.max(windowed_magnitude(x, folded));
+        worst = worst.max(magnitude(&x, folded));
     }
     db(worst / fundamental)
 }
