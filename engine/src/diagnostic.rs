@@ -3,15 +3,16 @@
 
 use zonal_scheme::Error;
 
-/// The report of `e`. The source line comes from `source` when given (text sent by an
-/// editor or typed in the REPL), otherwise from the file the error's position names.
+/// The report of `e`. The source line comes from the library the error's position
+/// names when it is one of zonal's, else from `source` when given (text sent by an
+/// editor or typed in the REPL), otherwise from the file the position names.
 pub fn report(e: &Error, source: Option<&str>) -> String {
     let text = e.to_string();
     let Some(pos) = &e.pos else {
         return text;
     };
     let from_file;
-    let source = match source {
+    let source = match crate::libs::embedded(&pos.file).or(source) {
         Some(s) => s,
         None => match std::fs::read_to_string(&*pos.file) {
             Ok(s) => {

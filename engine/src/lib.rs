@@ -16,6 +16,7 @@ pub mod convert;
 pub mod device;
 pub mod diagnostic;
 pub mod events;
+pub mod libs;
 pub mod offline;
 pub mod record;
 pub mod render;

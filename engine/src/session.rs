@@ -40,6 +40,7 @@ struct State {
     dsp: Dsp,
     scheduler: Scheduler,
     sample_rate: u32,
+    channels: usize,
     stats: Arc<AudioStats>,
     link: AudioLink,
     /// The time of the callback being run, which `(now)` reads.
@@ -57,6 +58,11 @@ struct State {
     printer: Rc<dyn Fn(&str)>,
     /// Stops a loop running in DSP code on the audio thread (see [`Watchdog`]).
     audio_interrupt: Option<Arc<AtomicBool>>,
+    /// How many `sys:load`s are running (one inside another's file counts twice).
+    loading: usize,
+    /// Set by `sys:load-preload-check` when its library is already loaded: the
+    /// `sys:load` running stops there and returns `#f`.
+    preload_escape: bool,
 }
 
 /// Watches the audio thread: when the process function has been running for longer
@@ -158,6 +164,7 @@ impl Session {
             dsp,
             scheduler: Scheduler::default(),
             sample_rate: cfg.sample_rate,
+            channels: cfg.channels,
             stats,
             link,
             callback_time: None,
@@ -168,6 +175,8 @@ impl Session {
             failures: 0,
             printer: Rc::new(print_stdout),
             audio_interrupt: None,
+            loading: 0,
+            preload_escape: false,
         }));
         let interp = Interp::new();
         // `(zonal:interrupt)` and Ctrl-C stop loops in DSP code called from Scheme too.
@@ -343,9 +352,29 @@ impl Session {
             .register_native("callback", move |interp, args| {
                 schedule(interp, &state, args)
             });
-        let rate = self.state.borrow().sample_rate;
-        let rate = self.interp.int(i64::from(rate));
-        self.interp.define("*samplerate*", rate);
+        let state = self.state.clone();
+        self.interp
+            .register_reentrant_native("sys:load", move |interp, args| {
+                sys_load(interp, &state, args)
+            });
+        let state = self.state.clone();
+        self.interp
+            .register_native("sys:load-preload-check", move |interp, args| {
+                preload_check(interp, &state, args)
+            });
+        let channels = self.state.borrow().channels as i64;
+        let v = self.interp.int(channels);
+        self.interp.define("*channels*", v);
+        let rate = i64::from(self.state.borrow().sample_rate);
+        for (name, samples) in [
+            ("*samplerate*", rate),
+            ("*second*", rate),
+            ("*minute*", rate * 60),
+            ("*hour*", rate * 3600),
+        ] {
+            let v = self.interp.int(samples);
+            self.interp.define(name, v);
+        }
     }
 }
 
@@ -479,6 +508,134 @@ fn run_callback(interp: &mut Interp, state: &Rc<RefCell<State>>, cb: Callback) {
         }
         state.borrow_mut().failures += 1;
     }
+}
+
+/// `(sys:load path [quiet])`, as Extempore's: evaluates the forms of a library or a
+/// file. A path naming one of zonal's libraries ([`crate::libs`]) loads zonal's
+/// version; any other is read from the file system. As in Extempore, a form that
+/// fails is reported and the next one runs; then the load is an error naming how
+/// many failed. A library that is already loaded stops at its
+/// `(sys:load-preload-check 'name)` and the load returns `#f`; otherwise `#t`.
+fn sys_load(
+    interp: &mut Interp,
+    state: &Rc<RefCell<State>>,
+    args: &[Value],
+) -> Result<Value, Error> {
+    let usage =
+        "sys:load takes a path and, optionally, 'quiet: (sys:load \"libs/core/audio_dsp.xtm\")";
+    let (Some(&arg), true) = (args.first(), args.len() <= 2) else {
+        return Err(Error::new(ErrorKind::Arity, usage));
+    };
+    let Some(path) = interp.as_string(arg) else {
+        return Err(
+            Error::new(ErrorKind::Type, usage).with_irritants(vec![interp.write_string(arg)])
+        );
+    };
+    let read;
+    let src = match crate::libs::embedded(&path) {
+        Some(text) => text,
+        None => match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                read = text;
+                read.as_str()
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::new(
+                    ErrorKind::Io,
+                    format!(
+                        "sys:load: there is no file {path}, nor a library of zonal's by that name; zonal's libraries are {}",
+                        crate::libs::names()
+                    ),
+                ));
+            }
+            Err(e) => {
+                return Err(Error::new(
+                    ErrorKind::Io,
+                    format!("sys:load: cannot read {path}: {e}"),
+                ));
+            }
+        },
+    };
+    state.borrow_mut().loading += 1;
+    let result = load_forms(interp, state, src, &path);
+    let mut st = state.borrow_mut();
+    st.loading -= 1;
+    let escaped = std::mem::take(&mut st.preload_escape);
+    drop(st);
+    match result {
+        Ok(0) => Ok(interp.bool(true)),
+        Ok(_) if escaped => Ok(interp.bool(false)),
+        Ok(failed) => Err(Error::new(
+            ErrorKind::Native,
+            format!(
+                "sys:load: {failed} form{} of {path} failed (reported above)",
+                if failed == 1 { "" } else { "s" }
+            ),
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// Evaluates the forms of `src` for [`sys_load`]; how many failed. Stops after a read
+/// error (what follows an unbalanced parenthesis cannot be trusted), at an escape from
+/// `sys:load-preload-check`, and at an interrupt, which it returns.
+fn load_forms(
+    interp: &mut Interp,
+    state: &Rc<RefCell<State>>,
+    src: &str,
+    path: &str,
+) -> Result<usize, Error> {
+    let mut failed = 0;
+    for form in Interp::forms(src, path) {
+        let read_error = form.is_err();
+        let Err(e) = form.and_then(|form| interp.eval_datum(&form)) else {
+            continue;
+        };
+        if e.kind == ErrorKind::Interrupted {
+            return Err(e);
+        }
+        if state.borrow().preload_escape {
+            return Ok(failed.max(1));
+        }
+        eprintln!("{}", crate::diagnostic::report(&e, Some(src)));
+        state.borrow_mut().failures += 1;
+        failed += 1;
+        if read_error {
+            break;
+        }
+    }
+    Ok(failed)
+}
+
+/// `(sys:load-preload-check 'name)`: inside a `sys:load`, stops the load (which then
+/// returns `#f`) when the library `name` is already loaded, that is when
+/// `*xtmlib-name-loaded*` is defined, as the library defines it after this check.
+fn preload_check(
+    interp: &mut Interp,
+    state: &Rc<RefCell<State>>,
+    args: &[Value],
+) -> Result<Value, Error> {
+    let name = match args {
+        [v] => interp.as_symbol(*v).or_else(|| interp.as_string(*v)),
+        _ => None,
+    };
+    let Some(name) = name else {
+        return Err(Error::new(
+            ErrorKind::Type,
+            "sys:load-preload-check takes a library's name, a symbol or a string: (sys:load-preload-check 'audio_dsp)",
+        ));
+    };
+    if interp.lookup(&format!("*xtmlib-{name}-loaded*")).is_none() {
+        return Ok(interp.bool(true));
+    }
+    let mut st = state.borrow_mut();
+    if st.loading > 0 {
+        st.preload_escape = true;
+    }
+    Err(Error::new(
+        ErrorKind::Native,
+        format!("{name} already loaded"),
+    ))
 }
 
 /// Pushes a command, waiting (on the control thread) while the ring is full.

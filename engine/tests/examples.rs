@@ -51,6 +51,35 @@ fn filter_lowpass_and_highpass_split_at_the_cutoff() {
     assert!(magnitude(&low, 990.0) > magnitude(&low, 550.0) * 0.5);
 }
 
+#[test]
+fn tour_drone_sweeps_its_filter_and_walks_its_notes() {
+    let r = render_example("tour_drone.xtm", 6.0);
+    let left = channel(&r.samples, 2, 0);
+    let right = channel(&r.samples, 2, 1);
+    // The drone's sub (half of D2, 36.7 Hz) and saws (73.4 Hz) in the first two
+    // seconds; F2 (87.3 Hz) from the walk's second note at 2 s.
+    let first = &left[24_000..96_000];
+    let second = &left[120_000..192_000];
+    assert!(magnitude(first, 73.4) > 5.0 * magnitude(first, 87.3));
+    assert!(magnitude(second, 87.3) > 5.0 * magnitude(second, 73.4));
+    // The sweep: a slow sine opens the lowpass from 200 Hz (start, phase 0.75)
+    // to 3.2 kHz five seconds later, so the saws' harmonics near 1.2 kHz grow
+    // (D2 in the first second, C2 at 4.5 s; each saw 0.3 % sharp or flat).
+    let highs = |x: &[f32], f: f64| -> f64 {
+        (14..=20)
+            .map(|k| {
+                magnitude(x, f64::from(k) * f * 1.003) + magnitude(x, f64::from(k) * f * 0.997)
+            })
+            .sum()
+    };
+    let early = highs(&left[0..48_000], 73.42);
+    let late = highs(&left[216_000..264_000], 65.41);
+    assert!(late > 4.0 * early, "early {early}, late {late}");
+    // Echo and reverb make the channels differ.
+    assert!(left != right);
+    assert!(rms(&left, 0, left.len()) > 0.01);
+}
+
 fn synth_with_note_retuned(note: i64) -> Vec<f32> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/synth.xtm");
     let src = std::fs::read_to_string(path).unwrap();

@@ -1,0 +1,103 @@
+//! The library's benchmarks (criterion):
+//!
+//! - `library_load`: a fresh session's `(sys:load "libs/core/audio_dsp.xtm")`, which
+//!   compiles every unit of the library (and base.xtm);
+//! - `unit/NAME`: 4,800 frames (stereo, 64-frame buffers) of a `dsp` that runs one
+//!   unit once per frame, through the real process function; `unit/baseline` is the
+//!   same `dsp` without a unit, so a unit's cost per sample is
+//!   (its time - baseline's) / 4,800.
+//!
+//! Run with `cargo bench -p zonal-engine --bench library`.
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use zonal_engine::session::{Session, SessionConfig};
+
+const FRAMES: usize = 4_800;
+
+fn library_load(c: &mut Criterion) {
+    let mut group = c.benchmark_group("library_load");
+    group.sample_size(10);
+    group.bench_function("audio_dsp", |b| {
+        b.iter_batched(
+            || Session::headless(&SessionConfig::default()).unwrap(),
+            |mut session| {
+                let v = session
+                    .eval_source(r#"(sys:load "libs/core/audio_dsp.xtm")"#, "bench.xtm")
+                    .unwrap();
+                assert_eq!(v, "#t");
+                session
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+/// (name, constructor binding, per-frame call of `u` on the input `x`)
+const UNITS: &[(&str, &str, &str)] = &[
+    ("baseline", "(u 0)", "x"),
+    ("osc_c", "(u (osc_c 0.0))", "(u 0.5 440.0)"),
+    ("saw_c", "(u (saw_c 0.0))", "(u 0.5 440.0)"),
+    ("blsaw_c", "(u (blsaw_c 0.0))", "(u 0.5 440.0)"),
+    ("blpulse_c", "(u (blpulse_c 0.0))", "(u 0.5 440.0 0.3)"),
+    ("bltri_c", "(u (bltri_c 0.0))", "(u 0.5 440.0)"),
+    ("white_c", "(u (white_c))", "(u)"),
+    ("pink_c", "(u (pink_c))", "(u)"),
+    ("lpf_c", "(u (lpf_c))", "(u x 1000.0 0.5)"),
+    ("lpfbq_c", "(u (lpfbq_c))", "(u x 1000.0 0.7)"),
+    ("lshelf_c", "(u (lshelf_c))", "(u x 1000.0 6.0 0.7)"),
+    ("moog_ladder", "(u (moog_ladder 2))", "(u x 1000.0 0.5)"),
+    ("delay_c", "(u (delay_c 12000))", "(u x 0.5 0.5)"),
+    ("comb_c", "(u (comb_c 12000))", "(u x 1000.5 1.0 0.5 0.5)"),
+    ("chorus_c", "(u (chorus_c 0.0))", "(u x 1.0 0.5 0.2)"),
+    (
+        "adsr_c",
+        "(u (adsr_c))",
+        "(* x (u 0 1.0 10.0 100.0 0.5 200.0))",
+    ),
+    (
+        "reverb_c (both channels)",
+        "(u (reverb_c))",
+        "(u 0 x 0.5 20.0 0.3 0.3)",
+    ),
+];
+
+fn units(c: &mut Criterion) {
+    let mut group = c.benchmark_group("unit");
+    group.sample_size(20);
+    group.throughput(Throughput::Elements(FRAMES as u64));
+    for (name, setup, call) in UNITS {
+        let (mut session, mut processor) = Session::with_audio(&SessionConfig::default()).unwrap();
+        session
+            .eval_source(r#"(sys:load "libs/core/audio_dsp.xtm")"#, "bench.xtm")
+            .unwrap();
+        // reverb_c computes both channels on channel 0 and returns the right on 1.
+        let right = if name.starts_with("reverb") {
+            call.replace("(u 0 ", "(u 1 ")
+        } else {
+            "l".to_string()
+        };
+        let src = format!(
+            "(bind-func dsp:DSP 4000000
+               (let ({setup} (x:SAMPLE 0.001) (l:SAMPLE 0.0))
+                 (lambda (in:SAMPLE time:i64 chan:i64 dat:SAMPLE*)
+                   (if (= chan 0) (begin (set! x (- 0.0 x)) (set! l {call}) l) {right}))))
+             (dsp:set! dsp)"
+        );
+        session.eval_source(&src, "bench.xtm").unwrap();
+        let mut out = vec![0.0f32; 64 * 2];
+        processor.process(&mut out);
+        group.bench_function(*name, |b| {
+            b.iter(|| {
+                for _ in 0..FRAMES / 64 {
+                    processor.process(&mut out);
+                }
+            })
+        });
+        session.poll();
+    }
+    group.finish();
+}
+
+criterion_group!(benches, library_load, units);
+criterion_main!(benches);
