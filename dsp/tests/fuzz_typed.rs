@@ -75,6 +75,12 @@ type Out = Result<Val, Fault>;
 enum Alloc {
     Stack,
     Zone,
+    /// `halloc`, freed after the read.
+    Heap,
+    /// `halloc`, read after it was freed: a use after free.
+    Freed,
+    /// `zalloc` inside a `memzone`, read after the memzone ended.
+    Escaped,
 }
 
 #[derive(Debug)]
@@ -195,12 +201,28 @@ impl Gen<'_> {
 
     fn array(&mut self, ty: Ty, d: u32) -> Expr {
         let len = 1 + self.rng.below(8) as u32;
-        let alloc = if self.rng.chance(50) {
-            Alloc::Stack
-        } else {
-            Alloc::Zone
+        let alloc = match self.rng.below(100) {
+            0..=39 => Alloc::Stack,
+            40..=79 => Alloc::Zone,
+            80..=93 => Alloc::Heap,
+            94..=96 => Alloc::Freed,
+            _ => Alloc::Escaped,
         };
-        let index = |rng: &mut Rng| -> i64 { rng.below(u64::from(len)) as i64 };
+        // mostly in bounds; else just outside, far outside, or an offset that wraps
+        let index = |rng: &mut Rng| -> i64 {
+            if rng.chance(90) {
+                rng.below(u64::from(len)) as i64
+            } else {
+                rng.pick(&[
+                    -1,
+                    len as i64,
+                    len as i64 + 1,
+                    1 << 20,
+                    i64::MIN / 8,
+                    1 << 62,
+                ])
+            }
+        };
         let mut writes = Vec::new();
         for _ in 0..self.rng.below(3) {
             let i = index(self.rng);
@@ -208,8 +230,10 @@ impl Gen<'_> {
         }
         let read = if self.rng.chance(70) {
             Read::At(index(self.rng))
-        } else {
+        } else if self.rng.chance(90) {
             Read::Sum(i64::from(len))
+        } else {
+            Read::Sum(i64::from(len) + 1 + self.rng.below(3) as i64)
         };
         Expr::Array {
             ty,
@@ -300,33 +324,39 @@ fn print(e: &Expr, depth: usize, out: &mut String) {
             writes,
             read,
         } => {
-            let f = match alloc {
-                Alloc::Stack => "salloc",
-                Alloc::Zone => "zalloc",
+            let (t, a) = (ty.name(), format!("a{depth}"));
+            let zero = if *ty == Ty::I { "0" } else { "0.0" };
+            let fill = if *ty == Ty::I { "k" } else { "(i64tod k)" };
+            let make = match alloc {
+                Alloc::Stack => format!("(salloc {len})"),
+                Alloc::Zone => format!("(zalloc {len})"),
+                Alloc::Heap | Alloc::Freed => format!("(halloc {len})"),
+                Alloc::Escaped => "null".to_string(),
             };
-            let zero = if *ty == Ty::I { "k" } else { "(i64tod k)" };
-            write!(
-                out,
-                "(let ((a{depth}:{}* ({f} {len})) (k 0) (s:{} {})) \
-                 (dotimes (k {len}) (pset! a{depth} k {zero}))",
-                ty.name(),
-                ty.name(),
-                if *ty == Ty::I { "0" } else { "0.0" }
-            )
-            .unwrap();
+            write!(out, "(let (({a}:{t}* {make}) (k 0) (s:{t} {zero})) ").unwrap();
+            let mut setup = format!("(dotimes (k {len}) (pset! {a} k {fill}))");
             for (i, v) in writes {
-                write!(out, " (pset! a{depth} {i} ").unwrap();
-                print(v, depth, out);
-                out.push(')');
+                write!(setup, " (pset! {a} {i} ").unwrap();
+                print(v, depth, &mut setup);
+                setup.push(')');
             }
-            match read {
-                Read::At(i) => write!(out, " (pref a{depth} {i}))").unwrap(),
-                Read::Sum(n) => write!(
+            let read = match read {
+                Read::At(i) => format!("(pref {a} {i})"),
+                Read::Sum(n) => format!("(begin (dotimes (k {n}) (set! s (+ s (pref {a} k)))) s)"),
+            };
+            match alloc {
+                Alloc::Stack | Alloc::Zone => write!(out, "{setup} {read})"),
+                Alloc::Heap => write!(
                     out,
-                    " (dotimes (k {n}) (set! s (+ s (pref a{depth} k)))) s)"
-                )
-                .unwrap(),
+                    "{setup} (let ((r{depth}:{t} {read})) (free {a}) r{depth}))"
+                ),
+                Alloc::Freed => write!(out, "{setup} (free {a}) {read})"),
+                Alloc::Escaped => write!(
+                    out,
+                    "(memzone 1024 (set! {a} (zalloc {len})) {setup}) {read})"
+                ),
             }
+            .unwrap();
         }
     }
 }
@@ -436,10 +466,10 @@ fn eval(e: &Expr, env: &mut Vec<Val>) -> Out {
         }
         Expr::Array {
             ty,
+            alloc,
             len,
             writes,
             read,
-            ..
         } => {
             let len = i64::from(*len);
             let mut cells: Vec<Val> = (0..len)
@@ -455,6 +485,9 @@ fn eval(e: &Expr, env: &mut Vec<Val>) -> Out {
                     return Err(Fault("write outside the array"));
                 }
                 cells[*i as usize] = v;
+            }
+            if matches!(alloc, Alloc::Freed | Alloc::Escaped) {
+                return Err(Fault("read after the allocation ended"));
             }
             match read {
                 Read::At(i) if outside(*i) => return Err(Fault("read outside the array")),
@@ -498,8 +531,8 @@ fn uses_libm(e: &Expr) -> bool {
 }
 
 /// One program: generates it with its arguments, compiles, calls and compares. Returns
-/// a description of the disagreement, if any.
-fn run_one(dsp: &mut Dsp, rng: &mut Rng, n: u64) -> Option<String> {
+/// whether it faulted (as it had to), or a description of the disagreement.
+fn run_one(dsp: &mut Dsp, rng: &mut Rng, n: u64) -> Result<bool, String> {
     let rty = if rng.chance(50) { Ty::I } else { Ty::D };
     let mut g = Gen {
         rng,
@@ -528,10 +561,10 @@ fn run_one(dsp: &mut Dsp, rng: &mut Rng, n: u64) -> Option<String> {
     let want = eval(&body, &mut env);
     let forms = match parse(&src, "fuzz.xtm") {
         Ok(f) => f,
-        Err(e) => return Some(format!("{src}\ndoes not read: {e}")),
+        Err(e) => return Err(format!("{src}\ndoes not read: {e}")),
     };
     if let Err(e) = dsp.define(&forms[0]) {
-        return Some(format!("{src}\nis well typed but did not compile: {e}"));
+        return Err(format!("{src}\nis well typed but did not compile: {e}"));
     }
     let args = [
         DspValue::I64(ints[0]),
@@ -545,9 +578,9 @@ fn run_one(dsp: &mut Dsp, rng: &mut Rng, n: u64) -> Option<String> {
         ints[0], ints[1], reals[0], reals[1]
     );
     match (&got, &want) {
-        (Ok(g), Ok(w)) if same(g, *w, uses_libm(&body)) => None,
-        (Err(e), Err(_)) if e.kind == DspErrorKind::Fault && !e.message.is_empty() => None,
-        _ => Some(format!("{src}\n{call}\ngave {got:?}, expected {want:?}")),
+        (Ok(g), Ok(w)) if same(g, *w, uses_libm(&body)) => Ok(false),
+        (Err(e), Err(_)) if e.kind == DspErrorKind::Fault && !e.message.is_empty() => Ok(true),
+        _ => Err(format!("{src}\n{call}\ngave {got:?}, expected {want:?}")),
     }
 }
 
@@ -566,12 +599,14 @@ fn well_typed_programs_compile_and_agree_with_the_evaluator() {
     dsp.set_output(Box::new(std::io::sink()));
     dsp.set_warnings(Box::new(std::io::sink()));
     let mut failures = Vec::new();
+    let mut faulted = 0;
     for n in 0..programs {
-        if let Some(f) = run_one(&mut dsp, &mut rng, n % 64) {
-            failures.push(f);
-            if failures.len() >= 5 {
-                break;
-            }
+        match run_one(&mut dsp, &mut rng, n % 64) {
+            Ok(f) => faulted += u64::from(f),
+            Err(f) => failures.push(f),
+        }
+        if failures.len() >= 5 {
+            break;
         }
     }
     assert!(
@@ -579,5 +614,10 @@ fn well_typed_programs_compile_and_agree_with_the_evaluator() {
         "{} disagreement(s):\n\n{}",
         failures.len(),
         failures.join("\n\n")
+    );
+    // both outcomes were exercised: values compared, and faults where they belong
+    assert!(
+        faulted > programs / 50 && faulted < programs / 2,
+        "{faulted} of {programs} programs faulted"
     );
 }

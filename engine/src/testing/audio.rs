@@ -9,7 +9,8 @@
 //! Extempore's do.
 //!
 //! Extempore's: `audiotest_peak`, `audiotest_rms`, `audiotest_goertzel`,
-//! `audiotest_goertzel_range` (values) and `audiotest_assert_sine`,
+//! `audiotest_goertzel_range` (values; zonal adds `audiotest_rms_range PATH CH START
+//! END` over frames and `audiotest_level PATH CH FREQ` in dB) and `audiotest_assert_sine`,
 //! `audiotest_assert_stereo_sine`, `audiotest_assert_three_sines`,
 //! `audiotest_assert_sweep` (assertions, with its thresholds). zonal's own
 //! assertions: `audiotest_assert_peak` (spectral peak), `audiotest_assert_level`
@@ -288,13 +289,27 @@ pub(crate) fn register(
 /// Extempore's `audiotest_*` values, of a WAV path or a take.
 fn register_values(interp: &mut Interp, testing: &Rc<RefCell<AudioTesting>>) {
     type Value4 = fn(&Take, &[f64]) -> f64;
-    let values: [(&str, usize, Value4); 4] = [
+    let values: [(&str, usize, Value4); 6] = [
         ("audiotest_peak", 1, |t, a| {
             an::peak(&t.channel(a[0] as i64))
         }),
         ("audiotest_rms", 1, |t, a| an::rms(&t.channel(a[0] as i64))),
         ("audiotest_goertzel", 2, |t, a| {
             an::goertzel_power(&t.channel(a[0] as i64), f64::from(t.rate), a[1])
+        }),
+        // zonal's: RMS over frames [START, END), and the level in dB at a frequency
+        ("audiotest_rms_range", 3, |t, a| {
+            let x = t.channel(a[0] as i64);
+            let start = (a[1].max(0.0) as usize).min(x.len());
+            let end = (a[2].max(0.0) as usize).clamp(start, x.len());
+            an::rms(&x[start..end])
+        }),
+        ("audiotest_level", 2, |t, a| {
+            an::db(an::amplitude_at(
+                &t.channel(a[0] as i64),
+                f64::from(t.rate),
+                a[1],
+            ))
         }),
         ("audiotest_goertzel_range", 4, |t, a| {
             let x = t.channel(a[0] as i64);
