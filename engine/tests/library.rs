@@ -288,6 +288,9 @@ fn white_noise_is_flat_and_pink_noise_falls_3_db_per_octave() {
     let tilt = db(band(&white, 8000.0).sqrt() / band(&white, 500.0).sqrt());
     assert!(tilt.abs() < 1.5, "white tilt {tilt:.2} dB");
     // 500 Hz to 8 kHz is four octaves: -12 dB of power per Hz.
+    let p = rms(&pink, 0, pink.len());
+    assert!((p - 0.19).abs() < 0.03, "pink RMS {p}");
+    assert!(pink.iter().all(|v| v.abs() < 0.95), "pink noise clips");
     let tilt = db(band(&pink, 8000.0).sqrt() / band(&pink, 500.0).sqrt());
     assert!((tilt + 12.0).abs() < 2.0, "pink tilt {tilt:.2} dB");
 }
