@@ -777,6 +777,20 @@ fn distortion_units_shape_a_sine() {
     );
     assert!(magnitude(tail, 300.0) > 0.01);
     let x = render_mono(
+        &format!("{sine} (v (overdrive_c))"),
+        "(v (o 1.0 100.0) 0.8)",
+        0.5,
+    );
+    let peak = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    assert!(
+        (peak - 1.0).abs() < 1e-3,
+        "full scale stays full scale: {peak}"
+    );
+    assert!(
+        magnitude(&x, 300.0) > 0.02 && magnitude(&x, 200.0) < 1e-4,
+        "odd harmonics only"
+    );
+    let x = render_mono(
         &format!("{sine} (c (crusher_c))"),
         "(c (o 0.5 100.0) 3.0)",
         0.1,
