@@ -4,7 +4,8 @@
 //! timed events), runs the current DSP closure frame by frame (splitting the buffer at
 //! event times, so events are sample-accurate), guards the output, resets the audio
 //! zone and publishes the sample clock. It never allocates, locks, blocks or prints:
-//! faults and retired closures go back over the return ring.
+//! faults and retired closures go back over the return ring. Denormals are flushed
+//! to zero while it runs ([`crate::denormals`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -84,6 +85,7 @@ impl Processor {
     pub fn process(&mut self, out: &mut [f32]) {
         let step = MAX_FRAMES * self.channels;
         self.stats.running.store(true, Ordering::Relaxed);
+        let _flush = crate::denormals::FlushDenormals::new();
         assert_no_alloc::assert_no_alloc(|| {
             for chunk in out.chunks_mut(step) {
                 self.process_buffer(chunk);

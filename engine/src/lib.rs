@@ -13,6 +13,7 @@ pub mod clock;
 pub mod commands;
 pub mod control;
 pub mod convert;
+pub mod denormals;
 pub mod device;
 pub mod diagnostic;
 pub mod events;

@@ -13,6 +13,9 @@ use zonal_scheme::ErrorKind;
 
 const FS: f64 = RATE as f64;
 
+#[global_allocator]
+static ALLOC: assert_no_alloc::AllocDisabler = assert_no_alloc::AllocDisabler;
+
 /// Renders a DSP closure built on the library: `setup` are bindings of the outer
 /// let (units), `body` the per-sample code, returning the sample for `chan`.
 fn render_body(setup: &str, body: &str, seconds: f64) -> (Vec<f32>, Vec<f32>) {
@@ -285,6 +288,9 @@ fn white_noise_is_flat_and_pink_noise_falls_3_db_per_octave() {
     let tilt = db(band(&white, 8000.0).sqrt() / band(&white, 500.0).sqrt());
     assert!(tilt.abs() < 1.5, "white tilt {tilt:.2} dB");
     // 500 Hz to 8 kHz is four octaves: -12 dB of power per Hz.
+    let p = rms(&pink, 0, pink.len());
+    assert!((p - 0.19).abs() < 0.03, "pink RMS {p}");
+    assert!(pink.iter().all(|v| v.abs() < 0.95), "pink noise clips");
     let tilt = db(band(&pink, 8000.0).sqrt() / band(&pink, 500.0).sqrt());
     assert!((tilt + 12.0).abs() < 2.0, "pink tilt {tilt:.2} dB");
 }
@@ -771,6 +777,20 @@ fn distortion_units_shape_a_sine() {
     );
     assert!(magnitude(tail, 300.0) > 0.01);
     let x = render_mono(
+        &format!("{sine} (v (overdrive_c))"),
+        "(v (o 1.0 100.0) 0.8)",
+        0.5,
+    );
+    let peak = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    assert!(
+        (peak - 1.0).abs() < 1e-3,
+        "full scale stays full scale: {peak}"
+    );
+    assert!(
+        magnitude(&x, 300.0) > 0.02 && magnitude(&x, 200.0) < 1e-4,
+        "odd harmonics only"
+    );
+    let x = render_mono(
         &format!("{sine} (c (crusher_c))"),
         "(c (o 0.5 100.0) 3.0)",
         0.1,
@@ -809,4 +829,23 @@ fn mc_forms_keep_one_state_per_channel() {
     );
     assert!(rms(&l, 4800, 4800) > 0.005);
     assert!(r.iter().all(|v| *v == 0.0));
+}
+
+#[test]
+fn a_chain_of_units_runs_without_allocating_on_the_audio_thread() {
+    let (l, r) = render_body(
+        "(o (blsaw_c 0.0)) (n (pink_c)) (f (lpf_c)) (m (moog_ladder 2)) (q (bpfbq_c)) (sh (lshelf_c))
+         (t (tap_delay_c 48000 2)) (fl (flanger_c)) (ch (chorus_c 0.0)) (sat (saturation_c))
+         (d (delay_st_c 12000 18000)) (e (adsr_c)) (rev (reverb_st_c)) (p (pan_c 2)) (x:SAMPLE 0.0)",
+        "(if (= chan 0)
+             (let ((a (f (+ (n) (o 0.3 220.0)) 2000.0 0.5))
+                   (b (q (sh (m a 1000.0 0.5) 200.0 6.0 0.7) 500.0 1.0))
+                   (c (ch (fl (t b) 1.0 1.0 2.0 1.0 0.3 0.2) 1.0 0.5 0.1)))
+               (set! x (sat c 0.3 0.5))))
+         (rev chan (p chan (d chan (* x (e chan (if (< (% time 24000) 12000) 1.0 0.0) 10.0 100.0 0.5 200.0)) 0.5 0.5) 1.0 0.5)
+              0.3 20.0 0.3 0.3)",
+        1.0,
+    );
+    assert_eq!(assert_no_alloc::violation_count(), 0);
+    assert!(rms(&l, 0, l.len()) > 0.001 && rms(&r, 0, r.len()) > 0.001);
 }

@@ -234,3 +234,21 @@ fn a_dsp_loop_that_never_ends_is_stopped_by_the_watchdog() {
     assert!(left[1024..].iter().all(|s| *s == 0.0));
     assert_eq!(r.summary.failures, 1);
 }
+
+#[test]
+fn subnormal_results_in_dsp_code_are_flushed_to_zero() {
+    // 1e-30 * 1e-10 is subnormal in single precision: flushed, it stays 0 when scaled
+    // back up (unflushed it would be 1e-10); a normal product is kept.
+    let src = |a: i32| {
+        format!(
+            "(bind-func dsp:DSP
+               (lambda (in:SAMPLE time:i64 chan:i64 dat:SAMPLE*)
+                 (* (* (pow 10.0 {a}.0) (pow 10.0 -10.0)) (pow 10.0 30.0))))
+             (dsp:set! dsp)"
+        )
+    };
+    let flushed = render_source(&src(-30), 0.01);
+    assert_eq!(flushed.samples[0], 0.0);
+    let kept = render_source(&src(-21), 0.01);
+    assert!((kept.samples[0] - 0.1).abs() < 1e-6, "{}", kept.samples[0]);
+}
