@@ -14,7 +14,7 @@
 //!
 //! Nothing [`AudioCtx`] does allocates, locks or prints.
 
-use crate::registry::{CodeMem, INTERRUPTED, Registry, SwapBatch};
+use crate::registry::{CodeMem, Epoch, INTERRUPTED, Registry, SwapBatch};
 use crate::runtime::{Arena, ArenaBlock, Ctx, FaultCode, RawFault};
 use crate::types::Type;
 use std::sync::Arc;
@@ -159,8 +159,8 @@ pub(crate) fn resolve(code: &CodeMem, arena: &Arena, clo: u64, type_id: u64) -> 
     }
     // SAFETY: [clo, clo+16) is 8-aligned arena memory, mapped while `arena` lives; DSP code
     // may change it concurrently only from this same thread.
-    let (idx, env) = unsafe { ((clo as *const u64).read(), ((clo + 8) as *const u64).read()) };
-    let (f, tid) = code.get(idx)?;
+    let (stamp, env) = unsafe { ((clo as *const u64).read(), ((clo + 8) as *const u64).read()) };
+    let (f, tid) = code.get(stamp)?;
     (tid == type_id && f != 0).then_some((f, env))
 }
 
@@ -176,6 +176,9 @@ pub struct AudioCtx {
     pub(crate) channels_addr: u64,
     /// Set (by a watchdog) to stop a runaway loop; cleared when the fault is returned.
     pub(crate) interrupt: Arc<AtomicBool>,
+    /// Buffers begun and ended, odd inside a buffer: the registry frees unlinked code only
+    /// after a buffer that was running when it was unlinked has ended.
+    pub(crate) epoch: Arc<Epoch>,
     /// Keeps the code this context may run alive after the `Dsp` is dropped.
     pub(crate) _keeper: Arc<crate::jit::CodeKeeper>,
 }
@@ -390,9 +393,24 @@ impl AudioCtx {
         Fault { raw }
     }
 
-    /// Resets the audio zone (and the rest of the per-buffer state).
+    /// Marks the start of a buffer (before its swaps are applied and its code runs): until
+    /// [`AudioCtx::end_buffer`], code unlinked on the control side is not freed.
+    pub fn begin_buffer(&mut self) {
+        if self.epoch.load(Ordering::Relaxed).is_multiple_of(2) {
+            self.epoch.fetch_add(1, Ordering::SeqCst);
+            // Code-table stamps read in this buffer are read after this point, so a stamp
+            // the control side cleared before seeing the count change is seen cleared.
+            std::sync::atomic::fence(Ordering::SeqCst);
+        }
+    }
+
+    /// Resets the audio zone (and the rest of the per-buffer state) and ends the buffer
+    /// begun with [`AudioCtx::begin_buffer`].
     pub fn end_buffer(&mut self) {
         self.ctx.end_buffer();
+        if !self.epoch.load(Ordering::Relaxed).is_multiple_of(2) {
+            self.epoch.fetch_add(1, Ordering::Release);
+        }
     }
 
     pub fn audio_zone_used(&self) -> usize {

@@ -136,9 +136,9 @@ pub struct Dsp {
 
 impl Drop for Dsp {
     fn drop(&mut self) {
-        let live = self.reg.gens.iter_mut().filter_map(|g| g.code.take());
+        let live = self.reg.take_code();
         let tramps = std::mem::take(&mut self.tramp_code);
-        self.keeper.keep(live.chain(tramps));
+        self.keeper.keep(live.into_iter().chain(tramps));
     }
 }
 
@@ -166,7 +166,6 @@ impl Dsp {
             arena_len: arena.len(),
             checks: cfg.checks,
             code_table: reg.code.base(),
-            code_cap: registry::CODE_CAP,
             call_conv: jit.call_conv(),
             frontend: jit.frontend(),
         };
@@ -331,6 +330,7 @@ impl Dsp {
         t(&mut *self.ctx, clo, words.as_ptr(), &mut out);
         let r = self.ctx.finish_call(mark);
         self.ctx.after_call();
+        self.reg.note_permanent(self.ctx.base_zone().makers());
         match r {
             Ok(()) => Ok(DspValue::from_word(out, &ret)),
             Err(raw) => {
@@ -530,6 +530,12 @@ impl Dsp {
         self.reg.retire(&batch);
     }
 
+    /// Frees what was unlinked and waited for the audio contexts to finish the buffer they
+    /// were in (also done at every definition and retired batch; call it now and then).
+    pub fn reclaim(&mut self) {
+        self.reg.reclaim();
+    }
+
     /// The audio thread's context, with the slots defined so far.
     pub fn audio_ctx(&mut self) -> Result<AudioCtx> {
         let cfg = AudioConfig {
@@ -550,6 +556,8 @@ impl Dsp {
             .alloc_block((2 * IO_SAMPLES * 8) as u64)
             .map_err(|e| err(DspErrorKind::Alloc, e.to_string()))?;
         io.touch();
+        let epoch = Arc::new(registry::Epoch::new(0));
+        self.reg.add_epoch(&epoch);
         self.reg.audio_started();
         let frames_addr = self.reg.vals.get("FRAMES").map_or(0, |v| v.addr);
         let channels_addr = self.reg.vals.get("CHANNELS").map_or(0, |v| v.addr);
@@ -562,6 +570,7 @@ impl Dsp {
             frames_addr,
             channels_addr,
             interrupt,
+            epoch,
             _keeper: self.keeper.clone(),
         })
     }
@@ -607,5 +616,52 @@ impl Dsp {
     /// closure, one closure zone, one code block) and global zones.
     pub fn live(&self) -> LiveCounts {
         self.reg.live()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn define(dsp: &mut Dsp, src: &str) {
+        for f in parse(src, "test.xtm").expect("parses") {
+            if let Err(e) = dsp.define(&f) {
+                panic!("{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_closure_record_that_outlived_its_code_faults_and_never_runs_reused_code() {
+        let mut dsp = Dsp::new(DspConfig::default()).expect("a Dsp");
+        define(
+            &mut dsp,
+            "(bind-func twice (lambda (x:i64) (* x 2)))
+             (bind-func apply_to (lambda (g:[i64,i64]* x:i64) (g x)))",
+        );
+        // A copy of twice's closure record, kept where the registry does not look.
+        let rec = dsp.reg.slots[dsp.reg.funcs["twice"].slot as usize];
+        let mut words = [0u8; 16];
+        assert!(dsp.arena.read(rec, &mut words));
+        let mut keep = Zone::new(&dsp.arena, 64, "kept copy").expect("zone");
+        let copy = keep.alloc(16, 8).expect("room");
+        assert!(dsp.arena.write(copy, &words));
+        let args = [DspValue::Ptr(copy), DspValue::I64(21)];
+        assert_eq!(
+            dsp.call("apply_to", &args).expect("runs"),
+            DspValue::I64(42)
+        );
+        // The first twice is freed and its code-table index given to the new twice, of the
+        // same type: the copy must not reach that code.
+        define(&mut dsp, "(bind-func twice (lambda (x:i64) (* x 3)))");
+        let e = dsp.call("apply_to", &args).expect_err("the copy is stale");
+        assert_eq!(e.kind, DspErrorKind::Fault);
+        assert!(
+            e.message
+                .contains("call through a closure whose code was freed"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("in closure apply_to"), "{}", e.message);
     }
 }

@@ -1,12 +1,16 @@
 //! Typed syntax → Cranelift IR: one function per lambda, `(ctx, env, params..) -> ret`.
 //!
-//! - A closure value is an arena pointer to `{ fn_index: u64, env: u64 }` followed by its
+//! - A closure value is an arena pointer to `{ stamp: u64, env: u64 }` followed by its
 //!   environment (one 8-byte slot per captured variable: the value, or for a captured
 //!   variable that is `set!` the address of its shared cell). It is allocated in the
-//!   current zone when the `lambda` is evaluated.
+//!   current zone when the `lambda` is evaluated (`zonal_closure`, which notes the
+//!   generation that made it in that zone). The stamp names the lambda's code-table
+//!   entry (see [`crate::registry`]).
 //! - Calls (to closures in variables and to bind-funcs through this thread's slot table)
-//!   look `fn_index` up in the code table, which lives outside the arena, and check the
-//!   callee's type id there before jumping: corrupt data faults, it never jumps anywhere.
+//!   find the code-table entry from the stamp's index bits, which lives outside the
+//!   arena, and check there that the entry still carries that stamp (else the closure
+//!   outlived its code) and the callee's type id before jumping: a stale or corrupt
+//!   record faults, it never jumps anywhere.
 //! - With checks on, every load/store through a pointer is checked against the arena;
 //!   integer division by zero, call depth and the runtime's allocation failures fault.
 //!   A fault stores its code and site in the context and returns; every call is followed
@@ -46,9 +50,8 @@ pub struct Consts {
     pub arena_base: u64,
     pub arena_len: u64,
     pub checks: bool,
-    /// Address and capacity of the code table (entries of `{ fn_ptr: u64, type_id: u64 }`).
+    /// Address of the code table (see [`crate::registry::CODE_WORDS`]).
     pub code_table: u64,
-    pub code_cap: u64,
     pub call_conv: CallConv,
     pub frontend: TargetFrontendConfig,
 }
@@ -65,6 +68,9 @@ pub trait Linker {
     fn global(&self, name: &str) -> Option<u64>;
     /// A site number for faults at this form.
     fn site(&mut self, form: &str, span: Option<&Span>) -> u32;
+    /// The number of the generation being compiled (noted in the zone of each closure
+    /// record its code makes).
+    fn maker(&self) -> u64;
 }
 
 /// True when `e` contains a loop (outside nested lambdas).
@@ -124,6 +130,7 @@ pub struct FnCx<'a, 'b> {
     pub typed: &'a Typed,
     pub consts: Consts,
     pub linker: &'a mut dyn Linker,
+    /// The code-table stamp of each lambda of the definition, by lambda index.
     pub fn_indices: &'a HashMap<usize, u64>,
     ctx: Value,
     vars: HashMap<usize, Variable>,
@@ -1204,14 +1211,27 @@ impl<'a, 'b> FnCx<'a, 'b> {
 
     fn make_closure(&mut self, index: usize, sp: Option<&Span>) -> Result<Value> {
         let caps = self.typed.captures.get(&index).cloned().unwrap_or_default();
-        let fn_index = *self
+        let stamp = *self
             .fn_indices
             .get(&index)
             .ok_or_else(|| internal("lambda without code"))?;
         let site = self.linker.site("lambda", sp);
         let bytes = 16 + 8 * caps.len() as u64;
-        let rec = self.alloc_call(abi::zonal_zalloc as *const u8 as u64, None, bytes, 8, site);
-        let fi = self.b.ins().iconst(types::I64, fn_index as i64);
+        let ctx = self.ctx;
+        let n = self.b.ins().iconst(types::I64, bytes as i64);
+        let maker = self.b.ins().iconst(types::I64, self.linker.maker() as i64);
+        let s = self.b.ins().iconst(types::I32, i64::from(site));
+        let p = [types::I64, types::I64, types::I64, types::I32];
+        let rec = self
+            .rt_call(
+                abi::zonal_closure as *const u8 as u64,
+                &p,
+                Some(types::I64),
+                &[ctx, n, maker, s],
+            )
+            .ok_or_else(|| internal("zonal_closure has a result"))?;
+        self.check_fault();
+        let fi = self.b.ins().iconst(types::I64, stamp as i64);
         self.b.ins().store(MemFlagsData::trusted(), fi, rec, 0);
         let env = self.b.ins().iadd_imm_s(rec, 16);
         self.b.ins().store(MemFlagsData::trusted(), env, rec, 8);
@@ -1249,17 +1269,9 @@ impl<'a, 'b> FnCx<'a, 'b> {
         };
         let ty = clif(t, sp)?.ok_or_else(|| internal("void closure variable"))?;
         self.check(clo, 0, 16, site, true);
-        let idx = self.b.ins().load(types::I64, MemFlagsData::new(), clo, 0);
+        let stamp = self.b.ins().load(types::I64, MemFlagsData::new(), clo, 0);
         let env = self.b.ins().load(types::I64, MemFlagsData::new(), clo, 8);
-        let bad = self.b.ins().icmp_imm_s(
-            IntCC::UnsignedGreaterThanOrEqual,
-            idx,
-            self.consts.code_cap as i64,
-        );
-        self.fault_if(bad, FaultCode::ClosureVar, site);
-        let entry_shift = (8 * crate::registry::CODE_WORDS).trailing_zeros();
-        let off = self.b.ins().ishl_imm_s(idx, i64::from(entry_shift));
-        let entry = self.b.ins().iadd_imm_s(off, self.consts.code_table as i64);
+        let entry = self.code_entry(stamp, FaultCode::FreedClosure, site);
         let table = self.b.ins().load(
             types::I64,
             MemFlagsData::trusted(),
@@ -1292,6 +1304,27 @@ impl<'a, 'b> FnCx<'a, 'b> {
         }))
     }
 
+    /// The code-table entry a closure record's `stamp` names; faults with `code` unless
+    /// the entry still carries that stamp.
+    fn code_entry(&mut self, stamp: Value, code: FaultCode, site: u32) -> Value {
+        let idx = self
+            .b
+            .ins()
+            .band_imm_s(stamp, crate::registry::INDEX_MASK as i64);
+        let entry_shift = (8 * crate::registry::CODE_WORDS).trailing_zeros();
+        let off = self.b.ins().ishl_imm_s(idx, i64::from(entry_shift));
+        let entry = self.b.ins().iadd_imm_s(off, self.consts.code_table as i64);
+        let owner = self.b.ins().load(
+            types::I64,
+            MemFlagsData::trusted(),
+            entry,
+            crate::registry::CODE_STAMP,
+        );
+        let stale = self.b.ins().icmp(IntCC::NotEqual, owner, stamp);
+        self.fault_if(stale, code, site);
+        entry
+    }
+
     fn call_args(&mut self, args: &[Expr]) -> Result<Vec<Value>> {
         let mut vals = Vec::new();
         for a in args {
@@ -1317,18 +1350,10 @@ impl<'a, 'b> FnCx<'a, 'b> {
         vals.extend(args);
         // Record: always checked, so that a null or wild closure faults.
         self.check(clo, 0, 16, site, true);
-        let idx = self.b.ins().load(types::I64, MemFlagsData::new(), clo, 0);
+        let stamp = self.b.ins().load(types::I64, MemFlagsData::new(), clo, 0);
         let env = self.b.ins().load(types::I64, MemFlagsData::new(), clo, 8);
         vals[1] = env;
-        let bad = self.b.ins().icmp_imm_s(
-            IntCC::UnsignedGreaterThanOrEqual,
-            idx,
-            self.consts.code_cap as i64,
-        );
-        self.fault_if(bad, code, site);
-        let entry_shift = (8 * crate::registry::CODE_WORDS).trailing_zeros();
-        let off = self.b.ins().ishl_imm_s(idx, i64::from(entry_shift));
-        let entry = self.b.ins().iadd_imm_s(off, self.consts.code_table as i64);
+        let entry = self.code_entry(stamp, FaultCode::FreedClosure, site);
         let tid = self
             .b
             .ins()

@@ -93,6 +93,7 @@ impl Processor {
     }
 
     fn process_buffer(&mut self, out: &mut [f32]) {
+        self.ctx.begin_buffer();
         self.receive();
         let channels = self.channels;
         let frames = (out.len() / channels).min(MAX_FRAMES);

@@ -411,6 +411,7 @@ fn poll_state(st: &mut State) {
             }
         }
     }
+    st.dsp.reclaim();
     let printer = st.printer;
     st.dsp.drain_messages(printer);
 }
