@@ -123,6 +123,13 @@ pub struct Entry {
     pub(crate) kind: EntryKind,
 }
 
+impl Entry {
+    /// The slot of the entry's bind-func.
+    pub fn slot(&self) -> u32 {
+        self.slot
+    }
+}
+
 /// A call of a bind-func, ready to run on the audio thread (arguments inline). String
 /// arguments travel inline too and are copied into the audio zone when the call runs, so
 /// they live as long as the call (until the end of that buffer).
@@ -164,11 +171,32 @@ pub(crate) fn resolve(code: &CodeMem, arena: &Arena, clo: u64, type_id: u64) -> 
     (tid == type_id && f != 0).then_some((f, env))
 }
 
+/// The audio side went back to the previous generation of an entry that faulted (see
+/// [`AudioCtx::fall_back`]); hand it to [`crate::Dsp::fell_back`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Revert {
+    pub(crate) slot: u32,
+    pub(crate) generation: usize,
+}
+
+/// What the audio context knows of the entry's slot: whether its closure has run without
+/// a fault since it was installed, and the last closure of that slot that did (with its
+/// generation), to go back to.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Watch {
+    slot: Option<u32>,
+    ran_ok: bool,
+    fallback: Option<(u64, usize)>,
+}
+
 /// The audio thread's context: its own runtime context (audio zone, reserve, heap,
 /// message ring), its own slot table, and DSP-visible I/O buffers. `Send`.
 pub struct AudioCtx {
     pub(crate) ctx: Box<Ctx>,
     pub(crate) slots: Box<[u64]>,
+    /// The generation of the closure in each slot.
+    pub(crate) gens: Box<[usize]>,
+    pub(crate) watch: Watch,
     pub(crate) code: Arc<CodeMem>,
     pub(crate) arena: Arc<Arena>,
     pub(crate) io: ArenaBlock,
@@ -196,13 +224,65 @@ fn own_fault(code: FaultCode) -> Fault {
 }
 
 impl AudioCtx {
-    /// Installs the batch's closures all at once; the batch then holds what was replaced.
+    /// Installs the batch's closures all at once; the batch then holds what was replaced
+    /// and what this context keeps to fall back to. When the entry's slot is replaced while
+    /// its closure has been running without a fault, that closure becomes the fallback.
     pub fn apply(&mut self, batch: &mut SwapBatch) {
-        for &(slot, clo, _) in &batch.installs {
-            let old = std::mem::replace(&mut self.slots[slot as usize], clo);
+        for &(slot, clo, generation) in &batch.installs {
+            let i = slot as usize;
+            let old = std::mem::replace(&mut self.slots[i], clo);
+            let old_gen = std::mem::replace(&mut self.gens[i], generation);
+            if self.watch.slot == Some(slot) {
+                if self.watch.ran_ok {
+                    self.watch.fallback = Some((old, old_gen));
+                }
+                self.watch.ran_ok = false;
+            }
             if batch.replaced.len() < batch.replaced.capacity() {
                 batch.replaced.push((slot, old));
             }
+        }
+        batch.fallback = self
+            .watch
+            .slot
+            .zip(self.watch.fallback)
+            .map(|(slot, (_, g))| (slot, g));
+    }
+
+    /// Makes `slot` the one whose previous closure is kept to fall back to (the DSP entry's).
+    /// A change of slot drops the fallback kept so far.
+    pub fn watch(&mut self, slot: Option<u32>) {
+        if self.watch.slot != slot {
+            self.watch = Watch {
+                slot,
+                ..Watch::default()
+            };
+        }
+    }
+
+    /// After `e` faulted: puts the last closure of its slot that ran without a fault back in
+    /// the slot, if there is one of the entry's type. The caller runs the entry again and
+    /// reports the [`Revert`].
+    pub fn fall_back(&mut self, e: Entry) -> Option<Revert> {
+        if self.watch.slot != Some(e.slot) {
+            return None;
+        }
+        let (clo, generation) = self.watch.fallback?;
+        resolve(&self.code, &self.arena, clo, e.type_id)?;
+        let i = e.slot as usize;
+        self.slots[i] = clo;
+        self.gens[i] = generation;
+        self.watch.fallback = None;
+        self.watch.ran_ok = true;
+        Some(Revert {
+            slot: e.slot,
+            generation,
+        })
+    }
+
+    fn ran_ok(&mut self, e: Entry) {
+        if self.watch.slot == Some(e.slot) {
+            self.watch.ran_ok = true;
         }
     }
 
@@ -290,6 +370,7 @@ impl AudioCtx {
             let x = input.get(c).copied().unwrap_or(0.0);
             *o = self.call_sample(e, f, env, x, time, c as i64)?;
         }
+        self.ran_ok(e);
         Ok(())
     }
 
@@ -319,6 +400,7 @@ impl AudioCtx {
                         self.call_sample(e, f, env, x, time + fr as i64, c as i64)?;
                 }
             }
+            self.ran_ok(e);
             return Ok(());
         }
         if channels > IO_SAMPLES {
@@ -350,6 +432,7 @@ impl AudioCtx {
             }
             done += n;
         }
+        self.ran_ok(e);
         Ok(())
     }
 

@@ -30,7 +30,7 @@ pub mod types;
 
 pub use error::{DspError, DspErrorKind};
 pub use interop::{
-    AudioCtx, DspValue, Entry, Fault, MAX_PREPARED_ARGS, PREPARED_TEXT, PreparedCall,
+    AudioCtx, DspValue, Entry, Fault, MAX_PREPARED_ARGS, PREPARED_TEXT, PreparedCall, Revert,
 };
 pub use registry::{LiveCounts, SwapBatch};
 pub use sexp::{Sexp, SexpKind, Span, parse};
@@ -530,6 +530,12 @@ impl Dsp {
         self.reg.retire(&batch);
     }
 
+    /// The audio side went back to a previous generation of a faulting entry: it keeps that
+    /// generation alive in place of the one that faulted.
+    pub fn fell_back(&mut self, r: Revert) {
+        self.reg.fell_back(r.slot, r.generation);
+    }
+
     /// Frees what was unlinked and waited for the audio contexts to finish the buffer they
     /// were in (also done at every definition and retired batch; call it now and then).
     pub fn reclaim(&mut self) {
@@ -549,6 +555,10 @@ impl Dsp {
         );
         let interrupt = Arc::new(AtomicBool::new(false));
         let mut slots: Box<[u64]> = self.reg.slots.clone();
+        let mut gens = vec![0usize; registry::MAX_SLOTS].into_boxed_slice();
+        for f in self.reg.funcs.values() {
+            gens[f.slot as usize] = f.gen_id;
+        }
         slots[registry::INTERRUPT_SLOT] = Arc::as_ptr(&interrupt) as u64;
         ctx.slots = slots.as_ptr();
         let io: ArenaBlock = self
@@ -564,6 +574,8 @@ impl Dsp {
         Ok(AudioCtx {
             ctx,
             slots,
+            gens,
+            watch: Default::default(),
             code: self.reg.code.clone(),
             arena: self.arena.clone(),
             io,

@@ -222,8 +222,8 @@ pub struct Registry {
     dying: Vec<Dying>,
     pending: Vec<(u32, u64, usize)>,
     audio_gen: Vec<Option<usize>>,
-    /// Generations the audio side keeps to fall back to when an entry faults.
-    audio_fallback: HashMap<u32, usize>,
+    /// The generation the audio side keeps to fall back to when its entry faults.
+    audio_fallback: Option<usize>,
     /// Generations that made closures in the control thread's default zone.
     permanent: HashSet<usize>,
     /// The buffer counts of the audio contexts made so far.
@@ -250,7 +250,7 @@ impl Default for Registry {
             dying: Vec::new(),
             pending: Vec::new(),
             audio_gen: vec![None; MAX_SLOTS],
-            audio_fallback: HashMap::new(),
+            audio_fallback: None,
             permanent: HashSet::new(),
             epochs: Vec::new(),
             type_ids: HashMap::new(),
@@ -441,19 +441,17 @@ impl Registry {
             }
             self.audio_gen[*slot as usize] = Some(*g);
         }
-        if let Some((slot, g)) = batch.fallback {
-            self.audio_fallback.insert(slot, g);
-        }
+        self.audio_fallback = batch.fallback.map(|(_, g)| g);
         self.collect();
     }
 
     /// The audio side went back to its fallback for `slot`: generation `id` is in its slot
-    /// again and it keeps no fallback for that slot.
+    /// again and it keeps no fallback.
     pub fn fell_back(&mut self, slot: u32, id: usize) {
         if let Some(s) = self.audio_gen.get_mut(slot as usize) {
             *s = Some(id);
         }
-        self.audio_fallback.remove(&slot);
+        self.audio_fallback = None;
         self.collect();
     }
 
@@ -484,7 +482,7 @@ impl Registry {
             }
             held.extend(self.audio_gen.iter().flatten().copied());
             held.extend(self.pending.iter().map(|p| p.2));
-            held.extend(self.audio_fallback.values().copied());
+            held.extend(self.audio_fallback);
             held.extend(self.permanent.iter().copied());
             let dead: Vec<usize> = self
                 .gens
