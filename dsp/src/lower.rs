@@ -1271,7 +1271,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
         self.check(clo, 0, 16, site, true);
         let stamp = self.b.ins().load(types::I64, MemFlagsData::new(), clo, 0);
         let env = self.b.ins().load(types::I64, MemFlagsData::new(), clo, 8);
-        let entry = self.code_entry(stamp, FaultCode::FreedClosure, site);
+        let entry = self.code_entry(stamp, None, FaultCode::ClosureVar, site);
         let table = self.b.ins().load(
             types::I64,
             MemFlagsData::trusted(),
@@ -1304,9 +1304,10 @@ impl<'a, 'b> FnCx<'a, 'b> {
         }))
     }
 
-    /// The code-table entry a closure record's `stamp` names; faults with `code` unless
-    /// the entry still carries that stamp.
-    fn code_entry(&mut self, stamp: Value, code: FaultCode, site: u32) -> Value {
+    /// The code-table entry a closure record's `stamp` names. Faults unless the entry
+    /// still carries that stamp ([`FaultCode::FreedClosure`]) and, when `want` gives a
+    /// type id, the entry has that type (`code`). One test on the fast path.
+    fn code_entry(&mut self, stamp: Value, want: Option<u64>, code: FaultCode, site: u32) -> Value {
         let idx = self
             .b
             .ins()
@@ -1320,8 +1321,41 @@ impl<'a, 'b> FnCx<'a, 'b> {
             entry,
             crate::registry::CODE_STAMP,
         );
-        let stale = self.b.ins().icmp(IntCC::NotEqual, owner, stamp);
-        self.fault_if(stale, code, site);
+        let stale = self.b.ins().bxor(owner, stamp);
+        let bad = match want {
+            Some(want) => {
+                let tid = self
+                    .b
+                    .ins()
+                    .load(types::I64, MemFlagsData::trusted(), entry, 8);
+                let other = self.b.ins().bxor_imm_s(tid, want as i64);
+                self.b.ins().bor(stale, other)
+            }
+            None => stale,
+        };
+        let fail = self.b.create_block();
+        self.b.set_cold_block(fail);
+        let cont = self.b.create_block();
+        self.b.ins().brif(bad, fail, &[], cont, &[]);
+        self.b.seal_block(fail);
+        self.b.seal_block(cont);
+        self.b.switch_to_block(fail);
+        let freed = self
+            .b
+            .ins()
+            .iconst(types::I32, FaultCode::FreedClosure as i64);
+        let wrong = self.b.ins().iconst(types::I32, code as i64);
+        let c = self.b.ins().select(stale, freed, wrong);
+        let s = self.b.ins().iconst(types::I32, i64::from(site));
+        let ctx = self.ctx;
+        self.b
+            .ins()
+            .store(MemFlagsData::trusted(), c, ctx, CTX_FAULT);
+        self.b
+            .ins()
+            .store(MemFlagsData::trusted(), s, ctx, CTX_FAULT_SITE);
+        self.b.ins().jump(self.fault_block, &[]);
+        self.b.switch_to_block(cont);
         entry
     }
 
@@ -1353,14 +1387,8 @@ impl<'a, 'b> FnCx<'a, 'b> {
         let stamp = self.b.ins().load(types::I64, MemFlagsData::new(), clo, 0);
         let env = self.b.ins().load(types::I64, MemFlagsData::new(), clo, 8);
         vals[1] = env;
-        let entry = self.code_entry(stamp, FaultCode::FreedClosure, site);
-        let tid = self
-            .b
-            .ins()
-            .load(types::I64, MemFlagsData::trusted(), entry, 8);
         let want = self.linker.type_id(ft);
-        let wrong = self.b.ins().icmp_imm_s(IntCC::NotEqual, tid, want as i64);
-        self.fault_if(wrong, code, site);
+        let entry = self.code_entry(stamp, Some(want), code, site);
         let fptr = self
             .b
             .ins()
