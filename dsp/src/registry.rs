@@ -193,7 +193,7 @@ pub struct SwapBatch {
 #[derive(Clone, Copy, Debug)]
 pub struct Mark {
     next_slot: u32,
-    type_ids: usize,
+    next_type: u64,
     sites: usize,
 }
 
@@ -229,6 +229,9 @@ pub struct Registry {
     /// The buffer counts of the audio contexts made so far.
     epochs: Vec<Weak<Epoch>>,
     type_ids: HashMap<Type, u64>,
+    /// The next type id: ids are never given out twice, so code compiled by a failed
+    /// definition (see [`Registry::rollback`]) cannot mistake a later type for one of its own.
+    next_type: u64,
     pub sites: Vec<Site>,
 }
 
@@ -254,6 +257,7 @@ impl Default for Registry {
             permanent: HashSet::new(),
             epochs: Vec::new(),
             type_ids: HashMap::new(),
+            next_type: 1,
             sites: vec![Site {
                 form: String::new(),
                 span: None,
@@ -265,8 +269,13 @@ impl Default for Registry {
 
 impl Registry {
     pub fn type_id(&mut self, t: &Type) -> u64 {
-        let n = self.type_ids.len() as u64 + 1;
-        *self.type_ids.entry(t.clone()).or_insert(n)
+        if let Some(id) = self.type_ids.get(t) {
+            return *id;
+        }
+        let id = self.next_type;
+        self.next_type += 1;
+        self.type_ids.insert(t.clone(), id);
+        id
     }
 
     /// The type id of `t`, if one was given out.
@@ -300,7 +309,7 @@ impl Registry {
     pub fn mark(&self) -> Mark {
         Mark {
             next_slot: self.next_slot,
-            type_ids: self.type_ids.len(),
+            next_type: self.next_type,
             sites: self.sites.len(),
         }
     }
@@ -311,8 +320,7 @@ impl Registry {
     pub fn rollback(&mut self, mark: Mark) {
         self.slot_of.retain(|_, s| *s < mark.next_slot);
         self.next_slot = mark.next_slot;
-        let kept = mark.type_ids as u64;
-        self.type_ids.retain(|_, id| *id <= kept);
+        self.type_ids.retain(|_, id| *id < mark.next_type);
         self.sites.truncate(mark.sites);
     }
 
