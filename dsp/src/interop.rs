@@ -73,9 +73,17 @@ impl DspValue {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Fault {
     pub(crate) raw: RawFault,
+    /// The sample time of the per-sample call that faulted, when it is known.
+    pub(crate) time: Option<i64>,
 }
 
 impl Fault {
+    /// The sample a per-sample DSP entry was computing when it faulted (`None` for
+    /// per-buffer entries and calls, which only know the buffer's time).
+    pub fn time(&self) -> Option<i64> {
+        self.time
+    }
+
     /// The fault code, if the runtime knows it.
     pub fn code(&self) -> Option<FaultCode> {
         self.raw.code
@@ -214,6 +222,7 @@ pub struct AudioCtx {
 /// A fault raised by the audio context itself (no site in compiled code).
 fn own_fault(code: FaultCode) -> Fault {
     Fault {
+        time: None,
         raw: RawFault {
             code: Some(code),
             raw: code as u32,
@@ -337,7 +346,10 @@ impl AudioCtx {
             let g: SampleFn = unsafe { std::mem::transmute(f as *const u8) };
             g(ctx, env, x, time, chan, frame)
         };
-        self.ctx.finish_call(mark).map_err(|raw| self.fault(raw))?;
+        self.ctx.finish_call(mark).map_err(|raw| Fault {
+            time: Some(time),
+            ..self.fault(raw)
+        })?;
         Ok(y)
     }
 
@@ -473,7 +485,7 @@ impl AudioCtx {
         if raw.raw == INTERRUPTED {
             self.interrupt.store(false, Ordering::Relaxed);
         }
-        Fault { raw }
+        Fault { raw, time: None }
     }
 
     /// Marks the start of a buffer (before its swaps are applied and its code runs): until

@@ -144,7 +144,7 @@ impl Processor {
             let fell_back = self.ctx.fall_back(entry);
             self.give_back(Returned::EntryFault {
                 fault,
-                time: t,
+                time: fault.time().unwrap_or(t),
                 fell_back,
             });
             if fell_back.is_none() {

@@ -59,8 +59,9 @@ fn the_fallback_is_reported_as_such() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.matches("faulted").count(), 1, "{stderr}");
     assert!(
-        stderr.contains("dsp faulted: out-of-range memory access (pref) in closure dsp")
-            && stderr.contains("; playing its previous version"),
+        stderr.contains(
+            "dsp faulted: out-of-range memory access (pref) in closure dsp (at sample 12001); playing its previous version"
+        ),
         "{stderr}"
     );
 }
