@@ -63,6 +63,7 @@ struct DefLinker<'a> {
     literals: &'a mut Option<Zone>,
     def: Arc<str>,
     self_slot: u32,
+    maker: usize,
 }
 
 impl Linker for DefLinker<'_> {
@@ -106,6 +107,9 @@ impl Linker for DefLinker<'_> {
             def: self.def.clone(),
         });
         (self.reg.sites.len() - 1) as u32
+    }
+    fn maker(&self) -> u64 {
+        self.maker as u64
     }
 }
 
@@ -230,19 +234,20 @@ impl Compiler<'_> {
                 _ => None,
             })
             .collect();
+        let id = self.reg.new_gen_id();
         let mut generation = Gen {
             name: name.clone(),
             slot,
             code: None,
             zone: None,
             literals: None,
-            indices: Vec::new(),
+            stamps: Vec::new(),
             refs,
             current: true,
             in_flight: 0,
-            freed: false,
         };
         let result = self.build(
+            id,
             &mut generation,
             &init,
             &lambdas,
@@ -254,8 +259,9 @@ impl Compiler<'_> {
         let closure = match result {
             Ok(c) => c,
             Err(e) => {
-                let indices = std::mem::take(&mut generation.indices);
-                self.reg.release_indices(indices);
+                // Its init code ran: a closure it made may have been stored where the audio
+                // thread reads it, so it goes the way of any unlinked generation.
+                self.reg.discard(id, generation);
                 return Err(e);
             }
         };
@@ -264,7 +270,7 @@ impl Compiler<'_> {
         }
         warnings.extend(self.ctx.take_warnings());
         let signature = ty.to_string();
-        self.reg.install(generation, ty, closure);
+        self.reg.install(id, generation, ty, closure);
         Ok(Output {
             name,
             signature,
@@ -275,6 +281,7 @@ impl Compiler<'_> {
     #[allow(clippy::too_many_arguments)]
     fn build(
         &mut self,
+        id: usize,
         generation: &mut Gen,
         init: &Lambda,
         lambdas: &HashMap<usize, &Lambda>,
@@ -285,14 +292,14 @@ impl Compiler<'_> {
     ) -> Result<u64> {
         let mut fn_indices = HashMap::new();
         for i in idxs {
-            let k = self.reg.code_index().ok_or_else(|| {
+            let k = self.reg.code_stamp().ok_or_else(|| {
                 DspError::new(
                     DspErrorKind::Alloc,
                     "too many compiled lambdas alive: the code table is full",
                     sp,
                 )
             })?;
-            generation.indices.push(k);
+            generation.stamps.push(k);
             fn_indices.insert(*i, k);
         }
         let mut code: CodeBlock = self.jit.module();
@@ -315,6 +322,7 @@ impl Compiler<'_> {
                 literals: &mut generation.literals,
                 def: def.clone(),
                 self_slot: generation.slot,
+                maker: id,
             };
             let fi = &fn_indices;
             let id = self.jit.function(&mut code, sig, |b| {
@@ -360,11 +368,9 @@ impl Compiler<'_> {
             self.var_tables(&mut zone, &generation.name, idxs, &fn_indices, typed)
                 .map(|_| clo)
         });
+        generation.zone = Some(zone);
         match result {
-            Ok(clo) => {
-                generation.zone = Some(zone);
-                Ok(clo)
-            }
+            Ok(clo) => Ok(clo),
             Err(raw) => Err(DspError::new(
                 DspErrorKind::Fault,
                 crate::interop::describe(self.reg, raw),
@@ -606,6 +612,7 @@ impl Compiler<'_> {
             literals: &mut literals,
             def: Arc::from(""),
             self_slot: 0,
+            maker: 0,
         };
         let typed = Typed::default();
         let none = HashMap::new();

@@ -14,7 +14,7 @@
 //!
 //! Nothing [`AudioCtx`] does allocates, locks or prints.
 
-use crate::registry::{CodeMem, INTERRUPTED, Registry, SwapBatch};
+use crate::registry::{CodeMem, Epoch, INTERRUPTED, Registry, SwapBatch};
 use crate::runtime::shadow::strip;
 use crate::runtime::{Arena, ArenaBlock, Ctx, FaultCode, FaultDetail, RawFault};
 use crate::types::Type;
@@ -74,9 +74,17 @@ impl DspValue {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Fault {
     pub(crate) raw: RawFault,
+    /// The sample time of the per-sample call that faulted, when it is known.
+    pub(crate) time: Option<i64>,
 }
 
 impl Fault {
+    /// The sample a per-sample DSP entry was computing when it faulted (`None` for
+    /// per-buffer entries and calls, which only know the buffer's time).
+    pub fn time(&self) -> Option<i64> {
+        self.time
+    }
+
     /// The fault code, if the runtime knows it.
     pub fn code(&self) -> Option<FaultCode> {
         self.raw.code
@@ -145,6 +153,13 @@ pub struct Entry {
     pub(crate) kind: EntryKind,
 }
 
+impl Entry {
+    /// The slot of the entry's bind-func.
+    pub fn slot(&self) -> u32 {
+        self.slot
+    }
+}
+
 /// A call of a bind-func, ready to run on the audio thread (arguments inline). String
 /// arguments travel inline too and are copied into the audio zone when the call runs, so
 /// they live as long as the call (until the end of that buffer).
@@ -182,9 +197,27 @@ pub(crate) fn resolve(code: &CodeMem, arena: &Arena, clo: u64, type_id: u64) -> 
     let at = strip(clo);
     // SAFETY: [at, at+16) is 16-aligned arena memory of a live allocation, mapped while
     // `arena` lives; DSP code may change it concurrently only from this same thread.
-    let (idx, env) = unsafe { ((at as *const u64).read(), ((at + 8) as *const u64).read()) };
-    let (f, tid) = code.get(idx)?;
+    let (stamp, env) = unsafe { ((at as *const u64).read(), ((at + 8) as *const u64).read()) };
+    let (f, tid) = code.get(stamp)?;
     (tid == type_id && f != 0).then_some((f, env))
+}
+
+/// The audio side went back to the previous generation of an entry that faulted (see
+/// [`AudioCtx::fall_back`]); hand it to [`crate::Dsp::fell_back`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Revert {
+    pub(crate) slot: u32,
+    pub(crate) generation: usize,
+}
+
+/// What the audio context knows of the entry's slot: whether its closure has run without
+/// a fault since it was installed, and the last closure of that slot that did (with its
+/// generation), to go back to.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Watch {
+    slot: Option<u32>,
+    ran_ok: bool,
+    fallback: Option<(u64, usize)>,
 }
 
 /// The audio thread's context: its own runtime context (audio zone, reserve, heap,
@@ -192,6 +225,9 @@ pub(crate) fn resolve(code: &CodeMem, arena: &Arena, clo: u64, type_id: u64) -> 
 pub struct AudioCtx {
     pub(crate) ctx: Box<Ctx>,
     pub(crate) slots: Box<[u64]>,
+    /// The generation of the closure in each slot.
+    pub(crate) gens: Box<[usize]>,
+    pub(crate) watch: Watch,
     pub(crate) code: Arc<CodeMem>,
     pub(crate) arena: Arc<Arena>,
     pub(crate) io: ArenaBlock,
@@ -201,6 +237,9 @@ pub struct AudioCtx {
     pub(crate) channels_addr: u64,
     /// Set (by a watchdog) to stop a runaway loop; cleared when the fault is returned.
     pub(crate) interrupt: Arc<AtomicBool>,
+    /// Buffers begun and ended, odd inside a buffer: the registry frees unlinked code only
+    /// after a buffer that was running when it was unlinked has ended.
+    pub(crate) epoch: Arc<Epoch>,
     /// Keeps the code this context may run alive after the `Dsp` is dropped.
     pub(crate) _keeper: Arc<crate::jit::CodeKeeper>,
     /// Keeps the memory that code may use alive after the `Dsp` is dropped.
@@ -210,6 +249,7 @@ pub struct AudioCtx {
 /// A fault raised by the audio context itself (no site in compiled code).
 fn own_fault(code: FaultCode) -> Fault {
     Fault {
+        time: None,
         raw: RawFault {
             code: Some(code),
             raw: code as u32,
@@ -220,13 +260,65 @@ fn own_fault(code: FaultCode) -> Fault {
 }
 
 impl AudioCtx {
-    /// Installs the batch's closures all at once; the batch then holds what was replaced.
+    /// Installs the batch's closures all at once; the batch then holds what was replaced
+    /// and what this context keeps to fall back to. When the entry's slot is replaced while
+    /// its closure has been running without a fault, that closure becomes the fallback.
     pub fn apply(&mut self, batch: &mut SwapBatch) {
-        for &(slot, clo, _) in &batch.installs {
-            let old = std::mem::replace(&mut self.slots[slot as usize], clo);
+        for &(slot, clo, generation) in &batch.installs {
+            let i = slot as usize;
+            let old = std::mem::replace(&mut self.slots[i], clo);
+            let old_gen = std::mem::replace(&mut self.gens[i], generation);
+            if self.watch.slot == Some(slot) {
+                if self.watch.ran_ok {
+                    self.watch.fallback = Some((old, old_gen));
+                }
+                self.watch.ran_ok = false;
+            }
             if batch.replaced.len() < batch.replaced.capacity() {
                 batch.replaced.push((slot, old));
             }
+        }
+        batch.fallback = self
+            .watch
+            .slot
+            .zip(self.watch.fallback)
+            .map(|(slot, (_, g))| (slot, g));
+    }
+
+    /// Makes `slot` the one whose previous closure is kept to fall back to (the DSP entry's).
+    /// A change of slot drops the fallback kept so far.
+    pub fn watch(&mut self, slot: Option<u32>) {
+        if self.watch.slot != slot {
+            self.watch = Watch {
+                slot,
+                ..Watch::default()
+            };
+        }
+    }
+
+    /// After `e` faulted: puts the last closure of its slot that ran without a fault back in
+    /// the slot, if there is one of the entry's type. The caller runs the entry again and
+    /// reports the [`Revert`].
+    pub fn fall_back(&mut self, e: Entry) -> Option<Revert> {
+        if self.watch.slot != Some(e.slot) {
+            return None;
+        }
+        let (clo, generation) = self.watch.fallback?;
+        resolve(&self.code, &self.arena, clo, e.type_id)?;
+        let i = e.slot as usize;
+        self.slots[i] = clo;
+        self.gens[i] = generation;
+        self.watch.fallback = None;
+        self.watch.ran_ok = true;
+        Some(Revert {
+            slot: e.slot,
+            generation,
+        })
+    }
+
+    fn ran_ok(&mut self, e: Entry) {
+        if self.watch.slot == Some(e.slot) {
+            self.watch.ran_ok = true;
         }
     }
 
@@ -281,7 +373,10 @@ impl AudioCtx {
             let g: SampleFn = unsafe { std::mem::transmute(f as *const u8) };
             g(ctx, env, x, time, chan, frame)
         };
-        self.ctx.finish_call(mark).map_err(|raw| self.fault(raw))?;
+        self.ctx.finish_call(mark).map_err(|raw| Fault {
+            time: Some(time),
+            ..self.fault(raw)
+        })?;
         Ok(y)
     }
 
@@ -314,6 +409,7 @@ impl AudioCtx {
             let x = input.get(c).copied().unwrap_or(0.0);
             *o = self.call_sample(e, f, env, x, time, c as i64)?;
         }
+        self.ran_ok(e);
         Ok(())
     }
 
@@ -343,6 +439,7 @@ impl AudioCtx {
                         self.call_sample(e, f, env, x, time + fr as i64, c as i64)?;
                 }
             }
+            self.ran_ok(e);
             return Ok(());
         }
         if channels > IO_SAMPLES {
@@ -374,6 +471,7 @@ impl AudioCtx {
             }
             done += n;
         }
+        self.ran_ok(e);
         Ok(())
     }
 
@@ -414,12 +512,27 @@ impl AudioCtx {
         if raw.raw == INTERRUPTED {
             self.interrupt.store(false, Ordering::Relaxed);
         }
-        Fault { raw }
+        Fault { raw, time: None }
     }
 
-    /// Resets the audio zone (and the rest of the per-buffer state).
+    /// Marks the start of a buffer (before its swaps are applied and its code runs): until
+    /// [`AudioCtx::end_buffer`], code unlinked on the control side is not freed.
+    pub fn begin_buffer(&mut self) {
+        if self.epoch.load(Ordering::Relaxed).is_multiple_of(2) {
+            self.epoch.fetch_add(1, Ordering::SeqCst);
+            // Code-table stamps read in this buffer are read after this point, so a stamp
+            // the control side cleared before seeing the count change is seen cleared.
+            std::sync::atomic::fence(Ordering::SeqCst);
+        }
+    }
+
+    /// Resets the audio zone (and the rest of the per-buffer state) and ends the buffer
+    /// begun with [`AudioCtx::begin_buffer`].
     pub fn end_buffer(&mut self) {
         self.ctx.end_buffer();
+        if !self.epoch.load(Ordering::Relaxed).is_multiple_of(2) {
+            self.epoch.fetch_add(1, Ordering::Release);
+        }
     }
 
     pub fn audio_zone_used(&self) -> usize {

@@ -2,7 +2,7 @@
 //!
 //! A [`CodeBlock`] owns a definition's module and frees its pages with `free_memory()`
 //! when dropped (dropping a bare `JITModule` would leak them); the registry drops it only
-//! once no thread can run the code any more.
+//! once no thread can run the code any more (see `registry`'s header).
 
 use crate::error::{DspError, DspErrorKind, Result};
 use cranelift_codegen::Context;
@@ -147,9 +147,16 @@ impl CodeBlock {
 impl Drop for CodeBlock {
     fn drop(&mut self) {
         if let Some(m) = self.module.take() {
-            // SAFETY: the registry drops a code block only after both threads have let go of
-            // every closure whose code lives in it, so nothing can be running it or call it
-            // later (code-table entries pointing here were cleared first).
+            // SAFETY: the registry drops a code block only when (1) no slot of either
+            // thread, batch in flight, audio fallback, live definition naming it, or live
+            // zone holding one of its closure records refers to its generation, so no valid
+            // path leads here; (2) the code-table stamps of its lambdas were cleared first,
+            // so a call that starts later through a record that outlived it (a pointer kept
+            // in memory the registry does not track) fails the stamp check and faults
+            // before jumping; and (3) every audio context that was inside a buffer when
+            // those stamps were cleared has ended that buffer, so a call that passed the
+            // check before has returned. Trampolines are dropped with the `Dsp`, or with
+            // the last audio context (`CodeKeeper`).
             unsafe { m.free_memory() };
         }
     }

@@ -30,7 +30,7 @@ pub mod types;
 
 pub use error::{DspError, DspErrorKind};
 pub use interop::{
-    AudioCtx, DspValue, Entry, Fault, MAX_PREPARED_ARGS, PREPARED_TEXT, PreparedCall,
+    AudioCtx, DspValue, Entry, Fault, MAX_PREPARED_ARGS, PREPARED_TEXT, PreparedCall, Revert,
 };
 pub use registry::{LiveCounts, SwapBatch};
 pub use sexp::{Sexp, SexpKind, Span, parse};
@@ -140,14 +140,10 @@ pub struct Dsp {
 
 impl Drop for Dsp {
     fn drop(&mut self) {
-        let live = self.reg.gens.iter_mut().filter_map(|g| g.code.take());
+        let live = self.reg.take_code();
         let tramps = std::mem::take(&mut self.tramp_code);
-        self.keeper.keep(live.chain(tramps));
-        let zones = self.reg.gens.iter_mut().flat_map(|g| {
-            let zone = g.zone.take();
-            zone.into_iter().chain(g.literals.take())
-        });
-        let zones: Vec<Zone> = zones.chain(self.reg.val_zones.drain(..)).collect();
+        self.keeper.keep(live.into_iter().chain(tramps));
+        let zones = self.reg.take_zones();
         if let Ok(mut kept) = self.zone_keeper.lock() {
             kept.extend(zones);
         }
@@ -179,7 +175,6 @@ impl Dsp {
             shadow_base: arena.base().wrapping_add(arena.shadow_delta()),
             checks: cfg.checks,
             code_table: reg.code.base(),
-            code_cap: registry::CODE_CAP,
             call_conv: jit.call_conv(),
             frontend: jit.frontend(),
         };
@@ -345,6 +340,7 @@ impl Dsp {
         t(&mut *self.ctx, clo, words.as_ptr(), &mut out);
         let r = self.ctx.finish_call(mark);
         self.ctx.after_call();
+        self.reg.note_permanent(self.ctx.base_zone().makers());
         match r {
             Ok(()) => Ok(DspValue::from_word(out, &ret)),
             Err(raw) => {
@@ -544,6 +540,18 @@ impl Dsp {
         self.reg.retire(&batch);
     }
 
+    /// The audio side went back to a previous generation of a faulting entry: it keeps that
+    /// generation alive in place of the one that faulted.
+    pub fn fell_back(&mut self, r: Revert) {
+        self.reg.fell_back(r.slot, r.generation);
+    }
+
+    /// Frees what was unlinked and waited for the audio contexts to finish the buffer they
+    /// were in (also done at every definition and retired batch; call it now and then).
+    pub fn reclaim(&mut self) {
+        self.reg.reclaim();
+    }
+
     /// The audio thread's context, with the slots defined so far.
     pub fn audio_ctx(&mut self) -> Result<AudioCtx> {
         let cfg = AudioConfig {
@@ -557,6 +565,10 @@ impl Dsp {
         );
         let interrupt = Arc::new(AtomicBool::new(false));
         let mut slots: Box<[u64]> = self.reg.slots.clone();
+        let mut gens = vec![0usize; registry::MAX_SLOTS].into_boxed_slice();
+        for f in self.reg.funcs.values() {
+            gens[f.slot as usize] = f.gen_id;
+        }
         slots[registry::INTERRUPT_SLOT] = Arc::as_ptr(&interrupt) as u64;
         ctx.slots = slots.as_ptr();
         let io: ArenaBlock = self
@@ -569,12 +581,16 @@ impl Dsp {
             self.arena.tag(io.addr(), half, 0),
             self.arena.tag(io.addr() + half, half, 0),
         );
+        let epoch = Arc::new(registry::Epoch::new(0));
+        self.reg.add_epoch(&epoch);
         self.reg.audio_started();
         let frames_addr = self.reg.vals.get("FRAMES").map_or(0, |v| v.addr);
         let channels_addr = self.reg.vals.get("CHANNELS").map_or(0, |v| v.addr);
         Ok(AudioCtx {
             ctx,
             slots,
+            gens,
+            watch: Default::default(),
             code: self.reg.code.clone(),
             arena: self.arena.clone(),
             io,
@@ -582,6 +598,7 @@ impl Dsp {
             frames_addr,
             channels_addr,
             interrupt,
+            epoch,
             _keeper: self.keeper.clone(),
             _zones: self.zone_keeper.clone(),
         })
@@ -628,5 +645,52 @@ impl Dsp {
     /// closure, one closure zone, one code block) and global zones.
     pub fn live(&self) -> LiveCounts {
         self.reg.live()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn define(dsp: &mut Dsp, src: &str) {
+        for f in parse(src, "test.xtm").expect("parses") {
+            if let Err(e) = dsp.define(&f) {
+                panic!("{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_closure_record_that_outlived_its_code_faults_and_never_runs_reused_code() {
+        let mut dsp = Dsp::new(DspConfig::default()).expect("a Dsp");
+        define(
+            &mut dsp,
+            "(bind-func twice (lambda (x:i64) (* x 2)))
+             (bind-func apply_to (lambda (g:[i64,i64]* x:i64) (g x)))",
+        );
+        // A copy of twice's closure record, kept where the registry does not look.
+        let rec = dsp.reg.slots[dsp.reg.funcs["twice"].slot as usize];
+        let mut words = [0u8; 16];
+        assert!(dsp.arena.read(rec, &mut words));
+        let mut keep = Zone::new(&dsp.arena, 64, "kept copy").expect("zone");
+        let copy = keep.alloc(16, 8).expect("room");
+        assert!(dsp.arena.write(copy, &words));
+        let args = [DspValue::Ptr(copy), DspValue::I64(21)];
+        assert_eq!(
+            dsp.call("apply_to", &args).expect("runs"),
+            DspValue::I64(42)
+        );
+        // The first twice is freed and its code-table index given to the new twice, of the
+        // same type: the copy must not reach that code.
+        define(&mut dsp, "(bind-func twice (lambda (x:i64) (* x 3)))");
+        let e = dsp.call("apply_to", &args).expect_err("the copy is stale");
+        assert_eq!(e.kind, DspErrorKind::Fault);
+        assert!(
+            e.message
+                .contains("call through a closure whose code was freed"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("in closure apply_to"), "{}", e.message);
     }
 }

@@ -1,12 +1,16 @@
 //! Typed syntax → Cranelift IR: one function per lambda, `(ctx, env, params..) -> ret`.
 //!
-//! - A closure value is an arena pointer to `{ fn_index: u64, env: u64 }` followed by its
+//! - A closure value is an arena pointer to `{ stamp: u64, env: u64 }` followed by its
 //!   environment (one 8-byte slot per captured variable: the value, or for a captured
 //!   variable that is `set!` the address of its shared cell). It is allocated in the
-//!   current zone when the `lambda` is evaluated.
+//!   current zone when the `lambda` is evaluated (`zonal_closure`, which notes the
+//!   generation that made it in that zone). The stamp names the lambda's code-table
+//!   entry (see [`crate::registry`]).
 //! - Calls (to closures in variables and to bind-funcs through this thread's slot table)
-//!   look `fn_index` up in the code table, which lives outside the arena, and check the
-//!   callee's type id there before jumping: corrupt data faults, it never jumps anywhere.
+//!   find the code-table entry from the stamp's index bits, which lives outside the
+//!   arena, and check there that the entry still carries that stamp (else the closure
+//!   outlived its code) and the callee's type id before jumping: a stale or corrupt
+//!   record faults, it never jumps anywhere.
 //! - Pointers carry a tag in their high bits (see [`crate::runtime::shadow`]). With checks
 //!   on, every load/store through a pointer is checked against its allocation: the address
 //!   must lie in the arena (so the shadow can be read), and the shadow entry of its granule
@@ -58,9 +62,8 @@ pub struct Consts {
     /// Address of the arena's shadow (the entry of the arena's first granule).
     pub shadow_base: u64,
     pub checks: bool,
-    /// Address and capacity of the code table (entries of `{ fn_ptr: u64, type_id: u64 }`).
+    /// Address of the code table (see [`crate::registry::CODE_WORDS`]).
     pub code_table: u64,
-    pub code_cap: u64,
     pub call_conv: CallConv,
     pub frontend: TargetFrontendConfig,
 }
@@ -77,6 +80,9 @@ pub trait Linker {
     fn global(&self, name: &str) -> Option<u64>;
     /// A site number for faults at this form.
     fn site(&mut self, form: &str, span: Option<&Span>) -> u32;
+    /// The number of the generation being compiled (noted in the zone of each closure
+    /// record its code makes).
+    fn maker(&self) -> u64;
 }
 
 /// True when `e` contains a loop (outside nested lambdas).
@@ -136,6 +142,7 @@ pub struct FnCx<'a, 'b> {
     pub typed: &'a Typed,
     pub consts: Consts,
     pub linker: &'a mut dyn Linker,
+    /// The code-table stamp of each lambda of the definition, by lambda index.
     pub fn_indices: &'a HashMap<usize, u64>,
     ctx: Value,
     vars: HashMap<usize, Variable>,
@@ -1185,15 +1192,28 @@ impl<'a, 'b> FnCx<'a, 'b> {
 
     fn make_closure(&mut self, index: usize, sp: Option<&Span>) -> Result<Value> {
         let caps = self.typed.captures.get(&index).cloned().unwrap_or_default();
-        let fn_index = *self
+        let stamp = *self
             .fn_indices
             .get(&index)
             .ok_or_else(|| internal("lambda without code"))?;
         let site = self.linker.site("lambda", sp);
         let bytes = 16 + 8 * caps.len() as u64;
-        let rec = self.alloc_call(abi::zonal_zalloc as *const u8 as u64, None, bytes, 8, site);
+        let ctx = self.ctx;
+        let n = self.b.ins().iconst(types::I64, bytes as i64);
+        let maker = self.b.ins().iconst(types::I64, self.linker.maker() as i64);
+        let s = self.b.ins().iconst(types::I32, i64::from(site));
+        let p = [types::I64, types::I64, types::I64, types::I32];
+        let rec = self
+            .rt_call(
+                abi::zonal_closure as *const u8 as u64,
+                &p,
+                Some(types::I64),
+                &[ctx, n, maker, s],
+            )
+            .ok_or_else(|| internal("zonal_closure has a result"))?;
+        self.check_fault();
         let at = self.strip(rec);
-        let fi = self.b.ins().iconst(types::I64, fn_index as i64);
+        let fi = self.b.ins().iconst(types::I64, stamp as i64);
         self.b.ins().store(MemFlagsData::trusted(), fi, at, 0);
         let env = self.b.ins().iadd_imm_s(rec, 16);
         self.b.ins().store(MemFlagsData::trusted(), env, at, 8);
@@ -1231,17 +1251,9 @@ impl<'a, 'b> FnCx<'a, 'b> {
         };
         let ty = clif(t, sp)?.ok_or_else(|| internal("void closure variable"))?;
         let rec = self.check(clo, 0, 16, site, true, false);
-        let idx = self.b.ins().load(types::I64, MemFlagsData::new(), rec, 0);
+        let stamp = self.b.ins().load(types::I64, MemFlagsData::new(), rec, 0);
         let env = self.b.ins().load(types::I64, MemFlagsData::new(), rec, 8);
-        let bad = self.b.ins().icmp_imm_s(
-            IntCC::UnsignedGreaterThanOrEqual,
-            idx,
-            self.consts.code_cap as i64,
-        );
-        self.fault_if(bad, FaultCode::ClosureVar, site);
-        let entry_shift = (8 * crate::registry::CODE_WORDS).trailing_zeros();
-        let off = self.b.ins().ishl_imm_s(idx, i64::from(entry_shift));
-        let entry = self.b.ins().iadd_imm_s(off, self.consts.code_table as i64);
+        let entry = self.code_entry(stamp, None, FaultCode::ClosureVar, site);
         let table = self.b.ins().load(
             types::I64,
             MemFlagsData::trusted(),
@@ -1274,6 +1286,61 @@ impl<'a, 'b> FnCx<'a, 'b> {
         }))
     }
 
+    /// The code-table entry a closure record's `stamp` names. Faults unless the entry
+    /// still carries that stamp ([`FaultCode::FreedClosure`]) and, when `want` gives a
+    /// type id, the entry has that type (`code`). One test on the fast path.
+    fn code_entry(&mut self, stamp: Value, want: Option<u64>, code: FaultCode, site: u32) -> Value {
+        let idx = self
+            .b
+            .ins()
+            .band_imm_s(stamp, crate::registry::INDEX_MASK as i64);
+        let entry_shift = (8 * crate::registry::CODE_WORDS).trailing_zeros();
+        let off = self.b.ins().ishl_imm_s(idx, i64::from(entry_shift));
+        let entry = self.b.ins().iadd_imm_s(off, self.consts.code_table as i64);
+        let owner = self.b.ins().load(
+            types::I64,
+            MemFlagsData::trusted(),
+            entry,
+            crate::registry::CODE_STAMP,
+        );
+        let stale = self.b.ins().bxor(owner, stamp);
+        let bad = match want {
+            Some(want) => {
+                let tid = self
+                    .b
+                    .ins()
+                    .load(types::I64, MemFlagsData::trusted(), entry, 8);
+                let other = self.b.ins().bxor_imm_s(tid, want as i64);
+                self.b.ins().bor(stale, other)
+            }
+            None => stale,
+        };
+        let fail = self.b.create_block();
+        self.b.set_cold_block(fail);
+        let cont = self.b.create_block();
+        self.b.ins().brif(bad, fail, &[], cont, &[]);
+        self.b.seal_block(fail);
+        self.b.seal_block(cont);
+        self.b.switch_to_block(fail);
+        let freed = self
+            .b
+            .ins()
+            .iconst(types::I32, FaultCode::FreedClosure as i64);
+        let wrong = self.b.ins().iconst(types::I32, code as i64);
+        let c = self.b.ins().select(stale, freed, wrong);
+        let s = self.b.ins().iconst(types::I32, i64::from(site));
+        let ctx = self.ctx;
+        self.b
+            .ins()
+            .store(MemFlagsData::trusted(), c, ctx, CTX_FAULT);
+        self.b
+            .ins()
+            .store(MemFlagsData::trusted(), s, ctx, CTX_FAULT_SITE);
+        self.b.ins().jump(self.fault_block, &[]);
+        self.b.switch_to_block(cont);
+        entry
+    }
+
     fn call_args(&mut self, args: &[Expr]) -> Result<Vec<Value>> {
         let mut vals = Vec::new();
         for a in args {
@@ -1299,25 +1366,11 @@ impl<'a, 'b> FnCx<'a, 'b> {
         vals.extend(args);
         // Record: always checked, so that a null, wild or stale closure faults.
         let rec = self.check(clo, 0, 16, site, true, false);
-        let idx = self.b.ins().load(types::I64, MemFlagsData::new(), rec, 0);
+        let stamp = self.b.ins().load(types::I64, MemFlagsData::new(), rec, 0);
         let env = self.b.ins().load(types::I64, MemFlagsData::new(), rec, 8);
         vals[1] = env;
-        let bad = self.b.ins().icmp_imm_s(
-            IntCC::UnsignedGreaterThanOrEqual,
-            idx,
-            self.consts.code_cap as i64,
-        );
-        self.fault_if(bad, code, site);
-        let entry_shift = (8 * crate::registry::CODE_WORDS).trailing_zeros();
-        let off = self.b.ins().ishl_imm_s(idx, i64::from(entry_shift));
-        let entry = self.b.ins().iadd_imm_s(off, self.consts.code_table as i64);
-        let tid = self
-            .b
-            .ins()
-            .load(types::I64, MemFlagsData::trusted(), entry, 8);
         let want = self.linker.type_id(ft);
-        let wrong = self.b.ins().icmp_imm_s(IntCC::NotEqual, tid, want as i64);
-        self.fault_if(wrong, code, site);
+        let entry = self.code_entry(stamp, Some(want), code, site);
         let fptr = self
             .b
             .ins()

@@ -7,23 +7,36 @@
 //! - Redefining `foo` with another type keeps its slot: callers compiled against the old
 //!   type fail the type check of the call and fault with "called a definition that is
 //!   missing or changed its type: re-evaluate the caller" until they are re-evaluated.
-//! - The code table (outside the arena) maps a closure's `fn_index` to its code, type id
-//!   and variable table (see [`crate::runtime::vars`]; 0 when the lambda captures
-//!   nothing). Entry 0 is never used, so zeroed memory is never a callable closure.
+//! - The code table (outside the arena) maps a closure's stamp to its code, type id,
+//!   variable table (see [`crate::runtime::vars`]; 0 when the lambda captures nothing) and
+//!   the stamp itself. A closure record's first word is a stamp: the entry's index in the
+//!   low [`INDEX_BITS`] bits and a number never given out before above them. A call goes
+//!   through only when the record's stamp equals its entry's, so a record that outlived
+//!   its code faults ([`crate::runtime::FaultCode::FreedClosure`]) even after the index was
+//!   given to other code. Entry 0 is never used, so zeroed memory is never a callable
+//!   closure.
 //! - A [`Gen`] is one evaluation of a definition: its code, closure zone and string
-//!   literals. It is freed when the control side replaced it, the audio side no longer
-//!   holds it (its replacement was applied and the batch came back), and no live
-//!   generation referred to it when compiled (closures made by old code can be held by a
-//!   newer definition: `dsp` holding oscillators made by `osc_c`).
-
+//!   literals. It stays alive while anything can still call its code: the control side's
+//!   name (it is current), the audio side's slot (its replacement has not come back in a
+//!   retired batch), a batch in flight, the audio side's fallback for a faulting entry, a
+//!   live generation that named it when compiled (closures made by old code can be held
+//!   by a newer definition: `dsp` holding oscillators made by `osc_c`), or a live zone
+//!   holding one of its closure records (each zone notes which generations made closures
+//!   in it; the control thread's default zone is never emptied, so a generation that made
+//!   a closure there lives as long as the `Dsp`).
+//! - Freeing takes two steps. When nothing holds a generation any more, its code-table
+//!   stamps are cleared at once, so no call that starts afterwards can reach its code;
+//!   its code, zone and indices are freed only once every audio context that was inside
+//!   a buffer at that moment has finished that buffer (a call in progress then has
+//!   returned), see [`Registry::reclaim`].
 use crate::jit::CodeBlock;
 use crate::runtime::vars::{self, VarEntry};
 use crate::runtime::{Arena, Zone};
 use crate::sexp::Span;
 use crate::types::Type;
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 
 /// Words in a slot table: one per bind-func, and the last for [`INTERRUPT_SLOT`].
 pub const MAX_SLOTS: usize = 4096;
@@ -35,10 +48,17 @@ pub const INTERRUPTED: u32 = 12;
 /// Code-table entries (compiled lambdas alive at once) at most.
 pub const CODE_CAP: u64 = 1 << 16;
 
-/// Words per code-table entry: `{ fn_ptr, type_id, var_table, 0 }`.
+/// Bits of a stamp that hold the code-table index.
+pub const INDEX_BITS: u32 = CODE_CAP.trailing_zeros();
+/// The index part of a stamp.
+pub const INDEX_MASK: u64 = CODE_CAP - 1;
+
+/// Words per code-table entry: `{ fn_ptr, type_id, var_table, stamp }`.
 pub const CODE_WORDS: usize = 4;
 /// Byte offset of the variable table's address in a code-table entry.
 pub const CODE_VARS: i32 = 16;
+/// Byte offset of the stamp in a code-table entry.
+pub const CODE_STAMP: i32 = 24;
 
 /// The code table's memory: [`CODE_WORDS`] words per entry, shared with audio contexts.
 pub struct CodeMem {
@@ -58,32 +78,53 @@ impl CodeMem {
         self.entries.as_ptr() as u64
     }
 
-    /// (code address, type id) of entry `i`, or `None` past the end.
-    pub fn get(&self, i: u64) -> Option<(u64, u64)> {
-        if i >= CODE_CAP {
+    fn word(&self, stamp: u64, w: usize) -> &AtomicU64 {
+        &self.entries[CODE_WORDS * (stamp & INDEX_MASK) as usize + w]
+    }
+
+    /// (code address, type id) of the closure stamped `stamp`, or `None` when no live
+    /// code has that stamp.
+    pub fn get(&self, stamp: u64) -> Option<(u64, u64)> {
+        if self.word(stamp, 3).load(Ordering::Acquire) != stamp {
             return None;
         }
-        let i = CODE_WORDS * i as usize;
         Some((
-            self.entries[i].load(Ordering::Acquire),
-            self.entries[i + 1].load(Ordering::Acquire),
+            self.word(stamp, 0).load(Ordering::Acquire),
+            self.word(stamp, 1).load(Ordering::Acquire),
         ))
     }
 
-    /// The variable table of entry `i` (0: none), or `None` past the end.
-    pub fn vars(&self, i: u64) -> Option<u64> {
-        (i < CODE_CAP).then(|| self.entries[CODE_WORDS * i as usize + 2].load(Ordering::Acquire))
+    /// The variable table of the closure stamped `stamp` (0: none), or `None` when no live
+    /// code has that stamp.
+    pub fn vars(&self, stamp: u64) -> Option<u64> {
+        (self.word(stamp, 3).load(Ordering::Acquire) == stamp)
+            .then(|| self.word(stamp, 2).load(Ordering::Acquire))
     }
 
-    fn set(&self, i: u64, code: u64, type_id: u64) {
-        let i = CODE_WORDS * i as usize;
-        self.entries[i].store(code, Ordering::Release);
-        self.entries[i + 1].store(type_id, Ordering::Release);
-        self.entries[i + 2].store(0, Ordering::Release);
+    /// Fills the entry of `stamp`; the stamp is written last, so a reader that sees it
+    /// sees the rest.
+    fn set(&self, stamp: u64, code: u64, type_id: u64) {
+        self.word(stamp, 0).store(code, Ordering::Release);
+        self.word(stamp, 1).store(type_id, Ordering::Release);
+        self.word(stamp, 2).store(0, Ordering::Release);
+        self.word(stamp, 3).store(stamp, Ordering::SeqCst);
     }
 
-    fn set_vars(&self, i: u64, table: u64) {
-        self.entries[CODE_WORDS * i as usize + 2].store(table, Ordering::Release);
+    fn set_vars(&self, stamp: u64, table: u64) {
+        self.word(stamp, 2).store(table, Ordering::Release);
+    }
+
+    /// Stops calls that start from now on: the entry's stamp no longer matches any record.
+    fn unstamp(&self, stamp: u64) {
+        self.word(stamp, 3).store(0, Ordering::SeqCst);
+    }
+
+    /// Empties the entry (after [`CodeMem::unstamp`] and a buffer boundary).
+    fn clear(&self, stamp: u64) {
+        self.unstamp(stamp);
+        for w in 0..3 {
+            self.word(stamp, w).store(0, Ordering::Release);
+        }
     }
 }
 
@@ -117,11 +158,23 @@ pub struct Gen {
     pub code: Option<CodeBlock>,
     pub zone: Option<Zone>,
     pub literals: Option<Zone>,
-    pub indices: Vec<u64>,
+    /// The stamps of its lambdas' code-table entries.
+    pub stamps: Vec<u64>,
+    /// Generations it named when compiled.
     pub refs: Vec<usize>,
     pub current: bool,
     pub in_flight: u32,
-    pub freed: bool,
+}
+
+/// An audio context's buffer count, odd while it is inside a buffer (see
+/// [`crate::AudioCtx::begin_buffer`]).
+pub type Epoch = AtomicU64;
+
+/// A generation nothing holds, whose stamps are cleared, waiting until every audio context
+/// that was inside a buffer then has finished it.
+struct Dying {
+    generation: Gen,
+    waits: Vec<(Weak<Epoch>, u64)>,
 }
 
 /// What one evaluation (or several, until taken) installs on the audio side.
@@ -130,6 +183,9 @@ pub struct SwapBatch {
     pub(crate) installs: Vec<(u32, u64, usize)>,
     /// After `AudioCtx::apply`: (slot, closure replaced).
     pub(crate) replaced: Vec<(u32, u64)>,
+    /// After `AudioCtx::apply`: the (slot, generation) the audio side now keeps to fall
+    /// back to if that slot's entry faults.
+    pub(crate) fallback: Option<(u32, usize)>,
 }
 
 /// What the registry held before a definition started, to undo a failed one
@@ -137,7 +193,7 @@ pub struct SwapBatch {
 #[derive(Clone, Copy, Debug)]
 pub struct Mark {
     next_slot: u32,
-    type_ids: usize,
+    next_type: u64,
     sites: usize,
 }
 
@@ -153,16 +209,29 @@ pub struct Registry {
     pub code: Arc<CodeMem>,
     free_indices: Vec<u64>,
     next_index: u64,
+    /// The next stamp's upper part: never repeats.
+    next_unique: u64,
     pub slots: Box<[u64]>,
     next_slot: u32,
     pub funcs: HashMap<String, FuncDef>,
     slot_of: HashMap<String, u32>,
     pub vals: HashMap<String, ValDef>,
     pub val_zones: Vec<Zone>,
-    pub gens: Vec<Gen>,
+    pub gens: HashMap<usize, Gen>,
+    next_gen: usize,
+    dying: Vec<Dying>,
     pending: Vec<(u32, u64, usize)>,
     audio_gen: Vec<Option<usize>>,
+    /// The generation the audio side keeps to fall back to when its entry faults.
+    audio_fallback: Option<usize>,
+    /// Generations that made closures in the control thread's default zone.
+    permanent: HashSet<usize>,
+    /// The buffer counts of the audio contexts made so far.
+    epochs: Vec<Weak<Epoch>>,
     type_ids: HashMap<Type, u64>,
+    /// The next type id: ids are never given out twice, so code compiled by a failed
+    /// definition (see [`Registry::rollback`]) cannot mistake a later type for one of its own.
+    next_type: u64,
     pub sites: Vec<Site>,
 }
 
@@ -172,16 +241,23 @@ impl Default for Registry {
             code: Arc::new(CodeMem::new()),
             free_indices: Vec::new(),
             next_index: 1,
+            next_unique: 1,
             slots: vec![0u64; MAX_SLOTS].into_boxed_slice(),
             next_slot: 0,
             funcs: HashMap::new(),
             slot_of: HashMap::new(),
             vals: HashMap::new(),
             val_zones: Vec::new(),
-            gens: Vec::new(),
+            gens: HashMap::new(),
+            next_gen: 1,
+            dying: Vec::new(),
             pending: Vec::new(),
             audio_gen: vec![None; MAX_SLOTS],
+            audio_fallback: None,
+            permanent: HashSet::new(),
+            epochs: Vec::new(),
             type_ids: HashMap::new(),
+            next_type: 1,
             sites: vec![Site {
                 form: String::new(),
                 span: None,
@@ -193,8 +269,13 @@ impl Default for Registry {
 
 impl Registry {
     pub fn type_id(&mut self, t: &Type) -> u64 {
-        let n = self.type_ids.len() as u64 + 1;
-        *self.type_ids.entry(t.clone()).or_insert(n)
+        if let Some(id) = self.type_ids.get(t) {
+            return *id;
+        }
+        let id = self.next_type;
+        self.next_type += 1;
+        self.type_ids.insert(t.clone(), id);
+        id
     }
 
     /// The type id of `t`, if one was given out.
@@ -228,19 +309,18 @@ impl Registry {
     pub fn mark(&self) -> Mark {
         Mark {
             next_slot: self.next_slot,
-            type_ids: self.type_ids.len(),
+            next_type: self.next_type,
             sites: self.sites.len(),
         }
     }
 
     /// Undoes what a failed definition added since `mark`: the slots of names it was the
-    /// first to use, the type ids and the fault sites it made. (Its code-table indices
-    /// are given back with [`Registry::release_indices`].)
+    /// first to use, the type ids and the fault sites it made. (Its code and zone go with
+    /// [`Registry::discard`].)
     pub fn rollback(&mut self, mark: Mark) {
         self.slot_of.retain(|_, s| *s < mark.next_slot);
         self.next_slot = mark.next_slot;
-        let kept = mark.type_ids as u64;
-        self.type_ids.retain(|_, id| *id <= kept);
+        self.type_ids.retain(|_, id| *id < mark.next_type);
         self.sites.truncate(mark.sites);
     }
 
@@ -262,46 +342,68 @@ impl Registry {
         self.slot_of.get(name).copied()
     }
 
-    /// A free code-table index.
-    pub fn code_index(&mut self) -> Option<u64> {
-        if let Some(i) = self.free_indices.pop() {
-            return Some(i);
+    /// A number for a new generation (never given out again).
+    pub fn new_gen_id(&mut self) -> usize {
+        self.next_gen += 1;
+        self.next_gen - 1
+    }
+
+    /// A stamp for a new code-table entry: a free index and a number never used before.
+    pub fn code_stamp(&mut self) -> Option<u64> {
+        let index = match self.free_indices.pop() {
+            Some(i) => i,
+            None if self.next_index < CODE_CAP => {
+                self.next_index += 1;
+                self.next_index - 1
+            }
+            None => return None,
+        };
+        let unique = self.next_unique;
+        self.next_unique += 1;
+        Some(unique << INDEX_BITS | index)
+    }
+
+    pub fn set_code(&self, stamp: u64, code: u64, type_id: u64) {
+        self.code.set(stamp, code, type_id);
+    }
+
+    /// Records the variable table of the entry of `stamp` (set after [`Registry::set_code`]).
+    pub fn set_vars(&self, stamp: u64, table: u64) {
+        self.code.set_vars(stamp, table);
+    }
+
+    fn release_stamps(&mut self, stamps: &[u64]) {
+        for s in stamps {
+            self.code.clear(*s);
+            self.free_indices.push(s & INDEX_MASK);
         }
-        if self.next_index >= CODE_CAP {
-            return None;
-        }
-        self.next_index += 1;
-        Some(self.next_index - 1)
     }
 
-    pub fn set_code(&self, i: u64, code: u64, type_id: u64) {
-        self.code.set(i, code, type_id);
+    /// A new audio context's buffer count: frees wait for its buffers.
+    pub fn add_epoch(&mut self, epoch: &Arc<Epoch>) {
+        self.epochs.retain(|e| e.strong_count() > 0);
+        self.epochs.push(Arc::downgrade(epoch));
     }
 
-    /// Records the variable table of code-table entry `i` (set after [`Registry::set_code`]).
-    pub fn set_vars(&self, i: u64, table: u64) {
-        self.code.set_vars(i, table);
+    /// Notes the generations that made closures in the control thread's default zone (it is
+    /// never emptied: they live as long as the `Dsp`).
+    pub fn note_permanent(&mut self, makers: &[u64]) {
+        self.permanent.extend(makers.iter().map(|m| *m as usize));
     }
 
-    /// Gives back code-table indices of a definition that never ran.
-    pub fn release_indices(&mut self, indices: Vec<u64>) {
-        for i in indices {
-            self.code.set(i, 0, 0);
-            self.free_indices.push(i);
-        }
-    }
-
-    /// Makes `generation` the current definition of its name (control side at once, audio side
-    /// at the next batch).
-    pub fn install(&mut self, generation: Gen, ty: Type, closure: u64) -> usize {
+    /// Makes `generation` (numbered `id` by [`Registry::new_gen_id`]) the current definition
+    /// of its name (control side at once, audio side at the next batch).
+    pub fn install(&mut self, id: usize, generation: Gen, ty: Type, closure: u64) {
         let slot = generation.slot;
-        let id = self.gens.len();
-        self.gens.push(generation);
-        if let Some(old) = self.funcs.get(&self.gens[id].name) {
-            self.gens[old.gen_id].current = false;
+        let name = generation.name.clone();
+        self.gens.insert(id, generation);
+        if let Some(old) = self.funcs.get(&name)
+            && let Some(g) = self.gens.get_mut(&old.gen_id)
+        {
+            g.current = false;
         }
         self.funcs.insert(
-            self.gens[id].name.clone(),
+            name,
             FuncDef {
                 slot,
                 ty,
@@ -312,7 +414,14 @@ impl Registry {
         self.pending.retain(|(s, _, _)| *s != slot);
         self.pending.push((slot, closure, id));
         self.collect();
-        id
+    }
+
+    /// Lets go of a generation that was never installed (its definition failed): freed like
+    /// any other, once nothing can be running its code.
+    pub fn discard(&mut self, id: usize, mut generation: Gen) {
+        generation.current = false;
+        self.gens.insert(id, generation);
+        self.collect();
     }
 
     pub fn take_swap(&mut self) -> Option<Box<SwapBatch>> {
@@ -321,17 +430,36 @@ impl Registry {
         }
         let installs = std::mem::take(&mut self.pending);
         for (_, _, g) in &installs {
-            self.gens[*g].in_flight += 1;
+            if let Some(g) = self.gens.get_mut(g) {
+                g.in_flight += 1;
+            }
         }
         let replaced = Vec::with_capacity(installs.len());
-        Some(Box::new(SwapBatch { installs, replaced }))
+        Some(Box::new(SwapBatch {
+            installs,
+            replaced,
+            fallback: None,
+        }))
     }
 
     pub fn retire(&mut self, batch: &SwapBatch) {
         for (slot, _, g) in &batch.installs {
-            self.gens[*g].in_flight = self.gens[*g].in_flight.saturating_sub(1);
+            if let Some(g) = self.gens.get_mut(g) {
+                g.in_flight = g.in_flight.saturating_sub(1);
+            }
             self.audio_gen[*slot as usize] = Some(*g);
         }
+        self.audio_fallback = batch.fallback.map(|(_, g)| g);
+        self.collect();
+    }
+
+    /// The audio side went back to its fallback for `slot`: generation `id` is in its slot
+    /// again and it keeps no fallback.
+    pub fn fell_back(&mut self, slot: u32, id: usize) {
+        if let Some(s) = self.audio_gen.get_mut(slot as usize) {
+            *s = Some(id);
+        }
+        self.audio_fallback = None;
         self.collect();
     }
 
@@ -343,41 +471,123 @@ impl Registry {
         self.collect();
     }
 
-    /// Frees every generation nothing can reach any more.
+    /// Unlinks every generation nothing can reach any more (see the module header), and
+    /// frees those whose wait is over.
     pub fn collect(&mut self) {
         loop {
-            let held: HashSet<usize> = self
+            self.free_passed();
+            let mut held = HashSet::new();
+            let live = self.gens.iter().map(|(i, g)| (Some(*i), g));
+            for (id, g) in live.chain(self.dying.iter().map(|d| (None, &d.generation))) {
+                let makers = g.zone.iter().flat_map(|z| z.makers()).map(|m| *m as usize);
+                held.extend(
+                    g.refs
+                        .iter()
+                        .copied()
+                        .chain(makers)
+                        .filter(|r| Some(*r) != id),
+                );
+            }
+            held.extend(self.audio_gen.iter().flatten().copied());
+            held.extend(self.pending.iter().map(|p| p.2));
+            held.extend(self.audio_fallback);
+            held.extend(self.permanent.iter().copied());
+            let dead: Vec<usize> = self
                 .gens
                 .iter()
-                .enumerate()
-                .filter(|(_, g)| !g.freed)
-                .flat_map(|(i, g)| g.refs.iter().copied().filter(move |r| *r != i))
-                .chain(self.audio_gen.iter().flatten().copied())
-                .chain(self.pending.iter().map(|p| p.2))
-                .collect();
-            let dead: Vec<usize> = (0..self.gens.len())
-                .filter(|i| {
-                    let g = &self.gens[*i];
-                    !g.freed && !g.current && g.in_flight == 0 && !held.contains(i)
-                })
+                .filter(|(i, g)| !g.current && g.in_flight == 0 && !held.contains(*i))
+                .map(|(i, _)| *i)
                 .collect();
             if dead.is_empty() {
                 return;
             }
             for i in dead {
-                let indices = std::mem::take(&mut self.gens[i].indices);
-                self.release_indices(indices);
-                let g = &mut self.gens[i];
-                g.code = None;
-                g.zone = None;
-                g.literals = None;
-                g.freed = true;
+                let Some(g) = self.gens.remove(&i) else {
+                    continue;
+                };
+                for s in &g.stamps {
+                    self.code.unstamp(*s);
+                }
+                // Read after the stamps were cleared: a context not inside a buffer now
+                // starts its next one seeing them cleared.
+                let waits = self.busy_contexts();
+                if waits.is_empty() {
+                    self.release_stamps(&g.stamps);
+                } else {
+                    self.dying.push(Dying {
+                        generation: g,
+                        waits,
+                    });
+                }
             }
         }
     }
 
+    /// Frees the generations whose wait is over (and what only they held); cheap when none
+    /// is waiting.
+    pub fn reclaim(&mut self) {
+        if !self.dying.is_empty() {
+            self.collect();
+        }
+    }
+
+    /// The audio contexts inside a buffer now, with their buffer counts.
+    fn busy_contexts(&self) -> Vec<(Weak<Epoch>, u64)> {
+        self.epochs
+            .iter()
+            .filter_map(|w| {
+                let n = w.upgrade()?.load(Ordering::SeqCst);
+                (!n.is_multiple_of(2)).then(|| (w.clone(), n))
+            })
+            .collect()
+    }
+
+    /// Frees the dying generations whose wait is over.
+    fn free_passed(&mut self) {
+        let mut i = 0;
+        while i < self.dying.len() {
+            let over = self.dying[i]
+                .waits
+                .iter()
+                .all(|(w, n)| w.upgrade().is_none_or(|e| e.load(Ordering::Acquire) > *n));
+            if over {
+                let d = self.dying.swap_remove(i);
+                self.release_stamps(&d.generation.stamps);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// The code of every generation not yet freed (when the `Dsp` is dropped).
+    pub fn take_code(&mut self) -> Vec<CodeBlock> {
+        let live = self.gens.values_mut().filter_map(|g| g.code.take());
+        let dying = self
+            .dying
+            .iter_mut()
+            .filter_map(|d| d.generation.code.take());
+        live.chain(dying).collect()
+    }
+
+    /// The closure zones, string literals and globals of every generation not yet freed
+    /// (when the `Dsp` is dropped: code that may still run keeps them).
+    pub fn take_zones(&mut self) -> Vec<Zone> {
+        let gens = self
+            .gens
+            .values_mut()
+            .chain(self.dying.iter_mut().map(|d| &mut d.generation));
+        let mut zones: Vec<Zone> = gens
+            .flat_map(|g| g.zone.take().into_iter().chain(g.literals.take()))
+            .collect();
+        zones.append(&mut self.val_zones);
+        zones
+    }
+
     pub fn live(&self) -> LiveCounts {
-        let live = self.gens.iter().filter(|g| !g.freed);
+        let live = self
+            .gens
+            .values()
+            .chain(self.dying.iter().map(|d| &d.generation));
         let mut c = LiveCounts::default();
         for g in live {
             c.closures += 1;

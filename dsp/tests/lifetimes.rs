@@ -84,3 +84,73 @@ fn definitions_whose_init_code_faults_use_up_nothing() {
     assert_eq!(call(&mut dsp, "fine", &[]), DspValue::I64(7));
     assert_eq!(call(&mut dsp, "arp5", &[]), DspValue::I64(19));
 }
+
+/// Issue 8's item 1, called from the control thread: `setg` stores a closure made by `mk`
+/// (in the default zone) into `holder`'s variable; then `setg` and `mk` are redefined.
+#[test]
+fn a_closure_kept_in_a_variable_keeps_its_code_when_its_maker_is_redefined() {
+    let mut dsp = Dsp::new(DspConfig::default()).expect("a Dsp");
+    define(
+        &mut dsp,
+        "(bind-func holder (let ((f:[i64,i64]* null)) (lambda () f)))
+         (bind-func mk (lambda () (lambda (x:i64) (+ x 1000))))
+         (bind-func setg (lambda () (holder.f (mk)) 0))
+         (bind-func use (lambda (x:i64) (let ((f (holder))) (f x))))",
+    );
+    call(&mut dsp, "setg", &[]);
+    assert_eq!(
+        call(&mut dsp, "use", &[DspValue::I64(1)]),
+        DspValue::I64(1001)
+    );
+    define(
+        &mut dsp,
+        "(bind-func setg (lambda () 0))
+         (bind-func mk (lambda () (lambda (x:i64) x)))",
+    );
+    // More code of the same type, which would take a freed code-table index.
+    for i in 0..20 {
+        define(
+            &mut dsp,
+            &format!("(bind-func other{i} (lambda (x:i64) (* x {i})))"),
+        );
+    }
+    assert_eq!(
+        call(&mut dsp, "use", &[DspValue::I64(1)]),
+        DspValue::I64(1001)
+    );
+}
+
+#[test]
+fn unlinked_code_is_freed_only_after_the_buffer_that_was_running_ends() {
+    let mut dsp = Dsp::new(DspConfig::default()).expect("a Dsp");
+    let mut ctx = dsp.audio_ctx().expect("an audio context");
+    define(
+        &mut dsp,
+        "(bind-func tone:DSP (lambda (in time chan dat) 0.25))",
+    );
+    let swap = |dsp: &mut Dsp, ctx: &mut zonal_dsp::AudioCtx| {
+        if let Some(mut b) = dsp.take_swap() {
+            ctx.apply(&mut b);
+            dsp.retire(b);
+        }
+    };
+    swap(&mut dsp, &mut ctx);
+    let e = dsp.entry("tone").expect("entry");
+    let before = dsp.live();
+    ctx.begin_buffer();
+    let mut o = [0.0f32];
+    ctx.run_sample(e, &[0.0], 0, &mut o).expect("runs");
+    define(
+        &mut dsp,
+        "(bind-func tone:DSP (lambda (in time chan dat) 0.5))",
+    );
+    swap(&mut dsp, &mut ctx);
+    dsp.reclaim();
+    // Unlinked, but the audio thread is inside a buffer: the old code stays mapped.
+    assert_eq!(dsp.live().code_blocks, before.code_blocks + 1);
+    ctx.run_sample(e, &[0.0], 1, &mut o).expect("runs");
+    assert_eq!(o[0], 0.5);
+    ctx.end_buffer();
+    dsp.reclaim();
+    assert_eq!(dsp.live(), before);
+}

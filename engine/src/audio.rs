@@ -6,6 +6,11 @@
 //! zone and publishes the sample clock. It never allocates, locks, blocks or prints:
 //! faults and retired closures go back over the return ring. Denormals are flushed
 //! to zero while it runs ([`crate::denormals`]).
+//!
+//! When the entry faults, the part of the buffer it was rendering is rendered again by
+//! the previous version of its definition, if that one ran without a fault (the audio
+//! context keeps it, see `AudioCtx::fall_back`); otherwise the entry stops until the next
+//! swap or entry arrives, which may have fixed it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -47,6 +52,8 @@ pub struct Processor {
     ctx: AudioCtx,
     rings: AudioEnds,
     entry: Option<Entry>,
+    /// The entry faulted with nothing to fall back to: silence until the next swap or entry.
+    stopped: bool,
     /// Timed events by (time, arrival); a heap of small keys over a fixed slab, so an
     /// insertion never moves the (large) calls themselves.
     pending: EventQueue<PreparedCall>,
@@ -64,6 +71,7 @@ impl Processor {
             ctx,
             rings,
             entry: None,
+            stopped: false,
             pending: EventQueue::new(MAX_PENDING_EVENTS),
             channels: channels.clamp(1, MAX_CHANNELS),
             time: 0,
@@ -95,6 +103,7 @@ impl Processor {
     }
 
     fn process_buffer(&mut self, out: &mut [f32]) {
+        self.ctx.begin_buffer();
         self.receive();
         let channels = self.channels;
         let frames = (out.len() / channels).min(MAX_FRAMES);
@@ -124,26 +133,34 @@ impl Processor {
     /// Runs the entry closure over one segment starting at sample `t`, then guards it.
     fn render(&mut self, segment: &mut [f32], t: i64) {
         let channels = self.channels;
-        let Some(entry) = self.entry else {
+        let Some(entry) = self.entry.filter(|_| !self.stopped) else {
             segment.fill(0.0);
             return;
         };
         let frames = segment.len() / channels;
         let input = &self.input[..segment.len()];
-        match self
+        let mut result = self
             .ctx
-            .run_buffer(entry, input, segment, frames, channels, t)
-        {
-            Ok(()) => {
-                for s in segment.iter_mut() {
-                    *s = self.guard(*s);
-                }
-            }
-            Err(fault) => {
-                self.entry = None;
-                self.give_back(Returned::EntryFault { fault, time: t });
+            .run_buffer(entry, input, segment, frames, channels, t);
+        while let Err(fault) = result {
+            let fell_back = self.ctx.fall_back(entry);
+            self.give_back(Returned::EntryFault {
+                fault,
+                time: fault.time().unwrap_or(t),
+                fell_back,
+            });
+            if fell_back.is_none() {
+                self.stopped = true;
                 segment.fill(0.0);
+                return;
             }
+            let input = &self.input[..segment.len()];
+            result = self
+                .ctx
+                .run_buffer(entry, input, segment, frames, channels, t);
+        }
+        for s in segment.iter_mut() {
+            *s = self.guard(*s);
         }
     }
 
@@ -162,8 +179,13 @@ impl Processor {
                 Command::Swap(mut batch) => {
                     self.ctx.apply(&mut batch);
                     self.give_back(Returned::Retired(batch));
+                    self.stopped = false;
                 }
-                Command::SetEntry(entry) => self.entry = entry,
+                Command::SetEntry(entry) => {
+                    self.entry = entry;
+                    self.ctx.watch(entry.map(|e| e.slot()));
+                    self.stopped = false;
+                }
                 Command::Event { time, call } => self.insert_event(time, call),
             }
         }

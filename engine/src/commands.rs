@@ -5,7 +5,7 @@
 //! the control thread) and the faults it hit. Both rings are `rtrb`; nothing else is
 //! shared but atomics and memory whose ownership travelled through a ring.
 
-use zonal_dsp::{Entry, Fault, PreparedCall, SwapBatch};
+use zonal_dsp::{Entry, Fault, PreparedCall, Revert, SwapBatch};
 
 /// Capacity of the command ring. The return ring is as large, so that the audio
 /// thread, which returns at most one value per command, can never find it full while
@@ -30,8 +30,13 @@ pub enum Command {
 pub enum Returned {
     /// A batch after `AudioCtx::apply`: it now holds what was replaced.
     Retired(Box<SwapBatch>),
-    /// The entry closure faulted at `time` and was stopped.
-    EntryFault { fault: Fault, time: i64 },
+    /// The entry closure faulted at `time`: it went back to the previous version of its
+    /// definition (`fell_back`), or it was stopped until the next swap or entry.
+    EntryFault {
+        fault: Fault,
+        time: i64,
+        fell_back: Option<Revert>,
+    },
     /// A timed event faulted at `time`.
     EventFault { fault: Fault, time: i64 },
 }

@@ -51,6 +51,9 @@ struct State {
     /// connection of the request, or of the callback, being evaluated.
     notices: Option<Sender<String>>,
     entry: Option<Option<Entry>>,
+    /// The name `dsp:set!` was given: redefining it sends the entry again (its type may
+    /// have changed).
+    entry_name: Option<String>,
     events: Vec<(i64, PreparedCall)>,
     /// Problems reported on stderr since the last [`Session::take_failures`].
     failures: usize,
@@ -171,6 +174,7 @@ impl Session {
             zero_time_chain: None,
             notices: None,
             entry: None,
+            entry_name: None,
             events: Vec::new(),
             failures: 0,
             printer: Rc::new(print_stdout),
@@ -660,8 +664,19 @@ fn poll_state(st: &mut State) {
         while let Ok(returned) = ends.returned.pop() {
             match returned {
                 Returned::Retired(batch) => st.dsp.retire(batch),
-                Returned::EntryFault { fault, time } => {
-                    report_fault(&st.dsp, fault, time, "the DSP entry was stopped");
+                Returned::EntryFault {
+                    fault,
+                    time,
+                    fell_back,
+                } => {
+                    let consequence = match fell_back {
+                        Some(r) => {
+                            st.dsp.fell_back(r);
+                            "playing its previous version"
+                        }
+                        None => "the DSP entry was stopped until the next definition",
+                    };
+                    report_fault(&st.dsp, fault, time, consequence);
                     st.failures += 1;
                 }
                 Returned::EventFault { fault, time } => {
@@ -671,6 +686,7 @@ fn poll_state(st: &mut State) {
             }
         }
     }
+    st.dsp.reclaim();
     let printer = st.printer.clone();
     st.dsp.drain_messages(|text| printer(text));
 }
@@ -722,6 +738,14 @@ fn define(interp: &mut Interp, state: &Rc<RefCell<State>>, form: &Datum) -> Resu
         }
     })?;
     let defined = state.borrow_mut().dsp.define(&sexp).map_err(dsp_error)?;
+    {
+        let mut st = state.borrow_mut();
+        if st.entry_name.as_deref() == Some(defined.name.as_str())
+            && let Ok(entry) = st.dsp.entry(&defined.name)
+        {
+            st.entry = Some(Some(entry));
+        }
+    }
     if matches!(defined.kind, zonal_dsp::DefinedKind::Func) {
         let name = defined.name.clone();
         let vars = state.borrow().dsp.closure_vars(&name).unwrap_or_default();
@@ -826,6 +850,7 @@ fn set_entry(
     let mut st = state.borrow_mut();
     let entry = st.dsp.entry(&name).map_err(dsp_error)?;
     st.entry = Some(Some(entry));
+    st.entry_name = Some(name.clone());
     Ok(interp.symbol(&name))
 }
 

@@ -1,8 +1,19 @@
-//! Issue 8's lifetime reproducers through the `zonal` binary and the session: a failed
-//! definition leaves nothing behind.
+//! Issue 8's lifetime reproducers through the `zonal` binary and the session: a closure
+//! that can still be called keeps its code, live and offline; a failed definition leaves
+//! nothing behind.
 
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::channel;
+use zonal_engine::render::render_session;
+use zonal_engine::session::Session;
 
 fn zonal() -> Command {
     Command::new(env!("CARGO_BIN_EXE_zonal"))
@@ -52,4 +63,137 @@ fn a_definition_that_failed_half_compiled_does_not_break_the_next_one() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!stderr.contains("faulted"), "{stderr}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "19\n");
+}
+
+/// Issue 8's item 1: `dsp` reaches a closure made by `mk` only through `holder`'s variable.
+/// `dsp` plays 0.01 times what the closure returns (30.0 from the first `mk`, 1.0 from the
+/// second) and keeps it in `out`.
+const HELD: &str = "
+(bind-val out double 0.0)
+(bind-func holder (let ((f:[double,double]* null)) (lambda () f)))
+(bind-func mk (lambda () (lambda (x:double) (let ((s 0.0)) (dotimes (i 30) (set! s (+ s x))) s))))
+(bind-func setg (lambda () (holder.f (mk)) 0))
+(setg)
+(bind-func dsp:DSP (lambda (in time chan dat)
+  (let ((f (holder)))
+    (let ((y (f 1.0)))
+      (set! out y)
+      (dtof (* 0.01 y))))))
+(dsp:set! dsp)
+(bind-func getout (lambda () out))
+";
+
+/// The second part, and more code of the same type (which would reuse a freed index).
+const REDEFINE: &str = "
+(bind-func setg (lambda () 0))
+(bind-func mk (lambda () (lambda (x:double) x)))
+(bind-func other1 (lambda (x:double) (* x 5.0)))
+(bind-func other2 (lambda (x:double) (* x 7.0)))
+";
+
+#[test]
+fn a_closure_held_in_a_variable_keeps_playing_when_its_maker_is_redefined_offline() {
+    for run in 0..50 {
+        let at = 700 + 97 * run;
+        let cfg = common::config(0.1);
+        let (mut session, processor) = Session::with_audio(&cfg.session).unwrap();
+        // The redefinitions in one evaluation, and code of the same type again in a later
+        // one, once the first mk could have been freed.
+        let src = format!(
+            "{HELD}
+(define (part2) (eval '(begin {REDEFINE})) (callback (+ (now) 300) 'part3))
+(define (part3) (eval '(begin {REDEFINE})))
+(callback {at} 'part2)"
+        );
+        session.eval_source(&src, "held.xtm").unwrap();
+        let r = render_session(&mut session, processor, &cfg).unwrap();
+        assert_eq!(r.summary.failures, 0, "run {run}");
+        let left = channel(&r.samples, 2, 0);
+        let wrong = left.iter().position(|s| (*s - 0.3).abs() > 1e-6);
+        assert_eq!(wrong, None, "run {run}: redefined at {at}");
+    }
+}
+
+/// Reads up to the next NUL.
+fn reply(s: &mut TcpStream) -> String {
+    let mut bytes = Vec::new();
+    let mut b = [0u8; 1];
+    loop {
+        s.read_exact(&mut b).unwrap();
+        if b[0] == 0 {
+            return String::from_utf8(bytes).unwrap();
+        }
+        bytes.push(b[0]);
+    }
+}
+
+fn eval(s: &mut TcpStream, src: &str) -> String {
+    let one_line = src.replace('\n', " ");
+    s.write_all(format!("{one_line}\r\n").as_bytes()).unwrap();
+    reply(s)
+}
+
+#[test]
+fn a_closure_held_in_a_variable_keeps_playing_when_its_maker_is_redefined_live() {
+    let mut child = zonal()
+        .args(["repl", "--port", "0"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let banner = lines.next().unwrap().unwrap();
+    let addr = banner
+        .split_whitespace()
+        .find(|w| w.starts_with("127.0.0.1:"))
+        .unwrap_or_else(|| panic!("no address in {banner:?}"))
+        .to_owned();
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let sink = stderr.clone();
+    std::thread::spawn(move || {
+        for l in lines.map_while(Result::ok) {
+            let mut s = sink.lock().unwrap();
+            s.push_str(&l);
+            s.push('\n');
+        }
+    });
+    let mut editor = TcpStream::connect(&addr).unwrap();
+    editor
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    assert_eq!(reply(&mut editor), "Welcome to extempore!");
+    for form in HELD.split("\n(").filter(|f| !f.trim().is_empty()) {
+        let form = if form.starts_with('(') {
+            form.to_string()
+        } else {
+            format!("({form}")
+        };
+        let r = eval(&mut editor, &form);
+        assert!(!r.contains("error"), "{form}: {r}");
+    }
+    // The audio thread runs the closure from now on; redefine its maker while it plays,
+    // then again and again.
+    std::thread::sleep(Duration::from_millis(500));
+    for round in 0..10 {
+        for form in REDEFINE.split("\n(").filter(|f| !f.trim().is_empty()) {
+            let form = if form.starts_with('(') {
+                form.to_string()
+            } else {
+                format!("({form}")
+            };
+            let r = eval(&mut editor, &form);
+            assert!(!r.contains("error"), "round {round}: {form}: {r}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let out = eval(&mut editor, "(getout)");
+    assert_eq!(out.parse::<f64>().ok(), Some(30.0), "{out}");
+    drop(editor);
+    drop(child.stdin.take());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let stderr = stderr.lock().unwrap();
+    assert!(!stderr.contains("faulted"), "{stderr}");
 }

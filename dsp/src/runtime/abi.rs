@@ -13,6 +13,7 @@
 //! | symbol | signature | does |
 //! | --- | --- | --- |
 //! | `zonal_zalloc` | `(ctx, count: u64, size: u64, align: u64, site: u32) -> u64` | `count*size` zeroed bytes from the top zone; 0 + fault |
+//! | `zonal_closure` | `(ctx, bytes: u64, maker: u64, site: u32) -> u64` | a closure record of `bytes` zeroed bytes from the top zone, made by generation `maker` (see [`Ctx::closure_alloc`]); 0 + fault |
 //! | `zonal_halloc` | `(ctx, count: u64, size: u64, align: u64, site: u32) -> u64` | zeroed bytes from the real-time heap (align ≤ 16); 0 + fault |
 //! | `zonal_salloc` | `(ctx, count: u64, size: u64, align: u64, site: u32) -> u64` | zeroed bytes at `sp` (bumps `sp`; the caller restores it on return); 0 + fault |
 //! | `zonal_free` | `(ctx, ptr: u64, site: u32)` | `free`; 0 is a no-op; a pointer `halloc` did not give faults |
@@ -82,6 +83,18 @@ pub unsafe extern "C" fn zonal_zalloc(
         return 0;
     };
     ctx.zalloc(count, size, align, site)
+}
+
+/// A closure record (`lambda`).
+///
+/// # Safety
+/// `ctx` is null or points to a live context no one else is using during the call.
+pub unsafe extern "C" fn zonal_closure(ctx: *mut Ctx, bytes: u64, maker: u64, site: u32) -> u64 {
+    // SAFETY: the caller passes the context it was itself called with, exclusively.
+    let Some(ctx) = (unsafe { ctx.as_mut() }) else {
+        return 0;
+    };
+    ctx.closure_alloc(bytes, maker, site)
 }
 
 /// `halloc`.
@@ -303,6 +316,7 @@ pub unsafe extern "C" fn zonal_env_var(
 pub fn symbols() -> Vec<(&'static str, *const u8)> {
     let mut v: Vec<(&'static str, *const u8)> = vec![
         ("zonal_zalloc", zonal_zalloc as *const u8),
+        ("zonal_closure", zonal_closure as *const u8),
         ("zonal_halloc", zonal_halloc as *const u8),
         ("zonal_salloc", zonal_salloc as *const u8),
         ("zonal_free", zonal_free as *const u8),

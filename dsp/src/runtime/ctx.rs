@@ -673,6 +673,24 @@ impl Ctx {
         }
     }
 
+    /// A closure record of `bytes` made by generation `maker`, from the top zone like
+    /// [`Ctx::zalloc`]. On the control thread the zone notes its maker (its code must outlive
+    /// the record); the audio thread's zones are emptied within the buffer, before any
+    /// generation running in it can be freed, so they note nothing (and allocate nothing).
+    pub fn closure_alloc(&mut self, bytes: u64, maker: u64, site: u32) -> u64 {
+        let addr = self.zalloc(1, bytes, 8, site);
+        if addr != 0 && !self.audio {
+            let top = self.zones.len() - 1;
+            match &mut self.zones[top] {
+                ZoneSlot::Own { zone, .. } => zone.note_maker(maker),
+                // SAFETY: lent slots exist only inside `with_zone`, which holds the exclusive
+                // borrow of the zone for as long as the slot is on the stack.
+                ZoneSlot::Lent(z) => unsafe { z.as_mut() }.note_maker(maker),
+            }
+        }
+        addr
+    }
+
     /// `salloc`: `count` items of `size` bytes from the stack, zeroed and tagged; 0 and a
     /// fault past the limit. The function that called it gives the memory back with
     /// [`Ctx::salloc_release`] when it returns.

@@ -44,11 +44,14 @@ pub enum FaultCode {
     /// `closure.var` of a variable the closure does not have, or has with another type
     /// (the closure was redefined since the access was compiled).
     ClosureVar = 13,
+    /// A call through a closure record whose code was freed: the closure outlived every
+    /// definition and zone that kept its code (or the value was never a closure).
+    FreedClosure = 14,
 }
 
 impl FaultCode {
     /// Every fault code, in numeric order.
-    pub const ALL: [FaultCode; 13] = [
+    pub const ALL: [FaultCode; 14] = [
         FaultCode::OutOfRange,
         FaultCode::DivByZero,
         FaultCode::ZoneExhausted,
@@ -62,6 +65,7 @@ impl FaultCode {
         FaultCode::StaleCall,
         FaultCode::Interrupted,
         FaultCode::ClosureVar,
+        FaultCode::FreedClosure,
     ];
 
     /// The code stored in the context, or `None` for 0 (no fault) and unknown values.
@@ -88,6 +92,9 @@ impl FaultCode {
             FaultCode::Interrupted => "interrupted: a loop ran until it was stopped",
             FaultCode::ClosureVar => {
                 "closure.var: the closure has no variable of that name and type (was it redefined?)"
+            }
+            FaultCode::FreedClosure => {
+                "call through a closure whose code was freed: it outlived the definition that made it (or the value is not a closure)"
             }
         }
     }

@@ -13,6 +13,10 @@
 //! Every allocation starts on a 16-byte granule, takes whole granules and is tagged in the
 //! arena's shadow (see [`crate::runtime::shadow`]): the pointer handed out carries its tag.
 //! A reset marks everything handed out since dead, so pointers kept past it fault.
+//!
+//! A zone on the control thread also notes which generations of definitions made closure
+//! records in it ([`Zone::makers`]): their code must live as long as those records can be
+//! called, i.e. as long as the zone keeps its contents.
 
 use super::arena::{Arena, ArenaBlock, ArenaError, PAGE};
 use super::reserve::Reserve;
@@ -119,6 +123,7 @@ pub struct Zone {
     high_water: u64,
     name: Cow<'static, str>,
     warning: Warning,
+    makers: Vec<u64>,
 }
 
 impl Zone {
@@ -160,6 +165,7 @@ impl Zone {
             high_water: 0,
             name,
             warning: Warning::Quiet,
+            makers: Vec::new(),
         }
     }
 
@@ -244,6 +250,19 @@ impl Zone {
         Ok(self.arena.tag(addr, bytes, site))
     }
 
+    /// Notes that generation `maker` made a closure record in this zone (control thread:
+    /// it may allocate).
+    pub fn note_maker(&mut self, maker: u64) {
+        if self.makers.last() != Some(&maker) && !self.makers.contains(&maker) {
+            self.makers.push(maker);
+        }
+    }
+
+    /// The generations that made closure records in this zone since it was last emptied.
+    pub fn makers(&self) -> &[u64] {
+        &self.makers
+    }
+
     /// Copies `text` into the zone with a NUL after it (string literals, string arguments);
     /// returns its address.
     pub fn alloc_c_str(&mut self, text: &[u8]) -> Result<u64, ZoneError> {
@@ -300,6 +319,7 @@ impl Zone {
         self.bump = 0;
         self.overflow_bytes = 0;
         self.overflow_blocks.clear();
+        self.makers.clear();
     }
 
     /// Commits every page of the zone's own block now (the audio zone, made in advance).
