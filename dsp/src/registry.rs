@@ -229,10 +229,6 @@ impl Registry {
         Some(s)
     }
 
-    pub fn slot(&self, name: &str) -> Option<u32> {
-        self.slot_of.get(name).copied()
-    }
-
     /// A free code-table index.
     pub fn code_index(&mut self) -> Option<u64> {
         if let Some(i) = self.free_indices.pop() {

@@ -160,7 +160,7 @@ impl Arena {
     /// Marks `[addr, addr + bytes)` (untagged, granule-aligned, inside the arena, covering
     /// whole granules that no live allocation holds) as one allocation made at `site`, and
     /// returns its pointer with a fresh tag. Takes no lock and allocates nothing.
-    pub fn tag(&self, addr: u64, bytes: u64, site: u32) -> u64 {
+    pub(crate) fn tag(&self, addr: u64, bytes: u64, site: u32) -> u64 {
         let addr = shadow::strip(addr);
         let span = shadow::round_up(bytes)
             .unwrap_or(u64::MAX)
@@ -176,7 +176,7 @@ impl Arena {
 
     /// Marks every allocation in `[addr, addr + bytes)` dead: a pointer into it faults from
     /// now on. Takes no lock and allocates nothing.
-    pub fn kill(&self, addr: u64, bytes: u64) {
+    pub(crate) fn kill(&self, addr: u64, bytes: u64) {
         let addr = shadow::strip(addr) & !(shadow::GRANULE - 1);
         if bytes > 0 && self.contains(addr, bytes) {
             self.shadow.kill(addr - self.base(), bytes);
