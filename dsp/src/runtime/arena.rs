@@ -236,17 +236,25 @@ impl Arena {
 
     /// The live allocation pointer `p` points into, with `p`'s tag: (start address, length).
     pub fn allocation(&self, p: u64) -> Option<(u64, u64)> {
+        self.span(p)
+            .filter(|(_, _, dead)| !dead)
+            .map(|(start, len, _)| (start, len))
+    }
+
+    /// The allocation, live or dead, that pointer `p` points into with its tag: (start
+    /// address, length, dead).
+    pub fn span(&self, p: u64) -> Option<(u64, u64, bool)> {
         let addr = shadow::strip(p);
         if !self.contains(addr, 1) {
             return None;
         }
         let granule = addr & !(shadow::GRANULE - 1);
         let e = self.shadow.entry(addr - self.base());
-        if e.unallocated() || e.dead() || e.tag() != shadow::tag_of(p) {
+        if e.unallocated() || e.tag() != shadow::tag_of(p) {
             return None;
         }
         let start = e.start(granule);
-        Some((start, e.end().saturating_sub(start)))
+        Some((start, e.end().saturating_sub(start), e.dead()))
     }
 
     /// True when an access of `size` bytes at pointer `p` lies in its live allocation.

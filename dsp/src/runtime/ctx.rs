@@ -20,7 +20,7 @@ use super::heap::{HeapError, HeapErrorKind, HeapPool, RemoteHeap};
 use super::messages::{MessageKind, MessageReader, MessageWriter, message_ring};
 use super::printf::{self, Arg, Buf};
 use super::reserve::Reserve;
-use super::shadow::{GRANULE, round_up};
+use super::shadow::{GRANULE, round_up, strip};
 use super::zone::{Zone, ZoneError, ZoneErrorKind};
 use std::fmt;
 use std::io::Write;
@@ -752,8 +752,27 @@ impl Ctx {
             if let Err(e) = self.heap.free(addr) {
                 self.raise(FaultCode::BadFree, site, FaultDetail::Heap(e));
             }
-        } else if let Some(remote) = self.remotes.iter_mut().find(|r| r.owns(addr)) {
-            remote.free(addr);
+        } else if self.remotes.iter().any(|r| r.owns(addr)) {
+            // Marked dead here and now, so that this thread faults on it at once; the owner
+            // gives the memory back to its heap at its next halloc, free or buffer end.
+            let live = self
+                .arena
+                .allocation(addr)
+                .filter(|(start, _)| *start == strip(addr));
+            match (live, self.remotes.iter_mut().find(|r| r.owns(addr))) {
+                (Some((start, len)), Some(remote)) => {
+                    self.arena.kill(start, len.max(1));
+                    remote.free(addr);
+                }
+                _ => {
+                    let e = HeapError {
+                        kind: HeapErrorKind::BadFree,
+                        value: strip(addr),
+                        capacity: self.heap.capacity(),
+                    };
+                    self.raise(FaultCode::BadFree, site, FaultDetail::Heap(e));
+                }
+            }
         } else {
             let e = HeapError {
                 kind: HeapErrorKind::BadFree,

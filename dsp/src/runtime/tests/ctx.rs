@@ -429,3 +429,23 @@ fn the_abi_table_is_complete_and_the_offsets_are_fixed() {
     assert_eq!(names.len(), symbols.len());
     assert!(symbols.iter().all(|(_, p)| !p.is_null()));
 }
+
+#[test]
+fn memory_freed_by_the_other_thread_faults_at_once_and_cannot_be_freed_twice() {
+    let Setup { arena, mut ctx, .. } = control();
+    let mut audio = Ctx::audio(&mut ctx, &AudioConfig::default()).expect("audio");
+    let p = ctx.halloc(4, 8, 8, 0);
+    audio.free(p, 1);
+    assert_eq!(audio.take_fault(), None);
+    assert!(
+        matches!(arena.probe(p, 8), crate::runtime::Verdict::Freed(a) if a.len == 32),
+        "dead before the owner drains its ring"
+    );
+    audio.free(p, 2);
+    let f = audio.take_fault().expect("second free");
+    assert_eq!((f.code, f.site), (Some(FaultCode::BadFree), 2));
+    assert_eq!(ctx.heap_live(), 1);
+    ctx.after_call();
+    assert_eq!(ctx.heap_live(), 0, "the owner gave it back to its heap");
+    assert_eq!(ctx.heap_anomalies(), (0, 0));
+}
