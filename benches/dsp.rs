@@ -6,10 +6,16 @@
 //!
 //! `cargo bench -p zonal-dsp --bench dsp`. The Rust baseline is built for the default
 //! target (no `-C target-cpu=native`); Cranelift uses what `cranelift-native` detects.
+//!
+//! Before the criterion groups, each patch is also timed *interleaved*: plain Rust, xtlang
+//! with checks and xtlang without run one buffer each in turn, many rounds, and the median
+//! buffer time of each is printed with its ratio to Rust. On a shared machine whose load
+//! drifts from second to second, that ratio is steadier than one taken from criterion
+//! groups measured seconds apart.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
-use zonal_dsp::{AudioCtx, Dsp, DspConfig, Entry, Sexp, parse};
+use zonal_dsp::{AudioCtx, Checks, Dsp, DspConfig, Entry, Sexp, parse};
 
 const FRAMES: usize = 256;
 const OSCS: usize = 64;
@@ -143,6 +149,13 @@ fn form(src: &str) -> Sexp {
 }
 
 fn compiled(checks: bool, src: &str, name: &str) -> (Dsp, AudioCtx, Entry) {
+    let checks = if checks {
+        Checks::on()
+    } else {
+        // SAFETY: the bench runs only BANK and W1, whose accesses stay inside their
+        // allocations: `agree` runs both with checks on, and they are the same code.
+        unsafe { Checks::off() }
+    };
     let mut dsp = Dsp::new(DspConfig {
         checks,
         ..DspConfig::default()
@@ -245,8 +258,65 @@ fn agree() {
     }
 }
 
+/// Median of `xs` (sorted in place).
+fn median(xs: &mut [f64]) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// Times `rust` and the xtlang patch one buffer each in turn, many rounds, first with checks
+/// and then without (one `Dsp` alive at a time), and prints each median buffer time and its
+/// ratio to Rust's in the same rounds.
+fn interleaved(
+    name: &str,
+    src: &str,
+    entry: &str,
+    channels: usize,
+    rust: &mut dyn FnMut(&mut [f32]),
+) {
+    const ROUNDS: usize = 20_000;
+    let input = vec![0.0f32; FRAMES * channels];
+    let mut out = vec![0.0f32; FRAMES * channels];
+    let mut line = format!("{name}, {FRAMES} frames, interleaved medians of {ROUNDS} buffers:");
+    for checks in [true, false] {
+        let (dsp, mut ctx, e) = compiled(checks, src, entry);
+        let (mut r, mut x) = (Vec::with_capacity(ROUNDS), Vec::with_capacity(ROUNDS));
+        for _ in 0..ROUNDS {
+            let t = std::time::Instant::now();
+            rust(black_box(&mut out));
+            r.push(t.elapsed().as_secs_f64());
+            let t = std::time::Instant::now();
+            ctx.run_buffer(e, &input, black_box(&mut out), FRAMES, channels, 0)
+                .expect("no fault");
+            ctx.end_buffer();
+            x.push(t.elapsed().as_secs_f64());
+        }
+        drop((ctx, dsp));
+        let (r, x) = (median(&mut r) * 1e6, median(&mut x) * 1e6);
+        let on = if checks { "checks on" } else { "checks off" };
+        line.push_str(&format!(
+            " plain Rust {r:.2} µs, xtlang {on} {x:.2} µs ({:.2}x);",
+            x / r
+        ));
+    }
+    println!("{}", line.trim_end_matches(';'));
+}
+
 fn benches(c: &mut Criterion) {
     agree();
+    // Only under `cargo bench` (`cargo test` runs each benchmark once, as a smoke test).
+    if std::env::args().any(|a| a == "--bench") {
+        let mut bank = Bank::new();
+        interleaved(
+            "64 oscillators + one-pole + delay",
+            BANK,
+            "bank",
+            1,
+            &mut |o| bank.process(o),
+        );
+        let mut w1 = W1Rust::new();
+        interleaved("W1", W1, "dsp", 2, &mut |o| w1.process(o));
+    }
     compile_time(c);
     throughput(c);
 }

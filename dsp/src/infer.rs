@@ -101,8 +101,6 @@ pub struct Typed {
     pub captures: HashMap<usize, Vec<usize>>,
     pub lambda_types: HashMap<usize, Type>,
     pub uses_salloc: HashMap<usize, bool>,
-    /// Warnings found while typing (e.g. returning `salloc` memory).
-    pub warnings: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

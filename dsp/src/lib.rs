@@ -10,22 +10,25 @@
 //! swaps) → [`interop`] (calls from Rust, DSP entries, the audio context); [`compile`]
 //! drives one definition through it. [`Dsp`] is the control thread's side.
 //!
-//! Contract: every address compiled code can touch is in one arena per [`Dsp`] (checked
-//! when [`DspConfig::checks`] is on); calls jump only through the code table; a fault
-//! stops the closure and comes back as an error, never a crash. [`AudioCtx`] never
+//! Contract: every access compiled code makes is checked against its own allocation (in
+//! bounds and still alive) in the one arena per [`Dsp`] — unless checks were turned off
+//! with the `unsafe` [`Checks::off`]; calls jump only through the code table; a fault
+//! stops the closure and comes back as an error, never a crash. The compiler's internals
+//! (registry, lowering, native code, the runtime context and ABI) are private: their
+//! invariants are what makes compiled code safe to run. [`AudioCtx`] never
 //! allocates, locks or prints. Code still installed when the [`Dsp`] is dropped stays
 //! alive until the last [`AudioCtx`] is dropped (which then frees it).
 
-pub mod compile;
+mod compile;
 pub mod error;
-pub mod infer;
-pub mod interop;
-pub mod jit;
-pub mod lower;
-pub mod registry;
+mod infer;
+mod interop;
+mod jit;
+mod lower;
+mod registry;
 pub mod runtime;
 pub mod sexp;
-pub mod syntax;
+mod syntax;
 pub mod types;
 
 pub use error::{DspError, DspErrorKind};
@@ -49,11 +52,46 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use types::TypeNames;
 
+/// Whether compiled code checks its loads and stores against their allocations. Safe code
+/// can only have them on ([`Checks::on`], the default).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Checks(bool);
+
+impl Checks {
+    /// Every load and store is checked (the default).
+    pub const fn on() -> Checks {
+        Checks(true)
+    }
+
+    /// No load or store is checked: compiled code dereferences whatever address it computes.
+    ///
+    /// # Safety
+    /// Every program compiled by a [`Dsp`] made with this must only read and write memory
+    /// it allocated, within bounds and while it is alive: a wrong index or a stale pointer
+    /// then reads or writes any memory of the process. For measuring what the checks cost
+    /// on known-good code, never for code a livecoder types.
+    pub const unsafe fn off() -> Checks {
+        Checks(false)
+    }
+
+    /// True when checks are on.
+    pub const fn enabled(self) -> bool {
+        self.0
+    }
+}
+
+impl Default for Checks {
+    fn default() -> Checks {
+        Checks::on()
+    }
+}
+
 /// Sizes and switches of a [`Dsp`].
 #[derive(Clone, Debug)]
 pub struct DspConfig {
-    /// Check every load and store of compiled code against the arena (default on).
-    pub checks: bool,
+    /// Check every load and store of compiled code against its allocation (default on;
+    /// off only through the `unsafe` [`Checks::off`]).
+    pub checks: Checks,
     /// A bind-func's closure zone when it gives no size (8192, as Extempore).
     pub default_closure_zone: usize,
     pub audio_zone_bytes: usize,
@@ -66,7 +104,7 @@ pub struct DspConfig {
 impl Default for DspConfig {
     fn default() -> Self {
         DspConfig {
-            checks: true,
+            checks: Checks::on(),
             default_closure_zone: 8192,
             audio_zone_bytes: 256 << 10,
             audio_reserve_bytes: 4 << 20,
@@ -173,7 +211,7 @@ impl Dsp {
             arena_base: arena.base(),
             arena_len: arena.len(),
             shadow_base: arena.base().wrapping_add(arena.shadow_delta()),
-            checks: cfg.checks,
+            checks: cfg.checks.enabled(),
             code_table: reg.code.base(),
             call_conv: jit.call_conv(),
             frontend: jit.frontend(),

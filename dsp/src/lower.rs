@@ -995,11 +995,9 @@ impl<'a, 'b> FnCx<'a, 'b> {
                 } else {
                     self.hoistable(v, body)
                 };
-                let hoisted = if self.consts.checks {
-                    accessed.clone()
-                } else {
-                    Vec::new()
-                };
+                // Checked once before the loop when checks are on; their element addresses
+                // are computed from the untagged pointer either way.
+                let hoisted = accessed.clone();
                 let ptrs: Vec<usize> = accessed.iter().map(|(p, _)| *p).collect();
                 let fast = !ptrs.is_empty() && body.iter().all(|e| self.fast_body(e, v, &ptrs));
                 if hoisted.is_empty() && !fast {
@@ -1014,7 +1012,8 @@ impl<'a, 'b> FnCx<'a, 'b> {
                     for e in body {
                         self.stored_ptrs(e, &ptrs, &mut stored);
                     }
-                    for (pv, size) in &hoisted {
+                    let checks = self.consts.checks;
+                    for (pv, size) in hoisted.iter().filter(|_| checks) {
                         let p = self
                             .read_var(*pv, site)?
                             .ok_or_else(|| internal("void pointer"))?;

@@ -338,10 +338,6 @@ impl Registry {
         Some(s)
     }
 
-    pub fn slot(&self, name: &str) -> Option<u32> {
-        self.slot_of.get(name).copied()
-    }
-
     /// A number for a new generation (never given out again).
     pub fn new_gen_id(&mut self) -> usize {
         self.next_gen += 1;

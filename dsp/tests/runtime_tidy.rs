@@ -10,6 +10,12 @@ fn runtime_files() -> Vec<PathBuf> {
         .expect("src/runtime")
         .map(|e| e.expect("entry").path())
         .collect();
+    files.retain(|p| p.extension().is_some_and(|e| e == "rs"));
+    files.extend(
+        fs::read_dir(root.join("src/runtime/tests"))
+            .expect("src/runtime/tests")
+            .map(|e| e.expect("entry").path()),
+    );
     files.extend(
         fs::read_dir(root.join("tests"))
             .expect("tests")

@@ -135,8 +135,9 @@ fn eval(s: &mut TcpStream, src: &str) -> String {
 
 #[test]
 fn a_closure_held_in_a_variable_keeps_playing_when_its_maker_is_redefined_live() {
+    // --repl: the engine reads its stdin, and ends when the test closes it
     let mut child = zonal()
-        .args(["repl", "--port", "0"])
+        .args(["repl", "--repl", "--port", "0"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

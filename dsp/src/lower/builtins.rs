@@ -142,7 +142,9 @@ impl FnCx<'_, '_> {
         if let Some((_, a)) = self.addrs.iter().find(|(k, _)| *k == (p, i, size)) {
             return *a;
         }
-        if let Some(site) = site {
+        if let Some(site) = site
+            && self.consts.checks
+        {
             self.check_index(i, size, site);
         }
         let off = self.b.ins().imul_imm_s(i, size as i64);

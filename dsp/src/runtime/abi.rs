@@ -1,6 +1,5 @@
 //! The ABI between compiled DSP code and the runtime: context field offsets, argument
-//! kinds, and the `extern "C"` functions compiled code calls (all listed by [`symbols`] for
-//! `JITBuilder::symbol`).
+//! kinds, and the `extern "C"` functions compiled code calls.
 //!
 //! Context fields compiled code uses directly (`CTX_*` are byte offsets into [`Ctx`]):
 //! `fault: u32`, `fault_site: u32`, `depth: u32`, `max_depth: u32`, `sp: u64`,
@@ -63,6 +62,8 @@ pub const CTX_MAX_DEPTH: i32 = offset_of!(Ctx, max_depth) as i32;
 /// Byte offset of [`Ctx::sp`].
 pub const CTX_SP: i32 = offset_of!(Ctx, sp) as i32;
 /// Byte offset of [`Ctx::sp_limit`].
+// Only the runtime's tests use this; the compiler does not.
+#[cfg(test)]
 pub const CTX_SP_LIMIT: i32 = offset_of!(Ctx, sp_limit) as i32;
 /// Byte offset of [`Ctx::slots`].
 pub const CTX_SLOTS: i32 = offset_of!(Ctx, slots) as i32;
@@ -225,6 +226,8 @@ pub unsafe extern "C" fn zonal_println(ctx: *mut Ctx, args: *const u64, kinds: *
 ///
 /// # Safety
 /// `ctx` is null or points to a live context no one else is using during the call.
+// Only the runtime's tests use this; the compiler does not.
+#[cfg(test)]
 pub unsafe extern "C" fn zonal_fault(ctx: *mut Ctx, code: u32, site: u32) {
     // SAFETY: the caller passes the context it was itself called with, exclusively.
     let Some(ctx) = (unsafe { ctx.as_mut() }) else {
@@ -288,6 +291,8 @@ pub unsafe extern "C" fn zonal_salloc_release(ctx: *mut Ctx, sp: u64) {
 ///
 /// # Safety
 /// `ctx` is null or points to a live context no one else is using during the call.
+// Only the runtime's tests use this; the compiler does not.
+#[cfg(test)]
 pub unsafe extern "C" fn zonal_random(ctx: *mut Ctx) -> f64 {
     // SAFETY: the caller passes the context it was itself called with, exclusively.
     unsafe { ctx.as_mut() }.map_or(0.0, Ctx::random)
@@ -312,7 +317,9 @@ pub unsafe extern "C" fn zonal_env_var(
     ctx.env_var(table, env, name, type_id, site)
 }
 
-/// Every runtime function compiled code may call, by symbol name, for `JITBuilder::symbol`.
+/// Every runtime function compiled code may call, by symbol name, for `JITBuilder::symbol`
+/// (the runtime's tests link native code against them; the compiler embeds addresses).
+#[cfg(test)]
 pub fn symbols() -> Vec<(&'static str, *const u8)> {
     let mut v: Vec<(&'static str, *const u8)> = vec![
         ("zonal_zalloc", zonal_zalloc as *const u8),

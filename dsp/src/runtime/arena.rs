@@ -160,7 +160,7 @@ impl Arena {
     /// Marks `[addr, addr + bytes)` (untagged, granule-aligned, inside the arena, covering
     /// whole granules that no live allocation holds) as one allocation made at `site`, and
     /// returns its pointer with a fresh tag. Takes no lock and allocates nothing.
-    pub fn tag(&self, addr: u64, bytes: u64, site: u32) -> u64 {
+    pub(crate) fn tag(&self, addr: u64, bytes: u64, site: u32) -> u64 {
         let addr = shadow::strip(addr);
         let span = shadow::round_up(bytes)
             .unwrap_or(u64::MAX)
@@ -176,7 +176,7 @@ impl Arena {
 
     /// Marks every allocation in `[addr, addr + bytes)` dead: a pointer into it faults from
     /// now on. Takes no lock and allocates nothing.
-    pub fn kill(&self, addr: u64, bytes: u64) {
+    pub(crate) fn kill(&self, addr: u64, bytes: u64) {
         let addr = shadow::strip(addr) & !(shadow::GRANULE - 1);
         if bytes > 0 && self.contains(addr, bytes) {
             self.shadow.kill(addr - self.base(), bytes);
@@ -236,17 +236,25 @@ impl Arena {
 
     /// The live allocation pointer `p` points into, with `p`'s tag: (start address, length).
     pub fn allocation(&self, p: u64) -> Option<(u64, u64)> {
+        self.span(p)
+            .filter(|(_, _, dead)| !dead)
+            .map(|(start, len, _)| (start, len))
+    }
+
+    /// The allocation, live or dead, that pointer `p` points into with its tag: (start
+    /// address, length, dead).
+    pub fn span(&self, p: u64) -> Option<(u64, u64, bool)> {
         let addr = shadow::strip(p);
         if !self.contains(addr, 1) {
             return None;
         }
         let granule = addr & !(shadow::GRANULE - 1);
         let e = self.shadow.entry(addr - self.base());
-        if e.unallocated() || e.dead() || e.tag() != shadow::tag_of(p) {
+        if e.unallocated() || e.tag() != shadow::tag_of(p) {
             return None;
         }
         let start = e.start(granule);
-        Some((start, e.end().saturating_sub(start)))
+        Some((start, e.end().saturating_sub(start), e.dead()))
     }
 
     /// True when an access of `size` bytes at pointer `p` lies in its live allocation.

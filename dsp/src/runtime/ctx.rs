@@ -20,7 +20,7 @@ use super::heap::{HeapError, HeapErrorKind, HeapPool, RemoteHeap};
 use super::messages::{MessageKind, MessageReader, MessageWriter, message_ring};
 use super::printf::{self, Arg, Buf};
 use super::reserve::Reserve;
-use super::shadow::{GRANULE, round_up};
+use super::shadow::{GRANULE, round_up, strip};
 use super::zone::{Zone, ZoneError, ZoneErrorKind};
 use std::fmt;
 use std::io::Write;
@@ -410,12 +410,9 @@ impl Ctx {
         }
     }
 
-    /// The arena this context's memory comes from.
-    pub fn arena(&self) -> &Arc<Arena> {
-        &self.arena
-    }
-
     /// True for an audio-thread context.
+    // Only the runtime's tests use this; the compiler does not.
+    #[cfg(test)]
     pub fn is_audio(&self) -> bool {
         self.audio
     }
@@ -465,6 +462,8 @@ impl Ctx {
     }
 
     /// Zones on the stack now (1 = only the base zone).
+    // Only the runtime's tests use this; the compiler does not.
+    #[cfg(test)]
     pub fn zone_depth(&self) -> usize {
         self.zones.len()
     }
@@ -480,20 +479,17 @@ impl Ctx {
         }
     }
 
-    /// The reserve's bytes in use and high-water mark (audio thread; zeros on control).
-    pub fn reserve_usage(&self) -> (usize, usize) {
-        self.reserve
-            .as_ref()
-            .map_or((0, 0), |r| (r.used(), r.high_water()))
-    }
-
     /// `halloc` allocations of this context's heap not yet freed.
+    // Only the runtime's tests use this; the compiler does not.
+    #[cfg(test)]
     pub fn heap_live(&self) -> usize {
         self.heap.live()
     }
 
     /// Frees from the other thread lost to a full deferred-free ring, and frees from the
     /// other thread that named no live allocation.
+    // Only the runtime's tests use this; the compiler does not.
+    #[cfg(test)]
     pub fn heap_anomalies(&self) -> (u64, u64) {
         (
             self.remotes.iter().map(RemoteHeap::lost).sum(),
@@ -612,12 +608,16 @@ impl Ctx {
     }
 
     /// Restarts the context's random sequence from `seed`.
+    // Only the runtime's tests use this; the compiler does not.
+    #[cfg(test)]
     pub fn seed_random(&mut self, seed: u64) {
         self.rng = seed;
     }
 
     /// xtlang `random`: the next number of the context's own sequence (splitmix64), uniform
     /// in [0, 1). Deterministic: the same seed gives the same sequence.
+    // Only the runtime's tests use this; the compiler does not.
+    #[cfg(test)]
     pub fn random(&mut self) -> f64 {
         self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.rng;
@@ -770,8 +770,27 @@ impl Ctx {
             if let Err(e) = self.heap.free(addr) {
                 self.raise(FaultCode::BadFree, site, FaultDetail::Heap(e));
             }
-        } else if let Some(remote) = self.remotes.iter_mut().find(|r| r.owns(addr)) {
-            remote.free(addr);
+        } else if self.remotes.iter().any(|r| r.owns(addr)) {
+            // Marked dead here and now, so that this thread faults on it at once; the owner
+            // gives the memory back to its heap at its next halloc, free or buffer end.
+            let live = self
+                .arena
+                .allocation(addr)
+                .filter(|(start, _)| *start == strip(addr));
+            match (live, self.remotes.iter_mut().find(|r| r.owns(addr))) {
+                (Some((start, len)), Some(remote)) => {
+                    self.arena.kill(start, len.max(1));
+                    remote.free(addr);
+                }
+                _ => {
+                    let e = HeapError {
+                        kind: HeapErrorKind::BadFree,
+                        value: strip(addr),
+                        capacity: self.heap.capacity(),
+                    };
+                    self.raise(FaultCode::BadFree, site, FaultDetail::Heap(e));
+                }
+            }
         } else {
             let e = HeapError {
                 kind: HeapErrorKind::BadFree,

@@ -273,10 +273,12 @@ impl HeapPool {
     /// Frees an allocation of this pool.
     pub fn free(&mut self, addr: u64) -> Result<(), HeapError> {
         self.drain_remote_frees();
-        self.free_here(addr)
+        self.free_here(addr, false)
     }
 
-    fn free_here(&mut self, p: u64) -> Result<(), HeapError> {
+    /// Frees the allocation starting at `p`. A free from the other thread (`remote`) may
+    /// find it already marked dead: that thread marks it when it frees it.
+    fn free_here(&mut self, p: u64, remote: bool) -> Result<(), HeapError> {
         let addr = strip(p);
         let bad = self.error(HeapErrorKind::BadFree, addr);
         if !self.owns(addr) {
@@ -289,10 +291,15 @@ impl HeapPool {
             return Err(bad);
         }
         let arena = self.block.arena();
-        let Some((start, len)) = arena.allocation(p).filter(|(start, _)| *start == addr) else {
+        let Some((start, len, dead)) = arena
+            .span(p)
+            .filter(|&(start, _, dead)| start == addr && (remote || !dead))
+        else {
             return Err(bad);
         };
-        arena.kill(start, len.max(1));
+        if !dead {
+            arena.kill(start, len.max(1));
+        }
         self.starts[g / 64] &= !bit;
         self.live -= 1;
         // SAFETY: offset < shadow.len, so p lies in the shadow mapping.
@@ -307,7 +314,7 @@ impl HeapPool {
     pub fn drain_remote_frees(&mut self) {
         for i in 0..self.inboxes.len() {
             while let Ok(addr) = self.inboxes[i].pop() {
-                if self.free_here(addr).is_err() {
+                if self.free_here(addr, true).is_err() {
                     self.bad_remote_frees += 1;
                 }
             }

@@ -16,11 +16,11 @@
 //!
 //! The audio-thread paths (zalloc from the audio zone, memzones from the reserve,
 //! halloc/free from the pool, printf into the ring, resetting the audio zone) never
-//! allocate, lock or block; `dsp/tests/runtime_no_alloc.rs` proves it.
+//! allocate, lock or block; `runtime/tests/no_alloc.rs` proves it.
 
-pub mod abi;
+pub(crate) mod abi;
 pub mod arena;
-pub mod ctx;
+pub(crate) mod ctx;
 pub mod fault;
 pub mod heap;
 pub mod math;
@@ -31,9 +31,11 @@ pub mod shadow;
 pub mod vars;
 pub mod zone;
 
-pub use abi::symbols;
+#[cfg(test)]
+mod tests;
+
 pub use arena::{Arena, ArenaBlock, ArenaError};
-pub use ctx::{AudioConfig, CallMark, ControlConfig, Ctx, RuntimeError};
+pub(crate) use ctx::{AudioConfig, ControlConfig, Ctx};
 pub use fault::{FaultCode, FaultDetail, RawFault};
 pub use heap::{HeapError, HeapErrorKind};
 pub use messages::MessageKind;

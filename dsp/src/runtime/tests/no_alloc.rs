@@ -2,18 +2,15 @@
 //! `assert_no_alloc`, and any allocation through the global allocator aborts this test
 //! binary.
 
-use assert_no_alloc::{AllocDisabler, assert_no_alloc};
-use std::sync::Arc;
-use zonal_dsp::runtime::abi::{
+use crate::runtime::abi::{
     KIND_F64, KIND_I64, KIND_STR, zonal_free, zonal_halloc, zonal_memzone_pop, zonal_memzone_push,
     zonal_printf, zonal_println, zonal_salloc, zonal_zalloc,
 };
-use zonal_dsp::runtime::{
+use crate::runtime::{
     Arena, AudioConfig, ControlConfig, Ctx, FaultCode, MessageKind, ZoneErrorKind,
 };
-
-#[global_allocator]
-static A: AllocDisabler = AllocDisabler;
+use assert_no_alloc::assert_no_alloc;
+use std::sync::Arc;
 
 fn contexts() -> (Arc<Arena>, Ctx, Ctx) {
     let arena = Arena::new(1 << 30).expect("arena");
@@ -36,7 +33,7 @@ fn literal(ctx: &mut Ctx, text: &str) -> u64 {
     unsafe {
         std::ptr::copy_nonoverlapping(
             text.as_ptr(),
-            zonal_dsp::runtime::shadow::strip(addr) as *mut u8,
+            crate::runtime::shadow::strip(addr) as *mut u8,
             text.len(),
         )
     };
@@ -46,7 +43,7 @@ fn literal(ctx: &mut Ctx, text: &str) -> u64 {
 #[test]
 fn audio_paths_allocate_nothing() {
     let (arena, mut control, mut audio) = contexts();
-    let mut globals = zonal_dsp::runtime::Zone::new(&arena, 4096, "globals").expect("zone");
+    let mut globals = crate::runtime::Zone::new(&arena, 4096, "globals").expect("zone");
     let (fmt, name) = control.with_zone(&mut globals, |c| {
         (
             literal(c, "frame %lld: %s = %f %e %g|%5.2f|%-8d|\n"),
@@ -104,16 +101,12 @@ fn audio_paths_allocate_nothing() {
         let fault = audio.finish_call(mark).expect_err("reserve exhausted");
         assert_eq!(fault.code, Some(FaultCode::ZoneExhausted));
         assert!(
-            matches!(fault.detail, zonal_dsp::runtime::FaultDetail::Zone(z) if z.kind == ZoneErrorKind::ReserveFull)
+            matches!(fault.detail, crate::runtime::FaultDetail::Zone(z) if z.kind == ZoneErrorKind::ReserveFull)
         );
         // A memzone left open by a fault is popped by finish_call.
         let mark = audio.call_mark();
         audio.memzone_push(100, 12);
-        audio.raise(
-            FaultCode::DivByZero,
-            13,
-            zonal_dsp::runtime::FaultDetail::None,
-        );
+        audio.raise(FaultCode::DivByZero, 13, crate::runtime::FaultDetail::None);
         assert!(audio.finish_call(mark).is_err());
         assert_eq!(audio.zone_depth(), 1);
         // Freeing the control thread's memory goes through the deferred-free ring.

@@ -1,13 +1,14 @@
 //! The runtime context as compiled code and the compiler use it: zones and their warnings,
 //! faults and their messages, text output, the heap across threads, the ABI table.
 
+use crate::runtime::abi::{self, KIND_F64, KIND_I64, KIND_STR};
+use crate::runtime::ctx::RuntimeError;
+use crate::runtime::shadow::strip;
+use crate::runtime::{
+    Arena, AudioConfig, ControlConfig, Ctx, FaultCode, FaultDetail, MessageKind, Zone,
+};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-use zonal_dsp::runtime::abi::{self, KIND_F64, KIND_I64, KIND_STR};
-use zonal_dsp::runtime::shadow::strip;
-use zonal_dsp::runtime::{
-    Arena, AudioConfig, ControlConfig, Ctx, FaultCode, FaultDetail, MessageKind, RuntimeError, Zone,
-};
 
 /// A writer the test can read back.
 #[derive(Clone, Default)]
@@ -195,7 +196,7 @@ fn memzone_misuse_faults() {
     while ctx.fault == 0 {
         ctx.memzone_push(16, 6);
     }
-    assert_eq!(ctx.zone_depth(), zonal_dsp::runtime::ctx::MAX_ZONE_DEPTH);
+    assert_eq!(ctx.zone_depth(), crate::runtime::ctx::MAX_ZONE_DEPTH);
     let f = ctx.finish_call(mark).expect_err("too deep");
     assert_eq!(f.code, Some(FaultCode::ZoneStack));
     assert_eq!(ctx.zone_depth(), 1);
@@ -405,7 +406,7 @@ fn the_abi_table_is_complete_and_the_offsets_are_fixed() {
     assert_eq!(abi::CTX_SP, 16);
     assert_eq!(abi::CTX_SP_LIMIT, 24);
     assert_eq!(abi::CTX_SLOTS, 32);
-    let symbols = zonal_dsp::runtime::symbols();
+    let symbols = crate::runtime::abi::symbols();
     let mut names: Vec<_> = symbols.iter().map(|(n, _)| *n).collect();
     for name in [
         "zonal_zalloc",
@@ -427,4 +428,24 @@ fn the_abi_table_is_complete_and_the_offsets_are_fixed() {
     names.dedup();
     assert_eq!(names.len(), symbols.len());
     assert!(symbols.iter().all(|(_, p)| !p.is_null()));
+}
+
+#[test]
+fn memory_freed_by_the_other_thread_faults_at_once_and_cannot_be_freed_twice() {
+    let Setup { arena, mut ctx, .. } = control();
+    let mut audio = Ctx::audio(&mut ctx, &AudioConfig::default()).expect("audio");
+    let p = ctx.halloc(4, 8, 8, 0);
+    audio.free(p, 1);
+    assert_eq!(audio.take_fault(), None);
+    assert!(
+        matches!(arena.probe(p, 8), crate::runtime::Verdict::Freed(a) if a.len == 32),
+        "dead before the owner drains its ring"
+    );
+    audio.free(p, 2);
+    let f = audio.take_fault().expect("second free");
+    assert_eq!((f.code, f.site), (Some(FaultCode::BadFree), 2));
+    assert_eq!(ctx.heap_live(), 1);
+    ctx.after_call();
+    assert_eq!(ctx.heap_live(), 0, "the owner gave it back to its heap");
+    assert_eq!(ctx.heap_anomalies(), (0, 0));
 }

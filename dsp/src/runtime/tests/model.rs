@@ -3,8 +3,8 @@
 //! in the arena, was zeroed when handed out, overlaps no other live allocation and still
 //! holds what was written into it.
 
-use zonal_dsp::runtime::shadow::strip;
-use zonal_dsp::runtime::{Arena, AudioConfig, ControlConfig, Ctx, FaultCode};
+use crate::runtime::shadow::strip;
+use crate::runtime::{Arena, AudioConfig, ControlConfig, Ctx, FaultCode};
 
 /// xorshift64*: a small reproducible generator for the steps.
 struct Rng(u64);

@@ -2,7 +2,10 @@
 //! `symbols()`, read the fault cell and the stack pointer at the `CTX_*` offsets, and pass
 //! printf arguments in stack slots — on the audio context without allocating.
 
-use assert_no_alloc::{AllocDisabler, assert_no_alloc};
+use crate::runtime::abi::{self, KIND_F64};
+use crate::runtime::shadow::ADDR_MASK;
+use crate::runtime::{Arena, AudioConfig, ControlConfig, Ctx, FaultCode, MessageKind};
+use assert_no_alloc::assert_no_alloc;
 use cranelift_codegen::Context;
 use cranelift_codegen::ir::{
     AbiParam, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, UserFuncName, types,
@@ -11,12 +14,6 @@ use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
-use zonal_dsp::runtime::abi::{self, KIND_F64};
-use zonal_dsp::runtime::shadow::ADDR_MASK;
-use zonal_dsp::runtime::{Arena, AudioConfig, ControlConfig, Ctx, FaultCode, MessageKind};
-
-#[global_allocator]
-static A: AllocDisabler = AllocDisabler;
 
 type Probe = unsafe extern "C" fn(*mut Ctx, i64) -> i64;
 type Hello = unsafe extern "C" fn(*mut Ctx, u64, f64) -> i32;
@@ -169,7 +166,7 @@ fn jit() -> Jit {
         .finish(settings::Flags::new(flags))
         .expect("isa");
     let mut jb = JITBuilder::with_isa(isa, default_libcall_names());
-    for (name, p) in zonal_dsp::runtime::symbols() {
+    for (name, p) in crate::runtime::abi::symbols() {
         jb.symbol(name, p);
     }
     let mut module = JITModule::new(jb);
@@ -197,7 +194,7 @@ fn compiled_code_calls_the_runtime_and_sees_its_faults() {
     let arena = Arena::new(1 << 32).expect("arena");
     let mut control = Ctx::control(&arena, &ControlConfig::default()).expect("control");
     let mut audio = Ctx::audio(&mut control, &AudioConfig::default()).expect("audio");
-    let mut literals = zonal_dsp::runtime::Zone::new(&arena, 4096, "literals").expect("zone");
+    let mut literals = crate::runtime::Zone::new(&arena, 4096, "literals").expect("zone");
     let fmt = literals.alloc_c_str(b"x = %f\n").expect("fmt");
 
     let c: *mut Ctx = &mut control;
