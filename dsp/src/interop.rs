@@ -90,7 +90,7 @@ impl Fault {
 /// "dsp faulted: out-of-range memory access (pset!) at f.xtm:12:9 in closure f".
 pub(crate) fn describe(reg: &Registry, raw: RawFault) -> String {
     let mut s = if raw.raw == INTERRUPTED {
-        "dsp faulted: interrupted: a loop ran until it was stopped".to_string()
+        "dsp faulted: interrupted: it ran too long and was stopped".to_string()
     } else {
         format!("dsp faulted: {raw}")
     };

@@ -23,3 +23,4 @@ pub mod request;
 pub mod scheduler;
 pub mod server;
 pub mod session;
+pub mod watchdog;
