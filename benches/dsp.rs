@@ -302,6 +302,20 @@ fn interleaved(
     println!("{}", line.trim_end_matches(';'));
 }
 
+/// Call-heavy code: a recursive `fib` of 25 makes 242,785 calls, each paying the
+/// checks at function entry (call depth, interrupt poll).
+fn calls(c: &mut Criterion) {
+    let mut dsp = Dsp::new(DspConfig::default()).expect("a Dsp");
+    let fib = "(bind-func fib (lambda (n:i64) (if (< n 2) n (+ (fib (- n 1)) (fib (- n 2))))))";
+    dsp.define(&form(fib)).expect("compiles");
+    c.bench_function("recursive calls: fib 25", |b| {
+        b.iter(|| {
+            let n = zonal_dsp::DspValue::I64(black_box(25));
+            dsp.call("fib", &[n]).expect("no fault")
+        })
+    });
+}
+
 fn benches(c: &mut Criterion) {
     agree();
     // Only under `cargo bench` (`cargo test` runs each benchmark once, as a smoke test).
@@ -319,6 +333,7 @@ fn benches(c: &mut Criterion) {
     }
     compile_time(c);
     throughput(c);
+    calls(c);
 }
 
 criterion_group!(dsp_benches, benches);

@@ -100,7 +100,7 @@ impl Fault {
 /// allocated by salloc at f.xtm:11:14 in f (pset!) at f.xtm:12:9 in closure f".
 pub(crate) fn describe(reg: &Registry, raw: RawFault) -> String {
     let mut s = if raw.raw == INTERRUPTED {
-        "dsp faulted: interrupted: a loop ran until it was stopped".to_string()
+        "dsp faulted: interrupted: it ran too long and was stopped".to_string()
     } else {
         format!("dsp faulted: {raw}")
     };

@@ -85,15 +85,6 @@ pub trait Linker {
     fn maker(&self) -> u64;
 }
 
-/// True when `e` contains a loop (outside nested lambdas).
-fn has_loop(e: &Expr) -> bool {
-    match &e.kind {
-        ExprKind::Dotimes(..) | ExprKind::While(..) => true,
-        ExprKind::Lambda(_) => false,
-        _ => e.children().into_iter().any(has_loop),
-    }
-}
-
 /// The Cranelift type of a DSP value (`None` for void).
 pub fn clif(t: &Type, span: Option<&Span>) -> Result<Option<types::Type>> {
     Ok(Some(match t {
@@ -241,18 +232,19 @@ impl<'a, 'b> FnCx<'a, 'b> {
         cx.b.ins()
             .store(MemFlagsData::trusted(), d1, ctx, CTX_DEPTH);
         cx.depth = Some(d);
-        if lam.body.iter().any(has_loop) {
-            let slots =
-                cx.b.ins()
-                    .load(types::I64, MemFlagsData::trusted(), ctx, CTX_SLOTS);
-            let flag = cx.b.ins().load(
-                types::I64,
-                MemFlagsData::trusted(),
-                slots,
-                (8 * crate::registry::INTERRUPT_SLOT) as i32,
-            );
-            cx.interrupt = Some(flag);
-        }
+        // The interrupt flag's address, for the poll at entry (a recursion that never
+        // returns has no loop to poll in) and at loop back-edges.
+        let slots =
+            cx.b.ins()
+                .load(types::I64, MemFlagsData::trusted(), ctx, CTX_SLOTS);
+        let flag = cx.b.ins().load(
+            types::I64,
+            MemFlagsData::trusted(),
+            slots,
+            (8 * crate::registry::INTERRUPT_SLOT) as i32,
+        );
+        cx.interrupt = Some(flag);
+        cx.poll_interrupt(site);
         if typed.uses_salloc.get(&lam.index).copied().unwrap_or(false) {
             cx.saved_sp = Some(
                 cx.b.ins()
@@ -452,13 +444,17 @@ impl<'a, 'b> FnCx<'a, 'b> {
         self.b.switch_to_block(cont);
     }
 
-    /// At a loop's back-edge: fault if this thread's interrupt flag is set.
+    /// At a function's entry and a loop's back-edge: fault if this thread's interrupt
+    /// flag is set.
     fn poll_interrupt(&mut self, site: u32) {
         if let Some(flag) = self.interrupt {
+            // An atomic load (a plain byte load on x86-64 and AArch64): another thread
+            // raises the flag, and an ordinary load here could be merged with the one at
+            // the function's entry, so a loop would never see the flag change.
             let set = self
                 .b
                 .ins()
-                .load(types::I8, MemFlagsData::trusted(), flag, 0);
+                .atomic_load(types::I8, MemFlagsData::trusted(), flag);
             self.fault_raw(set, crate::registry::INTERRUPTED, site);
         }
     }

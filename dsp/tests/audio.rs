@@ -522,7 +522,7 @@ fn runaway_loops_stop_when_interrupted() {
     assert_eq!(e.kind, DspErrorKind::Fault);
     assert!(
         e.message.starts_with(
-            "dsp faulted: interrupted: a loop ran until it was stopped (while) at test.xtm:1:"
+            "dsp faulted: interrupted: it ran too long and was stopped (while) at test.xtm:1:"
         ),
         "{}",
         e.message

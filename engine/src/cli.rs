@@ -426,6 +426,9 @@ fn play(args: PlayArgs) -> anyhow::Result<ExitCode> {
             }
         }
     };
+    let _watchdog = session
+        .start_watchdog(live.buffer as usize)
+        .context("cannot start the watchdog thread")?;
     session.set_printer(print_above_prompt);
     for file in &args.files {
         if let Err(e) = session.eval_file(file, true) {

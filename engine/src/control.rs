@@ -27,7 +27,6 @@ pub fn serve(
 ) {
     let stats = session.stats();
     let interrupt = session.interrupt_handle();
-    let mut watchdog = session.watchdog();
     while !quit.load(Ordering::Relaxed) {
         match requests.recv_timeout(TICK) {
             Ok(req) => {
@@ -44,7 +43,6 @@ pub fn serve(
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
-        watchdog.check();
         session.poll();
         let now = stats.clock.load(Ordering::Acquire);
         session.run_callbacks_before(now + lookahead);

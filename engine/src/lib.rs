@@ -27,3 +27,4 @@ pub mod scheduler;
 pub mod server;
 pub mod session;
 pub mod testing;
+pub mod watchdog;

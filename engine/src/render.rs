@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use crate::audio::Processor;
-use crate::session::{Session, SessionConfig, Watchdog};
+use crate::session::{Session, SessionConfig};
 
 /// The most memory a render kept in memory ([`render_session`]) may hold; renders
 /// streamed to a file ([`render_files_to_wav`]) have no such limit.
@@ -132,17 +132,12 @@ impl Gate {
         s.0
     }
 
-    /// Waits (control side) until `until` frames are rendered, letting the watchdog
-    /// look at the audio thread every so often.
-    fn wait_rendered(&self, until: usize, watchdog: &mut Watchdog) {
+    /// Waits (control side) until `until` frames are rendered. A buffer stuck in DSP
+    /// code is stopped by the watchdog's own thread, so this wait ends.
+    fn wait_rendered(&self, until: usize) {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         while s.1 < until {
-            s = self
-                .changed
-                .wait_timeout(s, Watchdog::PATIENCE / 4)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-            watchdog.check();
+            s = self.changed.wait(s).unwrap_or_else(|p| p.into_inner());
         }
     }
 }
@@ -287,7 +282,9 @@ pub fn render_session_into(
         })
         .context("cannot start the audio thread")?;
 
-    let mut watchdog = session.watchdog();
+    let _watchdog = session
+        .start_watchdog(buffer)
+        .context("cannot start the watchdog thread")?;
     let mut levels = Levels::default();
     let mut rendered = 0;
     let mut failures = 0;
@@ -303,7 +300,7 @@ pub fn render_session_into(
         .min(rendered + chunk)
         .min(total);
         gate.grant(target);
-        gate.wait_rendered(target, &mut watchdog);
+        gate.wait_rendered(target);
         rendered = target;
         {
             let out = stretch.lock().unwrap_or_else(|p| p.into_inner());

@@ -26,6 +26,7 @@ use crate::audio::{AudioStats, Processor};
 use crate::commands::{Command, ControlEnds, Returned, rings};
 use crate::convert::to_sexp;
 use crate::scheduler::{Callback, Scheduler, ZERO_TIME_CALLBACKS};
+use crate::watchdog::Watchdog;
 
 /// How a session reaches the audio thread.
 pub enum AudioLink {
@@ -66,35 +67,6 @@ struct State {
     /// Set by `sys:load-preload-check` when its library is already loaded: the
     /// `sys:load` running stops there and returns `#f`.
     preload_escape: bool,
-}
-
-/// Watches the audio thread: when the process function has been running for longer
-/// than [`Watchdog::PATIENCE`] without finishing a buffer, a DSP loop is stuck there;
-/// the watchdog raises the audio context's interrupt flag, the loop faults, and the
-/// entry closure is stopped and reported like any other fault.
-pub struct Watchdog {
-    stats: Arc<AudioStats>,
-    flag: Option<Arc<AtomicBool>>,
-    last_buffers: u64,
-    since: std::time::Instant,
-}
-
-impl Watchdog {
-    pub const PATIENCE: Duration = Duration::from_millis(500);
-
-    /// Looks at the audio thread once; call it regularly from the control thread.
-    pub fn check(&mut self) {
-        let buffers = self.stats.buffers.load(Ordering::Relaxed);
-        if buffers != self.last_buffers || !self.stats.running.load(Ordering::Relaxed) {
-            self.last_buffers = buffers;
-            self.since = std::time::Instant::now();
-        } else if self.since.elapsed() > Self::PATIENCE {
-            if let Some(flag) = &self.flag {
-                flag.store(true, Ordering::Relaxed);
-            }
-            self.since = std::time::Instant::now();
-        }
-    }
 }
 
 /// The control thread's session.
@@ -146,15 +118,16 @@ impl Session {
         Ok((session, processor))
     }
 
-    /// A watchdog over this session's audio thread.
-    pub fn watchdog(&self) -> Watchdog {
+    /// Starts a watchdog over this session's audio thread, whose buffers are
+    /// `buffer_frames` long; `None` without an audio thread. Keep it while the audio
+    /// thread runs.
+    pub fn start_watchdog(&self, buffer_frames: usize) -> std::io::Result<Option<Watchdog>> {
         let st = self.state.borrow();
-        Watchdog {
-            stats: st.stats.clone(),
-            flag: st.audio_interrupt.clone(),
-            last_buffers: st.stats.buffers.load(Ordering::Relaxed),
-            since: std::time::Instant::now(),
-        }
+        let Some(flag) = st.audio_interrupt.clone() else {
+            return Ok(None);
+        };
+        let patience = Watchdog::patience(buffer_frames, st.sample_rate);
+        Watchdog::spawn(st.stats.clone(), flag, patience).map(Some)
     }
 
     fn with_link(

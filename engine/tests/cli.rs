@@ -441,6 +441,68 @@ fn live_a_zero_time_callback_loop_is_stopped_and_its_editor_is_told() {
     assert!(live.logged("callback to `f` stopped"));
 }
 
+const FIB_DSP: &str =
+    "(bind-func fib (lambda (n:i64) (if (< n 2) n (+ (fib (- n 1)) (fib (- n 2))))))
+(bind-func dsp:DSP
+  (lambda (in time chan dat)
+    (if (> time 4800) (dtof (* 0.0 (i64tod (fib 60)))) (dtof 0.25))))
+(dsp:set! dsp)
+";
+
+#[test]
+fn render_stops_a_runaway_recursion_with_a_fault_and_finishes() {
+    let f = scratch("fib60.xtm", FIB_DSP);
+    let out_wav = scratch("fib60.wav", "");
+    let mut child = zonal()
+        .args(["render", "--seconds", "0.5", "-o"])
+        .arg(&out_wav)
+        .arg(&f)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the render of fib 60 did not end");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("dsp faulted: interrupted") && stderr.contains("the DSP entry was stopped"),
+        "{stderr}"
+    );
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let (_, samples) = read_wav(&out_wav);
+    assert_eq!(samples.len(), 48_000);
+    assert!(samples[..9600].iter().all(|s| *s == 0.25));
+    assert!(samples[9602 + 2 * 4096..].iter().all(|s| *s == 0.0));
+}
+
+#[test]
+fn live_a_runaway_recursion_is_stopped_on_the_audio_thread_and_from_an_editor() {
+    let live = Live::start_with(&["play", "--no-audio", "--port", "0"]);
+    let mut editor = live.connect();
+    let mut other = live.connect();
+    assert_eq!(eval(&mut editor, FIB_DSP), "dsp");
+    assert!(live.logged("dsp faulted: interrupted"));
+    assert!(live.logged("the DSP entry was stopped"));
+    let before = eval(&mut editor, "(now)").parse::<i64>().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let after = eval(&mut editor, "(now)").parse::<i64>().unwrap();
+    assert!(after > before, "the audio clock stands at {after}");
+    // The same recursion called from Scheme runs on the control thread: an interrupt
+    // from another connection stops it.
+    editor.write_all(b"(fib 60)\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(eval(&mut other, "(zonal:interrupt)"), "interrupted");
+    let stopped = reply(&mut editor);
+    assert!(stopped.contains("interrupted"), "{stopped}");
+    assert_eq!(eval(&mut editor, "(fib 20)"), "6765");
+}
+
 #[test]
 fn run_explains_that_scheme_cannot_pass_a_closure() {
     let f = scratch(

@@ -38,8 +38,8 @@ pub enum FaultCode {
     ZoneStack = 10,
     /// A call to a definition that is missing or changed its type since the caller was compiled.
     StaleCall = 11,
-    /// A loop saw its thread's interrupt flag set (Ctrl-C, `(zonal:interrupt)`, the audio
-    /// watchdog) and stopped.
+    /// A loop or a function entry saw its thread's interrupt flag set (Ctrl-C,
+    /// `(zonal:interrupt)`, the audio watchdog) and stopped.
     Interrupted = 12,
     /// `closure.var` of a variable the closure does not have, or has with another type
     /// (the closure was redefined since the access was compiled).
@@ -89,7 +89,7 @@ impl FaultCode {
             FaultCode::StaleCall => {
                 "called a definition that is missing or changed its type: re-evaluate the caller"
             }
-            FaultCode::Interrupted => "interrupted: a loop ran until it was stopped",
+            FaultCode::Interrupted => "interrupted: it ran too long and was stopped",
             FaultCode::ClosureVar => {
                 "closure.var: the closure has no variable of that name and type (was it redefined?)"
             }
@@ -217,7 +217,7 @@ mod tests {
         assert_eq!(FaultCode::from_u32(12), Some(FaultCode::Interrupted));
         assert_eq!(
             FaultCode::Interrupted.to_string(),
-            "interrupted: a loop ran until it was stopped"
+            "interrupted: it ran too long and was stopped"
         );
     }
 
