@@ -8,8 +8,8 @@
 //! the shadow holds, for each granule of the arena, one 16-byte [`Entry`]:
 //!
 //! - word 0: `tag << 48 | end`, where `end` is the allocation's exact end address (so
-//!   bounds are exact, not rounded to 16), with [`DEAD`] (bit 47) set once the allocation
-//!   is freed or its zone reset or dropped;
+//!   bounds are exact, not rounded to 16); once the allocation is freed or its zone reset
+//!   or dropped, [`DEAD`] (bit 47) is set and the tag's top bit flipped ([`KILLED`]);
 //! - word 1: the allocating form's site number (low 32 bits) and how many granules back
 //!   the allocation starts (high 32 bits), for fault messages.
 //!
@@ -41,6 +41,11 @@ pub const ADDR_MASK: u64 = (1 << TAG_SHIFT) - 1;
 pub const GRANULE_MASK: u64 = ADDR_MASK & !(GRANULE - 1);
 /// Set in word 0 of the entries of a freed allocation.
 pub const DEAD: u64 = 1 << 47;
+/// What a kill flips in word 0: [`DEAD`], and the tag's top bit. The flipped tag keeps the
+/// difference of the one compare at 2^47 or more for every access through the old tag,
+/// however far past the end: with `DEAD` alone, an access running `k` bytes past the end
+/// of a dead allocation would subtract `k` from it and pass.
+pub const KILLED: u64 = DEAD | (1 << 63);
 /// An access passes when `word0 - access_end` (tagged, unsigned) is below this.
 pub const PASS_BELOW: u64 = 1 << 47;
 
@@ -88,8 +93,13 @@ impl Entry {
         self.word & DEAD != 0
     }
 
+    /// The tag the allocation was made with (a dead entry's is stored flipped).
     pub fn tag(self) -> u16 {
-        tag_of(self.word)
+        if self.dead() {
+            tag_of(self.word ^ KILLED)
+        } else {
+            tag_of(self.word)
+        }
     }
 
     /// The allocation's end address.
@@ -193,7 +203,7 @@ impl ShadowMap {
             let w = self.word((offset + k * GRANULE) as usize, 0);
             let v = w.load(Ordering::Relaxed);
             if v != 0 && v & DEAD == 0 {
-                w.store(v | DEAD, Ordering::Relaxed);
+                w.store(v ^ KILLED, Ordering::Relaxed);
             }
         }
     }
@@ -311,7 +321,14 @@ mod tests {
         assert!(!passes(word, p + 0x39, 8), "one byte past the end");
         assert!(!passes(word, with_tag(0x1000_0000, 8), 8), "another tag");
         assert!(!passes(word, with_tag(0x1000_0000, 6), 8), "a lower tag");
-        assert!(!passes(word | DEAD, p, 8), "a dead allocation");
+        assert!(!passes(word ^ KILLED, p, 8), "a dead allocation");
+        // an overrun of a dead allocation cannot borrow its way back under the bound
+        for past in [8, 24, 0x40, 0x1000] {
+            assert!(
+                !passes(word ^ KILLED, p, 0x40 + past),
+                "{past} past a dead end"
+            );
+        }
         assert!(!passes(0, p, 8), "unallocated memory");
         assert!(!passes(0, 0x1000_0000, 8), "an untagged address");
     }
