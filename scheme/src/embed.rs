@@ -337,8 +337,7 @@ impl Interp {
 
     /// Sets the heap limit in bytes (at least 1 MiB; smaller values are raised to it).
     pub fn set_heap_limit(&mut self, bytes: usize) {
-        self.heap.limit = bytes.max(crate::heap::MIN_LIMIT);
-        self.heap.in_grace = false;
+        self.heap.set_limit(bytes.max(crate::heap::MIN_LIMIT));
     }
 
     /// How many compilation units (with their constants) and call sites are live:

@@ -106,12 +106,7 @@ impl Interp {
                 return Err(self.interrupted());
             }
             if self.heap.needs_step() && self.no_gc == 0 {
-                self.gc_step();
-                if self.heap.over_limit
-                    && let Some(c) = self.over_limit_error()
-                {
-                    return Err(c);
-                }
+                self.safe_point()?;
             }
             match self.eval_node(&lam.body, env) {
                 Ok(Flow::Val(v)) => return Ok(v),
@@ -277,10 +272,7 @@ impl Interp {
                     // a retry collects
                     return match func(self, &args[..n]) {
                         Ok(v) => Ok(Flow::Val(v)),
-                        Err(e) => match self.retry_after_collection(func, &args[..n], e) {
-                            Ok(v) => Ok(Flow::Val(v)),
-                            Err(e) => Err(self.failed_at(e, c.site)),
-                        },
+                        Err(e) => self.builtin_failed(func, &args[..n], e, c.site),
                     };
                 }
             }
@@ -691,15 +683,35 @@ impl Interp {
     #[inline(always)]
     fn call_plain(&mut self, func: PlainFn, base: usize, site: u32) -> Result<Flow, Ctrl> {
         let stack = std::mem::take(&mut self.stack);
-        let mut r = func(self, &stack[base + 1..]);
+        let r = func(self, &stack[base + 1..]);
         self.stack = stack;
-        if let Err(e) = r {
-            // the arguments are back on the stack, where a collection sees them
-            let args = self.stack[base + 1..].to_vec();
-            r = self.retry_after_collection(func, &args, e);
-        }
-        self.stack.truncate(base);
         match r {
+            Ok(v) => {
+                self.stack.truncate(base);
+                Ok(Flow::Val(v))
+            }
+            Err(e) => {
+                // the arguments are back on the stack, where a collection sees them
+                let args = self.stack[base + 1..].to_vec();
+                let r = self.builtin_failed(func, &args, e, site);
+                self.stack.truncate(base);
+                r
+            }
+        }
+    }
+
+    /// A builtin called with `args` failed with `e`: the error at `site`, unless it
+    /// ran out of room and succeeds after a collection (see `retry_after_collection`).
+    #[cold]
+    #[inline(never)]
+    fn builtin_failed(
+        &mut self,
+        func: PlainFn,
+        args: &[Value],
+        e: Box<Error>,
+        site: u32,
+    ) -> Result<Flow, Ctrl> {
+        match self.retry_after_collection(func, args, e) {
             Ok(v) => Ok(Flow::Val(v)),
             Err(e) => Err(self.failed_at(e, site)),
         }

@@ -82,13 +82,17 @@ pub(crate) struct Heap {
     /// Bytes held by objects not known to be garbage: what the last cycle found live,
     /// plus what was allocated or grown since. Checked against `limit`.
     pub used: usize,
-    /// The most bytes the heap may hold (see [`Heap::room_for`]).
+    /// The most bytes the heap may hold (see [`Heap::room_for`]); set with
+    /// [`Heap::set_limit`].
     pub limit: usize,
+    /// `limit`, plus [`GRACE_BYTES`] while `in_grace`: what `used` is checked against.
+    ceiling: usize,
     /// `used` passed `limit` while allocating: the next safe point collects and, if
     /// the live data still exceeds the limit, raises a memory error.
     pub over_limit: bool,
     /// A memory error was raised and the live data is still over the limit: the
     /// program gets [`GRACE_BYTES`] more, so that it can let go of what it holds.
+    /// Set with [`Heap::set_grace`].
     pub in_grace: bool,
 }
 
@@ -162,25 +166,30 @@ impl Heap {
             white_born_bytes: 0,
             used: 0,
             limit: default_limit(),
+            ceiling: default_limit(),
             over_limit: false,
             in_grace: false,
         }
     }
 
-    /// The bytes the heap may reach now: its limit, plus the grace after an error.
-    #[inline(always)]
-    fn ceiling(&self) -> usize {
-        if self.in_grace {
+    pub(crate) fn set_limit(&mut self, bytes: usize) {
+        self.limit = bytes;
+        self.set_grace(false);
+    }
+
+    pub(crate) fn set_grace(&mut self, on: bool) {
+        self.in_grace = on;
+        self.ceiling = if on {
             self.limit.saturating_add(GRACE_BYTES)
         } else {
             self.limit
-        }
+        };
     }
 
     /// Whether `bytes` more fit under the limit, counting what is not yet known to
     /// be garbage. Every allocation whose size the program chooses asks first.
     pub(crate) fn room_for(&self, bytes: usize) -> bool {
-        self.used.saturating_add(bytes) <= self.ceiling()
+        self.used.saturating_add(bytes) <= self.ceiling
     }
 
     /// Counts `bytes` that an object grew by in place (a string port's text, a hash
@@ -192,7 +201,7 @@ impl Heap {
 
     #[inline(always)]
     fn check_limit(&mut self) {
-        if self.used > self.ceiling() {
+        if self.used > self.ceiling {
             self.over();
         }
     }
@@ -513,7 +522,9 @@ impl Heap {
             self.stats.live_bytes = self.cycle_live_bytes;
             self.stats.heap_bytes = self.heap_bytes();
             self.used = self.cycle_live_bytes + self.white_born_bytes;
-            self.in_grace = self.in_grace && self.used > self.limit;
+            if self.in_grace && self.used <= self.limit {
+                self.set_grace(false);
+            }
         }
         done
     }

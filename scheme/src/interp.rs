@@ -299,6 +299,20 @@ impl Interp {
         h.begin_marking();
     }
 
+    /// A safe point that needs the collector: one step of it, then the memory
+    /// error if the heap went over its limit and a collection did not bring it back.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn safe_point(&mut self) -> Result<(), Ctrl> {
+        self.gc_step();
+        if self.heap.over_limit
+            && let Some(c) = self.over_limit_error()
+        {
+            return Err(c);
+        }
+        Ok(())
+    }
+
     /// One bounded step of the incremental collector (at a safe point).
     pub(crate) fn gc_step(&mut self) {
         if self.heap.full_requested {
@@ -412,7 +426,7 @@ impl Interp {
         if self.heap.used <= self.heap.limit {
             return None;
         }
-        self.heap.in_grace = true;
+        self.heap.set_grace(true);
         let h = &self.heap;
         Some(
             err(
