@@ -700,6 +700,10 @@ fn dsp_error(e: DspError) -> Error {
     err
 }
 
+/// The library Extempore loads at start-up; zonal loads it at the first definition that
+/// needs it.
+const BASE_LIBRARY: &str = "libs/base/base.xtm";
+
 /// `bind-func`, `bind-val`, `bind-type`, `bind-alias`: compile, then make compiled
 /// functions callable from Scheme under their name.
 fn define(interp: &mut Interp, state: &Rc<RefCell<State>>, form: &Datum) -> Result<Value, Error> {
@@ -710,7 +714,21 @@ fn define(interp: &mut Interp, state: &Rc<RefCell<State>>, form: &Datum) -> Resu
             None => err,
         }
     })?;
-    let defined = state.borrow_mut().dsp.define(&sexp).map_err(dsp_error)?;
+    let first = state.borrow_mut().dsp.define(&sexp);
+    let defined = match first {
+        // Extempore has its base library (SRf, STWOPI, random, clamp...) in every session;
+        // zonal loads it when a definition first names something it does not know
+        Err(e)
+            if e.kind == DspErrorKind::Unbound
+                && interp.lookup("*xtmlib-base-loaded*").is_none() =>
+        {
+            let path = interp.string(BASE_LIBRARY);
+            sys_load(interp, state, &[path])?;
+            state.borrow_mut().dsp.define(&sexp)
+        }
+        other => other,
+    }
+    .map_err(dsp_error)?;
     {
         let mut st = state.borrow_mut();
         if st.entry_name.as_deref() == Some(defined.name.as_str())

@@ -87,6 +87,31 @@ fn sys_load_finds_the_embedded_library_from_any_directory() {
     assert_eq!(v, "(440.0 81.0 48000 60 63)");
 }
 
+/// Extempore has base.xtm in every session, so its examples name `STWOPI` and `SRf`
+/// without loading anything: zonal loads base.xtm at the first definition that needs it.
+#[test]
+fn base_library_loads_itself_when_a_definition_names_it() {
+    let r = render_source(
+        "(bind-func dsp:DSP (lambda (in:SAMPLE time:i64 channel:i64 data:SAMPLE*)
+           (* 0.5 (sin (* STWOPI 330.0 (/ (i64tof time) SRf))))))
+         (dsp:set! dsp)",
+        1.0,
+    );
+    let left = channel(&r.samples, 2, 0);
+    assert!((magnitude(&left, 330.0) - 0.5).abs() < 0.01);
+    // a name no library defines is still an error, after the one load
+    let mut s = session();
+    let e = s
+        .eval_source("(bind-func g (lambda () (* 2.0 not_a_name)))", "t.xtm")
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Unbound, "{e}");
+    assert!(e.message.contains("not_a_name"), "{e}");
+    assert_eq!(
+        s.eval_source("*xtmlib-base-loaded*", "t.xtm").unwrap(),
+        "#t"
+    );
+}
+
 #[test]
 fn sys_load_of_a_loaded_library_stops_at_its_preload_check() {
     let mut s = session();

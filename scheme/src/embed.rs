@@ -162,11 +162,14 @@ impl Interp {
         self.define(name, v);
     }
 
-    /// Defines a special form: `f` receives the whole unevaluated form.
+    /// Defines a special form: `f` receives the whole unevaluated form. It may evaluate
+    /// Scheme, and so run again before it returns (a definition that loads a library
+    /// defining more); what it shares between runs it keeps in cells of its own. The
+    /// collector does not run while it executes, nested evaluations included.
     pub fn register_special_form(
         &mut self,
         name: &str,
-        f: impl FnMut(&mut Interp, &Datum) -> Result<Value, Error> + 'static,
+        f: impl Fn(&mut Interp, &Datum) -> Result<Value, Error> + 'static,
     ) {
         let s = self.intern(name);
         self.macros.remove(&s);
@@ -174,7 +177,7 @@ impl Interp {
             s,
             Rc::new(Special {
                 name: name.to_string(),
-                f: RefCell::new(Box::new(f)),
+                f: Box::new(f),
             }),
         );
     }

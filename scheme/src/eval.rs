@@ -602,15 +602,9 @@ impl Interp {
                 Ok(p)
             }
             Node::Special(sp, form, site) => {
-                let Ok(mut f) = sp.f.try_borrow_mut() else {
-                    let e = err(
-                        ErrorKind::Native,
-                        format!("special form {} used itself while running", sp.name),
-                    );
-                    return Err(self.at_site(e, *site).into());
-                };
+                let sp = sp.clone();
                 self.no_gc += 1;
-                let r = f(self, form);
+                let r = (sp.f)(self, form);
                 self.no_gc -= 1;
                 Ok(r.map_err(|e| self.at_site(e, *site))?)
             }

@@ -78,11 +78,11 @@ pub(crate) enum Macro {
 pub(crate) type NativeMacroFn = dyn Fn(&crate::Datum) -> Result<crate::Datum, Error>;
 
 /// A special form registered by the embedder.
-pub(crate) type SpecialFn = dyn FnMut(&mut Interp, &crate::Datum) -> Result<Value, Error>;
+pub(crate) type SpecialFn = dyn Fn(&mut Interp, &crate::Datum) -> Result<Value, Error>;
 
 pub(crate) struct Special {
     pub name: String,
-    pub f: std::cell::RefCell<Box<SpecialFn>>,
+    pub f: Box<SpecialFn>,
 }
 
 /// Something thrown through the evaluator.
