@@ -467,6 +467,8 @@
     ((_ (other body ...) more ...) (cond-expand more ...))))
 
 ;; ---- Extempore's Scheme (runtime/scheme.xtm and init.xtm give the meanings) ----
+;; The macros below only call an expander procedure: procedures are compiled on first
+;; use, so the macros cost an interpreter's start-up next to nothing.
 
 ;; symbol properties: (put sym key value) is #t, (get sym key) the value or #f
 (define %symbol-properties (make-hash-table))
@@ -477,7 +479,8 @@
   (hash-table-ref/default %symbol-properties (cons sym key) #f))
 
 ;; (dotimes (i n) body ...): body with i from 0 to n - 1
-(define-macro (dotimes spec . body)
+(define-macro (dotimes spec . body) (%dotimes-expand spec body))
+(define (%dotimes-expand spec body)
   (let ((loop (gensym "dotimes")) (n (gensym "n")) (i (car spec)))
     `(let ((,n ,(cadr spec)))
        (let ,loop ((,i 0))
@@ -495,21 +498,26 @@
           (append (list-tail l cut) (list-head l cut))))))
 
 (define PI 3.141592653589793)
-(define TWOPI (* 2.0 PI))
+(define TWOPI 6.283185307179586)
 
 ;; sinusoids of the variable `beat` where they are used: (cosr offset amplitude
 ;; cycles-per-beat), or (cosr phase offset amplitude cycles-per-beat)
-(define-macro (cosr . args)
+(define-macro (cosr . args) (%lfo-expand 'cos args))
+(define-macro (sinr . args) (%lfo-expand 'sin args))
+(define (%lfo-expand wave args)
   (if (> (length args) 3)
-      `(+ ,(cadr args) (* ,(caddr args) (cos (* TWOPI (+ beat ,(car args)) ,(cadddr args)))))
-      `(+ ,(car args) (* ,(cadr args) (cos (* TWOPI beat ,(caddr args)))))))
-(define-macro (sinr . args)
-  (if (> (length args) 3)
-      `(+ ,(cadr args) (* ,(caddr args) (sin (* TWOPI (+ beat ,(car args)) ,(cadddr args)))))
-      `(+ ,(car args) (* ,(cadr args) (sin (* TWOPI beat ,(caddr args)))))))
+      `(+ ,(cadr args) (* ,(caddr args) (,wave (* TWOPI (+ beat ,(car args)) ,(cadddr args)))))
+      `(+ ,(car args) (* ,(cadr args) (,wave (* TWOPI beat ,(caddr args)))))))
 
 ;; (print-with-colors fg bg bold body ...): body's output in ANSI colours (black red
 ;; green yellow blue magenta cyan white default none), then the colours reset
+(define-macro (print-with-colors fg bg bold . body) (%colors-expand fg bg bold body))
+(define (%colors-expand fg bg bold body)
+  (let ((result (gensym "result")))
+    `(begin (%ansi-color ,fg ,bg ,bold)
+            (let ((,result (begin ,@body)))
+              (%ansi-color 'default 'default #f)
+              ,result))))
 (define (%ansi-color fg bg bold)
   (let ((code (lambda (c)
                 (let ((known (assq c '((black . 0) (red . 1) (green . 2) (yellow . 3) (blue . 4)
@@ -519,17 +527,28 @@
                             (if bold "1" "0") ";"
                             (number->string (+ 30 (code fg))) ";"
                             (number->string (+ 40 (code bg))) "m"))))
-(define-macro (print-with-colors fg bg bold . body)
-  (let ((result (gensym "result")))
-    `(begin (%ansi-color ,fg ,bg ,bold)
-            (let ((,result (begin ,@body)))
-              (%ansi-color 'default 'default #f)
-              ,result))))
 
 ;; (define* (f a (b 2) ...) body ...), (lambda* (a (b 2) ...) body ...): every parameter
 ;; is optional (#f, or the default given, evaluated after the parameters before it) and
 ;; can be passed by position or by keyword: (f 1 :b 3)
+(define-macro (lambda* params . body) (%lambda*-expand 'lambda* params body))
+(define-macro (define* head . body)
+  `(define ,(car head) ,(%lambda*-expand (car head) (cdr head) body)))
 (define %unset (list 'unset))
+(define (%lambda*-expand who params body)
+  (let* ((specs (map (lambda (p) (if (pair? p) p (list p #f))) params))
+         (args (gensym "args"))
+         (vals (gensym "vals")))
+    `(lambda ,args
+       (let* ((,vals (%star-bind ',who ',(map car specs) ,args))
+              ,@(let loop ((specs specs) (i 0))
+                  (if (null? specs)
+                      '()
+                      (cons `(,(caar specs)
+                              (let ((v (list-ref ,vals ,i)))
+                                (if (eq? v %unset) ,(cadar specs) v)))
+                            (loop (cdr specs) (+ i 1))))))
+         ,@body))))
 (define (%star-bind who names args)
   (let ((vals (map (lambda (n) %unset) names)))
     (let loop ((args args) (pos 0))
@@ -549,21 +568,3 @@
                       (list-set! vals pos (car args))
                       (loop (cdr args) (+ pos 1)))
                      (else (skip (+ pos 1))))))))))
-(define-macro (%lambda* who params . body)
-  (let* ((specs (map (lambda (p) (if (pair? p) p (list p #f))) params))
-         (args (gensym "args"))
-         (vals (gensym "vals")))
-    `(lambda ,args
-       (let* ((,vals (%star-bind ',who ',(map car specs) ,args))
-              ,@(let loop ((specs specs) (i 0))
-                  (if (null? specs)
-                      '()
-                      (cons `(,(caar specs)
-                              (let ((v (list-ref ,vals ,i)))
-                                (if (eq? v %unset) ,(cadar specs) v)))
-                            (loop (cdr specs) (+ i 1))))))
-         ,@body))))
-(define-macro (lambda* params . body)
-  `(%lambda* lambda* ,params ,@body))
-(define-macro (define* head . body)
-  `(define ,(car head) (%lambda* ,(car head) ,(cdr head) ,@body)))
