@@ -51,6 +51,12 @@ struct State {
     /// Where errors of callbacks scheduled now are reported besides stderr: the editor
     /// connection of the request, or of the callback, being evaluated.
     notices: Option<Sender<String>>,
+    /// Where faults of the DSP entry and of timed events are reported besides stderr: the
+    /// editor connection that last defined something or set the entry.
+    fault_notices: Option<Sender<String>>,
+    /// Every problem reported (faults, callback errors), kept when asked for
+    /// ([`Session::keep_problems`]): `zonal test` turns each into a failure.
+    problems: Option<Vec<String>>,
     entry: Option<Option<Entry>>,
     /// The name `dsp:set!` was given: redefining it sends the entry again (its type may
     /// have changed).
@@ -146,6 +152,8 @@ impl Session {
             callback_time: None,
             zero_time_chain: None,
             notices: None,
+            fault_notices: None,
+            problems: None,
             entry: None,
             entry_name: None,
             events: Vec::new(),
@@ -248,6 +256,25 @@ impl Session {
     /// REPL prints it above the line being edited).
     pub fn set_printer(&mut self, printer: impl Fn(&str) + 'static) {
         self.state.borrow_mut().printer = Rc::new(printer);
+    }
+
+    /// From now on keeps every problem reported (DSP faults, callback errors), for
+    /// [`Session::take_problems`].
+    pub fn keep_problems(&mut self) {
+        self.state
+            .borrow_mut()
+            .problems
+            .get_or_insert_with(Vec::new);
+    }
+
+    /// The problems reported since the last call (see [`Session::keep_problems`]).
+    pub fn take_problems(&mut self) -> Vec<String> {
+        self.state
+            .borrow_mut()
+            .problems
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Problems reported on stderr (callback errors, DSP faults) since the last call.
@@ -479,11 +506,15 @@ fn run_callback(interp: &mut Interp, state: &Rc<RefCell<State>>, cb: Callback) {
             crate::diagnostic::report(&e, None)
         );
         eprintln!("{message}");
+        let mut st = state.borrow_mut();
+        if let Some(p) = &mut st.problems {
+            p.push(message.clone());
+        }
         if let Some(notices) = &cb.notices {
             // A connection that is gone or far behind still has the log.
             let _ = notices.try_send(message);
         }
-        state.borrow_mut().failures += 1;
+        st.failures += 1;
     }
 }
 
@@ -633,29 +664,30 @@ fn send(st: &mut State, mut cmd: Command) {
 }
 
 fn poll_state(st: &mut State) {
-    if let AudioLink::Rings(ends) = &mut st.link {
-        while let Ok(returned) = ends.returned.pop() {
-            match returned {
-                Returned::Retired(batch) => st.dsp.retire(batch),
-                Returned::EntryFault {
-                    fault,
-                    time,
-                    fell_back,
-                } => {
-                    let consequence = match fell_back {
-                        Some(r) => {
-                            st.dsp.fell_back(r);
-                            "playing its previous version"
-                        }
-                        None => "the DSP entry was stopped until the next definition",
-                    };
-                    report_fault(&st.dsp, fault, time, consequence);
-                    st.failures += 1;
-                }
-                Returned::EventFault { fault, time } => {
-                    report_fault(&st.dsp, fault, time, "the event was skipped");
-                    st.failures += 1;
-                }
+    loop {
+        let returned = match &mut st.link {
+            AudioLink::Rings(ends) => ends.returned.pop().ok(),
+            AudioLink::Local(_) => None,
+        };
+        let Some(returned) = returned else { break };
+        match returned {
+            Returned::Retired(batch) => st.dsp.retire(batch),
+            Returned::EntryFault {
+                fault,
+                time,
+                fell_back,
+            } => {
+                let consequence = match fell_back {
+                    Some(r) => {
+                        st.dsp.fell_back(r);
+                        "playing its previous version"
+                    }
+                    None => "the DSP entry was stopped until the next definition",
+                };
+                report_fault(st, fault, time, consequence);
+            }
+            Returned::EventFault { fault, time } => {
+                report_fault(st, fault, time, "the event was skipped");
             }
         }
     }
@@ -672,11 +704,24 @@ fn print_stdout(text: &str) {
     let _ = out.flush();
 }
 
-fn report_fault(dsp: &Dsp, fault: Fault, time: i64, consequence: &str) {
-    eprintln!(
+/// Reports a fault on stderr, to the editor that defined what faulted, and to the
+/// problem log, and counts it.
+fn report_fault(st: &mut State, fault: Fault, time: i64, consequence: &str) {
+    let message = format!(
         "{} (at sample {time}); {consequence}",
-        dsp.describe_fault(fault)
+        st.dsp.describe_fault(fault)
     );
+    eprintln!("{message}");
+    if let Some(notices) = &st.fault_notices
+        && notices.try_send(message.clone()).is_err()
+    {
+        // the connection is gone (or far behind): stderr has it
+        st.fault_notices = None;
+    }
+    if let Some(p) = &mut st.problems {
+        p.push(message);
+    }
+    st.failures += 1;
 }
 
 /// A DSP compiler error as a Scheme error of the matching kind, at the same place.
@@ -731,6 +776,9 @@ fn define(interp: &mut Interp, state: &Rc<RefCell<State>>, form: &Datum) -> Resu
     .map_err(dsp_error)?;
     {
         let mut st = state.borrow_mut();
+        if st.notices.is_some() {
+            st.fault_notices = st.notices.clone();
+        }
         if st.entry_name.as_deref() == Some(defined.name.as_str())
             && let Ok(entry) = st.dsp.entry(&defined.name)
         {
@@ -842,6 +890,9 @@ fn set_entry(
     let entry = st.dsp.entry(&name).map_err(dsp_error)?;
     st.entry = Some(Some(entry));
     st.entry_name = Some(name.clone());
+    if st.notices.is_some() {
+        st.fault_notices = st.notices.clone();
+    }
     Ok(interp.symbol(&name))
 }
 

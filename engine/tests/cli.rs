@@ -441,6 +441,25 @@ fn live_a_zero_time_callback_loop_is_stopped_and_its_editor_is_told() {
     assert!(live.logged("callback to `f` stopped"));
 }
 
+#[test]
+fn live_a_dsp_fault_is_told_to_the_editor_that_defined_it() {
+    let live = Live::start();
+    let mut editor = live.connect();
+    let mut other = live.connect();
+    let dsp = "(bind-func dsp:DSP (lambda (in time chan dat) (if (> time 0) (i64tof (/ 1 (- time time))) 0.0)))";
+    assert_eq!(eval(&mut editor, dsp), "dsp");
+    assert_eq!(eval(&mut editor, "(dsp:set! dsp)"), "dsp");
+    let notice = reply(&mut editor);
+    assert!(
+        notice.starts_with("dsp faulted: integer division by zero")
+            && notice.contains("the DSP entry was stopped until the next definition"),
+        "{notice}"
+    );
+    // The other connection defined nothing and was told nothing.
+    assert_eq!(eval(&mut other, "(* 2 21)"), "42");
+    assert!(live.logged("dsp faulted: integer division by zero"));
+}
+
 const FIB_DSP: &str =
     "(bind-func fib (lambda (n:i64) (if (< n 2) n (+ (fib (- n 1)) (fib (- n 2))))))
 (bind-func dsp:DSP

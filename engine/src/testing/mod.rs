@@ -166,6 +166,7 @@ pub fn run_file(path: &Path, opts: &TestOptions) -> FileReport {
     };
     let capture = Capture::default();
     capture.attach(&mut session);
+    session.keep_problems();
     let rec = Recorder::new(opts.filter.clone());
     let stem = path
         .file_stem()
@@ -201,16 +202,12 @@ pub fn run_file(path: &Path, opts: &TestOptions) -> FileReport {
         session.flush();
         session.poll();
         if let Err(e) = result {
-            let place = e.pos.clone().or(pos);
+            let place = e.pos.clone().or(pos.clone());
             record_error(&rec, place, "a form outside any assertion", e.to_string());
         }
-        for _ in 0..session.take_failures() {
-            record_error(
-                &rec,
-                None,
-                "the DSP or a callback",
-                "a fault or callback error (see the messages)".into(),
-            );
+        // faults and callback errors while this form ran (a render-for, say)
+        for problem in session.take_problems() {
+            record_error(&rec, pos.clone(), "the DSP or a callback", problem);
         }
     }
     session.poll();
