@@ -245,7 +245,9 @@ impl Compiler<'_> {
             refs,
             current: true,
             in_flight: 0,
+            sites: 0..0,
         };
+        let first_site = self.reg.sites.len();
         let result = self.build(
             id,
             &mut generation,
@@ -270,6 +272,8 @@ impl Compiler<'_> {
         }
         warnings.extend(self.ctx.take_warnings());
         let signature = ty.to_string();
+        // (a failed definition's sites are rolled back instead)
+        generation.sites = first_site..self.reg.sites.len();
         self.reg.install(id, generation, ty, closure);
         Ok(Output {
             name,

@@ -164,6 +164,8 @@ pub struct Gen {
     pub refs: Vec<usize>,
     pub current: bool,
     pub in_flight: u32,
+    /// The fault sites its code names (cleared when it is freed: nothing can fault there).
+    pub sites: std::ops::Range<usize>,
 }
 
 /// An audio context's buffer count, odd while it is inside a buffer (see
@@ -368,6 +370,17 @@ impl Registry {
         self.code.set_vars(stamp, table);
     }
 
+    /// Empties the fault sites of freed code (their ids are not reused; what they held —
+    /// the form's name and place — is let go, so a long session does not keep one set per
+    /// redefinition).
+    fn forget_sites(&mut self, sites: std::ops::Range<usize>) {
+        let end = sites.end.min(self.sites.len());
+        for s in &mut self.sites[sites.start.min(end)..end] {
+            s.form = String::new();
+            s.span = None;
+        }
+    }
+
     fn release_stamps(&mut self, stamps: &[u64]) {
         for s in stamps {
             self.code.clear(*s);
@@ -549,6 +562,7 @@ impl Registry {
             if over {
                 let d = self.dying.swap_remove(i);
                 self.release_stamps(&d.generation.stamps);
+                self.forget_sites(d.generation.sites.clone());
             } else {
                 i += 1;
             }

@@ -508,6 +508,9 @@ fn live_a_runaway_recursion_is_stopped_on_the_audio_thread_and_from_an_editor() 
     assert_eq!(eval(&mut editor, FIB_DSP), "dsp");
     assert!(live.logged("dsp faulted: interrupted"));
     assert!(live.logged("the DSP entry was stopped"));
+    // the editor that defined dsp is told too, before its next reply
+    let notice = reply(&mut editor);
+    assert!(notice.starts_with("dsp faulted: interrupted"), "{notice}");
     let before = eval(&mut editor, "(now)").parse::<i64>().unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let after = eval(&mut editor, "(now)").parse::<i64>().unwrap();
