@@ -343,6 +343,13 @@ impl Session {
             .register_special_form("dsp:set!", move |interp, form| {
                 set_entry(interp, &state, form)
             });
+        for head in ["call-as-xtlang", "$", "xtmX", "$$", "call-as-xtlang-leaky"] {
+            let state = self.state.clone();
+            self.interp
+                .register_special_form(head, move |interp, form| {
+                    call_as_xtlang(interp, &state, form)
+                });
+        }
         let state = self.state.clone();
         self.interp.register_native("now", move |interp, _args| {
             let st = state.borrow();
@@ -977,6 +984,38 @@ fn callback_name(interp: &Interp, target: Value) -> String {
 }
 
 /// Calls a compiled closure from Scheme.
+/// `(call-as-xtlang body...)` (also `$`, `xtmX`, and `$$`): compiles the body as the
+/// body of a function of no arguments, `xtlang_expression`, as Extempore does, calls it
+/// on the control thread and gives its value to Scheme.
+fn call_as_xtlang(
+    interp: &mut Interp,
+    state: &Rc<RefCell<State>>,
+    form: &Datum,
+) -> Result<Value, Error> {
+    let items = form.as_list().unwrap_or(&[]);
+    if items.len() < 2 {
+        let e = Error::new(
+            ErrorKind::Syntax,
+            "call-as-xtlang takes xtlang to run: (call-as-xtlang (+ 1 2))",
+        );
+        return Err(match &form.pos {
+            Some(p) => e.at(p.clone()),
+            None => e,
+        });
+    }
+    let at = |kind| Datum::new(kind, form.pos.clone());
+    let sym = |s: &str| at(DatumKind::Sym(s.into()));
+    let mut lambda = vec![sym("lambda"), at(DatumKind::Nil)];
+    lambda.extend(items[1..].iter().cloned());
+    let def = at(DatumKind::List(vec![
+        sym("bind-func"),
+        sym("xtlang_expression"),
+        at(DatumKind::List(lambda)),
+    ]));
+    define(interp, state, &def)?;
+    call_dsp(interp, state, "xtlang_expression", &[])
+}
+
 fn call_dsp(
     interp: &mut Interp,
     state: &Rc<RefCell<State>>,
