@@ -196,14 +196,7 @@ fn sys_load_preload_check_outside_a_load_is_an_error_and_leaves_loads_alone() {
 // ---------------------------------------------------------------------------
 // oscillators
 
-#[test]
-fn osc_c_is_a_sine_at_its_frequency() {
-    let x = render_mono("(o (osc_c 0.0))", "(o 0.5 440.0)", 0.5);
-    assert!((magnitude(&x, 440.0) - 0.5).abs() < 0.005);
-    for k in 2..5 {
-        assert!(magnitude(&x, 440.0 * f64::from(k)) < 0.001);
-    }
-}
+// osc_c's level and purity: examples/tests/library_units.xtm (zonal test)
 
 /// Harmonic amplitudes of the naive and band-limited waveforms at 220 Hz, each
 /// against its Fourier series (tolerance 2 % of the fundamental).
@@ -559,23 +552,7 @@ fn peaks(x: &[f32], threshold: f32) -> Vec<(usize, f32)> {
         .collect()
 }
 
-#[test]
-fn delay_c_echoes_every_delay_at_wet_times_feedback_to_the_k() {
-    let x = render_mono("(d (delay_c 4800))", &format!("(d {IMPULSE} 0.8 0.5)"), 0.5);
-    let echoes = peaks(&x, 0.01);
-    let want = [
-        (0, 1.0),
-        (4800, 0.4),
-        (9600, 0.2),
-        (14_400, 0.1),
-        (19_200, 0.05),
-    ];
-    assert_eq!(echoes.len(), want.len(), "{echoes:?}");
-    for ((i, v), (wi, wv)) in echoes.iter().zip(want) {
-        assert_eq!(*i, wi);
-        assert!((f64::from(*v) - wv).abs() < 1e-6, "{echoes:?}");
-    }
-}
+// delay_c's echoes: examples/tests/library_units.xtm (zonal test)
 
 #[test]
 fn delay_st_c_delays_each_channel_by_its_own_time() {
