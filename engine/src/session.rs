@@ -386,8 +386,15 @@ impl Session {
             let v = self.interp.int(samples);
             self.interp.define(name, v);
         }
+        // `make-metro` and `*metro*`, in every session as in Extempore's runtime
+        if let Err(e) = self.interp.eval_str(METRO, "metro.scm") {
+            eprintln!("{}", crate::diagnostic::report(&e, Some(METRO)));
+        }
     }
 }
+
+/// The beat clock's Scheme ([`Session`] evaluates it at start).
+const METRO: &str = include_str!("metro.scm");
 
 /// A session seen from a native procedure running inside one of its evaluations.
 #[derive(Clone)]

@@ -1,0 +1,59 @@
+;; The beat clock every session has, as Extempore's runtime gives it: (make-metro BPM
+;; ['(TIME . BEAT)]) makes a metronome anchored at sample TIME on beat BEAT (by default
+;; now and 0), and *metro* is one at 120 BPM anchored at sample 0. Beats are exact
+;; numbers (rationals such as 1/3 welcome); times are samples.
+;;
+;;   (*metro* BEAT) or (*metro* 'get-time BEAT)  the sample time of BEAT
+;;   (*metro* 'get-beat [Q])     the next beat after now on a multiple of Q (default 1)
+;;   (*metro* 'beat-at-time T)   the beat at sample T
+;;   (*metro* 'dur BEATS)        BEATS as a number of samples
+;;   (*metro* 'get-tempo) / (*metro* 'set-tempo BPM [TIME [BEAT]])
+;;                               the tempo; a change keeps the beat position continuous at
+;;                               TIME (default now), or puts BEAT there
+;;   (*metro* 'pos BEAT)         BEAT's place in the cycle; 'get-cycle, 'set-cycle N [BEAT]
+;;   (*metro* 'get-mark)         (TIME . BEAT) of the last anchor
+;;   (*metro* 'push) / 'pull     shift every time 256 samples later / earlier
+
+(define (make-metro bpm . anchor)
+  (let ((mark-time (if (null? anchor) (now) (caar anchor)))
+        (mark-beat (if (null? anchor) 0 (cdar anchor)))
+        (samples-per-beat (/ (* 60 *samplerate*) bpm))
+        (shift 0)
+        (cycle 4)
+        (cycle-beat 0))
+    (define (time-of beat)
+      (+ mark-time (* (- beat mark-beat) samples-per-beat) shift))
+    (define (beat-of time)
+      (+ mark-beat (/ (- time mark-time) samples-per-beat)))
+    (lambda (what . args)
+      (cond ((number? what) (time-of what))
+            ((eq? what 'get-time) (time-of (car args)))
+            ((eq? what 'get-beat)
+             (let ((q (if (null? args) 1 (car args)))
+                   (b (beat-of (now))))
+               (+ b (- q (modulo b q)))))
+            ((eq? what 'beat-at-time) (exact->inexact (beat-of (car args))))
+            ((eq? what 'dur) (* (car args) samples-per-beat))
+            ((eq? what 'get-tempo) (/ (* 60 *samplerate*) samples-per-beat))
+            ((eq? what 'set-tempo)
+             (let* ((time (if (null? (cdr args)) (now) (cadr args)))
+                    (beat (if (or (null? (cdr args)) (null? (cddr args)))
+                              (beat-of time)
+                              (caddr args))))
+               (set! mark-time time)
+               (set! mark-beat beat)
+               (set! samples-per-beat (/ (* 60 *samplerate*) (car args)))
+               (car args)))
+            ((eq? what 'get-mark) (cons mark-time mark-beat))
+            ((eq? what 'get-cycle) cycle)
+            ((eq? what 'get-cycle-mark) cycle-beat)
+            ((eq? what 'set-cycle)
+             (set! cycle (car args))
+             (if (pair? (cdr args)) (set! cycle-beat (cadr args)))
+             cycle)
+            ((eq? what 'pos) (modulo (- (car args) cycle-beat) cycle))
+            ((eq? what 'push) (set! shift (+ shift 256)) shift)
+            ((eq? what 'pull) (set! shift (- shift 256)) shift)
+            (else (error "a metro knows a beat, or 'get-time 'get-beat 'beat-at-time 'dur 'get-tempo 'set-tempo 'get-mark 'get-cycle 'set-cycle 'pos 'push 'pull; not" what))))))
+
+(define *metro* (make-metro 120 '(0 . 0)))
