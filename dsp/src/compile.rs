@@ -101,12 +101,11 @@ impl Linker for DefLinker<'_> {
         self.reg.vals.get(name).map(|v| v.addr)
     }
     fn site(&mut self, form: &str, span: Option<&Span>) -> u32 {
-        self.reg.sites.push(Site {
+        self.reg.sites.add(Site {
             form: form.to_string(),
             span: span.cloned(),
             def: self.def.clone(),
-        });
-        (self.reg.sites.len() - 1) as u32
+        })
     }
     fn maker(&self) -> u64 {
         self.maker as u64
@@ -247,7 +246,7 @@ impl Compiler<'_> {
             in_flight: 0,
             sites: 0..0,
         };
-        let first_site = self.reg.sites.len();
+        let first_site = self.reg.sites.next();
         let result = self.build(
             id,
             &mut generation,
@@ -273,7 +272,7 @@ impl Compiler<'_> {
         warnings.extend(self.ctx.take_warnings());
         let signature = ty.to_string();
         // (a failed definition's sites are rolled back instead)
-        generation.sites = first_site..self.reg.sites.len();
+        generation.sites = first_site..self.reg.sites.next();
         self.reg.install(id, generation, ty, closure);
         Ok(Output {
             name,

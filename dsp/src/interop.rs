@@ -109,8 +109,7 @@ pub(crate) fn describe(reg: &Registry, raw: RawFault) -> String {
     {
         match reg
             .sites
-            .get(alloc.site as usize)
-            .filter(|_| alloc.site != 0)
+            .get(alloc.site)
         {
             Some(site) => {
                 s.push_str(&format!(", allocated by {}", site.form));
@@ -124,7 +123,7 @@ pub(crate) fn describe(reg: &Registry, raw: RawFault) -> String {
             None => s.push_str(", allocated by the runtime"),
         }
     }
-    if let Some(site) = reg.sites.get(raw.site as usize).filter(|_| raw.site != 0) {
+    if let Some(site) = reg.sites.get(raw.site) {
         if !site.form.is_empty() {
             s.push_str(&format!(" ({})", site.form));
         }

@@ -151,6 +151,45 @@ pub struct Site {
     pub def: Arc<str>,
 }
 
+/// The fault sites of the code that is alive, by number: compiled code records the number
+/// of the form that faulted. Number 0 is no site. A freed generation's sites are forgotten
+/// (a long session does not keep one set per redefinition); numbers are not reused.
+#[derive(Default)]
+pub struct Sites {
+    by_number: HashMap<u32, Site>,
+    next: u32,
+}
+
+impl Sites {
+    /// Files `site` under a new number.
+    pub fn add(&mut self, site: Site) -> u32 {
+        // after 2^32 - 1 sites numbers wrap (skipping 0): old code is long gone by then
+        self.next = self.next.wrapping_add(1).max(1);
+        self.by_number.insert(self.next, site);
+        self.next
+    }
+
+    pub fn get(&self, number: u32) -> Option<&Site> {
+        self.by_number.get(&number)
+    }
+
+    /// The number the next site will follow.
+    pub fn next(&self) -> u32 {
+        self.next
+    }
+
+    /// Forgets the sites numbered in `range` (after `range.start`, up to `range.end`).
+    pub fn forget(&mut self, range: std::ops::Range<u32>) {
+        if range.end.saturating_sub(range.start) as usize >= self.by_number.len() {
+            self.by_number.retain(|n, _| !(range.start < *n && *n <= range.end));
+        } else {
+            for n in range.start + 1..=range.end {
+                self.by_number.remove(&n);
+            }
+        }
+    }
+}
+
 /// One evaluation of a bind-func.
 pub struct Gen {
     pub name: String,
@@ -164,8 +203,8 @@ pub struct Gen {
     pub refs: Vec<usize>,
     pub current: bool,
     pub in_flight: u32,
-    /// The fault sites its code names (cleared when it is freed: nothing can fault there).
-    pub sites: std::ops::Range<usize>,
+    /// The fault sites its code names (forgotten when it is freed: nothing can fault there).
+    pub sites: std::ops::Range<u32>,
 }
 
 /// An audio context's buffer count, odd while it is inside a buffer (see
@@ -196,7 +235,7 @@ pub struct SwapBatch {
 pub struct Mark {
     next_slot: u32,
     next_type: u64,
-    sites: usize,
+    sites: u32,
 }
 
 /// Counts of what is allocated and not yet freed.
@@ -234,7 +273,7 @@ pub struct Registry {
     /// The next type id: ids are never given out twice, so code compiled by a failed
     /// definition (see [`Registry::rollback`]) cannot mistake a later type for one of its own.
     next_type: u64,
-    pub sites: Vec<Site>,
+    pub sites: Sites,
 }
 
 impl Default for Registry {
@@ -260,11 +299,7 @@ impl Default for Registry {
             epochs: Vec::new(),
             type_ids: HashMap::new(),
             next_type: 1,
-            sites: vec![Site {
-                form: String::new(),
-                span: None,
-                def: Arc::from(""),
-            }],
+            sites: Sites::default(),
         }
     }
 }
@@ -312,7 +347,7 @@ impl Registry {
         Mark {
             next_slot: self.next_slot,
             next_type: self.next_type,
-            sites: self.sites.len(),
+            sites: self.sites.next(),
         }
     }
 
@@ -323,7 +358,8 @@ impl Registry {
         self.slot_of.retain(|_, s| *s < mark.next_slot);
         self.next_slot = mark.next_slot;
         self.type_ids.retain(|_, id| *id < mark.next_type);
-        self.sites.truncate(mark.sites);
+        self.sites.forget(mark.sites..u32::MAX);
+        self.sites.next = mark.sites;
     }
 
     /// The slot of `name`, made if new; `None` when all slots are taken.
@@ -368,17 +404,6 @@ impl Registry {
     /// Records the variable table of the entry of `stamp` (set after [`Registry::set_code`]).
     pub fn set_vars(&self, stamp: u64, table: u64) {
         self.code.set_vars(stamp, table);
-    }
-
-    /// Empties the fault sites of freed code (their ids are not reused; what they held —
-    /// the form's name and place — is let go, so a long session does not keep one set per
-    /// redefinition).
-    fn forget_sites(&mut self, sites: std::ops::Range<usize>) {
-        let end = sites.end.min(self.sites.len());
-        for s in &mut self.sites[sites.start.min(end)..end] {
-            s.form = String::new();
-            s.span = None;
-        }
     }
 
     fn release_stamps(&mut self, stamps: &[u64]) {
@@ -562,7 +587,7 @@ impl Registry {
             if over {
                 let d = self.dying.swap_remove(i);
                 self.release_stamps(&d.generation.stamps);
-                self.forget_sites(d.generation.sites.clone());
+                self.sites.forget(d.generation.sites.clone());
             } else {
                 i += 1;
             }
