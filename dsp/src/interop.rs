@@ -107,10 +107,7 @@ pub(crate) fn describe(reg: &Registry, raw: RawFault) -> String {
     if let FaultDetail::Access(a) = raw.detail
         && let Some(alloc) = a.alloc()
     {
-        match reg
-            .sites
-            .get(alloc.site)
-        {
+        match reg.sites.get(alloc.site) {
             Some(site) => {
                 s.push_str(&format!(", allocated by {}", site.form));
                 if let Some(sp) = &site.span {

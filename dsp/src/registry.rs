@@ -181,7 +181,8 @@ impl Sites {
     /// Forgets the sites numbered in `range` (after `range.start`, up to `range.end`).
     pub fn forget(&mut self, range: std::ops::Range<u32>) {
         if range.end.saturating_sub(range.start) as usize >= self.by_number.len() {
-            self.by_number.retain(|n, _| !(range.start < *n && *n <= range.end));
+            self.by_number
+                .retain(|n, _| !(range.start < *n && *n <= range.end));
         } else {
             for n in range.start + 1..=range.end {
                 self.by_number.remove(&n);

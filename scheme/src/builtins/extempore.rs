@@ -20,16 +20,63 @@ const ERROR_PORT: &str = " error-port";
 /// hours (the interrupt also stops it).
 const MAX_SLEEP: Duration = Duration::from_secs(60);
 
-/// `(sys:eval-string text)`: reads and evaluates every form of `text` at top level;
-/// the value of the last one.
+/// `(sys:eval-string text)`: reads and evaluates every form of `text` at top level, as
+/// an editor's evaluation is, and gives the value of the last one. As in Extempore, an
+/// error does not escape: it is reported on the current error port as comment lines
+/// (`;; error: ...`) and the next form runs (the value is then `#f`); a read error ends
+/// the text. An interrupt still stops it.
 fn eval_string(it: &mut Interp, a: &[Value]) -> Result<Value, Ctrl> {
     let text = str_arg(it, "sys:eval-string", a[0])?.to_string();
     let mut reader = crate::reader::Reader::new(&text, "sys:eval-string");
     let mut last = Value::UNSPEC;
-    while let Some(form) = reader.next_datum()? {
-        last = it.eval_nested(&form)?;
+    loop {
+        let result = match reader.next_datum() {
+            Ok(None) => break,
+            Ok(Some(form)) => it.eval_nested(&form),
+            Err(e) => Err(Ctrl::from(e)),
+        };
+        match result {
+            Ok(v) => last = v,
+            Err(c) => {
+                let e = it.ctrl_to_error(c);
+                if e.kind == ErrorKind::Interrupted {
+                    return Err(e.into());
+                }
+                let report: String = e
+                    .to_string()
+                    .lines()
+                    .map(|l| {
+                        format!(
+                            ";; {}{l}\n",
+                            if l.starts_with(' ') { "" } else { "error: " }
+                        )
+                    })
+                    .collect();
+                report_error(it, &report)?;
+                last = Value::new(V::Bool(false));
+                if e.kind == ErrorKind::Read {
+                    break;
+                }
+            }
+        }
     }
     Ok(last)
+}
+
+/// Writes `text` to the current error port (a string port, or the console's stderr).
+fn report_error(it: &mut Interp, text: &str) -> Result<(), Ctrl> {
+    let port = super::hidden(it, ERROR_PORT);
+    if let Some(Obj::OutPort(buf)) = it.heap.obj(port) {
+        let grown = super::io::grown_by(buf, text.len());
+        it.room_for(grown)?;
+        if let Some(Obj::OutPort(buf)) = it.heap.obj_mut(port) {
+            buf.push_str(text);
+        }
+        it.heap.grew(grown);
+    } else {
+        eprint!("{text}");
+    }
+    Ok(())
 }
 
 /// The operating system as Extempore names it.
@@ -202,8 +249,10 @@ pub(super) fn install(it: &mut Interp) {
         if !ok {
             return Err(type_err(it, "set-current-error-port", "an output port", a[0]).into());
         }
+        // the port it replaces, so that a caller can put it back (as Extempore's does)
+        let old = super::hidden(it, ERROR_PORT);
         let s = it.intern(ERROR_PORT);
         it.globals[s as usize] = a[0];
-        Ok(Value::UNSPEC)
+        Ok(old)
     });
 }

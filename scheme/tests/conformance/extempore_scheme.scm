@@ -70,4 +70,18 @@
 (display "to the error port" (current-error-port))
 (t 'set-current-error-port (get-output-string err-out))
 (set-current-error-port 5)
+;; an error inside sys:eval-string is reported on the error port and the next form runs
+(define captured (open-output-string))
+(define previous (set-current-error-port captured))
+(t 'eval-string-survives-an-error (begin (sys:eval-string "(car 5)") 'survived))
+(t 'eval-string-goes-on-after-an-error (begin (sys:eval-string "(car 1) (define after-error 123)") after-error))
+(t 'eval-string-value-after-an-error (sys:eval-string "(car 1)"))
+(t 'eval-string-silent-when-all-is-well
+   (let ((quiet (open-output-string)))
+     (set-current-error-port quiet)
+     (sys:eval-string "(+ 1 2)")
+     (set-current-error-port captured)
+     (get-output-string quiet)))
+(t 'set-current-error-port-gives-the-old-one (eq? (set-current-error-port previous) captured))
+(t 'eval-string-report-is-comment-lines (get-output-string captured))
 (t 'print-with-colors (with-output-to-string (lambda () (print-with-colors 'red 'default #t (display "hot")))))
