@@ -17,6 +17,10 @@ pub const LIBRARIES: &[(&str, &str)] = &[
         "libs/core/audio_dsp.xtm",
         include_str!("../../libs/core/audio_dsp.xtm"),
     ),
+    (
+        "libs/core/pc_ivl.xtm",
+        include_str!("../../libs/core/pc_ivl.xtm"),
+    ),
 ];
 
 /// The text of the library `path` names, if zonal ships one by that name.

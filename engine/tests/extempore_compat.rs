@@ -41,3 +41,47 @@ fn call_as_xtlang_reports_what_its_body_gets_wrong() {
     // and the session goes on
     assert_eq!(eval(&mut s, "($ (+ 1 2))"), "3");
 }
+
+/// `libs/core/pc_ivl.xtm`: pitch classes as Extempore's programs use them.
+#[test]
+fn pitch_classes_answer_as_extempores_do() {
+    let mut s = Session::headless(&SessionConfig::default()).unwrap();
+    eval(&mut s, "(sys:load \"libs/core/pc_ivl.xtm\")");
+    let major = "'(0 2 4 5 7 9 11)";
+    assert_eq!(
+        eval(
+            &mut s,
+            &format!("(map (lambda (i) (pc:relative 64 i {major})) '(-2 -1 0 1))")
+        ),
+        "(60 62 64 65)"
+    );
+    assert_eq!(eval(&mut s, &format!("(pc:relative 69 3 {major})")), "74");
+    assert_eq!(eval(&mut s, "(pc:scale 2 'dorian)"), "(2 4 5 7 9 11 0)");
+    assert_eq!(eval(&mut s, "(pc:chord 0 '^7)"), "(0 4 7 11)");
+    assert_eq!(eval(&mut s, "(pc:diatonic 0 '^ 'v7)"), "(7 11 2 5)");
+    assert_eq!(eval(&mut s, "(pc:diatonic 9 '- 'iv)"), "(2 5 9)");
+    // up first when two are as near; down first with quantize-low
+    assert_eq!(
+        eval(
+            &mut s,
+            "(list (pc:quantize 62 '(0 4)) (pc:quantize-low 62 '(0 4)))"
+        ),
+        "(64 60)"
+    );
+    assert_eq!(eval(&mut s, "(pc:degree 64 '(0 2 4))"), "3");
+    assert_eq!(eval(&mut s, "(ivl:invert '(60 62 64))"), "(60 58 56)");
+    // a chord of four pitches of C7 between 60 and 85, one of each class
+    let chord = eval(&mut s, "(pc:make-chord 60 85 4 '(0 4 7 10))");
+    let pitches: Vec<i64> = chord
+        .trim_matches(|c| c == '(' || c == ')')
+        .split(' ')
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert_eq!(pitches.len(), 4, "{chord}");
+    let mut classes: Vec<i64> = pitches.iter().map(|p| p % 12).collect();
+    classes.sort();
+    assert_eq!(classes, vec![0, 4, 7, 10], "{chord}");
+    assert!(pitches.iter().all(|p| (60..85).contains(p)), "{chord}");
+    // a second load is a no-op
+    assert_eq!(eval(&mut s, "(sys:load \"libs/core/pc_ivl.xtm\")"), "#f");
+}
