@@ -3,7 +3,7 @@
 //! `i1 i8 i32 i64 float double void`, pointers `T*` (nested), tuples `<T,..>`, arrays
 //! `|N,T|`, closures `[R,A..]*` (a closure value is a pointer, so the `*` is part of the
 //! closure type). Names from `bind-type` and `bind-alias` are expanded when an annotation
-//! is read; `SAMPLE`, `DSP` and `DSPMC` are predefined. [`Type::Var`] is an inference
+//! is read; `SAMPLE`, `DSP`, `DSPMC` and `mzone` (opaque) are predefined. [`Type::Var`] is an inference
 //! variable, never seen outside [`crate::infer`].
 
 use std::collections::HashMap;
@@ -185,6 +185,9 @@ impl Default for TypeNames {
         let mut names = HashMap::new();
         let sample = Type::Float;
         names.insert("SAMPLE".to_string(), sample.clone());
+        // Extempore's zone type: opaque here (DSP code reaches zones only through zonal's
+        // forms), so an `mzone*` field or variable is a pointer to bytes
+        names.insert("mzone".to_string(), Type::I8);
         names.insert(
             "DSP".to_string(),
             Type::Closure(
@@ -384,6 +387,10 @@ mod tests {
             "[float,float,i64,i64,float*]*"
         );
         assert_eq!(n.parse("SAMPLE*").unwrap(), Type::ptr(Type::Float));
+        assert_eq!(
+            n.parse("<i64,mzone*>").unwrap(),
+            n.parse("<i64,i8*>").unwrap()
+        );
     }
 
     #[test]
