@@ -138,30 +138,18 @@ const PRELUDE: &str = r#"
 /// Registers the `xtmtest-*` macros and their recording procedures.
 pub fn register(interp: &mut Interp, rec: &Rc<RefCell<Recorder>>) -> Result<(), Error> {
     interp.eval_str(PRELUDE, "<zonal test>")?;
-    let r = rec.clone();
-    interp.register_macro("xtmtest-result", move |form| {
-        let items = args(form, 2, 3, "(xtmtest-result CALL EXPECTED [LABEL])")?;
-        Ok(result_expansion(
-            form,
-            &items[0],
-            &items[1],
-            items.get(2),
-            None,
-            &r,
-        ))
-    });
-    let r = rec.clone();
-    interp.register_macro("is?", move |form| {
-        let items = args(form, 2, 3, "(is? CALL EXPECTED [LABEL])")?;
-        Ok(result_expansion(
-            form,
-            &items[0],
-            &items[1],
-            items.get(2),
-            None,
-            &r,
-        ))
-    });
+    // outside a fixture, `is?` is an xtmtest-result too
+    for head in ["xtmtest-result", "is?"] {
+        let r = rec.clone();
+        interp.register_macro(head, move |form| {
+            let shape = format!("({head} CALL EXPECTED [LABEL])");
+            let items = args(form, 2, 3, &shape)?;
+            let label = items.get(2);
+            Ok(result_expansion(
+                form, &items[0], &items[1], label, None, &r,
+            ))
+        });
+    }
     let r = rec.clone();
     interp.register_macro("xtmtest-runs", move |form| {
         let items = args(form, 1, 2, "(xtmtest-runs CALL [LABEL])")?;

@@ -370,6 +370,15 @@ fn failed(expected: impl Into<String>, got: impl Into<String>) -> Check {
     Check::Failed(expected.into(), got.into())
 }
 
+/// Passed when `ok`, with what was expected and what came, else failed with them.
+fn judged(ok: bool, expected: String, got: String) -> Checked {
+    if ok {
+        Ok((expected, got))
+    } else {
+        Err(failed(expected, got))
+    }
+}
+
 /// Runs assertion `name` on `args` (the path first).
 fn check(at: &mut AudioTesting, it: &Interp, name: &str, args: &[Value], place: &str) -> Checked {
     let path = args
@@ -408,11 +417,7 @@ fn check(at: &mut AudioTesting, it: &Interp, name: &str, args: &[Value], place: 
                 format!("{want} ± {tol} dB at {f} Hz"),
                 format!("{got:.2} dB"),
             );
-            if (got - want).abs() <= tol {
-                Ok((e, g))
-            } else {
-                Err(failed(e, g))
-            }
+            judged((got - want).abs() <= tol, e, g)
         }
         "audiotest_assert_rms" => {
             let x = take.channel(num(0)? as i64);
@@ -421,11 +426,7 @@ fn check(at: &mut AudioTesting, it: &Interp, name: &str, args: &[Value], place: 
             let (want, tol) = (num(3)?, num(4)?);
             let got = an::rms(&x[from..to]);
             let (e, g) = (format!("RMS {want} ± {tol}"), format!("{got:.5}"));
-            if (got - want).abs() <= tol {
-                Ok((e, g))
-            } else {
-                Err(failed(e, g))
-            }
+            judged((got - want).abs() <= tol, e, g)
         }
         "audiotest_assert_onsets" => {
             let x = take.channel(num(0)? as i64);
@@ -441,7 +442,7 @@ fn check(at: &mut AudioTesting, it: &Interp, name: &str, args: &[Value], place: 
             let close = got_f.len() == want.len()
                 && got_f.iter().zip(&want).all(|(g, w)| (g - w).abs() <= tol);
             let (e, g) = (format!("onsets at {want:?} ± {tol}"), format!("{got:?}"));
-            if close { Ok((e, g)) } else { Err(failed(e, g)) }
+            judged(close, e, g)
         }
         "audiotest_assert_clean" => {
             let clipped = take.samples.iter().filter(|s| s.abs() >= 1.0).count();
@@ -473,11 +474,7 @@ fn check(at: &mut AudioTesting, it: &Interp, name: &str, args: &[Value], place: 
                     s[s.len() / 2] * 100.0
                 ),
             );
-            if p99 <= max {
-                Ok((e, g))
-            } else {
-                Err(failed(e, g))
-            }
+            judged(p99 <= max, e, g)
         }
         "audiotest_assert_golden" => {
             let golden = args
@@ -534,11 +531,7 @@ fn golden_check(at: &mut AudioTesting, take: &Take, golden: &Path, tol: f64) -> 
                     i / take.channels.max(1)
                 ),
             );
-            if d <= tol {
-                Ok((e, g))
-            } else {
-                Err(failed(e, g))
-            }
+            judged(d <= tol, e, g)
         }
     }
 }
@@ -558,11 +551,7 @@ fn sine(t: &Take, freq: f64) -> Checked {
         && rms >= 0.05
         && g1 >= 100.0 * g0
         && g1 >= 100.0 * g2;
-    if ok {
-        Ok((expected, got))
-    } else {
-        Err(failed(expected, got))
-    }
+    judged(ok, expected, got)
 }
 
 fn stereo_sine(t: &Take, fl: f64, fr: f64) -> Checked {
@@ -586,11 +575,7 @@ fn stereo_sine(t: &Take, fl: f64, fr: f64) -> Checked {
         && an::peak(&r) >= 0.05
         && g(&l, fl) >= 10.0 * g(&l, fr)
         && g(&r, fr) >= 10.0 * g(&r, fl);
-    if ok {
-        Ok((expected, got))
-    } else {
-        Err(failed(expected, got))
-    }
+    judged(ok, expected, got)
 }
 
 fn three_sines(t: &Take, f: [f64; 3]) -> Checked {
@@ -607,11 +592,7 @@ fn three_sines(t: &Take, f: [f64; 3]) -> Checked {
     let got =
         format!("peak {pk:.3}, weakest target {target:.2e}, strongest probe between {noise:.2e}");
     let ok = (0.05..=0.99).contains(&pk) && target >= 1e5 && target >= 100.0 * noise;
-    if ok {
-        Ok((expected, got))
-    } else {
-        Err(failed(expected, got))
-    }
+    judged(ok, expected, got)
 }
 
 fn sweep(t: &Take, fa: f64, fb: f64, split: f64, guard: f64) -> Checked {
@@ -638,9 +619,5 @@ fn sweep(t: &Take, fa: f64, fb: f64, split: f64, guard: f64) -> Checked {
         g(post, fb)
     );
     let ok = g(pre, fa) >= 10.0 * g(pre, fb) && g(post, fb) >= 10.0 * g(post, fa);
-    if ok {
-        Ok((expected, got))
-    } else {
-        Err(failed(expected, got))
-    }
+    judged(ok, expected, got)
 }

@@ -70,19 +70,9 @@ pub fn rms(x: &[f32], start: usize, len: usize) -> f64 {
     (w.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / w.len().max(1) as f64).sqrt()
 }
 
-/// Indices where |x| first rises above `threshold` after at least `gap` quiet samples.
+/// Indices where |x| first rises above `threshold` after at least `gap` quiet samples
+/// (`zonal_engine::testing::analysis::onsets` on `f32` samples).
 pub fn onsets(x: &[f32], threshold: f32, gap: usize) -> Vec<usize> {
-    let mut found = Vec::new();
-    let mut quiet = gap;
-    for (i, v) in x.iter().enumerate() {
-        if v.abs() > threshold {
-            if quiet >= gap {
-                found.push(i);
-            }
-            quiet = 0;
-        } else {
-            quiet += 1;
-        }
-    }
-    found
+    let x: Vec<f64> = x.iter().map(|v| f64::from(*v)).collect();
+    zonal_engine::testing::analysis::onsets(&x, f64::from(threshold), gap)
 }
