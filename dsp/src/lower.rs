@@ -424,24 +424,37 @@ impl<'a, 'b> FnCx<'a, 'b> {
 
     /// As [`FnCx::fault_if`] with a raw fault code.
     fn fault_raw(&mut self, cond: Value, code: u32, site: u32) {
-        let fail = self.b.create_block();
-        self.b.set_cold_block(fail);
+        self.cold_if(cond, |cx| {
+            let c = cx.b.ins().iconst(types::I32, i64::from(code));
+            cx.store_fault(c, site);
+        });
+    }
+
+    /// When `cond` is true, runs `fail` in a cold block that then returns through the
+    /// fault block; code goes on after the test otherwise.
+    fn cold_if(&mut self, cond: Value, fail: impl FnOnce(&mut Self)) {
+        let fail_block = self.b.create_block();
+        self.b.set_cold_block(fail_block);
         let cont = self.b.create_block();
-        self.b.ins().brif(cond, fail, &[], cont, &[]);
-        self.b.seal_block(fail);
+        self.b.ins().brif(cond, fail_block, &[], cont, &[]);
+        self.b.seal_block(fail_block);
         self.b.seal_block(cont);
-        self.b.switch_to_block(fail);
+        self.b.switch_to_block(fail_block);
+        fail(self);
+        self.b.ins().jump(self.fault_block, &[]);
+        self.b.switch_to_block(cont);
+    }
+
+    /// Records fault `code` (an `i32` value) at `site` in the context.
+    fn store_fault(&mut self, code: Value, site: u32) {
         let ctx = self.ctx;
-        let c = self.b.ins().iconst(types::I32, i64::from(code));
         let s = self.b.ins().iconst(types::I32, i64::from(site));
         self.b
             .ins()
-            .store(MemFlagsData::trusted(), c, ctx, CTX_FAULT);
+            .store(MemFlagsData::trusted(), code, ctx, CTX_FAULT);
         self.b
             .ins()
             .store(MemFlagsData::trusted(), s, ctx, CTX_FAULT_SITE);
-        self.b.ins().jump(self.fault_block, &[]);
-        self.b.switch_to_block(cont);
     }
 
     /// At a function's entry and a loop's back-edge: fault if this thread's interrupt
@@ -1310,29 +1323,14 @@ impl<'a, 'b> FnCx<'a, 'b> {
             }
             None => stale,
         };
-        let fail = self.b.create_block();
-        self.b.set_cold_block(fail);
-        let cont = self.b.create_block();
-        self.b.ins().brif(bad, fail, &[], cont, &[]);
-        self.b.seal_block(fail);
-        self.b.seal_block(cont);
-        self.b.switch_to_block(fail);
-        let freed = self
-            .b
-            .ins()
-            .iconst(types::I32, FaultCode::FreedClosure as i64);
-        let wrong = self.b.ins().iconst(types::I32, code as i64);
-        let c = self.b.ins().select(stale, freed, wrong);
-        let s = self.b.ins().iconst(types::I32, i64::from(site));
-        let ctx = self.ctx;
-        self.b
-            .ins()
-            .store(MemFlagsData::trusted(), c, ctx, CTX_FAULT);
-        self.b
-            .ins()
-            .store(MemFlagsData::trusted(), s, ctx, CTX_FAULT_SITE);
-        self.b.ins().jump(self.fault_block, &[]);
-        self.b.switch_to_block(cont);
+        self.cold_if(bad, |cx| {
+            let freed =
+                cx.b.ins()
+                    .iconst(types::I32, FaultCode::FreedClosure as i64);
+            let wrong = cx.b.ins().iconst(types::I32, code as i64);
+            let c = cx.b.ins().select(stale, freed, wrong);
+            cx.store_fault(c, site);
+        });
         entry
     }
 

@@ -80,7 +80,7 @@ fn failures_name_their_place_expected_and_got_and_the_file_runs_to_its_end() {
             "line {line}: no `{needle}` in\n{text}"
         );
     }
-    assert!(text.contains("1 passed, 10 failed in 1 file"), "{text}");
+    assert!(text.contains("1 passed, 12 failed in 1 file"), "{text}");
 }
 
 #[test]

@@ -171,21 +171,14 @@ impl FnCx<'_, '_> {
     }
 
     pub(super) fn index_fault_if(&mut self, bad: Value, i: Value, size: u64, site: u32) {
-        let fail = self.b.create_block();
-        self.b.set_cold_block(fail);
-        let ok = self.b.create_block();
-        self.b.ins().brif(bad, fail, &[], ok, &[]);
-        self.b.seal_block(fail);
-        self.b.seal_block(ok);
-        self.b.switch_to_block(fail);
-        let ctx = self.ctx;
-        let sz = self.b.ins().iconst(types::I64, size as i64);
-        let s = self.b.ins().iconst(types::I32, i64::from(site));
-        let f = abi::zonal_index_fault as *const u8 as u64;
-        let p = [types::I64, types::I64, types::I64, types::I32];
-        self.rt_call(f, &p, None, &[ctx, i, sz, s]);
-        self.b.ins().jump(self.fault_block, &[]);
-        self.b.switch_to_block(ok);
+        self.cold_if(bad, |cx| {
+            let ctx = cx.ctx;
+            let sz = cx.b.ins().iconst(types::I64, size as i64);
+            let s = cx.b.ins().iconst(types::I32, i64::from(site));
+            let f = abi::zonal_index_fault as *const u8 as u64;
+            let p = [types::I64, types::I64, types::I64, types::I32];
+            cx.rt_call(f, &p, None, &[ctx, i, sz, s]);
+        });
     }
 
     /// Faults unless `n` elements of `size` bytes from `p` lie inside `p`'s live allocation

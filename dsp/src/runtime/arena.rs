@@ -77,6 +77,28 @@ pub(crate) const MAP_FLAGS: libc::c_int = if cfg!(miri) {
     libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE
 };
 
+/// Maps `len` bytes of anonymous, private, read-write memory at an address of the
+/// kernel's choosing (committed when touched): the arena, its shadow and the heap's
+/// headers. The `errno` when the system refuses.
+pub(crate) fn map_anonymous(len: usize) -> Result<usize, i32> {
+    // SAFETY: an anonymous private mapping at an address of the kernel's choosing touches
+    // no existing memory; the result is checked against MAP_FAILED below.
+    let addr = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            MAP_FLAGS,
+            -1,
+            0,
+        )
+    };
+    if addr == libc::MAP_FAILED || addr.is_null() {
+        return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+    }
+    Ok(addr as usize)
+}
+
 /// One reservation of address space for all DSP-visible memory.
 #[derive(Debug)]
 pub struct Arena {
@@ -97,33 +119,18 @@ impl Arena {
                 bytes,
                 errno: libc::EINVAL,
             })?;
-        // SAFETY: an anonymous private mapping at an address of the kernel's choosing touches
-        // no existing memory; the result is checked against MAP_FAILED below.
-        let addr = unsafe {
-            libc::mmap(
-                ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                MAP_FLAGS,
-                -1,
-                0,
-            )
-        };
-        if addr == libc::MAP_FAILED {
-            let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-            return Err(ArenaError::Reserve { bytes: len, errno });
-        }
+        let addr = map_anonymous(len).map_err(|errno| ArenaError::Reserve { bytes: len, errno })?;
         let shadow = match ShadowMap::new(len) {
             Ok(s) => s,
             Err(errno) => {
                 // SAFETY: the mapping was just made with this address and length and nothing
                 // uses it yet.
-                unsafe { libc::munmap(addr, len) };
+                unsafe { libc::munmap(addr as *mut libc::c_void, len) };
                 return Err(ArenaError::Reserve { bytes: len, errno });
             }
         };
         Ok(Arc::new(Arena {
-            base: addr as usize,
+            base: addr,
             len,
             ranges: Mutex::default(),
             shadow,

@@ -101,29 +101,13 @@ struct Shadow {
 
 impl Shadow {
     fn new(len: usize) -> Result<Shadow, HeapError> {
-        // SAFETY: an anonymous private mapping at an address of the kernel's choosing touches
-        // no existing memory; the result is checked against MAP_FAILED below.
-        let addr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                super::arena::MAP_FLAGS,
-                -1,
-                0,
-            )
-        };
         let fail = |errno: i32| HeapError {
             kind: HeapErrorKind::Map,
             value: errno as u64,
             capacity: len as u64,
         };
-        if addr == libc::MAP_FAILED {
-            return Err(fail(
-                std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
-            ));
-        }
-        let base = NonNull::new(addr.cast::<u8>()).ok_or_else(|| fail(0))?;
+        let addr = super::arena::map_anonymous(len).map_err(fail)?;
+        let base = NonNull::new(addr as *mut u8).ok_or_else(|| fail(0))?;
         Ok(Shadow { base, len })
     }
 

@@ -129,23 +129,9 @@ pub(crate) struct ShadowMap {
 impl ShadowMap {
     /// Maps `len` bytes (the arena's length) for the entries.
     pub(crate) fn new(len: usize) -> Result<ShadowMap, i32> {
-        // SAFETY: an anonymous private mapping at an address of the kernel's choosing touches
-        // no existing memory; the result is checked against MAP_FAILED below.
-        let addr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                super::arena::MAP_FLAGS,
-                -1,
-                0,
-            )
-        };
-        if addr == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
-        }
+        let addr = super::arena::map_anonymous(len)?;
         Ok(ShadowMap {
-            base: addr as usize,
+            base: addr,
             len,
             next_tag: AtomicU32::new(0),
         })

@@ -222,6 +222,7 @@ pub fn register(interp: &mut Interp, rec: &Rc<RefCell<Recorder>>) -> Result<(), 
 fn register_recorders(interp: &mut Interp, rec: &Rc<RefCell<Recorder>>) {
     let r = rec.clone();
     interp.register_native("%test:result", move |it, a| {
+        arity(a, 5, "%test:result")?;
         let (place, name, call) = (text(it, a[0]), text(it, a[1]), it.write_string(a[2]));
         let got = tagged(it, a[3]);
         let expected = tagged(it, a[4]);
@@ -257,6 +258,7 @@ fn register_recorders(interp: &mut Interp, rec: &Rc<RefCell<Recorder>>) {
     });
     let r = rec.clone();
     interp.register_native("%test:runs", move |it, a| {
+        arity(a, 4, "%test:runs")?;
         let (place, name, call) = (text(it, a[0]), text(it, a[1]), it.write_string(a[2]));
         let (outcome, got) = match tagged(it, a[3]) {
             Ok(v) => (Outcome::Pass, it.write_string(v)),
@@ -274,6 +276,7 @@ fn register_recorders(interp: &mut Interp, rec: &Rc<RefCell<Recorder>>) {
     });
     let r = rec.clone();
     interp.register_native("%test:compile", move |it, a| {
+        arity(a, 5, "%test:compile")?;
         let (place, name) = (text(it, a[0]), text(it, a[1]));
         let should = it.is_true(a[2]);
         let call = first_line(&it.write_string(a[3]));
@@ -300,6 +303,7 @@ fn register_recorders(interp: &mut Interp, rec: &Rc<RefCell<Recorder>>) {
     });
     let r = rec.clone();
     interp.register_native("%test:fixture-error", move |it, a| {
+        arity(a, 3, "%test:fixture-error")?;
         r.borrow_mut().record(Assertion {
             place: text(it, a[0]),
             name: text(it, a[1]),
@@ -315,6 +319,22 @@ fn register_recorders(interp: &mut Interp, rec: &Rc<RefCell<Recorder>>) {
         r.borrow_mut().skipped += 1;
         Ok(it.unspecified())
     });
+}
+
+/// The recording procedures are called by the expansions with `n` arguments; called by
+/// hand with others, they say so rather than read past their arguments.
+pub(crate) fn arity(a: &[Value], n: usize, name: &str) -> Result<(), Error> {
+    if a.len() == n {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::Arity,
+            format!(
+                "{name} is called by zonal test's assertions, with {n} arguments, not {}",
+                a.len()
+            ),
+        ))
+    }
 }
 
 /// The operands of `form`, between `min` and `max` of them.

@@ -28,7 +28,9 @@ use std::rc::Rc;
 use zonal_scheme::{Datum, DatumKind, Error, ErrorKind, Interp, Value};
 
 use super::analysis as an;
-use super::assertions::{Assertion, Outcome, Recorder, place, skipped, tagged, template, text};
+use super::assertions::{
+    Assertion, Outcome, Recorder, arity, place, skipped, tagged, template, text,
+};
 use crate::audio::Processor;
 use crate::offline::render_inline;
 use crate::session::SessionHandle;
@@ -48,6 +50,18 @@ pub struct Take {
 impl Take {
     fn channel(&self, c: i64) -> Vec<f64> {
         an::channel(&self.samples, self.channels, c)
+    }
+
+    /// Channel `c` as `channel` gives it, or why not: a channel the take does not have.
+    fn checked_channel(&self, c: f64) -> Result<Vec<f64>, String> {
+        if c >= self.channels as f64 {
+            return Err(format!(
+                "channel {c}: the take has {} channel{} (0 is the first; a negative channel mixes them)",
+                self.channels,
+                if self.channels == 1 { "" } else { "s" }
+            ));
+        }
+        Ok(self.channel(c as i64))
     }
 
     fn frames(&self) -> usize {
@@ -251,6 +265,7 @@ pub(crate) fn register(
     }
     let (t, r) = (testing.clone(), rec.clone());
     interp.register_native("%test:audio", move |it, a| {
+        arity(a, 4, "%test:audio")?;
         let (place, name, shape) = (text(it, a[0]), text(it, a[1]), text(it, a[2]));
         let (outcome, expected, got) = match tagged(it, a[3]) {
             Err(e) => (
@@ -341,6 +356,8 @@ fn register_values(interp: &mut Interp, testing: &Rc<RefCell<AudioTesting>>) {
                 .map_err(|_| Error::new(ErrorKind::Native, format!("{name} inside a render")))?
                 .take(&path)
                 .map_err(|m| Error::new(ErrorKind::Io, m))?;
+            take.checked_channel(nums[0])
+                .map_err(|m| Error::new(ErrorKind::Range, format!("{name}: {m}")))?;
             Ok(it.float(f(&take, &nums)))
         });
     }
@@ -391,6 +408,9 @@ fn check(at: &mut AudioTesting, it: &Interp, name: &str, args: &[Value], place: 
             .and_then(|v| it.as_f64(*v))
             .ok_or_else(|| Check::Usage(format!("a number as argument {}", i + 2)))
     };
+    let chan = |i: usize| -> Result<Vec<f64>, Check> {
+        take.checked_channel(num(i)?).map_err(Check::Usage)
+    };
     let rate = f64::from(take.rate);
     match name {
         "audiotest_assert_sine" => sine(&take, num(0)?),
@@ -398,7 +418,7 @@ fn check(at: &mut AudioTesting, it: &Interp, name: &str, args: &[Value], place: 
         "audiotest_assert_three_sines" => three_sines(&take, [num(0)?, num(1)?, num(2)?]),
         "audiotest_assert_sweep" => sweep(&take, num(0)?, num(1)?, num(2)?, num(3)?),
         "audiotest_assert_peak" => {
-            let (x, f, tol) = (take.channel(num(0)? as i64), num(1)?, num(2)?);
+            let (x, f, tol) = (chan(0)?, num(1)?, num(2)?);
             match an::peak_frequency(&x, rate) {
                 Some(p) if (p - f).abs() <= tol => {
                     Ok((format!("a peak at {f} Hz"), format!("{p:.2} Hz")))
@@ -411,7 +431,7 @@ fn check(at: &mut AudioTesting, it: &Interp, name: &str, args: &[Value], place: 
             }
         }
         "audiotest_assert_level" => {
-            let (x, f, want, tol) = (take.channel(num(0)? as i64), num(1)?, num(2)?, num(3)?);
+            let (x, f, want, tol) = (chan(0)?, num(1)?, num(2)?, num(3)?);
             let got = an::db(an::amplitude_at(&x, rate, f));
             let (e, g) = (
                 format!("{want} ± {tol} dB at {f} Hz"),
@@ -420,7 +440,7 @@ fn check(at: &mut AudioTesting, it: &Interp, name: &str, args: &[Value], place: 
             judged((got - want).abs() <= tol, e, g)
         }
         "audiotest_assert_rms" => {
-            let x = take.channel(num(0)? as i64);
+            let x = chan(0)?;
             let from = ((num(1)? * rate).max(0.0) as usize).min(x.len());
             let to = ((num(2)? * rate).max(0.0) as usize).clamp(from, x.len());
             let (want, tol) = (num(3)?, num(4)?);
@@ -429,7 +449,7 @@ fn check(at: &mut AudioTesting, it: &Interp, name: &str, args: &[Value], place: 
             judged((got - want).abs() <= tol, e, g)
         }
         "audiotest_assert_onsets" => {
-            let x = take.channel(num(0)? as i64);
+            let x = chan(0)?;
             let want: Vec<f64> = args
                 .get(2)
                 .and_then(|v| it.list_items(*v))
