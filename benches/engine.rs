@@ -161,7 +161,8 @@ fn events_1000_reverse(c: &mut Criterion) {
         dsp.retire(batch);
     }
     let (mut control, audio) = rings();
-    let mut processor = Processor::new(ctx, audio, 2, Arc::new(AudioStats::default()));
+    let lanes = zonal_engine::lanes::Lanes::new(2, None);
+    let mut processor = Processor::new(ctx, audio, 2, Arc::new(AudioStats::default()), lanes);
     let mut out = vec![0.0f32; 64 * 2];
     let calls: Vec<_> = (0..1000)
         .map(|_| dsp.prepare_call("hit", &[DspValue::I64(1)]).unwrap())

@@ -10,7 +10,9 @@
 //! - per buffer (`DSPMC` = `[void,SAMPLE*,SAMPLE*,i64,i8*]*`): once per buffer with the
 //!   interleaved input and output in DSP memory, the buffer's first sample time and a
 //!   null `dat`; the closure reads the buffer's size from the globals `FRAMES` and
-//!   `CHANNELS` (i64), which the audio context sets before each call.
+//!   `CHANNELS` (i64), which the audio context sets before each call;
+//! - mixing lanes (`DSPMT` = `[SAMPLE,SAMPLE*,i64,i64,SAMPLE*]*`): once per channel and
+//!   frame with the lanes' samples of that channel and frame (see [`crate::lanes`]).
 //!
 //! Nothing [`AudioCtx`] does allocates, locks or prints.
 
@@ -19,7 +21,7 @@ use crate::runtime::shadow::strip;
 use crate::runtime::{Arena, ArenaBlock, Ctx, FaultCode, FaultDetail, RawFault};
 use crate::types::Type;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 /// A value passed to or returned from a compiled closure.
 #[derive(Clone, Debug, PartialEq)]
@@ -139,6 +141,8 @@ pub(crate) enum EntryKind {
     Sample,
     SampleDouble,
     Buffer,
+    /// `DSPMT`: mixes the outputs of the lanes (see [`crate::lanes`]).
+    Mixer,
 }
 
 /// A resolved DSP entry point: a bind-func slot and the shape of its closure.
@@ -153,6 +157,11 @@ impl Entry {
     /// The slot of the entry's bind-func.
     pub fn slot(&self) -> u32 {
         self.slot
+    }
+
+    /// True for a `DSPMT` closure, which mixes lanes (see [`crate::lanes`]).
+    pub fn is_mixer(&self) -> bool {
+        self.kind == EntryKind::Mixer
     }
 }
 
@@ -179,6 +188,7 @@ pub(crate) type Tramp = extern "C" fn(*mut Ctx, u64, *const u64, *mut u64);
 type SampleFn = extern "C" fn(*mut Ctx, u64, f32, i64, i64, u64) -> f32;
 type SampleDoubleFn = extern "C" fn(*mut Ctx, u64, f64, i64, i64, u64) -> f64;
 type BufferFn = extern "C" fn(*mut Ctx, u64, u64, u64, i64, u64);
+pub(crate) type MixFn = extern "C" fn(*mut Ctx, u64, u64, i64, i64, u64) -> f32;
 
 /// Samples (frames × channels) the audio context's DSP-visible buffers hold; longer
 /// buffers are processed in chunks.
@@ -243,7 +253,7 @@ pub struct AudioCtx {
 }
 
 /// A fault raised by the audio context itself (no site in compiled code).
-fn own_fault(code: FaultCode) -> Fault {
+pub(crate) fn own_fault(code: FaultCode) -> Fault {
     Fault {
         time: None,
         raw: RawFault {
@@ -318,12 +328,12 @@ impl AudioCtx {
         }
     }
 
-    fn entry_fn(&self, e: Entry) -> Result<(u64, u64), Fault> {
-        let clo = self.slots.get(e.slot as usize).copied().unwrap_or(0);
+    pub(crate) fn entry_fn(&self, e: Entry) -> Result<(u64, u64), Fault> {
+        let clo = self.slot_value(e.slot);
         resolve(&self.code, &self.arena, clo, e.type_id).ok_or(own_fault(FaultCode::StaleCall))
     }
 
-    fn in_addr(&self) -> u64 {
+    pub(crate) fn in_addr(&self) -> u64 {
         self.io.addr()
     }
 
@@ -395,7 +405,7 @@ impl AudioCtx {
         time: i64,
         out: &mut [f32],
     ) -> Result<(), Fault> {
-        if e.kind == EntryKind::Buffer {
+        if matches!(e.kind, EntryKind::Buffer | EntryKind::Mixer) {
             let ch = out.len();
             return self.run_buffer(e, input, out, 1, ch, time);
         }
@@ -419,6 +429,10 @@ impl AudioCtx {
         channels: usize,
         time: i64,
     ) -> Result<(), Fault> {
+        if e.kind == EntryKind::Mixer {
+            // A mixer alone mixes no lanes.
+            return self.run_mixer(e, &[], output, frames, channels, time);
+        }
         let (f, env) = self.entry_fn(e)?;
         let frames = frames.min(output.len() / channels.max(1));
         if channels == 0 || frames == 0 {
@@ -454,11 +468,14 @@ impl AudioCtx {
                     ((self.out_addr() as *mut f32).add(i)).write(0.0);
                 }
             }
-            // SAFETY: the FRAMES and CHANNELS globals are 8-byte words of arena memory that
-            // live as long as the `Dsp`, which outlives its audio contexts.
+            // SAFETY: the FRAMES and CHANNELS globals are 8-aligned 8-byte words of arena
+            // memory that live as long as the `Dsp`, which outlives its audio contexts.
+            // Lanes running side by side store the same values there: atomically.
             unsafe {
-                (self.frames_addr as *mut i64).write(n as i64);
-                (self.channels_addr as *mut i64).write(channels as i64);
+                AtomicI64::from_ptr(self.frames_addr as *mut i64)
+                    .store(n as i64, Ordering::Relaxed);
+                AtomicI64::from_ptr(self.channels_addr as *mut i64)
+                    .store(channels as i64, Ordering::Relaxed);
             }
             self.call_buffer(f, env, time + done as i64)?;
             for (i, o) in output[lo..hi].iter_mut().enumerate() {
@@ -504,7 +521,7 @@ impl AudioCtx {
     }
 
     /// Turns a raw fault into a [`Fault`], clearing the interrupt flag when it was the cause.
-    fn fault(&self, raw: RawFault) -> Fault {
+    pub(crate) fn fault(&self, raw: RawFault) -> Fault {
         if raw.raw == INTERRUPTED {
             self.interrupt.store(false, Ordering::Relaxed);
         }

@@ -24,6 +24,7 @@ pub mod error;
 mod infer;
 mod interop;
 mod jit;
+mod lanes;
 mod lower;
 mod registry;
 pub mod runtime;
@@ -35,6 +36,7 @@ pub use error::{DspError, DspErrorKind};
 pub use interop::{
     AudioCtx, DspValue, Entry, Fault, MAX_PREPARED_ARGS, PREPARED_TEXT, PreparedCall, Revert,
 };
+pub use lanes::{MAX_LANES, SlotTable};
 pub use registry::{LiveCounts, SwapBatch};
 pub use sexp::{Sexp, SexpKind, Span, parse};
 pub use types::{FnSig, Type};
@@ -551,11 +553,12 @@ impl Dsp {
             "[float,float,i64,i64,float*]*" => EntryKind::Sample,
             "[double,double,i64,i64,double*]*" => EntryKind::SampleDouble,
             "[void,float*,float*,i64,i8*]*" => EntryKind::Buffer,
+            "[float,float*,i64,i64,float*]*" => EntryKind::Mixer,
             other => {
                 return Err(err(
                     DspErrorKind::Call,
                     format!(
-                        "{name} is {other}, not a DSP closure: expected DSP [SAMPLE,SAMPLE,i64,i64,SAMPLE*]* or DSPMC [void,SAMPLE*,SAMPLE*,i64,i8*]*"
+                        "{name} is {other}, not a DSP closure: expected DSP [SAMPLE,SAMPLE,i64,i64,SAMPLE*]*, DSPMC [void,SAMPLE*,SAMPLE*,i64,i8*]* or DSPMT [SAMPLE,SAMPLE*,i64,i64,SAMPLE*]*"
                     ),
                 ));
             }

@@ -3,7 +3,7 @@
 //! `i1 i8 i32 i64 float double void`, pointers `T*` (nested), tuples `<T,..>`, arrays
 //! `|N,T|`, closures `[R,A..]*` (a closure value is a pointer, so the `*` is part of the
 //! closure type). Names from `bind-type` and `bind-alias` are expanded when an annotation
-//! is read; `SAMPLE`, `DSP`, `DSPMC` and `mzone` (opaque) are predefined. [`Type::Var`] is an inference
+//! is read; `SAMPLE`, `DSP`, `DSPMC`, `DSPMT` and `mzone` (opaque) are predefined. [`Type::Var`] is an inference
 //! variable, never seen outside [`crate::infer`].
 
 use std::collections::HashMap;
@@ -194,6 +194,18 @@ impl Default for TypeNames {
                 Box::new(sample.clone()),
                 vec![
                     sample.clone(),
+                    Type::I64,
+                    Type::I64,
+                    Type::ptr(sample.clone()),
+                ],
+            ),
+        );
+        names.insert(
+            "DSPMT".to_string(),
+            Type::Closure(
+                Box::new(sample.clone()),
+                vec![
+                    Type::ptr(sample.clone()),
                     Type::I64,
                     Type::I64,
                     Type::ptr(sample.clone()),

@@ -15,10 +15,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
-use zonal_dsp::{AudioCtx, Entry, PreparedCall};
+use zonal_dsp::{AudioCtx, Entry, Fault, MAX_LANES, PreparedCall};
 
 use crate::commands::{AudioEnds, Command, Returned};
 use crate::events::EventQueue;
+use crate::lanes::{LaneFault, Lanes};
 
 /// Most channels a frame may have.
 pub const MAX_CHANNELS: usize = 64;
@@ -62,11 +63,19 @@ pub struct Processor {
     /// Silence fed to the DSP closure as its input (zonal has no audio input yet).
     input: Box<[f32]>,
     stats: Arc<AudioStats>,
+    /// `(dsp:set! a b ...)`: closures in lanes, summed or mixed by the entry.
+    lanes: Lanes,
 }
 
 impl Processor {
     /// Builds the processor on the control thread; it is then moved to the audio thread.
-    pub fn new(ctx: AudioCtx, rings: AudioEnds, channels: usize, stats: Arc<AudioStats>) -> Self {
+    pub fn new(
+        ctx: AudioCtx,
+        rings: AudioEnds,
+        channels: usize,
+        stats: Arc<AudioStats>,
+        lanes: Lanes,
+    ) -> Self {
         Processor {
             ctx,
             rings,
@@ -77,6 +86,7 @@ impl Processor {
             time: 0,
             input: vec![0.0; MAX_FRAMES * MAX_CHANNELS].into_boxed_slice(),
             stats,
+            lanes,
         }
     }
 
@@ -125,23 +135,51 @@ impl Processor {
         self.stats
             .audio_zone_high_water
             .fetch_max(used, Ordering::Relaxed);
+        self.lanes.end_buffer();
         self.ctx.end_buffer();
         self.stats.clock.store(self.time, Ordering::Release);
         self.stats.buffers.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Runs the entry closure over one segment starting at sample `t`, then guards it.
+    /// Runs the lanes and the entry closure over one segment starting at sample `t`, then
+    /// guards it.
     fn render(&mut self, segment: &mut [f32], t: i64) {
         let channels = self.channels;
+        let frames = segment.len() / channels;
+        if self.lanes.active() {
+            let input = &self.input[..segment.len()];
+            let (rings, stats) = (&mut self.rings, &self.stats);
+            self.lanes.render(
+                &self.ctx,
+                input,
+                frames,
+                channels,
+                t,
+                &mut |f: LaneFault| {
+                    give_back(
+                        rings,
+                        stats,
+                        Returned::LaneFault {
+                            fault: f.fault,
+                            time: f.time,
+                            lane: f.lane,
+                        },
+                    );
+                },
+            );
+            if self.entry.is_none() {
+                self.lanes.sum_into(segment);
+                for s in segment.iter_mut() {
+                    *s = self.guard(*s);
+                }
+                return;
+            }
+        }
         let Some(entry) = self.entry.filter(|_| !self.stopped) else {
             segment.fill(0.0);
             return;
         };
-        let frames = segment.len() / channels;
-        let input = &self.input[..segment.len()];
-        let mut result = self
-            .ctx
-            .run_buffer(entry, input, segment, frames, channels, t);
+        let mut result = self.run_entry(entry, segment, frames, t);
         while let Err(fault) = result {
             let fell_back = self.ctx.fall_back(entry);
             self.give_back(Returned::EntryFault {
@@ -154,13 +192,33 @@ impl Processor {
                 segment.fill(0.0);
                 return;
             }
-            let input = &self.input[..segment.len()];
-            result = self
-                .ctx
-                .run_buffer(entry, input, segment, frames, channels, t);
+            result = self.run_entry(entry, segment, frames, t);
         }
         for s in segment.iter_mut() {
             *s = self.guard(*s);
+        }
+    }
+
+    /// Runs `entry` once over a segment: a mixer over the lanes' outputs, any other entry
+    /// over the input.
+    fn run_entry(
+        &mut self,
+        entry: Entry,
+        segment: &mut [f32],
+        frames: usize,
+        t: i64,
+    ) -> Result<(), Fault> {
+        let channels = self.channels;
+        let len = segment.len();
+        if entry.is_mixer() {
+            let count = self.lanes.count();
+            let lanes: [&[f32]; MAX_LANES] = std::array::from_fn(|i| self.lanes.output(i, len));
+            self.ctx
+                .run_mixer(entry, &lanes[..count], segment, frames, channels, t)
+        } else {
+            let input = &self.input[..len];
+            self.ctx
+                .run_buffer(entry, input, segment, frames, channels, t)
         }
     }
 
@@ -180,11 +238,24 @@ impl Processor {
                     self.ctx.apply(&mut batch);
                     self.give_back(Returned::Retired(batch));
                     self.stopped = false;
+                    self.lanes.restart();
                 }
                 Command::SetEntry(entry) => {
+                    self.lanes.set(None);
                     self.entry = entry;
                     self.ctx.watch(entry.map(|e| e.slot()));
                     self.stopped = false;
+                }
+                Command::SetRouting(routing) => {
+                    self.lanes.set(Some(routing));
+                    self.entry = routing.mixer;
+                    self.ctx.watch(routing.mixer.map(|e| e.slot()));
+                    self.stopped = false;
+                }
+                Command::AddLane(lane) => {
+                    if let Err(lane) = self.lanes.add(lane) {
+                        self.give_back(Returned::SpareLane(lane));
+                    }
                 }
                 Command::Event { time, call } => self.insert_event(time, call),
             }
@@ -209,11 +280,16 @@ impl Processor {
     }
 
     fn give_back(&mut self, value: Returned) {
-        if let Err(rtrb::PushError::Full(value)) = self.rings.returned.push(value) {
-            // Freeing here would call the system allocator on the audio thread; the
-            // value is leaked and counted instead (tests assert the count stays 0).
-            std::mem::forget(value);
-            self.stats.lost_returns.fetch_add(1, Ordering::Relaxed);
-        }
+        give_back(&mut self.rings, &self.stats, value);
+    }
+}
+
+/// Sends `value` back to the control thread over the return ring.
+fn give_back(rings: &mut AudioEnds, stats: &AudioStats, value: Returned) {
+    if let Err(rtrb::PushError::Full(value)) = rings.returned.push(value) {
+        // Freeing here would call the system allocator on the audio thread; the value is
+        // leaked and counted instead (tests assert the count stays 0).
+        std::mem::forget(value);
+        stats.lost_returns.fetch_add(1, Ordering::Relaxed);
     }
 }

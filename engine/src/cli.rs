@@ -83,6 +83,10 @@ struct LiveArgs {
     /// No REPL, even on a terminal: serve editors until SIGINT (Ctrl-C) or SIGTERM
     #[arg(long, overrides_with = "repl")]
     no_repl: bool,
+    /// Worker threads for the closures of (dsp:set! a b ...), beside the audio thread
+    /// (default: one per further core)
+    #[arg(long)]
+    workers: Option<usize>,
 }
 
 impl LiveArgs {
@@ -103,6 +107,7 @@ impl Default for LiveArgs {
             buffer: 1024,
             repl: false,
             no_repl: false,
+            workers: None,
         }
     }
 }
@@ -149,6 +154,10 @@ struct RenderArgs {
     buffer: usize,
     #[arg(long, value_enum, default_value_t = SampleFormat::F32)]
     format: SampleFormat,
+    /// Worker threads for the closures of (dsp:set! a b ...) (default: one per further
+    /// core); the output is the same with any number
+    #[arg(long)]
+    workers: Option<usize>,
 }
 
 #[derive(Args)]
@@ -267,6 +276,7 @@ fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
         session: SessionConfig {
             sample_rate: args.sample_rate,
             channels: args.channels,
+            workers: args.workers.unwrap_or(SessionConfig::default().workers),
             ..SessionConfig::default()
         },
         buffer_frames: args.buffer,
@@ -396,6 +406,8 @@ fn play(args: PlayArgs) -> anyhow::Result<ExitCode> {
     let cfg = SessionConfig {
         sample_rate: live.sample_rate,
         channels: live.channels,
+        workers: live.workers.unwrap_or(SessionConfig::default().workers),
+        realtime_workers: !args.no_audio,
         ..SessionConfig::default()
     };
     let (mut session, mut processor) = Session::with_audio(&cfg)

@@ -5,7 +5,9 @@
 //! the control thread) and the faults it hit. Both rings are `rtrb`; nothing else is
 //! shared but atomics and memory whose ownership travelled through a ring.
 
-use zonal_dsp::{Entry, Fault, PreparedCall, Revert, SwapBatch};
+use zonal_dsp::{AudioCtx, Entry, Fault, PreparedCall, Revert, SwapBatch};
+
+use crate::lanes::Routing;
 
 /// Capacity of the command ring. The return ring is as large, so that the audio
 /// thread, which returns at most one value per command, can never find it full while
@@ -24,6 +26,10 @@ pub enum Command {
     SetEntry(Option<Entry>),
     /// A call into DSP code at an exact sample time.
     Event { time: i64, call: PreparedCall },
+    /// A lane context for `(dsp:set! a b ...)`, kept for good.
+    AddLane(Box<AudioCtx>),
+    /// Several closures in lanes, summed or mixed (replaces the entry).
+    SetRouting(Routing),
 }
 
 /// What the audio thread hands back.
@@ -39,6 +45,15 @@ pub enum Returned {
     },
     /// A timed event faulted at `time`.
     EventFault { fault: Fault, time: i64 },
+    /// The closure of lane `lane` faulted at `time`; the lane is silent until the next
+    /// routing or swap.
+    LaneFault {
+        fault: Fault,
+        time: i64,
+        lane: usize,
+    },
+    /// A lane context that found no room (more than `MAX_LANES` were sent).
+    SpareLane(Box<AudioCtx>),
 }
 
 /// Creates the two rings: (control's ends, audio's ends).

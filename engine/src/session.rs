@@ -18,15 +18,18 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 use zonal_dsp::{
-    AudioCtx, Dsp, DspConfig, DspError, DspErrorKind, DspValue, Entry, Fault, PreparedCall,
+    AudioCtx, Dsp, DspConfig, DspError, DspErrorKind, DspValue, Entry, Fault, MAX_LANES,
+    PreparedCall,
 };
 use zonal_scheme::{Datum, DatumKind, Error, ErrorKind, Interp, Value};
 
-use crate::audio::{AudioStats, Processor};
+use crate::audio::{AudioStats, MAX_CHANNELS, Processor};
 use crate::commands::{Command, ControlEnds, Returned, rings};
 use crate::convert::to_sexp;
+use crate::lanes::{Lanes, Routing};
 use crate::scheduler::{Callback, Scheduler, ZERO_TIME_CALLBACKS};
 use crate::watchdog::Watchdog;
+use crate::workers::{Pool, Priority};
 
 /// How a session reaches the audio thread.
 pub enum AudioLink {
@@ -57,10 +60,13 @@ struct State {
     /// Every problem reported (faults, callback errors), kept when asked for
     /// ([`Session::keep_problems`]): `zonal test` turns each into a failure.
     problems: Option<Vec<String>>,
-    entry: Option<Option<Entry>>,
-    /// The name `dsp:set!` was given: redefining it sends the entry again (its type may
+    /// What `dsp:set!` asked for, to send with the next flush.
+    route: Option<Route>,
+    /// The names `dsp:set!` was given: redefining one sends the route again (its type may
     /// have changed).
-    entry_name: Option<String>,
+    route_names: Vec<String>,
+    /// Lane contexts sent to the audio thread so far.
+    lanes_sent: usize,
     events: Vec<(i64, PreparedCall)>,
     /// Problems reported on stderr since the last [`Session::take_failures`].
     failures: usize,
@@ -87,6 +93,11 @@ pub struct SessionConfig {
     pub sample_rate: u32,
     pub channels: usize,
     pub dsp: DspConfig,
+    /// Worker threads that render the lanes of `(dsp:set! a b ...)` beside the audio
+    /// thread (0: the audio thread renders them all).
+    pub workers: usize,
+    /// Ask for real-time priority for the workers (live playing).
+    pub realtime_workers: bool,
 }
 
 impl Default for SessionConfig {
@@ -95,6 +106,8 @@ impl Default for SessionConfig {
             sample_rate: 48_000,
             channels: 2,
             dsp: DspConfig::default(),
+            workers: default_workers(),
+            realtime_workers: false,
         }
     }
 }
@@ -118,7 +131,21 @@ impl Session {
         let audio_interrupt = ctx.interrupt_handle();
         let (control, audio) = rings();
         let stats = Arc::<AudioStats>::default();
-        let processor = Processor::new(ctx, audio, cfg.channels, stats.clone());
+        let pool = match Pool::new(cfg.workers, cfg.realtime_workers) {
+            Ok((pool, Priority::Refused(why))) => {
+                eprintln!("{why}");
+                Some(pool)
+            }
+            Ok((pool, _)) => Some(pool),
+            Err(e) => {
+                eprintln!(
+                    "cannot start DSP worker threads ({e}): lanes render on the audio thread"
+                );
+                None
+            }
+        };
+        let lanes = Lanes::new(cfg.channels.clamp(1, MAX_CHANNELS), pool);
+        let processor = Processor::new(ctx, audio, cfg.channels, stats.clone(), lanes);
         let session = Self::with_link(cfg, dsp, AudioLink::Rings(control), stats);
         session.state.borrow_mut().audio_interrupt = Some(audio_interrupt);
         Ok((session, processor))
@@ -154,8 +181,9 @@ impl Session {
             notices: None,
             fault_notices: None,
             problems: None,
-            entry: None,
-            entry_name: None,
+            route: None,
+            route_names: Vec::new(),
+            lanes_sent: 0,
             events: Vec::new(),
             failures: 0,
             printer: Rc::new(print_stdout),
@@ -432,7 +460,11 @@ impl SessionHandle {
 /// [`Session::flush`], for a session's state.
 fn flush_state(st: &mut State) {
     let batch = st.dsp.take_swap();
-    let entry = st.entry.take();
+    let route = st.route.take();
+    let lanes = match route {
+        Some(Route::Lanes(r)) => new_lanes(st, r.count),
+        _ => Vec::new(),
+    };
     let events = std::mem::take(&mut st.events);
     match &mut st.link {
         AudioLink::Local(local) => {
@@ -460,7 +492,11 @@ fn flush_state(st: &mut State) {
             let commands = batch
                 .map(Command::Swap)
                 .into_iter()
-                .chain(entry.map(Command::SetEntry))
+                .chain(lanes.into_iter().map(|l| Command::AddLane(Box::new(l))))
+                .chain(route.map(|r| match r {
+                    Route::Single(e) => Command::SetEntry(e),
+                    Route::Lanes(r) => Command::SetRouting(r),
+                }))
                 .chain(
                     events
                         .into_iter()
@@ -703,6 +739,22 @@ fn poll_state(st: &mut State) {
             Returned::EventFault { fault, time } => {
                 report_fault(st, fault, time, "the event was skipped");
             }
+            Returned::LaneFault { fault, time, lane } => {
+                let name = st
+                    .route_names
+                    .iter()
+                    .filter(|n| st.dsp.entry(n).is_ok_and(|e| !e.is_mixer()))
+                    .nth(lane)
+                    .cloned()
+                    .unwrap_or_else(|| format!("lane {lane}"));
+                let consequence =
+                    format!("{name} (lane {lane}) is silent until the next definition or dsp:set!");
+                report_fault(st, fault, time, &consequence);
+            }
+            Returned::SpareLane(lane) => {
+                st.lanes_sent -= 1;
+                drop(lane);
+            }
         }
     }
     st.dsp.reclaim();
@@ -793,10 +845,10 @@ fn define(interp: &mut Interp, state: &Rc<RefCell<State>>, form: &Datum) -> Resu
         if st.notices.is_some() {
             st.fault_notices = st.notices.clone();
         }
-        if st.entry_name.as_deref() == Some(defined.name.as_str())
-            && let Ok(entry) = st.dsp.entry(&defined.name)
+        if st.route_names.contains(&defined.name)
+            && let Ok(route) = resolve_route(&st.dsp, &st.route_names)
         {
-            st.entry = Some(Some(entry));
+            st.route = Some(route);
         }
     }
     if matches!(defined.kind, zonal_dsp::DefinedKind::Func) {
@@ -877,37 +929,116 @@ fn set_entry(
     state: &Rc<RefCell<State>>,
     form: &Datum,
 ) -> Result<Value, Error> {
-    let name = match &form.kind {
-        DatumKind::List(items) if items.len() == 2 => match &items[1].kind {
-            DatumKind::Sym(s) => Some(s.clone()),
-            DatumKind::List(q) if q.len() == 2 && q[0].kind == DatumKind::Sym("quote".into()) => {
-                match &q[1].kind {
-                    DatumKind::Sym(s) => Some(s.clone()),
-                    _ => None,
-                }
-            }
-            _ => None,
-        },
+    let at = |err: Error| match &form.pos {
+        Some(p) => err.at(p.clone()),
+        None => err,
+    };
+    let names: Option<Vec<String>> = match &form.kind {
+        DatumKind::List(items) if items.len() >= 2 => items[1..].iter().map(entry_name).collect(),
         _ => None,
     };
-    let Some(name) = name else {
-        let err = Error::new(
+    let Some(names) = names else {
+        return Err(at(Error::new(
             ErrorKind::Syntax,
-            "dsp:set! takes the name of a bind-func'd DSP closure, as in (dsp:set! dsp)",
-        );
-        return Err(match &form.pos {
-            Some(p) => err.at(p.clone()),
-            None => err,
-        });
+            "dsp:set! takes the names of bind-func'd DSP closures, as in (dsp:set! dsp), \
+             (dsp:set! dsp1 dsp2) or (dsp:set! mixer dsp1 dsp2)",
+        )));
     };
     let mut st = state.borrow_mut();
-    let entry = st.dsp.entry(&name).map_err(dsp_error)?;
-    st.entry = Some(Some(entry));
-    st.entry_name = Some(name.clone());
+    let route = resolve_route(&st.dsp, &names).map_err(|e| at(dsp_error(e)))?;
+    st.route = Some(route);
+    st.route_names = names.clone();
     if st.notices.is_some() {
         st.fault_notices = st.notices.clone();
     }
-    Ok(interp.symbol(&name))
+    Ok(interp.symbol(&names[0]))
+}
+
+/// The name in one argument of `dsp:set!`: a symbol, or a quoted one.
+fn entry_name(d: &Datum) -> Option<String> {
+    match &d.kind {
+        DatumKind::Sym(s) => Some(s.clone()),
+        DatumKind::List(q) if q.len() == 2 && q[0].kind == DatumKind::Sym("quote".into()) => {
+            match &q[1].kind {
+                DatumKind::Sym(s) => Some(s.clone()),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// What `dsp:set!` of `names` plays: one entry, or lanes summed or mixed by a `DSPMT`
+/// closure named first.
+fn resolve_route(dsp: &Dsp, names: &[String]) -> Result<Route, DspError> {
+    let entries = names
+        .iter()
+        .map(|n| dsp.entry(n))
+        .collect::<Result<Vec<_>, _>>()?;
+    let problem = |message: String| Err(DspError::new(DspErrorKind::Call, message, None));
+    let (mixer, lanes) = match entries.split_first() {
+        Some((first, rest)) if first.is_mixer() => (Some(*first), rest),
+        _ => (None, &entries[..]),
+    };
+    if lanes.is_empty() {
+        return problem(format!(
+            "{} is a DSPMT closure, which mixes lanes: name the closures it mixes after it, \
+             as in (dsp:set! {} dsp1 dsp2)",
+            names[0], names[0]
+        ));
+    }
+    if let Some(i) = lanes.iter().position(|e| e.is_mixer()) {
+        let name = &names[i + usize::from(mixer.is_some())];
+        return problem(format!(
+            "{name} is a DSPMT closure: only the first closure given to dsp:set! may mix the others"
+        ));
+    }
+    if lanes.len() > MAX_LANES {
+        return problem(format!(
+            "dsp:set! runs at most {MAX_LANES} closures side by side; {} were given",
+            lanes.len()
+        ));
+    }
+    Ok(match (mixer, lanes) {
+        (None, [single]) => Route::Single(Some(*single)),
+        _ => Route::Lanes(Routing::new(mixer, lanes)),
+    })
+}
+
+/// Lane contexts for a routing of `count` lanes, beyond those sent already.
+fn new_lanes(st: &mut State, count: usize) -> Vec<AudioCtx> {
+    let Some(interrupt) = st.audio_interrupt.clone() else {
+        return Vec::new();
+    };
+    let mut made = Vec::new();
+    while st.lanes_sent < count.min(MAX_LANES) {
+        match st.dsp.audio_lane(interrupt.clone()) {
+            Ok(ctx) => {
+                made.push(ctx);
+                st.lanes_sent += 1;
+            }
+            Err(e) => {
+                eprintln!("cannot make a lane: {e}");
+                st.failures += 1;
+                break;
+            }
+        }
+    }
+    made
+}
+
+/// What a `dsp:set!` sends to the audio thread.
+enum Route {
+    Single(Option<Entry>),
+    Lanes(Routing),
+}
+
+/// Worker threads by default: one per core beside the audio thread's.
+fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .saturating_sub(1)
+        .min(crate::workers::MAX_WORKERS)
 }
 
 /// `(callback TIME fn args...)`: run `fn` (a procedure, or a symbol looked up when

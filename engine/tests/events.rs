@@ -32,7 +32,8 @@ fn engine() -> (Dsp, Processor, ControlEnds) {
         dsp.retire(batch);
     }
     let (control, audio) = rings();
-    let processor = Processor::new(ctx, audio, 2, Arc::new(AudioStats::default()));
+    let lanes = zonal_engine::lanes::Lanes::new(2, None);
+    let processor = Processor::new(ctx, audio, 2, Arc::new(AudioStats::default()), lanes);
     (dsp, processor, control)
 }
 
