@@ -156,3 +156,22 @@ fn dsp_set_of_lanes_says_what_is_wrong() {
     let unbound = s.eval("(dsp:set! dsp1 nothing)").unwrap_err().to_string();
     assert!(unbound.contains("nothing is not a bind-func"), "{unbound}");
 }
+
+#[test]
+fn a_lane_that_never_ends_is_stopped_by_the_watchdog_and_the_others_play_on() {
+    let src = format!(
+        "{}(bind-func dsp2:DSP
+             (lambda (in time chan dat)
+               (let ((n 0)) (if (> time 12000) (while (>= n 0) (set! n (+ n 1)))) (dtof 0.0))))
+           (dsp:set! dsp1 dsp2 dsp3)",
+        voices(0.0)
+    );
+    let (samples, problems) = render_with(&src, 1, 0.5);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("interrupted"), "{}", problems[0]);
+    assert!(problems[0].contains("dsp2 (lane 1)"), "{}", problems[0]);
+    let left = channel(&samples, 2, 0);
+    let after = &left[14400..14400 + 9600];
+    assert!((magnitude(after, 220.0) - 0.2).abs() < 0.01);
+    assert!((magnitude(after, 550.0) - 0.2).abs() < 0.01);
+}
