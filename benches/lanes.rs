@@ -1,7 +1,8 @@
 //! Lanes on worker threads (criterion): `(dsp:set! a b)` of two closures, each summing
 //! 32 sines per sample, rendered through the real process function in 256-frame buffers,
-//! with 0 workers (the audio thread renders both lanes) and with 1 (a worker renders one
-//! lane while the audio thread renders the other). The ratio of the two is the speed-up
+//! with 0 workers (the audio thread renders both lanes), with 1 (a worker renders one
+//! lane while the audio thread renders the other) and with 2 (more threads than cores
+//! on a 2-core machine). The ratio of the two is the speed-up
 //! a second core gives; the single closure of 64 sines is the baseline without lanes.
 //!
 //! Run with `cargo bench -p zonal-engine --bench lanes`.
@@ -28,30 +29,20 @@ fn lanes(c: &mut Criterion) {
     let mut group = c.benchmark_group("lanes");
     group.sample_size(20);
     group.throughput(Throughput::Elements((FRAMES * BUFFERS) as u64));
+    let pair = format!(
+        "{}{}(dsp:set! low high)",
+        bank("low", 100, 32),
+        bank("high", 324, 32)
+    );
     let cases = [
         (
             "one closure of 64 sines",
             0,
             format!("{}(dsp:set! whole)", bank("whole", 100, 64)),
         ),
-        (
-            "two lanes of 32 sines, 0 workers",
-            0,
-            format!(
-                "{}{}(dsp:set! low high)",
-                bank("low", 100, 32),
-                bank("high", 324, 32)
-            ),
-        ),
-        (
-            "two lanes of 32 sines, 1 worker",
-            1,
-            format!(
-                "{}{}(dsp:set! low high)",
-                bank("low", 100, 32),
-                bank("high", 324, 32)
-            ),
-        ),
+        ("two lanes of 32 sines, 0 workers", 0, pair.clone()),
+        ("two lanes of 32 sines, 1 worker", 1, pair.clone()),
+        ("two lanes of 32 sines, 2 workers", 2, pair),
     ];
     for (name, workers, src) in cases {
         let cfg = SessionConfig {
