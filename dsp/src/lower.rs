@@ -37,7 +37,7 @@ use crate::error::{DspError, DspErrorKind, Result};
 use crate::infer::{Ref, Typed};
 use crate::runtime::FaultCode;
 use crate::runtime::abi::{
-    self, CTX_DEPTH, CTX_FAULT, CTX_FAULT_SITE, CTX_MAX_DEPTH, CTX_SLOTS, CTX_SP,
+    self, CTX_DEPTH, CTX_FAULT, CTX_FAULT_SITE, CTX_MAX_DEPTH, CTX_SLOTS, CTX_SP, CTX_STACK_FLOOR,
 };
 use crate::sexp::Span;
 use crate::syntax::{AllocKind, EnvVar, Expr, ExprKind, Lambda};
@@ -229,6 +229,13 @@ impl<'a, 'b> FnCx<'a, 'b> {
         let d1 = cx.b.ins().iadd_imm_s(d, 1);
         let over = cx.b.ins().icmp(IntCC::UnsignedGreaterThan, d1, max);
         cx.fault_if(over, FaultCode::CallDepth, site);
+        // Native stack: a recursion goes as deep as the thread's stack allows, then faults.
+        let floor =
+            cx.b.ins()
+                .load(types::I64, MemFlagsData::trusted(), ctx, CTX_STACK_FLOOR);
+        let sp = cx.b.ins().get_stack_pointer(types::I64);
+        let low = cx.b.ins().icmp(IntCC::UnsignedLessThan, sp, floor);
+        cx.fault_if(low, FaultCode::CallDepth, site);
         cx.b.ins()
             .store(MemFlagsData::trusted(), d1, ctx, CTX_DEPTH);
         cx.depth = Some(d);

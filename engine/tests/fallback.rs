@@ -106,3 +106,32 @@ fn an_entry_redefined_with_another_type_plays_without_dsp_set() {
     assert!(m > 0.45, "440 Hz after the new type: {m}");
     assert_eq!(r.summary.failures, 0);
 }
+
+#[test]
+fn a_deep_recursion_plays_and_a_runaway_one_falls_back_on_the_audio_thread() {
+    // 10,000 nested calls per buffer fit the audio thread's stack; an endless recursion
+    // (from sample 12,000) faults at its stack's end instead of crashing the engine.
+    let src = format!(
+        "(bind-func depth_sum (lambda (n:i64) (if (= n 0) 0 (+ n (depth_sum (- n 1))))))
+{SINE}
+(dsp:set! dsp)
+(define (deep) (eval '(bind-func dsp:DSP (lambda (in time chan dat)
+  (let ((n (if (> time 12000) -1 10000)))
+    (dtof (* (if (= (depth_sum n) 50005000) 0.5 0.0)
+             (sin (/ (* 6.283185307179586 440.0 (i64tod time)) 48000.0)))))))))
+(callback 6000 'deep)
+"
+    );
+    let r = render_source(&src, 0.5);
+    let left = channel(&r.samples, 2, 0);
+    assert!(
+        magnitude(&left[6400..11200], 440.0) > 0.45,
+        "the deep version plays"
+    );
+    assert!(
+        magnitude(&left[14400..19200], 440.0) > 0.45,
+        "the fallback plays"
+    );
+    assert_eq!(r.summary.failures, 1);
+    assert_eq!(assert_no_alloc::violation_count(), 0);
+}

@@ -3,7 +3,7 @@
 //!
 //! Context fields compiled code uses directly (`CTX_*` are byte offsets into [`Ctx`]):
 //! `fault: u32`, `fault_site: u32`, `depth: u32`, `max_depth: u32`, `sp: u64`,
-//! `sp_limit: u64`, `slots: *const u64`.
+//! `sp_limit: u64`, `slots: *const u64`, `stack_floor: u64`.
 //!
 //! Functions (every `ctx` is the `*mut Ctx` the code was called with; a `site` is the
 //! compiler's number for the form, stored with a fault; after each call the code tests
@@ -67,6 +67,8 @@ pub const CTX_SP: i32 = offset_of!(Ctx, sp) as i32;
 pub const CTX_SP_LIMIT: i32 = offset_of!(Ctx, sp_limit) as i32;
 /// Byte offset of [`Ctx::slots`].
 pub const CTX_SLOTS: i32 = offset_of!(Ctx, slots) as i32;
+/// Byte offset of [`Ctx::stack_floor`].
+pub const CTX_STACK_FLOOR: i32 = offset_of!(Ctx, stack_floor) as i32;
 
 /// `zalloc`/`alloc`.
 ///

@@ -46,6 +46,34 @@ const DEFAULT_SEED: u64 = 0x5EED_0F2A_70A1;
 /// Memzone sites whose zone-full warning a context remembers having given.
 const WARNED_SITES: usize = 64;
 
+/// Native stack kept free below compiled code's deepest frame, for the runtime functions
+/// it calls (printf, faults) and the signal-free margin.
+pub const STACK_MARGIN: u64 = 128 << 10;
+
+/// Native stack an audio context's compiled code may use by default: audio threads have
+/// 2 MiB (Rust's default, cpal on Linux) or 512 KiB (Core Audio).
+#[cfg(target_os = "macos")]
+const AUDIO_NATIVE_STACK: u64 = 256 << 10;
+#[cfg(not(target_os = "macos"))]
+const AUDIO_NATIVE_STACK: u64 = 1 << 20;
+
+/// How much native stack a context's compiled code may use below its outermost call.
+#[derive(Clone, Copy, Debug)]
+enum NativeStack {
+    /// This many bytes (audio threads, whose stacks the engine knows).
+    Fixed(u64),
+    /// What the thread has left, less [`STACK_MARGIN`] (the control thread, whose
+    /// evaluator grows its stack in segments).
+    Remaining,
+}
+
+/// The address of a local of the caller's frame: about the native stack pointer.
+#[inline(always)]
+fn native_sp() -> u64 {
+    let here = 0u8;
+    std::hint::black_box(&here) as *const u8 as u64
+}
+
 /// Sizes for a control-thread context.
 #[derive(Clone, Debug)]
 pub struct ControlConfig {
@@ -55,7 +83,9 @@ pub struct ControlConfig {
     pub heap_bytes: u64,
     /// The `salloc` stack.
     pub stack_bytes: u64,
-    /// Deepest call nesting before [`FaultCode::CallDepth`].
+    /// Deepest call nesting before [`FaultCode::CallDepth`]; the native stack's room
+    /// (what is left of it below the Rust caller, less [`STACK_MARGIN`]) usually ends a
+    /// runaway recursion first.
     pub max_depth: u32,
 }
 
@@ -65,7 +95,7 @@ impl Default for ControlConfig {
             base_zone_bytes: 1 << 20,
             heap_bytes: 64 << 20,
             stack_bytes: 8 << 20,
-            max_depth: 1000,
+            max_depth: 1_000_000,
         }
     }
 }
@@ -83,9 +113,13 @@ pub struct AudioConfig {
     pub stack_bytes: u64,
     /// The message ring, in bytes.
     pub ring_bytes: usize,
-    /// Deepest call nesting before [`FaultCode::CallDepth`] (default 256: audio threads
-    /// often have small native stacks, and runaway recursion should stop early).
+    /// Deepest call nesting before [`FaultCode::CallDepth`]; [`AudioConfig::native_stack_bytes`]
+    /// usually ends a runaway recursion first.
     pub max_depth: u32,
+    /// Native stack compiled code may use below the Rust function that calls it (the
+    /// thread must have this much more than the engine's own frames: audio threads are
+    /// made with at least 2 MiB on Linux and 512 KiB on macOS).
+    pub native_stack_bytes: u64,
 }
 
 impl Default for AudioConfig {
@@ -96,7 +130,8 @@ impl Default for AudioConfig {
             heap_bytes: 8 << 20,
             stack_bytes: 1 << 20,
             ring_bytes: 64 << 10,
-            max_depth: 256,
+            max_depth: 1_000_000,
+            native_stack_bytes: AUDIO_NATIVE_STACK,
         }
     }
 }
@@ -272,6 +307,12 @@ pub struct Ctx {
     /// This thread's slot table (one closure pointer per bind-func slot). Owned by the
     /// compiler's side, which keeps it alive and unmoved while code runs in this context.
     pub slots: *const u64,
+    /// The lowest native stack address compiled code may reach: every function faults
+    /// with [`FaultCode::CallDepth`] at entry when the stack pointer is below it. Set by
+    /// [`Ctx::call_mark`] at each outermost call (0: not checked).
+    pub stack_floor: u64,
+    /// How much native stack below the outermost call compiled code may use.
+    native_stack: NativeStack,
     arena: Arc<Arena>,
     audio: bool,
     detail: FaultDetail,
@@ -317,16 +358,9 @@ impl Ctx {
             kept: Vec::new(),
             readers: Vec::new(),
         };
-        Ok(Ctx::assemble(
-            arena,
-            false,
-            cfg.max_depth,
-            base,
-            None,
-            heap,
-            stack,
-            sink,
-        ))
+        let mut ctx = Ctx::assemble(arena, false, cfg.max_depth, base, None, heap, stack, sink);
+        ctx.native_stack = NativeStack::Remaining;
+        Ok(ctx)
     }
 
     /// An audio thread's context, made on the control thread from the control context
@@ -361,6 +395,7 @@ impl Ctx {
             Sink::Audio { ring },
         );
         ctx.remotes.push(to_control);
+        ctx.native_stack = NativeStack::Fixed(cfg.native_stack_bytes);
         Ok(ctx)
     }
 
@@ -389,6 +424,8 @@ impl Ctx {
             sp: stack.addr(),
             sp_limit: stack.addr() + stack.len() as u64,
             slots: std::ptr::null(),
+            stack_floor: 0,
+            native_stack: NativeStack::Fixed(AUDIO_NATIVE_STACK),
             arena: Arc::clone(arena),
             audio,
             detail: FaultDetail::None,
@@ -499,12 +536,26 @@ impl Ctx {
 
     /// Marks the start of a call from Rust into compiled code.
     #[inline]
-    pub fn call_mark(&self) -> CallMark {
+    pub fn call_mark(&mut self) -> CallMark {
+        if self.depth == 0 {
+            self.arm_stack();
+        }
         CallMark {
             sp: self.sp,
             depth: self.depth,
             zones: self.zones.len(),
         }
+    }
+
+    /// Sets [`Ctx::stack_floor`] from the native stack pointer of an outermost call.
+    fn arm_stack(&mut self) {
+        let room = match self.native_stack {
+            NativeStack::Fixed(bytes) => bytes,
+            NativeStack::Remaining => stacker::remaining_stack().map_or(AUDIO_NATIVE_STACK, |r| {
+                (r as u64).saturating_sub(STACK_MARGIN)
+            }),
+        };
+        self.stack_floor = native_sp().saturating_sub(room);
     }
 
     /// Ends a call started at `mark`: restores the stack pointer, depth and zone stack

@@ -81,7 +81,9 @@ impl FaultCode {
             FaultCode::ZoneExhausted => "zone allocation could not be met",
             FaultCode::HeapExhausted => "halloc could not be met: the real-time heap is full",
             FaultCode::StackExhausted => "salloc stack exhausted",
-            FaultCode::CallDepth => "calls nested too deeply (runaway recursion?)",
+            FaultCode::CallDepth => {
+                "calls nested deeper than the thread's stack allows (runaway recursion?)"
+            }
             FaultCode::BadClosure => "call through a value that is not a closure of the right type",
             FaultCode::BadFree => "free of memory that halloc did not give (or freed twice)",
             FaultCode::BadAlign => "unsupported alignment",
