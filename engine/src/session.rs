@@ -621,29 +621,32 @@ fn sys_load(
     let escaped = std::mem::take(&mut st.preload_escape);
     drop(st);
     match result {
-        Ok(0) => Ok(interp.bool(true)),
+        Ok((0, _)) => Ok(interp.bool(true)),
         Ok(_) if escaped => Ok(interp.bool(false)),
-        Ok(failed) => Err(Error::new(
+        Ok((failed, first)) => Err(Error::new(
             ErrorKind::Native,
             format!(
-                "sys:load: {failed} form{} of {path} failed (reported above)",
-                if failed == 1 { "" } else { "s" }
+                "sys:load: {failed} form{} of {path} failed; the first:\n{}",
+                if failed == 1 { "" } else { "s" },
+                first.unwrap_or_default()
             ),
         )),
         Err(e) => Err(e),
     }
 }
 
-/// Evaluates the forms of `src` for [`sys_load`]; how many failed. Stops after a read
-/// error (what follows an unbalanced parenthesis cannot be trusted), at an escape from
-/// `sys:load-preload-check`, and at an interrupt, which it returns.
+/// Evaluates the forms of `src` for [`sys_load`]; how many failed, and the report of the
+/// first failure. Stops after a read error (what follows an unbalanced parenthesis cannot
+/// be trusted), at an escape from `sys:load-preload-check`, and at an interrupt, which it
+/// returns.
 fn load_forms(
     interp: &mut Interp,
     state: &Rc<RefCell<State>>,
     src: &str,
     path: &str,
-) -> Result<usize, Error> {
+) -> Result<(usize, Option<String>), Error> {
     let mut failed = 0;
+    let mut first = None;
     for form in Interp::forms(src, path) {
         let read_error = form.is_err();
         let Err(e) = form.and_then(|form| interp.eval_datum(&form)) else {
@@ -653,16 +656,18 @@ fn load_forms(
             return Err(e);
         }
         if state.borrow().preload_escape {
-            return Ok(failed.max(1));
+            return Ok((failed.max(1), first));
         }
-        eprintln!("{}", crate::diagnostic::report(&e, Some(src)));
+        let report = crate::diagnostic::report(&e, Some(src));
+        eprintln!("{report}");
+        first.get_or_insert(report);
         state.borrow_mut().failures += 1;
         failed += 1;
         if read_error {
             break;
         }
     }
-    Ok(failed)
+    Ok((failed, first))
 }
 
 /// `(sys:load-preload-check 'name)`: inside a `sys:load`, stops the load (which then

@@ -163,13 +163,14 @@ fn sys_load_of_a_file_runs_it_and_reports_a_failing_form_by_its_line() {
     let e = s
         .eval_source(&format!("(sys:load \"{}\")", outer.display()), "t.xtm")
         .expect_err("one form fails");
-    assert_eq!(
-        e.message,
-        format!(
-            "sys:load: 1 form of {} failed (reported above)",
-            outer.display()
-        )
+    // The editor that sent the load sees which form failed, where and why.
+    let head = format!(
+        "sys:load: 1 form of {} failed; the first:\n",
+        outer.display()
     );
+    assert!(e.message.starts_with(&head), "{}", e.message);
+    assert!(e.message.contains("outer.xtm:3:1"), "{}", e.message);
+    assert!(e.message.contains("(car '())"), "{}", e.message);
     // The forms after the failing one ran, and the nested load too.
     let v = s.eval_source("(list outer-value after)", "t.xtm").unwrap();
     assert_eq!(v, "(14 1)");
