@@ -3,7 +3,8 @@
 //! Beyond R7RS-small, xtlang type annotations read as plain symbols so that DSP code
 //! passes through untouched: `[`, `]`, `|`, `<`, `>`, `*` are ordinary symbol characters
 //! (square brackets are *not* list brackets), and `,` continues a symbol whose text so
-//! far contains `:` or starts with `<` (`tup:<i64,i64>*`, `<i64,i64>`). Anywhere else
+//! far contains `:` or starts with `<`, `[` or `|` (`tup:<i64,i64>*`, `<i64,i64>`,
+//! `[SAMPLE,i64]*`, `|4,float|`, as `bind-alias` and `bind-type` take them). Anywhere else
 //! `,` is `unquote`. Integers that do not fit in 64 bits read as flonums; there are no
 //! rationals: `6/3` reads as `2` and `1/4` as `0.25`.
 //!
@@ -487,14 +488,14 @@ impl Reader {
         Err(self.err(pos, format!("#\\{name} is not a character name")))
     }
 
-    /// A symbol or number token. `,` continues it after a `:` or a leading `<`.
+    /// A symbol or number token. `,` continues it after a `:` or a leading `<`, `[` or `|`.
     fn read_token(&mut self) -> String {
         let mut tok = String::new();
         while let Some(c) = self.peek() {
             if is_delimiter(c) {
                 break;
             }
-            if c == ',' && !(tok.contains(':') || tok.starts_with('<')) {
+            if c == ',' && !(tok.contains(':') || tok.starts_with(['<', '[', '|'])) {
                 break;
             }
             tok.push(c);
@@ -661,6 +662,19 @@ mod tests {
             "dsp:DSP",
             "<i64,i64>",
             "g:[[double,i64]*,i64]*",
+        ] {
+            assert_eq!(one(s), sym(s));
+        }
+    }
+
+    /// `(bind-alias INSTRUMENT [SAMPLE,SAMPLE,i64,i64,SAMPLE*]*)`, from Extempore's
+    /// instruments.xtm, read its type as `[SAMPLE` and three unquotes.
+    #[test]
+    fn bare_closure_and_array_types_are_symbols() {
+        for s in [
+            "[SAMPLE,SAMPLE,i64,i64,SAMPLE*]*",
+            "|4,float|",
+            "|2,[i64,i64]*|*",
         ] {
             assert_eq!(one(s), sym(s));
         }
