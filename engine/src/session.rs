@@ -1229,15 +1229,14 @@ fn to_dsp_value(
         "i8*" if interp.as_string(v).is_some() => {
             DspValue::Str(interp.as_string(v).unwrap_or_default())
         }
-        t if t.starts_with('[') => {
-            return Err(Error::new(
-                ErrorKind::Type,
-                format!(
-                    "argument {} of {name} is a closure ({ty}): Scheme cannot pass one; make the call from a bind-func",
-                    index + 1
-                ),
-            ));
-        }
+        // A closure is its record's address, as a closure returned to Scheme is; the
+        // call through it checks the record's memory, stamp and type (a number that is
+        // not a live closure of this type faults, it never runs).
+        t if t.starts_with('[') => DspValue::Ptr(
+            interp
+                .as_int(v)
+                .ok_or_else(|| bad("a closure returned by a bind-func"))? as u64,
+        ),
         t if t.ends_with('*') => DspValue::Ptr(int()? as u64),
         _ => return Err(bad("a value Scheme can pass")),
     })

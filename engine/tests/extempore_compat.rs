@@ -85,3 +85,32 @@ fn pitch_classes_answer_as_extempores_do() {
     // a second load is a no-op
     assert_eq!(eval(&mut s, "(sys:load \"libs/core/pc_ivl.xtm\")"), "#f");
 }
+
+#[test]
+fn a_closure_returned_to_scheme_can_be_passed_back_and_a_forged_one_faults() {
+    let mut s = Session::headless(&SessionConfig::default()).unwrap();
+    eval(
+        &mut s,
+        "(bind-func incrementer (lambda (i:i64) (lambda (incr) (set! i (+ i incr)) i)))
+         (bind-func apply_it (lambda (f:[i64,i64]* x) (f x)))
+         (bind-func doubler (lambda () (lambda (x:double) (* x 2.0))))
+         (define myf (incrementer 0))",
+    );
+    // Extempore's tests/core/xtlang.xtm: the closure keeps its state between calls.
+    assert_eq!(eval(&mut s, "(apply_it myf 1)"), "1");
+    assert_eq!(eval(&mut s, "(apply_it myf 1)"), "2");
+    assert_eq!(eval(&mut s, "(apply_it myf 5)"), "7");
+    for (forged, says) in [
+        ("(doubler)", "not a closure of the right type"),
+        ("12345", "outside DSP memory"),
+        ("0", "outside DSP memory"),
+        ("(- myf 16)", "out-of-bounds read"),
+        ("3.5", "must be a closure returned by a bind-func"),
+    ] {
+        let e = s
+            .eval_source(&format!("(apply_it {forged} 1)"), "compat.xtm")
+            .unwrap_err();
+        assert!(e.message.contains(says), "{forged}: {e}");
+    }
+    assert_eq!(eval(&mut s, "(apply_it myf 1)"), "8");
+}
