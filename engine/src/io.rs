@@ -4,7 +4,7 @@
 //!
 //! Incoming messages are received on threads of their own (never the audio thread),
 //! stamped with the sample the audio clock had reached when they arrived plus the
-//! input latency (`(io:latency)`, 10 ms by default), and posted to the courier's
+//! input latency (`(io:latency)`: two buffers and a millisecond), and posted to the courier's
 //! bounded inbox. The courier wakes the control thread with one [`Request`] evaluating
 //! `(zonal:io-deliver)`, which drains the inbox and schedules each handler as a
 //! `callback` at its time: the handler runs at once (within the control loop's
@@ -38,8 +38,8 @@ pub const INBOX_CAPACITY: usize = 4096;
 /// counted and the count is logged with the next one.
 pub const PROBLEMS_PER_SECOND: u32 = 10;
 
-/// The input latency a session starts with: 10 ms, enough for a 256-frame buffer at
-/// 48 kHz and the control thread's work; `(io:latency SAMPLES)` lowers it.
+/// The input latency a session starts with before it knows its buffer size (a live
+/// engine sets two buffers and a millisecond); `(io:latency SAMPLES)` changes it.
 pub const DEFAULT_LATENCY_SECONDS: f64 = 0.010;
 
 /// The source of the request that hands incoming messages to the control thread.
@@ -322,6 +322,7 @@ impl Drop for Io {
 }
 
 /// Registers the I/O vocabulary in a session's interpreter: `(io:latency [SAMPLES])`,
+/// `(io:clock)` (the sample the audio clock is at now, between buffers too),
 /// the OSC procedures ([`crate::osc`]) and the MIDI ones ([`crate::midi`]). Call it
 /// after `callback` is defined.
 pub fn register(interp: &mut Interp, stats: Arc<AudioStats>, sample_rate: u32) -> Rc<Io> {
@@ -369,6 +370,10 @@ pub fn register(interp: &mut Interp, stats: Arc<AudioStats>, sample_rate: u32) -
         }
         Ok(interp.int(it.latency.load(Ordering::Relaxed) as i64))
     });
+    let it = io.clone();
+    interp.register_native("io:clock", move |interp, _args| {
+        Ok(interp.int(it.clock.sample_at(monotonic_ns())))
+    });
     crate::osc::register(interp, &io);
     crate::midi::register(interp, &io);
     io
@@ -376,9 +381,13 @@ pub fn register(interp: &mut Interp, stats: Arc<AudioStats>, sample_rate: u32) -
 
 impl Io {
     /// Gives the I/O threads the live control loop's request channel, so incoming
-    /// messages wake it.
-    pub fn connect(&self, requests: Sender<Request>) {
+    /// messages wake it, and sets the input latency for buffers of `buffer_frames`:
+    /// two buffers and a millisecond, so that a handler's sound is in time for its
+    /// sample (see [`crate::io`]).
+    pub fn connect(&self, requests: Sender<Request>, buffer_frames: u32) {
         *self.requests.borrow_mut() = Some(requests);
+        let latency = 2 * u64::from(buffer_frames) + u64::from(self.clock.sample_rate() / 1000);
+        self.latency.store(latency, Ordering::Relaxed);
     }
 }
 

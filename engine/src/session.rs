@@ -306,10 +306,11 @@ impl Session {
         SessionHandle(self.state.clone())
     }
 
-    /// Lets MIDI and OSC input wake the live control loop that serves `requests`.
-    pub fn connect_io(&self, requests: Sender<crate::request::Request>) {
+    /// Lets MIDI and OSC input wake the live control loop that serves `requests`,
+    /// with an input latency fit for buffers of `buffer_frames` ([`crate::io`]).
+    pub fn connect_io(&self, requests: Sender<crate::request::Request>, buffer_frames: u32) {
         if let Some(io) = &self.io {
-            io.connect(requests);
+            io.connect(requests, buffer_frames);
         }
     }
 
