@@ -33,6 +33,11 @@ pub const MAX_PENDING_EVENTS: usize = 1024;
 pub struct AudioStats {
     /// Samples rendered so far (the clock `(now)` reads when no callback runs).
     pub clock: AtomicI64,
+    /// When `clock` was last published, in nanoseconds on the monotonic clock
+    /// ([`crate::io::monotonic_ns`]; 0 before the first buffer, `u64::MAX` while
+    /// both are being written): how MIDI and OSC
+    /// input find the sample they arrived at.
+    pub clock_at_ns: AtomicU64,
     /// Buffers processed.
     pub buffers: AtomicU64,
     /// True while the process function runs (the watchdog's view of the audio thread).
@@ -137,7 +142,12 @@ impl Processor {
             .fetch_max(used, Ordering::Relaxed);
         self.lanes.end_buffer();
         self.ctx.end_buffer();
-        self.stats.clock.store(self.time, Ordering::Release);
+        // `u64::MAX` tells a reader of the pair that it is being written.
+        self.stats.clock_at_ns.store(u64::MAX, Ordering::SeqCst);
+        self.stats.clock.store(self.time, Ordering::SeqCst);
+        self.stats
+            .clock_at_ns
+            .store(crate::io::monotonic_ns(), Ordering::SeqCst);
         self.stats.buffers.fetch_add(1, Ordering::Relaxed);
     }
 

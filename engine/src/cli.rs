@@ -448,6 +448,7 @@ fn play(args: PlayArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let (requests_tx, requests) = crossbeam_channel::unbounded();
+    session.connect_io(requests_tx.clone(), live.buffer);
     let interrupt = session.interrupt_handle();
     let server = server::spawn_server(
         ServerConfig {

@@ -85,6 +85,8 @@ struct State {
 pub struct Session {
     interp: Interp,
     state: Rc<RefCell<State>>,
+    /// MIDI and OSC ([`crate::io`]).
+    io: Option<Rc<crate::io::Io>>,
 }
 
 /// Settings of a session.
@@ -197,7 +199,11 @@ impl Session {
             .borrow_mut()
             .dsp
             .set_interrupt(interp.interrupt_handle());
-        let mut session = Session { interp, state };
+        let mut session = Session {
+            interp,
+            state,
+            io: None,
+        };
         session.register();
         session
     }
@@ -328,6 +334,14 @@ impl Session {
         SessionHandle(self.state.clone())
     }
 
+    /// Lets MIDI and OSC input wake the live control loop that serves `requests`,
+    /// with an input latency fit for buffers of `buffer_frames` ([`crate::io`]).
+    pub fn connect_io(&self, requests: Sender<crate::request::Request>, buffer_frames: u32) {
+        if let Some(io) = &self.io {
+            io.connect(requests, buffer_frames);
+        }
+    }
+
     /// The interpreter, to register procedures and macros and to redirect output.
     pub fn interp_mut(&mut self) -> &mut Interp {
         &mut self.interp
@@ -414,6 +428,9 @@ impl Session {
             let v = self.interp.int(samples);
             self.interp.define(name, v);
         }
+        let stats = self.state.borrow().stats.clone();
+        let rate = self.state.borrow().sample_rate;
+        self.io = Some(crate::io::register(&mut self.interp, stats, rate));
         // `make-metro` and `*metro*`, in every session as in Extempore's runtime
         if let Err(e) = self.interp.eval_str(METRO, "metro.scm") {
             eprintln!("{}", crate::diagnostic::report(&e, Some(METRO)));

@@ -1,0 +1,118 @@
+//! A live engine in a child process (`zonal play --no-audio ...`) for tests that talk
+//! to it over the network: its editor server, and what it logged on stderr.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A running `zonal` and its editor server's address.
+pub struct Live {
+    child: Child,
+    addr: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Live {
+    /// Starts `zonal ARGS` (which must open the editor server) with stdin at /dev/null.
+    pub fn start(args: &[&str]) -> Live {
+        Live::start_with_env(args, &[])
+    }
+
+    /// [`Live::start`] with environment variables set.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Live {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_zonal"))
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let banner = lines.next().unwrap().unwrap();
+        let addr = banner
+            .split_whitespace()
+            .find(|w| w.starts_with("127.0.0.1:"))
+            .unwrap_or_else(|| panic!("no address in {banner:?}"))
+            .to_owned();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                kept.lock().unwrap().push(line);
+            }
+        });
+        Live { child, addr, log }
+    }
+
+    /// An editor connection, past the greeting.
+    pub fn connect(&self) -> TcpStream {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        assert_eq!(reply(&mut s), "Welcome to extempore!");
+        s
+    }
+
+    /// What the engine printed on stderr after its banner.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Whether the engine logged a line holding `text` (waiting up to 10 s).
+    pub fn logged(&self, text: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if log.contains(text) {
+                return true;
+            }
+            if Instant::now() > deadline {
+                eprintln!("not in the log: {text}\n{log}");
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads up to the next NUL.
+pub fn reply(s: &mut TcpStream) -> String {
+    let mut bytes = Vec::new();
+    let mut b = [0u8; 1];
+    loop {
+        s.read_exact(&mut b).unwrap();
+        if b[0] == 0 {
+            return String::from_utf8(bytes).unwrap();
+        }
+        bytes.push(b[0]);
+    }
+}
+
+/// Evaluates `src` and returns the reply.
+pub fn eval(s: &mut TcpStream, src: &str) -> String {
+    s.write_all(format!("{src}\r\n").as_bytes()).unwrap();
+    reply(s)
+}
+
+/// Evaluates `src` until `done` accepts the reply (up to 10 s); returns the last reply.
+pub fn eval_until(s: &mut TcpStream, src: &str, done: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = eval(s, src);
+        if done(&r) || Instant::now() > deadline {
+            return r;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
