@@ -677,6 +677,12 @@ impl Dsp {
         }
     }
 
+    /// The arena, for the engine to fill memory DSP code allocated (a sampler's decoded
+    /// frames); [`Arena::owns`] tells whether a pointer is a live allocation of a size.
+    pub fn arena(&self) -> Arc<Arena> {
+        self.arena.clone()
+    }
+
     /// DSP memory in use: bytes of the arena handed out (zones, heap, stacks, buffers).
     pub fn memory_in_use(&self) -> usize {
         self.arena.bytes_in_use()

@@ -27,6 +27,7 @@ pub mod record;
 pub mod render;
 pub mod repl;
 pub mod request;
+pub mod samples;
 pub mod scheduler;
 pub mod server;
 pub mod session;

@@ -21,6 +21,22 @@ pub const LIBRARIES: &[(&str, &str)] = &[
         "libs/core/pc_ivl.xtm",
         include_str!("../../libs/core/pc_ivl.xtm"),
     ),
+    (
+        "libs/core/instruments.xtm",
+        include_str!("../../libs/core/instruments.xtm"),
+    ),
+    (
+        "libs/core/instruments/synths.xtm",
+        include_str!("../../libs/core/instruments/synths.xtm"),
+    ),
+    (
+        "libs/core/instruments/drums.xtm",
+        include_str!("../../libs/core/instruments/drums.xtm"),
+    ),
+    (
+        "libs/core/instruments/sampler.xtm",
+        include_str!("../../libs/core/instruments/sampler.xtm"),
+    ),
 ];
 
 /// The text of the library `path` names, if zonal ships one by that name.

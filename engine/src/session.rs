@@ -415,6 +415,7 @@ impl Session {
             .register_native("sys:load-preload-check", move |interp, args| {
                 preload_check(interp, &state, args)
             });
+        crate::samples::register(&mut self.interp, self.state.borrow().dsp.arena());
         let channels = self.state.borrow().channels as i64;
         let v = self.interp.int(channels);
         self.interp.define("*channels*", v);
