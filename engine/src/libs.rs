@@ -21,6 +21,10 @@ pub const LIBRARIES: &[(&str, &str)] = &[
         "libs/core/pc_ivl.xtm",
         include_str!("../../libs/core/pc_ivl.xtm"),
     ),
+    (
+        "libs/core/pattern-language.xtm",
+        include_str!("../../libs/core/pattern-language.xtm"),
+    ),
 ];
 
 /// The text of the library `path` names, if zonal ships one by that name.
