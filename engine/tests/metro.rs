@@ -154,3 +154,37 @@ fn extempore_runtime_procedures_are_in_every_session() {
     let e = s.eval_source("(range 0 4 0)", "runtime.xtm").unwrap_err();
     assert!(e.message.contains("range takes numbers"), "{e}");
 }
+
+#[test]
+fn beat_callbacks_stay_on_their_beats_when_the_tempo_changes_after_scheduling() {
+    let src = format!(
+        "{CLICKS}
+(sys:load \"libs/core/scheduler.xtm\")
+(beat:callback 6 'strike)
+(beat:callback 3 strike)
+(callback 100 (lambda () (beat:quantised 4 'strike)))
+;; on beat 2.5 (60,000): 240 BPM, 12,000 samples a beat from there
+(callback 60000 (lambda () (*metro* 'set-tempo 240)))"
+    );
+    let r = render_source(&src, 2.5);
+    assert_eq!(r.summary.failures, 0);
+    let left: Vec<f32> = channel(&r.samples, 2, 0);
+    // a plain (callback (*metro* 3) ...) would have struck at 72,000
+    assert_eq!(onsets(&left, 0.5, 1), vec![66_000, 78_000, 102_000]);
+}
+
+#[test]
+fn beat_callbacks_check_their_arguments() {
+    let mut s = Session::headless(&SessionConfig::default()).unwrap();
+    s.eval_source("(sys:load \"libs/core/scheduler.xtm\")", "s.xtm")
+        .unwrap();
+    let e = s.eval_source("(beat:callback 'f 4)", "s.xtm").unwrap_err();
+    assert!(e.message.contains("beat:callback takes a beat"), "{e}");
+    let e = s.eval_source("(beat:quantised 0 'f)", "s.xtm").unwrap_err();
+    assert!(e.message.contains("positive number of beats"), "{e}");
+    assert_eq!(
+        s.eval_source("(beat:quantised 4 'f 1 2) (beat:pending)", "s.xtm")
+            .unwrap(),
+        "1"
+    );
+}
