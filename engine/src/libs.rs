@@ -37,6 +37,14 @@ pub const LIBRARIES: &[(&str, &str)] = &[
         "libs/core/instruments/sampler.xtm",
         include_str!("../../libs/core/instruments/sampler.xtm"),
     ),
+    (
+        "libs/core/pattern-language.xtm",
+        include_str!("../../libs/core/pattern-language.xtm"),
+    ),
+    (
+        "libs/core/scheduler.xtm",
+        include_str!("../../libs/core/scheduler.xtm"),
+    ),
 ];
 
 /// The text of the library `path` names, if zonal ships one by that name.

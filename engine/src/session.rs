@@ -432,15 +432,20 @@ impl Session {
         let stats = self.state.borrow().stats.clone();
         let rate = self.state.borrow().sample_rate;
         self.io = Some(crate::io::register(&mut self.interp, stats, rate));
-        // `make-metro` and `*metro*`, in every session as in Extempore's runtime
-        if let Err(e) = self.interp.eval_str(METRO, "metro.scm") {
-            eprintln!("{}", crate::diagnostic::report(&e, Some(METRO)));
+        // Extempore's runtime procedures, `make-metro` and `*metro*`, in every session
+        for (text, name) in [(RUNTIME, "runtime.scm"), (METRO, "metro.scm")] {
+            if let Err(e) = self.interp.eval_str(text, name) {
+                eprintln!("{}", crate::diagnostic::report(&e, Some(text)));
+            }
         }
     }
 }
 
 /// The beat clock's Scheme ([`Session`] evaluates it at start).
 const METRO: &str = include_str!("metro.scm");
+
+/// Extempore's runtime list and clock procedures ([`Session`] evaluates them at start).
+const RUNTIME: &str = include_str!("runtime.scm");
 
 /// A session seen from a native procedure running inside one of its evaluations.
 #[derive(Clone)]

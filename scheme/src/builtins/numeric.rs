@@ -222,6 +222,44 @@ cmp_prim!(num_le, "<=", <=, |o| o.is_le());
 cmp_prim!(num_ge, ">=", >=, |o| o.is_ge());
 
 /// Integer division family: `kind` 0 quotient, 1 remainder, 2 modulo.
+/// `modulo` of beats, as Extempore's: with a rational argument the exact remainder
+/// (`(modulo 7/2 2)` is 3/2), with a fractional flonum `a - b*floor(a/b)`
+/// (`(modulo 2.5 1.0)` is 0.5); `None` for two integers or whole flonums, which
+/// `int_div` does.
+fn beat_modulo(it: &mut Interp, a: Value, b: Value) -> Result<Option<Value>, Box<Error>> {
+    let x = num(it, "modulo", a)?;
+    let y = num(it, "modulo", b)?;
+    let whole = |n: Num| match n {
+        Num::I(_) => true,
+        Num::R(..) => false,
+        Num::F(f) => f.fract() == 0.0,
+    };
+    if whole(x) && whole(y) {
+        return Ok(None);
+    }
+    if y.f() == 0.0 {
+        return Err(err(ErrorKind::DivByZero, "modulo cannot divide by 0").into());
+    }
+    let exact = |n: Num| match n {
+        Num::I(i) => Some((i128::from(i), 1i128)),
+        Num::R(n, d) => Some((i128::from(n), i128::from(d))),
+        Num::F(_) => None,
+    };
+    Ok(Some(match (exact(x), exact(y)) {
+        (Some((n1, d1)), Some((n2, d2))) => {
+            // over the common denominator d1*d2: every product stays below 2^126
+            let (p, q) = (n1 * d2, n2 * d1);
+            let r = p.rem_euclid(q);
+            let r = if q < 0 && r != 0 { r + q } else { r };
+            rational::make(it, r, d1 * d2)
+        }
+        _ => {
+            let (p, q) = (x.f(), y.f());
+            Value::new(V::Float(p - q * (p / q).floor()))
+        }
+    }))
+}
+
 fn int_div(it: &Interp, who: &str, a: Value, b: Value, kind: u8) -> PlainResult {
     let x = num(it, who, a)?;
     let y = num(it, who, b)?;
@@ -628,7 +666,10 @@ pub(super) fn install(it: &mut Interp) {
         int_div(it, "remainder", a[0], a[1], 1)
     });
     plain(it, "modulo", 2, Some(2), |it, a| {
-        int_div(it, "modulo", a[0], a[1], 2)
+        match beat_modulo(it, a[0], a[1])? {
+            Some(r) => Ok(r),
+            None => int_div(it, "modulo", a[0], a[1], 2),
+        }
     });
     plain(it, "truncate-quotient", 2, Some(2), |it, a| {
         int_div(it, "truncate-quotient", a[0], a[1], 0)

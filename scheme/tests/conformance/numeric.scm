@@ -83,3 +83,4 @@
 (t 'rational-abs-zero (list (abs -3/4) (zero? (- 1/2 1/2)) (positive? -1/2) (negative? -1/2)))
 (t 'real->rational (list (real->rational 0.25) (real->rational 1.5) (rational->real 3/4)))
 (t 'rational-in-quoted-data '(1/2 (3/4)))
+(t 'rational-modulo (list (modulo 7/2 2) (modulo -1/2 2) (modulo 7/2 -2) (modulo 5 3/2) (modulo 2.5 1.0) (modulo -0.5 2) (modulo 17 5)))
