@@ -846,6 +846,9 @@ const BASE_LIBRARY: &str = "libs/base/base.xtm";
 /// `bind-func`, `bind-val`, `bind-type`, `bind-alias`: compile, then make compiled
 /// functions callable from Scheme under their name.
 fn define(interp: &mut Interp, state: &Rc<RefCell<State>>, form: &Datum) -> Result<Value, Error> {
+    if let Some((plain, name, init)) = computed_val(form) {
+        return bind_val_computed(interp, state, &plain, &name, init);
+    }
     let sexp = to_sexp(form).map_err(|e| {
         let err = Error::new(ErrorKind::Syntax, e.message);
         match e.pos {
@@ -1153,6 +1156,59 @@ fn callback_name(interp: &Interp, target: Value) -> String {
 /// `(call-as-xtlang body...)` (also `$`, `xtmX`, and `$$`): compiles the body as the
 /// body of a function of no arguments, `xtlang_expression`, as Extempore does, calls it
 /// on the control thread and gives its value to Scheme.
+/// `(bind-val NAME TYPE EXPR)` whose value is an expression (a call, a name), not a
+/// literal: the form without its value, the name and the expression.
+fn computed_val(form: &Datum) -> Option<(Datum, String, &Datum)> {
+    let items = form.as_list()?;
+    let [head, name, _, init] = items else {
+        return None;
+    };
+    let (DatumKind::Sym(h), DatumKind::Sym(n)) = (&head.kind, &name.kind) else {
+        return None;
+    };
+    let computed = match &init.kind {
+        DatumKind::List(xs) => {
+            !matches!(xs.first().map(|x| &x.kind), Some(DatumKind::Sym(q)) if q == "quote")
+        }
+        DatumKind::Sym(_) => true,
+        _ => false,
+    };
+    (h == "bind-val" && computed).then(|| {
+        (
+            Datum::new(DatumKind::List(items[..3].to_vec()), form.pos.clone()),
+            n.clone(),
+            init,
+        )
+    })
+}
+
+/// Defines the global of `plain` (a `bind-val` without value), then sets it to `init`
+/// evaluated as xtlang, as Extempore's `(bind-val synth INSTRUMENT (make_instrument ...))`.
+fn bind_val_computed(
+    interp: &mut Interp,
+    state: &Rc<RefCell<State>>,
+    plain: &Datum,
+    name: &str,
+    init: &Datum,
+) -> Result<Value, Error> {
+    let defined = define(interp, state, plain)?;
+    let at = |kind| Datum::new(kind, init.pos.clone());
+    let set = at(DatumKind::List(vec![
+        at(DatumKind::Sym("set!".into())),
+        at(DatumKind::Sym(name.into())),
+        init.clone(),
+    ]));
+    let run = at(DatumKind::List(vec![
+        at(DatumKind::Sym("call-as-xtlang".into())),
+        set,
+    ]));
+    call_as_xtlang(interp, state, &run).map_err(|e| {
+        let message = format!("bind-val {name}: its value failed: {}", e.message);
+        Error { message, ..e }
+    })?;
+    Ok(defined)
+}
+
 fn call_as_xtlang(
     interp: &mut Interp,
     state: &Rc<RefCell<State>>,

@@ -114,3 +114,39 @@ fn a_closure_returned_to_scheme_can_be_passed_back_and_a_forged_one_faults() {
     }
     assert_eq!(eval(&mut s, "(apply_it myf 1)"), "8");
 }
+
+#[test]
+fn bind_val_takes_an_expression_as_its_value() {
+    let mut s = Session::headless(&SessionConfig::default()).unwrap();
+    eval(
+        &mut s,
+        "(bind-func incrementer (lambda (i:i64) (lambda (incr) (set! i (+ i incr)) i)))
+         (bind-val g_inc [i64,i64]* (incrementer 10))
+         (bind-val answer i64 (* 6 7))
+         (bind-func use_g (lambda (x) (+ answer (g_inc x))))",
+    );
+    assert_eq!(eval(&mut s, "(use_g 1)"), "53");
+    assert_eq!(eval(&mut s, "(use_g 1)"), "54");
+    let e = s
+        .eval_source("(bind-val broken i64 (no_such_fn 3))", "compat.xtm")
+        .unwrap_err();
+    assert!(
+        e.message.contains("bind-val broken: its value failed"),
+        "{e}"
+    );
+    assert!(e.message.contains("no_such_fn"), "{e}");
+}
+
+#[test]
+fn base_xtm_keeps_schemes_random() {
+    let mut s = Session::headless(&SessionConfig::default()).unwrap();
+    eval(&mut s, "(sys:load \"libs/base/base.xtm\")");
+    for _ in 0..20 {
+        let v: i64 = eval(&mut s, "(random 40 70)").parse().unwrap();
+        assert!((40..70).contains(&v), "{v}");
+    }
+    let pick = eval(&mut s, "(random '(a b))");
+    assert!(pick == "a" || pick == "b", "{pick}");
+    let x: f64 = eval(&mut s, "($ (random))").parse().unwrap();
+    assert!((0.0..1.0).contains(&x), "xtlang's random: {x}");
+}
