@@ -563,6 +563,197 @@ fn register_virtual(_interp: &mut Interp, _io: &Rc<Io>) {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::session::{Session, SessionConfig};
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+
+    /// A session whose I/O hands its requests to the returned receiver, as a live
+    /// engine's would be handed to its control loop (buffers of 64 frames).
+    fn session_with_io() -> (
+        Session,
+        Rc<Io>,
+        crossbeam_channel::Receiver<crate::request::Request>,
+    ) {
+        let mut session = Session::headless(&SessionConfig::default()).unwrap();
+        let stats = session.stats();
+        let io = crate::io::register(session.interp_mut(), stats, 48_000);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        io.connect(tx, 64);
+        (session, io, rx)
+    }
+
+    /// Evaluates what the I/O threads asked for, then the callbacks it scheduled.
+    fn serve(session: &mut Session, rx: &crossbeam_channel::Receiver<crate::request::Request>) {
+        for req in rx.try_iter() {
+            session.eval_source(&req.source, &req.origin).unwrap();
+        }
+        session.run_callbacks_before(i64::MAX);
+    }
+
+    #[test]
+    fn a_note_on_calls_midi_note_on_at_its_arrival_sample_plus_the_latency() {
+        let (mut session, io, rx) = session_with_io();
+        session
+            .eval_source(
+                "(define got '()) \
+                 (define (midi-note-on time pitch vel chan) \
+                   (set! got (list time pitch vel chan (now))))",
+                "test",
+            )
+            .unwrap();
+        // The audio clock published sample 48000 just now.
+        let stats = session.stats();
+        stats.clock.store(48_000, Ordering::SeqCst);
+        stats.clock_at_ns.store(monotonic_ns(), Ordering::SeqCst);
+        let courier = io.courier("test").unwrap();
+        let arrived = stats.clock_at_ns.load(Ordering::SeqCst);
+        receive(&courier, 1, &[0x92, 60, 100], arrived);
+        serve(&mut session, &rx);
+        // Two 64-frame buffers and a millisecond after the arrival.
+        let latency = 2 * 64 + 48;
+        assert_eq!(
+            session.eval_source("got", "test").unwrap(),
+            format!("({t} 60 100 2 {t})", t = 48_000 + latency)
+        );
+    }
+
+    #[test]
+    fn messages_without_a_handler_are_skipped_and_bad_ones_do_not_stop_the_rest() {
+        let (mut session, io, rx) = session_with_io();
+        session
+            .eval_source(
+                "(define ccs '()) (define (midi-cc t cc v ch) (set! ccs (cons v ccs)))",
+                "test",
+            )
+            .unwrap();
+        let courier = io.courier("test").unwrap();
+        for bytes in [
+            &[0x90, 60, 1][..],
+            &[0xB0, 7],
+            &[0xB0, 7, 99],
+            &[0xF8],
+            &[0xB0, 7, 100],
+        ] {
+            receive(&courier, 1, bytes, monotonic_ns());
+        }
+        serve(&mut session, &rx);
+        assert_eq!(session.eval_source("ccs", "test").unwrap(), "(100 99)");
+        assert_eq!(session.take_failures(), 0);
+    }
+
+    #[test]
+    fn a_flood_wakes_the_control_thread_once_and_drops_what_does_not_fit() {
+        let (mut session, io, rx) = session_with_io();
+        session
+            .eval_source(
+                "(define n 0) (define (midi-clock t) (set! n (+ n 1)))",
+                "test",
+            )
+            .unwrap();
+        let courier = io.courier("test").unwrap();
+        let sent = crate::io::INBOX_CAPACITY + 100;
+        for _ in 0..sent {
+            receive(&courier, 1, &[0xF8], monotonic_ns());
+        }
+        assert_eq!(rx.len(), 1, "one request wakes the control thread");
+        assert_eq!(courier.dropped(), 100);
+        serve(&mut session, &rx);
+        assert_eq!(
+            session.eval_source("n", "test").unwrap(),
+            crate::io::INBOX_CAPACITY.to_string()
+        );
+        // Once drained, the next message wakes it again.
+        receive(&courier, 1, &[0xF8], monotonic_ns());
+        assert_eq!(rx.len(), 1);
+    }
+
+    /// Records what is sent and when.
+    struct Recorder(Arc<Mutex<Vec<(Vec<u8>, u64)>>>);
+
+    impl MidiSink for Recorder {
+        fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
+            self.0
+                .lock()
+                .unwrap()
+                .push((bytes.to_vec(), monotonic_ns()));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn play_midi_note_sends_the_note_on_at_its_time_and_the_note_off_after_its_duration() {
+        let (mut session, io, _rx) = session_with_io();
+        let sent = Arc::<Mutex<Vec<(Vec<u8>, u64)>>>::default();
+        let device = io
+            .midi
+            .borrow_mut()
+            .add_output(Box::new(Recorder(sent.clone())));
+        let start = monotonic_ns();
+        // 100 ms from now, for 50 ms, on channel 3; a controller at once.
+        session
+            .eval_source(
+                &format!(
+                    "(play-midi-note (+ (io:clock) 4800) {device} 60 100 2400 3) \
+                     (send-midi-cc (io:clock) {device} 74 64 0)"
+                ),
+                "test",
+            )
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+        let sent = sent.lock().unwrap().clone();
+        let bytes: Vec<&[u8]> = sent.iter().map(|(b, _)| &b[..]).collect();
+        assert_eq!(
+            bytes,
+            [&[0xB0, 74, 64][..], &[0x93, 60, 100], &[0x83, 60, 0]]
+        );
+        let ms = |i: usize| (sent[i].1 - start) as f64 / 1e6;
+        assert!((100.0..130.0).contains(&ms(1)), "note-on at {} ms", ms(1));
+        assert!(
+            (49.0..61.0).contains(&(ms(2) - ms(1))),
+            "note-off {} ms later",
+            ms(2) - ms(1)
+        );
+    }
+
+    #[test]
+    fn bad_midi_output_arguments_are_clear_errors() {
+        let (mut session, io, _rx) = session_with_io();
+        let device = io
+            .midi
+            .borrow_mut()
+            .add_output(Box::new(Recorder(Arc::default())));
+        let e = |session: &mut Session, src: &str| {
+            session.eval_source(src, "test").unwrap_err().to_string()
+        };
+        let m = e(
+            &mut session,
+            &format!("(play-midi-note (now) {device} 128 100 10 0)"),
+        );
+        assert!(
+            m.contains("play-midi-note: the pitch is a whole number from 0 to 127"),
+            "{m}"
+        );
+        let m = e(
+            &mut session,
+            &format!("(play-midi-note (now) {device} 60 100 10 16)"),
+        );
+        assert!(
+            m.contains("the channel is a whole number from 0 to 15"),
+            "{m}"
+        );
+        let m = e(&mut session, "(play-midi-note (now) 99 60 100 10 0)");
+        assert!(m.contains("99 is not an open MIDI output"), "{m}");
+        let m = e(&mut session, &format!("(midi:send (now) {device} #x90 60)"));
+        assert!(
+            m.contains("a note-on message is 3 bytes long, this one is 2"),
+            "{m}"
+        );
+        let m = e(
+            &mut session,
+            &format!("(play-midi-note \"soon\" {device} 60 100 10 0)"),
+        );
+        assert!(m.contains("the time must be a sample time"), "{m}");
+    }
 
     fn ints(v: &[i64]) -> Vec<Arg> {
         v.iter().map(|&i| Arg::Int(i)).collect()
