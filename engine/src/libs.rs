@@ -45,6 +45,10 @@ pub const LIBRARIES: &[(&str, &str)] = &[
         "libs/core/scheduler.xtm",
         include_str!("../../libs/core/scheduler.xtm"),
     ),
+    (
+        "libs/core/topclock.xtm",
+        include_str!("../../libs/core/topclock.xtm"),
+    ),
 ];
 
 /// The text of the library `path` names, if zonal ships one by that name.

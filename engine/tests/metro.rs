@@ -188,3 +188,32 @@ fn beat_callbacks_check_their_arguments() {
         "1"
     );
 }
+
+#[test]
+fn topclock_calls_set_the_tempo_cycle_and_variables_on_their_beats() {
+    let cfg = SessionConfig {
+        sample_rate: 48_000,
+        channels: 2,
+        ..SessionConfig::default()
+    };
+    let mut s = zonal_engine::offline::OfflineSession::new(&cfg).unwrap();
+    s.eval(
+        "(sys:load \"libs/core/topclock.xtm\")
+         (topclock-bpm (*metro* 8) 60 8 3)
+         (topclock-variable (*metro* 9) 'answer 9 42)
+         (topclock-variable (*metro* 9) \"many\" 9 1 2 3)",
+    )
+    .unwrap();
+    // beat 8 stays at 192,000; from there 48,000 samples a beat, cycles of 3 from 8
+    assert_eq!(
+        s.eval("(list (*metro* 8) (*metro* 9) (*metro* 'get-tempo) (*metro* 'get-cycle) (*metro* 'pos 11) *topclock-master*)")
+            .unwrap(),
+        "(192000 240000 60 3 0 #t)"
+    );
+    s.render(4.99);
+    assert_eq!(s.eval("(defined? 'answer)").unwrap(), "#f");
+    s.render(0.02);
+    assert_eq!(s.eval("(list answer many)").unwrap(), "(42 (1 2 3))");
+    let e = s.eval("(topclock-bpm 0 -5 0 4)").unwrap_err();
+    assert!(e.message.contains("topclock-bpm takes"), "{e}");
+}

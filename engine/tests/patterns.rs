@@ -183,3 +183,21 @@ fn helpers_answer_as_extempores_do() {
         .unwrap_err();
     assert!(e.message.contains("a pattern needs a list"), "{e}");
 }
+
+#[test]
+fn a_first_version_that_fails_stays_silent_until_replaced_and_lists_see_the_loop_count() {
+    let mut s = session();
+    // a length of 0 beats fails at the first cycle (beat 4) and the next (beat 8)
+    s.eval("(:> p 0 0 (probe beat dur @1) '(1 2))").unwrap();
+    s.render(4.1);
+    assert_eq!(hits(&mut s), "()");
+    // evaluated on beat 8.2: from beat 12, the third cycle (LC 2), a list rotated
+    // by the loop count
+    s.eval("(:> p 1 0 (probe beat dur @1) (rotate '(1 2) LC))")
+        .unwrap();
+    s.render(2.7);
+    assert_eq!(
+        hits(&mut s),
+        "((288000 12 1/2 (1)) (300000 25/2 1/2 (2)) (312000 13 1/2 (2)) (324000 27/2 1/2 (1)))"
+    );
+}
