@@ -19,6 +19,7 @@ use zonal_dsp::{AudioCtx, Entry, PreparedCall};
 
 use crate::commands::{AudioEnds, Command, Returned};
 use crate::events::EventQueue;
+use crate::input::InputSource;
 
 /// Most channels a frame may have.
 pub const MAX_CHANNELS: usize = 64;
@@ -45,6 +46,8 @@ pub struct AudioStats {
     pub non_finite: AtomicU64,
     /// Highest audio-zone use seen at the end of a buffer, in bytes.
     pub audio_zone_high_water: AtomicU64,
+    /// CPU share per closure, levels and deadline misses ([`crate::load_meter`]).
+    pub load: crate::load_meter::LoadMeter,
 }
 
 /// The audio thread's state.
@@ -59,8 +62,9 @@ pub struct Processor {
     pending: EventQueue<PreparedCall>,
     channels: usize,
     time: i64,
-    /// Silence fed to the DSP closure as its input (zonal has no audio input yet).
+    /// The DSP closure's input for the buffer being rendered: from `source`, or silence.
     input: Box<[f32]>,
+    source: Option<Box<dyn InputSource>>,
     stats: Arc<AudioStats>,
 }
 
@@ -76,12 +80,18 @@ impl Processor {
             channels: channels.clamp(1, MAX_CHANNELS),
             time: 0,
             input: vec![0.0; MAX_FRAMES * MAX_CHANNELS].into_boxed_slice(),
+            source: None,
             stats,
         }
     }
 
     pub fn channels(&self) -> usize {
         self.channels
+    }
+
+    /// Feeds the DSP closure's `in` from `source` ([`crate::input`]) from now on.
+    pub fn set_input(&mut self, source: Box<dyn InputSource>) {
+        self.source = Some(source);
     }
 
     /// Renders one interleaved buffer of `out.len() / channels` frames (in pieces of
@@ -103,10 +113,14 @@ impl Processor {
     }
 
     fn process_buffer(&mut self, out: &mut [f32]) {
+        let began = self.stats.load.buffer_began();
         self.ctx.begin_buffer();
         self.receive();
         let channels = self.channels;
         let frames = (out.len() / channels).min(MAX_FRAMES);
+        if let Some(source) = &mut self.source {
+            source.read(&mut self.input[..frames * channels], channels);
+        }
         let mut done = 0;
         while done < frames {
             let t = self.time + done as i64;
@@ -116,10 +130,18 @@ impl Processor {
                 None => frames,
             };
             let segment = &mut out[done * channels..until * channels];
-            self.render(segment, t);
+            let ran = std::time::Instant::now();
+            self.render(segment, done, t);
+            if let Some(entry) = self.entry {
+                self.stats.load.ran(entry.slot(), ran);
+            }
             done = until;
         }
         out[frames * channels..].fill(0.0);
+        let rendered = &out[..frames * channels];
+        self.stats
+            .load
+            .buffer_ended(began, rendered, channels, self.time);
         self.time += frames as i64;
         let used = self.ctx.audio_zone_used() as u64;
         self.stats
@@ -130,15 +152,17 @@ impl Processor {
         self.stats.buffers.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Runs the entry closure over one segment starting at sample `t`, then guards it.
-    fn render(&mut self, segment: &mut [f32], t: i64) {
+    /// Runs the entry closure over one segment, frame `from` of the buffer and sample
+    /// `t`, then guards it.
+    fn render(&mut self, segment: &mut [f32], from: usize, t: i64) {
         let channels = self.channels;
         let Some(entry) = self.entry.filter(|_| !self.stopped) else {
             segment.fill(0.0);
             return;
         };
         let frames = segment.len() / channels;
-        let input = &self.input[..segment.len()];
+        let inputs = from * channels..from * channels + segment.len();
+        let input = &self.input[inputs.clone()];
         let mut result = self
             .ctx
             .run_buffer(entry, input, segment, frames, channels, t);
@@ -154,7 +178,7 @@ impl Processor {
                 segment.fill(0.0);
                 return;
             }
-            let input = &self.input[..segment.len()];
+            let input = &self.input[inputs.clone()];
             result = self
                 .ctx
                 .run_buffer(entry, input, segment, frames, channels, t);
@@ -202,7 +226,10 @@ impl Processor {
     /// Runs every event due at or before `now`, earliest first, ties in arrival order.
     fn run_due_events(&mut self, now: i64) {
         while let Some((_, call)) = self.pending.pop_due(now) {
-            if let Err(fault) = self.ctx.run_call(&call) {
+            let ran = std::time::Instant::now();
+            let result = self.ctx.run_call(&call);
+            self.stats.load.ran(call.slot(), ran);
+            if let Err(fault) = result {
                 self.give_back(Returned::EventFault { fault, time: now });
             }
         }

@@ -386,6 +386,18 @@ impl Session {
             let v = self.interp.int(samples);
             self.interp.define(name, v);
         }
+        let state = self.state.clone();
+        let (stats, rate, channels) = {
+            let st = self.state.borrow();
+            (st.stats.clone(), st.sample_rate, st.channels)
+        };
+        crate::load_meter::register(
+            &mut self.interp,
+            stats,
+            rate,
+            channels,
+            Rc::new(move |slot| state.try_borrow().ok()?.dsp.closure_name(slot)),
+        );
         // `make-metro` and `*metro*`, in every session as in Extempore's runtime
         if let Err(e) = self.interp.eval_str(METRO, "metro.scm") {
             eprintln!("{}", crate::diagnostic::report(&e, Some(METRO)));
