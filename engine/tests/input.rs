@@ -97,7 +97,8 @@ fn a_click_through_delay_xtm_echoes_at_the_exact_samples() {
 
 #[test]
 fn an_input_file_reaches_in_frame_by_frame_without_allocation() {
-    // a stereo file whose samples count up: the output must be the file itself
+    // a stereo file whose samples count up: the output must be the file itself, from a
+    // per-sample closure's `in` and from a per-buffer closure's input buffer alike
     let frames = 10_000;
     let samples: Vec<f32> = (0..frames * 2).map(|i| i as f32 / 100_000.0).collect();
     let path = scratch("ramp.wav");
@@ -113,21 +114,26 @@ fn an_input_file_reaches_in_frame_by_frame_without_allocation() {
         format: SampleFormat::F32,
         progress: false,
     };
-    let (mut session, mut processor) = Session::with_audio(&cfg.session).unwrap();
-    session
-        .eval_source(
-            "(bind-func dsp:DSP (lambda (in time chan dat) in)) (dsp:set! dsp)\n\
-             (bind-val hits i64 0)\n\
-             (bind-func pip (lambda () (set! hits (+ hits 1)) void)) (callback 333 'pip)",
-            "test.xtm",
-        )
-        .unwrap();
-    let input = FileInput::open(&path, RATE, 2).unwrap();
-    assert_eq!(input.frames(), frames);
-    processor.set_input(Box::new(input));
-    let rendered = render_session(&mut session, processor, &cfg).unwrap();
-    assert_eq!(&rendered.samples[..frames * 2], &samples[..]);
-    assert!(rendered.samples[frames * 2..].iter().all(|&s| s == 0.0));
+    let per_sample = "(bind-func dsp:DSP (lambda (in time chan dat) in))";
+    let per_buffer = "(bind-func dsp:DSPMC (lambda (in out time dat)\n\
+           (dotimes (i (* FRAMES CHANNELS)) (pset! out i (pref in i))) void))";
+    for entry in [per_sample, per_buffer] {
+        let (mut session, mut processor) = Session::with_audio(&cfg.session).unwrap();
+        // an event at sample 333 splits a buffer: the input must stay in step
+        let events = "(dsp:set! dsp) (bind-val hits i64 0)\n\
+             (bind-func pip (lambda () (set! hits (+ hits 1)) void)) (callback 333 'pip)\n\
+             (bind-func hits_now (lambda () hits))";
+        session
+            .eval_source(&format!("{entry}\n{events}"), "test.xtm")
+            .unwrap();
+        let input = FileInput::open(&path, RATE, 2).unwrap();
+        assert_eq!(input.frames(), frames);
+        processor.set_input(Box::new(input));
+        let rendered = render_session(&mut session, processor, &cfg).unwrap();
+        assert_eq!(&rendered.samples[..frames * 2], &samples[..], "{entry}");
+        assert!(rendered.samples[frames * 2..].iter().all(|&s| s == 0.0));
+        assert_eq!(session.eval_source("(hits_now)", "test.xtm").unwrap(), "1");
+    }
     assert_eq!(assert_no_alloc::violation_count(), 0);
 }
 
