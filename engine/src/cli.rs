@@ -631,7 +631,9 @@ fn play(args: PlayArgs) -> anyhow::Result<ExitCode> {
     control::serve(&mut session, &requests, &QUIT, lookahead);
     drop(server);
     stream.stop();
-    drop(input);
+    if let Some(input) = input {
+        eprintln!("zonal: {}", input.summary());
+    }
     if let Some(recorder) = recorder {
         eprintln!("zonal: {}", recorder.finish()?);
     }

@@ -295,6 +295,25 @@ impl InputStream {
     pub fn is_lost(&self) -> bool {
         self.lost.load(Ordering::Relaxed)
     }
+
+    /// One line for the musician: what was heard, and what was not.
+    pub fn summary(&self) -> String {
+        let c = &self.counters;
+        let count = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        let mut s = format!(
+            "input from {}: {} capture callbacks; {} frames missing (silence), {} dropped \
+             (backlog), {} overflowed",
+            self.name,
+            count(&c.callbacks),
+            count(&c.missing_frames),
+            count(&c.dropped_frames),
+            count(&c.overflow_frames)
+        );
+        if self.is_lost() {
+            s.push_str("; the device was lost");
+        }
+        s
+    }
 }
 
 /// The capture device `name` (an id or a description), or the default one.

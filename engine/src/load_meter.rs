@@ -394,3 +394,47 @@ fn report_value(it: &mut Interp, r: &Report, channels: usize) -> Value {
     fields.push(field(it, "last-miss", miss));
     it.list(&fields)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_slow_buffer_is_a_missed_deadline_named_for_its_longest_closure() {
+        let meter = LoadMeter::default();
+        meter.set_sample_rate(48_000);
+        let began = meter.buffer_began();
+        meter.ran(3, Instant::now());
+        let call = Instant::now();
+        std::thread::sleep(Duration::from_millis(3));
+        meter.ran(7, call);
+        // 64 frames last 1.33 ms: this buffer took more than 3
+        meter.buffer_ended(began, &[0.5, -0.25].repeat(64), 2, 640);
+        let mut last = Reading::default();
+        let names = |slot: u32| Some(format!("f{slot}"));
+        let r = meter.read(&mut last, &names);
+        assert_eq!(r.deadline_misses, 1);
+        assert_eq!(r.last_miss, Some(("f7".to_owned(), 640)));
+        assert_eq!(r.closures[0].0, "f7");
+        assert!(r.closures[0].1 > 2.0, "{:?}", r.closures);
+        assert!(r.peak_load > 2.0 && r.load > 2.0, "{r:?}");
+        assert_eq!(r.channels[0], (0.5, 0.5));
+        assert_eq!(r.channels[1], (0.25, 0.25));
+        assert_eq!(r.xruns, None);
+        let text = r.text(2);
+        assert!(
+            text.contains("deadline misses 1 (last at sample 640, in f7)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("channel 1: peak -12.0 dBFS, RMS -12.0 dBFS"),
+            "{text}"
+        );
+        // the peaks were taken: a reading with nothing rendered is silent
+        let quiet = meter.read(&mut last, &names);
+        assert_eq!(quiet.channels[0], (0.0, 0.0));
+        assert!(quiet.closures.is_empty());
+        assert!(quiet.text(1).contains("channel 0: peak silent, RMS silent"));
+    }
+}

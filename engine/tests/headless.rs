@@ -134,3 +134,58 @@ fn sigterm_ends_a_headless_play_with_its_recording_finished_and_logged() {
     let rms = (window.iter().map(|x| x * x).sum::<f32>() / window.len() as f32).sqrt();
     assert!((rms - 0.3 / 2f32.sqrt()).abs() < 0.01, "RMS {rms}");
 }
+
+fn eval(editor: &mut TcpStream, src: &str) -> String {
+    editor.write_all(format!("{src}\r\n").as_bytes()).unwrap();
+    reply(editor)
+}
+
+#[test]
+fn audio_load_in_a_live_no_audio_session_counts_the_clock() {
+    let log = scratch("load.log");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zonal"))
+        .current_dir(&root)
+        .args(["play", "--no-audio", "examples/sine.xtm", "--port", "0"])
+        .arg("--log")
+        .arg(&log)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let text = wait_for_log(&log, "editor server on ");
+    let addr = text
+        .split_whitespace()
+        .find(|w| w.starts_with("127.0.0.1:"))
+        .unwrap()
+        .to_owned();
+    let mut editor = TcpStream::connect(&addr).unwrap();
+    editor
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    assert_eq!(reply(&mut editor), "Welcome to extempore!");
+    eval(&mut editor, "(sys:audio-load)");
+    std::thread::sleep(Duration::from_secs(1));
+    eval(&mut editor, "(define r (sys:audio-load))");
+    let number = |editor: &mut TcpStream, src: &str| -> f64 {
+        let text = eval(editor, src);
+        text.parse().unwrap_or_else(|_| panic!("{src} gave {text}"))
+    };
+    let seconds = number(&mut editor, "(cadr (assq 'seconds r))");
+    assert!((0.8..1.6).contains(&seconds), "{seconds} s in a second");
+    let load = number(&mut editor, "(cadr (assq 'load r))");
+    assert!(load > 0.0 && load < 1.0, "load {load}");
+    // the clock counts its late buffers as xruns
+    let xruns = number(&mut editor, "(cadr (assq 'xruns r))");
+    assert!(xruns >= 0.0 && xruns.fract() == 0.0, "{xruns}");
+    assert_eq!(
+        eval(&mut editor, "(car (cadr (assq 'closures r)))"),
+        "\"dsp\""
+    );
+    let peak = number(&mut editor, "(car (cadr (assq 'channels r)))");
+    assert!((peak - 0.3).abs() < 1e-3, "peak {peak}");
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    // SAFETY: `kill` with a real child's pid and a valid signal number has no memory
+    // effects in this process.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+}
