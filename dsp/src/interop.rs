@@ -180,6 +180,13 @@ pub struct PreparedCall {
 
 /// Arguments a [`PreparedCall`] holds at most.
 pub const MAX_PREPARED_ARGS: usize = 8;
+
+impl PreparedCall {
+    /// The slot of the bind-func it calls.
+    pub fn slot(&self) -> u32 {
+        self.slot
+    }
+}
 /// Bytes of the strings of a [`PreparedCall`] (their NULs included) at most.
 pub const PREPARED_TEXT: usize = 256;
 

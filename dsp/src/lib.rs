@@ -540,6 +540,12 @@ impl Dsp {
         }
     }
 
+    /// The name of the bind-func whose slot is `slot` (as [`Entry::slot`] and
+    /// [`PreparedCall::slot`] give it).
+    pub fn closure_name(&self, slot: u32) -> Option<String> {
+        self.reg.name_of_slot(slot).map(str::to_owned)
+    }
+
     /// The DSP entry point `name`: a closure of type `DSP` (or its double twin) or `DSPMC`.
     pub fn entry(&self, name: &str) -> Result<Entry> {
         let Some(def) = self.reg.funcs.get(name) else {

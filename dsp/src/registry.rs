@@ -363,6 +363,14 @@ impl Registry {
         self.sites.next = mark.sites;
     }
 
+    /// The name whose slot is `slot`, if one has it.
+    pub fn name_of_slot(&self, slot: u32) -> Option<&str> {
+        self.slot_of
+            .iter()
+            .find(|(_, s)| **s == slot)
+            .map(|(name, _)| name.as_str())
+    }
+
     /// The slot of `name`, made if new; `None` when all slots are taken.
     pub fn slot_for(&mut self, name: &str) -> Option<u32> {
         if let Some(s) = self.slot_of.get(name) {

@@ -19,6 +19,7 @@ use zonal_dsp::{AudioCtx, Entry, Fault, MAX_LANES, PreparedCall};
 
 use crate::commands::{AudioEnds, Command, Returned};
 use crate::events::EventQueue;
+use crate::input::InputSource;
 use crate::lanes::{LaneFault, Lanes};
 
 /// Most channels a frame may have.
@@ -51,6 +52,8 @@ pub struct AudioStats {
     pub non_finite: AtomicU64,
     /// Highest audio-zone use seen at the end of a buffer, in bytes.
     pub audio_zone_high_water: AtomicU64,
+    /// CPU share per closure, levels and deadline misses ([`crate::load_meter`]).
+    pub load: crate::load_meter::LoadMeter,
 }
 
 /// The audio thread's state.
@@ -65,8 +68,9 @@ pub struct Processor {
     pending: EventQueue<PreparedCall>,
     channels: usize,
     time: i64,
-    /// Silence fed to the DSP closure as its input (zonal has no audio input yet).
+    /// The DSP closure's input for the buffer being rendered: from `source`, or silence.
     input: Box<[f32]>,
+    source: Option<Box<dyn InputSource>>,
     stats: Arc<AudioStats>,
     /// `(dsp:set! a b ...)`: closures in lanes, summed or mixed by the entry.
     lanes: Lanes,
@@ -90,6 +94,7 @@ impl Processor {
             channels: channels.clamp(1, MAX_CHANNELS),
             time: 0,
             input: vec![0.0; MAX_FRAMES * MAX_CHANNELS].into_boxed_slice(),
+            source: None,
             stats,
             lanes,
         }
@@ -97,6 +102,11 @@ impl Processor {
 
     pub fn channels(&self) -> usize {
         self.channels
+    }
+
+    /// Feeds the DSP closure's `in` from `source` ([`crate::input`]) from now on.
+    pub fn set_input(&mut self, source: Box<dyn InputSource>) {
+        self.source = Some(source);
     }
 
     /// Renders one interleaved buffer of `out.len() / channels` frames (in pieces of
@@ -118,10 +128,14 @@ impl Processor {
     }
 
     fn process_buffer(&mut self, out: &mut [f32]) {
+        let began = self.stats.load.buffer_began();
         self.ctx.begin_buffer();
         self.receive();
         let channels = self.channels;
         let frames = (out.len() / channels).min(MAX_FRAMES);
+        if let Some(source) = &mut self.source {
+            source.read(&mut self.input[..frames * channels], channels);
+        }
         let mut done = 0;
         while done < frames {
             let t = self.time + done as i64;
@@ -131,10 +145,18 @@ impl Processor {
                 None => frames,
             };
             let segment = &mut out[done * channels..until * channels];
-            self.render(segment, t);
+            let ran = std::time::Instant::now();
+            self.render(segment, done, t);
+            if let Some(entry) = self.entry {
+                self.stats.load.ran(entry.slot(), ran);
+            }
             done = until;
         }
         out[frames * channels..].fill(0.0);
+        let rendered = &out[..frames * channels];
+        self.stats
+            .load
+            .buffer_ended(began, rendered, channels, self.time);
         self.time += frames as i64;
         let used = self.ctx.audio_zone_used() as u64;
         self.stats
@@ -151,13 +173,13 @@ impl Processor {
         self.stats.buffers.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Runs the lanes and the entry closure over one segment starting at sample `t`, then
-    /// guards it.
-    fn render(&mut self, segment: &mut [f32], t: i64) {
+    /// Runs the lanes and the entry closure over one segment, frame `from` of the buffer
+    /// and sample `t`, then guards it.
+    fn render(&mut self, segment: &mut [f32], from: usize, t: i64) {
         let channels = self.channels;
         let frames = segment.len() / channels;
         if self.lanes.active() {
-            let input = &self.input[..segment.len()];
+            let input = &self.input[from * channels..from * channels + segment.len()];
             let (rings, stats) = (&mut self.rings, &self.stats);
             self.lanes.render(
                 &self.ctx,
@@ -189,7 +211,7 @@ impl Processor {
             segment.fill(0.0);
             return;
         };
-        let mut result = self.run_entry(entry, segment, frames, t);
+        let mut result = self.run_entry(entry, segment, from, t);
         while let Err(fault) = result {
             let fell_back = self.ctx.fall_back(entry);
             self.give_back(Returned::EntryFault {
@@ -202,31 +224,32 @@ impl Processor {
                 segment.fill(0.0);
                 return;
             }
-            result = self.run_entry(entry, segment, frames, t);
+            result = self.run_entry(entry, segment, from, t);
         }
         for s in segment.iter_mut() {
             *s = self.guard(*s);
         }
     }
 
-    /// Runs `entry` once over a segment: a mixer over the lanes' outputs, any other entry
-    /// over the input.
+    /// Runs `entry` once over a segment (frame `from` of the buffer): a mixer over the
+    /// lanes' outputs, any other entry over the input.
     fn run_entry(
         &mut self,
         entry: Entry,
         segment: &mut [f32],
-        frames: usize,
+        from: usize,
         t: i64,
     ) -> Result<(), Fault> {
         let channels = self.channels;
         let len = segment.len();
+        let frames = len / channels;
         if entry.is_mixer() {
             let count = self.lanes.count();
             let lanes: [&[f32]; MAX_LANES] = std::array::from_fn(|i| self.lanes.output(i, len));
             self.ctx
                 .run_mixer(entry, &lanes[..count], segment, frames, channels, t)
         } else {
-            let input = &self.input[..len];
+            let input = &self.input[from * channels..from * channels + len];
             self.ctx
                 .run_buffer(entry, input, segment, frames, channels, t)
         }
@@ -283,7 +306,10 @@ impl Processor {
     /// Runs every event due at or before `now`, earliest first, ties in arrival order.
     fn run_due_events(&mut self, now: i64) {
         while let Some((_, call)) = self.pending.pop_due(now) {
-            if let Err(fault) = self.ctx.run_call(&call) {
+            let ran = std::time::Instant::now();
+            let result = self.ctx.run_call(&call);
+            self.stats.load.ran(call.slot(), ran);
+            if let Err(fault) = result {
                 self.give_back(Returned::EventFault { fault, time: now });
             }
         }

@@ -53,6 +53,14 @@ enum Command {
     Play(PlayArgs),
     /// A REPL and the editor server, without an audio device or files
     Repl(LiveArgs),
+    /// Draw a WAV file's waveform and spectrogram into a PNG
+    Plot {
+        /// The WAV file to draw
+        input: PathBuf,
+        /// The PNG file to write
+        #[arg(short, long)]
+        output: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -128,6 +136,16 @@ struct PlayArgs {
     /// No sound device: the same engine on a real-time clock (headless livecoding)
     #[arg(long)]
     no_audio: bool,
+    /// Capture from this input device (a name from --list-devices, or `default`): the
+    /// DSP closure's `in` carries what it hears
+    #[arg(long)]
+    input_device: Option<String>,
+    /// Channels captured (default: --channels); a mono input feeds every channel
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    input_channels: Option<u16>,
+    /// Append what zonal reports (stderr, and stdout when there is no REPL) to this file
+    #[arg(long)]
+    log: Option<PathBuf>,
     #[command(flatten)]
     live: LiveArgs,
 }
@@ -158,6 +176,13 @@ struct RenderArgs {
     /// core); the output is the same with any number
     #[arg(long)]
     workers: Option<usize>,
+    /// Feed this WAV file through the DSP closure's `in`, frame n at sample n; its rate
+    /// must be the render's, and a mono file feeds every channel
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// Also draw the render's waveform and spectrogram into this PNG
+    #[arg(long)]
+    plot: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -206,6 +231,7 @@ pub fn main() -> ExitCode {
             live,
             ..PlayArgs::default()
         }),
+        Some(Command::Plot { input, output }) => plot(&input, &output),
         None => play(cli.play),
     };
     match result {
@@ -284,15 +310,39 @@ fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
         format: args.format,
         progress: std::io::stderr().is_terminal(),
     };
-    // the WAV is created first (a path that cannot be written is found out at once)
-    // and the audio streams into it as it renders
-    let summary = render_files_to_wav(&args.files, &cfg, &args.output)?;
+    // the input is decoded before anything is evaluated; the WAV is created first (a
+    // path that cannot be written is found out at once) and the audio streams into it
+    let input = match &args.input {
+        Some(path) => Some(Box::new(crate::input::FileInput::open(
+            path,
+            args.sample_rate,
+            args.channels,
+        )?) as Box<dyn crate::input::InputSource>),
+        None => None,
+    };
+    let summary = render_files_to_wav(&args.files, &cfg, &args.output, input)?;
     eprintln!("{}: {}", args.output.display(), summary);
+    if let Some(png) = &args.plot {
+        plot(&args.output, png)?;
+    }
     Ok(if summary.failures > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn plot(input: &std::path::Path, output: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let drawn = crate::plot::plot_wav(input, output)?;
+    eprintln!(
+        "{}: {}x{} pixels, {:.2} s, 0 to {:.0} Hz",
+        output.display(),
+        drawn.width,
+        drawn.height,
+        drawn.seconds,
+        drawn.nyquist
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
@@ -392,8 +442,65 @@ fn stop_on_signals(interrupt: &Arc<AtomicBool>) {
     }
 }
 
+/// Sends what zonal writes on stderr — and on stdout too when `stdout_too` — to the end
+/// of the file at `path` from now on (`--log`).
+fn log_to(path: &std::path::Path, stdout_too: bool) -> anyhow::Result<()> {
+    use std::os::fd::AsRawFd as _;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("--log {}: cannot open it for writing", path.display()))?;
+    let targets: &[libc::c_int] = if stdout_too {
+        &[libc::STDERR_FILENO, libc::STDOUT_FILENO]
+    } else {
+        &[libc::STDERR_FILENO]
+    };
+    for &target in targets {
+        // SAFETY: `file` is an open descriptor for the duration of the call; dup2 makes
+        // `target` another descriptor of the same file, which outlives `file`.
+        if unsafe { libc::dup2(file.as_raw_fd(), target) } < 0 {
+            anyhow::bail!(
+                "--log {}: {}",
+                path.display(),
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The process function as the backends take it.
 type ProcessFn = dyn FnMut(&mut [f32]) + Send;
+
+/// Opens the sound device with `process`, or hands `process` back with the error, so
+/// that it can run on the clock instead. The device's callback plays silence until the
+/// stream is open and `process` reaches it over a one-slot ring (a pointer moves; no
+/// allocation or lock on the audio thread).
+fn start_device_or_keep(
+    cfg: &DeviceConfig,
+    process: Box<ProcessFn>,
+) -> Result<device::Stream, (device::DeviceError, Box<ProcessFn>)> {
+    let (mut hand, mut take) = rtrb::RingBuffer::<Box<ProcessFn>>::new(1);
+    let mut running: Option<Box<ProcessFn>> = None;
+    let callback = move |out: &mut [f32]| {
+        if running.is_none() {
+            running = take.pop().ok();
+        }
+        match running.as_mut() {
+            Some(process) => process(out),
+            None => out.fill(0.0),
+        }
+    };
+    match device::start_device(cfg, callback) {
+        Ok(stream) => {
+            // a new one-slot ring always has room
+            let _ = hand.push(process);
+            Ok(stream)
+        }
+        Err(e) => Err((e, process)),
+    }
+}
 
 fn play(args: PlayArgs) -> anyhow::Result<ExitCode> {
     if args.list_devices {
@@ -403,6 +510,9 @@ fn play(args: PlayArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let live = &args.live;
+    if let Some(path) = &args.log {
+        log_to(path, !live.wants_repl())?;
+    }
     let cfg = SessionConfig {
         sample_rate: live.sample_rate,
         channels: live.channels,
@@ -418,6 +528,31 @@ fn play(args: PlayArgs) -> anyhow::Result<ExitCode> {
         channels: u16::try_from(live.channels).context("too many channels")?,
         buffer_frames: live.buffer,
     };
+    let input = if args.input_device.is_some() || args.input_channels.is_some() {
+        let input_cfg = crate::input::InputConfig {
+            device: args.input_device.clone(),
+            sample_rate: live.sample_rate,
+            channels: args.input_channels.unwrap_or(device_cfg.channels),
+            buffer_frames: live.buffer,
+        };
+        match crate::input::start_input_device(&input_cfg) {
+            Ok((stream, ring)) => {
+                processor.set_input(Box::new(ring));
+                eprintln!(
+                    "zonal: listening to {} ({} channels)",
+                    stream.name(),
+                    input_cfg.channels
+                );
+                Some(stream)
+            }
+            Err(e) => {
+                eprintln!("zonal: {e}");
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    } else {
+        None
+    };
     let process = move |out: &mut [f32]| processor.process(out);
     let (process, recorder): (Box<ProcessFn>, _) = match &args.record {
         Some(path) => {
@@ -427,12 +562,17 @@ fn play(args: PlayArgs) -> anyhow::Result<ExitCode> {
         }
         None => (Box::new(process), None),
     };
-    let stream = if args.no_audio {
-        clock::start_clock(&device_cfg, process)?
+    let (stream, no_audio) = if args.no_audio {
+        (clock::start_clock(&device_cfg, process)?, true)
     } else {
-        match device::start_device(&device_cfg, process) {
-            Ok(stream) => stream,
-            Err(e) => {
+        match start_device_or_keep(&device_cfg, process) {
+            Ok(stream) => (stream, false),
+            Err((e, process)) if e.kind() == device::DeviceErrorKind::NoDevice => {
+                // a headless machine: keep serving editors (and recording) on the clock
+                eprintln!("zonal: {e}; going on without sound, as with --no-audio");
+                (clock::start_clock(&device_cfg, process)?, true)
+            }
+            Err((e, _)) => {
                 eprintln!("zonal: {e}");
                 return Ok(ExitCode::FAILURE);
             }
@@ -441,6 +581,7 @@ fn play(args: PlayArgs) -> anyhow::Result<ExitCode> {
     let _watchdog = session
         .start_watchdog(live.buffer as usize)
         .context("cannot start the watchdog thread")?;
+    session.stats().load.watch_xruns(stream.xrun_counter());
     session.set_printer(print_above_prompt);
     for file in &args.files {
         if let Err(e) = session.eval_file(file, true) {
@@ -473,7 +614,7 @@ fn play(args: PlayArgs) -> anyhow::Result<ExitCode> {
     eprintln!(
         "zonal: editor server on {} ({}); {}",
         server.local_addr(),
-        if args.no_audio {
+        if no_audio {
             "no audio device"
         } else {
             "playing"
@@ -503,6 +644,9 @@ fn play(args: PlayArgs) -> anyhow::Result<ExitCode> {
     control::serve(&mut session, &requests, &QUIT, lookahead);
     drop(server);
     stream.stop();
+    if let Some(input) = input {
+        eprintln!("zonal: {}", input.summary());
+    }
     if let Some(recorder) = recorder {
         eprintln!("zonal: {}", recorder.finish()?);
     }

@@ -120,6 +120,10 @@ impl ClockThread {
         self.counters.late_buffers()
     }
 
+    pub(crate) fn counters(&self) -> Arc<ClockCounters> {
+        Arc::clone(&self.counters)
+    }
+
     pub(crate) fn request_stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
     }

@@ -64,7 +64,7 @@ pub struct DeviceError {
 }
 
 impl DeviceError {
-    fn new(kind: DeviceErrorKind, message: String) -> Self {
+    pub(crate) fn new(kind: DeviceErrorKind, message: String) -> Self {
         DeviceError { kind, message }
     }
 
@@ -86,7 +86,7 @@ const NO_DEVICE_ADVICE: &str = "try `zonal render` to write a WAV, or `zonal pla
 
 /// Turns a cpal error met while opening `device` into a [`DeviceError`]; `said` is what
 /// the audio system itself reported, if anything.
-fn device_error(
+pub(crate) fn device_error(
     host: &str,
     device: &str,
     cfg: &DeviceConfig,
@@ -134,13 +134,13 @@ fn device_error(
 /// Catches what the audio system prints to stderr while a device is opened on this
 /// thread (alsa-lib prints several lines when there is no sound card), so the musician
 /// sees one line, and its last message can go into that line.
-struct SystemMessages {
+pub(crate) struct SystemMessages {
     #[cfg(target_os = "linux")]
     alsa: Option<std::rc::Rc<std::cell::RefCell<alsa::Output>>>,
 }
 
 impl SystemMessages {
-    fn capture() -> Self {
+    pub(crate) fn capture() -> Self {
         SystemMessages {
             #[cfg(target_os = "linux")]
             alsa: alsa::Output::local_error_handler().ok(),
@@ -149,7 +149,7 @@ impl SystemMessages {
 
     /// The last message caught, without the name of the C function that reported it:
     /// `Unknown PCM default`.
-    fn last(&self) -> Option<String> {
+    pub(crate) fn last(&self) -> Option<String> {
         #[cfg(target_os = "linux")]
         {
             let text = self.alsa.as_ref()?.borrow().to_string();
@@ -200,7 +200,7 @@ pub fn list_devices() -> Result<Vec<String>, DeviceError> {
 }
 
 /// The id a device is chosen by: ALSA's PCM name (`default`, `null`, `hw:CARD=0,DEV=0`).
-fn device_id(device: &cpal::Device) -> String {
+pub(crate) fn device_id(device: &cpal::Device) -> String {
     match device.id() {
         Ok(id) => id.id().to_owned(),
         Err(_) => device.to_string(),
@@ -438,6 +438,20 @@ impl Stream {
         match &self.backend {
             Backend::Device { status, .. } => status.xruns.load(Ordering::Relaxed),
             Backend::Clock(clock) => clock.late_buffers(),
+        }
+    }
+
+    /// A counter of [`Stream::xruns`] that outlives the borrow of the stream.
+    pub fn xrun_counter(&self) -> Box<dyn Fn() -> u64 + Send> {
+        match &self.backend {
+            Backend::Device { status, .. } => {
+                let status = Arc::clone(status);
+                Box::new(move || status.xruns.load(Ordering::Relaxed))
+            }
+            Backend::Clock(clock) => {
+                let counters = clock.counters();
+                Box::new(move || counters.late_buffers())
+            }
         }
     }
 

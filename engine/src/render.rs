@@ -152,11 +152,13 @@ pub fn render_files(files: &[PathBuf], cfg: &RenderConfig) -> anyhow::Result<Ren
 }
 
 /// Evaluates `files` in a fresh session and streams `cfg.seconds` of its output into
-/// the WAV file at `path`, which is created before anything is evaluated.
+/// the WAV file at `path`, which is created before anything is evaluated. The DSP
+/// closure's input comes from `input` (`--input FILE.wav`), or is silence.
 pub fn render_files_to_wav(
     files: &[PathBuf],
     cfg: &RenderConfig,
     path: &Path,
+    input: Option<Box<dyn crate::input::InputSource>>,
 ) -> anyhow::Result<RenderSummary> {
     let bytes = frames_of(cfg) as f64 * cfg.session.channels as f64 * cfg.format.bytes() as f64;
     if bytes > MAX_WAV_BYTES as f64 {
@@ -169,7 +171,10 @@ pub fn render_files_to_wav(
         );
     }
     let mut wav = WavSink::create(path, cfg)?;
-    let (mut session, processor, failures) = start_session(files, cfg)?;
+    let (mut session, mut processor, failures) = start_session(files, cfg)?;
+    if let Some(input) = input {
+        processor.set_input(input);
+    }
     let mut summary =
         render_session_into(&mut session, processor, cfg, &mut |chunk| wav.write(chunk))?;
     wav.finish()?;

@@ -32,6 +32,20 @@ pub const QUIT_COMMAND: &str = "(quit)";
 
 const PROMPT: &str = "zonal> ";
 
+/// REPL commands: what the musician types on a line of its own, and the form it stands for.
+pub const COMMANDS: [(&str, &str); 1] = [(",load", "(sys:print-audio-load)")];
+
+/// The form a REPL command stands for; any other source as it is.
+fn expand_command(source: String) -> String {
+    match COMMANDS
+        .iter()
+        .find(|(command, _)| source.trim() == *command)
+    {
+        Some((_, form)) => (*form).to_owned(),
+        None => source,
+    }
+}
+
 /// Runs the REPL until end of input or `(quit)`, sending every form to the control
 /// thread over `requests`. Ctrl-C while an evaluation runs stores `true` into
 /// `interrupt`.
@@ -120,7 +134,7 @@ fn scripted(
         }
         let reply = match balance(&source).problem() {
             Some(problem) => Reply::Error(problem),
-            None => evaluate(requests, source),
+            None => evaluate(requests, expand_command(source)),
         };
         print_reply(&reply, out, err)?;
         out.flush()?;
@@ -174,7 +188,7 @@ fn edit_loop(
         }
         let reply = {
             let _ctrl_c = CtrlCInterrupts::install(interrupt);
-            evaluate(requests, source)
+            evaluate(requests, expand_command(source))
         };
         print_reply(&reply, &mut io::stdout().lock(), &mut io::stderr().lock())?;
     }
@@ -329,6 +343,12 @@ mod tests {
         );
         assert_eq!(err, "");
         assert_eq!(origins, ["repl", "repl", "repl"]);
+    }
+
+    #[test]
+    fn the_load_command_asks_for_the_audio_load() {
+        let (out, _, _) = run(",load\n(f ,load)\n");
+        assert_eq!(out, "=> (sys:print-audio-load)\n=> (f ,load)\n");
     }
 
     #[test]

@@ -432,6 +432,18 @@ impl Session {
         let stats = self.state.borrow().stats.clone();
         let rate = self.state.borrow().sample_rate;
         self.io = Some(crate::io::register(&mut self.interp, stats, rate));
+        let state = self.state.clone();
+        let (stats, rate, channels) = {
+            let st = self.state.borrow();
+            (st.stats.clone(), st.sample_rate, st.channels)
+        };
+        crate::load_meter::register(
+            &mut self.interp,
+            stats,
+            rate,
+            channels,
+            Rc::new(move |slot| state.try_borrow().ok()?.dsp.closure_name(slot)),
+        );
         // Extempore's runtime procedures, `make-metro` and `*metro*`, in every session
         for (text, name) in [(RUNTIME, "runtime.scm"), (METRO, "metro.scm")] {
             if let Err(e) = self.interp.eval_str(text, name) {

@@ -1,0 +1,440 @@
+//! The audio thread's load meter: how much of each buffer's time the DSP took, which
+//! closure took it, how loud each channel is, and which closure was running when a
+//! buffer missed its deadline. Read from Scheme with `(sys:audio-load)` and printed
+//! with `(sys:print-audio-load)` (the REPL's `,load`).
+//!
+//! The audio thread only adds to and stores into atomics here (no allocation, no lock):
+//! nanoseconds per closure slot, the busiest buffer, per-channel peaks (as `f32` bits,
+//! whose order is the order of the values for non-negative numbers) and running sums of
+//! squares. The control thread turns two readings into shares of the time between
+//! them: a closure's share is the time its calls took over the duration of the audio
+//! rendered, so 1.0 means it alone used the whole real-time budget.
+//!
+//! The closures measured are those the audio thread calls: the entry (`dsp:set!`) and
+//! the closures of timed events. A closure the entry calls is part of the entry's time.
+//! A deadline is missed when one call of the process function takes longer than the
+//! audio it renders lasts; the closure named is the one that took longest in that
+//! buffer. Offline renders run faster than real time, so they seldom miss one.
+
+use std::cell::RefCell;
+use std::fmt::Write as _;
+use std::rc::Rc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::time::Instant;
+
+use zonal_scheme::{Error, ErrorKind, Interp, Value};
+
+use crate::audio::MAX_CHANNELS;
+
+/// Closure slots the meter keeps time for (as many as the DSP compiler has).
+pub const SLOTS: usize = 4096;
+
+/// No slot: nothing was running.
+const NONE: u32 = u32::MAX;
+
+/// Counts in the audio thread's atomics; see the module docs.
+pub struct LoadMeter {
+    sample_rate: AtomicU32,
+    slot_ns: Box<[AtomicU64]>,
+    busy_ns: AtomicU64,
+    frames: AtomicU64,
+    /// The largest share of a buffer's duration one buffer took, in millionths, since
+    /// the last reading.
+    peak_share_ppm: AtomicU64,
+    deadline_misses: AtomicU64,
+    last_miss_slot: AtomicU32,
+    last_miss_time: AtomicI64,
+    peaks: [AtomicU32; MAX_CHANNELS],
+    sum_squares: [AtomicU64; MAX_CHANNELS],
+    /// The slot that took longest in the buffer being processed (audio thread only).
+    longest_slot: AtomicU32,
+    longest_ns: AtomicU64,
+    /// Where the stream's under-runs are counted (set by the control thread only).
+    xruns: Mutex<Option<Box<dyn Fn() -> u64 + Send>>>,
+}
+
+impl Default for LoadMeter {
+    fn default() -> Self {
+        LoadMeter {
+            sample_rate: AtomicU32::new(48_000),
+            slot_ns: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            busy_ns: AtomicU64::new(0),
+            frames: AtomicU64::new(0),
+            peak_share_ppm: AtomicU64::new(0),
+            deadline_misses: AtomicU64::new(0),
+            last_miss_slot: AtomicU32::new(NONE),
+            last_miss_time: AtomicI64::new(0),
+            peaks: std::array::from_fn(|_| AtomicU32::new(0)),
+            sum_squares: std::array::from_fn(|_| AtomicU64::new(0)),
+            longest_slot: AtomicU32::new(NONE),
+            longest_ns: AtomicU64::new(0),
+            xruns: Mutex::new(None),
+        }
+    }
+}
+
+fn nanos_since(began: Instant) -> u64 {
+    u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl LoadMeter {
+    /// The rate the audio is rendered at (deadlines are measured against it).
+    pub fn set_sample_rate(&self, rate: u32) {
+        self.sample_rate.store(rate.max(1), Ordering::Relaxed);
+    }
+
+    /// Where the stream's under-runs can be read (the device's, or the clock's late
+    /// buffers). Control thread only.
+    pub fn watch_xruns(&self, xruns: Box<dyn Fn() -> u64 + Send>) {
+        *self.xruns.lock().unwrap_or_else(|p| p.into_inner()) = Some(xruns);
+    }
+
+    /// Audio thread: a buffer begins.
+    pub fn buffer_began(&self) -> Instant {
+        self.longest_slot.store(NONE, Ordering::Relaxed);
+        self.longest_ns.store(0, Ordering::Relaxed);
+        Instant::now()
+    }
+
+    /// Audio thread: a call of the closure in `slot` that began at `began` returned.
+    pub fn ran(&self, slot: u32, began: Instant) {
+        let ns = nanos_since(began);
+        if let Some(total) = self.slot_ns.get(slot as usize) {
+            total.fetch_add(ns, Ordering::Relaxed);
+        }
+        if ns >= self.longest_ns.load(Ordering::Relaxed) {
+            self.longest_ns.store(ns, Ordering::Relaxed);
+            self.longest_slot.store(slot, Ordering::Relaxed);
+        }
+    }
+
+    /// Audio thread: the buffer that began at `began` and starts at sample `time` is
+    /// rendered into `out` (interleaved, `channels` wide).
+    pub fn buffer_ended(&self, began: Instant, out: &[f32], channels: usize, time: i64) {
+        let ns = nanos_since(began);
+        let channels = channels.clamp(1, MAX_CHANNELS);
+        let frames = (out.len() / channels) as u64;
+        self.busy_ns.fetch_add(ns, Ordering::Relaxed);
+        self.frames.fetch_add(frames, Ordering::Relaxed);
+        let rate = u64::from(self.sample_rate.load(Ordering::Relaxed));
+        let budget_ns = frames * 1_000_000_000 / rate;
+        if let Some(ppm) = ns.saturating_mul(1_000_000).checked_div(budget_ns) {
+            self.peak_share_ppm.fetch_max(ppm, Ordering::Relaxed);
+            if ns > budget_ns {
+                self.deadline_misses.fetch_add(1, Ordering::Relaxed);
+                let slot = self.longest_slot.load(Ordering::Relaxed);
+                self.last_miss_slot.store(slot, Ordering::Relaxed);
+                self.last_miss_time.store(time, Ordering::Relaxed);
+            }
+        }
+        for c in 0..channels {
+            let (mut peak, mut sum) = (0.0f32, 0.0f64);
+            for &s in out.iter().skip(c).step_by(channels) {
+                peak = peak.max(s.abs());
+                sum += f64::from(s) * f64::from(s);
+            }
+            self.peaks[c].fetch_max(peak.to_bits(), Ordering::Relaxed);
+            // only this thread writes the sums: a load and a store make no race
+            let old = f64::from_bits(self.sum_squares[c].load(Ordering::Relaxed));
+            self.sum_squares[c].store((old + sum).to_bits(), Ordering::Relaxed);
+        }
+    }
+
+    /// Control thread: what happened since `last` (which becomes this reading), with
+    /// closures named by `name_of`.
+    pub fn read(&self, last: &mut Reading, name_of: &dyn Fn(u32) -> Option<String>) -> Report {
+        let now = Reading::take(self);
+        let rate = f64::from(self.sample_rate.load(Ordering::Relaxed));
+        let frames = now.frames.saturating_sub(last.frames);
+        let audio_ns = frames as f64 * 1e9 / rate;
+        let share = |ns: u64| {
+            if audio_ns > 0.0 {
+                ns as f64 / audio_ns
+            } else {
+                0.0
+            }
+        };
+        let mut closures: Vec<(String, f64)> = now
+            .slot_ns
+            .iter()
+            .zip(last.slot_ns.iter())
+            .enumerate()
+            .filter(|(_, (n, l))| n > l)
+            .map(|(slot, (n, l))| {
+                let name = name_of(slot as u32).unwrap_or_else(|| format!("closure #{slot}"));
+                (name, share(n - l))
+            })
+            .collect();
+        closures.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let channels = (0..MAX_CHANNELS)
+            .map(|c| {
+                let peak = f32::from_bits(self.peaks[c].swap(0, Ordering::Relaxed));
+                let sum = now.sum_squares[c] - last.sum_squares[c];
+                let rms = if frames > 0 {
+                    (sum / frames as f64).sqrt()
+                } else {
+                    0.0
+                };
+                (f64::from(peak), rms)
+            })
+            .collect();
+        let miss_slot = self.last_miss_slot.load(Ordering::Relaxed);
+        let last_miss = (now.deadline_misses > 0).then(|| {
+            let name = if miss_slot == NONE {
+                "no closure (the engine itself)".to_owned()
+            } else {
+                name_of(miss_slot).unwrap_or_else(|| format!("closure #{miss_slot}"))
+            };
+            (name, self.last_miss_time.load(Ordering::Relaxed))
+        });
+        let xruns = self
+            .xruns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|count| count());
+        let report = Report {
+            seconds: audio_ns / 1e9,
+            load: share(now.busy_ns.saturating_sub(last.busy_ns)),
+            peak_load: self.peak_share_ppm.swap(0, Ordering::Relaxed) as f64 / 1e6,
+            closures,
+            channels,
+            xruns,
+            deadline_misses: now.deadline_misses,
+            last_miss,
+        };
+        *last = now;
+        report
+    }
+}
+
+/// A reading of the meter's running totals; the control thread keeps the last one.
+#[derive(Clone)]
+pub struct Reading {
+    slot_ns: Vec<u64>,
+    busy_ns: u64,
+    frames: u64,
+    sum_squares: Vec<f64>,
+    deadline_misses: u64,
+}
+
+impl Default for Reading {
+    fn default() -> Self {
+        Reading {
+            slot_ns: vec![0; SLOTS],
+            busy_ns: 0,
+            frames: 0,
+            sum_squares: vec![0.0; MAX_CHANNELS],
+            deadline_misses: 0,
+        }
+    }
+}
+
+impl Reading {
+    fn take(meter: &LoadMeter) -> Reading {
+        // frames first: time and sums read after it cover at least those frames
+        let frames = meter.frames.load(Ordering::Relaxed);
+        Reading {
+            slot_ns: meter
+                .slot_ns
+                .iter()
+                .map(|n| n.load(Ordering::Relaxed))
+                .collect(),
+            busy_ns: meter.busy_ns.load(Ordering::Relaxed),
+            frames,
+            sum_squares: meter
+                .sum_squares
+                .iter()
+                .map(|s| f64::from_bits(s.load(Ordering::Relaxed)))
+                .collect(),
+            deadline_misses: meter.deadline_misses.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The load between two readings.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// Seconds of audio rendered between the readings.
+    pub seconds: f64,
+    /// Time in the process function over the duration of that audio.
+    pub load: f64,
+    /// The largest share of its duration one buffer took.
+    pub peak_load: f64,
+    /// Each closure that ran, with its share, busiest first.
+    pub closures: Vec<(String, f64)>,
+    /// (peak, RMS) of every channel the meter keeps ([`MAX_CHANNELS`]).
+    pub channels: Vec<(f64, f64)>,
+    /// The stream's under-runs so far, when it counts them.
+    pub xruns: Option<u64>,
+    /// Buffers that took longer than they last, since the session began.
+    pub deadline_misses: u64,
+    /// The closure running at the last miss, and the sample it happened at.
+    pub last_miss: Option<(String, i64)>,
+}
+
+impl Report {
+    /// The report as lines for the musician, for `channels` channels.
+    pub fn text(&self, channels: usize) -> String {
+        let mut s = String::new();
+        let db = |x: f64| {
+            if x > 0.0 {
+                format!("{:.1} dBFS", 20.0 * x.log10())
+            } else {
+                "silent".to_owned()
+            }
+        };
+        let _ = writeln!(
+            s,
+            "audio load over {:.2} s: {:.1}% (busiest buffer {:.1}%)",
+            self.seconds,
+            100.0 * self.load,
+            100.0 * self.peak_load
+        );
+        for (name, share) in &self.closures {
+            let _ = writeln!(s, "  {name}: {:.2}%", 100.0 * share);
+        }
+        for (c, (peak, rms)) in self.channels.iter().take(channels).enumerate() {
+            let _ = writeln!(s, "  channel {c}: peak {}, RMS {}", db(*peak), db(*rms));
+        }
+        match self.xruns {
+            Some(n) => {
+                let _ = write!(s, "xruns {n}, ");
+            }
+            None => s.push_str("no stream counting xruns, "),
+        }
+        let _ = write!(s, "deadline misses {}", self.deadline_misses);
+        if let Some((name, time)) = &self.last_miss {
+            let _ = write!(s, " (last at sample {time}, in {name})");
+        }
+        s
+    }
+}
+
+/// Registers `(sys:audio-load)` and `(sys:print-audio-load)`. `name_of` names a
+/// closure slot; `channels` is the session's channel count.
+pub(crate) fn register(
+    interp: &mut Interp,
+    stats: std::sync::Arc<crate::audio::AudioStats>,
+    sample_rate: u32,
+    channels: usize,
+    name_of: Rc<dyn Fn(u32) -> Option<String>>,
+) {
+    stats.load.set_sample_rate(sample_rate);
+    let last = Rc::new(RefCell::new(Reading::default()));
+    let read = {
+        let stats = std::sync::Arc::clone(&stats);
+        move |name: &str, args: &[Value]| -> Result<Report, Error> {
+            if !args.is_empty() {
+                return Err(Error::new(
+                    ErrorKind::Native,
+                    format!("{name} takes no arguments: ({name})"),
+                ));
+            }
+            let mut last = last.borrow_mut();
+            Ok(stats.load.read(&mut last, &*name_of))
+        }
+    };
+    let read = Rc::new(read);
+    let r = Rc::clone(&read);
+    interp.register_native("sys:audio-load", move |it, args| {
+        let report = r("sys:audio-load", args)?;
+        Ok(report_value(it, &report, channels))
+    });
+    interp.register_native("sys:print-audio-load", move |it, args| {
+        let report = read("sys:print-audio-load", args)?;
+        let text = it.string(&format!("{}\n", report.text(channels)));
+        let display = it
+            .lookup("display")
+            .ok_or_else(|| Error::new(ErrorKind::Native, "display is not defined"))?;
+        it.apply(display, &[text])?;
+        Ok(it.unspecified())
+    });
+}
+
+/// `((seconds S) (load L) (peak-load P) (closures (NAME SHARE) ...) (channels (PEAK RMS)
+/// ...) (xruns N) (deadline-misses N) (last-miss NAME TIME))`, an association list;
+/// xruns is `#f` without a stream, and last-miss `(last-miss #f)` before any miss.
+fn report_value(it: &mut Interp, r: &Report, channels: usize) -> Value {
+    let field = |it: &mut Interp, key: &str, mut rest: Vec<Value>| {
+        rest.insert(0, it.symbol(key));
+        it.list(&rest)
+    };
+    let mut fields = Vec::new();
+    let v = it.float(r.seconds);
+    fields.push(field(it, "seconds", vec![v]));
+    let v = it.float(r.load);
+    fields.push(field(it, "load", vec![v]));
+    let v = it.float(r.peak_load);
+    fields.push(field(it, "peak-load", vec![v]));
+    let mut closures = Vec::new();
+    for (name, share) in &r.closures {
+        let (n, s) = (it.string(name), it.float(*share));
+        closures.push(it.list(&[n, s]));
+    }
+    fields.push(field(it, "closures", closures));
+    let mut levels = Vec::new();
+    for &(peak, rms) in r.channels.iter().take(channels) {
+        let (p, q) = (it.float(peak), it.float(rms));
+        levels.push(it.list(&[p, q]));
+    }
+    fields.push(field(it, "channels", levels));
+    let v = match r.xruns {
+        Some(n) => it.int(i64::try_from(n).unwrap_or(i64::MAX)),
+        None => it.bool(false),
+    };
+    fields.push(field(it, "xruns", vec![v]));
+    let v = it.int(i64::try_from(r.deadline_misses).unwrap_or(i64::MAX));
+    fields.push(field(it, "deadline-misses", vec![v]));
+    let miss = match &r.last_miss {
+        Some((name, time)) => vec![it.string(name), it.int(*time)],
+        None => vec![it.bool(false)],
+    };
+    fields.push(field(it, "last-miss", miss));
+    it.list(&fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_slow_buffer_is_a_missed_deadline_named_for_its_longest_closure() {
+        let meter = LoadMeter::default();
+        meter.set_sample_rate(48_000);
+        let began = meter.buffer_began();
+        meter.ran(3, Instant::now());
+        let call = Instant::now();
+        std::thread::sleep(Duration::from_millis(3));
+        meter.ran(7, call);
+        // 64 frames last 1.33 ms: this buffer took more than 3
+        meter.buffer_ended(began, &[0.5, -0.25].repeat(64), 2, 640);
+        let mut last = Reading::default();
+        let names = |slot: u32| Some(format!("f{slot}"));
+        let r = meter.read(&mut last, &names);
+        assert_eq!(r.deadline_misses, 1);
+        assert_eq!(r.last_miss, Some(("f7".to_owned(), 640)));
+        assert_eq!(r.closures[0].0, "f7");
+        assert!(r.closures[0].1 > 2.0, "{:?}", r.closures);
+        assert!(r.peak_load > 2.0 && r.load > 2.0, "{r:?}");
+        assert_eq!(r.channels[0], (0.5, 0.5));
+        assert_eq!(r.channels[1], (0.25, 0.25));
+        assert_eq!(r.xruns, None);
+        let text = r.text(2);
+        assert!(
+            text.contains("deadline misses 1 (last at sample 640, in f7)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("channel 1: peak -12.0 dBFS, RMS -12.0 dBFS"),
+            "{text}"
+        );
+        // the peaks were taken: a reading with nothing rendered is silent
+        let quiet = meter.read(&mut last, &names);
+        assert_eq!(quiet.channels[0], (0.0, 0.0));
+        assert!(quiet.closures.is_empty());
+        assert!(quiet.text(1).contains("channel 0: peak silent, RMS silent"));
+    }
+}
