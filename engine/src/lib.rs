@@ -19,6 +19,8 @@ pub mod diagnostic;
 pub mod events;
 pub mod io;
 pub mod libs;
+#[cfg(feature = "link")]
+pub mod link;
 pub mod midi;
 pub mod offline;
 pub mod osc;
