@@ -58,17 +58,37 @@ pub fn monotonic_ns() -> u64 {
     (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// The audio thread's sample clock seen from the wall clock: the last published
-/// sample count and the moment it was published, extrapolated at the sample rate.
+/// The audio thread's sample clock seen from the wall clock. Each publication of the
+/// sample count says when sample 0 was, on the monotonic clock (its "origin"); a buffer
+/// published late (the thread woke late, or the buffer took long) gives a later origin,
+/// so the clock keeps the earliest origin seen over the last one to two seconds
+/// (long enough to ignore such jitter, short enough to follow a sound card's drift)
+/// and extrapolates from it at the sample rate.
 #[derive(Clone)]
 pub struct SampleClock {
     stats: Arc<AudioStats>,
     sample_rate: u32,
+    origins: Arc<Mutex<Origins>>,
 }
+
+/// The earliest origins seen in this window and the one before, in ns.
+#[derive(Default)]
+struct Origins {
+    window_start: u64,
+    current: Option<i128>,
+    previous: Option<i128>,
+}
+
+/// How long one window of [`Origins`] lasts.
+const ORIGIN_WINDOW_NS: u64 = 1_000_000_000;
 
 impl SampleClock {
     pub fn new(stats: Arc<AudioStats>, sample_rate: u32) -> SampleClock {
-        SampleClock { stats, sample_rate }
+        SampleClock {
+            stats,
+            sample_rate,
+            origins: Arc::default(),
+        }
     }
 
     pub fn sample_rate(&self) -> u32 {
@@ -90,16 +110,40 @@ impl SampleClock {
         }
     }
 
+    /// Notes the origin of publication (`clock`, `at`) and returns the earliest one
+    /// of the last one to two windows.
+    fn origin(&self, clock: i64, at: u64) -> i128 {
+        let origin =
+            i128::from(at) - i128::from(clock) * 1_000_000_000 / i128::from(self.sample_rate);
+        let Ok(mut o) = self.origins.lock() else {
+            return origin;
+        };
+        if at.saturating_sub(o.window_start) >= ORIGIN_WINDOW_NS {
+            o.previous = o.current;
+            o.current = None;
+            o.window_start = at;
+        }
+        let current = o.current.map_or(origin, |c| c.min(origin));
+        o.current = Some(current);
+        o.previous.map_or(current, |p| p.min(current))
+    }
+
     /// The sample the audio clock is at at monotonic time `ns`. Before the first
-    /// buffer (or without an audio thread) it is the published count itself; the
-    /// extrapolation never runs more than a second past the last buffer.
+    /// buffer (or without an audio thread) it is the published count itself; it is
+    /// never before the last published count, nor more than a second past it.
     pub fn sample_at(&self, ns: u64) -> i64 {
         let (clock, at) = self.published();
-        if at == 0 || ns <= at {
+        if at == 0 {
             return clock;
         }
-        let elapsed = (ns - at).min(1_000_000_000);
-        clock + (elapsed as u128 * u128::from(self.sample_rate) / 1_000_000_000) as i64
+        let origin = self.origin(clock, at);
+        if ns <= at {
+            return clock;
+        }
+        let estimate = ((i128::from(ns) - origin) * i128::from(self.sample_rate) + 500_000_000)
+            / 1_000_000_000;
+        let estimate = i64::try_from(estimate).unwrap_or(clock);
+        estimate.clamp(clock, clock + i64::from(self.sample_rate))
     }
 
     /// The monotonic time at which the audio clock reaches `sample`: now for a sample
@@ -112,6 +156,18 @@ impl SampleClock {
         }
         let ahead = (sample - current) as u128 * 1_000_000_000 / u128::from(self.sample_rate);
         now.saturating_add(u64::try_from(ahead).unwrap_or(u64::MAX))
+    }
+}
+
+impl SampleClock {
+    /// The monotonic time in microseconds at which the audio clock is (or was) at
+    /// `sample`.
+    pub fn host_us_at(&self, sample: i64) -> i64 {
+        let now = monotonic_ns();
+        let current = self.sample_at(now);
+        let offset_ns =
+            (i128::from(sample - current) * 1_000_000_000) / i128::from(self.sample_rate);
+        ((i128::from(now) + offset_ns) / 1000) as i64
     }
 }
 
@@ -323,6 +379,9 @@ impl Drop for Io {
 
 /// Registers the I/O vocabulary in a session's interpreter: `(io:latency [SAMPLES])`,
 /// `(io:clock)` (the sample the audio clock is at now, between buffers too),
+/// `(io:host-time SAMPLE)` (when the audio clock is at SAMPLE, in microseconds of
+/// the monotonic clock, which every process on the machine shares), Link's
+/// ([`crate::link`], with the feature `link`),
 /// the OSC procedures ([`crate::osc`]) and the MIDI ones ([`crate::midi`]). Call it
 /// after `callback` is defined.
 pub fn register(interp: &mut Interp, stats: Arc<AudioStats>, sample_rate: u32) -> Rc<Io> {
@@ -374,8 +433,29 @@ pub fn register(interp: &mut Interp, stats: Arc<AudioStats>, sample_rate: u32) -
     interp.register_native("io:clock", move |interp, _args| {
         Ok(interp.int(it.clock.sample_at(monotonic_ns())))
     });
+    let it = io.clone();
+    interp.register_native("io:host-time", move |interp, args| {
+        let [time] = args else {
+            return Err(Error::new(
+                ErrorKind::Arity,
+                "io:host-time takes a sample time: (io:host-time (now))",
+            ));
+        };
+        let time = sample_time(interp, *time, "io:host-time")?;
+        Ok(interp.int(it.clock.host_us_at(time)))
+    });
     crate::osc::register(interp, &io);
     crate::midi::register(interp, &io);
+    #[cfg(feature = "link")]
+    crate::link::register(interp, &io.clock);
+    #[cfg(not(feature = "link"))]
+    interp.register_native("link:join", |_interp, _args| {
+        Err(Error::new(
+            ErrorKind::Native,
+            "this zonal was built without Ableton Link (GPL-2.0): build it with \
+             `cargo build --release --features link`",
+        ))
+    });
     io
 }
 
@@ -514,6 +594,24 @@ mod tests {
     }
 
     #[test]
+    fn a_buffer_published_late_does_not_move_the_clock() {
+        let stats = stats_at(4800, 1_000_000_000);
+        let clock = SampleClock::new(stats.clone(), 48_000);
+        assert_eq!(clock.sample_at(1_001_000_000), 4800 + 48);
+        // The next 64 frames are published 0.67 ms late (on time: 1.001333 s).
+        stats.clock.store(4864, Ordering::SeqCst);
+        stats.clock_at_ns.store(1_002_000_000, Ordering::SeqCst);
+        assert_eq!(clock.sample_at(1_003_000_000), 4800 + 144);
+        // Two windows later only late publications are left, and they are followed.
+        stats.clock.store(4864 + 96_000, Ordering::SeqCst);
+        stats.clock_at_ns.store(3_002_000_000, Ordering::SeqCst);
+        assert_eq!(clock.sample_at(3_002_000_000), 4864 + 96_000);
+        stats.clock.store(4864 + 144_000, Ordering::SeqCst);
+        stats.clock_at_ns.store(4_002_000_000, Ordering::SeqCst);
+        assert_eq!(clock.sample_at(4_003_000_000), 4864 + 144_000 + 48);
+    }
+
+    #[test]
     fn without_an_audio_thread_the_clock_stands_still() {
         let clock = SampleClock::new(Arc::default(), 48_000);
         assert_eq!(clock.sample_at(monotonic_ns()), 0);
@@ -527,16 +625,17 @@ mod tests {
         })
         .unwrap();
         let start = monotonic_ns();
-        sender.send_at(start + 30_000_000, 3);
-        sender.send_at(start + 10_000_000, 1);
-        sender.send_at(start + 10_000_000, 2);
+        sender.send_at(start + 300_000_000, 3);
+        sender.send_at(start + 200_000_000, 1);
+        sender.send_at(start + 200_000_000, 2);
         sender.send_at(0, 0);
         let got: Vec<(u32, u64)> = (0..4)
             .map(|_| rx.recv_timeout(Duration::from_secs(5)).unwrap())
             .collect();
         assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), [0, 1, 2, 3]);
-        assert!(got[1].1 >= start + 10_000_000);
-        assert!(got[3].1 >= start + 30_000_000);
-        assert!(got[3].1 < start + 30_000_000 + 20_000_000, "{:?}", got[3]);
+        assert!(got[0].1 < start + 100_000_000, "{:?}", got[0]);
+        assert!(got[1].1 >= start + 200_000_000);
+        assert!(got[3].1 >= start + 300_000_000);
+        assert!(got[3].1 < start + 300_000_000 + 150_000_000, "{:?}", got[3]);
     }
 }

@@ -22,6 +22,8 @@ pub mod io;
 pub mod lanes;
 pub mod libs;
 pub mod load_meter;
+#[cfg(feature = "link")]
+pub mod link;
 pub mod midi;
 pub mod offline;
 pub mod osc;

@@ -79,6 +79,25 @@ impl Live {
     }
 }
 
+impl Live {
+    /// Sends SIGTERM and waits (at most 20 s) for the engine to finish, as a service
+    /// manager would stop it: it finalises its recording.
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
+        // SAFETY: `kill` with a real child's pid and a valid signal number has no
+        // memory effects in this process.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
 impl Drop for Live {
     fn drop(&mut self) {
         let _ = self.child.kill();
