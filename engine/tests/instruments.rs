@@ -390,6 +390,28 @@ fn sampler_parses_midi_numbers_and_pitch_names() {
     assert_eq!(v, "(60 60 51 42 #f #f #f)");
 }
 
+/// base.xtm's xtlang `random` (a bind-func, so also a Scheme procedure of that name)
+/// replaced Scheme's: `(random '(60 63 67))`, in every Extempore melody, failed with
+/// "random takes 0 arguments" once a library was loaded.
+#[test]
+fn scheme_random_of_a_list_survives_the_base_library() {
+    let mut s = Session::headless(&SessionConfig::default()).unwrap();
+    s.eval_source(r#"(sys:load "libs/core/instruments.xtm")"#, "t.xtm")
+        .unwrap();
+    let v = s
+        .eval_source(
+            "(list (and (memv (random '(60 63 67)) '(60 63 67)) #t) (< -1 (random 10) 10))",
+            "t.xtm",
+        )
+        .unwrap();
+    assert_eq!(v, "(#t #t)");
+    // xtlang code still has its own
+    s.eval_source("(bind-func r2 (lambda () (* 2.0 (random))))", "t.xtm")
+        .unwrap();
+    let r: f64 = s.eval_source("(r2)", "t.xtm").unwrap().parse().unwrap();
+    assert!((0.0..2.0).contains(&r));
+}
+
 #[test]
 fn mistakes_say_what_is_wrong() {
     let mut s = Session::headless(&SessionConfig::default()).unwrap();
