@@ -6,7 +6,11 @@
 //!   unit once per frame on a 480 Hz sawtooth, through the real process function;
 //!   `unit/baseline` is the
 //!   same `dsp` without a unit, so a unit's cost per sample is
-//!   (its time - baseline's) / 4,800.
+//!   (its time - baseline's) / 4,800;
+//! - `voices/synth_N`: 4,800 frames (0.1 s at 48 kHz) of a `dsp` that sums four `synth`
+//!   instruments of `libs/core/instruments.xtm` holding N notes between them (0, 32 or
+//!   128), so one voice costs (time(N) - time(0)) / N per 0.1 s of audio, and a core
+//!   holds 0.1 s / that many voices in real time.
 //!
 //! Run with `cargo bench -p zonal-engine --bench library`.
 
@@ -100,5 +104,55 @@ fn units(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, library_load, units);
+/// A session whose `dsp` sums four `synth` instruments holding `voices` notes between
+/// them (32 at most each), every note sounding when this returns.
+fn synth_voices(voices: usize) -> (Session, zonal_engine::audio::Processor) {
+    let (mut session, mut processor) = Session::with_audio(&SessionConfig::default()).unwrap();
+    let mut src = String::from(r#"(sys:load "libs/core/instruments.xtm")"#);
+    for i in 0..4 {
+        src += &format!("(make-instrument s{i} synth)");
+    }
+    src += "(bind-func dsp:DSP 100000 (lambda (in time chan dat)
+              (+ (s0 in time chan dat) (s1 in time chan dat) (s2 in time chan dat) (s3 in time chan dat))))
+            (dsp:set! dsp)";
+    for v in 0..voices {
+        src += &format!("(start-note 0 s{} {} 70)", v / 32, 36 + v % 32);
+    }
+    session.eval_source(&src, "bench.xtm").unwrap();
+    session.run_callbacks_before(64);
+    session.flush();
+    let mut out = vec![0.0f32; 64 * 2];
+    processor.process(&mut out);
+    session.poll();
+    let mut held = 0;
+    for i in 0..4 {
+        let n = session
+            .eval_source(&format!("(instrument-active-notes s{i})"), "bench.xtm")
+            .unwrap();
+        held += n.parse::<usize>().unwrap();
+    }
+    assert_eq!(held, voices, "every note sounds");
+    (session, processor)
+}
+
+fn voices(c: &mut Criterion) {
+    let mut group = c.benchmark_group("voices");
+    group.sample_size(20);
+    group.throughput(Throughput::Elements(FRAMES as u64));
+    for n in [0, 32, 128] {
+        let (mut session, mut processor) = synth_voices(n);
+        let mut out = vec![0.0f32; 64 * 2];
+        group.bench_function(format!("synth_{n}"), |b| {
+            b.iter(|| {
+                for _ in 0..FRAMES / 64 {
+                    processor.process(&mut out);
+                }
+            })
+        });
+        session.poll();
+    }
+    group.finish();
+}
+
+criterion_group!(benches, library_load, units, voices);
 criterion_main!(benches);

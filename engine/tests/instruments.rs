@@ -172,6 +172,26 @@ fn note_off_starts_the_release_of_its_length() {
     assert!(x[44802..].iter().all(|v| v.abs() < 1e-6), "released");
 }
 
+/// make-instrument inside a procedure defined its Scheme instrument locally, so the
+/// global name was left as the bare xtlang closure and set-instrument-param refused it.
+#[test]
+fn make_instrument_again_from_a_callback_keeps_the_instrument_playable() {
+    let x = left(
+        r#"(sys:load "libs/core/instruments.xtm")
+(make-instrument synth synth)
+(bind-func dsp:DSP (lambda (in time chan dat) (synth in time chan dat)))
+(dsp:set! dsp)
+(play-note 0 synth 60 100 96000)
+(callback 24000 (lambda () (make-instrument synth synth) (play-note (now) synth 67 100 24000)))
+(callback 48000 (lambda () (set-instrument-param synth 'delay-mix 0.0)
+                           (play-note (now) synth 69 100 24000)))"#,
+        1.6,
+    );
+    for at in [12000, 36000, 60000] {
+        assert!(rms(&x, at, 4800) > 0.02, "sounding at {at}");
+    }
+}
+
 #[test]
 fn polyphony_is_limited_and_the_oldest_voice_is_stolen() {
     // six notes of distinct velocities on 4 voices: notes 5 and 6 take the voices
@@ -388,6 +408,28 @@ fn sampler_parses_midi_numbers_and_pitch_names() {
         )
         .unwrap();
     assert_eq!(v, "(60 60 51 42 #f #f #f)");
+}
+
+/// base.xtm's xtlang `random` (a bind-func, so also a Scheme procedure of that name)
+/// replaced Scheme's: `(random '(60 63 67))`, in every Extempore melody, failed with
+/// "random takes 0 arguments" once a library was loaded.
+#[test]
+fn scheme_random_of_a_list_survives_the_base_library() {
+    let mut s = Session::headless(&SessionConfig::default()).unwrap();
+    s.eval_source(r#"(sys:load "libs/core/instruments.xtm")"#, "t.xtm")
+        .unwrap();
+    let v = s
+        .eval_source(
+            "(list (and (memv (random '(60 63 67)) '(60 63 67)) #t) (< -1 (random 10) 10))",
+            "t.xtm",
+        )
+        .unwrap();
+    assert_eq!(v, "(#t #t)");
+    // xtlang code still has its own
+    s.eval_source("(bind-func r2 (lambda () (* 2.0 (random))))", "t.xtm")
+        .unwrap();
+    let r: f64 = s.eval_source("(r2)", "t.xtm").unwrap().parse().unwrap();
+    assert!((0.0..2.0).contains(&r));
 }
 
 #[test]
