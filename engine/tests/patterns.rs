@@ -201,3 +201,20 @@ fn a_first_version_that_fails_stays_silent_until_replaced_and_lists_see_the_loop
         "((288000 12 1/2 (1)) (300000 25/2 1/2 (2)) (312000 13 1/2 (2)) (324000 27/2 1/2 (1)))"
     );
 }
+
+#[test]
+fn an_error_in_a_patterns_expression_is_reported_by_name_and_the_pattern_plays_on() {
+    let mut s = session();
+    s.session().keep_problems();
+    s.eval("(:> p 1 0 (begin (probe beat dur @1) (car @1)) '(1 2))")
+        .unwrap();
+    s.render(2.8);
+    let problems = s.session().take_problems();
+    assert_eq!(problems.len(), 4, "{problems:?}");
+    assert!(problems[0].contains("#<procedure p>"), "{problems:?}");
+    assert!(problems[0].contains("car wants a pair"), "{problems:?}");
+    assert_eq!(
+        hits(&mut s),
+        "((96000 4 1/2 (1)) (108000 9/2 1/2 (2)) (120000 5 1/2 (1)) (132000 11/2 1/2 (2)))"
+    );
+}
