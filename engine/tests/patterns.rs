@@ -38,7 +38,9 @@ fn pattern_elements_land_on_the_samples_of_their_beats_nested_lists_subdivide() 
     // of 4), its four slots a beat each; (62 64) shares the second beat; @2 wraps round.
     s.eval(
         "(:> p 4 0 (probe beat dur @1 @2) '(60 (62 64) _ 65) '(a b c))
-            (define a 1) (define b 2) (define c 3)",
+            (define a 1) (define b 2) (define c 3)
+            (:> q 4 0 (set! places (cons (list LC LP LL) places)) '(x (x x) _ x))
+            (define places '()) (define x 1)",
     )
     .unwrap();
     s.render(6.0);
@@ -46,6 +48,11 @@ fn pattern_elements_land_on_the_samples_of_their_beats_nested_lists_subdivide() 
         hits(&mut s),
         "((96000 4 1 (60 1)) (120000 5 1/2 (62 2)) (132000 11/2 1/2 (64 2)) (168000 7 1 (65 1)) \
          (192000 8 1 (60 1)) (216000 9 1/2 (62 2)) (228000 19/2 1/2 (64 2)) (264000 11 1 (65 1)))"
+    );
+    // the loop count, the element's place in the cycle and the cycle's length
+    assert_eq!(
+        s.eval("(reverse places)").unwrap(),
+        "((0 0 4) (0 1 4) (0 3/2 4) (0 3 4) (1 0 4) (1 1 4) (1 3/2 4) (1 3 4))"
     );
 }
 
@@ -66,9 +73,9 @@ fn ties_lengthen_a_note_and_offset_moves_the_cycle() {
 }
 
 #[test]
-fn vectors_give_chords_and_symbols_are_looked_up() {
+fn vectors_give_chords_and_symbols_are_looked_up_pitch_names_included() {
     let mut s = session();
-    s.eval("(define e 64) (:> p 1 0 (probe beat dur @1) (list #(60 e 67) 'bd))")
+    s.eval("(:> p 1 0 (probe beat dur @1) (list #(c4 e4 g4) 'bd))")
         .unwrap();
     s.render(2.3);
     assert_eq!(
