@@ -225,3 +225,32 @@ fn an_error_in_a_patterns_expression_is_reported_by_name_and_the_pattern_plays_o
         "((96000 4 1/2 (1)) (108000 9/2 1/2 (2)) (120000 5 1/2 (1)) (132000 11/2 1/2 (2)))"
     );
 }
+
+#[test]
+fn a_pattern_whose_callbacks_broke_off_starts_afresh_when_evaluated_again() {
+    let mut s = session();
+    s.session().keep_problems();
+    s.eval("(:> p 1 0 (probe beat dur @1) '(1))").unwrap();
+    s.render(2.1);
+    // a broken *metro* makes the step on beat 5 fail: the pattern's chain ends
+    s.eval("(define saved *metro*) (define *metro* 'broken)")
+        .unwrap();
+    s.render(1.0);
+    assert_eq!(s.session().take_problems().len(), 1);
+    s.eval("(define *metro* saved)").unwrap();
+    s.render(1.0);
+    // beat 5 is more than a second overdue: evaluating the pattern starts it again,
+    // on the next bar (beat 12)
+    s.eval("(:> p 1 0 (probe beat dur @1) '(2))").unwrap();
+    s.render(2.2);
+    assert_eq!(hits(&mut s), "((96000 4 1 (1)) (288000 12 1 (2)))");
+}
+
+#[test]
+fn a_pattern_shorter_than_a_64th_of_a_beat_is_refused() {
+    let mut s = session();
+    s.eval("(:> p 1/100000 0 (probe beat dur @1) '(1))")
+        .unwrap();
+    s.render(2.1);
+    assert_eq!(hits(&mut s), "()");
+}
