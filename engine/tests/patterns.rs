@@ -254,3 +254,17 @@ fn a_pattern_shorter_than_a_64th_of_a_beat_is_refused() {
     s.render(2.1);
     assert_eq!(hits(&mut s), "()");
 }
+
+#[test]
+fn schemes_random_picks_from_lists_after_base_xtm_defines_xtlangs() {
+    // base.xtm's xtlang `random` (no arguments) used to take the Scheme name over, so
+    // (random '(60 67)) in a pattern failed with "random takes 0 arguments"
+    let mut s = session();
+    s.eval("(:> p 1 0 (probe beat dur @1 @2) (list (random '(5)) (random 3 4)) (list (random)))")
+        .unwrap();
+    s.render(2.3);
+    let got = hits(&mut s);
+    assert!(got.starts_with("((96000 4 1/2 (5 0."), "{got}");
+    assert!(got.contains("(108000 9/2 1/2 (3 0."), "{got}");
+    assert_eq!(s.eval("($ (* 0.0 (random)))").unwrap(), "0.0");
+}
