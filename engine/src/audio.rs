@@ -19,6 +19,7 @@ use zonal_dsp::{AudioCtx, Entry, PreparedCall};
 
 use crate::commands::{AudioEnds, Command, Returned};
 use crate::events::EventQueue;
+use crate::fade::{Fader, TimedSwap};
 
 /// Most channels a frame may have.
 pub const MAX_CHANNELS: usize = 64;
@@ -62,6 +63,10 @@ pub struct Processor {
     /// Silence fed to the DSP closure as its input (zonal has no audio input yet).
     input: Box<[f32]>,
     stats: Arc<AudioStats>,
+    /// Outgoing entries still sounding (crossfades).
+    fader: Fader,
+    /// A swap waiting for its sample.
+    timed: Option<TimedSwap>,
 }
 
 impl Processor {
@@ -77,6 +82,8 @@ impl Processor {
             time: 0,
             input: vec![0.0; MAX_FRAMES * MAX_CHANNELS].into_boxed_slice(),
             stats,
+            fader: Fader::default(),
+            timed: None,
         }
     }
 
@@ -110,8 +117,17 @@ impl Processor {
         let mut done = 0;
         while done < frames {
             let t = self.time + done as i64;
+            if self.timed.as_ref().is_some_and(|s| s.at <= t) {
+                self.apply_timed();
+            }
             self.run_due_events(t);
-            let until = match self.pending.peek_time() {
+            let next = self
+                .pending
+                .peek_time()
+                .into_iter()
+                .chain(self.timed.as_ref().map(|s| s.at))
+                .min();
+            let until = match next {
                 Some(te) => ((te - self.time) as usize).clamp(done + 1, frames),
                 None => frames,
             };
@@ -130,8 +146,25 @@ impl Processor {
         self.stats.buffers.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Runs the entry closure over one segment starting at sample `t`, then guards it.
+    /// Renders one segment starting at sample `t`: the entry, mixed with the outgoing
+    /// entries still fading out.
     fn render(&mut self, segment: &mut [f32], t: i64) {
+        self.render_entry(segment, t);
+        if self.fader.active() {
+            let input = &self.input[..segment.len()];
+            self.fader
+                .mix(&mut self.ctx, input, segment, self.channels, t);
+            for s in segment.iter_mut() {
+                *s = self.guard(*s);
+            }
+            while let Some(o) = self.fader.finished() {
+                self.give_back(Returned::FadeOver(o));
+            }
+        }
+    }
+
+    /// Runs the entry closure over one segment starting at sample `t`, then guards it.
+    fn render_entry(&mut self, segment: &mut [f32], t: i64) {
         let channels = self.channels;
         let Some(entry) = self.entry.filter(|_| !self.stopped) else {
             segment.fill(0.0);
@@ -176,17 +209,63 @@ impl Processor {
     fn receive(&mut self) {
         while let Ok(cmd) = self.rings.commands.pop() {
             match cmd {
-                Command::Swap(mut batch) => {
-                    self.ctx.apply(&mut batch);
-                    self.give_back(Returned::Retired(batch));
-                    self.stopped = false;
+                Command::Swap { batch, timing } => {
+                    // a swap waiting for its time goes first, whatever comes after it
+                    if self.timed.is_some() {
+                        self.apply_timed();
+                    }
+                    match timing.at {
+                        Some(at) if at > self.time => {
+                            self.timed = Some(TimedSwap {
+                                batch,
+                                at,
+                                fade: timing.fade,
+                                entry: None,
+                            });
+                        }
+                        _ => self.swap(batch, timing.fade),
+                    }
                 }
-                Command::SetEntry(entry) => {
-                    self.entry = entry;
-                    self.ctx.watch(entry.map(|e| e.slot()));
-                    self.stopped = false;
-                }
+                Command::SetEntry(entry) => match self.timed.as_mut() {
+                    Some(timed) => timed.entry = Some(entry),
+                    None => self.set_entry(entry),
+                },
                 Command::Event { time, call } => self.insert_event(time, call),
+            }
+        }
+    }
+
+    /// Installs a swap batch; when it replaces the entry's closure and `fade` is not 0, the
+    /// old closure keeps sounding, fading out over `fade` samples.
+    fn swap(&mut self, mut batch: Box<zonal_dsp::SwapBatch>, fade: u32) {
+        self.ctx.apply(&mut batch);
+        if let (Some(entry), Some(out)) = (self.entry, batch.outgoing())
+            && fade > 0
+            && !self.stopped
+            && out.slot() == entry.slot()
+        {
+            self.fader.start(out, entry, fade);
+            batch.keep_outgoing();
+            while let Some(o) = self.fader.finished() {
+                self.give_back(Returned::FadeOver(o));
+            }
+        }
+        self.give_back(Returned::Retired(batch));
+        self.stopped = false;
+    }
+
+    fn set_entry(&mut self, entry: Option<Entry>) {
+        self.entry = entry;
+        self.ctx.watch(entry.map(|e| e.slot()));
+        self.stopped = false;
+    }
+
+    /// Installs the swap waiting for its time, and the entry sent after it.
+    fn apply_timed(&mut self) {
+        if let Some(timed) = self.timed.take() {
+            self.swap(timed.batch, timed.fade);
+            if let Some(entry) = timed.entry {
+                self.set_entry(entry);
             }
         }
     }

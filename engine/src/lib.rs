@@ -17,6 +17,7 @@ pub mod denormals;
 pub mod device;
 pub mod diagnostic;
 pub mod events;
+pub mod fade;
 pub mod libs;
 pub mod offline;
 pub mod record;

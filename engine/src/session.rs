@@ -25,6 +25,7 @@ use zonal_scheme::{Datum, DatumKind, Error, ErrorKind, Interp, Value};
 use crate::audio::{AudioStats, Processor};
 use crate::commands::{Command, ControlEnds, Returned, rings};
 use crate::convert::to_sexp;
+use crate::fade::SwapSettings;
 use crate::scheduler::{Callback, Scheduler, ZERO_TIME_CALLBACKS};
 use crate::watchdog::Watchdog;
 
@@ -73,6 +74,8 @@ struct State {
     /// Set by `sys:load-preload-check` when its library is already loaded: the
     /// `sys:load` running stops there and returns `#f`.
     preload_escape: bool,
+    /// The fade and time of swaps (`dsp:fade-time`, `dsp:swap-at`...).
+    swaps: Rc<RefCell<SwapSettings>>,
 }
 
 /// The control thread's session.
@@ -162,6 +165,7 @@ impl Session {
             audio_interrupt: None,
             loading: 0,
             preload_escape: false,
+            swaps: Rc::new(RefCell::new(SwapSettings::new(cfg.sample_rate))),
         }));
         let interp = Interp::new();
         // `(zonal:interrupt)` and Ctrl-C stop loops in DSP code called from Scheme too.
@@ -386,6 +390,8 @@ impl Session {
             let v = self.interp.int(samples);
             self.interp.define(name, v);
         }
+        let swaps = self.state.borrow().swaps.clone();
+        crate::fade::register(&mut self.interp, &swaps);
         // `make-metro` and `*metro*`, in every session as in Extempore's runtime
         if let Err(e) = self.interp.eval_str(METRO, "metro.scm") {
             eprintln!("{}", crate::diagnostic::report(&e, Some(METRO)));
@@ -457,8 +463,10 @@ fn flush_state(st: &mut State) {
             }
         }
         AudioLink::Rings(_) => {
+            let timing = batch.as_ref().map(|_| st.swaps.borrow_mut().take());
             let commands = batch
-                .map(Command::Swap)
+                .zip(timing)
+                .map(|(batch, timing)| Command::Swap { batch, timing })
                 .into_iter()
                 .chain(entry.map(Command::SetEntry))
                 .chain(
@@ -703,6 +711,7 @@ fn poll_state(st: &mut State) {
             Returned::EventFault { fault, time } => {
                 report_fault(st, fault, time, "the event was skipped");
             }
+            Returned::FadeOver(out) => st.dsp.fade_over(out),
         }
     }
     st.dsp.reclaim();
