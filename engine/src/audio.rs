@@ -150,6 +150,9 @@ impl Processor {
     /// entries still fading out.
     fn render(&mut self, segment: &mut [f32], t: i64) {
         self.render_entry(segment, t);
+        while let Some(o) = self.fader.finished() {
+            self.give_back(Returned::FadeOver(o));
+        }
         if self.fader.active() {
             let input = &self.input[..segment.len()];
             self.fader
@@ -187,6 +190,8 @@ impl Processor {
                 segment.fill(0.0);
                 return;
             }
+            // the previous version plays in full again: it stops fading out beside itself
+            self.fader.cut();
             let input = &self.input[..segment.len()];
             result = self
                 .ctx

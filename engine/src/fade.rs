@@ -198,6 +198,13 @@ impl Fader {
         self.count += 1;
     }
 
+    /// Stops every outgoing closure at once (the entry fell back to the last of them).
+    pub fn cut(&mut self) {
+        if self.count > 0 {
+            self.drop_through(self.count - 1);
+        }
+    }
+
     /// The next outgoing closure whose fade is over.
     pub fn finished(&mut self) -> Option<Outgoing> {
         self.finished.iter_mut().find_map(Option::take)

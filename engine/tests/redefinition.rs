@@ -304,3 +304,34 @@ fn a_let_value_the_livecoder_changed_takes_effect_and_the_rest_carries_over() {
     assert!((out[639] - 0.64).abs() < 1e-6, "{}", out[639]);
     assert!((out[640] - 0.3205).abs() < 1e-6, "{}", out[640]);
 }
+
+#[test]
+fn a_redefinition_that_faults_during_its_fade_falls_back_without_running_the_old_one_twice() {
+    let osc = "(bind-func dsp:DSP
+       (let ((p 0.0) (y 0.0))
+         (lambda (in time chan dat)
+           (if (= chan 0)
+               (begin (set! p (+ p (/ 220.0 48000.0)))
+                      (if (>= p 1.0) (set! p (- p 1.0)))
+                      (set! y (* 0.5 (sin (* 6.283185307179586 p))))))
+           (dtof y))))";
+    let faulty = "(bind-func dsp:DSP
+       (let ((p 0.0) (y 0.0))
+         (lambda (in time chan dat)
+           (let ((q:float* null)) (pref q 0)))))";
+    let mut s = session();
+    s.session().keep_problems();
+    eval(&mut s, &format!("(dsp:fade-time 100) {osc} (dsp:set! dsp)"));
+    let mut out = left(&mut s, 4800.0 / RATE);
+    eval(&mut s, faulty);
+    out.extend(left(&mut s, 0.2));
+    assert_eq!(s.session().take_problems().len(), 1);
+    // the old oscillator alone, once per sample: 220 Hz, nothing at 440
+    let after = &out[4800..4800 + 4800];
+    assert!(common::magnitude(after, 220.0) > 0.45);
+    assert!(
+        common::magnitude(after, 440.0) < 0.01,
+        "{}",
+        common::magnitude(after, 440.0)
+    );
+}
