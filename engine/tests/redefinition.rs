@@ -335,3 +335,48 @@ fn a_redefinition_that_faults_during_its_fade_falls_back_without_running_the_old
         common::magnitude(after, 440.0)
     );
 }
+
+/// A time-based sine of `freq` Hz as a per-buffer (DSPMC) entry.
+fn timed_sine_per_buffer(freq: f64) -> String {
+    format!(
+        "(bind-func dsp:DSPMC
+           (lambda (in out time dat)
+             (dotimes (f FRAMES)
+               (dotimes (c CHANNELS)
+                 (pset! out (+ (* f CHANNELS) c)
+                        (dtof (* 0.5 (sin (* 6.283185307179586 (/ (* {freq} (i64tod (+ time f))) 48000.0))))))))
+             void))"
+    )
+}
+
+/// The 220 Hz sine from `first`, redefined after 5,056 samples as the 330 Hz one from
+/// `second`, fading 20 ms: both channels.
+fn faded(first: &str, second: &str) -> Vec<f32> {
+    let mut s = session();
+    eval(
+        &mut s,
+        &format!("(dsp:fade-time 20) {first} (dsp:set! dsp)"),
+    );
+    let mut out = s.render(5056.0 / RATE).0;
+    eval(&mut s, second);
+    out.extend(s.render(0.05).0);
+    out
+}
+
+#[test]
+fn a_fade_sounds_the_same_from_per_sample_and_per_buffer_entries_and_across_their_change() {
+    let per_sample = faded(&timed_sine(220.0), &timed_sine(330.0));
+    let per_buffer = faded(&timed_sine_per_buffer(220.0), &timed_sine_per_buffer(330.0));
+    let changing = faded(&timed_sine(220.0), &timed_sine_per_buffer(330.0));
+    assert!(largest_step(&channel(&per_sample, 2, 0)) < 0.05);
+    assert_eq!(per_sample.len(), per_buffer.len());
+    for (i, ((a, b), c)) in per_sample
+        .iter()
+        .zip(&per_buffer)
+        .zip(&changing)
+        .enumerate()
+    {
+        assert!((a - b).abs() < 1e-6, "sample {i}: {a} against {b}");
+        assert!((a - c).abs() < 1e-6, "sample {i}: {a} against {c}");
+    }
+}
