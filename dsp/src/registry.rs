@@ -265,6 +265,12 @@ impl SwapBatch {
         self.outgoing
     }
 
+    /// The closures this batch installs start from their own `let`: the state planned to be
+    /// carried over from the closures they replace is let go.
+    pub fn start_fresh(&mut self) {
+        self.carries.clear();
+    }
+
     /// The audio side keeps playing the outgoing closure: when this batch is retired its
     /// generation stays alive until `Dsp::fade_over` is given it back.
     pub fn keep_outgoing(&mut self) {

@@ -3,9 +3,9 @@
 //! equal-power, sample by sample; a swap may also wait for a given sample (a beat of
 //! `*metro*`, see `dsp:swap-on-beat` in `metro.scm`).
 //!
-//! Control side: [`SwapSettings`], the default fade and the next swap's own fade and time,
-//! set from Scheme (`dsp:fade-time`, `dsp:fade-next`, `dsp:swap-at`) and stamped on each
-//! batch as a [`SwapTiming`] when it is sent.
+//! Control side: [`SwapSettings`], the default fade and the next swap's own fade, time and
+//! fresh start, set from Scheme (`dsp:fade-time`, `dsp:fade-next`, `dsp:swap-at`,
+//! `dsp:fresh-next`) and stamped on each batch as a [`SwapTiming`] when it is sent.
 //!
 //! Audio side: [`Fader`] holds the outgoing closures ([`Outgoing`]) still sounding, oldest
 //! first, at most [`MAX_VOICES`]. A swap during a fade starts another voice: each voice
@@ -40,6 +40,8 @@ pub struct SwapTiming {
     pub at: Option<i64>,
     /// Samples the outgoing entry keeps sounding, fading out (0: a hard swap).
     pub fade: u32,
+    /// The closures installed start from their own `let`, carrying no state over.
+    pub fresh: bool,
 }
 
 /// The control side's fade settings.
@@ -49,6 +51,7 @@ pub struct SwapSettings {
     fade_ms: f64,
     next_fade_ms: Option<f64>,
     next_at: Option<i64>,
+    next_fresh: bool,
 }
 
 impl SwapSettings {
@@ -58,6 +61,7 @@ impl SwapSettings {
             fade_ms: DEFAULT_FADE_MS,
             next_fade_ms: None,
             next_at: None,
+            next_fresh: false,
         }
     }
 
@@ -67,6 +71,7 @@ impl SwapSettings {
         SwapTiming {
             at: self.next_at.take(),
             fade: (ms * f64::from(self.sample_rate) / 1000.0).round() as u32,
+            fresh: std::mem::take(&mut self.next_fresh),
         }
     }
 }
@@ -85,8 +90,19 @@ fn fade_ms(interp: &Interp, who: &str, v: Value) -> Result<f64, Error> {
     }
 }
 
-/// Registers `dsp:fade-time`, `dsp:fade-next` and `dsp:swap-at`.
+/// Registers `dsp:fade-time`, `dsp:fade-next`, `dsp:swap-at` and `dsp:fresh-next`.
 pub fn register(interp: &mut Interp, settings: &Rc<RefCell<SwapSettings>>) {
+    let s = settings.clone();
+    interp.register_native("dsp:fresh-next", move |interp, args| {
+        if !args.is_empty() {
+            return Err(Error::new(
+                ErrorKind::Arity,
+                "dsp:fresh-next takes no argument: the closures of the next swap start from their own let",
+            ));
+        }
+        s.borrow_mut().next_fresh = true;
+        Ok(interp.unspecified())
+    });
     let s = settings.clone();
     interp.register_native("dsp:fade-time", move |interp, args| match args {
         [] => Ok(interp.float(s.borrow().fade_ms)),
@@ -304,4 +320,30 @@ pub struct TimedSwap {
     pub fade: u32,
     /// A `SetEntry` that arrived after the swap: it takes effect with it.
     pub entry: Option<Option<Entry>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_swaps_settings_are_used_once_and_the_default_stays() {
+        let mut s = SwapSettings::new(48_000);
+        s.fade_ms = 20.0;
+        s.next_fade_ms = Some(1000.0);
+        s.next_at = Some(777);
+        s.next_fresh = true;
+        let once = SwapTiming {
+            at: Some(777),
+            fade: 48_000,
+            fresh: true,
+        };
+        assert_eq!(s.take(), once);
+        let after = SwapTiming {
+            at: None,
+            fade: 960,
+            fresh: false,
+        };
+        assert_eq!(s.take(), after);
+    }
 }

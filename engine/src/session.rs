@@ -440,6 +440,13 @@ fn flush_state(st: &mut State) {
     let batch = st.dsp.take_swap();
     let entry = st.entry.take();
     let events = std::mem::take(&mut st.events);
+    let timing = batch.as_ref().map(|_| st.swaps.borrow_mut().take());
+    let batch = batch.map(|mut b| {
+        if timing.is_some_and(|t| t.fresh) {
+            b.start_fresh();
+        }
+        b
+    });
     match &mut st.link {
         AudioLink::Local(local) => {
             if let Some(mut batch) = batch {
@@ -463,7 +470,6 @@ fn flush_state(st: &mut State) {
             }
         }
         AudioLink::Rings(_) => {
-            let timing = batch.as_ref().map(|_| st.swaps.borrow_mut().take());
             let commands = batch
                 .zip(timing)
                 .map(|(batch, timing)| Command::Swap { batch, timing })

@@ -380,3 +380,17 @@ fn a_fade_sounds_the_same_from_per_sample_and_per_buffer_entries_and_across_thei
         assert!((a - c).abs() < 1e-6, "sample {i}: {a} against {c}");
     }
 }
+
+#[test]
+fn dsp_fresh_next_starts_the_next_swap_from_its_let() {
+    let mut s = session();
+    eval(
+        &mut s,
+        &format!("(dsp:fade-time 0) {} (dsp:set! dsp)", delay(0.5, "")),
+    );
+    let mut out = left(&mut s, 8000.0 / RATE);
+    eval(&mut s, &format!("(dsp:fresh-next) {}", delay(0.6, "")));
+    out.extend(left(&mut s, 0.3));
+    assert!((out[5800] - 0.5).abs() < 1e-6);
+    assert!(out[8000..].iter().all(|x| *x == 0.0));
+}
