@@ -19,7 +19,7 @@ use zonal_dsp::{AudioCtx, Entry, PreparedCall};
 
 use crate::commands::{AudioEnds, Command, Returned};
 use crate::events::EventQueue;
-use crate::fade::{Fader, TimedSwap};
+use crate::fade::{Fader, TimedSwap, TimedSwaps};
 
 /// Most channels a frame may have.
 pub const MAX_CHANNELS: usize = 64;
@@ -65,8 +65,8 @@ pub struct Processor {
     stats: Arc<AudioStats>,
     /// Outgoing entries still sounding (crossfades).
     fader: Fader,
-    /// A swap waiting for its sample.
-    timed: Option<TimedSwap>,
+    /// Swaps waiting for their samples.
+    timed: TimedSwaps,
 }
 
 impl Processor {
@@ -83,7 +83,7 @@ impl Processor {
             input: vec![0.0; MAX_FRAMES * MAX_CHANNELS].into_boxed_slice(),
             stats,
             fader: Fader::default(),
-            timed: None,
+            timed: TimedSwaps::default(),
         }
     }
 
@@ -117,15 +117,15 @@ impl Processor {
         let mut done = 0;
         while done < frames {
             let t = self.time + done as i64;
-            if self.timed.as_ref().is_some_and(|s| s.at <= t) {
-                self.apply_timed();
+            while let Some(timed) = self.timed.pop_due(t) {
+                self.apply_timed(timed);
             }
             self.run_due_events(t);
             let next = self
                 .pending
                 .peek_time()
                 .into_iter()
-                .chain(self.timed.as_ref().map(|s| s.at))
+                .chain(self.timed.next_time())
                 .min();
             let until = match next {
                 Some(te) => ((te - self.time) as usize).clamp(done + 1, frames),
@@ -214,24 +214,21 @@ impl Processor {
     fn receive(&mut self) {
         while let Ok(cmd) = self.rings.commands.pop() {
             match cmd {
-                Command::Swap { batch, timing } => {
-                    // a swap waiting for its time goes first, whatever comes after it
-                    if self.timed.is_some() {
-                        self.apply_timed();
-                    }
-                    match timing.at {
-                        Some(at) if at > self.time => {
-                            self.timed = Some(TimedSwap {
-                                batch,
-                                at,
-                                fade: timing.fade,
-                                entry: None,
-                            });
+                Command::Swap { batch, timing } => match self.timed.time_for(timing.at) {
+                    Some(at) if at > self.time || !self.timed.is_empty() => {
+                        let timed = TimedSwap {
+                            batch,
+                            at,
+                            fade: timing.fade,
+                            entry: None,
+                        };
+                        if let Some(early) = self.timed.push(timed) {
+                            self.apply_timed(early);
                         }
-                        _ => self.swap(batch, timing.fade),
                     }
-                }
-                Command::SetEntry(entry) => match self.timed.as_mut() {
+                    _ => self.swap(batch, timing.fade),
+                },
+                Command::SetEntry(entry) => match self.timed.last_mut() {
                     Some(timed) => timed.entry = Some(entry),
                     None => self.set_entry(entry),
                 },
@@ -265,13 +262,11 @@ impl Processor {
         self.stopped = false;
     }
 
-    /// Installs the swap waiting for its time, and the entry sent after it.
-    fn apply_timed(&mut self) {
-        if let Some(timed) = self.timed.take() {
-            self.swap(timed.batch, timed.fade);
-            if let Some(entry) = timed.entry {
-                self.set_entry(entry);
-            }
+    /// Installs a swap that waited for its time, and the entry sent after it.
+    fn apply_timed(&mut self, timed: TimedSwap) {
+        self.swap(timed.batch, timed.fade);
+        if let Some(entry) = timed.entry {
+            self.set_entry(entry);
         }
     }
 

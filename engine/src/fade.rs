@@ -14,8 +14,8 @@
 //! over goes back to the control thread (`Returned::FadeOver`), which lets its generation
 //! be freed. The fade runs the old closure as well as the new one, so it costs a second
 //! entry's CPU for its duration; it allocates nothing (two scratch buffers are made with
-//! the processor). [`TimedSwap`] holds a swap (and the entry sent after it) until its
-//! sample, where the processor splits the buffer as it does for events.
+//! the processor). [`TimedSwaps`] holds swaps (and the entry sent after each) until their
+//! samples, in order, where the processor splits the buffer as it does for events.
 
 use std::cell::RefCell;
 use std::f32::consts::FRAC_PI_2;
@@ -320,6 +320,91 @@ pub struct TimedSwap {
     pub fade: u32,
     /// A `SetEntry` that arrived after the swap: it takes effect with it.
     pub entry: Option<Option<Entry>>,
+}
+
+/// Swaps waiting on the audio side at most; one more makes the first take effect early.
+pub const MAX_TIMED: usize = 16;
+
+/// The swaps waiting for their samples, in the order they were sent (a fixed ring: no
+/// allocation). A swap sent after one that waits takes effect with it or later, never
+/// before, so swaps keep their order.
+pub struct TimedSwaps {
+    items: [Option<TimedSwap>; MAX_TIMED],
+    head: usize,
+    len: usize,
+}
+
+impl Default for TimedSwaps {
+    fn default() -> Self {
+        TimedSwaps {
+            items: std::array::from_fn(|_| None),
+            head: 0,
+            len: 0,
+        }
+    }
+}
+
+impl TimedSwaps {
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The sample the first waiting swap takes effect at.
+    pub fn next_time(&self) -> Option<i64> {
+        self.items[self.head].as_ref().map(|s| s.at)
+    }
+
+    /// The sample a swap sent now for `at` (`None`: at once) takes effect at, after the ones
+    /// waiting.
+    pub fn time_for(&self, at: Option<i64>) -> Option<i64> {
+        let last = self.last().map(|s| s.at);
+        match (at, last) {
+            (Some(a), Some(l)) => Some(a.max(l)),
+            (a, l) => a.or(l),
+        }
+    }
+
+    fn last(&self) -> Option<&TimedSwap> {
+        let i = (self.head + self.len + MAX_TIMED - 1) % MAX_TIMED;
+        self.items[i].as_ref().filter(|_| self.len > 0)
+    }
+
+    /// The swap sent last, to attach the entry sent after it.
+    pub fn last_mut(&mut self) -> Option<&mut TimedSwap> {
+        let i = (self.head + self.len + MAX_TIMED - 1) % MAX_TIMED;
+        if self.len == 0 {
+            return None;
+        }
+        self.items[i].as_mut()
+    }
+
+    /// Queues `s`; when [`MAX_TIMED`] wait already, gives back the first, to take effect now.
+    pub fn push(&mut self, s: TimedSwap) -> Option<TimedSwap> {
+        let early = if self.len == MAX_TIMED {
+            self.pop()
+        } else {
+            None
+        };
+        self.items[(self.head + self.len) % MAX_TIMED] = Some(s);
+        self.len += 1;
+        early
+    }
+
+    /// The first waiting swap if it is due at sample `t`.
+    pub fn pop_due(&mut self, t: i64) -> Option<TimedSwap> {
+        if self.next_time()? <= t {
+            self.pop()
+        } else {
+            None
+        }
+    }
+
+    fn pop(&mut self) -> Option<TimedSwap> {
+        let s = self.items[self.head].take()?;
+        self.head = (self.head + 1) % MAX_TIMED;
+        self.len -= 1;
+        Some(s)
+    }
 }
 
 #[cfg(test)]

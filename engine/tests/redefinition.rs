@@ -394,3 +394,29 @@ fn dsp_fresh_next_starts_the_next_swap_from_its_let() {
     assert!((out[5800] - 0.5).abs() < 1e-6);
     assert!(out[8000..].iter().all(|x| *x == 0.0));
 }
+
+#[test]
+fn a_swap_sent_while_a_quantised_one_waits_takes_effect_with_it_not_before() {
+    let mut s = session();
+    eval(
+        &mut s,
+        "(dsp:fade-time 0) (bind-func dsp:DSP (lambda (in time chan dat) 0.0)) (dsp:set! dsp)",
+    );
+    let mut out = left(&mut s, 0.01);
+    eval(
+        &mut s,
+        "(dsp:swap-at 10000) (bind-func dsp:DSP (lambda (in time chan dat) 0.5))",
+    );
+    out.extend(left(&mut s, 0.05));
+    // another evaluation before the waiting swap's sample, then one redefining dsp again
+    eval(&mut s, "(bind-func helper (lambda () 1))");
+    out.extend(left(&mut s, 0.01));
+    eval(
+        &mut s,
+        "(bind-func dsp:DSP (lambda (in time chan dat) 0.25))",
+    );
+    out.extend(left(&mut s, 0.2));
+    // the quantised swap was not pulled forward; the one after it replaced it at once
+    assert!(out[..10_000].iter().all(|x| *x == 0.0));
+    assert!(out[10_000..].iter().all(|x| *x == 0.25));
+}
