@@ -19,7 +19,7 @@ use zonal_dsp::{AudioCtx, Entry, PreparedCall};
 
 use crate::commands::{AudioEnds, Command, Returned};
 use crate::events::EventQueue;
-use crate::fade::{Fader, TimedSwap, TimedSwaps};
+use crate::fade::{Curve, Fader, TimedSwap, TimedSwaps};
 
 /// Most channels a frame may have.
 pub const MAX_CHANNELS: usize = 64;
@@ -219,14 +219,14 @@ impl Processor {
                         let timed = TimedSwap {
                             batch,
                             at,
-                            fade: timing.fade,
+                            fade: (timing.fade, timing.curve),
                             entry: None,
                         };
                         if let Some(early) = self.timed.push(timed) {
                             self.apply_timed(early);
                         }
                     }
-                    _ => self.swap(batch, timing.fade),
+                    _ => self.swap(batch, (timing.fade, timing.curve)),
                 },
                 Command::SetEntry(entry) => match self.timed.last_mut() {
                     Some(timed) => timed.entry = Some(entry),
@@ -237,12 +237,12 @@ impl Processor {
         }
     }
 
-    /// Installs a swap batch; when it replaces the entry's closure and `fade` is not 0, the
-    /// old closure keeps sounding, fading out over `fade` samples.
-    fn swap(&mut self, mut batch: Box<zonal_dsp::SwapBatch>, fade: u32) {
+    /// Installs a swap batch; when it replaces the entry's closure and the fade is not 0
+    /// samples, the old closure keeps sounding, fading out along the fade's curve.
+    fn swap(&mut self, mut batch: Box<zonal_dsp::SwapBatch>, fade: (u32, Curve)) {
         self.ctx.apply(&mut batch);
         if let (Some(entry), Some(out)) = (self.entry, batch.outgoing())
-            && fade > 0
+            && fade.0 > 0
             && !self.stopped
             && out.slot() == entry.slot()
         {

@@ -33,6 +33,17 @@ pub const MAX_VOICES: usize = 4;
 /// The longest fade, in milliseconds.
 const MAX_FADE_MS: f64 = 60_000.0;
 
+/// How the old output gives way to the new during a fade.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Curve {
+    /// cos and sin: the level stays even when old and new are unrelated (the default).
+    #[default]
+    EqualPower,
+    /// 1 - x and x: the level stays even when old and new are alike (a tweak of a closure
+    /// whose state was carried over), where equal power would swell by up to 3 dB.
+    Linear,
+}
+
 /// When and how a swap batch takes effect on the audio side.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SwapTiming {
@@ -42,6 +53,7 @@ pub struct SwapTiming {
     pub fade: u32,
     /// The closures installed start from their own `let`, carrying no state over.
     pub fresh: bool,
+    pub curve: Curve,
 }
 
 /// The control side's fade settings.
@@ -52,6 +64,7 @@ pub struct SwapSettings {
     next_fade_ms: Option<f64>,
     next_at: Option<i64>,
     next_fresh: bool,
+    curve: Curve,
 }
 
 impl SwapSettings {
@@ -62,6 +75,7 @@ impl SwapSettings {
             next_fade_ms: None,
             next_at: None,
             next_fresh: false,
+            curve: Curve::EqualPower,
         }
     }
 
@@ -72,6 +86,7 @@ impl SwapSettings {
             at: self.next_at.take(),
             fade: (ms * f64::from(self.sample_rate) / 1000.0).round() as u32,
             fresh: std::mem::take(&mut self.next_fresh),
+            curve: self.curve,
         }
     }
 }
@@ -90,8 +105,33 @@ fn fade_ms(interp: &Interp, who: &str, v: Value) -> Result<f64, Error> {
     }
 }
 
-/// Registers `dsp:fade-time`, `dsp:fade-next`, `dsp:swap-at` and `dsp:fresh-next`.
+/// Registers `dsp:fade-time`, `dsp:fade-next`, `dsp:fade-curve`, `dsp:swap-at` and
+/// `dsp:fresh-next`.
 pub fn register(interp: &mut Interp, settings: &Rc<RefCell<SwapSettings>>) {
+    let s = settings.clone();
+    interp.register_native("dsp:fade-curve", move |interp, args| {
+        let curve = match args {
+            [] => Some(s.borrow().curve),
+            [v] => match interp.as_symbol(*v).as_deref() {
+                Some("equal-power") => Some(Curve::EqualPower),
+                Some("linear") => Some(Curve::Linear),
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some(curve) = curve else {
+            return Err(Error::new(
+                ErrorKind::Type,
+                "dsp:fade-curve takes 'equal-power (the default) or 'linear",
+            )
+            .with_irritants(args.iter().map(|v| interp.write_string(*v)).collect()));
+        };
+        s.borrow_mut().curve = curve;
+        Ok(interp.symbol(match curve {
+            Curve::EqualPower => "equal-power",
+            Curve::Linear => "linear",
+        }))
+    });
     let s = settings.clone();
     interp.register_native("dsp:fresh-next", move |interp, args| {
         if !args.is_empty() {
@@ -161,6 +201,7 @@ struct Voice {
     len: u64,
     /// It faulted: it is dropped at the end of this segment.
     faulted: bool,
+    curve: Curve,
 }
 
 /// The outgoing closures still sounding, and the buffers to mix them.
@@ -186,10 +227,16 @@ impl Default for Fader {
     }
 }
 
-/// (old, new) gains at `x` in 0..=1 of an equal-power fade.
-fn gains(x: f32) -> (f32, f32) {
-    let a = x.clamp(0.0, 1.0) * FRAC_PI_2;
-    (a.cos(), a.sin())
+/// (old, new) gains at `x` in 0..=1 of a fade.
+fn gains(x: f32, curve: Curve) -> (f32, f32) {
+    let x = x.clamp(0.0, 1.0);
+    match curve {
+        Curve::EqualPower => {
+            let a = x * FRAC_PI_2;
+            (a.cos(), a.sin())
+        }
+        Curve::Linear => (1.0 - x, x),
+    }
 }
 
 impl Fader {
@@ -198,9 +245,9 @@ impl Fader {
         self.count > 0
     }
 
-    /// Starts fading `out` (which played as `entry`) out over `fade` samples. When
-    /// [`MAX_VOICES`] sound already, the oldest is cut (and given back).
-    pub fn start(&mut self, out: Outgoing, entry: Entry, fade: u32) {
+    /// Starts fading `out` (which played as `entry`) out over `fade` samples along
+    /// `curve`. When [`MAX_VOICES`] sound already, the oldest is cut (and given back).
+    pub fn start(&mut self, out: Outgoing, entry: Entry, (fade, curve): (u32, Curve)) {
         if self.count == MAX_VOICES {
             self.drop_through(0);
         }
@@ -210,6 +257,7 @@ impl Fader {
             pos: 0,
             len: u64::from(fade.max(1)),
             faulted: false,
+            curve,
         });
         self.count += 1;
     }
@@ -291,7 +339,7 @@ impl Fader {
             };
             let Some(v) = self.voices[i] else { continue };
             for f in 0..frames {
-                let (g_old, g_new) = gains((v.pos + f as u64) as f32 / v.len as f32);
+                let (g_old, g_new) = gains((v.pos + f as u64) as f32 / v.len as f32, v.curve);
                 for k in f * channels..(f + 1) * channels {
                     acc[k] = acc[k] * g_old + next[k] * g_new;
                 }
@@ -317,7 +365,7 @@ impl Fader {
 pub struct TimedSwap {
     pub batch: Box<SwapBatch>,
     pub at: i64,
-    pub fade: u32,
+    pub fade: (u32, Curve),
     /// A `SetEntry` that arrived after the swap: it takes effect with it.
     pub entry: Option<Option<Entry>>,
 }
@@ -422,12 +470,14 @@ mod tests {
             at: Some(777),
             fade: 48_000,
             fresh: true,
+            curve: Curve::EqualPower,
         };
         assert_eq!(s.take(), once);
         let after = SwapTiming {
             at: None,
             fade: 960,
             fresh: false,
+            curve: Curve::EqualPower,
         };
         assert_eq!(s.take(), after);
     }

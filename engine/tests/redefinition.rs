@@ -420,3 +420,25 @@ fn a_swap_sent_while_a_quantised_one_waits_takes_effect_with_it_not_before() {
     assert!(out[..10_000].iter().all(|x| *x == 0.0));
     assert!(out[10_000..].iter().all(|x| *x == 0.25));
 }
+
+#[test]
+fn a_linear_fade_keeps_the_level_of_a_carried_oscillator_where_equal_power_swells() {
+    let peak_during_fade = |curve: &str| {
+        let mut s = session();
+        eval(
+            &mut s,
+            &format!(
+                "(dsp:fade-time 100) (dsp:fade-curve '{curve}) {OSC_C} {} (dsp:set! dsp)",
+                osc_dsp(0.5)
+            ),
+        );
+        left(&mut s, 5056.0 / RATE);
+        eval(&mut s, &osc_dsp(0.5));
+        let out = left(&mut s, 0.1);
+        out.iter().fold(0.0f32, |m, x| m.max(x.abs()))
+    };
+    let linear = peak_during_fade("linear");
+    assert!((linear - 0.5).abs() < 1e-3, "{linear}");
+    let equal_power = peak_during_fade("equal-power");
+    assert!(equal_power > 0.69 && equal_power < 0.71, "{equal_power}");
+}
