@@ -442,3 +442,42 @@ fn a_linear_fade_keeps_the_level_of_a_carried_oscillator_where_equal_power_swell
     let equal_power = peak_during_fade("equal-power");
     assert!(equal_power > 0.69 && equal_power < 0.71, "{equal_power}");
 }
+
+/// `dsp` holding the library's `osc_c`, at `amp`.
+fn library_osc_dsp(amp: f64) -> String {
+    format!(
+        "(bind-func dsp:DSP
+           (let ((o (osc_c 0.0)) (l:SAMPLE 0.0))
+             (lambda (in:SAMPLE time:i64 chan:i64 dat:SAMPLE*)
+               (if (= chan 0) (set! l (o {amp} 330.0)))
+               l)))"
+    )
+}
+
+#[test]
+fn the_librarys_osc_c_held_in_a_redefined_dsp_keeps_its_phase() {
+    let render = |redefine: bool| {
+        let mut s = session();
+        eval(
+            &mut s,
+            &format!(
+                "(sys:load \"libs/core/audio_dsp.xtm\") (dsp:fade-time 0) {} (dsp:set! dsp)",
+                library_osc_dsp(0.5)
+            ),
+        );
+        let mut out = left(&mut s, 5056.0 / RATE);
+        if redefine {
+            eval(&mut s, &library_osc_dsp(0.25));
+        }
+        out.extend(left(&mut s, 0.05));
+        out
+    };
+    let (straight, redefined) = (render(false), render(true));
+    for (i, (a, b)) in straight.iter().zip(&redefined).enumerate() {
+        let expected = if i < 5056 { *a } else { 0.5 * a };
+        assert!(
+            (b - expected).abs() < 1e-6,
+            "sample {i}: {b} against {expected}"
+        );
+    }
+}
