@@ -481,3 +481,29 @@ fn the_librarys_osc_c_held_in_a_redefined_dsp_keeps_its_phase() {
         );
     }
 }
+
+#[test]
+fn the_old_closure_and_its_zone_are_freed_when_its_fade_is_over() {
+    // v1 fades out over 100 ms under v2; v2 is replaced at once by v3 and stays alive as
+    // the entry's fallback (it played without a fault): v1 lives as long as its fade only
+    let mut s = session();
+    eval(
+        &mut s,
+        &format!("(dsp:fade-time 100) {} (dsp:set! dsp)", timed_sine(220.0)),
+    );
+    left(&mut s, 0.01);
+    let one = s.session().dsp_live();
+    eval(&mut s, &timed_sine(330.0));
+    left(&mut s, 64.0 / RATE);
+    eval(&mut s, &format!("(dsp:fade-next 0) {}", timed_sine(440.0)));
+    left(&mut s, 0.02);
+    let during = s.session().dsp_live();
+    assert_eq!(during.closures, one.closures + 2);
+    assert_eq!(during.zones, one.zones + 2);
+    assert_eq!(during.code_blocks, one.code_blocks + 2);
+    left(&mut s, 0.1);
+    let after = s.session().dsp_live();
+    assert_eq!(after.closures, one.closures + 1);
+    assert_eq!(after.zones, one.zones + 1);
+    assert_eq!(after.code_blocks, one.code_blocks + 1);
+}
