@@ -7,6 +7,8 @@
 //!   without pause; prints the median, p99.9 and maximum;
 //! - `eval_to_audible`: from an evaluation arriving (a new `dsp`) to the end of the first
 //!   buffer that plays it, on one thread (a live engine adds up to one buffer of waiting).
+//! - `buffer_64_frames_fading`: one 64-frame buffer of `LOADED_DSP` while a redefinition
+//!   of it crossfades (both closures run), beside `buffer_64_frames_idle` (one runs).
 //! - `events_1000_reverse`: the 64-frame buffer that receives 1,000 timed events sent in
 //!   reverse time order (all queued, none due yet).
 //!
@@ -127,6 +129,46 @@ fn buffer_under_load(c: &mut Criterion) {
     });
 }
 
+/// A buffer during a crossfade: `dsp` is redefined with a fade of one second (750
+/// buffers), and at most 700 buffers are timed per fade, so every timed buffer runs the
+/// old closure beside the new one.
+fn buffer_during_fade(c: &mut Criterion) {
+    let (mut session, mut processor) = Session::with_audio(&SessionConfig::default()).unwrap();
+    session.eval_source(LOADED_DSP, "fade.xtm").unwrap();
+    let mut out = vec![0.0f32; 64 * 2];
+    processor.process(&mut out);
+    let redefine = LOADED_DSP
+        .split("(bind-func dsp:DSP")
+        .nth(1)
+        .map(|rest| format!("(dsp:fade-next 1000) (bind-func dsp:DSP{rest}"))
+        .unwrap();
+    c.bench_function("buffer_64_frames_fading", |b| {
+        b.iter_custom(|iters| {
+            let mut spent = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                session.eval_source(&redefine, "fade.xtm").unwrap();
+                // the swap itself (and the carry) lands in this untimed buffer
+                processor.process(&mut out);
+                session.poll();
+                let n = left.min(700);
+                let t0 = Instant::now();
+                for _ in 0..n {
+                    processor.process(&mut out);
+                }
+                spent += t0.elapsed();
+                left -= n;
+                // let the fade end, so the next one starts from one closure
+                for _ in n..760 {
+                    processor.process(&mut out);
+                }
+                session.poll();
+            }
+            spent
+        })
+    });
+}
+
 fn eval_to_audible(c: &mut Criterion) {
     let (mut session, mut processor) = Session::with_audio(&SessionConfig::default()).unwrap();
     session.eval_source(LOADED_DSP, "live.xtm").unwrap();
@@ -199,6 +241,7 @@ criterion_group!(
     benches,
     render_examples,
     buffer_under_load,
+    buffer_during_fade,
     eval_to_audible,
     events_1000_reverse
 );

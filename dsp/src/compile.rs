@@ -1,6 +1,7 @@
 //! One definition from form to installed closure: parse, infer, lower every lambda into
 //! one code block, run the init code in the definition's closure zone, install.
 
+use crate::carry;
 use crate::error::{DspError, DspErrorKind, Result, syntax};
 use crate::infer::{self, Globals, Ref, Typed};
 use crate::jit::{CodeBlock, Jit};
@@ -14,6 +15,17 @@ use crate::syntax::{Expr, ExprKind, Lambda, Parser};
 use crate::types::{Type, TypeNames};
 use std::collections::HashMap;
 use std::sync::Arc;
+
+/// The option of `bind-func` that starts the closure from its own `let` instead of
+/// carrying the state of the closure it replaces over (see [`crate::carry`]).
+pub const FRESH: &str = ":fresh";
+
+/// How a bind-func is built, from its options.
+#[derive(Clone, Copy)]
+struct How {
+    zone_bytes: u64,
+    fresh: bool,
+}
 
 /// Everything a definition is compiled against.
 pub struct Compiler<'a> {
@@ -134,7 +146,7 @@ impl Compiler<'_> {
     pub fn bind_func(&mut self, form: &Sexp, items: &[Sexp]) -> Result<Output> {
         let sp = form.span.as_ref();
         let shape = format!(
-            "bind-func takes (bind-func name [zone-bytes] [\"docstring\"] (lambda ...)), found `{form}`"
+            "bind-func takes (bind-func name [zone-bytes] [\"docstring\"] [:fresh] (lambda ...)), found `{form}`"
         );
         // between the name and the body: at most a zone size and a docstring, in
         // either order (Extempore's spellings)
@@ -147,8 +159,10 @@ impl Compiler<'_> {
         let binder = parser.binder(name_form)?;
         let mut zone_bytes = None;
         let mut doc = false;
+        let mut fresh = false;
         for o in options {
             match &o.kind {
+                SexpKind::Sym(s) if s == FRESH => fresh = true,
                 SexpKind::Int(n) if *n > 0 && zone_bytes.is_none() => zone_bytes = Some(*n as u64),
                 SexpKind::Str(_) if !doc => doc = true,
                 SexpKind::Int(_) => {
@@ -163,7 +177,8 @@ impl Compiler<'_> {
         let zone_bytes = zone_bytes.unwrap_or(self.default_zone);
         let name = binder.name.clone();
         let mark = self.reg.mark();
-        let result = self.bind_func_from(form, &name, binder.ty.clone(), zone_bytes, expr);
+        let how = How { zone_bytes, fresh };
+        let result = self.bind_func_from(form, &name, binder.ty.clone(), how, expr);
         if result.is_err() {
             self.reg.rollback(mark);
             // warnings of the failed init code (a zone that overflowed) belong to no
@@ -178,7 +193,7 @@ impl Compiler<'_> {
         form: &Sexp,
         name: &str,
         declared: Option<Type>,
-        zone_bytes: u64,
+        how: How,
         expr: &Sexp,
     ) -> Result<Output> {
         let sp = form.span.as_ref();
@@ -245,6 +260,8 @@ impl Compiler<'_> {
             current: true,
             in_flight: 0,
             sites: 0..0,
+            carry: None,
+            inits: Default::default(),
         };
         let first_site = self.reg.sites.next();
         let result = self.build(
@@ -254,7 +271,7 @@ impl Compiler<'_> {
             &lambdas,
             &idxs,
             &typed,
-            zone_bytes,
+            how.zone_bytes,
             sp,
         );
         let closure = match result {
@@ -266,6 +283,7 @@ impl Compiler<'_> {
                 return Err(e);
             }
         };
+        self.carry_into(&mut generation, closure, how.fresh, &mut warnings);
         for w in &warnings {
             self.warn(w);
         }
@@ -279,6 +297,37 @@ impl Compiler<'_> {
             signature,
             warnings,
         })
+    }
+
+    /// Records the starting values of the new closure's variables and, unless `fresh`,
+    /// plans what it takes from the current closure of its name (see [`crate::carry`]).
+    fn carry_into(
+        &mut self,
+        generation: &mut Gen,
+        closure: u64,
+        fresh: bool,
+        notes: &mut Vec<String>,
+    ) {
+        let Some(new_zone) = generation.zone.as_ref() else {
+            return;
+        };
+        let old = self
+            .reg
+            .funcs
+            .get(&generation.name)
+            .filter(|_| !fresh)
+            .and_then(|f| {
+                let g = self.reg.gens.get(&f.gen_id)?;
+                Some(carry::Old {
+                    closure: self.reg.slots[f.slot as usize],
+                    zone: g.zone.as_ref()?,
+                    inits: &g.inits,
+                })
+            });
+        let new = (generation.name.as_str(), closure, new_zone);
+        let (plan, inits) = carry::plan(self.reg, self.arena, old, new, notes);
+        generation.carry = plan;
+        generation.inits = inits;
     }
 
     #[allow(clippy::too_many_arguments)]

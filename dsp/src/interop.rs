@@ -16,7 +16,7 @@
 //!
 //! Nothing [`AudioCtx`] does allocates, locks or prints.
 
-use crate::registry::{CodeMem, Epoch, INTERRUPTED, Registry, SwapBatch};
+use crate::registry::{CodeMem, Epoch, INTERRUPTED, Outgoing, Registry, SwapBatch};
 use crate::runtime::shadow::strip;
 use crate::runtime::{Arena, ArenaBlock, Ctx, FaultCode, FaultDetail, RawFault};
 use crate::types::Type;
@@ -277,11 +277,22 @@ impl AudioCtx {
     /// and what this context keeps to fall back to. When the entry's slot is replaced while
     /// its closure has been running without a fault, that closure becomes the fallback.
     pub fn apply(&mut self, batch: &mut SwapBatch) {
+        batch.outgoing = None;
         for &(slot, clo, generation) in &batch.installs {
             let i = slot as usize;
+            if let Some((_, carry)) = batch.carries.iter().find(|(s, _)| *s == slot)
+                && carry.old() == self.slots[i]
+            {
+                carry.apply(&self.arena);
+            }
             let old = std::mem::replace(&mut self.slots[i], clo);
             let old_gen = std::mem::replace(&mut self.gens[i], generation);
             if self.watch.slot == Some(slot) {
+                batch.outgoing = (old != 0).then_some(Outgoing {
+                    slot,
+                    closure: old,
+                    generation: old_gen,
+                });
                 if self.watch.ran_ok {
                     self.watch.fallback = Some((old, old_gen));
                 }
@@ -441,9 +452,46 @@ impl AudioCtx {
             return self.run_mixer(e, &[], output, frames, channels, time);
         }
         let (f, env) = self.entry_fn(e)?;
+        self.run_code(e, (f, env), input, output, (frames, channels), time)?;
+        self.ran_ok(e);
+        Ok(())
+    }
+
+    /// Runs closure `o`, which entry `e`'s slot held before a swap, as `e` over an
+    /// interleaved buffer of `channels` channels (the outgoing side of a crossfade).
+    /// Faults as a stale call when `o` is not a live closure of `e`'s type.
+    pub fn run_outgoing(
+        &mut self,
+        e: Entry,
+        o: &Outgoing,
+        input: &[f32],
+        output: &mut [f32],
+        channels: usize,
+        time: i64,
+    ) -> Result<(), Fault> {
+        let frames = output.len() / channels.max(1);
+        let code = resolve(&self.code, &self.arena, o.closure, e.type_id)
+            .ok_or(own_fault(FaultCode::StaleCall))?;
+        self.run_code(e, code, input, output, (frames, channels), time)
+    }
+
+    /// Runs the closure whose (code, environment) is `(f, env)` as entry `e`.
+    fn run_code(
+        &mut self,
+        e: Entry,
+        (f, env): (u64, u64),
+        input: &[f32],
+        output: &mut [f32],
+        (frames, channels): (usize, usize),
+        time: i64,
+    ) -> Result<(), Fault> {
         let frames = frames.min(output.len() / channels.max(1));
         if channels == 0 || frames == 0 {
             return Ok(());
+        }
+        if e.kind == EntryKind::Mixer {
+            // A mixer's code takes the lanes' samples: only `run_mixer` may call it.
+            return Err(own_fault(FaultCode::BadClosure));
         }
         if e.kind != EntryKind::Buffer {
             for fr in 0..frames {
@@ -456,7 +504,6 @@ impl AudioCtx {
                         self.call_sample(e, f, env, x, time + fr as i64, c as i64)?;
                 }
             }
-            self.ran_ok(e);
             return Ok(());
         }
         if channels > IO_SAMPLES {
@@ -491,7 +538,6 @@ impl AudioCtx {
             }
             done += n;
         }
-        self.ran_ok(e);
         Ok(())
     }
 

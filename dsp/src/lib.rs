@@ -19,6 +19,7 @@
 //! allocates, locks or prints. Code still installed when the [`Dsp`] is dropped stays
 //! alive until the last [`AudioCtx`] is dropped (which then frees it).
 
+mod carry;
 mod compile;
 pub mod error;
 mod infer;
@@ -37,7 +38,7 @@ pub use interop::{
     AudioCtx, DspValue, Entry, Fault, MAX_PREPARED_ARGS, PREPARED_TEXT, PreparedCall, Revert,
 };
 pub use lanes::{MAX_LANES, SlotTable};
-pub use registry::{LiveCounts, SwapBatch};
+pub use registry::{LiveCounts, Outgoing, SwapBatch};
 pub use sexp::{Sexp, SexpKind, Span, parse};
 pub use types::{FnSig, Type};
 
@@ -585,6 +586,12 @@ impl Dsp {
     /// A batch back from the audio thread: frees what nothing holds any more.
     pub fn retire(&mut self, batch: Box<SwapBatch>) {
         self.reg.retire(&batch);
+    }
+
+    /// The audio side stopped playing an outgoing closure it kept for a crossfade (see
+    /// [`SwapBatch::keep_outgoing`]): its generation may be freed.
+    pub fn fade_over(&mut self, o: Outgoing) {
+        self.reg.fade_over(o);
     }
 
     /// The audio side went back to a previous generation of a faulting entry: it keeps that

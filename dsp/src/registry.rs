@@ -29,6 +29,7 @@
 //!   its code, zone and indices are freed only once every audio context that was inside
 //!   a buffer at that moment has finished that buffer (a call in progress then has
 //!   returned), see [`Registry::reclaim`].
+use crate::carry::{Carry, Inits};
 use crate::jit::CodeBlock;
 use crate::runtime::vars::{self, VarEntry};
 use crate::runtime::{Arena, Zone};
@@ -206,6 +207,10 @@ pub struct Gen {
     pub in_flight: u32,
     /// The fault sites its code names (forgotten when it is freed: nothing can fault there).
     pub sites: std::ops::Range<u32>,
+    /// What its closure takes from the one it replaces, until it joins a swap batch.
+    pub carry: Option<Carry>,
+    /// The starting values of its closures' variables, for the next redefinition's carry.
+    pub inits: Inits,
 }
 
 /// An audio context's buffer count, odd while it is inside a buffer (see
@@ -228,6 +233,49 @@ pub struct SwapBatch {
     /// After `AudioCtx::apply`: the (slot, generation) the audio side now keeps to fall
     /// back to if that slot's entry faults.
     pub(crate) fallback: Option<(u32, usize)>,
+    /// (slot, state to carry into the closure installed there).
+    pub(crate) carries: Vec<(u32, Carry)>,
+    /// After `AudioCtx::apply`: the entry's closure this batch replaced.
+    pub(crate) outgoing: Option<Outgoing>,
+    /// The audio side keeps running `outgoing` (a crossfade): its generation lives until
+    /// [`Registry::fade_over`].
+    pub(crate) keep_outgoing: bool,
+}
+
+/// The DSP entry's closure a swap replaced on the audio side, which may keep playing for a
+/// crossfade (see [`SwapBatch::outgoing`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outgoing {
+    pub(crate) slot: u32,
+    pub(crate) closure: u64,
+    pub(crate) generation: usize,
+}
+
+impl Outgoing {
+    /// The slot it was replaced in.
+    pub fn slot(&self) -> u32 {
+        self.slot
+    }
+}
+
+impl SwapBatch {
+    /// After `AudioCtx::apply`: the closure of the watched entry slot this batch replaced,
+    /// if it replaced one.
+    pub fn outgoing(&self) -> Option<Outgoing> {
+        self.outgoing
+    }
+
+    /// The closures this batch installs start from their own `let`: the state planned to be
+    /// carried over from the closures they replace is let go.
+    pub fn start_fresh(&mut self) {
+        self.carries.clear();
+    }
+
+    /// The audio side keeps playing the outgoing closure: when this batch is retired its
+    /// generation stays alive until `Dsp::fade_over` is given it back.
+    pub fn keep_outgoing(&mut self) {
+        self.keep_outgoing = self.outgoing.is_some();
+    }
 }
 
 /// What the registry held before a definition started, to undo a failed one
@@ -266,6 +314,8 @@ pub struct Registry {
     audio_gen: Vec<Option<usize>>,
     /// The generation the audio side keeps to fall back to when its entry faults.
     audio_fallback: Option<usize>,
+    /// Generations the audio side keeps playing while it fades them out.
+    fading: Vec<usize>,
     /// Generations that made closures in the control thread's default zone.
     permanent: HashSet<usize>,
     /// The buffer counts of the audio contexts made so far.
@@ -296,6 +346,7 @@ impl Default for Registry {
             pending: Vec::new(),
             audio_gen: vec![None; MAX_SLOTS],
             audio_fallback: None,
+            fading: Vec::new(),
             permanent: HashSet::new(),
             epochs: Vec::new(),
             type_ids: HashMap::new(),
@@ -472,9 +523,13 @@ impl Registry {
             return None;
         }
         let installs = std::mem::take(&mut self.pending);
-        for (_, _, g) in &installs {
+        let mut carries = Vec::new();
+        for (slot, _, g) in &installs {
             if let Some(g) = self.gens.get_mut(g) {
                 g.in_flight += 1;
+                if let Some(c) = g.carry.take() {
+                    carries.push((*slot, c));
+                }
             }
         }
         let replaced = Vec::with_capacity(installs.len());
@@ -482,6 +537,9 @@ impl Registry {
             installs,
             replaced,
             fallback: None,
+            carries,
+            outgoing: None,
+            keep_outgoing: false,
         }))
     }
 
@@ -493,6 +551,17 @@ impl Registry {
             self.audio_gen[*slot as usize] = Some(*g);
         }
         self.audio_fallback = batch.fallback.map(|(_, g)| g);
+        if let Some(o) = batch.outgoing.filter(|_| batch.keep_outgoing) {
+            self.fading.push(o.generation);
+        }
+        self.collect();
+    }
+
+    /// The audio side stopped playing `o` (its fade is over).
+    pub fn fade_over(&mut self, o: Outgoing) {
+        if let Some(i) = self.fading.iter().position(|g| *g == o.generation) {
+            self.fading.swap_remove(i);
+        }
         self.collect();
     }
 
@@ -534,6 +603,7 @@ impl Registry {
             held.extend(self.audio_gen.iter().flatten().copied());
             held.extend(self.pending.iter().map(|p| p.2));
             held.extend(self.audio_fallback);
+            held.extend(self.fading.iter().copied());
             held.extend(self.permanent.iter().copied());
             let dead: Vec<usize> = self
                 .gens

@@ -19,6 +19,7 @@ use zonal_dsp::{AudioCtx, Entry, Fault, MAX_LANES, PreparedCall};
 
 use crate::commands::{AudioEnds, Command, Returned};
 use crate::events::EventQueue;
+use crate::fade::{Curve, Fader, TimedSwap, TimedSwaps};
 use crate::input::InputSource;
 use crate::lanes::{LaneFault, Lanes};
 
@@ -74,6 +75,10 @@ pub struct Processor {
     stats: Arc<AudioStats>,
     /// `(dsp:set! a b ...)`: closures in lanes, summed or mixed by the entry.
     lanes: Lanes,
+    /// Outgoing entries still sounding (crossfades).
+    fader: Fader,
+    /// Swaps waiting for their samples.
+    timed: TimedSwaps,
 }
 
 impl Processor {
@@ -97,6 +102,8 @@ impl Processor {
             source: None,
             stats,
             lanes,
+            fader: Fader::default(),
+            timed: TimedSwaps::default(),
         }
     }
 
@@ -139,8 +146,17 @@ impl Processor {
         let mut done = 0;
         while done < frames {
             let t = self.time + done as i64;
+            while let Some(timed) = self.timed.pop_due(t) {
+                self.apply_timed(timed);
+            }
             self.run_due_events(t);
-            let until = match self.pending.peek_time() {
+            let next = self
+                .pending
+                .peek_time()
+                .into_iter()
+                .chain(self.timed.next_time())
+                .min();
+            let until = match next {
                 Some(te) => ((te - self.time) as usize).clamp(done + 1, frames),
                 None => frames,
             };
@@ -173,9 +189,29 @@ impl Processor {
         self.stats.buffers.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Renders one segment, frame `from` of the buffer and sample `t`: the lanes and the
+    /// entry, mixed with the outgoing entries still fading out.
+    fn render(&mut self, segment: &mut [f32], from: usize, t: i64) {
+        self.render_entry(segment, from, t);
+        while let Some(o) = self.fader.finished() {
+            self.give_back(Returned::FadeOver(o));
+        }
+        if self.fader.active() {
+            let input = &self.input[from * self.channels..from * self.channels + segment.len()];
+            self.fader
+                .mix(&mut self.ctx, input, segment, self.channels, t);
+            for s in segment.iter_mut() {
+                *s = self.guard(*s);
+            }
+            while let Some(o) = self.fader.finished() {
+                self.give_back(Returned::FadeOver(o));
+            }
+        }
+    }
+
     /// Runs the lanes and the entry closure over one segment, frame `from` of the buffer
     /// and sample `t`, then guards it.
-    fn render(&mut self, segment: &mut [f32], from: usize, t: i64) {
+    fn render_entry(&mut self, segment: &mut [f32], from: usize, t: i64) {
         let channels = self.channels;
         let frames = segment.len() / channels;
         if self.lanes.active() {
@@ -224,6 +260,8 @@ impl Processor {
                 segment.fill(0.0);
                 return;
             }
+            // the previous version plays in full again: it stops fading out beside itself
+            self.fader.cut();
             result = self.run_entry(entry, segment, from, t);
         }
         for s in segment.iter_mut() {
@@ -267,18 +305,24 @@ impl Processor {
     fn receive(&mut self) {
         while let Ok(cmd) = self.rings.commands.pop() {
             match cmd {
-                Command::Swap(mut batch) => {
-                    self.ctx.apply(&mut batch);
-                    self.give_back(Returned::Retired(batch));
-                    self.stopped = false;
-                    self.lanes.restart();
-                }
-                Command::SetEntry(entry) => {
-                    self.lanes.set(None);
-                    self.entry = entry;
-                    self.ctx.watch(entry.map(|e| e.slot()));
-                    self.stopped = false;
-                }
+                Command::Swap { batch, timing } => match self.timed.time_for(timing.at) {
+                    Some(at) if at > self.time || !self.timed.is_empty() => {
+                        let timed = TimedSwap {
+                            batch,
+                            at,
+                            fade: (timing.fade, timing.curve),
+                            entry: None,
+                        };
+                        if let Some(early) = self.timed.push(timed) {
+                            self.apply_timed(early);
+                        }
+                    }
+                    _ => self.swap(batch, (timing.fade, timing.curve)),
+                },
+                Command::SetEntry(entry) => match self.timed.last_mut() {
+                    Some(timed) => timed.entry = Some(entry),
+                    None => self.set_entry(entry),
+                },
                 Command::SetRouting(routing) => {
                     self.lanes.set(Some(routing));
                     self.entry = routing.mixer;
@@ -292,6 +336,43 @@ impl Processor {
                 }
                 Command::Event { time, call } => self.insert_event(time, call),
             }
+        }
+    }
+
+    /// Installs a swap batch; when it replaces the entry's closure and the fade is not 0
+    /// samples, the old closure keeps sounding, fading out along the fade's curve. (A
+    /// mixer of lanes and the lanes' own closures swap at once.)
+    fn swap(&mut self, mut batch: Box<zonal_dsp::SwapBatch>, fade: (u32, Curve)) {
+        self.ctx.apply(&mut batch);
+        if let (Some(entry), Some(out)) = (self.entry, batch.outgoing())
+            && fade.0 > 0
+            && !self.stopped
+            && !entry.is_mixer()
+            && out.slot() == entry.slot()
+        {
+            self.fader.start(out, entry, fade);
+            batch.keep_outgoing();
+            while let Some(o) = self.fader.finished() {
+                self.give_back(Returned::FadeOver(o));
+            }
+        }
+        self.give_back(Returned::Retired(batch));
+        self.stopped = false;
+        self.lanes.restart();
+    }
+
+    fn set_entry(&mut self, entry: Option<Entry>) {
+        self.lanes.set(None);
+        self.entry = entry;
+        self.ctx.watch(entry.map(|e| e.slot()));
+        self.stopped = false;
+    }
+
+    /// Installs a swap that waited for its time, and the entry sent after it.
+    fn apply_timed(&mut self, timed: TimedSwap) {
+        self.swap(timed.batch, timed.fade);
+        if let Some(entry) = timed.entry {
+            self.set_entry(entry);
         }
     }
 

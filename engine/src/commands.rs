@@ -5,13 +5,16 @@
 //! the control thread) and the faults it hit. Both rings are `rtrb`; nothing else is
 //! shared but atomics and memory whose ownership travelled through a ring.
 
-use zonal_dsp::{AudioCtx, Entry, Fault, PreparedCall, Revert, SwapBatch};
+use zonal_dsp::{AudioCtx, Entry, Fault, Outgoing, PreparedCall, Revert, SwapBatch};
 
 use crate::lanes::Routing;
 
-/// Capacity of the command ring. The return ring is as large, so that the audio
-/// thread, which returns at most one value per command, can never find it full while
-/// the control thread drains it before sending more.
+use crate::fade::SwapTiming;
+
+/// Capacity of the command ring. The return ring is twice as large, so that the audio
+/// thread, which returns at most two values per command (a swap's batch, then the end of
+/// its fade), can never find it full while the control thread drains it before sending
+/// more.
 pub const RING_CAPACITY: usize = 4096;
 
 /// A request from the control thread, applied at the start of the next buffer.
@@ -20,8 +23,12 @@ pub const RING_CAPACITY: usize = 4096;
     reason = "an event carries its strings inline: boxing it would make the audio thread free it"
 )]
 pub enum Command {
-    /// Everything one evaluation defined, installed at once.
-    Swap(Box<SwapBatch>),
+    /// Everything one evaluation defined, installed at once, at the time and with the
+    /// fade of its timing.
+    Swap {
+        batch: Box<SwapBatch>,
+        timing: SwapTiming,
+    },
     /// The closure the audio thread calls for every frame (or buffer); `None` is silence.
     SetEntry(Option<Entry>),
     /// A call into DSP code at an exact sample time.
@@ -54,12 +61,14 @@ pub enum Returned {
     },
     /// A lane context that found no room (more than `MAX_LANES` were sent).
     SpareLane(Box<AudioCtx>),
+    /// The entry's closure a swap replaced stopped sounding (its fade is over).
+    FadeOver(Outgoing),
 }
 
 /// Creates the two rings: (control's ends, audio's ends).
 pub fn rings() -> (ControlEnds, AudioEnds) {
     let (cmd_tx, cmd_rx) = rtrb::RingBuffer::new(RING_CAPACITY);
-    let (ret_tx, ret_rx) = rtrb::RingBuffer::new(RING_CAPACITY);
+    let (ret_tx, ret_rx) = rtrb::RingBuffer::new(2 * RING_CAPACITY);
     (
         ControlEnds {
             commands: cmd_tx,

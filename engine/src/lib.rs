@@ -17,13 +17,14 @@ pub mod denormals;
 pub mod device;
 pub mod diagnostic;
 pub mod events;
+pub mod fade;
 pub mod input;
 pub mod io;
 pub mod lanes;
 pub mod libs;
-pub mod load_meter;
 #[cfg(feature = "link")]
 pub mod link;
+pub mod load_meter;
 pub mod midi;
 pub mod offline;
 pub mod osc;

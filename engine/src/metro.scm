@@ -42,7 +42,7 @@
             ((eq? what 'get-beat)
              (let ((q (if (null? args) 1 (car args)))
                    (b (beat-of (now))))
-               (+ b (- q (modulo b q)))))
+               (* q (+ 1 (floor (/ b q))))))
             ((eq? what 'beat-at-time) (exact->inexact (beat-of (car args))))
             ((eq? what 'dur) (* (car args) samples-per-beat))
             ((eq? what 'get-tempo) (/ (* 60 *samplerate*) samples-per-beat))
@@ -84,3 +84,8 @@
             (loop (- q (car gs)) (cdr gs)))))))
 
 (define *metro* (make-metro 120 '(0 . 0)))
+
+;; (dsp:swap-on-beat [Q]): the next swap (the next definitions evaluated) takes effect on
+;; the next beat of *metro* that is a multiple of Q (default 1), as JITLib's quant.
+(define (dsp:swap-on-beat . q)
+  (dsp:swap-at (*metro* (*metro* 'get-beat (if (null? q) 1 (car q))))))

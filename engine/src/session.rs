@@ -26,6 +26,7 @@ use zonal_scheme::{Datum, DatumKind, Error, ErrorKind, Interp, Value};
 use crate::audio::{AudioStats, MAX_CHANNELS, Processor};
 use crate::commands::{Command, ControlEnds, Returned, rings};
 use crate::convert::to_sexp;
+use crate::fade::SwapSettings;
 use crate::lanes::{Lanes, Routing};
 use crate::scheduler::{Callback, Scheduler, ZERO_TIME_CALLBACKS};
 use crate::watchdog::Watchdog;
@@ -79,6 +80,8 @@ struct State {
     /// Set by `sys:load-preload-check` when its library is already loaded: the
     /// `sys:load` running stops there and returns `#f`.
     preload_escape: bool,
+    /// The fade and time of swaps (`dsp:fade-time`, `dsp:swap-at`...).
+    swaps: Rc<RefCell<SwapSettings>>,
 }
 
 /// The control thread's session.
@@ -192,6 +195,7 @@ impl Session {
             audio_interrupt: None,
             loading: 0,
             preload_escape: false,
+            swaps: Rc::new(RefCell::new(SwapSettings::new(cfg.sample_rate))),
         }));
         let interp = Interp::new();
         // `(zonal:interrupt)` and Ctrl-C stop loops in DSP code called from Scheme too.
@@ -429,6 +433,8 @@ impl Session {
             let v = self.interp.int(samples);
             self.interp.define(name, v);
         }
+        let swaps = self.state.borrow().swaps.clone();
+        crate::fade::register(&mut self.interp, &swaps);
         let stats = self.state.borrow().stats.clone();
         let rate = self.state.borrow().sample_rate;
         self.io = Some(crate::io::register(&mut self.interp, stats, rate));
@@ -501,6 +507,13 @@ fn flush_state(st: &mut State) {
         _ => Vec::new(),
     };
     let events = std::mem::take(&mut st.events);
+    let timing = batch.as_ref().map(|_| st.swaps.borrow_mut().take());
+    let batch = batch.map(|mut b| {
+        if timing.is_some_and(|t| t.fresh) {
+            b.start_fresh();
+        }
+        b
+    });
     match &mut st.link {
         AudioLink::Local(local) => {
             if let Some(mut batch) = batch {
@@ -525,7 +538,8 @@ fn flush_state(st: &mut State) {
         }
         AudioLink::Rings(_) => {
             let commands = batch
-                .map(Command::Swap)
+                .zip(timing)
+                .map(|(batch, timing)| Command::Swap { batch, timing })
                 .into_iter()
                 .chain(lanes.into_iter().map(|l| Command::AddLane(Box::new(l))))
                 .chain(route.map(|r| match r {
@@ -795,6 +809,7 @@ fn poll_state(st: &mut State) {
                 st.lanes_sent -= 1;
                 drop(lane);
             }
+            Returned::FadeOver(out) => st.dsp.fade_over(out),
         }
     }
     st.dsp.reclaim();

@@ -19,9 +19,11 @@ const SINE: &str = "(bind-func dsp:DSP (lambda (in time chan dat)
 const TYPO: &str = "(bind-func dsp:DSP (lambda (in time chan dat)
   (let ((p:float* null)) (if (> time 12000) (pref p 0) (dtof 0.0)))))";
 
+/// (Hard swaps: the test measures where each version starts.)
 fn falling_back() -> String {
     format!(
-        "{SINE}
+        "(dsp:fade-time 0)
+{SINE}
 (dsp:set! dsp)
 (define (typo) (eval '{TYPO}))
 (callback 6000 'typo)
@@ -93,7 +95,8 @@ fn a_corrected_definition_brings_a_stopped_entry_back() {
 fn an_entry_redefined_with_another_type_plays_without_dsp_set() {
     // DSP with doubles, then the same sine as a float DSP: a new entry type.
     let src = format!(
-        "(bind-func dsp:[double,double,i64,i64,double*]* (lambda (in time chan dat) 0.25))
+        "(dsp:fade-time 0)
+(bind-func dsp:[double,double,i64,i64,double*]* (lambda (in time chan dat) 0.25))
 (dsp:set! dsp)
 (define (retype) (eval '{SINE}))
 (callback 4800 'retype)

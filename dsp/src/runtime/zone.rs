@@ -192,6 +192,19 @@ impl Zone {
         self.bump + self.overflow_bytes
     }
 
+    /// True when `[addr, addr + len)` (tag stripped) lies in memory this zone hands out:
+    /// its primary range or one of its overflow blocks.
+    pub fn holds(&self, addr: u64, len: u64) -> bool {
+        let addr = strip(addr);
+        let inside =
+            |base: u64, size: u64| addr >= base && len <= size && addr - base <= size - len;
+        inside(self.base(), self.size)
+            || self
+                .overflow_blocks
+                .iter()
+                .any(|b| inside(b.addr(), b.len() as u64))
+    }
+
     /// The most [`Zone::used`] has ever been.
     pub fn high_water(&self) -> u64 {
         self.high_water
