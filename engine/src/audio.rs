@@ -245,12 +245,9 @@ impl Processor {
             && fade.0 > 0
             && !self.stopped
             && out.slot() == entry.slot()
+            && self.fader.start(out, entry, fade)
         {
-            self.fader.start(out, entry, fade);
             batch.keep_outgoing();
-            while let Some(o) = self.fader.finished() {
-                self.give_back(Returned::FadeOver(o));
-            }
         }
         self.give_back(Returned::Retired(batch));
         self.stopped = false;
