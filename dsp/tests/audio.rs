@@ -644,3 +644,42 @@ fn a_pointer_kept_past_the_audio_buffer_faults_on_read_and_write() {
         ctx.end_buffer();
     }
 }
+
+/// A counter and a buffer of the last values, as `dsp`: `(n)` starts at `start`.
+fn counting(start: i64, len: i64, fresh: &str) -> String {
+    format!(
+        "(bind-func dsp:DSP {fresh}
+           (let ((n {start}) (hist:float* (zalloc {len})))
+             (lambda (in time chan dat)
+               (set! n (+ n 1))
+               (pset! hist (% n {len}) (i64tof n))
+               (+ (i64tof n) (* 0.001 (pref hist 0))))))"
+    )
+}
+
+#[test]
+fn a_redefinition_carries_counters_and_buffers_over_at_the_swap_unless_fresh() {
+    let (mut dsp, mut ctx) = setup(&counting(0, 4, ""));
+    let e = dsp.entry("dsp").expect("entry");
+    let mut o = [0.0f32];
+    for t in 0..8 {
+        ctx.run_sample(e, &[0.0], t, &mut o).expect("runs");
+    }
+    assert_eq!(o[0], 8.0 + 0.008);
+    // compiled now, applied at the swap: the samples run in between are carried too
+    define(&mut dsp, &counting(0, 4, ""));
+    ctx.run_sample(e, &[0.0], 8, &mut o).expect("runs");
+    swap(&mut dsp, &mut ctx);
+    ctx.run_sample(e, &[0.0], 9, &mut o).expect("runs");
+    assert_eq!(o[0], 10.0 + 0.008);
+    // a changed starting value is the new one's; a resized buffer keeps its first bytes
+    // and the counter beside it starts again
+    define(&mut dsp, &counting(100, 8, ""));
+    swap(&mut dsp, &mut ctx);
+    ctx.run_sample(e, &[0.0], 10, &mut o).expect("runs");
+    assert_eq!(o[0], 101.0 + 0.008);
+    define(&mut dsp, &counting(100, 8, ":fresh"));
+    swap(&mut dsp, &mut ctx);
+    ctx.run_sample(e, &[0.0], 11, &mut o).expect("runs");
+    assert_eq!(o[0], 101.0);
+}

@@ -349,12 +349,9 @@ impl Processor {
             && !self.stopped
             && !entry.is_mixer()
             && out.slot() == entry.slot()
+            && self.fader.start(out, entry, fade)
         {
-            self.fader.start(out, entry, fade);
             batch.keep_outgoing();
-            while let Some(o) = self.fader.finished() {
-                self.give_back(Returned::FadeOver(o));
-            }
         }
         self.give_back(Returned::Retired(batch));
         self.stopped = false;

@@ -8,7 +8,7 @@
 //! `dsp:fresh-next`) and stamped on each batch as a [`SwapTiming`] when it is sent.
 //!
 //! Audio side: [`Fader`] holds the outgoing closures ([`Outgoing`]) still sounding, oldest
-//! first, at most [`MAX_VOICES`]. A swap during a fade starts another voice: each voice
+//! first, at most [`MAX_VOICES`] (a swap beyond that is hard). A swap during a fade starts another voice: each voice
 //! fades from what sounded before it into the voice after it (the last into the entry),
 //! so the mix stays continuous however often the entry is redefined. A voice whose fade is
 //! over goes back to the control thread (`Returned::FadeOver`), which lets its generation
@@ -28,7 +28,8 @@ use crate::audio::{MAX_CHANNELS, MAX_FRAMES};
 
 /// The fade of a session that was not told otherwise, in milliseconds.
 pub const DEFAULT_FADE_MS: f64 = 30.0;
-/// Outgoing closures sounding at once at most; a swap beyond that cuts the oldest.
+/// Outgoing closures sounding at once at most; a swap beyond that stops the closure it
+/// replaces at once.
 pub const MAX_VOICES: usize = 4;
 /// The longest fade, in milliseconds.
 const MAX_FADE_MS: f64 = 60_000.0;
@@ -246,10 +247,12 @@ impl Fader {
     }
 
     /// Starts fading `out` (which played as `entry`) out over `fade` samples along
-    /// `curve`. When [`MAX_VOICES`] sound already, the oldest is cut (and given back).
-    pub fn start(&mut self, out: Outgoing, entry: Entry, (fade, curve): (u32, Curve)) {
+    /// `curve`; false when [`MAX_VOICES`] sound already. Then `out` stops at once: it had
+    /// been fading in for less than the newest fade so far, so it weighs less in the mix
+    /// than any older voice, whose cut would jump more.
+    pub fn start(&mut self, out: Outgoing, entry: Entry, (fade, curve): (u32, Curve)) -> bool {
         if self.count == MAX_VOICES {
-            self.drop_through(0);
+            return false;
         }
         self.voices[self.count] = Some(Voice {
             out,
@@ -260,6 +263,7 @@ impl Fader {
             curve,
         });
         self.count += 1;
+        true
     }
 
     /// Stops every outgoing closure at once (the entry fell back to the last of them).

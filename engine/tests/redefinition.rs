@@ -268,7 +268,8 @@ fn a_thousand_faded_redefinitions_of_dsp_allocate_nothing_and_leave_nothing_behi
             .load(std::sync::atomic::Ordering::Relaxed),
         0
     );
-    // it kept sounding through overlapping fades (a fifth one at once cuts the oldest)
+    // it kept sounding through overlapping fades (a fifth one at once stops the entry it
+    // replaces instead of fading it)
     assert!(common::rms(&out, out.len() - 4800, 4800) > 0.05);
     assert!(common::rms(&out, 32_000, 4800) > 0.05);
     let live = s.session().dsp_live();
