@@ -51,6 +51,7 @@ use cranelift_frontend::{FunctionBuilder, Variable};
 
 mod builtins;
 mod checks;
+mod math_ir;
 use checks::{Checked, STICKY};
 use std::collections::HashMap;
 
