@@ -148,7 +148,7 @@ fn default_of(k: Kind) -> Type {
 pub const MATH1: &[&str] = &[
     "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh",
     "exp", "exp2", "log", "log2", "log10", "cbrt", "round", "sqrt", "fabs", "floor", "ceil",
-    "trunc",
+    "trunc", "sin_fast", "cos_fast",
 ];
 
 /// The binary math builtins.

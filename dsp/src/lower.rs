@@ -29,6 +29,8 @@
 //!   (see `FnCx::fast_body`) gets a second, fast version, run when the trip count is at
 //!   most `FAST_TRIPS` (65536) and the stored pointers' ranges do not overlap the others': it
 //!   reuses the value of `p[i]` once loaded or stored, and does not poll for interrupts.
+//!   Where its iterations are independent apart from reductions it runs two at a time in
+//!   SIMD lanes first (see [`simd`]).
 //! - Every loop back-edge tests the thread's interrupt flag (see
 //!   [`crate::registry::INTERRUPT_SLOT`]), so a runaway loop can be stopped.
 //! - The builtins are lowered in [`builtins`].
@@ -51,6 +53,8 @@ use cranelift_frontend::{FunctionBuilder, Variable};
 
 mod builtins;
 mod checks;
+mod math_ir;
+mod simd;
 use checks::{Checked, STICKY};
 use std::collections::HashMap;
 
@@ -524,8 +528,16 @@ impl<'a, 'b> FnCx<'a, 'b> {
         }
         let ok = self.fast_guard(nv, &ranges);
         let inner = self.b.create_block();
-        self.b.ins().brif(ok, inner, &[], slow, &[]);
         let saved = self.scope();
+        if let Some(plan) = self.simd_plan(v, body, &ptrs) {
+            let lanes = self.b.create_block();
+            self.b.ins().brif(ok, lanes, &[], slow, &[]);
+            self.b.switch_to_block(lanes);
+            self.b.seal_block(lanes);
+            self.simd_loop(&plan, nv, body, inner, exit, site)?;
+        } else {
+            self.b.ins().brif(ok, inner, &[], slow, &[]);
+        }
         self.b.switch_to_block(inner);
         self.mark_in_range(v, hoisted, site)?;
         self.fast = Some(FastLoop {

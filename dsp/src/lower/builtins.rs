@@ -2,7 +2,7 @@
 //! memory access (`pref` `pset!` `tref` `aref`...), math, `printf`/`println`, `free`, and
 //! calls resolved by inference (bind-funcs, closures in variables and globals).
 
-use super::{FnCx, clif, internal};
+use super::{FnCx, clif, internal, math_ir};
 use crate::error::{DspError, DspErrorKind, Result};
 use crate::infer::{MATH1, Ref, conversion};
 use crate::runtime::abi;
@@ -384,6 +384,7 @@ impl FnCx<'_, '_> {
             "trunc" => self.b.ins().trunc(vals[0]),
             "fmin" => self.b.ins().fmin(vals[0], vals[1]),
             "fmax" => self.b.ins().fmax(vals[0], vals[1]),
+            _ if math_ir::INLINE.contains(&name) => self.inline_math(name, &vals, t)?,
             _ => {
                 let sym = if *t == Type::Float {
                     format!("zonal_{name}f")
@@ -410,6 +411,30 @@ impl FnCx<'_, '_> {
                 self.rt_call(addr, &params, Some(ty), &vals)
                     .ok_or_else(|| internal("math call"))?
             }
+        })
+    }
+
+    /// `name` compiled inline (see [`math_ir`]); a float is computed in double.
+    fn inline_math(&mut self, name: &str, vals: &[Value], t: &Type) -> Result<Value> {
+        let float = *t == Type::Float;
+        let args: Vec<Value> = vals
+            .iter()
+            .map(|&v| {
+                if float {
+                    self.b.ins().fpromote(types::F64, v)
+                } else {
+                    v
+                }
+            })
+            .collect();
+        let cc = self.consts.call_conv;
+        let r = math_ir::MathEmitter::new(&mut self.b, types::F64, cc)
+            .call(name, &args)
+            .ok_or_else(|| internal("inline math"))?;
+        Ok(if float {
+            self.b.ins().fdemote(types::F32, r)
+        } else {
+            r
         })
     }
 

@@ -1,0 +1,783 @@
+//! Inline math: `sin` `cos` `tan` `exp` `log` `tanh` and `fmod` as Cranelift IR,
+//! argument reduction plus a minimax polynomial, with no call on any argument a patch
+//! meets (see [`Libm`] for the few that go out of line).
+//!
+//! [`MathEmitter`] emits for one value type: `F64`, or `F64X2` for a loop in SIMD; floats are computed in double and rounded once at the end, so a float
+//! result is the double result rounded (within one float ulp of the C library).
+//!
+//! - `sin` `cos` `tan`: k = round(x · 2/π) found by adding 1.5 · 2^52 (its low bits are k,
+//!   the quadrant), then r = x − kπ/2 as a double-double (hi, lo). Below |x| < 2^18 π/2 is
+//!   split Cody–Waite style in parts of 33, 33 and 53 bits (each k · part exact); from
+//!   2^18 up to 2^30 (1.07e9), and where the fast path's result cancels below 2^-14, in
+//!   seven parts of 23 bits whose products are exact and are subtracted with error-free
+//!   sums, which keeps r exact to about 2^-160 · k. The polynomials are minimax (Remez,
+//!   relative error 2^-58 for sin, 2^-64 for cos on [-π/4, π/4]); `tan` is their quotient.
+//! - `exp`: k = round(x / ln 2), r = x − k ln 2 in two parts, e^r = 1 + r + r² P(r)
+//!   (degree 10, error 2^-62), then 2^k put in the exponent bits.
+//! - `log`: x = 2^e m with m in [√½, √2), s = (m − 1)/(m + 1), log m = f − s (f − R(s²))
+//!   (degree 6, 2^-59), plus e ln 2 in two parts.
+//! - `tanh`: x + x³ P(x²) (degree 10, 2^-60) below 0.55, else 1 − 2 / (e^{2|x|} + 1)
+//!   with the sign restored; ±1 from |x| > 20.
+//! - `fmod`: exact, as C's: q = trunc(|x| / |y|), |x| − q|y| with q|y| formed exactly
+//!   (Dekker's product), corrected once when the quotient rounded up.
+//!
+//! Fast variants (`sin_fast`, `cos_fast`) are separate names: one-step reduction and
+//! shorter polynomials, error below 1e-9 for |x| < 2^18, no branch.
+
+use crate::runtime::math as rt;
+use cranelift_codegen::ir::condcodes::FloatCC;
+use cranelift_codegen::ir::{
+    AbiParam, Block, BlockArg, Endianness, InstBuilder, MemFlagsData, Signature, Type, Value, types,
+};
+use cranelift_codegen::isa::CallConv;
+use cranelift_frontend::FunctionBuilder;
+
+/// 1.5 · 2^52: x + ROUND − ROUND rounds x to an integer, whose low bits x + ROUND holds.
+const ROUND: f64 = 6_755_399_441_055_744.0;
+const TWO_OVER_PI: f64 = std::f64::consts::FRAC_2_PI;
+/// π/2 in parts of 33, 33 and 53 bits (k · part exact for |k| < 2^20).
+const PIO2_33: [f64; 3] = [
+    1.570_796_326_734_125_6,
+    6.077_100_506_303_966e-11,
+    2.022_266_248_795_950_6e-21,
+];
+/// π/2 in parts of 23 bits (k · part exact for |k| < 2^30), the last the rest.
+const PIO2_23: [f64; 7] = [
+    1.570_796_251_296_997,
+    7.549_789_415_861_596e-8,
+    5.390_302_529_957_765e-15,
+    3.282_003_163_372_423_3e-22,
+    3.795_010_649_787_914e-29,
+    1.229_333_089_811_113_3e-36,
+    2.733_700_754_906_329_5e-44,
+];
+/// Below this |x| the three-part reduction serves.
+const FAST_SIN_LIMIT: f64 = 262_144.0;
+/// Below this |x| the seven-part reduction serves (k < 2^30).
+pub const SIN_LIMIT: f64 = 1_073_741_824.0;
+/// A fast-path r below this (with k ≠ 0) may have cancelled: the seven-part path redoes it.
+const CANCEL: f64 = 1.0 / 16_384.0;
+/// (sin r / r − 1) / r², by powers of r², minimax on [-π/4, π/4] (relative error 2^-58).
+const SIN: [f64; 6] = [
+    -0.166_666_666_666_666_32,
+    0.008_333_333_333_322_425,
+    -0.000_198_412_698_298_169_66,
+    2.755_731_369_523_182_5e-6,
+    -2.505_075_865_405_809_2e-8,
+    1.589_682_797_204_629_6e-10,
+];
+/// (cos r − 1 + r²/2) / r⁴, by powers of r² (relative error 2^-64).
+const COS: [f64; 6] = [
+    0.041_666_666_666_666_6,
+    -0.001_388_888_888_887_413_8,
+    2.480_158_728_949_184_7e-5,
+    -2.755_731_435_524_804e-7,
+    2.087_572_368_536_469_4e-9,
+    -1.135_966_991_930_906_3e-11,
+];
+/// Shorter sin and cos polynomials for the fast variants (relative error 2^-37 and 2^-33).
+const SIN_FAST: [f64; 4] = [
+    -0.166_666_666_416_268_95,
+    0.008_333_329_385_937,
+    -0.000_198_393_348_521_969_36,
+    2.718_311_652_777_371e-6,
+];
+const COS_FAST: [f64; 3] = [
+    0.041_666_646_866_444_68,
+    -0.001_388_736_751_578_247_6,
+    2.443_845_159_512_093_3e-5,
+];
+/// ln 2 in two parts, the first with 32 significant bits (k · LN2_HI exact for |k| < 2^21).
+const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);
+const LN2_LO: f64 = f64::from_bits(0x3DEA_39EF_3579_3C76);
+/// (e^r − 1 − r) / r², by powers of r, minimax on |r| ≤ ln2/2 (error 2^-62).
+const EXP: [f64; 11] = [
+    0.5,
+    0.166_666_666_666_666_7,
+    0.041_666_666_666_666_685,
+    0.008_333_333_333_326_141,
+    0.001_388_888_888_887_440_7,
+    0.000_198_412_698_748_018_24,
+    2.480_158_734_731_932e-5,
+    2.755_725_542_428_290_6e-6,
+    2.755_725_293_253_89e-7,
+    2.510_520_691_234_169_4e-8,
+    2.092_158_238_003_925e-9,
+];
+/// Above this |x| exp's result is not a normal double: out of line.
+const EXP_LIMIT: f64 = 708.0;
+/// (2 atanh s − 2s) / s³, by powers of s², minimax on s² ≤ (3 − 2√2)² (error 2^-59).
+const LOG: [f64; 7] = [
+    0.666_666_666_666_673_4,
+    0.399_999_999_994_146_76,
+    0.285_714_287_423_880_1,
+    0.222_221_985_731_577_1,
+    0.181_835_643_270_074_32,
+    0.153_140_505_394_624_7,
+    0.147_959_497_465_902_92,
+];
+/// (tanh x / x − 1) / x², by powers of x², minimax on |x| ≤ 0.55 (error 2^-60).
+const TANH: [f64; 11] = [
+    -0.333_333_333_333_333,
+    0.133_333_333_333_268_33,
+    -0.053_968_253_963_878_55,
+    0.021_869_488_389_101_577,
+    -0.008_863_232_652_765_09,
+    0.003_592_092_532_350_521,
+    -0.001_455_545_983_122_156_3,
+    0.000_588_457_046_095_786_8,
+    -0.000_233_412_723_089_707,
+    8.336_006_438_943_176e-5,
+    -1.952_102_623_347_852e-5,
+];
+const TANH_SMALL: f64 = 0.55;
+/// Below this |x|, tanh x rounds to x.
+const TANH_TINY: f64 = 1.0 / 268_435_456.0;
+/// 2^27 + 1: Dekker's splitting constant.
+const SPLIT: f64 = 134_217_729.0;
+
+/// The C-library function a rare argument goes to, out of line: `sin` and `cos` from
+/// 2^30 up and for non-finite x, `exp` beyond ±708 (results that overflow or are
+/// subnormal), `log` of zero, negatives, subnormals and non-finite x, `fmod` when y is 0 or x / y ≥ 2^52 or either is not finite.
+#[derive(Clone, Copy)]
+pub enum Libm {
+    Sin,
+    Cos,
+    Tan,
+    Exp,
+    Log,
+    Fmod,
+}
+
+impl Libm {
+    fn addr(self) -> (u64, usize) {
+        match self {
+            Libm::Sin => (rt::zonal_sin as *const u8 as u64, 1),
+            Libm::Cos => (rt::zonal_cos as *const u8 as u64, 1),
+            Libm::Tan => (rt::zonal_tan as *const u8 as u64, 1),
+            Libm::Exp => (rt::zonal_exp as *const u8 as u64, 1),
+            Libm::Log => (rt::zonal_log as *const u8 as u64, 1),
+            Libm::Fmod => (rt::zonal_fmod as *const u8 as u64, 2),
+        }
+    }
+}
+
+/// The names this module compiles inline (for doubles and floats).
+pub const INLINE: &[&str] = &[
+    "sin", "cos", "tan", "exp", "log", "tanh", "fmod", "sin_fast", "cos_fast",
+];
+
+/// Emits inline math for `F64` or `F64X2` values into a function being built.
+pub struct MathEmitter<'x, 'b> {
+    pub b: &'x mut FunctionBuilder<'b>,
+    ty: Type,
+    cc: CallConv,
+}
+
+/// A double-double: `hi + lo`, |lo| ≤ ulp(hi).
+#[derive(Clone, Copy)]
+struct Dd {
+    hi: Value,
+    lo: Value,
+}
+
+impl<'x, 'b> MathEmitter<'x, 'b> {
+    /// An emitter for values of type `ty` (`F64` or `F64X2`).
+    pub fn new(b: &'x mut FunctionBuilder<'b>, ty: Type, cc: CallConv) -> Self {
+        debug_assert!(ty == types::F64 || ty == types::F64X2);
+        MathEmitter { b, ty, cc }
+    }
+
+    /// `name` applied to `args` (of the emitter's type), or `None` if `name` is not one
+    /// of [`INLINE`].
+    pub fn call(&mut self, name: &str, args: &[Value]) -> Option<Value> {
+        Some(match (name, args) {
+            ("sin", [x]) => self.sin_cos(*x, 0),
+            ("cos", [x]) => self.sin_cos(*x, 1),
+            ("tan", [x]) => self.tan(*x),
+            ("exp", [x]) => self.exp(*x),
+            ("log", [x]) => self.log(*x),
+            ("tanh", [x]) => self.tanh(*x),
+            ("fmod", [x, y]) => self.fmod(*x, *y),
+            ("sin_fast", [x]) => self.sin_cos_fast(*x, 0),
+            ("cos_fast", [x]) => self.sin_cos_fast(*x, 1),
+            _ => return None,
+        })
+    }
+
+    fn vector(&self) -> bool {
+        self.ty.is_vector()
+    }
+
+    fn ity(&self) -> Type {
+        if self.vector() {
+            types::I64X2
+        } else {
+            types::I64
+        }
+    }
+
+    fn flags(&self) -> MemFlagsData {
+        if self.vector() {
+            MemFlagsData::new().with_endianness(Endianness::Little)
+        } else {
+            MemFlagsData::new()
+        }
+    }
+
+    /// The constant `c` (in every lane).
+    fn k(&mut self, c: f64) -> Value {
+        let s = self.b.ins().f64const(c);
+        if self.vector() {
+            self.b.ins().splat(self.ty, s)
+        } else {
+            s
+        }
+    }
+
+    fn ik(&mut self, c: i64) -> Value {
+        let s = self.b.ins().iconst(types::I64, c);
+        if self.vector() {
+            self.b.ins().splat(types::I64X2, s)
+        } else {
+            s
+        }
+    }
+
+    fn bits(&mut self, v: Value) -> Value {
+        let (t, f) = (self.ity(), self.flags());
+        self.b.ins().bitcast(t, f, v)
+    }
+
+    fn float(&mut self, v: Value) -> Value {
+        let (t, f) = (self.ty, self.flags());
+        self.b.ins().bitcast(t, f, v)
+    }
+
+    fn add(&mut self, a: Value, b: Value) -> Value {
+        self.b.ins().fadd(a, b)
+    }
+
+    fn sub(&mut self, a: Value, b: Value) -> Value {
+        self.b.ins().fsub(a, b)
+    }
+
+    fn mul(&mut self, a: Value, b: Value) -> Value {
+        self.b.ins().fmul(a, b)
+    }
+
+    fn mulk(&mut self, a: Value, c: f64) -> Value {
+        let c = self.k(c);
+        self.b.ins().fmul(a, c)
+    }
+
+    /// |m| with the sign of `s`.
+    fn copysign(&mut self, m: Value, s: Value) -> Value {
+        let mb = self.bits(m);
+        let sb = self.bits(s);
+        let sign = self.ik(i64::MIN);
+        let sb = self.b.ins().band(sb, sign);
+        let mb = self.b.ins().bor(mb, sb);
+        self.float(mb)
+    }
+
+    /// A condition: `I8` for a scalar, a lane mask for a vector.
+    fn fcmp(&mut self, cc: FloatCC, a: Value, b: Value) -> Value {
+        self.b.ins().fcmp(cc, a, b)
+    }
+
+    fn fcmpk(&mut self, cc: FloatCC, a: Value, c: f64) -> Value {
+        let c = self.k(c);
+        self.fcmp(cc, a, c)
+    }
+
+    /// `a` where `cond` holds, else `b`.
+    fn choose(&mut self, cond: Value, a: Value, b: Value) -> Value {
+        if self.vector() {
+            let ty = self.b.func.dfg.value_type(a);
+            let m = if self.b.func.dfg.value_type(cond) == ty {
+                cond
+            } else {
+                let f = self.flags();
+                self.b.ins().bitcast(ty, f, cond)
+            };
+            self.b.ins().bitselect(m, a, b)
+        } else {
+            self.b.ins().select(cond, a, b)
+        }
+    }
+
+    /// True (as an `I8`) when `cond` holds in every lane.
+    fn all(&mut self, cond: Value) -> Value {
+        if self.vector() {
+            self.b.ins().vall_true(cond)
+        } else {
+            cond
+        }
+    }
+
+    /// `c[0] + c[1] z + c[2] z² + ...` by Estrin's scheme (pairs, then powers of z²).
+    fn poly(&mut self, z: Value, c: &[f64]) -> Value {
+        let mut terms: Vec<Value> = c
+            .chunks(2)
+            .map(|p| {
+                let a = self.k(p[0]);
+                match p.get(1) {
+                    Some(&q) => {
+                        let t = self.mulk(z, q);
+                        self.add(a, t)
+                    }
+                    None => a,
+                }
+            })
+            .collect();
+        let mut zp = self.mul(z, z);
+        while terms.len() > 1 {
+            terms = terms
+                .chunks(2)
+                .map(|p| match p {
+                    [a, b] => {
+                        let t = self.b.ins().fmul(zp, *b);
+                        self.b.ins().fadd(*a, t)
+                    }
+                    [a] => *a,
+                    _ => unreachable!("chunks of two"),
+                })
+                .collect();
+            if terms.len() > 1 {
+                zp = self.mul(zp, zp);
+            }
+        }
+        terms[0]
+    }
+
+    /// Knuth's error-free sum: a − b = s + e exactly.
+    fn two_diff(&mut self, a: Value, b: Value) -> (Value, Value) {
+        let s = self.sub(a, b);
+        let bb = self.sub(a, s);
+        let aa = self.add(s, bb);
+        let eb = self.sub(bb, b);
+        let ea = self.sub(a, aa);
+        (s, self.add(ea, eb))
+    }
+
+    /// Dekker's error-free product: a · b = p + e exactly (barring overflow).
+    fn two_prod(&mut self, a: Value, b: Value) -> (Value, Value) {
+        let p = self.mul(a, b);
+        let (ah, al) = self.split(a);
+        let (bh, bl) = self.split(b);
+        let hh = self.mul(ah, bh);
+        let e = self.sub(hh, p);
+        let hl = self.mul(ah, bl);
+        let e = self.add(e, hl);
+        let lh = self.mul(al, bh);
+        let e = self.add(e, lh);
+        let ll = self.mul(al, bl);
+        (p, self.add(e, ll))
+    }
+
+    fn split(&mut self, a: Value) -> (Value, Value) {
+        let c = self.mulk(a, SPLIT);
+        let d = self.sub(c, a);
+        let hi = self.sub(c, d);
+        (hi, self.sub(a, hi))
+    }
+
+    /// Starts the cold block of an out-of-line path; returns it.
+    fn cold(&mut self) -> Block {
+        let blk = self.b.create_block();
+        self.b.set_cold_block(blk);
+        blk
+    }
+
+    /// Calls the C library's `f` lane by lane on `args`.
+    fn libm(&mut self, f: Libm, args: &[Value]) -> Value {
+        let (addr, n) = f.addr();
+        let mut sig = Signature::new(self.cc);
+        sig.params
+            .extend(std::iter::repeat_n(AbiParam::new(types::F64), n));
+        sig.returns.push(AbiParam::new(types::F64));
+        let sref = self.b.import_signature(sig);
+        let lanes = if self.vector() { 2 } else { 1 };
+        let mut out = args[0];
+        for lane in 0..lanes {
+            let vals: Vec<Value> = args
+                .iter()
+                .map(|&a| {
+                    if self.vector() {
+                        self.b.ins().extractlane(a, lane as u8)
+                    } else {
+                        a
+                    }
+                })
+                .collect();
+            let fp = self.b.ins().iconst(types::I64, addr as i64);
+            let call = self.b.ins().call_indirect(sref, fp, &vals);
+            let r = self.b.inst_results(call)[0];
+            out = if self.vector() {
+                self.b.ins().insertlane(out, r, lane as u8)
+            } else {
+                r
+            };
+        }
+        out
+    }
+
+    /// `v`, computed inline, in the lanes where `fast` holds; the C library's `f` of
+    /// `args` in the others, called from a cold block only when some lane needs it.
+    fn guard(&mut self, fast: Value, v: Value, f: Libm, args: &[Value]) -> Value {
+        let slow = self.cold();
+        let join = self.b.create_block();
+        self.b.append_block_param(join, self.ty);
+        let c = self.all(fast);
+        self.b.ins().brif(c, join, &[BlockArg::Value(v)], slow, &[]);
+        self.b.switch_to_block(slow);
+        self.b.seal_block(slow);
+        let r = self.libm(f, args);
+        let r = self.choose(fast, v, r);
+        self.b.ins().jump(join, &[BlockArg::Value(r)]);
+        self.b.switch_to_block(join);
+        self.b.seal_block(join);
+        self.b.block_params(join)[0]
+    }
+
+    /// x − kπ/2 as a double-double, and the integer k in the low bits of an integer.
+    /// Exact for |x| < [`SIN_LIMIT`]; larger and non-finite x are the caller's (see
+    /// [`MathEmitter::beyond_sin_limit`]).
+    fn reduce_pio2(&mut self, x: Value) -> (Dd, Value) {
+        let ax = self.b.ins().fabs(x);
+        let t = self.mulk(x, TWO_OVER_PI);
+        let round = self.k(ROUND);
+        let t = self.add(t, round);
+        let k = self.sub(t, round);
+        let q = self.bits(t);
+        // Fast path: three parts.
+        let p1 = self.mulk(k, PIO2_33[0]);
+        let a = self.sub(x, p1);
+        let p2 = self.mulk(k, PIO2_33[1]);
+        let s = self.sub(a, p2);
+        let e = self.sub(a, s);
+        let e = self.sub(e, p2);
+        let p3 = self.mulk(k, PIO2_33[2]);
+        let lo = self.sub(e, p3);
+        let small = self.fcmpk(FloatCC::LessThan, ax, FAST_SIN_LIMIT);
+        let abs_s = self.b.ins().fabs(s);
+        let no_cancel = self.fcmpk(FloatCC::GreaterThanOrEqual, abs_s, CANCEL);
+        let k0 = self.fcmpk(FloatCC::LessThan, ax, 0.75);
+        let ok = self.b.ins().bor(no_cancel, k0);
+        let fast = self.b.ins().band(small, ok);
+        let all_fast = self.all(fast);
+        let join = self.b.create_block();
+        self.b.append_block_param(join, self.ty);
+        self.b.append_block_param(join, self.ty);
+        let seven = self.cold();
+        self.b.ins().brif(
+            all_fast,
+            join,
+            &[BlockArg::Value(s), BlockArg::Value(lo)],
+            seven,
+            &[],
+        );
+        // Seven parts, for 2^18 ≤ |x| < 2^30 or where the fast path cancelled.
+        self.b.switch_to_block(seven);
+        self.b.seal_block(seven);
+        let p: Vec<Value> = PIO2_23.iter().map(|&c| self.mulk(k, c)).collect();
+        let a = self.sub(x, p[0]);
+        let b = self.sub(a, p[1]);
+        let (s3, e3) = self.two_diff(b, p[2]);
+        let (s4, e4) = self.two_diff(s3, p[3]);
+        let (s5, e5) = self.two_diff(s4, p[4]);
+        let lo7 = self.add(e3, e4);
+        let lo7 = self.add(lo7, e5);
+        let lo7 = self.sub(lo7, p[5]);
+        let lo7 = self.sub(lo7, p[6]);
+        let hi = self.choose(fast, s, s5);
+        let lo = self.choose(fast, lo, lo7);
+        self.b
+            .ins()
+            .jump(join, &[BlockArg::Value(hi), BlockArg::Value(lo)]);
+        self.b.switch_to_block(join);
+        self.b.seal_block(join);
+        let hi = self.b.block_params(join)[0];
+        let lo = self.b.block_params(join)[1];
+        // Renormalise, so |lo| ≤ ½ ulp(hi) (k · the last part can exceed that).
+        let h = self.add(hi, lo);
+        let d = self.sub(h, hi);
+        let l = self.sub(lo, d);
+        (Dd { hi: h, lo: l }, q)
+    }
+
+    /// `v` where |x| < [`SIN_LIMIT`], else (and for non-finite x) the C library's `f`.
+    fn beyond_sin_limit(&mut self, x: Value, v: Value, f: Libm) -> Value {
+        let ax = self.b.ins().fabs(x);
+        let in_range = self.fcmpk(FloatCC::LessThan, ax, SIN_LIMIT);
+        self.guard(in_range, v, f, &[x])
+    }
+
+    /// sin and cos of the reduced argument r (|r| ≤ π/4 + a little).
+    fn kernels(&mut self, r: Dd) -> (Value, Value) {
+        let z = self.mul(r.hi, r.hi);
+        // sin r = hi + (hi z S(z) + lo)
+        let ps = self.poly(z, &SIN);
+        let hz = self.mul(r.hi, z);
+        let t = self.mul(hz, ps);
+        let t = self.add(t, r.lo);
+        let sin = self.add(r.hi, t);
+        // cos r = w + ((1 − w − z/2) + (z² C(z) − hi lo)), w = 1 − z/2
+        let pc = self.poly(z, &COS);
+        let half = self.mulk(z, 0.5);
+        let one = self.k(1.0);
+        let w = self.sub(one, half);
+        let d = self.sub(one, w);
+        let d = self.sub(d, half);
+        let z2 = self.mul(z, z);
+        let c = self.mul(z2, pc);
+        let hl = self.mul(r.hi, r.lo);
+        let c = self.sub(c, hl);
+        let c = self.add(d, c);
+        let cos = self.add(w, c);
+        (sin, cos)
+    }
+
+    /// `u` where the integer `q` is odd, else `v`, without a branch.
+    fn odd_even(&mut self, q: Value, u: Value, v: Value) -> Value {
+        let one = self.ik(1);
+        let odd = self.b.ins().band(q, one);
+        let mask = self.b.ins().ineg(odd);
+        let mask = self.float(mask);
+        self.b.ins().bitselect(mask, u, v)
+    }
+
+    /// `a` where `cond` holds, else `b`, without a branch (for a condition that changes
+    /// unpredictably from one call to the next).
+    fn blend(&mut self, cond: Value, a: Value, b: Value) -> Value {
+        if self.vector() {
+            self.choose(cond, a, b)
+        } else {
+            let m = self.b.ins().bmask(types::I64, cond);
+            let m = self.float(m);
+            self.b.ins().bitselect(m, a, b)
+        }
+    }
+
+    /// `v` for even quadrants `q` else `u`, negated in quadrants 2 and 3.
+    fn quadrant(&mut self, q: Value, v: Value, u: Value) -> Value {
+        let r = self.odd_even(q, u, v);
+        let two = self.ik(2);
+        let sign = self.b.ins().band(q, two);
+        let sign = self.b.ins().ishl_imm_u(sign, 62);
+        let rb = self.bits(r);
+        let rb = self.b.ins().bxor(rb, sign);
+        self.float(rb)
+    }
+
+    /// sin x (`quarter` 0) or cos x (`quarter` 1).
+    fn sin_cos(&mut self, x: Value, quarter: i64) -> Value {
+        let f = if quarter == 0 { Libm::Sin } else { Libm::Cos };
+        let (r, q) = self.reduce_pio2(x);
+        let (s, c) = self.kernels(r);
+        let qk = self.ik(quarter);
+        let q = self.b.ins().iadd(q, qk);
+        let mut v = self.quadrant(q, s, c);
+        if quarter == 0 {
+            // sin(±0) = ±0: the sum above gives +0 for -0.
+            let zero = self.k(0.0);
+            let z = self.fcmp(FloatCC::Equal, x, zero);
+            v = self.blend(z, x, v);
+        }
+        self.beyond_sin_limit(x, v, f)
+    }
+
+    fn tan(&mut self, x: Value) -> Value {
+        let (r, q) = self.reduce_pio2(x);
+        let (s, c) = self.kernels(r);
+        // tan = s / c in even quadrants, −c / s in odd ones.
+        let t = self.b.ins().fdiv(s, c);
+        let nc = self.b.ins().fneg(c);
+        let u = self.b.ins().fdiv(nc, s);
+        let v = self.odd_even(q, u, t);
+        let fz = self.k(0.0);
+        let z = self.fcmp(FloatCC::Equal, x, fz);
+        let v = self.choose(z, x, v);
+        self.beyond_sin_limit(x, v, Libm::Tan)
+    }
+
+    /// The fast variants: reduction by π/2 in two parts, shorter polynomials, no branch.
+    fn sin_cos_fast(&mut self, x: Value, quarter: i64) -> Value {
+        let t = self.mulk(x, TWO_OVER_PI);
+        let round = self.k(ROUND);
+        let t = self.add(t, round);
+        let k = self.sub(t, round);
+        let q = self.bits(t);
+        let p1 = self.mulk(k, PIO2_33[0]);
+        let r = self.sub(x, p1);
+        let p2 = self.mulk(k, PIO2_33[1]);
+        let r = self.sub(r, p2);
+        let z = self.mul(r, r);
+        let ps = self.poly(z, &SIN_FAST);
+        let rz = self.mul(r, z);
+        let s = self.mul(rz, ps);
+        let s = self.add(r, s);
+        let pc = self.poly(z, &COS_FAST);
+        let z2 = self.mul(z, z);
+        let c = self.mul(z2, pc);
+        let half = self.mulk(z, 0.5);
+        let one = self.k(1.0);
+        let w = self.sub(one, half);
+        let c = self.add(w, c);
+        let quarter = self.ik(quarter);
+        let q = self.b.ins().iadd(q, quarter);
+        self.quadrant(q, s, c)
+    }
+
+    /// 2^k for an integer-valued double k within the normal exponents, as a double.
+    fn pow2(&mut self, t: Value) -> Value {
+        // t = k + ROUND: its low bits are k; shift k + 1023 into the exponent field.
+        let kb = self.bits(t);
+        let round = self.ik(ROUND.to_bits() as i64 - 1023);
+        let e = self.b.ins().isub(kb, round);
+        let e = self.b.ins().ishl_imm_u(e, 52);
+        self.float(e)
+    }
+
+    /// e^(hi + lo) for |hi| ≤ [`EXP_LIMIT`], without the range test.
+    fn exp_core(&mut self, hi: Value, lo: Value) -> Value {
+        let t = self.mulk(hi, std::f64::consts::LOG2_E);
+        let round = self.k(ROUND);
+        let t = self.add(t, round);
+        let k = self.sub(t, round);
+        let a = self.mulk(k, LN2_HI);
+        let r = self.sub(hi, a);
+        let b = self.mulk(k, LN2_LO);
+        let lo = self.sub(lo, b);
+        let r = self.add(r, lo);
+        let p = self.poly(r, &EXP);
+        let r2 = self.mul(r, r);
+        let p = self.mul(r2, p);
+        let p = self.add(r, p);
+        let one = self.k(1.0);
+        let e = self.add(one, p);
+        let scale = self.pow2(t);
+        self.mul(e, scale)
+    }
+
+    fn exp(&mut self, x: Value) -> Value {
+        let ax = self.b.ins().fabs(x);
+        let fast = self.fcmpk(FloatCC::LessThanOrEqual, ax, EXP_LIMIT);
+        let zero = self.k(0.0);
+        let v = self.exp_core(x, zero);
+        self.guard(fast, v, Libm::Exp, &[x])
+    }
+
+    /// log x for a positive normal finite x.
+    fn log_core(&mut self, x: Value) -> Value {
+        let xb = self.bits(x);
+        // m in [1, 2) from the mantissa bits; e the unbiased exponent.
+        let mant = self.ik(0x000F_FFFF_FFFF_FFFF);
+        let mb = self.b.ins().band(xb, mant);
+        let one_b = self.ik(0x3FF0_0000_0000_0000);
+        let mb = self.b.ins().bor(mb, one_b);
+        let m = self.float(mb);
+        let eb = self.b.ins().ushr_imm_u(xb, 52);
+        // e as a double: its bits added to ROUND's, minus ROUND (no int-to-float needed).
+        let rb = self.ik(ROUND.to_bits() as i64 - 1023);
+        let eb = self.b.ins().iadd(eb, rb);
+        let ef = self.float(eb);
+        let round = self.k(ROUND);
+        let e = self.sub(ef, round);
+        let big = self.fcmpk(FloatCC::GreaterThan, m, std::f64::consts::SQRT_2);
+        let mh = self.mulk(m, 0.5);
+        let m = self.blend(big, mh, m);
+        let e1 = self.k(1.0);
+        let e1 = self.add(e, e1);
+        let e = self.blend(big, e1, e);
+        let one = self.k(1.0);
+        let f = self.sub(m, one);
+        let two = self.k(2.0);
+        let den = self.add(two, f);
+        let s = self.b.ins().fdiv(f, den);
+        let z = self.mul(s, s);
+        let r = self.poly(z, &LOG);
+        let r = self.mul(z, r);
+        // log m = f − s (f − R), with hfsq = f²/2 kept apart for precision:
+        // log m = f − hfsq + s (hfsq + R)
+        let ff = self.mul(f, f);
+        let hfsq = self.mulk(ff, 0.5);
+        let hr = self.add(hfsq, r);
+        let shr = self.mul(s, hr);
+        let el = self.mulk(e, LN2_LO);
+        let lo = self.add(shr, el);
+        let lo = self.sub(lo, hfsq);
+        let eh = self.mulk(e, LN2_HI);
+        // hi part e ln2_hi + f is exact-ish; carry the rest in lo.
+        let hi = self.add(eh, f);
+        let c = self.sub(hi, eh);
+        let c = self.sub(f, c);
+        let lo = self.add(lo, c);
+        self.add(hi, lo)
+    }
+
+    fn log_ok(&mut self, x: Value) -> Value {
+        let lo = self.fcmpk(FloatCC::GreaterThanOrEqual, x, f64::MIN_POSITIVE);
+        let hi = self.fcmpk(FloatCC::LessThan, x, f64::INFINITY);
+        self.b.ins().band(lo, hi)
+    }
+
+    fn log(&mut self, x: Value) -> Value {
+        let ok = self.log_ok(x);
+        let l = self.log_core(x);
+        self.guard(ok, l, Libm::Log, &[x])
+    }
+
+    fn tanh(&mut self, x: Value) -> Value {
+        let ax = self.b.ins().fabs(x);
+        // Small: x + x³ P(x²).
+        let z = self.mul(x, x);
+        let p = self.poly(z, &TANH);
+        let xz = self.mul(x, z);
+        let t = self.mul(xz, p);
+        let small = self.add(x, t);
+        // Large: 1 − 2 / (e^{2|x|} + 1), |x| clamped to 20 (tanh is 1 to the last bit).
+        let twenty = self.k(20.0);
+        let c = self.b.ins().fmin(ax, twenty);
+        let c2 = self.add(c, c);
+        let zero = self.k(0.0);
+        let e = self.exp_core(c2, zero);
+        let one = self.k(1.0);
+        let d = self.add(e, one);
+        let two = self.k(2.0);
+        let q = self.b.ins().fdiv(two, d);
+        let big = self.sub(one, q);
+        let big = self.copysign(big, x);
+        let is_small = self.fcmpk(FloatCC::LessThan, ax, TANH_SMALL);
+        let v = self.blend(is_small, small, big);
+        // tanh x = x below 2^-28 (keeping -0), and NaN stays NaN.
+        let tiny = self.fcmpk(FloatCC::UnorderedOrLessThan, ax, TANH_TINY);
+        self.choose(tiny, x, v)
+    }
+
+    fn fmod(&mut self, x: Value, y: Value) -> Value {
+        let ax = self.b.ins().fabs(x);
+        let ay = self.b.ins().fabs(y);
+        let ratio = self.b.ins().fdiv(ax, ay);
+        let ok = self.fcmpk(FloatCC::LessThan, ratio, 4_503_599_627_370_496.0);
+        let pos = self.fcmpk(FloatCC::GreaterThan, ay, 0.0);
+        let fin = self.fcmpk(FloatCC::LessThan, ay, f64::INFINITY);
+        let ok = self.b.ins().band(ok, pos);
+        let ok = self.b.ins().band(ok, fin);
+        let q = self.b.ins().trunc(ratio);
+        let (p, pe) = self.two_prod(q, ay);
+        let r = self.sub(ax, p);
+        let r = self.sub(r, pe);
+        // q may have rounded up by one: then r is in (−|y|, 0).
+        let zero = self.k(0.0);
+        let neg = self.fcmp(FloatCC::LessThan, r, zero);
+        let up = self.add(r, ay);
+        let r = self.blend(neg, up, r);
+        let r = self.copysign(r, x);
+        self.guard(ok, r, Libm::Fmod, &[x, y])
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,554 @@
+//! Loops in SIMD: the fast version of a `dotimes` (see [`super::FastLoop`]) runs two
+//! iterations at a time in `F64X2` lanes when its iterations are independent apart from
+//! reductions, then the scalar fast loop does the odd one left.
+//!
+//! A body qualifies ([`FnCx::simd_plan`]) when it computes on doubles only, with
+//! constants, `+ - * /`, comparisons under a pure `if` (lowered as a lane select), the
+//! inline math of [`super::math_ir`] and `sqrt fabs floor ceil trunc fmin fmax`; reads and
+//! writes `(pref p i)` / `(pset! p i x)` of `double*` with `i` the counter; and each
+//! variable it assigns is either
+//! - private: written before it is read in every iteration (its last lane is its value
+//!   after the loop), or
+//! - a reduction: only ever `(set! s (+ s e))` (either order) or `(set! s (fmax s e))` /
+//!   `(fmin ...)`; each lane accumulates its own, and the lanes are combined after the
+//!   loop (so a sum adds in a different order than the scalar loop: it may differ in the
+//!   last bits).
+//!
+//! Variables it only reads are the same in every lane. The fast loop's guard (trip count,
+//! disjoint ranges) and the hoisted range checks (see [`super::checks`]) cover the vector
+//! accesses too: they touch exactly the elements the scalar loop would.
+
+use super::math_ir::{self, MathEmitter};
+use super::{FnCx, internal};
+use crate::error::Result;
+use crate::infer::Ref;
+use crate::syntax::{Expr, ExprKind};
+use crate::types::Type;
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::{Block, Endianness, InstBuilder, MemFlagsData, Value, types};
+use cranelift_frontend::Variable;
+use std::collections::HashMap;
+
+/// How a variable the body assigns is carried across lanes.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Role {
+    Private,
+    Sum,
+    Max,
+    Min,
+}
+
+/// What [`FnCx::simd_plan`] found: the role of every variable the body assigns, and the
+/// variables it only reads.
+pub(super) struct Plan {
+    counter: usize,
+    roles: Vec<(usize, Role)>,
+    invariants: Vec<usize>,
+}
+
+/// State while lowering one vector iteration.
+struct Lanes {
+    counter: Variable,
+    vars: HashMap<usize, Variable>,
+    invariants: HashMap<usize, Value>,
+    bases: HashMap<usize, Value>,
+    /// `p[i..i+2]` for pointers loaded or stored so far in this iteration.
+    known: Vec<(usize, Value)>,
+}
+
+const LANES: i64 = 2;
+
+/// Arithmetic and math the vector lowering knows.
+const ARITH: &[&str] = &["+", "-", "*", "/"];
+const COMPARE: &[&str] = &["=", "<>", "!=", "<", ">", "<=", ">="];
+const NATIVE: &[&str] = &["sqrt", "fabs", "floor", "ceil", "trunc", "fmin", "fmax"];
+
+/// The analysis behind [`FnCx::simd_plan`], in evaluation order.
+struct Scan<'c, 'a, 'b> {
+    cx: &'c FnCx<'a, 'b>,
+    counter: usize,
+    ptrs: &'c [usize],
+    /// Variables `set!` or bound in the body.
+    assigned: Vec<usize>,
+    /// Written so far in the iteration.
+    written: Vec<usize>,
+    roles: Vec<(usize, Role)>,
+    invariants: Vec<usize>,
+}
+
+impl FnCx<'_, '_> {
+    fn local_of(&self, x: &Expr) -> Option<usize> {
+        match self.typed.refs.get(&x.id) {
+            Some(Ref::Local(id)) if matches!(x.kind, ExprKind::Var(_)) => Some(*id),
+            _ => None,
+        }
+    }
+
+    /// A plan for running `body`, the body of a fast `dotimes` over `v` accessing `ptrs`,
+    /// two iterations at a time, or `None` when it does not qualify.
+    pub(super) fn simd_plan(&self, v: usize, body: &[Expr], ptrs: &[usize]) -> Option<Plan> {
+        let mut assigned = Vec::new();
+        for e in body {
+            self.assigned_in(e, &mut assigned);
+        }
+        let mut scan = Scan {
+            cx: self,
+            counter: v,
+            ptrs,
+            assigned,
+            written: Vec::new(),
+            roles: Vec::new(),
+            invariants: Vec::new(),
+        };
+        for e in body {
+            scan.stmt(e)?;
+        }
+        for &a in &scan.assigned {
+            if !scan.roles.iter().any(|(x, _)| *x == a) {
+                scan.roles.push((a, Role::Private));
+            }
+        }
+        Some(Plan {
+            counter: v,
+            roles: scan.roles,
+            invariants: scan.invariants,
+        })
+    }
+
+    fn assigned_in(&self, e: &Expr, out: &mut Vec<usize>) {
+        match &e.kind {
+            ExprKind::Set(..) => {
+                if let Some(Ref::Local(id)) = self.typed.refs.get(&e.id)
+                    && !out.contains(id)
+                {
+                    out.push(*id);
+                }
+            }
+            ExprKind::Let(..) => {
+                for id in self.typed.let_vars.get(&e.id).into_iter().flatten() {
+                    if !out.contains(id) {
+                        out.push(*id);
+                    }
+                }
+            }
+            _ => {}
+        }
+        for c in e.children() {
+            self.assigned_in(c, out);
+        }
+    }
+
+    /// Runs the body of `plan` two iterations at a time from the current block (the fast
+    /// loop's guard held), then continues in `scalar` (the scalar fast loop, for an odd
+    /// last iteration) or `exit`.
+    pub(super) fn simd_loop(
+        &mut self,
+        plan: &Plan,
+        nv: Value,
+        body: &[Expr],
+        scalar: Block,
+        exit: Block,
+        site: u32,
+    ) -> Result<()> {
+        let v = plan.counter;
+        let pairs = self.b.ins().band_imm_s(nv, !(LANES - 1));
+        let mut lanes = Lanes {
+            counter: self.b.declare_var(types::I64),
+            vars: HashMap::new(),
+            invariants: HashMap::new(),
+            bases: HashMap::new(),
+            known: Vec::new(),
+        };
+        let zero = self.b.ins().iconst(types::I64, 0);
+        self.b.def_var(lanes.counter, zero);
+        for &id in &plan.invariants {
+            let x = self
+                .read_var(id, site)?
+                .ok_or_else(|| internal("void invariant"))?;
+            let x = if self.typed.vars[id].ty.is_pointer() {
+                lanes.bases.insert(id, self.strip(x));
+                continue;
+            } else {
+                self.b.ins().splat(types::F64X2, x)
+            };
+            lanes.invariants.insert(id, x);
+        }
+        for &(id, role) in &plan.roles {
+            let var = self.b.declare_var(types::F64X2);
+            let init = if self.vars.contains_key(&id) {
+                let x = self
+                    .read_var(id, site)?
+                    .ok_or_else(|| internal("void variable"))?;
+                let all = self.b.ins().splat(types::F64X2, x);
+                if role == Role::Sum {
+                    let z = self.b.ins().f64const(0.0);
+                    let z = self.b.ins().splat(types::F64X2, z);
+                    self.b.ins().insertlane(z, x, 0)
+                } else {
+                    all
+                }
+            } else {
+                let z = self.b.ins().f64const(0.0);
+                self.b.ins().splat(types::F64X2, z)
+            };
+            self.b.def_var(var, init);
+            lanes.vars.insert(id, var);
+        }
+        let (vloop, vdone) = (self.b.create_block(), self.b.create_block());
+        let any = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, pairs, 0);
+        self.b.ins().brif(any, vloop, &[], vdone, &[]);
+        self.b.switch_to_block(vloop);
+        for e in body {
+            self.vexpr(e, &mut lanes)?;
+        }
+        lanes.known.clear();
+        let i = self.b.use_var(lanes.counter);
+        let i2 = self.b.ins().iadd_imm_s(i, LANES);
+        self.b.def_var(lanes.counter, i2);
+        let more = self.b.ins().icmp(IntCC::SignedLessThan, i2, pairs);
+        self.b.ins().brif(more, vloop, &[], vdone, &[]);
+        self.b.seal_block(vloop);
+        self.b.switch_to_block(vdone);
+        self.b.seal_block(vdone);
+        for &(id, role) in &plan.roles {
+            if !self.vars.contains_key(&id) {
+                continue;
+            }
+            let x = self.b.use_var(lanes.vars[&id]);
+            let a = self.b.ins().extractlane(x, 0);
+            let b = self.b.ins().extractlane(x, 1);
+            let r = match role {
+                Role::Private => b,
+                Role::Sum => self.b.ins().fadd(a, b),
+                Role::Max => self.b.ins().fmax(a, b),
+                Role::Min => self.b.ins().fmin(a, b),
+            };
+            self.write_var(id, r, site)?;
+        }
+        self.write_var(v, pairs, site)?;
+        let odd = self.b.ins().icmp(IntCC::SignedLessThan, pairs, nv);
+        self.b.ins().brif(odd, scalar, &[], exit, &[]);
+        Ok(())
+    }
+
+    fn vvalue(&mut self, e: &Expr, l: &mut Lanes) -> Result<Value> {
+        self.vexpr(e, l)?
+            .ok_or_else(|| internal("void expression in a SIMD loop"))
+    }
+
+    fn splat_f64(&mut self, x: f64) -> Value {
+        let c = self.b.ins().f64const(x);
+        self.b.ins().splat(types::F64X2, c)
+    }
+
+    fn velem_addr(&mut self, args: &[Expr], l: &Lanes) -> Result<(usize, Value)> {
+        let p = self
+            .local_of(&args[0])
+            .ok_or_else(|| internal("SIMD pointer"))?;
+        let base = *l.bases.get(&p).ok_or_else(|| internal("SIMD base"))?;
+        let i = self.b.use_var(l.counter);
+        let off = self.b.ins().imul_imm_s(i, 8);
+        Ok((p, self.b.ins().iadd(base, off)))
+    }
+
+    /// One expression of the body, over both lanes (see [`FnCx::simd_plan`] for what it
+    /// may be).
+    fn vexpr(&mut self, e: &Expr, l: &mut Lanes) -> Result<Option<Value>> {
+        let flags = MemFlagsData::new().with_notrap();
+        Ok(Some(match &e.kind {
+            ExprKind::Int(i) => self.splat_f64(*i as f64),
+            ExprKind::Float(x) => self.splat_f64(*x),
+            ExprKind::Var(_) => {
+                let id = self.local_of(e).ok_or_else(|| internal("SIMD variable"))?;
+                match (l.vars.get(&id), l.invariants.get(&id)) {
+                    (Some(var), _) => self.b.use_var(*var),
+                    (None, Some(x)) => *x,
+                    _ => return Err(internal("SIMD variable not planned")),
+                }
+            }
+            ExprKind::Let(binds, body) => {
+                let ids = self.typed.let_vars.get(&e.id).cloned().unwrap_or_default();
+                for ((_, x), id) in binds.iter().zip(ids) {
+                    let val = self.vvalue(x, l)?;
+                    let var = *l.vars.get(&id).ok_or_else(|| internal("SIMD let"))?;
+                    self.b.def_var(var, val);
+                }
+                let mut last = None;
+                for x in body {
+                    last = self.vexpr(x, l)?;
+                }
+                return Ok(last);
+            }
+            ExprKind::Begin(body) => {
+                let mut last = None;
+                for x in body {
+                    last = self.vexpr(x, l)?;
+                }
+                return Ok(last);
+            }
+            ExprKind::Set(_, x) => {
+                let val = self.vvalue(x, l)?;
+                let Some(Ref::Local(id)) = self.typed.refs.get(&e.id) else {
+                    return Err(internal("SIMD set!"));
+                };
+                let var = *l.vars.get(id).ok_or_else(|| internal("SIMD set! target"))?;
+                self.b.def_var(var, val);
+                val
+            }
+            ExprKind::If(c, th, Some(el)) => {
+                let m = self.vvalue(c, l)?;
+                let a = self.vvalue(th, l)?;
+                let b = self.vvalue(el, l)?;
+                let m = self.b.ins().bitcast(
+                    types::F64X2,
+                    MemFlagsData::new().with_endianness(Endianness::Little),
+                    m,
+                );
+                self.b.ins().bitselect(m, a, b)
+            }
+            ExprKind::App(name, args) => match name.as_str() {
+                "pref" => {
+                    let (p, addr) = self.velem_addr(args, l)?;
+                    if let Some((_, x)) = l.known.iter().rev().find(|(q, _)| *q == p) {
+                        *x
+                    } else {
+                        let x = self.b.ins().load(types::F64X2, flags, addr, 0);
+                        l.known.push((p, x));
+                        x
+                    }
+                }
+                "pset!" => {
+                    let x = self.vvalue(&args[2], l)?;
+                    let (p, addr) = self.velem_addr(args, l)?;
+                    self.b.ins().store(flags, x, addr, 0);
+                    l.known.retain(|(q, _)| *q != p);
+                    l.known.push((p, x));
+                    x
+                }
+                "-" if args.len() == 1 => {
+                    let x = self.vvalue(&args[0], l)?;
+                    self.b.ins().fneg(x)
+                }
+                op if ARITH.contains(&op) => {
+                    let mut acc = self.vvalue(&args[0], l)?;
+                    for a in &args[1..] {
+                        let x = self.vvalue(a, l)?;
+                        acc = match op {
+                            "+" => self.b.ins().fadd(acc, x),
+                            "-" => self.b.ins().fsub(acc, x),
+                            "*" => self.b.ins().fmul(acc, x),
+                            _ => self.b.ins().fdiv(acc, x),
+                        };
+                    }
+                    acc
+                }
+                op if COMPARE.contains(&op) => {
+                    let a = self.vvalue(&args[0], l)?;
+                    let b = self.vvalue(&args[1], l)?;
+                    let cc = match op {
+                        "=" => FloatCC::Equal,
+                        "<" => FloatCC::LessThan,
+                        ">" => FloatCC::GreaterThan,
+                        "<=" => FloatCC::LessThanOrEqual,
+                        ">=" => FloatCC::GreaterThanOrEqual,
+                        _ => FloatCC::NotEqual,
+                    };
+                    self.b.ins().fcmp(cc, a, b)
+                }
+                op if NATIVE.contains(&op) => {
+                    let a = self.vvalue(&args[0], l)?;
+                    match op {
+                        "sqrt" => self.b.ins().sqrt(a),
+                        "fabs" => self.b.ins().fabs(a),
+                        "floor" => self.b.ins().floor(a),
+                        "ceil" => self.b.ins().ceil(a),
+                        "trunc" => self.b.ins().trunc(a),
+                        _ => {
+                            let b = self.vvalue(&args[1], l)?;
+                            if op == "fmin" {
+                                self.b.ins().fmin(a, b)
+                            } else {
+                                self.b.ins().fmax(a, b)
+                            }
+                        }
+                    }
+                }
+                op => {
+                    let vals = args
+                        .iter()
+                        .map(|a| self.vvalue(a, l))
+                        .collect::<Result<Vec<_>>>()?;
+                    let cc = self.consts.call_conv;
+                    MathEmitter::new(&mut self.b, types::F64X2, cc)
+                        .call(op, &vals)
+                        .ok_or_else(|| internal("SIMD math"))?
+                }
+            },
+            _ => return Err(internal("expression not planned for SIMD")),
+        }))
+    }
+}
+
+impl Scan<'_, '_, '_> {
+    fn is_double(&self, e: &Expr) -> bool {
+        self.cx.typed.types[e.id] == Type::Double
+    }
+
+    fn reduction<'e>(&self, e: &'e Expr, s: usize) -> Option<(Role, &'e Expr)> {
+        let ExprKind::App(op, args) = &e.kind else {
+            return None;
+        };
+        if args.len() != 2 || self.cx.typed.refs.contains_key(&e.id) {
+            return None;
+        }
+        let role = match op.as_str() {
+            "+" => Role::Sum,
+            "fmax" => Role::Max,
+            "fmin" => Role::Min,
+            _ => return None,
+        };
+        let is_s = |x: &Expr| self.cx.local_of(x) == Some(s);
+        match (is_s(&args[0]), is_s(&args[1])) {
+            (true, false) => Some((role, &args[1])),
+            (false, true) => Some((role, &args[0])),
+            _ => None,
+        }
+    }
+
+    /// A statement of the body (a `set!` may be a reduction here).
+    fn stmt(&mut self, e: &Expr) -> Option<()> {
+        if let ExprKind::Set(_, x) = &e.kind
+            && let Some(Ref::Local(s)) = self.cx.typed.refs.get(&e.id)
+            && !self.written.contains(s)
+            && let Some((role, rest)) = self.reduction(x, *s)
+        {
+            let known = self.roles.iter().find(|(v, _)| v == s).map(|(_, r)| *r);
+            if known.is_some_and(|r| r != role) || !self.is_double(x) {
+                return None;
+            }
+            self.value(rest)?;
+            if known.is_none() {
+                self.roles.push((*s, role));
+            }
+            return Some(());
+        }
+        match &e.kind {
+            ExprKind::Begin(body) => body.iter().try_for_each(|x| self.stmt(x)),
+            _ => self.value(e).map(|_| ()),
+        }
+    }
+
+    /// An expression whose value the body uses: a double, or under an `if` a comparison.
+    fn value(&mut self, e: &Expr) -> Option<()> {
+        let cx = self.cx;
+        match &e.kind {
+            ExprKind::Int(_) | ExprKind::Float(_) => self.is_double(e).then_some(()),
+            ExprKind::Var(_) => {
+                let id = cx.local_of(e)?;
+                if self.roles.iter().any(|(v, _)| *v == id) {
+                    return None;
+                }
+                if self.assigned.contains(&id) {
+                    return self.written.contains(&id).then_some(());
+                }
+                if id == self.counter || !self.is_double(e) || !cx.vars.contains_key(&id) {
+                    return None;
+                }
+                if !self.invariants.contains(&id) {
+                    self.invariants.push(id);
+                }
+                Some(())
+            }
+            ExprKind::Let(binds, body) => {
+                let ids = cx.typed.let_vars.get(&e.id)?;
+                for ((_, x), id) in binds.iter().zip(ids) {
+                    if cx.typed.vars[*id].ty != Type::Double {
+                        return None;
+                    }
+                    self.value(x)?;
+                    self.written.push(*id);
+                }
+                body.iter().try_for_each(|x| self.stmt(x))
+            }
+            ExprKind::Begin(body) => body.iter().try_for_each(|x| self.stmt(x)),
+            ExprKind::Set(_, x) => {
+                let Some(Ref::Local(id)) = cx.typed.refs.get(&e.id) else {
+                    return None;
+                };
+                if self.roles.iter().any(|(v, _)| v == id) || !self.is_double(x) {
+                    return None;
+                }
+                self.value(x)?;
+                self.written.push(*id);
+                Some(())
+            }
+            ExprKind::If(c, th, Some(el)) => {
+                let ExprKind::App(op, args) = &c.kind else {
+                    return None;
+                };
+                if !COMPARE.contains(&op.as_str())
+                    || args.len() != 2
+                    || cx.typed.refs.contains_key(&c.id)
+                    || !args.iter().all(|a| self.is_double(a))
+                    || !self.is_double(e)
+                    || !pure(th)
+                    || !pure(el)
+                {
+                    return None;
+                }
+                args.iter().try_for_each(|a| self.value(a))?;
+                self.value(th)?;
+                self.value(el)
+            }
+            ExprKind::App(name, args) => {
+                if cx.typed.refs.contains_key(&e.id) {
+                    return None;
+                }
+                match name.as_str() {
+                    "pref" | "pset!" => {
+                        let p = cx.local_of(args.first()?)?;
+                        let double = cx.typed.vars[p].ty == Type::ptr(Type::Double);
+                        if !double
+                            || !self.ptrs.contains(&p)
+                            || cx.local_of(args.get(1)?) != Some(self.counter)
+                        {
+                            return None;
+                        }
+                        if !self.invariants.contains(&p) {
+                            self.invariants.push(p);
+                        }
+                        if name == "pset!" {
+                            let x = args.get(2)?;
+                            if !self.is_double(x) {
+                                return None;
+                            }
+                            self.value(x)?;
+                        }
+                        Some(())
+                    }
+                    op if ARITH.contains(&op)
+                        || NATIVE.contains(&op)
+                        || math_ir::INLINE.contains(&op) =>
+                    {
+                        if !self.is_double(e) || !args.iter().all(|a| self.is_double(a)) {
+                            return None;
+                        }
+                        args.iter().try_for_each(|a| self.value(a))
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+}
+
+/// True when `e` neither assigns nor stores (both arms of a lane select run).
+fn pure(e: &Expr) -> bool {
+    let here = match &e.kind {
+        ExprKind::Set(..) | ExprKind::Let(..) => false,
+        ExprKind::App(name, _) => name != "pset!",
+        _ => true,
+    };
+    here && e.children().into_iter().all(pure)
+}
