@@ -91,6 +91,9 @@ struct LiveArgs {
     /// No REPL, even on a terminal: serve editors until SIGINT (Ctrl-C) or SIGTERM
     #[arg(long, overrides_with = "repl")]
     no_repl: bool,
+    /// Append what zonal reports (stderr, and stdout when there is no REPL) to this file
+    #[arg(long)]
+    log: Option<PathBuf>,
 }
 
 impl LiveArgs {
@@ -111,6 +114,7 @@ impl Default for LiveArgs {
             buffer: 1024,
             repl: false,
             no_repl: false,
+            log: None,
         }
     }
 }
@@ -138,9 +142,6 @@ struct PlayArgs {
     /// Channels captured (default: --channels); a mono input feeds every channel
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
     input_channels: Option<u16>,
-    /// Append what zonal reports (stderr, and stdout when there is no REPL) to this file
-    #[arg(long)]
-    log: Option<PathBuf>,
     #[command(flatten)]
     live: LiveArgs,
 }
@@ -500,7 +501,7 @@ fn play(args: PlayArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let live = &args.live;
-    if let Some(path) = &args.log {
+    if let Some(path) = &live.log {
         log_to(path, !live.wants_repl())?;
     }
     let cfg = SessionConfig {
