@@ -11,6 +11,9 @@
 //!   of it crossfades (both closures run), beside `buffer_64_frames_idle` (one runs).
 //! - `events_1000_reverse`: the 64-frame buffer that receives 1,000 timed events sent in
 //!   reverse time order (all queued, none due yet).
+//! - `load_meter_64_frames`: what the load meter adds to one 64-frame stereo buffer (its
+//!   clock readings, one closure's time, the peaks and sums of squares), to set beside
+//!   `buffer_64_frames_idle`, which includes it.
 //!
 //! Run with `cargo bench -p zonal-engine --bench engine`.
 
@@ -237,12 +240,28 @@ fn events_1000_reverse(c: &mut Criterion) {
     });
 }
 
+fn load_meter_64_frames(c: &mut Criterion) {
+    let meter = zonal_engine::load_meter::LoadMeter::default();
+    let out: Vec<f32> = (0..128).map(|i| (i as f32 * 0.01).sin()).collect();
+    let mut time = 0;
+    c.bench_function("load_meter_64_frames", |b| {
+        b.iter(|| {
+            let began = meter.buffer_began();
+            let call = Instant::now();
+            meter.ran(0, call);
+            meter.buffer_ended(began, std::hint::black_box(&out), 2, time);
+            time += 64;
+        })
+    });
+}
+
 criterion_group!(
     benches,
     render_examples,
     buffer_under_load,
     buffer_during_fade,
     eval_to_audible,
-    events_1000_reverse
+    events_1000_reverse,
+    load_meter_64_frames
 );
 criterion_main!(benches);

@@ -3,7 +3,10 @@
 //! Once per buffer it applies what the control thread sent (swaps, the entry point,
 //! timed events), runs the current DSP closure frame by frame (splitting the buffer at
 //! event times, so events are sample-accurate), guards the output, resets the audio
-//! zone and publishes the sample clock. It never allocates, locks, blocks or prints:
+//! zone and publishes the sample clock. The closure's input comes from the processor's
+//! [`InputSource`], read for the whole buffer before it renders; the time each closure
+//! call and the buffer took, and the output's levels, go to the load meter
+//! ([`crate::load_meter`]). It never allocates, locks, blocks or prints:
 //! faults and retired closures go back over the return ring. Denormals are flushed
 //! to zero while it runs ([`crate::denormals`]).
 //!
@@ -14,6 +17,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::time::Instant;
 
 use zonal_dsp::{AudioCtx, Entry, Fault, MAX_LANES, PreparedCall};
 
@@ -161,9 +165,9 @@ impl Processor {
                 None => frames,
             };
             let segment = &mut out[done * channels..until * channels];
-            let ran = std::time::Instant::now();
+            let (running, ran) = (self.entry.filter(|_| !self.stopped), Instant::now());
             self.render(segment, done, t);
-            if let Some(entry) = self.entry {
+            if let Some(entry) = running {
                 self.stats.load.ran(entry.slot(), ran);
             }
             done = until;
@@ -384,7 +388,7 @@ impl Processor {
     /// Runs every event due at or before `now`, earliest first, ties in arrival order.
     fn run_due_events(&mut self, now: i64) {
         while let Some((_, call)) = self.pending.pop_due(now) {
-            let ran = std::time::Instant::now();
+            let ran = Instant::now();
             let result = self.ctx.run_call(&call);
             self.stats.load.ran(call.slot(), ran);
             if let Err(fault) = result {

@@ -95,6 +95,9 @@ struct LiveArgs {
     /// (default: one per further core)
     #[arg(long)]
     workers: Option<usize>,
+    /// Append what zonal reports (stderr, and stdout when there is no REPL) to this file
+    #[arg(long)]
+    log: Option<PathBuf>,
 }
 
 impl LiveArgs {
@@ -116,6 +119,7 @@ impl Default for LiveArgs {
             repl: false,
             no_repl: false,
             workers: None,
+            log: None,
         }
     }
 }
@@ -143,9 +147,6 @@ struct PlayArgs {
     /// Channels captured (default: --channels); a mono input feeds every channel
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
     input_channels: Option<u16>,
-    /// Append what zonal reports (stderr, and stdout when there is no REPL) to this file
-    #[arg(long)]
-    log: Option<PathBuf>,
     #[command(flatten)]
     live: LiveArgs,
 }
@@ -510,7 +511,7 @@ fn play(args: PlayArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let live = &args.live;
-    if let Some(path) = &args.log {
+    if let Some(path) = &live.log {
         log_to(path, !live.wants_repl())?;
     }
     let cfg = SessionConfig {
