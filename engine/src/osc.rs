@@ -304,7 +304,7 @@ fn flatten(
 
 /// The parameters of a `/dirt/play` message, as an association list.
 fn dirt_params(args: &[OscType]) -> Result<Arg, String> {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(format!(
             "a /dirt/play message holds pairs of a name and a value, not {} arguments",
             args.len()
