@@ -178,6 +178,7 @@ pub enum Arg {
     Int(i64),
     Float(f64),
     Str(String),
+    Sym(String),
     Bool(bool),
     List(Vec<Arg>),
 }
@@ -188,6 +189,7 @@ impl Arg {
             Arg::Int(i) => interp.int(*i),
             Arg::Float(f) => interp.float(*f),
             Arg::Str(s) => interp.string(s),
+            Arg::Sym(s) => interp.symbol(s),
             Arg::Bool(b) => interp.bool(*b),
             Arg::List(items) => {
                 let values: Vec<Value> = items.iter().map(|a| a.to_value(interp)).collect();

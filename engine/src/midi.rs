@@ -710,12 +710,10 @@ mod tests {
             [&[0xB0, 74, 64][..], &[0x93, 60, 100], &[0x83, 60, 0]]
         );
         let ms = |i: usize| (sent[i].1 - start) as f64 / 1e6;
-        assert!((100.0..160.0).contains(&ms(1)), "note-on at {} ms", ms(1));
-        assert!(
-            (49.0..90.0).contains(&(ms(2) - ms(1))),
-            "note-off {} ms later",
-            ms(2) - ms(1)
-        );
+        // Never early; late only by how late the sending thread wakes (the machine
+        // may be busy).
+        assert!((100.0..200.0).contains(&ms(1)), "note-on at {} ms", ms(1));
+        assert!((150.0..250.0).contains(&ms(2)), "note-off at {} ms", ms(2));
     }
 
     #[test]

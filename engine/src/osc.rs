@@ -10,6 +10,11 @@
 //!   `(io:osc:set-integer-64bit? #t)`, `(io:osc:set-real-64bit? #t)`), strings and
 //!   symbols as `s`, booleans as `T`/`F`, lists as arrays.
 //!
+//! - `(io:osc:start-dirt [PORT])` receives what TidalCycles sends SuperDirt (on
+//!   127.0.0.1, port 57120 by default): each `/dirt/play` calls `(dirt-play TIME
+//!   PARAMS)` at its bundle's sample, PARAMS an association list
+//!   `((s "bd") (n 3) ...)`.
+//!
 //! Received arguments become Scheme values: `i h` integers, `f d` reals, `s` strings,
 //! `T F` booleans, `c` one-character strings, `b` blobs, `m` MIDI and `r` colours lists
 //! of integers, `t` time tags reals (seconds since 1900), arrays lists, `N` `()`, `I`
@@ -82,7 +87,7 @@ impl Osc {
         &mut self,
         port: u16,
         host: &str,
-        handler: String,
+        handler: Handler,
         courier: Arc<Courier>,
     ) -> Result<u16, String> {
         if self.servers.contains_key(&port) && port != 0 {
@@ -166,7 +171,7 @@ impl Server {
 }
 
 /// A server thread: receives until `stop`, posting each message for `handler`.
-fn serve(socket: &UdpSocket, handler: &str, courier: &Courier, stop: &AtomicBool) {
+fn serve(socket: &UdpSocket, handler: &Handler, courier: &Courier, stop: &AtomicBool) {
     let mut buf = vec![0u8; MAX_PACKET];
     while !stop.load(Ordering::Relaxed) {
         let (n, from) = match socket.recv_from(&mut buf) {
@@ -197,10 +202,22 @@ fn serve(socket: &UdpSocket, handler: &str, courier: &Courier, stop: &AtomicBool
     }
 }
 
+/// Who a server hands its messages to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Handler {
+    /// Extempore's convention: `(NAME TIME ADDRESS ARG...)` for every message.
+    Named(String),
+    /// SuperDirt's: `/dirt/play` messages (pairs of a parameter's name and its value,
+    /// as TidalCycles sends them) become `(dirt-play TIME PARAMS)`, PARAMS an
+    /// association list such as `((s "bd") (n 3) (gain 1.2))`; other addresses are
+    /// ignored.
+    Dirt,
+}
+
 /// The messages a datagram holds, each stamped for its handler; or what is wrong with it.
 pub fn incoming(
     packet: &[u8],
-    handler: &str,
+    handler: &Handler,
     courier: &Courier,
     arrived_ns: u64,
 ) -> Result<Vec<Incoming>, String> {
@@ -212,6 +229,7 @@ pub fn incoming(
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
     let mut out = Vec::new();
+    let mut problem = None;
     flatten(&decoded, None, &mut |message, tag| {
         let time = match tag {
             Some(tag) => {
@@ -220,16 +238,32 @@ pub fn incoming(
             }
             None => arrival,
         };
-        let mut args = vec![Arg::Str(message.addr.clone())];
-        args.extend(message.args.iter().map(to_arg));
+        let (name, args) = match handler {
+            Handler::Named(name) => {
+                let mut args = vec![Arg::Str(message.addr.clone())];
+                args.extend(message.args.iter().map(to_arg));
+                (name.as_str(), args)
+            }
+            Handler::Dirt if message.addr == "/dirt/play" => match dirt_params(&message.args) {
+                Ok(params) => ("dirt-play", vec![params]),
+                Err(e) => {
+                    problem.get_or_insert(e);
+                    return;
+                }
+            },
+            Handler::Dirt => return,
+        };
         out.push(Incoming {
             time,
-            handler: handler.to_owned(),
+            handler: name.to_owned(),
             args,
             optional: false,
         });
     });
-    Ok(out)
+    match problem {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
 }
 
 /// Decodes one datagram, or says what is wrong with it.
@@ -266,6 +300,25 @@ fn flatten(
             }
         }
     }
+}
+
+/// The parameters of a `/dirt/play` message, as an association list.
+fn dirt_params(args: &[OscType]) -> Result<Arg, String> {
+    if !args.len().is_multiple_of(2) {
+        return Err(format!(
+            "a /dirt/play message holds pairs of a name and a value, not {} arguments",
+            args.len()
+        ));
+    }
+    args.chunks(2)
+        .map(|pair| match &pair[0] {
+            OscType::String(name) => Ok(Arg::List(vec![Arg::Sym(name.clone()), to_arg(&pair[1])])),
+            other => Err(format!(
+                "a /dirt/play parameter's name is a string, not {other:?}"
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Arg::List)
 }
 
 /// A time tag as seconds since 1970.
@@ -385,8 +438,8 @@ fn port_of(interp: &Interp, v: Value, what: &str) -> Result<u16, Error> {
         })
 }
 
-/// Registers `io:osc:start-server`, `io:osc:stop-server`, `io:osc:send`,
-/// `io:osc:set-integer-64bit?` and `io:osc:set-real-64bit?`.
+/// Registers `io:osc:start-server`, `io:osc:start-dirt`, `io:osc:stop-server`,
+/// `io:osc:send`, `io:osc:set-integer-64bit?` and `io:osc:set-real-64bit?`.
 pub(crate) fn register(interp: &mut Interp, io: &Rc<Io>) {
     let it = io.clone();
     interp.register_native("io:osc:start-server", move |interp, args| {
@@ -417,8 +470,28 @@ pub(crate) fn register(interp: &mut Interp, io: &Rc<Io>) {
         let bound = it
             .osc
             .borrow_mut()
-            .start(port, &host, handler, courier)
+            .start(port, &host, Handler::Named(handler), courier)
             .map_err(|m| native_error(ErrorKind::Io, format!("io:osc:start-server: {m}")))?;
+        Ok(interp.int(i64::from(bound)))
+    });
+    let it = io.clone();
+    interp.register_native("io:osc:start-dirt", move |interp, args| {
+        let port = match args {
+            [] => 57_120,
+            [port] => port_of(interp, *port, "io:osc:start-dirt")?,
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::Arity,
+                    "io:osc:start-dirt takes at most a port (SuperDirt's is 57120)",
+                ));
+            }
+        };
+        let courier = it.courier("io:osc:start-dirt")?;
+        let bound = it
+            .osc
+            .borrow_mut()
+            .start(port, "127.0.0.1", Handler::Dirt, courier)
+            .map_err(|m| native_error(ErrorKind::Io, format!("io:osc:start-dirt: {m}")))?;
         Ok(interp.int(i64::from(bound)))
     });
     let it = io.clone();
@@ -605,6 +678,32 @@ mod tests {
         assert_eq!(
             datum_to_osc(&DatumKind::Sym("bd".into()), false, false).unwrap(),
             OscType::String("bd".into())
+        );
+    }
+
+    #[test]
+    fn dirt_play_parameters_become_an_association_list_or_a_clear_error() {
+        let params = dirt_params(&[
+            OscType::String("s".into()),
+            OscType::String("bd".into()),
+            OscType::String("n".into()),
+            OscType::Float(3.0),
+        ])
+        .unwrap();
+        assert_eq!(
+            params,
+            Arg::List(vec![
+                Arg::List(vec![Arg::Sym("s".into()), Arg::Str("bd".into())]),
+                Arg::List(vec![Arg::Sym("n".into()), Arg::Float(3.0)]),
+            ])
+        );
+        assert_eq!(
+            dirt_params(&[OscType::String("s".into())]).unwrap_err(),
+            "a /dirt/play message holds pairs of a name and a value, not 1 arguments"
+        );
+        assert_eq!(
+            dirt_params(&[OscType::Int(1), OscType::Int(2)]).unwrap_err(),
+            "a /dirt/play parameter's name is a string, not Int(1)"
         );
     }
 

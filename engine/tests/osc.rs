@@ -94,6 +94,57 @@ fn a_bundles_time_tag_schedules_its_messages_at_their_sample() {
     assert!((24_000 - 480..=24_000 + 480).contains(&apart), "{apart}");
 }
 
+/// What TidalCycles sends SuperDirt: bundles stamped a little ahead, each holding a
+/// `/dirt/play` of name-value pairs.
+#[test]
+fn tidal_dirt_play_bundles_call_dirt_play_at_their_sample() {
+    let live = Live::start(&["play", "--no-audio", "--port", "0", "--buffer", "64"]);
+    let mut editor = live.connect();
+    eval(
+        &mut editor,
+        "(define got '()) (define (dirt-play time params) (set! got (cons (list time params) got)))",
+    );
+    let port: u16 = eval(&mut editor, "(io:osc:start-dirt 0)").parse().unwrap();
+    let play = |s: &str, n: f32| {
+        message(
+            "/dirt/play",
+            vec![
+                OscType::String("s".into()),
+                OscType::String(s.into()),
+                OscType::String("n".into()),
+                OscType::Float(n),
+                OscType::String("cps".into()),
+                OscType::Float(0.5),
+            ],
+        )
+    };
+    let now = SystemTime::now();
+    for (s, n, ms) in [("bd", 0.0, 300), ("sn", 2.0, 550)] {
+        send(
+            &OscPacket::Bundle(OscBundle {
+                timetag: OscTime::try_from(now + Duration::from_millis(ms)).unwrap(),
+                content: vec![play(s, n)],
+            }),
+            port,
+        );
+    }
+    // Not /dirt/play: ignored.
+    send(&message("/dirt/handshake", vec![]), port);
+    eval_until(&mut editor, "(length got)", |r| r == "2");
+    assert_eq!(
+        eval(&mut editor, "(map cadr (reverse got))"),
+        "(((s \"bd\") (n 0.0) (cps 0.5)) ((s \"sn\") (n 2.0) (cps 0.5)))"
+    );
+    let apart: i64 = eval(&mut editor, "(- (car (car got)) (car (cadr got)))")
+        .parse()
+        .unwrap();
+    // 250 ms at 48 kHz as stamped, give or take how the two arrivals were mapped to
+    // samples (half a millisecond).
+    assert!((12_000 - 24..=12_000 + 24).contains(&apart), "{apart}");
+    let e = eval(&mut editor, "(io:osc:start-dirt 1 2)");
+    assert!(e.contains("io:osc:start-dirt takes at most a port"), "{e}");
+}
+
 #[test]
 fn a_malformed_packet_is_logged_and_the_server_goes_on() {
     let (live, mut editor, port) = engine_with_server();
