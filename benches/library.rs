@@ -1,7 +1,9 @@
 //! The library's benchmarks (criterion):
 //!
 //! - `library_load`: a fresh session's `(sys:load "libs/core/audio_dsp.xtm")`, which
-//!   compiles every unit of the library (and base.xtm);
+//!   compiles every unit of the library (and base.xtm); the same of
+//!   `libs/core/instruments.xtm` (which loads audio_dsp.xtm), and of that and one
+//!   `(make-instrument synth synth)`;
 //! - `unit/NAME`: 4,800 frames (stereo, 64-frame buffers) of a `dsp` that runs one
 //!   unit once per frame on a 480 Hz sawtooth, through the real process function;
 //!   `unit/baseline` is the
@@ -22,19 +24,26 @@ const FRAMES: usize = 4_800;
 fn library_load(c: &mut Criterion) {
     let mut group = c.benchmark_group("library_load");
     group.sample_size(10);
-    group.bench_function("audio_dsp", |b| {
-        b.iter_batched(
-            || Session::headless(&SessionConfig::default()).unwrap(),
-            |mut session| {
-                let v = session
-                    .eval_source(r#"(sys:load "libs/core/audio_dsp.xtm")"#, "bench.xtm")
-                    .unwrap();
-                assert_eq!(v, "#t");
-                session
-            },
-            BatchSize::PerIteration,
-        )
-    });
+    for (name, src) in [
+        ("audio_dsp", r#"(sys:load "libs/core/audio_dsp.xtm")"#),
+        ("instruments", r#"(sys:load "libs/core/instruments.xtm")"#),
+        (
+            "instruments_and_a_synth",
+            r#"(sys:load "libs/core/instruments.xtm") (make-instrument synth synth) #t"#,
+        ),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || Session::headless(&SessionConfig::default()).unwrap(),
+                |mut session| {
+                    let v = session.eval_source(src, "bench.xtm").unwrap();
+                    assert_eq!(v, "#t");
+                    session
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
     group.finish();
 }
 
