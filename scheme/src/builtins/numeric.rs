@@ -221,7 +221,6 @@ cmp_prim!(num_gt, ">", >, |o| o.is_gt());
 cmp_prim!(num_le, "<=", <=, |o| o.is_le());
 cmp_prim!(num_ge, ">=", >=, |o| o.is_ge());
 
-/// Integer division family: `kind` 0 quotient, 1 remainder, 2 modulo.
 /// `modulo` of beats, as Extempore's: with a rational argument the exact remainder
 /// (`(modulo 7/2 2)` is 3/2), with a fractional flonum `a - b*floor(a/b)`
 /// (`(modulo 2.5 1.0)` is 0.5); `None` for two integers or whole flonums, which
@@ -260,6 +259,7 @@ fn beat_modulo(it: &mut Interp, a: Value, b: Value) -> Result<Option<Value>, Box
     }))
 }
 
+/// Integer division family: `kind` 0 quotient, 1 remainder, 2 modulo.
 fn int_div(it: &Interp, who: &str, a: Value, b: Value, kind: u8) -> PlainResult {
     let x = num(it, who, a)?;
     let y = num(it, who, b)?;
