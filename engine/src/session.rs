@@ -1338,11 +1338,20 @@ fn to_dsp_value(
         // A closure is its record's address, as a closure returned to Scheme is; the
         // call through it checks the record's memory, stamp and type (a number that is
         // not a live closure of this type faults, it never runs).
-        t if t.starts_with('[') => DspValue::Ptr(
-            interp
-                .as_int(v)
-                .ok_or_else(|| bad("a closure returned by a bind-func"))? as u64,
-        ),
+        t if t.starts_with('[') => match interp.as_int(v) {
+            Some(p) => DspValue::Ptr(p as u64),
+            None if interp.is_procedure(v) => {
+                return Err(Error::new(
+                    ErrorKind::Type,
+                    format!(
+                        "argument {} of {name} is a Scheme procedure, not a closure ({ty}): pass a closure a bind-func returned, or a bind-func's own as ($ NAME)",
+                        index + 1
+                    ),
+                )
+                .with_irritants(vec![interp.write_string(v)]));
+            }
+            None => return Err(bad("a closure returned by a bind-func")),
+        },
         t if t.ends_with('*') => DspValue::Ptr(int()? as u64),
         _ => return Err(bad("a value Scheme can pass")),
     })

@@ -526,20 +526,22 @@ fn live_a_runaway_recursion_is_stopped_on_the_audio_thread_and_from_an_editor() 
 }
 
 #[test]
-fn run_explains_that_scheme_cannot_pass_a_closure() {
+fn run_explains_how_scheme_passes_a_closure() {
     let f = scratch(
         "closure_arg.xtm",
-        "(bind-func hof (lambda (f:[i64,i64]* x) (f (f x))))\n(bind-func inc (lambda (x:i64) (+ x 1)))\n(hof inc 5)\n",
+        "(bind-func hof (lambda (f:[i64,i64]* x) (f (f x))))\n(bind-func inc (lambda (x:i64) (+ x 1)))\n(println (hof ($ inc) 5))\n(hof inc 5)\n",
     );
     let out = zonal().arg("run").arg(&f).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.trim(), "7", "a bind-func's own closure, as ($ inc)");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.starts_with(
-            "type error: argument 1 of hof is a closure ([i64,i64]*): Scheme cannot pass one"
+            "type error: argument 1 of hof is a Scheme procedure, not a closure ([i64,i64]*): pass a closure a bind-func returned, or a bind-func's own as ($ NAME)"
         ),
         "{stderr}"
     );
-    assert!(stderr.contains("closure_arg.xtm:3:1"), "{stderr}");
+    assert!(stderr.contains("closure_arg.xtm:4:1"), "{stderr}");
     assert_eq!(out.status.code(), Some(1));
 }
 
