@@ -4,12 +4,13 @@
 //!
 //! Incoming messages are received on threads of their own (never the audio thread),
 //! stamped with the sample the audio clock had reached when they arrived plus the
-//! input latency (`(io:latency)`: two buffers and a millisecond), and posted to the courier's
-//! bounded inbox. The courier wakes the control thread with one [`Request`] evaluating
-//! `(zonal:io-deliver)`, which drains the inbox and schedules each handler as a
-//! `callback` at its time: the handler runs at once (within the control loop's
+//! input latency (`(io:latency)`: two buffers and a millisecond), and posted to the
+//! courier's bounded inbox. The courier wakes the control thread with one [`Request`]
+//! evaluating `(zonal:io-deliver)`, which drains the inbox and schedules each handler
+//! as a `callback` at its time: the handler runs at once (within the control loop's
 //! lookahead) with `(now)` reading that time, so what it plays lands on that exact
-//! sample, a constant latency after the message arrived.
+//! sample, a constant latency after the message arrived. A message that reaches the
+//! control thread after that sample has been played is counted and logged.
 //!
 //! Every message comes from outside and is not trusted: a malformed one is reported on
 //! the engine's log (at most [`PROBLEMS_PER_SECOND`] lines a second, then a count) and
