@@ -40,9 +40,8 @@ pub struct AudioStats {
     /// Samples rendered so far (the clock `(now)` reads when no callback runs).
     pub clock: AtomicI64,
     /// When `clock` was last published, in nanoseconds on the monotonic clock
-    /// ([`crate::io::monotonic_ns`]; 0 before the first buffer, `u64::MAX` while
-    /// both are being written): how MIDI and OSC
-    /// input find the sample they arrived at.
+    /// ([`crate::io::monotonic_ns`]; 0 before the first buffer, `u64::MAX` while both
+    /// are being written): how MIDI and OSC input find the sample they arrived at.
     pub clock_at_ns: AtomicU64,
     /// Buffers processed.
     pub buffers: AtomicU64,

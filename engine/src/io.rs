@@ -4,12 +4,13 @@
 //!
 //! Incoming messages are received on threads of their own (never the audio thread),
 //! stamped with the sample the audio clock had reached when they arrived plus the
-//! input latency (`(io:latency)`: two buffers and a millisecond), and posted to the courier's
-//! bounded inbox. The courier wakes the control thread with one [`Request`] evaluating
-//! `(zonal:io-deliver)`, which drains the inbox and schedules each handler as a
-//! `callback` at its time: the handler runs at once (within the control loop's
+//! input latency (`(io:latency)`: two buffers and a millisecond), and posted to the
+//! courier's bounded inbox. The courier wakes the control thread with one [`Request`]
+//! evaluating `(zonal:io-deliver)`, which drains the inbox and schedules each handler
+//! as a `callback` at its time: the handler runs at once (within the control loop's
 //! lookahead) with `(now)` reading that time, so what it plays lands on that exact
-//! sample, a constant latency after the message arrived.
+//! sample, a constant latency after the message arrived. A message that reaches the
+//! control thread after that sample has been played is counted and logged.
 //!
 //! Every message comes from outside and is not trusted: a malformed one is reported on
 //! the engine's log (at most [`PROBLEMS_PER_SECOND`] lines a second, then a count) and
@@ -222,6 +223,9 @@ pub struct Courier {
     /// A `(zonal:io-deliver)` request is on its way and has not started draining.
     pending: AtomicBool,
     dropped: AtomicU64,
+    /// Messages whose handler's sample the audio clock had passed when they were
+    /// delivered: their sound was late.
+    late: AtomicU64,
     clock: SampleClock,
     latency: Arc<AtomicU64>,
     problems: Mutex<ProblemLog>,
@@ -299,6 +303,12 @@ impl Courier {
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
+
+    /// How many messages reached the control thread after their handler's sample had
+    /// been played (each is logged, rate-limited, with the remedy).
+    pub fn late(&self) -> u64 {
+        self.late.load(Ordering::Relaxed)
+    }
 }
 
 /// A session's I/O: the Scheme side of MIDI and OSC, on the control thread.
@@ -335,6 +345,7 @@ impl Io {
             requests,
             pending: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
+            late: AtomicU64::new(0),
             clock: self.clock.clone(),
             latency: self.latency.clone(),
             problems: Mutex::new(ProblemLog::default()),
@@ -357,6 +368,16 @@ impl Io {
         for incoming in rx.try_iter() {
             if incoming.optional && interp.lookup(&incoming.handler).is_none() {
                 continue;
+            }
+            let behind = self.clock.sample_at(monotonic_ns()) - incoming.time;
+            if behind > 0 {
+                courier.late.fetch_add(1, Ordering::Relaxed);
+                courier.problem(&format!(
+                    "{} ran {behind} samples after its time, so what it plays is late; \
+                     (io:latency {}) leaves more room",
+                    incoming.handler,
+                    self.latency.load(Ordering::Relaxed) as i64 + behind
+                ));
             }
             let time = interp.int(incoming.time);
             let mut args = vec![time, interp.symbol(&incoming.handler), time];

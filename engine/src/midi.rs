@@ -618,6 +618,31 @@ mod tests {
     }
 
     #[test]
+    fn a_message_delivered_after_its_sample_is_counted_late() {
+        let (mut session, io, rx) = session_with_io();
+        session
+            .eval_source(
+                "(define n 0) (define (midi-stop t) (set! n (+ n 1)))",
+                "test",
+            )
+            .unwrap();
+        let courier = io.courier("test").unwrap();
+        let stats = session.stats();
+        let arrived = monotonic_ns();
+        stats.clock_at_ns.store(arrived, Ordering::SeqCst);
+        receive(&courier, 1, &[0xFC], arrived);
+        // The audio thread played a second before the control thread got to it.
+        stats.clock.store(48_000, Ordering::SeqCst);
+        stats.clock_at_ns.store(monotonic_ns(), Ordering::SeqCst);
+        serve(&mut session, &rx);
+        assert_eq!(courier.late(), 1);
+        assert_eq!(session.eval_source("n", "test").unwrap(), "1");
+        receive(&courier, 1, &[0xFC], monotonic_ns());
+        serve(&mut session, &rx);
+        assert_eq!(courier.late(), 1, "in time again");
+    }
+
+    #[test]
     fn messages_without_a_handler_are_skipped_and_bad_ones_do_not_stop_the_rest() {
         let (mut session, io, rx) = session_with_io();
         session

@@ -2,9 +2,9 @@
 //!
 //! - `(io:osc:start-server PORT "handler" [HOST])` receives on PORT (every interface,
 //!   or HOST's) and calls `(handler TIME ADDRESS ARG...)` for every message, `(now)`
-//!   reading TIME: the arrival plus the input latency, or the sample of a bundle's
-//!   time tag when that is later (a bundle that arrives late is handled like a lone
-//!   message). `(io:osc:stop-server PORT)` stops it.
+//!   reading TIME: the arrival's sample plus the input latency, or the sample of a
+//!   bundle's time tag when that is later (a bundle that arrives late is handled like
+//!   a lone message). `(io:osc:stop-server PORT)` stops it.
 //! - `(io:osc:send TIME (HOST . PORT) ADDRESS ARG...)` sends at sample TIME (a time
 //!   already past: at once). Integers travel as `i`, reals as `f` (64-bit `h`, `d` after
 //!   `(io:osc:set-integer-64bit? #t)`, `(io:osc:set-real-64bit? #t)`), strings and
@@ -191,7 +191,8 @@ fn serve(socket: &UdpSocket, handler: &Handler, courier: &Courier, stop: &Atomic
             }
         };
         let arrived = monotonic_ns();
-        match incoming(&buf[..n], handler, courier, arrived) {
+        let arrived_unix = unix_seconds();
+        match incoming(&buf[..n], handler, courier, arrived, arrived_unix) {
             Ok(messages) => {
                 for m in messages {
                     courier.post(m);
@@ -214,26 +215,37 @@ pub enum Handler {
     Dirt,
 }
 
-/// The messages a datagram holds, each stamped for its handler; or what is wrong with it.
+/// The wall clock, in seconds since 1970 (what OSC time tags count, from 1900).
+fn unix_seconds() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// The messages a datagram that arrived at monotonic time `arrived_ns` (wall time
+/// `arrived_unix`, read at the same moment) holds, each stamped for its handler; or
+/// what is wrong with it. A lone message is handled at the arrival's sample plus the
+/// input latency; a bundle at the sample of its time tag, or as a lone message if that
+/// is earlier.
 pub fn incoming(
     packet: &[u8],
     handler: &Handler,
     courier: &Courier,
     arrived_ns: u64,
+    arrived_unix: f64,
 ) -> Result<Vec<Incoming>, String> {
     let decoded = decode(packet)?;
     let arrival = courier.arrival_time(arrived_ns);
+    let arrival_sample = courier.clock().sample_at(arrived_ns);
     let rate = f64::from(courier.clock().sample_rate());
-    let now_unix = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0);
     let mut out = Vec::new();
     let mut problem = None;
     flatten(&decoded, None, &mut |message, tag| {
         let time = match tag {
             Some(tag) => {
-                let at = arrival + ((tag_unix_seconds(tag) - now_unix) * rate).round() as i64;
+                let ahead = ((tag_unix_seconds(tag) - arrived_unix) * rate).round() as i64;
+                let at = arrival_sample + ahead;
                 at.max(arrival)
             }
             None => arrival,

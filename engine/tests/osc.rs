@@ -336,6 +336,8 @@ fn a_handlers_sound_starts_exactly_at_its_sample() {
            (if (= clicks 1) (begin (if (= chan 1) (set! clicks 0)) (dtof 0.9)) (dtof 0.0))))",
         "(dsp:set! dsp)",
         "(define got #f) (define (osc-in time addr) (set! got time) (click))",
+        // Room for a busy machine: what is checked is the sample, not the latency.
+        "(io:latency 4800)",
     ] {
         let r = eval(&mut editor, form);
         assert!(!r.contains("error"), "{form}: {r}");
