@@ -100,6 +100,17 @@ fn notes_land_on_their_exact_sample() {
     }
 }
 
+/// Pitch 0 (a rest in Extempore's note lists) sounded as a DC thump of a voice at
+/// 0 Hz; Extempore plays nothing for a note of 10 Hz or less.
+#[test]
+fn a_note_at_pitch_zero_is_a_rest() {
+    let x = left(
+        &format!("{PROBE}(play-note 100 probe 0 127 1000)\n(play-note 2000 probe 60 127 1000)"),
+        0.1,
+    );
+    assert_eq!(first_sound(&x, 0), Some(2000));
+}
+
 #[test]
 fn synth_notes_sound_at_their_pitch() {
     let x = left(
