@@ -4,7 +4,7 @@
 (voices_score.py), side by side, each rendered offline by its whole process.
 
     cargo build --release -p zonal-engine
-    python3 benches/peers/voices.py [VOICES [SECONDS [RUNS]]]     # default 128 5 3
+    python3 benches/peers/voices.py [VOICES [SECONDS [RUNS]]]     # default 64 4 3
 
 Each system renders SECONDS of 48 kHz stereo to a WAV twice over: with VOICES notes
 held from the start, and with none (zonal: the same instruments, bound and summed by
@@ -44,9 +44,17 @@ def zonal_source(voices, instruments):
     return "\n".join(lines) + "\n"
 
 
+def run(cmd):
+    done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        # zonal's watchdog stops a dsp slower than real time on a loaded machine
+        raise SystemExit(f"voices.py: {' '.join(cmd)} failed:\n{done.stderr.strip()}\n"
+                         "(fewer voices, or a quieter machine)")
+
+
 def cpu_seconds(cmd):
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run(cmd)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
@@ -69,7 +77,7 @@ def wav_rms(path):
 
 def measure(name, command_for, voices, seconds, runs, work):
     commands = {n: command_for(n, os.path.join(work, f"{name}-{n}.wav")) for n in (0, voices)}
-    subprocess.run(commands[voices], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run(commands[voices])
     level = wav_rms(os.path.join(work, f"{name}-{voices}.wav"))
     if level < 0.01:
         raise SystemExit(f"voices.py: {name}'s render with {voices} voices is silent (RMS {level:.4f})")
@@ -79,8 +87,8 @@ def measure(name, command_for, voices, seconds, runs, work):
 
 
 def main(argv):
-    voices = int(argv[1]) if len(argv) > 1 else 128
-    seconds = float(argv[2]) if len(argv) > 2 else 5.0
+    voices = int(argv[1]) if len(argv) > 1 else 64
+    seconds = float(argv[2]) if len(argv) > 2 else 4.0
     runs = int(argv[3]) if len(argv) > 3 else 3
     zonal = os.environ.get("ZONAL", os.path.join(ROOT, "target", "release", "zonal"))
     scsynth = os.environ.get("SCSYNTH", "scsynth")

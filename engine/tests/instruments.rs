@@ -100,6 +100,17 @@ fn notes_land_on_their_exact_sample() {
     }
 }
 
+/// Pitch 0 (a rest in Extempore's note lists) sounded as a DC thump of a voice at
+/// 0 Hz; Extempore plays nothing for a note of 10 Hz or less.
+#[test]
+fn a_note_at_pitch_zero_is_a_rest() {
+    let x = left(
+        &format!("{PROBE}(play-note 100 probe 0 127 1000)\n(play-note 2000 probe 60 127 1000)"),
+        0.1,
+    );
+    assert_eq!(first_sound(&x, 0), Some(2000));
+}
+
 #[test]
 fn synth_notes_sound_at_their_pitch() {
     let x = left(
@@ -391,6 +402,40 @@ fn sampler_reads_flac_at_its_own_sample_rate() {
     assert!(
         (ratio - 0.5).abs() < 0.01,
         "right at half the left: {ratio}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Loading a shorter file into the slot a note is playing: the slot changes between
+/// two samples on the audio thread (load-sample sends it as a timed call), so the
+/// voice never reads the new frames with the old length, which would fault.
+#[test]
+fn reloading_a_playing_slot_with_a_shorter_file_does_not_fault() {
+    let dir = scratch("reload");
+    write_wav(&dir.join("long.wav"), 440.0, RATE, 1, 2.0);
+    write_wav(&dir.join("short.wav"), 880.0, RATE, 1, 0.2);
+    let x = left(
+        &format!(
+            r#"(sys:load "libs/core/instruments.xtm")
+(make-instrument samp sampler)
+(load-sample samp "{long}" 69)
+(bind-func dsp:DSP (lambda (in time chan dat) (samp in time chan dat)))
+(dsp:set! dsp)
+(play-note 0 samp 69 127 96000)
+(callback 24000 (lambda () (load-sample samp "{short}" 69)))
+(play-note 48000 samp 69 127 96000)"#,
+            long = dir.join("long.wav").display(),
+            short = dir.join("short.wav").display()
+        ),
+        1.5,
+    );
+    assert!(rms(&x, 4800, 9600) > 0.1, "the long file plays");
+    // the first note was past the short file's end when it changed: it stops
+    assert!(rms(&x, 30000, 9600) < 1e-4);
+    let f = pitch(&x, 1.01, 1.19);
+    assert!(
+        (f - 880.0).abs() < 3.0,
+        "the new note plays the new file: {f:.1}"
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
