@@ -27,7 +27,8 @@
 use crate::runtime::math as rt;
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{
-    AbiParam, Block, BlockArg, Endianness, InstBuilder, MemFlagsData, Signature, Type, Value, types,
+    AbiParam, Block, BlockArg, ConstantData, Endianness, InstBuilder, MemFlagsData, Signature,
+    Type, Value, types,
 };
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::FunctionBuilder;
@@ -225,23 +226,27 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
         }
     }
 
-    /// The constant `c` (in every lane).
+    /// The constant `c` (in every lane: a vector constant, loaded from the constant pool).
     fn k(&mut self, c: f64) -> Value {
-        let s = self.b.ins().f64const(c);
         if self.vector() {
-            self.b.ins().splat(self.ty, s)
+            self.lanes(c.to_bits(), self.ty)
         } else {
-            s
+            self.b.ins().f64const(c)
         }
     }
 
     fn ik(&mut self, c: i64) -> Value {
-        let s = self.b.ins().iconst(types::I64, c);
         if self.vector() {
-            self.b.ins().splat(types::I64X2, s)
+            self.lanes(c as u64, types::I64X2)
         } else {
-            s
+            self.b.ins().iconst(types::I64, c)
         }
+    }
+
+    fn lanes(&mut self, bits: u64, ty: Type) -> Value {
+        let bytes: Vec<u8> = [bits.to_le_bytes(), bits.to_le_bytes()].concat();
+        let h = self.b.func.dfg.constants.insert(ConstantData::from(bytes));
+        self.b.ins().vconst(ty, h)
     }
 
     fn bits(&mut self, v: Value) -> Value {
@@ -325,7 +330,7 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
                 match p.get(1) {
                     Some(&q) => {
                         let t = self.mulk(z, q);
-                        self.add(a, t)
+                        self.add(t, a)
                     }
                     None => a,
                 }
