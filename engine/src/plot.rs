@@ -23,6 +23,8 @@ pub const WIDTH: u32 = 1200;
 pub const HEIGHT: u32 = 800;
 /// Frames per FFT of the spectrogram (fewer when the sound is shorter).
 pub const FFT_SIZE: usize = 2048;
+/// The most samples a file to plot may hold (4 GiB decoded).
+pub const MAX_SAMPLES: u64 = 1 << 30;
 /// The quietest level the spectrogram shows, in dB relative to a full-scale sine.
 pub const FLOOR_DB: f64 = -100.0;
 
@@ -57,6 +59,13 @@ pub fn plot_wav(input: &Path, output: &Path) -> anyhow::Result<PlotSummary> {
     let reader = hound::WavReader::open(input)
         .with_context(|| format!("cannot read {} as a WAV file", input.display()))?;
     let spec = reader.spec();
+    let samples_in_file = u64::from(reader.duration()) * u64::from(spec.channels);
+    if samples_in_file > MAX_SAMPLES {
+        anyhow::bail!(
+            "{} holds {samples_in_file} samples, more than zonal plots ({MAX_SAMPLES}): cut it shorter",
+            input.display()
+        );
+    }
     let samples =
         crate::input::decode(reader).with_context(|| format!("cannot read {}", input.display()))?;
     plot_samples(
