@@ -194,15 +194,23 @@ impl Planner<'_> {
         (strip(p) == start && zone.holds(start, len)).then_some((start, len))
     }
 
-    /// The bytes of a buffer, as a fingerprint ([`ZEROS`] when all are zero).
+    /// The bytes of a buffer, as a fingerprint ([`ZEROS`] when all are zero), read a
+    /// chunk at a time.
     fn fingerprint(&self, start: u64, len: u64) -> u64 {
-        let mut bytes = vec![0u8; len as usize];
-        if !self.arena.read(start, &mut bytes) || bytes.iter().all(|b| *b == 0) {
-            return ZEROS;
-        }
+        let mut chunk = [0u8; 4096];
         let mut h = DefaultHasher::new();
-        bytes.hash(&mut h);
-        h.finish() | 1
+        let mut zeros = true;
+        let mut at = 0;
+        while at < len {
+            let n = (len - at).min(chunk.len() as u64) as usize;
+            if !self.arena.read(start + at, &mut chunk[..n]) {
+                return ZEROS;
+            }
+            zeros &= chunk[..n].iter().all(|b| *b == 0);
+            chunk[..n].hash(&mut h);
+            at += n as u64;
+        }
+        if zeros { ZEROS } else { h.finish() | 1 }
     }
 
     /// What variable `v` (of type `ty`) holds at `at` in the new closure.

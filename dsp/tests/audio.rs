@@ -674,7 +674,14 @@ fn a_redefinition_carries_counters_and_buffers_over_at_the_swap_unless_fresh() {
     assert_eq!(o[0], 10.0 + 0.008);
     // a changed starting value is the new one's; a resized buffer keeps its first bytes
     // and the counter beside it starts again
-    define(&mut dsp, &counting(100, 8, ""));
+    let resized = parse(&counting(100, 8, ""), "test.xtm").expect("parses");
+    let defined = dsp.define(&resized[0]).expect("defines");
+    assert_eq!(
+        defined.warnings,
+        vec![
+            "dsp.hist changed size from 16 to 32 bytes: its first 16 bytes carried over, the numbers beside it start afresh"
+        ]
+    );
     swap(&mut dsp, &mut ctx);
     ctx.run_sample(e, &[0.0], 10, &mut o).expect("runs");
     assert_eq!(o[0], 101.0 + 0.008);
@@ -682,4 +689,32 @@ fn a_redefinition_carries_counters_and_buffers_over_at_the_swap_unless_fresh() {
     swap(&mut dsp, &mut ctx);
     ctx.run_sample(e, &[0.0], 11, &mut o).expect("runs");
     assert_eq!(o[0], 101.0);
+}
+
+#[test]
+fn a_buffer_of_pointers_is_not_carried_so_no_pointer_leads_into_a_freed_zone() {
+    let src = "(bind-func dsp:DSP
+       (let ((a:float* (zalloc 4)) (ptrs:float** (zalloc 1)))
+         (pset! ptrs 0 a)
+         (lambda (in time chan dat)
+           (let ((p (pref ptrs 0)))
+             (pset! p 0 (+ (pref p 0) 1.0))
+             (pref p 0)))))";
+    let (mut dsp, mut ctx) = setup(src);
+    let e = dsp.entry("dsp").expect("entry");
+    let base = dsp.live();
+    let mut o = [0.0f32];
+    for t in 0..3 {
+        ctx.run_sample(e, &[0.0], t, &mut o).expect("runs");
+    }
+    // twice, so the first closure and its zone are freed
+    for t in [3, 4] {
+        define(&mut dsp, src);
+        swap(&mut dsp, &mut ctx);
+        ctx.run_sample(e, &[0.0], t, &mut o)
+            .expect("reads its own buffer");
+    }
+    // `a` is reached only through `ptrs` (not captured): nothing of it is carried
+    assert_eq!(o[0], 1.0);
+    assert_eq!(dsp.live(), base);
 }
