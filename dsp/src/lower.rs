@@ -588,7 +588,11 @@ impl<'a, 'b> FnCx<'a, 'b> {
     /// `(pref p v)` / `(pset! p v x)` for `p` in `ptrs`, branches with `if`, and calls
     /// pure builtins: no other memory access, call, allocation, loop or closure.
     fn fast_body(&self, e: &Expr, v: usize, ptrs: &[usize]) -> bool {
-        let register = |id: usize| !self.typed.vars[id].is_cell() && self.vars.contains_key(&id);
+        // In a register: bound already, or (not captured) bound by a `let` inside the body.
+        let register = |id: usize| {
+            let info = &self.typed.vars[id];
+            !info.is_cell() && (self.vars.contains_key(&id) || !info.captured)
+        };
         let local = |x: &Expr| match self.typed.refs.get(&x.id) {
             Some(Ref::Local(id)) if matches!(x.kind, ExprKind::Var(_)) => Some(*id),
             _ => None,

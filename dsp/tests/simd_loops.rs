@@ -126,3 +126,22 @@ fn an_oscillator_bank_in_lanes_matches_one_computed_in_rust() {
         assert!((got - want).abs() < 1e-9 * want, "n = {n}: {got} vs {want}");
     }
 }
+
+#[test]
+fn a_one_armed_if_that_wraps_a_variable_runs_in_lanes() {
+    let mut d = dsp("
+(bind-func wrap_sum:[double,double]*
+  (lambda (limit)
+    (let ((p:double* (zalloc 4)) (s 0.0) (i:i64 0))
+      (pset! p 0 1e16) (pset! p 1 1.0) (pset! p 2 -1e16) (pset! p 3 1.0)
+      (dotimes (i 4)
+        (let ((x (pref p i)))
+          (if (>= x limit) (set! x (- x 3.0)))
+          (pset! p i x)
+          (set! s (+ s x))))
+      s)))");
+    // Nothing wraps: lane by lane the sum is 2 (one at a time it would be 1).
+    assert_eq!(double(&mut d, "wrap_sum", &[DspValue::Double(1e17)]), 2.0);
+    // Both 1s wrap to -2, 1e16 - 3 rounds to 1e16 - 4: (1e16 - 4 - 1e16) + (-2 - 2).
+    assert_eq!(double(&mut d, "wrap_sum", &[DspValue::Double(0.5)]), -8.0);
+}

@@ -3,7 +3,8 @@
 //! reductions, then the scalar fast loop does the odd one left.
 //!
 //! A body qualifies ([`FnCx::simd_plan`]) when it computes on doubles only, with
-//! constants, `+ - * /`, comparisons under a pure `if` (lowered as a lane select), the
+//! constants, `+ - * /`, comparisons under a pure `if` (lowered as a lane select) or an
+//! `(if c (set! x e))` of a variable already written (x = c ? e : x, lane by lane), the
 //! inline math of [`super::math_ir`] and `sqrt fabs floor ceil trunc fmin fmax`; reads and
 //! writes `(pref p i)` / `(pset! p i x)` of `double*` with `i` the counter; and each
 //! variable it assigns is either
@@ -295,6 +296,25 @@ impl FnCx<'_, '_> {
                 self.b.def_var(var, val);
                 val
             }
+            ExprKind::If(c, th, None) => {
+                let (ExprKind::Set(_, x), Some(Ref::Local(id))) =
+                    (&th.kind, self.typed.refs.get(&th.id))
+                else {
+                    return Err(internal("SIMD one-armed if"));
+                };
+                let var = *l.vars.get(id).ok_or_else(|| internal("SIMD set! target"))?;
+                let m = self.vvalue(c, l)?;
+                let new = self.vvalue(x, l)?;
+                let old = self.b.use_var(var);
+                let m = self.b.ins().bitcast(
+                    types::F64X2,
+                    MemFlagsData::new().with_endianness(Endianness::Little),
+                    m,
+                );
+                let v = self.b.ins().bitselect(m, new, old);
+                self.b.def_var(var, v);
+                return Ok(None);
+            }
             ExprKind::If(c, th, Some(el)) => {
                 let m = self.vvalue(c, l)?;
                 let a = self.vvalue(th, l)?;
@@ -394,6 +414,15 @@ impl Scan<'_, '_, '_> {
         self.cx.typed.types[e.id] == Type::Double
     }
 
+    /// True when `c` is a comparison of two doubles.
+    fn compare(&self, c: &Expr) -> bool {
+        matches!(&c.kind, ExprKind::App(op, args)
+            if COMPARE.contains(&op.as_str())
+                && args.len() == 2
+                && !self.cx.typed.refs.contains_key(&c.id)
+                && args.iter().all(|a| self.is_double(a)))
+    }
+
     fn reduction<'e>(&self, e: &'e Expr, s: usize) -> Option<(Role, &'e Expr)> {
         let ExprKind::App(op, args) = &e.kind else {
             return None;
@@ -482,6 +511,20 @@ impl Scan<'_, '_, '_> {
                 self.written.push(*id);
                 Some(())
             }
+            ExprKind::If(c, th, None) => {
+                // `(if c (set! x e))` of a variable already written: x = c ? e : x.
+                let ExprKind::Set(_, x) = &th.kind else {
+                    return None;
+                };
+                let Some(Ref::Local(id)) = cx.typed.refs.get(&th.id) else {
+                    return None;
+                };
+                if !self.written.contains(id) || !self.compare(c) || !pure(x) {
+                    return None;
+                }
+                self.value(c)?;
+                self.value(x)
+            }
             ExprKind::If(c, th, Some(el)) => {
                 let ExprKind::App(op, args) = &c.kind else {
                     return None;
@@ -525,6 +568,12 @@ impl Scan<'_, '_, '_> {
                             self.value(x)?;
                         }
                         Some(())
+                    }
+                    op if COMPARE.contains(&op) => {
+                        if !self.compare(e) {
+                            return None;
+                        }
+                        args.iter().try_for_each(|a| self.value(a))
                     }
                     op if ARITH.contains(&op)
                         || NATIVE.contains(&op)
