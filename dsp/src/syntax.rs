@@ -428,6 +428,23 @@ impl<'a> Parser<'a> {
                 };
                 ExprKind::Memzone(Box::new(size), body)
             }
+            // (list a b c) is (cons a (cons b (cons c null))): adt.xtm's cons chooses the
+            // list's type
+            "list" => {
+                let mut tail = self.node(ExprKind::Null, sp);
+                for item in items[1..].iter().rev() {
+                    let head = self.expr(item)?;
+                    tail = self.node(ExprKind::App("cons".into(), vec![head, tail]), &item.span);
+                }
+                return Ok(tail);
+            }
+            // (null? p) is (= p null)
+            "null?" => {
+                arity(2, "(null? pointer)")?;
+                let p = self.expr(&items[1])?;
+                let null = self.node(ExprKind::Null, sp);
+                ExprKind::App("=".into(), vec![p, null])
+            }
             _ if env_var_parts(name).is_some() => self.env_var(s, items)?,
             _ => {
                 let args = items[1..]

@@ -333,7 +333,13 @@ impl Session {
     }
 
     fn register(&mut self) {
-        for head in ["bind-func", "bind-val", "bind-type", "bind-alias"] {
+        for head in [
+            "bind-func",
+            "bind-val",
+            "bind-type",
+            "bind-alias",
+            "bind-poly",
+        ] {
             let state = self.state.clone();
             self.interp
                 .register_special_form(head, move |interp, form| define(interp, &state, form));
