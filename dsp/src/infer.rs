@@ -460,7 +460,12 @@ impl Cx<'_> {
         }
         if let Some(Type::Closure(r, _)) = expect.map(|t| self.shallow(t)) {
             let span = lam.body.last().and_then(|e| e.span.as_ref());
-            self.unify(&r, &last, "the lambda's result", span)?;
+            if self.shallow(&r) == Type::Void {
+                // a void function drops its last value, as in Extempore
+                last = Type::Void;
+            } else {
+                self.unify(&r, &last, "the lambda's result", span)?;
+            }
         }
         self.scopes.truncate(mark);
         self.lambdas.pop();
@@ -728,7 +733,12 @@ impl Cx<'_> {
                 sp,
             ));
         }
-        for (p, a) in params.iter().zip(args) {
+        // lambdas last: their parameters take the types the other arguments decide
+        let (lambdas, others): (Vec<_>, Vec<_>) = params
+            .iter()
+            .zip(args)
+            .partition(|(_, a)| matches!(a.kind, ExprKind::Lambda(_)));
+        for (p, a) in others.into_iter().chain(lambdas) {
             let t = self.expr(a, Some(p))?;
             self.unify(p, &t, &format!("an argument of {what}"), a.span.as_ref())?;
         }

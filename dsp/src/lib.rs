@@ -125,6 +125,9 @@ pub enum DefinedKind {
     Alias,
     /// `bind-poly`: a name given one more definition.
     Poly,
+    /// A generic `bind-func` (a template: compiled at each type it is called with, never
+    /// callable by its own name from outside DSP code).
+    Generic,
 }
 
 /// The result of [`Dsp::define`].
@@ -286,6 +289,13 @@ impl Dsp {
             "bind-poly" => (c.bind_poly(form, items)?, DefinedKind::Poly),
             _ => return error::syntax(format!("`{form}` is not a definition"), form.span.as_ref()),
         };
+        let generic = kind == DefinedKind::Func
+            && self
+                .reg
+                .funcs
+                .get(&out.name)
+                .is_none_or(|f| f.ty.to_string() != out.signature);
+        let kind = if generic { DefinedKind::Generic } else { kind };
         if kind == DefinedKind::Func
             && let Some(f) = self.reg.funcs.get(&out.name)
         {

@@ -220,6 +220,9 @@ impl<'a> Parser<'a> {
                     if let Some(e) = self.typed_literal(n, sp)? {
                         return Ok(e);
                     }
+                    if let Some(e) = self.typed_name(n, sp) {
+                        return Ok(e);
+                    }
                     return syntax(
                         format!("`{n}`: a type annotation belongs on a binding"),
                         sp.as_ref(),
@@ -256,6 +259,9 @@ impl<'a> Parser<'a> {
             }
         };
         let name = canonical(name);
+        if let Some(e) = self.sugar(name, items, sp)? {
+            return Ok(e);
+        }
         let kind = match name {
             "lambda" => ExprKind::Lambda(self.lambda(s, items)?),
             // xtlang's let binds in order, each binding seeing the ones before
@@ -428,23 +434,6 @@ impl<'a> Parser<'a> {
                 };
                 ExprKind::Memzone(Box::new(size), body)
             }
-            // (list a b c) is (cons a (cons b (cons c null))): adt.xtm's cons chooses the
-            // list's type
-            "list" => {
-                let mut tail = self.node(ExprKind::Null, sp);
-                for item in items[1..].iter().rev() {
-                    let head = self.expr(item)?;
-                    tail = self.node(ExprKind::App("cons".into(), vec![head, tail]), &item.span);
-                }
-                return Ok(tail);
-            }
-            // (null? p) is (= p null)
-            "null?" => {
-                arity(2, "(null? pointer)")?;
-                let p = self.expr(&items[1])?;
-                let null = self.node(ExprKind::Null, sp);
-                ExprKind::App("=".into(), vec![p, null])
-            }
             _ if env_var_parts(name).is_some() => self.env_var(s, items)?,
             _ => {
                 let args = items[1..]
@@ -455,6 +444,39 @@ impl<'a> Parser<'a> {
             }
         };
         Ok(self.node(kind, sp))
+    }
+
+    /// `(list a b c)`, which is `(cons a (cons b (cons c null)))` (adt.xtm's `cons` chooses
+    /// the list's type), and `(null? p)`, which is `(= p null)`. Kept out of
+    /// [`Parser::list`] so that its frame stays small (expressions nest through it).
+    fn sugar(&mut self, name: &str, items: &[Sexp], sp: &Option<Span>) -> Result<Option<Expr>> {
+        match name {
+            "list" => {
+                let mut tail = self.node(ExprKind::Null, sp);
+                for item in items[1..].iter().rev() {
+                    let head = self.expr(item)?;
+                    tail = self.node(ExprKind::App("cons".into(), vec![head, tail]), &item.span);
+                }
+                Ok(Some(tail))
+            }
+            "null?" => {
+                let [_, p] = items else {
+                    return syntax(
+                        format!(
+                            "null? takes the shape (null? pointer), found {} argument(s)",
+                            items.len() - 1
+                        ),
+                        sp.as_ref(),
+                    );
+                };
+                let p = self.expr(p)?;
+                let null = self.node(ExprKind::Null, sp);
+                Ok(Some(
+                    self.node(ExprKind::App("=".into(), vec![p, null]), sp),
+                ))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// A literal with its type, `5:i64`, `1.0:f`, `2.0:d`: a binding of that type
@@ -489,6 +511,26 @@ impl<'a> Parser<'a> {
         Ok(Some(
             self.node(ExprKind::Let(vec![(binder, value)], vec![var]), sp),
         ))
+    }
+
+    /// `name:TYPE` as a value, Extempore's way to pick one definition of a name by its
+    /// type (`Maybe:[Maybe{i64}*,i64]*`): a binding of that type holding the name. `None`
+    /// when the text after the colon is not a type.
+    fn typed_name(&mut self, text: &str, sp: &Option<Span>) -> Option<Expr> {
+        let (name, ty) = text.split_once(':')?;
+        let ty = self.names.parse(ty).ok()?;
+        if name.is_empty() {
+            return None;
+        }
+        let tmp = format!("typed:{text}");
+        let binder = Binder {
+            name: tmp.clone(),
+            ty: Some(ty),
+            span: sp.clone(),
+        };
+        let value = self.node(ExprKind::Var(name.to_string()), sp);
+        let var = self.node(ExprKind::Var(tmp), sp);
+        Some(self.node(ExprKind::Let(vec![(binder, value)], vec![var]), sp))
     }
 
     /// `(clo.var[:TYPE])` or `(clo.var[:TYPE] value)`.

@@ -772,7 +772,7 @@ const BASE_LIBRARY: &str = "libs/base/base.xtm";
 /// `bind-func`, `bind-val`, `bind-type`, `bind-alias`: compile, then make compiled
 /// functions callable from Scheme under their name.
 fn define(interp: &mut Interp, state: &Rc<RefCell<State>>, form: &Datum) -> Result<Value, Error> {
-    let sexp = to_sexp(form).map_err(|e| {
+    let sexp = to_sexp(&crate::convert::without_type_options(form)).map_err(|e| {
         let err = Error::new(ErrorKind::Syntax, e.message);
         match e.pos {
             Some(pos) => err.at(pos),

@@ -341,11 +341,20 @@ impl Cx<'_> {
         let best: Vec<usize> = match concrete.len() {
             1 => return Ok(concrete[0]),
             0 => {
-                let least = fits.iter().map(|k| count(*k)).min().unwrap_or(0);
-                fits.iter()
-                    .copied()
-                    .filter(|k| count(*k) == least)
-                    .collect()
+                // the most specific generics: those no other is an instance of
+                let (cands, mut more) = (p.cands.clone(), Vec::new());
+                for a in fits {
+                    let general = fits.iter().any(|b| {
+                        b != a
+                            && self.instance_of(&cands[*a].ty, &cands[*b].ty)
+                            && !self.instance_of(&cands[*b].ty, &cands[*a].ty)
+                    });
+                    if !general {
+                        more.push(*a);
+                    }
+                }
+                let least = more.iter().map(|k| count(*k)).min().unwrap_or(0);
+                more.into_iter().filter(|k| count(*k) == least).collect()
             }
             _ => concrete,
         };
@@ -365,6 +374,26 @@ impl Cx<'_> {
             ),
             p.span.as_ref(),
         ))
+    }
+
+    /// True when generic type `a` is an instance of generic type `b` (`b`'s variables
+    /// can be chosen to make it `a`, whose own variables stay as they are).
+    fn instance_of(&self, b: &Type, a: &Type) -> bool {
+        let mut cx = Cx {
+            subst: self.subst.clone(),
+            out: super::Typed::default(),
+            scopes: Vec::new(),
+            lambdas: Vec::new(),
+            globals: self.globals,
+            self_name: self.self_name,
+            self_key: String::new(),
+            self_ty: Type::Void,
+            params: HashMap::new(),
+            pending: Vec::new(),
+            chosen: Vec::new(),
+        };
+        let general = cx.fresh_inst(b);
+        cx.unify_inner(&general, a)
     }
 
     /// Gives open numeric literals their defaults (integers `i64`, reals `double`).
