@@ -451,9 +451,17 @@ impl Cx<'_> {
         self.out.captures.entry(lam.index).or_default();
         self.out.uses_salloc.entry(lam.index).or_default();
         let mut last = Type::Void;
-        // the definition's own type is what its code's value must be (a lambda's
-        // parameters take their types from it)
-        let own = (lam.index == 0).then(|| self.self_ty.clone());
+        // what the last expression's value must be: the definition's own type for its
+        // init code (its lambda's parameters take their types from it), the expected
+        // result for a lambda
+        let own = if lam.index == 0 {
+            Some(self.self_ty.clone())
+        } else {
+            match expect.map(|t| self.shallow(t)) {
+                Some(Type::Closure(r, _)) if self.shallow(&r) != Type::Void => Some(*r),
+                _ => None,
+            }
+        };
         for (i, e) in lam.body.iter().enumerate() {
             let want = own.as_ref().filter(|_| i + 1 == lam.body.len());
             last = self.expr(e, want)?;
@@ -503,27 +511,7 @@ impl Cx<'_> {
                 }
                 None => self.global(name, e.id, sp)?,
             },
-            ExprKind::Let(binds, body) => {
-                let mark = self.scopes.len();
-                let mut ids = Vec::new();
-                for (b, v) in binds {
-                    let bt = b.ty.as_ref().map(|t| self.inst(t));
-                    let t = self.expr(v, bt.as_ref())?;
-                    if let Some(bt) = &bt {
-                        self.unify(
-                            bt,
-                            &t,
-                            &format!("the binding of {}", b.name),
-                            b.span.as_ref(),
-                        )?;
-                    }
-                    ids.push(self.new_var(&b.name, t));
-                }
-                self.out.let_vars.insert(e.id, ids);
-                let t = self.body(body)?;
-                self.scopes.truncate(mark);
-                t
-            }
+            ExprKind::Let(binds, body) => self.let_expr(e.id, binds, body, expect)?,
             ExprKind::Lambda(l) => self.lambda_body(l, expect)?,
             ExprKind::If(c, t, f) => {
                 let ct = self.expr(c, None)?;
@@ -629,6 +617,44 @@ impl Cx<'_> {
                 self.call_type(&ft, args, "a closure call", sp)?
             }
         })
+    }
+
+    /// A `let`. When its value is one of its own variables (`(let ((m (alloc))) ... m)`)
+    /// and the context expects a type, that variable's value is given the type up front,
+    /// so the body can take its fields.
+    fn let_expr(
+        &mut self,
+        id: usize,
+        binds: &[(crate::syntax::Binder, Expr)],
+        body: &[Expr],
+        expect: Option<&Type>,
+    ) -> Result<Type> {
+        let mark = self.scopes.len();
+        let result = match body.last().map(|x| &x.kind) {
+            Some(ExprKind::Var(n)) => binds.iter().rposition(|(b, _)| b.name == *n),
+            _ => None,
+        };
+        let mut ids = Vec::new();
+        for (i, (b, v)) in binds.iter().enumerate() {
+            let bt = match &b.ty {
+                Some(t) => Some(self.inst(t)),
+                None => expect.filter(|_| result == Some(i)).cloned(),
+            };
+            let t = self.expr(v, bt.as_ref())?;
+            if let Some(bt) = &bt {
+                self.unify(
+                    bt,
+                    &t,
+                    &format!("the binding of {}", b.name),
+                    b.span.as_ref(),
+                )?;
+            }
+            ids.push(self.new_var(&b.name, t));
+        }
+        self.out.let_vars.insert(id, ids);
+        let t = self.body(body)?;
+        self.scopes.truncate(mark);
+        Ok(t)
     }
 
     fn body(&mut self, body: &[Expr]) -> Result<Type> {
