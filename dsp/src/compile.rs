@@ -63,6 +63,9 @@ impl Globals for RegGlobals<'_> {
     fn template_ret(&self, name: &str, template: usize, ty: &Type) -> Result<Type> {
         crate::mono::template_ret(self, name, template, ty)
     }
+    fn parse_type(&self, text: &str) -> Option<Type> {
+        self.2.parse(text).ok()
+    }
     fn closure_vars(&self, name: &str) -> Option<Vec<(String, Type)>> {
         let (_, vars) = self.0.closure_vars(self.1, name)?;
         Some(

@@ -50,6 +50,8 @@ pub trait Globals {
     /// The result type of generic template `template` of `name` called with the concrete
     /// parameter types of `ty` (its body decides what its signature leaves open).
     fn template_ret(&self, name: &str, template: usize, ty: &Type) -> Result<Type>;
+    /// Reads a type annotation.
+    fn parse_type(&self, text: &str) -> Option<Type>;
 }
 
 /// The type of variable `var` among the captured variables `vars` of closure `clo`,

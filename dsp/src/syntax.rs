@@ -514,14 +514,21 @@ impl<'a> Parser<'a> {
     }
 
     /// `name:TYPE` as a value, Extempore's way to pick one definition of a name by its
-    /// type (`Maybe:[Maybe{i64}*,i64]*`): a binding of that type holding the name. `None`
-    /// when the text after the colon is not a type.
+    /// type (`Maybe:[Maybe{i64}*,i64]*`): a binding of that type holding the name; and
+    /// `name:$[T,U]*`, a generic at the types of its variables. `None` when the text after
+    /// the colon is not a type.
     fn typed_name(&mut self, text: &str, sp: &Option<Span>) -> Option<Expr> {
         let (name, ty) = text.split_once(':')?;
-        let ty = self.names.parse(ty).ok()?;
         if name.is_empty() {
             return None;
         }
+        // `name:$[T,U]*`: the generic's type variables given in order, resolved by
+        // inference (which knows the generic)
+        if let Some(vars) = ty.strip_prefix('$') {
+            self.names.parse(vars).ok()?;
+            return Some(self.node(ExprKind::Var(text.to_string()), sp));
+        }
+        let ty = self.names.parse(ty).ok()?;
         let tmp = format!("typed:{text}");
         let binder = Binder {
             name: tmp.clone(),

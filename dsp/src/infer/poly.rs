@@ -174,13 +174,17 @@ impl Cx<'_> {
         id: usize,
         sp: Option<&Span>,
     ) -> Result<Option<Type>> {
-        let Some(all) = self.cands(name) else {
+        let (base, all) = match name.split_once(":$") {
+            Some((base, vars)) => (base, Some(self.by_vars(base, vars, sp)?)),
+            None => (name, self.cands(name)),
+        };
+        let Some(all) = all else {
             return Ok(None);
         };
         let t = self.fresh(Kind::Any);
         self.pending.push(Pending {
             id,
-            name: name.to_string(),
+            name: base.to_string(),
             cands: all,
             want: t.clone(),
             span: sp.cloned(),
@@ -188,6 +192,41 @@ impl Cx<'_> {
         });
         self.progress(false)?;
         Ok(Some(t))
+    }
+
+    /// The generics of `base` given their type variables in order (`vars` is `[T,U]*`,
+    /// Extempore's `name:$[T,U]*`), as candidates at those types.
+    fn by_vars(&self, base: &str, vars: &str, sp: Option<&Span>) -> Result<Vec<Candidate>> {
+        let given = match self.globals.parse_type(vars) {
+            Some(Type::Closure(first, rest)) => std::iter::once(*first).chain(rest).collect(),
+            _ => Vec::new(),
+        };
+        let mut out = Vec::new();
+        for c in self.globals.candidates(base) {
+            let mut order: Vec<String> = Vec::new();
+            c.ty.each_param(&mut |n| {
+                if !order.iter().any(|m| m == n) {
+                    order.push(n.to_string());
+                }
+            });
+            if matches!(c.target, Target::Template(_)) && order.len() == given.len() {
+                let map = order.into_iter().zip(given.iter().cloned()).collect();
+                out.push(Candidate {
+                    ty: c.ty.subst(&map),
+                    target: c.target,
+                });
+            }
+        }
+        if out.is_empty() {
+            return Err(type_err(
+                format!(
+                    "{base}:${vars}: {base} has no generic definition with {} type variable(s)",
+                    given.len()
+                ),
+                sp,
+            ));
+        }
+        Ok(out)
     }
 
     fn choose(
