@@ -448,13 +448,32 @@ impl TypeParser<'_> {
             Type::Param(name)
         } else {
             let name = self.name();
-            // `Name:<...>`: Extempore's spelling of a named type by its structure
+            // `Name:<...>`: Extempore's spelling of a named type with its structure; a
+            // name already defined stands for itself (so a recursive type keeps its one
+            // shape), the structure is read either way
             if self.chars.get(self.pos) == Some(&':')
                 && matches!(self.chars.get(self.pos + 1), Some('<' | '['))
             {
                 self.pos += 1;
-                let t = self.ty(depth + 1)?;
-                return self.stars(t);
+                let spelled = self.ty(depth + 1)?;
+                let Some(own) = self
+                    .names
+                    .get(&name)
+                    .filter(|_| Some(name.as_str()) != self.this)
+                else {
+                    return Ok(spelled);
+                };
+                // the pointers after the structure were read with it
+                let mut k = self.pos;
+                while k > 0 && self.chars[k - 1] == '*' {
+                    k -= 1;
+                }
+                let closure_star = usize::from(k > 0 && self.chars[k - 1] == ']');
+                let mut t = own.clone();
+                for _ in 0..(self.pos - k).saturating_sub(closure_star) {
+                    t = Type::ptr(t);
+                }
+                return Ok(t);
             }
             let args = if self.eat('{') {
                 self.list('}', depth)?
@@ -555,6 +574,39 @@ mod tests {
             "`<i64` is not a type: expected `>`"
         );
         assert!(n.parse("[i64,i64]").unwrap_err().contains("ends in `]*`"));
+    }
+
+    #[test]
+    fn generic_names_take_their_variables_in_order() {
+        let mut n = TypeNames::default();
+        let pair = n.parse("<!a,!b>").unwrap();
+        n.define("Pair", pair);
+        assert_eq!(n.params("Pair"), ["a", "b"]);
+        assert_eq!(
+            n.parse("Pair{i64,double}*").unwrap().to_string(),
+            "<i64,double>*"
+        );
+        assert_eq!(
+            n.parse("[!b,Pair*]*").unwrap().to_string(),
+            "[!b,<!a,!b>*]*"
+        );
+        assert!(
+            n.parse("Pair{i64}")
+                .unwrap_err()
+                .contains("has 2 type variable(s), given 1")
+        );
+        let list = n.parse_definition("List", "<!a,List*>").unwrap();
+        n.define("List", list);
+        assert_eq!(
+            n.parse("List{float}*").unwrap().to_string(),
+            "<float,List{float}*>*"
+        );
+        // a defined name spelled with its structure is the name, one shape whatever the
+        // spelling
+        assert_eq!(
+            n.parse("List:<!a,List*>*").unwrap(),
+            n.parse("List*").unwrap()
+        );
     }
 
     #[test]
