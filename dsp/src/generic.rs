@@ -72,6 +72,11 @@ impl Generics {
         }
     }
 
+    /// True when no generic template exists yet (then no definition has instances).
+    pub fn no_templates(&self) -> bool {
+        self.templates.is_empty()
+    }
+
     pub fn template(&self, name: &str, i: usize) -> Option<&Template> {
         self.templates.get(name)?.get(i)
     }

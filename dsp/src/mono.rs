@@ -139,6 +139,9 @@ impl Compiler<'_> {
     /// Compiles the generic instances that the definition `me` (made by `expr`) calls and
     /// that are not compiled yet. Its own errors are left to its compilation.
     pub(crate) fn instances(&mut self, me: &SelfDef, expr: &Sexp, depth: usize) -> Result<()> {
+        if self.generics.no_templates() {
+            return Ok(());
+        }
         let found = {
             let mut parser = Parser::new(self.names);
             let Ok(body) = parser.expr(expr) else {
