@@ -507,6 +507,17 @@ impl TypeParser<'_> {
                             self.text()
                         ));
                     }
+                    // inside another type's definition, a bare generic name has type
+                    // variables of its own (`<TypeA*,!a>` has two), as in Extempore
+                    let args = if args.is_empty() && self.this.is_some() {
+                        self.names
+                            .params(other)
+                            .iter()
+                            .map(|p| Type::Param(format!("{other}_{p}")))
+                            .collect()
+                    } else {
+                        args
+                    };
                     match self.names.instance(other, &args) {
                         Some(t) => t,
                         None => return Err(format!("unknown type `{other}`")),
@@ -600,6 +611,14 @@ mod tests {
         assert_eq!(
             n.parse("List{float}*").unwrap().to_string(),
             "<float,List{float}*>*"
+        );
+        // a bare generic inside another type's definition has variables of its own
+        let c = n.parse_definition("C", "<Pair*,!a>").unwrap();
+        n.define("C", c);
+        assert_eq!(n.params("C"), ["Pair_a", "Pair_b", "a"]);
+        assert_eq!(
+            n.parse("C{i64,i32,float}").unwrap().to_string(),
+            "<<i64,i32>*,float>"
         );
         // a defined name spelled with its structure is the name, one shape whatever the
         // spelling
