@@ -1,9 +1,12 @@
 //! One definition from form to installed closure: parse, infer, lower every lambda into
-//! one code block, run the init code in the definition's closure zone, install.
+//! one code block, run the init code in the definition's closure zone, install. A generic
+//! definition is kept as a template ([`crate::generic`]); the generic instances a
+//! definition calls are compiled first ([`crate::mono`]).
 
 use crate::carry;
 use crate::error::{DspError, DspErrorKind, Result, syntax};
-use crate::infer::{self, Globals, Ref, Typed};
+use crate::generic::{self, Generics};
+use crate::infer::{self, Candidate, Globals, Ref, SelfDef, Typed};
 use crate::jit::{CodeBlock, Jit};
 use crate::lower::{self, Consts, FnCx, Linker};
 use crate::registry::{Gen, Registry, Site, ValDef};
@@ -22,15 +25,16 @@ pub const FRESH: &str = ":fresh";
 
 /// How a bind-func is built, from its options.
 #[derive(Clone, Copy)]
-struct How {
-    zone_bytes: u64,
-    fresh: bool,
+pub(crate) struct How {
+    pub(crate) zone_bytes: u64,
+    pub(crate) fresh: bool,
 }
 
 /// Everything a definition is compiled against.
 pub struct Compiler<'a> {
     pub reg: &'a mut Registry,
     pub names: &'a mut TypeNames,
+    pub generics: &'a mut Generics,
     pub jit: &'a mut Jit,
     pub ctx: &'a mut Ctx,
     pub arena: &'a Arc<Arena>,
@@ -47,7 +51,13 @@ pub struct Output {
     pub warnings: Vec<String>,
 }
 
-struct RegGlobals<'a>(&'a Registry, &'a Arena, &'a TypeNames);
+/// What a definition sees of the others: the registry, the type names, the templates.
+pub(crate) struct RegGlobals<'a>(
+    pub &'a Registry,
+    pub &'a Arena,
+    pub &'a TypeNames,
+    pub &'a Generics,
+);
 
 impl Globals for RegGlobals<'_> {
     fn func(&self, name: &str) -> Option<Type> {
@@ -56,8 +66,17 @@ impl Globals for RegGlobals<'_> {
     fn val(&self, name: &str) -> Option<Type> {
         self.0.vals.get(name).map(|v| v.ty.clone())
     }
-    fn named(&self, name: &str) -> Option<Type> {
-        self.2.get(name).cloned()
+    fn named(&self, name: &str, args: &[Type]) -> Option<Type> {
+        self.2.instance(name, args)
+    }
+    fn candidates(&self, name: &str) -> Vec<Candidate> {
+        self.3.candidates(self.0, name)
+    }
+    fn template_ret(&self, name: &str, template: usize, ty: &Type) -> Result<Type> {
+        crate::mono::template_ret(self, name, template, ty)
+    }
+    fn parse_type(&self, text: &str) -> Option<Type> {
+        self.2.parse(text).ok()
     }
     fn closure_vars(&self, name: &str) -> Option<Vec<(String, Type)>> {
         let (_, vars) = self.0.closure_vars(self.1, name)?;
@@ -176,9 +195,34 @@ impl Compiler<'_> {
         }
         let zone_bytes = zone_bytes.unwrap_or(self.default_zone);
         let name = binder.name.clone();
+        if let Some(sig) = binder.ty.clone().filter(Type::has_params) {
+            return self.template(form, &name, sig, zone_bytes, expr);
+        }
+        let me = SelfDef {
+            name: &name,
+            key: name.clone(),
+            ty: binder.ty.clone(),
+            concrete: None,
+        };
+        self.instances(&me, expr, 0).map_err(|e| DspError {
+            span: e.span.clone().or_else(|| form.span.clone()),
+            ..e
+        })?;
+        self.define_func(form, &name, &me, How { zone_bytes, fresh }, expr)
+    }
+
+    /// Compiles a concrete definition (a plain bind-func or a generic's instance) under
+    /// the registry name `key`, rolling back what it made if it fails.
+    pub(crate) fn define_func(
+        &mut self,
+        form: &Sexp,
+        key: &str,
+        me: &SelfDef,
+        how: How,
+        expr: &Sexp,
+    ) -> Result<Output> {
         let mark = self.reg.mark();
-        let how = How { zone_bytes, fresh };
-        let result = self.bind_func_from(form, &name, binder.ty.clone(), how, expr);
+        let result = self.bind_func_from(form, key, me, how, expr);
         if result.is_err() {
             self.reg.rollback(mark);
             // warnings of the failed init code (a zone that overflowed) belong to no
@@ -192,7 +236,7 @@ impl Compiler<'_> {
         &mut self,
         form: &Sexp,
         name: &str,
-        declared: Option<Type>,
+        me: &SelfDef,
         how: How,
         expr: &Sexp,
     ) -> Result<Output> {
@@ -206,8 +250,8 @@ impl Compiler<'_> {
             body: vec![body],
         };
         let (typed, ty) = {
-            let g = RegGlobals(self.reg, self.arena, self.names);
-            infer::infer(&init, parser.next_id, &g, &name, declared).map_err(|e| {
+            let g = RegGlobals(self.reg, self.arena, self.names, self.generics);
+            infer::infer(&init, parser.next_id, &g, me).map_err(|e| {
                 if e.span.is_none() {
                     DspError {
                         span: form.span.clone(),
@@ -225,13 +269,38 @@ impl Compiler<'_> {
                 sp,
             ));
         }
+        // a plain definition of another type than the name's current one is an overload
+        let renames = if me.concrete.is_none() {
+            self.generics.place(self.reg, &name, &ty)
+        } else {
+            Vec::new()
+        };
+        let result = self.bind_func_at(form, &name, ty, &typed, &init, how);
+        if result.is_err() {
+            self.generics.undo(self.reg, &name, renames);
+        }
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn bind_func_at(
+        &mut self,
+        form: &Sexp,
+        name: &str,
+        ty: Type,
+        typed: &Typed,
+        init: &Lambda,
+        how: How,
+    ) -> Result<Output> {
+        let sp = form.span.as_ref();
+        let name = name.to_string();
         let mut lambdas = HashMap::new();
         collect_lambdas(&init.body[0], &mut lambdas);
         let mut warnings = Vec::new();
         let mut idxs: Vec<usize> = lambdas.keys().copied().collect();
         idxs.sort_unstable();
         for i in &idxs {
-            if escapes(lambdas[i], &typed) {
+            if escapes(lambdas[i], typed) {
                 warnings.push(format!(
                     "{name} returns memory from its own salloc: it is reused once {name} returns (use zalloc or halloc to keep it)"
                 ));
@@ -267,10 +336,10 @@ impl Compiler<'_> {
         let result = self.build(
             id,
             &mut generation,
-            &init,
+            init,
             &lambdas,
             &idxs,
-            &typed,
+            typed,
             how.zone_bytes,
             sp,
         );
@@ -579,9 +648,15 @@ impl Compiler<'_> {
                 sp,
             );
         };
-        if items.len() != 3 {
+        // after the type, Extempore allows a docstring and options such as (printer? . #f)
+        if let Some(extra) = items[3..]
+            .iter()
+            .find(|i| !matches!(i.kind, SexpKind::Str(_) | SexpKind::List(_)))
+        {
             return syntax(
-                format!("expected (bind-type name type), found `{form}`"),
+                format!(
+                    "expected (bind-type name type [\"docstring\"]), found `{extra}` in `{form}`"
+                ),
                 sp,
             );
         }
@@ -592,7 +667,12 @@ impl Compiler<'_> {
         };
         let ty =
             parsed.map_err(|e| DspError::new(DspErrorKind::Type, e, items[2].span.as_ref()))?;
-        self.names.define(name, ty.clone());
+        let ty = self.names.define(name, ty);
+        if head_is_type(form) {
+            for (ctor, t) in generic::constructors(self.names, name, &ty)? {
+                self.generics.add_template(&ctor, t);
+            }
+        }
         Ok(Output {
             name: name.to_string(),
             signature: ty.to_string(),

@@ -5,12 +5,32 @@
 //! pointers to `i8*`. Inference also resolves every name (local, `bind-val` global,
 //! `bind-func`, builtin) and finds what each lambda captures and which captured variables
 //! are `set!` (those become shared cells).
+//!
+//! A name with several definitions (overloads, generic templates, a type's constructors)
+//! is resolved by the argument and result types in [`poly`]; a call of a generic function
+//! is recorded as an [`Instance`] for the monomorphisation stage ([`crate::mono`]).
+
+mod poly;
+
+pub use poly::{Candidate, Instance, Target};
 
 use crate::error::{DspError, Result};
 use crate::sexp::Span;
 use crate::syntax::{AllocKind, EnvVar, Expr, ExprKind, Lambda, type_err};
 use crate::types::Type;
 use std::collections::HashMap;
+
+/// The definition being inferred, as its own code sees it.
+pub struct SelfDef<'a> {
+    /// The name it is called by in its own code.
+    pub name: &'a str,
+    /// What a self-reference names for the linker ([`Ref::Func`]).
+    pub key: String,
+    /// Its declared type, which may hold type variables (`!a`).
+    pub ty: Option<Type>,
+    /// The concrete type it is compiled at (a generic's instance), unified with `ty`.
+    pub concrete: Option<Type>,
+}
 
 /// What a definition can see outside itself.
 pub trait Globals {
@@ -21,8 +41,17 @@ pub trait Globals {
     /// The captured variables (name, type) of a `bind-func`'s closure, from its variable
     /// table; `None` when `name` is not a bind-func.
     fn closure_vars(&self, name: &str) -> Option<Vec<(String, Type)>>;
-    /// The definition of a `bind-type` name (to unfold a recursive type).
-    fn named(&self, name: &str) -> Option<Type>;
+    /// The definition of a `bind-type` name with its type variables given `args` (to
+    /// unfold a recursive type).
+    fn named(&self, name: &str, args: &[Type]) -> Option<Type>;
+    /// Every definition `name` has when it has more than one or a generic one: overloads,
+    /// generic templates, a type's constructors (empty otherwise).
+    fn candidates(&self, name: &str) -> Vec<Candidate>;
+    /// The result type of generic template `template` of `name` called with the concrete
+    /// parameter types of `ty` (its body decides what its signature leaves open).
+    fn template_ret(&self, name: &str, template: usize, ty: &Type) -> Result<Type>;
+    /// Reads a type annotation.
+    fn parse_type(&self, text: &str) -> Option<Type>;
 }
 
 /// The type of variable `var` among the captured variables `vars` of closure `clo`,
@@ -101,6 +130,8 @@ pub struct Typed {
     pub captures: HashMap<usize, Vec<usize>>,
     pub lambda_types: HashMap<usize, Type>,
     pub uses_salloc: HashMap<usize, bool>,
+    /// The generic functions this definition calls, at their concrete types.
+    pub instances: Vec<Instance>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -174,8 +205,7 @@ pub fn infer(
     init: &Lambda,
     node_count: usize,
     globals: &dyn Globals,
-    self_name: &str,
-    self_ty: Option<Type>,
+    me: &SelfDef,
 ) -> Result<(Typed, Type)> {
     let mut cx = Cx {
         subst: Vec::new(),
@@ -186,13 +216,21 @@ pub fn infer(
         scopes: Vec::new(),
         lambdas: Vec::new(),
         globals,
-        self_name,
+        self_name: me.name,
+        self_key: me.key.clone(),
         self_ty: Type::Void,
+        params: HashMap::new(),
+        pending: Vec::new(),
+        chosen: Vec::new(),
     };
-    cx.self_ty = match self_ty {
-        Some(t) => t,
+    cx.self_ty = match &me.ty {
+        Some(t) => cx.inst(t),
         None => cx.fresh(Kind::Any),
     };
+    if let Some(c) = &me.concrete {
+        let (own, c) = (cx.self_ty.clone(), cx.inst(c));
+        cx.unify(&own, &c, "the instance", None)?;
+    }
     let t = cx.lambda_body(init, None)?;
     let Type::Closure(ret, _) = &t else {
         return Err(DspError::new(
@@ -204,7 +242,9 @@ pub fn infer(
     let ret = (**ret).clone();
     let self_ty = cx.self_ty.clone();
     cx.unify(&self_ty, &ret, "the definition", None)?;
+    cx.resolve_all()?;
     cx.finish();
+    cx.record_instances();
     let ret = cx.zonk(&ret);
     Ok((cx.out, ret))
 }
@@ -216,7 +256,15 @@ struct Cx<'g> {
     lambdas: Vec<usize>,
     globals: &'g dyn Globals,
     self_name: &'g str,
+    self_key: String,
     self_ty: Type,
+    /// The inference variable of each type variable (`!a`) in this definition's
+    /// annotations.
+    params: HashMap<String, Type>,
+    /// Calls of overloaded names not resolved yet.
+    pending: Vec<poly::Pending>,
+    /// Resolved uses of several-definition names: (expression, name, which, its type).
+    chosen: Vec<(usize, String, Target, Type)>,
 }
 
 impl Cx<'_> {
@@ -241,6 +289,7 @@ impl Cx<'_> {
             Type::Ptr(x) => Type::ptr(self.zonk(&x)),
             Type::Array(n, x) => Type::Array(n, Box::new(self.zonk(&x))),
             Type::Tuple(f) => Type::Tuple(f.iter().map(|x| self.zonk(x)).collect()),
+            Type::Rec(n, f) => Type::Rec(n, f.iter().map(|x| self.zonk(x)).collect()),
             Type::Closure(r, a) => Type::Closure(
                 Box::new(self.zonk(&r)),
                 a.iter().map(|x| self.zonk(x)).collect(),
@@ -253,7 +302,7 @@ impl Cx<'_> {
         match self.shallow(t) {
             Type::Var(w) => v == w,
             Type::Ptr(x) | Type::Array(_, x) => self.occurs(v, &x),
-            Type::Tuple(f) => f.iter().any(|x| self.occurs(v, x)),
+            Type::Tuple(f) | Type::Rec(_, f) => f.iter().any(|x| self.occurs(v, x)),
             Type::Closure(r, a) => self.occurs(v, &r) || a.iter().any(|x| self.occurs(v, x)),
             _ => false,
         }
@@ -311,6 +360,9 @@ impl Cx<'_> {
             (Type::Array(n, x), Type::Array(m, y)) => n == m && self.unify_inner(x, y),
             (Type::Tuple(f), Type::Tuple(g)) => {
                 f.len() == g.len() && f.iter().zip(g).all(|(x, y)| self.unify_inner(x, y))
+            }
+            (Type::Rec(n, f), Type::Rec(m, g)) => {
+                n == m && f.len() == g.len() && f.iter().zip(g).all(|(x, y)| self.unify_inner(x, y))
             }
             (Type::Closure(r, p), Type::Closure(s, q)) => {
                 p.len() == q.len()
@@ -388,7 +440,7 @@ impl Cx<'_> {
         };
         for (i, p) in lam.params.iter().enumerate() {
             let t = match &p.ty {
-                Some(t) => t.clone(),
+                Some(t) => self.inst(t),
                 None => self.fresh(Kind::Any),
             };
             if let Some(e) = &expected {
@@ -401,12 +453,29 @@ impl Cx<'_> {
         self.out.captures.entry(lam.index).or_default();
         self.out.uses_salloc.entry(lam.index).or_default();
         let mut last = Type::Void;
-        for e in &lam.body {
-            last = self.expr(e, None)?;
+        // what the last expression's value must be: the definition's own type for its
+        // init code (its lambda's parameters take their types from it), the expected
+        // result for a lambda
+        let own = if lam.index == 0 {
+            Some(self.self_ty.clone())
+        } else {
+            match expect.map(|t| self.shallow(t)) {
+                Some(Type::Closure(r, _)) if self.shallow(&r) != Type::Void => Some(*r),
+                _ => None,
+            }
+        };
+        for (i, e) in lam.body.iter().enumerate() {
+            let want = own.as_ref().filter(|_| i + 1 == lam.body.len());
+            last = self.expr(e, want)?;
         }
         if let Some(Type::Closure(r, _)) = expect.map(|t| self.shallow(t)) {
             let span = lam.body.last().and_then(|e| e.span.as_ref());
-            self.unify(&r, &last, "the lambda's result", span)?;
+            if self.shallow(&r) == Type::Void {
+                // a void function drops its last value, as in Extempore
+                last = Type::Void;
+            } else {
+                self.unify(&r, &last, "the lambda's result", span)?;
+            }
         }
         self.scopes.truncate(mark);
         self.lambdas.pop();
@@ -444,26 +513,7 @@ impl Cx<'_> {
                 }
                 None => self.global(name, e.id, sp)?,
             },
-            ExprKind::Let(binds, body) => {
-                let mark = self.scopes.len();
-                let mut ids = Vec::new();
-                for (b, v) in binds {
-                    let t = self.expr(v, b.ty.as_ref())?;
-                    if let Some(bt) = &b.ty {
-                        self.unify(
-                            bt,
-                            &t,
-                            &format!("the binding of {}", b.name),
-                            b.span.as_ref(),
-                        )?;
-                    }
-                    ids.push(self.new_var(&b.name, t));
-                }
-                self.out.let_vars.insert(e.id, ids);
-                let t = self.body(body)?;
-                self.scopes.truncate(mark);
-                t
-            }
+            ExprKind::Let(binds, body) => self.let_expr(e.id, binds, body, expect)?,
             ExprKind::Lambda(l) => self.lambda_body(l, expect)?,
             ExprKind::If(c, t, f) => {
                 let ct = self.expr(c, None)?;
@@ -517,7 +567,7 @@ impl Cx<'_> {
                         v
                     }
                     _ => {
-                        let t = b.ty.clone().unwrap_or_else(|| nt.clone());
+                        let t = b.ty.as_ref().map_or_else(|| nt.clone(), |t| self.inst(t));
                         self.new_var(&b.name, t)
                     }
                 };
@@ -569,6 +619,44 @@ impl Cx<'_> {
                 self.call_type(&ft, args, "a closure call", sp)?
             }
         })
+    }
+
+    /// A `let`. When its value is one of its own variables (`(let ((m (alloc))) ... m)`)
+    /// and the context expects a type, that variable's value is given the type up front,
+    /// so the body can take its fields.
+    fn let_expr(
+        &mut self,
+        id: usize,
+        binds: &[(crate::syntax::Binder, Expr)],
+        body: &[Expr],
+        expect: Option<&Type>,
+    ) -> Result<Type> {
+        let mark = self.scopes.len();
+        let result = match body.last().map(|x| &x.kind) {
+            Some(ExprKind::Var(n)) => binds.iter().rposition(|(b, _)| b.name == *n),
+            _ => None,
+        };
+        let mut ids = Vec::new();
+        for (i, (b, v)) in binds.iter().enumerate() {
+            let bt = match &b.ty {
+                Some(t) => Some(self.inst(t)),
+                None => expect.filter(|_| result == Some(i)).cloned(),
+            };
+            let t = self.expr(v, bt.as_ref())?;
+            if let Some(bt) = &bt {
+                self.unify(
+                    bt,
+                    &t,
+                    &format!("the binding of {}", b.name),
+                    b.span.as_ref(),
+                )?;
+            }
+            ids.push(self.new_var(&b.name, t));
+        }
+        self.out.let_vars.insert(id, ids);
+        let t = self.body(body)?;
+        self.scopes.truncate(mark);
+        Ok(t)
     }
 
     fn body(&mut self, body: &[Expr]) -> Result<Type> {
@@ -623,8 +711,11 @@ impl Cx<'_> {
     }
 
     fn global(&mut self, name: &str, id: usize, sp: Option<&Span>) -> Result<Type> {
+        if let Some(t) = self.poly_ref(name, id, sp)? {
+            return Ok(t);
+        }
         if name == self.self_name {
-            self.out.refs.insert(id, Ref::Func(name.to_string()));
+            self.out.refs.insert(id, Ref::Func(self.self_key.clone()));
             return Ok(self.self_ty.clone());
         }
         if let Some(t) = self.globals.val(name) {
@@ -670,7 +761,12 @@ impl Cx<'_> {
                 sp,
             ));
         }
-        for (p, a) in params.iter().zip(args) {
+        // lambdas last: their parameters take the types the other arguments decide
+        let (lambdas, others): (Vec<_>, Vec<_>) = params
+            .iter()
+            .zip(args)
+            .partition(|(_, a)| matches!(a.kind, ExprKind::Lambda(_)));
+        for (p, a) in others.into_iter().chain(lambdas) {
             let t = self.expr(a, Some(p))?;
             self.unify(p, &t, &format!("an argument of {what}"), a.span.as_ref())?;
         }
@@ -869,6 +965,9 @@ impl Cx<'_> {
             self.unify(&from, &t, &what, sp)?;
             return Ok(to);
         }
+        if let Some(t) = self.poly_call(e, name, args)? {
+            return Ok(t);
+        }
         let ft = self.global(name, e.id, sp)?;
         self.call_type(&ft, args, &what, sp)
     }
@@ -895,7 +994,7 @@ impl Cx<'_> {
             Type::Ptr(inner) => match *inner {
                 Type::Tuple(f) => {
                     let globals = self.globals;
-                    let lookup = |n: &str| globals.named(n);
+                    let lookup = |n: &str, args: &[Type]| globals.named(n, args);
                     Ok(f.iter().map(|x| x.unfold(&lookup)).collect())
                 }
                 Type::Var(_) => Err(type_err(

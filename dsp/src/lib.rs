@@ -22,11 +22,13 @@
 mod carry;
 mod compile;
 pub mod error;
+mod generic;
 mod infer;
 mod interop;
 mod jit;
 mod lanes;
 mod lower;
+mod mono;
 mod registry;
 pub mod runtime;
 pub mod sexp;
@@ -124,6 +126,11 @@ pub enum DefinedKind {
     Val,
     Type,
     Alias,
+    /// `bind-poly`: a name given one more definition.
+    Poly,
+    /// A generic `bind-func` (a template: compiled at each type it is called with, never
+    /// callable by its own name from outside DSP code).
+    Generic,
 }
 
 /// The result of [`Dsp::define`].
@@ -164,6 +171,7 @@ pub struct Dsp {
     ctx: Box<Ctx>,
     reg: Registry,
     names: TypeNames,
+    generics: generic::Generics,
     jit: Jit,
     consts: Consts,
     tramps: HashMap<Type, u64>,
@@ -227,6 +235,7 @@ impl Dsp {
             ctx,
             reg,
             names: TypeNames::default(),
+            generics: generic::Generics::default(),
             jit,
             consts,
             tramps: HashMap::new(),
@@ -247,7 +256,10 @@ impl Dsp {
 
     /// True for the heads of forms [`Dsp::define`] takes.
     pub fn is_definition(head: &str) -> bool {
-        matches!(head, "bind-func" | "bind-val" | "bind-type" | "bind-alias")
+        matches!(
+            head,
+            "bind-func" | "bind-val" | "bind-type" | "bind-alias" | "bind-poly"
+        )
     }
 
     /// Compiles and installs a definition on the control side at once; what it defines for
@@ -264,6 +276,7 @@ impl Dsp {
         let mut c = Compiler {
             reg: &mut self.reg,
             names: &mut self.names,
+            generics: &mut self.generics,
             jit: &mut self.jit,
             ctx: &mut self.ctx,
             arena: &self.arena,
@@ -276,8 +289,16 @@ impl Dsp {
             "bind-val" => (c.bind_val(form, items)?, DefinedKind::Val),
             "bind-type" => (c.bind_type(form, items)?, DefinedKind::Type),
             "bind-alias" => (c.bind_type(form, items)?, DefinedKind::Alias),
+            "bind-poly" => (c.bind_poly(form, items)?, DefinedKind::Poly),
             _ => return error::syntax(format!("`{form}` is not a definition"), form.span.as_ref()),
         };
+        let generic = kind == DefinedKind::Func
+            && self
+                .reg
+                .funcs
+                .get(&out.name)
+                .is_none_or(|f| f.ty.to_string() != out.signature);
+        let kind = if generic { DefinedKind::Generic } else { kind };
         if kind == DefinedKind::Func
             && let Some(f) = self.reg.funcs.get(&out.name)
         {
@@ -300,6 +321,7 @@ impl Dsp {
         let mut c = Compiler {
             reg: &mut self.reg,
             names: &mut self.names,
+            generics: &mut self.generics,
             jit: &mut self.jit,
             ctx: &mut self.ctx,
             arena: &self.arena,
@@ -359,12 +381,39 @@ impl Dsp {
     /// call returns: they live as long as the call (like an `salloc`), so DSP code must
     /// copy a string it wants to keep.
     pub fn call(&mut self, name: &str, args: &[DspValue]) -> Result<DspValue> {
+        let name = &self.overload_for(name, args);
         let strings = &mut self.strings;
         let mut string = |s: &str| strings.alloc_c_str(s.as_bytes()).ok();
         let words = Self::words(&self.reg, name, args, &mut string);
         let result = words.and_then(|(def, words)| self.call_words(&def, &words));
         self.strings.reset();
         result
+    }
+
+    /// The bind-func a call of `name` with `args` from outside DSP code means: `name`
+    /// itself if the arguments fit it, else the first of its overloads they fit.
+    fn overload_for(&self, name: &str, args: &[DspValue]) -> String {
+        let fits = |key: &str| {
+            self.reg.funcs.get(key).is_some_and(|f| match &f.ty {
+                Type::Closure(_, p) => {
+                    p.len() == args.len()
+                        && args
+                            .iter()
+                            .zip(p)
+                            .all(|(a, t)| a.to_word(t, &mut |_| Some(0)).is_some())
+                }
+                _ => false,
+            })
+        };
+        if fits(name) {
+            return name.to_string();
+        }
+        self.generics
+            .overloads(name)
+            .iter()
+            .find(|k| fits(k))
+            .cloned()
+            .unwrap_or_else(|| name.to_string())
     }
 
     fn call_words(&mut self, def: &registry::FuncDef, words: &[u64]) -> Result<DspValue> {
@@ -411,6 +460,7 @@ impl Dsp {
             used = end;
             Some(at as u64)
         };
+        let name = &self.overload_for(name, args);
         let (def, words) = Self::words(&self.reg, name, args, &mut string).map_err(|e| {
             let long = args.iter().any(|a| matches!(a, DspValue::Str(_)));
             if long && e.kind == DspErrorKind::Call {

@@ -436,6 +436,18 @@ impl Registry {
         Some(s)
     }
 
+    /// Files the bind-func `from` (its definition and slot) under the name `to` (an
+    /// overload set aside, see [`crate::generic`]); callers compiled against its slot keep
+    /// calling it.
+    pub fn rename(&mut self, from: &str, to: &str) {
+        if let Some(f) = self.funcs.remove(from) {
+            self.funcs.insert(to.to_string(), f);
+        }
+        if let Some(s) = self.slot_of.remove(from) {
+            self.slot_of.insert(to.to_string(), s);
+        }
+    }
+
     /// A number for a new generation (never given out again).
     pub fn new_gen_id(&mut self) -> usize {
         self.next_gen += 1;

@@ -220,6 +220,9 @@ impl<'a> Parser<'a> {
                     if let Some(e) = self.typed_literal(n, sp)? {
                         return Ok(e);
                     }
+                    if let Some(e) = self.typed_name(n, sp) {
+                        return Ok(e);
+                    }
                     return syntax(
                         format!("`{n}`: a type annotation belongs on a binding"),
                         sp.as_ref(),
@@ -256,6 +259,9 @@ impl<'a> Parser<'a> {
             }
         };
         let name = canonical(name);
+        if let Some(e) = self.sugar(name, items, sp)? {
+            return Ok(e);
+        }
         let kind = match name {
             "lambda" => ExprKind::Lambda(self.lambda(s, items)?),
             // xtlang's let binds in order, each binding seeing the ones before
@@ -440,6 +446,39 @@ impl<'a> Parser<'a> {
         Ok(self.node(kind, sp))
     }
 
+    /// `(list a b c)`, which is `(cons a (cons b (cons c null)))` (adt.xtm's `cons` chooses
+    /// the list's type), and `(null? p)`, which is `(= p null)`. Kept out of
+    /// [`Parser::list`] so that its frame stays small (expressions nest through it).
+    fn sugar(&mut self, name: &str, items: &[Sexp], sp: &Option<Span>) -> Result<Option<Expr>> {
+        match name {
+            "list" => {
+                let mut tail = self.node(ExprKind::Null, sp);
+                for item in items[1..].iter().rev() {
+                    let head = self.expr(item)?;
+                    tail = self.node(ExprKind::App("cons".into(), vec![head, tail]), &item.span);
+                }
+                Ok(Some(tail))
+            }
+            "null?" => {
+                let [_, p] = items else {
+                    return syntax(
+                        format!(
+                            "null? takes the shape (null? pointer), found {} argument(s)",
+                            items.len() - 1
+                        ),
+                        sp.as_ref(),
+                    );
+                };
+                let p = self.expr(p)?;
+                let null = self.node(ExprKind::Null, sp);
+                Ok(Some(
+                    self.node(ExprKind::App("=".into(), vec![p, null]), sp),
+                ))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// A literal with its type, `5:i64`, `1.0:f`, `2.0:d`: a binding of that type
     /// holding the literal, so the literal takes the type as in any typed binding.
     /// `None` when the text before the colon is not a number.
@@ -472,6 +511,33 @@ impl<'a> Parser<'a> {
         Ok(Some(
             self.node(ExprKind::Let(vec![(binder, value)], vec![var]), sp),
         ))
+    }
+
+    /// `name:TYPE` as a value, Extempore's way to pick one definition of a name by its
+    /// type (`Maybe:[Maybe{i64}*,i64]*`): a binding of that type holding the name; and
+    /// `name:$[T,U]*`, a generic at the types of its variables. `None` when the text after
+    /// the colon is not a type.
+    fn typed_name(&mut self, text: &str, sp: &Option<Span>) -> Option<Expr> {
+        let (name, ty) = text.split_once(':')?;
+        if name.is_empty() {
+            return None;
+        }
+        // `name:$[T,U]*`: the generic's type variables given in order, resolved by
+        // inference (which knows the generic)
+        if let Some(vars) = ty.strip_prefix('$') {
+            self.names.parse(vars).ok()?;
+            return Some(self.node(ExprKind::Var(text.to_string()), sp));
+        }
+        let ty = self.names.parse(ty).ok()?;
+        let tmp = format!("typed:{text}");
+        let binder = Binder {
+            name: tmp.clone(),
+            ty: Some(ty),
+            span: sp.clone(),
+        };
+        let value = self.node(ExprKind::Var(name.to_string()), sp);
+        let var = self.node(ExprKind::Var(tmp), sp);
+        Some(self.node(ExprKind::Let(vec![(binder, value)], vec![var]), sp))
     }
 
     /// `(clo.var[:TYPE])` or `(clo.var[:TYPE] value)`.

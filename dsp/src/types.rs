@@ -5,6 +5,13 @@
 //! closure type). Names from `bind-type` and `bind-alias` are expanded when an annotation
 //! is read; `SAMPLE`, `DSP`, `DSPMC`, `DSPMT` and `mzone` (opaque) are predefined. [`Type::Var`] is an inference
 //! variable, never seen outside [`crate::infer`].
+//!
+//! Generics: `!a` is a type variable ([`Type::Param`]); a `bind-type` whose definition has
+//! type variables is generic, `Pair{i64,double}` gives its variables types in the order
+//! they first appear in the definition, and a bare `Pair` keeps the definition's own
+//! variables (`!a`, `!b`). `Name:<...>` (Extempore's spelling of a named tuple) reads as
+//! the tuple. Only [`crate::generic`] and inference see types with variables: code is
+//! compiled for concrete types.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -26,10 +33,13 @@ pub enum Type {
     Closure(Box<Type>, Vec<Type>),
     /// An inference variable.
     Var(u32),
+    /// A type variable of an annotation, `!a` (see [`crate::generic`]).
+    Param(String),
     /// A `bind-type` named inside its own definition, behind a pointer
-    /// (`(bind-type Node <i64,Node*>)`): taking a field of a tuple unfolds it into the
-    /// named tuple again (see [`Type::unfold`]).
-    Rec(String),
+    /// (`(bind-type Node <i64,Node*>)`), with the types of its variables if it is generic
+    /// (`(bind-type List <!a,List*>)`): taking a field of a tuple unfolds it into the named
+    /// tuple again (see [`Type::unfold`]).
+    Rec(String, Vec<Type>),
 }
 
 impl Type {
@@ -60,7 +70,7 @@ impl Type {
             Type::I1 | Type::I8 => 1,
             Type::I32 | Type::Float => 4,
             Type::I64 | Type::Double | Type::Ptr(_) | Type::Closure(..) => 8,
-            Type::Void | Type::Var(_) | Type::Rec(_) => 0,
+            Type::Void | Type::Var(_) | Type::Param(_) | Type::Rec(..) => 0,
             Type::Array(n, t) => n.saturating_mul(t.size()),
             Type::Tuple(fields) => {
                 let mut off = 0u64;
@@ -97,23 +107,58 @@ impl Type {
     /// Replaces each recursive name reached through pointers or arrays with its
     /// definition (`lookup`), one level: `Node*` inside `<i64,Node*>` becomes
     /// `<i64,Node*>*`. Tuples are left as they are.
-    pub fn unfold(&self, lookup: &dyn Fn(&str) -> Option<Type>) -> Type {
+    pub fn unfold(&self, lookup: &dyn Fn(&str, &[Type]) -> Option<Type>) -> Type {
         match self {
-            Type::Rec(name) => lookup(name).unwrap_or_else(|| self.clone()),
+            Type::Rec(name, args) => lookup(name, args).unwrap_or_else(|| self.clone()),
             Type::Ptr(t) => Type::ptr(t.unfold(lookup)),
             Type::Array(n, t) => Type::Array(*n, Box::new(t.unfold(lookup))),
             t => t.clone(),
         }
     }
 
-    /// True when no inference variable is left inside.
+    /// True when no inference variable or type variable is left inside.
     pub fn is_concrete(&self) -> bool {
         match self {
-            Type::Var(_) => false,
+            Type::Var(_) | Type::Param(_) => false,
             Type::Ptr(t) | Type::Array(_, t) => t.is_concrete(),
-            Type::Tuple(f) => f.iter().all(Type::is_concrete),
+            Type::Tuple(f) | Type::Rec(_, f) => f.iter().all(Type::is_concrete),
             Type::Closure(r, a) => r.is_concrete() && a.iter().all(Type::is_concrete),
             _ => true,
+        }
+    }
+
+    /// True when a type variable (`!a`) is inside.
+    pub fn has_params(&self) -> bool {
+        let mut found = false;
+        self.each_param(&mut |_| found = true);
+        found
+    }
+
+    /// Calls `f` with the name of each type variable inside, in order, repeats included.
+    pub fn each_param(&self, f: &mut dyn FnMut(&str)) {
+        match self {
+            Type::Param(n) => f(n),
+            Type::Ptr(t) | Type::Array(_, t) => t.each_param(f),
+            Type::Tuple(items) | Type::Rec(_, items) => items.iter().for_each(|t| t.each_param(f)),
+            Type::Closure(r, a) => {
+                r.each_param(f);
+                a.iter().for_each(|t| t.each_param(f));
+            }
+            _ => {}
+        }
+    }
+
+    /// The type with each type variable named in `map` replaced by its type.
+    pub fn subst(&self, map: &HashMap<String, Type>) -> Type {
+        let each = |items: &[Type]| items.iter().map(|t| t.subst(map)).collect::<Vec<_>>();
+        match self {
+            Type::Param(n) => map.get(n).cloned().unwrap_or_else(|| self.clone()),
+            Type::Ptr(t) => Type::ptr(t.subst(map)),
+            Type::Array(n, t) => Type::Array(*n, Box::new(t.subst(map))),
+            Type::Tuple(items) => Type::Tuple(each(items)),
+            Type::Rec(name, items) => Type::Rec(name.clone(), each(items)),
+            Type::Closure(r, a) => Type::Closure(Box::new(r.subst(map)), each(a)),
+            t => t.clone(),
         }
     }
 }
@@ -152,7 +197,13 @@ impl fmt::Display for Type {
                 f.write_str("]*")
             }
             Type::Var(_) => f.write_str("?"),
-            Type::Rec(name) => f.write_str(name),
+            Type::Param(n) => write!(f, "!{n}"),
+            Type::Rec(name, args) if args.is_empty() => f.write_str(name),
+            Type::Rec(name, args) => {
+                write!(f, "{name}{{")?;
+                list(f, args)?;
+                f.write_str("}")
+            }
         }
     }
 }
@@ -178,6 +229,8 @@ impl fmt::Display for FnSig {
 #[derive(Clone, Debug)]
 pub struct TypeNames {
     names: HashMap<String, Type>,
+    /// The type variables of each generic name, in the order they first appear.
+    params: HashMap<String, Vec<String>>,
 }
 
 impl Default for TypeNames {
@@ -224,17 +277,76 @@ impl Default for TypeNames {
                 ],
             ),
         );
-        TypeNames { names }
+        TypeNames {
+            names,
+            params: HashMap::new(),
+        }
+    }
+}
+
+/// Gives a recursive reference to `name` without type arguments (`List*` inside the
+/// definition of `List`) the definition's own variables.
+fn own_params(t: &Type, name: &str, params: &[Type]) -> Type {
+    let each = |items: &[Type]| {
+        items
+            .iter()
+            .map(|x| own_params(x, name, params))
+            .collect::<Vec<_>>()
+    };
+    match t {
+        Type::Rec(n, args) if n == name && args.is_empty() => Type::Rec(n.clone(), params.to_vec()),
+        Type::Ptr(x) => Type::ptr(own_params(x, name, params)),
+        Type::Array(n, x) => Type::Array(*n, Box::new(own_params(x, name, params))),
+        Type::Tuple(items) => Type::Tuple(each(items)),
+        Type::Closure(r, a) => Type::Closure(Box::new(own_params(r, name, params)), each(a)),
+        t => t.clone(),
     }
 }
 
 impl TypeNames {
-    pub fn define(&mut self, name: &str, t: Type) {
-        self.names.insert(name.to_string(), t);
+    /// Names `t`; its type variables, if any, make the name generic. Returns the type as
+    /// stored (a recursive reference without arguments given the definition's variables).
+    pub fn define(&mut self, name: &str, t: Type) -> Type {
+        let mut params: Vec<String> = Vec::new();
+        t.each_param(&mut |p| {
+            if !params.iter().any(|q| q == p) {
+                params.push(p.to_string());
+            }
+        });
+        let own: Vec<Type> = params.iter().map(|p| Type::Param(p.clone())).collect();
+        let t = own_params(&t, name, &own);
+        self.names.insert(name.to_string(), t.clone());
+        if params.is_empty() {
+            self.params.remove(name);
+        } else {
+            self.params.insert(name.to_string(), params);
+        }
+        t
     }
 
     pub fn get(&self, name: &str) -> Option<&Type> {
         self.names.get(name)
+    }
+
+    /// The type variables of a generic name, in order (empty for other names).
+    pub fn params(&self, name: &str) -> &[String] {
+        self.params.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// The definition of `name` with its type variables given `args` (in order); the
+    /// definition as it is when `args` is empty.
+    pub fn instance(&self, name: &str, args: &[Type]) -> Option<Type> {
+        let def = self.names.get(name)?;
+        if args.is_empty() {
+            return Some(def.clone());
+        }
+        let map: HashMap<String, Type> = self
+            .params(name)
+            .iter()
+            .cloned()
+            .zip(args.iter().cloned())
+            .collect();
+        Some(def.subst(&map))
     }
 
     /// Reads an annotation such as `<i64,double>*` or `[float,float,i64]*`.
@@ -304,7 +416,7 @@ impl TypeParser<'_> {
         if depth > 64 {
             return Err("this type is nested too deeply".into());
         }
-        let mut t = if self.eat('<') {
+        let t = if self.eat('<') {
             Type::Tuple(self.list('>', depth)?)
         } else if self.eat('[') {
             let mut items = self.list(']', depth)?;
@@ -337,16 +449,49 @@ impl TypeParser<'_> {
                 return Err(format!("`{}` is not a type: expected `|`", self.text()));
             }
             Type::Array(n, Box::new(elem))
+        } else if self.eat('!') {
+            let name = self.name();
+            if name.is_empty() {
+                return Err(format!(
+                    "`{}` is not a type: a type variable is !name",
+                    self.text()
+                ));
+            }
+            Type::Param(name)
         } else {
-            let start = self.pos;
-            while self
-                .chars
-                .get(self.pos)
-                .is_some_and(|c| c.is_alphanumeric() || *c == '_' || *c == '-')
+            let name = self.name();
+            // `Name:<...>`: Extempore's spelling of a named type with its structure; a
+            // name already defined stands for itself (so a recursive type keeps its one
+            // shape), the structure is read either way
+            if self.chars.get(self.pos) == Some(&':')
+                && matches!(self.chars.get(self.pos + 1), Some('<' | '['))
             {
                 self.pos += 1;
+                let spelled = self.ty(depth + 1)?;
+                let Some(own) = self
+                    .names
+                    .get(&name)
+                    .filter(|_| Some(name.as_str()) != self.this)
+                else {
+                    return Ok(spelled);
+                };
+                // the pointers after the structure were read with it
+                let mut k = self.pos;
+                while k > 0 && self.chars[k - 1] == '*' {
+                    k -= 1;
+                }
+                let closure_star = usize::from(k > 0 && self.chars[k - 1] == ']');
+                let mut t = own.clone();
+                for _ in 0..(self.pos - k).saturating_sub(closure_star) {
+                    t = Type::ptr(t);
+                }
+                return Ok(t);
             }
-            let name: String = self.chars[start..self.pos].iter().collect();
+            let args = if self.eat('{') {
+                self.list('}', depth)?
+            } else {
+                Vec::new()
+            };
             match name.as_str() {
                 "i1" | "bool" => Type::I1,
                 "i8" | "char" => Type::I8,
@@ -355,6 +500,7 @@ impl TypeParser<'_> {
                 "float" => Type::Float,
                 "double" => Type::Double,
                 "void" => Type::Void,
+                "size_t" => Type::I64,
                 "" => return Err(format!("`{}` is not a type", self.text())),
                 other if Some(other) == self.this => {
                     if self.chars.get(self.pos) != Some(&'*') {
@@ -362,18 +508,55 @@ impl TypeParser<'_> {
                             "{other} cannot hold itself, only a pointer to itself: {other}*"
                         ));
                     }
-                    Type::Rec(other.to_string())
+                    Type::Rec(other.to_string(), args)
                 }
-                other => match self.names.get(other) {
-                    Some(t) => t.clone(),
-                    None => return Err(format!("unknown type `{other}`")),
-                },
+                other => {
+                    let wanted = self.names.params(other).len();
+                    if !args.is_empty() && args.len() != wanted {
+                        return Err(format!(
+                            "{other} has {wanted} type variable(s), given {} in `{}`",
+                            args.len(),
+                            self.text()
+                        ));
+                    }
+                    // inside another type's definition, a bare generic name has type
+                    // variables of its own (`<TypeA*,!a>` has two), as in Extempore
+                    let args = if args.is_empty() && self.this.is_some() {
+                        self.names
+                            .params(other)
+                            .iter()
+                            .map(|p| Type::Param(format!("{other}_{p}")))
+                            .collect()
+                    } else {
+                        args
+                    };
+                    match self.names.instance(other, &args) {
+                        Some(t) => t,
+                        None => return Err(format!("unknown type `{other}`")),
+                    }
+                }
             }
         };
+        self.stars(t)
+    }
+
+    fn stars(&mut self, mut t: Type) -> Result<Type, String> {
         while self.eat('*') {
             t = Type::ptr(t);
         }
         Ok(t)
+    }
+
+    fn name(&mut self) -> String {
+        let start = self.pos;
+        while self
+            .chars
+            .get(self.pos)
+            .is_some_and(|c| c.is_alphanumeric() || *c == '_' || *c == '-')
+        {
+            self.pos += 1;
+        }
+        self.chars[start..self.pos].iter().collect()
     }
 }
 
@@ -414,6 +597,47 @@ mod tests {
             "`<i64` is not a type: expected `>`"
         );
         assert!(n.parse("[i64,i64]").unwrap_err().contains("ends in `]*`"));
+    }
+
+    #[test]
+    fn generic_names_take_their_variables_in_order() {
+        let mut n = TypeNames::default();
+        let pair = n.parse("<!a,!b>").unwrap();
+        n.define("Pair", pair);
+        assert_eq!(n.params("Pair"), ["a", "b"]);
+        assert_eq!(
+            n.parse("Pair{i64,double}*").unwrap().to_string(),
+            "<i64,double>*"
+        );
+        assert_eq!(
+            n.parse("[!b,Pair*]*").unwrap().to_string(),
+            "[!b,<!a,!b>*]*"
+        );
+        assert!(
+            n.parse("Pair{i64}")
+                .unwrap_err()
+                .contains("has 2 type variable(s), given 1")
+        );
+        let list = n.parse_definition("List", "<!a,List*>").unwrap();
+        n.define("List", list);
+        assert_eq!(
+            n.parse("List{float}*").unwrap().to_string(),
+            "<float,List{float}*>*"
+        );
+        // a bare generic inside another type's definition has variables of its own
+        let c = n.parse_definition("C", "<Pair*,!a>").unwrap();
+        n.define("C", c);
+        assert_eq!(n.params("C"), ["Pair_a", "Pair_b", "a"]);
+        assert_eq!(
+            n.parse("C{i64,i32,float}").unwrap().to_string(),
+            "<<i64,i32>*,float>"
+        );
+        // a defined name spelled with its structure is the name, one shape whatever the
+        // spelling
+        assert_eq!(
+            n.parse("List:<!a,List*>*").unwrap(),
+            n.parse("List*").unwrap()
+        );
     }
 
     #[test]

@@ -247,7 +247,7 @@ fn redefining_swaps_at_the_next_batch_and_frees_the_old_code() {
 }
 
 #[test]
-fn callers_see_a_redefinition_with_the_same_type_at_once() {
+fn callers_see_a_redefinition_at_once_and_another_type_is_an_overload() {
     let mut dsp = Dsp::new(DspConfig::default()).expect("a Dsp");
     define(
         &mut dsp,
@@ -262,24 +262,34 @@ fn callers_see_a_redefinition_with_the_same_type_at_once() {
         dsp.call("bar", &[DspValue::I64(5)]).expect("runs"),
         DspValue::I64(16)
     );
-    // Another type: bar fails with a clear message until it is re-evaluated.
-    define(&mut dsp, "(bind-func foo (lambda (x:double) (* x 3.0)))");
-    let e = dsp.call("bar", &[DspValue::I64(5)]).unwrap_err();
-    assert_eq!(e.kind, DspErrorKind::Fault);
-    assert!(
-        e.message
-            .contains("changed its type: re-evaluate the caller"),
-        "{}",
-        e.message
-    );
-    assert!(e.message.contains("in closure bar"), "{}", e.message);
-    define(
-        &mut dsp,
-        "(bind-func bar (lambda (x:i64) (+ 1 (dtoi64 (foo (i64tod x))))))",
-    );
+    // Another type is an overload, as in Extempore: bar keeps calling the i64 foo, a
+    // new caller chooses by type, and a call from outside by its arguments.
+    define(&mut dsp, "(bind-func foo (lambda (x:double) (* x 0.5)))");
     assert_eq!(
         dsp.call("bar", &[DspValue::I64(5)]).expect("runs"),
         DspValue::I64(16)
+    );
+    define(
+        &mut dsp,
+        "(bind-func baz (lambda (x:i64) (+ (foo x) (dtoi64 (foo (i64tod x))))))",
+    );
+    assert_eq!(
+        dsp.call("baz", &[DspValue::I64(5)]).expect("runs"),
+        DspValue::I64(17)
+    );
+    assert_eq!(
+        dsp.call("foo", &[DspValue::Double(5.0)]).expect("runs"),
+        DspValue::Double(2.5)
+    );
+    assert_eq!(
+        dsp.call("foo", &[DspValue::I64(5)]).expect("runs"),
+        DspValue::I64(15)
+    );
+    // The i64 foo redefined takes its slot back: bar sees it at once.
+    define(&mut dsp, "(bind-func foo (lambda (x:i64) (* x 4)))");
+    assert_eq!(
+        dsp.call("bar", &[DspValue::I64(5)]).expect("runs"),
+        DspValue::I64(21)
     );
 }
 

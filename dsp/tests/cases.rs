@@ -133,6 +133,11 @@ fn recursive_types() {
 }
 
 #[test]
+fn generics() {
+    check("generics");
+}
+
+#[test]
 fn extempore_spellings() {
     check("extempore_spellings");
 }

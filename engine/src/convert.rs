@@ -33,6 +33,24 @@ fn span(pos: &Option<Pos>) -> Option<Span> {
     })
 }
 
+/// `(bind-type Name <...> "doc" (printer? . #f))` without Extempore's docstring and
+/// options after the type, which zonal does not use (an option is a dotted pair, which
+/// DSP code cannot hold).
+pub fn without_type_options(d: &Datum) -> Datum {
+    match &d.kind {
+        DatumKind::List(items)
+            if items.len() > 3
+                && matches!(&items[0].kind, DatumKind::Sym(h) if h == "bind-type") =>
+        {
+            Datum {
+                kind: DatumKind::List(items[..3].to_vec()),
+                ..d.clone()
+            }
+        }
+        _ => d.clone(),
+    }
+}
+
 /// Converts a Scheme datum (a DSP definition form) to the DSP compiler's input.
 pub fn to_sexp(d: &Datum) -> Result<Sexp, ConvertError> {
     let kind = match &d.kind {

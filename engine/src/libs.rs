@@ -13,6 +13,7 @@ pub const LIBRARIES: &[(&str, &str)] = &[
         "libs/base/base.xtm",
         include_str!("../../libs/base/base.xtm"),
     ),
+    ("libs/core/adt.xtm", include_str!("../../libs/core/adt.xtm")),
     (
         "libs/core/audio_dsp.xtm",
         include_str!("../../libs/core/audio_dsp.xtm"),

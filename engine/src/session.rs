@@ -379,7 +379,13 @@ impl Session {
     }
 
     fn register(&mut self) {
-        for head in ["bind-func", "bind-val", "bind-type", "bind-alias"] {
+        for head in [
+            "bind-func",
+            "bind-val",
+            "bind-type",
+            "bind-alias",
+            "bind-poly",
+        ] {
             let state = self.state.clone();
             self.interp
                 .register_special_form(head, move |interp, form| define(interp, &state, form));
@@ -876,7 +882,7 @@ fn define(interp: &mut Interp, state: &Rc<RefCell<State>>, form: &Datum) -> Resu
     if let Some((plain, name, init)) = computed_val(form) {
         return bind_val_computed(interp, state, &plain, &name, init);
     }
-    let sexp = to_sexp(form).map_err(|e| {
+    let sexp = to_sexp(&crate::convert::without_type_options(form)).map_err(|e| {
         let err = Error::new(ErrorKind::Syntax, e.message);
         match e.pos {
             Some(pos) => err.at(pos),
