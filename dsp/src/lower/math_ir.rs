@@ -2,11 +2,12 @@
 //! argument reduction plus a minimax polynomial, with no call on any argument a patch
 //! meets (see [`Libm`] for the few that go out of line).
 //!
-//! [`MathEmitter`] emits for one value type: `F64`, or `F64X2` for a loop in SIMD; floats are computed in double and rounded once at the end, so a float
+//! [`MathEmitter`] emits for one value type: `F64`, or `F64X2` for a loop in SIMD (see
+//! `lower/simd.rs`). Floats are computed in double and rounded once at the end, so a float
 //! result is the double result rounded (within one float ulp of the C library).
 //!
 //! - `sin` `cos` `tan`: k = round(x · 2/π) found by adding 1.5 · 2^52 (its low bits are k,
-//!   the quadrant), then r = x − kπ/2 as a double-double (hi, lo). Below |x| < 2^18 π/2 is
+//!   the quadrant), then r = x − kπ/2 as a double-double (hi, lo). For |x| < 2^18 π/2 is
 //!   split Cody–Waite style in parts of 33, 33 and 53 bits (each k · part exact); from
 //!   2^18 up to 2^30 (1.07e9), and where the fast path's result cancels below 2^-14, in
 //!   seven parts of 23 bits whose products are exact and are subtracted with error-free
@@ -21,7 +22,7 @@
 //! - `fmod`: exact, as C's: q = trunc(|x| / |y|), |x| − q|y| with q|y| formed exactly
 //!   (Dekker's product), corrected once when the quotient rounded up.
 //!
-//! Fast variants (`sin_fast`, `cos_fast`) are separate names: one-step reduction and
+//! Fast variants (`sin_fast`, `cos_fast`) are separate names: a two-part reduction and
 //! shorter polynomials, error below 1e-9 for |x| < 2^18, no branch.
 
 use crate::runtime::math as rt;
@@ -170,7 +171,7 @@ pub const INLINE: &[&str] = &[
 
 /// Emits inline math for `F64` or `F64X2` values into a function being built.
 pub struct MathEmitter<'x, 'b> {
-    pub b: &'x mut FunctionBuilder<'b>,
+    b: &'x mut FunctionBuilder<'b>,
     ty: Type,
     cc: CallConv,
 }

@@ -166,31 +166,33 @@ impl FnCx<'_, '_> {
             let x = self
                 .read_var(id, site)?
                 .ok_or_else(|| internal("void invariant"))?;
-            let x = if self.typed.vars[id].ty.is_pointer() {
-                lanes.bases.insert(id, self.strip(x));
-                continue;
+            if self.typed.vars[id].ty.is_pointer() {
+                let base = self.strip(x);
+                lanes.bases.insert(id, base);
             } else {
-                self.b.ins().splat(types::F64X2, x)
-            };
-            lanes.invariants.insert(id, x);
+                let all = self.b.ins().splat(types::F64X2, x);
+                lanes.invariants.insert(id, all);
+            }
         }
         for &(id, role) in &plan.roles {
             let var = self.b.declare_var(types::F64X2);
-            let init = if self.vars.contains_key(&id) {
-                let x = self
-                    .read_var(id, site)?
-                    .ok_or_else(|| internal("void variable"))?;
-                let all = self.b.ins().splat(types::F64X2, x);
-                if role == Role::Sum {
-                    let z = self.b.ins().f64const(0.0);
-                    let z = self.b.ins().splat(types::F64X2, z);
+            // A sum starts as (s, 0); the others as s in both lanes; a variable bound inside
+            // the body as 0 (it is written before it is read).
+            let init = match (self.vars.contains_key(&id), role) {
+                (true, Role::Sum) => {
+                    let x = self
+                        .read_var(id, site)?
+                        .ok_or_else(|| internal("void variable"))?;
+                    let z = self.splat_f64(0.0);
                     self.b.ins().insertlane(z, x, 0)
-                } else {
-                    all
                 }
-            } else {
-                let z = self.b.ins().f64const(0.0);
-                self.b.ins().splat(types::F64X2, z)
+                (true, _) => {
+                    let x = self
+                        .read_var(id, site)?
+                        .ok_or_else(|| internal("void variable"))?;
+                    self.b.ins().splat(types::F64X2, x)
+                }
+                (false, _) => self.splat_f64(0.0),
             };
             self.b.def_var(var, init);
             lanes.vars.insert(id, var);

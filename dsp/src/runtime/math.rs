@@ -1,6 +1,8 @@
 //! Math functions compiled code calls where Cranelift has no instruction (it has `sqrt`,
 //! `fabs`, `floor`, `ceil`, `trunc`, `nearest`, `fmin`, `fmax`, `copysign`): `extern "C"`
-//! functions named `zonal_NAME` (double) and `zonal_NAMEf` (float).
+//! functions named `zonal_NAME` (double) and `zonal_NAMEf` (float). `sin` `cos` `tan`
+//! `exp` `log` `tanh` `fmod` are compiled inline (see `lower::math_ir`), which calls the
+//! double versions here only out of line, for the rare arguments it leaves to them.
 //!
 //! `sin` and `cos`, the oscillator's functions, have their own branch-free path for
 //! |x| < 2^18: Cody–Waite reduction by π/2 in three parts, then the Taylor series of sin and
