@@ -387,7 +387,7 @@ fn a_redefinition_of_the_entry_with_another_type_plays_the_new_overload_at_once(
     let expect: Vec<f32> = (0..after.len())
         .map(|f| {
             let t = (5056 + f) as f64;
-            (0.5 * (6.283185307179586 * 330.0 * t / 48000.0).sin()) as f32
+            (0.5 * (std::f64::consts::TAU * 330.0 * t / 48000.0).sin()) as f32
         })
         .collect();
     for (i, (a, e)) in after.iter().zip(&expect).enumerate() {
