@@ -174,6 +174,10 @@ fn buffer_during_fade(c: &mut Criterion) {
 
 fn eval_to_audible(c: &mut Criterion) {
     let (mut session, mut processor) = Session::with_audio(&SessionConfig::default()).unwrap();
+    // a hard swap: the new value is the whole first sample (a fade would start it at 0)
+    session
+        .eval_source("(dsp:fade-time 0)", "live.xtm")
+        .unwrap();
     session.eval_source(LOADED_DSP, "live.xtm").unwrap();
     let mut out = vec![0.0f32; 64 * 2];
     processor.process(&mut out);
