@@ -177,15 +177,8 @@ impl AudioCtx {
 
 #[cfg(test)]
 mod tests {
-    use crate::{Dsp, DspConfig, parse};
-
-    fn define(dsp: &mut Dsp, src: &str) {
-        for f in parse(src, "lanes.xtm").expect("parses") {
-            if let Err(e) = dsp.define(&f) {
-                panic!("{e}");
-            }
-        }
-    }
+    use crate::tests::define;
+    use crate::{Dsp, DspConfig};
 
     #[test]
     fn a_lane_runs_the_closure_the_main_context_holds_now() {

@@ -762,7 +762,8 @@ impl Dsp {
 mod tests {
     use super::*;
 
-    fn define(dsp: &mut Dsp, src: &str) {
+    /// Defines every form of `src`, panicking on the first error (for the crate's tests).
+    pub(crate) fn define(dsp: &mut Dsp, src: &str) {
         for f in parse(src, "test.xtm").expect("parses") {
             if let Err(e) = dsp.define(&f) {
                 panic!("{e}");

@@ -227,7 +227,16 @@ fn pick_device(host: &cpal::Host, name: Option<&str>) -> Result<cpal::Device, De
             format!("no sound device named `{name}` (`zonal play --list-devices` lists them)"),
         )
     };
-    let devices: Vec<cpal::Device> = host.output_devices().map_err(|_| not_found())?.collect();
+    let devices = host.output_devices().map_err(|_| not_found())?;
+    named(devices, name).ok_or_else(not_found)
+}
+
+/// The device called `name`: by its id first, then by its description's name.
+pub(crate) fn named(
+    devices: impl Iterator<Item = cpal::Device>,
+    name: &str,
+) -> Option<cpal::Device> {
+    let devices: Vec<cpal::Device> = devices.collect();
     devices
         .iter()
         .find(|device| device_id(device) == name)
@@ -239,7 +248,6 @@ fn pick_device(host: &cpal::Host, name: Option<&str>) -> Result<cpal::Device, De
             })
         })
         .cloned()
-        .ok_or_else(not_found)
 }
 
 /// Sample formats in the order they are preferred: `f32` needs no conversion.

@@ -336,19 +336,8 @@ fn pick_input_device(host: &cpal::Host, name: Option<&str>) -> Result<cpal::Devi
             format!("no input device named `{name}` (`zonal play --list-devices` lists them)"),
         )
     };
-    let devices: Vec<cpal::Device> = host.input_devices().map_err(|_| not_found())?.collect();
-    devices
-        .iter()
-        .find(|device| device_id(device) == name)
-        .or_else(|| {
-            devices.iter().find(|device| {
-                device
-                    .description()
-                    .is_ok_and(|description| description.name() == name)
-            })
-        })
-        .cloned()
-        .ok_or_else(not_found)
+    let devices = host.input_devices().map_err(|_| not_found())?;
+    crate::device::named(devices, name).ok_or_else(not_found)
 }
 
 /// Sample formats zonal reads, in the order they are preferred.

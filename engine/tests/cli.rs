@@ -2,11 +2,15 @@
 //! and summary (also when a form fails), and a live session (`repl --port 0`) driven
 //! over the editor protocol, with an interrupt from a second connection.
 
+mod live;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+
+use live::{eval, reply};
 
 fn zonal() -> Command {
     Command::new(env!("CARGO_BIN_EXE_zonal"))
@@ -310,24 +314,6 @@ fn with_repl_a_piped_script_is_evaluated_and_ends_the_engine() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "x\n42\n");
     assert!(out.status.success());
-}
-
-/// Reads up to the next NUL.
-fn reply(s: &mut TcpStream) -> String {
-    let mut bytes = Vec::new();
-    let mut b = [0u8; 1];
-    loop {
-        s.read_exact(&mut b).unwrap();
-        if b[0] == 0 {
-            return String::from_utf8(bytes).unwrap();
-        }
-        bytes.push(b[0]);
-    }
-}
-
-fn eval(s: &mut TcpStream, src: &str) -> String {
-    s.write_all(format!("{src}\r\n").as_bytes()).unwrap();
-    reply(s)
 }
 
 #[test]

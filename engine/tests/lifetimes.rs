@@ -3,8 +3,9 @@
 //! nothing behind.
 
 mod common;
+mod live;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -12,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::channel;
+use live::{eval, reply};
 use zonal_engine::render::render_session;
 use zonal_engine::session::Session;
 
@@ -112,25 +114,6 @@ fn a_closure_held_in_a_variable_keeps_playing_when_its_maker_is_redefined_offlin
         let wrong = left.iter().position(|s| (*s - 0.3).abs() > 1e-6);
         assert_eq!(wrong, None, "run {run}: redefined at {at}");
     }
-}
-
-/// Reads up to the next NUL.
-fn reply(s: &mut TcpStream) -> String {
-    let mut bytes = Vec::new();
-    let mut b = [0u8; 1];
-    loop {
-        s.read_exact(&mut b).unwrap();
-        if b[0] == 0 {
-            return String::from_utf8(bytes).unwrap();
-        }
-        bytes.push(b[0]);
-    }
-}
-
-fn eval(s: &mut TcpStream, src: &str) -> String {
-    let one_line = src.replace('\n', " ");
-    s.write_all(format!("{one_line}\r\n").as_bytes()).unwrap();
-    reply(s)
 }
 
 #[test]
