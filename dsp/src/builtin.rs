@@ -32,6 +32,16 @@ pub enum Builtin {
     Printf,
     Println,
     Free,
+    /// `(vector a b ..)`: a vector value; `vector_ref` makes one in the zone, by pointer.
+    Vector,
+    VectorRef,
+    /// `(vref v i)`: lane `i` of a vector or of the vector a pointer points to.
+    Vref,
+    /// `(vset! v i x)`: sets lane `i` of the vector a pointer points to (or of a vector
+    /// variable).
+    Vset,
+    /// `(vfill! p a b ..)`: sets every lane of the vector `p` points to.
+    Vfill,
     Math(Math),
     /// `i64tod`-style conversion: from, to.
     Convert(Scalar, Scalar),
@@ -263,6 +273,11 @@ impl Builtin {
             "printf" => Printf,
             "println" => Println,
             "free" => Free,
+            "vector" => Vector,
+            "vector_ref" => VectorRef,
+            "vref" => Vref,
+            "vset!" => Vset,
+            "vfill!" => Vfill,
             _ => {
                 if let Some(m) = self::Math::from_name(name) {
                     return Some(Math(m));

@@ -155,12 +155,18 @@ enum Kind {
 }
 
 fn admits(k: Kind, t: &Type) -> bool {
+    // arithmetic and math apply to vectors lane by lane, and a number literal where a
+    // vector is expected fills every lane
+    let lanes = |f: fn(&Type) -> bool| match t {
+        Type::Vector(_, e) => matches!(**e, Type::Var(_)) || f(e),
+        _ => f(t),
+    };
     match k {
         Kind::Any => !matches!(t, Type::Void),
-        Kind::Num => t.is_numeric(),
+        Kind::Num => lanes(Type::is_numeric),
         Kind::Int => t.is_int(),
-        Kind::IntLit => t.is_numeric(),
-        Kind::Real => t.is_real(),
+        Kind::IntLit => lanes(Type::is_numeric),
+        Kind::Real => lanes(Type::is_real),
         Kind::Ptr => t.is_pointer(),
     }
 }
@@ -273,6 +279,7 @@ impl Cx<'_> {
         match self.shallow(t) {
             Type::Ptr(x) => Type::ptr(self.zonk(&x)),
             Type::Array(n, x) => Type::Array(n, Box::new(self.zonk(&x))),
+            Type::Vector(n, x) => Type::Vector(n, Box::new(self.zonk(&x))),
             Type::Tuple(f) => Type::Tuple(f.iter().map(|x| self.zonk(x)).collect()),
             Type::Rec(n, f) => Type::Rec(n, f.iter().map(|x| self.zonk(x)).collect()),
             Type::Closure(r, a) => Type::Closure(
@@ -286,7 +293,7 @@ impl Cx<'_> {
     fn occurs(&self, v: u32, t: &Type) -> bool {
         match self.shallow(t) {
             Type::Var(w) => v == w,
-            Type::Ptr(x) | Type::Array(_, x) => self.occurs(v, &x),
+            Type::Ptr(x) | Type::Array(_, x) | Type::Vector(_, x) => self.occurs(v, &x),
             Type::Tuple(f) | Type::Rec(_, f) => f.iter().any(|x| self.occurs(v, x)),
             Type::Closure(r, a) => self.occurs(v, &r) || a.iter().any(|x| self.occurs(v, x)),
             _ => false,
@@ -342,7 +349,9 @@ impl Cx<'_> {
                 true
             }
             (Type::Ptr(x), Type::Ptr(y)) => self.unify_inner(x, y),
-            (Type::Array(n, x), Type::Array(m, y)) => n == m && self.unify_inner(x, y),
+            (Type::Array(n, x), Type::Array(m, y)) | (Type::Vector(n, x), Type::Vector(m, y)) => {
+                n == m && self.unify_inner(x, y)
+            }
             (Type::Tuple(f), Type::Tuple(g)) => {
                 f.len() == g.len() && f.iter().zip(g).all(|(x, y)| self.unify_inner(x, y))
             }
@@ -807,6 +816,11 @@ impl Cx<'_> {
             let r = cx.fresh(kind);
             for a in args {
                 let t = cx.expr(a, Some(&r))?;
+                // a pointer to a vector stands for the vector it points to
+                let t = match cx.zonk(&t) {
+                    Type::Ptr(v) if matches!(*v, Type::Vector(..)) => *v,
+                    _ => t,
+                };
                 cx.unify(&r, &t, &what, sp)?;
             }
             Ok(r)
@@ -953,6 +967,11 @@ impl Cx<'_> {
                 self.unify(&p, &t, &what, sp)?;
                 Ok(Type::Void)
             }
+            Builtin::Vector
+            | Builtin::VectorRef
+            | Builtin::Vref
+            | Builtin::Vset
+            | Builtin::Vfill => self.vector_builtin(b, name, args, sp),
             Builtin::Math(m) => {
                 self.nargs(name, args, m.arity(), sp)?;
                 arith(self, Kind::Real)
@@ -964,6 +983,89 @@ impl Cx<'_> {
                 self.unify(&from, &t, &what, sp)?;
                 Ok(to.ty())
             }
+        }
+    }
+
+    /// The type of a call of one of the vector builtins (apart from [`Cx::builtin`] so
+    /// that its frame stays small for deeply nested code).
+    fn vector_builtin(
+        &mut self,
+        b: Builtin,
+        name: &str,
+        args: &[Expr],
+        sp: Option<&Span>,
+    ) -> Result<Type> {
+        let what = format!("({name} ...)");
+        match b {
+            Builtin::Vector | Builtin::VectorRef => {
+                if args.is_empty() {
+                    return Err(type_err(format!("{name} needs lanes"), sp));
+                }
+                let elem = self.fresh(Kind::Num);
+                for a in args {
+                    let t = self.expr(a, Some(&elem))?;
+                    self.unify(&elem, &t, &what, a.span.as_ref())?;
+                }
+                let v = Type::Vector(args.len() as u64, Box::new(elem));
+                Ok(if b == Builtin::Vector {
+                    v
+                } else {
+                    Type::ptr(v)
+                })
+            }
+            Builtin::Vref | Builtin::Vset => {
+                self.nargs(name, args, if b == Builtin::Vref { 2 } else { 3 }, sp)?;
+                let vt = self.expr(&args[0], None)?;
+                self.int_arg(&args[1], &what)?;
+                let vt = self.zonk(&vt);
+                let Some((_, elem)) = vt.vector_lanes() else {
+                    return Err(type_err(
+                        format!("{what} needs a vector or a pointer to one, found {vt}"),
+                        sp,
+                    ));
+                };
+                let elem = elem.clone();
+                if b == Builtin::Vset {
+                    let t = self.expr(&args[2], Some(&elem))?;
+                    self.unify(&elem, &t, &what, args[2].span.as_ref())?;
+                }
+                Ok(elem)
+            }
+            Builtin::Vfill => {
+                let pt = self.first(name, args, sp)?;
+                let (n, elem) = match self.zonk(&pt) {
+                    Type::Ptr(v) => match *v {
+                        Type::Vector(n, e) => (n, *e),
+                        other => {
+                            return Err(type_err(
+                                format!("{what} needs a pointer to a vector, found {other}*"),
+                                sp,
+                            ));
+                        }
+                    },
+                    other => {
+                        return Err(type_err(
+                            format!("{what} needs a pointer to a vector, found {other}"),
+                            sp,
+                        ));
+                    }
+                };
+                if args.len() - 1 != n as usize {
+                    return Err(type_err(
+                        format!(
+                            "{what}: a vector of {n} lanes given {} values",
+                            args.len() - 1
+                        ),
+                        sp,
+                    ));
+                }
+                for a in &args[1..] {
+                    let t = self.expr(a, Some(&elem))?;
+                    self.unify(&elem, &t, &what, a.span.as_ref())?;
+                }
+                Ok(Type::Void)
+            }
+            _ => Err(type_err(format!("{what} is not a vector form"), sp)),
         }
     }
 

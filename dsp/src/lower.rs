@@ -50,6 +50,7 @@ use cranelift_codegen::ir::{AbiParam, Block, InstBuilder, MemFlagsData, Signatur
 use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
 use cranelift_frontend::{FunctionBuilder, Variable};
 
+mod aggregate;
 mod builtins;
 mod calls;
 mod checks;
@@ -101,6 +102,8 @@ pub fn clif(t: &Type, span: Option<&Span>) -> Result<Option<types::Type>> {
         Type::I1 | Type::I8 => types::I8,
         Type::I32 => types::I32,
         Type::I64 | Type::Ptr(_) | Type::Closure(..) => types::I64,
+        // the address of its bytes (see [`aggregate`])
+        t if t.is_aggregate() => types::I64,
         Type::Float => types::F32,
         Type::Double => types::F64,
         Type::Void => return Ok(None),
@@ -126,15 +129,28 @@ pub fn signature(t: &Type, cc: CallConv) -> Result<Signature> {
             None,
         ));
     };
+    // a tuple, array or vector result is written where the caller says
+    if ret.is_aggregate() {
+        sig.params.push(AbiParam::new(types::I64));
+    }
     for p in params {
         if let Some(c) = clif(p, None)? {
             sig.params.push(AbiParam::new(c));
         }
     }
-    if let Some(c) = clif(ret, None)? {
+    if let Some(c) = ret_clif(ret)? {
         sig.returns.push(AbiParam::new(c));
     }
     Ok(sig)
+}
+
+/// The Cranelift type a function of result `ret` returns: none for void, and none for an
+/// aggregate (it is written through the hidden result pointer).
+pub fn ret_clif(ret: &Type) -> Result<Option<types::Type>> {
+    if ret.is_aggregate() {
+        return Ok(None);
+    }
+    clif(ret, None)
 }
 
 /// Everything one function's lowering needs.
@@ -149,6 +165,9 @@ pub struct FnCx<'a, 'b> {
     vars: HashMap<usize, Variable>,
     fault_block: Block,
     ret_type: Option<types::Type>,
+    /// Where an aggregate result goes (the hidden parameter after the environment).
+    sret: Option<Value>,
+    sret_size: u64,
     depth: Option<Value>,
     saved_sp: Option<Value>,
     /// Accesses already checked, and element addresses already computed, at points that
@@ -185,7 +204,8 @@ impl<'a, 'b> FnCx<'a, 'b> {
         let Type::Closure(ret, _) = lt else {
             return Err(internal("lambda type is not a closure"));
         };
-        let ret_type = clif(ret, None)?;
+        let ret_type = ret_clif(ret)?;
+        let ret_size = ret.size();
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
@@ -203,6 +223,8 @@ impl<'a, 'b> FnCx<'a, 'b> {
             vars: HashMap::new(),
             fault_block,
             ret_type,
+            sret: None,
+            sret_size: 0,
             depth: None,
             saved_sp: None,
             checked: Vec::new(),
@@ -289,6 +311,11 @@ impl<'a, 'b> FnCx<'a, 'b> {
         // Parameters.
         let pvars = typed.params.get(&lam.index).cloned().unwrap_or_default();
         let mut k = 2;
+        if ret.is_aggregate() {
+            cx.sret = Some(params[2]);
+            cx.sret_size = ret_size;
+            k = 3;
+        }
         for v in pvars {
             if clif(&typed.vars[v].ty, None)?.is_some() {
                 let val = params[k];
@@ -329,6 +356,11 @@ impl<'a, 'b> FnCx<'a, 'b> {
             let release = abi::zonal_salloc_release as *const u8 as u64;
             self.rt_call(release, &[types::I64, types::I64], None, &[ctx, sp]);
         }
+        if let Some(out) = self.sret {
+            let v = last.ok_or_else(|| internal("an aggregate-returning lambda ended in void"))?;
+            let src = self.strip(v);
+            self.copy_bytes(out, src, self.sret_size);
+        }
         match (self.ret_type, last) {
             (None, _) => {
                 self.b.ins().return_(&[]);
@@ -355,7 +387,22 @@ impl<'a, 'b> FnCx<'a, 'b> {
             Some(v) => v,
             None => return Err(internal("binding without a value")),
         };
-        if info.is_cell() {
+        if info.ty.is_aggregate() {
+            // its own bytes: in the zone when a closure captures it (the closure may
+            // outlive this call), else in this function's frame
+            let t = info.ty.clone();
+            let storage = if info.captured {
+                let zalloc = abi::zonal_zalloc as *const u8 as u64;
+                self.alloc_call(zalloc, None, t.size().max(1), t.align().max(8), site)
+            } else {
+                self.agg_slot(&t, None)?
+            };
+            let (to, from) = (self.strip(storage), self.strip(val));
+            self.copy_bytes(to, from, t.size());
+            let var = self.b.declare_var(types::I64);
+            self.b.def_var(var, storage);
+            self.vars.insert(v, var);
+        } else if info.is_cell() {
             let size = info.ty.size().max(1);
             let cell = self.alloc_call(abi::zonal_zalloc as *const u8 as u64, None, size, 8, site);
             let at = self.strip(cell);
@@ -383,6 +430,9 @@ impl<'a, 'b> FnCx<'a, 'b> {
             .get(&v)
             .ok_or_else(|| internal("variable not in this function"))?;
         let x = self.b.use_var(var);
+        if self.typed.vars[v].ty.is_aggregate() {
+            return Ok(Some(x));
+        }
         if self.typed.vars[v].is_cell() {
             let at = self.strip(x);
             return Ok(Some(self.b.ins().load(ty, MemFlagsData::new(), at, 0)));
@@ -395,7 +445,13 @@ impl<'a, 'b> FnCx<'a, 'b> {
             .vars
             .get(&v)
             .ok_or_else(|| internal("variable not in this function"))?;
-        if self.typed.vars[v].is_cell() {
+        let t = &self.typed.vars[v].ty;
+        if t.is_aggregate() {
+            let size = t.size();
+            let storage = self.b.use_var(var);
+            let (to, from) = (self.strip(storage), self.strip(val));
+            self.copy_bytes(to, from, size);
+        } else if self.typed.vars[v].is_cell() {
             let cell = self.b.use_var(var);
             let at = self.strip(cell);
             self.b.ins().store(MemFlagsData::new(), val, at, 0);
@@ -455,9 +511,22 @@ impl<'a, 'b> FnCx<'a, 'b> {
         let t = self.ty(e).clone();
         let sp = e.span.as_ref();
         Ok(Some(match &e.kind {
-            ExprKind::Int(i) => self.literal_int(*i, &t),
-            ExprKind::Float(x) => match t {
+            ExprKind::Int(i) => match &t {
+                Type::Vector(_, elem) => {
+                    let x = self.literal_int(*i, elem);
+                    self.splat_literal(x, &t, sp)?
+                }
+                _ => self.literal_int(*i, &t),
+            },
+            ExprKind::Float(x) => match &t {
                 Type::Float => self.b.ins().f32const(*x as f32),
+                Type::Vector(_, elem) => {
+                    let x = match **elem {
+                        Type::Float => self.b.ins().f32const(*x as f32),
+                        _ => self.b.ins().f64const(*x),
+                    };
+                    self.splat_literal(x, &t, sp)?
+                }
                 _ => self.b.ins().f64const(*x),
             },
             ExprKind::Bool(x) => self.b.ins().iconst(types::I8, i64::from(*x)),
@@ -493,7 +562,12 @@ impl<'a, 'b> FnCx<'a, 'b> {
                     Some(Ref::Local(id)) => self.write_var(*id, val, site)?,
                     Some(Ref::Global(g)) => {
                         let a = self.global_addr(g, sp)?;
-                        self.b.ins().store(MemFlagsData::trusted(), val, a, 0);
+                        if t.is_aggregate() {
+                            let from = self.strip(val);
+                            self.copy_bytes(a, from, t.size());
+                        } else {
+                            self.b.ins().store(MemFlagsData::trusted(), val, a, 0);
+                        }
                     }
                     _ => return Err(internal(&format!("set! of {name} unresolved"))),
                 }

@@ -47,7 +47,7 @@ impl FnCx<'_, '_> {
         }
     }
 
-    fn arith(&mut self, op: Arith, a: Value, x: Value, t: &Type, site: u32) -> Value {
+    pub(super) fn arith(&mut self, op: Arith, a: Value, x: Value, t: &Type, site: u32) -> Value {
         let real = t.is_real();
         match (op, real) {
             (Arith::Add, false) => self.b.ins().iadd(a, x),
@@ -202,6 +202,18 @@ impl FnCx<'_, '_> {
             .builtin(e.id)
             .ok_or_else(|| internal("unresolved call"))?;
         Ok(Some(match b {
+            Builtin::Vector
+            | Builtin::VectorRef
+            | Builtin::Vref
+            | Builtin::Vset
+            | Builtin::Vfill => {
+                return self.vector_app(b, name, args, t, site, sp);
+            }
+            Builtin::Arith(_) | Builtin::Math(_) | Builtin::Compare(_)
+                if t.vector_lanes().is_some() || at(0).vector_lanes().is_some() =>
+            {
+                return self.vector_app(b, name, args, t, site, sp);
+            }
             Builtin::Arith(op) => {
                 let mut acc = self.value(&args[0])?;
                 if args.len() == 1 && op == Arith::Sub {
@@ -272,8 +284,7 @@ impl FnCx<'_, '_> {
                 if matches!(b, Builtin::PrefPtr | Builtin::ArefPtr) {
                     addr
                 } else {
-                    let ty = clif(&elem, sp)?.ok_or_else(|| internal("void element"))?;
-                    let x = self.load(ty, addr, 0, elem.size(), site)?;
+                    let x = self.load_value(&elem, addr, 0, site, sp)?;
                     if let Some(pv) = fast {
                         self.remember_elem(pv, x);
                     }
@@ -296,7 +307,7 @@ impl FnCx<'_, '_> {
                     elem = *x;
                 }
                 let addr = self.elem_addr(p, i, elem.size(), Some(site));
-                self.store(v, addr, 0, elem.size(), site);
+                self.store_value(v, &elem, addr, 0, site);
                 if let Some(pv) = fast {
                     self.remember_elem(pv, v);
                 }
@@ -311,7 +322,7 @@ impl FnCx<'_, '_> {
                 for (k, a) in args[1..].iter().enumerate() {
                     let v = self.value(a)?;
                     let off = (k as u64 * elem.size()) as i32;
-                    self.store(v, p, off, elem.size(), site);
+                    self.store_value(v, &elem, p, off, site);
                 }
                 return Ok(None);
             }
@@ -324,7 +335,7 @@ impl FnCx<'_, '_> {
                     for (k, a) in args[1..].iter().enumerate() {
                         let v = self.value(a)?;
                         let off = Type::field_offset(&fields, k) as i32;
-                        self.store(v, p, off, fields[k].size(), site);
+                        self.store_value(v, &fields[k], p, off, site);
                     }
                     return Ok(None);
                 }
@@ -337,13 +348,10 @@ impl FnCx<'_, '_> {
                     Builtin::TrefPtr => self.b.ins().iadd_imm_s(p, i64::from(off)),
                     Builtin::Tset => {
                         let v = self.value(&args[2])?;
-                        self.store(v, p, off, fields[k].size(), site);
+                        self.store_value(v, &fields[k], p, off, site);
                         v
                     }
-                    _ => {
-                        let ty = clif(&fields[k], sp)?.ok_or_else(|| internal("void field"))?;
-                        self.load(ty, p, off, fields[k].size(), site)?
-                    }
+                    _ => self.load_value(&fields[k], p, off, site, sp)?,
                 }
             }
             Builtin::Printf | Builtin::Println => return self.print(b, args, site),
@@ -374,6 +382,17 @@ impl FnCx<'_, '_> {
             .iter()
             .map(|a| self.value(a))
             .collect::<Result<Vec<_>>>()?;
+        self.math_vals(m, &vals, t, sp)
+    }
+
+    /// `m` of the values `vals`, of type `t` (`float` or `double`).
+    pub(super) fn math_vals(
+        &mut self,
+        m: Math,
+        vals: &[Value],
+        t: &Type,
+        sp: Option<&Span>,
+    ) -> Result<Value> {
         Ok(match m {
             Math::Sqrt => self.b.ins().sqrt(vals[0]),
             Math::Fabs => self.b.ins().fabs(vals[0]),
@@ -382,7 +401,7 @@ impl FnCx<'_, '_> {
             Math::Trunc => self.b.ins().trunc(vals[0]),
             Math::Fmin => self.b.ins().fmin(vals[0], vals[1]),
             Math::Fmax => self.b.ins().fmax(vals[0], vals[1]),
-            _ if math_ir::inline(m) => self.inline_math(m, &vals, t)?,
+            _ if math_ir::inline(m) => self.inline_math(m, vals, t)?,
             _ => {
                 let name = m.name();
                 let sym = if *t == Type::Float {
@@ -407,7 +426,7 @@ impl FnCx<'_, '_> {
                     types::F64
                 };
                 let params = vec![ty; m.arity()];
-                self.rt_call(addr, &params, Some(ty), &vals)
+                self.rt_call(addr, &params, Some(ty), vals)
                     .ok_or_else(|| internal("math call"))?
             }
         })
@@ -437,13 +456,57 @@ impl FnCx<'_, '_> {
         })
     }
 
+    /// The word and kind the runtime prints a value `v` of type `t` from.
+    fn print_word(&mut self, v: Value, t: &Type) -> (Value, u8) {
+        match t {
+            Type::Float => {
+                let d = self.b.ins().fpromote(types::F64, v);
+                (
+                    self.b.ins().bitcast(types::I64, MemFlagsData::new(), d),
+                    abi::KIND_F64,
+                )
+            }
+            Type::Double => (
+                self.b.ins().bitcast(types::I64, MemFlagsData::new(), v),
+                abi::KIND_F64,
+            ),
+            Type::Ptr(x) if **x == Type::I8 => (v, abi::KIND_STR),
+            Type::Ptr(_) | Type::Closure(..) => (v, abi::KIND_PTR),
+            Type::I1 => (self.b.ins().uextend(types::I64, v), abi::KIND_I1),
+            Type::I32 => (self.b.ins().sextend(types::I64, v), abi::KIND_I32),
+            Type::I8 => (self.b.ins().sextend(types::I64, v), abi::KIND_I32),
+            _ => (v, abi::KIND_I64),
+        }
+    }
+
     fn print(&mut self, b: Builtin, args: &[Expr], site: u32) -> Result<Option<Value>> {
         let (fmt, rest) = if b == Builtin::Printf {
             (Some(self.value(&args[0])?), &args[1..])
         } else {
             (None, args)
         };
-        let n = rest.len();
+        // each argument's word and kind; a vector gives one per lane
+        let mut items = Vec::new();
+        for a in rest {
+            let t = self.ty(a).clone();
+            let Some(v) = self.expr(a)? else {
+                let z = self.b.ins().iconst(types::I64, 0);
+                items.push((z, abi::KIND_I64));
+                continue;
+            };
+            if let Type::Vector(n, elem) = &t {
+                let ty = clif(elem, None)?.ok_or_else(|| internal("void lane"))?;
+                let at = self.strip(v);
+                for i in 0..*n {
+                    let off = (i * elem.size()) as i32;
+                    let x = self.b.ins().load(ty, MemFlagsData::trusted(), at, off);
+                    items.push(self.print_word(x, elem));
+                }
+            } else {
+                items.push(self.print_word(v, &t));
+            }
+        }
+        let n = items.len();
         let words = self.b.create_sized_stack_slot(StackSlotData::new(
             StackSlotKind::ExplicitSlot,
             (8 * n.max(1)) as u32,
@@ -454,34 +517,7 @@ impl FnCx<'_, '_> {
             n.max(1) as u32,
             0,
         ));
-        for (i, a) in rest.iter().enumerate() {
-            let t = self.ty(a).clone();
-            let Some(v) = self.expr(a)? else {
-                let z = self.b.ins().iconst(types::I64, 0);
-                let k = self.b.ins().iconst(types::I8, i64::from(abi::KIND_I64));
-                self.b.ins().stack_store(types::I64, z, words, 8 * i as i32);
-                self.b.ins().stack_store(types::I64, k, kinds, i as i32);
-                continue;
-            };
-            let (bits, kind) = match &t {
-                Type::Float => {
-                    let d = self.b.ins().fpromote(types::F64, v);
-                    (
-                        self.b.ins().bitcast(types::I64, MemFlagsData::new(), d),
-                        abi::KIND_F64,
-                    )
-                }
-                Type::Double => (
-                    self.b.ins().bitcast(types::I64, MemFlagsData::new(), v),
-                    abi::KIND_F64,
-                ),
-                Type::Ptr(x) if **x == Type::I8 => (v, abi::KIND_STR),
-                Type::Ptr(_) | Type::Closure(..) => (v, abi::KIND_PTR),
-                Type::I1 => (self.b.ins().uextend(types::I64, v), abi::KIND_I1),
-                Type::I32 => (self.b.ins().sextend(types::I64, v), abi::KIND_I32),
-                Type::I8 => (self.b.ins().sextend(types::I64, v), abi::KIND_I32),
-                _ => (v, abi::KIND_I64),
-            };
+        for (i, (bits, kind)) in items.into_iter().enumerate() {
             let k = self.b.ins().iconst(types::I8, i64::from(kind));
             self.b
                 .ins()

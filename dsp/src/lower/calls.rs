@@ -29,6 +29,13 @@ impl<'a, 'b> FnCx<'a, 'b> {
         let Type::Closure(ret, params) = ft else {
             return Err(internal("trampoline of a non-closure"));
         };
+        if let Some(t) = params.iter().chain([&**ret]).find(|t| t.is_aggregate()) {
+            return Err(DspError::new(
+                DspErrorKind::Type,
+                format!("a {t} value cannot cross between Scheme and xtlang: pass a pointer to it"),
+                None,
+            ));
+        }
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
@@ -46,6 +53,8 @@ impl<'a, 'b> FnCx<'a, 'b> {
             vars: HashMap::new(),
             fault_block,
             ret_type: None,
+            sret: None,
+            sret_size: 0,
             depth: None,
             saved_sp: None,
             checked: Vec::new(),
@@ -124,6 +133,10 @@ impl<'a, 'b> FnCx<'a, 'b> {
                     return Ok(None);
                 };
                 let a = self.global_addr(&g, None)?;
+                if t.is_aggregate() {
+                    // its bytes are the global's own
+                    return Ok(Some(a));
+                }
                 Ok(Some(self.b.ins().load(ty, MemFlagsData::trusted(), a, 0)))
             }
             Some(Ref::Func(f)) => Ok(Some(self.slot_closure(&f, None)?)),
@@ -199,6 +212,14 @@ impl<'a, 'b> FnCx<'a, 'b> {
             return Err(internal("call of a non-closure"));
         };
         let mut vals = vec![self.ctx, clo];
+        // an aggregate result is written to a slot of the caller's
+        let out = if ret.is_aggregate() {
+            let s = self.agg_slot(ret, None)?;
+            vals.push(s);
+            Some(s)
+        } else {
+            None
+        };
         vals.extend(args);
         // Record: always checked, so that a null, wild or stale closure faults.
         let rec = self.check(clo, 0, 16, site, true, false);
@@ -217,6 +238,9 @@ impl<'a, 'b> FnCx<'a, 'b> {
         let r = self.b.inst_results(call).first().copied();
         self.invalidate();
         self.check_fault();
+        if out.is_some() {
+            return Ok(out);
+        }
         Ok(if clif(ret, None)?.is_some() { r } else { None })
     }
 }
