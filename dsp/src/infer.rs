@@ -9,7 +9,10 @@
 //! A name with several definitions (overloads, generic templates, a type's constructors)
 //! is resolved by the argument and result types in [`poly`]; a call of a generic function
 //! is recorded as an [`Instance`] for the monomorphisation stage ([`crate::mono`]).
+//! Arithmetic and comparison on the program's own types call their overloads
+//! ([`operators`]).
 
+mod operators;
 mod poly;
 
 pub use poly::{Candidate, Instance, Target};
@@ -797,6 +800,9 @@ impl Cx<'_> {
             self.out.refs.insert(e.id, Ref::Local(v));
             let ft = self.out.vars[v].ty.clone();
             return self.call_type(&ft, args, &what, sp);
+        }
+        if let Some(t) = self.operator_call(e, name, args)? {
+            return Ok(t);
         }
         let arith = |cx: &mut Self, kind: Kind| -> Result<Type> {
             let r = cx.fresh(kind);
