@@ -249,7 +249,7 @@ impl Compiler<'_> {
             params: Vec::new(),
             body: vec![body],
         };
-        let (typed, ty) = {
+        let (mut typed, ty) = {
             let g = RegGlobals(self.reg, self.arena, self.names, self.generics);
             infer::infer(&init, parser.next_id, &g, me).map_err(|e| {
                 if e.span.is_none() {
@@ -268,6 +268,18 @@ impl Compiler<'_> {
                 format!("bind-func {name} must make a closure (a lambda), but its value is {ty}"),
                 sp,
             ));
+        }
+        // calls inference sent to the name's current definition set aside (an operator's
+        // overload, see infer's `definitions`) are recursive calls if this definition
+        // has its type and so replaces it
+        if let Some(old) = self.reg.funcs.get(&name).map(|f| f.ty.clone())
+            && me.concrete.is_none()
+            && old == ty
+        {
+            let aside = Ref::Func(generic::key(&name, &old));
+            for r in typed.refs.values_mut().filter(|r| **r == aside) {
+                *r = Ref::Func(name.clone());
+            }
         }
         // a plain definition of another type than the name's current one is an overload
         let renames = if me.concrete.is_none() {

@@ -9,7 +9,11 @@
 //! A name with several definitions (overloads, generic templates, a type's constructors)
 //! is resolved by the argument and result types in [`poly`]; a call of a generic function
 //! is recorded as an [`Instance`] for the monomorphisation stage ([`crate::mono`]).
+//! Arithmetic and comparison on the program's own types call their overloads
+//! ([`operators`]).
 
+mod operators;
+use operators::OpCall;
 mod poly;
 
 pub use poly::{Candidate, Instance, Target};
@@ -792,9 +796,14 @@ impl Cx<'_> {
             let ft = self.out.vars[v].ty.clone();
             return self.call_type(&ft, args, &what, sp);
         }
+        let typed_args = match self.operator_call(e, name, args)? {
+            OpCall::Overload(t) => return Ok(t),
+            OpCall::Builtin(ats) => Some(ats),
+            OpCall::NoOverloads => None,
+        };
         if let Some(b) = Builtin::from_name(name) {
             self.out.builtins.insert(e.id, b);
-            return self.builtin(b, name, args, sp);
+            return self.builtin(b, name, args, typed_args.as_deref(), sp);
         }
         if let Some(t) = self.poly_call(e, name, args)? {
             return Ok(t);
@@ -803,19 +812,24 @@ impl Cx<'_> {
         self.call_type(&ft, args, &what, sp)
     }
 
-    /// The type of a call of builtin `b` (named `name` at the call).
+    /// The type of a call of builtin `b` (named `name` at the call). `typed_args` are
+    /// the arguments' types when an operator's overloads already inferred them.
     fn builtin(
         &mut self,
         b: Builtin,
         name: &str,
         args: &[Expr],
+        typed_args: Option<&[Type]>,
         sp: Option<&Span>,
     ) -> Result<Type> {
         let what = format!("({name} ...)");
         let arith = |cx: &mut Self, kind: Kind| -> Result<Type> {
             let r = cx.fresh(kind);
-            for a in args {
-                let t = cx.expr(a, Some(&r))?;
+            for (i, a) in args.iter().enumerate() {
+                let t = match typed_args {
+                    Some(ts) => ts[i].clone(),
+                    None => cx.expr(a, Some(&r))?,
+                };
                 // a pointer to a vector stands for the vector it points to
                 let t = match cx.zonk(&t) {
                     Type::Ptr(v) if matches!(*v, Type::Vector(..)) => *v,

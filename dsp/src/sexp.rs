@@ -254,7 +254,10 @@ impl Reader {
             SexpKind::Bool(false)
         } else if let Ok(i) = text.parse::<i64>() {
             SexpKind::Int(i)
-        } else if looks_numeric(&text) && !text.contains(':') {
+        } else if looks_numeric(&text)
+            && !text.contains(':')
+            && crate::syntax::rational_or_complex(&text).is_none()
+        {
             match text.parse::<f64>() {
                 Ok(x) => SexpKind::Float(x),
                 Err(_) => return self.err(format!("`{text}` is not a number"), span),

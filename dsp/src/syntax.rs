@@ -228,7 +228,13 @@ impl<'a> Parser<'a> {
                         sp.as_ref(),
                     );
                 }
-                _ => ExprKind::Var(n.clone()),
+                _ => match rational_or_complex(n) {
+                    Some((ctor, a, b)) => {
+                        let args = vec![self.node(a, sp), self.node(b, sp)];
+                        ExprKind::App(ctor.to_string(), args)
+                    }
+                    None => ExprKind::Var(n.clone()),
+                },
             },
             SexpKind::List(items) => return self.list(s, items),
         };
@@ -475,6 +481,27 @@ impl<'a> Parser<'a> {
                     self.node(ExprKind::App("=".into(), vec![p, null]), sp),
                 ))
             }
+            // a field of a tuple element, `(tref (pref p i) k)`: read in place, as
+            // `(tref (pref-ptr p i) k)` (a tuple is not held by value)
+            "tref" => {
+                let [_, elem, k] = items else {
+                    return Ok(None);
+                };
+                let Some([head, p, i]) = elem.list() else {
+                    return Ok(None);
+                };
+                let by_ptr = match head.sym().map(canonical) {
+                    Some("pref") => "pref-ptr",
+                    Some("aref") => "aref-ptr",
+                    _ => return Ok(None),
+                };
+                let at = vec![self.expr(p)?, self.expr(i)?];
+                let at = self.node(ExprKind::App(by_ptr.into(), at), &elem.span);
+                let k = self.expr(k)?;
+                Ok(Some(
+                    self.node(ExprKind::App("tref".into(), vec![at, k]), sp),
+                ))
+            }
             _ => Ok(None),
         }
     }
@@ -601,6 +628,36 @@ impl<'a> Parser<'a> {
 
 /// The name zonal's compiler knows a form by, for Extempore's other spellings of it
 /// (`tuple-ref` is `tref`, `zone-alloc` is `zalloc`, ...).
+/// Extempore's number literals that xtlang reads as calls: an exact rational `3/4` is
+/// `(Rat 3 4)` (`libs/core/rational.xtm`), a complex `1+2i` or `0.5-1.5i` is
+/// `(Cpxd 1.0 2.0)` (`libs/core/math.xtm`). `None` for any other symbol.
+pub fn rational_or_complex(text: &str) -> Option<(&'static str, ExprKind, ExprKind)> {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if let Some((n, d)) = text.split_once('/') {
+        let num = n.strip_prefix('-').unwrap_or(n);
+        if !digits(num) || !digits(d) {
+            return None;
+        }
+        let (n, d) = (n.parse::<i64>().ok()?, d.parse::<i64>().ok()?);
+        return (d != 0).then_some(("Rat", ExprKind::Int(n), ExprKind::Int(d)));
+    }
+    let body = text.strip_suffix('i')?;
+    let split = body.rfind(['+', '-']).filter(|i| *i > 0)?;
+    let (re, im) = body.split_at(split);
+    let real = |s: &str| {
+        let unsigned = s.trim_start_matches(['+', '-']);
+        let ok = unsigned.bytes().any(|b| b.is_ascii_digit())
+            && unsigned.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+            && s.len() - unsigned.len() <= 1;
+        ok.then(|| s.parse::<f64>().ok()).flatten()
+    };
+    Some((
+        "Cpxd",
+        ExprKind::Float(real(re)?),
+        ExprKind::Float(real(im)?),
+    ))
+}
+
 pub fn canonical(head: &str) -> &str {
     match head {
         "bitwise-eor" => "bitwise-xor",
@@ -618,6 +675,17 @@ pub fn canonical(head: &str) -> &str {
         "stack-alloc" => "salloc",
         "zone-alloc" => "zalloc",
         "heap-alloc" => "halloc",
+        // Extempore's old names of its random number builtins (libs/base/base.xtm)
+        "imp_randf" => "xtc_randf",
+        "imp_randd" => "xtc_randd",
+        "imp_rand1_i64" => "xtc_rand1_i64",
+        "imp_rand2_i64" => "xtc_rand2_i64",
+        "imp_rand1_i32" => "xtc_rand1_i32",
+        "imp_rand2_i32" => "xtc_rand2_i32",
+        "imp_rand1_d" => "xtc_rand1_d",
+        "imp_rand2_d" => "xtc_rand2_d",
+        "imp_rand1_f" => "xtc_rand1_f",
+        "imp_rand2_f" => "xtc_rand2_f",
         other => other,
     }
 }
@@ -633,4 +701,29 @@ pub fn env_var_parts(head: &str) -> Option<(&str, &str)> {
 /// A type error at `span`.
 pub fn type_err(message: impl Into<String>, span: Option<&Span>) -> crate::error::DspError {
     crate::error::DspError::new(crate::error::DspErrorKind::Type, message, span)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str) -> Option<(&'static str, String, String)> {
+        rational_or_complex(text).map(|(c, a, b)| (c, format!("{a:?}"), format!("{b:?}")))
+    }
+
+    #[test]
+    fn rational_and_complex_literals_read_as_extempores_constructors() {
+        let rat = |n: i64, d: i64| Some(("Rat", format!("Int({n})"), format!("Int({d})")));
+        let cpx = |a: f64, b: f64| Some(("Cpxd", format!("Float({a:?})"), format!("Float({b:?})")));
+        assert_eq!(read("3/4"), rat(3, 4));
+        assert_eq!(read("-1/6"), rat(-1, 6));
+        assert_eq!(read("1+1i"), cpx(1.0, 1.0));
+        assert_eq!(read("0+1i"), cpx(0.0, 1.0));
+        assert_eq!(read("-1.5-.25i"), cpx(-1.5, -0.25));
+        for other in [
+            "x/y", "1/0", "a+bi", "+i", "1+i", "pi", "1/2/3", "--1+1i", "1e5+1i",
+        ] {
+            assert_eq!(read(other), None, "{other}");
+        }
+    }
 }

@@ -66,12 +66,24 @@ pub fn to_sexp(d: &Datum) -> Result<Sexp, ConvertError> {
         DatumKind::Char(c) => SexpKind::Int(i64::from(u32::from(*c))),
         DatumKind::Dotted(..) => return Err(unsupported(d, "a dotted pair")),
         DatumKind::Vector(..) => return Err(unsupported(d, "a Scheme vector")),
+        // an exact rational, `3/4`: the DSP compiler reads it as Extempore's xtlang does,
+        // `(Rat 3 4)` of `libs/core/rational.xtm`
+        DatumKind::Other(text) if is_rational(text) => SexpKind::Sym(text.clone()),
         DatumKind::Other(text) => return Err(unsupported(d, text)),
     };
     Ok(Sexp {
         kind,
         span: span(&d.pos),
     })
+}
+
+/// True for the printed form of an exact rational: `n/d`, `-n/d`.
+fn is_rational(text: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    match text.trim_start_matches('-').split_once('/') {
+        Some((n, d)) => digits(n) && digits(d),
+        None => false,
+    }
 }
 
 fn unsupported(d: &Datum, what: &str) -> ConvertError {
@@ -113,5 +125,15 @@ mod tests {
             err.to_string(),
             "v.xtm:1:14: a Scheme vector cannot appear in DSP code"
         );
+    }
+
+    #[test]
+    fn rationals_reach_the_dsp_compiler_as_their_text() {
+        let forms = Interp::read_all("(f 3/6 -2/12)", "r.xtm").unwrap();
+        let SexpKind::List(items) = to_sexp(&forms[0]).unwrap().kind else {
+            panic!("expected a list")
+        };
+        assert_eq!(items[1].kind, SexpKind::Sym("1/2".into()));
+        assert_eq!(items[2].kind, SexpKind::Sym("-1/6".into()));
     }
 }

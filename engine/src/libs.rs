@@ -19,6 +19,14 @@ pub const LIBRARIES: &[(&str, &str)] = &[
         include_str!("../../libs/core/audio_dsp.xtm"),
     ),
     (
+        "libs/core/math.xtm",
+        include_str!("../../libs/core/math.xtm"),
+    ),
+    (
+        "libs/core/rational.xtm",
+        include_str!("../../libs/core/rational.xtm"),
+    ),
+    (
         "libs/core/pc_ivl.xtm",
         include_str!("../../libs/core/pc_ivl.xtm"),
     ),

@@ -51,13 +51,13 @@ pub struct Instance {
 
 /// A use of a several-definition name waiting for its types.
 pub(super) struct Pending {
-    id: usize,
-    name: String,
-    cands: Vec<Candidate>,
+    pub(super) id: usize,
+    pub(super) name: String,
+    pub(super) cands: Vec<Candidate>,
     /// The type the chosen definition must unify with (a closure type for a call).
-    want: Type,
-    span: Option<Span>,
-    what: String,
+    pub(super) want: Type,
+    pub(super) span: Option<Span>,
+    pub(super) what: String,
 }
 
 impl Cx<'_> {
@@ -92,20 +92,41 @@ impl Cx<'_> {
     /// The definitions `name` may mean, or `None` when it has one plain definition (or
     /// none): then it is an ordinary name.
     fn cands(&self, name: &str) -> Option<Vec<Candidate>> {
+        let c = self.definitions(name, false);
+        if name == self.self_name && c.len() == 1 {
+            return None;
+        }
+        let generic = c.iter().any(|x| matches!(x.target, Target::Template(_)));
+        (c.len() > 1 || generic).then_some(c)
+    }
+
+    /// Every definition of `name`, this one (a recursive call) included. When this
+    /// definition is of `name`, the name's current definition is replaced if this one has
+    /// its type (a call of it is a recursive call, which `Own` stands for), else it moves
+    /// aside to `name:TYPE` ([`crate::generic::Generics::place`]), where a call finds
+    /// it. While this definition's type is unknown, the current one is left out, unless
+    /// `aside` keeps it under `name:TYPE` (the compiler makes such calls recursive if the
+    /// types turn out the same).
+    pub(super) fn definitions(&self, name: &str, aside: bool) -> Vec<Candidate> {
         let mut c = self.globals.candidates(name);
         if name == self.self_name {
-            // its previous version is the one this definition replaces
-            c.retain(|x| x.target != Target::Func(self.self_key.clone()));
-            if c.is_empty() {
-                return None;
+            let current = Target::Func(self.self_key.clone());
+            let own = self.zonk(&self.self_ty);
+            let known = matches!(own, Type::Closure(..));
+            if self.self_key == name && (known || aside) {
+                c.retain(|x| !(x.target == current && known && x.ty == own));
+                for x in c.iter_mut().filter(|x| x.target == current) {
+                    x.target = Target::Func(crate::generic::key(name, &x.ty));
+                }
+            } else {
+                c.retain(|x| x.target != current);
             }
             c.push(Candidate {
                 ty: self.self_ty.clone(),
                 target: Target::Own,
             });
         }
-        let generic = c.iter().any(|x| matches!(x.target, Target::Template(_)));
-        (c.len() > 1 || generic).then_some(c)
+        c
     }
 
     fn sigs(cands: &[Candidate]) -> String {
@@ -295,7 +316,7 @@ impl Cx<'_> {
     }
 
     /// True when `cand` unifies with `want` (nothing is kept).
-    fn trial(&mut self, cand: &Type, want: &Type) -> bool {
+    pub(super) fn trial(&mut self, cand: &Type, want: &Type) -> bool {
         let saved = self.subst.clone();
         let ft = self.fresh_inst(cand);
         let ok = self.unify_inner(&ft, want);
@@ -304,7 +325,7 @@ impl Cx<'_> {
     }
 
     /// Resolves the waiting uses that can be; at the end (`last`), by preference.
-    fn progress(&mut self, last: bool) -> Result<()> {
+    pub(super) fn progress(&mut self, last: bool) -> Result<()> {
         loop {
             let mut changed = false;
             let mut i = 0;
