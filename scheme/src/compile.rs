@@ -202,6 +202,29 @@ impl Interp {
         Some(s)
     }
 
+    /// The macro symbol `s` names where the form being compiled is: one defined in an
+    /// enclosing body, else the global one.
+    pub(crate) fn macro_named(&self, s: u32) -> Option<Macro> {
+        match self.local_macros.iter().rev().find(|(n, _)| *n == s) {
+            Some((_, m)) => Some(m.clone()),
+            None => self.macros.get(&s).cloned(),
+        }
+    }
+
+    /// `d` expanded once when it is a use of a global macro (s7's `macroexpand`).
+    pub(crate) fn expand_once(&mut self, d: &Datum) -> Result<Option<Datum>, Error> {
+        let Some(s) = d
+            .as_list()
+            .and_then(|items| self.head_keyword(items, &Vec::new()))
+        else {
+            return Ok(None);
+        };
+        match self.macro_named(s) {
+            Some(m) => self.expand_macro(&m, d).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Expands macro uses at the head of `d` until it is something else.
     /// `None` when `d` is not a macro use.
     pub(crate) fn macroexpand(&mut self, d: &Datum, sc: &Scopes) -> Result<Option<Datum>, Error> {
@@ -214,7 +237,7 @@ impl Interp {
             let Some(s) = self.head_keyword(items, sc) else {
                 return Ok(cur);
             };
-            let Some(m) = self.macros.get(&s).cloned() else {
+            let Some(m) = self.macro_named(s) else {
                 return Ok(cur);
             };
             cur = Some(self.expand_macro(&m, form)?);
@@ -284,7 +307,7 @@ impl Interp {
                 let site = self.site(pos, &sp.name);
                 return Ok(Node::Special(sp, Box::new(d.clone()), site));
             }
-            if let Some(m) = self.macros.get(&s).cloned() {
+            if let Some(m) = self.macro_named(s) {
                 let expanded = self.expand_macro(&m, d)?;
                 return self.compile(&expanded, sc, level);
             }
@@ -767,6 +790,19 @@ impl Interp {
         sc: &mut Scopes,
         level: usize,
     ) -> Result<Node, Error> {
+        // the body's own macros end with it
+        let mark = self.local_macros.len();
+        let r = self.compile_body_forms(forms, sc, level);
+        self.local_macros.truncate(mark);
+        r
+    }
+
+    fn compile_body_forms(
+        &mut self,
+        forms: &[Datum],
+        sc: &mut Scopes,
+        level: usize,
+    ) -> Result<Node, Error> {
         let mut queue: Vec<Cow<Datum>> = forms.iter().rev().map(Cow::Borrowed).collect();
         let mut items: Vec<(Option<u32>, Cow<Datum>)> = Vec::new();
         while let Some(f) = queue.pop() {
@@ -968,7 +1004,8 @@ impl Interp {
     }
 
     /// A `define-macro` inside a body: its procedure is made at once (at top level:
-    /// it cannot see the body's variables) and the macro defined globally.
+    /// it cannot see the body's variables) and the macro is seen from there to the
+    /// end of the body (as in s7, where it is bound in the body's environment).
     fn define_macro_now(&mut self, items: &[Datum], pos: &Option<Pos>) -> Result<String, Error> {
         let (name, value) = desugar::define_parts(items, pos)?;
         let name = name.as_sym().unwrap_or("?").to_string();
@@ -979,7 +1016,7 @@ impl Interp {
             return Err(syntax_err(pos, "define-macro wants a procedure"));
         }
         let s = self.intern(&name);
-        self.macros.insert(s, Macro::Proc(v));
+        self.local_macros.push((s, Macro::Proc(v)));
         Ok(name)
     }
 

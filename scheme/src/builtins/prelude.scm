@@ -554,9 +554,7 @@
     (let loop ((args args) (pos 0))
       (cond ((null? args) vals)
             ((and (keyword? (car args)) (pair? (cdr args))
-                  (memq (string->symbol (substring (symbol->string (car args)) 1
-                                                   (string-length (symbol->string (car args)))))
-                        names))
+                  (memq (keyword->symbol (car args)) names))
              => (lambda (tail)
                   (list-set! vals (- (length names) (length tail)) (cadr args))
                   (loop (cddr args) pos)))
