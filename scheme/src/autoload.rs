@@ -147,6 +147,7 @@ fn make_stub(it: &mut Interp, name: &str) -> Value {
         stack_frame: true,
         body: call(apply, vec![find, Node::Local(0)]),
         pos: None,
+        source: None,
         unit: None,
     };
     let stub = it.alloc(Obj::Closure(Rc::new(lambda), NO_FRAME));

@@ -27,6 +27,9 @@ pub(crate) struct Lambda {
     pub stack_frame: bool,
     pub body: Node,
     pub pos: Option<Pos>,
+    /// The `(lambda params body...)` it was compiled from, for sending the procedure
+    /// to another process (`ipc:define`); none for what the interpreter makes itself.
+    pub source: Option<Rc<Datum>>,
     /// The constants and sites of the compilation this lambda is part of, held
     /// only to keep them alive as long as the lambda.
     #[expect(dead_code, reason = "read by nothing: holding it is its purpose")]
@@ -766,11 +769,14 @@ impl Interp {
         let nparams = vars.len();
         sc.push(vars);
         let closures = self.closures_compiled;
+        let mut source = vec![sym("lambda", pos), params.clone()];
+        source.extend_from_slice(body);
         let body = self.compile_body(body, sc, level);
         let extra = sc.pop().map_or(0, |v| v.len() - nparams);
         let stack_frame = self.closures_compiled == closures;
         self.closures_compiled += 1;
         Ok(Rc::new(Lambda {
+            source: Some(Rc::new(list(source, pos))),
             name: name.to_string(),
             nreq,
             rest: rest.is_some(),
