@@ -61,3 +61,15 @@
 (t 'stack-top-same-after-errors (= before (*s7* 'stack-top)))
 (t 'stack-top-counts-calls (let ((f (lambda () (*s7* 'stack-top)))) (> (+ 0 (f)) before)))
 (*s7* 'no-such-field)
+
+;; Extempore's cl: list procedures and string helpers
+(t 'cl:remove-if (list (cl:remove-if odd? '(1 2 3 4)) (cl:remove-if-not odd? '(1 2 3 4)) (cl:remove 2 '(1 2 3 2))))
+(t 'cl:find-if (list (cl:find-if even? '(1 3 4 6)) (cl:find-if even? '(1 3)) (cl:member-if even? '(1 4 5))))
+(t 'cl:position (list (cl:position '(b) '(a (b) c)) (cl:position 'z '(a b))))
+(t 'cl:some-every (list (cl:some even? '(1 2)) (cl:every even? '(2 4)) (cl:every < '(1 2) '(2 3))))
+(t 'cl:reduce (list (cl:reduce + '(1 2 3 4)) (cl:reduce - '(10 1 2)) (cl:reduce + '())))
+(t 'cl:sets (list (cl:adjoin 1 '(1 2)) (cl:adjoin 3 '(1 2)) (cl:intersection '(1 2 3) '(2 3 4)) (cl:set-difference '(1 2 3) '(2))))
+(t 'cl:copy-list (let* ((l (list 1 2)) (c (cl:copy-list l))) (list (equal? l c) (eq? l c))))
+(cl:remove-if odd? 5)
+(t 'string-contains? (list (string-contains? "hello" "ll") (string-contains? "hello" "z")))
+(t 'string-strip (list (string-strip "  two words  ") (string-strip "   ") (string-strip "x")))
