@@ -73,3 +73,11 @@
 (cl:remove-if odd? 5)
 (t 'string-contains? (list (string-contains? "hello" "ll") (string-contains? "hello" "z")))
 (t 'string-strip (list (string-strip "  two words  ") (string-strip "   ") (string-strip "x")))
+
+;; LFOs of beat with the other waves: (rampr offset amplitude cycles-per-beat)
+(define beat 1/4)
+(t 'rampr-trir-rectr-slider (map (lambda (x) (/ (round (* 1000 x)) 1000))
+                                 (list (rampr 0 1 1) (trir 0 1 1) (rectr 0 1 1) (slider 0 1 1) (trir 0.25 0 1 1))))
+(t 'waves-at-the-half (list (ramp PI) (tri-wave PI) (rect (* 1.5 PI)) (slide 0)))
+(t 'tanr (tanr 1 0 1))
+(ramp 'x)
