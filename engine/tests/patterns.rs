@@ -268,3 +268,19 @@ fn schemes_random_picks_from_lists_after_base_xtm_defines_xtlangs() {
     assert!(got.contains("(108000 9/2 1/2 (3 0."), "{got}");
     assert_eq!(s.eval("($ (* 0.0 (random)))").unwrap(), "0.0");
 }
+
+#[test]
+fn colon_operators_are_macros_and_one_expansion_of_a_pattern_is_its_runner() {
+    let mut s = session();
+    // as in Extempore's s7: `:>` and `:|` are not keywords, so they can be macros
+    assert_eq!(
+        s.eval("(list (keyword? ':>) (keyword? ':|) (macro? (symbol->value ':>)) (macro? (symbol->value ':|)))")
+            .unwrap(),
+        "(#f #f #t #t)"
+    );
+    assert_eq!(
+        s.eval("(car (macroexpand (:> A 4 0 (play syn1 @1 80 dur) (list 60 63 67 72))))")
+            .unwrap(),
+        "rmap-loop-runner"
+    );
+}

@@ -101,7 +101,9 @@ pub(crate) fn load(
         let before = it.globals[s as usize];
         let macros = std::mem::replace(&mut it.macros, syntax.macros.clone());
         let specials = std::mem::replace(&mut it.specials, syntax.specials.clone());
+        let local = std::mem::take(&mut it.local_macros);
         let r = eval_text(it, entry.text, prepare);
+        it.local_macros = local;
         it.macros = macros;
         it.specials = specials;
         r?;
@@ -145,6 +147,7 @@ fn make_stub(it: &mut Interp, name: &str) -> Value {
         stack_frame: true,
         body: call(apply, vec![find, Node::Local(0)]),
         pos: None,
+        source: None,
         unit: None,
     };
     let stub = it.alloc(Obj::Closure(Rc::new(lambda), NO_FRAME));

@@ -27,6 +27,9 @@ pub(crate) struct Lambda {
     pub stack_frame: bool,
     pub body: Node,
     pub pos: Option<Pos>,
+    /// The `(lambda params body...)` it was compiled from, for sending the procedure
+    /// to another process (`ipc:define`); none for what the interpreter makes itself.
+    pub source: Option<Rc<Datum>>,
     /// The constants and sites of the compilation this lambda is part of, held
     /// only to keep them alive as long as the lambda.
     #[expect(dead_code, reason = "read by nothing: holding it is its purpose")]
@@ -202,6 +205,29 @@ impl Interp {
         Some(s)
     }
 
+    /// The macro symbol `s` names where the form being compiled is: one defined in an
+    /// enclosing body, else the global one.
+    pub(crate) fn macro_named(&self, s: u32) -> Option<Macro> {
+        match self.local_macros.iter().rev().find(|(n, _)| *n == s) {
+            Some((_, m)) => Some(m.clone()),
+            None => self.macros.get(&s).cloned(),
+        }
+    }
+
+    /// `d` expanded once when it is a use of a global macro (s7's `macroexpand`).
+    pub(crate) fn expand_once(&mut self, d: &Datum) -> Result<Option<Datum>, Error> {
+        let Some(s) = d
+            .as_list()
+            .and_then(|items| self.head_keyword(items, &Vec::new()))
+        else {
+            return Ok(None);
+        };
+        match self.macro_named(s) {
+            Some(m) => self.expand_macro(&m, d).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Expands macro uses at the head of `d` until it is something else.
     /// `None` when `d` is not a macro use.
     pub(crate) fn macroexpand(&mut self, d: &Datum, sc: &Scopes) -> Result<Option<Datum>, Error> {
@@ -214,7 +240,7 @@ impl Interp {
             let Some(s) = self.head_keyword(items, sc) else {
                 return Ok(cur);
             };
-            let Some(m) = self.macros.get(&s).cloned() else {
+            let Some(m) = self.macro_named(s) else {
                 return Ok(cur);
             };
             cur = Some(self.expand_macro(&m, form)?);
@@ -284,7 +310,7 @@ impl Interp {
                 let site = self.site(pos, &sp.name);
                 return Ok(Node::Special(sp, Box::new(d.clone()), site));
             }
-            if let Some(m) = self.macros.get(&s).cloned() {
+            if let Some(m) = self.macro_named(s) {
                 let expanded = self.expand_macro(&m, d)?;
                 return self.compile(&expanded, sc, level);
             }
@@ -743,11 +769,14 @@ impl Interp {
         let nparams = vars.len();
         sc.push(vars);
         let closures = self.closures_compiled;
+        let mut source = vec![sym("lambda", pos), params.clone()];
+        source.extend_from_slice(body);
         let body = self.compile_body(body, sc, level);
         let extra = sc.pop().map_or(0, |v| v.len() - nparams);
         let stack_frame = self.closures_compiled == closures;
         self.closures_compiled += 1;
         Ok(Rc::new(Lambda {
+            source: Some(Rc::new(list(source, pos))),
             name: name.to_string(),
             nreq,
             rest: rest.is_some(),
@@ -762,6 +791,19 @@ impl Interp {
     /// A body: internal definitions (after macro expansion and `begin` splicing)
     /// become slots of the innermost scope, with `letrec*` semantics.
     fn compile_body(
+        &mut self,
+        forms: &[Datum],
+        sc: &mut Scopes,
+        level: usize,
+    ) -> Result<Node, Error> {
+        // the body's own macros end with it
+        let mark = self.local_macros.len();
+        let r = self.compile_body_forms(forms, sc, level);
+        self.local_macros.truncate(mark);
+        r
+    }
+
+    fn compile_body_forms(
         &mut self,
         forms: &[Datum],
         sc: &mut Scopes,
@@ -968,7 +1010,8 @@ impl Interp {
     }
 
     /// A `define-macro` inside a body: its procedure is made at once (at top level:
-    /// it cannot see the body's variables) and the macro defined globally.
+    /// it cannot see the body's variables) and the macro is seen from there to the
+    /// end of the body (as in s7, where it is bound in the body's environment).
     fn define_macro_now(&mut self, items: &[Datum], pos: &Option<Pos>) -> Result<String, Error> {
         let (name, value) = desugar::define_parts(items, pos)?;
         let name = name.as_sym().unwrap_or("?").to_string();
@@ -979,7 +1022,7 @@ impl Interp {
             return Err(syntax_err(pos, "define-macro wants a procedure"));
         }
         let s = self.intern(&name);
-        self.macros.insert(s, Macro::Proc(v));
+        self.local_macros.push((s, Macro::Proc(v)));
         Ok(name)
     }
 

@@ -885,6 +885,7 @@ impl Interp {
             stack_frame: false,
             body: node,
             pos: None,
+            source: None,
         });
         let base = self.stack.len();
         self.stack.push(Value::UNSPEC);

@@ -630,3 +630,33 @@ fn recorded_pauses_are_each_stop_of_the_collector() {
     it.collect();
     assert!(it.take_pauses().is_empty());
 }
+
+#[test]
+fn errors_caught_by_eval_string_and_apply_top_level_leave_no_stack_behind() {
+    let mut it = Interp::new();
+    it.eval_str(
+        "(define quiet (open-output-string))
+         (set-current-error-port quiet)
+         (define (deep n) (if (= n 0) (car n) (list n (deep (- n 1)))))",
+        "t.scm",
+    )
+    .expect("defines");
+    let sizes = |it: &Interp| {
+        (
+            it.stack.len(),
+            it.env_stack.len(),
+            it.locals.len(),
+            it.handlers.len(),
+        )
+    };
+    let before = sizes(&it);
+    it.eval_str(
+        "(do ((i 0 (+ i 1))) ((= i 50))
+           (sys:eval-string \"(list 1 2 (deep 40))\")
+           (sys:apply-top-level deep '(40))
+           (sys:eval-string \"(guard (e (#f 0)) (vector 1 (deep 10)))\"))",
+        "t.scm",
+    )
+    .expect("errors are caught");
+    assert_eq!(sizes(&it), before);
+}

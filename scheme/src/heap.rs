@@ -452,7 +452,8 @@ impl Heap {
             | Obj::Cont(_)
             | Obj::InPort(_)
             | Obj::OutPort(_)
-            | Obj::Rat(..) => {}
+            | Obj::Rat(..)
+            | Obj::Macro(_) => {}
         }
     }
 

@@ -26,6 +26,9 @@ pub struct Interp {
     /// Global values, indexed by symbol number; `Undef` when unbound.
     pub(crate) globals: Vec<Value>,
     pub(crate) macros: FxHashMap<u32, Macro>,
+    /// Macros a `define-macro` inside a body being compiled made: they are seen, before
+    /// the global ones, until the compilation of that body ends.
+    pub(crate) local_macros: Vec<(u32, Macro)>,
     pub(crate) specials: FxHashMap<u32, Rc<Special>>,
     pub(crate) prims: Vec<Prim>,
     /// Temporaries of the evaluator (operators and arguments being evaluated).
@@ -138,6 +141,7 @@ impl Interp {
             sym_ids: FxHashMap::default(),
             globals: Vec::new(),
             macros: FxHashMap::default(),
+            local_macros: Vec::new(),
             specials: FxHashMap::default(),
             prims: Vec::new(),
             stack: Vec::with_capacity(1024),
@@ -276,7 +280,11 @@ impl Interp {
         {
             h.mark_value(v);
         }
-        for m in self.macros.values() {
+        for m in self
+            .macros
+            .values()
+            .chain(self.local_macros.iter().map(|(_, m)| m))
+        {
             if let Macro::Proc(v) = m {
                 h.mark_value(*v);
             }

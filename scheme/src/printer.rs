@@ -407,6 +407,11 @@ impl Printer<'_> {
             Some(Obj::Cont(_)) => self.out.push_str("#<continuation>"),
             Some(Obj::InPort(_)) => self.out.push_str("#<input-port>"),
             Some(Obj::OutPort(_)) => self.out.push_str("#<output-port>"),
+            Some(Obj::Macro(s)) => {
+                self.out.push_str("#<macro ");
+                self.out.push_str(it.sym_name(*s));
+                self.out.push('>');
+            }
         }
     }
 }

@@ -193,6 +193,9 @@ pub(crate) enum Obj {
     OutPort(String),
     /// An exact rational in lowest terms, denominator at least 2.
     Rat(i64, i64),
+    /// The macro a symbol names, as `symbol->value` gives it (s7's meaning): the
+    /// symbol's number; `macro?` is true of it.
+    Macro(u32),
 }
 
 impl Obj {

@@ -82,7 +82,7 @@ fn is_alist(it: &Interp, v: Value) -> bool {
 }
 
 /// `(%check who index kind value)` returns `value` if it is of `kind` (`procedure`,
-/// `list`, `alist`, `pair`, `vector`, `string`, `char`, `hash-table`, `integer`, `index`,
+/// `list`, `alist`, `pair`, `vector`, `string`, `char`, `hash-table`, `integer`, `index`, `real`,
 /// `char-or-procedure`, `sequence`), else raises the error for argument `index` of `who`.
 fn check(it: &mut Interp, a: &[Value]) -> PlainResult {
     let who = sym_arg(it, "%check", a[0])?;
@@ -119,6 +119,7 @@ fn check(it: &mut Interp, a: &[Value]) -> PlainResult {
         "pair" if !matches!(v.get(), V::Pair(_)) => "a pair",
         "integer" if super::int_arg(it, &who, v).is_err() => "an integer",
         "index" if !matches!(v.get(), V::Int(i) if i >= 0) => "a non-negative integer",
+        "real" if it.as_f64(v).is_none() => "a real number",
         _ => return Ok(v),
     };
     Err(arg_err(it, &who, index, wanted, v).into())

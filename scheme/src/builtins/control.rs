@@ -288,6 +288,8 @@ pub(super) fn install(it: &mut Interp) {
     ctl(it, "call/cc", 1, Some(1), call_cc);
     super::alias(it, "call-with-current-continuation", "call/cc");
     super::alias(it, "call-with-escape-continuation", "call/cc");
+    // s7's name for an escaping continuation
+    super::alias(it, "call-with-exit", "call/cc");
     ctl(it, "dynamic-wind", 3, Some(3), dynamic_wind);
     ctl(it, "raise", 1, Some(1), raise);
     ctl(it, "raise-continuable", 1, Some(1), raise_continuable);

@@ -10,6 +10,7 @@ mod equiv;
 mod extempore;
 mod hash;
 mod io;
+mod ipc;
 mod list;
 mod numeric;
 pub(crate) mod rational;
@@ -175,6 +176,7 @@ pub(crate) fn install(it: &mut Interp) {
     control::install(it);
     system::install(it);
     extempore::install(it);
+    ipc::install(it);
     for (hidden, name) in [
         (" apply", "apply"),
         (" =", "="),
