@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
-# Extempore's example programs (examples/core/*.xtm named below) rendered unchanged by
-# `zonal render`, from an empty working directory so that every `sys:load` of
-# "libs/..." resolves to zonal's embedded libraries. Prints, per program, whether it
-# ran without an error (else its first error) and the render's level.
+# Extempore's example programs (examples/core/*.xtm named below) run unchanged and
+# listened to: each program is loaded, as it is, by a `zonal test` file of ours that
+# renders it in process (`render-for`) and checks what it should sound like — its
+# pitches where it plays known ones, its level, the onsets of the scheduled notes.
+# Run from an empty working directory, so that every `sys:load` of "libs/..."
+# resolves to zonal's embedded libraries. Prints, per program, pass or fail (with
+# the first error or the failed check).
 #
 #   EXTEMPORE=path/to/extempore benches/extempore/examples.sh   # a checkout or a bare clone
 #   ZONAL=target/debug/zonal EXTEMPORE=... benches/extempore/examples.sh   # a given binary
 #
-# Not part of CI: the programs are Extempore's, not ours.
+# Not part of CI: the programs are Extempore's, not ours. zonal's own tests cover the
+# features they use (engine/tests/extempore_programs.rs, instruments.rs, metro.rs...).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${EXTEMPORE:?set EXTEMPORE to a checkout (or bare clone) of github.com/digego/extempore}"
 REV=${REV:-HEAD}
 EXAMPLES=${EXAMPLES:-"hello-sine hello-stereo hello-sweep audio_101 scheduler topclock_metro fmsynth"}
-SECONDS_EACH=${SECONDS_EACH:-16}
 if [ -n "${ZONAL:-}" ]; then
   zonal=$(realpath "$ZONAL")
 else
@@ -22,6 +25,61 @@ else
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+
+# What each program should sound like, in zonal test's terms. TAKE is the render;
+# (louder? CH F G FROM TO): F's level at least ten times G's on channel CH over
+# samples FROM..TO; (hits TAKE CH FROM TO): how many notes start there (each
+# doubles the level of the 5 ms before it); (rises? TAKE CH TIMES): the level
+# rises at each of the samples TIMES.
+listen() {
+  case $1 in
+    hello-sine) cat <<'X'
+(define take (render-for 1.0))
+(xtmtest-result (louder? take 0 440.0 550.0 4800 48000) #t "a 440 Hz sine")
+(xtmtest-result (near? (audiotest_rms_range take 1 4800 48000) 0.354 0.01) #t "at half amplitude")
+X
+    ;;
+    hello-stereo) cat <<'X'
+(define take (render-for 1.0))
+(xtmtest-result (louder? take 0 330.0 550.0 4800 48000) #t "330 Hz on the left")
+(xtmtest-result (louder? take 1 550.0 330.0 4800 48000) #t "550 Hz on the right")
+X
+    ;;
+    hello-sweep) cat <<'X'
+(define take (render-for 2.0))
+(xtmtest-result (louder? take 0 330.0 770.0 4800 40000) #t "330 Hz first")
+(xtmtest-result (louder? take 0 770.0 330.0 48000 96000) #t "770 Hz after 44,100 samples")
+X
+    ;;
+    audio_101) cat <<'X'
+(define take (render-for 6.0))
+(xtmtest-result (near? (audiotest_rms_range take 0 48000 288000) 0.212 0.03) #t "the last oscillator on the left")
+(xtmtest-result (near? (audiotest_rms_range take 1 48000 288000) 0.212 0.03) #t "the last oscillator on the right")
+(xtmtest-result (near? (audiotest_peak take 0) 0.3 0.001) #t "at 0.3")
+X
+    ;;
+    scheduler) cat <<'X'
+(define take (render-for 6.0))
+(xtmtest-result (>= (hits take 0 96000 288000) 6) #t "the schedulers' notes")
+X
+    ;;
+    topclock_metro) cat <<'X'
+(define take (render-for 14.0))
+(xtmtest-result (audiotest_rms_range take 0 0 470000) 0 "silent for its first ten seconds")
+(xtmtest-result (>= (hits take 0 480000 672000) 3) #t "a note a beat from then on")
+X
+    ;;
+    fmsynth) cat <<'X'
+(define take (render-for 4.0))
+(xtmtest-result (audiotest_rms_range take 0 0 95000) 0 "silent until the next bar")
+(xtmtest-result (rises? take 0 (map (lambda (k) (+ 96000 (* k 6000))) (range 16))) #t
+                "a note every quarter beat from beat 4 at 120 bpm")
+(xtmtest-result (< (audiotest_peak take 0) 1.0) #t "no clipping")
+X
+    ;;
+  esac
+}
+
 for name in $EXAMPLES; do
   src="$work/$name.xtm"
   if [ -d "$EXTEMPORE/examples/core" ]; then
@@ -29,12 +87,37 @@ for name in $EXAMPLES; do
   else
     git -C "$EXTEMPORE" show "$REV:examples/core/$name.xtm" > "$src"
   fi
-  if out=$(cd "$work" && timeout 120 "$zonal" render "$src" -o "$work/$name.wav" \
-             --seconds "$SECONDS_EACH" 2>&1); then
-    status="runs"
+  test="$work/listen-$name.xtm"
+  {
+    echo "(sys:load \"$name.xtm\")"
+    cat <<'X'
+(define (near? x want tolerance) (< (abs (- x want)) tolerance))
+(define (louder? take ch f g from to)
+  (> (audiotest_goertzel_range take ch f from to)
+     (* 10.0 (audiotest_goertzel_range take ch g from to))))
+;; the level rises where each of TIMES starts a note
+(define (rises? take ch times)
+  (or (null? times)
+      (and (> (audiotest_rms_range take ch (car times) (+ (car times) 600))
+              (* 1.05 (audiotest_rms_range take ch (- (car times) 600) (car times))))
+           (rises? take ch (cdr times)))))
+(define (hits take ch from to)
+  (let loop ((t (+ from 240)) (n 0) (quiet-since 0))
+    (if (>= (+ t 240) to)
+        n
+        (let ((now-level (audiotest_rms_range take ch t (+ t 240)))
+              (before (audiotest_rms_range take ch (- t 240) t)))
+          (if (and (> now-level 0.002) (> now-level (* 2.0 before)) (> (- t quiet-since) 2400))
+              (loop (+ t 240) (+ n 1) t)
+              (loop (+ t 240) n quiet-since))))))
+X
+    listen "$name"
+  } > "$test"
+  if out=$(cd "$work" && timeout 300 "$zonal" test --out-dir "$work/out" "$test" 2>&1) \
+     && grep -q ' 0 failed in ' <<<"$out"; then
+    status="pass"
   else
-    status="fails: $(grep -m1 -v '^\s*$' <<<"$out" | cut -c1-100)"
+    status="FAIL: $(grep -m1 -iE 'error|fail' <<<"$out" | cut -c1-140)"
   fi
-  level=$(grep -o 'peak [^,]*, RMS [^,]*' <<<"$out" | tail -1 || true)
-  printf '%-16s %s%s\n' "$name" "$status" "${level:+ ($level)}"
+  printf '%-16s %s\n' "$name" "$status"
 done

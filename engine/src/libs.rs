@@ -58,6 +58,10 @@ pub const LIBRARIES: &[(&str, &str)] = &[
         "libs/core/topclock.xtm",
         include_str!("../../libs/core/topclock.xtm"),
     ),
+    (
+        "libs/external/instruments_ext.xtm",
+        include_str!("../../libs/external/instruments_ext.xtm"),
+    ),
 ];
 
 /// The text of the library `path` names, if zonal ships one by that name.

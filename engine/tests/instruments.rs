@@ -9,6 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{RATE, channel, onsets, render_source, rms};
+use zonal_engine::offline::OfflineSession;
 use zonal_engine::session::{Session, SessionConfig};
 use zonal_engine::testing::analysis::peak_frequency;
 use zonal_scheme::ErrorKind;
@@ -437,6 +438,48 @@ fn reloading_a_playing_slot_with_a_shorter_file_does_not_fault() {
         (f - 880.0).abs() < 3.0,
         "the new note plays the new file: {f:.1}"
     );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A slot loaded again, or cleared, frees the frames it held once the audio thread
+/// has moved on to the new ones: reading the old frames afterwards is a use after
+/// free, which the memory checks turn into an error.
+#[test]
+fn a_replaced_or_cleared_slot_frees_its_frames() {
+    let dir = scratch("free");
+    write_wav(&dir.join("a.wav"), 440.0, RATE, 1, 0.2);
+    write_wav(&dir.join("b.wav"), 880.0, RATE, 1, 0.2);
+    let mut s = OfflineSession::new(&SessionConfig::default()).unwrap();
+    s.eval(&format!(
+        r#"(sys:load "libs/core/instruments.xtm")
+(make-instrument samp sampler)
+(bind-func dsp:DSP (lambda (in time chan dat) (samp in time chan dat)))
+(dsp:set! dsp)
+(bind-func peek (lambda (p:SAMPLE*) (pref p 100)))
+(load-sample samp "{}" 69)"#,
+        dir.join("a.wav").display()
+    ))
+    .unwrap();
+    s.render(0.1);
+    s.eval("(define first (samp_slot_data 69))").unwrap();
+    s.eval("(peek first)").unwrap();
+    s.eval(&format!(
+        r#"(load-sample samp "{}" 69)"#,
+        dir.join("b.wav").display()
+    ))
+    .unwrap();
+    // still in use until the audio thread has the new frames
+    s.eval("(peek first)").unwrap();
+    s.render(0.2);
+    let e = s.eval("(peek first)").unwrap_err();
+    assert!(e.to_string().contains("free"), "{e}");
+    s.eval("(define second (samp_slot_data 69))").unwrap();
+    s.eval("(peek second)").unwrap();
+    s.eval("(clear-sample samp 69)").unwrap();
+    s.render(0.2);
+    assert!(s.eval("(peek second)").is_err());
+    assert_eq!(s.eval("(samp_slot_data 69)").unwrap(), "0");
+    assert_eq!(s.eval("(samp_slot_frames 69)").unwrap(), "0");
     std::fs::remove_dir_all(dir).unwrap();
 }
 
