@@ -751,6 +751,29 @@ fn panning_and_mixing_weigh_the_channels() {
     assert!((f64::from(l[0]) - 0.375).abs() < 1e-6 && (f64::from(r[0]) - 0.125).abs() < 1e-6);
     let (l, r) = render_body("(z 0)", "(mix4 chan 0.5 0.2 0.6 0.7 0.8)", 0.01);
     assert!((f64::from(l[0]) - 0.1).abs() < 1e-6 && (f64::from(r[0]) - 0.3).abs() < 1e-6);
+    let (l, r) = render_body(
+        "(z 0)",
+        "(mix8 chan 0.5 0.2 0.6 0.7 0.8 0.1 0.1 0.1 0.1)",
+        0.01,
+    );
+    assert!((f64::from(l[0]) - 0.1).abs() < 1e-6 && (f64::from(r[0]) - 0.3).abs() < 1e-6);
+}
+
+/// Decibels and amplitudes, both ways, in xtlang (a sample's gain) and in Scheme.
+#[test]
+fn db2amp_and_amp2db_convert_both_ways() {
+    // -6.0206 dB is half the amplitude; 0.1 is -20 dB
+    let x = render_mono("(z 0)", "(* (db2amp -6.0206) (/ (amp2db 0.1) -20.0))", 0.01);
+    assert!((f64::from(x[0]) - 0.5).abs() < 1e-4, "{}", x[0]);
+    let mut s = Session::headless(&SessionConfig::default()).unwrap();
+    let v = s
+        .eval_source(
+            r#"(sys:load "libs/core/audio_dsp.xtm")
+(list (< (abs (- (db2amp 20.0) 10.0)) 1e-12) (< (abs (- (amp2db 0.01) -40.0)) 1e-12))"#,
+            "test.xtm",
+        )
+        .unwrap();
+    assert_eq!(v, "(#t #t)");
 }
 
 #[test]
