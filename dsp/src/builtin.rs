@@ -42,6 +42,12 @@ pub enum Builtin {
     Vset,
     /// `(vfill! p a b ..)`: sets every lane of the vector `p` points to.
     Vfill,
+    /// `(array a b ..)` / `(tuple a b ..)`: an array or tuple value; the `_ref` forms make
+    /// one in the zone, by pointer.
+    Array,
+    ArrayRef,
+    Tuple,
+    TupleRef,
     Math(Math),
     /// `i64tod`-style conversion: from, to.
     Convert(Scalar, Scalar),
@@ -278,6 +284,10 @@ impl Builtin {
             "vref" => Vref,
             "vset!" => Vset,
             "vfill!" => Vfill,
+            "array" => Array,
+            "array_ref" => ArrayRef,
+            "tuple" => Tuple,
+            "tuple_ref" => TupleRef,
             _ => {
                 if let Some(m) = self::Math::from_name(name) {
                     return Some(Math(m));

@@ -146,3 +146,8 @@ fn extempore_spellings() {
 fn vectors() {
     check("vectors");
 }
+
+#[test]
+fn aggregates() {
+    check("aggregates");
+}

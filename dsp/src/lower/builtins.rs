@@ -206,8 +206,24 @@ impl FnCx<'_, '_> {
             | Builtin::VectorRef
             | Builtin::Vref
             | Builtin::Vset
-            | Builtin::Vfill => {
+            | Builtin::Vfill
+            | Builtin::Array
+            | Builtin::ArrayRef
+            | Builtin::Tuple
+            | Builtin::TupleRef => {
                 return self.vector_app(b, name, args, t, site, sp);
+            }
+            Builtin::Aref
+            | Builtin::ArefPtr
+            | Builtin::Aset
+            | Builtin::Afill
+            | Builtin::Tref
+            | Builtin::TrefPtr
+            | Builtin::Tset
+            | Builtin::Tfill
+                if at(0).is_aggregate() =>
+            {
+                return self.agg_access(b, args, site, sp);
             }
             Builtin::Arith(_) | Builtin::Math(_) | Builtin::Compare(_)
                 if t.vector_lanes().is_some() || at(0).vector_lanes().is_some() =>
