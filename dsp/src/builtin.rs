@@ -81,11 +81,12 @@ pub enum Bitwise {
     Shr,
 }
 
-/// The scalar types a conversion names (`i1 i8 i32 i64 f d`).
+/// The scalar types a conversion names (`i1 i8 i16 i32 i64 f d`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scalar {
     I1,
     I8,
+    I16,
     I32,
     I64,
     F,
@@ -97,6 +98,7 @@ impl Scalar {
         Some(match s {
             "i1" => Scalar::I1,
             "i8" => Scalar::I8,
+            "i16" => Scalar::I16,
             "i32" => Scalar::I32,
             "i64" => Scalar::I64,
             "f" => Scalar::F,
@@ -109,6 +111,7 @@ impl Scalar {
         match self {
             Scalar::I1 => Type::I1,
             Scalar::I8 => Type::I8,
+            Scalar::I16 => Type::I16,
             Scalar::I32 => Type::I32,
             Scalar::I64 => Type::I64,
             Scalar::F => Type::Float,
