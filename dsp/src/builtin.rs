@@ -42,6 +42,12 @@ pub enum Builtin {
     Vset,
     /// `(vfill! p a b ..)`: sets every lane of the vector `p` points to.
     Vfill,
+    /// `(array a b ..)` / `(tuple a b ..)`: an array or tuple value; the `_ref` forms make
+    /// one in the zone, by pointer.
+    Array,
+    ArrayRef,
+    Tuple,
+    TupleRef,
     Math(Math),
     /// `i64tod`-style conversion: from, to.
     Convert(Scalar, Scalar),
@@ -75,11 +81,12 @@ pub enum Bitwise {
     Shr,
 }
 
-/// The scalar types a conversion names (`i1 i8 i32 i64 f d`).
+/// The scalar types a conversion names (`i1 i8 i16 i32 i64 f d`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scalar {
     I1,
     I8,
+    I16,
     I32,
     I64,
     F,
@@ -91,6 +98,7 @@ impl Scalar {
         Some(match s {
             "i1" => Scalar::I1,
             "i8" => Scalar::I8,
+            "i16" => Scalar::I16,
             "i32" => Scalar::I32,
             "i64" => Scalar::I64,
             "f" => Scalar::F,
@@ -103,6 +111,7 @@ impl Scalar {
         match self {
             Scalar::I1 => Type::I1,
             Scalar::I8 => Type::I8,
+            Scalar::I16 => Type::I16,
             Scalar::I32 => Type::I32,
             Scalar::I64 => Type::I64,
             Scalar::F => Type::Float,
@@ -278,6 +287,10 @@ impl Builtin {
             "vref" => Vref,
             "vset!" => Vset,
             "vfill!" => Vfill,
+            "array" => Array,
+            "array_ref" => ArrayRef,
+            "tuple" => Tuple,
+            "tuple_ref" => TupleRef,
             _ => {
                 if let Some(m) = self::Math::from_name(name) {
                     return Some(Math(m));

@@ -591,6 +591,9 @@ impl Compiler<'_> {
             ));
         }
         let value = items.get(3);
+        if ty.is_aggregate() {
+            return self.bind_val_aggregate(name, ty, value, sp);
+        }
         let extra = match (&ty, value.map(|v| &v.kind)) {
             (Type::Ptr(elem), Some(SexpKind::Int(n))) if *n >= 0 => (*n as u64)
                 .checked_mul(elem.size().max(1))
@@ -633,6 +636,53 @@ impl Compiler<'_> {
         // SAFETY: `addr` is 8 zeroed, 8-aligned bytes of arena memory owned by `zone`; a
         // little-endian word store sets narrower types correctly.
         unsafe { (addr as *mut u64).write(word) };
+        self.reg.val_zones.push(zone);
+        self.reg.vals.insert(
+            name.to_string(),
+            ValDef {
+                ty: ty.clone(),
+                addr,
+            },
+        );
+        Ok(Output {
+            name: name.to_string(),
+            signature: ty.to_string(),
+            warnings: Vec::new(),
+        })
+    }
+
+    /// `(bind-val NAME TYPE)` of a tuple, array or vector: the global holds the value's
+    /// bytes, zeroed (as in Extempore, such a bind-val takes no value).
+    fn bind_val_aggregate(
+        &mut self,
+        name: &str,
+        ty: Type,
+        value: Option<&Sexp>,
+        sp: Option<&Span>,
+    ) -> Result<Output> {
+        if let Some(v) = value {
+            return Err(DspError::new(
+                DspErrorKind::Type,
+                format!("bind-val {name}: a {ty} starts zeroed and takes no value, found `{v}`"),
+                sp,
+            ));
+        }
+        let size = ty.size().max(1);
+        let total = size
+            .checked_add(16)
+            .map(|t| t.next_multiple_of(16))
+            .ok_or_else(|| alloc_err("this global is too large", sp))?;
+        let mut zone = Zone::new(self.arena, total, format!("global {name}")).map_err(|e| {
+            alloc_err(
+                format!("bind-val {name}: a {ty} takes {size} bytes of DSP memory: {e}"),
+                sp,
+            )
+        })?;
+        // compiled code reads and writes the bytes at a fixed address (untagged)
+        let addr = strip(
+            zone.alloc(size, ty.align().max(8))
+                .map_err(|e| alloc_err(e, sp))?,
+        );
         self.reg.val_zones.push(zone);
         self.reg.vals.insert(
             name.to_string(),

@@ -872,11 +872,10 @@ impl Cx<'_> {
                 self.nargs(name, args, 2, sp)?;
                 let pt = self.expr(&args[0], None)?;
                 self.int_arg(&args[1], &what)?;
-                let elem = self.pointee(&pt, &what, sp)?;
                 let elem = if matches!(b, Builtin::Aref | Builtin::ArefPtr) {
-                    self.array_elem(&elem, &what, sp)?
+                    self.array_of(&pt, &what, sp)?
                 } else {
-                    elem
+                    self.pointee(&pt, &what, sp)?
                 };
                 Ok(if matches!(b, Builtin::PrefPtr | Builtin::ArefPtr) {
                     Type::ptr(elem)
@@ -888,11 +887,10 @@ impl Cx<'_> {
                 self.nargs(name, args, 3, sp)?;
                 let pt = self.expr(&args[0], None)?;
                 self.int_arg(&args[1], &what)?;
-                let elem = self.pointee(&pt, &what, sp)?;
                 let elem = if b == Builtin::Aset {
-                    self.array_elem(&elem, &what, sp)?
+                    self.array_of(&pt, &what, sp)?
                 } else {
-                    elem
+                    self.pointee(&pt, &what, sp)?
                 };
                 let vt = self.expr(&args[2], Some(&elem))?;
                 self.unify(&elem, &vt, &what, args[2].span.as_ref())?;
@@ -900,8 +898,7 @@ impl Cx<'_> {
             }
             Builtin::Afill => {
                 let pt = self.first(name, args, sp)?;
-                let elem = self.pointee(&pt, &what, sp)?;
-                let elem = self.array_elem(&elem, &what, sp)?;
+                let elem = self.array_of(&pt, &what, sp)?;
                 for a in &args[1..] {
                     let t = self.expr(a, Some(&elem))?;
                     self.unify(&elem, &t, &what, a.span.as_ref())?;
@@ -985,7 +982,11 @@ impl Cx<'_> {
             | Builtin::VectorRef
             | Builtin::Vref
             | Builtin::Vset
-            | Builtin::Vfill => self.vector_builtin(b, name, args, sp),
+            | Builtin::Vfill
+            | Builtin::Array
+            | Builtin::ArrayRef
+            | Builtin::Tuple
+            | Builtin::TupleRef => self.vector_builtin(b, name, args, sp),
             Builtin::Math(m) => {
                 self.nargs(name, args, m.arity(), sp)?;
                 arith(self, Kind::Real)
@@ -1079,6 +1080,26 @@ impl Cx<'_> {
                 }
                 Ok(Type::Void)
             }
+            Builtin::Array | Builtin::ArrayRef => {
+                if args.is_empty() {
+                    return Err(type_err(format!("{name} needs elements"), sp));
+                }
+                let elem = self.fresh(Kind::Any);
+                for a in args {
+                    let t = self.expr(a, Some(&elem))?;
+                    self.unify(&elem, &t, &what, a.span.as_ref())?;
+                }
+                let v = Type::Array(args.len() as u64, Box::new(elem));
+                Ok(if b == Builtin::Array { v } else { Type::ptr(v) })
+            }
+            Builtin::Tuple | Builtin::TupleRef => {
+                let mut fields = Vec::new();
+                for a in args {
+                    fields.push(self.expr(a, None)?);
+                }
+                let v = Type::Tuple(fields);
+                Ok(if b == Builtin::Tuple { v } else { Type::ptr(v) })
+            }
             _ => Err(type_err(format!("{what} is not a vector form"), sp)),
         }
     }
@@ -1100,8 +1121,23 @@ impl Cx<'_> {
         }
     }
 
+    /// The element type of an array value, or of the array a pointer points to.
+    fn array_of(&mut self, t: &Type, what: &str, sp: Option<&Span>) -> Result<Type> {
+        if let Type::Array(_, e) = self.zonk(t) {
+            return Ok(*e);
+        }
+        let elem = self.pointee(t, what, sp)?;
+        self.array_elem(&elem, what, sp)
+    }
+
+    /// The fields of a tuple value, or of the tuple a pointer points to.
     fn tuple_fields(&mut self, t: &Type, what: &str, sp: Option<&Span>) -> Result<Vec<Type>> {
         match self.zonk(t) {
+            Type::Tuple(f) => {
+                let globals = self.globals;
+                let lookup = |n: &str, args: &[Type]| globals.named(n, args);
+                Ok(f.iter().map(|x| x.unfold(&lookup)).collect())
+            }
             Type::Ptr(inner) => match *inner {
                 Type::Tuple(f) => {
                     let globals = self.globals;

@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 pub enum DspValue {
     I1(bool),
     I8(i8),
+    I16(i16),
     I32(i32),
     I64(i64),
     Float(f32),
@@ -48,6 +49,7 @@ impl DspValue {
         Some(match (self, t) {
             (DspValue::I1(b), Type::I1) => u64::from(*b),
             (DspValue::I8(x), Type::I8) => *x as i64 as u64,
+            (DspValue::I16(x), Type::I16) => i64::from(*x) as u64,
             (DspValue::I32(x), Type::I32) => i64::from(*x) as u64,
             (DspValue::I64(x), Type::I64) => *x as u64,
             (DspValue::Float(x), Type::Float) => u64::from(x.to_bits()),
@@ -62,6 +64,7 @@ impl DspValue {
         match t {
             Type::I1 => DspValue::I1(w & 1 != 0),
             Type::I8 => DspValue::I8(w as i8),
+            Type::I16 => DspValue::I16(w as i16),
             Type::I32 => DspValue::I32(w as i32),
             Type::I64 => DspValue::I64(w as i64),
             Type::Float => DspValue::Float(f32::from_bits(w as u32)),

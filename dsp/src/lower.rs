@@ -100,6 +100,7 @@ pub trait Linker {
 pub fn clif(t: &Type, span: Option<&Span>) -> Result<Option<types::Type>> {
     Ok(Some(match t {
         Type::I1 | Type::I8 => types::I8,
+        Type::I16 => types::I16,
         Type::I32 => types::I32,
         Type::I64 | Type::Ptr(_) | Type::Closure(..) => types::I64,
         // the address of its bytes (see [`aggregate`])
@@ -502,6 +503,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
             Type::Float => self.b.ins().f32const(i as f32),
             Type::Double => self.b.ins().f64const(i as f64),
             Type::I32 => self.b.ins().iconst(types::I32, i64::from(i as i32)),
+            Type::I16 => self.b.ins().iconst(types::I16, i64::from(i as i16)),
             Type::I8 | Type::I1 => self.b.ins().iconst(types::I8, i64::from(i as i8)),
             _ => self.b.ins().iconst(types::I64, i),
         }

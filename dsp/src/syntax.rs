@@ -420,6 +420,35 @@ impl<'a> Parser<'a> {
                 sets.push(self.node(ExprKind::Void, sp));
                 ExprKind::Begin(sets)
             }
+            // (tbind t a b _ c) sets a b c to fields 0 1 3 of the tuple t; `_` skips one
+            "tbind" => {
+                let Some(target) = items.get(1) else {
+                    return syntax(
+                        format!("tbind takes (tbind tuple name...), found `{s}`"),
+                        sp.as_ref(),
+                    );
+                };
+                let mut sets = Vec::new();
+                for (i, v) in items[2..].iter().enumerate() {
+                    let Some(var) = v.sym() else {
+                        return syntax(
+                            format!("tbind sets variables, found `{v}` in `{s}`"),
+                            v.span.as_ref(),
+                        );
+                    };
+                    if var == "_" {
+                        continue;
+                    }
+                    let args = vec![
+                        self.expr(target)?,
+                        self.node(ExprKind::Int(i as i64), &v.span),
+                    ];
+                    let field = self.node(ExprKind::App("tref".into(), args), &v.span);
+                    sets.push(self.node(ExprKind::Set(var.to_string(), Box::new(field)), &v.span));
+                }
+                sets.push(self.node(ExprKind::Void, sp));
+                ExprKind::Begin(sets)
+            }
             // a let (or a begin) in a zone of its own, 4 KiB unless a size is given
             "letz" | "beginz" => {
                 let (size, rest) = match items.get(1).map(|i| &i.kind) {

@@ -1,6 +1,6 @@
 //! The types of the DSP language and the text of type annotations.
 //!
-//! `i1 i8 i32 i64 float double void`, pointers `T*` (nested), tuples `<T,..>`, arrays
+//! `i1 i8 i16 i32 i64 float double void`, pointers `T*` (nested), tuples `<T,..>`, arrays
 //! `|N,T|`, SIMD vectors `/N,T/` (of numbers), closures `[R,A..]*` (a closure value is a
 //! pointer, so the `*` is part of the closure type). Names from `bind-type` and `bind-alias` are expanded when an annotation
 //! is read; `SAMPLE`, `DSP`, `DSPMC`, `DSPMT` and `mzone` (opaque) are predefined. [`Type::Var`] is an inference
@@ -21,6 +21,7 @@ use std::fmt;
 pub enum Type {
     I1,
     I8,
+    I16,
     I32,
     I64,
     Float,
@@ -50,7 +51,10 @@ impl Type {
     }
 
     pub fn is_int(&self) -> bool {
-        matches!(self, Type::I1 | Type::I8 | Type::I32 | Type::I64)
+        matches!(
+            self,
+            Type::I1 | Type::I8 | Type::I16 | Type::I32 | Type::I64
+        )
     }
 
     pub fn is_real(&self) -> bool {
@@ -87,6 +91,7 @@ impl Type {
     pub fn size(&self) -> u64 {
         match self {
             Type::I1 | Type::I8 => 1,
+            Type::I16 => 2,
             Type::I32 | Type::Float => 4,
             Type::I64 | Type::Double | Type::Ptr(_) | Type::Closure(..) => 8,
             Type::Void | Type::Var(_) | Type::Param(_) | Type::Rec(..) => 0,
@@ -199,6 +204,7 @@ impl fmt::Display for Type {
         match self {
             Type::I1 => f.write_str("i1"),
             Type::I8 => f.write_str("i8"),
+            Type::I16 => f.write_str("i16"),
             Type::I32 => f.write_str("i32"),
             Type::I64 => f.write_str("i64"),
             Type::Float => f.write_str("float"),
@@ -528,6 +534,7 @@ impl TypeParser<'_> {
             match name.as_str() {
                 "i1" | "bool" => Type::I1,
                 "i8" | "char" => Type::I8,
+                "i16" => Type::I16,
                 "i32" => Type::I32,
                 "i64" => Type::I64,
                 "float" => Type::Float,

@@ -58,6 +58,7 @@ fn transcript(src: &str, file: &str) -> String {
                 .enumerate()
                 .map(|(i, a)| match (&a.kind, params.get(i)) {
                     (SexpKind::Int(i), Some(Type::I32)) => DspValue::I32(*i as i32),
+                    (SexpKind::Int(i), Some(Type::I16)) => DspValue::I16(*i as i16),
                     (SexpKind::Int(i), _) => DspValue::I64(*i),
                     (SexpKind::Float(x), Some(Type::Float)) => DspValue::Float(*x as f32),
                     (SexpKind::Float(x), _) => DspValue::Double(*x),
@@ -150,4 +151,14 @@ fn vectors() {
 #[test]
 fn operators() {
     check("operators");
+}
+
+#[test]
+fn aggregates() {
+    check("aggregates");
+}
+
+#[test]
+fn i16() {
+    check("i16");
 }

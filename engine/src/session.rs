@@ -931,7 +931,7 @@ fn define(interp: &mut Interp, state: &Rc<RefCell<State>>, form: &Datum) -> Resu
         });
         // `closure.var`, and `closure.var:TYPE` for its own type and the scalar types, so
         // that a wrong type gets a type error rather than "unbound variable".
-        let scalars = ["i1", "i8", "i32", "i64", "float", "double", "i8*"];
+        let scalars = ["i1", "i8", "i16", "i32", "i64", "float", "double", "i8*"];
         for (var, ty) in vars {
             let own = ty.to_string();
             let others = scalars
@@ -1341,6 +1341,7 @@ fn to_dsp_value(
                 .map_or_else(|| interp.is_true(v), |i| i != 0),
         ),
         "i8" => DspValue::I8(int()? as i8),
+        "i16" => DspValue::I16(int()? as i16),
         "i32" => DspValue::I32(int()? as i32),
         "i64" => DspValue::I64(int()?),
         "float" => DspValue::Float(real()? as f32),
@@ -1375,6 +1376,7 @@ fn from_dsp_value(interp: &mut Interp, v: DspValue) -> Value {
         // an i1 reaches Scheme as 1 or 0, as in Extempore
         DspValue::I1(b) => interp.int(i64::from(b)),
         DspValue::I8(i) => interp.int(i64::from(i)),
+        DspValue::I16(i) => interp.int(i64::from(i)),
         DspValue::I32(i) => interp.int(i64::from(i)),
         DspValue::I64(i) => interp.int(i),
         DspValue::Float(x) => interp.float(f64::from(x)),

@@ -144,9 +144,9 @@ impl FnCx<'_, '_> {
         Ok(slot)
     }
 
-    /// `(vector a b ..)`: the lanes stored in a fresh slot, or for `vector_ref` in the
-    /// zone (the result is then a pointer to the vector).
-    pub(super) fn vector_lit(
+    /// `(vector a b ..)`, `(array ..)`, `(tuple ..)`: the elements stored in a fresh
+    /// slot, or for the `_ref` forms in the zone (the result is then a pointer to it).
+    pub(super) fn agg_lit(
         &mut self,
         args: &[Expr],
         t: &Type,
@@ -155,25 +155,115 @@ impl FnCx<'_, '_> {
         sp: Option<&Span>,
     ) -> Result<Value> {
         let vt = if by_ref { Self::pointee(t) } else { t.clone() };
-        let Type::Vector(_, elem) = &vt else {
-            return Err(internal("vector literal of a non-vector"));
-        };
         let (base, at) = if by_ref {
             let zalloc = crate::runtime::abi::zonal_zalloc as *const u8 as u64;
-            let p = self.alloc_call(zalloc, None, vt.size(), vt.align().max(8), site);
+            let p = self.alloc_call(zalloc, None, vt.size().max(1), vt.align().max(8), site);
             (p, self.strip(p))
         } else {
             let s = self.agg_slot(&vt, sp)?;
             (s, s)
         };
-        let size = elem.size();
         for (i, a) in args.iter().enumerate() {
+            let (elem, off) = match &vt {
+                Type::Vector(_, e) | Type::Array(_, e) => ((**e).clone(), i as u64 * e.size()),
+                Type::Tuple(f) => (f[i].clone(), Type::field_offset(f, i)),
+                _ => return Err(internal("literal of a non-aggregate")),
+            };
             let x = self.value(a)?;
-            self.b
-                .ins()
-                .store(MemFlagsData::trusted(), x, at, (i as u64 * size) as i32);
+            self.trusted_store(x, &elem, at, off as i32);
         }
         Ok(base)
+    }
+
+    /// Stores `x` of type `t` at the compiler's own memory `at + off`.
+    fn trusted_store(&mut self, x: Value, t: &Type, at: Value, off: i32) {
+        if t.is_aggregate() {
+            let to = self.b.ins().iadd_imm_s(at, i64::from(off));
+            let from = self.strip(x);
+            self.copy_bytes(to, from, t.size());
+        } else {
+            self.b.ins().store(MemFlagsData::trusted(), x, at, off);
+        }
+    }
+
+    /// Loads a value of type `t` from the compiler's own memory `at + off` (a copy for an
+    /// aggregate).
+    fn trusted_load(&mut self, t: &Type, at: Value, off: i32, sp: Option<&Span>) -> Result<Value> {
+        if t.is_aggregate() {
+            let slot = self.agg_slot(t, sp)?;
+            let from = self.b.ins().iadd_imm_s(at, i64::from(off));
+            self.copy_bytes(slot, from, t.size());
+            return Ok(slot);
+        }
+        let ty = clif(t, sp)?.ok_or_else(|| internal("void element"))?;
+        Ok(self.b.ins().load(ty, MemFlagsData::trusted(), at, off))
+    }
+
+    /// `aref aref-ptr aset! afill! tref tref-ptr tset! tfill!` of an array or tuple
+    /// value (a variable's, a global's or a temporary's own bytes): an array index
+    /// outside `0..N` faults.
+    pub(super) fn agg_access(
+        &mut self,
+        b: Builtin,
+        args: &[Expr],
+        site: u32,
+        sp: Option<&Span>,
+    ) -> Result<Option<Value>> {
+        let whole = self.ty(&args[0]).clone();
+        let v = self.value(&args[0])?;
+        let base = self.strip(v);
+        match (&whole, b) {
+            (Type::Array(n, e), Builtin::Aref | Builtin::ArefPtr | Builtin::Aset) => {
+                let i = self.index(&args[1])?;
+                let out = self
+                    .b
+                    .ins()
+                    .icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, i, *n as i64);
+                self.fault_if(out, FaultCode::OutOfRange, site);
+                let off = self.b.ins().imul_imm_s(i, e.size() as i64);
+                let at = self.b.ins().iadd(base, off);
+                Ok(Some(match b {
+                    Builtin::ArefPtr => at,
+                    Builtin::Aref => self.trusted_load(e, at, 0, sp)?,
+                    _ => {
+                        let x = self.value(&args[2])?;
+                        self.trusted_store(x, e, at, 0);
+                        x
+                    }
+                }))
+            }
+            (Type::Array(_, e), Builtin::Afill) => {
+                for (k, a) in args[1..].iter().enumerate() {
+                    let x = self.value(a)?;
+                    self.trusted_store(x, e, base, (k as u64 * e.size()) as i32);
+                }
+                Ok(None)
+            }
+            (Type::Tuple(f), Builtin::Tfill) => {
+                for (k, a) in args[1..].iter().enumerate() {
+                    let x = self.value(a)?;
+                    self.trusted_store(x, &f[k], base, Type::field_offset(f, k) as i32);
+                }
+                Ok(None)
+            }
+            (Type::Tuple(f), Builtin::Tref | Builtin::TrefPtr | Builtin::Tset) => {
+                let crate::syntax::ExprKind::Int(k) = args[1].kind else {
+                    return Err(internal("tuple index"));
+                };
+                let k = k as usize;
+                let off = Type::field_offset(f, k) as i32;
+                Ok(Some(match b {
+                    Builtin::TrefPtr => self.b.ins().iadd_imm_s(base, i64::from(off)),
+                    Builtin::Tref => self.trusted_load(&f[k], base, off, sp)?,
+                    _ => {
+                        let x = self.value(&args[2])?;
+                        self.trusted_store(x, &f[k], base, off);
+                        x
+                    }
+                }))
+            }
+            _ => Err(internal("access of an aggregate value")),
+        }
     }
 
     /// The untagged address of the lanes of `e`, a vector value or a pointer to one
@@ -358,8 +448,11 @@ impl FnCx<'_, '_> {
         Ok(Some(match b {
             Builtin::Arith(op) => self.vector_arith(op, args, t, site, sp)?,
             Builtin::Math(m) => self.vector_math(m, args, t, site, sp)?,
-            Builtin::Vector | Builtin::VectorRef => {
-                self.vector_lit(args, t, b == Builtin::VectorRef, site, sp)?
+            Builtin::Vector | Builtin::Array | Builtin::Tuple => {
+                self.agg_lit(args, t, false, site, sp)?
+            }
+            Builtin::VectorRef | Builtin::ArrayRef | Builtin::TupleRef => {
+                self.agg_lit(args, t, true, site, sp)?
             }
             Builtin::Vref => self.vref(args, site, sp)?,
             Builtin::Vset => self.vset(args, site)?,

@@ -39,7 +39,16 @@ impl FnCx<'_, '_> {
                 }
             }
             (true, true) => self.b.ins().ireduce(tt, v),
+            // the x64 conversions take and give 32 or 64 bits: narrower ones go through i32
+            (true, false) if ft.bits() < 32 => {
+                let w = self.b.ins().sextend(types::I32, v);
+                self.b.ins().fcvt_from_sint(tt, w)
+            }
             (true, false) => self.b.ins().fcvt_from_sint(tt, v),
+            (false, true) if tt.bits() < 32 => {
+                let w = self.b.ins().fcvt_to_sint_sat(types::I32, v);
+                self.b.ins().ireduce(tt, w)
+            }
             (false, true) => self.b.ins().fcvt_to_sint_sat(tt, v),
             (false, false) if ft == tt => v,
             (false, false) if tt == types::F64 => self.b.ins().fpromote(tt, v),
@@ -206,8 +215,24 @@ impl FnCx<'_, '_> {
             | Builtin::VectorRef
             | Builtin::Vref
             | Builtin::Vset
-            | Builtin::Vfill => {
+            | Builtin::Vfill
+            | Builtin::Array
+            | Builtin::ArrayRef
+            | Builtin::Tuple
+            | Builtin::TupleRef => {
                 return self.vector_app(b, name, args, t, site, sp);
+            }
+            Builtin::Aref
+            | Builtin::ArefPtr
+            | Builtin::Aset
+            | Builtin::Afill
+            | Builtin::Tref
+            | Builtin::TrefPtr
+            | Builtin::Tset
+            | Builtin::Tfill
+                if at(0).is_aggregate() =>
+            {
+                return self.agg_access(b, args, site, sp);
             }
             Builtin::Arith(_) | Builtin::Math(_) | Builtin::Compare(_)
                 if t.vector_lanes().is_some() || at(0).vector_lanes().is_some() =>
@@ -474,7 +499,7 @@ impl FnCx<'_, '_> {
             Type::Ptr(_) | Type::Closure(..) => (v, abi::KIND_PTR),
             Type::I1 => (self.b.ins().uextend(types::I64, v), abi::KIND_I1),
             Type::I32 => (self.b.ins().sextend(types::I64, v), abi::KIND_I32),
-            Type::I8 => (self.b.ins().sextend(types::I64, v), abi::KIND_I32),
+            Type::I8 | Type::I16 => (self.b.ins().sextend(types::I64, v), abi::KIND_I32),
             _ => (v, abi::KIND_I64),
         }
     }

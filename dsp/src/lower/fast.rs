@@ -243,7 +243,11 @@ impl LoopScan<'_> {
             ExprKind::App(_, args) => match self.typed.builtin(e.id) {
                 Some(b @ (Builtin::Pref | Builtin::Pset)) => {
                     args.len() == if b == Builtin::Pref { 2 } else { 3 }
-                        && self.local(&args[0]).is_some_and(|p| ptrs.contains(&p))
+                        // an element held by value is copied, never remembered
+                        && self.local(&args[0]).is_some_and(|p| {
+                            ptrs.contains(&p)
+                                && !FnCx::pointee(&self.typed.vars[p].ty).is_aggregate()
+                        })
                         && self.local(&args[1]) == Some(v)
                         && all(&args[2..])
                 }
