@@ -32,6 +32,9 @@ pub enum Builtin {
     Printf,
     Println,
     Free,
+    /// `(callback time f args...)`: `f` (a closure or a bind-func) with `args`, at sample
+    /// `time`, on the audio thread.
+    Callback,
     Math(Math),
     /// `i64tod`-style conversion: from, to.
     Convert(Scalar, Scalar),
@@ -263,6 +266,7 @@ impl Builtin {
             "printf" => Printf,
             "println" => Println,
             "free" => Free,
+            "callback" => Callback,
             _ => {
                 if let Some(m) = self::Math::from_name(name) {
                     return Some(Math(m));

@@ -953,6 +953,7 @@ impl Cx<'_> {
                 self.unify(&p, &t, &what, sp)?;
                 Ok(Type::Void)
             }
+            Builtin::Callback => self.callback(args, sp),
             Builtin::Math(m) => {
                 self.nargs(name, args, m.arity(), sp)?;
                 arith(self, Kind::Real)
@@ -965,6 +966,50 @@ impl Cx<'_> {
                 Ok(to.ty())
             }
         }
+    }
+
+    /// `(callback time f args...)`: `time` an i64, `f` a closure that takes `args`.
+    fn callback(&mut self, args: &[Expr], sp: Option<&Span>) -> Result<Type> {
+        let [time, target, rest @ ..] = args else {
+            return Err(type_err(
+                "callback takes a time, a function and its arguments: \
+                 (callback (+ time 44100) my-func 1 2)",
+                sp,
+            ));
+        };
+        if rest.len() > crate::runtime::scheduled::MAX_CALLBACK_ARGS {
+            return Err(type_err(
+                format!(
+                    "callback passes {} arguments at most, given {}",
+                    crate::runtime::scheduled::MAX_CALLBACK_ARGS,
+                    rest.len()
+                ),
+                sp,
+            ));
+        }
+        let t = self.expr(time, Some(&Type::I64))?;
+        self.unify(&Type::I64, &t, "callback's time", time.span.as_ref())?;
+        let params: Vec<Type> = rest.iter().map(|_| self.fresh(Kind::Any)).collect();
+        let want = Type::Closure(Box::new(self.fresh(Kind::Any)), params.clone());
+        let ft = self.expr(target, Some(&want))?;
+        if let Type::Closure(_, p) = self.shallow(&ft)
+            && p.len() != rest.len()
+        {
+            return Err(type_err(
+                format!(
+                    "callback: the function takes {} argument(s), given {}",
+                    p.len(),
+                    rest.len()
+                ),
+                target.span.as_ref(),
+            ));
+        }
+        self.unify(&want, &ft, "callback's function", target.span.as_ref())?;
+        for (p, a) in params.iter().zip(rest) {
+            let t = self.expr(a, Some(p))?;
+            self.unify(p, &t, "an argument of callback", a.span.as_ref())?;
+        }
+        Ok(Type::Void)
     }
 
     fn first(&mut self, name: &str, args: &[Expr], sp: Option<&Span>) -> Result<Type> {

@@ -272,19 +272,7 @@ impl<'a> Parser<'a> {
                         sp.as_ref(),
                     );
                 };
-                let mut out = Vec::new();
-                for b in binds {
-                    match b.list() {
-                        Some([n, v]) => out.push((self.binder(n)?, self.expr(v)?)),
-                        _ => {
-                            return syntax(
-                                format!("a let binding is (name value), found `{b}`"),
-                                b.span.as_ref(),
-                            );
-                        }
-                    }
-                }
-                ExprKind::Let(out, self.body(&items[2..], s, "let")?)
+                return self.let_bindings(s, binds, &items[2..]);
             }
             "if" => {
                 if items.len() != 3 && items.len() != 4 {
@@ -540,6 +528,44 @@ impl<'a> Parser<'a> {
         Some(self.node(ExprKind::Let(vec![(binder, value)], vec![var]), sp))
     }
 
+    /// The bindings of a `let` in order, then its body. A lambda that names the variable
+    /// it is bound to calls itself: the variable is bound to `null` first and set to the
+    /// lambda before the next binding (so it is a shared cell the lambda captures, as
+    /// Extempore's let-bound recursive closures).
+    fn let_bindings(&mut self, s: &Sexp, binds: &[Sexp], body: &[Sexp]) -> Result<Expr> {
+        let mut out = Vec::new();
+        for (i, b) in binds.iter().enumerate() {
+            let Some([n, v]) = b.list() else {
+                return syntax(
+                    format!("a let binding is (name value), found `{b}`"),
+                    b.span.as_ref(),
+                );
+            };
+            let binder = self.binder(n)?;
+            let is_lambda = v
+                .list()
+                .and_then(|l| l.first())
+                .and_then(Sexp::sym)
+                .is_some_and(|h| h == "lambda");
+            if !(is_lambda && mentions(v, &binder.name)) {
+                out.push((binder, self.expr(v)?));
+                continue;
+            }
+            let name = binder.name.clone();
+            out.push((binder, self.node(ExprKind::Null, &v.span)));
+            let lambda = self.expr(v)?;
+            let mut rest = vec![self.node(ExprKind::Set(name, Box::new(lambda)), &v.span)];
+            if i + 1 < binds.len() {
+                rest.push(self.let_bindings(s, &binds[i + 1..], body)?);
+            } else {
+                rest.extend(self.body(body, s, "let")?);
+            }
+            return Ok(self.node(ExprKind::Let(out, rest), &s.span));
+        }
+        let body = self.body(body, s, "let")?;
+        Ok(self.node(ExprKind::Let(out, body), &s.span))
+    }
+
     /// `(clo.var[:TYPE])` or `(clo.var[:TYPE] value)`.
     fn env_var(&mut self, s: &Sexp, items: &[Sexp]) -> Result<ExprKind> {
         let head = self.binder(&items[0])?;
@@ -619,6 +645,15 @@ pub fn canonical(head: &str) -> &str {
         "zone-alloc" => "zalloc",
         "heap-alloc" => "halloc",
         other => other,
+    }
+}
+
+/// True when the symbol `name` occurs anywhere in `s`.
+fn mentions(s: &Sexp, name: &str) -> bool {
+    match &s.kind {
+        SexpKind::Sym(x) => x == name,
+        SexpKind::List(items) => items.iter().any(|i| mentions(i, name)),
+        _ => false,
     }
 }
 

@@ -82,3 +82,22 @@ fn threading_macros_put_the_value_first_or_last() {
     assert_eq!(eval(&mut s, "(last-arg)"), "-14");
     assert_eq!(eval(&mut s, "(bare-step)"), "4");
 }
+
+/// Extempore's `(closure-zalloc-test 1000000)` calls a closure of no arguments with one:
+/// its Scheme stub reads the arguments the closure takes and ignores the rest.
+#[test]
+fn extra_arguments_from_scheme_are_ignored_as_in_extempore() {
+    let mut s = session();
+    eval(
+        &mut s,
+        "(bind-func closure-zalloc-test 1000000
+           (let ((k:|100000,double|* (zalloc)))
+             (lambda () (aset! k 0 1.0) (aref k 0))))
+         (bind-func add1 (lambda (x:i64) (+ x 1)))",
+    );
+    assert_eq!(eval(&mut s, "(closure-zalloc-test 1000000)"), "1.0");
+    assert_eq!(eval(&mut s, "(add1 4 5 6)"), "5");
+    // too few is still an error
+    let e = s.eval_source("(add1)", "forms.xtm").unwrap_err();
+    assert!(e.message.contains("add1 takes 1 argument, got 0"), "{e}");
+}

@@ -361,6 +361,10 @@ impl FnCx<'_, '_> {
                 self.check_fault();
                 return Ok(None);
             }
+            Builtin::Callback => {
+                self.callback(args, site)?;
+                return Ok(None);
+            }
             Builtin::Convert(from, to) => {
                 let v = self.value(&args[0])?;
                 self.convert(v, &from.ty(), &to.ty())

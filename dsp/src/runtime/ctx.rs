@@ -20,6 +20,7 @@ use super::heap::{HeapError, HeapErrorKind, HeapPool, RemoteHeap};
 use super::messages::{MessageKind, MessageReader, MessageWriter, message_ring};
 use super::printf::{self, Arg, Buf};
 use super::reserve::Reserve;
+use super::scheduled::{Scheduled, ScheduledList};
 use super::shadow::{GRANULE, round_up, strip};
 use super::zone::{Zone, ZoneError, ZoneErrorKind};
 use std::fmt;
@@ -325,6 +326,8 @@ pub struct Ctx {
     print: PrintBuf,
     warned: WarnedSites,
     rng: u64,
+    /// Callbacks scheduled by `callback`, until the engine takes them.
+    scheduled: ScheduledList,
 }
 
 // SAFETY: `slots` points to a table that the owner of this context keeps alive and only
@@ -444,6 +447,7 @@ impl Ctx {
                 len: 0,
             },
             rng: DEFAULT_SEED,
+            scheduled: ScheduledList::new(),
         }
     }
 
@@ -656,6 +660,20 @@ impl Ctx {
                 0
             }
         }
+    }
+
+    /// xtlang `callback`: keeps `s` for the engine to run at its time; a fault when
+    /// [`MAX_SCHEDULED`](super::scheduled::MAX_SCHEDULED) are already kept.
+    pub fn schedule(&mut self, s: Scheduled, site: u32) {
+        if self.scheduled.push(s).is_err() {
+            self.raise(FaultCode::CallbacksFull, site, FaultDetail::None);
+        }
+    }
+
+    /// Hands the callbacks scheduled since the last take to `f`, in the order scheduled
+    /// (never allocates).
+    pub fn take_scheduled(&mut self, f: &mut dyn FnMut(Scheduled)) {
+        self.scheduled.drain(f);
     }
 
     /// Restarts the context's random sequence from `seed`.
