@@ -35,6 +35,9 @@ pub enum Builtin {
     /// `(callback time f args...)`: `f` (a closure or a bind-func) with `args`, at sample
     /// `time`, on the audio thread.
     Callback,
+    /// `(zone_cleanup body...)`, made by the parser into a call with one closure of no
+    /// arguments: run when the current memzone ends.
+    ZoneCleanup,
     Math(Math),
     /// `i64tod`-style conversion: from, to.
     Convert(Scalar, Scalar),
@@ -267,6 +270,7 @@ impl Builtin {
             "println" => Println,
             "free" => Free,
             "callback" => Callback,
+            "zone_cleanup" => ZoneCleanup,
             _ => {
                 if let Some(m) = self::Math::from_name(name) {
                     return Some(Math(m));

@@ -954,6 +954,13 @@ impl Cx<'_> {
                 Ok(Type::Void)
             }
             Builtin::Callback => self.callback(args, sp),
+            Builtin::ZoneCleanup => {
+                self.nargs(name, args, 1, sp)?;
+                let want = Type::Closure(Box::new(Type::Void), Vec::new());
+                let t = self.expr(&args[0], Some(&want))?;
+                self.unify(&want, &t, &what, sp)?;
+                Ok(Type::Void)
+            }
             Builtin::Math(m) => {
                 self.nargs(name, args, m.arity(), sp)?;
                 arith(self, Kind::Real)

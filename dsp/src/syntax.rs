@@ -327,6 +327,35 @@ impl<'a> Parser<'a> {
                     .collect::<Result<_>>()?;
                 ExprKind::While(Box::new(c), body)
             }
+            // (zone_cleanup body...): body runs when the zone that is current now ends
+            "zone_cleanup" => {
+                if items.len() < 2 {
+                    return syntax(
+                        format!("zone_cleanup takes (zone_cleanup body...), found `{s}`"),
+                        sp.as_ref(),
+                    );
+                }
+                let sym = |t: &str| Sexp {
+                    kind: SexpKind::Sym(t.into()),
+                    span: sp.clone(),
+                };
+                let mut form = vec![
+                    sym("lambda"),
+                    Sexp {
+                        kind: SexpKind::List(Vec::new()),
+                        span: sp.clone(),
+                    },
+                ];
+                form.extend(items[1..].iter().cloned());
+                form.push(sym("void"));
+                let lambda = Sexp {
+                    kind: SexpKind::List(form.clone()),
+                    span: sp.clone(),
+                };
+                let lam = self.lambda(&lambda, &form)?;
+                let lam = self.node(ExprKind::Lambda(lam), sp);
+                ExprKind::App("zone_cleanup".into(), vec![lam])
+            }
             "memzone" => {
                 if items.len() < 3 {
                     return syntax(

@@ -365,6 +365,19 @@ impl FnCx<'_, '_> {
                 self.callback(args, site)?;
                 return Ok(None);
             }
+            Builtin::ZoneCleanup => {
+                let f = self.value(&args[0])?;
+                let s = self.b.ins().iconst(types::I32, i64::from(site));
+                let ctx = self.ctx;
+                self.rt_call(
+                    abi::zonal_zone_cleanup as *const u8 as u64,
+                    &[types::I64, types::I64, types::I32],
+                    None,
+                    &[ctx, f, s],
+                );
+                self.check_fault();
+                return Ok(None);
+            }
             Builtin::Convert(from, to) => {
                 let v = self.value(&args[0])?;
                 self.convert(v, &from.ty(), &to.ty())

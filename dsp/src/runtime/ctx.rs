@@ -44,6 +44,9 @@ const PRINT_BUF: usize = 1024;
 /// The random generator's state in a new context (renders are reproducible).
 const DEFAULT_SEED: u64 = 0x5EED_0F2A_70A1;
 
+/// `zone_cleanup` closures a context holds at most, waiting for their zones to end.
+pub const MAX_CLEANUPS: usize = 64;
+
 /// Memzone sites whose zone-full warning a context remembers having given.
 const WARNED_SITES: usize = 64;
 
@@ -328,6 +331,8 @@ pub struct Ctx {
     rng: u64,
     /// Callbacks scheduled by `callback`, until the engine takes them.
     scheduled: ScheduledList,
+    /// `zone_cleanup` closures (zone depth, closure record), oldest first.
+    cleanups: Vec<(usize, u64)>,
 }
 
 // SAFETY: `slots` points to a table that the owner of this context keeps alive and only
@@ -448,6 +453,7 @@ impl Ctx {
             },
             rng: DEFAULT_SEED,
             scheduled: ScheduledList::new(),
+            cleanups: Vec::with_capacity(MAX_CLEANUPS),
         }
     }
 
@@ -616,12 +622,39 @@ impl Ctx {
     /// whose memory outlives calls).
     pub fn after_call(&mut self) {
         self.unwind_zones(1);
+        self.cleanups.clear();
         self.salloc_release(self.stack.addr());
         self.depth = 0;
         self.heap.drain_remote_frees();
     }
 
+    /// `zone_cleanup`: keeps the closure record `f` to be called when the current zone
+    /// ends, if it is a memzone (compiled code calls it, see [`Ctx::take_cleanup`]); a
+    /// cleanup on any other zone is dropped when the call or buffer ends, unrun (Extempore
+    /// never runs those either: its default zones are not destroyed).
+    pub fn zone_cleanup(&mut self, f: u64, site: u32) {
+        if self.cleanups.len() >= MAX_CLEANUPS {
+            self.raise(FaultCode::CleanupsFull, site, FaultDetail::None);
+            return;
+        }
+        self.cleanups.push((self.zones.len(), f));
+    }
+
+    /// The newest cleanup of the current zone, taken off the list; 0 when it has none.
+    pub fn take_cleanup(&mut self) -> u64 {
+        match self.cleanups.last() {
+            Some(&(depth, f)) if depth == self.zones.len() => {
+                self.cleanups.pop();
+                f
+            }
+            _ => 0,
+        }
+    }
+
     fn unwind_zones(&mut self, depth: usize) {
+        while self.cleanups.last().is_some_and(|c| c.0 > depth) {
+            self.cleanups.pop();
+        }
         while self.zones.len() > depth {
             if let Some(ZoneSlot::Own {
                 reserve_mark: Some(mark),

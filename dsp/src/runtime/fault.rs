@@ -50,11 +50,14 @@ pub enum FaultCode {
     /// `callback` with [`MAX_SCHEDULED`](super::scheduled::MAX_SCHEDULED) callbacks
     /// already scheduled by the same call: nothing was scheduled.
     CallbacksFull = 15,
+    /// `zone_cleanup` with [`MAX_CLEANUPS`](super::ctx::MAX_CLEANUPS) cleanups already
+    /// waiting for their zones to end.
+    CleanupsFull = 16,
 }
 
 impl FaultCode {
     /// Every fault code, in numeric order.
-    pub const ALL: [FaultCode; 15] = [
+    pub const ALL: [FaultCode; 16] = [
         FaultCode::OutOfRange,
         FaultCode::DivByZero,
         FaultCode::ZoneExhausted,
@@ -70,6 +73,7 @@ impl FaultCode {
         FaultCode::ClosureVar,
         FaultCode::FreedClosure,
         FaultCode::CallbacksFull,
+        FaultCode::CleanupsFull,
     ];
 
     /// The code stored in the context, or `None` for 0 (no fault) and unknown values.
@@ -104,6 +108,9 @@ impl FaultCode {
             }
             FaultCode::CallbacksFull => {
                 "callback not scheduled: one call may schedule 256 callbacks at most"
+            }
+            FaultCode::CleanupsFull => {
+                "zone_cleanup: 64 cleanups at most may wait for their zones to end"
             }
         }
     }
