@@ -38,6 +38,8 @@ pub enum Builtin {
     /// `(zone_cleanup body...)`, made by the parser into a call with one closure of no
     /// arguments: run when the current memzone ends.
     ZoneCleanup,
+    /// `(convert x)`: `x` as the number or pointer type its use wants.
+    Cast,
     Math(Math),
     /// `i64tod`-style conversion: from, to.
     Convert(Scalar, Scalar),
@@ -271,6 +273,7 @@ impl Builtin {
             "free" => Free,
             "callback" => Callback,
             "zone_cleanup" => ZoneCleanup,
+            "convert" => Cast,
             _ => {
                 if let Some(m) = self::Math::from_name(name) {
                     return Some(Math(m));

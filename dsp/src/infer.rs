@@ -954,6 +954,11 @@ impl Cx<'_> {
                 Ok(Type::Void)
             }
             Builtin::Callback => self.callback(args, sp),
+            Builtin::Cast => {
+                self.nargs(name, args, 1, sp)?;
+                self.expr(&args[0], None)?;
+                Ok(self.fresh(Kind::Any))
+            }
             Builtin::ZoneCleanup => {
                 self.nargs(name, args, 1, sp)?;
                 let want = Type::Closure(Box::new(Type::Void), Vec::new());

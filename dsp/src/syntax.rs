@@ -492,6 +492,43 @@ impl<'a> Parser<'a> {
                     self.node(ExprKind::App("=".into(), vec![p, null]), sp),
                 ))
             }
+            // (convert x TYPE): a binding of that type holding (convert x), whose type
+            // is otherwise what its use wants
+            "convert" => {
+                let (x, ty) = match items {
+                    [_, x] => (x, None),
+                    [_, x, t] => match t.sym().map(|t| self.names.parse(t)) {
+                        Some(Ok(ty)) => (x, Some(ty)),
+                        _ => {
+                            return syntax(
+                                format!("convert's second argument must be a type, found `{t}`"),
+                                t.span.as_ref(),
+                            );
+                        }
+                    },
+                    _ => {
+                        return syntax(
+                            "convert takes the shape (convert value [type])",
+                            sp.as_ref(),
+                        );
+                    }
+                };
+                let x = self.expr(x)?;
+                let call = self.node(ExprKind::App("convert".into(), vec![x]), sp);
+                let Some(ty) = ty else {
+                    return Ok(Some(call));
+                };
+                let name = format!("convert:{}", call.id);
+                let binder = Binder {
+                    name: name.clone(),
+                    ty: Some(ty),
+                    span: sp.clone(),
+                };
+                let var = self.node(ExprKind::Var(name), sp);
+                Ok(Some(
+                    self.node(ExprKind::Let(vec![(binder, call)], vec![var]), sp),
+                ))
+            }
             _ => Ok(None),
         }
     }
