@@ -48,6 +48,14 @@ pub enum Builtin {
     ArrayRef,
     Tuple,
     TupleRef,
+    /// `(callback time f args...)`: `f` (a closure or a bind-func) with `args`, at sample
+    /// `time`, on the audio thread.
+    Callback,
+    /// `(zone_cleanup body...)`, made by the parser into a call with one closure of no
+    /// arguments: run when the current memzone ends.
+    ZoneCleanup,
+    /// `(convert x)`: `x` as the number or pointer type its use wants.
+    Cast,
     Math(Math),
     /// `i64tod`-style conversion: from, to.
     Convert(Scalar, Scalar),
@@ -291,6 +299,9 @@ impl Builtin {
             "array_ref" => ArrayRef,
             "tuple" => Tuple,
             "tuple_ref" => TupleRef,
+            "callback" => Callback,
+            "zone_cleanup" => ZoneCleanup,
+            "convert" => Cast,
             _ => {
                 if let Some(m) = self::Math::from_name(name) {
                     return Some(Math(m));

@@ -3,6 +3,7 @@
 //! definition is kept as a template ([`crate::generic`]); the generic instances a
 //! definition calls are compiled first ([`crate::mono`]).
 
+use crate::builtin::Builtin;
 use crate::carry;
 use crate::error::{DspError, DspErrorKind, Result, syntax};
 use crate::generic::{self, Generics};
@@ -42,6 +43,15 @@ pub struct Compiler<'a> {
     pub default_zone: u64,
     /// Where compile-time warnings go (the same writer as the context's warnings).
     pub warn: &'a mut dyn FnMut(&str),
+    pub tramps: &'a mut Tramps,
+}
+
+/// The trampolines compiled so far, one per closure type, with their code (kept as long
+/// as the `Dsp`): how Rust and the engine call closures (see [`crate::interop`]).
+#[derive(Default)]
+pub struct Tramps {
+    pub by_type: HashMap<Type, u64>,
+    pub code: Vec<CodeBlock>,
 }
 
 /// What a definition produced.
@@ -90,6 +100,7 @@ impl Globals for RegGlobals<'_> {
 
 struct DefLinker<'a> {
     reg: &'a mut Registry,
+    tramps: &'a HashMap<Type, u64>,
     arena: &'a Arc<Arena>,
     literals: &'a mut Option<Zone>,
     def: Arc<str>,
@@ -140,6 +151,22 @@ impl Linker for DefLinker<'_> {
     }
     fn maker(&self) -> u64 {
         self.maker as u64
+    }
+    fn tramp(&self, t: &Type) -> Option<u64> {
+        self.tramps.get(t).copied()
+    }
+}
+
+/// The types of the functions `callback` calls in `e` (lambdas inside it included).
+fn callback_targets(e: &Expr, typed: &Typed, out: &mut Vec<Type>) {
+    if let ExprKind::App(_, args) = &e.kind
+        && typed.builtin(e.id) == Some(Builtin::Callback)
+        && let Some(target) = args.get(1)
+    {
+        out.push(typed.types[target.id].clone());
+    }
+    for c in e.children() {
+        callback_targets(c, typed, out);
     }
 }
 
@@ -441,6 +468,13 @@ impl Compiler<'_> {
         let mut ids = Vec::new();
         let mut all: Vec<&Lambda> = vec![init];
         all.extend(idxs.iter().map(|i| lambdas[i]));
+        let mut targets = Vec::new();
+        for e in &init.body {
+            callback_targets(e, typed, &mut targets);
+        }
+        for t in &targets {
+            self.tramp(t)?;
+        }
         for lam in all {
             let lt = typed
                 .lambda_types
@@ -451,6 +485,7 @@ impl Compiler<'_> {
             let consts = self.consts;
             let mut linker = DefLinker {
                 reg: self.reg,
+                tramps: &self.tramps.by_type,
                 arena: self.arena,
                 literals: &mut generation.literals,
                 def: def.clone(),
@@ -790,8 +825,19 @@ fn returns(e: &Expr, typed: &Typed, vars: &[usize]) -> bool {
 }
 
 impl Compiler<'_> {
+    /// The trampoline for closures of type `ft`, compiled the first time it is asked for.
+    pub fn tramp(&mut self, ft: &Type) -> Result<u64> {
+        if let Some(t) = self.tramps.by_type.get(ft) {
+            return Ok(*t);
+        }
+        let (addr, code) = self.trampoline(ft)?;
+        self.tramps.code.push(code);
+        self.tramps.by_type.insert(ft.clone(), addr);
+        Ok(addr)
+    }
+
     /// Compiles the trampoline for closures of type `ft` (see [`crate::interop`]).
-    pub fn trampoline(&mut self, ft: &Type) -> Result<(u64, CodeBlock)> {
+    fn trampoline(&mut self, ft: &Type) -> Result<(u64, CodeBlock)> {
         use cranelift_codegen::ir::{AbiParam, Signature, types};
         let mut code = self.jit.module();
         let mut sig = Signature::new(self.jit.call_conv());
@@ -800,8 +846,10 @@ impl Compiler<'_> {
         }
         let consts = self.consts;
         let mut literals = None;
+        let none_yet = HashMap::new();
         let mut linker = DefLinker {
             reg: self.reg,
+            tramps: &none_yet,
             arena: self.arena,
             literals: &mut literals,
             def: Arc::from(""),

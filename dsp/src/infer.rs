@@ -987,6 +987,19 @@ impl Cx<'_> {
             | Builtin::ArrayRef
             | Builtin::Tuple
             | Builtin::TupleRef => self.vector_builtin(b, name, args, sp),
+            Builtin::Callback => self.callback(args, sp),
+            Builtin::Cast => {
+                self.nargs(name, args, 1, sp)?;
+                self.expr(&args[0], None)?;
+                Ok(self.fresh(Kind::Any))
+            }
+            Builtin::ZoneCleanup => {
+                self.nargs(name, args, 1, sp)?;
+                let want = Type::Closure(Box::new(Type::Void), Vec::new());
+                let t = self.expr(&args[0], Some(&want))?;
+                self.unify(&want, &t, &what, sp)?;
+                Ok(Type::Void)
+            }
             Builtin::Math(m) => {
                 self.nargs(name, args, m.arity(), sp)?;
                 arith(self, Kind::Real)
@@ -1102,6 +1115,50 @@ impl Cx<'_> {
             }
             _ => Err(type_err(format!("{what} is not a vector form"), sp)),
         }
+    }
+
+    /// `(callback time f args...)`: `time` an i64, `f` a closure that takes `args`.
+    fn callback(&mut self, args: &[Expr], sp: Option<&Span>) -> Result<Type> {
+        let [time, target, rest @ ..] = args else {
+            return Err(type_err(
+                "callback takes a time, a function and its arguments: \
+                 (callback (+ time 44100) my-func 1 2)",
+                sp,
+            ));
+        };
+        if rest.len() > crate::runtime::scheduled::MAX_CALLBACK_ARGS {
+            return Err(type_err(
+                format!(
+                    "callback passes {} arguments at most, given {}",
+                    crate::runtime::scheduled::MAX_CALLBACK_ARGS,
+                    rest.len()
+                ),
+                sp,
+            ));
+        }
+        let t = self.expr(time, Some(&Type::I64))?;
+        self.unify(&Type::I64, &t, "callback's time", time.span.as_ref())?;
+        let params: Vec<Type> = rest.iter().map(|_| self.fresh(Kind::Any)).collect();
+        let want = Type::Closure(Box::new(self.fresh(Kind::Any)), params.clone());
+        let ft = self.expr(target, Some(&want))?;
+        if let Type::Closure(_, p) = self.shallow(&ft)
+            && p.len() != rest.len()
+        {
+            return Err(type_err(
+                format!(
+                    "callback: the function takes {} argument(s), given {}",
+                    p.len(),
+                    rest.len()
+                ),
+                target.span.as_ref(),
+            ));
+        }
+        self.unify(&want, &ft, "callback's function", target.span.as_ref())?;
+        for (p, a) in params.iter().zip(rest) {
+            let t = self.expr(a, Some(p))?;
+            self.unify(p, &t, "an argument of callback", a.span.as_ref())?;
+        }
+        Ok(Type::Void)
     }
 
     fn first(&mut self, name: &str, args: &[Expr], sp: Option<&Span>) -> Result<Type> {

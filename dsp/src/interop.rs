@@ -17,6 +17,7 @@
 //! Nothing [`AudioCtx`] does allocates, locks or prints.
 
 use crate::registry::{CodeMem, Epoch, INTERRUPTED, Outgoing, Registry, SwapBatch};
+use crate::runtime::scheduled::{NO_SLOT, Scheduled};
 use crate::runtime::shadow::strip;
 use crate::runtime::{Arena, ArenaBlock, Ctx, FaultCode, FaultDetail, RawFault};
 use crate::types::Type;
@@ -174,6 +175,8 @@ impl Entry {
 #[derive(Clone, Copy, Debug)]
 pub struct PreparedCall {
     pub(crate) slot: u32,
+    /// The closure record to call; 0: the closure in `slot` when the call runs.
+    pub(crate) closure: u64,
     pub(crate) tramp: u64,
     pub(crate) args: [u64; MAX_PREPARED_ARGS],
     /// Bit `i` set: `args[i]` is the offset in `text` of a NUL-terminated string.
@@ -181,13 +184,27 @@ pub struct PreparedCall {
     pub(crate) text: [u8; PREPARED_TEXT],
 }
 
-/// Arguments a [`PreparedCall`] holds at most.
-pub const MAX_PREPARED_ARGS: usize = 8;
+/// Arguments a [`PreparedCall`] holds at most (as many as a scheduled callback).
+pub const MAX_PREPARED_ARGS: usize = crate::runtime::scheduled::MAX_CALLBACK_ARGS;
 
 impl PreparedCall {
-    /// The slot of the bind-func it calls.
+    /// The slot of the bind-func it calls ([`NO_SLOT`] for a callback to a closure
+    /// record that is not a bind-func's).
     pub fn slot(&self) -> u32 {
         self.slot
+    }
+
+    /// The call a callback scheduled by DSP code makes, and its time.
+    pub(crate) fn scheduled(s: Scheduled) -> (i64, PreparedCall) {
+        let call = PreparedCall {
+            slot: s.slot,
+            closure: if s.slot == NO_SLOT { s.closure } else { 0 },
+            tramp: s.tramp,
+            args: s.args,
+            strings: 0,
+            text: [0; PREPARED_TEXT],
+        };
+        (s.time, call)
     }
 }
 /// Bytes of the strings of a [`PreparedCall`] (their NULs included) at most.
@@ -546,7 +563,10 @@ impl AudioCtx {
 
     /// Runs a call prepared on the control thread (e.g. a timed event).
     pub fn run_call(&mut self, c: &PreparedCall) -> Result<(), Fault> {
-        let clo = self.slots.get(c.slot as usize).copied().unwrap_or(0);
+        let clo = match c.closure {
+            0 => self.slots.get(c.slot as usize).copied().unwrap_or(0),
+            record => record,
+        };
         let mark = self.ctx.call_mark();
         let mut ret = 0u64;
         let mut args = c.args;
@@ -568,6 +588,15 @@ impl AudioCtx {
         let ctx: *mut Ctx = &mut *self.ctx;
         t(ctx, clo, args.as_ptr(), &mut ret);
         self.ctx.finish_call(mark).map_err(|raw| self.fault(raw))
+    }
+
+    /// Hands the callbacks DSP code scheduled with `callback` since the last take to `f`
+    /// (time, call), in the order scheduled. Never allocates.
+    pub fn take_scheduled(&mut self, f: &mut dyn FnMut(i64, PreparedCall)) {
+        self.ctx.take_scheduled(&mut |s| {
+            let (time, call) = PreparedCall::scheduled(s);
+            f(time, call);
+        });
     }
 
     /// The flag that stops this context's running loops (they fault as interrupted at

@@ -42,17 +42,17 @@ pub use interop::{
 };
 pub use lanes::{MAX_LANES, SlotTable};
 pub use registry::{LiveCounts, Outgoing, SwapBatch};
+pub use runtime::scheduled::MAX_SCHEDULED;
 pub use sexp::{Sexp, SexpKind, Span, parse};
 pub use types::{FnSig, Type};
 
 use compile::Compiler;
 use error::Result;
 use interop::{EntryKind, IO_SAMPLES, Tramp};
-use jit::{CodeBlock, CodeKeeper, Jit};
+use jit::{CodeKeeper, Jit};
 use lower::Consts;
 use registry::Registry;
 use runtime::{Arena, ArenaBlock, AudioConfig, ControlConfig, Ctx, Zone};
-use std::collections::HashMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -175,8 +175,7 @@ pub struct Dsp {
     generics: generic::Generics,
     jit: Jit,
     consts: Consts,
-    tramps: HashMap<Type, u64>,
-    tramp_code: Vec<CodeBlock>,
+    tramps: compile::Tramps,
     warnings: SharedWriter,
     strings: Zone,
     interrupt: Arc<AtomicBool>,
@@ -191,7 +190,7 @@ pub struct Dsp {
 impl Drop for Dsp {
     fn drop(&mut self) {
         let live = self.reg.take_code();
-        let tramps = std::mem::take(&mut self.tramp_code);
+        let tramps = std::mem::take(&mut self.tramps.code);
         self.keeper.keep(live.into_iter().chain(tramps));
         let zones = self.reg.take_zones();
         if let Ok(mut kept) = self.zone_keeper.lock() {
@@ -239,8 +238,7 @@ impl Dsp {
             generics: generic::Generics::default(),
             jit,
             consts,
-            tramps: HashMap::new(),
-            tramp_code: Vec::new(),
+            tramps: compile::Tramps::default(),
             warnings,
             strings,
             interrupt,
@@ -284,6 +282,7 @@ impl Dsp {
             consts: self.consts,
             default_zone: self.cfg.default_closure_zone as u64,
             warn: &mut warn,
+            tramps: &mut self.tramps,
         };
         let (out, kind) = match head {
             "bind-func" => (c.bind_func(form, items)?, DefinedKind::Func),
@@ -323,7 +322,7 @@ impl Dsp {
     }
 
     fn tramp(&mut self, ty: &Type) -> Result<u64> {
-        if let Some(t) = self.tramps.get(ty) {
+        if let Some(t) = self.tramps.by_type.get(ty) {
             return Ok(*t);
         }
         let mut noop = |_: &str| {};
@@ -337,11 +336,9 @@ impl Dsp {
             consts: self.consts,
             default_zone: 0,
             warn: &mut noop,
+            tramps: &mut self.tramps,
         };
-        let (addr, code) = c.trampoline(ty)?;
-        self.tramp_code.push(code);
-        self.tramps.insert(ty.clone(), addr);
-        Ok(addr)
+        c.tramp(ty)
     }
 
     /// The argument words of a call of `name`; `string` puts a string argument where the
@@ -397,6 +394,15 @@ impl Dsp {
         let result = words.and_then(|(def, words)| self.call_words(&def, &words));
         self.strings.reset();
         result
+    }
+
+    /// The callbacks DSP code run on the control thread scheduled with `callback` since
+    /// the last take (time, call), in the order scheduled: calls for the audio thread.
+    pub fn take_scheduled(&mut self) -> Vec<(i64, PreparedCall)> {
+        let mut calls = Vec::new();
+        self.ctx
+            .take_scheduled(&mut |s| calls.push(PreparedCall::scheduled(s)));
+        calls
     }
 
     /// The bind-func a call of `name` with `args` from outside DSP code means: `name`
@@ -495,6 +501,7 @@ impl Dsp {
             .fold(0u8, |m, (i, _)| m | (1 << i));
         Ok(PreparedCall {
             slot: def.slot,
+            closure: 0,
             tramp,
             args: a,
             strings,

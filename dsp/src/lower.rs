@@ -34,7 +34,7 @@
 //! - Every loop back-edge tests the thread's interrupt flag (see
 //!   [`crate::registry::INTERRUPT_SLOT`]), so a runaway loop can be stopped.
 //! - By stage: [`builtins`] (arithmetic, memory access, math, printing), [`calls`],
-//!   [`closures`], [`memory`] (loads, stores, allocation), [`control`] (`if`, loops),
+//!   [`closures`], [`callback`], [`memory`] (loads, stores, allocation), [`control`] (`if`, loops),
 //!   [`faults`], [`checks`] (memory checks and their merging), [`fast`] (the fast-loop
 //!   pass) and [`simd`].
 
@@ -52,6 +52,7 @@ use cranelift_frontend::{FunctionBuilder, Variable};
 
 mod aggregate;
 mod builtins;
+mod callback;
 mod calls;
 mod checks;
 mod closures;
@@ -94,6 +95,9 @@ pub trait Linker {
     /// The number of the generation being compiled (noted in the zone of each closure
     /// record its code makes).
     fn maker(&self) -> u64;
+    /// The trampoline compiled for closures of type `t`, when there is one (the compiler
+    /// makes one for the target of every `callback` before it lowers the code).
+    fn tramp(&self, t: &Type) -> Option<u64>;
 }
 
 /// The Cranelift type of a DSP value (`None` for void).

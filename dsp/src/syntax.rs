@@ -278,19 +278,7 @@ impl<'a> Parser<'a> {
                         sp.as_ref(),
                     );
                 };
-                let mut out = Vec::new();
-                for b in binds {
-                    match b.list() {
-                        Some([n, v]) => out.push((self.binder(n)?, self.expr(v)?)),
-                        _ => {
-                            return syntax(
-                                format!("a let binding is (name value), found `{b}`"),
-                                b.span.as_ref(),
-                            );
-                        }
-                    }
-                }
-                ExprKind::Let(out, self.body(&items[2..], s, "let")?)
+                return self.let_bindings(s, binds, &items[2..]);
             }
             "if" => {
                 if items.len() != 3 && items.len() != 4 {
@@ -344,6 +332,35 @@ impl<'a> Parser<'a> {
                     .map(|f| self.expr(f))
                     .collect::<Result<_>>()?;
                 ExprKind::While(Box::new(c), body)
+            }
+            // (zone_cleanup body...): body runs when the zone that is current now ends
+            "zone_cleanup" => {
+                if items.len() < 2 {
+                    return syntax(
+                        format!("zone_cleanup takes (zone_cleanup body...), found `{s}`"),
+                        sp.as_ref(),
+                    );
+                }
+                let sym = |t: &str| Sexp {
+                    kind: SexpKind::Sym(t.into()),
+                    span: sp.clone(),
+                };
+                let mut form = vec![
+                    sym("lambda"),
+                    Sexp {
+                        kind: SexpKind::List(Vec::new()),
+                        span: sp.clone(),
+                    },
+                ];
+                form.extend(items[1..].iter().cloned());
+                form.push(sym("void"));
+                let lambda = Sexp {
+                    kind: SexpKind::List(form.clone()),
+                    span: sp.clone(),
+                };
+                let lam = self.lambda(&lambda, &form)?;
+                let lam = self.node(ExprKind::Lambda(lam), sp);
+                ExprKind::App("zone_cleanup".into(), vec![lam])
             }
             "memzone" => {
                 if items.len() < 3 {
@@ -531,6 +548,43 @@ impl<'a> Parser<'a> {
                     self.node(ExprKind::App("tref".into(), vec![at, k]), sp),
                 ))
             }
+            // (convert x TYPE): a binding of that type holding (convert x), whose type
+            // is otherwise what its use wants
+            "convert" => {
+                let (x, ty) = match items {
+                    [_, x] => (x, None),
+                    [_, x, t] => match t.sym().map(|t| self.names.parse(t)) {
+                        Some(Ok(ty)) => (x, Some(ty)),
+                        _ => {
+                            return syntax(
+                                format!("convert's second argument must be a type, found `{t}`"),
+                                t.span.as_ref(),
+                            );
+                        }
+                    },
+                    _ => {
+                        return syntax(
+                            "convert takes the shape (convert value [type])",
+                            sp.as_ref(),
+                        );
+                    }
+                };
+                let x = self.expr(x)?;
+                let call = self.node(ExprKind::App("convert".into(), vec![x]), sp);
+                let Some(ty) = ty else {
+                    return Ok(Some(call));
+                };
+                let name = format!("convert:{}", call.id);
+                let binder = Binder {
+                    name: name.clone(),
+                    ty: Some(ty),
+                    span: sp.clone(),
+                };
+                let var = self.node(ExprKind::Var(name), sp);
+                Ok(Some(
+                    self.node(ExprKind::Let(vec![(binder, call)], vec![var]), sp),
+                ))
+            }
             _ => Ok(None),
         }
     }
@@ -594,6 +648,44 @@ impl<'a> Parser<'a> {
         let value = self.node(ExprKind::Var(name.to_string()), sp);
         let var = self.node(ExprKind::Var(tmp), sp);
         Some(self.node(ExprKind::Let(vec![(binder, value)], vec![var]), sp))
+    }
+
+    /// The bindings of a `let` in order, then its body. A lambda that names the variable
+    /// it is bound to calls itself: the variable is bound to `null` first and set to the
+    /// lambda before the next binding (so it is a shared cell the lambda captures, as
+    /// Extempore's let-bound recursive closures).
+    fn let_bindings(&mut self, s: &Sexp, binds: &[Sexp], body: &[Sexp]) -> Result<Expr> {
+        let mut out = Vec::new();
+        for (i, b) in binds.iter().enumerate() {
+            let Some([n, v]) = b.list() else {
+                return syntax(
+                    format!("a let binding is (name value), found `{b}`"),
+                    b.span.as_ref(),
+                );
+            };
+            let binder = self.binder(n)?;
+            let is_lambda = v
+                .list()
+                .and_then(|l| l.first())
+                .and_then(Sexp::sym)
+                .is_some_and(|h| h == "lambda");
+            if !(is_lambda && mentions(v, &binder.name)) {
+                out.push((binder, self.expr(v)?));
+                continue;
+            }
+            let name = binder.name.clone();
+            out.push((binder, self.node(ExprKind::Null, &v.span)));
+            let lambda = self.expr(v)?;
+            let mut rest = vec![self.node(ExprKind::Set(name, Box::new(lambda)), &v.span)];
+            if i + 1 < binds.len() {
+                rest.push(self.let_bindings(s, &binds[i + 1..], body)?);
+            } else {
+                rest.extend(self.body(body, s, "let")?);
+            }
+            return Ok(self.node(ExprKind::Let(out, rest), &s.span));
+        }
+        let body = self.body(body, s, "let")?;
+        Ok(self.node(ExprKind::Let(out, body), &s.span))
     }
 
     /// `(clo.var[:TYPE])` or `(clo.var[:TYPE] value)`.
@@ -716,6 +808,15 @@ pub fn canonical(head: &str) -> &str {
         "imp_rand1_f" => "xtc_rand1_f",
         "imp_rand2_f" => "xtc_rand2_f",
         other => other,
+    }
+}
+
+/// True when the symbol `name` occurs anywhere in `s`.
+fn mentions(s: &Sexp, name: &str) -> bool {
+    match &s.kind {
+        SexpKind::Sym(x) => x == name,
+        SexpKind::List(items) => items.iter().any(|i| mentions(i, name)),
+        _ => false,
     }
 }
 

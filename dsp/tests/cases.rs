@@ -162,3 +162,8 @@ fn aggregates() {
 fn i16() {
     check("i16");
 }
+
+#[test]
+fn zone_cleanup() {
+    check("zone_cleanup");
+}

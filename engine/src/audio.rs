@@ -169,6 +169,7 @@ impl Processor {
             if let Some(entry) = running {
                 self.stats.load.ran(entry.slot(), ran);
             }
+            self.queue_scheduled(t);
             done = until;
         }
         out[frames * channels..].fill(0.0);
@@ -393,7 +394,23 @@ impl Processor {
             if let Err(fault) = result {
                 self.give_back(Returned::EventFault { fault, time: now });
             }
+            self.queue_scheduled(now);
         }
+    }
+
+    /// Queues the callbacks DSP code scheduled (xtlang's `callback`) in code that ran at
+    /// sample `now`, as events. One whose time is not after `now` runs at `now + 1`: the
+    /// sample it ran at is rendered (or being run), and a callback that schedules itself
+    /// at its own time then runs once per sample rather than forever in one buffer.
+    fn queue_scheduled(&mut self, now: i64) {
+        let (pending, stats) = (&mut self.pending, &self.stats);
+        let mut queue = |time: i64, call: PreparedCall| {
+            if pending.push(time.max(now + 1), call).is_err() {
+                stats.dropped_events.fetch_add(1, Ordering::Relaxed);
+            }
+        };
+        self.ctx.take_scheduled(&mut queue);
+        self.lanes.take_scheduled(&mut queue);
     }
 
     fn give_back(&mut self, value: Returned) {

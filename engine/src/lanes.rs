@@ -7,7 +7,7 @@
 //! one in never allocates. Lane outputs live in one buffer reserved up front. A lane
 //! whose closure faults is silent until the next routing or swap (its neighbours play on).
 
-use zonal_dsp::{AudioCtx, Entry, Fault, MAX_LANES};
+use zonal_dsp::{AudioCtx, Entry, Fault, MAX_LANES, PreparedCall};
 
 use crate::audio::MAX_FRAMES;
 use crate::workers::{LaneJob, Pool};
@@ -203,6 +203,13 @@ impl Lanes {
     }
 
     /// Ends the buffer for every lane (resets their audio zones).
+    /// Hands the callbacks the lanes' closures scheduled (`callback` in DSP code) to `f`.
+    pub fn take_scheduled(&mut self, f: &mut dyn FnMut(i64, PreparedCall)) {
+        for ctx in self.contexts.iter_mut() {
+            ctx.take_scheduled(f);
+        }
+    }
+
     pub fn end_buffer(&mut self) {
         for ctx in self.contexts.iter_mut() {
             ctx.end_buffer();

@@ -913,6 +913,7 @@ fn define(interp: &mut Interp, state: &Rc<RefCell<State>>, form: &Datum) -> Resu
     .map_err(dsp_error)?;
     {
         let mut st = state.borrow_mut();
+        collect_scheduled(&mut st);
         if st.notices.is_some() {
             st.fault_notices = st.notices.clone();
         }
@@ -1291,6 +1292,23 @@ fn call_dsp(
             format!("{name} is no longer a compiled closure"),
         ));
     };
+    let wanted = sig.params.len();
+    let args = if args.len() > wanted {
+        // Extempore's Scheme stub of a closure reads the arguments it takes and ignores
+        // the rest; zonal does the same, and says so
+        eprintln!(
+            "warning: {name} takes {wanted} argument{}, got {}: the last {} ignored",
+            if wanted == 1 { "" } else { "s" },
+            args.len(),
+            match args.len() - wanted {
+                1 => "one is".to_string(),
+                n => format!("{n} are"),
+            }
+        );
+        &args[..wanted]
+    } else {
+        args
+    };
     if sig.params.len() != args.len() {
         return Err(Error::new(
             ErrorKind::Arity,
@@ -1312,9 +1330,21 @@ fn call_dsp(
         st.events.push((time, call));
         return Ok(interp.unspecified());
     }
-    let result = st.dsp.call(name, &values).map_err(dsp_error)?;
+    let result = st.dsp.call(name, &values);
+    collect_scheduled(&mut st);
+    let result = result.map_err(dsp_error)?;
     drop(st);
     Ok(from_dsp_value(interp, result))
+}
+
+/// The callbacks DSP code scheduled (xtlang's `callback`) while running on the control
+/// thread: sent to the audio thread with the next flush, as events at their times
+/// (without an audio thread, nothing runs them).
+fn collect_scheduled(st: &mut State) {
+    let calls = st.dsp.take_scheduled();
+    if matches!(st.link, AudioLink::Rings(_)) {
+        st.events.extend(calls);
+    }
 }
 
 fn to_dsp_value(

@@ -82,3 +82,73 @@ fn threading_macros_put_the_value_first_or_last() {
     assert_eq!(eval(&mut s, "(last-arg)"), "-14");
     assert_eq!(eval(&mut s, "(bare-step)"), "4");
 }
+
+/// Extempore's `(closure-zalloc-test 1000000)` calls a closure of no arguments with one:
+/// its Scheme stub reads the arguments the closure takes and ignores the rest.
+#[test]
+fn extra_arguments_from_scheme_are_ignored_as_in_extempore() {
+    let mut s = session();
+    eval(
+        &mut s,
+        "(bind-func closure-zalloc-test 1000000
+           (let ((k:|100000,double|* (zalloc)))
+             (lambda () (aset! k 0 1.0) (aref k 0))))
+         (bind-func add1 (lambda (x:i64) (+ x 1)))",
+    );
+    assert_eq!(eval(&mut s, "(closure-zalloc-test 1000000)"), "1.0");
+    assert_eq!(eval(&mut s, "(add1 4 5 6)"), "5");
+    // too few is still an error
+    let e = s.eval_source("(add1)", "forms.xtm").unwrap_err();
+    assert!(e.message.contains("add1 takes 1 argument, got 0"), "{e}");
+}
+
+#[test]
+fn convert_gives_the_type_named_or_the_one_its_use_wants() {
+    let mut s = session();
+    eval(
+        &mut s,
+        "(bind-func to-int (lambda () (convert (/ 7.0 2.0) i64)))
+         (bind-func to-real (lambda (x:i64) (let ((y:double (convert x))) (* y 0.5))))
+         (bind-func compared (lambda (z:double) (> z (convert 2))))
+         (bind-func same-pointer (lambda () (let ((p:i64* (zalloc)) (q:i8* (convert p))) (= (convert q i64) (convert p i64)))))",
+    );
+    assert_eq!(eval(&mut s, "(to-int)"), "3");
+    assert_eq!(eval(&mut s, "(to-real 3)"), "1.5");
+    assert_eq!(eval(&mut s, "(compared 2.5)"), "1");
+    assert_eq!(eval(&mut s, "(same-pointer)"), "1");
+    let e = s
+        .eval_source("(bind-func bad (lambda () (convert 1.0 3)))", "forms.xtm")
+        .unwrap_err();
+    assert!(
+        e.message
+            .contains("convert's second argument must be a type"),
+        "{e}"
+    );
+}
+
+#[test]
+fn random_of_two_bounds_stays_within_them_for_each_number_type() {
+    let mut s = session();
+    eval(
+        &mut s,
+        "(bind-func in-bounds
+           (lambda ()
+             (let ((ok #t))
+               (dotimes (i 2000)
+                 (let ((d (random -1.0 1.0)) (f (random 2.0:f 3.0:f))
+                       (n (random 10 13)) (k:i32 (random (convert 0 i32) (convert 2 i32))))
+                   (if (or (< d -1.0) (>= d 1.0) (< f 2.0:f) (>= f 3.0:f)
+                           (< n 10) (>= n 13) (< k (convert 0 i32)) (>= k (convert 2 i32)))
+                       (set! ok #f))))
+               ok)))
+         (bind-func hits-every-integer
+           (lambda ()
+             (let ((seen:i64* (zalloc 3)))
+               (dotimes (i 300) (pset! seen (- (random 10 13) 10) 1))
+               (+ (pref seen 0) (pref seen 1) (pref seen 2)))))",
+    );
+    assert_eq!(eval(&mut s, "(in-bounds)"), "1");
+    assert_eq!(eval(&mut s, "(hits-every-integer)"), "3");
+    // Scheme's random is still Scheme's
+    assert_eq!(eval(&mut s, "(< (random 4) 4)"), "#t");
+}

@@ -394,6 +394,40 @@ impl FnCx<'_, '_> {
                 self.check_fault();
                 return Ok(None);
             }
+            Builtin::Callback => {
+                self.callback(args, site)?;
+                return Ok(None);
+            }
+            Builtin::Cast => {
+                let from = self.ty(&args[0]).clone();
+                let v = self.value(&args[0])?;
+                let pointer = |t: &Type| matches!(t, Type::Ptr(_) | Type::Closure(..));
+                let word = |t: &Type| pointer(t) || *t == Type::I64;
+                if from == *t || (word(&from) && word(t)) {
+                    v
+                } else if (from.is_int() || from.is_real()) && (t.is_int() || t.is_real()) {
+                    self.convert(v, &from, t)
+                } else {
+                    return Err(DspError::new(
+                        DspErrorKind::Type,
+                        format!("convert cannot make a {t} of a {from}"),
+                        sp,
+                    ));
+                }
+            }
+            Builtin::ZoneCleanup => {
+                let f = self.value(&args[0])?;
+                let s = self.b.ins().iconst(types::I32, i64::from(site));
+                let ctx = self.ctx;
+                self.rt_call(
+                    abi::zonal_zone_cleanup as *const u8 as u64,
+                    &[types::I64, types::I64, types::I32],
+                    None,
+                    &[ctx, f, s],
+                );
+                self.check_fault();
+                return Ok(None);
+            }
             Builtin::Convert(from, to) => {
                 let v = self.value(&args[0])?;
                 self.convert(v, &from.ty(), &to.ty())

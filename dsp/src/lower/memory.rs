@@ -1,8 +1,9 @@
 //! Memory: checked loads and stores, runtime calls, allocation (`salloc` `zalloc`
-//! `halloc`) and `memzone`.
+//! `halloc`) and `memzone` (with the `zone_cleanup` closures run at its end).
 
 use super::{FnCx, internal};
 use crate::error::{DspError, DspErrorKind, Result};
+use crate::runtime::FaultCode;
 use crate::runtime::abi::{self};
 use crate::sexp::Span;
 use crate::syntax::{AllocKind, Expr};
@@ -84,11 +85,38 @@ impl FnCx<'_, '_> {
         );
         self.check_fault();
         let r = self.body(body)?;
+        self.run_cleanups(site)?;
         let pop = abi::zonal_memzone_pop as *const u8 as u64;
         self.rt_call(pop, &[types::I64, types::I32], None, &[ctx, s]);
         self.invalidate();
         self.check_fault();
         Ok(r)
+    }
+
+    /// Calls the closures `zone_cleanup` registered on the memzone about to end, newest
+    /// first (`zonal_take_cleanup` hands them out one at a time, then 0).
+    fn run_cleanups(&mut self, site: u32) -> Result<()> {
+        let next = self.b.create_block();
+        let call = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.ins().jump(next, &[]);
+        self.b.switch_to_block(next);
+        let ctx = self.ctx;
+        let take = abi::zonal_take_cleanup as *const u8 as u64;
+        let f = self
+            .rt_call(take, &[types::I64], Some(types::I64), &[ctx])
+            .ok_or_else(|| internal("zonal_take_cleanup has a result"))?;
+        self.b.ins().brif(f, call, &[], done, &[]);
+        self.b.switch_to_block(call);
+        self.b.seal_block(call);
+        let ft = Type::Closure(Box::new(Type::Void), Vec::new());
+        self.call_closure(f, &ft, Vec::new(), FaultCode::BadClosure, site)?;
+        self.check_fault();
+        self.b.ins().jump(next, &[]);
+        self.b.seal_block(next);
+        self.b.switch_to_block(done);
+        self.b.seal_block(done);
+        Ok(())
     }
 
     /// `salloc`/`zalloc`/`halloc` of `count` (default 1) elements of what `t` points to.

@@ -25,6 +25,9 @@
 //! | `zonal_index_fault` | `(ctx, index: i64, size: u64, site: u32)` | records the fault of an index whose offset does not fit in an address |
 //! | `zonal_salloc_release` | `(ctx, sp: u64)` | gives back the `salloc` stack above `sp` and marks it dead (a function that `salloc`s calls it when it returns) |
 //! | `zonal_env_var` | `(ctx, table: u64, env: u64, name: u64, type_id: u64, site: u32) -> u64` | address of the value of captured variable `name` (an arena C string) in the environment `env`, from the closure's variable table (see [`crate::runtime::vars`]); 0 + fault when it has no such variable of that type |
+//! | `zonal_callback` | `(ctx, time: i64, tramp: u64, slot: u32, closure: u64, args: *const u64, n: u32, site: u32)` | xtlang `callback`: schedules the call of bind-func slot `slot` (or, when it is `NO_SLOT`, of the closure record `closure`) through the trampoline `tramp` with the `n` ≤ 8 argument words at `args`, at sample `time` (see [`crate::runtime::scheduled`]); a fault when too many are scheduled |
+//! | `zonal_zone_cleanup` | `(ctx, closure: u64, site: u32)` | `zone_cleanup`: keeps a closure of type `[void]*` to call when the current memzone ends; a fault when 64 wait |
+//! | `zonal_take_cleanup` | `(ctx) -> u64` | the newest cleanup closure of the current zone, taken off the list, or 0 (the end of a memzone calls each) |
 //! | `zonal_random` | `(ctx) -> f64` | xtlang `random`: uniform in [0, 1), reproducible per context |
 //! | `zonal_sin` … | see [`crate::runtime::math`] | math without a Cranelift instruction |
 //!
@@ -49,6 +52,7 @@
 use super::ctx::Ctx;
 use super::fault::{FaultCode, FaultDetail};
 pub use super::printf::{KIND_F64, KIND_I1, KIND_I32, KIND_I64, KIND_PTR, KIND_STR};
+use super::scheduled::{MAX_CALLBACK_ARGS, Scheduled};
 use std::mem::offset_of;
 
 /// Byte offset of [`Ctx::fault`].
@@ -289,6 +293,62 @@ pub unsafe extern "C" fn zonal_salloc_release(ctx: *mut Ctx, sp: u64) {
     }
 }
 
+/// xtlang `callback`.
+///
+/// # Safety
+/// `ctx` is null or points to a live context no one else is using during the call;
+/// non-null `args` points to `n` readable words.
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn zonal_callback(
+    ctx: *mut Ctx,
+    time: i64,
+    tramp: u64,
+    slot: u32,
+    closure: u64,
+    args: *const u64,
+    n: u32,
+    site: u32,
+) {
+    // SAFETY: the caller passes the context it was itself called with, exclusively.
+    let Some(ctx) = (unsafe { ctx.as_mut() }) else {
+        return;
+    };
+    let mut words = [0u64; MAX_CALLBACK_ARGS];
+    let n = (n as usize).min(MAX_CALLBACK_ARGS);
+    if !args.is_null() && n > 0 {
+        // SAFETY: the caller passes `n` readable words at `args`.
+        words[..n].copy_from_slice(unsafe { std::slice::from_raw_parts(args, n) });
+    }
+    let s = Scheduled {
+        time,
+        tramp,
+        slot,
+        closure,
+        args: words,
+    };
+    ctx.schedule(s, site);
+}
+
+/// `zone_cleanup`.
+///
+/// # Safety
+/// `ctx` is null or points to a live context no one else is using during the call.
+pub unsafe extern "C" fn zonal_zone_cleanup(ctx: *mut Ctx, closure: u64, site: u32) {
+    // SAFETY: the caller passes the context it was itself called with, exclusively.
+    if let Some(ctx) = unsafe { ctx.as_mut() } {
+        ctx.zone_cleanup(closure, site);
+    }
+}
+
+/// The next cleanup closure of the current zone, or 0.
+///
+/// # Safety
+/// `ctx` is null or points to a live context no one else is using during the call.
+pub unsafe extern "C" fn zonal_take_cleanup(ctx: *mut Ctx) -> u64 {
+    // SAFETY: the caller passes the context it was itself called with, exclusively.
+    unsafe { ctx.as_mut() }.map_or(0, Ctx::take_cleanup)
+}
+
 /// xtlang `random`: uniform in [0, 1) from the context's own reproducible sequence.
 ///
 /// # Safety
@@ -338,6 +398,9 @@ pub fn symbols() -> Vec<(&'static str, *const u8)> {
         ("zonal_index_fault", zonal_index_fault as *const u8),
         ("zonal_salloc_release", zonal_salloc_release as *const u8),
         ("zonal_random", zonal_random as *const u8),
+        ("zonal_callback", zonal_callback as *const u8),
+        ("zonal_zone_cleanup", zonal_zone_cleanup as *const u8),
+        ("zonal_take_cleanup", zonal_take_cleanup as *const u8),
         ("zonal_env_var", zonal_env_var as *const u8),
     ];
     v.extend(super::math::symbols());

@@ -20,6 +20,7 @@ use super::heap::{HeapError, HeapErrorKind, HeapPool, RemoteHeap};
 use super::messages::{MessageKind, MessageReader, MessageWriter, message_ring};
 use super::printf::{self, Arg, Buf};
 use super::reserve::Reserve;
+use super::scheduled::{Scheduled, ScheduledList};
 use super::shadow::{GRANULE, round_up, strip};
 use super::zone::{Zone, ZoneError, ZoneErrorKind};
 use std::fmt;
@@ -42,6 +43,9 @@ const PRINT_BUF: usize = 1024;
 
 /// The random generator's state in a new context (renders are reproducible).
 const DEFAULT_SEED: u64 = 0x5EED_0F2A_70A1;
+
+/// `zone_cleanup` closures a context holds at most, waiting for their zones to end.
+pub const MAX_CLEANUPS: usize = 64;
 
 /// Memzone sites whose zone-full warning a context remembers having given.
 const WARNED_SITES: usize = 64;
@@ -325,6 +329,10 @@ pub struct Ctx {
     print: PrintBuf,
     warned: WarnedSites,
     rng: u64,
+    /// Callbacks scheduled by `callback`, until the engine takes them.
+    scheduled: ScheduledList,
+    /// `zone_cleanup` closures (zone depth, closure record), oldest first.
+    cleanups: Vec<(usize, u64)>,
 }
 
 // SAFETY: `slots` points to a table that the owner of this context keeps alive and only
@@ -444,6 +452,8 @@ impl Ctx {
                 len: 0,
             },
             rng: DEFAULT_SEED,
+            scheduled: ScheduledList::new(),
+            cleanups: Vec::with_capacity(MAX_CLEANUPS),
         }
     }
 
@@ -612,12 +622,39 @@ impl Ctx {
     /// whose memory outlives calls).
     pub fn after_call(&mut self) {
         self.unwind_zones(1);
+        self.cleanups.clear();
         self.salloc_release(self.stack.addr());
         self.depth = 0;
         self.heap.drain_remote_frees();
     }
 
+    /// `zone_cleanup`: keeps the closure record `f` to be called when the current zone
+    /// ends, if it is a memzone (compiled code calls it, see [`Ctx::take_cleanup`]); a
+    /// cleanup on any other zone is dropped when the call or buffer ends, unrun (Extempore
+    /// never runs those either: its default zones are not destroyed).
+    pub fn zone_cleanup(&mut self, f: u64, site: u32) {
+        if self.cleanups.len() >= MAX_CLEANUPS {
+            self.raise(FaultCode::CleanupsFull, site, FaultDetail::None);
+            return;
+        }
+        self.cleanups.push((self.zones.len(), f));
+    }
+
+    /// The newest cleanup of the current zone, taken off the list; 0 when it has none.
+    pub fn take_cleanup(&mut self) -> u64 {
+        match self.cleanups.last() {
+            Some(&(depth, f)) if depth == self.zones.len() => {
+                self.cleanups.pop();
+                f
+            }
+            _ => 0,
+        }
+    }
+
     fn unwind_zones(&mut self, depth: usize) {
+        while self.cleanups.last().is_some_and(|c| c.0 > depth) {
+            self.cleanups.pop();
+        }
         while self.zones.len() > depth {
             if let Some(ZoneSlot::Own {
                 reserve_mark: Some(mark),
@@ -656,6 +693,20 @@ impl Ctx {
                 0
             }
         }
+    }
+
+    /// xtlang `callback`: keeps `s` for the engine to run at its time; a fault when
+    /// [`MAX_SCHEDULED`](super::scheduled::MAX_SCHEDULED) are already kept.
+    pub fn schedule(&mut self, s: Scheduled, site: u32) {
+        if self.scheduled.push(s).is_err() {
+            self.raise(FaultCode::CallbacksFull, site, FaultDetail::None);
+        }
+    }
+
+    /// Hands the callbacks scheduled since the last take to `f`, in the order scheduled
+    /// (never allocates).
+    pub fn take_scheduled(&mut self, f: &mut dyn FnMut(Scheduled)) {
+        self.scheduled.drain(f);
     }
 
     /// Restarts the context's random sequence from `seed`.

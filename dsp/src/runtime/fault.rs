@@ -47,11 +47,17 @@ pub enum FaultCode {
     /// A call through a closure record whose code was freed: the closure outlived every
     /// definition and zone that kept its code (or the value was never a closure).
     FreedClosure = 14,
+    /// `callback` with [`MAX_SCHEDULED`](super::scheduled::MAX_SCHEDULED) callbacks
+    /// already scheduled by the same call: nothing was scheduled.
+    CallbacksFull = 15,
+    /// `zone_cleanup` with [`MAX_CLEANUPS`](super::ctx::MAX_CLEANUPS) cleanups already
+    /// waiting for their zones to end.
+    CleanupsFull = 16,
 }
 
 impl FaultCode {
     /// Every fault code, in numeric order.
-    pub const ALL: [FaultCode; 14] = [
+    pub const ALL: [FaultCode; 16] = [
         FaultCode::OutOfRange,
         FaultCode::DivByZero,
         FaultCode::ZoneExhausted,
@@ -66,6 +72,8 @@ impl FaultCode {
         FaultCode::Interrupted,
         FaultCode::ClosureVar,
         FaultCode::FreedClosure,
+        FaultCode::CallbacksFull,
+        FaultCode::CleanupsFull,
     ];
 
     /// The code stored in the context, or `None` for 0 (no fault) and unknown values.
@@ -97,6 +105,12 @@ impl FaultCode {
             }
             FaultCode::FreedClosure => {
                 "call through a closure whose code was freed: it outlived the definition that made it (or the value is not a closure)"
+            }
+            FaultCode::CallbacksFull => {
+                "callback not scheduled: one call may schedule 256 callbacks at most"
+            }
+            FaultCode::CleanupsFull => {
+                "zone_cleanup: 64 cleanups at most may wait for their zones to end"
             }
         }
     }

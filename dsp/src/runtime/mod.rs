@@ -12,6 +12,8 @@
 //! - [`printf`], [`messages`]: C-format printing without allocation, and the ring that
 //!   carries the audio thread's text to the control thread.
 //! - [`vars`]: the table of a closure's captured variables behind `closure.var`.
+//! - [`scheduled`]: the callbacks DSP code schedules with `callback`, held until the
+//!   engine takes them.
 //! - [`math`], [`abi`]: the `extern "C"` functions and the offsets codegen uses.
 //!
 //! The audio-thread paths (zalloc from the audio zone, memzones from the reserve,
@@ -27,6 +29,7 @@ pub mod math;
 pub mod messages;
 pub mod printf;
 pub mod reserve;
+pub mod scheduled;
 pub mod shadow;
 pub mod vars;
 pub mod zone;
