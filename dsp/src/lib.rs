@@ -19,6 +19,7 @@
 //! allocates, locks or prints. Code still installed when the [`Dsp`] is dropped stays
 //! alive until the last [`AudioCtx`] is dropped (which then frees it).
 
+mod builtin;
 mod carry;
 mod compile;
 pub mod error;

@@ -10,38 +10,40 @@
 
 use super::poly::Pending;
 use super::{Cx, Kind, Target};
+use crate::builtin::{Arith, Builtin, Compare};
 use crate::error::Result;
 use crate::syntax::{Expr, ExprKind, type_err};
 use crate::types::Type;
 
 /// The bind-func an operator means on operands that are not numbers.
-pub fn overload_name(op: &str) -> Option<&'static str> {
-    Some(match op {
-        "+" => "xtm_addition",
-        "-" => "xtm_subtraction",
-        "*" => "xtm_multiplication",
-        "/" => "xtm_division",
-        "%" | "modulo" => "xtm_modulo",
-        "=" => "xtm_equal",
-        "<>" | "!=" => "xtm_notequal",
-        "<" => "xtm_lessthan",
-        ">" => "xtm_greaterthan",
+pub fn overload_name(b: Builtin) -> Option<&'static str> {
+    Some(match b {
+        Builtin::Arith(Arith::Add) => "xtm_addition",
+        Builtin::Arith(Arith::Sub) => "xtm_subtraction",
+        Builtin::Arith(Arith::Mul) => "xtm_multiplication",
+        Builtin::Arith(Arith::Div) => "xtm_division",
+        Builtin::Arith(Arith::Rem) => "xtm_modulo",
+        Builtin::Compare(Compare::Eq) => "xtm_equal",
+        Builtin::Compare(Compare::Ne) => "xtm_notequal",
+        Builtin::Compare(Compare::Lt) => "xtm_lessthan",
+        Builtin::Compare(Compare::Gt) => "xtm_greaterthan",
         _ => return None,
     })
 }
 
 impl Cx<'_> {
-    /// `(op a b)` when `op` has overloads: the overload the operands choose, or the
-    /// builtin operator's type when they are numbers or no overload takes them. `None`
-    /// when `op` has no overloads or is not called with two operands (then the builtin
-    /// types the call as usual).
+    /// `(op a b)`, builtin `b`, when `op` has overloads: the overload the operands
+    /// choose, or the builtin's type (noted as the call's builtin) when they are numbers
+    /// or no overload takes them. `None` when `op` has no overloads or is not called with
+    /// two operands (then the builtin types the call as usual).
     pub(super) fn operator_call(
         &mut self,
         e: &Expr,
+        b: Builtin,
         op: &str,
         args: &[Expr],
     ) -> Result<Option<Type>> {
-        let Some(name) = overload_name(op) else {
+        let Some(name) = overload_name(b) else {
             return Ok(None);
         };
         if args.len() != 2 || args.iter().any(|a| matches!(a.kind, ExprKind::Lambda(_))) {
@@ -66,7 +68,7 @@ impl Cx<'_> {
             Type::Var(v) => self.subst[v as usize].1 != Kind::Ptr,
             t => t.is_numeric(),
         });
-        let equality = matches!(op, "=" | "<>" | "!=");
+        let equality = matches!(b, Builtin::Compare(Compare::Eq | Compare::Ne));
         if !numbers {
             let ret = self.fresh(Kind::Any);
             let want = Type::Closure(Box::new(ret.clone()), ats.clone());
@@ -105,7 +107,8 @@ impl Cx<'_> {
         }
         // the builtin: arithmetic on numbers of one type; comparison of two values of one
         // type (numbers, or for = and <> anything), giving i1
-        let compare = !matches!(op, "+" | "-" | "*" | "/" | "%" | "modulo");
+        self.out.builtins.insert(e.id, b);
+        let compare = matches!(b, Builtin::Compare(_));
         let kind = if equality { Kind::Any } else { Kind::Num };
         let r = self.fresh(kind);
         for (a, t) in args.iter().zip(&ats) {
