@@ -146,3 +146,8 @@ fn extempore_spellings() {
 fn operators() {
     check("operators");
 }
+
+#[test]
+fn narrow_conversions() {
+    check("narrow_conversions");
+}
