@@ -796,12 +796,12 @@ impl Cx<'_> {
             let ft = self.out.vars[v].ty.clone();
             return self.call_type(&ft, args, &what, sp);
         }
-        let typed_args = match self.operator_call(e, name, args)? {
-            OpCall::Overload(t) => return Ok(t),
-            OpCall::Builtin(ats) => Some(ats),
-            OpCall::NoOverloads => None,
-        };
         if let Some(b) = Builtin::from_name(name) {
+            let typed_args = match self.operator_call(e, b, name, args)? {
+                OpCall::Overload(t) => return Ok(t),
+                OpCall::Builtin(ats) => Some(ats),
+                OpCall::NoOverloads => None,
+            };
             self.out.builtins.insert(e.id, b);
             return self.builtin(b, name, args, typed_args.as_deref(), sp);
         }

@@ -167,3 +167,8 @@ fn i16() {
 fn zone_cleanup() {
     check("zone_cleanup");
 }
+
+#[test]
+fn narrow_conversions() {
+    check("narrow_conversions");
+}

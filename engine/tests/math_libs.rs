@@ -134,12 +134,18 @@ fn clamp_and_the_random_builtins_take_each_number_type() {
         ("(xtc_randf)", 0.0, 1.0),
         ("(imp_rand2_f 0. 10.)", 0.0, 10.0),
         ("(imp_randd)", 0.0, 1.0),
+        ("(random 2.0 5.0)", 2.0, 5.0),
+        ("(random 3)", 0.0, 3.0),
+        ("(random -2:i32 2:i32)", -2.0, 2.0),
     ] {
         for _ in 0..20 {
             let x = number(&mut s, &format!("($ {e})"));
             assert!(lo <= x && x < hi, "{e} gave {x}");
         }
     }
+    // Scheme's random is Scheme's still
+    let pick = eval(&mut s, "(random '(7 8))");
+    assert!(pick == "7" || pick == "8", "{pick}");
 }
 
 #[test]

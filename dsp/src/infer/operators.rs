@@ -10,22 +10,23 @@
 
 use super::poly::Pending;
 use super::{Cx, Kind, Target};
+use crate::builtin::{Arith, Builtin, Compare};
 use crate::error::Result;
 use crate::syntax::{Expr, ExprKind, type_err};
 use crate::types::Type;
 
 /// The bind-func an operator means on operands that are not numbers.
-pub fn overload_name(op: &str) -> Option<&'static str> {
-    Some(match op {
-        "+" => "xtm_addition",
-        "-" => "xtm_subtraction",
-        "*" => "xtm_multiplication",
-        "/" => "xtm_division",
-        "%" | "modulo" => "xtm_modulo",
-        "=" => "xtm_equal",
-        "<>" | "!=" => "xtm_notequal",
-        "<" => "xtm_lessthan",
-        ">" => "xtm_greaterthan",
+pub fn overload_name(b: Builtin) -> Option<&'static str> {
+    Some(match b {
+        Builtin::Arith(Arith::Add) => "xtm_addition",
+        Builtin::Arith(Arith::Sub) => "xtm_subtraction",
+        Builtin::Arith(Arith::Mul) => "xtm_multiplication",
+        Builtin::Arith(Arith::Div) => "xtm_division",
+        Builtin::Arith(Arith::Rem) => "xtm_modulo",
+        Builtin::Compare(Compare::Eq) => "xtm_equal",
+        Builtin::Compare(Compare::Ne) => "xtm_notequal",
+        Builtin::Compare(Compare::Lt) => "xtm_lessthan",
+        Builtin::Compare(Compare::Gt) => "xtm_greaterthan",
         _ => return None,
     })
 }
@@ -45,8 +46,14 @@ impl Cx<'_> {
     /// `(op a b)` when `op` has overloads: the overload the operands choose, or the
     /// builtin operator when they are numbers (or vectors), or, for `=` and `<>`, when
     /// no overload takes them.
-    pub(super) fn operator_call(&mut self, e: &Expr, op: &str, args: &[Expr]) -> Result<OpCall> {
-        let Some(name) = overload_name(op) else {
+    pub(super) fn operator_call(
+        &mut self,
+        e: &Expr,
+        b: Builtin,
+        op: &str,
+        args: &[Expr],
+    ) -> Result<OpCall> {
+        let Some(name) = overload_name(b) else {
             return Ok(OpCall::NoOverloads);
         };
         if args.len() != 2 || args.iter().any(|a| matches!(a.kind, ExprKind::Lambda(_))) {
@@ -93,7 +100,7 @@ impl Cx<'_> {
             self.progress(false)?;
             return Ok(OpCall::Overload(ret));
         }
-        if matches!(op, "=" | "<>" | "!=") {
+        if matches!(b, Builtin::Compare(Compare::Eq | Compare::Ne)) {
             // equality of anything else (two pointers, say) is the builtin's
             return Ok(OpCall::Builtin(ats));
         }

@@ -45,9 +45,15 @@ impl FnCx<'_, '_> {
                 self.b.ins().fcvt_from_sint(tt, w)
             }
             (true, false) => self.b.ins().fcvt_from_sint(tt, v),
+            // Cranelift converts a real to 32 or 64 bits only: to i8 through i32 (then
+            // the low byte), to i1 as whether the whole part is not zero
             (false, true) if tt.bits() < 32 => {
                 let w = self.b.ins().fcvt_to_sint_sat(types::I32, v);
-                self.b.ins().ireduce(tt, w)
+                if *to == Type::I1 {
+                    self.b.ins().icmp_imm_s(IntCC::NotEqual, w, 0)
+                } else {
+                    self.b.ins().ireduce(tt, w)
+                }
             }
             (false, true) => self.b.ins().fcvt_to_sint_sat(tt, v),
             (false, false) if ft == tt => v,
