@@ -141,6 +141,9 @@ pub struct FnCx<'a, 'b> {
     pub fn_indices: &'a HashMap<usize, u64>,
     ctx: Value,
     vars: HashMap<usize, Variable>,
+    /// Variables this function keeps in its environment's slots (see
+    /// [`crate::infer::VarInfo::owner`]): their `Variable` holds the slot's address.
+    env_slots: Vec<usize>,
     fault_block: Block,
     ret_type: Option<types::Type>,
     depth: Option<Value>,
@@ -209,6 +212,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
             fn_indices,
             ctx: params[0],
             vars: HashMap::new(),
+            env_slots: Vec::new(),
             fault_block,
             ret_type,
             depth: None,
@@ -275,6 +279,15 @@ impl<'a, 'b> FnCx<'a, 'b> {
         cx.stick();
         for (i, v) in caps.iter().enumerate() {
             let info = &typed.vars[*v];
+            if info.owner == Some(lam.index) {
+                // Its slot is the variable, inside the environment checked above.
+                let at = cx.b.ins().iadd_imm_s(env_at, 8 * i as i64);
+                let var = cx.b.declare_var(types::I64);
+                cx.b.def_var(var, at);
+                cx.vars.insert(*v, var);
+                cx.env_slots.push(*v);
+                continue;
+            }
             let ty = if info.is_cell() {
                 Some(types::I64)
             } else {
@@ -346,6 +359,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
             fn_indices,
             ctx: p[0],
             vars: HashMap::new(),
+            env_slots: Vec::new(),
             fault_block,
             ret_type: None,
             depth: None,
@@ -566,7 +580,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
     /// `set!`: their whole range can be checked once before the loop.
     fn hoistable(&self, v: usize, body: &[Expr]) -> Vec<(usize, u64)> {
         let info = &self.typed.vars[v];
-        if info.assigned || info.is_cell() || info.ty != Type::I64 {
+        if info.assigned || self.in_memory(v) || info.ty != Type::I64 {
             return Vec::new();
         }
         fn counts_with(e: &Expr, v: usize, typed: &Typed) -> bool {
@@ -591,7 +605,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
         // In a register: bound already, or (not captured) bound by a `let` inside the body.
         let register = |id: usize| {
             let info = &self.typed.vars[id];
-            !info.is_cell() && (self.vars.contains_key(&id) || !info.captured)
+            !self.in_memory(id) && (self.vars.contains_key(&id) || !info.captured)
         };
         let local = |x: &Expr| match self.typed.refs.get(&x.id) {
             Some(Ref::Local(id)) if matches!(x.kind, ExprKind::Var(_)) => Some(*id),
@@ -607,7 +621,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
             ExprKind::Var(_) => local(e).is_some_and(register),
             ExprKind::Let(binds, body) => {
                 let ids = self.typed.let_vars.get(&e.id);
-                ids.is_some_and(|ids| ids.iter().all(|id| !self.typed.vars[*id].is_cell()))
+                ids.is_some_and(|ids| ids.iter().all(|id| !self.in_memory(*id)))
                     && binds.iter().all(|(_, x)| self.fast_body(x, v, ptrs))
                     && all(body)
             }
@@ -757,7 +771,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
                     let info = &self.typed.vars[pv];
                     let size = Self::pointee(&info.ty).size();
                     if !info.mutated
-                        && !info.is_cell()
+                        && !self.in_memory(pv)
                         && self.vars.contains_key(&pv)
                         && size > 0
                         && !out.contains(&(pv, size))
@@ -821,6 +835,12 @@ impl<'a, 'b> FnCx<'a, 'b> {
         &self.typed.vars[v].ty
     }
 
+    /// True when `v` lives in memory in this function (a shared cell, or a slot of this
+    /// function's environment), not in a register.
+    fn in_memory(&self, v: usize) -> bool {
+        self.typed.vars[v].is_cell() || self.env_slots.contains(&v)
+    }
+
     /// Binds local variable `v` to `val` (allocating its cell if it is a shared cell).
     fn bind(&mut self, v: usize, val: Option<Value>, site: u32) -> Result<()> {
         let info = &self.typed.vars[v];
@@ -849,7 +869,8 @@ impl<'a, 'b> FnCx<'a, 'b> {
 
     /// The value of local `v`. A shared cell needs no check here: the cells a closure
     /// captures were checked when it was entered, and a cell this function made is fresh;
-    /// either lives at least as long as the call (see [`STICKY`]).
+    /// either lives at least as long as the call (see [`STICKY`]). An environment slot
+    /// lies inside the environment checked at entry, whose address is already untagged.
     fn read_var(&mut self, v: usize, _site: u32) -> Result<Option<Value>> {
         let Some(ty) = clif(self.var_type(v), None)? else {
             return Ok(None);
@@ -859,6 +880,9 @@ impl<'a, 'b> FnCx<'a, 'b> {
             .get(&v)
             .ok_or_else(|| internal("variable not in this function"))?;
         let x = self.b.use_var(var);
+        if self.env_slots.contains(&v) {
+            return Ok(Some(self.b.ins().load(ty, MemFlagsData::new(), x, 0)));
+        }
         if self.typed.vars[v].is_cell() {
             let at = self.strip(x);
             return Ok(Some(self.b.ins().load(ty, MemFlagsData::new(), at, 0)));
@@ -871,7 +895,10 @@ impl<'a, 'b> FnCx<'a, 'b> {
             .vars
             .get(&v)
             .ok_or_else(|| internal("variable not in this function"))?;
-        if self.typed.vars[v].is_cell() {
+        if self.env_slots.contains(&v) {
+            let at = self.b.use_var(var);
+            self.b.ins().store(MemFlagsData::new(), val, at, 0);
+        } else if self.typed.vars[v].is_cell() {
             let cell = self.b.use_var(var);
             let at = self.strip(cell);
             self.b.ins().store(MemFlagsData::new(), val, at, 0);
