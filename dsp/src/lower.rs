@@ -70,6 +70,8 @@ pub struct Consts {
     pub code_table: u64,
     pub call_conv: CallConv,
     pub frontend: TargetFrontendConfig,
+    /// The target has fused multiply-adds (see [`crate::jit::Jit::has_fma`]).
+    pub fma: bool,
 }
 
 /// What lowering asks of the registry.
