@@ -144,7 +144,7 @@ pub(crate) fn plan(
 fn plain(t: &Type) -> bool {
     match t {
         Type::Tuple(ts) => ts.iter().all(plain),
-        Type::Array(_, t) => plain(t),
+        Type::Array(_, t) | Type::Vector(_, t) => plain(t),
         t => t.is_numeric(),
     }
 }

@@ -15,6 +15,7 @@ mod poly;
 
 pub use poly::{Candidate, Instance, Target};
 
+use crate::builtin::{Builtin, Compare};
 use crate::error::{DspError, Result};
 use crate::sexp::Span;
 use crate::syntax::{AllocKind, EnvVar, Expr, ExprKind, Lambda, type_err};
@@ -137,6 +138,15 @@ pub struct Typed {
     pub uses_salloc: HashMap<usize, bool>,
     /// The generic functions this definition calls, at their concrete types.
     pub instances: Vec<Instance>,
+    /// The builtin each call node names, by id (absent for calls of closures).
+    pub builtins: HashMap<usize, Builtin>,
+}
+
+impl Typed {
+    /// The builtin the call node `id` names, if it names one.
+    pub fn builtin(&self, id: usize) -> Option<Builtin> {
+        self.builtins.get(&id).copied()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,12 +160,18 @@ enum Kind {
 }
 
 fn admits(k: Kind, t: &Type) -> bool {
+    // arithmetic and math apply to vectors lane by lane, and a number literal where a
+    // vector is expected fills every lane
+    let lanes = |f: fn(&Type) -> bool| match t {
+        Type::Vector(_, e) => matches!(**e, Type::Var(_)) || f(e),
+        _ => f(t),
+    };
     match k {
         Kind::Any => !matches!(t, Type::Void),
-        Kind::Num => t.is_numeric(),
+        Kind::Num => lanes(Type::is_numeric),
         Kind::Int => t.is_int(),
-        Kind::IntLit => t.is_numeric(),
-        Kind::Real => t.is_real(),
+        Kind::IntLit => lanes(Type::is_numeric),
+        Kind::Real => lanes(Type::is_real),
         Kind::Ptr => t.is_pointer(),
     }
 }
@@ -178,31 +194,6 @@ fn default_of(k: Kind) -> Type {
         Kind::Ptr => Type::ptr(Type::I8),
         _ => Type::I64,
     }
-}
-
-/// The unary math builtins (argument and result of the same real type).
-pub const MATH1: &[&str] = &[
-    "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh",
-    "exp", "exp2", "log", "log2", "log10", "cbrt", "round", "sqrt", "fabs", "floor", "ceil",
-    "trunc", "sin_fast", "cos_fast",
-];
-
-/// The binary math builtins.
-pub const MATH2: &[&str] = &["pow", "atan2", "fmod", "hypot", "fmin", "fmax"];
-
-/// `i64tod`-style conversion: (from, to), or `None` if `name` is not one.
-pub fn conversion(name: &str) -> Option<(Type, Type)> {
-    let (a, b) = name.split_once("to")?;
-    let ty = |s: &str| match s {
-        "i1" => Some(Type::I1),
-        "i8" => Some(Type::I8),
-        "i32" => Some(Type::I32),
-        "i64" => Some(Type::I64),
-        "f" => Some(Type::Float),
-        "d" => Some(Type::Double),
-        _ => None,
-    };
-    Some((ty(a)?, ty(b)?))
 }
 
 /// Runs inference over a definition whose code is lambda 0 (`init`, no parameters).
@@ -294,6 +285,7 @@ impl Cx<'_> {
         match self.shallow(t) {
             Type::Ptr(x) => Type::ptr(self.zonk(&x)),
             Type::Array(n, x) => Type::Array(n, Box::new(self.zonk(&x))),
+            Type::Vector(n, x) => Type::Vector(n, Box::new(self.zonk(&x))),
             Type::Tuple(f) => Type::Tuple(f.iter().map(|x| self.zonk(x)).collect()),
             Type::Rec(n, f) => Type::Rec(n, f.iter().map(|x| self.zonk(x)).collect()),
             Type::Closure(r, a) => Type::Closure(
@@ -307,7 +299,7 @@ impl Cx<'_> {
     fn occurs(&self, v: u32, t: &Type) -> bool {
         match self.shallow(t) {
             Type::Var(w) => v == w,
-            Type::Ptr(x) | Type::Array(_, x) => self.occurs(v, &x),
+            Type::Ptr(x) | Type::Array(_, x) | Type::Vector(_, x) => self.occurs(v, &x),
             Type::Tuple(f) | Type::Rec(_, f) => f.iter().any(|x| self.occurs(v, x)),
             Type::Closure(r, a) => self.occurs(v, &r) || a.iter().any(|x| self.occurs(v, x)),
             _ => false,
@@ -363,7 +355,9 @@ impl Cx<'_> {
                 true
             }
             (Type::Ptr(x), Type::Ptr(y)) => self.unify_inner(x, y),
-            (Type::Array(n, x), Type::Array(m, y)) => n == m && self.unify_inner(x, y),
+            (Type::Array(n, x), Type::Array(m, y)) | (Type::Vector(n, x), Type::Vector(m, y)) => {
+                n == m && self.unify_inner(x, y)
+            }
             (Type::Tuple(f), Type::Tuple(g)) => {
                 f.len() == g.len() && f.iter().zip(g).all(|(x, y)| self.unify_inner(x, y))
             }
@@ -805,79 +799,99 @@ impl Cx<'_> {
             let ft = self.out.vars[v].ty.clone();
             return self.call_type(&ft, args, &what, sp);
         }
+        if let Some(b) = Builtin::from_name(name) {
+            self.out.builtins.insert(e.id, b);
+            return self.builtin(b, name, args, sp);
+        }
+        if let Some(t) = self.poly_call(e, name, args)? {
+            return Ok(t);
+        }
+        let ft = self.global(name, e.id, sp)?;
+        self.call_type(&ft, args, &what, sp)
+    }
+
+    /// The type of a call of builtin `b` (named `name` at the call).
+    fn builtin(
+        &mut self,
+        b: Builtin,
+        name: &str,
+        args: &[Expr],
+        sp: Option<&Span>,
+    ) -> Result<Type> {
+        let what = format!("({name} ...)");
         let arith = |cx: &mut Self, kind: Kind| -> Result<Type> {
             let r = cx.fresh(kind);
             for a in args {
                 let t = cx.expr(a, Some(&r))?;
+                // a pointer to a vector stands for the vector it points to
+                let t = match cx.zonk(&t) {
+                    Type::Ptr(v) if matches!(*v, Type::Vector(..)) => *v,
+                    _ => t,
+                };
                 cx.unify(&r, &t, &what, sp)?;
             }
             Ok(r)
         };
-        match name {
-            "+" | "-" | "*" | "/" | "%" | "modulo" => {
+        match b {
+            Builtin::Arith(_) => {
                 if args.is_empty() {
                     return Err(type_err(format!("{name} needs arguments"), sp));
                 }
-                return arith(self, Kind::Num);
+                arith(self, Kind::Num)
             }
-            "=" | "<>" | "!=" | "<" | ">" | "<=" | ">=" => {
+            Builtin::Compare(c) => {
                 self.nargs(name, args, 2, sp)?;
-                let k = if matches!(name, "=" | "<>" | "!=") {
+                let k = if matches!(c, Compare::Eq | Compare::Ne) {
                     Kind::Any
                 } else {
                     Kind::Num
                 };
                 arith(self, k)?;
-                return Ok(Type::I1);
+                Ok(Type::I1)
             }
-            "not" => {
+            Builtin::Not => {
                 self.nargs(name, args, 1, sp)?;
                 let t = self.expr(&args[0], None)?;
                 self.unify(&Type::I1, &t, &what, sp)?;
-                return Ok(Type::I1);
+                Ok(Type::I1)
             }
-            "bitwise-and"
-            | "bitwise-or"
-            | "bitwise-xor"
-            | "bitwise-shift-left"
-            | "bitwise-shift-right"
-            | "bitwise-not" => {
-                if args.is_empty() || (name == "bitwise-not" && args.len() != 1) {
+            Builtin::Bitwise(_) | Builtin::BitNot => {
+                if args.is_empty() || (b == Builtin::BitNot && args.len() != 1) {
                     return Err(type_err(format!("{name} takes integer arguments"), sp));
                 }
-                return arith(self, Kind::Int);
+                arith(self, Kind::Int)
             }
-            "pref" | "pref-ptr" | "aref" | "aref-ptr" => {
+            Builtin::Pref | Builtin::PrefPtr | Builtin::Aref | Builtin::ArefPtr => {
                 self.nargs(name, args, 2, sp)?;
                 let pt = self.expr(&args[0], None)?;
                 self.int_arg(&args[1], &what)?;
                 let elem = self.pointee(&pt, &what, sp)?;
-                let elem = if name.starts_with('a') {
+                let elem = if matches!(b, Builtin::Aref | Builtin::ArefPtr) {
                     self.array_elem(&elem, &what, sp)?
                 } else {
                     elem
                 };
-                return Ok(if name.ends_with("-ptr") {
+                Ok(if matches!(b, Builtin::PrefPtr | Builtin::ArefPtr) {
                     Type::ptr(elem)
                 } else {
                     elem
-                });
+                })
             }
-            "pset!" | "aset!" => {
+            Builtin::Pset | Builtin::Aset => {
                 self.nargs(name, args, 3, sp)?;
                 let pt = self.expr(&args[0], None)?;
                 self.int_arg(&args[1], &what)?;
                 let elem = self.pointee(&pt, &what, sp)?;
-                let elem = if name == "aset!" {
+                let elem = if b == Builtin::Aset {
                     self.array_elem(&elem, &what, sp)?
                 } else {
                     elem
                 };
                 let vt = self.expr(&args[2], Some(&elem))?;
                 self.unify(&elem, &vt, &what, args[2].span.as_ref())?;
-                return Ok(elem);
+                Ok(elem)
             }
-            "afill!" => {
+            Builtin::Afill => {
                 let pt = self.first(name, args, sp)?;
                 let elem = self.pointee(&pt, &what, sp)?;
                 let elem = self.array_elem(&elem, &what, sp)?;
@@ -885,10 +899,10 @@ impl Cx<'_> {
                     let t = self.expr(a, Some(&elem))?;
                     self.unify(&elem, &t, &what, a.span.as_ref())?;
                 }
-                return Ok(Type::Void);
+                Ok(Type::Void)
             }
-            "tref" | "tref-ptr" | "tset!" => {
-                let n = if name == "tset!" { 3 } else { 2 };
+            Builtin::Tref | Builtin::TrefPtr | Builtin::Tset => {
+                let n = if b == Builtin::Tset { 3 } else { 2 };
                 self.nargs(name, args, n, sp)?;
                 let pt = self.expr(&args[0], None)?;
                 let fields = self.tuple_fields(&pt, &what, sp)?;
@@ -910,17 +924,17 @@ impl Cx<'_> {
                         sp,
                     ));
                 };
-                return Ok(match name {
-                    "tref-ptr" => Type::ptr(ft),
-                    "tset!" => {
+                Ok(match b {
+                    Builtin::TrefPtr => Type::ptr(ft),
+                    Builtin::Tset => {
                         let vt = self.expr(&args[2], Some(&ft))?;
                         self.unify(&ft, &vt, &what, args[2].span.as_ref())?;
                         ft
                     }
                     _ => ft,
-                });
+                })
             }
-            "tfill!" => {
+            Builtin::Tfill => {
                 let pt = self.first(name, args, sp)?;
                 let fields = self.tuple_fields(&pt, &what, sp)?;
                 if args.len() - 1 != fields.len() {
@@ -937,46 +951,129 @@ impl Cx<'_> {
                     let t = self.expr(a, Some(f))?;
                     self.unify(f, &t, &what, a.span.as_ref())?;
                 }
-                return Ok(Type::Void);
+                Ok(Type::Void)
             }
-            "printf" => {
+            Builtin::Printf => {
                 let ft = self.first(name, args, sp)?;
                 self.unify(&Type::ptr(Type::I8), &ft, "the format of printf", sp)?;
                 for a in &args[1..] {
                     self.expr(a, None)?;
                 }
-                return Ok(Type::I32);
+                Ok(Type::I32)
             }
-            "println" => {
+            Builtin::Println => {
                 for a in args {
                     self.expr(a, None)?;
                 }
-                return Ok(Type::Void);
+                Ok(Type::Void)
             }
-            "free" => {
+            Builtin::Free => {
                 self.nargs(name, args, 1, sp)?;
                 let t = self.expr(&args[0], None)?;
                 let p = self.fresh(Kind::Ptr);
                 self.unify(&p, &t, &what, sp)?;
-                return Ok(Type::Void);
+                Ok(Type::Void)
             }
-            _ => {}
+            Builtin::Vector
+            | Builtin::VectorRef
+            | Builtin::Vref
+            | Builtin::Vset
+            | Builtin::Vfill => self.vector_builtin(b, name, args, sp),
+            Builtin::Math(m) => {
+                self.nargs(name, args, m.arity(), sp)?;
+                arith(self, Kind::Real)
+            }
+            Builtin::Convert(from, to) => {
+                self.nargs(name, args, 1, sp)?;
+                let from = from.ty();
+                let t = self.expr(&args[0], Some(&from))?;
+                self.unify(&from, &t, &what, sp)?;
+                Ok(to.ty())
+            }
         }
-        if MATH1.contains(&name) || MATH2.contains(&name) {
-            self.nargs(name, args, if MATH1.contains(&name) { 1 } else { 2 }, sp)?;
-            return arith(self, Kind::Real);
+    }
+
+    /// The type of a call of one of the vector builtins (apart from [`Cx::builtin`] so
+    /// that its frame stays small for deeply nested code).
+    fn vector_builtin(
+        &mut self,
+        b: Builtin,
+        name: &str,
+        args: &[Expr],
+        sp: Option<&Span>,
+    ) -> Result<Type> {
+        let what = format!("({name} ...)");
+        match b {
+            Builtin::Vector | Builtin::VectorRef => {
+                if args.is_empty() {
+                    return Err(type_err(format!("{name} needs lanes"), sp));
+                }
+                let elem = self.fresh(Kind::Num);
+                for a in args {
+                    let t = self.expr(a, Some(&elem))?;
+                    self.unify(&elem, &t, &what, a.span.as_ref())?;
+                }
+                let v = Type::Vector(args.len() as u64, Box::new(elem));
+                Ok(if b == Builtin::Vector {
+                    v
+                } else {
+                    Type::ptr(v)
+                })
+            }
+            Builtin::Vref | Builtin::Vset => {
+                self.nargs(name, args, if b == Builtin::Vref { 2 } else { 3 }, sp)?;
+                let vt = self.expr(&args[0], None)?;
+                self.int_arg(&args[1], &what)?;
+                let vt = self.zonk(&vt);
+                let Some((_, elem)) = vt.vector_lanes() else {
+                    return Err(type_err(
+                        format!("{what} needs a vector or a pointer to one, found {vt}"),
+                        sp,
+                    ));
+                };
+                let elem = elem.clone();
+                if b == Builtin::Vset {
+                    let t = self.expr(&args[2], Some(&elem))?;
+                    self.unify(&elem, &t, &what, args[2].span.as_ref())?;
+                }
+                Ok(elem)
+            }
+            Builtin::Vfill => {
+                let pt = self.first(name, args, sp)?;
+                let (n, elem) = match self.zonk(&pt) {
+                    Type::Ptr(v) => match *v {
+                        Type::Vector(n, e) => (n, *e),
+                        other => {
+                            return Err(type_err(
+                                format!("{what} needs a pointer to a vector, found {other}*"),
+                                sp,
+                            ));
+                        }
+                    },
+                    other => {
+                        return Err(type_err(
+                            format!("{what} needs a pointer to a vector, found {other}"),
+                            sp,
+                        ));
+                    }
+                };
+                if args.len() - 1 != n as usize {
+                    return Err(type_err(
+                        format!(
+                            "{what}: a vector of {n} lanes given {} values",
+                            args.len() - 1
+                        ),
+                        sp,
+                    ));
+                }
+                for a in &args[1..] {
+                    let t = self.expr(a, Some(&elem))?;
+                    self.unify(&elem, &t, &what, a.span.as_ref())?;
+                }
+                Ok(Type::Void)
+            }
+            _ => Err(type_err(format!("{what} is not a vector form"), sp)),
         }
-        if let Some((from, to)) = conversion(name) {
-            self.nargs(name, args, 1, sp)?;
-            let t = self.expr(&args[0], Some(&from))?;
-            self.unify(&from, &t, &what, sp)?;
-            return Ok(to);
-        }
-        if let Some(t) = self.poly_call(e, name, args)? {
-            return Ok(t);
-        }
-        let ft = self.global(name, e.id, sp)?;
-        self.call_type(&ft, args, &what, sp)
     }
 
     fn first(&mut self, name: &str, args: &[Expr], sp: Option<&Span>) -> Result<Type> {

@@ -19,6 +19,7 @@
 //! allocates, locks or prints. Code still installed when the [`Dsp`] is dropped stays
 //! alive until the last [`AudioCtx`] is dropped (which then frees it).
 
+mod builtin;
 mod carry;
 mod compile;
 pub mod error;
@@ -304,7 +305,15 @@ impl Dsp {
             && let Some(f) = self.reg.funcs.get(&out.name)
         {
             let ty = f.ty.clone();
-            self.tramp(&ty)?;
+            // one with a tuple, array or vector value in its signature cannot be called
+            // from Scheme: the call says so
+            let by_value = match &ty {
+                Type::Closure(r, ps) => r.is_aggregate() || ps.iter().any(Type::is_aggregate),
+                _ => false,
+            };
+            if !by_value {
+                self.tramp(&ty)?;
+            }
         }
         Ok(Defined {
             name: out.name,

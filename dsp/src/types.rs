@@ -1,8 +1,8 @@
 //! The types of the DSP language and the text of type annotations.
 //!
 //! `i1 i8 i32 i64 float double void`, pointers `T*` (nested), tuples `<T,..>`, arrays
-//! `|N,T|`, closures `[R,A..]*` (a closure value is a pointer, so the `*` is part of the
-//! closure type). Names from `bind-type` and `bind-alias` are expanded when an annotation
+//! `|N,T|`, SIMD vectors `/N,T/` (of numbers), closures `[R,A..]*` (a closure value is a
+//! pointer, so the `*` is part of the closure type). Names from `bind-type` and `bind-alias` are expanded when an annotation
 //! is read; `SAMPLE`, `DSP`, `DSPMC`, `DSPMT` and `mzone` (opaque) are predefined. [`Type::Var`] is an inference
 //! variable, never seen outside [`crate::infer`].
 //!
@@ -29,6 +29,8 @@ pub enum Type {
     Ptr(Box<Type>),
     Tuple(Vec<Type>),
     Array(u64, Box<Type>),
+    /// `/N,T/`: a SIMD vector of `N` numbers.
+    Vector(u64, Box<Type>),
     /// `[ret, params..]*`.
     Closure(Box<Type>, Vec<Type>),
     /// An inference variable.
@@ -59,6 +61,23 @@ impl Type {
         self.is_int() || self.is_real()
     }
 
+    /// Tuples, arrays and vectors: held by value in their own memory.
+    pub fn is_aggregate(&self) -> bool {
+        matches!(self, Type::Tuple(_) | Type::Array(..) | Type::Vector(..))
+    }
+
+    /// The lanes and lane type of a vector, or of the vector a pointer points to.
+    pub fn vector_lanes(&self) -> Option<(u64, &Type)> {
+        match self {
+            Type::Vector(n, e) => Some((*n, e)),
+            Type::Ptr(v) => match &**v {
+                Type::Vector(n, e) => Some((*n, e)),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// Pointers and closures: values that are addresses.
     pub fn is_pointer(&self) -> bool {
         matches!(self, Type::Ptr(_) | Type::Closure(..))
@@ -71,7 +90,7 @@ impl Type {
             Type::I32 | Type::Float => 4,
             Type::I64 | Type::Double | Type::Ptr(_) | Type::Closure(..) => 8,
             Type::Void | Type::Var(_) | Type::Param(_) | Type::Rec(..) => 0,
-            Type::Array(n, t) => n.saturating_mul(t.size()),
+            Type::Array(n, t) | Type::Vector(n, t) => n.saturating_mul(t.size()),
             Type::Tuple(fields) => {
                 let mut off = 0u64;
                 for f in fields {
@@ -86,6 +105,7 @@ impl Type {
     pub fn align(&self) -> u64 {
         match self {
             Type::Array(_, t) => t.align(),
+            Type::Vector(..) => self.size().next_power_of_two().clamp(1, 16),
             Type::Tuple(fields) => fields.iter().map(Type::align).max().unwrap_or(1),
             t => t.size().max(1),
         }
@@ -112,6 +132,7 @@ impl Type {
             Type::Rec(name, args) => lookup(name, args).unwrap_or_else(|| self.clone()),
             Type::Ptr(t) => Type::ptr(t.unfold(lookup)),
             Type::Array(n, t) => Type::Array(*n, Box::new(t.unfold(lookup))),
+            Type::Vector(n, t) => Type::Vector(*n, Box::new(t.unfold(lookup))),
             t => t.clone(),
         }
     }
@@ -120,7 +141,7 @@ impl Type {
     pub fn is_concrete(&self) -> bool {
         match self {
             Type::Var(_) | Type::Param(_) => false,
-            Type::Ptr(t) | Type::Array(_, t) => t.is_concrete(),
+            Type::Ptr(t) | Type::Array(_, t) | Type::Vector(_, t) => t.is_concrete(),
             Type::Tuple(f) | Type::Rec(_, f) => f.iter().all(Type::is_concrete),
             Type::Closure(r, a) => r.is_concrete() && a.iter().all(Type::is_concrete),
             _ => true,
@@ -138,7 +159,7 @@ impl Type {
     pub fn each_param(&self, f: &mut dyn FnMut(&str)) {
         match self {
             Type::Param(n) => f(n),
-            Type::Ptr(t) | Type::Array(_, t) => t.each_param(f),
+            Type::Ptr(t) | Type::Array(_, t) | Type::Vector(_, t) => t.each_param(f),
             Type::Tuple(items) | Type::Rec(_, items) => items.iter().for_each(|t| t.each_param(f)),
             Type::Closure(r, a) => {
                 r.each_param(f);
@@ -155,6 +176,7 @@ impl Type {
             Type::Param(n) => map.get(n).cloned().unwrap_or_else(|| self.clone()),
             Type::Ptr(t) => Type::ptr(t.subst(map)),
             Type::Array(n, t) => Type::Array(*n, Box::new(t.subst(map))),
+            Type::Vector(n, t) => Type::Vector(*n, Box::new(t.subst(map))),
             Type::Tuple(items) => Type::Tuple(each(items)),
             Type::Rec(name, items) => Type::Rec(name.clone(), each(items)),
             Type::Closure(r, a) => Type::Closure(Box::new(r.subst(map)), each(a)),
@@ -189,6 +211,7 @@ impl fmt::Display for Type {
                 f.write_str(">")
             }
             Type::Array(n, t) => write!(f, "|{n},{t}|"),
+            Type::Vector(n, t) => write!(f, "/{n},{t}/"),
             Type::Closure(r, args) => {
                 write!(f, "[{r}")?;
                 for a in args {
@@ -297,6 +320,7 @@ fn own_params(t: &Type, name: &str, params: &[Type]) -> Type {
         Type::Rec(n, args) if n == name && args.is_empty() => Type::Rec(n.clone(), params.to_vec()),
         Type::Ptr(x) => Type::ptr(own_params(x, name, params)),
         Type::Array(n, x) => Type::Array(*n, Box::new(own_params(x, name, params))),
+        Type::Vector(n, x) => Type::Vector(*n, Box::new(own_params(x, name, params))),
         Type::Tuple(items) => Type::Tuple(each(items)),
         Type::Closure(r, a) => Type::Closure(Box::new(own_params(r, name, params)), each(a)),
         t => t.clone(),
@@ -428,6 +452,15 @@ impl TypeParser<'_> {
             }
             let ret = items.remove(0);
             Type::Closure(Box::new(ret), items)
+        } else if self.eat('/') {
+            let (n, elem) = self.sized('/', "a vector", depth)?;
+            if n == 0 || !elem.is_numeric() {
+                return Err(format!(
+                    "`{}` is not a type: a vector holds one or more numbers, as in /4,float/",
+                    self.text()
+                ));
+            }
+            Type::Vector(n, Box::new(elem))
         } else if self.eat('|') {
             let start = self.pos;
             while self.chars.get(self.pos).is_some_and(char::is_ascii_digit) {
@@ -538,6 +571,33 @@ impl TypeParser<'_> {
             }
         };
         self.stars(t)
+    }
+
+    /// The `N,T` and closing `close` of an array or vector type.
+    fn sized(&mut self, close: char, what: &str, depth: usize) -> Result<(u64, Type), String> {
+        let start = self.pos;
+        while self.chars.get(self.pos).is_some_and(char::is_ascii_digit) {
+            self.pos += 1;
+        }
+        let n: u64 = self.chars[start..self.pos]
+            .iter()
+            .collect::<String>()
+            .parse()
+            .map_err(|_| format!("`{}` is not a type: {what} starts {close}N,", self.text()))?;
+        if !self.eat(',') {
+            return Err(format!(
+                "`{}` is not a type: {what} is {close}N,T{close}",
+                self.text()
+            ));
+        }
+        let elem = self.ty(depth + 1)?;
+        if !self.eat(close) {
+            return Err(format!(
+                "`{}` is not a type: expected `{close}`",
+                self.text()
+            ));
+        }
+        Ok((n, elem))
     }
 
     fn stars(&mut self, mut t: Type) -> Result<Type, String> {

@@ -141,3 +141,8 @@ fn generics() {
 fn extempore_spellings() {
     check("extempore_spellings");
 }
+
+#[test]
+fn vectors() {
+    check("vectors");
+}

@@ -40,3 +40,4 @@ pub mod session;
 pub mod testing;
 pub mod watchdog;
 pub mod workers;
+pub mod xtmacro;

@@ -105,9 +105,21 @@ pub struct Rendered {
 /// Lock-step between the control thread and the offline audio thread.
 #[derive(Default)]
 struct Gate {
-    /// (granted up to, rendered up to), in frames.
-    state: Mutex<(usize, usize)>,
+    /// (granted up to, rendered up to, the audio thread has stopped), in frames.
+    state: Mutex<(usize, usize, bool)>,
     changed: Condvar,
+}
+
+/// Held by the audio thread while it renders: dropped when the thread ends, even by a
+/// panic, it tells a control thread waiting for frames that none will come.
+struct Rendering(Arc<Gate>);
+
+impl Drop for Rendering {
+    fn drop(&mut self) {
+        let mut s = self.0.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.2 = true;
+        self.0.changed.notify_all();
+    }
 }
 
 impl Gate {
@@ -133,12 +145,20 @@ impl Gate {
     }
 
     /// Waits (control side) until `until` frames are rendered. A buffer stuck in DSP
-    /// code is stopped by the watchdog's own thread, so this wait ends.
-    fn wait_rendered(&self, until: usize) {
+    /// code is stopped by the watchdog's own thread, so this wait ends; an audio thread
+    /// that stopped before rendering them (a panic) ends it with an error.
+    fn wait_rendered(&self, until: usize) -> anyhow::Result<()> {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         while s.1 < until {
+            if s.2 {
+                anyhow::bail!(
+                    "the audio thread stopped after {} frames, before the {until} asked for: the render is incomplete (this is a bug in zonal; please report it)",
+                    s.1
+                );
+            }
             s = self.changed.wait(s).unwrap_or_else(|p| p.into_inner());
         }
+        Ok(())
     }
 }
 
@@ -268,6 +288,7 @@ pub fn render_session_into(
     let audio = std::thread::Builder::new()
         .name("zonal-audio".into())
         .spawn(move || {
+            let _rendering = Rendering(audio_gate.clone());
             let mut pos = 0;
             while pos < total {
                 let granted = audio_gate.wait_grant(pos).min(total);
@@ -305,7 +326,11 @@ pub fn render_session_into(
         .min(rendered + chunk)
         .min(total);
         gate.grant(target);
-        gate.wait_rendered(target);
+        if let Err(e) = gate.wait_rendered(target) {
+            // the thread is gone: its panic message is already on stderr
+            let _ = audio.join();
+            return Err(e);
+        }
         rendered = target;
         {
             let out = stretch.lock().unwrap_or_else(|p| p.into_inner());
@@ -430,5 +455,40 @@ impl WavSink {
         self.writer
             .finalize()
             .with_context(|| format!("cannot finish {}", self.path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_on_the_audio_thread_ends_the_wait_for_its_frames_with_an_error() {
+        let gate = Arc::new(Gate::default());
+        let audio_gate = gate.clone();
+        let audio = std::thread::spawn(move || {
+            let _rendering = Rendering(audio_gate.clone());
+            let granted = audio_gate.wait_grant(0);
+            audio_gate.report(granted / 2);
+            panic!("a bug on the audio thread");
+        });
+        gate.grant(64);
+        let err = gate.wait_rendered(64).unwrap_err().to_string();
+        assert!(err.contains("stopped after 32 frames"), "{err}");
+        assert!(audio.join().is_err());
+    }
+
+    #[test]
+    fn frames_rendered_before_the_audio_thread_ends_are_waited_for_without_error() {
+        let gate = Arc::new(Gate::default());
+        let audio_gate = gate.clone();
+        let audio = std::thread::spawn(move || {
+            let _rendering = Rendering(audio_gate.clone());
+            let granted = audio_gate.wait_grant(0);
+            audio_gate.report(granted);
+        });
+        gate.grant(64);
+        gate.wait_rendered(64).unwrap();
+        audio.join().unwrap();
     }
 }

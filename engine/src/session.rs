@@ -390,6 +390,7 @@ impl Session {
             self.interp
                 .register_special_form(head, move |interp, form| define(interp, &state, form));
         }
+        crate::xtmacro::register(&mut self.interp);
         let state = self.state.clone();
         self.interp
             .register_special_form("dsp:set!", move |interp, form| {
@@ -882,24 +883,30 @@ fn define(interp: &mut Interp, state: &Rc<RefCell<State>>, form: &Datum) -> Resu
     if let Some((plain, name, init)) = computed_val(form) {
         return bind_val_computed(interp, state, &plain, &name, init);
     }
-    let sexp = to_sexp(&crate::convert::without_type_options(form)).map_err(|e| {
-        let err = Error::new(ErrorKind::Syntax, e.message);
-        match e.pos {
-            Some(pos) => err.at(pos),
-            None => err,
-        }
-    })?;
-    let first = state.borrow_mut().dsp.define(&sexp);
+    let sexp = |interp: &mut Interp| {
+        let expanded = crate::xtmacro::expand(interp, form)?;
+        to_sexp(&crate::convert::without_type_options(&expanded)).map_err(|e| {
+            let err = Error::new(ErrorKind::Syntax, e.message);
+            match e.pos {
+                Some(pos) => err.at(pos),
+                None => err,
+            }
+        })
+    };
+    let converted = sexp(interp)?;
+    let first = state.borrow_mut().dsp.define(&converted);
     let defined = match first {
-        // Extempore has its base library (SRf, STWOPI, random, clamp...) in every session;
-        // zonal loads it when a definition first names something it does not know
+        // Extempore has its base library (SRf, STWOPI, random, clamp, its xtlang macros...)
+        // in every session; zonal loads it when a definition first names something it
+        // does not know
         Err(e)
             if e.kind == DspErrorKind::Unbound
                 && interp.lookup("*xtmlib-base-loaded*").is_none() =>
         {
             let path = interp.string(BASE_LIBRARY);
             sys_load(interp, state, &[path])?;
-            state.borrow_mut().dsp.define(&sexp)
+            let again = sexp(interp)?;
+            state.borrow_mut().dsp.define(&again)
         }
         other => other,
     }

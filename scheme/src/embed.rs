@@ -197,6 +197,26 @@ impl Interp {
             .insert(s, crate::interp::Macro::Native(Rc::new(f)));
     }
 
+    /// True when the global `name` is a macro (`define-macro`, `syntax-rules` or one
+    /// registered from Rust).
+    pub fn is_macro(&self, name: &str) -> bool {
+        self.sym_ids
+            .get(name)
+            .is_some_and(|s| self.macros.contains_key(s))
+    }
+
+    /// Expands `d` at top level while its head names a macro; `None` when it does not
+    /// (what `macroexpand` does, on data with positions). Parts of the expansion
+    /// without a position take `d`'s.
+    pub fn expand_macro_use(&mut self, d: &Datum) -> Result<Option<Datum>, Error> {
+        let mark = self.mark();
+        let r = self.on_big_stack(|it| it.macroexpand(d, &Vec::new()));
+        if r.is_err() {
+            self.unwind_to(mark);
+        }
+        r
+    }
+
     pub fn int(&mut self, i: i64) -> Value {
         Value::new(V::Int(i))
     }

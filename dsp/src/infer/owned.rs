@@ -56,7 +56,8 @@ fn scope(
     tail_lambdas(body, &mut tails);
     for v in vars(typed, id) {
         let info = &typed.vars[v];
-        if !(info.mutated && info.captured) {
+        // an aggregate's slot holds the address of its bytes, as a cell's does
+        if !(info.mutated && info.captured) || info.ty.is_aggregate() {
             continue;
         }
         if let Some([l]) = capturers.get(&v).map(Vec::as_slice)

@@ -256,7 +256,7 @@ impl Cx<'_> {
     fn vars_of(&self, t: &Type, out: &mut Vec<u32>) {
         match self.shallow(t) {
             Type::Var(v) => out.push(v),
-            Type::Ptr(x) | Type::Array(_, x) => self.vars_of(&x, out),
+            Type::Ptr(x) | Type::Array(_, x) | Type::Vector(_, x) => self.vars_of(&x, out),
             Type::Tuple(f) | Type::Rec(_, f) => f.iter().for_each(|x| self.vars_of(x, out)),
             Type::Closure(r, a) => {
                 self.vars_of(&r, out);

@@ -3,8 +3,9 @@
 //! calls resolved by inference (bind-funcs, closures in variables and globals).
 
 use super::{FnCx, clif, internal, math_ir};
+use crate::builtin::{Arith, Bitwise, Builtin, Compare, Math};
 use crate::error::{DspError, DspErrorKind, Result};
-use crate::infer::{MATH1, Ref, conversion};
+use crate::infer::Ref;
 use crate::runtime::abi;
 use crate::runtime::{FaultCode, math};
 use crate::sexp::Span;
@@ -46,16 +47,16 @@ impl FnCx<'_, '_> {
         }
     }
 
-    fn arith(&mut self, op: &str, a: Value, x: Value, t: &Type, site: u32) -> Value {
+    pub(super) fn arith(&mut self, op: Arith, a: Value, x: Value, t: &Type, site: u32) -> Value {
         let real = t.is_real();
         match (op, real) {
-            ("+", false) => self.b.ins().iadd(a, x),
-            ("-", false) => self.b.ins().isub(a, x),
-            ("*", false) => self.b.ins().imul(a, x),
-            ("+", true) => self.b.ins().fadd(a, x),
-            ("-", true) => self.b.ins().fsub(a, x),
-            ("*", true) => self.b.ins().fmul(a, x),
-            ("/", true) => self.b.ins().fdiv(a, x),
+            (Arith::Add, false) => self.b.ins().iadd(a, x),
+            (Arith::Sub, false) => self.b.ins().isub(a, x),
+            (Arith::Mul, false) => self.b.ins().imul(a, x),
+            (Arith::Add, true) => self.b.ins().fadd(a, x),
+            (Arith::Sub, true) => self.b.ins().fsub(a, x),
+            (Arith::Mul, true) => self.b.ins().fmul(a, x),
+            (Arith::Div, true) => self.b.ins().fdiv(a, x),
             (_, true) => {
                 let (f, ty) = if *t == Type::Float {
                     (math::zonal_fmodf as *const u8 as u64, types::F32)
@@ -65,7 +66,7 @@ impl FnCx<'_, '_> {
                 self.rt_call(f, &[ty, ty], Some(ty), &[a, x]).unwrap_or(a)
             }
             (_, false) if self.nonzero_constant(x) => {
-                if op == "/" {
+                if op == Arith::Div {
                     self.b.ins().sdiv(a, x)
                 } else {
                     self.b.ins().srem(a, x)
@@ -79,7 +80,7 @@ impl FnCx<'_, '_> {
                 let minus1 = self.b.ins().icmp_imm_s(IntCC::Equal, x, -1);
                 let one = self.b.ins().iconst(ty, 1);
                 let safe = self.b.ins().select(minus1, one, x);
-                if op == "/" {
+                if op == Arith::Div {
                     let q = self.b.ins().sdiv(a, safe);
                     let neg = self.b.ins().ineg(a);
                     self.b.ins().select(minus1, neg, q)
@@ -107,30 +108,30 @@ impl FnCx<'_, '_> {
         }
     }
 
-    fn compare(&mut self, op: &str, a: Value, x: Value, t: &Type) -> Value {
+    fn compare(&mut self, op: Compare, a: Value, x: Value, t: &Type) -> Value {
         if t.is_real() {
             let cc = match op {
-                "=" => FloatCC::Equal,
-                "<" => FloatCC::LessThan,
-                ">" => FloatCC::GreaterThan,
-                "<=" => FloatCC::LessThanOrEqual,
-                ">=" => FloatCC::GreaterThanOrEqual,
-                _ => FloatCC::NotEqual,
+                Compare::Eq => FloatCC::Equal,
+                Compare::Lt => FloatCC::LessThan,
+                Compare::Gt => FloatCC::GreaterThan,
+                Compare::Le => FloatCC::LessThanOrEqual,
+                Compare::Ge => FloatCC::GreaterThanOrEqual,
+                Compare::Ne => FloatCC::NotEqual,
             };
             self.b.ins().fcmp(cc, a, x)
         } else {
             let unsigned = t.is_pointer();
             let cc = match (op, unsigned) {
-                ("=", _) => IntCC::Equal,
-                ("<", false) => IntCC::SignedLessThan,
-                (">", false) => IntCC::SignedGreaterThan,
-                ("<=", false) => IntCC::SignedLessThanOrEqual,
-                (">=", false) => IntCC::SignedGreaterThanOrEqual,
-                ("<", true) => IntCC::UnsignedLessThan,
-                (">", true) => IntCC::UnsignedGreaterThan,
-                ("<=", true) => IntCC::UnsignedLessThanOrEqual,
-                (">=", true) => IntCC::UnsignedGreaterThanOrEqual,
-                _ => IntCC::NotEqual,
+                (Compare::Eq, _) => IntCC::Equal,
+                (Compare::Ne, _) => IntCC::NotEqual,
+                (Compare::Lt, false) => IntCC::SignedLessThan,
+                (Compare::Gt, false) => IntCC::SignedGreaterThan,
+                (Compare::Le, false) => IntCC::SignedLessThanOrEqual,
+                (Compare::Ge, false) => IntCC::SignedGreaterThanOrEqual,
+                (Compare::Lt, true) => IntCC::UnsignedLessThan,
+                (Compare::Gt, true) => IntCC::UnsignedGreaterThan,
+                (Compare::Le, true) => IntCC::UnsignedLessThanOrEqual,
+                (Compare::Ge, true) => IntCC::UnsignedGreaterThanOrEqual,
             };
             self.b.ins().icmp(cc, a, x)
         }
@@ -196,11 +197,26 @@ impl FnCx<'_, '_> {
                 .map(|a| self.typed.types[a.id].clone())
                 .unwrap_or(Type::Void)
         };
-        Ok(Some(match name {
-            "+" | "-" | "*" | "/" | "%" | "modulo" => {
-                let op = if name == "modulo" { "%" } else { name };
+        let b = self
+            .typed
+            .builtin(e.id)
+            .ok_or_else(|| internal("unresolved call"))?;
+        Ok(Some(match b {
+            Builtin::Vector
+            | Builtin::VectorRef
+            | Builtin::Vref
+            | Builtin::Vset
+            | Builtin::Vfill => {
+                return self.vector_app(b, name, args, t, site, sp);
+            }
+            Builtin::Arith(_) | Builtin::Math(_) | Builtin::Compare(_)
+                if t.vector_lanes().is_some() || at(0).vector_lanes().is_some() =>
+            {
+                return self.vector_app(b, name, args, t, site, sp);
+            }
+            Builtin::Arith(op) => {
                 let mut acc = self.value(&args[0])?;
-                if args.len() == 1 && op == "-" {
+                if args.len() == 1 && op == Arith::Sub {
                     return Ok(Some(if t.is_real() {
                         self.b.ins().fneg(acc)
                     } else {
@@ -213,38 +229,34 @@ impl FnCx<'_, '_> {
                 }
                 acc
             }
-            "=" | "<>" | "!=" | "<" | ">" | "<=" | ">=" => {
+            Builtin::Compare(op) => {
                 let a = self.value(&args[0])?;
                 let x = self.value(&args[1])?;
-                self.compare(name, a, x, &at(0))
+                self.compare(op, a, x, &at(0))
             }
-            "not" => {
+            Builtin::Not => {
                 let a = self.value(&args[0])?;
                 self.b.ins().icmp_imm_s(IntCC::Equal, a, 0)
             }
-            "bitwise-not" => {
+            Builtin::BitNot => {
                 let a = self.value(&args[0])?;
                 self.b.ins().bnot(a)
             }
-            "bitwise-and"
-            | "bitwise-or"
-            | "bitwise-xor"
-            | "bitwise-shift-left"
-            | "bitwise-shift-right" => {
+            Builtin::Bitwise(op) => {
                 let mut acc = self.value(&args[0])?;
                 for a in &args[1..] {
                     let x = self.value(a)?;
-                    acc = match name {
-                        "bitwise-and" => self.b.ins().band(acc, x),
-                        "bitwise-or" => self.b.ins().bor(acc, x),
-                        "bitwise-xor" => self.b.ins().bxor(acc, x),
-                        "bitwise-shift-left" => self.b.ins().ishl(acc, x),
-                        _ => self.b.ins().ushr(acc, x),
+                    acc = match op {
+                        Bitwise::And => self.b.ins().band(acc, x),
+                        Bitwise::Or => self.b.ins().bor(acc, x),
+                        Bitwise::Xor => self.b.ins().bxor(acc, x),
+                        Bitwise::Shl => self.b.ins().ishl(acc, x),
+                        Bitwise::Shr => self.b.ins().ushr(acc, x),
                     };
                 }
                 acc
             }
-            "pref"
+            Builtin::Pref
                 if self
                     .fast_elem(args)
                     .and_then(|p| self.known_elem(p))
@@ -254,8 +266,8 @@ impl FnCx<'_, '_> {
                     .and_then(|p| self.known_elem(p))
                     .ok_or_else(|| internal("known element"))?
             }
-            "pref" | "pref-ptr" | "aref" | "aref-ptr" => {
-                let fast = if name == "pref" {
+            Builtin::Pref | Builtin::PrefPtr | Builtin::Aref | Builtin::ArefPtr => {
+                let fast = if b == Builtin::Pref {
                     self.fast_elem(args)
                 } else {
                     None
@@ -263,25 +275,24 @@ impl FnCx<'_, '_> {
                 let p = self.value(&args[0])?;
                 let i = self.index(&args[1])?;
                 let mut elem = Self::pointee(&at(0));
-                if name.starts_with('a')
+                if matches!(b, Builtin::Aref | Builtin::ArefPtr)
                     && let Type::Array(_, x) = elem
                 {
                     elem = *x;
                 }
                 let addr = self.elem_addr(p, i, elem.size(), Some(site));
-                if name.ends_with("-ptr") {
+                if matches!(b, Builtin::PrefPtr | Builtin::ArefPtr) {
                     addr
                 } else {
-                    let ty = clif(&elem, sp)?.ok_or_else(|| internal("void element"))?;
-                    let x = self.load(ty, addr, 0, elem.size(), site)?;
+                    let x = self.load_value(&elem, addr, 0, site, sp)?;
                     if let Some(pv) = fast {
                         self.remember_elem(pv, x);
                     }
                     x
                 }
             }
-            "pset!" | "aset!" => {
-                let fast = if name == "pset!" {
+            Builtin::Pset | Builtin::Aset => {
+                let fast = if b == Builtin::Pset {
                     self.fast_elem(args)
                 } else {
                     None
@@ -290,19 +301,19 @@ impl FnCx<'_, '_> {
                 let i = self.index(&args[1])?;
                 let v = self.value(&args[2])?;
                 let mut elem = Self::pointee(&at(0));
-                if name == "aset!"
+                if b == Builtin::Aset
                     && let Type::Array(_, x) = elem
                 {
                     elem = *x;
                 }
                 let addr = self.elem_addr(p, i, elem.size(), Some(site));
-                self.store(v, addr, 0, elem.size(), site);
+                self.store_value(v, &elem, addr, 0, site);
                 if let Some(pv) = fast {
                     self.remember_elem(pv, v);
                 }
                 v
             }
-            "afill!" => {
+            Builtin::Afill => {
                 let p = self.value(&args[0])?;
                 let elem = match Self::pointee(&at(0)) {
                     Type::Array(_, x) => *x,
@@ -311,20 +322,20 @@ impl FnCx<'_, '_> {
                 for (k, a) in args[1..].iter().enumerate() {
                     let v = self.value(a)?;
                     let off = (k as u64 * elem.size()) as i32;
-                    self.store(v, p, off, elem.size(), site);
+                    self.store_value(v, &elem, p, off, site);
                 }
                 return Ok(None);
             }
-            "tref" | "tref-ptr" | "tset!" | "tfill!" => {
+            Builtin::Tref | Builtin::TrefPtr | Builtin::Tset | Builtin::Tfill => {
                 let p = self.value(&args[0])?;
                 let Type::Tuple(fields) = Self::pointee(&at(0)) else {
                     return Err(internal("tuple type"));
                 };
-                if name == "tfill!" {
+                if b == Builtin::Tfill {
                     for (k, a) in args[1..].iter().enumerate() {
                         let v = self.value(a)?;
                         let off = Type::field_offset(&fields, k) as i32;
-                        self.store(v, p, off, fields[k].size(), site);
+                        self.store_value(v, &fields[k], p, off, site);
                     }
                     return Ok(None);
                 }
@@ -333,21 +344,18 @@ impl FnCx<'_, '_> {
                 };
                 let k = k as usize;
                 let off = Type::field_offset(&fields, k) as i32;
-                match name {
-                    "tref-ptr" => self.b.ins().iadd_imm_s(p, i64::from(off)),
-                    "tset!" => {
+                match b {
+                    Builtin::TrefPtr => self.b.ins().iadd_imm_s(p, i64::from(off)),
+                    Builtin::Tset => {
                         let v = self.value(&args[2])?;
-                        self.store(v, p, off, fields[k].size(), site);
+                        self.store_value(v, &fields[k], p, off, site);
                         v
                     }
-                    _ => {
-                        let ty = clif(&fields[k], sp)?.ok_or_else(|| internal("void field"))?;
-                        self.load(ty, p, off, fields[k].size(), site)?
-                    }
+                    _ => self.load_value(&fields[k], p, off, site, sp)?,
                 }
             }
-            "printf" | "println" => return self.print(name, args, site),
-            "free" => {
+            Builtin::Printf | Builtin::Println => return self.print(b, args, site),
+            Builtin::Free => {
                 let p = self.value(&args[0])?;
                 let s = self.b.ins().iconst(types::I32, i64::from(site));
                 let ctx = self.ctx;
@@ -361,31 +369,41 @@ impl FnCx<'_, '_> {
                 self.check_fault();
                 return Ok(None);
             }
-            _ => {
-                if let Some((from, to)) = conversion(name) {
-                    let v = self.value(&args[0])?;
-                    return Ok(Some(self.convert(v, &from, &to)));
-                }
-                return self.math(name, args, t, sp).map(Some);
+            Builtin::Convert(from, to) => {
+                let v = self.value(&args[0])?;
+                self.convert(v, &from.ty(), &to.ty())
             }
+            Builtin::Math(m) => self.math(m, args, t, sp)?,
         }))
     }
 
-    fn math(&mut self, name: &str, args: &[Expr], t: &Type, sp: Option<&Span>) -> Result<Value> {
+    fn math(&mut self, m: Math, args: &[Expr], t: &Type, sp: Option<&Span>) -> Result<Value> {
         let vals = args
             .iter()
             .map(|a| self.value(a))
             .collect::<Result<Vec<_>>>()?;
-        Ok(match name {
-            "sqrt" => self.b.ins().sqrt(vals[0]),
-            "fabs" => self.b.ins().fabs(vals[0]),
-            "floor" => self.b.ins().floor(vals[0]),
-            "ceil" => self.b.ins().ceil(vals[0]),
-            "trunc" => self.b.ins().trunc(vals[0]),
-            "fmin" => self.b.ins().fmin(vals[0], vals[1]),
-            "fmax" => self.b.ins().fmax(vals[0], vals[1]),
-            _ if math_ir::INLINE.contains(&name) => self.inline_math(name, &vals, t)?,
+        self.math_vals(m, &vals, t, sp)
+    }
+
+    /// `m` of the values `vals`, of type `t` (`float` or `double`).
+    pub(super) fn math_vals(
+        &mut self,
+        m: Math,
+        vals: &[Value],
+        t: &Type,
+        sp: Option<&Span>,
+    ) -> Result<Value> {
+        Ok(match m {
+            Math::Sqrt => self.b.ins().sqrt(vals[0]),
+            Math::Fabs => self.b.ins().fabs(vals[0]),
+            Math::Floor => self.b.ins().floor(vals[0]),
+            Math::Ceil => self.b.ins().ceil(vals[0]),
+            Math::Trunc => self.b.ins().trunc(vals[0]),
+            Math::Fmin => self.b.ins().fmin(vals[0], vals[1]),
+            Math::Fmax => self.b.ins().fmax(vals[0], vals[1]),
+            _ if math_ir::inline(m) => self.inline_math(m, vals, t)?,
             _ => {
+                let name = m.name();
                 let sym = if *t == Type::Float {
                     format!("zonal_{name}f")
                 } else {
@@ -407,15 +425,15 @@ impl FnCx<'_, '_> {
                 } else {
                     types::F64
                 };
-                let params = vec![ty; if MATH1.contains(&name) { 1 } else { 2 }];
-                self.rt_call(addr, &params, Some(ty), &vals)
+                let params = vec![ty; m.arity()];
+                self.rt_call(addr, &params, Some(ty), vals)
                     .ok_or_else(|| internal("math call"))?
             }
         })
     }
 
     /// `name` compiled inline (see [`math_ir`]); a float is computed in double.
-    fn inline_math(&mut self, name: &str, vals: &[Value], t: &Type) -> Result<Value> {
+    fn inline_math(&mut self, m: Math, vals: &[Value], t: &Type) -> Result<Value> {
         let float = *t == Type::Float;
         let args: Vec<Value> = vals
             .iter()
@@ -429,7 +447,7 @@ impl FnCx<'_, '_> {
             .collect();
         let (cc, fma) = (self.consts.call_conv, self.consts.fma);
         let r = math_ir::MathEmitter::new(&mut self.b, types::F64, cc, fma)
-            .call(name, &args)
+            .call(m, &args)
             .ok_or_else(|| internal("inline math"))?;
         Ok(if float {
             self.b.ins().fdemote(types::F32, r)
@@ -438,13 +456,57 @@ impl FnCx<'_, '_> {
         })
     }
 
-    fn print(&mut self, name: &str, args: &[Expr], site: u32) -> Result<Option<Value>> {
-        let (fmt, rest) = if name == "printf" {
+    /// The word and kind the runtime prints a value `v` of type `t` from.
+    fn print_word(&mut self, v: Value, t: &Type) -> (Value, u8) {
+        match t {
+            Type::Float => {
+                let d = self.b.ins().fpromote(types::F64, v);
+                (
+                    self.b.ins().bitcast(types::I64, MemFlagsData::new(), d),
+                    abi::KIND_F64,
+                )
+            }
+            Type::Double => (
+                self.b.ins().bitcast(types::I64, MemFlagsData::new(), v),
+                abi::KIND_F64,
+            ),
+            Type::Ptr(x) if **x == Type::I8 => (v, abi::KIND_STR),
+            Type::Ptr(_) | Type::Closure(..) => (v, abi::KIND_PTR),
+            Type::I1 => (self.b.ins().uextend(types::I64, v), abi::KIND_I1),
+            Type::I32 => (self.b.ins().sextend(types::I64, v), abi::KIND_I32),
+            Type::I8 => (self.b.ins().sextend(types::I64, v), abi::KIND_I32),
+            _ => (v, abi::KIND_I64),
+        }
+    }
+
+    fn print(&mut self, b: Builtin, args: &[Expr], site: u32) -> Result<Option<Value>> {
+        let (fmt, rest) = if b == Builtin::Printf {
             (Some(self.value(&args[0])?), &args[1..])
         } else {
             (None, args)
         };
-        let n = rest.len();
+        // each argument's word and kind; a vector gives one per lane
+        let mut items = Vec::new();
+        for a in rest {
+            let t = self.ty(a).clone();
+            let Some(v) = self.expr(a)? else {
+                let z = self.b.ins().iconst(types::I64, 0);
+                items.push((z, abi::KIND_I64));
+                continue;
+            };
+            if let Type::Vector(n, elem) = &t {
+                let ty = clif(elem, None)?.ok_or_else(|| internal("void lane"))?;
+                let at = self.strip(v);
+                for i in 0..*n {
+                    let off = (i * elem.size()) as i32;
+                    let x = self.b.ins().load(ty, MemFlagsData::trusted(), at, off);
+                    items.push(self.print_word(x, elem));
+                }
+            } else {
+                items.push(self.print_word(v, &t));
+            }
+        }
+        let n = items.len();
         let words = self.b.create_sized_stack_slot(StackSlotData::new(
             StackSlotKind::ExplicitSlot,
             (8 * n.max(1)) as u32,
@@ -455,34 +517,7 @@ impl FnCx<'_, '_> {
             n.max(1) as u32,
             0,
         ));
-        for (i, a) in rest.iter().enumerate() {
-            let t = self.ty(a).clone();
-            let Some(v) = self.expr(a)? else {
-                let z = self.b.ins().iconst(types::I64, 0);
-                let k = self.b.ins().iconst(types::I8, i64::from(abi::KIND_I64));
-                self.b.ins().stack_store(types::I64, z, words, 8 * i as i32);
-                self.b.ins().stack_store(types::I64, k, kinds, i as i32);
-                continue;
-            };
-            let (bits, kind) = match &t {
-                Type::Float => {
-                    let d = self.b.ins().fpromote(types::F64, v);
-                    (
-                        self.b.ins().bitcast(types::I64, MemFlagsData::new(), d),
-                        abi::KIND_F64,
-                    )
-                }
-                Type::Double => (
-                    self.b.ins().bitcast(types::I64, MemFlagsData::new(), v),
-                    abi::KIND_F64,
-                ),
-                Type::Ptr(x) if **x == Type::I8 => (v, abi::KIND_STR),
-                Type::Ptr(_) | Type::Closure(..) => (v, abi::KIND_PTR),
-                Type::I1 => (self.b.ins().uextend(types::I64, v), abi::KIND_I1),
-                Type::I32 => (self.b.ins().sextend(types::I64, v), abi::KIND_I32),
-                Type::I8 => (self.b.ins().sextend(types::I64, v), abi::KIND_I32),
-                _ => (v, abi::KIND_I64),
-            };
+        for (i, (bits, kind)) in items.into_iter().enumerate() {
             let k = self.b.ins().iconst(types::I8, i64::from(kind));
             self.b
                 .ins()

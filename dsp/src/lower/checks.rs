@@ -4,6 +4,7 @@
 //! epoch (an epoch ends where memory may have been freed).
 
 use super::{FnCx, internal};
+use crate::builtin::Builtin;
 use crate::error::Result;
 use crate::infer::Typed;
 use crate::runtime::{abi, shadow};
@@ -236,7 +237,12 @@ impl FnCx<'_, '_> {
             match &e.kind {
                 ExprKind::Lambda(_) => false,
                 ExprKind::CallValue(..) | ExprKind::Memzone(..) => true,
-                ExprKind::App(name, _) if name == "free" || typed.refs.contains_key(&e.id) => true,
+                ExprKind::App(..)
+                    if typed.builtin(e.id) == Some(Builtin::Free)
+                        || typed.refs.contains_key(&e.id) =>
+                {
+                    true
+                }
                 _ => e.children().into_iter().any(|c| frees(c, typed)),
             }
         }

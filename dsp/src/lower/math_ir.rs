@@ -25,6 +25,7 @@
 //! Fast variants (`sin_fast`, `cos_fast`) are separate names: a two-part reduction and
 //! shorter polynomials, error below 1e-9 for |x| < 2^18, no branch.
 
+use crate::builtin::Math;
 use crate::runtime::math as rt;
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{
@@ -164,10 +165,21 @@ impl Libm {
     }
 }
 
-/// The names this module compiles inline (for doubles and floats).
-pub const INLINE: &[&str] = &[
-    "sin", "cos", "tan", "exp", "log", "tanh", "fmod", "sin_fast", "cos_fast",
-];
+/// True for the math builtins this module compiles inline (for doubles and floats).
+pub fn inline(m: Math) -> bool {
+    matches!(
+        m,
+        Math::Sin
+            | Math::Cos
+            | Math::Tan
+            | Math::Exp
+            | Math::Log
+            | Math::Tanh
+            | Math::Fmod
+            | Math::SinFast
+            | Math::CosFast
+    )
+}
 
 /// Emits inline math for `F64` or `F64X2` values into a function being built.
 pub struct MathEmitter<'x, 'b> {
@@ -194,19 +206,19 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
         MathEmitter { b, ty, cc, fma }
     }
 
-    /// `name` applied to `args` (of the emitter's type), or `None` if `name` is not one
-    /// of [`INLINE`].
-    pub fn call(&mut self, name: &str, args: &[Value]) -> Option<Value> {
-        Some(match (name, args) {
-            ("sin", [x]) => self.sin_cos(*x, 0),
-            ("cos", [x]) => self.sin_cos(*x, 1),
-            ("tan", [x]) => self.tan(*x),
-            ("exp", [x]) => self.exp(*x),
-            ("log", [x]) => self.log(*x),
-            ("tanh", [x]) => self.tanh(*x),
-            ("fmod", [x, y]) => self.fmod(*x, *y),
-            ("sin_fast", [x]) => self.sin_cos_fast(*x, 0),
-            ("cos_fast", [x]) => self.sin_cos_fast(*x, 1),
+    /// `m` applied to `args` (of the emitter's type), or `None` if `m` is not compiled
+    /// [`inline`].
+    pub fn call(&mut self, m: Math, args: &[Value]) -> Option<Value> {
+        Some(match (m, args) {
+            (Math::Sin, [x]) => self.sin_cos(*x, 0),
+            (Math::Cos, [x]) => self.sin_cos(*x, 1),
+            (Math::Tan, [x]) => self.tan(*x),
+            (Math::Exp, [x]) => self.exp(*x),
+            (Math::Log, [x]) => self.log(*x),
+            (Math::Tanh, [x]) => self.tanh(*x),
+            (Math::Fmod, [x, y]) => self.fmod(*x, *y),
+            (Math::SinFast, [x]) => self.sin_cos_fast(*x, 0),
+            (Math::CosFast, [x]) => self.sin_cos_fast(*x, 1),
             _ => return None,
         })
     }

@@ -1,4 +1,4 @@
-//! Loops in SIMD: the fast version of a `dotimes` (see [`super::FastLoop`]) runs two
+//! Loops in SIMD: the fast version of a `dotimes` (see [`super::fast::FastLoop`]) runs two
 //! iterations at a time in `F64X2` lanes when its iterations are independent apart from
 //! reductions, then the scalar fast loop does the odd one left.
 //!
@@ -21,8 +21,9 @@
 
 use super::math_ir::{self, MathEmitter};
 use super::{FnCx, internal};
+use crate::builtin::{Arith, Builtin, Compare, Math};
 use crate::error::Result;
-use crate::infer::Ref;
+use crate::infer::{Ref, Typed};
 use crate::syntax::{Expr, ExprKind};
 use crate::types::Type;
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
@@ -59,10 +60,18 @@ struct Lanes {
 
 const LANES: i64 = 2;
 
-/// Arithmetic and math the vector lowering knows.
-const ARITH: &[&str] = &["+", "-", "*", "/"];
-const COMPARE: &[&str] = &["=", "<>", "!=", "<", ">", "<=", ">="];
-const NATIVE: &[&str] = &["sqrt", "fabs", "floor", "ceil", "trunc", "fmin", "fmax"];
+/// The arithmetic the vector lowering knows (`%` is not among it).
+fn arith(op: Arith) -> bool {
+    op != Arith::Rem
+}
+
+/// The math builtins that are one vector instruction.
+fn native(m: Math) -> bool {
+    matches!(
+        m,
+        Math::Sqrt | Math::Fabs | Math::Floor | Math::Ceil | Math::Trunc | Math::Fmin | Math::Fmax
+    )
+}
 
 /// The analysis behind [`FnCx::simd_plan`], in evaluation order.
 struct Scan<'c, 'a, 'b> {
@@ -328,8 +337,12 @@ impl FnCx<'_, '_> {
                 );
                 self.b.ins().bitselect(m, a, b)
             }
-            ExprKind::App(name, args) => match name.as_str() {
-                "pref" => {
+            ExprKind::App(_, args) => match self
+                .typed
+                .builtin(e.id)
+                .ok_or_else(|| internal("call not planned for SIMD"))?
+            {
+                Builtin::Pref => {
                     let (p, addr) = self.velem_addr(args, l)?;
                     if let Some((_, x)) = l.known.iter().rev().find(|(q, _)| *q == p) {
                         *x
@@ -339,7 +352,7 @@ impl FnCx<'_, '_> {
                         x
                     }
                 }
-                "pset!" => {
+                Builtin::Pset => {
                     let x = self.vvalue(&args[2], l)?;
                     let (p, addr) = self.velem_addr(args, l)?;
                     self.b.ins().store(flags, x, addr, 0);
@@ -347,47 +360,47 @@ impl FnCx<'_, '_> {
                     l.known.push((p, x));
                     x
                 }
-                "-" if args.len() == 1 => {
+                Builtin::Arith(Arith::Sub) if args.len() == 1 => {
                     let x = self.vvalue(&args[0], l)?;
                     self.b.ins().fneg(x)
                 }
-                op if ARITH.contains(&op) => {
+                Builtin::Arith(op) if arith(op) => {
                     let mut acc = self.vvalue(&args[0], l)?;
                     for a in &args[1..] {
                         let x = self.vvalue(a, l)?;
                         acc = match op {
-                            "+" => self.b.ins().fadd(acc, x),
-                            "-" => self.b.ins().fsub(acc, x),
-                            "*" => self.b.ins().fmul(acc, x),
+                            Arith::Add => self.b.ins().fadd(acc, x),
+                            Arith::Sub => self.b.ins().fsub(acc, x),
+                            Arith::Mul => self.b.ins().fmul(acc, x),
                             _ => self.b.ins().fdiv(acc, x),
                         };
                     }
                     acc
                 }
-                op if COMPARE.contains(&op) => {
+                Builtin::Compare(op) => {
                     let a = self.vvalue(&args[0], l)?;
                     let b = self.vvalue(&args[1], l)?;
                     let cc = match op {
-                        "=" => FloatCC::Equal,
-                        "<" => FloatCC::LessThan,
-                        ">" => FloatCC::GreaterThan,
-                        "<=" => FloatCC::LessThanOrEqual,
-                        ">=" => FloatCC::GreaterThanOrEqual,
-                        _ => FloatCC::NotEqual,
+                        Compare::Eq => FloatCC::Equal,
+                        Compare::Lt => FloatCC::LessThan,
+                        Compare::Gt => FloatCC::GreaterThan,
+                        Compare::Le => FloatCC::LessThanOrEqual,
+                        Compare::Ge => FloatCC::GreaterThanOrEqual,
+                        Compare::Ne => FloatCC::NotEqual,
                     };
                     self.b.ins().fcmp(cc, a, b)
                 }
-                op if NATIVE.contains(&op) => {
+                Builtin::Math(m) if native(m) => {
                     let a = self.vvalue(&args[0], l)?;
-                    match op {
-                        "sqrt" => self.b.ins().sqrt(a),
-                        "fabs" => self.b.ins().fabs(a),
-                        "floor" => self.b.ins().floor(a),
-                        "ceil" => self.b.ins().ceil(a),
-                        "trunc" => self.b.ins().trunc(a),
+                    match m {
+                        Math::Sqrt => self.b.ins().sqrt(a),
+                        Math::Fabs => self.b.ins().fabs(a),
+                        Math::Floor => self.b.ins().floor(a),
+                        Math::Ceil => self.b.ins().ceil(a),
+                        Math::Trunc => self.b.ins().trunc(a),
                         _ => {
                             let b = self.vvalue(&args[1], l)?;
-                            if op == "fmin" {
+                            if m == Math::Fmin {
                                 self.b.ins().fmin(a, b)
                             } else {
                                 self.b.ins().fmax(a, b)
@@ -395,16 +408,17 @@ impl FnCx<'_, '_> {
                         }
                     }
                 }
-                op => {
+                Builtin::Math(m) => {
                     let vals = args
                         .iter()
                         .map(|a| self.vvalue(a, l))
                         .collect::<Result<Vec<_>>>()?;
                     let (cc, fma) = (self.consts.call_conv, self.consts.fma);
                     MathEmitter::new(&mut self.b, types::F64X2, cc, fma)
-                        .call(op, &vals)
+                        .call(m, &vals)
                         .ok_or_else(|| internal("SIMD math"))?
                 }
+                _ => return Err(internal("call not planned for SIMD")),
             },
             _ => return Err(internal("expression not planned for SIMD")),
         }))
@@ -418,24 +432,23 @@ impl Scan<'_, '_, '_> {
 
     /// True when `c` is a comparison of two doubles.
     fn compare(&self, c: &Expr) -> bool {
-        matches!(&c.kind, ExprKind::App(op, args)
-            if COMPARE.contains(&op.as_str())
+        matches!(&c.kind, ExprKind::App(_, args)
+            if matches!(self.cx.typed.builtin(c.id), Some(Builtin::Compare(_)))
                 && args.len() == 2
-                && !self.cx.typed.refs.contains_key(&c.id)
                 && args.iter().all(|a| self.is_double(a)))
     }
 
     fn reduction<'e>(&self, e: &'e Expr, s: usize) -> Option<(Role, &'e Expr)> {
-        let ExprKind::App(op, args) = &e.kind else {
+        let ExprKind::App(_, args) = &e.kind else {
             return None;
         };
-        if args.len() != 2 || self.cx.typed.refs.contains_key(&e.id) {
+        if args.len() != 2 {
             return None;
         }
-        let role = match op.as_str() {
-            "+" => Role::Sum,
-            "fmax" => Role::Max,
-            "fmin" => Role::Min,
+        let role = match self.cx.typed.builtin(e.id)? {
+            Builtin::Arith(Arith::Add) => Role::Sum,
+            Builtin::Math(Math::Fmax) => Role::Max,
+            Builtin::Math(Math::Fmin) => Role::Min,
             _ => return None,
         };
         let is_s = |x: &Expr| self.cx.local_of(x) == Some(s);
@@ -521,23 +534,20 @@ impl Scan<'_, '_, '_> {
                 let Some(Ref::Local(id)) = cx.typed.refs.get(&th.id) else {
                     return None;
                 };
-                if !self.written.contains(id) || !self.compare(c) || !pure(x) {
+                if !self.written.contains(id) || !self.compare(c) || !pure(x, cx.typed) {
                     return None;
                 }
                 self.value(c)?;
                 self.value(x)
             }
             ExprKind::If(c, th, Some(el)) => {
-                let ExprKind::App(op, args) = &c.kind else {
+                let ExprKind::App(_, args) = &c.kind else {
                     return None;
                 };
-                if !COMPARE.contains(&op.as_str())
-                    || args.len() != 2
-                    || cx.typed.refs.contains_key(&c.id)
-                    || !args.iter().all(|a| self.is_double(a))
+                if !self.compare(c)
                     || !self.is_double(e)
-                    || !pure(th)
-                    || !pure(el)
+                    || !pure(th, cx.typed)
+                    || !pure(el, cx.typed)
                 {
                     return None;
                 }
@@ -545,12 +555,10 @@ impl Scan<'_, '_, '_> {
                 self.value(th)?;
                 self.value(el)
             }
-            ExprKind::App(name, args) => {
-                if cx.typed.refs.contains_key(&e.id) {
-                    return None;
-                }
-                match name.as_str() {
-                    "pref" | "pset!" => {
+            ExprKind::App(_, args) => {
+                let b = cx.typed.builtin(e.id)?;
+                match b {
+                    Builtin::Pref | Builtin::Pset => {
                         let p = cx.local_of(args.first()?)?;
                         let double = cx.typed.vars[p].ty == Type::ptr(Type::Double);
                         if !double
@@ -562,7 +570,7 @@ impl Scan<'_, '_, '_> {
                         if !self.invariants.contains(&p) {
                             self.invariants.push(p);
                         }
-                        if name == "pset!" {
+                        if b == Builtin::Pset {
                             let x = args.get(2)?;
                             if !self.is_double(x) {
                                 return None;
@@ -571,16 +579,19 @@ impl Scan<'_, '_, '_> {
                         }
                         Some(())
                     }
-                    op if COMPARE.contains(&op) => {
+                    Builtin::Compare(_) => {
                         if !self.compare(e) {
                             return None;
                         }
                         args.iter().try_for_each(|a| self.value(a))
                     }
-                    op if ARITH.contains(&op)
-                        || NATIVE.contains(&op)
-                        || math_ir::INLINE.contains(&op) =>
-                    {
+                    Builtin::Arith(op) if arith(op) => {
+                        if !self.is_double(e) || !args.iter().all(|a| self.is_double(a)) {
+                            return None;
+                        }
+                        args.iter().try_for_each(|a| self.value(a))
+                    }
+                    Builtin::Math(m) if native(m) || math_ir::inline(m) => {
                         if !self.is_double(e) || !args.iter().all(|a| self.is_double(a)) {
                             return None;
                         }
@@ -595,11 +606,11 @@ impl Scan<'_, '_, '_> {
 }
 
 /// True when `e` neither assigns nor stores (both arms of a lane select run).
-fn pure(e: &Expr) -> bool {
+fn pure(e: &Expr, typed: &Typed) -> bool {
     let here = match &e.kind {
         ExprKind::Set(..) | ExprKind::Let(..) => false,
-        ExprKind::App(name, _) => name != "pset!",
+        ExprKind::App(..) => typed.builtin(e.id) != Some(Builtin::Pset),
         _ => true,
     };
-    here && e.children().into_iter().all(pure)
+    here && e.children().into_iter().all(|c| pure(c, typed))
 }

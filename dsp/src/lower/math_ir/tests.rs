@@ -3,6 +3,7 @@
 //! the edge cases, its error measured in ulp of the exact-to-½-ulp reference.
 
 use super::{MathEmitter, SIN_LIMIT};
+use crate::builtin::Math;
 use crate::jit::{CodeBlock, Jit};
 use cranelift_codegen::ir::{AbiParam, InstBuilder, MemFlagsData, Signature, types};
 
@@ -31,6 +32,7 @@ fn variants() -> Vec<bool> {
 
 impl Compiled {
     fn with(name: &str, arity: usize, fma: bool) -> Compiled {
+        let m = Math::from_name(name).expect("a math builtin");
         let mut jit = Jit::new().expect("jit");
         let cc = jit.call_conv();
         let frontend = jit.frontend();
@@ -47,7 +49,7 @@ impl Compiled {
                 b.seal_block(entry);
                 let args = b.block_params(entry).to_vec();
                 let r = MathEmitter::new(&mut b, types::F64, cc, fma)
-                    .call(name, &args)
+                    .call(m, &args)
                     .expect("inline name");
                 b.ins().return_(&[r]);
                 b.finalize(frontend);
@@ -69,7 +71,7 @@ impl Compiled {
                     .map(|i| b.ins().load(types::F64X2, f, p[i], 0))
                     .collect();
                 let r = MathEmitter::new(&mut b, types::F64X2, cc, fma)
-                    .call(name, &args)
+                    .call(m, &args)
                     .expect("inline name");
                 b.ins().store(f, r, p[2], 0);
                 b.ins().return_(&[]);

@@ -1,0 +1,315 @@
+//! The fast-loop pass over a `dotimes`: which pointers its body accesses at the counter on
+//! every iteration (their whole range is checked once before the loop, see
+//! [`super::checks`]), whether the body qualifies for a fast version of the loop (no
+//! calls, allocation or other memory access), and that version's lowering, which
+//! remembers element values and may run in SIMD lanes (see [`super::simd`]).
+//!
+//! The analyses ([`LoopScan`]) read only the typed syntax, so they are tested on their
+//! own (see the tests at the end).
+
+use super::{FnCx, internal};
+use crate::builtin::Builtin;
+use crate::error::Result;
+use crate::infer::{Ref, Typed};
+use crate::syntax::{Expr, ExprKind};
+use crate::types::Type;
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{Block, InstBuilder, Value};
+
+/// A `dotimes` body lowered for the fast version of its loop: every memory access in it
+/// is `(pref p i)` / `(pset! p i x)` with `i` the counter and `p` one of `ptrs`, whose
+/// ranges were found disjoint before the loop, so `p[i]`'s value is known after a load or
+/// a store of it until the iteration ends (or an `if` merges).
+pub(super) struct FastLoop {
+    pub(super) var: usize,
+    pub(super) ptrs: Vec<usize>,
+    /// The value of `p[i]` for pointers loaded or stored at a point that dominates this one.
+    pub(super) known: Vec<(usize, Value)>,
+}
+
+/// Fast loops run at most this many iterations without polling the interrupt flag.
+const FAST_TRIPS: i64 = 1 << 16;
+
+impl FnCx<'_, '_> {
+    /// From the block before a `dotimes` loop whose body is a [`LoopScan::fast_body`]: when
+    /// [`FnCx::fast_guard`] holds, runs the body in a loop that remembers element values
+    /// (see [`FastLoop`]) and does not poll the interrupt flag (it is short, and its body
+    /// neither loops nor calls), then goes to `exit`; otherwise goes to `slow`, the loop
+    /// lowered next.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn fast_loop(
+        &mut self,
+        v: usize,
+        nv: Value,
+        body: &[Expr],
+        accessed: &[(usize, u64)],
+        hoisted: &[(usize, u64)],
+        slow: Block,
+        exit: Block,
+        site: u32,
+    ) -> Result<()> {
+        let ptrs: Vec<usize> = accessed.iter().map(|(p, _)| *p).collect();
+        let mut stored = Vec::new();
+        self.loop_scan(|s| {
+            for e in body {
+                s.stored_ptrs(e, &ptrs, &mut stored);
+            }
+        });
+        let mut ranges = Vec::new();
+        for (pv, size) in accessed {
+            let p = self
+                .read_var(*pv, site)?
+                .ok_or_else(|| internal("void pointer"))?;
+            let p = self.strip(p);
+            ranges.push((p, *size, stored.contains(pv)));
+        }
+        let ok = self.fast_guard(nv, &ranges);
+        let inner = self.b.create_block();
+        let saved = self.scope();
+        if let Some(plan) = self.simd_plan(v, body, &ptrs) {
+            let lanes = self.b.create_block();
+            self.b.ins().brif(ok, lanes, &[], slow, &[]);
+            self.b.switch_to_block(lanes);
+            self.b.seal_block(lanes);
+            self.simd_loop(&plan, nv, body, inner, exit, site)?;
+        } else {
+            self.b.ins().brif(ok, inner, &[], slow, &[]);
+        }
+        self.b.switch_to_block(inner);
+        self.mark_in_range(v, hoisted, site)?;
+        self.fast = Some(FastLoop {
+            var: v,
+            ptrs,
+            known: Vec::new(),
+        });
+        let r = self.body(body);
+        self.fast = None;
+        r?;
+        let i = self
+            .read_var(v, site)?
+            .ok_or_else(|| internal("loop var"))?;
+        let i1 = self.b.ins().iadd_imm_s(i, 1);
+        self.write_var(v, i1, site)?;
+        let more = self.b.ins().icmp(IntCC::SignedLessThan, i1, nv);
+        self.b.ins().brif(more, inner, &[], exit, &[]);
+        self.b.seal_block(inner);
+        self.unscope(saved);
+        Ok(())
+    }
+
+    /// True (nonzero) when a fast loop may run: at most [`FAST_TRIPS`] iterations, and the
+    /// ranges `[p, p + n*size)` of every stored pointer disjoint from those of the others.
+    pub(super) fn fast_guard(&mut self, n: Value, ptrs: &[(Value, u64, bool)]) -> Value {
+        let mut ok = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::SignedLessThanOrEqual, n, FAST_TRIPS);
+        let ends: Vec<Value> = ptrs
+            .iter()
+            .map(|&(p, size, _)| {
+                let len = self.b.ins().imul_imm_s(n, size as i64);
+                self.b.ins().iadd(p, len)
+            })
+            .collect();
+        for a in 0..ptrs.len() {
+            for b in a + 1..ptrs.len() {
+                if !ptrs[a].2 && !ptrs[b].2 {
+                    continue;
+                }
+                let below = self
+                    .b
+                    .ins()
+                    .icmp(IntCC::UnsignedLessThanOrEqual, ends[a], ptrs[b].0);
+                let above = self
+                    .b
+                    .ins()
+                    .icmp(IntCC::UnsignedLessThanOrEqual, ends[b], ptrs[a].0);
+                let apart = self.b.ins().bor(below, above);
+                ok = self.b.ins().band(ok, apart);
+            }
+        }
+        ok
+    }
+
+    /// In a fast loop, the pointer variable of `(pref p i)` / `(pset! p i x)` when its
+    /// element value can be remembered.
+    pub(crate) fn fast_elem(&self, args: &[Expr]) -> Option<usize> {
+        let f = self.fast.as_ref()?;
+        let local = |x: &Expr| match self.typed.refs.get(&x.id) {
+            Some(Ref::Local(id)) if matches!(x.kind, ExprKind::Var(_)) => Some(*id),
+            _ => None,
+        };
+        let p = local(args.first()?)?;
+        (f.ptrs.contains(&p) && local(args.get(1)?)? == f.var).then_some(p)
+    }
+
+    /// The remembered value of `p[i]` in a fast loop.
+    pub(crate) fn known_elem(&self, p: usize) -> Option<Value> {
+        let f = self.fast.as_ref()?;
+        f.known.iter().rev().find(|(q, _)| *q == p).map(|(_, v)| *v)
+    }
+
+    /// Remembers `p[i] = v` in a fast loop.
+    pub(crate) fn remember_elem(&mut self, p: usize, v: Value) {
+        if let Some(f) = self.fast.as_mut() {
+            f.known.retain(|(q, _)| *q != p);
+            f.known.push((p, v));
+        }
+    }
+
+    /// The analyses of this function's loops, with the variables bound so far.
+    pub(super) fn loop_scan<R>(&self, f: impl FnOnce(&LoopScan) -> R) -> R {
+        // in a register: an environment slot is memory
+        let bound = |v: usize| self.vars.contains_key(&v) && !self.env_slots.contains(&v);
+        f(&LoopScan {
+            typed: self.typed,
+            bound: &bound,
+        })
+    }
+}
+
+/// The analyses of a `dotimes` body, on its typed syntax.
+pub(super) struct LoopScan<'t> {
+    pub(super) typed: &'t Typed,
+    /// True for the variables bound before the loop (held in this function's registers).
+    pub(super) bound: &'t dyn Fn(usize) -> bool,
+}
+
+impl LoopScan<'_> {
+    /// The local variable `x` names, when it is a plain variable reference.
+    fn local(&self, x: &Expr) -> Option<usize> {
+        match self.typed.refs.get(&x.id) {
+            Some(Ref::Local(id)) if matches!(x.kind, ExprKind::Var(_)) => Some(*id),
+            _ => None,
+        }
+    }
+
+    /// Pointers the body of a `dotimes` over `v` reads or writes at `(pref p v)` /
+    /// `(pset! p v x)` on every iteration (not under a condition), where `p` is a local
+    /// bound before the loop and never changed, and `v` an `i64` counter the body does not
+    /// `set!`: their whole range can be checked once before the loop.
+    pub(super) fn hoistable(&self, v: usize, body: &[Expr]) -> Vec<(usize, u64)> {
+        let info = &self.typed.vars[v];
+        if info.assigned || info.is_cell() || info.owner.is_some() || info.ty != Type::I64 {
+            return Vec::new();
+        }
+        fn counts_with(e: &Expr, v: usize, typed: &Typed) -> bool {
+            matches!(e.kind, ExprKind::Dotimes(..)) && typed.loop_vars.get(&e.id) == Some(&v)
+                || e.children().into_iter().any(|c| counts_with(c, v, typed))
+        }
+        if body.iter().any(|e| counts_with(e, v, self.typed)) {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for e in body {
+            self.unconditional_accesses(e, v, &mut out);
+        }
+        out
+    }
+
+    /// True when `e` may be lowered in a fast loop over `v` (see [`FastLoop`]): it only
+    /// computes with constants and local variables held in registers, reads and writes
+    /// `(pref p v)` / `(pset! p v x)` for `p` in `ptrs`, branches with `if`, and calls
+    /// pure builtins: no other memory access, call, allocation, loop or closure.
+    pub(super) fn fast_body(&self, e: &Expr, v: usize, ptrs: &[usize]) -> bool {
+        // In a register: bound already, or (not captured) bound by a `let` inside the body.
+        let register = |id: usize| {
+            let info = &self.typed.vars[id];
+            !info.is_cell() && ((self.bound)(id) || !info.captured)
+        };
+        let all = |xs: &[Expr]| xs.iter().all(|x| self.fast_body(x, v, ptrs));
+        match &e.kind {
+            ExprKind::Int(_)
+            | ExprKind::Float(_)
+            | ExprKind::Bool(_)
+            | ExprKind::Null
+            | ExprKind::Void => true,
+            ExprKind::Var(_) => self.local(e).is_some_and(register),
+            ExprKind::Let(binds, body) => {
+                let ids = self.typed.let_vars.get(&e.id);
+                ids.is_some_and(|ids| ids.iter().all(|id| !self.typed.vars[*id].is_cell()))
+                    && binds.iter().all(|(_, x)| self.fast_body(x, v, ptrs))
+                    && all(body)
+            }
+            ExprKind::Begin(body) => all(body),
+            ExprKind::If(c, th, el) => {
+                self.fast_body(c, v, ptrs)
+                    && self.fast_body(th, v, ptrs)
+                    && el.as_deref().is_none_or(|x| self.fast_body(x, v, ptrs))
+            }
+            ExprKind::Set(_, x) => {
+                matches!(self.typed.refs.get(&e.id), Some(Ref::Local(id)) if register(*id))
+                    && self.fast_body(x, v, ptrs)
+            }
+            ExprKind::App(_, args) => match self.typed.builtin(e.id) {
+                Some(b @ (Builtin::Pref | Builtin::Pset)) => {
+                    args.len() == if b == Builtin::Pref { 2 } else { 3 }
+                        && self.local(&args[0]).is_some_and(|p| ptrs.contains(&p))
+                        && self.local(&args[1]) == Some(v)
+                        && all(&args[2..])
+                }
+                Some(b) if b.is_pure() => all(args),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
+    /// The pointers of `ptrs` that `e` writes with `pset!`.
+    pub(super) fn stored_ptrs(&self, e: &Expr, ptrs: &[usize], out: &mut Vec<usize>) {
+        if let ExprKind::App(_, args) = &e.kind
+            && self.typed.builtin(e.id) == Some(Builtin::Pset)
+            && let Some(x) = args.first()
+            && let Some(Ref::Local(p)) = self.typed.refs.get(&x.id)
+            && ptrs.contains(p)
+            && !out.contains(p)
+        {
+            out.push(*p);
+        }
+        for c in e.children() {
+            self.stored_ptrs(c, ptrs, out);
+        }
+    }
+
+    fn unconditional_accesses(&self, e: &Expr, v: usize, out: &mut Vec<(usize, u64)>) {
+        match &e.kind {
+            ExprKind::App(_, args) => {
+                if matches!(
+                    self.typed.builtin(e.id),
+                    Some(Builtin::Pref | Builtin::Pset)
+                ) && args.len() >= 2
+                    && self.local(&args[1]) == Some(v)
+                    && let Some(pv) = self.local(&args[0])
+                {
+                    let info = &self.typed.vars[pv];
+                    let size = FnCx::pointee(&info.ty).size();
+                    if !info.mutated
+                        && !info.is_cell()
+                        && (self.bound)(pv)
+                        && size > 0
+                        && !out.contains(&(pv, size))
+                    {
+                        out.push((pv, size));
+                    }
+                }
+                args.iter()
+                    .for_each(|a| self.unconditional_accesses(a, v, out));
+            }
+            ExprKind::Let(binds, body) => {
+                binds
+                    .iter()
+                    .for_each(|(_, x)| self.unconditional_accesses(x, v, out));
+                body.iter()
+                    .for_each(|x| self.unconditional_accesses(x, v, out));
+            }
+            ExprKind::Begin(body) => body
+                .iter()
+                .for_each(|x| self.unconditional_accesses(x, v, out)),
+            ExprKind::Set(_, x) => self.unconditional_accesses(x, v, out),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
