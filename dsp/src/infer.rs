@@ -14,6 +14,7 @@
 
 mod operators;
 use operators::OpCall;
+mod owned;
 mod poly;
 
 pub use poly::{Candidate, Instance, Target};
@@ -110,12 +111,16 @@ pub struct VarInfo {
     /// Changed by an explicit `set!` (not only as a `dotimes` counter).
     pub assigned: bool,
     pub captured: bool,
+    /// The one lambda whose environment slot holds it, for a captured variable that is
+    /// `set!` and owned by a single closure (see [`owned`]).
+    pub owner: Option<usize>,
 }
 
 impl VarInfo {
-    /// Captured and `set!`: lives in a zone-allocated cell shared by all who see it.
+    /// Captured and `set!`, by more than one closure or where its binder may still use it
+    /// once the closure exists: lives in a zone-allocated cell shared by all who see it.
     pub fn is_cell(&self) -> bool {
-        self.mutated && self.captured
+        self.mutated && self.captured && self.owner.is_none()
     }
 }
 
@@ -239,6 +244,7 @@ pub fn infer(
     cx.unify(&self_ty, &ret, "the definition", None)?;
     cx.resolve_all()?;
     cx.finish();
+    owned::assign(init, &mut cx.out);
     cx.record_instances();
     let ret = cx.zonk(&ret);
     Ok((cx.out, ret))
@@ -401,6 +407,7 @@ impl Cx<'_> {
             mutated: false,
             assigned: false,
             captured: false,
+            owner: None,
         });
         let id = self.out.vars.len() - 1;
         self.scopes.push((name.to_string(), id));

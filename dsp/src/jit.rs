@@ -17,6 +17,10 @@ use cranelift_module::{FuncId, Module, default_libcall_names};
 pub struct Jit {
     isa: OwnedTargetIsa,
     fctx: FunctionBuilderContext,
+    /// `ZONAL_DISASM` is set: each function's machine code is printed to stderr when it is
+    /// compiled (for profiling by hand; `perf` names the functions from the map file
+    /// Cranelift writes).
+    disasm: bool,
 }
 
 fn internal(e: impl std::fmt::Display) -> DspError {
@@ -51,7 +55,25 @@ impl Jit {
         Ok(Jit {
             isa,
             fctx: FunctionBuilderContext::new(),
+            disasm: std::env::var_os("ZONAL_DISASM").is_some(),
         })
+    }
+
+    /// True when the target fuses a multiply and an add in one instruction (x86-64 with
+    /// FMA3 and AVX, as Cranelift lowers `fma`; AArch64 always): otherwise `fma` would be a
+    /// call of the C library's.
+    pub fn has_fma(&self) -> bool {
+        let flag = |name: &str| {
+            self.isa
+                .isa_flags()
+                .iter()
+                .any(|f| f.name == name && f.as_bool() == Some(true))
+        };
+        match self.isa.name() {
+            "x64" => flag("has_fma") && flag("has_avx"),
+            "aarch64" => true,
+            _ => false,
+        }
     }
 
     pub fn frontend(&self) -> cranelift_codegen::isa::TargetFrontendConfig {
@@ -83,6 +105,7 @@ impl Jit {
             .ok_or_else(|| internal("module already freed"))?;
         let mut ctx: Context = module.make_context();
         ctx.func.signature = sig;
+        ctx.set_disasm(self.disasm);
         if let Err(e) = build(FunctionBuilder::new(&mut ctx.func, &mut self.fctx)) {
             // A function left half-built keeps its SSA state in the builder context
             // (cleared only by `finalize`); the next function built with it would be
@@ -96,6 +119,9 @@ impl Jit {
         module
             .define_function(id, &mut ctx)
             .map_err(|e| internal(format!("{e:?}")))?;
+        if let Some(text) = ctx.compiled_code().and_then(|c| c.vcode.as_ref()) {
+            eprintln!("; function {id}\n{text}");
+        }
         module.clear_context(&mut ctx);
         Ok(id)
     }

@@ -226,6 +226,7 @@ impl Dsp {
             code_table: reg.code.base(),
             call_conv: jit.call_conv(),
             frontend: jit.frontend(),
+            fma: jit.has_fma(),
         };
         let strings = Zone::new(&arena, 4096, "call arguments")
             .map_err(|e| err(DspErrorKind::Alloc, e.to_string()))?;

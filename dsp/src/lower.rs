@@ -78,6 +78,8 @@ pub struct Consts {
     pub code_table: u64,
     pub call_conv: CallConv,
     pub frontend: TargetFrontendConfig,
+    /// The target has fused multiply-adds (see [`crate::jit::Jit::has_fma`]).
+    pub fma: bool,
 }
 
 /// What lowering asks of the registry.
@@ -168,6 +170,9 @@ pub struct FnCx<'a, 'b> {
     pub fn_indices: &'a HashMap<usize, u64>,
     ctx: Value,
     vars: HashMap<usize, Variable>,
+    /// Variables this function keeps in its environment's slots (see
+    /// [`crate::infer::VarInfo::owner`]): their `Variable` holds the slot's address.
+    env_slots: Vec<usize>,
     fault_block: Block,
     ret_type: Option<types::Type>,
     /// Where an aggregate result goes (the hidden parameter after the environment).
@@ -226,6 +231,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
             fn_indices,
             ctx: params[0],
             vars: HashMap::new(),
+            env_slots: Vec::new(),
             fault_block,
             ret_type,
             sret: None,
@@ -294,6 +300,15 @@ impl<'a, 'b> FnCx<'a, 'b> {
         cx.stick();
         for (i, v) in caps.iter().enumerate() {
             let info = &typed.vars[*v];
+            if info.owner == Some(lam.index) {
+                // Its slot is the variable, inside the environment checked above.
+                let at = cx.b.ins().iadd_imm_s(env_at, 8 * i as i64);
+                let var = cx.b.declare_var(types::I64);
+                cx.b.def_var(var, at);
+                cx.vars.insert(*v, var);
+                cx.env_slots.push(*v);
+                continue;
+            }
             let ty = if info.is_cell() {
                 Some(types::I64)
             } else {
@@ -425,7 +440,8 @@ impl<'a, 'b> FnCx<'a, 'b> {
 
     /// The value of local `v`. A shared cell needs no check here: the cells a closure
     /// captures were checked when it was entered, and a cell this function made is fresh;
-    /// either lives at least as long as the call (see [`STICKY`]).
+    /// either lives at least as long as the call (see [`STICKY`]). An environment slot
+    /// lies inside the environment checked at entry, whose address is already untagged.
     fn read_var(&mut self, v: usize, _site: u32) -> Result<Option<Value>> {
         let Some(ty) = clif(self.var_type(v), None)? else {
             return Ok(None);
@@ -437,6 +453,9 @@ impl<'a, 'b> FnCx<'a, 'b> {
         let x = self.b.use_var(var);
         if self.typed.vars[v].ty.is_aggregate() {
             return Ok(Some(x));
+        }
+        if self.env_slots.contains(&v) {
+            return Ok(Some(self.b.ins().load(ty, MemFlagsData::new(), x, 0)));
         }
         if self.typed.vars[v].is_cell() {
             let at = self.strip(x);
@@ -456,6 +475,9 @@ impl<'a, 'b> FnCx<'a, 'b> {
             let storage = self.b.use_var(var);
             let (to, from) = (self.strip(storage), self.strip(val));
             self.copy_bytes(to, from, size);
+        } else if self.env_slots.contains(&v) {
+            let at = self.b.use_var(var);
+            self.b.ins().store(MemFlagsData::new(), val, at, 0);
         } else if self.typed.vars[v].is_cell() {
             let cell = self.b.use_var(var);
             let at = self.strip(cell);

@@ -510,8 +510,8 @@ impl FnCx<'_, '_> {
                 }
             })
             .collect();
-        let cc = self.consts.call_conv;
-        let r = math_ir::MathEmitter::new(&mut self.b, types::F64, cc)
+        let (cc, fma) = (self.consts.call_conv, self.consts.fma);
+        let r = math_ir::MathEmitter::new(&mut self.b, types::F64, cc, fma)
             .call(m, &args)
             .ok_or_else(|| internal("inline math"))?;
         Ok(if float {

@@ -51,6 +51,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
             fn_indices,
             ctx: p[0],
             vars: HashMap::new(),
+            env_slots: Vec::new(),
             fault_block,
             ret_type: None,
             sret: None,

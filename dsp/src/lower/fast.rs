@@ -159,7 +159,8 @@ impl FnCx<'_, '_> {
 
     /// The analyses of this function's loops, with the variables bound so far.
     pub(super) fn loop_scan<R>(&self, f: impl FnOnce(&LoopScan) -> R) -> R {
-        let bound = |v: usize| self.vars.contains_key(&v);
+        // in a register: an environment slot is memory
+        let bound = |v: usize| self.vars.contains_key(&v) && !self.env_slots.contains(&v);
         f(&LoopScan {
             typed: self.typed,
             bound: &bound,
@@ -189,7 +190,7 @@ impl LoopScan<'_> {
     /// `set!`: their whole range can be checked once before the loop.
     pub(super) fn hoistable(&self, v: usize, body: &[Expr]) -> Vec<(usize, u64)> {
         let info = &self.typed.vars[v];
-        if info.assigned || info.is_cell() || info.ty != Type::I64 {
+        if info.assigned || info.is_cell() || info.owner.is_some() || info.ty != Type::I64 {
             return Vec::new();
         }
         fn counts_with(e: &Expr, v: usize, typed: &Typed) -> bool {

@@ -186,6 +186,9 @@ pub struct MathEmitter<'x, 'b> {
     b: &'x mut FunctionBuilder<'b>,
     ty: Type,
     cc: CallConv,
+    /// The target multiplies and adds in one rounding (`fma`): polynomials and the
+    /// reduction's products use it.
+    fma: bool,
 }
 
 /// A double-double: `hi + lo`, |lo| ≤ ulp(hi).
@@ -196,10 +199,11 @@ struct Dd {
 }
 
 impl<'x, 'b> MathEmitter<'x, 'b> {
-    /// An emitter for values of type `ty` (`F64` or `F64X2`).
-    pub fn new(b: &'x mut FunctionBuilder<'b>, ty: Type, cc: CallConv) -> Self {
+    /// An emitter for values of type `ty` (`F64` or `F64X2`), with fused multiply-adds
+    /// where `fma` says the target has them.
+    pub fn new(b: &'x mut FunctionBuilder<'b>, ty: Type, cc: CallConv, fma: bool) -> Self {
         debug_assert!(ty == types::F64 || ty == types::F64X2);
-        MathEmitter { b, ty, cc }
+        MathEmitter { b, ty, cc, fma }
     }
 
     /// `m` applied to `args` (of the emitter's type), or `None` if `m` is not compiled
@@ -289,6 +293,23 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
         self.b.ins().fmul(a, c)
     }
 
+    /// a · b + c: fused (one rounding) where the target has `fma`, else a product and a
+    /// sum.
+    fn madd(&mut self, a: Value, b: Value, c: Value) -> Value {
+        if self.fma {
+            self.b.ins().fma(a, b, c)
+        } else {
+            let p = self.b.ins().fmul(a, b);
+            self.b.ins().fadd(p, c)
+        }
+    }
+
+    /// a · k + c for a constant k.
+    fn maddk(&mut self, a: Value, k: f64, c: Value) -> Value {
+        let k = self.k(k);
+        self.madd(a, k, c)
+    }
+
     /// |m| with the sign of `s`.
     fn copysign(&mut self, m: Value, s: Value) -> Value {
         let mb = self.bits(m);
@@ -341,10 +362,7 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
             .map(|p| {
                 let a = self.k(p[0]);
                 match p.get(1) {
-                    Some(&q) => {
-                        let t = self.mulk(z, q);
-                        self.add(t, a)
-                    }
+                    Some(&q) => self.maddk(z, q, a),
                     None => a,
                 }
             })
@@ -354,10 +372,7 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
             terms = terms
                 .chunks(2)
                 .map(|p| match p {
-                    [a, b] => {
-                        let t = self.b.ins().fmul(zp, *b);
-                        self.b.ins().fadd(*a, t)
-                    }
+                    [a, b] => self.madd(zp, *b, *a),
                     [a] => *a,
                     _ => unreachable!("chunks of two"),
                 })
@@ -469,15 +484,13 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
         let t = self.add(t, round);
         let k = self.sub(t, round);
         let q = self.bits(t);
-        // Fast path: three parts.
-        let p1 = self.mulk(k, PIO2_33[0]);
-        let a = self.sub(x, p1);
-        let p2 = self.mulk(k, PIO2_33[1]);
-        let s = self.sub(a, p2);
+        // Fast path: three parts. k · the first two is exact, so a and e are exact
+        // whether fused or not; the last product rounds once when fused.
+        let a = self.maddk(k, -PIO2_33[0], x);
+        let s = self.maddk(k, -PIO2_33[1], a);
         let e = self.sub(a, s);
-        let e = self.sub(e, p2);
-        let p3 = self.mulk(k, PIO2_33[2]);
-        let lo = self.sub(e, p3);
+        let e = self.maddk(k, -PIO2_33[1], e);
+        let lo = self.maddk(k, -PIO2_33[2], e);
         let small = self.fcmpk(FloatCC::LessThan, ax, FAST_SIN_LIMIT);
         let abs_s = self.b.ins().fabs(s);
         let no_cancel = self.fcmpk(FloatCC::GreaterThanOrEqual, abs_s, CANCEL);
@@ -538,8 +551,7 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
         // sin r = hi + (hi z S(z) + lo)
         let ps = self.poly(z, &SIN);
         let hz = self.mul(r.hi, z);
-        let t = self.mul(hz, ps);
-        let t = self.add(t, r.lo);
+        let t = self.madd(hz, ps, r.lo);
         let sin = self.add(r.hi, t);
         // cos r = w + ((1 − w − z/2) + (z² C(z) − hi lo)), w = 1 − z/2
         let pc = self.poly(z, &COS);
@@ -549,9 +561,9 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
         let d = self.sub(one, w);
         let d = self.sub(d, half);
         let z2 = self.mul(z, z);
-        let c = self.mul(z2, pc);
         let hl = self.mul(r.hi, r.lo);
-        let c = self.sub(c, hl);
+        let hl = self.b.ins().fneg(hl);
+        let c = self.madd(z2, pc, hl);
         let c = self.add(d, c);
         let cos = self.add(w, c);
         (sin, cos)
@@ -627,22 +639,18 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
         let t = self.add(t, round);
         let k = self.sub(t, round);
         let q = self.bits(t);
-        let p1 = self.mulk(k, PIO2_33[0]);
-        let r = self.sub(x, p1);
-        let p2 = self.mulk(k, PIO2_33[1]);
-        let r = self.sub(r, p2);
+        let r = self.maddk(k, -PIO2_33[0], x);
+        let r = self.maddk(k, -PIO2_33[1], r);
         let z = self.mul(r, r);
         let ps = self.poly(z, &SIN_FAST);
         let rz = self.mul(r, z);
-        let s = self.mul(rz, ps);
-        let s = self.add(r, s);
+        let s = self.madd(rz, ps, r);
         let pc = self.poly(z, &COS_FAST);
         let z2 = self.mul(z, z);
-        let c = self.mul(z2, pc);
         let half = self.mulk(z, 0.5);
         let one = self.k(1.0);
         let w = self.sub(one, half);
-        let c = self.add(w, c);
+        let c = self.madd(z2, pc, w);
         let quarter = self.ik(quarter);
         let q = self.b.ins().iadd(q, quarter);
         self.quadrant(q, s, c)
@@ -664,15 +672,12 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
         let round = self.k(ROUND);
         let t = self.add(t, round);
         let k = self.sub(t, round);
-        let a = self.mulk(k, LN2_HI);
-        let r = self.sub(hi, a);
-        let b = self.mulk(k, LN2_LO);
-        let lo = self.sub(lo, b);
+        let r = self.maddk(k, -LN2_HI, hi);
+        let lo = self.maddk(k, -LN2_LO, lo);
         let r = self.add(r, lo);
         let p = self.poly(r, &EXP);
         let r2 = self.mul(r, r);
-        let p = self.mul(r2, p);
-        let p = self.add(r, p);
+        let p = self.madd(r2, p, r);
         let one = self.k(1.0);
         let e = self.add(one, p);
         let scale = self.pow2(t);

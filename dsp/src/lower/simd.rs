@@ -413,8 +413,8 @@ impl FnCx<'_, '_> {
                         .iter()
                         .map(|a| self.vvalue(a, l))
                         .collect::<Result<Vec<_>>>()?;
-                    let cc = self.consts.call_conv;
-                    MathEmitter::new(&mut self.b, types::F64X2, cc)
+                    let (cc, fma) = (self.consts.call_conv, self.consts.fma);
+                    MathEmitter::new(&mut self.b, types::F64X2, cc, fma)
                         .call(m, &vals)
                         .ok_or_else(|| internal("SIMD math"))?
                 }

@@ -20,8 +20,18 @@ struct Compiled {
     _code: CodeBlock,
 }
 
+/// The variants to test: without fused multiply-adds, and with them where this machine
+/// has them (as compiled code uses them).
+fn variants() -> Vec<bool> {
+    let mut v = vec![false];
+    if Jit::new().expect("jit").has_fma() {
+        v.push(true);
+    }
+    v
+}
+
 impl Compiled {
-    fn new(name: &str, arity: usize) -> Compiled {
+    fn with(name: &str, arity: usize, fma: bool) -> Compiled {
         let m = Math::from_name(name).expect("a math builtin");
         let mut jit = Jit::new().expect("jit");
         let cc = jit.call_conv();
@@ -38,7 +48,7 @@ impl Compiled {
                 b.switch_to_block(entry);
                 b.seal_block(entry);
                 let args = b.block_params(entry).to_vec();
-                let r = MathEmitter::new(&mut b, types::F64, cc)
+                let r = MathEmitter::new(&mut b, types::F64, cc, fma)
                     .call(m, &args)
                     .expect("inline name");
                 b.ins().return_(&[r]);
@@ -60,7 +70,7 @@ impl Compiled {
                 let args: Vec<_> = (0..arity)
                     .map(|i| b.ins().load(types::F64X2, f, p[i], 0))
                     .collect();
-                let r = MathEmitter::new(&mut b, types::F64X2, cc)
+                let r = MathEmitter::new(&mut b, types::F64X2, cc, fma)
                     .call(m, &args)
                     .expect("inline name");
                 b.ins().store(f, r, p[2], 0);
@@ -157,15 +167,33 @@ fn args(lo: f64, hi: f64, tiny: f64, n: usize, seed: u64) -> Vec<f64> {
 
 /// The largest error in ulp of `name` against `reference` over `xs` (with `ys` the second
 /// arguments), checking that the two-lane version gives the scalar's bits, lane by lane,
-/// with every pairing of neighbours (so a lane sent out of line meets an inline one).
+/// with every pairing of neighbours (so a lane sent out of line meets an inline one), in
+/// each of the [`variants`].
 fn worst(
     name: &str,
     xs: &[f64],
     ys: &[f64],
     reference: impl Fn(f64, f64) -> f64,
 ) -> (f64, f64, f64) {
+    let mut worst = (0.0, f64::NAN, f64::NAN);
+    for fma in variants() {
+        let w = worst_of(name, fma, xs, ys, &reference);
+        if w.0 > worst.0 || w.0.is_nan() {
+            worst = w;
+        }
+    }
+    worst
+}
+
+fn worst_of(
+    name: &str,
+    fma: bool,
+    xs: &[f64],
+    ys: &[f64],
+    reference: &impl Fn(f64, f64) -> f64,
+) -> (f64, f64, f64) {
     let arity = if ys.is_empty() { 1 } else { 2 };
-    let c = Compiled::new(name, arity);
+    let c = Compiled::with(name, arity, fma);
     let y_at = |i: usize| if ys.is_empty() { 0.0 } else { ys[i % ys.len()] };
     let mut worst = (0.0, f64::NAN, f64::NAN);
     let mut seen = (0.0, 0.0);
@@ -187,7 +215,10 @@ fn worst(
             xs[j]
         );
     }
-    eprintln!("{name}: worst got {:e}, want {:e}", seen.0, seen.1);
+    eprintln!(
+        "{name} (fma {fma}): worst got {:e}, want {:e}",
+        seen.0, seen.1
+    );
     worst
 }
 
@@ -258,7 +289,13 @@ const HARD: [(f64, f64, f64); 12] = [
 
 #[test]
 fn sin_and_cos_are_correctly_rounded_where_the_reduction_cancels_most() {
-    let (s, c) = (Compiled::new("sin", 1), Compiled::new("cos", 1));
+    for fma in variants() {
+        hard_cases(fma);
+    }
+}
+
+fn hard_cases(fma: bool) {
+    let (s, c) = (Compiled::with("sin", 1, fma), Compiled::with("cos", 1, fma));
     for (x, sin, cos) in HARD {
         for x in [x, -x] {
             let sin = if x < 0.0 { -sin } else { sin };
@@ -342,7 +379,16 @@ fn fmod_is_exact_like_c() {
 
 #[test]
 fn sin_fast_and_cos_fast_stay_within_1e_9_below_2_18() {
-    let c = [Compiled::new("sin_fast", 1), Compiled::new("cos_fast", 1)];
+    for fma in variants() {
+        fast_within_1e_9(fma);
+    }
+}
+
+fn fast_within_1e_9(fma: bool) {
+    let c = [
+        Compiled::with("sin_fast", 1, fma),
+        Compiled::with("cos_fast", 1, fma),
+    ];
     for x in args(-262_144.0, 262_144.0, 1e-12, 300_000, 14) {
         let err = [
             (c[0].call(x, 0.0) - x.sin()).abs(),
