@@ -810,7 +810,10 @@ impl Cx<'_> {
                 OpCall::NoOverloads => None,
             };
             self.out.builtins.insert(e.id, b);
-            return self.builtin(b, name, args, typed_args.as_deref(), sp);
+            if let Some(t) = self.numeric(b, name, args, typed_args.as_deref(), sp)? {
+                return Ok(t);
+            }
+            return self.builtin(b, name, args, sp);
         }
         if let Some(t) = self.poly_call(e, name, args)? {
             return Ok(t);
@@ -819,61 +822,88 @@ impl Cx<'_> {
         self.call_type(&ft, args, &what, sp)
     }
 
-    /// The type of a call of builtin `b` (named `name` at the call). `typed_args` are
-    /// the arguments' types when an operator's overloads already inferred them.
-    fn builtin(
+    /// The type of a call of an arithmetic, comparison, bitwise or math builtin `b`
+    /// (named `name` at the call), `None` for the other builtins. `typed_args` are the
+    /// arguments' types when an operator's overloads already inferred them. Apart from
+    /// [`Cx::builtin`], whose frame is large, because expressions nest through it.
+    #[inline(never)]
+    fn numeric(
         &mut self,
         b: Builtin,
         name: &str,
         args: &[Expr],
         typed_args: Option<&[Type]>,
         sp: Option<&Span>,
-    ) -> Result<Type> {
-        let what = format!("({name} ...)");
-        let arith = |cx: &mut Self, kind: Kind| -> Result<Type> {
-            let r = cx.fresh(kind);
-            for (i, a) in args.iter().enumerate() {
-                let t = match typed_args {
-                    Some(ts) => ts[i].clone(),
-                    None => cx.expr(a, Some(&r))?,
-                };
-                // a pointer to a vector stands for the vector it points to
-                let t = match cx.zonk(&t) {
-                    Type::Ptr(v) if matches!(*v, Type::Vector(..)) => *v,
-                    _ => t,
-                };
-                cx.unify(&r, &t, &what, sp)?;
-            }
-            Ok(r)
-        };
-        match b {
+    ) -> Result<Option<Type>> {
+        let kind = match b {
             Builtin::Arith(_) => {
                 if args.is_empty() {
                     return Err(type_err(format!("{name} needs arguments"), sp));
                 }
-                arith(self, Kind::Num)
+                Kind::Num
             }
             Builtin::Compare(c) => {
                 self.nargs(name, args, 2, sp)?;
-                let k = if matches!(c, Compare::Eq | Compare::Ne) {
+                if matches!(c, Compare::Eq | Compare::Ne) {
                     Kind::Any
                 } else {
                     Kind::Num
-                };
-                arith(self, k)?;
-                Ok(Type::I1)
-            }
-            Builtin::Not => {
-                self.nargs(name, args, 1, sp)?;
-                let t = self.expr(&args[0], None)?;
-                self.unify(&Type::I1, &t, &what, sp)?;
-                Ok(Type::I1)
+                }
             }
             Builtin::Bitwise(_) | Builtin::BitNot => {
                 if args.is_empty() || (b == Builtin::BitNot && args.len() != 1) {
                     return Err(type_err(format!("{name} takes integer arguments"), sp));
                 }
-                arith(self, Kind::Int)
+                Kind::Int
+            }
+            Builtin::Math(m) => {
+                self.nargs(name, args, m.arity(), sp)?;
+                Kind::Real
+            }
+            _ => return Ok(None),
+        };
+        let what = format!("({name} ...)");
+        let r = self.fresh(kind);
+        for (i, a) in args.iter().enumerate() {
+            let t = match typed_args {
+                Some(ts) => ts[i].clone(),
+                None => self.expr(a, Some(&r))?,
+            };
+            // a pointer to a vector stands for the vector it points to
+            let t = match self.zonk(&t) {
+                Type::Ptr(v) if matches!(*v, Type::Vector(..)) => *v,
+                _ => t,
+            };
+            self.unify(&r, &t, &what, sp)?;
+        }
+        Ok(Some(if matches!(b, Builtin::Compare(_)) {
+            Type::I1
+        } else {
+            r
+        }))
+    }
+
+    /// The type of a call of builtin `b` (named `name` at the call), other than those
+    /// [`Cx::numeric`] types.
+    fn builtin(
+        &mut self,
+        b: Builtin,
+        name: &str,
+        args: &[Expr],
+        sp: Option<&Span>,
+    ) -> Result<Type> {
+        let what = format!("({name} ...)");
+        match b {
+            Builtin::Arith(_)
+            | Builtin::Compare(_)
+            | Builtin::Bitwise(_)
+            | Builtin::BitNot
+            | Builtin::Math(_) => Ok(self.numeric(b, name, args, None, sp)?.unwrap_or(Type::Void)),
+            Builtin::Not => {
+                self.nargs(name, args, 1, sp)?;
+                let t = self.expr(&args[0], None)?;
+                self.unify(&Type::I1, &t, &what, sp)?;
+                Ok(Type::I1)
             }
             Builtin::Pref | Builtin::PrefPtr | Builtin::Aref | Builtin::ArefPtr => {
                 self.nargs(name, args, 2, sp)?;
@@ -1006,10 +1036,6 @@ impl Cx<'_> {
                 let t = self.expr(&args[0], Some(&want))?;
                 self.unify(&want, &t, &what, sp)?;
                 Ok(Type::Void)
-            }
-            Builtin::Math(m) => {
-                self.nargs(name, args, m.arity(), sp)?;
-                arith(self, Kind::Real)
             }
             Builtin::Convert(from, to) => {
                 self.nargs(name, args, 1, sp)?;

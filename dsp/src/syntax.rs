@@ -254,6 +254,34 @@ impl<'a> Parser<'a> {
                 .collect::<Result<_>>()?;
             return Ok(self.node(ExprKind::CallValue(Box::new(f), args), sp));
         };
+        let name = canonical(name);
+        if let Some(e) = self.sugar(name, items, sp)? {
+            return Ok(e);
+        }
+        if let Some(kind) = self.statements(name, s, items)? {
+            return Ok(self.node(kind, sp));
+        }
+        if let Some(e) = self.special(name, s, items)? {
+            return Ok(e);
+        }
+        let kind = if env_var_parts(name).is_some() {
+            self.env_var(s, items)?
+        } else {
+            let args = items[1..]
+                .iter()
+                .map(|a| self.expr(a))
+                .collect::<Result<_>>()?;
+            ExprKind::App(name.to_string(), args)
+        };
+        Ok(self.node(kind, sp))
+    }
+
+    /// The special forms (`lambda`, `let`, `if`, `set!`, `dotimes`...), or `None` for a
+    /// call. Kept out of [`Parser::list`], through which every call nests, because its
+    /// frame is large.
+    #[inline(never)]
+    fn special(&mut self, name: &str, s: &Sexp, items: &[Sexp]) -> Result<Option<Expr>> {
+        let sp = &s.span;
         let arity = |n: usize, shape: &str| -> Result<()> {
             if items.len() == n {
                 Ok(())
@@ -264,10 +292,6 @@ impl<'a> Parser<'a> {
                 )
             }
         };
-        let name = canonical(name);
-        if let Some(e) = self.sugar(name, items, sp)? {
-            return Ok(e);
-        }
         let kind = match name {
             "lambda" => ExprKind::Lambda(self.lambda(s, items)?),
             // xtlang's let binds in order, each binding seeing the ones before
@@ -278,7 +302,7 @@ impl<'a> Parser<'a> {
                         sp.as_ref(),
                     );
                 };
-                return self.let_bindings(s, binds, &items[2..]);
+                return self.let_bindings(s, binds, &items[2..]).map(Some);
             }
             "if" => {
                 if items.len() != 3 && items.len() != 4 {
@@ -295,7 +319,7 @@ impl<'a> Parser<'a> {
                 };
                 ExprKind::If(Box::new(c), Box::new(t), e)
             }
-            "cond" => return self.cond(s, &items[1..]),
+            "cond" => return self.cond(s, &items[1..]).map(Some),
             "begin" => ExprKind::Begin(self.body(&items[1..], s, "begin")?),
             "set!" => {
                 arity(3, "(set! name value)")?;
@@ -332,35 +356,6 @@ impl<'a> Parser<'a> {
                     .map(|f| self.expr(f))
                     .collect::<Result<_>>()?;
                 ExprKind::While(Box::new(c), body)
-            }
-            // (zone_cleanup body...): body runs when the zone that is current now ends
-            "zone_cleanup" => {
-                if items.len() < 2 {
-                    return syntax(
-                        format!("zone_cleanup takes (zone_cleanup body...), found `{s}`"),
-                        sp.as_ref(),
-                    );
-                }
-                let sym = |t: &str| Sexp {
-                    kind: SexpKind::Sym(t.into()),
-                    span: sp.clone(),
-                };
-                let mut form = vec![
-                    sym("lambda"),
-                    Sexp {
-                        kind: SexpKind::List(Vec::new()),
-                        span: sp.clone(),
-                    },
-                ];
-                form.extend(items[1..].iter().cloned());
-                form.push(sym("void"));
-                let lambda = Sexp {
-                    kind: SexpKind::List(form.clone()),
-                    span: sp.clone(),
-                };
-                let lam = self.lambda(&lambda, &form)?;
-                let lam = self.node(ExprKind::Lambda(lam), sp);
-                ExprKind::App("zone_cleanup".into(), vec![lam])
             }
             "memzone" => {
                 if items.len() < 3 {
@@ -417,6 +412,67 @@ impl<'a> Parser<'a> {
                     );
                 }
             },
+            // a let (or a begin) in a zone of its own, 4 KiB unless a size is given
+            "letz" | "beginz" => {
+                let (size, rest) = match items.get(1).map(|i| &i.kind) {
+                    Some(SexpKind::Int(_)) if name == "letz" => {
+                        (self.expr(&items[1])?, &items[2..])
+                    }
+                    _ => (self.node(ExprKind::Int(4096), sp), &items[1..]),
+                };
+                let body = if name == "letz" {
+                    let mut form = vec![Sexp {
+                        kind: SexpKind::Sym("let".into()),
+                        span: sp.clone(),
+                    }];
+                    form.extend(rest.iter().cloned());
+                    vec![self.list(s, &form)?]
+                } else {
+                    self.body(rest, s, name)?
+                };
+                ExprKind::Memzone(Box::new(size), body)
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(self.node(kind, sp)))
+    }
+
+    /// `zone_cleanup`, `pfill!` and `tbind`, which become a closure or a sequence of
+    /// `pset!`s or `set!`s. Kept out of [`Parser::list`] so that its frame stays small
+    /// (expressions nest through it).
+    #[inline(never)]
+    fn statements(&mut self, name: &str, s: &Sexp, items: &[Sexp]) -> Result<Option<ExprKind>> {
+        let sp = &s.span;
+        Ok(Some(match name {
+            // (zone_cleanup body...): body runs when the zone that is current now ends
+            "zone_cleanup" => {
+                if items.len() < 2 {
+                    return syntax(
+                        format!("zone_cleanup takes (zone_cleanup body...), found `{s}`"),
+                        sp.as_ref(),
+                    );
+                }
+                let sym = |t: &str| Sexp {
+                    kind: SexpKind::Sym(t.into()),
+                    span: sp.clone(),
+                };
+                let mut form = vec![
+                    sym("lambda"),
+                    Sexp {
+                        kind: SexpKind::List(Vec::new()),
+                        span: sp.clone(),
+                    },
+                ];
+                form.extend(items[1..].iter().cloned());
+                form.push(sym("void"));
+                let lambda = Sexp {
+                    kind: SexpKind::List(form.clone()),
+                    span: sp.clone(),
+                };
+                let lam = self.lambda(&lambda, &form)?;
+                let lam = self.node(ExprKind::Lambda(lam), sp);
+                ExprKind::App("zone_cleanup".into(), vec![lam])
+            }
             // (pfill! p a b c) sets p[0] p[1] p[2]; afill! and tfill! are builtins
             "pfill!" => {
                 let Some(target) = items.get(1) else {
@@ -466,36 +522,8 @@ impl<'a> Parser<'a> {
                 sets.push(self.node(ExprKind::Void, sp));
                 ExprKind::Begin(sets)
             }
-            // a let (or a begin) in a zone of its own, 4 KiB unless a size is given
-            "letz" | "beginz" => {
-                let (size, rest) = match items.get(1).map(|i| &i.kind) {
-                    Some(SexpKind::Int(_)) if name == "letz" => {
-                        (self.expr(&items[1])?, &items[2..])
-                    }
-                    _ => (self.node(ExprKind::Int(4096), sp), &items[1..]),
-                };
-                let body = if name == "letz" {
-                    let mut form = vec![Sexp {
-                        kind: SexpKind::Sym("let".into()),
-                        span: sp.clone(),
-                    }];
-                    form.extend(rest.iter().cloned());
-                    vec![self.list(s, &form)?]
-                } else {
-                    self.body(rest, s, name)?
-                };
-                ExprKind::Memzone(Box::new(size), body)
-            }
-            _ if env_var_parts(name).is_some() => self.env_var(s, items)?,
-            _ => {
-                let args = items[1..]
-                    .iter()
-                    .map(|a| self.expr(a))
-                    .collect::<Result<_>>()?;
-                ExprKind::App(name.to_string(), args)
-            }
-        };
-        Ok(self.node(kind, sp))
+            _ => return Ok(None),
+        }))
     }
 
     /// `(list a b c)`, which is `(cons a (cons b (cons c null)))` (adt.xtm's `cons` chooses
