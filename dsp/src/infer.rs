@@ -816,9 +816,9 @@ impl Cx<'_> {
             let r = cx.fresh(kind);
             for a in args {
                 let t = cx.expr(a, Some(&r))?;
-                // a pointer to a vector stands for the vector it points to
+                // in arithmetic, a pointer to a vector stands for the vector it points to
                 let t = match cx.zonk(&t) {
-                    Type::Ptr(v) if matches!(*v, Type::Vector(..)) => *v,
+                    Type::Ptr(v) if kind != Kind::Any && matches!(*v, Type::Vector(..)) => *v,
                     _ => t,
                 };
                 cx.unify(&r, &t, &what, sp)?;
