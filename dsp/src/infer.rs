@@ -869,9 +869,9 @@ impl Cx<'_> {
                 Some(ts) => ts[i].clone(),
                 None => self.expr(a, Some(&r))?,
             };
-            // a pointer to a vector stands for the vector it points to
+            // in arithmetic, a pointer to a vector stands for the vector it points to
             let t = match self.zonk(&t) {
-                Type::Ptr(v) if matches!(*v, Type::Vector(..)) => *v,
+                Type::Ptr(v) if kind != Kind::Any && matches!(*v, Type::Vector(..)) => *v,
                 _ => t,
             };
             self.unify(&r, &t, &what, sp)?;

@@ -6,7 +6,7 @@
 //! `set!`, passing as an argument and returning copy the bytes, so every variable owns its
 //! value. This memory is the compiler's own (no user pointer reaches it except through
 //! the checked `-ptr` forms, whose checks fault on it), so it is read and written without
-//! checks; copying from or to user memory (`pref`/`pset!` of a vector) is checked once
+//! checks (nor any assumption of alignment: a vector inside a tuple may be 8-aligned); copying from or to user memory (`pref`/`pset!` of a vector) is checked once
 //! for the whole value.
 //!
 //! Vector arithmetic works lane by lane: `+ - * /` of floats and doubles in `F32X4` /
@@ -63,7 +63,7 @@ impl FnCx<'_, '_> {
 
     /// Copies `size` bytes from `src` to `dst` (both untagged, not overlapping).
     pub(super) fn copy_bytes(&mut self, dst: Value, src: Value, size: u64) {
-        let f = MemFlagsData::trusted();
+        let f = MemFlagsData::new();
         let mut off = 0u64;
         for (width, ty) in [
             (8, types::I64),
@@ -139,7 +139,7 @@ impl FnCx<'_, '_> {
         for i in 0..*n {
             self.b
                 .ins()
-                .store(MemFlagsData::trusted(), x, slot, (i * size) as i32);
+                .store(MemFlagsData::new(), x, slot, (i * size) as i32);
         }
         Ok(slot)
     }
@@ -182,7 +182,7 @@ impl FnCx<'_, '_> {
             let from = self.strip(x);
             self.copy_bytes(to, from, t.size());
         } else {
-            self.b.ins().store(MemFlagsData::trusted(), x, at, off);
+            self.b.ins().store(MemFlagsData::new(), x, at, off);
         }
     }
 
@@ -196,7 +196,7 @@ impl FnCx<'_, '_> {
             return Ok(slot);
         }
         let ty = clif(t, sp)?.ok_or_else(|| internal("void element"))?;
-        Ok(self.b.ins().load(ty, MemFlagsData::trusted(), at, off))
+        Ok(self.b.ins().load(ty, MemFlagsData::new(), at, off))
     }
 
     /// `aref aref-ptr aset! afill! tref tref-ptr tset! tfill!` of an array or tuple
@@ -292,7 +292,7 @@ impl FnCx<'_, '_> {
     /// Lane `i` of an operand, of Cranelift type `ty`.
     fn lane(&mut self, x: Lanes, ty: types::Type, off: i32) -> Value {
         match x {
-            Lanes::Mem(at) => self.b.ins().load(ty, MemFlagsData::trusted(), at, off),
+            Lanes::Mem(at) => self.b.ins().load(ty, MemFlagsData::new(), at, off),
             Lanes::Splat(v) if ty.is_vector() => self.b.ins().splat(ty, v),
             Lanes::Splat(v) => v,
         }
@@ -350,7 +350,7 @@ impl FnCx<'_, '_> {
                     self.arith(op, acc, v, &elem, site)
                 };
             }
-            self.b.ins().store(MemFlagsData::trusted(), acc, out, off);
+            self.b.ins().store(MemFlagsData::new(), acc, out, off);
             i += k;
         }
         Ok(out)
@@ -377,7 +377,7 @@ impl FnCx<'_, '_> {
             let off = (i * esize) as i32;
             let vals: Vec<Value> = ops.iter().map(|x| self.lane(*x, ety, off)).collect();
             let r = self.math_vals(m, &vals, &elem, sp)?;
-            self.b.ins().store(MemFlagsData::trusted(), r, out, off);
+            self.b.ins().store(MemFlagsData::new(), r, out, off);
         }
         Ok(out)
     }
@@ -405,7 +405,7 @@ impl FnCx<'_, '_> {
         let i = self.index(&args[1])?;
         let (at, elem) = self.lane_addr(&args[0], i, site, false)?;
         let ty = clif(&elem, sp)?.ok_or_else(|| internal("void lane"))?;
-        Ok(self.b.ins().load(ty, MemFlagsData::trusted(), at, 0))
+        Ok(self.b.ins().load(ty, MemFlagsData::new(), at, 0))
     }
 
     /// `(vset! v i x)`.
@@ -413,7 +413,7 @@ impl FnCx<'_, '_> {
         let i = self.index(&args[1])?;
         let x = self.value(&args[2])?;
         let (at, _) = self.lane_addr(&args[0], i, site, true)?;
-        self.b.ins().store(MemFlagsData::trusted(), x, at, 0);
+        self.b.ins().store(MemFlagsData::new(), x, at, 0);
         Ok(x)
     }
 
@@ -428,7 +428,7 @@ impl FnCx<'_, '_> {
             let x = self.value(a)?;
             self.b
                 .ins()
-                .store(MemFlagsData::trusted(), x, at, (i as u64 * esize) as i32);
+                .store(MemFlagsData::new(), x, at, (i as u64 * esize) as i32);
         }
         Ok(())
     }

@@ -240,9 +240,10 @@ impl FnCx<'_, '_> {
             {
                 return self.agg_access(b, args, site, sp);
             }
-            Builtin::Arith(_) | Builtin::Math(_) | Builtin::Compare(_)
-                if t.vector_lanes().is_some() || at(0).vector_lanes().is_some() =>
-            {
+            Builtin::Arith(_) | Builtin::Math(_) if matches!(t, Type::Vector(..)) => {
+                return self.vector_app(b, name, args, t, site, sp);
+            }
+            Builtin::Compare(_) if args.iter().any(|a| matches!(self.ty(a), Type::Vector(..))) => {
                 return self.vector_app(b, name, args, t, site, sp);
             }
             Builtin::Arith(op) => {

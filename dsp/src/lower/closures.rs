@@ -2,7 +2,7 @@
 //! `(clo.var [value])` access to a closure's variables.
 
 use super::{FnCx, clif, internal};
-use crate::error::Result;
+use crate::error::{DspError, DspErrorKind, Result};
 use crate::infer::Ref;
 use crate::runtime::FaultCode;
 use crate::runtime::abi::{self};
@@ -71,6 +71,16 @@ impl FnCx<'_, '_> {
             Some(v) => Some(self.value(v)?),
             None => None,
         };
+        if t.is_aggregate() {
+            return Err(DspError::new(
+                DspErrorKind::Type,
+                format!(
+                    "{}.{}: a {t} closure variable is not reached from outside the closure; hold a pointer to it instead",
+                    ev.closure, ev.var
+                ),
+                sp,
+            ));
+        }
         let ty = clif(t, sp)?.ok_or_else(|| internal("void closure variable"))?;
         let rec = self.check(clo, 0, 16, site, true, false);
         let stamp = self.b.ins().load(types::I64, MemFlagsData::new(), rec, 0);
