@@ -104,7 +104,7 @@ fn a_closure_returned_to_scheme_can_be_passed_back_and_a_forged_one_faults() {
         ("(doubler)", "not a closure of the right type"),
         ("12345", "outside DSP memory"),
         ("0", "outside DSP memory"),
-        ("(- myf 16)", "out-of-bounds read"),
+        ("(+ myf 16)", "out-of-bounds read"),
         ("3.5", "must be a closure returned by a bind-func"),
     ] {
         let e = s

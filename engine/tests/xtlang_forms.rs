@@ -152,3 +152,22 @@ fn random_of_two_bounds_stays_within_them_for_each_number_type() {
     // Scheme's random is still Scheme's
     assert_eq!(eval(&mut s, "(< (random 4) 4)"), "#t");
 }
+
+#[test]
+fn cat_joins_strings_left_to_right() {
+    let mut s = session();
+    eval(
+        &mut s,
+        "(bind-func joined (lambda ()
+           (let ((j (cat (String \"ab\") (String \"\") (String \"cde\") (String \"f\"))))
+             (* 1000 (tref j 0)))))
+         (bind-func joined-char (lambda (i:i64)
+           (let ((j (cat (String \"ab\") (String \"cd\"))))
+             (i8toi64 (pref (tref j 1) i)))))",
+    );
+    assert_eq!(eval(&mut s, "(joined)"), "6000");
+    let chars: Vec<String> = (0..5)
+        .map(|i| eval(&mut s, &format!("(joined-char {i})")))
+        .collect();
+    assert_eq!(chars, ["97", "98", "99", "100", "0"]);
+}
