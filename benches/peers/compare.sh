@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # compare.sh — renders the same patch, "W1", in zonal, SuperCollider's scsynth
 # (non-real-time mode), Csound and ChucK, times each whole process (start-up
-# included), checks every output WAV, and prints one table of the ratios.
+# included), checks every output WAV, and prints one table of the ratios, by wall
+# clock and by CPU time (user + system of the process and its children: the fair
+# measure on a machine that runs other work).
 #
 # How to run, from anywhere in the checkout:
 #
@@ -122,8 +124,27 @@ median_seconds() {
     fi
 }
 
+# median_cpu COMMAND: prints the median CPU time (user + system, the command's whole
+# process tree) of RUNS runs.
+median_cpu() {
+    python3 - "$RUNS" "$1" <<'PY'
+import resource, subprocess, sys
+runs, cmd = int(sys.argv[1]), sys.argv[2]
+times = []
+for _ in range(runs):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(["bash", "-c", cmd], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if done.returncode != 0:
+        sys.exit(1)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    times.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+times.sort()
+print("%.3f" % times[(len(times) - 1) // 2])
+PY
+}
+
 echo "W1, ${SECONDS_LONG} s of ${RATE} Hz stereo; median of $RUNS runs ($timer); $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-declare -A secs rms diff status
+declare -A secs cpu rms diff status
 order=()
 for entry in "${systems[@]}"; do
     IFS='|' read -r name cmd out <<<"$entry"
@@ -156,11 +177,15 @@ for entry in "${systems[@]}"; do
         [ -s "$WORK/$name.hyperfine" ] && tail -n 5 "$WORK/$name.hyperfine" | sed 's/^/   /'
         continue
     fi
+    if ! cpu[$name]=$(median_cpu "$cmd"); then
+        status[$name]="failed while timing its CPU"
+        continue
+    fi
     status[$name]=ok
 done
 
 echo
-printf '%-9s %10s %12s %14s %8s %10s\n' system "median s" "x real time" "t / t(zonal)" rms "max diff"
+printf '%-9s %10s %12s %14s %8s %16s %8s %10s\n' system "median s" "x real time" "t / t(zonal)" "cpu s" "cpu / cpu(zonal)" rms "max diff"
 for name in "${order[@]}"; do
     if [ "${status[$name]}" != ok ]; then
         printf '%-9s %s\n' "$name" "${status[$name]}"
@@ -168,11 +193,14 @@ for name in "${order[@]}"; do
     fi
     t=${secs[$name]}
     rt=$(awk -v t="$t" -v s="$SECONDS_LONG" 'BEGIN { printf "%.1f", s / t }')
+    c=${cpu[$name]}
     if [ "${status[zonal]:-}" = ok ]; then
         vs=$(awk -v t="$t" -v z="${secs[zonal]}" 'BEGIN { printf "%.2f", t / z }')
+        cvs=$(awk -v t="$c" -v z="${cpu[zonal]}" 'BEGIN { printf "%.2f", t / z }')
     else
         vs=-
+        cvs=-
     fi
-    printf '%-9s %10s %12s %14s %8s %10s\n' "$name" "$t" "$rt" "$vs" "${rms[$name]}" "${diff[$name]}"
+    printf '%-9s %10s %12s %14s %8s %16s %8s %10s\n' "$name" "$t" "$rt" "$vs" "$c" "$cvs" "${rms[$name]}" "${diff[$name]}"
 done
-echo "t / t(zonal) above 1 means zonal (w1.xtm) was faster"
+echo "t / t(zonal) above 1 means zonal (w1.xtm) was faster; cpu s is user + system time"
