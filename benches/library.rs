@@ -81,7 +81,11 @@ const UNITS: &[(&str, &str, &str)] = &[
     ("crusher_c", "(u (crusher_c))", "(u x 8.0)"),
     ("ringmod_c", "(u (ringmod_c))", "(u x 300.0 0.0)"),
     ("env_follow_c", "(u (env_follow_c 10.0))", "(u x)"),
-    ("line_c", "(u (line_c 0.0 0.0 48000.0 1.0))", "(* x (u 0.5))"),
+    (
+        "line_c",
+        "(u (line_c 0.0 0.0 48000.0 1.0))",
+        "(* x (u 0.5))",
+    ),
     ("ad_c", "(u (ad_c))", "(* x (u 0 1.0 10.0 100.0 1.0 1.0))"),
     (
         "adsr_c",
