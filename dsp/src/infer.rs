@@ -16,6 +16,8 @@ mod operators;
 use operators::OpCall;
 mod owned;
 mod poly;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use poly::{Candidate, Instance, Target};
 

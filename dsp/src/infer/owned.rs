@@ -120,57 +120,12 @@ fn tail_lambdas(body: &[Expr], out: &mut Vec<usize>) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Candidate, Globals, SelfDef, infer};
-    use crate::error::Result;
-    use crate::sexp::parse;
-    use crate::syntax::{Lambda, Parser};
-    use crate::types::{Type, TypeNames};
-
-    struct NoGlobals(TypeNames);
-
-    impl Globals for NoGlobals {
-        fn func(&self, _: &str) -> Option<Type> {
-            None
-        }
-        fn val(&self, _: &str) -> Option<Type> {
-            None
-        }
-        fn closure_vars(&self, _: &str) -> Option<Vec<(String, Type)>> {
-            None
-        }
-        fn named(&self, _: &str, _: &[Type]) -> Option<Type> {
-            None
-        }
-        fn candidates(&self, _: &str) -> Vec<Candidate> {
-            Vec::new()
-        }
-        fn template_ret(&self, _: &str, _: usize, ty: &Type) -> Result<Type> {
-            Ok(ty.clone())
-        }
-        fn parse_type(&self, text: &str) -> Option<Type> {
-            self.0.parse(text).ok()
-        }
-    }
+    use super::super::testing::typed_source;
 
     /// The variables of the definition `src` kept in a closure's slot, and those in a
     /// shared cell, by name.
     fn kinds(src: &str) -> (Vec<String>, Vec<String>) {
-        let g = NoGlobals(TypeNames::default());
-        let forms = parse(src, "test.xtm").expect("parses");
-        let mut parser = Parser::new(&g.0);
-        let body = parser.expr(&forms[0]).expect("an expression");
-        let init = Lambda {
-            index: 0,
-            params: Vec::new(),
-            body: vec![body],
-        };
-        let me = SelfDef {
-            name: "f",
-            key: "f".to_string(),
-            ty: None,
-            concrete: None,
-        };
-        let (typed, _) = infer(&init, parser.next_id, &g, &me).expect("infers");
+        let (typed, _) = typed_source(src);
         let names = |keep: &dyn Fn(&super::super::VarInfo) -> bool| {
             let mut v: Vec<String> = typed
                 .vars

@@ -30,6 +30,16 @@ use cranelift_codegen::ir::{
 /// word by word, inline.
 pub(super) const MAX_BY_VALUE: u64 = 4096;
 
+/// The parts of a lane-wise vector operation ([`FnCx::vector_op`]).
+struct VectorOp {
+    n: u64,
+    elem: Type,
+    esize: u64,
+    ops: Vec<Lanes>,
+    out: Value,
+    ety: types::Type,
+}
+
 /// One operand of a lane-wise operation.
 #[derive(Clone, Copy)]
 enum Lanes {
@@ -298,6 +308,33 @@ impl FnCx<'_, '_> {
         }
     }
 
+    /// What a lane-wise operation of vector type `t` on `args` works with: the lanes'
+    /// count, type and size, the operands and the fresh slot of the result.
+    fn vector_op(
+        &mut self,
+        args: &[Expr],
+        t: &Type,
+        site: u32,
+        sp: Option<&Span>,
+    ) -> Result<VectorOp> {
+        let Type::Vector(n, elem) = t else {
+            return Err(internal("a lane-wise operation of a non-vector"));
+        };
+        let (n, elem) = (*n, (**elem).clone());
+        let esize = elem.size();
+        let ops = self.operands(args, n * esize, site)?;
+        let out = self.agg_slot(t, sp)?;
+        let ety = clif(&elem, sp)?.ok_or_else(|| internal("void lane"))?;
+        Ok(VectorOp {
+            n,
+            elem,
+            esize,
+            ops,
+            out,
+            ety,
+        })
+    }
+
     /// `+ - * / %` of vectors (and numbers given to every lane), into a fresh slot.
     pub(super) fn vector_arith(
         &mut self,
@@ -307,14 +344,14 @@ impl FnCx<'_, '_> {
         site: u32,
         sp: Option<&Span>,
     ) -> Result<Value> {
-        let Type::Vector(n, elem) = t else {
-            return Err(internal("vector arithmetic of a non-vector"));
-        };
-        let (n, elem) = (*n, (**elem).clone());
-        let esize = elem.size();
-        let ops = self.operands(args, n * esize, site)?;
-        let out = self.agg_slot(t, sp)?;
-        let ety = clif(&elem, sp)?.ok_or_else(|| internal("void lane"))?;
+        let VectorOp {
+            n,
+            elem,
+            esize,
+            ops,
+            out,
+            ety,
+        } = self.vector_op(args, t, site, sp)?;
         // whole 16-byte chunks of float lanes in SIMD, the rest lane by lane
         let chunk = match (&elem, op) {
             (Type::Float, Arith::Add | Arith::Sub | Arith::Mul | Arith::Div) => Some(types::F32X4),
@@ -365,14 +402,14 @@ impl FnCx<'_, '_> {
         site: u32,
         sp: Option<&Span>,
     ) -> Result<Value> {
-        let Type::Vector(n, elem) = t else {
-            return Err(internal("vector math of a non-vector"));
-        };
-        let (n, elem) = (*n, (**elem).clone());
-        let esize = elem.size();
-        let ops = self.operands(args, n * esize, site)?;
-        let out = self.agg_slot(t, sp)?;
-        let ety = clif(&elem, sp)?.ok_or_else(|| internal("void lane"))?;
+        let VectorOp {
+            n,
+            elem,
+            esize,
+            ops,
+            out,
+            ety,
+        } = self.vector_op(args, t, site, sp)?;
         for i in 0..n {
             let off = (i * esize) as i32;
             let vals: Vec<Value> = ops.iter().map(|x| self.lane(*x, ety, off)).collect();

@@ -3,63 +3,15 @@
 //! whether the body qualifies for a fast loop.
 
 use super::LoopScan;
-use crate::error::{DspError, DspErrorKind, Result};
-use crate::infer::{Candidate, Globals, SelfDef, Typed, infer};
-use crate::sexp;
-use crate::syntax::{Expr, ExprKind, Lambda, Parser};
-use crate::types::{Type, TypeNames};
-
-/// No bind-funcs, globals or named types: the code under test is self-contained.
-struct Nothing;
-
-impl Globals for Nothing {
-    fn func(&self, _: &str) -> Option<Type> {
-        None
-    }
-    fn val(&self, _: &str) -> Option<Type> {
-        None
-    }
-    fn closure_vars(&self, _: &str) -> Option<Vec<(String, Type)>> {
-        None
-    }
-    fn named(&self, _: &str, _: &[Type]) -> Option<Type> {
-        None
-    }
-    fn candidates(&self, _: &str) -> Vec<Candidate> {
-        Vec::new()
-    }
-    fn template_ret(&self, name: &str, _: usize, _: &Type) -> Result<Type> {
-        Err(DspError::new(
-            DspErrorKind::Internal,
-            format!("no generic {name} here"),
-            None,
-        ))
-    }
-    fn parse_type(&self, text: &str) -> Option<Type> {
-        TypeNames::default().parse(text).ok()
-    }
-}
+use crate::infer::Typed;
+use crate::infer::testing::typed_source;
+use crate::syntax::{Expr, ExprKind};
 
 /// What the scan of the first `dotimes` in `src` finds: the names of the pointers whose
 /// range is checked before the loop, of those stored through, and whether the body may
 /// run in a fast loop.
 fn scan(src: &str) -> (Vec<String>, Vec<String>, bool) {
-    let names = TypeNames::default();
-    let forms = sexp::parse(src, "test").expect("reads");
-    let mut parser = Parser::new(&names);
-    let body = parser.expr(&forms[0]).expect("parses");
-    let init = Lambda {
-        index: 0,
-        params: Vec::new(),
-        body: vec![body],
-    };
-    let me = SelfDef {
-        name: "f",
-        key: "f".into(),
-        ty: None,
-        concrete: None,
-    };
-    let (typed, _) = infer(&init, parser.next_id, &Nothing, &me).expect("types");
+    let (typed, init) = typed_source(src);
     let (id, body) = first_loop(&init.body[0]).expect("a dotimes");
     let v = typed.loop_vars[&id];
     // The parameters are bound before the loop; what the body binds is not.
