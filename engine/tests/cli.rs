@@ -4,13 +4,12 @@
 
 mod live;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use live::{eval, reply};
+use live::{Live, eval, reply};
 
 fn zonal() -> Command {
     Command::new(env!("CARGO_BIN_EXE_zonal"))
@@ -184,106 +183,15 @@ fn render_goes_on_after_an_error_and_exits_1() {
     assert!(peak > Some(9000), "{peak:?}");
 }
 
-/// A live session without a device, and its editor server's address.
-struct Live {
-    child: Child,
-    addr: String,
-    /// What the engine printed on stderr after its banner.
-    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl Live {
-    fn start() -> Live {
-        Live::start_with(&["repl", "--port", "0"])
-    }
-
-    /// Starts `zonal ARGS` with stdin at /dev/null, as a service or an editor would.
-    fn start_with(args: &[&str]) -> Live {
-        let mut child = zonal()
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let banner = lines.next().unwrap().unwrap();
-        let addr = banner
-            .split_whitespace()
-            .find(|w| w.starts_with("127.0.0.1:"))
-            .unwrap_or_else(|| panic!("no address in {banner:?}"))
-            .to_owned();
-        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let kept = log.clone();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                kept.lock().unwrap().push(line);
-            }
-        });
-        Live { child, addr, log }
-    }
-
-    fn connect(&self) -> TcpStream {
-        let mut s = TcpStream::connect(&self.addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        assert_eq!(reply(&mut s), "Welcome to extempore!");
-        s
-    }
-}
-
-impl Live {
-    /// Whether the engine printed a line holding `text` on stderr (waiting up to 10 s
-    /// for it, since stderr is read on another thread).
-    fn logged(&self, text: &str) -> bool {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let log = self.log.lock().unwrap().join("\n");
-            if log.contains(text) {
-                return true;
-            }
-            if std::time::Instant::now() > deadline {
-                eprintln!("not in the log: {text}\n{log}");
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Sends SIGTERM and waits (at most 20 s) for the process to end.
-    fn terminate(&mut self) -> Option<std::process::ExitStatus> {
-        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
-        // SAFETY: `kill` with a real child's pid and a valid signal number has no
-        // memory effects in this process.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while std::time::Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-}
-
-impl Drop for Live {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() && self.terminate().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 #[test]
 fn without_a_terminal_the_engine_serves_until_sigterm() {
     for args in [
         &["repl", "--port", "0"][..],
         &["play", "--no-audio", "--port", "0"],
     ] {
-        let mut live = Live::start_with(args);
+        let mut live = Live::start(args);
         std::thread::sleep(Duration::from_secs(1));
-        assert!(live.child.try_wait().unwrap().is_none(), "{args:?} quit");
+        assert!(live.running(), "{args:?} quit");
         let mut editor = live.connect();
         assert_eq!(eval(&mut editor, "(* 6 7)"), "42", "{args:?}");
         let status = live.terminate();
@@ -291,7 +199,7 @@ fn without_a_terminal_the_engine_serves_until_sigterm() {
             status.is_some_and(|s| s.success()),
             "{args:?} did not stop cleanly on SIGTERM: {status:?}"
         );
-        let log = live.log.lock().unwrap().join("\n");
+        let log = live.log();
         assert!(!log.contains("panicked"), "{log}");
     }
 }
@@ -318,7 +226,7 @@ fn with_repl_a_piped_script_is_evaluated_and_ends_the_engine() {
 
 #[test]
 fn an_editor_evaluates_scheme_and_dsp_and_errors_lose_nothing() {
-    let live = Live::start();
+    let live = Live::start(&["repl", "--port", "0"]);
     let mut editor = live.connect();
     assert_eq!(eval(&mut editor, "(define x 41)"), "x");
     assert_eq!(eval(&mut editor, "(+ x 1)"), "42");
@@ -341,7 +249,7 @@ fn an_editor_evaluates_scheme_and_dsp_and_errors_lose_nothing() {
 
 #[test]
 fn a_second_connection_interrupts_a_runaway_loop() {
-    let live = Live::start();
+    let live = Live::start(&["repl", "--port", "0"]);
     let mut looping = live.connect();
     let mut other = live.connect();
     assert_eq!(eval(&mut looping, "(define kept 7)"), "kept");
@@ -358,7 +266,7 @@ fn a_second_connection_interrupts_a_runaway_loop() {
 
 #[test]
 fn a_runaway_dsp_loop_called_from_scheme_is_interrupted_too() {
-    let live = Live::start();
+    let live = Live::start(&["repl", "--port", "0"]);
     let mut looping = live.connect();
     let mut other = live.connect();
     let defined = eval(
@@ -376,7 +284,7 @@ fn a_runaway_dsp_loop_called_from_scheme_is_interrupted_too() {
 
 #[test]
 fn a_web_pages_post_cannot_write_a_file() {
-    let live = Live::start();
+    let live = Live::start(&["repl", "--port", "0"]);
     let target = scratch("written-by-a-web-page.txt", "");
     std::fs::remove_file(&target).unwrap();
     let body = format!(
@@ -387,7 +295,7 @@ fn a_web_pages_post_cannot_write_a_file() {
     let post = format!(
         "POST / HTTP/1.1\r\nHost: {}\r\nOrigin: https://example.com\r\n\
          Content-Type: text/plain;charset=UTF-8\r\nContent-Length: {}\r\n\r\n{body}",
-        live.addr,
+        live.addr(),
         body.len()
     );
     page.write_all(post.as_bytes()).unwrap();
@@ -404,7 +312,7 @@ fn a_web_pages_post_cannot_write_a_file() {
 
 #[test]
 fn live_a_zero_time_callback_loop_is_stopped_and_its_editor_is_told() {
-    let live = Live::start();
+    let live = Live::start(&["repl", "--port", "0"]);
     let mut editor = live.connect();
     let mut other = live.connect();
     assert_eq!(eval(&mut editor, "(define (f) (callback (now) 'f))"), "f");
@@ -429,7 +337,7 @@ fn live_a_zero_time_callback_loop_is_stopped_and_its_editor_is_told() {
 
 #[test]
 fn live_a_dsp_fault_is_told_to_the_editor_that_defined_it() {
-    let live = Live::start();
+    let live = Live::start(&["repl", "--port", "0"]);
     let mut editor = live.connect();
     let mut other = live.connect();
     let dsp = "(bind-func dsp:DSP (lambda (in time chan dat) (if (> time 0) (i64tof (/ 1 (- time time))) 0.0)))";
@@ -488,7 +396,7 @@ fn render_stops_a_runaway_recursion_with_a_fault_and_finishes() {
 
 #[test]
 fn live_a_runaway_recursion_is_stopped_on_the_audio_thread_and_from_an_editor() {
-    let live = Live::start_with(&["play", "--no-audio", "--port", "0"]);
+    let live = Live::start(&["play", "--no-audio", "--port", "0"]);
     let mut editor = live.connect();
     let mut other = live.connect();
     assert_eq!(eval(&mut editor, FIB_DSP), "dsp");

@@ -5,15 +5,12 @@
 mod common;
 mod live;
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::Duration;
 
 use common::channel;
-use live::{eval, reply};
+use live::{Live, eval};
 use zonal_engine::render::render_session;
 use zonal_engine::session::Session;
 
@@ -119,34 +116,8 @@ fn a_closure_held_in_a_variable_keeps_playing_when_its_maker_is_redefined_offlin
 #[test]
 fn a_closure_held_in_a_variable_keeps_playing_when_its_maker_is_redefined_live() {
     // --repl: the engine reads its stdin, and ends when the test closes it
-    let mut child = zonal()
-        .args(["repl", "--repl", "--port", "0"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let banner = lines.next().unwrap().unwrap();
-    let addr = banner
-        .split_whitespace()
-        .find(|w| w.starts_with("127.0.0.1:"))
-        .unwrap_or_else(|| panic!("no address in {banner:?}"))
-        .to_owned();
-    let stderr = Arc::new(Mutex::new(String::new()));
-    let sink = stderr.clone();
-    std::thread::spawn(move || {
-        for l in lines.map_while(Result::ok) {
-            let mut s = sink.lock().unwrap();
-            s.push_str(&l);
-            s.push('\n');
-        }
-    });
-    let mut editor = TcpStream::connect(&addr).unwrap();
-    editor
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    assert_eq!(reply(&mut editor), "Welcome to extempore!");
+    let mut live = Live::start_piped(&["repl", "--repl", "--port", "0"]);
+    let mut editor = live.connect();
     for form in HELD.split("\n(").filter(|f| !f.trim().is_empty()) {
         let form = if form.starts_with('(') {
             form.to_string()
@@ -175,9 +146,8 @@ fn a_closure_held_in_a_variable_keeps_playing_when_its_maker_is_redefined_live()
     let out = eval(&mut editor, "(getout)");
     assert_eq!(out.parse::<f64>().ok(), Some(30.0), "{out}");
     drop(editor);
-    drop(child.stdin.take());
-    let status = child.wait().unwrap();
+    let status = live.close_stdin();
     assert!(status.success(), "{status:?}");
-    let stderr = stderr.lock().unwrap();
+    let stderr = live.log();
     assert!(!stderr.contains("faulted"), "{stderr}");
 }

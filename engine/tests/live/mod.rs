@@ -24,10 +24,20 @@ impl Live {
 
     /// [`Live::start`] with environment variables set.
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Live {
+        Live::spawn(args, env, Stdio::null())
+    }
+
+    /// [`Live::start`] with stdin a pipe the test closes by [`Live::close_stdin`]
+    /// (for `--repl`, which reads stdin and ends at its end).
+    pub fn start_piped(args: &[&str]) -> Live {
+        Live::spawn(args, &[], Stdio::piped())
+    }
+
+    fn spawn(args: &[&str], env: &[(&str, &str)], stdin: Stdio) -> Live {
         let mut child = Command::new(env!("CARGO_BIN_EXE_zonal"))
             .args(args)
             .envs(env.iter().copied())
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -47,6 +57,22 @@ impl Live {
             }
         });
         Live { child, addr, log }
+    }
+
+    /// Whether the engine is still running.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Closes the engine's stdin (a [`Live::start_piped`] one) and waits for it to end.
+    pub fn close_stdin(&mut self) -> std::process::ExitStatus {
+        drop(self.child.stdin.take());
+        self.child.wait().unwrap()
+    }
+
+    /// The editor server's address.
+    pub fn addr(&self) -> &str {
+        &self.addr
     }
 
     /// An editor connection, past the greeting.
