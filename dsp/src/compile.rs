@@ -88,6 +88,9 @@ impl Globals for RegGlobals<'_> {
     fn parse_type(&self, text: &str) -> Option<Type> {
         self.2.parse(text).ok()
     }
+    fn c_function(&self, name: &str) -> Option<Arc<crate::foreign::CFunction>> {
+        self.0.c_functions.get(name)
+    }
     fn closure_vars(&self, name: &str) -> Option<Vec<(String, Type)>> {
         let (_, vars) = self.0.closure_vars(self.1, name)?;
         Some(

@@ -23,10 +23,12 @@ pub use poly::{Candidate, Instance, Target};
 
 use crate::builtin::{Builtin, Compare};
 use crate::error::{DspError, Result};
+use crate::foreign::CFunction;
 use crate::sexp::Span;
 use crate::syntax::{AllocKind, EnvVar, Expr, ExprKind, Lambda, type_err};
 use crate::types::Type;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The definition being inferred, as its own code sees it.
 pub struct SelfDef<'a> {
@@ -60,6 +62,10 @@ pub trait Globals {
     fn template_ret(&self, name: &str, template: usize, ty: &Type) -> Result<Type>;
     /// Reads a type annotation.
     fn parse_type(&self, text: &str) -> Option<Type>;
+    /// The C function `bind-lib` bound to `name` (see [`crate::foreign`]).
+    fn c_function(&self, _name: &str) -> Option<Arc<CFunction>> {
+        None
+    }
 }
 
 /// The type of variable `var` among the captured variables `vars` of closure `clo`,
@@ -146,6 +152,8 @@ pub struct Typed {
     pub instances: Vec<Instance>,
     /// The builtin each call node names, by id (absent for calls of closures).
     pub builtins: HashMap<usize, Builtin>,
+    /// The C function each call node of one calls directly, by id.
+    pub c_calls: HashMap<usize, Arc<CFunction>>,
 }
 
 impl Typed {
@@ -805,6 +813,13 @@ impl Cx<'_> {
             let ft = self.out.vars[v].ty.clone();
             return self.call_type(&ft, args, &what, sp);
         }
+        // the bind-func bind-lib made to call a C function calls it, even one named like a
+        // builtin; elsewhere a builtin or a definition of several types comes first
+        if name == self.self_name
+            && let Some(c) = self.globals.c_function(name)
+        {
+            return self.c_call(e, c, args, &what);
+        }
         if let Some(b) = Builtin::from_name(name) {
             let typed_args = match self.operator_call(e, b, name, args)? {
                 OpCall::Overload(t) => return Ok(t),
@@ -820,8 +835,19 @@ impl Cx<'_> {
         if let Some(t) = self.poly_call(e, name, args)? {
             return Ok(t);
         }
+        if let Some(c) = self.globals.c_function(name) {
+            return self.c_call(e, c, args, &what);
+        }
         let ft = self.global(name, e.id, sp)?;
         self.call_type(&ft, args, &what, sp)
+    }
+
+    /// A direct call of C function `c`: typed as a call of a closure of its signature.
+    fn c_call(&mut self, e: &Expr, c: Arc<CFunction>, args: &[Expr], what: &str) -> Result<Type> {
+        let ft = Type::Closure(Box::new(c.ret.clone()), c.params.clone());
+        let t = self.call_type(&ft, args, what, e.span.as_ref())?;
+        self.out.c_calls.insert(e.id, c);
+        Ok(t)
     }
 
     /// The type of a call of an arithmetic, comparison, bitwise or math builtin `b`

@@ -23,6 +23,7 @@ mod builtin;
 mod carry;
 mod compile;
 pub mod error;
+pub mod foreign;
 mod generic;
 mod infer;
 mod interop;
@@ -263,8 +264,21 @@ impl Dsp {
     }
 
     /// Compiles and installs a definition on the control side at once; what it defines for
-    /// the audio side joins the pending swap batch.
+    /// the audio side joins the pending swap batch. A `bind-func` of a name `bind-lib`
+    /// bound to a C function replaces the C function (see [`foreign`]).
     pub fn define(&mut self, form: &Sexp) -> Result<Defined> {
+        let bound_c = (form.head() == Some("bind-func"))
+            .then(|| form.list()?.get(1)?.sym())
+            .flatten()
+            .map(|n| n.split(':').next().unwrap_or(n).to_string())
+            .filter(|n| self.reg.c_functions.get(n).is_some());
+        match bound_c {
+            Some(name) => self.replacing_c_function(&name, |dsp| dsp.define_form(form)),
+            None => self.define_form(form),
+        }
+    }
+
+    fn define_form(&mut self, form: &Sexp) -> Result<Defined> {
         let Some(items) = form.list() else {
             return error::syntax(format!("`{form}` is not a definition"), form.span.as_ref());
         };

@@ -36,7 +36,7 @@
 //! - By stage: [`builtins`] (arithmetic, memory access, math, printing), [`calls`],
 //!   [`closures`], [`callback`], [`memory`] (loads, stores, allocation), [`control`] (`if`, loops),
 //!   [`faults`], [`checks`] (memory checks and their merging), [`fast`] (the fast-loop
-//!   pass) and [`simd`].
+//!   pass), [`simd`] and [`foreign`] (calls of C functions).
 
 use crate::error::{DspError, DspErrorKind, Result};
 use crate::infer::{Ref, Typed};
@@ -59,6 +59,7 @@ mod closures;
 mod control;
 mod fast;
 mod faults;
+mod foreign;
 mod math_ir;
 mod memory;
 mod simd;

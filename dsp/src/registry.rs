@@ -325,6 +325,8 @@ pub struct Registry {
     /// definition (see [`Registry::rollback`]) cannot mistake a later type for one of its own.
     next_type: u64,
     pub sites: Sites,
+    /// The C functions `bind-lib` bound (see [`crate::foreign`]).
+    pub c_functions: crate::foreign::CFunctions,
 }
 
 impl Default for Registry {
@@ -352,6 +354,7 @@ impl Default for Registry {
             type_ids: HashMap::new(),
             next_type: 1,
             sites: Sites::default(),
+            c_functions: Default::default(),
         }
     }
 }

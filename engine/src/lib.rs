@@ -16,6 +16,7 @@ pub mod convert;
 pub mod denormals;
 pub mod device;
 pub mod diagnostic;
+pub mod dylib;
 pub mod events;
 pub mod fade;
 pub mod input;

@@ -427,6 +427,7 @@ impl Session {
                 preload_check(interp, &state, args)
             });
         crate::samples::register(&mut self.interp, self.state.borrow().dsp.arena());
+        crate::dylib::register(&mut self.interp, &SessionHandle(self.state.clone()));
         let channels = self.state.borrow().channels as i64;
         let v = self.interp.int(channels);
         self.interp.define("*channels*", v);
@@ -490,6 +491,26 @@ impl SessionHandle {
     /// [`Session::poll`].
     pub(crate) fn poll(&self) {
         poll_state(&mut self.0.borrow_mut());
+    }
+
+    /// `bind-lib`'s last step (see [`crate::dylib`]): C function `name` of type `ty` at
+    /// `addr` becomes callable from xtlang and, as a bind-func, from Scheme.
+    ///
+    /// # Safety
+    /// As [`Dsp::bind_c_function`]: `addr` is a C function of `ty`'s signature, callable for
+    /// the rest of the process's life.
+    pub(crate) unsafe fn bind_c_function(
+        &self,
+        interp: &mut Interp,
+        name: &str,
+        ty: &str,
+        addr: u64,
+    ) -> Result<Value, Error> {
+        // SAFETY: the caller's promise, passed on.
+        let defined = unsafe { self.0.borrow_mut().dsp.bind_c_function(name, ty, addr) };
+        let defined = defined.map_err(dsp_error)?;
+        register_closure(interp, &self.0, &defined.name);
+        Ok(interp.symbol(&defined.name))
     }
 
     /// [`Session::run_callbacks_before`], with the interpreter the caller was given.
@@ -924,34 +945,39 @@ fn define(interp: &mut Interp, state: &Rc<RefCell<State>>, form: &Datum) -> Resu
         }
     }
     if matches!(defined.kind, zonal_dsp::DefinedKind::Func) {
-        let name = defined.name.clone();
-        let vars = state.borrow().dsp.closure_vars(&name).unwrap_or_default();
-        let st = state.clone();
-        interp.register_native(&defined.name, move |interp, args| {
-            call_dsp(interp, &st, &name, args)
-        });
-        // `closure.var`, and `closure.var:TYPE` for its own type and the scalar types, so
-        // that a wrong type gets a type error rather than "unbound variable".
-        let scalars = ["i1", "i8", "i16", "i32", "i64", "float", "double", "i8*"];
-        for (var, ty) in vars {
-            let own = ty.to_string();
-            let others = scalars
-                .iter()
-                .filter(|t| **t != own)
-                .map(|t| Some(t.to_string()));
-            for typed in [None, Some(own.clone())].into_iter().chain(others) {
-                let (closure, var, state) = (defined.name.clone(), var.clone(), state.clone());
-                let symbol = match &typed {
-                    Some(t) => format!("{closure}.{var}:{t}"),
-                    None => format!("{closure}.{var}"),
-                };
-                interp.register_native(&symbol, move |interp, args| {
-                    closure_var(interp, &state, &closure, &var, typed.as_deref(), args)
-                });
-            }
-        }
+        register_closure(interp, state, &defined.name);
     }
     Ok(interp.symbol(&defined.name))
+}
+
+/// The Scheme procedures of bind-func `name`: `name` itself, which calls it, and
+/// `name.var` (also with `:TYPE`) for each of its closure's variables.
+fn register_closure(interp: &mut Interp, state: &Rc<RefCell<State>>, name: &str) {
+    let vars = state.borrow().dsp.closure_vars(name).unwrap_or_default();
+    let (st, called) = (state.clone(), name.to_string());
+    interp.register_native(name, move |interp, args| {
+        call_dsp(interp, &st, &called, args)
+    });
+    // `closure.var`, and `closure.var:TYPE` for its own type and the scalar types, so
+    // that a wrong type gets a type error rather than "unbound variable".
+    let scalars = ["i1", "i8", "i16", "i32", "i64", "float", "double", "i8*"];
+    for (var, ty) in vars {
+        let own = ty.to_string();
+        let others = scalars
+            .iter()
+            .filter(|t| **t != own)
+            .map(|t| Some(t.to_string()));
+        for typed in [None, Some(own.clone())].into_iter().chain(others) {
+            let (closure, var, state) = (name.to_string(), var.clone(), state.clone());
+            let symbol = match &typed {
+                Some(t) => format!("{closure}.{var}:{t}"),
+                None => format!("{closure}.{var}"),
+            };
+            interp.register_native(&symbol, move |interp, args| {
+                closure_var(interp, &state, &closure, &var, typed.as_deref(), args)
+            });
+        }
+    }
 }
 
 /// `(closure.var)` and `(closure.var value)` (also with `:TYPE`) from Scheme: reads or

@@ -184,6 +184,9 @@ impl FnCx<'_, '_> {
         t: &Type,
     ) -> Result<Option<Value>> {
         let sp = e.span.as_ref();
+        if let Some(c) = self.typed.c_calls.get(&e.id) {
+            return self.c_call(&c.clone(), args, sp);
+        }
         let site = self.linker.site(name, sp);
         if let Some(r) = self.typed.refs.get(&e.id).cloned() {
             let params: Vec<Type> = args.iter().map(|a| self.ty(a).clone()).collect();

@@ -20,7 +20,7 @@
 //! allocation holds (zero) makes the difference at least 2^47. Bytes below an allocation's
 //! start lie in another allocation's granules, whose tag differs (tags are handed out in
 //! turn, so neighbours differ; a stale pointer matches memory reused since with a chance of
-//! 1 in 65,535). A range `[p, p + n*size)` checked before a loop is the same compare with
+//! 1 in 65,534). A range `[p, p + n*size)` checked before a loop is the same compare with
 //! the range's end.
 //!
 //! The shadow is a mapping of the arena's length outside it (`MAP_NORESERVE`: pages are
@@ -32,6 +32,10 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// Bytes per granule (and per shadow entry).
 pub const GRANULE: u64 = 16;
+/// The tag of a pointer a C function returned that lies outside the arena (see
+/// [`crate::foreign`]): never handed to an allocation, so an access through it fails its
+/// check, and a C function may be given it back.
+pub const FOREIGN_TAG: u16 = 0xFFFF;
 /// First bit of a pointer's tag.
 pub const TAG_SHIFT: u32 = 48;
 /// The address bits of a pointer: `p & ADDR_MASK` strips the tag.
@@ -141,10 +145,10 @@ impl ShadowMap {
         self.base as u64
     }
 
-    /// A fresh tag, never 0 (untagged addresses match no allocation).
+    /// A fresh tag, never 0 (untagged addresses match no allocation) nor [`FOREIGN_TAG`].
     pub(crate) fn fresh_tag(&self) -> u16 {
         let n = self.next_tag.fetch_add(1, Ordering::Relaxed);
-        (n % 0xFFFF) as u16 + 1
+        (n % u32::from(FOREIGN_TAG - 1)) as u16 + 1
     }
 
     /// Word `w` (0 or 1) of the entry at byte `offset` of the shadow.
