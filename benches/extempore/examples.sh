@@ -60,7 +60,14 @@ X
     ;;
     scheduler) cat <<'X'
 (define take (render-for 6.0))
-(xtmtest-result (>= (hits take 0 96000 288000) 6) #t "the schedulers' notes")
+;; the program sets 200 bpm before the scheduler's first tick, so beat 1 is sample 0
+;; and a beat 14,400 samples: three notes at once now, then three on every beat
+;; from beat 4 (sample 43,200)
+(xtmtest-result (> (audiotest_rms_range take 0 0 4800) 0.01) #t "the first notes at once")
+(xtmtest-result (< (audiotest_rms_range take 0 33600 43000) 0.001) #t "quiet before beat 4")
+(xtmtest-result (rises? take 0 (map (lambda (k) (+ 43200 (* k 14400))) (range 17))) #t
+                "a note on every beat from beat 4 at 200 bpm")
+(xtmtest-result (>= (hits take 0 43000 288000) 17) #t "the scheduled notes")
 X
     ;;
     topclock_metro) cat <<'X'

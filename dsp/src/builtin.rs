@@ -56,6 +56,8 @@ pub enum Builtin {
     ZoneCleanup,
     /// `(convert x)`: `x` as the number or pointer type its use wants.
     Cast,
+    /// `(now)`: the sample time the engine is running DSP code for (an `i64`).
+    Now,
     Math(Math),
     /// `i64tod`-style conversion: from, to.
     Convert(Scalar, Scalar),
@@ -302,6 +304,7 @@ impl Builtin {
             "callback" => Callback,
             "zone_cleanup" => ZoneCleanup,
             "convert" => Cast,
+            "now" => Now,
             _ => {
                 if let Some(m) = self::Math::from_name(name) {
                     return Some(Math(m));

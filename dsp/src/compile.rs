@@ -768,6 +768,8 @@ impl Compiler<'_> {
         let ty =
             parsed.map_err(|e| DspError::new(DspErrorKind::Type, e, items[2].span.as_ref()))?;
         let ty = self.names.define(name, ty);
+        self.names
+            .set_by_reference(name, head_is_type(form) && by_reference(&items[3..]));
         if head_is_type(form) {
             for (ctor, t) in generic::constructors(self.names, name, &ty)? {
                 self.generics.add_template(&ctor, t);
@@ -779,6 +781,16 @@ impl Compiler<'_> {
             warnings: Vec::new(),
         })
     }
+}
+
+/// True when a `bind-type`'s options hold zonal's `(by-reference #t)` (the engine's
+/// form of `(by-reference . #t)`): the type's bare name then reads as a pointer to it
+/// (`Rational` is `Rational*`).
+fn by_reference(options: &[Sexp]) -> bool {
+    options.iter().any(|o| {
+        matches!(o.list(), Some([k, v]) if k.sym() == Some("by-reference")
+            && matches!(v.kind, SexpKind::Bool(true)))
+    })
 }
 
 /// True for `bind-type` (which may be recursive), false for `bind-alias`.

@@ -709,6 +709,18 @@ impl Cx<'_> {
             return Err(unbound(format!(
                 "{clo}.{var}: {clo} is being defined here; inside it, use {var} by name"
             )));
+        } else if let Some(gt) = self.globals.val(clo) {
+            // a bind-val holding a closure (`(bind-val bs1 [void]* (beat_scheduler ...))`):
+            // read when the access runs; the variable's type is the one given, or what its
+            // value or its use makes it (the closure's table checks it when it runs)
+            if !matches!(gt, Type::Closure(..)) {
+                return Err(type_err(
+                    format!("{clo}.{var}: {clo} is {gt}, not a closure"),
+                    sp,
+                ));
+            }
+            self.out.refs.insert(e.id, Ref::Global(clo.clone()));
+            ev.ty.clone().unwrap_or_else(|| self.fresh(Kind::Any))
         } else if let Some(vars) = self.globals.closure_vars(clo) {
             self.out.refs.insert(e.id, Ref::Func(clo.clone()));
             find_var(clo, var, &vars, ev.ty.as_ref()).map_err(|e| DspError {
@@ -1057,6 +1069,10 @@ impl Cx<'_> {
                 self.nargs(name, args, 1, sp)?;
                 self.expr(&args[0], None)?;
                 Ok(self.fresh(Kind::Any))
+            }
+            Builtin::Now => {
+                self.nargs(name, args, 0, sp)?;
+                Ok(Type::I64)
             }
             Builtin::ZoneCleanup => {
                 self.nargs(name, args, 1, sp)?;

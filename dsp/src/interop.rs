@@ -404,6 +404,7 @@ impl AudioCtx {
         time: i64,
         chan: i64,
     ) -> Result<f32, Fault> {
+        self.ctx.now = time;
         let ctx: *mut Ctx = &mut *self.ctx;
         let mark = self.ctx.call_mark();
         let frame = self.io_ptrs.0;
@@ -425,6 +426,7 @@ impl AudioCtx {
     }
 
     fn call_buffer(&mut self, f: u64, env: u64, time: i64) -> Result<(), Fault> {
+        self.ctx.now = time;
         let ctx: *mut Ctx = &mut *self.ctx;
         let mark = self.ctx.call_mark();
         // SAFETY: `f` is the code of a live closure whose type id was checked to be
@@ -561,8 +563,10 @@ impl AudioCtx {
         Ok(())
     }
 
-    /// Runs a call prepared on the control thread (e.g. a timed event).
-    pub fn run_call(&mut self, c: &PreparedCall) -> Result<(), Fault> {
+    /// Runs a call prepared on the control thread (e.g. a timed event) at sample `now`,
+    /// which xtlang's `(now)` reads.
+    pub fn run_call(&mut self, c: &PreparedCall, now: i64) -> Result<(), Fault> {
+        self.ctx.now = now;
         let clo = match c.closure {
             0 => self.slots.get(c.slot as usize).copied().unwrap_or(0),
             record => record,

@@ -411,6 +411,11 @@ impl Dsp {
         result
     }
 
+    /// The sample time xtlang's `(now)` reads in calls on the control thread from here on.
+    pub fn set_now(&mut self, time: i64) {
+        self.ctx.now = time;
+    }
+
     /// The callbacks DSP code run on the control thread scheduled with `callback` since
     /// the last take (time, call), in the order scheduled: calls for the audio thread.
     pub fn take_scheduled(&mut self) -> Vec<(i64, PreparedCall)> {

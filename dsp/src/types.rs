@@ -13,7 +13,7 @@
 //! the tuple. Only [`crate::generic`] and inference see types with variables: code is
 //! compiled for concrete types.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 /// A DSP type.
@@ -260,6 +260,10 @@ pub struct TypeNames {
     names: HashMap<String, Type>,
     /// The type variables of each generic name, in the order they first appear.
     params: HashMap<String, Vec<String>>,
+    /// Tuple names handled by reference (`bind-type`'s option `(by-reference . #t)`):
+    /// the bare name reads as a pointer to the tuple, so Extempore's by-value
+    /// annotations (`beat:Rational`) mean what zonal passes (`Rational*`).
+    by_reference: HashSet<String>,
 }
 
 impl Default for TypeNames {
@@ -309,6 +313,7 @@ impl Default for TypeNames {
         TypeNames {
             names,
             params: HashMap::new(),
+            by_reference: HashSet::new(),
         }
     }
 }
@@ -352,6 +357,15 @@ impl TypeNames {
             self.params.insert(name.to_string(), params);
         }
         t
+    }
+
+    /// Makes the bare `name` read as a pointer to its type (or, `false`, as the type).
+    pub fn set_by_reference(&mut self, name: &str, by_reference: bool) {
+        if by_reference {
+            self.by_reference.insert(name.to_string());
+        } else {
+            self.by_reference.remove(name);
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<&Type> {
@@ -571,6 +585,12 @@ impl TypeParser<'_> {
                         args
                     };
                     match self.names.instance(other, &args) {
+                        // a name handled by reference is its pointer, with or without
+                        // the `*` written after it
+                        Some(t) if self.names.by_reference.contains(other) => {
+                            self.eat('*');
+                            Type::ptr(t)
+                        }
                         Some(t) => t,
                         None => return Err(format!("unknown type `{other}`")),
                     }

@@ -371,7 +371,7 @@ fn prepared_calls_run_on_the_audio_context() {
     let c = dsp
         .prepare_call("set_level", &[DspValue::Double(0.75)])
         .expect("prepared");
-    ctx.run_call(&c).expect("runs");
+    ctx.run_call(&c, 0).expect("runs");
     assert_eq!(
         dsp.call("get_level", &[]).expect("runs"),
         DspValue::Double(0.75)
@@ -385,6 +385,28 @@ fn prepared_calls_run_on_the_audio_context() {
         "argument 1 of set_level must be a double, given I64(1)"
     );
     assert_eq!(dsp.live().closures, 2);
+}
+
+/// xtlang's `(now)` reads the sample the engine runs DSP code for: an event's sample,
+/// the time of a sample or buffer call, the control thread's clock as set.
+#[test]
+fn now_reads_the_sample_of_the_event_or_buffer_that_runs() {
+    let (mut dsp, mut ctx) = setup(
+        "(bind-val seen i64 -1)
+         (bind-func mark (lambda () (set! seen (now)) void))
+         (bind-func seen_now (lambda () seen))
+         (bind-func clock:DSP (lambda (in time chan dat) (set! seen (now)) 0.0))",
+    );
+    let c = dsp.prepare_call("mark", &[]).expect("prepared");
+    ctx.run_call(&c, 12_345).expect("runs");
+    assert_eq!(dsp.call("seen_now", &[]).expect("runs"), DspValue::I64(12_345));
+    let e = dsp.entry("clock").expect("entry");
+    let mut o = [0.0f32];
+    ctx.run_sample(e, &[0.0], 777, &mut o).expect("runs");
+    assert_eq!(dsp.call("seen_now", &[]).expect("runs"), DspValue::I64(777));
+    dsp.set_now(4_800);
+    dsp.call("mark", &[]).expect("runs");
+    assert_eq!(dsp.call("seen_now", &[]).expect("runs"), DspValue::I64(4_800));
 }
 
 /// The strings of control-thread calls live as long as the call: 100,000 calls with a
@@ -422,7 +444,7 @@ fn timed_calls_copy_their_strings_into_the_audio_zone() {
         .prepare_call("say", &[DspValue::Str("hello".into()), DspValue::I64(3)])
         .expect("prepared");
     for _ in 0..10_000 {
-        ctx.run_call(&c).expect("runs");
+        ctx.run_call(&c, 0).expect("runs");
         assert!(ctx.audio_zone_used() > 0);
         ctx.end_buffer();
         assert_eq!(ctx.audio_zone_used(), 0);

@@ -46,7 +46,7 @@ fn the_audio_path_allocates_nothing() {
             ok &= ctx.run_buffer(mc, &input, &mut out, 128, 2, t).is_ok();
             let mut frame = [0.0f32; 2];
             ok &= ctx.run_sample(e, &input[..2], t, &mut frame).is_ok();
-            ok &= ctx.run_call(&call).is_ok();
+            ok &= ctx.run_call(&call, t).is_ok();
             ctx.end_buffer();
         }
         ok

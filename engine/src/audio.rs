@@ -389,7 +389,7 @@ impl Processor {
     fn run_due_events(&mut self, now: i64) {
         while let Some((_, call)) = self.pending.pop_due(now) {
             let ran = Instant::now();
-            let result = self.ctx.run_call(&call);
+            let result = self.ctx.run_call(&call, now);
             self.stats.load.ran(call.slot(), ran);
             if let Err(fault) = result {
                 self.give_back(Returned::EventFault { fault, time: now });

@@ -35,15 +35,27 @@ fn span(pos: &Option<Pos>) -> Option<Span> {
 
 /// `(bind-type Name <...> "doc" (printer? . #f))` without Extempore's docstring and
 /// options after the type, which zonal does not use (an option is a dotted pair, which
-/// DSP code cannot hold).
+/// DSP code cannot hold), but for zonal's own `(by-reference . #t)`, kept as the list
+/// `(by-reference #t)` (the bare name then reads as a pointer to the type).
 pub fn without_type_options(d: &Datum) -> Datum {
     match &d.kind {
         DatumKind::List(items)
             if items.len() > 3
                 && matches!(&items[0].kind, DatumKind::Sym(h) if h == "bind-type") =>
         {
+            let mut kept = items[..3].to_vec();
+            for o in &items[3..] {
+                if let DatumKind::Dotted(head, tail) = &o.kind
+                    && matches!(head.as_slice(), [k] if matches!(&k.kind, DatumKind::Sym(s) if s == "by-reference"))
+                {
+                    kept.push(Datum {
+                        kind: DatumKind::List(vec![head[0].clone(), (**tail).clone()]),
+                        ..o.clone()
+                    });
+                }
+            }
             Datum {
-                kind: DatumKind::List(items[..3].to_vec()),
+                kind: DatumKind::List(kept),
                 ..d.clone()
             }
         }

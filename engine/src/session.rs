@@ -1356,6 +1356,10 @@ fn call_dsp(
         st.events.push((time, call));
         return Ok(interp.unspecified());
     }
+    let now = st
+        .callback_time
+        .unwrap_or_else(|| st.stats.clock.load(Ordering::Acquire));
+    st.dsp.set_now(now);
     let result = st.dsp.call(name, &values);
     collect_scheduled(&mut st);
     let result = result.map_err(dsp_error)?;

@@ -425,6 +425,12 @@ impl FnCx<'_, '_> {
                     ));
                 }
             }
+            Builtin::Now => {
+                let ctx = self.ctx;
+                self.b
+                    .ins()
+                    .load(types::I64, MemFlagsData::trusted(), ctx, abi::CTX_NOW)
+            }
             Builtin::ZoneCleanup => {
                 let f = self.value(&args[0])?;
                 let s = self.b.ins().iconst(types::I32, i64::from(site));

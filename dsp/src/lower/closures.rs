@@ -65,7 +65,11 @@ impl FnCx<'_, '_> {
                 .read_var(v, site)?
                 .ok_or_else(|| internal("closure variable without a value"))?,
             Some(Ref::Func(f)) => self.slot_closure(&f, sp)?,
-            _ => return Err(internal("closure.var unresolved")),
+            Some(Ref::Global(g)) => {
+                let a = self.global_addr(&g, sp)?;
+                self.b.ins().load(types::I64, MemFlagsData::trusted(), a, 0)
+            }
+            None => return Err(internal("closure.var unresolved")),
         };
         let value = match &ev.value {
             Some(v) => Some(self.value(v)?),

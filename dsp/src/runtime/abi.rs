@@ -73,6 +73,8 @@ pub const CTX_SP_LIMIT: i32 = offset_of!(Ctx, sp_limit) as i32;
 pub const CTX_SLOTS: i32 = offset_of!(Ctx, slots) as i32;
 /// Byte offset of [`Ctx::stack_floor`].
 pub const CTX_STACK_FLOOR: i32 = offset_of!(Ctx, stack_floor) as i32;
+/// Byte offset of [`Ctx::now`].
+pub const CTX_NOW: i32 = offset_of!(Ctx, now) as i32;
 
 /// `zalloc`/`alloc`.
 ///

@@ -315,6 +315,10 @@ pub struct Ctx {
     /// with [`FaultCode::CallDepth`] at entry when the stack pointer is below it. Set by
     /// [`Ctx::call_mark`] at each outermost call (0: not checked).
     pub stack_floor: u64,
+    /// The sample time xtlang's `(now)` reads: set by the engine before each call into
+    /// DSP code (the event's sample, the start of the buffer segment, the control
+    /// thread's clock).
+    pub now: i64,
     /// How much native stack below the outermost call compiled code may use.
     native_stack: NativeStack,
     arena: Arc<Arena>,
@@ -433,6 +437,7 @@ impl Ctx {
             sp_limit: stack.addr() + stack.len() as u64,
             slots: std::ptr::null(),
             stack_floor: 0,
+            now: 0,
             native_stack: NativeStack::Fixed(AUDIO_NATIVE_STACK),
             arena: Arc::clone(arena),
             audio,
