@@ -230,3 +230,31 @@ fn a_dsp_calling_a_c_sine_plays_its_pitch() {
     }
     assert!((rms(&left, 0, left.len()) - 0.5 / 2f64.sqrt()).abs() < 0.01);
 }
+
+#[test]
+fn a_c_global_holding_a_number_is_an_xtlang_global() {
+    let mut s = session();
+    eval(&mut s, LIBM);
+    eval(
+        &mut s,
+        "(bind-lib libm lgamma [double,double]*)
+         (bind-lib-val libm signgam i32)
+         (bind-func sign-of-gamma (lambda (x:double) (lgamma x) signgam))
+         (bind-func set-sign (lambda (n:i32) (set! signgam n) signgam))",
+    );
+    // lgamma sets C's signgam to the sign of gamma(x)
+    assert_eq!(eval(&mut s, "(sign-of-gamma -0.5)"), "-1");
+    assert_eq!(eval(&mut s, "(sign-of-gamma 0.5)"), "1");
+    assert_eq!(eval(&mut s, "(set-sign 7)"), "7");
+    let e = s
+        .eval_source("(bind-lib-val libm signgam i8*)", "ffi.xtm")
+        .unwrap_err();
+    assert!(e.message.contains("numbers only"), "{e}");
+    let e = s
+        .eval_source("(bind-lib-val libm zonal_no_such_var i32)", "ffi.xtm")
+        .unwrap_err();
+    assert!(
+        e.message.contains("has no variable zonal_no_such_var"),
+        "{e}"
+    );
+}
