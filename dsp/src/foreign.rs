@@ -1,5 +1,6 @@
 //! C functions of shared libraries (Extempore's `bind-lib`): their signatures, the table
-//! inference resolves calls against, and [`Dsp::bind_c_function`], which makes one
+//! inference resolves calls against, [`Dsp::bind_c_value`] (`bind-lib-val`: a C global
+//! holding a number, as an xtlang global), and [`Dsp::bind_c_function`], which makes one
 //! callable by name from xtlang (a direct call, see `lower/foreign.rs`) and, through a
 //! bind-func of the same name and type that calls it, from Scheme and as a closure value.
 //!
@@ -142,6 +143,45 @@ impl Dsp {
         Ok(Defined {
             kind: DefinedKind::Func,
             ..defined
+        })
+    }
+
+    /// `(bind-lib-val LIB NAME TYPE)` once the engine found `NAME` in the library: the C
+    /// global variable at `addr` becomes the xtlang global `NAME`, read and `set!` in place
+    /// like a `bind-val`. Only numbers: a pointer C keeps in a global is memory zonal
+    /// knows nothing of, and a tuple or array would be reached through a pointer outside
+    /// DSP memory, which DSP code never dereferences.
+    ///
+    /// # Safety
+    /// `addr` must be a C global of `ty`'s type, read as a C type, that stays at that
+    /// address for the rest of the process's life; writes to it from other threads are the
+    /// library's business, as in C.
+    pub unsafe fn bind_c_value(&mut self, name: &str, ty: &str, addr: u64) -> Result<Defined> {
+        if !c_identifier(name) {
+            return Err(DspError::new(
+                DspErrorKind::Syntax,
+                format!("bind-lib-val: `{name}` is not the name of a C variable"),
+                None,
+            ));
+        }
+        let t = self
+            .names
+            .parse(ty)
+            .map_err(|e| type_err(format!("bind-lib-val {name}: {e}")))?;
+        if !(t.is_int() || t.is_real()) {
+            return Err(type_err(format!(
+                "bind-lib-val {name} {ty}: zonal binds C variables that hold numbers only (i1 to i64, float, double)"
+            )));
+        }
+        let signature = t.to_string();
+        self.reg
+            .vals
+            .insert(name.to_string(), crate::registry::ValDef { ty: t, addr });
+        Ok(Defined {
+            name: name.to_string(),
+            kind: DefinedKind::Val,
+            signature,
+            warnings: Vec::new(),
         })
     }
 

@@ -1,7 +1,8 @@
 //! Shared libraries and their C functions, with Extempore's names: `sys:open-dylib` and
 //! `sys:close-dylib`, `bind-dylib` (opens a library, searching the places Extempore
 //! searches, and names it), `bind-lib` (binds one of its C functions, see
-//! [`zonal_dsp::foreign`]) and `bind-lib-func` (which in Extempore binds a closure an
+//! [`zonal_dsp::foreign`]), `bind-lib-val` (one of its global variables holding a
+//! number) and `bind-lib-func` (which in Extempore binds a closure an
 //! ahead-of-time compiled library holds: zonal has none, and says so).
 //!
 //! A library is opened with `dlopen` on the control thread; its handle reaches Scheme as
@@ -216,9 +217,13 @@ pub(crate) fn register(interp: &mut Interp, session: &SessionHandle) {
     interp.register_special_form("bind-dylib", move |interp, form| {
         bind_dylib(interp, &l, form)
     });
-    let session = session.clone();
+    let (l, s) = (libs.clone(), session.clone());
     interp.register_special_form("bind-lib", move |interp, form| {
-        bind_lib(interp, &libs, &session, form)
+        bind_lib(interp, &l, &s, form, Binding::Function)
+    });
+    let session = session.clone();
+    interp.register_special_form("bind-lib-val", move |interp, form| {
+        bind_lib(interp, &libs, &session, form, Binding::Value)
     });
     interp.register_special_form("bind-lib-func", |_, form| {
         Err(error(
@@ -276,23 +281,41 @@ fn bind_dylib(
     }
 }
 
+/// What `bind-lib` and `bind-lib-val` bind: `(FORM LIBRARY NAME TYPE ...)`.
+enum Binding {
+    Function,
+    Value,
+}
+
 /// `(bind-lib LIBRARY NAME TYPE [CALLING-CONVENTION] [DOCSTRING])`: binds C function
-/// `NAME` of the library `LIBRARY` names, of xtlang type `TYPE` (`[double,double]*`).
+/// `NAME` of the library `LIBRARY` names, of xtlang type `TYPE` (`[double,double]*`);
+/// `(bind-lib-val LIBRARY NAME TYPE [DOCSTRING])`: C global variable `NAME`, a number.
 fn bind_lib(
     interp: &mut Interp,
     libs: &Rc<RefCell<Libraries>>,
     session: &SessionHandle,
     form: &Datum,
+    what: Binding,
 ) -> Result<Value, Error> {
-    let shape =
-        "bind-lib takes (bind-lib library name type), e.g. (bind-lib libm cbrt [double,double]*)";
+    let head = match what {
+        Binding::Function => "bind-lib",
+        Binding::Value => "bind-lib-val",
+    };
+    let shape = match what {
+        Binding::Function => {
+            "bind-lib takes (bind-lib library name type), e.g. (bind-lib libm cbrt [double,double]*)"
+        }
+        Binding::Value => {
+            "bind-lib-val takes (bind-lib-val library name type), e.g. (bind-lib-val libc daylight i32)"
+        }
+    };
     let items = items(form, shape)?;
     let (Some(lib), Some(name), Some(ty)) = (items.get(1), items.get(2), items.get(3)) else {
         return Err(error(ErrorKind::Syntax, shape.to_string(), form));
     };
-    let lib = symbol(lib, "bind-lib's library", form)?;
-    let name = symbol(name, "bind-lib's function name", form)?;
-    let ty = symbol(ty, "bind-lib's type", form)?;
+    let lib = symbol(lib, &format!("{head}'s library"), form)?;
+    let name = symbol(name, &format!("{head}'s name"), form)?;
+    let ty = symbol(ty, &format!("{head}'s type"), form)?;
     if let Some(extra) = items.get(4..).and_then(|rest| {
         rest.iter()
             .find(|d| !matches!(d.kind, DatumKind::Str(_) | DatumKind::Int(0)))
@@ -300,7 +323,7 @@ fn bind_lib(
         return Err(error(
             ErrorKind::Syntax,
             format!(
-                "bind-lib {name}: zonal calls C functions with the C calling convention only, found {}",
+                "{head} {name}: zonal calls C functions with the C calling convention only, found {}",
                 show(extra)
             ),
             form,
@@ -310,7 +333,7 @@ fn bind_lib(
         error(
             ErrorKind::Native,
             format!(
-                "bind-lib {name}: {lib} is not a library that was loaded: load it first, e.g. (bind-dylib {lib} \"{lib}.so\")"
+                "{head} {name}: {lib} is not a library that was loaded: load it first, e.g. (bind-dylib {lib} \"{lib}.so\")"
             ),
             form,
         )
@@ -333,19 +356,28 @@ fn bind_lib(
         libc::dlsym(handle as *mut libc::c_void, c.as_ptr())
     };
     if addr.is_null() {
+        let thing = match what {
+            Binding::Function => "function",
+            Binding::Value => "variable",
+        };
         return Err(error(
             ErrorKind::Native,
             format!(
-                "bind-lib: {lib} ({path}) has no function {name}: {}",
+                "{head}: {lib} ({path}) has no {thing} {name}: {}",
                 dl_error()
             ),
             form,
         ));
     }
-    // SAFETY: the livecoder declared `name`'s C signature as `ty`, which is what bind-lib
-    // means (as in Extempore, zonal cannot read a C signature); the library stays open for
-    // the process's life once a function was bound from it (`bound` below).
-    let r = unsafe { session.bind_c_function(interp, name, ty, addr as u64) };
+    // SAFETY: the livecoder declared `name`'s C type as `ty`, which is what bind-lib and
+    // bind-lib-val mean (as in Extempore, zonal cannot read a C declaration); the library
+    // stays open for the process's life once something was bound from it (`bound` below).
+    let r = unsafe {
+        match what {
+            Binding::Function => session.bind_c_function(interp, name, ty, addr as u64),
+            Binding::Value => session.bind_c_value(interp, name, ty, addr as u64),
+        }
+    };
     let r = r.map_err(|e| match (&e.pos, &form.pos) {
         (None, Some(p)) => e.at(p.clone()),
         _ => e,

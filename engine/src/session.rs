@@ -513,6 +513,25 @@ impl SessionHandle {
         Ok(interp.symbol(&defined.name))
     }
 
+    /// `bind-lib-val`'s last step: the C global `name` of number type `ty` at `addr`
+    /// becomes an xtlang global.
+    ///
+    /// # Safety
+    /// As [`Dsp::bind_c_value`]: `addr` is a C global of `ty`, there for the rest of the
+    /// process's life.
+    pub(crate) unsafe fn bind_c_value(
+        &self,
+        interp: &mut Interp,
+        name: &str,
+        ty: &str,
+        addr: u64,
+    ) -> Result<Value, Error> {
+        // SAFETY: the caller's promise, passed on.
+        let defined = unsafe { self.0.borrow_mut().dsp.bind_c_value(name, ty, addr) };
+        let defined = defined.map_err(dsp_error)?;
+        Ok(interp.symbol(&defined.name))
+    }
+
     /// [`Session::run_callbacks_before`], with the interpreter the caller was given.
     pub(crate) fn run_callbacks_before(&self, interp: &mut Interp, limit: i64) -> usize {
         let mut ran = 0;
