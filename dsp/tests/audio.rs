@@ -399,14 +399,20 @@ fn now_reads_the_sample_of_the_event_or_buffer_that_runs() {
     );
     let c = dsp.prepare_call("mark", &[]).expect("prepared");
     ctx.run_call(&c, 12_345).expect("runs");
-    assert_eq!(dsp.call("seen_now", &[]).expect("runs"), DspValue::I64(12_345));
+    assert_eq!(
+        dsp.call("seen_now", &[]).expect("runs"),
+        DspValue::I64(12_345)
+    );
     let e = dsp.entry("clock").expect("entry");
     let mut o = [0.0f32];
     ctx.run_sample(e, &[0.0], 777, &mut o).expect("runs");
     assert_eq!(dsp.call("seen_now", &[]).expect("runs"), DspValue::I64(777));
     dsp.set_now(4_800);
     dsp.call("mark", &[]).expect("runs");
-    assert_eq!(dsp.call("seen_now", &[]).expect("runs"), DspValue::I64(4_800));
+    assert_eq!(
+        dsp.call("seen_now", &[]).expect("runs"),
+        DspValue::I64(4_800)
+    );
 }
 
 /// The strings of control-thread calls live as long as the call: 100,000 calls with a
