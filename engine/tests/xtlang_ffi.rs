@@ -202,6 +202,16 @@ fn a_library_with_bound_functions_stays_open() {
     let e = s.eval_source("(sys:close-dylib h)", "ffi.xtm").unwrap_err();
     assert!(e.message.contains("stays open"), "{e}");
     assert_eq!(number(&mut s, "(cbrt 125.0)"), 5.0);
+    // Extempore's libraries name theirs per platform, with an ahead-of-time name after
+    eval(
+        &mut s,
+        "(bind-dylib libm2
+           (cond ((string=? (sys:platform) \"Linux\") \"libm.so.6\")
+                 ((string=? (sys:platform) \"OSX\") \"libm.dylib\"))
+           \"xtmm\")",
+    );
+    eval(&mut s, "(bind-lib libm2 expm1 [double,double]*)");
+    close(number(&mut s, "(expm1 1.0)"), std::f64::consts::E - 1.0);
     eval(&mut s, "(define z (sys:open-dylib \"libz.so.1\"))");
     if eval(&mut s, "z") != "#f" {
         assert_eq!(eval(&mut s, "(sys:close-dylib z)"), "#t");
