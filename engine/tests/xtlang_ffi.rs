@@ -230,7 +230,8 @@ fn a_dsp_calling_a_c_sine_plays_its_pitch() {
     );
     let r = render_source(&src, 1.0);
     assert_eq!(r.summary.failures, 0, "the render reported failures");
-    // sinf neither allocates nor locks: the audio path stayed clean
+    // the audio path around the C call allocated nothing (C's own malloc it could not
+    // see: see the last test)
     assert_eq!(assert_no_alloc::violation_count(), 0);
     let left = channel(&r.samples, 2, 0);
     let at_440 = magnitude(&left, 440.0);
@@ -267,4 +268,27 @@ fn a_c_global_holding_a_number_is_an_xtlang_global() {
         e.message.contains("has no variable zonal_no_such_var"),
         "{e}"
     );
+}
+
+#[test]
+fn c_mallocs_on_the_audio_thread_are_invisible_to_assert_no_alloc() {
+    // C's allocator is not Rust's global allocator: a C function that allocates on the
+    // audio thread passes zonal's allocation test unseen (the README says so). Here
+    // strdup mallocs and realloc(p, 0) frees, on every sample.
+    let src = "(bind-dylib libc \"libc.so.6\")
+         (bind-lib libc strdup [i8*,i8*]*)
+         (bind-lib libc realloc [i8*,i8*,i64]*)
+         (bind-lib libc strlen [i64,i8*]*)
+         (bind-func dsp:DSP
+           (lambda (in time chan dat)
+             (let ((p (strdup \"abcd\"))
+                   (n (strlen p)))
+               (realloc p 0)
+               (* 0.1 (i64tof n)))))
+         (dsp:set! dsp)";
+    let r = render_source(src, 0.1);
+    assert_eq!(r.summary.failures, 0, "the render reported failures");
+    let left = channel(&r.samples, 2, 0);
+    assert!(left.iter().all(|&v| (v - 0.4).abs() < 1e-6));
+    assert_eq!(assert_no_alloc::violation_count(), 0);
 }
