@@ -12,8 +12,10 @@
 //!
 //! Contract: every access compiled code makes is checked against its own allocation (in
 //! bounds and still alive) in the one arena per [`Dsp`] — unless checks were turned off
-//! with the `unsafe` [`Checks::off`]; calls jump only through the code table; a fault
-//! stops the closure and comes back as an error, never a crash. The compiler's internals
+//! with the `unsafe` [`Checks::off`]; calls jump only through the code table, or to a C
+//! function the `unsafe` [`Dsp::bind_c_function`] bound (whose pointer arguments are
+//! checked at the call, and nothing past it: see [`foreign`]); a fault stops the closure
+//! and comes back as an error, never a crash. The compiler's internals
 //! (registry, lowering, native code, the runtime context and ABI) are private: their
 //! invariants are what makes compiled code safe to run. [`AudioCtx`] never
 //! allocates, locks or prints. Code still installed when the [`Dsp`] is dropped stays
