@@ -3,9 +3,13 @@
 //! on the exact sample of their beat or second, across a tempo change set with
 //! `(bs.bpm ...)`; the pieces they stand on — xtlang's `(now)`, a bare `Rational` read
 //! as `Rational*`, `clo.var` on a closure a `bind-val` holds, `xtm_play_note` — each
-//! tested by what they do.
+//! tested by what they do. The audio path runs under `assert_no_alloc`: a tick, an
+//! event and `sched` allocate nothing there.
 
 mod common;
+
+#[global_allocator]
+static ALLOC: assert_no_alloc::AllocDisabler = assert_no_alloc::AllocDisabler;
 
 use common::{channel, onsets, render_source};
 use zonal_engine::session::{Session, SessionConfig};
@@ -25,6 +29,11 @@ const CLICKS: &str = r#"(sys:load "libs/core/scheduler.xtm")
 fn clicks(src: &str, seconds: f64) -> Vec<usize> {
     let r = render_source(&format!("{CLICKS}{src}"), seconds);
     assert_eq!(r.summary.failures, 0, "the render reported failures");
+    assert_eq!(
+        assert_no_alloc::violation_count(),
+        0,
+        "the audio path allocated"
+    );
     onsets(&channel(&r.samples, 2, 0), 0.5, 1)
 }
 
@@ -103,6 +112,11 @@ fn notes_played_by_scheduled_events_start_on_their_beats() {
 ($ (sched bs (Rat 2 1) play_beat:[void,Rational]*))"#;
     let r = render_source(src, 2.2);
     assert_eq!(r.summary.failures, 0);
+    assert_eq!(
+        assert_no_alloc::violation_count(),
+        0,
+        "the audio path allocated"
+    );
     let x = channel(&r.samples, 2, 0);
     let on = onsets(&x, 0.01, 4800);
     assert_eq!(on.len(), 4, "{on:?}");
