@@ -79,6 +79,30 @@ fn a_tempo_change_from_scheme_keeps_the_beat_where_it_was() {
     assert_eq!(got, vec![24_000, 48_000, 66_000, 78_000, 90_000]);
 }
 
+/// `(bs.running 0)` stops the ticks, and calling the scheduler starts them again,
+/// one chain of them, on the same beat clock.
+#[test]
+fn a_stopped_scheduler_starts_again_when_called() {
+    let got = clicks(
+        r#"(bind-val bs [void]* (beat_scheduler 120.0 100.0))
+(bind-func on_beat
+  (lambda (beat:Rational)
+    (strike)
+    (sched bs (+ beat (Rat 1 1)) on_beat:[void,Rational]*)
+    void))
+($ (sched bs (Rat 2 1) on_beat:[void,Rational]*))
+(callback 60000 (lambda () ($ (bs.running 0))))
+(callback 100000 (lambda () ($ (bs))))"#,
+        3.1,
+    );
+    let before: Vec<usize> = got.iter().copied().filter(|&t| t < 100_000).collect();
+    assert_eq!(before, vec![24_000, 48_000], "{got:?}");
+    // beats 4 and 5, missed, run at the restart; beat 6 on its sample again (one
+    // click per beat: a second chain would not add clicks, but the sample would move)
+    let after: Vec<usize> = got.iter().copied().filter(|&t| t >= 110_000).collect();
+    assert_eq!(after, vec![120_000, 144_000], "{got:?}");
+}
+
 #[test]
 fn clock_events_land_on_the_sample_of_their_second() {
     let got = clicks(
