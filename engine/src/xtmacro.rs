@@ -112,9 +112,38 @@ pub fn expand(interp: &mut Interp, d: &Datum) -> Result<Datum, Error> {
         }
         _ => {}
     }
+    let head = items.first().and_then(Datum::as_sym);
     let items = items
         .iter()
-        .map(|x| expand(interp, x))
+        .enumerate()
+        .map(|(i, x)| match (head, i) {
+            // a lambda's parameters and a let's names are no macro uses: `(let ((inc
+            // 1)) ...)` binds a variable named inc, base.xtm's macro notwithstanding
+            (Some("lambda"), 1) => Ok(x.clone()),
+            (Some("let" | "let*" | "letrec" | "letz"), 1) => bindings(interp, x),
+            _ => expand(interp, x),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Datum::new(DatumKind::List(items), d.pos.clone()))
+}
+
+/// A let's bindings with the macro uses in their values expanded, their names kept.
+fn bindings(interp: &mut Interp, d: &Datum) -> Result<Datum, Error> {
+    let DatumKind::List(items) = &d.kind else {
+        return expand(interp, d);
+    };
+    let items = items
+        .iter()
+        .map(|b| match &b.kind {
+            DatumKind::List(parts) if parts.first().and_then(Datum::as_sym).is_some() => {
+                let mut kept = vec![parts[0].clone()];
+                for v in &parts[1..] {
+                    kept.push(expand(interp, v)?);
+                }
+                Ok(Datum::new(DatumKind::List(kept), b.pos.clone()))
+            }
+            _ => expand(interp, b),
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Datum::new(DatumKind::List(items), d.pos.clone()))
 }

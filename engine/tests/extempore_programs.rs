@@ -139,3 +139,27 @@ fn xtlang_random_of_one_argument_is_uniform_below_it() {
     let r = rms(&x, 0, x.len());
     assert!((r - 0.2 / 3f64.sqrt()).abs() < 0.002, "{r}");
 }
+
+/// Extempore's audio_101 binds a variable named `inc`, which base.xtm also names
+/// as an xtlang macro: a let's names and a lambda's parameters are no macro uses
+/// (it used to fail: "xtmacro_inc wants 2 arguments but got 1").
+#[test]
+fn a_let_binding_named_as_a_macro_binds_a_variable() {
+    let mut s = Session::headless(&SessionConfig::default()).unwrap();
+    s.eval_source(
+        r#"(sys:load "libs/base/base.xtm")
+(bind-func step (lambda (freq:float) (let ((inc (* 2.0 freq))) inc)))
+(bind-func twice (lambda (inc:i64) (* 2 inc)))"#,
+        "t.xtm",
+    )
+    .unwrap();
+    assert_eq!(s.eval_source("($ (step 2.0))", "t.xtm").unwrap(), "4.0");
+    assert_eq!(s.eval_source("($ (twice 3))", "t.xtm").unwrap(), "6");
+    // the macro itself still expands where it is called
+    s.eval_source(
+        "(bind-func bump (lambda () (let ((x 1)) (inc x 2) x)))",
+        "t.xtm",
+    )
+    .unwrap();
+    assert_eq!(s.eval_source("($ (bump))", "t.xtm").unwrap(), "3");
+}

@@ -3,9 +3,13 @@
 //! on the exact sample of their beat or second, across a tempo change set with
 //! `(bs.bpm ...)`; the pieces they stand on — xtlang's `(now)`, a bare `Rational` read
 //! as `Rational*`, `clo.var` on a closure a `bind-val` holds, `xtm_play_note` — each
-//! tested by what they do.
+//! tested by what they do. The audio path runs under `assert_no_alloc`: a tick, an
+//! event and `sched` allocate nothing there.
 
 mod common;
+
+#[global_allocator]
+static ALLOC: assert_no_alloc::AllocDisabler = assert_no_alloc::AllocDisabler;
 
 use common::{channel, onsets, render_source};
 use zonal_engine::session::{Session, SessionConfig};
@@ -25,6 +29,11 @@ const CLICKS: &str = r#"(sys:load "libs/core/scheduler.xtm")
 fn clicks(src: &str, seconds: f64) -> Vec<usize> {
     let r = render_source(&format!("{CLICKS}{src}"), seconds);
     assert_eq!(r.summary.failures, 0, "the render reported failures");
+    assert_eq!(
+        assert_no_alloc::violation_count(),
+        0,
+        "the audio path allocated"
+    );
     onsets(&channel(&r.samples, 2, 0), 0.5, 1)
 }
 
@@ -70,6 +79,30 @@ fn a_tempo_change_from_scheme_keeps_the_beat_where_it_was() {
     assert_eq!(got, vec![24_000, 48_000, 66_000, 78_000, 90_000]);
 }
 
+/// `(bs.running 0)` stops the ticks, and calling the scheduler starts them again,
+/// one chain of them, on the same beat clock.
+#[test]
+fn a_stopped_scheduler_starts_again_when_called() {
+    let got = clicks(
+        r#"(bind-val bs [void]* (beat_scheduler 120.0 100.0))
+(bind-func on_beat
+  (lambda (beat:Rational)
+    (strike)
+    (sched bs (+ beat (Rat 1 1)) on_beat:[void,Rational]*)
+    void))
+($ (sched bs (Rat 2 1) on_beat:[void,Rational]*))
+(callback 60000 (lambda () ($ (bs.running 0))))
+(callback 100000 (lambda () ($ (bs))))"#,
+        3.1,
+    );
+    let before: Vec<usize> = got.iter().copied().filter(|&t| t < 100_000).collect();
+    assert_eq!(before, vec![24_000, 48_000], "{got:?}");
+    // beats 4 and 5, missed, run at the restart; beat 6 on its sample again (one
+    // click per beat: a second chain would not add clicks, but the sample would move)
+    let after: Vec<usize> = got.iter().copied().filter(|&t| t >= 110_000).collect();
+    assert_eq!(after, vec![120_000, 144_000], "{got:?}");
+}
+
 #[test]
 fn clock_events_land_on_the_sample_of_their_second() {
     let got = clicks(
@@ -103,6 +136,11 @@ fn notes_played_by_scheduled_events_start_on_their_beats() {
 ($ (sched bs (Rat 2 1) play_beat:[void,Rational]*))"#;
     let r = render_source(src, 2.2);
     assert_eq!(r.summary.failures, 0);
+    assert_eq!(
+        assert_no_alloc::violation_count(),
+        0,
+        "the audio path allocated"
+    );
     let x = channel(&r.samples, 2, 0);
     let on = onsets(&x, 0.01, 4800);
     assert_eq!(on.len(), 4, "{on:?}");
