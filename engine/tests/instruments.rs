@@ -239,6 +239,60 @@ fn polyphony_is_limited_and_the_oldest_voice_is_stolen() {
     }
 }
 
+/// A kernel whose voices differ per channel (Extempore's convention) is called on
+/// every channel: this one sounds half as loud on the right.
+#[test]
+fn voices_that_differ_per_channel_are_called_on_every_channel() {
+    let src = format!(
+        "{PROBE}(bind-func wide_note_c
+  (lambda ()
+    (lambda (data:NoteData* time:i64 chan:i64)
+      (* (note_amplitude data) (if (= chan 0) 1.0 0.5)))))
+(bind-func wide_fx (lambda () (lambda (in:SAMPLE time:i64 chan:i64 params:SAMPLE*) in)))
+(bind-instrument wide wide_note_c wide_fx)
+(bind-func dsp:DSP (lambda (in time chan dat) (wide in time chan dat)))
+(play-note 100 wide 60 100 4800)\n"
+    );
+    let r = render_source(&src, 0.05);
+    assert_eq!(r.summary.failures, 0, "the render reported failures");
+    let (l, rt) = (channel(&r.samples, 2, 0), channel(&r.samples, 2, 1));
+    let a = amplitude(100.0);
+    assert!((f64::from(l[1000]) - a).abs() < 1e-5, "left {}", l[1000]);
+    assert!(
+        (f64::from(rt[1000]) - 0.5 * a).abs() < 1e-5,
+        "right {}",
+        rt[1000]
+    );
+}
+
+/// A kernel that declares mono voices (instrument_mono_voice, as synth's does) has its
+/// voices called on channel 0 only, and their sum serves every channel: this voice
+/// gives 0 on channel 1, so a right channel as loud as the left shows it was not
+/// called there.
+#[test]
+fn mono_voices_are_called_on_channel_zero_only_and_their_sum_serves_every_channel() {
+    let src = format!(
+        "{PROBE}(bind-func mono_note_c
+  (lambda ()
+    (instrument_mono_voice)
+    (lambda (data:NoteData* time:i64 chan:i64)
+      (if (= chan 0) (note_amplitude data) 0.0))))
+(bind-func mono_fx (lambda () (lambda (in:SAMPLE time:i64 chan:i64 params:SAMPLE*) in)))
+(bind-instrument mono mono_note_c mono_fx)
+(bind-func dsp:DSP (lambda (in time chan dat) (mono in time chan dat)))
+(play-note 100 mono 60 100 4800)
+(play-note 200 mono 64 50 4800)\n"
+    );
+    let r = render_source(&src, 0.05);
+    assert_eq!(r.summary.failures, 0, "the render reported failures");
+    let (l, rt) = (channel(&r.samples, 2, 0), channel(&r.samples, 2, 1));
+    let a = amplitude(100.0) + amplitude(50.0);
+    for (name, x) in [("left", &l), ("right", &rt)] {
+        assert!(x[50].abs() < 1e-9, "{name} is silent before the notes");
+        assert!((f64::from(x[1000]) - a).abs() < 1e-5, "{name} {}", x[1000]);
+    }
+}
+
 #[test]
 fn at_most_maxpolyphony_voices_sound() {
     let plays: String = (0..40)
