@@ -197,10 +197,12 @@ fn worst_of(
     let y_at = |i: usize| if ys.is_empty() { 0.0 } else { ys[i % ys.len()] };
     let mut worst = (0.0, f64::NAN, f64::NAN);
     let mut seen = (0.0, 0.0);
+    let mut differ = 0;
     for (i, &x) in xs.iter().enumerate() {
         let y = y_at(i);
         let got = c.call(x, y);
         let e = ulps(got, reference(x, y));
+        differ += usize::from(e > 0.0);
         if e > worst.0 || e.is_nan() {
             worst = (e, x, y);
             seen = (got, reference(x, y));
@@ -216,8 +218,10 @@ fn worst_of(
         );
     }
     eprintln!(
-        "{name} (fma {fma}): worst got {:e}, want {:e}",
-        seen.0, seen.1
+        "{name} (fma {fma}): worst got {:e}, want {:e}; {differ} of {} differ from the C library",
+        seen.0,
+        seen.1,
+        xs.len()
     );
     worst
 }
