@@ -1,6 +1,7 @@
 //! DSP compiler benchmarks: compile time of a typical DSP bind-func, and throughput of a
 //! 64-oscillator bank with a one-pole lowpass and a delay line, and of the "W1" patch
-//! (`benches/peers/w1_buffer.xtm`: 64 rotating sines, lowpass, feedback delay, stereo),
+//! (`benches/peers/w1_buffer.xtm`: 64 rotating sines, lowpass, feedback delay, stereo), and
+//! of W1 as `benches/peers/w1.xtm` writes it (`sin` of each partial's phase every sample),
 //! compiled from xtlang (checks on and off) against the same algorithms in plain Rust, in
 //! the same run.
 //!
@@ -52,6 +53,9 @@ const BANK: &str = "(bind-func bank:DSPMC 1000000
 /// W1 as a per-buffer closure, as in `benches/peers/w1_buffer.xtm`.
 const W1: &str = include_str!("peers/w1_buffer.xtm");
 
+/// W1 as a per-sample closure calling `sin` for every partial, as in `benches/peers/w1.xtm`.
+const W1_SIN: &str = include_str!("peers/w1.xtm");
+
 /// W1 in plain Rust: the same oscillators, filter and delay.
 struct W1Rust {
     sins: Vec<f64>,
@@ -88,6 +92,54 @@ impl W1Rust {
                 sum += s;
                 self.sins[i] = s * rc + c * rs;
                 self.coss[i] = c * rc - s * rs;
+            }
+            self.lp += coef * (sum / 64.0 - self.lp);
+            let wet = self.dline[self.pos];
+            self.dline[self.pos] = self.lp + 0.5 * wet;
+            self.pos = if self.pos + 1 == self.dline.len() {
+                0
+            } else {
+                self.pos + 1
+            };
+            let o = (0.5 * self.lp + 0.5 * wet) as f32;
+            frame[0] = o;
+            frame[1] = o;
+        }
+    }
+}
+
+/// W1 as `benches/peers/w1.xtm` writes it, in plain Rust: the C library's `sin` of each
+/// partial's phase, every sample.
+struct W1SinRust {
+    phases: Vec<f64>,
+    incs: Vec<f64>,
+    dline: Vec<f64>,
+    pos: usize,
+    lp: f64,
+}
+
+impl W1SinRust {
+    fn new() -> W1SinRust {
+        let twopi = std::f64::consts::TAU;
+        W1SinRust {
+            phases: vec![0.0; OSCS],
+            incs: (0..OSCS)
+                .map(|k| twopi * 110.0 * (1.0 + 0.37 * k as f64) / 48000.0)
+                .collect(),
+            dline: vec![0.0; 12000],
+            pos: 0,
+            lp: 0.0,
+        }
+    }
+
+    fn process(&mut self, out: &mut [f32]) {
+        let (twopi, coef) = (std::f64::consts::TAU, 0.23033458750676017);
+        for frame in out.chunks_exact_mut(2) {
+            let mut sum = 0.0;
+            for (p, inc) in self.phases.iter_mut().zip(&self.incs) {
+                sum += p.sin();
+                let q = *p + inc;
+                *p = if q > twopi { q - twopi } else { q };
             }
             self.lp += coef * (sum / 64.0 - self.lp);
             let wet = self.dline[self.pos];
@@ -244,6 +296,18 @@ fn agree() {
             "xtlang and Rust W1 differ"
         );
     }
+    let (_dsp, mut ctx, e) = compiled(true, W1_SIN, "dsp");
+    let mut rust = W1SinRust::new();
+    for _ in 0..4 {
+        ctx.run_buffer(e, &[0.0; 2 * FRAMES], &mut a, FRAMES, 2, 0)
+            .expect("no fault");
+        ctx.end_buffer();
+        rust.process(&mut b);
+        assert!(
+            a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-6),
+            "xtlang and Rust W1 with sin differ"
+        );
+    }
     let (_dsp, mut ctx, e) = compiled(true, BANK, "bank");
     let mut rust = Bank::new();
     let (mut a, mut b) = ([0.0f32; FRAMES], [0.0f32; FRAMES]);
@@ -330,6 +394,10 @@ fn benches(c: &mut Criterion) {
         );
         let mut w1 = W1Rust::new();
         interleaved("W1", W1, "dsp", 2, &mut |o| w1.process(o));
+        let mut w1 = W1SinRust::new();
+        interleaved("W1 with sin per partial", W1_SIN, "dsp", 2, &mut |o| {
+            w1.process(o)
+        });
     }
     compile_time(c);
     throughput(c);

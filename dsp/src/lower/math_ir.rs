@@ -6,13 +6,18 @@
 //! `lower/simd.rs`). Floats are computed in double and rounded once at the end, so a float
 //! result is the double result rounded (within one float ulp of the C library).
 //!
-//! - `sin` `cos` `tan`: k = round(x · 2/π) found by adding 1.5 · 2^52 (its low bits are k,
-//!   the quadrant), then r = x − kπ/2 as a double-double (hi, lo). For |x| < 2^18 π/2 is
-//!   split Cody–Waite style in parts of 33, 33 and 53 bits (each k · part exact); from
-//!   2^18 up to 2^30 (1.07e9), and where the fast path's result cancels below 2^-14, in
-//!   seven parts of 23 bits whose products are exact and are subtracted with error-free
-//!   sums, which keeps r exact to about 2^-160 · k. The polynomials are minimax (Remez,
-//!   relative error 2^-58 for sin, 2^-64 for cos on [-π/4, π/4]); `tan` is their quotient.
+//! - `sin` `cos`: from |x|, m = the even (sin) or odd (cos) integer nearest |x| · 2/π,
+//!   found by adding 1.5 · 2^53 (whose last bit then holds m/2's parity, the sign), and
+//!   r = |x| − mπ/2 as a double-double (hi, lo), |r| ≤ π/2. For |x| < 2^18 π/2 is split
+//!   Cody–Waite style in parts of 33, 33 and 53 bits (each m · part exact) and hi is two
+//!   fused steps from m, lo formed beside it; from 2^18 up to 2^30 (1.07e9), and where
+//!   the fast path's result cancels below 2^-14, in seven parts of 23 bits whose products
+//!   are exact and are subtracted with error-free sums, which keeps r exact to about
+//!   2^-160 · m. Then one odd polynomial, sin r = r − r³/6 + r⁵ P(r²) (P minimax on
+//!   [-π/2, π/2], 2^-57), with hi − hi³/6 kept exact by error-free products and sum, so
+//!   the result is within one ulp; sin takes x's sign.
+//! - `tan`: k = round(x · 2/π), the same reduction by kπ/2 to |r| ≤ π/4, and the quotient
+//!   of sin and cos polynomials there (minimax, relative error 2^-58 and 2^-64).
 //! - `exp`: k = round(x / ln 2), r = x − k ln 2 in two parts, e^r = 1 + r + r² P(r)
 //!   (degree 10, error 2^-62), then 2^k put in the exponent bits.
 //! - `log`: x = 2^e m with m in [√½, √2), s = (m − 1)/(m + 1), log m = f − s (f − R(s²))
@@ -22,8 +27,9 @@
 //! - `fmod`: exact, as C's: q = trunc(|x| / |y|), |x| − q|y| with q|y| formed exactly
 //!   (Dekker's product), corrected once when the quotient rounded up.
 //!
-//! Fast variants (`sin_fast`, `cos_fast`) are separate names: a two-part reduction and
-//! shorter polynomials, error below 1e-9 for |x| < 2^18, no branch.
+//! Fast variants (`sin_fast`, `cos_fast`) are separate names: the same half periods with
+//! π/2 in two parts and a shorter polynomial (r + r³ P(r²), degree 4 in r²), error below
+//! 1e-10 for |x| < 2^18 (2.4e-11 measured), no branch.
 
 use crate::builtin::Math;
 use crate::runtime::math as rt;
@@ -38,6 +44,9 @@ use cranelift_frontend::FunctionBuilder;
 /// 1.5 · 2^52: x + ROUND − ROUND rounds x to an integer, whose low bits x + ROUND holds.
 const ROUND: f64 = 6_755_399_441_055_744.0;
 const TWO_OVER_PI: f64 = std::f64::consts::FRAC_2_PI;
+/// 1.5 · 2^53: x + ROUND_EVEN − ROUND_EVEN rounds x to an even integer, and the last bit
+/// of x + ROUND_EVEN is the parity of half of it.
+const ROUND_EVEN: f64 = 13_510_798_882_111_488.0;
 /// π/2 in parts of 33, 33 and 53 bits (k · part exact for |k| < 2^20).
 const PIO2_33: [f64; 3] = [
     1.570_796_326_734_125_6,
@@ -54,6 +63,8 @@ const PIO2_23: [f64; 7] = [
     1.229_333_089_811_113_3e-36,
     2.733_700_754_906_329_5e-44,
 ];
+/// π/2 less its first part, rounded: the fast reduction's second step.
+const PIO2_TAIL: f64 = PIO2_33[1] + PIO2_33[2];
 /// Below this |x| the three-part reduction serves.
 const FAST_SIN_LIMIT: f64 = 262_144.0;
 /// Below this |x| the seven-part reduction serves (k < 2^30).
@@ -78,17 +89,27 @@ const COS: [f64; 6] = [
     2.087_572_368_536_469_4e-9,
     -1.135_966_991_930_906_3e-11,
 ];
-/// Shorter sin and cos polynomials for the fast variants (relative error 2^-37 and 2^-33).
-const SIN_FAST: [f64; 4] = [
-    -0.166_666_666_416_268_95,
-    0.008_333_329_385_937,
-    -0.000_198_393_348_521_969_36,
-    2.718_311_652_777_371e-6,
+/// −1/6 rounded: sin r = r + SIN_C0 r³ + r⁵ P(r²) over a half period.
+const SIN_C0: f64 = -1.0 / 6.0;
+/// P above, by powers of r², minimax on |r| ≤ π/2 with SIN_C0 fixed (relative error of
+/// the whole 2^-61.6; 2^-57 with the coefficients rounded to doubles).
+const SIN_HALF: [f64; 7] = [
+    0.008_333_333_333_333_207,
+    -0.000_198_412_698_412_129_02,
+    2.755_731_921_165_93e-6,
+    -2.505_210_691_382_309_6e-8,
+    1.605_894_152_075_813_5e-10,
+    -7.643_033_830_369_802e-13,
+    2.721_580_259_700_761_7e-15,
 ];
-const COS_FAST: [f64; 3] = [
-    0.041_666_646_866_444_68,
-    -0.001_388_736_751_578_247_6,
-    2.443_845_159_512_093_3e-5,
+/// (sin r / r − 1) / r², by powers of r², minimax on |r| ≤ π/2 for the fast variants
+/// (relative error 2.4e-11).
+const SIN_FAST: [f64; 5] = [
+    -0.166_666_666_261_491_7,
+    0.008_333_331_108_583_327,
+    -0.000_198_408_682_073_103_28,
+    2.752_538_429_122_475e-6,
+    -2.388_890_691_382_672_2e-8,
 ];
 /// ln 2 in two parts, the first with 32 significant bits (k · LN2_HI exact for |k| < 2^21).
 const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);
@@ -210,15 +231,15 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
     /// [`inline`].
     pub fn call(&mut self, m: Math, args: &[Value]) -> Option<Value> {
         Some(match (m, args) {
-            (Math::Sin, [x]) => self.sin_cos(*x, 0),
-            (Math::Cos, [x]) => self.sin_cos(*x, 1),
+            (Math::Sin, [x]) => self.sin_cos(*x, false),
+            (Math::Cos, [x]) => self.sin_cos(*x, true),
             (Math::Tan, [x]) => self.tan(*x),
             (Math::Exp, [x]) => self.exp(*x),
             (Math::Log, [x]) => self.log(*x),
             (Math::Tanh, [x]) => self.tanh(*x),
             (Math::Fmod, [x, y]) => self.fmod(*x, *y),
-            (Math::SinFast, [x]) => self.sin_cos_fast(*x, 0),
-            (Math::CosFast, [x]) => self.sin_cos_fast(*x, 1),
+            (Math::SinFast, [x]) => self.sin_cos_fast(*x, false),
+            (Math::CosFast, [x]) => self.sin_cos_fast(*x, true),
             _ => return None,
         })
     }
@@ -302,6 +323,12 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
             let p = self.b.ins().fmul(a, b);
             self.b.ins().fadd(p, c)
         }
+    }
+
+    /// a + k for a constant k.
+    fn addk(&mut self, a: Value, c: f64) -> Value {
+        let c = self.k(c);
+        self.b.ins().fadd(a, c)
     }
 
     /// a · k + c for a constant k.
@@ -409,6 +436,18 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
         (p, self.add(e, ll))
     }
 
+    /// a · b = p + e exactly: the rounding error by one fused multiply-add where the
+    /// target has it, else by Dekker's product.
+    fn exact_mul(&mut self, a: Value, b: Value) -> (Value, Value) {
+        if self.fma {
+            let p = self.mul(a, b);
+            let np = self.b.ins().fneg(p);
+            (p, self.b.ins().fma(a, b, np))
+        } else {
+            self.two_prod(a, b)
+        }
+    }
+
     fn split(&mut self, a: Value) -> (Value, Value) {
         let c = self.mulk(a, SPLIT);
         let d = self.sub(c, a);
@@ -474,45 +513,50 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
         self.b.block_params(join)[0]
     }
 
-    /// x − kπ/2 as a double-double, and the integer k in the low bits of an integer.
-    /// Exact for |x| < [`SIN_LIMIT`]; larger and non-finite x are the caller's (see
-    /// [`MathEmitter::beyond_sin_limit`]).
-    fn reduce_pio2(&mut self, x: Value) -> (Dd, Value) {
-        let ax = self.b.ins().fabs(x);
-        let t = self.mulk(x, TWO_OVER_PI);
-        let round = self.k(ROUND);
-        let t = self.add(t, round);
-        let k = self.sub(t, round);
-        let q = self.bits(t);
-        // Fast path: three parts. k · the first two is exact, so a and e are exact
-        // whether fused or not; the last product rounds once when fused.
-        let a = self.maddk(k, -PIO2_33[0], x);
-        let s = self.maddk(k, -PIO2_33[1], a);
-        let e = self.sub(a, s);
-        let e = self.maddk(k, -PIO2_33[1], e);
-        let lo = self.maddk(k, -PIO2_33[2], e);
+    /// x − mπ/2 as a double-double, for an integer-valued double m near x · 2/π (`ax`
+    /// is |x|), and whether every lane's x is below [`SIN_LIMIT`] (an `I8`; 1 on the
+    /// usual path). Exact for |x| < [`SIN_LIMIT`]; larger and non-finite x are the
+    /// caller's (see [`MathEmitter::out_of_range`]), whose r here is not used.
+    fn reduce(&mut self, x: Value, ax: Value, m: Value) -> (Dd, Value) {
+        // Fast path: m · the first part is exact, so a is; hi is a less m times the rest
+        // of π/2 rounded once, two steps after m. Where the test below passes, a − hi is
+        // exact (|m (π/2 − PIO2_33[0])| < 2^-16 < |hi| / 4), so lo, the rest of
+        // a − m (the second part) − m (the third), is formed beside the polynomial.
+        let a = self.maddk(m, -PIO2_33[0], x);
+        let hi = self.maddk(m, -PIO2_TAIL, a);
+        let d = self.sub(a, hi);
+        let lo = self.maddk(m, -PIO2_33[1], d);
+        let lo = self.maddk(m, -PIO2_33[2], lo);
+        // Below 2^18 (so finite), and not cancelled below 2^-14 (below 0.75, |r| is x
+        // itself or at least 0.82).
         let small = self.fcmpk(FloatCC::LessThan, ax, FAST_SIN_LIMIT);
-        let abs_s = self.b.ins().fabs(s);
-        let no_cancel = self.fcmpk(FloatCC::GreaterThanOrEqual, abs_s, CANCEL);
-        let k0 = self.fcmpk(FloatCC::LessThan, ax, 0.75);
-        let ok = self.b.ins().bor(no_cancel, k0);
+        let abs_hi = self.b.ins().fabs(hi);
+        let no_cancel = self.fcmpk(FloatCC::GreaterThanOrEqual, abs_hi, CANCEL);
+        let m0 = self.fcmpk(FloatCC::LessThan, ax, 0.75);
+        let ok = self.b.ins().bor(no_cancel, m0);
         let fast = self.b.ins().band(small, ok);
         let all_fast = self.all(fast);
         let join = self.b.create_block();
         self.b.append_block_param(join, self.ty);
         self.b.append_block_param(join, self.ty);
+        self.b.append_block_param(join, types::I8);
         let seven = self.cold();
+        let in_range = self.b.ins().iconst(types::I8, 1);
         self.b.ins().brif(
             all_fast,
             join,
-            &[BlockArg::Value(s), BlockArg::Value(lo)],
+            &[
+                BlockArg::Value(hi),
+                BlockArg::Value(lo),
+                BlockArg::Value(in_range),
+            ],
             seven,
             &[],
         );
         // Seven parts, for 2^18 ≤ |x| < 2^30 or where the fast path cancelled.
         self.b.switch_to_block(seven);
         self.b.seal_block(seven);
-        let p: Vec<Value> = PIO2_23.iter().map(|&c| self.mulk(k, c)).collect();
+        let p: Vec<Value> = PIO2_23.iter().map(|&c| self.mulk(m, c)).collect();
         let a = self.sub(x, p[0]);
         let b = self.sub(a, p[1]);
         let (s3, e3) = self.two_diff(b, p[2]);
@@ -522,30 +566,50 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
         let lo7 = self.add(lo7, e5);
         let lo7 = self.sub(lo7, p[5]);
         let lo7 = self.sub(lo7, p[6]);
-        let hi = self.choose(fast, s, s5);
-        let lo = self.choose(fast, lo, lo7);
-        self.b
-            .ins()
-            .jump(join, &[BlockArg::Value(hi), BlockArg::Value(lo)]);
+        // Renormalised, so |lo| ≤ ½ ulp(hi) (the last parts can exceed that).
+        let h7 = self.add(s5, lo7);
+        let d7 = self.sub(h7, s5);
+        let l7 = self.sub(lo7, d7);
+        let hi = self.choose(fast, hi, h7);
+        let lo = self.choose(fast, lo, l7);
+        let below = self.fcmpk(FloatCC::LessThan, ax, SIN_LIMIT);
+        let in_range = self.all(below);
+        self.b.ins().jump(
+            join,
+            &[
+                BlockArg::Value(hi),
+                BlockArg::Value(lo),
+                BlockArg::Value(in_range),
+            ],
+        );
         self.b.switch_to_block(join);
         self.b.seal_block(join);
-        let hi = self.b.block_params(join)[0];
-        let lo = self.b.block_params(join)[1];
-        // Renormalise, so |lo| ≤ ½ ulp(hi) (k · the last part can exceed that).
-        let h = self.add(hi, lo);
-        let d = self.sub(h, hi);
-        let l = self.sub(lo, d);
-        (Dd { hi: h, lo: l }, q)
+        let p = self.b.block_params(join);
+        (Dd { hi: p[0], lo: p[1] }, p[2])
     }
 
-    /// `v` where |x| < [`SIN_LIMIT`], else (and for non-finite x) the C library's `f`.
-    fn beyond_sin_limit(&mut self, x: Value, v: Value, f: Libm) -> Value {
+    /// `v`, or where |x| ≥ [`SIN_LIMIT`] (and for non-finite x) the C library's `f`, from
+    /// a cold block that runs only when [`MathEmitter::reduce`] said some lane needs it.
+    fn out_of_range(&mut self, x: Value, v: Value, f: Libm, in_range: Value) -> Value {
+        let slow = self.cold();
+        let join = self.b.create_block();
+        self.b.append_block_param(join, self.ty);
+        self.b
+            .ins()
+            .brif(in_range, join, &[BlockArg::Value(v)], slow, &[]);
+        self.b.switch_to_block(slow);
+        self.b.seal_block(slow);
         let ax = self.b.ins().fabs(x);
-        let in_range = self.fcmpk(FloatCC::LessThan, ax, SIN_LIMIT);
-        self.guard(in_range, v, f, &[x])
+        let below = self.fcmpk(FloatCC::LessThan, ax, SIN_LIMIT);
+        let r = self.libm(f, &[x]);
+        let r = self.choose(below, v, r);
+        self.b.ins().jump(join, &[BlockArg::Value(r)]);
+        self.b.switch_to_block(join);
+        self.b.seal_block(join);
+        self.b.block_params(join)[0]
     }
 
-    /// sin and cos of the reduced argument r (|r| ≤ π/4 + a little).
+    /// sin and cos of the reduced argument r (|r| ≤ π/4 + a little), for `tan`.
     fn kernels(&mut self, r: Dd) -> (Value, Value) {
         let z = self.mul(r.hi, r.hi);
         // sin r = hi + (hi z S(z) + lo)
@@ -590,36 +654,92 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
         }
     }
 
-    /// `v` for even quadrants `q` else `u`, negated in quadrants 2 and 3.
-    fn quadrant(&mut self, q: Value, v: Value, u: Value) -> Value {
-        let r = self.odd_even(q, u, v);
-        let two = self.ik(2);
-        let sign = self.b.ins().band(q, two);
-        let sign = self.b.ins().ishl_imm_u(sign, 62);
-        let rb = self.bits(r);
-        let rb = self.b.ins().bxor(rb, sign);
-        self.float(rb)
+    /// sin r for |r| ≤ π/2 + a little, within one ulp: hi + SIN_C0 hi³ is formed with its
+    /// rounding errors kept (each product's error by an exact step, the sum by an
+    /// error-free one); the rest, hi⁵ P(hi²) and lo · cos hi, is small beside it. The
+    /// products go (SIN_C0 hi) · hi², three steps from hi, and the small terms meet the
+    /// sum's error last: the chain from hi to the result is seven operations.
+    fn sin_half(&mut self, r: Dd) -> Value {
+        let hi = r.hi;
+        // z + zl = hi², h6 + e1 = SIN_C0 hi, a + e2 = h6 z, all exactly; so
+        // SIN_C0 hi³ = a + (e2 + h6 zl + e1 z), less e1 zl (below 2^-100 of it).
+        let (z, zl) = self.exact_mul(hi, hi);
+        let c0 = self.k(SIN_C0);
+        let (h6, e1) = self.exact_mul(c0, hi);
+        let (a, e2) = self.exact_mul(h6, z);
+        let c = self.madd(h6, zl, e2);
+        let c = self.madd(e1, z, c);
+        // s + err = hi + a exactly (|a| < |hi|).
+        let s = self.add(hi, a);
+        let d = self.sub(hi, s);
+        let err = self.add(d, a);
+        // lo · cos hi, cos hi to its z² term.
+        let w = self.k(-0.5);
+        let w = self.maddk(z, 1.0 / 24.0, w);
+        let w = self.mul(w, z);
+        let lo = self.madd(w, r.lo, r.lo);
+        let c = self.add(c, lo);
+        let ps = self.poly(z, &SIN_HALF);
+        let z2 = self.mul(z, z);
+        let q = self.mul(hi, z2);
+        let rest = self.madd(q, ps, c);
+        let tail = self.add(rest, err);
+        self.add(s, tail)
     }
 
-    /// sin x (`quarter` 0) or cos x (`quarter` 1).
-    fn sin_cos(&mut self, x: Value, quarter: i64) -> Value {
-        let f = if quarter == 0 { Libm::Sin } else { Libm::Cos };
-        let (r, q) = self.reduce_pio2(x);
-        let (s, c) = self.kernels(r);
-        let qk = self.ik(quarter);
-        let q = self.b.ins().iadd(q, qk);
-        let mut v = self.quadrant(q, s, c);
-        if quarter == 0 {
-            // sin(±0) = ±0: the sum above gives +0 for -0.
-            let zero = self.k(0.0);
-            let z = self.fcmp(FloatCC::Equal, x, zero);
-            v = self.blend(z, x, v);
-        }
-        self.beyond_sin_limit(x, v, f)
+    /// |x|, t and m for sin (`cos` false) or cos of x: m is the even (sin) or odd (cos)
+    /// integer nearest |x| · 2/π, and t = m + [`ROUND_EVEN`] (for cos, m − 1 + it), whose
+    /// last bit counts twos, so it is the parity of k for m = 2k or 2k + 1.
+    fn half_periods(&mut self, x: Value, cos: bool) -> (Value, Value, Value) {
+        let ax = self.b.ins().fabs(x);
+        let shift = self.k(if cos { -1.0 } else { ROUND_EVEN });
+        let t = self.maddk(ax, TWO_OVER_PI, shift);
+        let t = if cos { self.addk(t, ROUND_EVEN) } else { t };
+        let round = self.k(ROUND_EVEN);
+        let m = self.sub(t, round);
+        let m = if cos { self.addk(m, 1.0) } else { m };
+        (ax, t, m)
+    }
+
+    /// sin x or cos x from s = sin r, r = |x| − mπ/2 (see [`MathEmitter::half_periods`]):
+    /// sin |x| = (−1)^k s and cos |x| = (−1)^(k+1) s; sin takes x's sign (which keeps
+    /// sin(−0) = −0).
+    fn signed(&mut self, s: Value, x: Value, t: Value, cos: bool) -> Value {
+        let q = self.bits(t);
+        let sign = if cos {
+            let one = self.ik(1);
+            let q = self.b.ins().iadd(q, one);
+            self.b.ins().ishl_imm_u(q, 63)
+        } else {
+            let sign = self.b.ins().ishl_imm_u(q, 63);
+            let xb = self.bits(x);
+            let top = self.ik(i64::MIN);
+            let xs = self.b.ins().band(xb, top);
+            self.b.ins().bxor(sign, xs)
+        };
+        let sb = self.bits(s);
+        let sb = self.b.ins().bxor(sb, sign);
+        self.float(sb)
+    }
+
+    /// sin x (`cos` false) or cos x: r = |x| − mπ/2 (|r| ≤ π/2), one polynomial and a
+    /// sign.
+    fn sin_cos(&mut self, x: Value, cos: bool) -> Value {
+        let f = if cos { Libm::Cos } else { Libm::Sin };
+        let (ax, t, m) = self.half_periods(x, cos);
+        let (r, in_range) = self.reduce(ax, ax, m);
+        let s = self.sin_half(r);
+        let v = self.signed(s, x, t, cos);
+        self.out_of_range(x, v, f, in_range)
     }
 
     fn tan(&mut self, x: Value) -> Value {
-        let (r, q) = self.reduce_pio2(x);
+        let t = self.mulk(x, TWO_OVER_PI);
+        let t = self.addk(t, ROUND);
+        let k = self.addk(t, -ROUND);
+        let q = self.bits(t);
+        let ax = self.b.ins().fabs(x);
+        let (r, in_range) = self.reduce(x, ax, k);
         let (s, c) = self.kernels(r);
         // tan = s / c in even quadrants, −c / s in odd ones.
         let t = self.b.ins().fdiv(s, c);
@@ -629,31 +749,20 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
         let fz = self.k(0.0);
         let z = self.fcmp(FloatCC::Equal, x, fz);
         let v = self.choose(z, x, v);
-        self.beyond_sin_limit(x, v, Libm::Tan)
+        self.out_of_range(x, v, Libm::Tan, in_range)
     }
 
-    /// The fast variants: reduction by π/2 in two parts, shorter polynomials, no branch.
-    fn sin_cos_fast(&mut self, x: Value, quarter: i64) -> Value {
-        let t = self.mulk(x, TWO_OVER_PI);
-        let round = self.k(ROUND);
-        let t = self.add(t, round);
-        let k = self.sub(t, round);
-        let q = self.bits(t);
-        let r = self.maddk(k, -PIO2_33[0], x);
-        let r = self.maddk(k, -PIO2_33[1], r);
+    /// The fast variants: the same half periods, π/2 in two parts, a shorter polynomial,
+    /// no branch.
+    fn sin_cos_fast(&mut self, x: Value, cos: bool) -> Value {
+        let (ax, t, m) = self.half_periods(x, cos);
+        let r = self.maddk(m, -PIO2_33[0], ax);
+        let r = self.maddk(m, -PIO2_TAIL, r);
         let z = self.mul(r, r);
-        let ps = self.poly(z, &SIN_FAST);
+        let p = self.poly(z, &SIN_FAST);
         let rz = self.mul(r, z);
-        let s = self.madd(rz, ps, r);
-        let pc = self.poly(z, &COS_FAST);
-        let z2 = self.mul(z, z);
-        let half = self.mulk(z, 0.5);
-        let one = self.k(1.0);
-        let w = self.sub(one, half);
-        let c = self.madd(z2, pc, w);
-        let quarter = self.ik(quarter);
-        let q = self.b.ins().iadd(q, quarter);
-        self.quadrant(q, s, c)
+        let s = self.madd(rz, p, r);
+        self.signed(s, x, t, cos)
     }
 
     /// 2^k for an integer-valued double k within the normal exponents, as a double.

@@ -197,10 +197,12 @@ fn worst_of(
     let y_at = |i: usize| if ys.is_empty() { 0.0 } else { ys[i % ys.len()] };
     let mut worst = (0.0, f64::NAN, f64::NAN);
     let mut seen = (0.0, 0.0);
+    let mut differ = 0;
     for (i, &x) in xs.iter().enumerate() {
         let y = y_at(i);
         let got = c.call(x, y);
         let e = ulps(got, reference(x, y));
+        differ += usize::from(e > 0.0);
         if e > worst.0 || e.is_nan() {
             worst = (e, x, y);
             seen = (got, reference(x, y));
@@ -216,8 +218,10 @@ fn worst_of(
         );
     }
     eprintln!(
-        "{name} (fma {fma}): worst got {:e}, want {:e}",
-        seen.0, seen.1
+        "{name} (fma {fma}): worst got {:e}, want {:e}; {differ} of {} differ from the C library",
+        seen.0,
+        seen.1,
+        xs.len()
     );
     worst
 }
@@ -378,24 +382,30 @@ fn fmod_is_exact_like_c() {
 }
 
 #[test]
-fn sin_fast_and_cos_fast_stay_within_1e_9_below_2_18() {
+fn sin_fast_and_cos_fast_stay_within_1e_10_below_2_18() {
     for fma in variants() {
-        fast_within_1e_9(fma);
+        fast_within_1e_10(fma);
     }
 }
 
-fn fast_within_1e_9(fma: bool) {
+fn fast_within_1e_10(fma: bool) {
     let c = [
         Compiled::with("sin_fast", 1, fma),
         Compiled::with("cos_fast", 1, fma),
     ];
+    let mut worst = [0.0f64; 2];
     for x in args(-262_144.0, 262_144.0, 1e-12, 300_000, 14) {
         let err = [
             (c[0].call(x, 0.0) - x.sin()).abs(),
             (c[1].call(x, 0.0) - x.cos()).abs(),
         ];
-        assert!(err[0] < 1e-9 && err[1] < 1e-9, "x = {x:e}: {err:?}");
+        assert!(err[0] < 1e-10 && err[1] < 1e-10, "x = {x:e}: {err:?}");
+        worst = [worst[0].max(err[0]), worst[1].max(err[1])];
         let pair = c[0].call2([x, -x], [0.0; 2]);
         assert_eq!(pair[0].to_bits(), c[0].call(x, 0.0).to_bits());
     }
+    eprintln!(
+        "sin_fast, cos_fast (fma {fma}): worst {:e}, {:e}",
+        worst[0], worst[1]
+    );
 }
