@@ -9,6 +9,7 @@ use crate::error::{DspError, DspErrorKind, Result, syntax};
 use crate::generic::{self, Generics};
 use crate::infer::{self, Candidate, Globals, Ref, SelfDef, Typed};
 use crate::jit::{CodeBlock, Jit};
+use crate::lazy::{self, Links, Pending};
 use crate::lower::{self, Consts, FnCx, Linker};
 use crate::registry::{Gen, Registry, Site, ValDef};
 use crate::runtime::shadow::strip;
@@ -17,6 +18,7 @@ use crate::runtime::{Arena, Ctx, RawFault, Zone};
 use crate::sexp::{Sexp, SexpKind, Span};
 use crate::syntax::{Expr, ExprKind, Lambda, Parser};
 use crate::types::{Type, TypeNames};
+use cranelift_codegen::ir::Function;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -44,6 +46,9 @@ pub struct Compiler<'a> {
     /// Where compile-time warnings go (the same writer as the context's warnings).
     pub warn: &'a mut dyn FnMut(&str),
     pub tramps: &'a mut Tramps,
+    /// Definitions whose effects cannot be seen wait for their first use to be compiled
+    /// ([`crate::DspConfig::lazy`]).
+    pub lazy: bool,
 }
 
 /// The trampolines compiled so far, one per closure type, with their code (kept as long
@@ -52,6 +57,16 @@ pub struct Compiler<'a> {
 pub struct Tramps {
     pub by_type: HashMap<Type, u64>,
     pub code: Vec<CodeBlock>,
+}
+
+/// A definition lowered to Cranelift IR, its native code not made yet.
+pub(crate) struct Lowered {
+    /// Its generation: slot, stamps, string literals and fault sites so far.
+    pub(crate) generation: Gen,
+    /// The init code (no stamp) and each lambda (its stamp and type id).
+    funcs: Vec<(Option<u64>, Function, u64)>,
+    /// The lambdas' variable tables (stamp, encoded table).
+    tables: Vec<(u64, Vec<u8>)>,
 }
 
 /// What a definition produced.
@@ -92,6 +107,9 @@ impl Globals for RegGlobals<'_> {
         self.0.c_functions.get(name)
     }
     fn closure_vars(&self, name: &str) -> Option<Vec<(String, Type)>> {
+        if let Some(vars) = self.0.pending_vars(name) {
+            return Some(vars);
+        }
         let (_, vars) = self.0.closure_vars(self.1, name)?;
         Some(
             vars.into_iter()
@@ -109,6 +127,7 @@ struct DefLinker<'a> {
     def: Arc<str>,
     self_slot: u32,
     maker: usize,
+    links: &'a Links,
 }
 
 impl Linker for DefLinker<'_> {
@@ -139,11 +158,12 @@ impl Linker for DefLinker<'_> {
         if *name == *self.def {
             Some(self.self_slot)
         } else {
-            self.reg.funcs.get(name).map(|f| f.slot)
+            (self.links.funcs.get(name).copied())
+                .or_else(|| self.reg.funcs.get(name).map(|f| f.slot))
         }
     }
     fn global(&self, name: &str) -> Option<u64> {
-        self.reg.vals.get(name).map(|v| v.addr)
+        (self.links.globals.get(name).copied()).or_else(|| self.reg.vals.get(name).map(|v| v.addr))
     }
     fn site(&mut self, form: &str, span: Option<&Span>) -> u32 {
         self.reg.sites.add(Site {
@@ -317,79 +337,214 @@ impl Compiler<'_> {
         } else {
             Vec::new()
         };
-        let result = self.bind_func_at(form, &name, ty, &typed, &init, how);
+        let result = self.bind_func_at(form, &name, ty, typed, init, how);
         if result.is_err() {
             self.generics.undo(self.reg, &name, renames);
         }
         result
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn bind_func_at(
         &mut self,
         form: &Sexp,
         name: &str,
         ty: Type,
-        typed: &Typed,
-        init: &Lambda,
+        typed: Typed,
+        init: Lambda,
         how: How,
     ) -> Result<Output> {
         let sp = form.span.as_ref();
-        let name = name.to_string();
         let mut lambdas = HashMap::new();
         collect_lambdas(&init.body[0], &mut lambdas);
         let mut warnings = Vec::new();
         let mut idxs: Vec<usize> = lambdas.keys().copied().collect();
         idxs.sort_unstable();
         for i in &idxs {
-            if escapes(lambdas[i], typed) {
+            if escapes(lambdas[i], &typed) {
                 warnings.push(format!(
                     "{name} returns memory from its own salloc: it is reused once {name} returns (use zalloc or halloc to keep it)"
                 ));
             }
         }
-        let slot = self.reg.slot_for(&name).ok_or_else(|| {
+        let slot = self.reg.slot_for(name).ok_or_else(|| {
             DspError::new(DspErrorKind::Alloc, "too many bind-funcs: no slot left", sp)
         })?;
-        let refs: Vec<usize> = typed
-            .refs
-            .values()
-            .filter_map(|r| match r {
-                Ref::Func(f) if *f != name => self.reg.funcs.get(f).map(|d| d.gen_id),
-                _ => None,
-            })
-            .collect();
+        let links = Links::of(self.reg, &typed, name);
+        let deferred =
+            lazy::deferrable(self.reg, name, &init, &typed, how.zone_bytes).filter(|_| self.lazy);
+        if deferred.is_none() {
+            // a definition compiled now calls only compiled code
+            self.realize_links(&links)?;
+        }
         let id = self.reg.new_gen_id();
-        let mut generation = Gen {
-            name: name.clone(),
-            slot,
-            code: None,
-            zone: None,
-            literals: None,
-            stamps: Vec::new(),
-            refs,
-            current: true,
-            in_flight: 0,
-            sites: 0..0,
-            carry: None,
-            inits: Default::default(),
+        let lowered = self.lower_gen(id, name, slot, &init, &lambdas, &idxs, &typed, &links, sp)?;
+        for w in &warnings {
+            self.warn(w);
+        }
+        let Some(vars) = deferred else {
+            let mut out = self.compile_gen(sp, id, lowered, &links, ty, how)?;
+            warnings.append(&mut out.warnings);
+            out.warnings = warnings;
+            return Ok(out);
+        };
+        let signature = ty.to_string();
+        let p = Pending {
+            key: name.to_string(),
+            span: form.span.clone(),
+            lowered,
+            ty,
+            how,
+            links,
+            vars,
+        };
+        if let Some(dropped) = self.reg.defer(id, slot, p) {
+            self.reg.discard(dropped.0, dropped.1.lowered.generation);
+        }
+        Ok(Output {
+            name: name.to_string(),
+            signature,
+            warnings,
+        })
+    }
+
+    /// Lowers every lambda of generation `id` of the definition `name` to Cranelift IR
+    /// (where lowering finds an error, the definition fails now).
+    #[allow(clippy::too_many_arguments)]
+    fn lower_gen(
+        &mut self,
+        id: usize,
+        name: &str,
+        slot: u32,
+        init: &Lambda,
+        lambdas: &HashMap<usize, &Lambda>,
+        idxs: &[usize],
+        typed: &Typed,
+        links: &Links,
+        sp: Option<&Span>,
+    ) -> Result<Lowered> {
+        let mut lowered = Lowered {
+            generation: Gen {
+                name: name.to_string(),
+                slot,
+                code: None,
+                zone: None,
+                literals: None,
+                stamps: Vec::new(),
+                refs: Vec::new(),
+                current: true,
+                in_flight: 0,
+                sites: 0..0,
+                carry: None,
+                inits: Default::default(),
+            },
+            funcs: Vec::new(),
+            tables: Vec::new(),
         };
         let first_site = self.reg.sites.next();
-        let result = self.build(
-            id,
-            &mut generation,
-            init,
-            &lambdas,
-            &idxs,
-            typed,
-            how.zone_bytes,
-            sp,
-        );
+        let result = self.lower_into(&mut lowered, id, init, lambdas, idxs, typed, links, sp);
+        // (a failed definition's sites are rolled back instead)
+        lowered.generation.sites = first_site..self.reg.sites.next();
+        match result {
+            Ok(()) => Ok(lowered),
+            Err(e) => {
+                self.reg.discard(id, lowered.generation);
+                Err(e)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn lower_into(
+        &mut self,
+        out: &mut Lowered,
+        id: usize,
+        init: &Lambda,
+        lambdas: &HashMap<usize, &Lambda>,
+        idxs: &[usize],
+        typed: &Typed,
+        links: &Links,
+        sp: Option<&Span>,
+    ) -> Result<()> {
+        let generation = &mut out.generation;
+        let mut fn_indices = HashMap::new();
+        for i in idxs {
+            let k = self.reg.code_stamp().ok_or_else(|| {
+                DspError::new(
+                    DspErrorKind::Alloc,
+                    "too many compiled lambdas alive: the code table is full",
+                    sp,
+                )
+            })?;
+            generation.stamps.push(k);
+            fn_indices.insert(*i, k);
+        }
+        let cc = self.jit.call_conv();
+        let def: Arc<str> = Arc::from(generation.name.as_str());
+        let mut all: Vec<&Lambda> = vec![init];
+        all.extend(idxs.iter().map(|i| lambdas[i]));
+        let mut targets = Vec::new();
+        for e in &init.body {
+            callback_targets(e, typed, &mut targets);
+        }
+        for t in &targets {
+            self.tramp(t)?;
+        }
+        for lam in all {
+            let lt = typed
+                .lambda_types
+                .get(&lam.index)
+                .cloned()
+                .unwrap_or(Type::Void);
+            let sig = lower::signature(&lt, cc)?;
+            let consts = self.consts;
+            let mut linker = DefLinker {
+                reg: self.reg,
+                tramps: &self.tramps.by_type,
+                arena: self.arena,
+                literals: &mut generation.literals,
+                def: def.clone(),
+                self_slot: generation.slot,
+                maker: id,
+                links,
+            };
+            let fi = &fn_indices;
+            let func = self
+                .jit
+                .lower(sig, |b| FnCx::lower(b, lam, typed, consts, &mut linker, fi))?;
+            let stamp = (lam.index != 0).then(|| fn_indices[&lam.index]);
+            let tid = self.reg.type_id(&lt);
+            out.funcs.push((stamp, func, tid));
+        }
+        out.tables = self.var_tables(&generation.name, idxs, &fn_indices, typed);
+        Ok(())
+    }
+
+    /// Makes the native code of generation `id` (lowered), runs its init code and installs
+    /// the closure it made; `links` are what it calls (kept alive by it).
+    pub(crate) fn compile_gen(
+        &mut self,
+        sp: Option<&Span>,
+        id: usize,
+        lowered: Lowered,
+        links: &Links,
+        ty: Type,
+        how: How,
+    ) -> Result<Output> {
+        let Lowered {
+            mut generation,
+            funcs,
+            tables,
+        } = lowered;
+        generation.refs = (links.funcs.values())
+            .filter_map(|s| self.reg.owner_of_slot(*s))
+            .collect();
+        let mut warnings = Vec::new();
+        let result = self.build(&mut generation, &funcs, &tables, how.zone_bytes, sp);
         let closure = match result {
             Ok(c) => c,
             Err(e) => {
-                // Its init code ran: a closure it made may have been stored where the audio
-                // thread reads it, so it goes the way of any unlinked generation.
+                // Its init code may have run: a closure it made may have been stored where
+                // the audio thread reads it, so it goes the way of any unlinked generation.
                 self.reg.discard(id, generation);
                 return Err(e);
             }
@@ -400,8 +555,7 @@ impl Compiler<'_> {
         }
         warnings.extend(self.ctx.take_warnings());
         let signature = ty.to_string();
-        // (a failed definition's sites are rolled back instead)
-        generation.sites = first_site..self.reg.sites.next();
+        let name = generation.name.clone();
         self.reg.install(id, generation, ty, closure);
         Ok(Output {
             name,
@@ -441,75 +595,29 @@ impl Compiler<'_> {
         generation.inits = inits;
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Compiles `funcs` (the init code first, then each lambda with its stamp and type id)
+    /// into one code block, fills their code-table entries and runs the init code in a
+    /// new closure zone; the closure it made.
     fn build(
         &mut self,
-        id: usize,
         generation: &mut Gen,
-        init: &Lambda,
-        lambdas: &HashMap<usize, &Lambda>,
-        idxs: &[usize],
-        typed: &Typed,
+        funcs: &[(Option<u64>, Function, u64)],
+        tables: &[(u64, Vec<u8>)],
         zone_bytes: u64,
         sp: Option<&Span>,
     ) -> Result<u64> {
-        let mut fn_indices = HashMap::new();
-        for i in idxs {
-            let k = self.reg.code_stamp().ok_or_else(|| {
-                DspError::new(
-                    DspErrorKind::Alloc,
-                    "too many compiled lambdas alive: the code table is full",
-                    sp,
-                )
-            })?;
-            generation.stamps.push(k);
-            fn_indices.insert(*i, k);
-        }
         let mut code: CodeBlock = self.jit.module();
-        let cc = self.jit.call_conv();
-        let def: Arc<str> = Arc::from(generation.name.as_str());
         let mut ids = Vec::new();
-        let mut all: Vec<&Lambda> = vec![init];
-        all.extend(idxs.iter().map(|i| lambdas[i]));
-        let mut targets = Vec::new();
-        for e in &init.body {
-            callback_targets(e, typed, &mut targets);
-        }
-        for t in &targets {
-            self.tramp(t)?;
-        }
-        for lam in all {
-            let lt = typed
-                .lambda_types
-                .get(&lam.index)
-                .cloned()
-                .unwrap_or(Type::Void);
-            let sig = lower::signature(&lt, cc)?;
-            let consts = self.consts;
-            let mut linker = DefLinker {
-                reg: self.reg,
-                tramps: &self.tramps.by_type,
-                arena: self.arena,
-                literals: &mut generation.literals,
-                def: def.clone(),
-                self_slot: generation.slot,
-                maker: id,
-            };
-            let fi = &fn_indices;
-            let id = self.jit.function(&mut code, sig, |b| {
-                FnCx::lower(b, lam, typed, consts, &mut linker, fi)
-            })?;
-            ids.push((lam.index, id, lt));
+        for (stamp, func, tid) in funcs {
+            ids.push((*stamp, self.jit.define(&mut code, func)?, *tid));
         }
         code.finalize()?;
         let mut init_addr = 0;
-        for (index, id, lt) in &ids {
+        for (stamp, id, tid) in &ids {
             let addr = code.address(*id);
-            if *index == 0 {
-                init_addr = addr;
-            } else {
-                let tid = self.reg.type_id(lt);
-                self.reg.set_code(fn_indices[index], addr, tid);
+            match stamp {
+                None => init_addr = addr,
+                Some(k) => self.reg.set_code(*k, addr, *tid),
             }
         }
         generation.code = Some(code);
@@ -535,10 +643,7 @@ impl Compiler<'_> {
             ctx.finish_call(mark).map(|_| clo)
         });
         self.ctx.after_call();
-        let result = result.and_then(|clo| {
-            self.var_tables(&mut zone, &generation.name, idxs, &fn_indices, typed)
-                .map(|_| clo)
-        });
+        let result = result.and_then(|clo| self.write_var_tables(&mut zone, tables).map(|_| clo));
         generation.zone = Some(zone);
         match result {
             Ok(clo) => Ok(clo),
@@ -550,17 +655,14 @@ impl Compiler<'_> {
         }
     }
 
-    /// Writes the variable table of every lambda that captures variables into the closure
-    /// zone (after the outer `let`'s allocations, as Extempore does) and records it in the
-    /// code table.
+    /// The variable table of every lambda that captures variables (stamp, encoded table).
     fn var_tables(
         &mut self,
-        zone: &mut Zone,
         def: &str,
         idxs: &[usize],
         fn_indices: &HashMap<usize, u64>,
         typed: &Typed,
-    ) -> std::result::Result<(), RawFault> {
+    ) -> Vec<(u64, Vec<u8>)> {
         let mut tables = Vec::new();
         for i in idxs {
             let caps = typed.captures.get(i).map_or(&[][..], Vec::as_slice);
@@ -585,11 +687,21 @@ impl Compiler<'_> {
                 tables.push((fn_indices[i], vars::encode(def, &entries)));
             }
         }
+        tables
+    }
+
+    /// Writes the variable tables into the closure zone (after the outer `let`'s
+    /// allocations, as Extempore does) and records them in the code table.
+    fn write_var_tables(
+        &mut self,
+        zone: &mut Zone,
+        tables: &[(u64, Vec<u8>)],
+    ) -> std::result::Result<(), RawFault> {
         let arena = self.arena;
         let reg = &*self.reg;
         let result = self.ctx.with_zone(zone, |ctx| {
             let mark = ctx.call_mark();
-            for (index, bytes) in &tables {
+            for (index, bytes) in tables {
                 let addr = ctx.zalloc(1, bytes.len() as u64, 8, 0);
                 if addr == 0 || !arena.write(addr, bytes) {
                     break;
@@ -862,6 +974,7 @@ impl Compiler<'_> {
         let consts = self.consts;
         let mut literals = None;
         let none_yet = HashMap::new();
+        let no_links = Links::default();
         let mut linker = DefLinker {
             reg: self.reg,
             tramps: &none_yet,
@@ -870,6 +983,7 @@ impl Compiler<'_> {
             def: Arc::from(""),
             self_slot: 0,
             maker: 0,
+            links: &no_links,
         };
         let typed = Typed::default();
         let none = HashMap::new();

@@ -6,7 +6,7 @@
 
 use crate::error::{DspError, DspErrorKind, Result};
 use cranelift_codegen::Context;
-use cranelift_codegen::ir::Signature;
+use cranelift_codegen::ir::{Function, Signature, UserFuncName};
 use cranelift_codegen::isa::{CallConv, OwnedTargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
@@ -99,20 +99,37 @@ impl Jit {
         sig: Signature,
         build: impl FnOnce(FunctionBuilder<'_>) -> Result<()>,
     ) -> Result<FuncId> {
-        let module = code
-            .module
-            .as_mut()
-            .ok_or_else(|| internal("module already freed"))?;
-        let mut ctx: Context = module.make_context();
-        ctx.func.signature = sig;
-        ctx.set_disasm(self.disasm);
-        if let Err(e) = build(FunctionBuilder::new(&mut ctx.func, &mut self.fctx)) {
+        let func = self.lower(sig, build)?;
+        self.define(code, &func)
+    }
+
+    /// Builds one function's IR with `build` (no native code yet).
+    pub fn lower(
+        &mut self,
+        sig: Signature,
+        build: impl FnOnce(FunctionBuilder<'_>) -> Result<()>,
+    ) -> Result<Function> {
+        let mut func = Function::with_name_signature(UserFuncName::default(), sig);
+        if let Err(e) = build(FunctionBuilder::new(&mut func, &mut self.fctx)) {
             // A function left half-built keeps its SSA state in the builder context
             // (cleared only by `finalize`); the next function built with it would be
             // miscompiled, so a failed definition gets a fresh context.
             self.fctx = FunctionBuilderContext::new();
             return Err(e);
         }
+        Ok(func)
+    }
+
+    /// Compiles `func` to native code in `code` (Cranelift's code generation and register
+    /// allocation: the costly part).
+    pub fn define(&mut self, code: &mut CodeBlock, func: &Function) -> Result<FuncId> {
+        let module = code
+            .module
+            .as_mut()
+            .ok_or_else(|| internal("module already freed"))?;
+        let mut ctx: Context = module.make_context();
+        ctx.func = func.clone();
+        ctx.set_disasm(self.disasm);
         let id = module
             .declare_anonymous_function(&ctx.func.signature)
             .map_err(internal)?;

@@ -31,6 +31,7 @@ mod infer;
 mod interop;
 mod jit;
 mod lanes;
+mod lazy;
 mod lower;
 mod mono;
 mod registry;
@@ -44,6 +45,7 @@ pub use interop::{
     AudioCtx, DspValue, Entry, Fault, MAX_PREPARED_ARGS, PREPARED_TEXT, PreparedCall, Revert,
 };
 pub use lanes::{MAX_LANES, SlotTable};
+pub use lazy::CompileCounts;
 pub use registry::{LiveCounts, Outgoing, SwapBatch};
 pub use runtime::scheduled::MAX_SCHEDULED;
 pub use sexp::{Sexp, SexpKind, Span, parse};
@@ -108,6 +110,10 @@ pub struct DspConfig {
     /// The arena: all memory DSP code can address (reserved, committed when touched).
     pub arena_bytes: usize,
     pub message_ring_bytes: usize,
+    /// Compile a bind-func's native code at its first use rather than at its definition
+    /// (see [`lazy`]; the engine's setting, off by default). Off, every definition is
+    /// compiled at once, so an [`AudioCtx`] made before it gets it with the next swap.
+    pub lazy: bool,
 }
 
 impl Default for DspConfig {
@@ -119,6 +125,7 @@ impl Default for DspConfig {
             audio_reserve_bytes: 4 << 20,
             arena_bytes: 4 << 30,
             message_ring_bytes: 64 << 10,
+            lazy: false,
         }
     }
 }
@@ -300,6 +307,7 @@ impl Dsp {
             default_zone: self.cfg.default_closure_zone as u64,
             warn: &mut warn,
             tramps: &mut self.tramps,
+            lazy: self.cfg.lazy,
         };
         let (out, kind) = match head {
             "bind-func" => (c.bind_func(form, items)?, DefinedKind::Func),
@@ -317,6 +325,7 @@ impl Dsp {
                 .is_none_or(|f| f.ty.to_string() != out.signature);
         let kind = if generic { DefinedKind::Generic } else { kind };
         if kind == DefinedKind::Func
+            && self.reg.pending_id(&out.name).is_none()
             && let Some(f) = self.reg.funcs.get(&out.name)
         {
             let ty = f.ty.clone();
@@ -338,6 +347,53 @@ impl Dsp {
         })
     }
 
+    /// Compiles bind-func `name` (and the definitions it needs) if it waits for its
+    /// first use (see [`lazy`]): before [`Dsp::entry`] or [`Dsp::get_var`] name it.
+    /// Calls ([`Dsp::call`], [`Dsp::prepare_call`]) and [`Dsp::set_var`] compile what they
+    /// name themselves.
+    pub fn compile(&mut self, name: &str) -> Result<()> {
+        let Some(id) = self.reg.pending_id(name) else {
+            return Ok(());
+        };
+        self.realize(id)
+    }
+
+    /// Compiles every definition that waits for its first use.
+    fn compile_all(&mut self) -> Result<()> {
+        let ids: Vec<usize> = self.reg.lazy.keys().copied().collect();
+        for id in ids {
+            self.realize(id)?;
+        }
+        Ok(())
+    }
+
+    fn realize(&mut self, id: usize) -> Result<()> {
+        let mut w = self.warnings.clone();
+        let mut warn = |s: &str| {
+            let _ = writeln!(w, "{s}");
+        };
+        let mut c = Compiler {
+            reg: &mut self.reg,
+            names: &mut self.names,
+            generics: &mut self.generics,
+            jit: &mut self.jit,
+            ctx: &mut self.ctx,
+            arena: &self.arena,
+            consts: self.consts,
+            default_zone: self.cfg.default_closure_zone as u64,
+            warn: &mut warn,
+            tramps: &mut self.tramps,
+            lazy: self.cfg.lazy,
+        };
+        c.realize(id)
+    }
+
+    /// How many bind-func generations were compiled to native code, and how many
+    /// definitions wait for their first use (see [`lazy`]).
+    pub fn compile_counts(&self) -> CompileCounts {
+        self.reg.compile_counts()
+    }
+
     fn tramp(&mut self, ty: &Type) -> Result<u64> {
         if let Some(t) = self.tramps.by_type.get(ty) {
             return Ok(*t);
@@ -354,6 +410,7 @@ impl Dsp {
             default_zone: 0,
             warn: &mut noop,
             tramps: &mut self.tramps,
+            lazy: false,
         };
         c.tramp(ty)
     }
@@ -405,6 +462,7 @@ impl Dsp {
     /// copy a string it wants to keep.
     pub fn call(&mut self, name: &str, args: &[DspValue]) -> Result<DspValue> {
         let name = &self.overload_for(name, args);
+        self.compile(name)?;
         let strings = &mut self.strings;
         let mut string = |s: &str| strings.alloc_c_str(s.as_bytes()).ok();
         let words = Self::words(&self.reg, name, args, &mut string);
@@ -498,6 +556,7 @@ impl Dsp {
             Some(at as u64)
         };
         let name = &self.overload_for(name, args);
+        self.compile(name)?;
         let (def, words) = Self::words(&self.reg, name, args, &mut string).map_err(|e| {
             let long = args.iter().any(|a| matches!(a, DspValue::Str(_)));
             if long && e.kind == DspErrorKind::Call {
@@ -534,6 +593,9 @@ impl Dsp {
     /// The captured variables of bind-func `name`'s closure (name, type), read from its
     /// variable table; `None` when `name` is not a bind-func.
     pub fn closure_vars(&self, name: &str) -> Option<Vec<(String, Type)>> {
+        if let Some(vars) = self.reg.pending_vars(name) {
+            return Some(vars);
+        }
         let (_, vars) = self.reg.closure_vars(&self.arena, name)?;
         Some(
             vars.into_iter()
@@ -545,6 +607,7 @@ impl Dsp {
     /// Where `closure.var` lives now (control side), and its type; `ty` is the type the
     /// caller gave (`closure.var:TYPE`), as text.
     fn var_place(&self, closure: &str, var: &str, ty: Option<&str>) -> Result<(Type, u64)> {
+        self.compiled(closure)?;
         let vars = self.closure_vars(closure).ok_or_else(|| {
             err(
                 DspErrorKind::Unbound,
@@ -607,6 +670,7 @@ impl Dsp {
         ty: Option<&str>,
         value: &DspValue,
     ) -> Result<()> {
+        self.compile(closure)?;
         let (t, addr) = self.var_place(closure, var, ty)?;
         let w = value.to_word(&t, &mut |_| None).ok_or_else(|| {
             err(
@@ -637,6 +701,7 @@ impl Dsp {
 
     /// The DSP entry point `name`: a closure of type `DSP` (or its double twin) or `DSPMC`.
     pub fn entry(&self, name: &str) -> Result<Entry> {
+        self.compiled(name)?;
         let Some(def) = self.reg.funcs.get(name) else {
             return Err(err(
                 DspErrorKind::Unbound,
@@ -664,6 +729,17 @@ impl Dsp {
             type_id,
             kind,
         })
+    }
+
+    /// An error when bind-func `name` waits for its first use ([`Dsp::compile`] it first).
+    fn compiled(&self, name: &str) -> Result<()> {
+        match self.reg.pending_id(name) {
+            Some(_) => Err(err(
+                DspErrorKind::Call,
+                format!("{name} is not compiled yet (Dsp::compile compiles it)"),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Everything defined since the last take, as one batch.
@@ -694,8 +770,10 @@ impl Dsp {
         self.reg.reclaim();
     }
 
-    /// The audio thread's context, with the slots defined so far.
+    /// The audio thread's context, with the slots defined so far (what waited for its first
+    /// use is compiled first, so the context's slot table holds every definition).
     pub fn audio_ctx(&mut self) -> Result<AudioCtx> {
+        self.compile_all()?;
         let cfg = AudioConfig {
             zone_bytes: self.cfg.audio_zone_bytes as u64,
             reserve_bytes: self.cfg.audio_reserve_bytes as u64,

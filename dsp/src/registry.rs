@@ -31,6 +31,7 @@
 //!   returned), see [`Registry::reclaim`].
 use crate::carry::{Carry, Inits};
 use crate::jit::CodeBlock;
+use crate::lazy::{CompileCounts, Pending};
 use crate::runtime::vars::{self, VarEntry};
 use crate::runtime::{Arena, Zone};
 use crate::sexp::Span;
@@ -327,6 +328,11 @@ pub struct Registry {
     pub sites: Sites,
     /// The C functions `bind-lib` bound (see [`crate::foreign`]).
     pub c_functions: crate::foreign::CFunctions,
+    /// Definitions type-checked and not compiled yet, by the generation id their
+    /// [`FuncDef`] names (see [`crate::lazy`]).
+    pub(crate) lazy: HashMap<usize, Pending>,
+    /// Generations compiled to native code so far.
+    compiled: u64,
 }
 
 impl Default for Registry {
@@ -355,6 +361,8 @@ impl Default for Registry {
             next_type: 1,
             sites: Sites::default(),
             c_functions: Default::default(),
+            lazy: HashMap::new(),
+            compiled: 0,
         }
     }
 }
@@ -444,6 +452,9 @@ impl Registry {
     /// calling it.
     pub fn rename(&mut self, from: &str, to: &str) {
         if let Some(f) = self.funcs.remove(from) {
+            if let Some(p) = self.lazy.get_mut(&f.gen_id) {
+                p.key = to.to_string();
+            }
             self.funcs.insert(to.to_string(), f);
         }
         if let Some(s) = self.slot_of.remove(from) {
@@ -500,13 +511,67 @@ impl Registry {
         self.permanent.extend(makers.iter().map(|m| *m as usize));
     }
 
+    /// Makes the definition `p` (numbered `id` by [`Registry::new_gen_id`], with its slot)
+    /// the current definition of its name, to be compiled at its first use; a pending
+    /// definition it replaces is dropped (nothing compiled can name it).
+    /// Returns the pending definition replaced (its id and itself), to be discarded.
+    pub(crate) fn defer(&mut self, id: usize, slot: u32, p: Pending) -> Option<(usize, Pending)> {
+        let def = FuncDef {
+            slot,
+            ty: p.ty.clone(),
+            gen_id: id,
+        };
+        let old = self.funcs.insert(p.key.clone(), def);
+        self.lazy.insert(id, p);
+        let old = old?.gen_id;
+        Some((old, self.lazy.remove(&old)?))
+    }
+
+    /// Forgets `name`'s definition if it is still generation `id` (a pending definition
+    /// whose compilation failed).
+    pub(crate) fn undefine(&mut self, name: &str, id: usize) {
+        if self.funcs.get(name).is_some_and(|f| f.gen_id == id) {
+            self.funcs.remove(name);
+        }
+    }
+
+    /// The generation id of `name`'s definition when it waits for its first use.
+    pub(crate) fn pending_id(&self, name: &str) -> Option<usize> {
+        let id = self.funcs.get(name)?.gen_id;
+        self.lazy.contains_key(&id).then_some(id)
+    }
+
+    /// The captured variables (name, type) of the closure `name`'s pending definition will
+    /// make; `None` when `name` is not pending.
+    pub(crate) fn pending_vars(&self, name: &str) -> Option<Vec<(String, Type)>> {
+        Some(self.lazy.get(&self.pending_id(name)?)?.vars.clone())
+    }
+
+    /// The generation of the definition whose slot is `slot`.
+    pub(crate) fn owner_of_slot(&self, slot: u32) -> Option<usize> {
+        self.funcs
+            .values()
+            .find(|f| f.slot == slot)
+            .map(|f| f.gen_id)
+    }
+
+    /// How many generations were compiled, how many definitions wait.
+    pub fn compile_counts(&self) -> CompileCounts {
+        CompileCounts {
+            compiled: self.compiled,
+            pending: self.lazy.len(),
+        }
+    }
+
     /// Makes `generation` (numbered `id` by [`Registry::new_gen_id`]) the current definition
     /// of its name (control side at once, audio side at the next batch).
     pub fn install(&mut self, id: usize, generation: Gen, ty: Type, closure: u64) {
         let slot = generation.slot;
         let name = generation.name.clone();
         self.gens.insert(id, generation);
+        self.compiled += 1;
         if let Some(old) = self.funcs.get(&name)
+            && old.gen_id != id
             && let Some(g) = self.gens.get_mut(&old.gen_id)
         {
             g.current = false;
@@ -592,7 +657,11 @@ impl Registry {
 
     /// The audio side starts from the control side's slots.
     pub fn audio_started(&mut self) {
-        for f in self.funcs.values() {
+        for f in self
+            .funcs
+            .values()
+            .filter(|f| !self.lazy.contains_key(&f.gen_id))
+        {
             self.audio_gen[f.slot as usize] = Some(f.gen_id);
         }
         self.collect();

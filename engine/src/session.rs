@@ -110,7 +110,11 @@ impl Default for SessionConfig {
         SessionConfig {
             sample_rate: 48_000,
             channels: 2,
-            dsp: DspConfig::default(),
+            // a library's definitions are compiled when something first uses them
+            dsp: DspConfig {
+                lazy: true,
+                ..DspConfig::default()
+            },
             workers: default_workers(),
             realtime_workers: false,
         }
@@ -957,8 +961,9 @@ fn define(interp: &mut Interp, state: &Rc<RefCell<State>>, form: &Datum) -> Resu
         if st.notices.is_some() {
             st.fault_notices = st.notices.clone();
         }
-        if st.route_names.contains(&defined.name)
-            && let Ok(route) = resolve_route(&st.dsp, &st.route_names)
+        let names = st.route_names.clone();
+        if names.contains(&defined.name)
+            && let Ok(route) = resolve_route(&mut st.dsp, &names)
         {
             st.route = Some(route);
         }
@@ -1011,6 +1016,7 @@ fn closure_var(
 ) -> Result<Value, Error> {
     let name = format!("{closure}.{var}");
     let mut st = state.borrow_mut();
+    st.dsp.compile(closure).map_err(dsp_error)?;
     match args {
         [] => {
             let v = st.dsp.get_var(closure, var, ty).map_err(dsp_error)?;
@@ -1062,7 +1068,7 @@ fn set_entry(
         )));
     };
     let mut st = state.borrow_mut();
-    let route = resolve_route(&st.dsp, &names).map_err(|e| at(dsp_error(e)))?;
+    let route = resolve_route(&mut st.dsp, &names).map_err(|e| at(dsp_error(e)))?;
     st.route = Some(route);
     st.route_names = names.clone();
     if st.notices.is_some() {
@@ -1087,7 +1093,10 @@ fn entry_name(d: &Datum) -> Option<String> {
 
 /// What `dsp:set!` of `names` plays: one entry, or lanes summed or mixed by a `DSPMT`
 /// closure named first.
-fn resolve_route(dsp: &Dsp, names: &[String]) -> Result<Route, DspError> {
+fn resolve_route(dsp: &mut Dsp, names: &[String]) -> Result<Route, DspError> {
+    for n in names {
+        dsp.compile(n)?;
+    }
     let entries = names
         .iter()
         .map(|n| dsp.entry(n))
