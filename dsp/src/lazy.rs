@@ -14,18 +14,21 @@
 //! - its name has no compiled definition (a redefinition of code that may be running
 //!   compiles at once, so its state carries over and its swap is part of the evaluation
 //!   that made it, as before);
-//! - its init code, outside its lambdas, has no effect another definition could see: it
-//!   calls no function, reads or writes no global, touches no other closure's variables,
-//!   prints nothing and schedules nothing (allocating and filling its own memory is fine);
+//! - its init code, outside its lambdas, has no effect anything else could see and cannot
+//!   fault or warn, so running it later changes nothing: it calls no function, reads or
+//!   writes no global, touches no other closure's variables, prints and schedules
+//!   nothing, accesses no memory, runs no loop, divides no integers, and allocates only
+//!   literal sizes within half its closure zone (`(let ((phase 0.0)) (lambda ...))`);
 //! - the closure it makes is one lambda known from the syntax (the last form of its
 //!   `let`s), so the names of that closure's variables are known before it exists.
 //!
 //! What the code links to — the slot of every bind-func and the address of every global
 //! it names — is fixed when it is type-checked ([`Links`]), so a callee redefined with
 //! another type in between (an overload set aside under a name of its own) is linked as
-//! it was typed. An error only code generation or the init code can find is reported at
-//! the first use, naming the definition and its place; the definition stays uncompiled,
-//! so the next use tries again.
+//! it was typed. The code is lowered to IR at the definition too, so an error lowering
+//! finds is reported then; one only code generation can find (a compiler fault) is
+//! reported at the first use, naming the definition and its place, and the name is then
+//! undefined.
 
 use crate::builtin::{Arith, Builtin};
 use crate::compile::{Compiler, How, Lowered};

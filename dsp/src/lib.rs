@@ -358,15 +358,6 @@ impl Dsp {
         self.realize(id)
     }
 
-    /// Compiles every definition that waits for its first use.
-    fn compile_all(&mut self) -> Result<()> {
-        let ids: Vec<usize> = self.reg.lazy.keys().copied().collect();
-        for id in ids {
-            self.realize(id)?;
-        }
-        Ok(())
-    }
-
     fn realize(&mut self, id: usize) -> Result<()> {
         let mut w = self.warnings.clone();
         let mut warn = |s: &str| {
@@ -770,10 +761,9 @@ impl Dsp {
         self.reg.reclaim();
     }
 
-    /// The audio thread's context, with the slots defined so far (what waited for its first
-    /// use is compiled first, so the context's slot table holds every definition).
+    /// The audio thread's context, with the slots of the definitions compiled so far (one
+    /// waiting for its first use gets there with the swap batch of its compilation).
     pub fn audio_ctx(&mut self) -> Result<AudioCtx> {
-        self.compile_all()?;
         let cfg = AudioConfig {
             zone_bytes: self.cfg.audio_zone_bytes as u64,
             reserve_bytes: self.cfg.audio_reserve_bytes as u64,

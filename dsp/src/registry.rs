@@ -29,6 +29,9 @@
 //!   its code, zone and indices are freed only once every audio context that was inside
 //!   a buffer at that moment has finished that buffer (a call in progress then has
 //!   returned), see [`Registry::reclaim`].
+//! - A definition waiting for its first use ([`crate::lazy`]) has its name, slot and type
+//!   in `funcs` but no generation yet: its id is a key of `lazy` until it is compiled
+//!   (then its generation is installed under that id) and its slot stays empty.
 use crate::carry::{Carry, Inits};
 use crate::jit::CodeBlock;
 use crate::lazy::{CompileCounts, Pending};

@@ -234,6 +234,12 @@ impl Session {
         self.state.borrow().dsp.live()
     }
 
+    /// How many bind-func generations were compiled to native code, and how many
+    /// definitions wait for their first use.
+    pub fn dsp_compile_counts(&self) -> zonal_dsp::CompileCounts {
+        self.state.borrow().dsp.compile_counts()
+    }
+
     /// Evaluates source text form by form, as one evaluation: the value of the last
     /// form in its written form (empty when it has none), or the first error, read
     /// or evaluation (the forms before it have run; later ones are not evaluated).

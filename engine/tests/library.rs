@@ -87,6 +87,31 @@ fn sys_load_finds_the_embedded_library_from_any_directory() {
     assert_eq!(v, "(440.0 81.0 48000 60 63)");
 }
 
+/// Loading the instruments compiles almost nothing: each definition waits for its first
+/// use, and `dsp:set!` of an instrument compiles what it runs and no more.
+#[test]
+fn loading_the_library_leaves_its_definitions_uncompiled_until_they_are_used() {
+    let mut s = session();
+    s.eval_source(r#"(sys:load "libs/core/instruments.xtm")"#, "t.xtm")
+        .expect("loads");
+    let loaded = s.dsp_compile_counts();
+    assert!(
+        loaded.pending > 4 * loaded.compiled as usize,
+        "most definitions wait: {loaded:?}"
+    );
+    s.eval_source(
+        "(make-instrument synth synth) (dsp:set! synth) (play-note (now) synth 69 90 24000)",
+        "t.xtm",
+    )
+    .expect("plays");
+    let playing = s.dsp_compile_counts();
+    assert!(playing.compiled > loaded.compiled, "{playing:?}");
+    assert!(
+        playing.pending > 4 * playing.compiled as usize,
+        "the rest of the library still waits: {playing:?}"
+    );
+}
+
 /// Extempore has base.xtm in every session, so its examples name `STWOPI` and `SRf`
 /// without loading anything: zonal loads base.xtm at the first definition that needs it.
 #[test]
