@@ -172,3 +172,8 @@ fn zone_cleanup() {
 fn narrow_conversions() {
     check("narrow_conversions");
 }
+
+#[test]
+fn printout_chooses_print_by_type() {
+    check("printout");
+}

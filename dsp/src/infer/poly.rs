@@ -58,6 +58,8 @@ pub(super) struct Pending {
     pub(super) want: Type,
     pub(super) span: Option<Span>,
     pub(super) what: String,
+    /// A `(print x)`: when no definition fits, the builtin print (already recorded) prints.
+    pub(super) or_builtin: bool,
 }
 
 impl Cx<'_> {
@@ -183,6 +185,7 @@ impl Cx<'_> {
             want: Type::Closure(Box::new(ret.clone()), ats),
             span: e.span.clone(),
             what,
+            or_builtin: false,
         });
         self.progress(false)?;
         Ok(Some(ret))
@@ -210,6 +213,7 @@ impl Cx<'_> {
             want: t.clone(),
             span: sp.cloned(),
             what: name.to_string(),
+            or_builtin: false,
         });
         self.progress(false)?;
         Ok(Some(t))
@@ -335,6 +339,10 @@ impl Cx<'_> {
                     .filter(|k| self.trial(&cands[*k].ty, &want))
                     .collect();
                 let pick = match fits.len() {
+                    0 if self.pending[i].or_builtin => {
+                        self.pending.remove(i);
+                        continue;
+                    }
                     0 => return Err(self.no_fit(i)),
                     1 => Some(fits[0]),
                     _ if last => Some(self.prefer(i, &fits)?),
