@@ -177,3 +177,8 @@ fn narrow_conversions() {
 fn printout_chooses_print_by_type() {
     check("printout");
 }
+
+#[test]
+fn overload_chosen_before_number_defaults() {
+    check("overload_results");
+}
