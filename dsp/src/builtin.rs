@@ -31,6 +31,9 @@ pub enum Builtin {
     Tfill,
     Printf,
     Println,
+    /// `(print x)`: one value, without a space or newline; a `print` overload of the
+    /// value's type, where one fits, prints it instead (`printout` is a `print` of each).
+    Print,
     Free,
     /// `(vector a b ..)`: a vector value; `vector_ref` makes one in the zone, by pointer.
     Vector,
@@ -291,6 +294,7 @@ impl Builtin {
             "tfill!" => Tfill,
             "printf" => Printf,
             "println" => Println,
+            "print" => Print,
             "free" => Free,
             "vector" => Vector,
             "vector_ref" => VectorRef,

@@ -834,11 +834,21 @@ impl Cx<'_> {
         }
         if let Some(b) = Builtin::from_name(name) {
             let typed_args = match self.operator_call(e, b, name, args)? {
+                OpCall::Overload(t) if b == Builtin::Print => {
+                    // the builtin prints if no overload turns out to take the value
+                    self.out.builtins.insert(e.id, b);
+                    self.unify(&Type::Void, &t, &format!("({name} ...)"), e.span.as_ref())?;
+                    return Ok(Type::Void);
+                }
                 OpCall::Overload(t) => return Ok(t),
                 OpCall::Builtin(ats) => Some(ats),
                 OpCall::NoOverloads => None,
             };
             self.out.builtins.insert(e.id, b);
+            if b == Builtin::Print && typed_args.is_some() {
+                // `print`'s overloads typed the argument already
+                return Ok(Type::Void);
+            }
             if let Some(t) = self.numeric(b, name, args, typed_args.as_deref(), sp)? {
                 return Ok(t);
             }
@@ -1041,6 +1051,11 @@ impl Cx<'_> {
                     self.expr(a, None)?;
                 }
                 Ok(Type::I32)
+            }
+            Builtin::Print => {
+                self.nargs(name, args, 1, sp)?;
+                self.expr(&args[0], None)?;
+                Ok(Type::Void)
             }
             Builtin::Println => {
                 for a in args {

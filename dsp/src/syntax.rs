@@ -539,6 +539,16 @@ impl<'a> Parser<'a> {
                 }
                 Ok(Some(tail))
             }
+            // (printout a b ..): each value by `print`, chosen by its type, nothing between
+            "printout" => {
+                let mut body = Vec::with_capacity(items.len());
+                for item in &items[1..] {
+                    let x = self.expr(item)?;
+                    body.push(self.node(ExprKind::App("print".into(), vec![x]), &item.span));
+                }
+                body.push(self.node(ExprKind::Void, sp));
+                Ok(Some(self.node(ExprKind::Begin(body), sp)))
+            }
             "null?" => {
                 let [_, p] = items else {
                     return syntax(

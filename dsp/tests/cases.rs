@@ -172,3 +172,13 @@ fn zone_cleanup() {
 fn narrow_conversions() {
     check("narrow_conversions");
 }
+
+#[test]
+fn printout_chooses_print_by_type() {
+    check("printout");
+}
+
+#[test]
+fn overload_chosen_before_number_defaults() {
+    check("overload_results");
+}

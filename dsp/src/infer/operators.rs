@@ -7,6 +7,8 @@
 //! (`xtm_greaterthan`). `libs/core/rational.xtm` and `math.xtm` define them for
 //! `Rational`, `Complexd` and `Complexf`. Numbers, and operands that no overload takes
 //! (two pointers compared), keep the builtin operator. Only two-operand calls overload.
+//! `(print x)` is likewise the bind-func `print` of `x`'s type where one is defined
+//! (`(bind-func print:[void,Point*]* ...)`), else the builtin print.
 
 use super::poly::Pending;
 use super::{Cx, Kind, Target};
@@ -27,6 +29,7 @@ pub fn overload_name(b: Builtin) -> Option<&'static str> {
         Builtin::Compare(Compare::Ne) => "xtm_notequal",
         Builtin::Compare(Compare::Lt) => "xtm_lessthan",
         Builtin::Compare(Compare::Gt) => "xtm_greaterthan",
+        Builtin::Print => "print",
         _ => return None,
     })
 }
@@ -56,7 +59,8 @@ impl Cx<'_> {
         let Some(name) = overload_name(b) else {
             return Ok(OpCall::NoOverloads);
         };
-        if args.len() != 2 || args.iter().any(|a| matches!(a.kind, ExprKind::Lambda(_))) {
+        let arity = if b == Builtin::Print { 1 } else { 2 };
+        if args.len() != arity || args.iter().any(|a| matches!(a.kind, ExprKind::Lambda(_))) {
             return Ok(OpCall::NoOverloads);
         }
         // the definition being inferred is a candidate once its type is known (an
@@ -74,8 +78,10 @@ impl Cx<'_> {
         for a in args {
             ats.push(self.expr(a, None)?);
         }
+        // a value whose type is not known yet may still be one a `print` overload takes
+        let open = |k: Kind| k == Kind::Ptr || b == Builtin::Print && k == Kind::Any;
         let numbers = ats.iter().all(|t| match self.shallow(t) {
-            Type::Var(v) => self.subst[v as usize].1 != Kind::Ptr,
+            Type::Var(v) => !open(self.subst[v as usize].1),
             t => t.is_numeric() || t.vector_lanes().is_some(),
         });
         if numbers {
@@ -96,12 +102,17 @@ impl Cx<'_> {
                 want,
                 span: e.span.clone(),
                 what,
+                or_builtin: b == Builtin::Print,
             });
             self.progress(false)?;
             return Ok(OpCall::Overload(ret));
         }
-        if matches!(b, Builtin::Compare(Compare::Eq | Compare::Ne)) {
-            // equality of anything else (two pointers, say) is the builtin's
+        if matches!(
+            b,
+            Builtin::Compare(Compare::Eq | Compare::Ne) | Builtin::Print
+        ) {
+            // equality of anything else (two pointers, say), and printing a value no
+            // `print` overload takes, are the builtin's
             return Ok(OpCall::Builtin(ats));
         }
         let given: Vec<String> = ats.iter().map(|t| self.show(t)).collect();

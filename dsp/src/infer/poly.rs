@@ -6,7 +6,9 @@
 //! fresh inference variables) types the call as any call would. Several: the arguments are
 //! typed first and the call waits; whenever a waiting call has exactly one definition
 //! whose type unifies with its arguments and result, that one is chosen. At the end of
-//! the definition, numeric literals take their defaults and what still has several
+//! the definition, a waiting call that the numbers' defaults would leave with no fitting
+//! definition chooses by preference first, numeric literals take their defaults and
+//! what still has several
 //! fitting definitions takes, in order: the definition itself (a recursive call), the one
 //! concrete definition, the generic with the fewest type variables; otherwise the call is
 //! ambiguous, an error naming the call and its definitions. A generic chosen is an
@@ -58,6 +60,8 @@ pub(super) struct Pending {
     pub(super) want: Type,
     pub(super) span: Option<Span>,
     pub(super) what: String,
+    /// A `(print x)`: when no definition fits, the builtin print (already recorded) prints.
+    pub(super) or_builtin: bool,
 }
 
 impl Cx<'_> {
@@ -183,6 +187,7 @@ impl Cx<'_> {
             want: Type::Closure(Box::new(ret.clone()), ats),
             span: e.span.clone(),
             what,
+            or_builtin: false,
         });
         self.progress(false)?;
         Ok(Some(ret))
@@ -210,6 +215,7 @@ impl Cx<'_> {
             want: t.clone(),
             span: sp.cloned(),
             what: name.to_string(),
+            or_builtin: false,
         });
         self.progress(false)?;
         Ok(Some(t))
@@ -335,6 +341,10 @@ impl Cx<'_> {
                     .filter(|k| self.trial(&cands[*k].ty, &want))
                     .collect();
                 let pick = match fits.len() {
+                    0 if self.pending[i].or_builtin => {
+                        self.pending.remove(i);
+                        continue;
+                    }
                     0 => return Err(self.no_fit(i)),
                     1 => Some(fits[0]),
                     _ if last => Some(self.prefer(i, &fits)?),
@@ -477,9 +487,44 @@ impl Cx<'_> {
         Ok(())
     }
 
+    /// The waiting uses that the numbers' defaults would leave with no fitting definition
+    /// (`(+ (first p) (second p))` on a point of doubles: the sum's type, open until a
+    /// definition is chosen, would default to i64) choose by preference first, while
+    /// their results are still open.
+    fn settle_before_defaults(&mut self) -> Result<()> {
+        let saved = self.subst.clone();
+        self.default_numbers();
+        let mut doomed = Vec::new();
+        for i in 0..self.pending.len() {
+            let (cands, want) = (self.pending[i].cands.clone(), self.pending[i].want.clone());
+            if !self.pending[i].or_builtin && !cands.iter().any(|c| self.trial(&c.ty, &want)) {
+                doomed.push(i);
+            }
+        }
+        self.subst = saved;
+        for i in doomed.into_iter().rev() {
+            let (cands, want) = (self.pending[i].cands.clone(), self.pending[i].want.clone());
+            let fits: Vec<usize> = (0..cands.len())
+                .filter(|k| self.trial(&cands[*k].ty, &want))
+                .collect();
+            if fits.is_empty() {
+                continue;
+            }
+            let k = self.prefer(i, &fits)?;
+            let p = self.pending.remove(i);
+            let c = &p.cands[k];
+            let ft = self.fresh_inst(&c.ty);
+            self.unify(&ft, &p.want, &p.what, p.span.as_ref())?;
+            self.choose(p.id, &p.name, c.target.clone(), ft, p.span.as_ref())?;
+        }
+        Ok(())
+    }
+
     /// Resolves every waiting use at the end of the definition.
     pub(super) fn resolve_all(&mut self) -> Result<()> {
         self.progress(false)?;
+        self.open_results()?;
+        self.settle_before_defaults()?;
         self.open_results()?;
         self.default_numbers();
         self.progress(false)?;

@@ -389,7 +389,9 @@ impl FnCx<'_, '_> {
                     _ => self.load_value(&fields[k], p, off, site, sp)?,
                 }
             }
-            Builtin::Printf | Builtin::Println => return self.print(b, args, site),
+            Builtin::Printf | Builtin::Println | Builtin::Print => {
+                return self.print(b, args, site);
+            }
             Builtin::Free => {
                 let p = self.value(&args[0])?;
                 let s = self.b.ins().iconst(types::I32, i64::from(site));
@@ -623,12 +625,12 @@ impl FnCx<'_, '_> {
             Ok(r)
         } else {
             let p = [types::I64, types::I64, types::I64, types::I32];
-            self.rt_call(
-                abi::zonal_println as *const u8 as u64,
-                &p,
-                None,
-                &[ctx, wa, ka, nv],
-            );
+            let f = if b == Builtin::Print {
+                abi::zonal_print as *const u8 as u64
+            } else {
+                abi::zonal_println as *const u8 as u64
+            };
+            self.rt_call(f, &p, None, &[ctx, wa, ka, nv]);
             self.check_fault();
             Ok(None)
         }

@@ -20,6 +20,7 @@
 //! | `zonal_memzone_pop` | `(ctx, site: u32)` | closes the innermost memzone |
 //! | `zonal_printf` | `(ctx, fmt: u64, args: *const u64, kinds: *const u8, n: u32, site: u32) -> i32` | C printf; `fmt` is an arena address |
 //! | `zonal_println` | `(ctx, args: *const u64, kinds: *const u8, n: u32)` | xtlang println |
+//! | `zonal_print` | `(ctx, args: *const u64, kinds: *const u8, n: u32)` | xtlang's builtin `print`: as println, without the spaces and the newline |
 //! | `zonal_fault` | `(ctx, code: u32, site: u32)` | records a fault (first one wins) |
 //! | `zonal_access_fault` | `(ctx, ptr: u64, size: u64, write: u32, site: u32)` | records the fault of an access that failed its check, with what the shadow says of it |
 //! | `zonal_index_fault` | `(ctx, index: i64, size: u64, site: u32)` | records the fault of an index whose offset does not fit in an address |
@@ -228,6 +229,22 @@ pub unsafe extern "C" fn zonal_println(ctx: *mut Ctx, args: *const u64, kinds: *
     // SAFETY: the caller passes arrays of `n` elements.
     let (args, kinds) = unsafe { arrays(args, kinds, n) };
     ctx.println(args, kinds);
+}
+
+/// xtlang's builtin `print`: the values as `println` writes them, with no space between
+/// them and no newline.
+///
+/// # Safety
+/// `ctx` is null or points to a live context no one else is using during the call;
+/// non-null `args` and `kinds` point to `n` elements each.
+pub unsafe extern "C" fn zonal_print(ctx: *mut Ctx, args: *const u64, kinds: *const u8, n: u32) {
+    // SAFETY: the caller passes the context it was itself called with, exclusively.
+    let Some(ctx) = (unsafe { ctx.as_mut() }) else {
+        return;
+    };
+    // SAFETY: the caller passes arrays of `n` elements.
+    let (args, kinds) = unsafe { arrays(args, kinds, n) };
+    ctx.print(args, kinds);
 }
 
 /// Records a fault (the first one wins). Unknown codes are kept as they are.

@@ -992,12 +992,22 @@ impl Ctx {
     /// xtlang `println`: the values separated by spaces, then a newline. Integers in
     /// decimal, doubles as `%f`, `i1` as 1 or 0, pointers as `%p`, strings as they are.
     pub fn println(&mut self, args: &[u64], kinds: &[u8]) {
+        self.write_values(args, kinds, b" ", b"\n");
+    }
+
+    /// xtlang's builtin `print`: the values as [`Ctx::println`] writes them, with nothing
+    /// between them and no newline.
+    pub fn print(&mut self, args: &[u64], kinds: &[u8]) {
+        self.write_values(args, kinds, b"", b"");
+    }
+
+    fn write_values(&mut self, args: &[u64], kinds: &[u8], between: &[u8], end: &[u8]) {
         let arena = &self.arena;
         let strings = |addr| arena.live_str(addr, MAX_STRING);
         let (print, sink) = (&mut self.print, &mut self.sink);
         for (i, (&bits, &kind)) in args.iter().zip(kinds).enumerate() {
             if i > 0 {
-                print.put(b" ", sink);
+                print.put(between, sink);
             }
             let a = arg(bits, kind);
             let spec: &[u8] = match a {
@@ -1009,7 +1019,7 @@ impl Ctx {
             let mut one = std::iter::once(a);
             printf::format(spec, &mut one, &strings, &mut |b| print.put(b, sink));
         }
-        print.put(b"\n", sink);
+        print.put(end, sink);
         print.flush(sink);
     }
 }
