@@ -292,31 +292,21 @@ impl Dsp {
             return error::syntax(format!("`{form}` is not a definition"), form.span.as_ref());
         };
         let head = form.head().unwrap_or("");
-        let mut w = self.warnings.clone();
-        let mut warn = |s: &str| {
-            let _ = writeln!(w, "{s}");
-        };
-        let mut c = Compiler {
-            reg: &mut self.reg,
-            names: &mut self.names,
-            generics: &mut self.generics,
-            jit: &mut self.jit,
-            ctx: &mut self.ctx,
-            arena: &self.arena,
-            consts: self.consts,
-            default_zone: self.cfg.default_closure_zone as u64,
-            warn: &mut warn,
-            tramps: &mut self.tramps,
-            lazy: self.cfg.lazy,
-        };
-        let (out, kind) = match head {
-            "bind-func" => (c.bind_func(form, items)?, DefinedKind::Func),
-            "bind-val" => (c.bind_val(form, items)?, DefinedKind::Val),
-            "bind-type" => (c.bind_type(form, items)?, DefinedKind::Type),
-            "bind-alias" => (c.bind_type(form, items)?, DefinedKind::Alias),
-            "bind-poly" => (c.bind_poly(form, items)?, DefinedKind::Poly),
-            _ => return error::syntax(format!("`{form}` is not a definition"), form.span.as_ref()),
-        };
+        let (out, kind) = self.with_compiler(|c| {
+            Ok(match head {
+                "bind-func" => (c.bind_func(form, items)?, DefinedKind::Func),
+                "bind-val" => (c.bind_val(form, items)?, DefinedKind::Val),
+                "bind-type" => (c.bind_type(form, items)?, DefinedKind::Type),
+                "bind-alias" => (c.bind_type(form, items)?, DefinedKind::Alias),
+                "bind-poly" => (c.bind_poly(form, items)?, DefinedKind::Poly),
+                _ => {
+                    return error::syntax(
+                        format!("`{form}` is not a definition"),
+                        form.span.as_ref(),
+                    );
+                }
+            })
+        })?;
         let generic = kind == DefinedKind::Func
             && self
                 .reg
@@ -359,6 +349,12 @@ impl Dsp {
     }
 
     fn realize(&mut self, id: usize) -> Result<()> {
+        self.with_compiler(|c| c.realize(id))
+    }
+
+    /// Runs `run` with a [`Compiler`] over this instance's state, its warnings going to
+    /// the context's warning writer.
+    fn with_compiler<R>(&mut self, run: impl FnOnce(&mut Compiler) -> Result<R>) -> Result<R> {
         let mut w = self.warnings.clone();
         let mut warn = |s: &str| {
             let _ = writeln!(w, "{s}");
@@ -376,7 +372,7 @@ impl Dsp {
             tramps: &mut self.tramps,
             lazy: self.cfg.lazy,
         };
-        c.realize(id)
+        run(&mut c)
     }
 
     /// How many bind-func generations were compiled to native code, and how many
@@ -389,21 +385,7 @@ impl Dsp {
         if let Some(t) = self.tramps.by_type.get(ty) {
             return Ok(*t);
         }
-        let mut noop = |_: &str| {};
-        let mut c = Compiler {
-            reg: &mut self.reg,
-            names: &mut self.names,
-            generics: &mut self.generics,
-            jit: &mut self.jit,
-            ctx: &mut self.ctx,
-            arena: &self.arena,
-            consts: self.consts,
-            default_zone: 0,
-            warn: &mut noop,
-            tramps: &mut self.tramps,
-            lazy: false,
-        };
-        c.tramp(ty)
+        self.with_compiler(|c| c.tramp(ty))
     }
 
     /// The argument words of a call of `name`; `string` puts a string argument where the

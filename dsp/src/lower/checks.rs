@@ -98,6 +98,21 @@ impl FnCx<'_, '_> {
         stripped
     }
 
+    /// Untagged address `stripped`'s offset in the arena, and whether it lies outside it
+    /// (one add and one unsigned compare).
+    pub(super) fn arena_offset(&mut self, stripped: Value) -> (Value, Value) {
+        let rel = self
+            .b
+            .ins()
+            .iadd_imm_s(stripped, self.consts.arena_base.wrapping_neg() as i64);
+        let outside = self.b.ins().icmp_imm_s(
+            IntCC::UnsignedGreaterThanOrEqual,
+            rel,
+            self.consts.arena_len as i64,
+        );
+        (rel, outside)
+    }
+
     /// Faults (through the runtime, which says why) unless the `len` bytes at tagged
     /// pointer `at` (`stripped` without its tag) lie inside the live allocation of `at`'s
     /// tag: `stripped` in the arena (so its shadow entry can be read), then one load of
@@ -112,15 +127,7 @@ impl FnCx<'_, '_> {
     ) {
         let fail = self.b.create_block();
         self.b.set_cold_block(fail);
-        let rel = self
-            .b
-            .ins()
-            .iadd_imm_s(stripped, self.consts.arena_base.wrapping_neg() as i64);
-        let outside = self.b.ins().icmp_imm_s(
-            IntCC::UnsignedGreaterThanOrEqual,
-            rel,
-            self.consts.arena_len as i64,
-        );
+        let (rel, outside) = self.arena_offset(stripped);
         let inside = self.b.create_block();
         self.b.ins().brif(outside, fail, &[], inside, &[]);
         self.b.seal_block(inside);

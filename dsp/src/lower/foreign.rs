@@ -76,15 +76,7 @@ impl FnCx<'_, '_> {
         if !self.consts.checks {
             return stripped;
         }
-        let rel = self
-            .b
-            .ins()
-            .iadd_imm_s(stripped, self.consts.arena_base.wrapping_neg() as i64);
-        let outside = self.b.ins().icmp_imm_s(
-            IntCC::UnsignedGreaterThanOrEqual,
-            rel,
-            self.consts.arena_len as i64,
-        );
+        let (_, outside) = self.arena_offset(stripped);
         let tag = self.b.ins().ushr_imm_u(p, i64::from(TAG_SHIFT));
         let foreign = self
             .b
@@ -112,15 +104,7 @@ impl FnCx<'_, '_> {
     /// outside DSP memory, and null if null.
     fn c_pointer_result(&mut self, raw: Value) -> Value {
         let raw = self.strip(raw);
-        let rel = self
-            .b
-            .ins()
-            .iadd_imm_s(raw, self.consts.arena_base.wrapping_neg() as i64);
-        let outside = self.b.ins().icmp_imm_s(
-            IntCC::UnsignedGreaterThanOrEqual,
-            rel,
-            self.consts.arena_len as i64,
-        );
+        let (rel, outside) = self.arena_offset(raw);
         let inside = self.b.create_block();
         let away = self.b.create_block();
         let done = self.b.create_block();
