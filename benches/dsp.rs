@@ -56,15 +56,44 @@ const W1: &str = include_str!("peers/w1_buffer.xtm");
 /// W1 as a per-sample closure calling `sin` for every partial, as in `benches/peers/w1.xtm`.
 const W1_SIN: &str = include_str!("peers/w1.xtm");
 
+/// W1's one-pole lowpass at 2 kHz and 0.25 s feedback delay, in plain Rust.
+struct Tail {
+    dline: Vec<f64>,
+    pos: usize,
+    lp: f64,
+}
+
+impl Tail {
+    fn new() -> Tail {
+        Tail {
+            dline: vec![0.0; 12000],
+            pos: 0,
+            lp: 0.0,
+        }
+    }
+
+    /// The output sample for the oscillators' `sum`.
+    fn frame(&mut self, sum: f64) -> f32 {
+        let coef = 0.23033458750676017;
+        self.lp += coef * (sum / 64.0 - self.lp);
+        let wet = self.dline[self.pos];
+        self.dline[self.pos] = self.lp + 0.5 * wet;
+        self.pos = if self.pos + 1 == self.dline.len() {
+            0
+        } else {
+            self.pos + 1
+        };
+        (0.5 * self.lp + 0.5 * wet) as f32
+    }
+}
+
 /// W1 in plain Rust: the same oscillators, filter and delay.
 struct W1Rust {
     sins: Vec<f64>,
     coss: Vec<f64>,
     rot_s: Vec<f64>,
     rot_c: Vec<f64>,
-    dline: Vec<f64>,
-    pos: usize,
-    lp: f64,
+    tail: Tail,
 }
 
 impl W1Rust {
@@ -76,14 +105,11 @@ impl W1Rust {
             coss: vec![1.0; OSCS],
             rot_s: (0..OSCS).map(|k| w(k).sin()).collect(),
             rot_c: (0..OSCS).map(|k| (w(k) + twopi / 4.0).sin()).collect(),
-            dline: vec![0.0; 12000],
-            pos: 0,
-            lp: 0.0,
+            tail: Tail::new(),
         }
     }
 
     fn process(&mut self, out: &mut [f32]) {
-        let coef = 0.23033458750676017;
         for frame in out.chunks_exact_mut(2) {
             let mut sum = 0.0;
             for i in 0..OSCS {
@@ -93,15 +119,7 @@ impl W1Rust {
                 self.sins[i] = s * rc + c * rs;
                 self.coss[i] = c * rc - s * rs;
             }
-            self.lp += coef * (sum / 64.0 - self.lp);
-            let wet = self.dline[self.pos];
-            self.dline[self.pos] = self.lp + 0.5 * wet;
-            self.pos = if self.pos + 1 == self.dline.len() {
-                0
-            } else {
-                self.pos + 1
-            };
-            let o = (0.5 * self.lp + 0.5 * wet) as f32;
+            let o = self.tail.frame(sum);
             frame[0] = o;
             frame[1] = o;
         }
@@ -113,9 +131,7 @@ impl W1Rust {
 struct W1SinRust {
     phases: Vec<f64>,
     incs: Vec<f64>,
-    dline: Vec<f64>,
-    pos: usize,
-    lp: f64,
+    tail: Tail,
 }
 
 impl W1SinRust {
@@ -126,14 +142,12 @@ impl W1SinRust {
             incs: (0..OSCS)
                 .map(|k| twopi * 110.0 * (1.0 + 0.37 * k as f64) / 48000.0)
                 .collect(),
-            dline: vec![0.0; 12000],
-            pos: 0,
-            lp: 0.0,
+            tail: Tail::new(),
         }
     }
 
     fn process(&mut self, out: &mut [f32]) {
-        let (twopi, coef) = (std::f64::consts::TAU, 0.23033458750676017);
+        let twopi = std::f64::consts::TAU;
         for frame in out.chunks_exact_mut(2) {
             let mut sum = 0.0;
             for (p, inc) in self.phases.iter_mut().zip(&self.incs) {
@@ -141,15 +155,7 @@ impl W1SinRust {
                 let q = *p + inc;
                 *p = if q > twopi { q - twopi } else { q };
             }
-            self.lp += coef * (sum / 64.0 - self.lp);
-            let wet = self.dline[self.pos];
-            self.dline[self.pos] = self.lp + 0.5 * wet;
-            self.pos = if self.pos + 1 == self.dline.len() {
-                0
-            } else {
-                self.pos + 1
-            };
-            let o = (0.5 * self.lp + 0.5 * wet) as f32;
+            let o = self.tail.frame(sum);
             frame[0] = o;
             frame[1] = o;
         }
