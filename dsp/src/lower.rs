@@ -292,11 +292,17 @@ impl<'a, 'b> FnCx<'a, 'b> {
         let env = params[1];
         let caps = typed.captures.get(&lam.index).cloned().unwrap_or_default();
         // One check covers every slot of the environment; it and the captured cells live at
-        // least as long as the call, so their checks hold for all of it.
+        // least as long as the call, so their checks hold for all of it. The environment
+        // is this call's parameter, so its untagged address is computed once and every
+        // slot access goes through that one value (see [`FnCx::held_strip`]).
         let env_at = if caps.is_empty() {
             env
         } else {
-            cx.check(env, 0, 8 * caps.len() as u64, site, false, false)
+            let at = cx.held_strip(env);
+            if cx.consts.checks {
+                cx.check_stripped(env, 0, 8 * caps.len() as u64, site, false, at);
+            }
+            at
         };
         cx.stick();
         for (i, v) in caps.iter().enumerate() {

@@ -58,6 +58,21 @@ impl FnCx<'_, '_> {
         self.b.ins().band_imm_s(p, shadow::ADDR_MASK as i64)
     }
 
+    /// `p` without its tag, as one value held for the rest of the function. The mask is
+    /// loaded from memory here rather than given as a constant: Cranelift rematerialises
+    /// an `and` with a constant operand in every block that uses it (a 64-bit mask, which
+    /// x86 cannot encode as an immediate, then costs a constant-pool load each time),
+    /// whereas an `and` of two values is computed once where it is defined.
+    pub(super) fn held_strip(&mut self, p: Value) -> Value {
+        let word = std::ptr::addr_of!(shadow::ADDR_MASK_WORD) as i64;
+        let word = self.b.ins().iconst(types::I64, word);
+        let mask = self
+            .b
+            .ins()
+            .load(types::I64, MemFlagsData::trusted(), word, 0);
+        self.b.ins().band(p, mask)
+    }
+
     /// The address to load or store `size` bytes at `addr + off` (tag stripped), after
     /// checking, when checks are on (or `always`), that the access lies inside the live
     /// allocation `addr` points into. A check already made at a dominating point in this
@@ -86,6 +101,26 @@ impl FnCx<'_, '_> {
         if !self.consts.checks && !always {
             return stripped;
         }
+        self.check_stripped(addr, off, size, site, write, stripped);
+        stripped
+    }
+
+    /// The check of [`FnCx::check`] of `size` bytes at `addr + off`, whose untagged
+    /// address `stripped` the caller computed, remembered for the accesses it dominates.
+    pub(super) fn check_stripped(
+        &mut self,
+        addr: Value,
+        off: i32,
+        size: u64,
+        site: u32,
+        write: bool,
+        stripped: Value,
+    ) {
+        let at = if off == 0 {
+            addr
+        } else {
+            self.b.ins().iadd_imm_s(addr, i64::from(off))
+        };
         self.checked.push(Checked {
             addr,
             off,
@@ -95,7 +130,6 @@ impl FnCx<'_, '_> {
         });
         let len = self.b.ins().iconst(types::I64, size as i64);
         self.check_shadow(at, stripped, len, site, write);
-        stripped
     }
 
     /// Untagged address `stripped`'s offset in the arena, and whether it lies outside it
