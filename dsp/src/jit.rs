@@ -21,6 +21,9 @@ pub struct Jit {
     /// compiled (for profiling by hand; `perf` names the functions from the map file
     /// Cranelift writes).
     disasm: bool,
+    /// The machine code of every function compiled since [`Jit::keep_listing`], for tests
+    /// of code generation.
+    listing: Option<String>,
 }
 
 fn internal(e: impl std::fmt::Display) -> DspError {
@@ -56,7 +59,19 @@ impl Jit {
             isa,
             fctx: FunctionBuilderContext::new(),
             disasm: std::env::var_os("ZONAL_DISASM").is_some(),
+            listing: None,
         })
+    }
+
+    /// From now on, keeps the machine code of each function compiled (see
+    /// [`Jit::listing`]).
+    pub fn keep_listing(&mut self) {
+        self.listing.get_or_insert_with(String::new);
+    }
+
+    /// The machine code kept since [`Jit::keep_listing`] (empty before it).
+    pub fn listing(&self) -> &str {
+        self.listing.as_deref().unwrap_or("")
     }
 
     /// True when the target fuses a multiply and an add in one instruction (x86-64 with
@@ -129,7 +144,7 @@ impl Jit {
             .ok_or_else(|| internal("module already freed"))?;
         let mut ctx: Context = module.make_context();
         ctx.func = func.clone();
-        ctx.set_disasm(self.disasm);
+        ctx.set_disasm(self.disasm || self.listing.is_some());
         let id = module
             .declare_anonymous_function(&ctx.func.signature)
             .map_err(internal)?;
@@ -137,7 +152,10 @@ impl Jit {
             .define_function(id, &mut ctx)
             .map_err(|e| internal(format!("{e:?}")))?;
         if let Some(text) = ctx.compiled_code().and_then(|c| c.vcode.as_ref()) {
-            eprintln!("; function {id}\n{text}");
+            match &mut self.listing {
+                Some(l) => *l += &format!("; function {id}\n{text}\n"),
+                None => eprintln!("; function {id}\n{text}"),
+            }
         }
         module.clear_context(&mut ctx);
         Ok(id)

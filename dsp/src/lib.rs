@@ -715,6 +715,18 @@ impl Dsp {
         }
     }
 
+    /// From now on, keeps the machine code of every function compiled, for tests of code
+    /// generation (see [`Dsp::machine_code`]).
+    pub fn keep_machine_code(&mut self) {
+        self.jit.keep_listing();
+    }
+
+    /// The machine code (Cranelift's listing) of the functions compiled since
+    /// [`Dsp::keep_machine_code`].
+    pub fn machine_code(&self) -> &str {
+        self.jit.listing()
+    }
+
     /// Everything defined since the last take, as one batch.
     pub fn take_swap(&mut self) -> Option<Box<SwapBatch>> {
         self.reg.take_swap()

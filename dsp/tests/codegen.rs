@@ -1,0 +1,48 @@
+//! Code generation read from the machine code Cranelift makes: a closure's environment
+//! is untagged once per call, not again in every block that reads one of its slots.
+
+use zonal_dsp::{Dsp, DspConfig, parse};
+
+/// A closure whose state lives in its environment's slots, read and written in many
+/// blocks (each `if` arm is one).
+const VOICE: &str = "
+(bind-func env_voice_c
+  (lambda ()
+    (let ((a:SAMPLE 0.0) (b:SAMPLE 0.0) (n 0) (m 0))
+      (lambda (x:SAMPLE chan:i64)
+        (if (= chan 0) (set! n (+ n 1)))
+        (if (> n 100) (set! n 0))
+        (if (> a 1.0) (set! a (- a 1.0)) (set! a (+ a x)))
+        (if (> b 1.0) (set! b 0.0) (set! b (+ b a)))
+        (if (= m 3) (set! m 0) (set! m (+ m 1)))
+        (+ a b)))))
+(bind-func env_voice_make
+  (lambda ()
+    (let ((f (env_voice_c)))
+      (f 0.5 0))))
+";
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn environment_slots_do_not_strip_the_tag_again_in_every_block() {
+    let mut dsp = Dsp::new(DspConfig::default()).expect("a Dsp");
+    dsp.keep_machine_code();
+    for f in parse(VOICE, "test.xtm").expect("parses") {
+        if let Err(e) = dsp.define(&f) {
+            panic!("{e}");
+        }
+    }
+    dsp.compile("env_voice_make").expect("compiles");
+    let code = dsp.machine_code();
+    // The closure's function (the one that compares floats), in which an `and` with the
+    // mask from the constant pool would be the tag stripped again.
+    let body = code
+        .split("; function ")
+        .find(|f| f.contains("ucomiss"))
+        .expect("the closure's code is listed");
+    let again = body.lines().filter(|l| l.contains("andq (%rip)")).count();
+    assert_eq!(
+        again, 0,
+        "the tag is stripped again in the closure:\n{body}"
+    );
+}
