@@ -786,19 +786,19 @@ impl Compiler<'_> {
         // SAFETY: `addr` is 8 zeroed, 8-aligned bytes of arena memory owned by `zone`; a
         // little-endian word store sets narrower types correctly.
         unsafe { (addr as *mut u64).write(word) };
+        Ok(self.keep_val(name, ty, zone, addr))
+    }
+
+    /// Registers global `name` of type `ty` at `addr`, in `zone` (kept for the process).
+    fn keep_val(&mut self, name: &str, ty: Type, zone: Zone, addr: u64) -> Output {
         self.reg.val_zones.push(zone);
-        self.reg.vals.insert(
-            name.to_string(),
-            ValDef {
-                ty: ty.clone(),
-                addr,
-            },
-        );
-        Ok(Output {
+        let signature = ty.to_string();
+        self.reg.vals.insert(name.to_string(), ValDef { ty, addr });
+        Output {
             name: name.to_string(),
-            signature: ty.to_string(),
+            signature,
             warnings: Vec::new(),
-        })
+        }
     }
 
     /// `(bind-val NAME TYPE)` of a tuple, array or vector: the global holds the value's
@@ -833,19 +833,7 @@ impl Compiler<'_> {
             zone.alloc(size, ty.align().max(8))
                 .map_err(|e| alloc_err(e, sp))?,
         );
-        self.reg.val_zones.push(zone);
-        self.reg.vals.insert(
-            name.to_string(),
-            ValDef {
-                ty: ty.clone(),
-                addr,
-            },
-        );
-        Ok(Output {
-            name: name.to_string(),
-            signature: ty.to_string(),
-            warnings: Vec::new(),
-        })
+        Ok(self.keep_val(name, ty, zone, addr))
     }
 
     /// `(bind-type NAME TYPE)` and `(bind-alias NAME TYPE)`.

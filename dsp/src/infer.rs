@@ -1106,6 +1106,16 @@ impl Cx<'_> {
         }
     }
 
+    /// The one type of the elements `args` of a literal, of kind `kind`.
+    fn one_type(&mut self, args: &[Expr], kind: Kind, what: &str) -> Result<Type> {
+        let elem = self.fresh(kind);
+        for a in args {
+            let t = self.expr(a, Some(&elem))?;
+            self.unify(&elem, &t, what, a.span.as_ref())?;
+        }
+        Ok(elem)
+    }
+
     /// The type of a call of one of the vector builtins (apart from [`Cx::builtin`] so
     /// that its frame stays small for deeply nested code).
     fn vector_builtin(
@@ -1121,11 +1131,7 @@ impl Cx<'_> {
                 if args.is_empty() {
                     return Err(type_err(format!("{name} needs lanes"), sp));
                 }
-                let elem = self.fresh(Kind::Num);
-                for a in args {
-                    let t = self.expr(a, Some(&elem))?;
-                    self.unify(&elem, &t, &what, a.span.as_ref())?;
-                }
+                let elem = self.one_type(args, Kind::Num, &what)?;
                 let v = Type::Vector(args.len() as u64, Box::new(elem));
                 Ok(if b == Builtin::Vector {
                     v
@@ -1189,11 +1195,7 @@ impl Cx<'_> {
                 if args.is_empty() {
                     return Err(type_err(format!("{name} needs elements"), sp));
                 }
-                let elem = self.fresh(Kind::Any);
-                for a in args {
-                    let t = self.expr(a, Some(&elem))?;
-                    self.unify(&elem, &t, &what, a.span.as_ref())?;
-                }
+                let elem = self.one_type(args, Kind::Any, &what)?;
                 let v = Type::Array(args.len() as u64, Box::new(elem));
                 Ok(if b == Builtin::Array { v } else { Type::ptr(v) })
             }

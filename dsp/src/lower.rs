@@ -198,25 +198,16 @@ fn internal(msg: &str) -> DspError {
 }
 
 impl<'a, 'b> FnCx<'a, 'b> {
-    /// Lowers `lam` into the function the builder holds.
-    #[allow(clippy::too_many_arguments)]
-    pub fn lower(
+    /// The lowering state of a function returning `ret_type`, positioned in its entry
+    /// block (sealed: nothing jumps back to it), with the function's parameters.
+    fn open(
         mut b: FunctionBuilder<'b>,
-        lam: &'a Lambda,
         typed: &'a Typed,
         consts: Consts,
         linker: &'a mut dyn Linker,
         fn_indices: &'a HashMap<usize, u64>,
-    ) -> Result<()> {
-        let lt = typed
-            .lambda_types
-            .get(&lam.index)
-            .ok_or_else(|| internal("lambda without a type"))?;
-        let Type::Closure(ret, _) = lt else {
-            return Err(internal("lambda type is not a closure"));
-        };
-        let ret_type = ret_clif(ret)?;
-        let ret_size = ret.size();
+        ret_type: Option<types::Type>,
+    ) -> (FnCx<'a, 'b>, Vec<Value>) {
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
@@ -224,7 +215,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
         let params = b.block_params(entry).to_vec();
         let fault_block = b.create_block();
         b.set_cold_block(fault_block);
-        let mut cx = FnCx {
+        let cx = FnCx {
             b,
             typed,
             consts,
@@ -245,6 +236,29 @@ impl<'a, 'b> FnCx<'a, 'b> {
             interrupt: None,
             fast: None,
         };
+        (cx, params)
+    }
+
+    /// Lowers `lam` into the function the builder holds.
+    #[allow(clippy::too_many_arguments)]
+    pub fn lower(
+        b: FunctionBuilder<'b>,
+        lam: &'a Lambda,
+        typed: &'a Typed,
+        consts: Consts,
+        linker: &'a mut dyn Linker,
+        fn_indices: &'a HashMap<usize, u64>,
+    ) -> Result<()> {
+        let lt = typed
+            .lambda_types
+            .get(&lam.index)
+            .ok_or_else(|| internal("lambda without a type"))?;
+        let Type::Closure(ret, _) = lt else {
+            return Err(internal("lambda type is not a closure"));
+        };
+        let ret_type = ret_clif(ret)?;
+        let ret_size = ret.size();
+        let (mut cx, params) = FnCx::open(b, typed, consts, linker, fn_indices, ret_type);
         let site = cx
             .linker
             .site("lambda", lam.body.first().and_then(|e| e.span.as_ref()));
@@ -355,7 +369,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
             last = cx.expr(e)?;
         }
         cx.finish_return(last)?;
-        cx.b.switch_to_block(fault_block);
+        cx.b.switch_to_block(cx.fault_block);
         let zeros = cx.zeros();
         cx.b.ins().return_(&zeros);
         cx.b.seal_all_blocks();

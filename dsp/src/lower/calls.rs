@@ -1,7 +1,6 @@
 //! Calls: of closures held in variables, globals and bind-funcs (through the code table,
 //! checked), and the trampoline by which Rust calls a closure.
 
-use super::checks::STICKY;
 use super::{Consts, FnCx, Linker, clif, internal, signature};
 use crate::error::{DspError, DspErrorKind, Result};
 use crate::infer::{Ref, Typed};
@@ -19,7 +18,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
     /// of type `ft` (checked like any closure call) with arguments and result as 64-bit
     /// words: integers sign-extended, floats as their `f32` bits, doubles as `f64` bits.
     pub fn trampoline(
-        mut b: FunctionBuilder<'b>,
+        b: FunctionBuilder<'b>,
         ft: &Type,
         consts: Consts,
         linker: &'a mut dyn Linker,
@@ -36,34 +35,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
                 None,
             ));
         }
-        let entry = b.create_block();
-        b.append_block_params_for_function_params(entry);
-        b.switch_to_block(entry);
-        b.seal_block(entry);
-        let p = b.block_params(entry).to_vec();
-        let fault_block = b.create_block();
-        b.set_cold_block(fault_block);
-        let mut cx = FnCx {
-            b,
-            typed,
-            consts,
-            linker,
-            fn_indices,
-            ctx: p[0],
-            vars: HashMap::new(),
-            env_slots: Vec::new(),
-            fault_block,
-            ret_type: None,
-            sret: None,
-            sret_size: 0,
-            depth: None,
-            saved_sp: None,
-            checked: Vec::new(),
-            epoch: STICKY + 1,
-            addrs: Vec::new(),
-            interrupt: None,
-            fast: None,
-        };
+        let (mut cx, p) = FnCx::open(b, typed, consts, linker, fn_indices, None);
         let mut vals = Vec::new();
         for (i, t) in params.iter().enumerate() {
             let w =
@@ -97,7 +69,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
             cx.b.ins().store(MemFlagsData::trusted(), w, p[3], 0);
         }
         cx.b.ins().return_(&[]);
-        cx.b.switch_to_block(fault_block);
+        cx.b.switch_to_block(cx.fault_block);
         cx.b.ins().return_(&[]);
         cx.b.seal_all_blocks();
         cx.b.finalize(consts.frontend);
