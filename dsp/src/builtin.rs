@@ -30,6 +30,8 @@ pub enum Builtin {
     Tset,
     Tfill,
     Printf,
+    /// `(println)`: a newline. `(println a b ..)` is a `print` of each value (a `print`
+    /// overload where one fits), with a space between them, then `(println)`.
     Println,
     /// `(print x)`: one value, without a space or newline; a `print` overload of the
     /// value's type, where one fits, prints it instead (`printout` is a `print` of each).

@@ -549,6 +549,23 @@ impl<'a> Parser<'a> {
                 body.push(self.node(ExprKind::Void, sp));
                 Ok(Some(self.node(ExprKind::Begin(body), sp)))
             }
+            // (println a b ..): each value by `print` (so a `print` overload of its type
+            // prints it), a space between them, then the newline of a bare `(println)`
+            "println" if items.len() > 1 => {
+                let mut body = Vec::with_capacity(2 * items.len());
+                for (i, item) in items[1..].iter().enumerate() {
+                    if i > 0 {
+                        let space = self.node(ExprKind::Str(" ".into()), &item.span);
+                        body.push(
+                            self.node(ExprKind::App("print".into(), vec![space]), &item.span),
+                        );
+                    }
+                    let x = self.expr(item)?;
+                    body.push(self.node(ExprKind::App("print".into(), vec![x]), &item.span));
+                }
+                body.push(self.node(ExprKind::App("println".into(), Vec::new()), sp));
+                Ok(Some(self.node(ExprKind::Begin(body), sp)))
+            }
             "null?" => {
                 let [_, p] = items else {
                     return syntax(

@@ -39,6 +39,19 @@ fn run_prints_program_output_and_exits_0() {
 }
 
 #[test]
+fn run_prints_a_rational_as_numerator_over_denominator_through_its_print() {
+    let f = scratch(
+        "rational.xtm",
+        "(sys:load \"libs/core/rational.xtm\")\n\
+         (bind-func rat_show (lambda () (println \"sum\" (+ 3/4 (Rat 1 6)) 2) (printout 3/4 \"\\n\") 0))\n\
+         (rat_show)\n",
+    );
+    let out = zonal().arg("run").arg(&f).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "sum 11/12 2\n3/4\n");
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
 fn run_with_a_heap_limit_turns_a_runaway_string_into_an_error_and_goes_on() {
     let f = scratch(
         "doubling.scm",

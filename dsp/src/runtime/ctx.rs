@@ -995,10 +995,10 @@ impl Ctx {
         self.write_values(args, kinds, b" ", b"\n");
     }
 
-    /// xtlang's builtin `print`: the values as [`Ctx::println`] writes them, with nothing
-    /// between them and no newline.
+    /// xtlang's builtin `print`: one value as [`Ctx::println`] writes it (a vector's
+    /// lanes with a space between them), with no newline.
     pub fn print(&mut self, args: &[u64], kinds: &[u8]) {
-        self.write_values(args, kinds, b"", b"");
+        self.write_values(args, kinds, b" ", b"");
     }
 
     fn write_values(&mut self, args: &[u64], kinds: &[u8], between: &[u8], end: &[u8]) {
