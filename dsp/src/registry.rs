@@ -297,6 +297,8 @@ pub struct LiveCounts {
     pub closures: usize,
     pub zones: usize,
     pub code_blocks: usize,
+    /// Fault sites remembered for the code that is alive.
+    pub fault_sites: usize,
 }
 
 pub struct Registry {
@@ -712,7 +714,7 @@ impl Registry {
                 // starts its next one seeing them cleared.
                 let waits = self.busy_contexts();
                 if waits.is_empty() {
-                    self.release_stamps(&g.stamps);
+                    self.free_generation(&g);
                 } else {
                     self.dying.push(Dying {
                         generation: g,
@@ -742,6 +744,13 @@ impl Registry {
             .collect()
     }
 
+    /// Gives back what a generation no code can reach holds in the registry: its code
+    /// stamps and its fault sites. (Its code and zone are freed when `g` is dropped.)
+    fn free_generation(&mut self, g: &Gen) {
+        self.release_stamps(&g.stamps);
+        self.sites.forget(g.sites.clone());
+    }
+
     /// Frees the dying generations whose wait is over.
     fn free_passed(&mut self) {
         let mut i = 0;
@@ -752,8 +761,7 @@ impl Registry {
                 .all(|(w, n)| w.upgrade().is_none_or(|e| e.load(Ordering::Acquire) > *n));
             if over {
                 let d = self.dying.swap_remove(i);
-                self.release_stamps(&d.generation.stamps);
-                self.sites.forget(d.generation.sites.clone());
+                self.free_generation(&d.generation);
             } else {
                 i += 1;
             }
@@ -796,6 +804,7 @@ impl Registry {
             c.code_blocks += usize::from(g.code.is_some());
         }
         c.zones += self.val_zones.len();
+        c.fault_sites = self.sites.by_number.len();
         c
     }
 }

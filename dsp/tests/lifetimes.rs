@@ -85,6 +85,19 @@ fn definitions_whose_init_code_faults_use_up_nothing() {
     assert_eq!(call(&mut dsp, "arp5", &[]), DspValue::I64(19));
 }
 
+#[test]
+fn redefinitions_with_no_audio_running_forget_the_fault_sites_of_the_code_they_replace() {
+    let mut dsp = Dsp::new(DspConfig::default()).expect("a Dsp");
+    let def = |i: i64| format!("(bind-func stepper (lambda (p:i64* k:i64) (+ {i} (pref p k))))");
+    define(&mut dsp, &def(0));
+    let before = dsp.live();
+    assert!(before.fault_sites > 0, "{before:?}");
+    for i in 1..50 {
+        define(&mut dsp, &def(i));
+    }
+    assert_eq!(dsp.live(), before);
+}
+
 /// Issue 8's item 1, called from the control thread: `setg` stores a closure made by `mk`
 /// (in the default zone) into `holder`'s variable; then `setg` and `mk` are redefined.
 #[test]

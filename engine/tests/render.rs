@@ -88,6 +88,7 @@ fn a_thousand_redefinitions_while_playing_allocate_nothing_and_free_everything()
     assert_eq!(live.closures, baseline.closures);
     assert_eq!(live.zones, baseline.zones);
     assert_eq!(live.code_blocks, baseline.code_blocks);
+    assert_eq!(live.fault_sites, baseline.fault_sites);
 }
 
 #[test]
