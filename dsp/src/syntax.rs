@@ -160,6 +160,42 @@ impl<'a> Parser<'a> {
         })
     }
 
+    /// `(dotimes (i start count) body...)`: `count` passes with `i` from `start` up, as
+    /// `(let ((s start)) (dotimes (k count) (let ((i (+ s k))) body...)))` with names no
+    /// program can spell. `i` is a variable of the loop's own: setting it in the body
+    /// does not change the passes.
+    fn dotimes_from(
+        &mut self,
+        v: &Sexp,
+        start: &Sexp,
+        n: &Sexp,
+        body: &[Sexp],
+        whole: &Sexp,
+        name: &str,
+    ) -> Result<ExprKind> {
+        let sp = &whole.span;
+        let var = self.binder(v)?;
+        let first = Binder {
+            name: format!("{name} start"),
+            ty: var.ty.clone(),
+            span: start.span.clone(),
+        };
+        let pass = Binder {
+            name: format!("{name} pass"),
+            ty: var.ty.clone(),
+            span: n.span.clone(),
+        };
+        let start = self.expr(start)?;
+        let n = self.expr(n)?;
+        let from = self.node(ExprKind::Var(first.name.clone()), sp);
+        let k = self.node(ExprKind::Var(pass.name.clone()), sp);
+        let at = self.node(ExprKind::App("+".into(), vec![from, k]), sp);
+        let inner = ExprKind::Let(vec![(var, at)], self.body(body, whole, name)?);
+        let inner = self.node(inner, sp);
+        let each = self.node(ExprKind::Dotimes(pass, Box::new(n), vec![inner]), sp);
+        Ok(ExprKind::Let(vec![(first, start)], vec![each]))
+    }
+
     fn body(&mut self, forms: &[Sexp], whole: &Sexp, what: &str) -> Result<Vec<Expr>> {
         if forms.is_empty() {
             return syntax(
@@ -331,18 +367,22 @@ impl<'a> Parser<'a> {
                 };
                 ExprKind::Set(n.to_string(), Box::new(self.expr(&items[2])?))
             }
-            "dotimes" | "doloop" => {
-                let spec = items.get(1).and_then(Sexp::list);
-                let Some([v, n]) = spec else {
+            "dotimes" | "doloop" => match items.get(1).and_then(Sexp::list) {
+                Some([v, n]) => {
+                    let b = self.binder(v)?;
+                    let n = self.expr(n)?;
+                    ExprKind::Dotimes(b, Box::new(n), self.body(&items[2..], s, name)?)
+                }
+                Some([v, start, n]) => self.dotimes_from(v, start, n, &items[2..], s, name)?,
+                _ => {
                     return syntax(
-                        format!("{name} takes ({name} (i count) body...), found `{s}`"),
+                        format!(
+                            "{name} takes ({name} (i count) body...) or ({name} (i start count) body...), found `{s}`"
+                        ),
                         sp.as_ref(),
                     );
-                };
-                let b = self.binder(v)?;
-                let n = self.expr(n)?;
-                ExprKind::Dotimes(b, Box::new(n), self.body(&items[2..], s, name)?)
-            }
+                }
+            },
             "while" => {
                 if items.len() < 2 {
                     return syntax(
