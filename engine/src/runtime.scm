@@ -84,3 +84,6 @@
 (define (clock:clock) (exact->inexact (/ (now) *samplerate*)))
 (define (samples->clock t) (exact->inexact (/ t *samplerate*)))
 (define (clock->samples s) (exact (round (* s *samplerate*))))
+
+;; Extempore's other name for callback: (schedule TIME F ARGS ...)
+(define schedule callback)

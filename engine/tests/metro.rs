@@ -174,6 +174,21 @@ fn beat_callbacks_stay_on_their_beats_when_the_tempo_changes_after_scheduling() 
 }
 
 #[test]
+fn schedule_is_extempores_other_name_for_callback() {
+    let src = format!(
+        "{CLICKS}
+(define (strike-at n) (strike) (if (< n 2) (schedule (+ (now) 1000) 'strike-at (+ n 1))))
+(schedule 500 'strike-at 0)"
+    );
+    let r = render_source(&src, 0.1);
+    assert_eq!(r.summary.failures, 0);
+    assert_eq!(
+        onsets(&channel(&r.samples, 2, 0), 0.5, 1),
+        vec![500, 1500, 2500]
+    );
+}
+
+#[test]
 fn beat_callbacks_check_their_arguments() {
     let mut s = Session::headless(&SessionConfig::default()).unwrap();
     s.eval_source("(sys:load \"libs/core/scheduler.xtm\")", "s.xtm")
