@@ -891,6 +891,8 @@ pub fn canonical(head: &str) -> &str {
         "stack-alloc" => "salloc",
         "zone-alloc" => "zalloc",
         "heap-alloc" => "halloc",
+        // Extempore's libraries cast pointers with `cast`: the same as `convert`
+        "cast" => "convert",
         // Extempore's old names of its random number builtins (libs/base/base.xtm)
         "imp_randf" => "xtc_randf",
         "imp_randd" => "xtc_randd",

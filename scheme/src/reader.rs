@@ -3,8 +3,9 @@
 //! Beyond R7RS-small, xtlang type annotations read as plain symbols so that DSP code
 //! passes through untouched: `[`, `]`, `|`, `<`, `>`, `*` are ordinary symbol characters
 //! (square brackets are *not* list brackets), and `,` continues a symbol whose text so
-//! far contains `:` or starts with `<`, `[` or `|` (`tup:<i64,i64>*`, `<i64,i64>`,
-//! `[SAMPLE,i64]*`, `|4,float|`, as `bind-alias` and `bind-type` take them). Anywhere else
+//! far contains `:` or starts with `<`, `[`, `|` or `/` and a digit (`tup:<i64,i64>*`,
+//! `<i64,i64>`, `[SAMPLE,i64]*`, `|4,float|`, as `bind-alias` and `bind-type` take them,
+//! and `/4,float/*`, as `cast` does). Anywhere else
 //! `,` is `unquote`. Integers that do not fit in 64 bits read as flonums; there are no
 //! rationals: `6/3` reads as `2` and `1/4` as `0.25`.
 //!
@@ -488,14 +489,16 @@ impl Reader {
         Err(self.err(pos, format!("#\\{name} is not a character name")))
     }
 
-    /// A symbol or number token. `,` continues it after a `:` or a leading `<`, `[` or `|`.
+    /// A symbol or number token. `,` continues it after a `:`, a leading `<`, `[` or `|`,
+    /// or a leading `/` and digit (xtlang's types: `<i64,double>`, `/4,float/*`).
     fn read_token(&mut self) -> String {
         let mut tok = String::new();
         while let Some(c) = self.peek() {
             if is_delimiter(c) {
                 break;
             }
-            if c == ',' && !(tok.contains(':') || tok.starts_with(['<', '[', '|'])) {
+            let vector = tok.starts_with('/') && tok[1..].starts_with(|d: char| d.is_ascii_digit());
+            if c == ',' && !(vector || tok.contains(':') || tok.starts_with(['<', '[', '|'])) {
                 break;
             }
             tok.push(c);
@@ -675,6 +678,7 @@ mod tests {
             "[SAMPLE,SAMPLE,i64,i64,SAMPLE*]*",
             "|4,float|",
             "|2,[i64,i64]*|*",
+            "/4,float/*",
         ] {
             assert_eq!(one(s), sym(s));
         }
@@ -691,6 +695,10 @@ mod tests {
         };
         assert_eq!(items.len(), 2);
         assert_eq!(items[0].kind, sym("a"));
+        let DatumKind::List(items) = one("(/ 4 ,x)") else {
+            panic!("not a list")
+        };
+        assert_eq!(items.len(), 3);
     }
 
     #[test]
