@@ -666,6 +666,16 @@ impl Dsp {
         }
     }
 
+    /// Every definition of `name`, by its type: its bind-funcs of each type (a name
+    /// defined at several types is overloaded) and its generic templates.
+    pub fn definitions(&self, name: &str) -> Vec<Type> {
+        self.generics
+            .candidates(&self.reg, name)
+            .into_iter()
+            .map(|c| c.ty)
+            .collect()
+    }
+
     /// The name of the bind-func whose slot is `slot` (as [`Entry::slot`] and
     /// [`PreparedCall::slot`] give it).
     pub fn closure_name(&self, slot: u32) -> Option<String> {

@@ -432,6 +432,11 @@ impl Session {
         });
         let state = self.state.clone();
         self.interp
+            .register_native("xtc:cache:polyfunc-pretty-print", move |interp, args| {
+                polyfunc_pretty_print(interp, &state, args)
+            });
+        let state = self.state.clone();
+        self.interp
             .register_native("callback", move |interp, args| {
                 schedule(interp, &state, args)
             });
@@ -484,6 +489,36 @@ impl Session {
             }
         }
     }
+}
+
+/// `(xtc:cache:polyfunc-pretty-print "name")`: prints each definition of the bind-func
+/// `name`, one `name:TYPE` a line (Extempore's way to see a name's overloads).
+fn polyfunc_pretty_print(
+    interp: &mut Interp,
+    state: &Rc<RefCell<State>>,
+    args: &[Value],
+) -> Result<Value, Error> {
+    let usage =
+        "xtc:cache:polyfunc-pretty-print takes the name of a bind-func, as a string or a symbol";
+    let [v] = args else {
+        return Err(Error::new(ErrorKind::Native, usage));
+    };
+    let name = interp
+        .as_string(*v)
+        .or_else(|| interp.as_symbol(*v))
+        .ok_or_else(|| Error::new(ErrorKind::Native, usage))?;
+    let defs = state.borrow().dsp.definitions(&name);
+    let text = if defs.is_empty() {
+        format!("{name} has no xtlang definition\n")
+    } else {
+        defs.iter().map(|t| format!("{name}:{t}\n")).collect()
+    };
+    let text = interp.string(&text);
+    let display = interp
+        .lookup("display")
+        .ok_or_else(|| Error::new(ErrorKind::Native, "display is not defined"))?;
+    interp.apply(display, &[text])?;
+    Ok(interp.unspecified())
 }
 
 /// The beat clock's Scheme ([`Session`] evaluates it at start).

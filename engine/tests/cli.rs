@@ -52,6 +52,23 @@ fn run_prints_a_rational_as_numerator_over_denominator_through_its_print() {
 }
 
 #[test]
+fn run_prints_the_definitions_of_an_overloaded_name() {
+    let f = scratch(
+        "poly.xtm",
+        "(bind-func twice_or_fifth (lambda (x:i64) (* x 2)))\n\
+         (bind-func twice_or_fifth (lambda (x:double) (/ x 5.0)))\n\
+         (xtc:cache:polyfunc-pretty-print \"twice_or_fifth\")\n\
+         (xtc:cache:polyfunc-pretty-print 'unknown_name)\n",
+    );
+    let out = zonal().arg("run").arg(&f).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "twice_or_fifth:[double,double]*\ntwice_or_fifth:[i64,i64]*\nunknown_name has no xtlang definition\n"
+    );
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
 fn run_with_a_heap_limit_turns_a_runaway_string_into_an_error_and_goes_on() {
     let f = scratch(
         "doubling.scm",
