@@ -1,7 +1,7 @@
 //! The audio thread's load meter: how much of each buffer's time the DSP took, which
 //! closure took it, how loud each channel is, and which closure was running when a
-//! buffer missed its deadline. Read from Scheme with `(sys:audio-load)` and printed
-//! with `(sys:print-audio-load)` (the REPL's `,load`).
+//! buffer missed its deadline. Read from Scheme with `(sys:audio-report)` (the load alone
+//! with `(sys:audio-load)`) and printed with `(sys:print-audio-load)` (the REPL's `,load`).
 //!
 //! The audio thread only adds to and stores into atomics here (no allocation, no lock):
 //! nanoseconds per closure slot, the busiest buffer, per-channel peaks (as `f32` bits,
@@ -312,7 +312,9 @@ impl Report {
     }
 }
 
-/// Registers `(sys:audio-load)` and `(sys:print-audio-load)`. `name_of` names a
+/// Registers `(sys:audio-load)` (the load, a number, as Extempore's), `(sys:audio-report)`
+/// (everything, an association list) and `(sys:print-audio-load)`; each reads what
+/// happened since the last reading by any of them. `name_of` names a
 /// closure slot; `channels` is the session's channel count.
 pub(crate) fn register(
     interp: &mut Interp,
@@ -340,6 +342,11 @@ pub(crate) fn register(
     let r = Rc::clone(&read);
     interp.register_native("sys:audio-load", move |it, args| {
         let report = r("sys:audio-load", args)?;
+        Ok(it.float(report.load))
+    });
+    let r = Rc::clone(&read);
+    interp.register_native("sys:audio-report", move |it, args| {
+        let report = r("sys:audio-report", args)?;
         Ok(report_value(it, &report, channels))
     });
     interp.register_native("sys:print-audio-load", move |it, args| {

@@ -163,9 +163,9 @@ fn audio_load_in_a_live_no_audio_session_counts_the_clock() {
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     assert_eq!(reply(&mut editor), "Welcome to extempore!");
-    eval(&mut editor, "(sys:audio-load)");
+    eval(&mut editor, "(sys:audio-report)");
     std::thread::sleep(Duration::from_secs(1));
-    eval(&mut editor, "(define r (sys:audio-load))");
+    eval(&mut editor, "(define r (sys:audio-report))");
     let number = |editor: &mut TcpStream, src: &str| -> f64 {
         let text = eval(editor, src);
         text.parse().unwrap_or_else(|_| panic!("{src} gave {text}"))

@@ -1,6 +1,7 @@
-//! `(sys:audio-load)` in a session rendered offline: the seconds rendered, each
+//! `(sys:audio-report)` in a session rendered offline: the seconds rendered, each
 //! channel's peak and RMS, the entry closure's share of the time, and the closure that
-//! was running when a buffer took longer than it lasts.
+//! was running when a buffer took longer than it lasts; `(sys:audio-load)`, the load
+//! alone, a number as Extempore's.
 
 use zonal_engine::offline::OfflineSession;
 
@@ -19,7 +20,7 @@ fn audio_load_reports_levels_and_the_entry_of_an_offline_render() {
     let mut s = OfflineSession::new(&Default::default()).unwrap();
     s.eval(SINE).unwrap();
     s.render(1.0);
-    s.eval("(define r (sys:audio-load))").unwrap();
+    s.eval("(define r (sys:audio-report))").unwrap();
     assert_eq!(number(&mut s, "(cadr (assq 'seconds r))"), 1.0);
     for c in 0..2 {
         let peak = number(
@@ -51,22 +52,37 @@ fn audio_load_reports_levels_and_the_entry_of_an_offline_render() {
     assert_eq!(s.eval("(cadr (assq 'xruns r))").unwrap(), "#f");
     // a second reading covers only what was rendered since the first
     s.render(0.5);
-    s.eval("(define r2 (sys:audio-load))").unwrap();
+    s.eval("(define r2 (sys:audio-report))").unwrap();
     assert_eq!(number(&mut s, "(cadr (assq 'seconds r2))"), 0.5);
-    s.eval("(define r3 (sys:audio-load))").unwrap();
+    s.eval("(define r3 (sys:audio-report))").unwrap();
     assert_eq!(number(&mut s, "(cadr (assq 'seconds r3))"), 0.0);
     assert_eq!(
         s.eval("(cdr (assq 'closures r3))").unwrap(),
         "()",
         "nothing ran since the last reading"
     );
-    let err = s.eval("(sys:audio-load 1)").unwrap_err();
+    let err = s.eval("(sys:audio-report 1)").unwrap_err();
     assert!(
         err.to_string()
-            .contains("sys:audio-load takes no arguments: (sys:audio-load)"),
+            .contains("sys:audio-report takes no arguments: (sys:audio-report)"),
         "{err}"
     );
     s.eval("(sys:print-audio-load)").unwrap();
+}
+
+#[test]
+fn audio_load_is_a_number_as_in_extempore() {
+    let mut s = OfflineSession::new(&Default::default()).unwrap();
+    s.eval(SINE).unwrap();
+    s.render(0.5);
+    // Extempore's mtaudio example prints (* 100. (sys:audio-load)) as a percentage
+    let percent = number(&mut s, "(* 100. (sys:audio-load))");
+    assert!(percent > 0.0 && percent < 100.0, "load {percent}%");
+    assert_eq!(
+        number(&mut s, "(sys:audio-load)"),
+        0.0,
+        "nothing rendered since"
+    );
 }
 
 #[test]
@@ -81,7 +97,7 @@ fn a_missed_deadline_names_the_closure_that_was_running() {
     )
     .unwrap();
     s.render(0.01);
-    s.eval("(define r (sys:audio-load))").unwrap();
+    s.eval("(define r (sys:audio-report))").unwrap();
     let misses = number(&mut s, "(cadr (assq 'deadline-misses r))");
     assert!(misses >= 1.0, "{misses} misses");
     assert_eq!(
