@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${EXTEMPORE:?set EXTEMPORE to a checkout (or bare clone) of github.com/digego/extempore}"
 REV=${REV:-HEAD}
-EXAMPLES=${EXAMPLES:-"hello-sine hello-stereo hello-sweep audio_101 scheduler topclock_metro fmsynth"}
+EXAMPLES=${EXAMPLES:-"hello-sine hello-stereo hello-sweep audio_101 scheduler topclock_metro fmsynth hello-mt mtaudio"}
 if [ -n "${ZONAL:-}" ]; then
   zonal=$(realpath "$ZONAL")
 else
@@ -81,6 +81,24 @@ X
 (xtmtest-result (audiotest_rms_range take 0 0 95000) 0 "silent until the next bar")
 (xtmtest-result (rises? take 0 (map (lambda (k) (+ 96000 (* k 6000))) (range 16))) #t
                 "a note every quarter beat from beat 4 at 120 bpm")
+(xtmtest-result (< (audiotest_peak take 0) 1.0) #t "no clipping")
+X
+    ;;
+    hello-mt) cat <<'X'
+(define take (render-for 1.0))
+;; three closures on their own lanes, summed by the DSPMT closure
+(xtmtest-result (louder? take 0 330.0 440.0 4800 48000) #t "330 Hz from the first lane")
+(xtmtest-result (louder? take 0 550.0 440.0 4800 48000) #t "550 Hz from the second")
+(xtmtest-result (louder? take 0 770.0 440.0 4800 48000) #t "770 Hz from the third")
+X
+    ;;
+    mtaudio) cat <<'X'
+(define take (render-for 4.0))
+;; three instruments on lanes, mixed through a reverb by the DSPMT closure: quiet until
+;; the next bar (beat 4, sample 96,000), then a note on each instrument every quarter beat
+(xtmtest-result (audiotest_rms_range take 0 0 95000) 0 "silent until the next bar")
+(xtmtest-result (>= (hits take 0 96000 192000) 8) #t "notes every quarter beat")
+(xtmtest-result (> (audiotest_rms_range take 1 96000 192000) 0.01) #t "both channels")
 (xtmtest-result (< (audiotest_peak take 0) 1.0) #t "no clipping")
 X
     ;;
