@@ -34,7 +34,7 @@ use crate::registry::Registry;
 use crate::runtime::Zone;
 use crate::runtime::arena::Arena;
 use crate::runtime::shadow::strip;
-use crate::runtime::vars::{self, Slot, VarEntry};
+use crate::runtime::vars::{self, VarEntry};
 use crate::types::Type;
 
 /// How deep closures held by closures are walked.
@@ -180,12 +180,7 @@ impl Planner<'_> {
 
     /// Where variable `v` of the closure with environment `env` keeps its value.
     fn place(&self, env: u64, v: &VarEntry) -> Option<u64> {
-        let slot = Slot {
-            type_id: v.type_id,
-            offset: v.offset,
-            cell: v.cell,
-        };
-        vars::value_addr(self.arena, env, slot)
+        vars::value_addr(self.arena, env, v.slot())
     }
 
     /// The live allocation `p` points to the start of, in `zone`: (start, length).

@@ -678,6 +678,7 @@ impl Compiler<'_> {
                     type_id: self.reg.type_id(&info.ty),
                     offset: 8 * slot as u32,
                     cell: info.is_cell(),
+                    closure: matches!(info.ty, Type::Closure(..)),
                 });
             }
             // a closure's first MAX_VARS variables are reachable by name (a bound the

@@ -686,6 +686,9 @@ impl Cx<'_> {
     /// local closure, from the annotation.
     fn env_var(&mut self, e: &Expr, ev: &EnvVar) -> Result<Type> {
         let sp = e.span.as_ref();
+        if !ev.path.is_empty() {
+            return self.env_path(e, ev);
+        }
         let (clo, var) = (&ev.closure, &ev.var);
         let unbound = |m: String| DspError::new(crate::error::DspErrorKind::Unbound, m, sp);
         let ty = if let Some(v) = self.lookup(clo) {
@@ -735,6 +738,75 @@ impl Cx<'_> {
             self.unify(&ty, &vt, &format!("({clo}.{var} value)"), sp)?;
         }
         Ok(ty)
+    }
+
+    /// `(clo.inner.var:TYPE [value])`: `inner` is a closure held in a variable of `clo`,
+    /// found by name when the access runs, as `var` is; `var`'s type must be given (only
+    /// the outermost closure's variables are known here).
+    fn env_path(&mut self, e: &Expr, ev: &EnvVar) -> Result<Type> {
+        let sp = e.span.as_ref();
+        let whole = format!("{}.{}.{}", ev.closure, ev.path.join("."), ev.var);
+        let clo = &ev.closure;
+        if let Some(v) = self.lookup(clo) {
+            self.out.refs.insert(e.id, Ref::Local(v));
+            let ct = self.out.vars[v].ty.clone();
+            if !matches!(self.shallow(&ct), Type::Closure(..)) {
+                return Err(type_err(
+                    format!("{whole}: {clo} is {}, not a closure", self.show(&ct)),
+                    sp,
+                ));
+            }
+        } else if clo == self.self_name {
+            return Err(DspError::new(
+                crate::error::DspErrorKind::Unbound,
+                format!(
+                    "{whole}: {clo} is being defined here; inside it, use {} by name",
+                    ev.path[0]
+                ),
+                sp,
+            ));
+        } else if let Some(gt) = self.globals.val(clo) {
+            if !matches!(gt, Type::Closure(..)) {
+                return Err(type_err(
+                    format!("{whole}: {clo} is {gt}, not a closure"),
+                    sp,
+                ));
+            }
+            self.out.refs.insert(e.id, Ref::Global(clo.clone()));
+        } else if let Some(vars) = self.globals.closure_vars(clo) {
+            self.out.refs.insert(e.id, Ref::Func(clo.clone()));
+            let inner = &ev.path[0];
+            let t = find_var(clo, inner, &vars, None).map_err(|e| DspError {
+                span: sp.cloned(),
+                ..e
+            })?;
+            if !matches!(t, Type::Closure(..)) {
+                return Err(type_err(
+                    format!("{whole}: {clo}.{inner} is {t}, not a closure"),
+                    sp,
+                ));
+            }
+        } else {
+            return Err(DspError::new(
+                crate::error::DspErrorKind::Unbound,
+                format!("{whole}: {clo} is not defined"),
+                sp,
+            ));
+        }
+        // the type given, or the value's (the closure's table checks it when it runs)
+        match (&ev.ty, &ev.value) {
+            (Some(ty), Some(v)) => {
+                let vt = self.expr(v, Some(ty))?;
+                self.unify(ty, &vt, &format!("({whole} value)"), sp)?;
+                Ok(ty.clone())
+            }
+            (Some(ty), None) => Ok(ty.clone()),
+            (None, Some(v)) => self.expr(v, None),
+            (None, None) => Err(type_err(
+                format!("{whole}: give the variable's type, e.g. ({whole}:double)"),
+                sp,
+            )),
+        }
     }
 
     fn global(&mut self, name: &str, id: usize, sp: Option<&Span>) -> Result<Type> {

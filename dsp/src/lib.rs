@@ -607,12 +607,7 @@ impl Dsp {
         let place = entry
             .filter(|_| self.arena.read(clo + 8, &mut env))
             .and_then(|e| {
-                let slot = runtime::vars::Slot {
-                    type_id: e.type_id,
-                    offset: e.offset,
-                    cell: e.cell,
-                };
-                runtime::vars::value_addr(&self.arena, u64::from_le_bytes(env), slot)
+                runtime::vars::value_addr(&self.arena, u64::from_le_bytes(env), e.slot())
             });
         let addr = place.ok_or_else(|| {
             err(

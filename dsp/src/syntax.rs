@@ -69,10 +69,13 @@ pub enum ExprKind {
     EnvVar(EnvVar),
 }
 
-/// The parts of a `closure.var` access.
+/// The parts of a `closure.var` access, or of `closure.inner.var`, a variable of a
+/// closure held in a variable of `closure` (as deep as the path goes).
 #[derive(Debug)]
 pub struct EnvVar {
     pub closure: String,
+    /// The closure variables between `closure` and `var`, outermost first.
+    pub path: Vec<String>,
     pub var: String,
     pub ty: Option<Type>,
     pub value: Option<Box<Expr>>,
@@ -786,7 +789,7 @@ impl<'a> Parser<'a> {
     /// `(clo.var[:TYPE])` or `(clo.var[:TYPE] value)`.
     fn env_var(&mut self, s: &Sexp, items: &[Sexp]) -> Result<ExprKind> {
         let head = self.binder(&items[0])?;
-        let Some((closure, var)) = env_var_parts(&head.name) else {
+        let Some((closure, path, var)) = env_var_parts(&head.name) else {
             return syntax(
                 format!("`{}` is not closure.variable", head.name),
                 s.span.as_ref(),
@@ -807,6 +810,7 @@ impl<'a> Parser<'a> {
         };
         Ok(ExprKind::EnvVar(EnvVar {
             closure: closure.to_string(),
+            path: path.into_iter().map(str::to_string).collect(),
             var: var.to_string(),
             ty: head.ty,
             value,
@@ -917,12 +921,18 @@ fn mentions(s: &Sexp, name: &str) -> bool {
     }
 }
 
-/// `("osc", "phase")` for `osc.phase` or `osc.phase:double`: a name, a dot, a name.
-pub fn env_var_parts(head: &str) -> Option<(&str, &str)> {
+/// `("osc", [], "phase")` for `osc.phase` or `osc.phase:double`, `("dsp", ["inst"],
+/// "freq")` for `dsp.inst.freq`: names joined by dots.
+pub fn env_var_parts(head: &str) -> Option<(&str, Vec<&str>, &str)> {
     let name = head.split_once(':').map_or(head, |(n, _)| n);
-    let (closure, var) = name.split_once('.')?;
-    let ident = |p: &str| p.chars().next().is_some_and(|c| !c.is_ascii_digit()) && !p.contains('.');
-    (ident(closure) && ident(var)).then_some((closure, var))
+    let mut parts: Vec<&str> = name.split('.').collect();
+    let ident = |p: &&str| p.chars().next().is_some_and(|c| !c.is_ascii_digit());
+    if parts.len() < 2 || !parts.iter().all(ident) {
+        return None;
+    }
+    let var = parts.pop()?;
+    let closure = parts.remove(0);
+    Some((closure, parts, var))
 }
 
 /// A type error at `span`.

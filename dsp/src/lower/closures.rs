@@ -56,11 +56,17 @@ impl FnCx<'_, '_> {
 
     /// `(clo.var[:TYPE] [value])`: the closure's variable table (through the code table)
     /// gives the runtime the variable's place; it faults when the closure has no variable
-    /// of that name and type.
+    /// of that name and type. `(clo.inner.var ...)` first reads the closure held in
+    /// `clo`'s variable `inner` (any closure type), and so on down the path.
     pub(super) fn env_var(&mut self, e: &Expr, ev: &EnvVar, t: &Type) -> Result<Option<Value>> {
         let sp = e.span.as_ref();
-        let site = self.linker.site(&format!("{}.{}", ev.closure, ev.var), sp);
-        let clo = match self.typed.refs.get(&e.id).cloned() {
+        let mut whole = ev.closure.clone();
+        for p in ev.path.iter().chain([&ev.var]) {
+            whole.push('.');
+            whole.push_str(p);
+        }
+        let site = self.linker.site(&whole, sp);
+        let mut clo = match self.typed.refs.get(&e.id).cloned() {
             Some(Ref::Local(v)) => self
                 .read_var(v, site)?
                 .ok_or_else(|| internal("closure variable without a value"))?,
@@ -79,13 +85,32 @@ impl FnCx<'_, '_> {
             return Err(DspError::new(
                 DspErrorKind::Type,
                 format!(
-                    "{}.{}: a {t} closure variable is not reached from outside the closure; hold a pointer to it instead",
-                    ev.closure, ev.var
+                    "{whole}: a {t} closure variable is not reached from outside the closure; hold a pointer to it instead"
                 ),
                 sp,
             ));
         }
         let ty = clif(t, sp)?.ok_or_else(|| internal("void closure variable"))?;
+        for inner in &ev.path {
+            let at = self.env_slot(clo, inner, crate::runtime::vars::ANY_CLOSURE, site)?;
+            clo = self.load(types::I64, at, 0, 8, site)?;
+        }
+        let tid = self.linker.type_id(t);
+        let addr = self.env_slot(clo, &ev.var, tid, site)?;
+        let size = t.size();
+        Ok(Some(match value {
+            Some(v) => {
+                self.store(v, addr, 0, size, site);
+                v
+            }
+            None => self.load(ty, addr, 0, size, site)?,
+        }))
+    }
+
+    /// The address of variable `name` of type id `tid` (or any closure, with
+    /// [`ANY_CLOSURE`](crate::runtime::vars::ANY_CLOSURE)) in closure `clo`'s environment,
+    /// found through its code's variable table; a fault when it has none.
+    fn env_slot(&mut self, clo: Value, name: &str, tid: u64, site: u32) -> Result<Value> {
         let rec = self.check(clo, 0, 16, site, true, false);
         let stamp = self.b.ins().load(types::I64, MemFlagsData::new(), rec, 0);
         let env = self.b.ins().load(types::I64, MemFlagsData::new(), rec, 8);
@@ -96,9 +121,8 @@ impl FnCx<'_, '_> {
             entry,
             crate::registry::CODE_VARS,
         );
-        let name = self.linker.string(&ev.var)?;
+        let name = self.linker.string(name)?;
         let name = self.b.ins().iconst(types::I64, name as i64);
-        let tid = self.linker.type_id(t);
         let tid = self.b.ins().iconst(types::I64, tid as i64);
         let s = self.b.ins().iconst(types::I32, i64::from(site));
         let p = [types::I64; 5];
@@ -112,13 +136,6 @@ impl FnCx<'_, '_> {
             )
             .ok_or_else(|| internal("zonal_env_var has a result"))?;
         self.check_fault();
-        let size = t.size();
-        Ok(Some(match value {
-            Some(v) => {
-                self.store(v, addr, 0, size, site);
-                v
-            }
-            None => self.load(ty, addr, 0, size, site)?,
-        }))
+        Ok(addr)
     }
 }

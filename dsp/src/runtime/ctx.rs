@@ -689,7 +689,7 @@ impl Ctx {
         let found = arena
             .c_str(name, 256)
             .and_then(|n| super::vars::lookup(arena, table, n))
-            .filter(|slot| slot.type_id == type_id)
+            .filter(|slot| slot.is(type_id))
             .and_then(|slot| super::vars::value_addr(arena, env, slot));
         match found {
             Some(addr) => addr,

@@ -29,6 +29,11 @@ pub const ENTRY_BYTES: usize = 24;
 /// Entry flag: the environment slot holds the address of the variable's shared cell (a
 /// captured variable that is `set!`), not the value itself.
 pub const FLAG_CELL: u32 = 1;
+/// Entry flag: the variable holds a closure (the middle of a `clo.inner.var` path may be
+/// a closure of any type).
+pub const FLAG_CLOSURE: u32 = 2;
+/// The type id a lookup gives to accept a variable of any closure type.
+pub const ANY_CLOSURE: u64 = u64::MAX;
 /// Longest variable or type name read back from a table.
 const MAX_NAME: usize = 256;
 /// Most entries a table holds. The table lives in memory DSP code can overwrite, and the
@@ -47,6 +52,20 @@ pub struct VarEntry {
     pub offset: u32,
     /// The slot holds the address of a shared cell.
     pub cell: bool,
+    /// The variable holds a closure.
+    pub closure: bool,
+}
+
+impl VarEntry {
+    /// The entry as a lookup reads it.
+    pub fn slot(&self) -> Slot {
+        Slot {
+            type_id: self.type_id,
+            offset: self.offset,
+            cell: self.cell,
+            closure: self.closure,
+        }
+    }
 }
 
 /// The table of the closure of definition `closure` with `vars`, as bytes.
@@ -64,7 +83,7 @@ pub fn encode(closure: &str, vars: &[VarEntry]) -> Vec<u8> {
         entries.extend_from_slice(&string(&v.name).to_le_bytes());
         entries.extend_from_slice(&string(&v.ty).to_le_bytes());
         entries.extend_from_slice(&v.offset.to_le_bytes());
-        let flags = if v.cell { FLAG_CELL } else { 0 };
+        let flags = (u32::from(v.cell) * FLAG_CELL) | (u32::from(v.closure) * FLAG_CLOSURE);
         entries.extend_from_slice(&flags.to_le_bytes());
         entries.extend_from_slice(&v.type_id.to_le_bytes());
     }
@@ -85,6 +104,15 @@ pub struct Slot {
     pub type_id: u64,
     pub offset: u32,
     pub cell: bool,
+    pub closure: bool,
+}
+
+impl Slot {
+    /// The variable is of type id `type_id`, or holds a closure and `type_id` is
+    /// [`ANY_CLOSURE`].
+    pub fn is(&self, type_id: u64) -> bool {
+        self.type_id == type_id || (type_id == ANY_CLOSURE && self.closure)
+    }
 }
 
 /// The header of the table at `table`: (entries, total bytes, own-name offset).
@@ -123,6 +151,7 @@ fn entry(arena: &Arena, table: u64, i: u32) -> Option<(u32, u32, Slot)> {
             type_id: u64::from_le_bytes(id),
             offset: word(8),
             cell: word(12) & FLAG_CELL != 0,
+            closure: word(12) & FLAG_CLOSURE != 0,
         },
     ))
 }
@@ -176,6 +205,7 @@ pub fn decode(arena: &Arena, table: u64) -> Option<(String, Vec<VarEntry>)> {
             type_id: slot.type_id,
             offset: slot.offset,
             cell: slot.cell,
+            closure: slot.closure,
         });
     }
     Some((closure, vars))
@@ -193,6 +223,7 @@ mod tests {
                 type_id: 3,
                 offset: 0,
                 cell: false,
+                closure: false,
             },
             VarEntry {
                 name: "i".into(),
@@ -200,6 +231,7 @@ mod tests {
                 type_id: 3,
                 offset: 8,
                 cell: true,
+                closure: false,
             },
         ]
     }
@@ -219,6 +251,27 @@ mod tests {
     }
 
     #[test]
+    fn a_closure_variable_matches_any_closure_type_and_others_only_their_own() {
+        let arena = Arena::new(1 << 20).expect("arena");
+        let table = arena.alloc_block(4096).expect("block").addr();
+        let mut vars = entries();
+        vars.push(VarEntry {
+            name: "voice".into(),
+            ty: "[float,i64]*".into(),
+            type_id: 9,
+            offset: 16,
+            cell: false,
+            closure: true,
+        });
+        assert!(arena.write(table, &encode("synth", &vars)));
+        assert_eq!(decode(&arena, table), Some(("synth".into(), vars)));
+        let voice = lookup(&arena, table, b"voice").expect("voice");
+        assert!(voice.is(9) && voice.is(ANY_CLOSURE) && !voice.is(3));
+        let i = lookup(&arena, table, b"i").expect("i");
+        assert!(i.is(3) && !i.is(ANY_CLOSURE));
+    }
+
+    #[test]
     fn reads_back_what_was_written_and_rejects_damage() {
         let arena = Arena::new(1 << 20).expect("arena");
         let block = arena.alloc_block(4096).expect("block");
@@ -231,7 +284,8 @@ mod tests {
             Some(Slot {
                 type_id: 3,
                 offset: 8,
-                cell: true
+                cell: true,
+                closure: false,
             })
         );
         assert_eq!(lookup(&arena, table, b"j"), None);
