@@ -45,6 +45,7 @@ impl crate::Dsp {
             zone_bytes: self.cfg.audio_zone_bytes as u64,
             reserve_bytes: self.cfg.audio_reserve_bytes as u64,
             ring_bytes: self.cfg.message_ring_bytes,
+            commit: self.cfg.commit_audio_memory,
             ..AudioConfig::default()
         };
         let ctx = Box::new(
@@ -54,7 +55,9 @@ impl crate::Dsp {
             .arena
             .alloc_block((2 * IO_SAMPLES * 8) as u64)
             .map_err(|e| err(DspErrorKind::Alloc, e.to_string()))?;
-        io.touch();
+        if self.cfg.commit_audio_memory {
+            io.touch();
+        }
         let half = (IO_SAMPLES * 8) as u64;
         let io_ptrs = (
             self.arena.tag(io.addr(), half, 0),

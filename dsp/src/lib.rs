@@ -110,6 +110,10 @@ pub struct DspConfig {
     /// The arena: all memory DSP code can address (reserved, committed when touched).
     pub arena_bytes: usize,
     pub message_ring_bytes: usize,
+    /// Commit the memory of every audio context ([`Dsp::audio_ctx`], [`Dsp::audio_lane`])
+    /// when it is made, so a device's audio thread never takes a page fault (default on).
+    /// Off for an offline render: its pages are committed as they are first used.
+    pub commit_audio_memory: bool,
     /// Compile a bind-func's native code at its first use rather than at its definition
     /// (see [`lazy`]; the engine's setting, off by default). Off, every definition is
     /// compiled at once, so an [`AudioCtx`] made before it gets it with the next swap.
@@ -125,6 +129,7 @@ impl Default for DspConfig {
             audio_reserve_bytes: 4 << 20,
             arena_bytes: 4 << 30,
             message_ring_bytes: 64 << 10,
+            commit_audio_memory: true,
             lazy: false,
         }
     }
@@ -767,6 +772,7 @@ impl Dsp {
             zone_bytes: self.cfg.audio_zone_bytes as u64,
             reserve_bytes: self.cfg.audio_reserve_bytes as u64,
             ring_bytes: self.cfg.message_ring_bytes,
+            commit: self.cfg.commit_audio_memory,
             ..AudioConfig::default()
         };
         let mut ctx = Box::new(
@@ -784,7 +790,9 @@ impl Dsp {
             .arena
             .alloc_block((2 * IO_SAMPLES * 8) as u64)
             .map_err(|e| err(DspErrorKind::Alloc, e.to_string()))?;
-        io.touch();
+        if self.cfg.commit_audio_memory {
+            io.touch();
+        }
         let half = (IO_SAMPLES * 8) as u64;
         let io_ptrs = (
             self.arena.tag(io.addr(), half, 0),

@@ -40,5 +40,6 @@ pub mod server;
 pub mod session;
 pub mod testing;
 pub mod watchdog;
+pub mod wav;
 pub mod workers;
 pub mod xtmacro;

@@ -81,7 +81,7 @@ pub struct OfflineSession {
 impl OfflineSession {
     /// A fresh session rendering 64-frame buffers.
     pub fn new(cfg: &SessionConfig) -> Result<OfflineSession, zonal_dsp::DspError> {
-        let (session, processor) = Session::with_audio(cfg)?;
+        let (session, processor) = Session::offline(cfg)?;
         Ok(OfflineSession {
             session,
             processor,

@@ -208,7 +208,7 @@ fn start_session(
     files: &[PathBuf],
     cfg: &RenderConfig,
 ) -> anyhow::Result<(Session, Processor, usize)> {
-    let (mut session, processor) = Session::with_audio(&cfg.session)
+    let (mut session, processor) = Session::offline(&cfg.session)
         .map_err(|e| anyhow::anyhow!("cannot start the DSP compiler: {e}"))?;
     let mut failures = 0;
     for file in files {
@@ -378,14 +378,33 @@ struct Levels {
     clipped: usize,
 }
 
+/// Samples [`Levels::add`] takes side by side (independent sums the compiler keeps in
+/// vector registers).
+const LEVEL_LANES: usize = 8;
+
 impl Levels {
     fn add(&mut self, samples: &[f32]) {
         self.samples += samples.len();
-        for &s in samples {
-            self.peak = self.peak.max(s.abs());
-            self.sum_sq += f64::from(s) * f64::from(s);
-            self.clipped += usize::from(s.abs() >= 1.0);
+        let mut peak = [0.0f32; LEVEL_LANES];
+        let mut sum = [0.0f64; LEVEL_LANES];
+        let mut clipped = [0u32; LEVEL_LANES];
+        let mut lanes = samples.chunks_exact(LEVEL_LANES);
+        for chunk in &mut lanes {
+            for i in 0..LEVEL_LANES {
+                let s = chunk[i];
+                peak[i] = peak[i].max(s.abs());
+                sum[i] += f64::from(s) * f64::from(s);
+                clipped[i] += u32::from(s.abs() >= 1.0);
+            }
         }
+        for (i, &s) in lanes.remainder().iter().enumerate() {
+            peak[i] = peak[i].max(s.abs());
+            sum[i] += f64::from(s) * f64::from(s);
+            clipped[i] += u32::from(s.abs() >= 1.0);
+        }
+        self.peak = peak.iter().fold(self.peak, |a, &b| a.max(b));
+        self.sum_sq += sum.iter().sum::<f64>();
+        self.clipped += clipped.iter().map(|&c| c as usize).sum::<usize>();
     }
 
     fn summary(
@@ -408,52 +427,37 @@ impl Levels {
     }
 }
 
-/// A WAV file being written a stretch at a time.
+/// A WAV file being written a stretch at a time ([`crate::wav`]).
 struct WavSink {
-    writer: hound::WavWriter<std::io::BufWriter<std::fs::File>>,
-    format: SampleFormat,
+    writer: crate::wav::WavWriter<std::fs::File>,
     path: PathBuf,
 }
 
 impl WavSink {
     fn create(path: &Path, cfg: &RenderConfig) -> anyhow::Result<WavSink> {
-        let (bits, sample_format) = match cfg.format {
-            SampleFormat::F32 => (32, hound::SampleFormat::Float),
-            SampleFormat::I16 => (16, hound::SampleFormat::Int),
-            SampleFormat::I24 => (24, hound::SampleFormat::Int),
-        };
-        let spec = hound::WavSpec {
-            channels: u16::try_from(cfg.session.channels)
-                .context("too many channels for a WAV file")?,
-            sample_rate: cfg.session.sample_rate,
-            bits_per_sample: bits,
-            sample_format,
-        };
-        let writer = hound::WavWriter::create(path, spec)
+        let channels =
+            u16::try_from(cfg.session.channels).context("too many channels for a WAV file")?;
+        let file = std::fs::File::create(path)
             .with_context(|| format!("cannot create {}", path.display()))?;
+        let writer =
+            crate::wav::WavWriter::new(file, cfg.format, channels, cfg.session.sample_rate)
+                .with_context(|| format!("cannot create {}", path.display()))?;
         Ok(WavSink {
             writer,
-            format: cfg.format,
             path: path.to_path_buf(),
         })
     }
 
     fn write(&mut self, samples: &[f32]) -> anyhow::Result<()> {
-        let w = &mut self.writer;
-        for &s in samples {
-            match self.format {
-                SampleFormat::F32 => w.write_sample(s),
-                SampleFormat::I16 => w.write_sample((s * 32767.0).round() as i16),
-                SampleFormat::I24 => w.write_sample((s * 8_388_607.0).round() as i32),
-            }
-            .with_context(|| format!("cannot write {}", self.path.display()))?;
-        }
-        Ok(())
+        self.writer
+            .write(samples)
+            .with_context(|| format!("cannot write {}", self.path.display()))
     }
 
     fn finish(self) -> anyhow::Result<()> {
         self.writer
-            .finalize()
+            .finish()
+            .map(drop)
             .with_context(|| format!("cannot finish {}", self.path.display()))
     }
 }

@@ -104,7 +104,8 @@ impl Default for ControlConfig {
     }
 }
 
-/// Sizes for an audio-thread context; all of it is committed (touched) at construction.
+/// Sizes for an audio-thread context; all of it is committed (touched) at construction
+/// unless [`AudioConfig::commit`] is off.
 #[derive(Clone, Debug)]
 pub struct AudioConfig {
     /// The audio zone, reset after every buffer.
@@ -124,6 +125,10 @@ pub struct AudioConfig {
     /// thread must have this much more than the engine's own frames: audio threads are
     /// made with at least 2 MiB on Linux and 512 KiB on macOS).
     pub native_stack_bytes: u64,
+    /// Commit every page of the audio zone, reserve, heap and stack at construction, so
+    /// the audio thread never takes a page fault (a device's thread). Off for an offline
+    /// render, whose pages are committed as they are first used.
+    pub commit: bool,
 }
 
 impl Default for AudioConfig {
@@ -136,6 +141,7 @@ impl Default for AudioConfig {
             ring_bytes: 64 << 10,
             max_depth: 1_000_000,
             native_stack_bytes: AUDIO_NATIVE_STACK,
+            commit: true,
         }
     }
 }
@@ -383,11 +389,13 @@ impl Ctx {
         }
         let arena = Arc::clone(&control.arena);
         let base = Zone::new(&arena, cfg.zone_bytes, "audio zone")?;
-        base.touch();
-        let reserve = Reserve::new(&arena, cfg.reserve_bytes)?;
-        let mut heap = HeapPool::new(&arena, cfg.heap_bytes, true)?;
+        let reserve = Reserve::new(&arena, cfg.reserve_bytes, cfg.commit)?;
+        let mut heap = HeapPool::new(&arena, cfg.heap_bytes, cfg.commit)?;
         let stack = arena.alloc_block(cfg.stack_bytes)?;
-        stack.touch();
+        if cfg.commit {
+            base.touch();
+            stack.touch();
+        }
         let (ring, reader) = message_ring(cfg.ring_bytes);
         let to_control = control.heap.remote();
         control.remotes.retain(|r| !r.is_abandoned());
@@ -536,6 +544,19 @@ impl Ctx {
     #[cfg(test)]
     pub fn heap_live(&self) -> usize {
         self.heap.live()
+    }
+
+    /// The address ranges of the `halloc` pool and the `salloc` stack.
+    // Only the runtime's tests use this; the compiler does not.
+    #[cfg(test)]
+    pub fn heap_and_stack(&self) -> [(u64, u64); 2] {
+        [
+            self.heap.range(),
+            (
+                self.stack.addr(),
+                self.stack.addr() + self.stack.len() as u64,
+            ),
+        ]
     }
 
     /// Frees from the other thread lost to a full deferred-free ring, and frees from the

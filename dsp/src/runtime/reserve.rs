@@ -1,5 +1,5 @@
-//! The bounded reserve: pre-touched arena memory the audio thread carves memzones and zone
-//! overflow from, as a stack.
+//! The bounded reserve: arena memory (committed in advance for a device's audio thread)
+//! the audio thread carves memzones and zone overflow from, as a stack.
 //!
 //! `memzone` bodies nest, and only the top zone allocates, so everything taken from the
 //! reserve is released in the reverse order it was taken: a bump pointer with marks is
@@ -12,7 +12,7 @@ use super::arena::{Arena, ArenaBlock, ArenaError};
 use super::shadow::{GRANULE, round_up};
 use std::sync::Arc;
 
-/// A stack of bytes carved from one pre-touched arena block.
+/// A stack of bytes carved from one arena block.
 #[derive(Debug)]
 pub struct Reserve {
     block: ArenaBlock,
@@ -21,10 +21,13 @@ pub struct Reserve {
 }
 
 impl Reserve {
-    /// Carves `bytes` from the arena and commits every page now.
-    pub fn new(arena: &Arc<Arena>, bytes: u64) -> Result<Reserve, ArenaError> {
+    /// Carves `bytes` from the arena; `commit` commits every page now (a device's audio
+    /// thread), otherwise pages are committed when first used (an offline render).
+    pub fn new(arena: &Arc<Arena>, bytes: u64, commit: bool) -> Result<Reserve, ArenaError> {
         let block = arena.alloc_block(bytes)?;
-        block.touch();
+        if commit {
+            block.touch();
+        }
         Ok(Reserve {
             block,
             top: 0,
@@ -86,7 +89,7 @@ mod tests {
     #[test]
     fn takes_nest_and_release_to_marks() {
         let arena = Arena::new(1 << 22).expect("arena");
-        let mut r = Reserve::new(&arena, 8192).expect("reserve");
+        let mut r = Reserve::new(&arena, 8192, true).expect("reserve");
         let a = r.take(10, 8).expect("a");
         let m = r.mark();
         let b = r.take(100, 16).expect("b");

@@ -433,7 +433,7 @@ mod tests {
     #[test]
     fn reserve_overflow_is_bounded() {
         let arena = arena();
-        let mut reserve = Reserve::new(&arena, 4096).expect("reserve");
+        let mut reserve = Reserve::new(&arena, 4096, true).expect("reserve");
         let mut z = Zone::new(&arena, 64, "audio zone").expect("zone");
         z.alloc_in(64, 8, Some(&mut reserve), 0).expect("fits");
         let over = z.alloc_in(100, 8, Some(&mut reserve), 0).expect("reserve");

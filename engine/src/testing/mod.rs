@@ -153,7 +153,7 @@ pub fn run_file(path: &Path, opts: &TestOptions) -> FileReport {
             return report;
         }
     };
-    let (mut session, processor) = match Session::with_audio(&opts.session) {
+    let (mut session, processor) = match Session::offline(&opts.session) {
         Ok(s) => s,
         Err(e) => {
             report.assertions.push(error(
@@ -295,7 +295,7 @@ pub fn render_source(
     seconds: f64,
     session: &SessionConfig,
 ) -> anyhow::Result<SourceRender> {
-    let (mut s, processor) = Session::with_audio(session)
+    let (mut s, processor) = Session::offline(session)
         .map_err(|e| anyhow::anyhow!("cannot start the DSP compiler: {e}"))?;
     let capture = Capture::default();
     capture.attach(&mut s);

@@ -378,6 +378,51 @@ fn a_dropped_audio_context_returns_its_memory_to_the_arena() {
     ctx.drain_messages(|_, _| {});
 }
 
+/// Pages of `[start, end)` in memory now.
+#[cfg(not(miri))]
+fn resident_pages((start, end): (u64, u64)) -> usize {
+    let page = crate::runtime::arena::PAGE;
+    let len = (end - start) as usize;
+    let mut pages = vec![0u8; len.div_ceil(page)];
+    // SAFETY: [start, end) is a page-aligned range of the arena's mapping, which the
+    // context holding it keeps mapped; `pages` has one byte per page of it.
+    let rc = unsafe { libc::mincore(start as *mut libc::c_void, len, pages.as_mut_ptr().cast()) };
+    assert_eq!(rc, 0, "mincore: {}", std::io::Error::last_os_error());
+    pages.iter().filter(|&&p| p & 1 != 0).count()
+}
+
+// mincore is a system call Miri does not model.
+#[cfg(not(miri))]
+#[test]
+fn an_audio_context_commits_its_heap_and_stack_up_front_only_when_asked() {
+    let Setup { mut ctx, .. } = control();
+    let live = Ctx::audio(&mut ctx, &AudioConfig::default()).expect("audio");
+    for range in live.heap_and_stack() {
+        let pages = ((range.1 - range.0) as usize).div_ceil(crate::runtime::arena::PAGE);
+        assert_eq!(
+            resident_pages(range),
+            pages,
+            "a device's context: all committed"
+        );
+    }
+    let offline = AudioConfig {
+        commit: false,
+        ..AudioConfig::default()
+    };
+    let mut lazy = Ctx::audio(&mut ctx, &offline).expect("audio");
+    for range in lazy.heap_and_stack() {
+        assert_eq!(resident_pages(range), 0, "an offline context: nothing yet");
+    }
+    // its memory works all the same, committed as it is used
+    let p = strip(lazy.halloc(1 << 20, 1, 16, 0));
+    assert_ne!(p, 0);
+    // SAFETY: `p` is a live 1 MiB allocation of `lazy`'s heap.
+    unsafe { (p as *mut u8).add((1 << 20) - 1).write(7) };
+    assert!(resident_pages(lazy.heap_and_stack()[0]) >= 1);
+    drop((live, lazy));
+    ctx.drain_messages(|_, _| {});
+}
+
 #[test]
 fn random_is_uniform_and_reproducible() {
     let Setup { mut ctx, .. } = control();
