@@ -138,7 +138,6 @@ fn fmsynth_and_analogue_sound_at_their_pitch() {
 (make-instrument fm fmsynth)
 (make-instrument an analogue)
 (set-instrument-param fm 'delay-mix 0.0)
-(set-instrument-param an 'osc2-detune 0.0)
 (bind-func dsp:DSP (lambda (in time chan dat) (+ (fm in time chan dat) (an in time chan dat))))
 (dsp:set! dsp)
 (play-note 0 fm 57 100 48000 0.3 1.0)
