@@ -324,6 +324,31 @@ fn play_is_relative_to_the_beat_clock() {
     assert_eq!(first_sound(&x, 58900), Some(60000));
 }
 
+/// Extempore's playp (its instruments-scm.xtm has it commented out; synth.xtm calls
+/// it): a cycle of 4 beats, one element a beat, a list sharing its element's beat, `__`
+/// a rest, and synth.xtm's `(repeat LIST N)`.
+#[test]
+fn playp_spreads_its_pitches_over_its_cycle() {
+    // 120 BPM: a beat is 24,000 samples
+    let x = left(
+        &format!(
+            "{PROBE}
+(set-instrument-param probe 'release 10.0)
+(if (not (equal? (repeat '(1 2) 2) '((1 2) (1 2)))) (error \"repeat\" (repeat '(1 2) 2)))
+(define (at beat dur) (playp 4 0 probe (repeat '(60 __ (62 64) 65) 1) 127 1/4))
+(at 4 4)"
+        ),
+        4.0,
+    );
+    // a note of a quarter beat and 10 ms of release from each start
+    let gone = 6000 + 480 + 10;
+    assert_eq!(first_sound(&x, 0), Some(96000));
+    assert_eq!(first_sound(&x, 96000 + gone), Some(144000), "beat 5 rests");
+    assert_eq!(first_sound(&x, 144000 + gone), Some(156000));
+    assert_eq!(first_sound(&x, 156000 + gone), Some(168000));
+    assert_eq!(first_sound(&x, 168000 + gone), None);
+}
+
 #[test]
 fn drum_hits_start_on_their_samples() {
     let x = left(
