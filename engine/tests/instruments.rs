@@ -349,6 +349,23 @@ fn playp_spreads_its_pitches_over_its_cycle() {
     assert_eq!(first_sound(&x, 168000 + gone), None);
 }
 
+/// Extempore's onbeat?, which covers.xtm's loop calls: its first beat of every 4.
+#[test]
+fn onbeat_takes_the_nth_beat_of_every_group() {
+    let r = render_source(
+        &format!(
+            "{PROBE}
+(define (hit? beat) (onbeat? 1 4 'yes 'no))
+(define got (map hit? '(0 1 2 3 4 9/2 8)))
+(if (not (equal? got '(yes no no no yes no yes))) (error \"onbeat?\" got))
+(define (third? beat) (onbeat? 3 4 #t))
+(if (not (third? 6)) (error \"beat 6 is the third of 4\"))"
+        ),
+        0.1,
+    );
+    assert_eq!(r.summary.failures, 0);
+}
+
 #[test]
 fn drum_hits_start_on_their_samples() {
     let x = left(
