@@ -201,3 +201,39 @@ fn an_lfo_through_the_mod_matrix_moves_the_pitch() {
     assert!(still < 2.0, "without the matrix entry: {still:.2} Hz");
     assert!(moving > 15.0, "with it: {moving:.2} Hz");
 }
+
+#[test]
+fn set_filter_type_bpf_passes_a_band_of_noise() {
+    // white noise through the ladder at 1.5 kHz: a band-pass, then a low-pass
+    let x = left(
+        &analogue(
+            "(set_osc1_amp inst 0.0) (set_noise_type inst PARAM_WHITE) (set_noise_amp inst 1.0)
+             (set_filter_type inst PARAM_BPF) (set_filter_frq inst 1500.0) (set_filter_res inst 0.5)",
+            "(play-note 0 an 60 60 24000)
+             (callback 25000 set_filter_type an PARAM_LPF)
+             (play-note 26000 an 60 60 24000)",
+        ),
+        1.1,
+    );
+    let band = |from: f64, lo: f64, hi: f64| -> f64 {
+        (0..7)
+            .map(|k| {
+                magnitude(
+                    seconds(&x, from, from + 0.2),
+                    lo + (hi - lo) * f64::from(k) / 6.0,
+                )
+                .powi(2)
+            })
+            .sum()
+    };
+    let bpf = band(0.2, 100.0, 300.0) / band(0.2, 1200.0, 1800.0);
+    let lpf = band(0.75, 100.0, 300.0) / band(0.75, 1200.0, 1800.0);
+    assert!(
+        bpf < 0.05,
+        "band-pass: 100-300 Hz at {bpf:.2e} of 1.2-1.8 kHz"
+    );
+    assert!(
+        lpf > 20.0 * bpf,
+        "low-pass: 100-300 Hz at {lpf:.2e} of 1.2-1.8 kHz"
+    );
+}
