@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${EXTEMPORE:?set EXTEMPORE to a checkout (or bare clone) of github.com/digego/extempore}"
 REV=${REV:-HEAD}
-EXAMPLES=${EXAMPLES:-"hello-sine hello-stereo hello-sweep audio_101 scheduler topclock_metro fmsynth hello-mt mtaudio"}
+EXAMPLES=${EXAMPLES:-"hello-sine hello-stereo hello-sweep audio_101 scheduler topclock_metro fmsynth hello-mt mtaudio synth"}
 if [ -n "${ZONAL:-}" ]; then
   zonal=$(realpath "$ZONAL")
 else
@@ -74,6 +74,16 @@ X
 (define take (render-for 14.0))
 (xtmtest-result (audiotest_rms_range take 0 0 470000) 0 "silent for its first ten seconds")
 (xtmtest-result (>= (hits take 0 480000 672000) 3) #t "a note a beat from then on")
+X
+    ;;
+    synth) cat <<'X'
+(define take (render-for 6.0))
+;; two analogue presets (bass and lead) by Extempore's set_* calls; playp's loop
+;; starts at beat 4, sample 92,160 at 125 bpm
+(xtmtest-result (audiotest_rms_range take 0 0 91000) 0 "silent until the next bar")
+(xtmtest-result (> (audiotest_rms_range take 0 92160 140000) 0.05) #t "the bass from beat 4")
+(xtmtest-result (louder? take 0 65.41 92.5 92160 288000) #t "the bass's C2 (C4 tuned down two octaves)")
+(xtmtest-result (louder? take 0 130.81 92.5 92160 288000) #t "and its saw's C3")
 X
     ;;
     fmsynth) cat <<'X'

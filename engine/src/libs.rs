@@ -39,6 +39,10 @@ pub const LIBRARIES: &[(&str, &str)] = &[
         include_str!("../../libs/core/instruments/synths.xtm"),
     ),
     (
+        "libs/core/instruments/analogue.xtm",
+        include_str!("../../libs/core/instruments/analogue.xtm"),
+    ),
+    (
         "libs/core/instruments/drums.xtm",
         include_str!("../../libs/core/instruments/drums.xtm"),
     ),

@@ -8,10 +8,13 @@
   (let loop ((i (- n 1)) (out '()))
     (if (< i 0) out (loop (- i 1) (cons (f i) out)))))
 
-;; (repeat N X): N copies of X
+;; (repeat N X): N copies of X; also (repeat X N) for a list X, as Extempore's
+;; examples/core/synth.xtm writes it
 (define (repeat n x)
-  (let loop ((i n) (out '()))
-    (if (<= i 0) out (loop (- i 1) (cons x out)))))
+  (if (and (pair? n) (integer? x))
+      (repeat x n)
+      (let loop ((i n) (out '()))
+        (if (<= i 0) out (loop (- i 1) (cons x out))))))
 
 ;; (range END), (range START END), (range START END STEP): START up to, not including, END
 (define (range . args)

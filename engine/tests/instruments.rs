@@ -138,7 +138,6 @@ fn fmsynth_and_analogue_sound_at_their_pitch() {
 (make-instrument fm fmsynth)
 (make-instrument an analogue)
 (set-instrument-param fm 'delay-mix 0.0)
-(set-instrument-param an 'osc2-detune 0.0)
 (bind-func dsp:DSP (lambda (in time chan dat) (+ (fm in time chan dat) (an in time chan dat))))
 (dsp:set! dsp)
 (play-note 0 fm 57 100 48000 0.3 1.0)
@@ -323,6 +322,48 @@ fn play_is_relative_to_the_beat_clock() {
     assert_eq!(first_sound(&x, 0), Some(48000));
     assert!(x[48000 + 5999].abs() > 0.5 && x[48000 + 6000 + 4801].abs() < 1e-6);
     assert_eq!(first_sound(&x, 58900), Some(60000));
+}
+
+/// Extempore's playp (its instruments-scm.xtm has it commented out; synth.xtm calls
+/// it): a cycle of 4 beats, one element a beat, a list sharing its element's beat, `__`
+/// a rest, and synth.xtm's `(repeat LIST N)`.
+#[test]
+fn playp_spreads_its_pitches_over_its_cycle() {
+    // 120 BPM: a beat is 24,000 samples
+    let x = left(
+        &format!(
+            "{PROBE}
+(set-instrument-param probe 'release 10.0)
+(if (not (equal? (repeat '(1 2) 2) '((1 2) (1 2)))) (error \"repeat\" (repeat '(1 2) 2)))
+(define (at beat dur) (playp 4 0 probe (repeat '(60 __ (62 64) 65) 1) 127 1/4))
+(at 4 4)"
+        ),
+        4.0,
+    );
+    // a note of a quarter beat and 10 ms of release from each start
+    let gone = 6000 + 480 + 10;
+    assert_eq!(first_sound(&x, 0), Some(96000));
+    assert_eq!(first_sound(&x, 96000 + gone), Some(144000), "beat 5 rests");
+    assert_eq!(first_sound(&x, 144000 + gone), Some(156000));
+    assert_eq!(first_sound(&x, 156000 + gone), Some(168000));
+    assert_eq!(first_sound(&x, 168000 + gone), None);
+}
+
+/// Extempore's onbeat?, which covers.xtm's loop calls: its first beat of every 4.
+#[test]
+fn onbeat_takes_the_nth_beat_of_every_group() {
+    let r = render_source(
+        &format!(
+            "{PROBE}
+(define (hit? beat) (onbeat? 1 4 'yes 'no))
+(define got (map hit? '(0 1 2 3 4 9/2 8)))
+(if (not (equal? got '(yes no no no yes no yes))) (error \"onbeat?\" got))
+(define (third? beat) (onbeat? 3 4 #t))
+(if (not (third? 6)) (error \"beat 6 is the third of 4\"))"
+        ),
+        0.1,
+    );
+    assert_eq!(r.summary.failures, 0);
 }
 
 #[test]
