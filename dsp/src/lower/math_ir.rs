@@ -38,7 +38,7 @@ use crate::runtime::math as rt;
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{
     AbiParam, Block, BlockArg, ConstantData, Endianness, InstBuilder, MemFlagsData, Signature,
-    Type, Value, types,
+    StackSlotData, StackSlotKind, Type, Value, types,
 };
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::FunctionBuilder;
@@ -180,6 +180,22 @@ pub enum Libm {
 }
 
 impl Libm {
+    /// The trampoline to this function that keeps every register (see
+    /// [`crate::runtime::math_keep`]), and its number of double arguments.
+    #[cfg(target_arch = "x86_64")]
+    fn keep_addr(self) -> (u64, usize) {
+        use crate::runtime::math_keep as k;
+        match self {
+            Libm::Sin => (k::zonal_sin_keep as *const u8 as u64, 1),
+            Libm::Cos => (k::zonal_cos_keep as *const u8 as u64, 1),
+            Libm::Tan => (k::zonal_tan_keep as *const u8 as u64, 1),
+            Libm::Exp => (k::zonal_exp_keep as *const u8 as u64, 1),
+            Libm::Log => (k::zonal_log_keep as *const u8 as u64, 1),
+            Libm::Fmod => (k::zonal_fmod_keep as *const u8 as u64, 2),
+        }
+    }
+
+    #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
     fn addr(self) -> (u64, usize) {
         match self {
             Libm::Sin => (rt::zonal_sin as *const u8 as u64, 1),
@@ -212,6 +228,7 @@ pub fn inline(m: Math) -> bool {
 pub struct MathEmitter<'x, 'b> {
     b: &'x mut FunctionBuilder<'b>,
     ty: Type,
+    #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
     cc: CallConv,
     /// The target multiplies and adds in one rounding (`fma`): polynomials and the
     /// reduction's products use it.
@@ -502,12 +519,6 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
 
     /// Calls the C library's `f` lane by lane on `args`.
     fn libm(&mut self, f: Libm, args: &[Value]) -> Value {
-        let (addr, n) = f.addr();
-        let mut sig = Signature::new(self.cc);
-        sig.params
-            .extend(std::iter::repeat_n(AbiParam::new(types::F64), n));
-        sig.returns.push(AbiParam::new(types::F64));
-        let sref = self.b.import_signature(sig);
         let lanes = if self.vector() { 2 } else { 1 };
         let mut out = args[0];
         for lane in 0..lanes {
@@ -521,9 +532,7 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
                     }
                 })
                 .collect();
-            let fp = self.b.ins().iconst(types::I64, addr as i64);
-            let call = self.b.ins().call_indirect(sref, fp, &vals);
-            let r = self.b.inst_results(call)[0];
+            let r = self.libm_call(f, &vals);
             out = if self.vector() {
                 self.b.ins().insertlane(out, r, lane as u8)
             } else {
@@ -531,6 +540,44 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
             };
         }
         out
+    }
+
+    /// The C library's `f` of the doubles `vals`: on x86-64 through its trampoline that
+    /// keeps every register (the result comes back through a stack slot), elsewhere by an
+    /// ordinary call.
+    fn libm_call(&mut self, f: Libm, vals: &[Value]) -> Value {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let (addr, n) = f.keep_addr();
+            let mut sig = Signature::new(CallConv::PreserveAll);
+            sig.params
+                .extend(std::iter::repeat_n(AbiParam::new(types::F64), n));
+            sig.params.push(AbiParam::new(types::I64));
+            let sref = self.b.import_signature(sig);
+            let slot = self.b.create_sized_stack_slot(StackSlotData::new(
+                StackSlotKind::ExplicitSlot,
+                8,
+                3,
+            ));
+            let out = self.b.ins().stack_addr(types::I64, slot, 0);
+            let mut args = vals.to_vec();
+            args.push(out);
+            let fp = self.b.ins().iconst(types::I64, addr as i64);
+            self.b.ins().call_indirect(sref, fp, &args);
+            self.b.ins().stack_load(types::I64, types::F64, slot, 0)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let (addr, n) = f.addr();
+            let mut sig = Signature::new(self.cc);
+            sig.params
+                .extend(std::iter::repeat_n(AbiParam::new(types::F64), n));
+            sig.returns.push(AbiParam::new(types::F64));
+            let sref = self.b.import_signature(sig);
+            let fp = self.b.ins().iconst(types::I64, addr as i64);
+            let call = self.b.ins().call_indirect(sref, fp, vals);
+            self.b.inst_results(call)[0]
+        }
     }
 
     /// `v`, computed inline, in the lanes where `fast` holds; the C library's `f` of
