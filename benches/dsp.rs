@@ -50,6 +50,23 @@ const BANK: &str = "(bind-func bank:DSPMC 1000000
               (pset! out i (dtof (+ y d))))))
         void))))";
 
+/// A bank of 64 float oscillators calling `sin` per partial and frame, whose loop runs in
+/// four float lanes.
+const FLOAT_BANK: &str = "(bind-func fbank:DSPMC 1000000
+  (let ((phases:float* (zalloc 64)) (incs:float* (zalloc 64)) (k 0) (twopi:float 6.2831855))
+    (dotimes (k 64) (pset! incs k (dtof (* 0.001 (i64tod (+ k 1))))))
+    (lambda (in out time dat)
+      (let ((i 0) (j 0) (ph:float 0.0))
+        (dotimes (i FRAMES)
+          (let ((sum:float 0.0))
+            (dotimes (j 64)
+              (set! ph (pref phases j))
+              (set! sum (+ sum (sin ph)))
+              (set! ph (+ ph (pref incs j)))
+              (pset! phases j (if (> ph twopi) (- ph twopi) ph)))
+            (pset! out i (* 0.015625 sum))))
+        void))))";
+
 /// W1 as a per-buffer closure, as in `benches/peers/w1_buffer.xtm`.
 const W1: &str = include_str!("peers/w1_buffer.xtm");
 
@@ -202,6 +219,34 @@ impl Bank {
     }
 }
 
+/// FLOAT_BANK in plain Rust (the C library's `sinf` per partial).
+struct FloatBank {
+    phases: Vec<f32>,
+    incs: Vec<f32>,
+}
+
+impl FloatBank {
+    fn new() -> FloatBank {
+        FloatBank {
+            phases: vec![0.0; OSCS],
+            incs: (0..OSCS).map(|k| (0.001 * (k + 1) as f64) as f32).collect(),
+        }
+    }
+
+    fn process(&mut self, out: &mut [f32]) {
+        let twopi = std::f32::consts::TAU;
+        for o in out.iter_mut() {
+            let mut sum = 0.0f32;
+            for (p, inc) in self.phases.iter_mut().zip(&self.incs) {
+                sum += p.sin();
+                let q = *p + inc;
+                *p = if q > twopi { q - twopi } else { q };
+            }
+            *o = 0.015625 * sum;
+        }
+    }
+}
+
 fn form(src: &str) -> Sexp {
     parse(src, "bench.xtm").expect("parses").remove(0)
 }
@@ -265,6 +310,21 @@ fn throughput(c: &mut Criterion) {
         });
     }
     g.finish();
+    let mut g = c.benchmark_group("64 float sines per frame, 256 frames");
+    g.throughput(Throughput::Elements(FRAMES as u64));
+    let mut rust = FloatBank::new();
+    g.bench_function("plain Rust", |b| {
+        b.iter(|| rust.process(black_box(&mut out)))
+    });
+    let (_dsp, mut ctx, e) = compiled(true, FLOAT_BANK, "fbank");
+    g.bench_with_input(BenchmarkId::new("xtlang", "checks on"), &e, |b, e| {
+        b.iter(|| {
+            ctx.run_buffer(*e, &input, black_box(&mut out), FRAMES, 1, 0)
+                .expect("no fault");
+            ctx.end_buffer();
+        })
+    });
+    g.finish();
     let mut g = c.benchmark_group("W1, 256 stereo frames");
     g.throughput(Throughput::Elements(FRAMES as u64));
     let input = [0.0f32; 2 * FRAMES];
@@ -312,6 +372,19 @@ fn agree() {
         assert!(
             a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-6),
             "xtlang and Rust W1 with sin differ"
+        );
+    }
+    let (_dsp, mut ctx, e) = compiled(true, FLOAT_BANK, "fbank");
+    let mut rust = FloatBank::new();
+    let (mut a, mut b) = ([0.0f32; FRAMES], [0.0f32; FRAMES]);
+    for _ in 0..4 {
+        ctx.run_buffer(e, &[0.0; FRAMES], &mut a, FRAMES, 1, 0)
+            .expect("no fault");
+        ctx.end_buffer();
+        rust.process(&mut b);
+        assert!(
+            a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-5),
+            "xtlang and Rust float banks differ"
         );
     }
     let (_dsp, mut ctx, e) = compiled(true, BANK, "bank");

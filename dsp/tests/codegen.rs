@@ -1,5 +1,6 @@
 //! Code generation read from the machine code Cranelift makes: a closure's environment
-//! is untagged once per call, not again in every block that reads one of its slots.
+//! is untagged once per call, not again in every block that reads one of its slots; a
+//! double live across the inline math's out-of-line call is not spilled for it.
 
 use zonal_dsp::{Dsp, DspConfig, parse};
 
@@ -45,4 +46,42 @@ fn environment_slots_do_not_strip_the_tag_again_in_every_block() {
         again, 0,
         "the tag is stripped again in the closure:\n{body}"
     );
+}
+
+/// `y` is live across `sin`'s out-of-line call (taken only for |x| ≥ 2^30 and NaN).
+const ACROSS_SIN: &str = "
+(bind-func across_sin
+  (lambda (x:double y:double)
+    (* y (sin (* x y)))))
+";
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn doubles_live_across_the_out_of_line_sin_stay_in_registers() {
+    let mut dsp = Dsp::new(DspConfig::default()).expect("a Dsp");
+    dsp.keep_machine_code();
+    for f in parse(ACROSS_SIN, "test.xtm").expect("parses") {
+        if let Err(e) = dsp.define(&f) {
+            panic!("{e}");
+        }
+    }
+    dsp.compile("across_sin").expect("compiles");
+    let code = dsp.machine_code();
+    // The C library is called through a trampoline that keeps every register, so no
+    // vector register is saved to the stack around it (a System V call would clobber
+    // them all, and `y`, `x y` and the partial results would be spilled).
+    let body = code
+        .split("; function ")
+        .find(|f| f.contains("vfmadd") || f.contains("vmulsd"))
+        .expect("the function's code is listed");
+    let spills = body
+        .lines()
+        .filter(|l| l.contains("%xmm") && l.contains("(%rsp)") && l.trim_start().starts_with("mov"))
+        .filter(|l| {
+            l.split(',')
+                .next_back()
+                .is_some_and(|d| d.contains("(%rsp)"))
+        })
+        .count();
+    assert_eq!(spills, 0, "vector registers spilled:\n{body}");
 }

@@ -145,3 +145,127 @@ fn a_one_armed_if_that_wraps_a_variable_runs_in_lanes() {
     // Both 1s wrap to -2, 1e16 - 3 rounds to 1e16 - 4: (1e16 - 4 - 1e16) + (-2 - 2).
     assert_eq!(double(&mut d, "wrap_sum", &[DspValue::Double(0.5)]), -8.0);
 }
+
+/// Fills `p` with floats 1e8, 1, 1, 1, -1e8, 1, 1, 1, then 0.5, and sums the first `n`.
+const FLOAT_SUM: &str = "
+(bind-func lanes_fsum:[double,i64]*
+  (lambda (n)
+    (let ((p:float* (zalloc 9)) (s:float 0.0) (i:i64 0))
+      (pset! p 0 1e8) (pset! p 1 1.0) (pset! p 2 1.0) (pset! p 3 1.0)
+      (pset! p 4 -1e8) (pset! p 5 1.0) (pset! p 6 1.0) (pset! p 7 1.0)
+      (pset! p 8 0.5)
+      (dotimes (i n)
+        (set! s (+ s (pref p i))))
+      (ftod s))))";
+
+#[test]
+fn a_float_sum_runs_in_four_lanes_and_the_last_few_iterations_after() {
+    let mut d = dsp(FLOAT_SUM);
+    // One after the other, each 1 added to 1e8 is lost (floats are 8 apart there): the sum
+    // is 3. Lane by lane, 1e8 meets -1e8 in lane 0 and the other lanes keep two 1s each: 6.
+    assert_eq!(double(&mut d, "lanes_fsum", &[DspValue::I64(8)]), 6.0);
+    assert_eq!(double(&mut d, "lanes_fsum", &[DspValue::I64(9)]), 6.5);
+    // Fewer than four iterations run one at a time.
+    assert_eq!(double(&mut d, "lanes_fsum", &[DspValue::I64(3)]), 1e8);
+    assert_eq!(double(&mut d, "lanes_fsum", &[DspValue::I64(0)]), 0.0);
+}
+
+#[test]
+fn a_float_loop_past_its_allocation_still_faults_before_it_runs() {
+    let mut d = dsp(FLOAT_SUM);
+    let e = d
+        .call("lanes_fsum", &[DspValue::I64(10)])
+        .expect_err("reads past the allocation");
+    assert!(
+        e.message
+            .contains("out-of-bounds read of 40 bytes at offset 0 of an allocation of 36 bytes"),
+        "{}",
+        e.message
+    );
+}
+
+/// A float oscillator bank writing each partial's sine to `out`, twice: `fbank` in lanes,
+/// `fbank_scalar` one iteration at a time (it reads the counter as a number, which keeps
+/// it out of the lanes; adding 0 × i changes no value).
+fn float_bank(name: &str, extra: &str) -> String {
+    format!(
+        "
+(bind-func {name}:[double,i64,i64,i64]*
+  (let ((phases:float* (zalloc 64)) (incs:float* (zalloc 64)) (out:float* (zalloc 64))
+        (k:i64 0) (twopi:float 6.2831855))
+    (dotimes (k 64)
+      (pset! incs k (dtof (/ (* 6.283185307179586 110.0 (+ 1.0 (* 0.37 (i64tod k)))) 48000.0))))
+    (lambda (n frames which)
+      (let ((f:i64 0) (i:i64 0) (ph:float 0.0))
+        (dotimes (f frames)
+          (dotimes (i n)
+            (set! ph (pref phases i))
+            (pset! out i (+ (* 0.5 (sin ph)) (cos (* 2.0 ph)){extra}))
+            (set! ph (+ ph (pref incs i)))
+            (pset! phases i (if (> ph twopi) (- ph twopi) ph))))
+        (ftod (pref out which))))))"
+    )
+}
+
+/// Runs `frames` frames of `name`'s bank of `n` partials, then reads its 64 outputs.
+fn floats(d: &mut Dsp, name: &str, n: i64, frames: i64) -> Vec<u32> {
+    let mut run = |frames: i64, which: i64| {
+        let args = [
+            DspValue::I64(n),
+            DspValue::I64(frames),
+            DspValue::I64(which),
+        ];
+        (double(d, name, &args) as f32).to_bits()
+    };
+    run(frames, 0);
+    (0..64).map(|i| run(0, i)).collect()
+}
+
+#[test]
+fn a_float_oscillator_bank_in_four_lanes_gives_the_scalar_loops_bits() {
+    for n in [64, 63, 61] {
+        let mut lanes = dsp(&float_bank("fbank", ""));
+        let mut scalar = dsp(&float_bank("fbank_scalar", " (* 0.0 (i64tof i))"));
+        // 1,000 frames: phases wrap many times.
+        let a = floats(&mut lanes, "fbank", n, 1000);
+        let b = floats(&mut scalar, "fbank_scalar", n, 1000);
+        assert_eq!(a, b, "n = {n}");
+        let x = f32::from_bits(a[10]);
+        assert!(x.abs() <= 1.5 && x != 0.0, "{x}");
+    }
+}
+
+/// The machine code of `src`'s functions (the loop's own lines), compiled on x86-64.
+#[cfg(target_arch = "x86_64")]
+fn listing(src: &str, name: &str) -> String {
+    let mut d = Dsp::new(DspConfig::default()).expect("a Dsp");
+    d.keep_machine_code();
+    for f in parse(src, "test.xtm").expect("parses") {
+        if let Err(e) = d.define(&f) {
+            panic!("{e}");
+        }
+    }
+    d.compile(name).expect("compiles");
+    d.machine_code().to_string()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn float_loops_and_their_math_compile_to_four_lane_instructions() {
+    // Packed single-precision adds: the sum's four lanes.
+    let code = listing(FLOAT_SUM, "lanes_fsum");
+    assert!(code.contains("addps"), "no four-lane add:\n{code}");
+    // sin and cos widen each half to two doubles and round back.
+    let code = listing(&float_bank("fbank", ""), "fbank");
+    for op in ["cvtps2pd", "cvtpd2ps", "mulps", "cmpltps"] {
+        assert!(code.contains(op), "no {op} in the bank's loop:\n{code}");
+    }
+    let code = listing(
+        &float_bank("fbank_scalar", " (* 0.0 (i64tof i))"),
+        "fbank_scalar",
+    );
+    assert!(
+        !code.contains("cvtps2pd"),
+        "the scalar loop ran in lanes:\n{code}"
+    );
+}

@@ -6,16 +6,18 @@
 //! `lower/simd.rs`). Floats are computed in double and rounded once at the end, so a float
 //! result is the double result rounded (within one float ulp of the C library).
 //!
-//! - `sin` `cos`: from |x|, m = the even (sin) or odd (cos) integer nearest |x| · 2/π,
-//!   found by adding 1.5 · 2^53 (whose last bit then holds m/2's parity, the sign), and
-//!   r = |x| − mπ/2 as a double-double (hi, lo), |r| ≤ π/2. For |x| < 2^18 π/2 is split
-//!   Cody–Waite style in parts of 33, 33 and 53 bits (each m · part exact) and hi is two
-//!   fused steps from m, lo formed beside it; from 2^18 up to 2^30 (1.07e9), and where
-//!   the fast path's result cancels below 2^-14, in seven parts of 23 bits whose products
-//!   are exact and are subtracted with error-free sums, which keeps r exact to about
-//!   2^-160 · m. Then one odd polynomial, sin r = r − r³/6 + r⁵ P(r²) (P minimax on
-//!   [-π/2, π/2], 2^-57), with hi − hi³/6 kept exact by error-free products and sum, so
-//!   the result is within one ulp; sin takes x's sign.
+//! - `sin` `cos`: m = the even (sin) or odd (cos) integer nearest x · 2/π, found by
+//!   adding 1.5 · 2^53 (whose last bit then holds m/2's parity, the sign), and
+//!   r = x − mπ/2 as a double-double (hi, lo), |r| ≤ π/2. With fused multiply-adds,
+//!   x − m·(π/2 rounded) is exact and π/2's rest is one more constant, so hi and lo are
+//!   four operations from m; without them, π/2 is split Cody–Waite style in parts of 33,
+//!   33 and 53 bits. That path serves where |hi| ≥ 2^-30 |x| and |x| < 2^30 (2^18
+//!   without fused multiply-adds); nearer a multiple of π/2 the reduction is redone in
+//!   seven parts of 23 bits whose products are exact, subtracted with error-free sums,
+//!   which keeps r exact to about 2^-160 · m. Then one odd polynomial, sin r = r − r³/6 +
+//!   r⁵ P(r²) (P minimax on [-π/2, π/2], 2^-57), with hi − hi³/6 kept exact by
+//!   error-free products and sum, so the result is within one ulp; the sign comes from
+//!   m's parity (and, for sin(−0), from r).
 //! - `tan`: k = round(x · 2/π), the same reduction by kπ/2 to |r| ≤ π/4, and the quotient
 //!   of sin and cos polynomials there (minimax, relative error 2^-58 and 2^-64).
 //! - `exp`: k = round(x / ln 2), r = x − k ln 2 in two parts, e^r = 1 + r + r² P(r)
@@ -36,7 +38,7 @@ use crate::runtime::math as rt;
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{
     AbiParam, Block, BlockArg, ConstantData, Endianness, InstBuilder, MemFlagsData, Signature,
-    Type, Value, types,
+    StackSlotData, StackSlotKind, Type, Value, types,
 };
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::FunctionBuilder;
@@ -65,12 +67,16 @@ const PIO2_23: [f64; 7] = [
 ];
 /// π/2 less its first part, rounded: the fast reduction's second step.
 const PIO2_TAIL: f64 = PIO2_33[1] + PIO2_33[2];
-/// Below this |x| the three-part reduction serves.
+/// π/2 rounded to a double, and the rest of π/2 rounded: the reduction's two parts with
+/// fused multiply-adds (π/2 − PIO2_HI − PIO2_MID is −1.5e-33, below 2^-109).
+const PIO2_HI: f64 = std::f64::consts::FRAC_PI_2;
+const PIO2_MID: f64 = 6.123_233_995_736_766e-17;
+/// Below this |x| the three-part reduction serves (without fused multiply-adds).
 const FAST_SIN_LIMIT: f64 = 262_144.0;
+/// 2^-60: the reduction's usual path serves where hi² ≥ NEAR_MULTIPLE · x².
+const NEAR_MULTIPLE: f64 = 1.0 / 1_152_921_504_606_846_976.0;
 /// Below this |x| the seven-part reduction serves (k < 2^30).
 pub const SIN_LIMIT: f64 = 1_073_741_824.0;
-/// A fast-path r below this (with k ≠ 0) may have cancelled: the seven-part path redoes it.
-const CANCEL: f64 = 1.0 / 16_384.0;
 /// (sin r / r − 1) / r², by powers of r², minimax on [-π/4, π/4] (relative error 2^-58).
 const SIN: [f64; 6] = [
     -0.166_666_666_666_666_32,
@@ -174,6 +180,22 @@ pub enum Libm {
 }
 
 impl Libm {
+    /// The trampoline to this function that keeps every register (see
+    /// [`crate::runtime::math_keep`]), and its number of double arguments.
+    #[cfg(target_arch = "x86_64")]
+    fn keep_addr(self) -> (u64, usize) {
+        use crate::runtime::math_keep as k;
+        match self {
+            Libm::Sin => (k::zonal_sin_keep as *const u8 as u64, 1),
+            Libm::Cos => (k::zonal_cos_keep as *const u8 as u64, 1),
+            Libm::Tan => (k::zonal_tan_keep as *const u8 as u64, 1),
+            Libm::Exp => (k::zonal_exp_keep as *const u8 as u64, 1),
+            Libm::Log => (k::zonal_log_keep as *const u8 as u64, 1),
+            Libm::Fmod => (k::zonal_fmod_keep as *const u8 as u64, 2),
+        }
+    }
+
+    #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
     fn addr(self) -> (u64, usize) {
         match self {
             Libm::Sin => (rt::zonal_sin as *const u8 as u64, 1),
@@ -206,6 +228,7 @@ pub fn inline(m: Math) -> bool {
 pub struct MathEmitter<'x, 'b> {
     b: &'x mut FunctionBuilder<'b>,
     ty: Type,
+    #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
     cc: CallConv,
     /// The target multiplies and adds in one rounding (`fma`): polynomials and the
     /// reduction's products use it.
@@ -373,6 +396,15 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
         }
     }
 
+    /// True (as an `I8`) when `cond` holds in some lane.
+    fn any(&mut self, cond: Value) -> Value {
+        if self.vector() {
+            self.b.ins().vany_true(cond)
+        } else {
+            cond
+        }
+    }
+
     /// True (as an `I8`) when `cond` holds in every lane.
     fn all(&mut self, cond: Value) -> Value {
         if self.vector() {
@@ -411,6 +443,19 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
         terms[0]
     }
 
+    /// `s (c[0] + c[1] z + c[2] z² + ...)` by Horner's rule, each coefficient scaled by s
+    /// and rounded: the fewest operations, for a loop in SIMD lanes (whose iterations
+    /// overlap, so the longer chain costs nothing).
+    fn horner(&mut self, z: Value, c: &[f64], s: f64) -> Value {
+        let (last, rest) = c.split_last().expect("a polynomial has coefficients");
+        let mut acc = self.k(last * s);
+        for &x in rest.iter().rev() {
+            let x = self.k(x * s);
+            acc = self.madd(acc, z, x);
+        }
+        acc
+    }
+
     /// Knuth's error-free sum: a − b = s + e exactly.
     fn two_diff(&mut self, a: Value, b: Value) -> (Value, Value) {
         let s = self.sub(a, b);
@@ -424,6 +469,11 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
     /// Dekker's error-free product: a · b = p + e exactly (barring overflow).
     fn two_prod(&mut self, a: Value, b: Value) -> (Value, Value) {
         let p = self.mul(a, b);
+        (p, self.dekker_err(a, b, p))
+    }
+
+    /// a · b − p exactly, for p = a · b rounded, by Dekker's splitting.
+    fn dekker_err(&mut self, a: Value, b: Value, p: Value) -> Value {
         let (ah, al) = self.split(a);
         let (bh, bl) = self.split(b);
         let hh = self.mul(ah, bh);
@@ -433,18 +483,23 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
         let lh = self.mul(al, bh);
         let e = self.add(e, lh);
         let ll = self.mul(al, bl);
-        (p, self.add(e, ll))
+        self.add(e, ll)
     }
 
     /// a · b = p + e exactly: the rounding error by one fused multiply-add where the
     /// target has it, else by Dekker's product.
     fn exact_mul(&mut self, a: Value, b: Value) -> (Value, Value) {
+        let p = self.mul(a, b);
+        (p, self.mul_err(a, b, p))
+    }
+
+    /// a · b − p exactly, for p = a · b rounded (see [`MathEmitter::exact_mul`]).
+    fn mul_err(&mut self, a: Value, b: Value, p: Value) -> Value {
         if self.fma {
-            let p = self.mul(a, b);
             let np = self.b.ins().fneg(p);
-            (p, self.b.ins().fma(a, b, np))
+            self.b.ins().fma(a, b, np)
         } else {
-            self.two_prod(a, b)
+            self.dekker_err(a, b, p)
         }
     }
 
@@ -464,12 +519,6 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
 
     /// Calls the C library's `f` lane by lane on `args`.
     fn libm(&mut self, f: Libm, args: &[Value]) -> Value {
-        let (addr, n) = f.addr();
-        let mut sig = Signature::new(self.cc);
-        sig.params
-            .extend(std::iter::repeat_n(AbiParam::new(types::F64), n));
-        sig.returns.push(AbiParam::new(types::F64));
-        let sref = self.b.import_signature(sig);
         let lanes = if self.vector() { 2 } else { 1 };
         let mut out = args[0];
         for lane in 0..lanes {
@@ -483,9 +532,7 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
                     }
                 })
                 .collect();
-            let fp = self.b.ins().iconst(types::I64, addr as i64);
-            let call = self.b.ins().call_indirect(sref, fp, &vals);
-            let r = self.b.inst_results(call)[0];
+            let r = self.libm_call(f, &vals);
             out = if self.vector() {
                 self.b.ins().insertlane(out, r, lane as u8)
             } else {
@@ -493,6 +540,44 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
             };
         }
         out
+    }
+
+    /// The C library's `f` of the doubles `vals`: on x86-64 through its trampoline that
+    /// keeps every register (the result comes back through a stack slot), elsewhere by an
+    /// ordinary call.
+    fn libm_call(&mut self, f: Libm, vals: &[Value]) -> Value {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let (addr, n) = f.keep_addr();
+            let mut sig = Signature::new(CallConv::PreserveAll);
+            sig.params
+                .extend(std::iter::repeat_n(AbiParam::new(types::F64), n));
+            sig.params.push(AbiParam::new(types::I64));
+            let sref = self.b.import_signature(sig);
+            let slot = self.b.create_sized_stack_slot(StackSlotData::new(
+                StackSlotKind::ExplicitSlot,
+                8,
+                3,
+            ));
+            let out = self.b.ins().stack_addr(types::I64, slot, 0);
+            let mut args = vals.to_vec();
+            args.push(out);
+            let fp = self.b.ins().iconst(types::I64, addr as i64);
+            self.b.ins().call_indirect(sref, fp, &args);
+            self.b.ins().stack_load(types::I64, types::F64, slot, 0)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let (addr, n) = f.addr();
+            let mut sig = Signature::new(self.cc);
+            sig.params
+                .extend(std::iter::repeat_n(AbiParam::new(types::F64), n));
+            sig.returns.push(AbiParam::new(types::F64));
+            let sref = self.b.import_signature(sig);
+            let fp = self.b.ins().iconst(types::I64, addr as i64);
+            let call = self.b.ins().call_indirect(sref, fp, vals);
+            self.b.inst_results(call)[0]
+        }
     }
 
     /// `v`, computed inline, in the lanes where `fast` holds; the C library's `f` of
@@ -513,47 +598,59 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
         self.b.block_params(join)[0]
     }
 
-    /// x − mπ/2 as a double-double, for an integer-valued double m near x · 2/π (`ax`
-    /// is |x|), and whether every lane's x is below [`SIN_LIMIT`] (an `I8`; 1 on the
-    /// usual path). Exact for |x| < [`SIN_LIMIT`]; larger and non-finite x are the
-    /// caller's (see [`MathEmitter::out_of_range`]), whose r here is not used.
-    fn reduce(&mut self, x: Value, ax: Value, m: Value) -> (Dd, Value) {
-        // Fast path: m · the first part is exact, so a is; hi is a less m times the rest
-        // of π/2 rounded once, two steps after m. Where the test below passes, a − hi is
-        // exact (|m (π/2 − PIO2_33[0])| < 2^-16 < |hi| / 4), so lo, the rest of
-        // a − m (the second part) − m (the third), is formed beside the polynomial.
-        let a = self.maddk(m, -PIO2_33[0], x);
-        let hi = self.maddk(m, -PIO2_TAIL, a);
-        let d = self.sub(a, hi);
-        let lo = self.maddk(m, -PIO2_33[1], d);
-        let lo = self.maddk(m, -PIO2_33[2], lo);
-        // Below 2^18 (so finite), and not cancelled below 2^-14 (below 0.75, |r| is x
-        // itself or at least 0.82).
-        let small = self.fcmpk(FloatCC::LessThan, ax, FAST_SIN_LIMIT);
-        let abs_hi = self.b.ins().fabs(hi);
-        let no_cancel = self.fcmpk(FloatCC::GreaterThanOrEqual, abs_hi, CANCEL);
-        let m0 = self.fcmpk(FloatCC::LessThan, ax, 0.75);
-        let ok = self.b.ins().bor(no_cancel, m0);
-        let fast = self.b.ins().band(small, ok);
-        let all_fast = self.all(fast);
+    /// x − mπ/2 as a double-double, for an integer-valued double m near x · 2/π, with
+    /// hi² (the kernels' z), and whether every lane's x is below [`SIN_LIMIT`] (an `I8`;
+    /// 1 on the usual path). Exact for |x| < [`SIN_LIMIT`]; larger and non-finite x are
+    /// the caller's (see [`MathEmitter::out_of_range`]), whose r here is not used.
+    ///
+    /// The usual path is four operations from m. With fused multiply-adds, r1 = x − m·C1
+    /// (C1 = π/2 rounded to a double) is exact whenever |x| ≥ 1: x and m·C1 are then
+    /// multiples of 2^-52 and their difference is below 2, so it has at most 53 bits (for
+    /// m = 0, r1 = x; sin and tan have m ≠ 0 only from |x| ≥ π/4 on, where |r1| < 1 and
+    /// x's last bit is at least 2^-53; cos of |x| < 1 has m = ±1 and r1 rounded once, an
+    /// error of ½ ulp of ∓π/2 + x). hi = r1 − m·C2 (C2 = π/2 − C1 rounded) rounded once,
+    /// r1 − hi exact (|m·C2| < 2^-54 |x| is far below |hi|, see below), and lo the rest
+    /// of r1 − m·C2 (one rounding of a number below ulp(hi)). What is left out,
+    /// m (π/2 − C1 − C2), is below 2^-109 |m| < 2^-109 |x|. Without fused multiply-adds,
+    /// π/2 is taken in parts of 33, 33 and 53 bits (each m · part exact for |m| < 2^20,
+    /// so up to 2^18): r1 = x − m·P0, hi = r1 − m (P1 + P2), lo = (r1 − hi) − m·P1 − m·P2.
+    ///
+    /// The usual path serves where |hi| ≥ 2^-30 |x| (tested as hi² ≥ 2^-60 x², with no
+    /// absolute value): then r1 − hi is exact (Sterbenz), and what is left out is below
+    /// 2^-78 |r| with fused multiply-adds and 2^-80 |r| without, so hi + lo is r to far
+    /// better than the kernels need. Lanes nearer a multiple of π/2, and from 2^30 (2^18
+    /// without fused multiply-adds) up, take seven parts of 23 bits in a cold block.
+    fn reduce(&mut self, x: Value, m: Value) -> (Dd, Value, Value) {
+        let (hi, lo) = if self.fma {
+            let r1 = self.maddk(m, -PIO2_HI, x);
+            let hi = self.maddk(m, -PIO2_MID, r1);
+            let d = self.sub(r1, hi);
+            (hi, self.maddk(m, -PIO2_MID, d))
+        } else {
+            let r1 = self.maddk(m, -PIO2_33[0], x);
+            let hi = self.maddk(m, -PIO2_TAIL, r1);
+            let d = self.sub(r1, hi);
+            let lo = self.maddk(m, -PIO2_33[1], d);
+            (hi, self.maddk(m, -PIO2_33[2], lo))
+        };
+        let z = self.mul(hi, hi);
+        let x2 = self.mul(x, x);
+        let floor = self.mulk(x2, NEAR_MULTIPLE);
+        let near = self.fcmp(FloatCC::LessThan, z, floor);
+        let limit = if self.fma { SIN_LIMIT } else { FAST_SIN_LIMIT };
+        // (and NaN, so that it goes to the C library in every lane)
+        let far = self.fcmpk(FloatCC::UnorderedOrGreaterThanOrEqual, x2, limit * limit);
+        let bad = self.b.ins().bor(near, far);
+        let any_bad = self.any(bad);
         let join = self.b.create_block();
-        self.b.append_block_param(join, self.ty);
-        self.b.append_block_param(join, self.ty);
-        self.b.append_block_param(join, types::I8);
+        for ty in [self.ty, self.ty, self.ty, types::I8] {
+            self.b.append_block_param(join, ty);
+        }
         let seven = self.cold();
         let in_range = self.b.ins().iconst(types::I8, 1);
-        self.b.ins().brif(
-            all_fast,
-            join,
-            &[
-                BlockArg::Value(hi),
-                BlockArg::Value(lo),
-                BlockArg::Value(in_range),
-            ],
-            seven,
-            &[],
-        );
-        // Seven parts, for 2^18 ≤ |x| < 2^30 or where the fast path cancelled.
+        let args = [hi, lo, z, in_range].map(BlockArg::Value);
+        self.b.ins().brif(any_bad, seven, &[], join, &args);
+        // Seven parts, for 2^18 ≤ |x| < 2^30 or where the usual path cancelled.
         self.b.switch_to_block(seven);
         self.b.seal_block(seven);
         let p: Vec<Value> = PIO2_23.iter().map(|&c| self.mulk(m, c)).collect();
@@ -570,22 +667,18 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
         let h7 = self.add(s5, lo7);
         let d7 = self.sub(h7, s5);
         let l7 = self.sub(lo7, d7);
-        let hi = self.choose(fast, hi, h7);
-        let lo = self.choose(fast, lo, l7);
+        let hi = self.choose(bad, h7, hi);
+        let lo = self.choose(bad, l7, lo);
+        let z = self.mul(hi, hi);
+        let ax = self.b.ins().fabs(x);
         let below = self.fcmpk(FloatCC::LessThan, ax, SIN_LIMIT);
         let in_range = self.all(below);
-        self.b.ins().jump(
-            join,
-            &[
-                BlockArg::Value(hi),
-                BlockArg::Value(lo),
-                BlockArg::Value(in_range),
-            ],
-        );
+        let args = [hi, lo, z, in_range].map(BlockArg::Value);
+        self.b.ins().jump(join, &args);
         self.b.switch_to_block(join);
         self.b.seal_block(join);
         let p = self.b.block_params(join);
-        (Dd { hi: p[0], lo: p[1] }, p[2])
+        (Dd { hi: p[0], lo: p[1] }, p[2], p[3])
     }
 
     /// `v`, or where |x| ≥ [`SIN_LIMIT`] (and for non-finite x) the C library's `f`, from
@@ -654,16 +747,17 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
         }
     }
 
-    /// sin r for |r| ≤ π/2 + a little, within one ulp: hi + SIN_C0 hi³ is formed with its
-    /// rounding errors kept (each product's error by an exact step, the sum by an
-    /// error-free one); the rest, hi⁵ P(hi²) and lo · cos hi, is small beside it. The
-    /// products go (SIN_C0 hi) · hi², three steps from hi, and the small terms meet the
-    /// sum's error last: the chain from hi to the result is seven operations.
-    fn sin_half(&mut self, r: Dd) -> Value {
+    /// sin r for |r| ≤ π/2 + a little, within one ulp, with z = hi² rounded: hi +
+    /// SIN_C0 hi³ is formed with its rounding errors kept (each product's error by an exact
+    /// step, the sum by an error-free one); the rest, hi⁵ P(hi²) and lo · cos hi, is small
+    /// beside it. The products go (SIN_C0 hi) · hi², three steps from hi, and the small
+    /// terms meet the sum's error last: the chain from hi to the result is seven
+    /// operations.
+    fn sin_half(&mut self, r: Dd, z: Value) -> Value {
         let hi = r.hi;
         // z + zl = hi², h6 + e1 = SIN_C0 hi, a + e2 = h6 z, all exactly; so
         // SIN_C0 hi³ = a + (e2 + h6 zl + e1 z), less e1 zl (below 2^-100 of it).
-        let (z, zl) = self.exact_mul(hi, hi);
+        let zl = self.mul_err(hi, hi, z);
         let c0 = self.k(SIN_C0);
         let (h6, e1) = self.exact_mul(c0, hi);
         let (a, e2) = self.exact_mul(h6, z);
@@ -679,57 +773,58 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
         let w = self.mul(w, z);
         let lo = self.madd(w, r.lo, r.lo);
         let c = self.add(c, lo);
-        let ps = self.poly(z, &SIN_HALF);
-        let z2 = self.mul(z, z);
-        let q = self.mul(hi, z2);
-        let rest = self.madd(q, ps, c);
+        // hi⁵ P(z) = (a z) (P(z) / SIN_C0), a within 3 ulp of SIN_C0 hi³.
+        let ps = self.horner(z, &SIN_HALF, -6.0);
+        let az = self.mul(a, z);
+        let rest = self.madd(az, ps, c);
         let tail = self.add(rest, err);
         self.add(s, tail)
     }
 
-    /// |x|, t and m for sin (`cos` false) or cos of x: m is the even (sin) or odd (cos)
-    /// integer nearest |x| · 2/π, and t = m + [`ROUND_EVEN`] (for cos, m − 1 + it), whose
-    /// last bit counts twos, so it is the parity of k for m = 2k or 2k + 1.
-    fn half_periods(&mut self, x: Value, cos: bool) -> (Value, Value, Value) {
-        let ax = self.b.ins().fabs(x);
+    /// t and m for sin (`cos` false) or cos of x: m is the even (sin) or odd (cos)
+    /// integer nearest x · 2/π, and t = m + [`ROUND_EVEN`] (for cos, m − 1 + it), whose
+    /// last bit counts twos, so it is the parity of k for m = 2k or 2k + 1 (of either
+    /// sign: the sum is in [2^53, 2^54), where doubles are the even integers, for
+    /// |x · 2/π| < 2^52).
+    fn half_periods(&mut self, x: Value, cos: bool) -> (Value, Value) {
         let shift = self.k(if cos { -1.0 } else { ROUND_EVEN });
-        let t = self.maddk(ax, TWO_OVER_PI, shift);
+        let t = self.maddk(x, TWO_OVER_PI, shift);
         let t = if cos { self.addk(t, ROUND_EVEN) } else { t };
         let round = self.k(ROUND_EVEN);
         let m = self.sub(t, round);
         let m = if cos { self.addk(m, 1.0) } else { m };
-        (ax, t, m)
+        (t, m)
     }
 
-    /// sin x or cos x from s = sin r, r = |x| − mπ/2 (see [`MathEmitter::half_periods`]):
-    /// sin |x| = (−1)^k s and cos |x| = (−1)^(k+1) s; sin takes x's sign (which keeps
-    /// sin(−0) = −0).
-    fn signed(&mut self, s: Value, x: Value, t: Value, cos: bool) -> Value {
+    /// sin x or cos x from s = sin r, r = x − mπ/2 (see [`MathEmitter::half_periods`]),
+    /// `r` being r or its leading part: sin x = (−1)^k s and cos x = (−1)^(k+1) s. s has
+    /// r's sign, but for sin(−0) the kernels' sums give +0: r's sign bit is or-ed in (a
+    /// no-op for any other r, as |s| > 0 there).
+    fn signed(&mut self, s: Value, r: Value, t: Value, cos: bool) -> Value {
         let q = self.bits(t);
-        let sign = if cos {
+        let sb = self.bits(s);
+        let (sign, sb) = if cos {
             let one = self.ik(1);
             let q = self.b.ins().iadd(q, one);
-            self.b.ins().ishl_imm_u(q, 63)
+            (self.b.ins().ishl_imm_u(q, 63), sb)
         } else {
-            let sign = self.b.ins().ishl_imm_u(q, 63);
-            let xb = self.bits(x);
+            let rb = self.bits(r);
             let top = self.ik(i64::MIN);
-            let xs = self.b.ins().band(xb, top);
-            self.b.ins().bxor(sign, xs)
+            let rs = self.b.ins().band(rb, top);
+            let sb = self.b.ins().bor(sb, rs);
+            (self.b.ins().ishl_imm_u(q, 63), sb)
         };
-        let sb = self.bits(s);
         let sb = self.b.ins().bxor(sb, sign);
         self.float(sb)
     }
 
-    /// sin x (`cos` false) or cos x: r = |x| − mπ/2 (|r| ≤ π/2), one polynomial and a
-    /// sign.
+    /// sin x (`cos` false) or cos x: r = x − mπ/2 (|r| ≤ π/2), one polynomial and a sign.
     fn sin_cos(&mut self, x: Value, cos: bool) -> Value {
         let f = if cos { Libm::Cos } else { Libm::Sin };
-        let (ax, t, m) = self.half_periods(x, cos);
-        let (r, in_range) = self.reduce(ax, ax, m);
-        let s = self.sin_half(r);
-        let v = self.signed(s, x, t, cos);
+        let (t, m) = self.half_periods(x, cos);
+        let (r, z, in_range) = self.reduce(x, m);
+        let s = self.sin_half(r, z);
+        let v = self.signed(s, r.hi, t, cos);
         self.out_of_range(x, v, f, in_range)
     }
 
@@ -738,8 +833,7 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
         let t = self.addk(t, ROUND);
         let k = self.addk(t, -ROUND);
         let q = self.bits(t);
-        let ax = self.b.ins().fabs(x);
-        let (r, in_range) = self.reduce(x, ax, k);
+        let (r, _, in_range) = self.reduce(x, k);
         let (s, c) = self.kernels(r);
         // tan = s / c in even quadrants, −c / s in odd ones.
         let t = self.b.ins().fdiv(s, c);
@@ -755,14 +849,14 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
     /// The fast variants: the same half periods, π/2 in two parts, a shorter polynomial,
     /// no branch.
     fn sin_cos_fast(&mut self, x: Value, cos: bool) -> Value {
-        let (ax, t, m) = self.half_periods(x, cos);
-        let r = self.maddk(m, -PIO2_33[0], ax);
+        let (t, m) = self.half_periods(x, cos);
+        let r = self.maddk(m, -PIO2_33[0], x);
         let r = self.maddk(m, -PIO2_TAIL, r);
         let z = self.mul(r, r);
         let p = self.poly(z, &SIN_FAST);
         let rz = self.mul(r, z);
         let s = self.madd(rz, p, r);
-        self.signed(s, x, t, cos)
+        self.signed(s, r, t, cos)
     }
 
     /// 2^k for an integer-valued double k within the normal exponents, as a double.

@@ -1,13 +1,13 @@
 //! Loops in SIMD: the fast version of a `dotimes` (see [`super::fast::FastLoop`]) runs two
-//! iterations at a time in `F64X2` lanes when its iterations are independent apart from
-//! reductions, then the scalar fast loop does the odd one left.
+//! iterations at a time in `F64X2` lanes, or four in `F32X4` lanes, when its iterations are
+//! independent apart from reductions, then the scalar fast loop does the few left.
 //!
-//! A body qualifies ([`FnCx::simd_plan`]) when it computes on doubles only, with
-//! constants, `+ - * /`, comparisons under a pure `if` (lowered as a lane select) or an
-//! `(if c (set! x e))` of a variable already written (x = c ? e : x, lane by lane), the
-//! inline math of [`super::math_ir`] and `sqrt fabs floor ceil trunc fmin fmax`; reads and
-//! writes `(pref p i)` / `(pset! p i x)` of `double*` with `i` the counter; and each
-//! variable it assigns is either
+//! A body qualifies ([`FnCx::simd_plan`]) when it computes on doubles only, or on floats
+//! only, with constants, `+ - * /`, comparisons under a pure `if` (lowered as a lane
+//! select) or an `(if c (set! x e))` of a variable already written (x = c ? e : x, lane by
+//! lane), the inline math of [`super::math_ir`] and `sqrt fabs floor ceil trunc fmin
+//! fmax`; reads and writes `(pref p i)` / `(pset! p i x)` of `double*` (or `float*`) with
+//! `i` the counter; and each variable it assigns is either
 //! - private: written before it is read in every iteration (its last lane is its value
 //!   after the loop), or
 //! - a reduction: only ever `(set! s (+ s e))` (either order) or `(set! s (fmax s e))` /
@@ -18,6 +18,10 @@
 //! Variables it only reads are the same in every lane. The fast loop's guard (trip count,
 //! disjoint ranges) and the hoisted range checks (see [`super::checks`]) cover the vector
 //! accesses too: they touch exactly the elements the scalar loop would.
+//!
+//! Floats compute lane by lane as the scalar loop does; their inline math, which the
+//! scalar loop computes in double and rounds once, runs as two `F64X2` halves, each
+//! rounded back to floats, so every lane's bits are the scalar loop's.
 
 use super::math_ir::{self, MathEmitter};
 use super::{FnCx, internal};
@@ -27,7 +31,9 @@ use crate::infer::{Ref, Typed};
 use crate::syntax::{Expr, ExprKind};
 use crate::types::Type;
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
-use cranelift_codegen::ir::{Block, Endianness, InstBuilder, MemFlagsData, Value, types};
+use cranelift_codegen::ir::{
+    Block, ConstantData, Endianness, InstBuilder, MemFlagsData, Value, types,
+};
 use cranelift_frontend::Variable;
 use std::collections::HashMap;
 
@@ -43,6 +49,8 @@ enum Role {
 /// What [`FnCx::simd_plan`] found: the role of every variable the body assigns, and the
 /// variables it only reads.
 pub(super) struct Plan {
+    /// `Type::Double` or `Type::Float`: what every lane holds.
+    elem: Type,
     counter: usize,
     roles: Vec<(usize, Role)>,
     invariants: Vec<usize>,
@@ -50,6 +58,8 @@ pub(super) struct Plan {
 
 /// State while lowering one vector iteration.
 struct Lanes {
+    /// `F64X2` or `F32X4`.
+    vty: types::Type,
     counter: Variable,
     vars: HashMap<usize, Variable>,
     invariants: HashMap<usize, Value>,
@@ -58,7 +68,14 @@ struct Lanes {
     known: Vec<(usize, Value)>,
 }
 
-const LANES: i64 = 2;
+/// The vector type, the number of its lanes and their size in bytes for `elem`.
+fn shape(elem: &Type) -> (types::Type, i64, i64) {
+    if *elem == Type::Float {
+        (types::F32X4, 4, 4)
+    } else {
+        (types::F64X2, 2, 8)
+    }
+}
 
 /// The arithmetic the vector lowering knows (`%` is not among it).
 fn arith(op: Arith) -> bool {
@@ -76,6 +93,8 @@ fn native(m: Math) -> bool {
 /// The analysis behind [`FnCx::simd_plan`], in evaluation order.
 struct Scan<'c, 'a, 'b> {
     cx: &'c FnCx<'a, 'b>,
+    /// `Type::Double` or `Type::Float`: the type every value must have.
+    elem: Type,
     counter: usize,
     ptrs: &'c [usize],
     /// Variables `set!` or bound in the body.
@@ -95,14 +114,22 @@ impl FnCx<'_, '_> {
     }
 
     /// A plan for running `body`, the body of a fast `dotimes` over `v` accessing `ptrs`,
-    /// two iterations at a time, or `None` when it does not qualify.
+    /// two (doubles) or four (floats) iterations at a time, or `None` when it does not
+    /// qualify.
     pub(super) fn simd_plan(&self, v: usize, body: &[Expr], ptrs: &[usize]) -> Option<Plan> {
+        [Type::Double, Type::Float]
+            .into_iter()
+            .find_map(|elem| self.simd_plan_of(elem, v, body, ptrs))
+    }
+
+    fn simd_plan_of(&self, elem: Type, v: usize, body: &[Expr], ptrs: &[usize]) -> Option<Plan> {
         let mut assigned = Vec::new();
         for e in body {
             self.assigned_in(e, &mut assigned);
         }
         let mut scan = Scan {
             cx: self,
+            elem: elem.clone(),
             counter: v,
             ptrs,
             assigned,
@@ -119,6 +146,7 @@ impl FnCx<'_, '_> {
             }
         }
         Some(Plan {
+            elem,
             counter: v,
             roles: scan.roles,
             invariants: scan.invariants,
@@ -148,9 +176,9 @@ impl FnCx<'_, '_> {
         }
     }
 
-    /// Runs the body of `plan` two iterations at a time from the current block (the fast
-    /// loop's guard held), then continues in `scalar` (the scalar fast loop, for an odd
-    /// last iteration) or `exit`.
+    /// Runs the body of `plan` a vector of iterations at a time from the current block (the
+    /// fast loop's guard held), then continues in `scalar` (the scalar fast loop, for the
+    /// last few iterations) or `exit`.
     pub(super) fn simd_loop(
         &mut self,
         plan: &Plan,
@@ -161,8 +189,10 @@ impl FnCx<'_, '_> {
         site: u32,
     ) -> Result<()> {
         let v = plan.counter;
-        let pairs = self.b.ins().band_imm_s(nv, !(LANES - 1));
+        let (vty, n, _) = shape(&plan.elem);
+        let pairs = self.b.ins().band_imm_s(nv, !(n - 1));
         let mut lanes = Lanes {
+            vty,
             counter: self.b.declare_var(types::I64),
             vars: HashMap::new(),
             invariants: HashMap::new(),
@@ -179,12 +209,12 @@ impl FnCx<'_, '_> {
                 let base = self.strip(x);
                 lanes.bases.insert(id, base);
             } else {
-                let all = self.b.ins().splat(types::F64X2, x);
+                let all = self.b.ins().splat(vty, x);
                 lanes.invariants.insert(id, all);
             }
         }
         for &(id, role) in &plan.roles {
-            let var = self.b.declare_var(types::F64X2);
+            let var = self.b.declare_var(vty);
             // A sum starts as (s, 0); the others as s in both lanes; a variable bound inside
             // the body as 0 (it is written before it is read).
             let init = match (self.vars.contains_key(&id), role) {
@@ -192,16 +222,16 @@ impl FnCx<'_, '_> {
                     let x = self
                         .read_var(id, site)?
                         .ok_or_else(|| internal("void variable"))?;
-                    let z = self.splat_f64(0.0);
+                    let z = self.splat_const(0.0, vty);
                     self.b.ins().insertlane(z, x, 0)
                 }
                 (true, _) => {
                     let x = self
                         .read_var(id, site)?
                         .ok_or_else(|| internal("void variable"))?;
-                    self.b.ins().splat(types::F64X2, x)
+                    self.b.ins().splat(vty, x)
                 }
-                (false, _) => self.splat_f64(0.0),
+                (false, _) => self.splat_const(0.0, vty),
             };
             self.b.def_var(var, init);
             lanes.vars.insert(id, var);
@@ -215,7 +245,7 @@ impl FnCx<'_, '_> {
         }
         lanes.known.clear();
         let i = self.b.use_var(lanes.counter);
-        let i2 = self.b.ins().iadd_imm_s(i, LANES);
+        let i2 = self.b.ins().iadd_imm_s(i, n);
         self.b.def_var(lanes.counter, i2);
         let more = self.b.ins().icmp(IntCC::SignedLessThan, i2, pairs);
         self.b.ins().brif(more, vloop, &[], vdone, &[]);
@@ -227,13 +257,22 @@ impl FnCx<'_, '_> {
                 continue;
             }
             let x = self.b.use_var(lanes.vars[&id]);
-            let a = self.b.ins().extractlane(x, 0);
-            let b = self.b.ins().extractlane(x, 1);
+            let each: Vec<Value> = (0..n as u8)
+                .map(|k| self.b.ins().extractlane(x, k))
+                .collect();
             let r = match role {
-                Role::Private => b,
-                Role::Sum => self.b.ins().fadd(a, b),
-                Role::Max => self.b.ins().fmax(a, b),
-                Role::Min => self.b.ins().fmin(a, b),
+                Role::Private => each[each.len() - 1],
+                _ => {
+                    let mut acc = each[0];
+                    for &y in &each[1..] {
+                        acc = match role {
+                            Role::Sum => self.b.ins().fadd(acc, y),
+                            Role::Max => self.b.ins().fmax(acc, y),
+                            _ => self.b.ins().fmin(acc, y),
+                        };
+                    }
+                    acc
+                }
             };
             self.write_var(id, r, site)?;
         }
@@ -248,9 +287,14 @@ impl FnCx<'_, '_> {
             .ok_or_else(|| internal("void expression in a SIMD loop"))
     }
 
-    fn splat_f64(&mut self, x: f64) -> Value {
-        let c = self.b.ins().f64const(x);
-        self.b.ins().splat(types::F64X2, c)
+    /// `x` in every lane of `vty` (rounded to a float for `F32X4`).
+    fn splat_const(&mut self, x: f64, vty: types::Type) -> Value {
+        let c = if vty == types::F32X4 {
+            self.b.ins().f32const(x as f32)
+        } else {
+            self.b.ins().f64const(x)
+        };
+        self.b.ins().splat(vty, c)
     }
 
     fn velem_addr(&mut self, args: &[Expr], l: &Lanes) -> Result<(usize, Value)> {
@@ -259,7 +303,8 @@ impl FnCx<'_, '_> {
             .ok_or_else(|| internal("SIMD pointer"))?;
         let base = *l.bases.get(&p).ok_or_else(|| internal("SIMD base"))?;
         let i = self.b.use_var(l.counter);
-        let off = self.b.ins().imul_imm_s(i, 8);
+        let size = if l.vty == types::F32X4 { 4 } else { 8 };
+        let off = self.b.ins().imul_imm_s(i, size);
         Ok((p, self.b.ins().iadd(base, off)))
     }
 
@@ -268,8 +313,8 @@ impl FnCx<'_, '_> {
     fn vexpr(&mut self, e: &Expr, l: &mut Lanes) -> Result<Option<Value>> {
         let flags = MemFlagsData::new().with_notrap();
         Ok(Some(match &e.kind {
-            ExprKind::Int(i) => self.splat_f64(*i as f64),
-            ExprKind::Float(x) => self.splat_f64(*x),
+            ExprKind::Int(i) => self.splat_const(*i as f64, l.vty),
+            ExprKind::Float(x) => self.splat_const(*x, l.vty),
             ExprKind::Var(_) => {
                 let id = self.local_of(e).ok_or_else(|| internal("SIMD variable"))?;
                 match (l.vars.get(&id), l.invariants.get(&id)) {
@@ -318,7 +363,7 @@ impl FnCx<'_, '_> {
                 let new = self.vvalue(x, l)?;
                 let old = self.b.use_var(var);
                 let m = self.b.ins().bitcast(
-                    types::F64X2,
+                    l.vty,
                     MemFlagsData::new().with_endianness(Endianness::Little),
                     m,
                 );
@@ -331,7 +376,7 @@ impl FnCx<'_, '_> {
                 let a = self.vvalue(th, l)?;
                 let b = self.vvalue(el, l)?;
                 let m = self.b.ins().bitcast(
-                    types::F64X2,
+                    l.vty,
                     MemFlagsData::new().with_endianness(Endianness::Little),
                     m,
                 );
@@ -347,7 +392,7 @@ impl FnCx<'_, '_> {
                     if let Some((_, x)) = l.known.iter().rev().find(|(q, _)| *q == p) {
                         *x
                     } else {
-                        let x = self.b.ins().load(types::F64X2, flags, addr, 0);
+                        let x = self.b.ins().load(l.vty, flags, addr, 0);
                         l.known.push((p, x));
                         x
                     }
@@ -413,10 +458,11 @@ impl FnCx<'_, '_> {
                         .iter()
                         .map(|a| self.vvalue(a, l))
                         .collect::<Result<Vec<_>>>()?;
-                    let (cc, fma) = (self.consts.call_conv, self.consts.fma);
-                    MathEmitter::new(&mut self.b, types::F64X2, cc, fma)
-                        .call(m, &vals)
-                        .ok_or_else(|| internal("SIMD math"))?
+                    if l.vty == types::F32X4 {
+                        self.float_math(m, &vals)?
+                    } else {
+                        self.f64x2_math(m, &vals)?
+                    }
                 }
                 _ => return Err(internal("call not planned for SIMD")),
             },
@@ -425,12 +471,65 @@ impl FnCx<'_, '_> {
     }
 }
 
-impl Scan<'_, '_, '_> {
-    fn is_double(&self, e: &Expr) -> bool {
-        self.cx.typed.types[e.id] == Type::Double
+impl FnCx<'_, '_> {
+    /// Inline math over `F64X2` lanes.
+    fn f64x2_math(&mut self, m: Math, vals: &[Value]) -> Result<Value> {
+        let (cc, fma) = (self.consts.call_conv, self.consts.fma);
+        MathEmitter::new(&mut self.b, types::F64X2, cc, fma)
+            .call(m, vals)
+            .ok_or_else(|| internal("SIMD math"))
     }
 
-    /// True when `c` is a comparison of two doubles.
+    /// Inline math over `F32X4` lanes, as the scalar loop computes it: each half widened
+    /// to `F64X2`, computed there, and rounded back to floats.
+    fn float_math(&mut self, m: Math, vals: &[Value]) -> Result<Value> {
+        let bytes = |f: &dyn Fn(u8) -> u8| -> Vec<u8> { (0..16).map(f).collect() };
+        // lanes 2 and 3 moved down to 0 and 1
+        let high = bytes(&|i| 8 + i % 8);
+        // lanes 0 and 1 of the first operand, then lanes 0 and 1 of the second
+        let join = bytes(&|i| if i < 8 { i } else { 8 + i });
+        let mut halves = Vec::new();
+        for upper in [false, true] {
+            let wide = vals
+                .iter()
+                .map(|&v| {
+                    let v = if upper {
+                        self.shuffle_bytes(v, v, &high)
+                    } else {
+                        v
+                    };
+                    self.b.ins().fvpromote_low(v)
+                })
+                .collect::<Vec<_>>();
+            let r = self.f64x2_math(m, &wide)?;
+            halves.push(self.b.ins().fvdemote(r));
+        }
+        Ok(self.shuffle_bytes(halves[0], halves[1], &join))
+    }
+
+    /// The bytes `mask` picks from `a` (0–15) and `b` (16–31), both `F32X4`.
+    fn shuffle_bytes(&mut self, a: Value, b: Value, mask: &[u8]) -> Value {
+        let little = MemFlagsData::new().with_endianness(Endianness::Little);
+        let a = self.b.ins().bitcast(types::I8X16, little, a);
+        let b = self.b.ins().bitcast(types::I8X16, little, b);
+        let imm = self
+            .b
+            .func
+            .dfg
+            .immediates
+            .push(ConstantData::from(mask.to_vec()));
+        let r = self.b.ins().shuffle(a, b, imm);
+        self.b.ins().bitcast(types::F32X4, little, r)
+    }
+}
+
+impl Scan<'_, '_, '_> {
+    /// True when `e` has the plan's element type.
+    fn is_double(&self, e: &Expr) -> bool {
+        self.cx.typed.types[e.id] == self.elem
+    }
+
+    /// True when `c` is a comparison of two values of the element type.
     fn compare(&self, c: &Expr) -> bool {
         matches!(&c.kind, ExprKind::App(_, args)
             if matches!(self.cx.typed.builtin(c.id), Some(Builtin::Compare(_)))
@@ -506,7 +605,7 @@ impl Scan<'_, '_, '_> {
             ExprKind::Let(binds, body) => {
                 let ids = cx.typed.let_vars.get(&e.id)?;
                 for ((_, x), id) in binds.iter().zip(ids) {
-                    if cx.typed.vars[*id].ty != Type::Double {
+                    if cx.typed.vars[*id].ty != self.elem {
                         return None;
                     }
                     self.value(x)?;
@@ -560,7 +659,7 @@ impl Scan<'_, '_, '_> {
                 match b {
                     Builtin::Pref | Builtin::Pset => {
                         let p = cx.local_of(args.first()?)?;
-                        let double = cx.typed.vars[p].ty == Type::ptr(Type::Double);
+                        let double = cx.typed.vars[p].ty == Type::ptr(self.elem.clone());
                         if !double
                             || !self.ptrs.contains(&p)
                             || cx.local_of(args.get(1)?) != Some(self.counter)

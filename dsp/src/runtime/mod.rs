@@ -26,6 +26,8 @@ pub(crate) mod ctx;
 pub mod fault;
 pub mod heap;
 pub mod math;
+#[cfg(target_arch = "x86_64")]
+pub mod math_keep;
 pub mod messages;
 pub mod printf;
 pub mod reserve;

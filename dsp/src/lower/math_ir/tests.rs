@@ -330,6 +330,31 @@ fn sin_and_cos_stay_within_one_ulp_up_to_a_billion() {
     check("cos", &xs, &[], 1.0, |x, _| x.cos());
 }
 
+/// Arguments on both sides of where the reduction's usual path hands over to its seven
+/// parts (|r| = 2^-30 |x|), from 2π up to 2^30.
+fn around_the_seven_part_threshold() -> Vec<f64> {
+    let mut v = Vec::new();
+    for e in 2..30 {
+        for k in [1.0, 1.37, 1.91] {
+            let m = (k * 2f64.powi(e) / std::f64::consts::FRAC_PI_2).round();
+            let base = m * std::f64::consts::FRAC_PI_2;
+            for f in [0.25, 0.5, 0.999, 1.0, 1.001, 2.0, 4.0] {
+                let d = f * base * 2f64.powi(-30);
+                v.extend([base + d, base - d, -(base + d)]);
+            }
+        }
+    }
+    v
+}
+
+#[test]
+fn sin_cos_and_tan_stay_within_their_bounds_where_the_reduction_changes_path() {
+    let xs = around_the_seven_part_threshold();
+    check("sin", &xs, &[], 1.0, |x, _| x.sin());
+    check("cos", &xs, &[], 1.0, |x, _| x.cos());
+    check("tan", &xs, &[], 3.0, |x, _| x.tan());
+}
+
 #[test]
 fn tan_stays_within_three_ulp_up_to_a_billion() {
     let mut xs = args(-SIN_LIMIT, SIN_LIMIT, 1e-300, 200_000, 4);
