@@ -74,8 +74,8 @@ impl Default for LoadMeter {
     }
 }
 
-fn nanos_since(began: Instant) -> u64 {
-    u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX)
+fn nanos_between(began: Instant, ended: Instant) -> u64 {
+    u64::try_from(ended.saturating_duration_since(began).as_nanos()).unwrap_or(u64::MAX)
 }
 
 impl LoadMeter {
@@ -97,9 +97,11 @@ impl LoadMeter {
         Instant::now()
     }
 
-    /// Audio thread: a call of the closure in `slot` that began at `began` returned.
-    pub fn ran(&self, slot: u32, began: Instant) {
-        let ns = nanos_since(began);
+    /// Audio thread: a call of the closure in `slot` that began at `began` returned; the
+    /// time it returned.
+    pub fn ran(&self, slot: u32, began: Instant) -> Instant {
+        let ended = Instant::now();
+        let ns = nanos_between(began, ended);
         if let Some(total) = self.slot_ns.get(slot as usize) {
             total.fetch_add(ns, Ordering::Relaxed);
         }
@@ -107,12 +109,20 @@ impl LoadMeter {
             self.longest_ns.store(ns, Ordering::Relaxed);
             self.longest_slot.store(slot, Ordering::Relaxed);
         }
+        ended
     }
 
-    /// Audio thread: the buffer that began at `began` and starts at sample `time` is
-    /// rendered into `out` (interleaved, `channels` wide).
-    pub fn buffer_ended(&self, began: Instant, out: &[f32], channels: usize, time: i64) {
-        let ns = nanos_since(began);
+    /// Audio thread: the buffer that began at `began` and starts at sample `time` was
+    /// rendered into `out` (interleaved, `channels` wide) by `ended` (the end of its last
+    /// closure call, read by [`LoadMeter::ran`], or now).
+    pub fn buffer_ended(
+        &self,
+        (began, ended): (Instant, Instant),
+        out: &[f32],
+        channels: usize,
+        time: i64,
+    ) {
+        let ns = nanos_between(began, ended);
         let channels = channels.clamp(1, MAX_CHANNELS);
         let frames = (out.len() / channels) as u64;
         self.busy_ns.fetch_add(ns, Ordering::Relaxed);
@@ -450,7 +460,7 @@ mod tests {
                 })
                 .collect();
             let began = meter.buffer_began();
-            meter.buffer_ended(began, &out, channels, 0);
+            meter.buffer_ended((began, Instant::now()), &out, channels, 0);
             let r = meter.read(&mut Reading::default(), &|_| None);
             for c in 0..channels {
                 let level = f64::from(0.05 * (c + 1) as f32);
@@ -473,9 +483,9 @@ mod tests {
         meter.ran(3, Instant::now());
         let call = Instant::now();
         std::thread::sleep(Duration::from_millis(3));
-        meter.ran(7, call);
+        let ended = meter.ran(7, call);
         // 64 frames last 1.33 ms: this buffer took more than 3
-        meter.buffer_ended(began, &[0.5, -0.25].repeat(64), 2, 640);
+        meter.buffer_ended((began, ended), &[0.5, -0.25].repeat(64), 2, 640);
         let mut last = Reading::default();
         let names = |slot: u32| Some(format!("f{slot}"));
         let r = meter.read(&mut last, &names);
