@@ -252,8 +252,8 @@ fn load_meter_64_frames(c: &mut Criterion) {
         b.iter(|| {
             let began = meter.buffer_began();
             let call = Instant::now();
-            meter.ran(0, call);
-            meter.buffer_ended(began, std::hint::black_box(&out), 2, time);
+            let ended = meter.ran(0, call);
+            meter.buffer_ended((began, ended), std::hint::black_box(&out), 2, time);
             time += 64;
         })
     });

@@ -515,18 +515,18 @@ impl AudioCtx {
             // A mixer's code takes the lanes' samples: only `run_mixer` may call it.
             return Err(own_fault(FaultCode::BadClosure));
         }
-        if e.kind != EntryKind::Buffer {
-            for fr in 0..frames {
-                let lo = (fr * channels).min(input.len());
-                let hi = (lo + channels).min(input.len());
-                self.put_frame(&input[lo..hi], e.kind == EntryKind::SampleDouble);
-                for c in 0..channels {
-                    let x = input.get(fr * channels + c).copied().unwrap_or(0.0);
-                    output[fr * channels + c] =
-                        self.call_sample(e, f, env, x, time + fr as i64, c as i64)?;
-                }
-            }
-            return Ok(());
+        if e.kind == EntryKind::SampleDouble {
+            // SAFETY: `f` is the code of a live closure whose type id was checked to be
+            // [double,double,i64,i64,double*]*, compiled in the C calling convention.
+            let g: SampleDoubleFn = unsafe { std::mem::transmute(f as *const u8) };
+            let call = |ctx, x: f32, t, c, frame| g(ctx, env, f64::from(x), t, c, frame) as f32;
+            return self.run_samples(call, true, input, output, (frames, channels), time);
+        }
+        if e.kind == EntryKind::Sample {
+            // SAFETY: as above, with type [float,float,i64,i64,float*]*.
+            let g: SampleFn = unsafe { std::mem::transmute(f as *const u8) };
+            let call = |ctx, x, t, c, frame| g(ctx, env, x, t, c, frame);
+            return self.run_samples(call, false, input, output, (frames, channels), time);
         }
         if channels > IO_SAMPLES {
             return Err(own_fault(FaultCode::OutOfRange));
@@ -559,6 +559,54 @@ impl AudioCtx {
                 *o = unsafe { (self.out_addr() as *const f32).add(i).read() };
             }
             done += n;
+        }
+        Ok(())
+    }
+
+    /// Runs a per-sample entry, `call(ctx, input, time, channel, frame)`, over `frames`
+    /// frames: each frame's input goes to the DSP-visible frame (as f64 when `double`),
+    /// then one call per channel. What a call from Rust needs (the native stack's floor,
+    /// the mark to come back to) is set up once for all of them: each call starts where
+    /// the one before it ended, or where a faulting one was brought back to.
+    fn run_samples(
+        &mut self,
+        call: impl Fn(*mut Ctx, f32, i64, i64, u64) -> f32,
+        double: bool,
+        input: &[f32],
+        output: &mut [f32],
+        (frames, channels): (usize, usize),
+        time: i64,
+    ) -> Result<(), Fault> {
+        let frame = self.io_ptrs.0;
+        let put = channels.min(IO_SAMPLES);
+        let mark = self.ctx.call_mark();
+        for (fr, out) in output.chunks_exact_mut(channels).take(frames).enumerate() {
+            let base = fr * channels;
+            let t = time + fr as i64;
+            // Volatile stores: as a plain copy loop this becomes a call of `memcpy` per
+            // frame, dearer than the frame's few stores.
+            for (i, &x) in input.iter().skip(base).take(put).enumerate() {
+                // SAFETY: the I/O block holds 2 × IO_SAMPLES 8-byte words of arena memory
+                // owned by this context; `i < put <= IO_SAMPLES`.
+                unsafe {
+                    if double {
+                        ((self.in_addr() as *mut f64).add(i)).write_volatile(f64::from(x));
+                    } else {
+                        ((self.in_addr() as *mut f32).add(i)).write_volatile(x);
+                    }
+                }
+            }
+            for (c, o) in out.iter_mut().enumerate() {
+                let x = input.get(base + c).copied().unwrap_or(0.0);
+                self.ctx.now = t;
+                let ctx: *mut Ctx = &mut *self.ctx;
+                let y = call(ctx, x, t, c as i64, frame);
+                self.ctx.finish_call(mark).map_err(|raw| Fault {
+                    time: Some(t),
+                    ..self.fault(raw)
+                })?;
+                *o = y;
+            }
         }
         Ok(())
     }

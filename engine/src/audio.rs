@@ -147,6 +147,9 @@ impl Processor {
             source.read(&mut self.input[..frames * channels], channels);
         }
         let mut done = 0;
+        // when the entry's call in the last segment returned (the buffer's end, less
+        // the scheduling after it): one clock reading fewer
+        let mut ended = None;
         while done < frames {
             let t = self.time + done as i64;
             while let Some(timed) = self.timed.pop_due(t) {
@@ -166,17 +169,16 @@ impl Processor {
             let segment = &mut out[done * channels..until * channels];
             let (running, ran) = (self.entry.filter(|_| !self.stopped), Instant::now());
             self.render(segment, done, t);
-            if let Some(entry) = running {
-                self.stats.load.ran(entry.slot(), ran);
-            }
+            ended = running.map(|entry| self.stats.load.ran(entry.slot(), ran));
             self.queue_scheduled(t);
             done = until;
         }
         out[frames * channels..].fill(0.0);
         let rendered = &out[..frames * channels];
+        let ended = ended.unwrap_or_else(Instant::now);
         self.stats
             .load
-            .buffer_ended(began, rendered, channels, self.time);
+            .buffer_ended((began, ended), rendered, channels, self.time);
         self.time += frames as i64;
         let used = self.ctx.audio_zone_used() as u64;
         self.stats

@@ -74,8 +74,8 @@ impl Default for LoadMeter {
     }
 }
 
-fn nanos_since(began: Instant) -> u64 {
-    u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX)
+fn nanos_between(began: Instant, ended: Instant) -> u64 {
+    u64::try_from(ended.saturating_duration_since(began).as_nanos()).unwrap_or(u64::MAX)
 }
 
 impl LoadMeter {
@@ -97,9 +97,11 @@ impl LoadMeter {
         Instant::now()
     }
 
-    /// Audio thread: a call of the closure in `slot` that began at `began` returned.
-    pub fn ran(&self, slot: u32, began: Instant) {
-        let ns = nanos_since(began);
+    /// Audio thread: a call of the closure in `slot` that began at `began` returned; the
+    /// time it returned.
+    pub fn ran(&self, slot: u32, began: Instant) -> Instant {
+        let ended = Instant::now();
+        let ns = nanos_between(began, ended);
         if let Some(total) = self.slot_ns.get(slot as usize) {
             total.fetch_add(ns, Ordering::Relaxed);
         }
@@ -107,12 +109,20 @@ impl LoadMeter {
             self.longest_ns.store(ns, Ordering::Relaxed);
             self.longest_slot.store(slot, Ordering::Relaxed);
         }
+        ended
     }
 
-    /// Audio thread: the buffer that began at `began` and starts at sample `time` is
-    /// rendered into `out` (interleaved, `channels` wide).
-    pub fn buffer_ended(&self, began: Instant, out: &[f32], channels: usize, time: i64) {
-        let ns = nanos_since(began);
+    /// Audio thread: the buffer that began at `began` and starts at sample `time` was
+    /// rendered into `out` (interleaved, `channels` wide) by `ended` (the end of its last
+    /// closure call, read by [`LoadMeter::ran`], or now).
+    pub fn buffer_ended(
+        &self,
+        (began, ended): (Instant, Instant),
+        out: &[f32],
+        channels: usize,
+        time: i64,
+    ) {
+        let ns = nanos_between(began, ended);
         let channels = channels.clamp(1, MAX_CHANNELS);
         let frames = (out.len() / channels) as u64;
         self.busy_ns.fetch_add(ns, Ordering::Relaxed);
@@ -128,17 +138,32 @@ impl LoadMeter {
                 self.last_miss_time.store(time, Ordering::Relaxed);
             }
         }
-        for c in 0..channels {
-            let (mut peak, mut sum) = (0.0f32, 0.0f64);
-            for &s in out.iter().skip(c).step_by(channels) {
-                peak = peak.max(s.abs());
-                sum += f64::from(s) * f64::from(s);
+        if LANES.is_multiple_of(channels) {
+            // lane i of every run of LANES samples is channel i % channels
+            let (peak, sum) = lane_levels(out);
+            for c in 0..channels {
+                let lanes = (c..LANES).step_by(channels);
+                let p = lanes.clone().fold(0.0f32, |m, i| m.max(peak[i]));
+                self.add_levels(c, p, lanes.map(|i| sum[i]).sum());
             }
-            self.peaks[c].fetch_max(peak.to_bits(), Ordering::Relaxed);
-            // only this thread writes the sums: a load and a store make no race
-            let old = f64::from_bits(self.sum_squares[c].load(Ordering::Relaxed));
-            self.sum_squares[c].store((old + sum).to_bits(), Ordering::Relaxed);
+        } else {
+            for c in 0..channels {
+                let (mut peak, mut sum) = (0.0f32, 0.0f64);
+                for &s in out.iter().skip(c).step_by(channels) {
+                    peak = peak.max(s.abs());
+                    sum += f64::from(s) * f64::from(s);
+                }
+                self.add_levels(c, peak, sum);
+            }
         }
+    }
+
+    /// Audio thread: channel `c` of a buffer peaked at `peak`, its squares summing to `sum`.
+    fn add_levels(&self, c: usize, peak: f32, sum: f64) {
+        self.peaks[c].fetch_max(peak.to_bits(), Ordering::Relaxed);
+        // only this thread writes the sums: a load and a store make no race
+        let old = f64::from_bits(self.sum_squares[c].load(Ordering::Relaxed));
+        self.sum_squares[c].store((old + sum).to_bits(), Ordering::Relaxed);
     }
 
     /// Control thread: what happened since `last` (which becomes this reading), with
@@ -207,6 +232,28 @@ impl LoadMeter {
         *last = now;
         report
     }
+}
+
+/// Samples a buffer's levels are gathered over side by side: independent maxima and
+/// sums the compiler keeps in vector registers, each lane one channel's when the
+/// channels divide it (1, 2, 4 or 8 channels).
+const LANES: usize = 8;
+
+/// Peak and sum of squares of each lane of `out` (lane i: samples i, i + LANES, ...).
+fn lane_levels(out: &[f32]) -> ([f32; LANES], [f64; LANES]) {
+    let (mut peak, mut sum) = ([0.0f32; LANES], [0.0f64; LANES]);
+    let mut runs = out.chunks_exact(LANES);
+    for run in &mut runs {
+        for i in 0..LANES {
+            peak[i] = peak[i].max(run[i].abs());
+            sum[i] += f64::from(run[i]) * f64::from(run[i]);
+        }
+    }
+    for (i, &s) in runs.remainder().iter().enumerate() {
+        peak[i] = peak[i].max(s.abs());
+        sum[i] += f64::from(s) * f64::from(s);
+    }
+    (peak, sum)
 }
 
 /// A reading of the meter's running totals; the control thread keeps the last one.
@@ -408,6 +455,34 @@ mod tests {
     use std::time::Duration;
 
     #[test]
+    fn each_channel_has_its_own_peak_and_rms_whatever_the_channel_count() {
+        for channels in [1, 2, 3, 4, 5, 8, 12] {
+            let meter = LoadMeter::default();
+            let frames = 67;
+            let out: Vec<f32> = (0..frames * channels)
+                .map(|i| {
+                    let (f, c) = (i / channels, i % channels);
+                    let level = 0.05 * (c + 1) as f32;
+                    if f % 2 == 0 { level } else { -level }
+                })
+                .collect();
+            let began = meter.buffer_began();
+            meter.buffer_ended((began, Instant::now()), &out, channels, 0);
+            let r = meter.read(&mut Reading::default(), &|_| None);
+            for c in 0..channels {
+                let level = f64::from(0.05 * (c + 1) as f32);
+                let (peak, rms) = r.channels[c];
+                assert_eq!(peak, level, "{channels} channels: channel {c}'s peak");
+                assert!(
+                    (rms - level).abs() < 1e-12,
+                    "{channels} channels: channel {c}'s RMS {rms}, not {level}"
+                );
+            }
+            assert_eq!(r.channels[channels], (0.0, 0.0), "{channels} channels");
+        }
+    }
+
+    #[test]
     fn a_slow_buffer_is_a_missed_deadline_named_for_its_longest_closure() {
         let meter = LoadMeter::default();
         meter.set_sample_rate(48_000);
@@ -415,9 +490,9 @@ mod tests {
         meter.ran(3, Instant::now());
         let call = Instant::now();
         std::thread::sleep(Duration::from_millis(3));
-        meter.ran(7, call);
+        let ended = meter.ran(7, call);
         // 64 frames last 1.33 ms: this buffer took more than 3
-        meter.buffer_ended(began, &[0.5, -0.25].repeat(64), 2, 640);
+        meter.buffer_ended((began, ended), &[0.5, -0.25].repeat(64), 2, 640);
         let mut last = Reading::default();
         let names = |slot: u32| Some(format!("f{slot}"));
         let r = meter.read(&mut last, &names);

@@ -240,9 +240,10 @@ fn work(shared: &Shared, index: usize) {
     let _flush = crate::denormals::FlushDenormals::new();
     let mut seen = shared.dispatch.load(Ordering::Acquire);
     let mut last = Instant::now();
-    let mut interval = Duration::from_millis(1);
+    // before the first batch there is no interval to spin for: park at once (a render
+    // without lanes never wakes its workers)
+    let mut spin = Duration::ZERO;
     loop {
-        let spin = (interval * 2).clamp(Duration::from_millis(1), Duration::from_millis(50));
         let waited = Instant::now();
         let mut spins = 0u32;
         let dispatch = loop {
@@ -267,7 +268,7 @@ fn work(shared: &Shared, index: usize) {
         };
         seen = dispatch;
         let now = Instant::now();
-        interval = now - last;
+        spin = ((now - last) * 2).clamp(Duration::from_millis(1), Duration::from_millis(50));
         last = now;
         let (batch, n) = (dispatch >> 8, (dispatch & 0xff) as usize);
         assert_no_alloc::assert_no_alloc(|| run_claimable(shared, batch, n));

@@ -253,3 +253,35 @@ fn subnormal_results_in_dsp_code_are_flushed_to_zero() {
     let kept = render_source(&src(-21), 0.01);
     assert!((kept.samples[0] - 0.1).abs() < 1e-6, "{}", kept.samples[0]);
 }
+
+/// Page faults this thread has taken so far.
+fn minor_faults() -> i64 {
+    // SAFETY: an all-zero rusage is a valid value to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable rusage; RUSAGE_THREAD is Linux's.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    assert_eq!(rc, 0, "getrusage: {}", std::io::Error::last_os_error());
+    usage.ru_minflt
+}
+
+#[test]
+fn an_offline_session_commits_its_audio_memory_only_as_it_uses_it() {
+    let cfg = zonal_engine::session::SessionConfig {
+        workers: 0,
+        ..Default::default()
+    };
+    // made on this thread: the pages its audio context touches are this thread's faults
+    let before = minor_faults();
+    let offline = Session::offline(&cfg).unwrap();
+    let offline_faults = minor_faults() - before;
+    let before = minor_faults();
+    let live = Session::with_audio(&cfg).unwrap();
+    let live_faults = minor_faults() - before;
+    // a device's context commits its audio zone, reserve, heap and stack (over 20 MB,
+    // 5,000 pages and more) before it plays; an offline one leaves them to first use
+    assert!(
+        live_faults > offline_faults + 4_000,
+        "live session {live_faults} page faults, offline {offline_faults}"
+    );
+    drop((offline, live));
+}
