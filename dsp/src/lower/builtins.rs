@@ -437,6 +437,18 @@ impl FnCx<'_, '_> {
                     .ins()
                     .load(types::I64, MemFlagsData::trusted(), ctx, abi::CTX_NOW)
             }
+            Builtin::NextEventTime => {
+                let ctx = self.ctx;
+                let now = self
+                    .b
+                    .ins()
+                    .load(types::I64, MemFlagsData::trusted(), ctx, abi::CTX_NOW);
+                let until =
+                    self.b
+                        .ins()
+                        .load(types::I64, MemFlagsData::trusted(), ctx, abi::CTX_SPAN_END);
+                self.b.ins().smax(now, until)
+            }
             Builtin::ZoneCleanup => {
                 let f = self.value(&args[0])?;
                 let s = self.b.ins().iconst(types::I32, i64::from(site));
