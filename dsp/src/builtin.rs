@@ -63,6 +63,10 @@ pub enum Builtin {
     Cast,
     /// `(now)`: the sample time the engine is running DSP code for (an `i64`).
     Now,
+    /// `(next_event_time)`: the first sample time, after `(now)`, at which an event may
+    /// run (the end of the stretch of the buffer the engine is rendering without one);
+    /// `(now)` itself where no such stretch is known (in an event, on the control thread).
+    NextEventTime,
     Math(Math),
     /// `i64tod`-style conversion: from, to.
     Convert(Scalar, Scalar),
@@ -311,6 +315,7 @@ impl Builtin {
             "zone_cleanup" => ZoneCleanup,
             "convert" => Cast,
             "now" => Now,
+            "next_event_time" => NextEventTime,
             _ => {
                 if let Some(m) = self::Math::from_name(name) {
                     return Some(Math(m));

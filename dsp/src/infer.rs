@@ -1157,7 +1157,7 @@ impl Cx<'_> {
                 self.expr(&args[0], None)?;
                 Ok(self.fresh(Kind::Any))
             }
-            Builtin::Now => {
+            Builtin::Now | Builtin::NextEventTime => {
                 self.nargs(name, args, 0, sp)?;
                 Ok(Type::I64)
             }

@@ -450,6 +450,7 @@ impl AudioCtx {
             return self.run_buffer(e, input, out, 1, ch, time);
         }
         let (f, env) = self.entry_fn(e)?;
+        self.ctx.span_end = time + 1;
         self.put_frame(input, e.kind == EntryKind::SampleDouble);
         for (c, o) in out.iter_mut().enumerate() {
             let x = input.get(c).copied().unwrap_or(0.0);
@@ -515,6 +516,8 @@ impl AudioCtx {
             // A mixer's code takes the lanes' samples: only `run_mixer` may call it.
             return Err(own_fault(FaultCode::BadClosure));
         }
+        // The caller renders these frames without an event among them.
+        self.ctx.span_end = time + frames as i64;
         if e.kind == EntryKind::SampleDouble {
             // SAFETY: `f` is the code of a live closure whose type id was checked to be
             // [double,double,i64,i64,double*]*, compiled in the C calling convention.
@@ -615,6 +618,7 @@ impl AudioCtx {
     /// which xtlang's `(now)` reads.
     pub fn run_call(&mut self, c: &PreparedCall, now: i64) -> Result<(), Fault> {
         self.ctx.now = now;
+        self.ctx.span_end = i64::MIN;
         let clo = match c.closure {
             0 => self.slots.get(c.slot as usize).copied().unwrap_or(0),
             record => record,

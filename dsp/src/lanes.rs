@@ -156,6 +156,7 @@ impl AudioCtx {
         // SAFETY: `f` is the code of a live closure whose type id was checked to be
         // [float,float*,i64,i64,float*]*, compiled in the C calling convention.
         let g: MixFn = unsafe { std::mem::transmute::<*const u8, MixFn>(f as *const u8) };
+        self.ctx.span_end = time + frames as i64;
         for fr in 0..frames {
             for c in 0..channels {
                 let i = fr * channels + c;
@@ -166,6 +167,7 @@ impl AudioCtx {
                 let ctx: *mut Ctx = &mut *self.ctx;
                 let mark = self.ctx.call_mark();
                 let t = time + fr as i64;
+                self.ctx.now = t;
                 let y = g(ctx, env, self.io_ptrs.0, t, c as i64, self.io_ptrs.0);
                 self.ctx.finish_call(mark).map_err(|raw| Fault {
                     time: Some(t),

@@ -292,6 +292,76 @@ fn mono_voices_are_called_on_channel_zero_only_and_their_sum_serves_every_channe
     }
 }
 
+/// A score of everything a voice can see change: notes with durations (their gates
+/// close, their releases run), held notes and note-offs, voice stealing, a parameter
+/// change, polyphony lowered while notes sound, and a note from xtlang at an event's
+/// `(now)`, all off the 64-frame buffer boundaries.
+const VOICE_SCORE: &str = r#"(make-instrument s0 synth)
+(make-instrument s1 synth)
+(bind-func dsp:DSP 100000 (lambda (in time chan dat) (+ (s0 in time chan dat) (s1 in time chan dat))))
+(dsp:set! dsp)
+(play-note 1001 s0 60 90 7000)
+(play-note 1003 s0 64 80 12345)
+(play-note 5077 s0 67 70 3000)
+(play-note 20011 s0 72 100 4441)
+(define h1 (start-note 2000 s1 48 100))
+(define h2 (start-note 2017 s1 55 90))
+(stop-note 25017 h1)
+(stop-note 31113 h2)
+(set-instrument-polyphony s1 4)
+(play-note 40001 s1 50 80 9000)
+(play-note 40503 s1 52 80 9000)
+(play-note 41005 s1 54 80 9000)
+(play-note 41507 s1 56 80 9000)
+(play-note 42009 s1 58 80 9000)
+(play-note 42511 s1 60 80 9000)
+(callback 15011 (lambda () (set-instrument-param s0 'cutoff 1200.0) (set-instrument-param s0 'release 50.0)))
+(play-note 15500 s0 62 90 9000)
+(play-note 50003 s0 40 90 48000)
+(play-note 50003 s0 43 90 48000)
+(callback 55007 (lambda () (set-instrument-polyphony s0 1)))
+(callback 60001 (lambda () (s0_note_on (now) 440.0 0.3 5000 0 0.0 0.0 0.0)))
+"#;
+
+/// synth's voices render stretches of samples (instrument_block_voice); with that
+/// declaration taken away, the instrument calls the same voices a sample at a time.
+/// Both renders of a score of notes, note-offs, stealing, a parameter change and
+/// lowered polyphony must agree sample for sample, onsets on the same samples.
+#[test]
+fn block_voices_render_what_voices_called_a_sample_at_a_time_render() {
+    let lib = "(sys:load \"libs/core/instruments.xtm\")\n";
+    let per_sample = "(bind-func instrument_block_voice
+  (lambda (block:VOICE_BLOCK) (set! instrument_voices_mono #t) void))\n";
+    let blocks = render_source(&format!("{lib}{VOICE_SCORE}"), 1.4);
+    let samples = render_source(&format!("{lib}{per_sample}{VOICE_SCORE}"), 1.4);
+    assert_eq!(
+        blocks.summary.failures, 0,
+        "the block render reported failures"
+    );
+    assert_eq!(
+        samples.summary.failures, 0,
+        "the per-sample render reported failures"
+    );
+    assert_eq!(blocks.samples.len(), samples.samples.len());
+    let worst = blocks
+        .samples
+        .iter()
+        .zip(&samples.samples)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst < 1e-6, "the renders differ by up to {worst}");
+    let left = channel(&blocks.samples, 2, 0);
+    assert!(rms(&left, 0, left.len()) > 0.01, "the score sounds");
+    // the saws' first sample is 0 (each at its step, corrected by poly_blep)
+    let first = first_sound(&left, 0).expect("the first note sounds");
+    assert!(
+        (1001..1004).contains(&first),
+        "the first note at {first}, played at 1001"
+    );
+    let found = onsets(&left, 1e-6, 1000);
+    assert_eq!(found, onsets(&channel(&samples.samples, 2, 0), 1e-6, 1000));
+}
+
 #[test]
 fn at_most_maxpolyphony_voices_sound() {
     let plays: String = (0..40)

@@ -144,3 +144,33 @@ fn too_many_callbacks_from_one_call_fault_and_schedule_no_more() {
     assert!((left[150] - 0.256).abs() < 1e-4, "{}", left[150]);
     assert!((left[300] - 0.512).abs() < 1e-4, "{}", left[300]);
 }
+
+/// `(next_event_time)` is the sample the stretch of the buffer being rendered ends at:
+/// the next event's (a callback at 1000, inside the buffer of 960..1024), else the
+/// buffer's end; never before `(now)`. An instrument renders its voices that far ahead.
+#[test]
+fn next_event_time_is_the_next_event_or_the_end_of_the_buffer() {
+    let mut s = session();
+    s.eval(
+        "(bind-func dsp:DSP
+           (lambda (in time chan dat) (* 0.001 (i64tof (- (next_event_time) (now))))))
+         (dsp:set! dsp)
+         (bind-func nothing (lambda () void))
+         (callback 1000 nothing)",
+    )
+    .unwrap();
+    let (out, _) = s.render(0.05);
+    let left = channel(&out, 2, 0);
+    let ahead = |t: usize| (f64::from(left[t]) * 1000.0).round() as i64;
+    assert_eq!(
+        (ahead(0), ahead(63), ahead(64)),
+        (64, 1, 64),
+        "to the buffer's end"
+    );
+    assert_eq!((ahead(960), ahead(999)), (40, 1), "to the event at 1000");
+    assert_eq!(
+        (ahead(1000), ahead(1023)),
+        (24, 1),
+        "from the event to the buffer's end"
+    );
+}

@@ -155,6 +155,10 @@ impl FnCx<'_, '_> {
     /// The address of element `i` of `size` bytes from `p`; with a `site`, faults there
     /// when `i * size` does not fit in an address (see [`FnCx::check_index`]).
     pub(super) fn elem_addr(&mut self, p: Value, i: Value, size: u64, site: Option<u32>) -> Value {
+        // A variable read after a join is a fresh alias of the value that reaches it
+        // (Cranelift's SSA construction): compare what the aliases stand for.
+        let dfg = &self.b.func.dfg;
+        let (p, i) = (dfg.resolve_aliases(p), dfg.resolve_aliases(i));
         if let Some((_, a)) = self.addrs.iter().find(|(k, _)| *k == (p, i, size)) {
             return *a;
         }
@@ -432,6 +436,18 @@ impl FnCx<'_, '_> {
                 self.b
                     .ins()
                     .load(types::I64, MemFlagsData::trusted(), ctx, abi::CTX_NOW)
+            }
+            Builtin::NextEventTime => {
+                let ctx = self.ctx;
+                let now = self
+                    .b
+                    .ins()
+                    .load(types::I64, MemFlagsData::trusted(), ctx, abi::CTX_NOW);
+                let until =
+                    self.b
+                        .ins()
+                        .load(types::I64, MemFlagsData::trusted(), ctx, abi::CTX_SPAN_END);
+                self.b.ins().smax(now, until)
             }
             Builtin::ZoneCleanup => {
                 let f = self.value(&args[0])?;

@@ -86,8 +86,10 @@ impl FnCx<'_, '_> {
         always: bool,
         write: bool,
     ) -> Value {
+        let dfg = &self.b.func.dfg;
+        let key = dfg.resolve_aliases(addr);
         if let Some(c) = self.checked.iter().rev().find(|c| {
-            (c.addr, c.off, c.size) == (addr, off, size)
+            (dfg.resolve_aliases(c.addr), c.off, c.size) == (key, off, size)
                 && (c.epoch == STICKY || c.epoch == self.epoch)
         }) {
             return c.stripped;

@@ -76,6 +76,8 @@ pub const CTX_SLOTS: i32 = offset_of!(Ctx, slots) as i32;
 pub const CTX_STACK_FLOOR: i32 = offset_of!(Ctx, stack_floor) as i32;
 /// Byte offset of [`Ctx::now`].
 pub const CTX_NOW: i32 = offset_of!(Ctx, now) as i32;
+/// Byte offset of [`Ctx::span_end`].
+pub const CTX_SPAN_END: i32 = offset_of!(Ctx, span_end) as i32;
 
 /// `zalloc`/`alloc`.
 ///

@@ -325,6 +325,11 @@ pub struct Ctx {
     /// DSP code (the event's sample, the start of the buffer segment, the control
     /// thread's clock).
     pub now: i64,
+    /// The sample time at which the stretch of samples the engine is rendering ends: no
+    /// event runs before it, so DSP code may compute ahead up to it (xtlang's
+    /// `(next_event_time)`, which is never before `now`). Set for each stretch of a buffer;
+    /// `i64::MIN` where none is being rendered (events, the control thread).
+    pub span_end: i64,
     /// How much native stack below the outermost call compiled code may use.
     native_stack: NativeStack,
     arena: Arc<Arena>,
@@ -446,6 +451,7 @@ impl Ctx {
             slots: std::ptr::null(),
             stack_floor: 0,
             now: 0,
+            span_end: i64::MIN,
             native_stack: NativeStack::Fixed(AUDIO_NATIVE_STACK),
             arena: Arc::clone(arena),
             audio,
