@@ -347,6 +347,15 @@ impl Cx<'_> {
                     }
                     0 => return Err(self.no_fit(i)),
                     1 => Some(fits[0]),
+                    // a value several `print`s fit equally (named types of one shape,
+                    // which zonal cannot tell apart) is printed by the builtin
+                    _ if last && self.pending[i].or_builtin => match self.prefer(i, &fits) {
+                        Ok(k) => Some(k),
+                        Err(_) => {
+                            self.pending.remove(i);
+                            continue;
+                        }
+                    },
                     _ if last => Some(self.prefer(i, &fits)?),
                     _ => None,
                 };
