@@ -237,3 +237,34 @@ fn set_filter_type_bpf_passes_a_band_of_noise() {
         "low-pass: 100-300 Hz at {lpf:.2e} of 1.2-1.8 kHz"
     );
 }
+
+#[test]
+fn extempores_combined_setters_set_their_parts() {
+    let x = left(
+        &analogue(
+            "(set_osc inst 1 0.3 PARAM_SINE 2.0 0.5 0.0)
+             (set_filter inst 3000.0 0.2 1.0 12 500.0 0.5 0.0)
+             (set_delay inst 0.2 125.0 250.0 0.5)
+             (set_reverb inst 0.1 0.6 30.0 0.2)
+             (set_flanger inst 0.3 1.0 3.0 0.2 0.4)
+             (set_main inst 3.0 0.25 10.0 0)",
+            r#"(define (want name v)
+                 (if (> (abs (- (get-instrument-param an name) v)) 1e-6)
+                     (error "analogue parameter" name (get-instrument-param an name) v)))
+               (for-each (lambda (p) (want (car p) (cdr p)))
+                 '((osc1-amp . 0.3) (osc1-wave . 0.0) (osc1-tune . 2.0) (osc1-pw . 0.5)
+                   (cutoff . 3000.0) (res . 0.2) (filter-type . 12.0) (filter-env . 500.0)
+                   (follow-frq . 0.5) (delay-mix . 0.2) (delay-left . 125.0)
+                   (delay-right . 250.0) (delay-feedback . 0.5) (reverb-mix . 0.1)
+                   (reverb-size . 0.6) (reverb-predelay . 30.0) (reverb-absorb . 0.2)
+                   (flanger-mix . 0.3) (flanger-low . 1.0) (flanger-high . 3.0)
+                   (flanger-rate . 0.2) (flanger-feedback . 0.4) (gain . 3.0) (pan . 0.25)
+                   (portamento . 10.0) (legato . 0.0)))
+               (play-note 0 an 57 40 24000)"#,
+        ),
+        0.5,
+    );
+    // A3 through a sine tuned an octave up
+    let f = pitch(&x, 0.05, 0.45);
+    assert!((f - 440.0).abs() < 1.0, "at {f:.2} Hz");
+}
