@@ -298,8 +298,6 @@ fn mono_voices_are_called_on_channel_zero_only_and_their_sum_serves_every_channe
 /// `(now)`, all off the 64-frame buffer boundaries.
 const VOICE_SCORE: &str = r#"(make-instrument s0 synth)
 (make-instrument s1 synth)
-(bind-func dsp:DSP 100000 (lambda (in time chan dat) (+ (s0 in time chan dat) (s1 in time chan dat))))
-(dsp:set! dsp)
 (play-note 1001 s0 60 90 7000)
 (play-note 1003 s0 64 80 12345)
 (play-note 5077 s0 67 70 3000)
@@ -323,34 +321,42 @@ const VOICE_SCORE: &str = r#"(make-instrument s0 synth)
 (callback 60001 (lambda () (s0_note_on (now) 440.0 0.3 5000 0 0.0 0.0 0.0)))
 "#;
 
+/// The score played through `dsp` (a definition of `dsp` calling `s0` and `s1`) with
+/// synth's voices as they are and with their block form taken away (the instrument then
+/// calls them a sample at a time): both renders, checked to have run without failures.
+fn block_and_sample_renders(dsp: &str) -> (Vec<f32>, Vec<f32>) {
+    let lib = "(sys:load \"libs/core/instruments.xtm\")\n";
+    let per_sample = "(bind-func instrument_block_voice
+  (lambda (block:VOICE_BLOCK) (set! instrument_voices_mono #t) void))\n";
+    let score = format!("{VOICE_SCORE}{dsp}\n(dsp:set! dsp)\n");
+    let blocks = render_source(&format!("{lib}{score}"), 1.4);
+    let samples = render_source(&format!("{lib}{per_sample}{score}"), 1.4);
+    assert_eq!(blocks.summary.failures, 0, "the block render failed");
+    assert_eq!(samples.summary.failures, 0, "the per-sample render failed");
+    assert_eq!(blocks.samples.len(), samples.samples.len());
+    (blocks.samples, samples.samples)
+}
+
+fn largest_difference(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
 /// synth's voices render stretches of samples (instrument_block_voice); with that
 /// declaration taken away, the instrument calls the same voices a sample at a time.
 /// Both renders of a score of notes, note-offs, stealing, a parameter change and
 /// lowered polyphony must agree sample for sample, onsets on the same samples.
 #[test]
 fn block_voices_render_what_voices_called_a_sample_at_a_time_render() {
-    let lib = "(sys:load \"libs/core/instruments.xtm\")\n";
-    let per_sample = "(bind-func instrument_block_voice
-  (lambda (block:VOICE_BLOCK) (set! instrument_voices_mono #t) void))\n";
-    let blocks = render_source(&format!("{lib}{VOICE_SCORE}"), 1.4);
-    let samples = render_source(&format!("{lib}{per_sample}{VOICE_SCORE}"), 1.4);
-    assert_eq!(
-        blocks.summary.failures, 0,
-        "the block render reported failures"
+    let (blocks, samples) = block_and_sample_renders(
+        "(bind-func dsp:DSP 100000
+  (lambda (in time chan dat) (+ (s0 in time chan dat) (s1 in time chan dat))))",
     );
-    assert_eq!(
-        samples.summary.failures, 0,
-        "the per-sample render reported failures"
-    );
-    assert_eq!(blocks.samples.len(), samples.samples.len());
-    let worst = blocks
-        .samples
-        .iter()
-        .zip(&samples.samples)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
+    let worst = largest_difference(&blocks, &samples);
     assert!(worst < 1e-6, "the renders differ by up to {worst}");
-    let left = channel(&blocks.samples, 2, 0);
+    let left = channel(&blocks, 2, 0);
     assert!(rms(&left, 0, left.len()) > 0.01, "the score sounds");
     // the saws' first sample is 0 (each at its step, corrected by poly_blep)
     let first = first_sound(&left, 0).expect("the first note sounds");
@@ -359,7 +365,26 @@ fn block_voices_render_what_voices_called_a_sample_at_a_time_render() {
         "the first note at {first}, played at 1001"
     );
     let found = onsets(&left, 1e-6, 1000);
-    assert_eq!(found, onsets(&channel(&samples.samples, 2, 0), 1e-6, 1000));
+    assert_eq!(found, onsets(&channel(&samples, 2, 0), 1e-6, 1000));
+}
+
+/// A dsp that calls an instrument on some samples only passes times that do not follow
+/// on from the last stretch: the instrument renders its block voices a sample a call, as
+/// it calls per-sample voices, rather than handing out samples rendered ahead for times
+/// that were skipped.
+#[test]
+fn a_dsp_that_skips_samples_gets_its_block_voices_a_sample_a_call() {
+    let (blocks, samples) = block_and_sample_renders(
+        "(bind-func dsp:DSP 100000
+  (lambda (in time chan dat)
+    (if (= (% time 3) 0) (+ (s0 in time chan dat) (s1 in time chan dat)) 0.0)))",
+    );
+    let worst = largest_difference(&blocks, &samples);
+    assert!(worst < 1e-6, "the renders differ by up to {worst}");
+    assert!(
+        rms(&channel(&blocks, 2, 0), 0, 60000) > 0.005,
+        "the score sounds"
+    );
 }
 
 #[test]
