@@ -47,6 +47,9 @@ pub struct AudioStats {
     pub buffers: AtomicU64,
     /// True while the process function runs (the watchdog's view of the audio thread).
     pub running: AtomicBool,
+    /// The CPU clock of the thread running the process function (the watchdog's patience
+    /// is counted in it).
+    pub cpu_clock: crate::watchdog::ThreadClock,
     /// Events dropped because the pending list was full.
     pub dropped_events: AtomicU64,
     /// Values that could not go back because the return ring was full (leaked, not
@@ -127,6 +130,7 @@ impl Processor {
     /// allocation on this path.
     pub fn process(&mut self, out: &mut [f32]) {
         let step = MAX_FRAMES * self.channels;
+        self.stats.cpu_clock.publish();
         self.stats.running.store(true, Ordering::Relaxed);
         let _flush = crate::denormals::FlushDenormals::new();
         assert_no_alloc::assert_no_alloc(|| {
