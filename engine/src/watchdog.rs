@@ -42,7 +42,9 @@ impl ThreadClock {
     const UNKNOWN: i64 = i64::MIN;
 
     /// Publishes the calling thread's CPU clock (no allocation, no system call: the audio
-    /// thread calls it).
+    /// thread calls it). Elsewhere than Linux there is none, and the watchdog counts
+    /// wall time.
+    #[cfg(target_os = "linux")]
     pub fn publish(&self) {
         let mut id: libc::clockid_t = 0;
         // SAFETY: `pthread_self` is always valid for the calling thread, and `id` is a
@@ -52,8 +54,12 @@ impl ThreadClock {
         }
     }
 
+    #[cfg(not(target_os = "linux"))]
+    pub fn publish(&self) {}
+
     /// The CPU time the publishing thread has used, or `None` when no thread published
     /// its clock or the clock cannot be read (the thread is gone).
+    #[cfg(target_os = "linux")]
     pub fn read(&self) -> Option<Duration> {
         let id = self.0.load(Ordering::Relaxed);
         let id = libc::clockid_t::try_from(id)
@@ -71,6 +77,11 @@ impl ThreadClock {
         let secs = u64::try_from(ts.tv_sec).ok()?;
         let nanos = u32::try_from(ts.tv_nsec).ok()?;
         Some(Duration::new(secs, nanos))
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn read(&self) -> Option<Duration> {
+        None
     }
 }
 
@@ -195,6 +206,7 @@ mod tests {
 
     /// A buffer whose thread does not run (a loaded machine) waits out the stall factor;
     /// one whose thread runs all the while is stopped after the patience.
+    #[cfg(target_os = "linux")]
     #[test]
     fn the_patience_is_counted_in_the_audio_threads_cpu_time() {
         let stats = Arc::new(AudioStats::default());
