@@ -478,9 +478,13 @@ fn benches(c: &mut Criterion) {
             w1.process(o)
         });
         let mut fbank = FloatBank::new();
-        interleaved("64 float sines per frame", FLOAT_BANK, "fbank", 1, &mut |o| {
-            fbank.process(o)
-        });
+        interleaved(
+            "64 float sines per frame",
+            FLOAT_BANK,
+            "fbank",
+            1,
+            &mut |o| fbank.process(o),
+        );
     }
     compile_time(c);
     throughput(c);
