@@ -477,6 +477,14 @@ fn benches(c: &mut Criterion) {
         interleaved("W1 with sin per partial", W1_SIN, "dsp", 2, &mut |o| {
             w1.process(o)
         });
+        let mut fbank = FloatBank::new();
+        interleaved(
+            "64 float sines per frame",
+            FLOAT_BANK,
+            "fbank",
+            1,
+            &mut |o| fbank.process(o),
+        );
     }
     compile_time(c);
     throughput(c);
