@@ -683,71 +683,22 @@ impl Cx<'_> {
     }
 
     /// `(clo.var[:TYPE] [value])`: the variable's type, from the bind-func's table or, for a
-    /// local closure, from the annotation.
+    /// local closure, from the annotation. `(clo.inner.var ...)`: `inner` is a closure held
+    /// in a variable of `clo`, found by name when the access runs, as `var` is, whose type
+    /// is the one given or the value's.
     fn env_var(&mut self, e: &Expr, ev: &EnvVar) -> Result<Type> {
         let sp = e.span.as_ref();
-        if !ev.path.is_empty() {
-            return self.env_path(e, ev);
-        }
-        let (clo, var) = (&ev.closure, &ev.var);
-        let unbound = |m: String| DspError::new(crate::error::DspErrorKind::Unbound, m, sp);
-        let ty = if let Some(v) = self.lookup(clo) {
-            self.out.refs.insert(e.id, Ref::Local(v));
-            let ct = self.out.vars[v].ty.clone();
-            if !matches!(self.shallow(&ct), Type::Closure(..)) {
-                return Err(type_err(
-                    format!("{clo}.{var}: {clo} is {}, not a closure", self.show(&ct)),
-                    sp,
-                ));
-            }
-            ev.ty.clone().ok_or_else(|| {
-                type_err(
-                    format!(
-                        "{clo}.{var}: {clo} is a local closure, so give the variable's type, e.g. ({clo}.{var}:i64)"
-                    ),
-                    sp,
-                )
-            })?
-        } else if clo == self.self_name {
-            return Err(unbound(format!(
-                "{clo}.{var}: {clo} is being defined here; inside it, use {var} by name"
-            )));
-        } else if let Some(gt) = self.globals.val(clo) {
-            // a bind-val holding a closure (`(bind-val bs1 [void]* (beat_scheduler ...))`):
-            // read when the access runs; the variable's type is the one given, or what its
-            // value or its use makes it (the closure's table checks it when it runs)
-            if !matches!(gt, Type::Closure(..)) {
-                return Err(type_err(
-                    format!("{clo}.{var}: {clo} is {gt}, not a closure"),
-                    sp,
-                ));
-            }
-            self.out.refs.insert(e.id, Ref::Global(clo.clone()));
-            ev.ty.clone().unwrap_or_else(|| self.fresh(Kind::Any))
-        } else if let Some(vars) = self.globals.closure_vars(clo) {
-            self.out.refs.insert(e.id, Ref::Func(clo.clone()));
-            find_var(clo, var, &vars, ev.ty.as_ref()).map_err(|e| DspError {
-                span: sp.cloned(),
-                ..e
-            })?
-        } else {
-            return Err(unbound(format!("{clo}.{var}: {clo} is not defined")));
-        };
-        if let Some(v) = &ev.value {
-            let vt = self.expr(v, Some(&ty))?;
-            self.unify(&ty, &vt, &format!("({clo}.{var} value)"), sp)?;
-        }
-        Ok(ty)
-    }
-
-    /// `(clo.inner.var:TYPE [value])`: `inner` is a closure held in a variable of `clo`,
-    /// found by name when the access runs, as `var` is; `var`'s type must be given (only
-    /// the outermost closure's variables are known here).
-    fn env_path(&mut self, e: &Expr, ev: &EnvVar) -> Result<Type> {
-        let sp = e.span.as_ref();
-        let whole = format!("{}.{}.{}", ev.closure, ev.path.join("."), ev.var);
         let clo = &ev.closure;
-        if let Some(v) = self.lookup(clo) {
+        let mut whole = clo.clone();
+        for p in ev.path.iter().chain([&ev.var]) {
+            whole.push('.');
+            whole.push_str(p);
+        }
+        // the first name after the closure: the variable, or the closure a path goes on in
+        let next = ev.path.first().unwrap_or(&ev.var);
+        let unbound = |m: String| DspError::new(crate::error::DspErrorKind::Unbound, m, sp);
+        let local = self.lookup(clo);
+        let outer = if let Some(v) = local {
             self.out.refs.insert(e.id, Ref::Local(v));
             let ct = self.out.vars[v].ty.clone();
             if !matches!(self.shallow(&ct), Type::Closure(..)) {
@@ -756,16 +707,14 @@ impl Cx<'_> {
                     sp,
                 ));
             }
+            None
         } else if clo == self.self_name {
-            return Err(DspError::new(
-                crate::error::DspErrorKind::Unbound,
-                format!(
-                    "{whole}: {clo} is being defined here; inside it, use {} by name",
-                    ev.path[0]
-                ),
-                sp,
-            ));
+            return Err(unbound(format!(
+                "{whole}: {clo} is being defined here; inside it, use {next} by name"
+            )));
         } else if let Some(gt) = self.globals.val(clo) {
+            // a bind-val holding a closure (`(bind-val bs1 [void]* (beat_scheduler ...))`),
+            // read when the access runs
             if !matches!(gt, Type::Closure(..)) {
                 return Err(type_err(
                     format!("{whole}: {clo} is {gt}, not a closure"),
@@ -773,40 +722,63 @@ impl Cx<'_> {
                 ));
             }
             self.out.refs.insert(e.id, Ref::Global(clo.clone()));
+            None
         } else if let Some(vars) = self.globals.closure_vars(clo) {
             self.out.refs.insert(e.id, Ref::Func(clo.clone()));
-            let inner = &ev.path[0];
-            let t = find_var(clo, inner, &vars, None).map_err(|e| DspError {
+            Some(vars)
+        } else {
+            return Err(unbound(format!("{whole}: {clo} is not defined")));
+        };
+        let at_var = |vars: &[(String, Type)], given| {
+            find_var(clo, next, vars, given).map_err(|e| DspError {
                 span: sp.cloned(),
                 ..e
-            })?;
-            if !matches!(t, Type::Closure(..)) {
-                return Err(type_err(
-                    format!("{whole}: {clo}.{inner} is {t}, not a closure"),
-                    sp,
-                ));
+            })
+        };
+        let ty = match (&outer, ev.path.is_empty()) {
+            // a bind-func's own variable: its table gives the type
+            (Some(vars), true) => at_var(vars, ev.ty.as_ref())?,
+            // a local closure's: the type must be given
+            (None, true) if local.is_some() => {
+                ev.ty.clone().ok_or_else(|| {
+                    type_err(
+                        format!(
+                            "{whole}: {clo} is a local closure, so give the variable's type, e.g. ({whole}:i64)"
+                        ),
+                        sp,
+                    )
+                })?
             }
-        } else {
-            return Err(DspError::new(
-                crate::error::DspErrorKind::Unbound,
-                format!("{whole}: {clo} is not defined"),
-                sp,
-            ));
-        }
-        // the type given, or the value's (the closure's table checks it when it runs)
-        match (&ev.ty, &ev.value) {
-            (Some(ty), Some(v)) => {
-                let vt = self.expr(v, Some(ty))?;
-                self.unify(ty, &vt, &format!("({whole} value)"), sp)?;
-                Ok(ty.clone())
+            // a bind-val's closure's, or one at the end of a path: the type given, or
+            // what the value or the use makes it (the closure's table checks it when the
+            // access runs); a path's last variable is read only with its type given
+            (outer, path) => {
+                if let Some(vars) = outer.as_ref().filter(|_| !path) {
+                    let t = at_var(vars, None)?;
+                    if !matches!(t, Type::Closure(..)) {
+                        return Err(type_err(
+                            format!("{whole}: {clo}.{next} is {t}, not a closure"),
+                            sp,
+                        ));
+                    }
+                }
+                match &ev.ty {
+                    Some(t) => t.clone(),
+                    None if !path && ev.value.is_none() => {
+                        return Err(type_err(
+                            format!("{whole}: give the variable's type, e.g. ({whole}:double)"),
+                            sp,
+                        ));
+                    }
+                    None => self.fresh(Kind::Any),
+                }
             }
-            (Some(ty), None) => Ok(ty.clone()),
-            (None, Some(v)) => self.expr(v, None),
-            (None, None) => Err(type_err(
-                format!("{whole}: give the variable's type, e.g. ({whole}:double)"),
-                sp,
-            )),
+        };
+        if let Some(v) = &ev.value {
+            let vt = self.expr(v, Some(&ty))?;
+            self.unify(&ty, &vt, &format!("({whole} value)"), sp)?;
         }
+        Ok(ty)
     }
 
     fn global(&mut self, name: &str, id: usize, sp: Option<&Span>) -> Result<Type> {
