@@ -191,6 +191,8 @@ pub struct FnCx<'a, 'b> {
     interrupt: Option<Value>,
     /// While lowering the body of a fast `dotimes` (see [`fast::LoopScan::fast_body`]).
     fast: Option<FastLoop>,
+    /// The untagging mask, loaded at the function's entry (see [`FnCx::strip`]).
+    addr_mask: Value,
 }
 
 fn internal(msg: &str) -> DspError {
@@ -213,6 +215,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
         b.switch_to_block(entry);
         b.seal_block(entry);
         let params = b.block_params(entry).to_vec();
+        let addr_mask = checks::load_addr_mask(&mut b);
         let fault_block = b.create_block();
         b.set_cold_block(fault_block);
         let cx = FnCx {
@@ -235,6 +238,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
             addrs: Vec::new(),
             interrupt: None,
             fast: None,
+            addr_mask,
         };
         (cx, params)
     }
@@ -308,11 +312,11 @@ impl<'a, 'b> FnCx<'a, 'b> {
         // One check covers every slot of the environment; it and the captured cells live at
         // least as long as the call, so their checks hold for all of it. The environment
         // is this call's parameter, so its untagged address is computed once and every
-        // slot access goes through that one value (see [`FnCx::held_strip`]).
+        // slot access goes through that one value (see [`FnCx::strip`]).
         let env_at = if caps.is_empty() {
             env
         } else {
-            let at = cx.held_strip(env);
+            let at = cx.strip(env);
             if cx.consts.checks {
                 cx.check_stripped(env, 0, 8 * caps.len() as u64, site, false, at);
             }

@@ -53,24 +53,14 @@ impl FnCx<'_, '_> {
         }
     }
 
-    /// `p` without its tag.
+    /// `p` without its tag: an `and` with the mask loaded at the function's entry, not
+    /// with a constant. Cranelift rematerialises an `and` with a constant operand in every
+    /// block that uses it (and x86 cannot encode the 64-bit mask as an immediate, so each
+    /// copy loads it from the constant pool), which put the untagging of a loop's
+    /// invariant pointers back inside the loop; an `and` of two values is computed once
+    /// where it is defined, and hoisted out of loops like any pure value.
     pub(super) fn strip(&mut self, p: Value) -> Value {
-        self.b.ins().band_imm_s(p, shadow::ADDR_MASK as i64)
-    }
-
-    /// `p` without its tag, as one value held for the rest of the function. The mask is
-    /// loaded from memory here rather than given as a constant: Cranelift rematerialises
-    /// an `and` with a constant operand in every block that uses it (a 64-bit mask, which
-    /// x86 cannot encode as an immediate, then costs a constant-pool load each time),
-    /// whereas an `and` of two values is computed once where it is defined.
-    pub(super) fn held_strip(&mut self, p: Value) -> Value {
-        let word = std::ptr::addr_of!(shadow::ADDR_MASK_WORD) as i64;
-        let word = self.b.ins().iconst(types::I64, word);
-        let mask = self
-            .b
-            .ins()
-            .load(types::I64, MemFlagsData::trusted(), word, 0);
-        self.b.ins().band(p, mask)
+        self.b.ins().band(p, self.addr_mask)
     }
 
     /// The address to load or store `size` bytes at `addr + off` (tag stripped), after
@@ -291,4 +281,14 @@ impl FnCx<'_, '_> {
         }
         body.iter().any(|e| frees(e, self.typed))
     }
+}
+
+/// Loads the untagging mask ([`shadow::ADDR_MASK_WORD`]) in the function's entry block, so
+/// that it dominates every use (an unused load is removed: it reads memory that never
+/// changes).
+pub(super) fn load_addr_mask(b: &mut cranelift_frontend::FunctionBuilder) -> Value {
+    let word = std::ptr::addr_of!(shadow::ADDR_MASK_WORD) as i64;
+    let word = b.ins().iconst(types::I64, word);
+    b.ins()
+        .load(types::I64, MemFlagsData::trusted().with_readonly(), word, 0)
 }
