@@ -41,7 +41,7 @@ pub const TAG_SHIFT: u32 = 48;
 /// The address bits of a pointer: `p & ADDR_MASK` strips the tag.
 pub const ADDR_MASK: u64 = (1 << TAG_SHIFT) - 1;
 /// [`ADDR_MASK`] in memory, for compiled code that loads it once per call (see
-/// `FnCx::held_strip` in `lower/checks.rs`).
+/// `FnCx::strip` in `lower/checks.rs`).
 pub static ADDR_MASK_WORD: u64 = ADDR_MASK;
 /// The address bits of a pointer's granule: `p & GRANULE_MASK` strips the tag and the
 /// offset in the granule.
