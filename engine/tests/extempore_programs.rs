@@ -115,7 +115,11 @@ fn a_number_that_is_no_instrument_is_refused() {
     let e = s
         .eval_source("(play-note 0 12345 60 100 100)", "test.xtm")
         .unwrap_err();
-    assert!(e.to_string().contains("instrument_adopt"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("play-note: 12345 is not the address of an instrument"),
+        "{e}"
+    );
     s.eval_source("(play-note 0 inst 60 100 100)", "test.xtm")
         .unwrap();
 }

@@ -722,15 +722,6 @@ fn mistakes_say_what_is_wrong() {
         .eval_source("(play-note (now) 'nothing 60 80 1000)", "t.xtm")
         .unwrap_err();
     assert!(e.message.contains("play-note: not an instrument"), "{e}");
-    // a number names an instrument by its closure's address, as in Extempore
-    let e = s
-        .eval_source("(play-note (now) 12345 60 80 1000)", "t.xtm")
-        .unwrap_err();
-    assert!(
-        e.message
-            .contains("play-note: 12345 is not the address of an instrument"),
-        "{e}"
-    );
     let e = s
         .eval_source("(set-instrument-param synth 'wobble 1.0)", "t.xtm")
         .unwrap_err();
