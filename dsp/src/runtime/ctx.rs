@@ -97,7 +97,7 @@ impl Default for ControlConfig {
     fn default() -> Self {
         ControlConfig {
             base_zone_bytes: 1 << 20,
-            heap_bytes: 64 << 20,
+            heap_bytes: 512 << 20,
             stack_bytes: 8 << 20,
             max_depth: 1_000_000,
         }

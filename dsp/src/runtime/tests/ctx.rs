@@ -270,6 +270,19 @@ fn free_refuses_what_halloc_did_not_give() {
     assert_eq!(ctx.heap_live(), 0);
 }
 
+/// The control thread's heap holds what samplers load: a few minutes of stereo is more
+/// than 64 MB (it held 64 MB before).
+#[test]
+fn the_control_heap_holds_a_sample_library_of_hundreds_of_megabytes() {
+    let Setup { mut ctx, .. } = control();
+    // samples of m minutes of 48 kHz stereo, 4 bytes each: 230 MB for five minutes
+    let minutes = |m: u64| m * 60 * 48_000 * 2;
+    let a = ctx.halloc(minutes(5), 4, 16, 9);
+    let b = ctx.halloc(minutes(5), 4, 16, 9);
+    assert!(a != 0 && b != 0, "{:?}", ctx.take_fault());
+    assert_eq!(ctx.heap_live(), 2);
+}
+
 #[test]
 fn halloc_beyond_the_pool_is_a_fault_with_a_message() {
     let Setup { mut ctx, .. } = control();
@@ -278,7 +291,7 @@ fn halloc_beyond_the_pool_is_a_fault_with_a_message() {
     assert_eq!(f.code, Some(FaultCode::HeapExhausted));
     assert_eq!(
         f.to_string(),
-        "halloc of 8796093022208 bytes could not be met: the real-time heap of 67108864 bytes is full"
+        "halloc of 8796093022208 bytes could not be met: the real-time heap of 536870912 bytes is full"
     );
     assert!(matches!(f.detail, FaultDetail::Heap(_)));
     assert_eq!(ctx.halloc(1, 8, 32, 9), 0);
