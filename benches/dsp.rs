@@ -349,54 +349,44 @@ fn throughput(c: &mut Criterion) {
 
 /// The bank and W1 compiled from xtlang compute what their Rust versions compute.
 fn agree() {
-    let (_dsp, mut ctx, e) = compiled(true, W1, "dsp");
-    let mut rust = W1Rust::new();
-    let (mut a, mut b) = ([0.0f32; 2 * FRAMES], [0.0f32; 2 * FRAMES]);
+    let mut w1 = W1Rust::new();
+    agree_with("W1", W1, "dsp", 2, 1e-6, &mut |o| w1.process(o));
+    let mut w1_sin = W1SinRust::new();
+    agree_with("W1 with sin", W1_SIN, "dsp", 2, 1e-6, &mut |o| {
+        w1_sin.process(o)
+    });
+    let mut fbank = FloatBank::new();
+    agree_with("float banks", FLOAT_BANK, "fbank", 1, 1e-5, &mut |o| {
+        fbank.process(o)
+    });
+    let mut bank = Bank::new();
+    agree_with("banks", BANK, "bank", 1, 1e-4, &mut |o| bank.process(o));
+}
+
+/// Four buffers of the xtlang patch `src` (entry `entry`) and of `rust`, each sample
+/// within `tolerance` of the other's.
+fn agree_with(
+    what: &str,
+    src: &str,
+    entry: &str,
+    channels: usize,
+    tolerance: f32,
+    rust: &mut dyn FnMut(&mut [f32]),
+) {
+    let (_dsp, mut ctx, e) = compiled(true, src, entry);
+    let (mut a, mut b) = (
+        vec![0.0f32; channels * FRAMES],
+        vec![0.0f32; channels * FRAMES],
+    );
+    let input = vec![0.0f32; channels * FRAMES];
     for _ in 0..4 {
-        ctx.run_buffer(e, &[0.0; 2 * FRAMES], &mut a, FRAMES, 2, 0)
+        ctx.run_buffer(e, &input, &mut a, FRAMES, channels, 0)
             .expect("no fault");
         ctx.end_buffer();
-        rust.process(&mut b);
+        rust(&mut b);
         assert!(
-            a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-6),
-            "xtlang and Rust W1 differ"
-        );
-    }
-    let (_dsp, mut ctx, e) = compiled(true, W1_SIN, "dsp");
-    let mut rust = W1SinRust::new();
-    for _ in 0..4 {
-        ctx.run_buffer(e, &[0.0; 2 * FRAMES], &mut a, FRAMES, 2, 0)
-            .expect("no fault");
-        ctx.end_buffer();
-        rust.process(&mut b);
-        assert!(
-            a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-6),
-            "xtlang and Rust W1 with sin differ"
-        );
-    }
-    let (_dsp, mut ctx, e) = compiled(true, FLOAT_BANK, "fbank");
-    let mut rust = FloatBank::new();
-    let (mut a, mut b) = ([0.0f32; FRAMES], [0.0f32; FRAMES]);
-    for _ in 0..4 {
-        ctx.run_buffer(e, &[0.0; FRAMES], &mut a, FRAMES, 1, 0)
-            .expect("no fault");
-        ctx.end_buffer();
-        rust.process(&mut b);
-        assert!(
-            a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-5),
-            "xtlang and Rust float banks differ"
-        );
-    }
-    let (_dsp, mut ctx, e) = compiled(true, BANK, "bank");
-    let mut rust = Bank::new();
-    let (mut a, mut b) = ([0.0f32; FRAMES], [0.0f32; FRAMES]);
-    for _ in 0..4 {
-        ctx.run_buffer(e, &[0.0; FRAMES], &mut a, FRAMES, 1, 0)
-            .expect("no fault");
-        rust.process(&mut b);
-        assert!(
-            a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-4),
-            "xtlang and Rust banks differ"
+            a.iter().zip(&b).all(|(x, y)| (x - y).abs() < tolerance),
+            "xtlang and Rust {what} differ"
         );
     }
 }

@@ -398,12 +398,7 @@ pub(crate) fn register(
     });
     interp.register_native("sys:print-audio-load", move |it, args| {
         let report = read("sys:print-audio-load", args)?;
-        let text = it.string(&format!("{}\n", report.text(channels)));
-        let display = it
-            .lookup("display")
-            .ok_or_else(|| Error::new(ErrorKind::Native, "display is not defined"))?;
-        it.apply(display, &[text])?;
-        Ok(it.unspecified())
+        crate::session::display(it, &format!("{}\n", report.text(channels)))
     });
 }
 

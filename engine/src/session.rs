@@ -528,7 +528,13 @@ fn polyfunc_pretty_print(
     } else {
         defs.iter().map(|t| format!("{name}:{t}\n")).collect()
     };
-    let text = interp.string(&text);
+    display(interp, &text)
+}
+
+/// Prints `text` through Scheme's `display` (so the REPL and editors get it as any other
+/// output) and gives the unspecified value, for native procedures that print.
+pub(crate) fn display(interp: &mut Interp, text: &str) -> Result<Value, Error> {
+    let text = interp.string(text);
     let display = interp
         .lookup("display")
         .ok_or_else(|| Error::new(ErrorKind::Native, "display is not defined"))?;
