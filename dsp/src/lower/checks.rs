@@ -53,6 +53,19 @@ impl FnCx<'_, '_> {
         }
     }
 
+    /// Word 0 of the shadow entry of the granule at offset `rel` of the arena (`rel`
+    /// checked to lie inside it): `tag << 48 | end` of the allocation that owns it.
+    pub(super) fn shadow_word(&mut self, rel: Value) -> Value {
+        let granule = self.b.ins().band_imm_s(rel, !(shadow::GRANULE as i64 - 1));
+        let entry = self
+            .b
+            .ins()
+            .iadd_imm_s(granule, self.consts.shadow_base as i64);
+        self.b
+            .ins()
+            .load(types::I64, MemFlagsData::trusted(), entry, 0)
+    }
+
     /// `p` without its tag: an `and` with the mask loaded at the function's entry, not
     /// with a constant. Cranelift rematerialises an `and` with a constant operand in every
     /// block that uses it (and x86 cannot encode the 64-bit mask as an immediate, so each
@@ -158,15 +171,7 @@ impl FnCx<'_, '_> {
         self.b.ins().brif(outside, fail, &[], inside, &[]);
         self.b.seal_block(inside);
         self.b.switch_to_block(inside);
-        let granule = self.b.ins().band_imm_s(rel, !(shadow::GRANULE as i64 - 1));
-        let entry = self
-            .b
-            .ins()
-            .iadd_imm_s(granule, self.consts.shadow_base as i64);
-        let word = self
-            .b
-            .ins()
-            .load(types::I64, MemFlagsData::trusted(), entry, 0);
+        let word = self.shadow_word(rel);
         let end = self.b.ins().iadd(at, len);
         let d = self.b.ins().isub(word, end);
         let bad = self.b.ins().icmp_imm_s(

@@ -10,9 +10,7 @@ use crate::sexp::Span;
 use crate::syntax::Expr;
 use crate::types::Type;
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::{
-    AbiParam, BlockArg, InstBuilder, MemFlagsData, Signature, Value, types,
-};
+use cranelift_codegen::ir::{AbiParam, BlockArg, InstBuilder, Signature, Value, types};
 
 /// How a value of type `t` travels in a C call: as C passes it, integers narrower than a
 /// register extended by the caller (signed, as xtlang's integers are; `i1`, C's `bool`,
@@ -122,15 +120,7 @@ impl FnCx<'_, '_> {
         let v = self.b.ins().select(null, zero, foreign);
         self.b.ins().jump(done, &[BlockArg::Value(v)]);
         self.b.switch_to_block(inside);
-        let granule = self.b.ins().band_imm_s(rel, !(shadow::GRANULE as i64 - 1));
-        let entry = self
-            .b
-            .ins()
-            .iadd_imm_s(granule, self.consts.shadow_base as i64);
-        let word = self
-            .b
-            .ins()
-            .load(types::I64, MemFlagsData::trusted(), entry, 0);
+        let word = self.shadow_word(rel);
         let tag = self.b.ins().band_imm_s(word, !(shadow::ADDR_MASK as i64));
         let tagged = self.b.ins().bor(raw, tag);
         let dead = self.b.ins().band_imm_s(word, DEAD as i64);
