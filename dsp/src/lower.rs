@@ -193,6 +193,9 @@ pub struct FnCx<'a, 'b> {
     fast: Option<FastLoop>,
     /// The untagging mask, loaded at the function's entry (see [`FnCx::strip`]).
     addr_mask: Value,
+    /// Nothing in the function frees memory (see [`FnCx::may_free`]), so no shadow entry
+    /// it reads changes during a call (see [`FnCx::shadow_word`]).
+    shadow_fixed: bool,
 }
 
 fn internal(msg: &str) -> DspError {
@@ -239,6 +242,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
             interrupt: None,
             fast: None,
             addr_mask,
+            shadow_fixed: false,
         };
         (cx, params)
     }
@@ -263,6 +267,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
         let ret_type = ret_clif(ret)?;
         let ret_size = ret.size();
         let (mut cx, params) = FnCx::open(b, typed, consts, linker, fn_indices, ret_type);
+        cx.shadow_fixed = !cx.may_free(&lam.body);
         let site = cx
             .linker
             .site("lambda", lam.body.first().and_then(|e| e.span.as_ref()));

@@ -43,6 +43,31 @@ fn a_sum_runs_in_two_lanes_and_the_odd_last_iteration_after() {
     assert_eq!(double(&mut d, "lanes_sum", &[DspValue::I64(0)]), 0.0);
 }
 
+/// Fills `p` with 1e16, 0, 1, 0, -1e16, 0, 1, 0 and sums the first `n`.
+const WIDE_SUM: &str = "
+(bind-func wide_sum:[double,i64]*
+  (lambda (n)
+    (let ((p:double* (zalloc 8)) (s 0.0) (i:i64 0))
+      (pset! p 0 1e16) (pset! p 1 0.0) (pset! p 2 1.0) (pset! p 3 0.0)
+      (pset! p 4 -1e16) (pset! p 5 0.0) (pset! p 6 1.0) (pset! p 7 0.0)
+      (dotimes (i n)
+        (set! s (+ s (pref p i))))
+      s)))";
+
+#[test]
+fn a_cheap_sum_runs_two_vectors_at_a_time_in_four_accumulators() {
+    let mut d = dsp(WIDE_SUM);
+    // Two accumulators (even and odd indices) would add 1e16 + 1 first, which rounds
+    // to 1e16, and end at 1. Four, each taking every fourth element, add 1e16 and -1e16
+    // in one and 1 and 1 in another: 2, the exact sum.
+    assert_eq!(double(&mut d, "wide_sum", &[DspValue::I64(8)]), 2.0);
+    // Six: one vector pair (0..4), then a single vector (4..6) into the first
+    // accumulators after the second ones were folded in: (1e16 + 1) - 1e16 = 0.
+    assert_eq!(double(&mut d, "wide_sum", &[DspValue::I64(6)]), 0.0);
+    // Seven: the same, then the scalar loop adds the 1 at index 6.
+    assert_eq!(double(&mut d, "wide_sum", &[DspValue::I64(7)]), 1.0);
+}
+
 #[test]
 fn a_loop_past_its_allocation_still_faults_before_it_runs() {
     let mut d = dsp(SUM);

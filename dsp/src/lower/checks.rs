@@ -55,15 +55,31 @@ impl FnCx<'_, '_> {
 
     /// Word 0 of the shadow entry of the granule at offset `rel` of the arena (`rel`
     /// checked to lie inside it): `tag << 48 | end` of the allocation that owns it.
+    ///
+    /// In a function that frees nothing ([`FnCx::shadow_fixed`]) the entries of the
+    /// allocations it can reach do not change during a call (a new allocation tags only
+    /// granules no live allocation holds, with a fresh tag), so the load is pure: Cranelift
+    /// hoists it out of loops with its address, and merges it with an identical one. A
+    /// pure load may be placed before the check that `rel` lies in the arena, so its
+    /// offset is clamped to the arena first; a clamped read is never used.
     pub(super) fn shadow_word(&mut self, rel: Value) -> Value {
+        let (rel, flags) = if self.shadow_fixed {
+            let last = self
+                .b
+                .ins()
+                .iconst(types::I64, (self.consts.arena_len - shadow::GRANULE) as i64);
+            let rel = self.b.ins().umin(rel, last);
+            let pure = MemFlagsData::trusted().with_readonly().with_can_move();
+            (rel, pure)
+        } else {
+            (rel, MemFlagsData::trusted())
+        };
         let granule = self.b.ins().band_imm_s(rel, !(shadow::GRANULE as i64 - 1));
         let entry = self
             .b
             .ins()
             .iadd_imm_s(granule, self.consts.shadow_base as i64);
-        self.b
-            .ins()
-            .load(types::I64, MemFlagsData::trusted(), entry, 0)
+        self.b.ins().load(types::I64, flags, entry, 0)
     }
 
     /// `p` without its tag: an `and` with the mask loaded at the function's entry, not

@@ -15,6 +15,10 @@
 //!   loop (so a sum adds in a different order than the scalar loop: it may differ in the
 //!   last bits).
 //!
+//! A cheap body (no inline math) runs two vectors an iteration, each reduction with a
+//! second accumulator for the second vector, so a sum's adds are not one serial chain;
+//! the second accumulators are folded into the first before the last vector, if any.
+//!
 //! Variables it only reads are the same in every lane. The fast loop's guard (trip count,
 //! disjoint ranges) and the hoisted range checks (see [`super::checks`]) cover the vector
 //! accesses too: they touch exactly the elements the scalar loop would.
@@ -54,6 +58,9 @@ pub(super) struct Plan {
     counter: usize,
     roles: Vec<(usize, Role)>,
     invariants: Vec<usize>,
+    /// Run two vectors an iteration, with a second accumulator for each reduction: the body
+    /// is cheap (no inline math), so a single accumulator's chain of adds would bound it.
+    unroll: bool,
 }
 
 /// State while lowering one vector iteration.
@@ -103,6 +110,8 @@ struct Scan<'c, 'a, 'b> {
     written: Vec<usize>,
     roles: Vec<(usize, Role)>,
     invariants: Vec<usize>,
+    /// The body calls inline math (see [`math_ir`]).
+    heavy: bool,
 }
 
 impl FnCx<'_, '_> {
@@ -136,6 +145,7 @@ impl FnCx<'_, '_> {
             written: Vec::new(),
             roles: Vec::new(),
             invariants: Vec::new(),
+            heavy: false,
         };
         for e in body {
             scan.stmt(e)?;
@@ -148,6 +158,7 @@ impl FnCx<'_, '_> {
         Some(Plan {
             elem,
             counter: v,
+            unroll: !scan.heavy,
             roles: scan.roles,
             invariants: scan.invariants,
         })
@@ -237,16 +248,18 @@ impl FnCx<'_, '_> {
             lanes.vars.insert(id, var);
         }
         let (vloop, vdone) = (self.b.create_block(), self.b.create_block());
-        let any = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, pairs, 0);
-        self.b.ins().brif(any, vloop, &[], vdone, &[]);
-        self.b.switch_to_block(vloop);
-        for e in body {
-            self.vexpr(e, &mut lanes)?;
+        if plan.unroll {
+            self.unrolled_loop(plan, &mut lanes, nv, body, site)?;
+            let i = self.b.use_var(lanes.counter);
+            let any = self.b.ins().icmp(IntCC::SignedLessThan, i, pairs);
+            self.b.ins().brif(any, vloop, &[], vdone, &[]);
+        } else {
+            let any = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, pairs, 0);
+            self.b.ins().brif(any, vloop, &[], vdone, &[]);
         }
-        lanes.known.clear();
-        let i = self.b.use_var(lanes.counter);
-        let i2 = self.b.ins().iadd_imm_s(i, n);
-        self.b.def_var(lanes.counter, i2);
+        self.b.switch_to_block(vloop);
+        self.vbody(body, &mut lanes)?;
+        let i2 = self.vstep(&lanes, n);
         let more = self.b.ins().icmp(IntCC::SignedLessThan, i2, pairs);
         self.b.ins().brif(more, vloop, &[], vdone, &[]);
         self.b.seal_block(vloop);
@@ -279,6 +292,85 @@ impl FnCx<'_, '_> {
         self.write_var(v, pairs, site)?;
         let odd = self.b.ins().icmp(IntCC::SignedLessThan, pairs, nv);
         self.b.ins().brif(odd, scalar, &[], exit, &[]);
+        Ok(())
+    }
+
+    /// One vector iteration of `body`, at the lanes' counter.
+    fn vbody(&mut self, body: &[Expr], l: &mut Lanes) -> Result<()> {
+        for e in body {
+            self.vexpr(e, l)?;
+        }
+        l.known.clear();
+        Ok(())
+    }
+
+    /// Moves the lanes' counter on by `n` iterations; the new counter.
+    fn vstep(&mut self, l: &Lanes, n: i64) -> Value {
+        let i = self.b.use_var(l.counter);
+        let next = self.b.ins().iadd_imm_s(i, n);
+        self.b.def_var(l.counter, next);
+        next
+    }
+
+    /// For a cheap body ([`Plan::unroll`]): runs two vectors of iterations at a time while
+    /// both fit in `nv`, each reduction accumulating the second vector's lanes apart, then
+    /// folds those accumulators into the first ones. The single-vector loop does the rest.
+    fn unrolled_loop(
+        &mut self,
+        plan: &Plan,
+        l: &mut Lanes,
+        nv: Value,
+        body: &[Expr],
+        site: u32,
+    ) -> Result<()> {
+        let (vty, n, _) = shape(&plan.elem);
+        let quads = self.b.ins().band_imm_s(nv, !(2 * n - 1));
+        let mut twins = Vec::new();
+        for &(id, role) in plan.roles.iter().filter(|(_, r)| *r != Role::Private) {
+            let twin = self.b.declare_var(vty);
+            let init = match (self.vars.contains_key(&id), role) {
+                (true, Role::Max | Role::Min) => {
+                    let x = self
+                        .read_var(id, site)?
+                        .ok_or_else(|| internal("void variable"))?;
+                    self.b.ins().splat(vty, x)
+                }
+                _ => self.splat_const(0.0, vty),
+            };
+            self.b.def_var(twin, init);
+            twins.push((id, role, twin));
+        }
+        let (uloop, utail) = (self.b.create_block(), self.b.create_block());
+        let any = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, quads, 0);
+        self.b.ins().brif(any, uloop, &[], utail, &[]);
+        self.b.switch_to_block(uloop);
+        self.vbody(body, l)?;
+        self.vstep(l, n);
+        let mut firsts = Vec::new();
+        for &(id, _, twin) in &twins {
+            let first = l.vars.insert(id, twin);
+            firsts.push(first.ok_or_else(|| internal("SIMD reduction not planned"))?);
+        }
+        self.vbody(body, l)?;
+        for (&(id, _, _), first) in twins.iter().zip(firsts) {
+            l.vars.insert(id, first);
+        }
+        let i2 = self.vstep(l, n);
+        let more = self.b.ins().icmp(IntCC::SignedLessThan, i2, quads);
+        self.b.ins().brif(more, uloop, &[], utail, &[]);
+        self.b.seal_block(uloop);
+        self.b.switch_to_block(utail);
+        self.b.seal_block(utail);
+        for (id, role, twin) in twins {
+            let var = l.vars[&id];
+            let (a, b) = (self.b.use_var(var), self.b.use_var(twin));
+            let r = match role {
+                Role::Sum => self.b.ins().fadd(a, b),
+                Role::Max => self.b.ins().fmax(a, b),
+                _ => self.b.ins().fmin(a, b),
+            };
+            self.b.def_var(var, r);
+        }
         Ok(())
     }
 
@@ -694,6 +786,7 @@ impl Scan<'_, '_, '_> {
                         if !self.is_double(e) || !args.iter().all(|a| self.is_double(a)) {
                             return None;
                         }
+                        self.heavy |= !native(m);
                         args.iter().try_for_each(|a| self.value(a))
                     }
                     _ => None,
