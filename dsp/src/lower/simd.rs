@@ -201,7 +201,7 @@ impl FnCx<'_, '_> {
     ) -> Result<()> {
         let v = plan.counter;
         let (vty, n, _) = shape(&plan.elem);
-        let pairs = self.b.ins().band_imm_s(nv, !(n - 1));
+        let pairs = self.round_down(nv, n);
         let mut lanes = Lanes {
             vty,
             counter: self.b.declare_var(types::I64),
@@ -295,6 +295,14 @@ impl FnCx<'_, '_> {
         Ok(())
     }
 
+    /// `nv` rounded down to a multiple of `k` (a power of two), as `nv - (nv & (k - 1))`:
+    /// Cranelift computes `nv & !(k - 1)` again in every block that uses it (an `and` with
+    /// a constant), which put two instructions in every iteration of a loop bounded by it.
+    fn round_down(&mut self, nv: Value, k: i64) -> Value {
+        let rest = self.b.ins().band_imm_s(nv, k - 1);
+        self.b.ins().isub(nv, rest)
+    }
+
     /// One vector iteration of `body`, at the lanes' counter.
     fn vbody(&mut self, body: &[Expr], l: &mut Lanes) -> Result<()> {
         for e in body {
@@ -324,7 +332,7 @@ impl FnCx<'_, '_> {
         site: u32,
     ) -> Result<()> {
         let (vty, n, _) = shape(&plan.elem);
-        let quads = self.b.ins().band_imm_s(nv, !(2 * n - 1));
+        let quads = self.round_down(nv, 2 * n);
         let mut twins = Vec::new();
         for &(id, role) in plan.roles.iter().filter(|(_, r)| *r != Role::Private) {
             let twin = self.b.declare_var(vty);
