@@ -240,14 +240,20 @@ impl Sink {
     }
 }
 
-/// Text being printed, flushed to the sink when full and at the end of each call.
+/// Text being printed, a line at a time: flushed to the sink after a print that ends a
+/// line, when full, and after each top-level call or buffer ([`Ctx::after_call`]), so
+/// that a line printed in pieces (`println` of several values is a `print` of each) is
+/// one message on the audio thread's ring, not one per piece.
 struct PrintBuf {
     bytes: [u8; PRINT_BUF],
     len: usize,
+    /// A newline was put since the last flush.
+    line: bool,
 }
 
 impl PrintBuf {
     fn put(&mut self, mut b: &[u8], sink: &mut Sink) {
+        self.line |= b.contains(&b'\n');
         while !b.is_empty() {
             if self.len == PRINT_BUF {
                 self.flush(sink);
@@ -259,11 +265,19 @@ impl PrintBuf {
         }
     }
 
+    /// Flushes if a line ended since the last flush.
+    fn end_print(&mut self, sink: &mut Sink) {
+        if self.line {
+            self.flush(sink);
+        }
+    }
+
     fn flush(&mut self, sink: &mut Sink) {
         if self.len > 0 {
             sink.output(&self.bytes[..self.len]);
             self.len = 0;
         }
+        self.line = false;
         sink.flush();
     }
 }
@@ -465,6 +479,7 @@ impl Ctx {
             print: PrintBuf {
                 bytes: [0; PRINT_BUF],
                 len: 0,
+                line: false,
             },
             warned: WarnedSites {
                 sites: [0; WARNED_SITES],
@@ -653,6 +668,9 @@ impl Ctx {
     /// base zone keeps its contents (on the control thread it is Extempore's default zone,
     /// whose memory outlives calls).
     pub fn after_call(&mut self) {
+        if self.print.len > 0 {
+            self.print.flush(&mut self.sink);
+        }
         self.unwind_zones(1);
         self.cleanups.clear();
         self.salloc_release(self.stack.addr());
@@ -1012,7 +1030,7 @@ impl Ctx {
         let mut args = args.iter().zip(kinds).map(|(&bits, &kind)| arg(bits, kind));
         let (print, sink) = (&mut self.print, &mut self.sink);
         let n = printf::format(text, &mut args, &strings, &mut |b| print.put(b, sink));
-        print.flush(sink);
+        print.end_print(sink);
         i32::try_from(n).unwrap_or(i32::MAX)
     }
 
@@ -1047,7 +1065,7 @@ impl Ctx {
             printf::format(spec, &mut one, &strings, &mut |b| print.put(b, sink));
         }
         print.put(end, sink);
-        print.flush(sink);
+        print.end_print(sink);
     }
 }
 

@@ -507,3 +507,33 @@ fn memory_freed_by_the_other_thread_faults_at_once_and_cannot_be_freed_twice() {
     assert_eq!(ctx.heap_live(), 0, "the owner gave it back to its heap");
     assert_eq!(ctx.heap_anomalies(), (0, 0));
 }
+
+/// `println` of several values is a `print` of each (and of the spaces between them):
+/// each used to send its own message, so one line of n values filled the audio thread's
+/// ring 2n times faster than it needs to.
+#[test]
+fn a_line_printed_in_pieces_on_the_audio_thread_is_one_message() {
+    let Setup { mut ctx, .. } = control();
+    let mut audio = Ctx::audio(&mut ctx, &AudioConfig::default()).expect("audio");
+    let audio = std::thread::spawn(move || {
+        for x in [1u64, 2, 3] {
+            audio.print(&[x], &[KIND_I64]);
+            let space = literal(&mut audio, " ");
+            audio.print(&[space], &[KIND_STR]);
+        }
+        audio.println(&[4], &[KIND_I64]);
+        // a piece with no newline waits for the end of the buffer
+        audio.print(&[5], &[KIND_I64]);
+        audio
+    })
+    .join()
+    .expect("audio thread");
+    let mut messages = Vec::new();
+    ctx.drain_messages(|kind, text| messages.push((kind, text.to_string())));
+    assert_eq!(messages, [(MessageKind::Output, "1 2 3 4\n".to_string())]);
+    let mut audio = audio;
+    audio.end_buffer();
+    let mut messages = Vec::new();
+    ctx.drain_messages(|_, text| messages.push(text.to_string()));
+    assert_eq!(messages, ["5"]);
+}
