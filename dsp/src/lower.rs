@@ -196,6 +196,9 @@ pub struct FnCx<'a, 'b> {
     /// Nothing in the function frees memory (see [`FnCx::may_free`]), so no shadow entry
     /// it reads changes during a call (see [`FnCx::shadow_word`]).
     shadow_fixed: bool,
+    /// Index expressions of a loop body computed at its top (see
+    /// [`FnCx::mark_affine_in_range`]), by expression id.
+    index_values: Vec<(usize, Value)>,
 }
 
 fn internal(msg: &str) -> DspError {
@@ -243,6 +246,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
             fast: None,
             addr_mask,
             shadow_fixed: false,
+            index_values: Vec::new(),
         };
         (cx, params)
     }
@@ -566,6 +570,9 @@ impl<'a, 'b> FnCx<'a, 'b> {
     }
 
     pub fn expr(&mut self, e: &Expr) -> Result<Option<Value>> {
+        if let Some(&(_, v)) = self.index_values.iter().rev().find(|(id, _)| *id == e.id) {
+            return Ok(Some(v));
+        }
         let t = self.ty(e).clone();
         let sp = e.span.as_ref();
         Ok(Some(match &e.kind {

@@ -186,10 +186,19 @@ fn from_first_loop(body: &str) -> Vec<&str> {
     body.lines().skip(start).collect()
 }
 
+/// True for a load of a 64-bit word at a two-register address: the only such loads in
+/// these listings are shadow lookups.
+#[cfg(target_arch = "x86_64")]
+fn is_shadow_load(l: &str) -> bool {
+    let l = l.trim_start();
+    l.starts_with("movq (%")
+        && l.contains(", %r")
+        && l.split(')').next().is_some_and(|a| a.contains(','))
+}
+
 /// A loop nest that frees nothing reads the shadow of its inner loop's four ranges once
 /// a call, before the frames loop: the range checks made before the inner loop at every
 /// frame used to load four shadow entries each time (about 13 % of w1_buffer.xtm's bank).
-/// A shadow lookup is the only load of a 64-bit word at a two-register address here.
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn a_loop_nest_that_frees_nothing_reads_the_shadow_before_its_outer_loop() {
@@ -198,22 +207,46 @@ fn a_loop_nest_that_frees_nothing_reads_the_shadow_before_its_outer_loop() {
         .split("; function ")
         .find(|f| f.contains("mulpd"))
         .expect("the bank runs in SIMD lanes");
-    let is_shadow_load = |l: &&str| {
-        let l = l.trim_start();
-        l.starts_with("movq (%")
-            && l.contains(", %r")
-            && l.split(')').next().is_some_and(|a| a.contains(','))
-    };
     assert!(
-        body.lines().any(|l| is_shadow_load(&l)),
+        body.lines().any(is_shadow_load),
         "no shadow lookup found:\n{body}"
     );
     let inside: Vec<&str> = from_first_loop(body)
         .into_iter()
-        .filter(is_shadow_load)
+        .filter(|l| is_shadow_load(l))
         .collect();
     assert!(
         inside.is_empty(),
         "shadow read in the loops: {inside:?}\n{body}"
     );
+}
+
+/// A per-buffer closure's frames loop writing its interleaved output.
+const INTERLEAVED: &str = "
+(bind-func interleaved
+  (lambda (out:float* frames:i64)
+    (let ((f 0) (x:float 0.0))
+      (dotimes (f frames)
+        (set! x (+ x 0.25))
+        (pset! out (* f 2) x)
+        (pset! out (+ (* f 2) 1) (* x 0.5)))
+      x)))
+";
+
+/// `(pset! out (* f 2) l)` and `(pset! out (+ (* f 2) 1) r)` are checked once before the
+/// frames loop, each over the whole range it writes: they used to be checked at every
+/// frame, a shadow lookup and three compares each (w1_buffer.xtm's output).
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn interleaved_writes_at_twice_the_counter_are_checked_once_before_the_loop() {
+    let code = listing(INTERLEAVED, "interleaved");
+    let body = code
+        .split("; function ")
+        .find(|f| f.contains("vmovss") || f.contains("movss"))
+        .expect("the loop's code is listed");
+    let inside: Vec<&str> = from_first_loop(body)
+        .into_iter()
+        .filter(|l| l.contains("cmpq (%rip)") || is_shadow_load(l))
+        .collect();
+    assert!(inside.is_empty(), "checks in the loop: {inside:?}\n{body}");
 }

@@ -3,6 +3,7 @@
 //! remembered so that none is repeated where an identical one dominates it in the same
 //! epoch (an epoch ends where memory may have been freed).
 
+use super::fast::Affine;
 use super::{FnCx, internal};
 use crate::builtin::Builtin;
 use crate::error::Result;
@@ -249,6 +250,71 @@ impl FnCx<'_, '_> {
         let len = self.b.ins().imul_imm_s(n, size as i64);
         let stripped = self.strip(p);
         self.check_shadow(p, stripped, len, site, write);
+    }
+
+    /// Faults unless the elements `c`, `c + k`, … `c + k·(n - 1)` of `a.size` bytes from
+    /// `p` lie inside `p`'s live allocation (`n > 0`; see [`Affine`]): `n` bounded so
+    /// that `k·(n - 1) + 1` elements cannot wrap, then [`FnCx::check_range`] of those
+    /// from element `c`.
+    pub(super) fn check_affine_range(
+        &mut self,
+        p: Value,
+        n: Value,
+        a: &Affine,
+        site: u32,
+        write: bool,
+    ) {
+        let size = a.size.max(1);
+        let bound = (shadow::PASS_BELOW / size / a.k as u64) as i64;
+        let big = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedGreaterThan, n, bound);
+        self.index_fault_if(big, n, size, site);
+        let span = self.b.ins().imul_imm_s(n, a.k);
+        let count = self.b.ins().iadd_imm_s(span, 1 - a.k);
+        let first = self.b.ins().iadd_imm_s(p, a.c * size as i64);
+        self.check_range(first, count, size, site, write);
+    }
+
+    /// At the top of a loop body, for the affine accesses checked before the loop (see
+    /// [`FnCx::check_affine_range`]): each index `k·v + c` is computed once, its
+    /// expressions in the body take that value (see [`FnCx::expr`]), and the element
+    /// addresses there are in range.
+    pub(super) fn mark_affine_in_range(
+        &mut self,
+        v: usize,
+        affine: &[Affine],
+        site: u32,
+    ) -> Result<()> {
+        if affine.is_empty() {
+            return Ok(());
+        }
+        let j = self
+            .read_var(v, site)?
+            .ok_or_else(|| internal("loop var"))?;
+        for a in affine {
+            let scaled = self.b.ins().imul_imm_s(j, a.k);
+            let i = self.b.ins().iadd_imm_s(scaled, a.c);
+            for &id in &a.exprs {
+                self.index_values.push((id, i));
+            }
+            let p = self
+                .read_var(a.ptr, site)?
+                .ok_or_else(|| internal("void pointer"))?;
+            let addr = self.elem_addr(p, i, a.size, None);
+            let base = self.strip(p);
+            let off = self.b.ins().imul_imm_s(i, a.size as i64);
+            let stripped = self.b.ins().iadd(base, off);
+            self.checked.push(Checked {
+                addr,
+                off: 0,
+                size: a.size,
+                epoch: self.epoch,
+                stripped,
+            });
+        }
+        Ok(())
     }
 
     /// At the top of a loop body: the element addresses of the hoisted pointers at the

@@ -98,22 +98,27 @@ impl FnCx<'_, '_> {
         }
         // Checked once before the loop when checks are on; their element addresses
         // are computed from the untagged pointer either way.
-        let (accessed, fast, stored) = self.loop_scan(|s| {
-            let accessed = if frees {
-                Vec::new()
+        let (accessed, affine, fast, stored) = self.loop_scan(|s| {
+            let (accessed, affine) = if frees {
+                (Vec::new(), Vec::new())
             } else {
-                s.hoistable(v, body)
+                (s.hoistable(v, body), s.affine_accesses(v, body))
             };
             let ptrs: Vec<usize> = accessed.iter().map(|(p, _)| *p).collect();
             let fast = !ptrs.is_empty() && body.iter().all(|e| s.fast_body(e, v, &ptrs));
             let mut stored = Vec::new();
+            let all: Vec<usize> = ptrs
+                .iter()
+                .copied()
+                .chain(affine.iter().map(|a| a.ptr))
+                .collect();
             for e in body {
-                s.stored_ptrs(e, &ptrs, &mut stored);
+                s.stored_ptrs(e, &all, &mut stored);
             }
-            (accessed, fast, stored)
+            (accessed, affine, fast, stored)
         });
         let hoisted = accessed.clone();
-        if hoisted.is_empty() && !fast {
+        if hoisted.is_empty() && affine.is_empty() && !fast {
             self.b.ins().brif(more, inner, &[], exit, &[]);
         } else {
             // Check each pointer's whole range [p, p + n*size) once, before the loop.
@@ -128,6 +133,12 @@ impl FnCx<'_, '_> {
                     .ok_or_else(|| internal("void pointer"))?;
                 self.check_range(p, nv, *size, site, stored.contains(pv));
             }
+            for a in affine.iter().filter(|_| checks) {
+                let p = self
+                    .read_var(a.ptr, site)?
+                    .ok_or_else(|| internal("void pointer"))?;
+                self.check_affine_range(p, nv, a, site, stored.contains(&a.ptr));
+            }
             if fast {
                 self.fast_loop(v, nv, body, &accessed, &hoisted, inner, exit, site)?;
             } else {
@@ -136,7 +147,10 @@ impl FnCx<'_, '_> {
         }
         self.b.switch_to_block(inner);
         self.mark_in_range(v, &hoisted, site)?;
+        let indices = self.index_values.len();
+        self.mark_affine_in_range(v, &affine, site)?;
         self.body(body)?;
+        self.index_values.truncate(indices);
         let i = self
             .read_var(v, site)?
             .ok_or_else(|| internal("loop var"))?;

@@ -8,7 +8,7 @@
 //! own (see the tests at the end).
 
 use super::{FnCx, internal};
-use crate::builtin::Builtin;
+use crate::builtin::{Arith, Builtin};
 use crate::error::Result;
 use crate::infer::{Ref, Typed};
 use crate::syntax::{Expr, ExprKind};
@@ -29,6 +29,19 @@ pub(super) struct FastLoop {
 
 /// Fast loops run at most this many iterations without polling the interrupt flag.
 const FAST_TRIPS: i64 = 1 << 16;
+
+/// The largest factor and offset of an affine index (see [`LoopScan::affine_accesses`]).
+const AFFINE_MAX: i64 = 1 << 16;
+
+/// Accesses of one pointer at `k·v + c` (see [`LoopScan::affine_accesses`]): the element
+/// size, and the index expressions of that form.
+pub(super) struct Affine {
+    pub(super) ptr: usize,
+    pub(super) size: u64,
+    pub(super) k: i64,
+    pub(super) c: i64,
+    pub(super) exprs: Vec<usize>,
+}
 
 impl FnCx<'_, '_> {
     /// From the block before a `dotimes` loop whose body is a [`LoopScan::fast_body`]: when
@@ -189,22 +202,102 @@ impl LoopScan<'_> {
     /// bound before the loop and never changed, and `v` an `i64` counter the body does not
     /// `set!`: their whole range can be checked once before the loop.
     pub(super) fn hoistable(&self, v: usize, body: &[Expr]) -> Vec<(usize, u64)> {
+        let mut out = Vec::new();
+        if self.steady_counter(v, body) {
+            self.each_unconditional_access(body, &mut |pv, size, index| {
+                if self.local(index) == Some(v) && !out.contains(&(pv, size)) {
+                    out.push((pv, size));
+                }
+            });
+        }
+        out
+    }
+
+    /// The accesses of the body of a `dotimes` over `v` at `(pref p e)` / `(pset! p e x)`
+    /// on every iteration with `e` an affine function `k·v + c` of the counter other than
+    /// `v` itself (`(* v 2)`, `(+ (* 2 v) 1)`, `(+ v 3)`; `k` and `c` literal, `k ≥ 1`,
+    /// `c ≥ 0`), with the same conditions on `p` and `v` as [`LoopScan::hoistable`]: the
+    /// range of each can be checked once before the loop, as an interleaved buffer's
+    /// frames loop writes `(pset! out (* f 2) l)` and `(pset! out (+ (* f 2) 1) r)`.
+    pub(super) fn affine_accesses(&self, v: usize, body: &[Expr]) -> Vec<Affine> {
+        let mut out: Vec<Affine> = Vec::new();
+        if !self.steady_counter(v, body) {
+            return out;
+        }
+        self.each_unconditional_access(body, &mut |ptr, size, index| {
+            let Some((k, c)) = self.affine(index, v).filter(|&kc| kc != (1, 0)) else {
+                return;
+            };
+            match out
+                .iter_mut()
+                .find(|a| (a.ptr, a.size, a.k, a.c) == (ptr, size, k, c))
+            {
+                Some(a) => a.exprs.push(index.id),
+                None => out.push(Affine {
+                    ptr,
+                    size,
+                    k,
+                    c,
+                    exprs: vec![index.id],
+                }),
+            }
+        });
+        out
+    }
+
+    /// True when `v` is an `i64` counter that stays as the loop sets it: never `set!`,
+    /// not captured, not the counter of another loop in `body`.
+    fn steady_counter(&self, v: usize, body: &[Expr]) -> bool {
         let info = &self.typed.vars[v];
         if info.assigned || info.is_cell() || info.owner.is_some() || info.ty != Type::I64 {
-            return Vec::new();
+            return false;
         }
         fn counts_with(e: &Expr, v: usize, typed: &Typed) -> bool {
             matches!(e.kind, ExprKind::Dotimes(..)) && typed.loop_vars.get(&e.id) == Some(&v)
                 || e.children().into_iter().any(|c| counts_with(c, v, typed))
         }
-        if body.iter().any(|e| counts_with(e, v, self.typed)) {
-            return Vec::new();
+        !body.iter().any(|e| counts_with(e, v, self.typed))
+    }
+
+    /// `(k, c)` when `e` is the `i64` expression `k·v + c` (see
+    /// [`LoopScan::affine_accesses`]); both at most [`AFFINE_MAX`].
+    fn affine(&self, e: &Expr, v: usize) -> Option<(i64, i64)> {
+        if self.typed.types[e.id] != Type::I64 {
+            return None;
         }
-        let mut out = Vec::new();
-        for e in body {
-            self.unconditional_accesses(e, v, &mut out);
+        if self.local(e) == Some(v) {
+            return Some((1, 0));
         }
-        out
+        let ExprKind::App(_, args) = &e.kind else {
+            return None;
+        };
+        let [a, b] = args.as_slice() else {
+            return None;
+        };
+        let literal = |x: &Expr| match x.kind {
+            ExprKind::Int(i) if (0..=AFFINE_MAX).contains(&i) => Some(i),
+            _ => None,
+        };
+        match self.typed.builtin(e.id)? {
+            Builtin::Arith(Arith::Mul) => {
+                let (k, x) = match (literal(a), literal(b)) {
+                    (Some(k), None) => (k, b),
+                    (None, Some(k)) => (k, a),
+                    _ => return None,
+                };
+                (k >= 1 && self.local(x) == Some(v)).then_some((k, 0))
+            }
+            Builtin::Arith(Arith::Add) => {
+                let (c, x) = match (literal(a), literal(b)) {
+                    (Some(c), None) => (c, b),
+                    (None, Some(c)) => (c, a),
+                    _ => return None,
+                };
+                let (k, c0) = self.affine(x, v)?;
+                (c0 == 0).then_some((k, c))
+            }
+            _ => None,
+        }
     }
 
     /// True when `e` may be lowered in a fast loop over `v` (see [`FastLoop`]): it only
@@ -275,41 +368,44 @@ impl LoopScan<'_> {
         }
     }
 
-    fn unconditional_accesses(&self, e: &Expr, v: usize, out: &mut Vec<(usize, u64)>) {
+    /// Calls `f(p, size, index)` for each `(pref p index)` / `(pset! p index x)` in `body`
+    /// that runs on every iteration (not under an `if`), with `p` a local bound before the
+    /// loop in a register, never changed, pointing to elements of `size` bytes.
+    fn each_unconditional_access<'e>(
+        &self,
+        body: &'e [Expr],
+        f: &mut dyn FnMut(usize, u64, &'e Expr),
+    ) {
+        for e in body {
+            self.unconditional_accesses(e, f);
+        }
+    }
+
+    fn unconditional_accesses<'e>(&self, e: &'e Expr, f: &mut dyn FnMut(usize, u64, &'e Expr)) {
         match &e.kind {
             ExprKind::App(_, args) => {
                 if matches!(
                     self.typed.builtin(e.id),
                     Some(Builtin::Pref | Builtin::Pset)
                 ) && args.len() >= 2
-                    && self.local(&args[1]) == Some(v)
                     && let Some(pv) = self.local(&args[0])
                 {
                     let info = &self.typed.vars[pv];
                     let size = FnCx::pointee(&info.ty).size();
-                    if !info.mutated
-                        && !info.is_cell()
-                        && (self.bound)(pv)
-                        && size > 0
-                        && !out.contains(&(pv, size))
-                    {
-                        out.push((pv, size));
+                    if !info.mutated && !info.is_cell() && (self.bound)(pv) && size > 0 {
+                        f(pv, size, &args[1]);
                     }
                 }
-                args.iter()
-                    .for_each(|a| self.unconditional_accesses(a, v, out));
+                args.iter().for_each(|a| self.unconditional_accesses(a, f));
             }
             ExprKind::Let(binds, body) => {
                 binds
                     .iter()
-                    .for_each(|(_, x)| self.unconditional_accesses(x, v, out));
-                body.iter()
-                    .for_each(|x| self.unconditional_accesses(x, v, out));
+                    .for_each(|(_, x)| self.unconditional_accesses(x, f));
+                body.iter().for_each(|x| self.unconditional_accesses(x, f));
             }
-            ExprKind::Begin(body) => body
-                .iter()
-                .for_each(|x| self.unconditional_accesses(x, v, out)),
-            ExprKind::Set(_, x) => self.unconditional_accesses(x, v, out),
+            ExprKind::Begin(body) => body.iter().for_each(|x| self.unconditional_accesses(x, f)),
+            ExprKind::Set(_, x) => self.unconditional_accesses(x, f),
             _ => {}
         }
     }
