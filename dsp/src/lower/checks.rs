@@ -299,21 +299,28 @@ impl FnCx<'_, '_> {
             for &id in &a.exprs {
                 self.index_values.push((id, i));
             }
-            let p = self
-                .read_var(a.ptr, site)?
-                .ok_or_else(|| internal("void pointer"))?;
-            let addr = self.elem_addr(p, i, a.size, None);
-            let base = self.strip(p);
-            let off = self.b.ins().imul_imm_s(i, a.size as i64);
-            let stripped = self.b.ins().iadd(base, off);
-            self.checked.push(Checked {
-                addr,
-                off: 0,
-                size: a.size,
-                epoch: self.epoch,
-                stripped,
-            });
+            self.mark_elem_in_range(a.ptr, i, a.size, site)?;
         }
+        Ok(())
+    }
+
+    /// Element `i` of `size` bytes of pointer variable `pv` is in range: its address's
+    /// check is made (a range check before the loop covers it).
+    fn mark_elem_in_range(&mut self, pv: usize, i: Value, size: u64, site: u32) -> Result<()> {
+        let p = self
+            .read_var(pv, site)?
+            .ok_or_else(|| internal("void pointer"))?;
+        let addr = self.elem_addr(p, i, size, None);
+        let base = self.strip(p);
+        let off = self.b.ins().imul_imm_s(i, size as i64);
+        let stripped = self.b.ins().iadd(base, off);
+        self.checked.push(Checked {
+            addr,
+            off: 0,
+            size,
+            epoch: self.epoch,
+            stripped,
+        });
         Ok(())
     }
 
@@ -331,21 +338,8 @@ impl FnCx<'_, '_> {
         let j = self
             .read_var(v, site)?
             .ok_or_else(|| internal("loop var"))?;
-        for (pv, size) in hoisted {
-            let p = self
-                .read_var(*pv, site)?
-                .ok_or_else(|| internal("void pointer"))?;
-            let a = self.elem_addr(p, j, *size, None);
-            let base = self.strip(p);
-            let off = self.b.ins().imul_imm_s(j, *size as i64);
-            let stripped = self.b.ins().iadd(base, off);
-            self.checked.push(Checked {
-                addr: a,
-                off: 0,
-                size: *size,
-                epoch: self.epoch,
-                stripped,
-            });
+        for &(pv, size) in hoisted {
+            self.mark_elem_in_range(pv, j, size, site)?;
         }
         Ok(())
     }
