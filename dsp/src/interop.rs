@@ -379,6 +379,21 @@ impl AudioCtx {
         self.io.addr() + (IO_SAMPLES * 8) as u64
     }
 
+    /// The first `n` floats (at most [`IO_SAMPLES`]) of the per-buffer entries' input and
+    /// output buffers, which DSP code reads and writes only while it runs.
+    fn io_samples(&mut self, n: usize) -> (&mut [f32], &mut [f32]) {
+        let n = n.min(IO_SAMPLES);
+        // SAFETY: both buffers are `IO_SAMPLES * 8` bytes of this context's I/O block,
+        // apart from each other, 4-aligned, and live as long as the context; no DSP code
+        // runs while the slices, which borrow the context mutably, are alive.
+        unsafe {
+            (
+                std::slice::from_raw_parts_mut(self.in_addr() as *mut f32, n),
+                std::slice::from_raw_parts_mut(self.out_addr() as *mut f32, n),
+            )
+        }
+    }
+
     /// Writes one frame into the DSP-visible frame buffer (as f32 or f64).
     fn put_frame(&mut self, frame: &[f32], double: bool) {
         let n = frame.len().min(IO_SAMPLES);
@@ -539,14 +554,11 @@ impl AudioCtx {
         while done < frames {
             let n = chunk.min(frames - done);
             let (lo, hi) = (done * channels, (done + n) * channels);
-            for i in 0..(hi - lo) {
-                let x = input.get(lo + i).copied().unwrap_or(0.0);
-                // SAFETY: `i < n * channels <= IO_SAMPLES`, inside this context's I/O block.
-                unsafe {
-                    ((self.in_addr() as *mut f32).add(i)).write(x);
-                    ((self.out_addr() as *mut f32).add(i)).write(0.0);
-                }
-            }
+            let given = input.get(lo..hi.min(input.len())).unwrap_or(&[]);
+            let (dsp_in, dsp_out) = self.io_samples(hi - lo);
+            dsp_in[..given.len()].copy_from_slice(given);
+            dsp_in[given.len()..].fill(0.0);
+            dsp_out.fill(0.0);
             // SAFETY: the FRAMES and CHANNELS globals are 8-aligned 8-byte words of arena
             // memory that live as long as the `Dsp`, which outlives its audio contexts.
             // Lanes running side by side store the same values there: atomically.
@@ -557,10 +569,8 @@ impl AudioCtx {
                     .store(channels as i64, Ordering::Relaxed);
             }
             self.call_buffer(f, env, time + done as i64)?;
-            for (i, o) in output[lo..hi].iter_mut().enumerate() {
-                // SAFETY: as above.
-                *o = unsafe { (self.out_addr() as *const f32).add(i).read() };
-            }
+            let (_, dsp_out) = self.io_samples(hi - lo);
+            output[lo..hi].copy_from_slice(dsp_out);
             done += n;
         }
         Ok(())

@@ -278,7 +278,9 @@ pub fn render_session_into(
     stretch
         .try_reserve_exact(chunk * channels)
         .context("not enough memory for the render")?;
-    let stretch = Arc::new(Mutex::new(stretch));
+    // The stretch and its levels, gathered on the audio thread as each buffer is
+    // rendered, while its samples are in that core's cache.
+    let stretch = Arc::new(Mutex::new((stretch, Levels::default())));
     let gate = Arc::new(Gate::default());
     let progress = cfg.progress.then(|| progress_bar(total as u64));
     let started = Instant::now();
@@ -294,12 +296,14 @@ pub fn render_session_into(
                 let granted = audio_gate.wait_grant(pos).min(total);
                 {
                     // uncontended: the control thread waits until this stretch is done
-                    let mut out = audio_stretch.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut held = audio_stretch.lock().unwrap_or_else(|p| p.into_inner());
+                    let (out, levels) = &mut *held;
                     // within the capacity reserved above: no allocation
                     out.clear();
                     out.resize((granted - pos) * channels, 0.0);
                     for piece in out.chunks_mut(buffer * channels) {
                         processor.process(piece);
+                        levels.add(piece);
                     }
                 }
                 pos = granted;
@@ -311,7 +315,6 @@ pub fn render_session_into(
     let _watchdog = session
         .start_watchdog(buffer)
         .context("cannot start the watchdog thread")?;
-    let mut levels = Levels::default();
     let mut rendered = 0;
     let mut failures = 0;
     let mut result = Ok(());
@@ -333,10 +336,9 @@ pub fn render_session_into(
         }
         rendered = target;
         {
-            let out = stretch.lock().unwrap_or_else(|p| p.into_inner());
-            levels.add(&out);
+            let held = stretch.lock().unwrap_or_else(|p| p.into_inner());
             if result.is_ok() {
-                result = sink(&out);
+                result = sink(&held.0);
             }
         }
         if let Some(bar) = &progress {
@@ -353,6 +355,7 @@ pub fn render_session_into(
         bar.finish_and_clear();
     }
     result?;
+    let levels = &stretch.lock().unwrap_or_else(|p| p.into_inner()).1;
     Ok(levels.summary(channels, rate, elapsed, failures))
 }
 
