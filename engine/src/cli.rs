@@ -244,6 +244,12 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The process's exit status for the status a program asked for with `(exit n)`: its
+/// low eight bits, as a shell sees them.
+fn exit_code(status: i32) -> ExitCode {
+    ExitCode::from(status as u8)
+}
+
 /// A size in bytes: digits, optionally followed by K, M or G (powers of 1024).
 fn parse_size(text: &str) -> Result<usize, String> {
     let t = text.trim();
@@ -275,6 +281,9 @@ fn run(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("cannot start the DSP compiler: {e}"))?;
     for file in files {
         if let Err(e) = session.eval_file(file, false) {
+            if let Some(status) = session.exit_requested() {
+                return Ok(exit_code(status));
+            }
             eprintln!("{}", report(&e, None));
             return Ok(ExitCode::FAILURE);
         }
@@ -325,6 +334,13 @@ fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
     eprintln!("{}: {}", args.output.display(), summary);
     if let Some(png) = &args.plot {
         plot(&args.output, png)?;
+    }
+    if let Some(status) = summary.exit {
+        eprintln!(
+            "zonal: the program ended the render at {:.3} s with (exit {status})",
+            summary.frames as f64 / f64::from(summary.sample_rate)
+        );
+        return Ok(exit_code(status));
     }
     Ok(if summary.failures > 0 {
         ExitCode::FAILURE
@@ -586,9 +602,30 @@ fn play(args: PlayArgs) -> anyhow::Result<ExitCode> {
     session.set_printer(print_above_prompt);
     for file in &args.files {
         if let Err(e) = session.eval_file(file, true) {
+            if session.exit_requested().is_some() {
+                break;
+            }
             eprintln!("{}", report(&e, None));
         }
     }
+    if session.exit_requested().is_none() {
+        serve_editors(&mut session, live, no_audio)?;
+    }
+    stream.stop();
+    if let Some(input) = input {
+        eprintln!("zonal: {}", input.summary());
+    }
+    if let Some(recorder) = recorder {
+        eprintln!("zonal: {}", recorder.finish()?);
+    }
+    Ok(session
+        .exit_requested()
+        .map_or(ExitCode::SUCCESS, exit_code))
+}
+
+/// Opens the editor server (and the REPL on a terminal) and serves them until the
+/// user quits, a signal comes, or the program asks to end.
+fn serve_editors(session: &mut Session, live: &LiveArgs, no_audio: bool) -> anyhow::Result<()> {
     let (requests_tx, requests) = crossbeam_channel::unbounded();
     session.connect_io(requests_tx.clone(), live.buffer);
     let interrupt = session.interrupt_handle();
@@ -642,14 +679,7 @@ fn play(args: PlayArgs) -> anyhow::Result<ExitCode> {
         drop(requests_tx);
     }
     let lookahead = i64::from(live.sample_rate / 20);
-    control::serve(&mut session, &requests, &QUIT, lookahead);
+    control::serve(session, &requests, &QUIT, lookahead);
     drop(server);
-    stream.stop();
-    if let Some(input) = input {
-        eprintln!("zonal: {}", input.summary());
-    }
-    if let Some(recorder) = recorder {
-        eprintln!("zonal: {}", recorder.finish()?);
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

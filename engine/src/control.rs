@@ -10,11 +10,13 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use crate::diagnostic::report;
 use crate::request::{Reply, Request};
 use crate::session::Session;
+use zonal_scheme::ErrorKind;
 
 /// How often the loop wakes when nothing arrives.
 const TICK: Duration = Duration::from_millis(2);
 
-/// Serves requests until `quit` is set or every sender is gone.
+/// Serves requests until `quit` is set, every sender is gone, or the program asks to
+/// end (`(quit)`, `(exit n)`: see [`Session::exit_requested`]).
 ///
 /// Callbacks run `lookahead` samples before their time: their Scheme code runs early,
 /// and the DSP calls they make travel to the audio thread stamped with their exact
@@ -27,7 +29,7 @@ pub fn serve(
 ) {
     let stats = session.stats();
     let interrupt = session.interrupt_handle();
-    while !quit.load(Ordering::Relaxed) {
+    while !quit.load(Ordering::Relaxed) && session.exit_requested().is_none() {
         match requests.recv_timeout(TICK) {
             Ok(req) => {
                 // An interrupt sent while nothing ran must not stop this evaluation.
@@ -35,6 +37,9 @@ pub fn serve(
                 let notices = req.notices.clone();
                 let reply = match session.eval_source_with(&req.source, &req.origin, notices) {
                     Ok(value) => Reply::Value(value),
+                    Err(e) if matches!(e.kind, ErrorKind::Exit(_)) => {
+                        Reply::Value(format!("zonal is quitting: {}", e.message))
+                    }
                     Err(e) => Reply::Error(report(&e, Some(&req.source))),
                 };
                 // A client that hung up does not need its answer.

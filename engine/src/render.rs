@@ -67,6 +67,9 @@ pub struct RenderSummary {
     pub clipped: usize,
     /// Forms, callbacks or DSP closures that failed along the way.
     pub failures: usize,
+    /// The status the program asked to end with (`(quit)`, `(exit n)`), which also
+    /// ended the render where it asked.
+    pub exit: Option<i32>,
 }
 
 impl RenderSummary {
@@ -103,10 +106,10 @@ pub struct Rendered {
 }
 
 /// Lock-step between the control thread and the offline audio thread.
-#[derive(Default)]
 struct Gate {
-    /// (granted up to, rendered up to, the audio thread has stopped), in frames.
-    state: Mutex<(usize, usize, bool)>,
+    /// (granted up to, rendered up to, the audio thread has stopped, the render's end),
+    /// in frames.
+    state: Mutex<(usize, usize, bool, usize)>,
     changed: Condvar,
 }
 
@@ -123,6 +126,14 @@ impl Drop for Rendering {
 }
 
 impl Gate {
+    /// A gate for a render of `total` frames.
+    fn new(total: usize) -> Gate {
+        Gate {
+            state: Mutex::new((0, 0, false, total)),
+            changed: Condvar::new(),
+        }
+    }
+
     fn grant(&self, until: usize) {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         s.0 = s.0.max(until);
@@ -135,13 +146,22 @@ impl Gate {
         self.changed.notify_all();
     }
 
-    /// Waits (audio side) until frames beyond `pos` are granted.
-    fn wait_grant(&self, pos: usize) -> usize {
+    /// Waits (audio side) until frames beyond `pos` are granted: up to where, or `None`
+    /// when the render ends at `pos`.
+    fn wait_grant(&self, pos: usize) -> Option<usize> {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        while s.0 <= pos {
+        while s.0 <= pos && pos < s.3 {
             s = self.changed.wait(s).unwrap_or_else(|p| p.into_inner());
         }
-        s.0
+        (pos < s.3).then_some(s.0.min(s.3))
+    }
+
+    /// Ends the render at frame `end` (the program asked to end there), or where it
+    /// was to end if that is sooner.
+    fn end_at(&self, end: usize) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.3 = s.3.min(end);
+        self.changed.notify_all();
     }
 
     /// Waits (control side) until `until` frames are rendered. A buffer stuck in DSP
@@ -214,6 +234,8 @@ fn start_session(
     for file in files {
         match session.eval_file(file, true) {
             Ok(failed) => failures += failed,
+            // `(quit)`: the render ends where it was asked, here at its start
+            Err(_) if session.exit_requested().is_some() => break,
             Err(e) => {
                 eprintln!("{}", crate::diagnostic::report(&e, None));
                 failures += 1;
@@ -269,7 +291,7 @@ pub fn render_session_into(
 ) -> anyhow::Result<RenderSummary> {
     let channels = processor.channels();
     let rate = cfg.session.sample_rate;
-    let total = frames_of(cfg);
+    let mut total = frames_of(cfg);
     let buffer = cfg.buffer_frames.clamp(1, crate::audio::MAX_FRAMES);
     // At most this many frames are granted at once, so progress, returned garbage
     // and the sink are handled while long stretches render.
@@ -281,7 +303,7 @@ pub fn render_session_into(
     // The stretch and its levels, gathered on the audio thread as each buffer is
     // rendered, while its samples are in that core's cache.
     let stretch = Arc::new(Mutex::new((stretch, Levels::default())));
-    let gate = Arc::new(Gate::default());
+    let gate = Arc::new(Gate::new(total));
     let progress = cfg.progress.then(|| progress_bar(total as u64));
     let started = Instant::now();
 
@@ -292,8 +314,7 @@ pub fn render_session_into(
         .spawn(move || {
             let _rendering = Rendering(audio_gate.clone());
             let mut pos = 0;
-            while pos < total {
-                let granted = audio_gate.wait_grant(pos).min(total);
+            while let Some(granted) = audio_gate.wait_grant(pos) {
                 {
                     // uncontended: the control thread waits until this stretch is done
                     let mut held = audio_stretch.lock().unwrap_or_else(|p| p.into_inner());
@@ -322,6 +343,17 @@ pub fn render_session_into(
         session.poll();
         session.run_callbacks_before((rendered + buffer) as i64);
         failures += session.take_failures();
+        if session.exit_requested().is_some() {
+            // the program asked to end: where its callback was due, or now
+            let at = session
+                .exit_time()
+                .map_or(rendered, |t| usize::try_from(t).unwrap_or(0));
+            total = at.clamp(rendered, total);
+            gate.end_at(total);
+            if rendered >= total {
+                break;
+            }
+        }
         let target = match session.next_callback() {
             Some(t) if t >= 0 => align_down(t as usize, buffer).max(rendered + buffer),
             _ => total,
@@ -356,7 +388,9 @@ pub fn render_session_into(
     }
     result?;
     let levels = &stretch.lock().unwrap_or_else(|p| p.into_inner()).1;
-    Ok(levels.summary(channels, rate, elapsed, failures))
+    let mut summary = levels.summary(channels, rate, elapsed, failures);
+    summary.exit = session.exit_requested();
+    Ok(summary)
 }
 
 fn align_down(t: usize, buffer: usize) -> usize {
@@ -426,6 +460,7 @@ impl Levels {
             rms: (self.sum_sq / self.samples.max(1) as f64).sqrt() as f32,
             clipped: self.clipped,
             failures,
+            exit: None,
         }
     }
 }
@@ -471,11 +506,11 @@ mod tests {
 
     #[test]
     fn a_panic_on_the_audio_thread_ends_the_wait_for_its_frames_with_an_error() {
-        let gate = Arc::new(Gate::default());
+        let gate = Arc::new(Gate::new(64));
         let audio_gate = gate.clone();
         let audio = std::thread::spawn(move || {
             let _rendering = Rendering(audio_gate.clone());
-            let granted = audio_gate.wait_grant(0);
+            let granted = audio_gate.wait_grant(0).unwrap_or(0);
             audio_gate.report(granted / 2);
             panic!("a bug on the audio thread");
         });
@@ -487,11 +522,11 @@ mod tests {
 
     #[test]
     fn frames_rendered_before_the_audio_thread_ends_are_waited_for_without_error() {
-        let gate = Arc::new(Gate::default());
+        let gate = Arc::new(Gate::new(64));
         let audio_gate = gate.clone();
         let audio = std::thread::spawn(move || {
             let _rendering = Rendering(audio_gate.clone());
-            let granted = audio_gate.wait_grant(0);
+            let granted = audio_gate.wait_grant(0).unwrap_or(0);
             audio_gate.report(granted);
         });
         gate.grant(64);

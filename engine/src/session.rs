@@ -80,6 +80,9 @@ struct State {
     events: Vec<(i64, PreparedCall)>,
     /// Problems reported on stderr since the last [`Session::take_failures`].
     failures: usize,
+    /// The status the program asked to end with (`(quit)`, `(exit n)`), if it did, and
+    /// the sample time of the callback that asked (none: an evaluation).
+    exit: Option<(i32, Option<i64>)>,
     /// Where text from the audio thread (printf, println) goes.
     printer: Rc<dyn Fn(&str)>,
     /// Stops a loop running in DSP code on the audio thread (see [`Watchdog`]).
@@ -219,6 +222,7 @@ impl Session {
             lanes_sent: 0,
             events: Vec::new(),
             failures: 0,
+            exit: None,
             printer: Rc::new(print_stdout),
             audio_interrupt: None,
             loading: 0,
@@ -294,17 +298,32 @@ impl Session {
                 },
             )
         })();
+        if let Err(e) = &result {
+            note_exit(&mut self.state.borrow_mut(), e, None);
+        }
         self.state.borrow_mut().notices = None;
         self.flush();
         result
+    }
+
+    /// The status the program asked to end with (`(quit)`, `(exit n)`) in an evaluation
+    /// or a callback, if it did: the embedder ends the session.
+    pub fn exit_requested(&self) -> Option<i32> {
+        self.state.borrow().exit.map(|(status, _)| status)
+    }
+
+    /// The sample time of the callback that asked to end the program, if one did.
+    pub fn exit_time(&self) -> Option<i64> {
+        self.state.borrow().exit.and_then(|(_, at)| at)
     }
 
     /// Evaluates a file form by form, each form read just before it runs. With
     /// `keep_going`, an evaluation error is reported on stderr and the next form is
     /// evaluated (as a livecoder would), and a read error is reported and ends the
     /// file (what follows an unbalanced parenthesis cannot be trusted); otherwise
-    /// evaluation stops at the first error, which is returned. Either way the forms
-    /// before an error have run. Returns how many forms failed.
+    /// evaluation stops at the first error, which is returned. An interrupt and a
+    /// request to exit ([`Session::exit_requested`]) stop it either way, returned. The
+    /// forms before an error have run. Returns how many forms failed.
     pub fn eval_file(&mut self, path: &Path, keep_going: bool) -> Result<usize, Error> {
         let name = path.display().to_string();
         let src = std::fs::read_to_string(path)
@@ -314,7 +333,8 @@ impl Session {
             let result = form.and_then(|form| self.interp.eval_datum(&form));
             self.flush();
             if let Err(e) = result {
-                if !keep_going {
+                note_exit(&mut self.state.borrow_mut(), &e, None);
+                if !keep_going || !e.kind.is_catchable() {
                     return Err(e);
                 }
                 eprintln!("{}", crate::diagnostic::report(&e, Some(&src)));
@@ -721,6 +741,9 @@ fn run_callback(interp: &mut Interp, state: &Rc<RefCell<State>>, cb: Callback) {
     }
     flush_state(&mut state.borrow_mut());
     if let Err(e) = result {
+        if note_exit(&mut state.borrow_mut(), &e, Some(cb.time)) {
+            return;
+        }
         let message = format!(
             "error in callback {name} at sample {}: {}",
             cb.time,
@@ -736,6 +759,18 @@ fn run_callback(interp: &mut Interp, state: &Rc<RefCell<State>>, cb: Callback) {
             let _ = notices.try_send(message);
         }
         st.failures += 1;
+    }
+}
+
+/// Records in `st` a request to end the program (`e` is [`ErrorKind::Exit`]), made by
+/// the callback due `at` if any: true when `e` is one. The first request wins.
+fn note_exit(st: &mut State, e: &Error, at: Option<i64>) -> bool {
+    match e.kind {
+        ErrorKind::Exit(status) => {
+            st.exit.get_or_insert((status, at));
+            true
+        }
+        _ => false,
     }
 }
 

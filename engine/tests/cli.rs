@@ -213,6 +213,68 @@ fn render_goes_on_after_an_error_and_exits_1() {
     assert!(peak > Some(9000), "{peak:?}");
 }
 
+/// Extempore's scripts end with `(quit 0)`, which reported an unbound variable after
+/// the script had run.
+#[test]
+fn run_ends_at_quit_with_its_status() {
+    let f = scratch(
+        "quits.xtm",
+        "(display \"a\")\n(guard (e (#t (display \"caught\"))) (quit 3))\n(display \"b\")\n",
+    );
+    let out = zonal().arg("run").arg(&f).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "a");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert_eq!(out.status.code(), Some(3));
+}
+
+/// A piece can end its own render: a callback that quits ends it where it was due.
+#[test]
+fn render_ends_where_a_callback_quits() {
+    let quits = scratch("ends.xtm", "(callback (+ (now) 12000) 'quit 0)\n");
+    let out_wav = scratch("ends.wav", "");
+    let out = zonal()
+        .args(["render", "--seconds", "2", "-o"])
+        .arg(&out_wav)
+        .arg(example("sine.xtm"))
+        .arg(&quits)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("ended the render at 0.250 s with (exit 0)"),
+        "{stderr}"
+    );
+    let (spec, samples) = read_wav(&out_wav);
+    assert_eq!(samples.len(), 12_000 * usize::from(spec.channels));
+    // the sine plays up to the end
+    let last = &samples[samples.len() - 2 * 480..];
+    assert!(last.iter().any(|s| s.abs() > 0.2), "silent at the end");
+    // asked while the files load, the render ends at its start, with the status
+    let at_once = scratch("at_once.xtm", "(exit 2)\n(display \"not reached\")\n");
+    let out = zonal()
+        .args(["render", "--seconds", "2", "-o"])
+        .arg(&out_wav)
+        .arg(&at_once)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
+    assert_eq!(read_wav(&out_wav).1.len(), 0);
+}
+
+#[test]
+fn an_editor_can_end_the_engine_with_exit() {
+    let mut live = Live::start(&["play", "--no-audio", "--port", "0"]);
+    let mut editor = live.connect();
+    assert_eq!(eval(&mut editor, "(* 6 7)"), "42");
+    let said = eval(&mut editor, "(exit 4)");
+    assert!(said.contains("quitting"), "{said}");
+    let status = live.wait_exit();
+    assert_eq!(status.and_then(|s| s.code()), Some(4), "{}", live.log());
+}
+
 #[test]
 fn without_a_terminal_the_engine_serves_until_sigterm() {
     for args in [

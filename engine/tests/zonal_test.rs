@@ -173,3 +173,19 @@ fn render_source_gives_samples_output_and_errors() {
     assert!((f - 440.0).abs() < 0.5, "{f}");
     assert!((analysis::amplitude_at(&left, 48_000.0, 440.0) - 0.5).abs() < 0.01);
 }
+
+#[test]
+fn quit_ends_a_test_file_and_a_status_other_than_0_fails_it() {
+    let dir = scratch("quits");
+    let f = fixture("quits.xtm");
+    let (out, text) = zonal_test(&[f.to_str().unwrap()], &dir);
+    assert!(out.status.success(), "{text}");
+    assert!(text.ends_with("1 passed, 0 failed in 1 file\n"), "{text}");
+    let f = fixture("quits_failing.xtm");
+    let (out, text) = zonal_test(&[f.to_str().unwrap()], &dir);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("the file asked to end with status 1"),
+        "{text}"
+    );
+}

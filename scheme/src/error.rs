@@ -48,6 +48,10 @@ pub enum ErrorKind {
     /// The heap would grow past its limit (`Interp::set_heap_limit`,
     /// `(sys:heap-limit)`).
     Memory,
+    /// The program asked to end with this exit status (`(quit)`, `(exit 3)`). Like an
+    /// interrupt, no handler catches it: it unwinds to the embedder, which decides
+    /// what ending means.
+    Exit(i32),
 }
 
 impl ErrorKind {
@@ -67,7 +71,14 @@ impl ErrorKind {
             ErrorKind::Io => "i/o error",
             ErrorKind::Native => "error",
             ErrorKind::Memory => "out of memory",
+            ErrorKind::Exit(_) => "exit",
         }
+    }
+
+    /// False for what a program's handlers (`guard`, `with-exception-handler`,
+    /// `sys:eval-string`) must let through: an interrupt and a request to exit.
+    pub fn is_catchable(self) -> bool {
+        !matches!(self, ErrorKind::Interrupted | ErrorKind::Exit(_))
     }
 }
 

@@ -373,6 +373,71 @@ fn interrupt_stops_a_runaway_loop() {
     assert_eq!(it.lookup("x").and_then(|v| it.as_int(v)), Some(1));
 }
 
+/// A runaway loop inside `guard` used to be caught by it: the interrupt, taken once,
+/// became the guard's condition and the program went on.
+#[test]
+fn no_handler_catches_an_interrupt() {
+    let mut it = Interp::new();
+    let flag = it.interrupt_handle();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let e = it
+        .eval_str(
+            "(define caught 0)
+             (guard (e (#t (set! caught 1)))
+               (with-exception-handler (lambda (c) (set! caught 2))
+                 (lambda () (let loop () (loop)))))",
+            "t",
+        )
+        .expect_err("interrupted");
+    t.join().expect("joins");
+    assert_eq!(e.kind, ErrorKind::Interrupted);
+    assert_eq!(it.lookup("caught").and_then(|v| it.as_int(v)), Some(0));
+}
+
+#[test]
+fn exit_and_quit_end_the_program_through_every_handler() {
+    let mut it = Interp::new();
+    let status = |it: &mut Interp, src: &str| it.eval_str(src, "t").map_err(|e| e.kind);
+    assert_eq!(
+        status(&mut it, "(quit)").map(|_| ()),
+        Err(ErrorKind::Exit(0))
+    );
+    assert_eq!(
+        status(&mut it, "(quit 3)").map(|_| ()),
+        Err(ErrorKind::Exit(3))
+    );
+    assert_eq!(
+        status(&mut it, "(exit #t)").map(|_| ()),
+        Err(ErrorKind::Exit(0))
+    );
+    assert_eq!(
+        status(&mut it, "(exit #f)").map(|_| ()),
+        Err(ErrorKind::Exit(1))
+    );
+    assert_eq!(
+        status(&mut it, "(guard (e (#t 'caught)) (exit 4))").map(|_| ()),
+        Err(ErrorKind::Exit(4))
+    );
+    assert_eq!(
+        status(
+            &mut it,
+            "(with-exception-handler (lambda (c) 'caught) (lambda () (exit 5)))"
+        )
+        .map(|_| ()),
+        Err(ErrorKind::Exit(5))
+    );
+    assert_eq!(
+        status(&mut it, "(sys:eval-string \"(exit 6)\")").map(|_| ()),
+        Err(ErrorKind::Exit(6))
+    );
+    let e = it.eval_str("(exit 'soon)", "t").expect_err("a type error");
+    assert_eq!(e.kind, ErrorKind::Type);
+    assert!(e.message.contains("exit"), "{}", e.message);
+}
+
 #[test]
 fn natives_and_special_forms() {
     let mut it = Interp::new();

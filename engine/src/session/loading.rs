@@ -87,7 +87,7 @@ pub(super) fn load_forms(
         let Err(e) = form.and_then(|form| interp.eval_datum(&form)) else {
             continue;
         };
-        if e.kind == ErrorKind::Interrupted {
+        if !e.kind.is_catchable() {
             return Err(e);
         }
         if state.borrow().preload_escape {

@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
-use zonal_scheme::Interp;
+use zonal_scheme::{ErrorKind, Interp};
 
 use crate::render::{RenderConfig, SampleFormat, render_session};
 use crate::session::{Session, SessionConfig};
@@ -201,6 +201,16 @@ pub fn run_file(path: &Path, opts: &TestOptions) -> FileReport {
         };
         session.flush();
         session.poll();
+        if let Err(e) = &result
+            && let ErrorKind::Exit(status) = e.kind
+        {
+            // `(quit)` ends the file; a status other than 0 says it failed
+            if status != 0 {
+                let why = format!("the file asked to end with status {status}");
+                record_error(&rec, pos.clone(), "a form outside any assertion", why);
+            }
+            break;
+        }
         if let Err(e) = result {
             let place = e.pos.clone().or(pos.clone());
             record_error(&rec, place, "a form outside any assertion", e.to_string());
@@ -303,8 +313,10 @@ pub fn render_source(
     for form in Interp::forms(src, "source") {
         let result = form.and_then(|f| s.interp_mut().eval_datum(&f).map(drop));
         s.flush();
-        if let Err(e) = result {
-            errors.push(crate::diagnostic::report(&e, Some(src)));
+        match result {
+            Err(e) if matches!(e.kind, ErrorKind::Exit(_)) => break,
+            Err(e) => errors.push(crate::diagnostic::report(&e, Some(src))),
+            Ok(()) => {}
         }
     }
     let cfg = RenderConfig {

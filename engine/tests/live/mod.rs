@@ -106,6 +106,18 @@ impl Live {
 }
 
 impl Live {
+    /// Waits (at most 20 s) for the engine to end by itself.
+    pub fn wait_exit(&mut self) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// Sends SIGTERM and waits (at most 20 s) for the engine to finish, as a service
     /// manager would stop it: it finalises its recording.
     pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {

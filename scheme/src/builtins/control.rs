@@ -156,7 +156,7 @@ fn with_exception_handler(it: &mut Interp, a: &[Value]) -> Result<Value, Ctrl> {
     it.handlers.push(a[0]);
     let r = it.apply_values(a[1], &[]);
     match r {
-        Err(Ctrl::Throw(t)) => {
+        Err(Ctrl::Throw(t)) if t.err.kind.is_catchable() => {
             it.unwind_to(mark);
             let obj = it.thrown_value(&t);
             it.stack.push(obj);
@@ -184,7 +184,7 @@ fn with_exception_handler(it: &mut Interp, a: &[Value]) -> Result<Value, Ctrl> {
 fn guard(it: &mut Interp, a: &[Value]) -> Result<Value, Ctrl> {
     let mark = it.mark();
     match it.apply_values(a[0], &[]) {
-        Err(Ctrl::Throw(mut t)) => {
+        Err(Ctrl::Throw(mut t)) if t.err.kind.is_catchable() => {
             it.unwind_to(mark);
             let obj = it.thrown_value(&t);
             t.payload = Some(obj);
@@ -198,6 +198,22 @@ fn guard(it: &mut Interp, a: &[Value]) -> Result<Value, Ctrl> {
         }
         other => other,
     }
+}
+
+/// `(exit)`, `(exit status)`, and Extempore's `(quit status)`: ends the program with
+/// `status` (0 when absent or `#t`, 1 for `#f`), unwinding every handler on the way (see
+/// [`ErrorKind::Exit`]).
+fn exit(it: &mut Interp, a: &[Value]) -> Result<Value, Ctrl> {
+    let status = match a.first().map(|v| (v.get(), *v)) {
+        None | Some((V::Bool(true), _)) => 0,
+        Some((V::Bool(false), _)) => 1,
+        Some((_, v)) => {
+            let n = int_arg(it, "exit", v)?;
+            i32::try_from(n).unwrap_or(if n < 0 { i32::MIN } else { i32::MAX })
+        }
+    };
+    let message = format!("the program asked to end with status {status}");
+    Err(err(ErrorKind::Exit(status), message).into())
 }
 
 fn error_parts(it: &Interp, who: &str, v: Value) -> Result<(Value, Value), Error> {
@@ -302,6 +318,8 @@ pub(super) fn install(it: &mut Interp) {
         with_exception_handler,
     );
     ctl(it, " guard", 2, Some(2), guard);
+    ctl(it, "exit", 0, Some(1), exit);
+    super::alias(it, "quit", "exit");
     plain(it, " guard-reraise", 0, Some(0), |_, _| Ok(Value::UNDEF));
     plain(it, "error-object?", 1, Some(1), |it, a| {
         Ok(Value::boolean(matches!(

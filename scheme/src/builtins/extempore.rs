@@ -90,15 +90,15 @@ fn apply_top_level(it: &mut Interp, a: &[Value]) -> Result<Value, Ctrl> {
     }
 }
 
-/// The error `c` stands for, with the stacks unwound to `mark`; an interrupt or the
-/// escape of a continuation taken outside goes on unwinding.
+/// The error `c` stands for, with the stacks unwound to `mark`; an interrupt, a request
+/// to exit or the escape of a continuation taken outside goes on unwinding.
 fn caught(it: &mut Interp, c: Ctrl, mark: crate::interp::Mark) -> Result<crate::Error, Ctrl> {
     if matches!(c, Ctrl::Escape(..)) {
         return Err(c);
     }
     it.unwind_to(mark);
     let e = it.ctrl_to_error(c);
-    if e.kind == ErrorKind::Interrupted {
+    if !e.kind.is_catchable() {
         return Err(e.into());
     }
     Ok(e)
@@ -118,7 +118,9 @@ fn error_tag(it: &mut Interp, e: &crate::Error) -> Value {
         ErrorKind::StackOverflow => "stack-too-deep",
         ErrorKind::Io => "io-error",
         ErrorKind::Memory => "out-of-memory",
-        ErrorKind::User | ErrorKind::Native | ErrorKind::Interrupted => "error",
+        ErrorKind::User | ErrorKind::Native | ErrorKind::Interrupted | ErrorKind::Exit(_) => {
+            "error"
+        }
     };
     let s = it.intern(tag);
     Value::new(V::Sym(s))
