@@ -400,39 +400,21 @@ fn no_handler_catches_an_interrupt() {
 #[test]
 fn exit_and_quit_end_the_program_through_every_handler() {
     let mut it = Interp::new();
-    let status = |it: &mut Interp, src: &str| it.eval_str(src, "t").map_err(|e| e.kind);
-    assert_eq!(
-        status(&mut it, "(quit)").map(|_| ()),
-        Err(ErrorKind::Exit(0))
-    );
-    assert_eq!(
-        status(&mut it, "(quit 3)").map(|_| ()),
-        Err(ErrorKind::Exit(3))
-    );
-    assert_eq!(
-        status(&mut it, "(exit #t)").map(|_| ()),
-        Err(ErrorKind::Exit(0))
-    );
-    assert_eq!(
-        status(&mut it, "(exit #f)").map(|_| ()),
-        Err(ErrorKind::Exit(1))
-    );
-    assert_eq!(
-        status(&mut it, "(guard (e (#t 'caught)) (exit 4))").map(|_| ()),
-        Err(ErrorKind::Exit(4))
-    );
-    assert_eq!(
-        status(
-            &mut it,
-            "(with-exception-handler (lambda (c) 'caught) (lambda () (exit 5)))"
-        )
-        .map(|_| ()),
-        Err(ErrorKind::Exit(5))
-    );
-    assert_eq!(
-        status(&mut it, "(sys:eval-string \"(exit 6)\")").map(|_| ()),
-        Err(ErrorKind::Exit(6))
-    );
+    for (src, status) in [
+        ("(quit)", 0),
+        ("(quit 3)", 3),
+        ("(exit #t)", 0),
+        ("(exit #f)", 1),
+        ("(guard (e (#t 'caught)) (exit 4))", 4),
+        (
+            "(with-exception-handler (lambda (c) 'caught) (lambda () (exit 5)))",
+            5,
+        ),
+        ("(sys:eval-string \"(exit 6)\")", 6),
+    ] {
+        let kind = it.eval_str(src, "t").map(drop).map_err(|e| e.kind);
+        assert_eq!(kind, Err(ErrorKind::Exit(status)), "{src}");
+    }
     let e = it.eval_str("(exit 'soon)", "t").expect_err("a type error");
     assert_eq!(e.kind, ErrorKind::Type);
     assert!(e.message.contains("exit"), "{}", e.message);

@@ -125,14 +125,7 @@ impl Live {
         // SAFETY: `kill` with a real child's pid and a valid signal number has no
         // memory effects in this process.
         unsafe { libc::kill(pid, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
+        self.wait_exit()
     }
 }
 
