@@ -354,14 +354,19 @@ fn roots_survive_collections() {
     it.unroot(r);
 }
 
+/// Sets `it`'s interrupt flag from another thread 50 ms from now.
+fn interrupt_soon(it: &Interp) -> std::thread::JoinHandle<()> {
+    let flag = it.interrupt_handle();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    })
+}
+
 #[test]
 fn interrupt_stops_a_runaway_loop() {
     let mut it = Interp::new();
-    let flag = it.interrupt_handle();
-    let t = std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        flag.store(true, std::sync::atomic::Ordering::Relaxed);
-    });
+    let t = interrupt_soon(&it);
     let e = it
         .eval_str("(define x 1) (let loop () (loop))", "t")
         .expect_err("interrupted");
@@ -378,11 +383,7 @@ fn interrupt_stops_a_runaway_loop() {
 #[test]
 fn no_handler_catches_an_interrupt() {
     let mut it = Interp::new();
-    let flag = it.interrupt_handle();
-    let t = std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        flag.store(true, std::sync::atomic::Ordering::Relaxed);
-    });
+    let t = interrupt_soon(&it);
     let e = it
         .eval_str(
             "(define caught 0)
