@@ -175,3 +175,27 @@ fn a_lane_that_never_ends_is_stopped_by_the_watchdog_and_the_others_play_on() {
     assert!((magnitude(after, 220.0) - 0.2).abs() < 0.01);
     assert!((magnitude(after, 550.0) - 0.2).abs() < 0.01);
 }
+
+/// Extempore's mixer reads `(now)`, the sample it is mixing (mtaudio.xtm); it used to see
+/// the time of the buffer's start for every sample.
+#[test]
+fn a_dspmt_mixer_sees_the_sample_it_mixes_as_now() {
+    let src = format!(
+        "{}(bind-func mix:DSPMT
+             (lambda (in time chan dat)
+               (if (= (now) time)
+                   (if (= (% time 4800) 0) 0.5 0.0)
+                   0.9)))
+           (dsp:set! mix dsp1 dsp2)",
+        voices(0.0)
+    );
+    let (samples, problems) = render_with(&src, 1, 0.25);
+    assert!(problems.is_empty(), "{problems:?}");
+    let left = channel(&samples, 2, 0);
+    let clicks: Vec<usize> = (0..left.len()).filter(|&i| left[i] != 0.0).collect();
+    assert_eq!(clicks, (0..left.len()).step_by(4800).collect::<Vec<_>>());
+    assert!(
+        clicks.iter().all(|&i| left[i] == 0.5),
+        "(now) differed from time"
+    );
+}
