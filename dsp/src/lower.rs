@@ -275,40 +275,28 @@ impl<'a, 'b> FnCx<'a, 'b> {
         let site = cx
             .linker
             .site("lambda", lam.body.first().and_then(|e| e.span.as_ref()));
-        // Call depth.
         let ctx = cx.ctx;
-        let d =
-            cx.b.ins()
-                .load(types::I32, MemFlagsData::trusted(), ctx, CTX_DEPTH);
-        let max =
-            cx.b.ins()
-                .load(types::I32, MemFlagsData::trusted(), ctx, CTX_MAX_DEPTH);
-        let d1 = cx.b.ins().iadd_imm_s(d, 1);
-        let over = cx.b.ins().icmp(IntCC::UnsignedGreaterThan, d1, max);
-        cx.fault_if(over, FaultCode::CallDepth, site);
-        // Native stack: a recursion goes as deep as the thread's stack allows, then faults.
-        let floor =
-            cx.b.ins()
-                .load(types::I64, MemFlagsData::trusted(), ctx, CTX_STACK_FLOOR);
-        let sp = cx.b.ins().get_stack_pointer(types::I64);
-        let low = cx.b.ins().icmp(IntCC::UnsignedLessThan, sp, floor);
-        cx.fault_if(low, FaultCode::CallDepth, site);
-        cx.b.ins()
-            .store(MemFlagsData::trusted(), d1, ctx, CTX_DEPTH);
-        cx.depth = Some(d);
-        // The interrupt flag's address, for the poll at entry (a recursion that never
-        // returns has no loop to poll in) and at loop back-edges.
-        let slots =
-            cx.b.ins()
-                .load(types::I64, MemFlagsData::trusted(), ctx, CTX_SLOTS);
-        let flag = cx.b.ins().load(
-            types::I64,
-            MemFlagsData::trusted(),
-            slots,
-            (8 * crate::registry::INTERRUPT_SLOT) as i32,
-        );
-        cx.interrupt = Some(flag);
-        cx.poll_interrupt(site);
+        let leaf = cx.calls_nothing(&lam.body);
+        if !leaf {
+            cx.check_depth_and_stack(site);
+        }
+        if !leaf || cx.loops(&lam.body) {
+            // The interrupt flag's address, for the poll at entry (a recursion that never
+            // returns has no loop to poll in) and at loop back-edges.
+            let slots =
+                cx.b.ins()
+                    .load(types::I64, MemFlagsData::trusted(), ctx, CTX_SLOTS);
+            let flag = cx.b.ins().load(
+                types::I64,
+                MemFlagsData::trusted(),
+                slots,
+                (8 * crate::registry::INTERRUPT_SLOT) as i32,
+            );
+            cx.interrupt = Some(flag);
+        }
+        if !leaf {
+            cx.poll_interrupt(site);
+        }
         if typed.uses_salloc.get(&lam.index).copied().unwrap_or(false) {
             cx.saved_sp = Some(
                 cx.b.ins()
@@ -388,6 +376,35 @@ impl<'a, 'b> FnCx<'a, 'b> {
         cx.b.seal_all_blocks();
         cx.b.finalize(consts.frontend);
         Ok(())
+    }
+
+    /// At the entry of a function that calls something: faults past the call depth
+    /// limit or below the native stack's floor (a recursion goes as deep as the
+    /// thread's stack allows, then faults), and counts this call's depth.
+    fn check_depth_and_stack(&mut self, site: u32) {
+        let ctx = self.ctx;
+        let d = self
+            .b
+            .ins()
+            .load(types::I32, MemFlagsData::trusted(), ctx, CTX_DEPTH);
+        let max = self
+            .b
+            .ins()
+            .load(types::I32, MemFlagsData::trusted(), ctx, CTX_MAX_DEPTH);
+        let d1 = self.b.ins().iadd_imm_s(d, 1);
+        let over = self.b.ins().icmp(IntCC::UnsignedGreaterThan, d1, max);
+        self.fault_if(over, FaultCode::CallDepth, site);
+        let floor = self
+            .b
+            .ins()
+            .load(types::I64, MemFlagsData::trusted(), ctx, CTX_STACK_FLOOR);
+        let sp = self.b.ins().get_stack_pointer(types::I64);
+        let low = self.b.ins().icmp(IntCC::UnsignedLessThan, sp, floor);
+        self.fault_if(low, FaultCode::CallDepth, site);
+        self.b
+            .ins()
+            .store(MemFlagsData::trusted(), d1, ctx, CTX_DEPTH);
+        self.depth = Some(d);
     }
 
     fn zeros(&mut self) -> Vec<Value> {

@@ -250,3 +250,24 @@ fn interleaved_writes_at_twice_the_counter_are_checked_once_before_the_loop() {
         .collect();
     assert!(inside.is_empty(), "checks in the loop: {inside:?}\n{body}");
 }
+
+/// A function that calls nothing cannot recurse and ends soon: its entry has no call
+/// depth, native stack or interrupt check (Extempore's small closures, an oscillator or a
+/// filter called every sample, paid some fifteen instructions a call for them).
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn a_function_that_calls_nothing_has_no_depth_stack_or_interrupt_check() {
+    const GAIN: &str = "(bind-func leaf_gain (lambda (x:double) (* x 0.5)))";
+    let leaf = listing(GAIN, "leaf_gain");
+    let caller = listing(
+        &format!("{GAIN} (bind-func calls_gain (lambda (x:double) (leaf_gain x)))"),
+        "calls_gain",
+    );
+    // the stack check reads the stack pointer into a register
+    let reads_sp = |f: &str| {
+        f.lines()
+            .any(|l| l.contains("%rsp, %r") && !l.contains("%rbp"))
+    };
+    assert!(!reads_sp(&leaf), "{leaf}");
+    assert!(reads_sp(&caller), "{caller}");
+}

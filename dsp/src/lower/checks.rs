@@ -7,7 +7,6 @@ use super::fast::Affine;
 use super::{FnCx, internal};
 use crate::builtin::Builtin;
 use crate::error::Result;
-use crate::infer::Typed;
 use crate::runtime::{abi, shadow};
 use crate::syntax::{Expr, ExprKind};
 use cranelift_codegen::ir::condcodes::IntCC;
@@ -347,21 +346,47 @@ impl FnCx<'_, '_> {
     /// True when running `body` may free memory (see [`FnCx::invalidate`]): it calls a
     /// closure, calls `free`, or ends a `memzone`.
     pub(super) fn may_free(&self, body: &[Expr]) -> bool {
-        fn frees(e: &Expr, typed: &Typed) -> bool {
-            match &e.kind {
-                ExprKind::Lambda(_) => false,
-                ExprKind::CallValue(..) | ExprKind::Memzone(..) => true,
-                ExprKind::App(..)
-                    if typed.builtin(e.id) == Some(Builtin::Free)
-                        || typed.refs.contains_key(&e.id) =>
-                {
-                    true
-                }
-                _ => e.children().into_iter().any(|c| frees(c, typed)),
+        let typed = self.typed;
+        any_in(body, &|e| match &e.kind {
+            ExprKind::CallValue(..) | ExprKind::Memzone(..) => true,
+            ExprKind::App(..) => {
+                typed.builtin(e.id) == Some(Builtin::Free) || typed.refs.contains_key(&e.id)
             }
-        }
-        body.iter().any(|e| frees(e, self.typed))
+            _ => false,
+        })
     }
+
+    /// True when `body` calls nothing: no closure, named function or C function, and no
+    /// `memzone` (whose end calls its cleanup closures). A call of such a function cannot
+    /// recurse and ends soon (its loops poll the interrupt flag), so it needs no call
+    /// depth, native stack or interrupt check at its entry.
+    pub(super) fn calls_nothing(&self, body: &[Expr]) -> bool {
+        let typed = self.typed;
+        !any_in(body, &|e| match &e.kind {
+            ExprKind::CallValue(..) | ExprKind::Memzone(..) => true,
+            ExprKind::App(..) => {
+                typed.refs.contains_key(&e.id) || typed.c_calls.contains_key(&e.id)
+            }
+            _ => false,
+        })
+    }
+
+    /// True when `body` has a loop of its own.
+    pub(super) fn loops(&self, body: &[Expr]) -> bool {
+        any_in(body, &|e| {
+            matches!(e.kind, ExprKind::Dotimes(..) | ExprKind::While(..))
+        })
+    }
+}
+
+/// True when `pred` holds for an expression of `body`, nested lambdas (functions of
+/// their own) left out.
+fn any_in(body: &[Expr], pred: &dyn Fn(&Expr) -> bool) -> bool {
+    fn any(e: &Expr, pred: &dyn Fn(&Expr) -> bool) -> bool {
+        !matches!(e.kind, ExprKind::Lambda(_))
+            && (pred(e) || e.children().into_iter().any(|c| any(c, pred)))
+    }
+    body.iter().any(|e| any(e, pred))
 }
 
 /// Loads the untagging mask ([`shadow::ADDR_MASK_WORD`]) in the function's entry block, so
