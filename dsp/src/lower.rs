@@ -194,7 +194,7 @@ pub struct FnCx<'a, 'b> {
     /// The untagging mask, loaded at the function's entry (see [`FnCx::strip`]).
     addr_mask: Value,
     /// Nothing in the function frees memory (see [`FnCx::may_free`]), so no shadow entry
-    /// it reads changes during a call (see [`FnCx::shadow_word`]).
+    /// it reads changes during a call (see [`FnCx::shadow_word`]), and it has loops.
     shadow_fixed: bool,
     /// Index expressions of a loop body computed at its top (see
     /// [`FnCx::mark_affine_in_range`]), by expression id.
@@ -271,7 +271,9 @@ impl<'a, 'b> FnCx<'a, 'b> {
         let ret_type = ret_clif(ret)?;
         let ret_size = ret.size();
         let (mut cx, params) = FnCx::open(b, typed, consts, linker, fn_indices, ret_type);
-        cx.shadow_fixed = !cx.may_free(&lam.body);
+        // (without a loop there is nothing to hoist a shadow read out of, and the pure
+        // read's clamp would cost three instructions a check)
+        cx.shadow_fixed = !cx.may_free(&lam.body) && cx.loops(&lam.body);
         let site = cx
             .linker
             .site("lambda", lam.body.first().and_then(|e| e.span.as_ref()));
