@@ -57,6 +57,8 @@ pub struct AudioStats {
     pub lost_returns: AtomicU64,
     /// Output samples that were NaN or infinite and became 0.
     pub non_finite: AtomicU64,
+    /// Output samples at full scale or beyond (the guard clamps them to ±1).
+    pub clipped: AtomicU64,
     /// Highest audio-zone use seen at the end of a buffer, in bytes.
     pub audio_zone_high_water: AtomicU64,
     /// CPU share per closure, levels and deadline misses ([`crate::load_meter`]).
@@ -297,17 +299,21 @@ impl Processor {
         }
     }
 
-    /// Clamps `segment` to [-1, 1] and silences what is not finite, counting it: without
+    /// Clamps `segment` to [-1, 1] and silences what is not finite, counting both: without
     /// a branch per sample, so that it runs in vector instructions.
     fn guard(&self, segment: &mut [f32]) {
-        let mut bad = 0u64;
+        let (mut bad, mut full) = (0u64, 0u64);
         for s in segment.iter_mut() {
             let finite = s.is_finite();
             bad += u64::from(!finite);
+            full += u64::from(finite && s.abs() >= 1.0);
             *s = if finite { s.clamp(-1.0, 1.0) } else { 0.0 };
         }
         if bad > 0 {
             self.stats.non_finite.fetch_add(bad, Ordering::Relaxed);
+        }
+        if full > 0 {
+            self.stats.clipped.fetch_add(full, Ordering::Relaxed);
         }
     }
 

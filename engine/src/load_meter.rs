@@ -47,6 +47,9 @@ pub struct LoadMeter {
     last_miss_time: AtomicI64,
     peaks: [AtomicU32; MAX_CHANNELS],
     sum_squares: [AtomicU64; MAX_CHANNELS],
+    /// The highest peak of any channel since [`LoadMeter::take_levels`] (a reading does
+    /// not reset it).
+    peak_since: AtomicU32,
     /// The slot that took longest in the buffer being processed (audio thread only).
     longest_slot: AtomicU32,
     longest_ns: AtomicU64,
@@ -67,6 +70,7 @@ impl Default for LoadMeter {
             last_miss_time: AtomicI64::new(0),
             peaks: std::array::from_fn(|_| AtomicU32::new(0)),
             sum_squares: std::array::from_fn(|_| AtomicU64::new(0)),
+            peak_since: AtomicU32::new(0),
             longest_slot: AtomicU32::new(NONE),
             longest_ns: AtomicU64::new(0),
             xruns: Mutex::new(None),
@@ -138,12 +142,14 @@ impl LoadMeter {
                 self.last_miss_time.store(time, Ordering::Relaxed);
             }
         }
+        let mut loudest = 0.0f32;
         if LANES.is_multiple_of(channels) {
             // lane i of every run of LANES samples is channel i % channels
             let (peak, sum) = lane_levels(out);
             for c in 0..channels {
                 let lanes = (c..LANES).step_by(channels);
                 let p = lanes.clone().fold(0.0f32, |m, i| m.max(peak[i]));
+                loudest = loudest.max(p);
                 self.add_levels(c, p, lanes.map(|i| sum[i]).sum());
             }
         } else {
@@ -153,9 +159,12 @@ impl LoadMeter {
                     peak = peak.max(s.abs());
                     sum += f64::from(s) * f64::from(s);
                 }
+                loudest = loudest.max(peak);
                 self.add_levels(c, peak, sum);
             }
         }
+        self.peak_since
+            .fetch_max(loudest.to_bits(), Ordering::Relaxed);
     }
 
     /// Audio thread: channel `c` of a buffer peaked at `peak`, its squares summing to `sum`.
@@ -164,6 +173,19 @@ impl LoadMeter {
         // only this thread writes the sums: a load and a store make no race
         let old = f64::from_bits(self.sum_squares[c].load(Ordering::Relaxed));
         self.sum_squares[c].store((old + sum).to_bits(), Ordering::Relaxed);
+    }
+
+    /// The highest peak of any channel since the last call, and the sum of the squares
+    /// of every sample rendered so far (both channels): what an offline render's summary
+    /// is made of.
+    pub fn take_levels(&self) -> (f32, f64) {
+        let peak = f32::from_bits(self.peak_since.swap(0, Ordering::Relaxed));
+        let sum = self
+            .sum_squares
+            .iter()
+            .map(|s| f64::from_bits(s.load(Ordering::Relaxed)))
+            .sum();
+        (peak, sum)
     }
 
     /// Control thread: what happened since `last` (which becomes this reading), with

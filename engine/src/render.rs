@@ -9,6 +9,7 @@
 //! streams it into the WAV file, tests keep it in memory.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -300,9 +301,12 @@ pub fn render_session_into(
     stretch
         .try_reserve_exact(chunk * channels)
         .context("not enough memory for the render")?;
-    // The stretch and its levels, gathered on the audio thread as each buffer is
-    // rendered, while its samples are in that core's cache.
-    let stretch = Arc::new(Mutex::new((stretch, Levels::default())));
+    let stretch = Arc::new(Mutex::new(stretch));
+    // The summary's levels are the load meter's and the output guard's, which see every
+    // sample as the audio thread renders it: their counts from here on.
+    let stats = session.stats();
+    let (_, squares_before) = stats.load.take_levels();
+    let clipped_before = stats.clipped.load(Ordering::Relaxed);
     let gate = Arc::new(Gate::new(total));
     let progress = cfg.progress.then(|| progress_bar(total as u64));
     let started = Instant::now();
@@ -317,14 +321,12 @@ pub fn render_session_into(
             while let Some(granted) = audio_gate.wait_grant(pos) {
                 {
                     // uncontended: the control thread waits until this stretch is done
-                    let mut held = audio_stretch.lock().unwrap_or_else(|p| p.into_inner());
-                    let (out, levels) = &mut *held;
+                    let mut out = audio_stretch.lock().unwrap_or_else(|p| p.into_inner());
                     // within the capacity reserved above: no allocation
                     out.clear();
                     out.resize((granted - pos) * channels, 0.0);
                     for piece in out.chunks_mut(buffer * channels) {
                         processor.process(piece);
-                        levels.add(piece);
                     }
                 }
                 pos = granted;
@@ -368,9 +370,9 @@ pub fn render_session_into(
         }
         rendered = target;
         {
-            let held = stretch.lock().unwrap_or_else(|p| p.into_inner());
+            let out = stretch.lock().unwrap_or_else(|p| p.into_inner());
             if result.is_ok() {
-                result = sink(&held.0);
+                result = sink(&out);
             }
         }
         if let Some(bar) = &progress {
@@ -387,10 +389,19 @@ pub fn render_session_into(
         bar.finish_and_clear();
     }
     result?;
-    let levels = &stretch.lock().unwrap_or_else(|p| p.into_inner()).1;
-    let mut summary = levels.summary(channels, rate, elapsed, failures);
-    summary.exit = session.exit_requested();
-    Ok(summary)
+    let (peak, squares) = stats.load.take_levels();
+    let samples = rendered * channels;
+    Ok(RenderSummary {
+        frames: rendered,
+        channels,
+        sample_rate: rate,
+        elapsed,
+        peak,
+        rms: ((squares - squares_before) / samples.max(1) as f64).sqrt() as f32,
+        clipped: (stats.clipped.load(Ordering::Relaxed) - clipped_before) as usize,
+        failures,
+        exit: session.exit_requested(),
+    })
 }
 
 fn align_down(t: usize, buffer: usize) -> usize {
@@ -404,65 +415,6 @@ fn progress_bar(total: u64) -> indicatif::ProgressBar {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar
-}
-
-/// Peak, RMS and clipping, gathered a stretch at a time.
-#[derive(Default)]
-struct Levels {
-    samples: usize,
-    peak: f32,
-    sum_sq: f64,
-    clipped: usize,
-}
-
-/// Samples [`Levels::add`] takes side by side (independent sums the compiler keeps in
-/// vector registers).
-const LEVEL_LANES: usize = 8;
-
-impl Levels {
-    fn add(&mut self, samples: &[f32]) {
-        self.samples += samples.len();
-        let mut peak = [0.0f32; LEVEL_LANES];
-        let mut sum = [0.0f64; LEVEL_LANES];
-        let mut clipped = [0u32; LEVEL_LANES];
-        let mut lanes = samples.chunks_exact(LEVEL_LANES);
-        for chunk in &mut lanes {
-            for i in 0..LEVEL_LANES {
-                let s = chunk[i];
-                peak[i] = peak[i].max(s.abs());
-                sum[i] += f64::from(s) * f64::from(s);
-                clipped[i] += u32::from(s.abs() >= 1.0);
-            }
-        }
-        for (i, &s) in lanes.remainder().iter().enumerate() {
-            peak[i] = peak[i].max(s.abs());
-            sum[i] += f64::from(s) * f64::from(s);
-            clipped[i] += u32::from(s.abs() >= 1.0);
-        }
-        self.peak = peak.iter().fold(self.peak, |a, &b| a.max(b));
-        self.sum_sq += sum.iter().sum::<f64>();
-        self.clipped += clipped.iter().map(|&c| c as usize).sum::<usize>();
-    }
-
-    fn summary(
-        &self,
-        channels: usize,
-        sample_rate: u32,
-        elapsed: Duration,
-        failures: usize,
-    ) -> RenderSummary {
-        RenderSummary {
-            frames: self.samples / channels.max(1),
-            channels,
-            sample_rate,
-            elapsed,
-            peak: self.peak,
-            rms: (self.sum_sq / self.samples.max(1) as f64).sqrt() as f32,
-            clipped: self.clipped,
-            failures,
-            exit: None,
-        }
-    }
 }
 
 /// A WAV file being written a stretch at a time ([`crate::wav`]).

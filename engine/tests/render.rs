@@ -189,6 +189,12 @@ fn the_output_guard_silences_nan_and_clamps() {
         .non_finite
         .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(non_finite, 200);
+    // the summary: what was clamped is clipped, what was silenced is not
+    assert_eq!(r.summary.frames, 480);
+    assert_eq!(r.summary.clipped, 2 * 380);
+    assert_eq!(r.summary.peak, 1.0);
+    let rms = (760.0f64 / 960.0).sqrt() as f32;
+    assert!((r.summary.rms - rms).abs() < 1e-6, "{}", r.summary.rms);
 }
 
 #[test]
