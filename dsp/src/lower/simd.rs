@@ -73,6 +73,9 @@ struct Lanes {
     bases: HashMap<usize, Value>,
     /// `p[i..i+2]` for pointers loaded or stored so far in this iteration.
     known: Vec<(usize, Value)>,
+    /// Bytes from the counter's element to this vector's: the second vector of an
+    /// unrolled iteration is addressed with a displacement, not a second index.
+    disp: i32,
 }
 
 /// The vector type, the number of its lanes and their size in bytes for `elem`.
@@ -209,6 +212,7 @@ impl FnCx<'_, '_> {
             invariants: HashMap::new(),
             bases: HashMap::new(),
             known: Vec::new(),
+            disp: 0,
         };
         let zero = self.b.ins().iconst(types::I64, 0);
         self.b.def_var(lanes.counter, zero);
@@ -353,17 +357,19 @@ impl FnCx<'_, '_> {
         self.b.ins().brif(any, uloop, &[], utail, &[]);
         self.b.switch_to_block(uloop);
         self.vbody(body, l)?;
-        self.vstep(l, n);
+        let (_, _, size) = shape(&plan.elem);
+        l.disp = (n * size) as i32;
         let mut firsts = Vec::new();
         for &(id, _, twin) in &twins {
             let first = l.vars.insert(id, twin);
             firsts.push(first.ok_or_else(|| internal("SIMD reduction not planned"))?);
         }
         self.vbody(body, l)?;
+        l.disp = 0;
         for (&(id, _, _), first) in twins.iter().zip(firsts) {
             l.vars.insert(id, first);
         }
-        let i2 = self.vstep(l, n);
+        let i2 = self.vstep(l, 2 * n);
         let more = self.b.ins().icmp(IntCC::SignedLessThan, i2, quads);
         self.b.ins().brif(more, uloop, &[], utail, &[]);
         self.b.seal_block(uloop);
@@ -492,7 +498,7 @@ impl FnCx<'_, '_> {
                     if let Some((_, x)) = l.known.iter().rev().find(|(q, _)| *q == p) {
                         *x
                     } else {
-                        let x = self.b.ins().load(l.vty, flags, addr, 0);
+                        let x = self.b.ins().load(l.vty, flags, addr, l.disp);
                         l.known.push((p, x));
                         x
                     }
@@ -500,7 +506,7 @@ impl FnCx<'_, '_> {
                 Builtin::Pset => {
                     let x = self.vvalue(&args[2], l)?;
                     let (p, addr) = self.velem_addr(args, l)?;
-                    self.b.ins().store(flags, x, addr, 0);
+                    self.b.ins().store(flags, x, addr, l.disp);
                     l.known.retain(|(q, _)| *q != p);
                     l.known.push((p, x));
                     x
