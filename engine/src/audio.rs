@@ -314,7 +314,7 @@ impl Processor {
             let finite = a <= f32::MAX;
             bad[k] += u32::from(!finite);
             full[k] += u32::from(finite && a >= 1.0);
-            *s = if finite { s.max(-1.0).min(1.0) } else { 0.0 };
+            *s = if finite { s.clamp(-1.0, 1.0) } else { 0.0 };
         };
         let mut runs = segment.chunks_exact_mut(GUARD_LANES);
         for run in &mut runs {
