@@ -15,7 +15,7 @@
 use crate::error::Result;
 use crate::interop::{AudioCtx, Entry, EntryKind, Fault, IO_SAMPLES, MixFn, own_fault};
 use crate::registry::{Epoch, MAX_SLOTS};
-use crate::runtime::{AudioConfig, Ctx, FaultCode};
+use crate::runtime::{Ctx, FaultCode};
 use crate::{DspErrorKind, err};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -41,13 +41,7 @@ impl crate::Dsp {
     /// context's [`AudioCtx::interrupt_handle`]). Made on the control thread; moved to the
     /// audio side.
     pub fn audio_lane(&mut self, interrupt: Arc<AtomicBool>) -> Result<AudioCtx> {
-        let cfg = AudioConfig {
-            zone_bytes: self.cfg.audio_zone_bytes as u64,
-            reserve_bytes: self.cfg.audio_reserve_bytes as u64,
-            ring_bytes: self.cfg.message_ring_bytes,
-            commit: self.cfg.commit_audio_memory,
-            ..AudioConfig::default()
-        };
+        let cfg = self.audio_config();
         let ctx = Box::new(
             Ctx::audio(&mut self.ctx, &cfg).map_err(|e| err(DspErrorKind::Alloc, e.to_string()))?,
         );

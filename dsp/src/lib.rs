@@ -107,6 +107,11 @@ pub struct DspConfig {
     pub default_closure_zone: usize,
     pub audio_zone_bytes: usize,
     pub audio_reserve_bytes: usize,
+    /// The control thread's `halloc` heap (where a sampler keeps the files it loads):
+    /// reserved, committed as it is used.
+    pub control_heap_bytes: usize,
+    /// Each audio context's `halloc` heap (the audio thread's and each lane's).
+    pub audio_heap_bytes: usize,
     /// The arena: all memory DSP code can address (reserved, committed when touched).
     pub arena_bytes: usize,
     pub message_ring_bytes: usize,
@@ -127,6 +132,8 @@ impl Default for DspConfig {
             default_closure_zone: 8192,
             audio_zone_bytes: 256 << 10,
             audio_reserve_bytes: 4 << 20,
+            control_heap_bytes: 512 << 20,
+            audio_heap_bytes: 8 << 20,
             arena_bytes: 4 << 30,
             message_ring_bytes: 64 << 10,
             commit_audio_memory: true,
@@ -223,8 +230,14 @@ impl Dsp {
         let arena =
             Arena::new(cfg.arena_bytes).map_err(|e| err(DspErrorKind::Alloc, e.to_string()))?;
         let mut ctx = Box::new(
-            Ctx::control(&arena, &ControlConfig::default())
-                .map_err(|e| err(DspErrorKind::Alloc, e.to_string()))?,
+            Ctx::control(
+                &arena,
+                &ControlConfig {
+                    heap_bytes: cfg.control_heap_bytes as u64,
+                    ..ControlConfig::default()
+                },
+            )
+            .map_err(|e| err(DspErrorKind::Alloc, e.to_string()))?,
         );
         let warnings = SharedWriter(Arc::new(Mutex::new(Box::new(std::io::stderr()))));
         ctx.set_warnings(Box::new(warnings.clone()));
@@ -765,16 +778,22 @@ impl Dsp {
         self.reg.reclaim();
     }
 
-    /// The audio thread's context, with the slots of the definitions compiled so far (one
-    /// waiting for its first use gets there with the swap batch of its compilation).
-    pub fn audio_ctx(&mut self) -> Result<AudioCtx> {
-        let cfg = AudioConfig {
+    /// The sizes of an audio context (the audio thread's or a lane's), from the config.
+    fn audio_config(&self) -> AudioConfig {
+        AudioConfig {
             zone_bytes: self.cfg.audio_zone_bytes as u64,
             reserve_bytes: self.cfg.audio_reserve_bytes as u64,
+            heap_bytes: self.cfg.audio_heap_bytes as u64,
             ring_bytes: self.cfg.message_ring_bytes,
             commit: self.cfg.commit_audio_memory,
             ..AudioConfig::default()
-        };
+        }
+    }
+
+    /// The audio thread's context, with the slots of the definitions compiled so far (one
+    /// waiting for its first use gets there with the swap batch of its compilation).
+    pub fn audio_ctx(&mut self) -> Result<AudioCtx> {
+        let cfg = self.audio_config();
         let mut ctx = Box::new(
             Ctx::audio(&mut self.ctx, &cfg).map_err(|e| err(DspErrorKind::Alloc, e.to_string()))?,
         );

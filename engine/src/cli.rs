@@ -30,6 +30,14 @@ struct Cli {
     /// fails with an out-of-memory error and the session goes on
     #[arg(long, global = true, value_parser = parse_size)]
     heap_limit: Option<usize>,
+    /// The control thread's halloc heap for DSP code (where a sampler keeps the files it
+    /// loads), in bytes or with a K, M or G suffix (default 512M; reserved, committed as
+    /// it is used)
+    #[arg(long, global = true, value_parser = parse_size)]
+    dsp_heap: Option<usize>,
+    /// The halloc heap of the audio thread and of each lane (default 8M)
+    #[arg(long, global = true, value_parser = parse_size)]
+    audio_heap: Option<usize>,
     #[command(flatten)]
     play: PlayArgs,
 }
@@ -222,6 +230,7 @@ pub fn main() -> ExitCode {
     if let Some(bytes) = cli.heap_limit {
         zonal_scheme::set_default_heap_limit(bytes);
     }
+    let _ = HEAPS.set((cli.dsp_heap, cli.audio_heap));
     let result = match cli.command {
         Some(Command::Run { files }) => run(&files),
         Some(Command::Render(args)) => render(args),
@@ -248,6 +257,33 @@ pub fn main() -> ExitCode {
 /// low eight bits, as a shell sees them.
 fn exit_code(status: i32) -> ExitCode {
     ExitCode::from(status as u8)
+}
+
+/// `--dsp-heap` and `--audio-heap`, as given.
+static HEAPS: std::sync::OnceLock<(Option<usize>, Option<usize>)> = std::sync::OnceLock::new();
+
+/// The session's defaults with the heap sizes of the command line.
+fn session_defaults() -> SessionConfig {
+    let mut cfg = SessionConfig::default();
+    let (control, audio) = HEAPS.get().copied().unwrap_or_default();
+    let dsp = &mut cfg.dsp;
+    if let Some(bytes) = control {
+        dsp.control_heap_bytes = bytes;
+    }
+    if let Some(bytes) = audio {
+        dsp.audio_heap_bytes = bytes;
+    }
+    if control.is_some() || audio.is_some() {
+        // The arena holds every DSP allocation (reserved, committed as it is used): the
+        // default's room, plus the heaps asked for, the control thread's and one for each
+        // audio context there can be (the audio thread's and a lane's per closure).
+        let contexts = zonal_dsp::MAX_LANES + 1;
+        dsp.arena_bytes = dsp
+            .arena_bytes
+            .saturating_add(dsp.control_heap_bytes)
+            .saturating_add(dsp.audio_heap_bytes.saturating_mul(contexts));
+    }
+    cfg
 }
 
 /// A size in bytes: digits, optionally followed by K, M or G (powers of 1024).
@@ -277,7 +313,7 @@ fn parse_size(text: &str) -> Result<usize, String> {
 }
 
 fn run(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
-    let mut session = Session::headless(&SessionConfig::default())
+    let mut session = Session::headless(&session_defaults())
         .map_err(|e| anyhow::anyhow!("cannot start the DSP compiler: {e}"))?;
     for file in files {
         if let Err(e) = session.eval_file(file, false) {
@@ -313,7 +349,7 @@ fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
             sample_rate: args.sample_rate,
             channels: args.channels,
             workers: args.workers.unwrap_or(SessionConfig::default().workers),
-            ..SessionConfig::default()
+            ..session_defaults()
         },
         buffer_frames: args.buffer,
         seconds: args.seconds,
@@ -380,7 +416,7 @@ fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
         session: SessionConfig {
             sample_rate: args.sample_rate,
             channels: args.channels,
-            ..SessionConfig::default()
+            ..session_defaults()
         },
         buffer_frames: defaults.buffer_frames,
     };
@@ -535,7 +571,7 @@ fn play(args: PlayArgs) -> anyhow::Result<ExitCode> {
         channels: live.channels,
         workers: live.workers.unwrap_or(SessionConfig::default().workers),
         realtime_workers: !args.no_audio,
-        ..SessionConfig::default()
+        ..session_defaults()
     };
     let (mut session, mut processor) = Session::with_audio(&cfg)
         .map_err(|e| anyhow::anyhow!("cannot start the DSP compiler: {e}"))?;

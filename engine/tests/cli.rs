@@ -275,6 +275,59 @@ fn an_editor_can_end_the_engine_with_exit() {
     assert_eq!(status.and_then(|s| s.code()), Some(4), "{}", live.log());
 }
 
+/// The DSP heaps' sizes are options: a sampler's files need a big control heap, a
+/// patch that `halloc`s on the audio thread a big audio heap.
+#[test]
+fn the_dsp_heaps_are_sized_on_the_command_line() {
+    let f = scratch(
+        "heaps.xtm",
+        "(bind-func big_alloc (lambda (n:i64) (let ((p:i8* (halloc n))) (free p) 1)))
+         (println (big_alloc 20000000))\n",
+    );
+    let out = zonal().arg("run").arg(&f).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1\n");
+    let out = zonal()
+        .args(["run", "--dsp-heap", "16M"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("halloc of 20000000 bytes could not be met")
+            && stderr.contains("heap of 16777216 bytes is full"),
+        "{stderr}"
+    );
+    // on the audio thread: 16 MB does not fit the default 8 MB heap
+    let dsp = scratch(
+        "audio_heap.xtm",
+        "(bind-func dsp:DSP
+           (let ((p:float* null))
+             (lambda (in time chan dat)
+               (if (null? p) (set! p (halloc 4000000)))
+               (pset! p 0 0.25)
+               (pref p 0))))
+         (dsp:set! dsp)\n",
+    );
+    let wav = scratch("audio_heap.wav", "");
+    let render = |extra: &[&str]| {
+        zonal()
+            .args(["render", "--seconds", "0.1"])
+            .args(extra)
+            .arg("-o")
+            .arg(&wav)
+            .arg(&dsp)
+            .output()
+            .unwrap()
+    };
+    let out = render(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("could not be met"), "{stderr}");
+    let out = render(&["--audio-heap", "32M"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("peak 0.250"), "{stderr}");
+}
+
 #[test]
 fn without_a_terminal_the_engine_serves_until_sigterm() {
     for args in [
