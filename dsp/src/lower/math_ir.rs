@@ -181,30 +181,32 @@ pub enum Libm {
 
 impl Libm {
     /// The trampoline to this function that keeps every register (see
-    /// [`crate::runtime::math_keep`]), and its number of double arguments.
+    /// [`crate::runtime::math_keep`]).
     #[cfg(target_arch = "x86_64")]
-    fn keep_addr(self) -> (u64, usize) {
+    fn keep_addr(self) -> u64 {
         use crate::runtime::math_keep as k;
-        match self {
-            Libm::Sin => (k::zonal_sin_keep as *const u8 as u64, 1),
-            Libm::Cos => (k::zonal_cos_keep as *const u8 as u64, 1),
-            Libm::Tan => (k::zonal_tan_keep as *const u8 as u64, 1),
-            Libm::Exp => (k::zonal_exp_keep as *const u8 as u64, 1),
-            Libm::Log => (k::zonal_log_keep as *const u8 as u64, 1),
-            Libm::Fmod => (k::zonal_fmod_keep as *const u8 as u64, 2),
-        }
+        let f = match self {
+            Libm::Sin => k::zonal_sin_keep as *const u8,
+            Libm::Cos => k::zonal_cos_keep as *const u8,
+            Libm::Tan => k::zonal_tan_keep as *const u8,
+            Libm::Exp => k::zonal_exp_keep as *const u8,
+            Libm::Log => k::zonal_log_keep as *const u8,
+            Libm::Fmod => k::zonal_fmod_keep as *const u8,
+        };
+        f as u64
     }
 
     #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
-    fn addr(self) -> (u64, usize) {
-        match self {
-            Libm::Sin => (rt::zonal_sin as *const u8 as u64, 1),
-            Libm::Cos => (rt::zonal_cos as *const u8 as u64, 1),
-            Libm::Tan => (rt::zonal_tan as *const u8 as u64, 1),
-            Libm::Exp => (rt::zonal_exp as *const u8 as u64, 1),
-            Libm::Log => (rt::zonal_log as *const u8 as u64, 1),
-            Libm::Fmod => (rt::zonal_fmod as *const u8 as u64, 2),
-        }
+    fn addr(self) -> u64 {
+        let f = match self {
+            Libm::Sin => rt::zonal_sin as *const u8,
+            Libm::Cos => rt::zonal_cos as *const u8,
+            Libm::Tan => rt::zonal_tan as *const u8,
+            Libm::Exp => rt::zonal_exp as *const u8,
+            Libm::Log => rt::zonal_log as *const u8,
+            Libm::Fmod => rt::zonal_fmod as *const u8,
+        };
+        f as u64
     }
 }
 
@@ -542,13 +544,13 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
         out
     }
 
-    /// The C library's `f` of the doubles `vals`: on x86-64 through its trampoline that
+    /// The C library's `f` of the doubles `vals` (as many as `f` takes): on x86-64 through its trampoline that
     /// keeps every register (the result comes back through a stack slot), elsewhere by an
     /// ordinary call.
     fn libm_call(&mut self, f: Libm, vals: &[Value]) -> Value {
         #[cfg(target_arch = "x86_64")]
         {
-            let (addr, n) = f.keep_addr();
+            let (addr, n) = (f.keep_addr(), vals.len());
             let mut sig = Signature::new(CallConv::PreserveAll);
             sig.params
                 .extend(std::iter::repeat_n(AbiParam::new(types::F64), n));
@@ -568,7 +570,7 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let (addr, n) = f.addr();
+            let (addr, n) = (f.addr(), vals.len());
             let mut sig = Signature::new(self.cc);
             sig.params
                 .extend(std::iter::repeat_n(AbiParam::new(types::F64), n));
