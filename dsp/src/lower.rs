@@ -197,7 +197,7 @@ pub struct FnCx<'a, 'b> {
     /// it reads changes during a call (see [`FnCx::shadow_word`]), and it has loops.
     shadow_fixed: bool,
     /// Index expressions of a loop body computed at its top (see
-    /// [`FnCx::mark_affine_in_range`]), by expression id.
+    /// [`FnCx::mark_affine_in_range`]), by expression id: [`FnCx::index`] takes them.
     index_values: Vec<(usize, Value)>,
 }
 
@@ -557,6 +557,10 @@ impl<'a, 'b> FnCx<'a, 'b> {
     }
 
     fn index(&mut self, e: &Expr) -> Result<Value> {
+        // an affine index computed at the top of its loop's body
+        if let Some(&(_, v)) = self.index_values.iter().rev().find(|(id, _)| *id == e.id) {
+            return Ok(v);
+        }
         let v = self.value(e)?;
         Ok(self.widen_int(v, self.ty(e).clone()))
     }
@@ -589,9 +593,6 @@ impl<'a, 'b> FnCx<'a, 'b> {
     }
 
     pub fn expr(&mut self, e: &Expr) -> Result<Option<Value>> {
-        if let Some(&(_, v)) = self.index_values.iter().rev().find(|(id, _)| *id == e.id) {
-            return Ok(Some(v));
-        }
         let t = self.ty(e).clone();
         let sp = e.span.as_ref();
         Ok(Some(match &e.kind {

@@ -278,7 +278,7 @@ impl FnCx<'_, '_> {
 
     /// At the top of a loop body, for the affine accesses checked before the loop (see
     /// [`FnCx::check_affine_range`]): each index `k·v + c` is computed once, its
-    /// expressions in the body take that value (see [`FnCx::expr`]), and the element
+    /// expressions in the body take that value (see [`FnCx::index`]), and the element
     /// addresses there are in range.
     pub(super) fn mark_affine_in_range(
         &mut self,
