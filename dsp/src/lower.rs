@@ -30,18 +30,20 @@
 //!   `FAST_TRIPS` (65536) and the stored pointers' ranges do not overlap the others': it
 //!   reuses the value of `p[i]` once loaded or stored, and does not poll for interrupts.
 //!   Where its iterations are independent apart from reductions it runs two at a time in
-//!   SIMD lanes first (see [`simd`]).
+//!   SIMD lanes first (see [`simd`]), its sines and cosines gathered for the wide kernels of
+//!   [`crate::runtime::sincos`] where the CPU has them (see [`batch`]).
 //! - Every loop back-edge tests the thread's interrupt flag (see
 //!   [`crate::registry::INTERRUPT_SLOT`]), so a runaway loop can be stopped.
 //! - By stage: [`builtins`] (arithmetic, memory access, math, printing), [`calls`],
 //!   [`closures`], [`callback`], [`memory`] (loads, stores, allocation), [`control`] (`if`, loops),
 //!   [`faults`], [`checks`] (memory checks and their merging), [`fast`] (the fast-loop
-//!   pass), [`simd`] and [`foreign`] (calls of C functions).
+//!   pass), [`simd`], [`batch`] and [`foreign`] (calls of C functions).
 
 use crate::error::{DspError, DspErrorKind, Result};
 use crate::infer::{Ref, Typed};
 use crate::runtime::FaultCode;
 use crate::runtime::abi::{self, CTX_DEPTH, CTX_MAX_DEPTH, CTX_SLOTS, CTX_SP, CTX_STACK_FLOOR};
+use crate::runtime::sincos::Kernel;
 use crate::sexp::Span;
 use crate::syntax::{Expr, ExprKind, Lambda};
 use crate::types::Type;
@@ -51,6 +53,7 @@ use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
 use cranelift_frontend::{FunctionBuilder, Variable};
 
 mod aggregate;
+mod batch;
 mod builtins;
 mod callback;
 mod calls;
@@ -81,6 +84,10 @@ pub struct Consts {
     pub frontend: TargetFrontendConfig,
     /// The target has fused multiply-adds (see [`crate::jit::Jit::has_fma`]).
     pub fma: bool,
+    /// The batch kernels for `sin` and `cos` (see [`crate::runtime::sincos`]), where the
+    /// CPU has wide vectors and fused multiply-adds: a loop in SIMD lanes gathers its sines
+    /// for them (see [`batch`]).
+    pub sincos: Option<(Kernel, Kernel)>,
 }
 
 /// What lowering asks of the registry.

@@ -1,5 +1,5 @@
-//! The audio path allocates nothing: DSP entries per sample and per buffer, swaps,
-//! prepared calls, printf into the ring and the end-of-buffer reset all run under
+//! The audio path allocates nothing: DSP entries per sample and per buffer (one with its
+//! sines gathered for the wide kernels), swaps, prepared calls, printf into the ring and the end-of-buffer reset all run under
 //! `assert_no_alloc`; any allocation through the global allocator aborts this test binary.
 
 use assert_no_alloc::{AllocDisabler, assert_no_alloc};
@@ -25,6 +25,14 @@ fn the_audio_path_allocates_nothing() {
                        (if (= time 100) (printf \"at %lld\\n\" time))
                        (pref buf pos)))))
                (bind-func mc:DSPMC (lambda (in out time dat) (let ((i 0)) (dotimes (i (* FRAMES CHANNELS)) (pset! out i (pref in i))) void)))
+               (bind-func sines:DSP 4096
+                 (let ((ph:double* (zalloc 64)) (k 0) (s 0.0))
+                   (lambda (in time chan dat)
+                     (set! s 0.0)
+                     (dotimes (k 64)
+                       (set! s (+ s (+ (sin (pref ph k)) (cos (* 2.0 (pref ph k))))))
+                       (pset! ph k (+ (pref ph k) 0.01)))
+                     (dtof (* 0.01 s)))))
                (bind-func poke (lambda (x:i64) (let ((p:i64* (halloc 4))) (pset! p 0 x) (free p)) void))";
     for f in parse(src, "t.xtm").expect("parses") {
         dsp.define(&f).expect("defines");
@@ -32,6 +40,8 @@ fn the_audio_path_allocates_nothing() {
     let mut batch = dsp.take_swap().expect("a batch");
     let e = dsp.entry("dsp").expect("entry");
     let mc = dsp.entry("mc").expect("entry");
+    // Its sines gathered for the wide kernels where the CPU has them.
+    let sines = dsp.entry("sines").expect("entry");
     let call = dsp
         .prepare_call("poke", &[DspValue::I64(3)])
         .expect("prepared");
@@ -44,6 +54,7 @@ fn the_audio_path_allocates_nothing() {
             let t = b * 128;
             ok &= ctx.run_buffer(e, &input, &mut out, 128, 2, t).is_ok();
             ok &= ctx.run_buffer(mc, &input, &mut out, 128, 2, t).is_ok();
+            ok &= ctx.run_buffer(sines, &input, &mut out, 128, 2, t).is_ok();
             let mut frame = [0.0f32; 2];
             ok &= ctx.run_sample(e, &input[..2], t, &mut frame).is_ok();
             ok &= ctx.run_call(&call, t).is_ok();

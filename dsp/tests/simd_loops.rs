@@ -1,6 +1,9 @@
 //! `dotimes` loops run two iterations at a time in SIMD lanes (see `lower/simd.rs`):
 //! reductions, private variables, the odd last iteration, math in lanes, and the memory
-//! checks, which stay on.
+//! checks, which stay on. Sines and cosines gathered for the CPU's wide kernels (see
+//! `lower/batch.rs`) give every element the scalar loop's bits: across stretches, with an
+//! odd last iteration, with arguments read from arrays, computed, or read after a store,
+//! and where one sine feeds another (not gathered).
 
 use zonal_dsp::{Dsp, DspConfig, DspValue, parse};
 
@@ -292,5 +295,113 @@ fn float_loops_and_their_math_compile_to_four_lane_instructions() {
     assert!(
         !code.contains("cvtps2pd"),
         "the scalar loop ran in lanes:\n{code}"
+    );
+}
+
+/// Arguments a patch meets and the ones the kernels do apart: small phases, large ones,
+/// multiples of π/2 (where the usual reduction cancels), past 2^30, not finite.
+const FILL: &str = "
+      (dotimes (k 400)
+        (pset! a k (* 0.37 (i64tod (- k 200))))
+        (pset! b k (* 1.5707963267948966 (i64tod (* k 7919))))
+        (if (= (% k 50) 7) (pset! b k 3.0e9))
+        (if (= (% k 97) 3) (pset! b k (/ 0.0 0.0))))";
+
+/// `name`'s loop over n elements of `a` and `b`, with `body` (over `i`) writing `out`
+/// and summing into `s`; returns `s` after writing the elements. `extra` is added to an
+/// argument: `(* 0.0 (i64tod i))` keeps the loop out of the lanes without changing a
+/// value.
+fn program(name: &str, body: &str) -> String {
+    format!(
+        "
+(bind-func {name}:[double,i64,i64]* 16384
+  (let ((a:double* (zalloc 400)) (b:double* (zalloc 400)) (out:double* (zalloc 400))
+        (k:i64 0))
+    {FILL}
+    (lambda (n which)
+      (let ((i:i64 0) (x:double 0.0) (s:double 0.0))
+        (if (< which 0)
+            (begin
+              (dotimes (i n)
+                {body})
+              s)
+            (pref out which))))))"
+    )
+}
+
+/// The bits of `s`, then of every element `name` wrote, for a loop of `n`.
+fn run(d: &mut Dsp, name: &str, n: i64) -> Vec<u64> {
+    let mut call = |which: i64| double(d, name, &[DspValue::I64(n), DspValue::I64(which)]);
+    let mut bits = vec![call(-1).to_bits()];
+    bits.extend((0..n).map(|i| call(i).to_bits()));
+    bits
+}
+
+/// The same body in lanes and, with `scalar` spliced into an argument, one at a time.
+fn same_bits(body: &str) {
+    let lanes = body.replace("{scalar}", "");
+    let scalar = body.replace("{scalar}", " (* 0.0 (i64tod i))");
+    for n in [0, 1, 2, 3, 63, 64, 65, 66, 129, 130, 131, 400] {
+        let a = run(&mut dsp(&program("lanes", &lanes)), "lanes", n);
+        let b = run(&mut dsp(&program("scalar", &scalar)), "scalar", n);
+        assert_eq!(a[1..], b[1..], "n = {n}: {body}");
+        // A sum in lanes adds in another order: its last bits may differ.
+        let (sa, sb) = (f64::from_bits(a[0]), f64::from_bits(b[0]));
+        assert!((sa - sb).abs() <= 1e-12, "n = {n}: sum {sa} against {sb}");
+    }
+}
+
+#[test]
+fn sines_of_array_elements_and_of_computed_arguments_give_the_scalar_loops_bits() {
+    same_bits(
+        "(set! x (pref a i))
+         (set! s (+ s (sin x)))
+         (pset! out i (+ (* 0.5 (sin (pref b i))) (cos (+ (* 2.0 x){scalar}))))",
+    );
+}
+
+#[test]
+fn an_argument_read_after_its_array_was_stored_gets_the_stored_value() {
+    same_bits(
+        "(pset! a i (* 2.0 (pref a i)))
+         (set! x (sin (pref a i)))
+         (pset! out i (+ x 0.0{scalar}))
+         (pset! a i (* 0.5 (pref a i)))",
+    );
+}
+
+#[test]
+fn a_sine_of_a_sine_is_computed_in_the_lanes_and_gives_the_scalar_loops_bits() {
+    same_bits("(pset! out i (sin (+ (sin (pref a i)) 0.5{scalar})))");
+}
+
+#[test]
+fn a_variable_set_under_a_condition_is_not_read_from_its_array() {
+    same_bits(
+        "(set! x (pref a i))
+         (if (> x 1.0) (set! x (* 3.0 x)))
+         (set! s (+ s (cos (+ x 0.0{scalar}))))
+         (pset! out i (sin x))",
+    );
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn gathered_sines_leave_no_polynomial_in_the_lanes() {
+    if zonal_dsp::runtime::sincos::kernels().is_none() {
+        return;
+    }
+    let lanes = |body: &str| listing(&program("lanes", body), "lanes");
+    // Gathered: the kernel is called, and no two-lane fused multiply-add is left.
+    let code = lanes("(set! x (pref a i)) (set! s (+ s (sin x))) (pset! out i (cos (* 2.0 x)))");
+    assert!(
+        !code.contains("fmadd213pd"),
+        "a polynomial in the lanes:\n{code}"
+    );
+    // A sine of a sine is not gathered: its polynomial runs in the lanes.
+    let code = lanes("(pset! out i (sin (sin (pref a i))))");
+    assert!(
+        code.contains("fmadd213pd"),
+        "no polynomial in the lanes:\n{code}"
     );
 }

@@ -35,6 +35,10 @@
 
 use crate::builtin::Math;
 use crate::runtime::math as rt;
+pub use crate::runtime::sincos::SIN_LIMIT;
+use crate::runtime::sincos::{
+    NEAR_MULTIPLE, PIO2_23, PIO2_HI, PIO2_MID, ROUND_EVEN, SIN_C0, SIN_HALF, TWO_OVER_PI,
+};
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{
     AbiParam, Block, BlockArg, ConstantData, Endianness, InstBuilder, MemFlagsData, Signature,
@@ -45,38 +49,16 @@ use cranelift_frontend::FunctionBuilder;
 
 /// 1.5 · 2^52: x + ROUND − ROUND rounds x to an integer, whose low bits x + ROUND holds.
 const ROUND: f64 = 6_755_399_441_055_744.0;
-const TWO_OVER_PI: f64 = std::f64::consts::FRAC_2_PI;
-/// 1.5 · 2^53: x + ROUND_EVEN − ROUND_EVEN rounds x to an even integer, and the last bit
-/// of x + ROUND_EVEN is the parity of half of it.
-const ROUND_EVEN: f64 = 13_510_798_882_111_488.0;
 /// π/2 in parts of 33, 33 and 53 bits (k · part exact for |k| < 2^20).
 const PIO2_33: [f64; 3] = [
     1.570_796_326_734_125_6,
     6.077_100_506_303_966e-11,
     2.022_266_248_795_950_6e-21,
 ];
-/// π/2 in parts of 23 bits (k · part exact for |k| < 2^30), the last the rest.
-const PIO2_23: [f64; 7] = [
-    1.570_796_251_296_997,
-    7.549_789_415_861_596e-8,
-    5.390_302_529_957_765e-15,
-    3.282_003_163_372_423_3e-22,
-    3.795_010_649_787_914e-29,
-    1.229_333_089_811_113_3e-36,
-    2.733_700_754_906_329_5e-44,
-];
 /// π/2 less its first part, rounded: the fast reduction's second step.
 const PIO2_TAIL: f64 = PIO2_33[1] + PIO2_33[2];
-/// π/2 rounded to a double, and the rest of π/2 rounded: the reduction's two parts with
-/// fused multiply-adds (π/2 − PIO2_HI − PIO2_MID is −1.5e-33, below 2^-109).
-const PIO2_HI: f64 = std::f64::consts::FRAC_PI_2;
-const PIO2_MID: f64 = 6.123_233_995_736_766e-17;
 /// Below this |x| the three-part reduction serves (without fused multiply-adds).
 const FAST_SIN_LIMIT: f64 = 262_144.0;
-/// 2^-60: the reduction's usual path serves where hi² ≥ NEAR_MULTIPLE · x².
-const NEAR_MULTIPLE: f64 = 1.0 / 1_152_921_504_606_846_976.0;
-/// Below this |x| the seven-part reduction serves (k < 2^30).
-pub const SIN_LIMIT: f64 = 1_073_741_824.0;
 /// (sin r / r − 1) / r², by powers of r², minimax on [-π/4, π/4] (relative error 2^-58).
 const SIN: [f64; 6] = [
     -0.166_666_666_666_666_32,
@@ -94,19 +76,6 @@ const COS: [f64; 6] = [
     -2.755_731_435_524_804e-7,
     2.087_572_368_536_469_4e-9,
     -1.135_966_991_930_906_3e-11,
-];
-/// −1/6 rounded: sin r = r + SIN_C0 r³ + r⁵ P(r²) over a half period.
-const SIN_C0: f64 = -1.0 / 6.0;
-/// P above, by powers of r², minimax on |r| ≤ π/2 with SIN_C0 fixed (relative error of
-/// the whole 2^-61.6; 2^-57 with the coefficients rounded to doubles).
-const SIN_HALF: [f64; 7] = [
-    0.008_333_333_333_333_207,
-    -0.000_198_412_698_412_129_02,
-    2.755_731_921_165_93e-6,
-    -2.505_210_691_382_309_6e-8,
-    1.605_894_152_075_813_5e-10,
-    -7.643_033_830_369_802e-13,
-    2.721_580_259_700_761_7e-15,
 ];
 /// (sin r / r − 1) / r², by powers of r², minimax on |r| ≤ π/2 for the fast variants
 /// (relative error 2.4e-11).

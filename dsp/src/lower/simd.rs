@@ -27,6 +27,7 @@
 //! scalar loop computes in double and rounds once, runs as two `F64X2` halves, each
 //! rounded back to floats, so every lane's bits are the scalar loop's.
 
+use super::batch::{Gather, Site};
 use super::math_ir::{self, MathEmitter};
 use super::{FnCx, internal};
 use crate::builtin::{Arith, Builtin, Compare, Math};
@@ -61,21 +62,26 @@ pub(super) struct Plan {
     /// Run two vectors an iteration, with a second accumulator for each reduction: the body
     /// is cheap (no inline math), so a single accumulator's chain of adds would bound it.
     unroll: bool,
+    /// The `sin`/`cos` calls gathered for the wide kernels (see [`super::batch`]); none
+    /// when the body computes its math in the lanes.
+    gather: Vec<Site>,
 }
 
 /// State while lowering one vector iteration.
-struct Lanes {
+pub(super) struct Lanes {
     /// `F64X2` or `F32X4`.
-    vty: types::Type,
-    counter: Variable,
-    vars: HashMap<usize, Variable>,
-    invariants: HashMap<usize, Value>,
-    bases: HashMap<usize, Value>,
+    pub(super) vty: types::Type,
+    pub(super) counter: Variable,
+    pub(super) vars: HashMap<usize, Variable>,
+    pub(super) invariants: HashMap<usize, Value>,
+    pub(super) bases: HashMap<usize, Value>,
     /// `p[i..i+2]` for pointers loaded or stored so far in this iteration.
     known: Vec<(usize, Value)>,
     /// Bytes from the counter's element to this vector's: the second vector of an
     /// unrolled iteration is addressed with a displacement, not a second index.
     disp: i32,
+    /// The gathering loop's state, in a body whose sines are gathered.
+    pub(super) gather: Option<Gather>,
 }
 
 /// The vector type, the number of its lanes and their size in bytes for `elem`.
@@ -118,7 +124,7 @@ struct Scan<'c, 'a, 'b> {
 }
 
 impl FnCx<'_, '_> {
-    fn local_of(&self, x: &Expr) -> Option<usize> {
+    pub(super) fn local_of(&self, x: &Expr) -> Option<usize> {
         match self.typed.refs.get(&x.id) {
             Some(Ref::Local(id)) if matches!(x.kind, ExprKind::Var(_)) => Some(*id),
             _ => None,
@@ -158,10 +164,16 @@ impl FnCx<'_, '_> {
                 scan.roles.push((a, Role::Private));
             }
         }
+        let gather = if scan.heavy && elem == Type::Double {
+            self.batch_sites(body).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         Some(Plan {
             elem,
             counter: v,
             unroll: !scan.heavy,
+            gather,
             roles: scan.roles,
             invariants: scan.invariants,
         })
@@ -213,6 +225,7 @@ impl FnCx<'_, '_> {
             bases: HashMap::new(),
             known: Vec::new(),
             disp: 0,
+            gather: None,
         };
         let zero = self.b.ins().iconst(types::I64, 0);
         self.b.def_var(lanes.counter, zero);
@@ -251,22 +264,33 @@ impl FnCx<'_, '_> {
             self.b.def_var(var, init);
             lanes.vars.insert(id, var);
         }
-        let (vloop, vdone) = (self.b.create_block(), self.b.create_block());
-        if plan.unroll {
-            self.unrolled_loop(plan, &mut lanes, nv, body, site)?;
-            let i = self.b.use_var(lanes.counter);
-            let any = self.b.ins().icmp(IntCC::SignedLessThan, i, pairs);
-            self.b.ins().brif(any, vloop, &[], vdone, &[]);
+        let vdone = self.b.create_block();
+        if !plan.gather.is_empty() {
+            let reductions = plan
+                .roles
+                .iter()
+                .filter(|(_, r)| *r != Role::Private)
+                .map(|(id, _)| *id)
+                .collect();
+            self.gathered_loop(&mut lanes, pairs, body, &plan.gather, reductions, vdone)?;
         } else {
-            let any = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, pairs, 0);
-            self.b.ins().brif(any, vloop, &[], vdone, &[]);
+            let vloop = self.b.create_block();
+            if plan.unroll {
+                self.unrolled_loop(plan, &mut lanes, nv, body, site)?;
+                let i = self.b.use_var(lanes.counter);
+                let any = self.b.ins().icmp(IntCC::SignedLessThan, i, pairs);
+                self.b.ins().brif(any, vloop, &[], vdone, &[]);
+            } else {
+                let any = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, pairs, 0);
+                self.b.ins().brif(any, vloop, &[], vdone, &[]);
+            }
+            self.b.switch_to_block(vloop);
+            self.vbody(body, &mut lanes)?;
+            let i2 = self.vstep(&lanes, n);
+            let more = self.b.ins().icmp(IntCC::SignedLessThan, i2, pairs);
+            self.b.ins().brif(more, vloop, &[], vdone, &[]);
+            self.b.seal_block(vloop);
         }
-        self.b.switch_to_block(vloop);
-        self.vbody(body, &mut lanes)?;
-        let i2 = self.vstep(&lanes, n);
-        let more = self.b.ins().icmp(IntCC::SignedLessThan, i2, pairs);
-        self.b.ins().brif(more, vloop, &[], vdone, &[]);
-        self.b.seal_block(vloop);
         self.b.switch_to_block(vdone);
         self.b.seal_block(vdone);
         for &(id, role) in &plan.roles {
@@ -308,7 +332,7 @@ impl FnCx<'_, '_> {
     }
 
     /// One vector iteration of `body`, at the lanes' counter.
-    fn vbody(&mut self, body: &[Expr], l: &mut Lanes) -> Result<()> {
+    pub(super) fn vbody(&mut self, body: &[Expr], l: &mut Lanes) -> Result<()> {
         for e in body {
             self.vexpr(e, l)?;
         }
@@ -317,7 +341,7 @@ impl FnCx<'_, '_> {
     }
 
     /// Moves the lanes' counter on by `n` iterations; the new counter.
-    fn vstep(&mut self, l: &Lanes, n: i64) -> Value {
+    pub(super) fn vstep(&mut self, l: &Lanes, n: i64) -> Value {
         let i = self.b.use_var(l.counter);
         let next = self.b.ins().iadd_imm_s(i, n);
         self.b.def_var(l.counter, next);
@@ -455,7 +479,13 @@ impl FnCx<'_, '_> {
                     return Err(internal("SIMD set!"));
                 };
                 let var = *l.vars.get(id).ok_or_else(|| internal("SIMD set! target"))?;
-                self.b.def_var(var, val);
+                let skip = l
+                    .gather
+                    .as_ref()
+                    .is_some_and(|g| g.dry && g.reductions.contains(id));
+                if !skip {
+                    self.b.def_var(var, val);
+                }
                 val
             }
             ExprKind::If(c, th, None) => {
@@ -498,6 +528,13 @@ impl FnCx<'_, '_> {
                     if let Some((_, x)) = l.known.iter().rev().find(|(q, _)| *q == p) {
                         *x
                     } else {
+                        // A gathering loop's first pass stores nothing: what it loads and
+                        // does not use is dropped.
+                        let flags = if l.gather.as_ref().is_some_and(|g| g.dry) {
+                            flags.with_readonly().with_can_move()
+                        } else {
+                            flags
+                        };
                         let x = self.b.ins().load(l.vty, flags, addr, l.disp);
                         l.known.push((p, x));
                         x
@@ -506,7 +543,9 @@ impl FnCx<'_, '_> {
                 Builtin::Pset => {
                     let x = self.vvalue(&args[2], l)?;
                     let (p, addr) = self.velem_addr(args, l)?;
-                    self.b.ins().store(flags, x, addr, l.disp);
+                    if !l.gather.as_ref().is_some_and(|g| g.dry) {
+                        self.b.ins().store(flags, x, addr, l.disp);
+                    }
                     l.known.retain(|(q, _)| *q != p);
                     l.known.push((p, x));
                     x
@@ -564,7 +603,9 @@ impl FnCx<'_, '_> {
                         .iter()
                         .map(|a| self.vvalue(a, l))
                         .collect::<Result<Vec<_>>>()?;
-                    if l.vty == types::F32X4 {
+                    if let (Some(_), Math::Sin | Math::Cos, [x]) = (&l.gather, m, &vals[..]) {
+                        self.gathered(l, *x)?
+                    } else if l.vty == types::F32X4 {
                         self.float_math(m, &vals)?
                     } else {
                         self.f64x2_math(m, &vals)?

@@ -33,6 +33,7 @@ pub mod printf;
 pub mod reserve;
 pub mod scheduled;
 pub mod shadow;
+pub mod sincos;
 pub mod vars;
 pub mod zone;
 

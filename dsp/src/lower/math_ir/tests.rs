@@ -434,3 +434,42 @@ fn fast_within_1e_10(fma: bool) {
         worst[0], worst[1]
     );
 }
+
+#[test]
+fn the_batch_kernels_give_each_argument_the_inline_codes_bits() {
+    // The kernels mirror the code compiled with fused multiply-adds, the only one they
+    // stand in for.
+    let mut xs = args(-SIN_LIMIT, SIN_LIMIT, 1e-300, 20_000, 5);
+    xs.extend(args(-7.0, 7.0, 1e-12, 20_000, 6));
+    xs.extend(near_multiples_of_half_pi());
+    xs.extend(around_the_seven_part_threshold());
+    xs.extend(specials());
+    xs.extend(HARD.iter().flat_map(|&(x, _, _)| [x, -x]));
+    xs.extend([SIN_LIMIT, 1e9, 1e12, 1e300, -0.0, 0.0]);
+    let batch = crate::runtime::sincos::BATCH;
+    let kernels = crate::runtime::sincos::every_kernel();
+    let each = kernels
+        .iter()
+        .flat_map(|&(sin, cos)| [("sin", sin), ("cos", cos)]);
+    for (name, kernel) in each {
+        let inline = Compiled::with(name, 1, true);
+        // Every length up to a whole batch, so each tail of the kernel's loop runs.
+        let mut at = 0;
+        let mut len = 0;
+        while at < xs.len() {
+            len = len % batch + 1;
+            let chunk = &xs[at..(at + len).min(xs.len())];
+            let mut out = vec![0.0; chunk.len()];
+            // SAFETY: chunk.len() ≤ BATCH arguments and as many results, apart.
+            unsafe { kernel(chunk.as_ptr(), out.as_mut_ptr(), chunk.len() as i64) };
+            for (&x, &y) in chunk.iter().zip(&out) {
+                let want = inline.call(x, 0.0);
+                assert!(
+                    y.to_bits() == want.to_bits() || (y.is_nan() && want.is_nan()),
+                    "{name} {x:e}: kernel {y:e}, inline {want:e}"
+                );
+            }
+            at += chunk.len();
+        }
+    }
+}

@@ -1,0 +1,411 @@
+//! Sines gathered: a loop in SIMD lanes (see [`super::simd`]) whose `sin` and `cos` calls
+//! take arguments that do not depend on one another's results runs each stretch of up to
+//! [`BATCH`] iterations twice. A first pass computes only what the arguments need and
+//! writes them to a scratch area on the stack (it leaves out the body's stores and
+//! reductions); one call per call site hands them to the CPU's widest kernel
+//! ([`crate::runtime::sincos`], four or eight lanes an instruction where Cranelift has two);
+//! a second pass runs the body in full, reading each result from the scratch.
+//!
+//! The kernels give each argument the bits the inline code gives it, so the loop's output
+//! is the same with or without them, and the scalar loop that does a last odd iteration
+//! agrees with the lanes.
+//!
+//! A body qualifies ([`FnCx::batch_sites`]) when its only inline math is `sin` and `cos`,
+//! in at most [`MAX_SITES`] calls, and no call's argument depends on a result of one (through an expression,
+//! a variable, or an element stored earlier in the iteration). The first pass writes the
+//! body's private variables as the second does; the second writes them again before it
+//! reads them (they are written before they are read in every iteration).
+
+use super::simd::Lanes;
+use super::{FnCx, math_ir};
+use crate::builtin::{Builtin, Math};
+use crate::error::Result;
+use crate::infer::Ref;
+use crate::runtime::sincos::{BATCH, Kernel};
+use crate::syntax::{Expr, ExprKind};
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{
+    AbiParam, Block, InstBuilder, MemFlagsData, Signature, StackSlot, StackSlotData, StackSlotKind,
+    Value, types,
+};
+
+/// The most `sin`/`cos` calls a gathered body may have (each takes 1 KiB of stack).
+pub(super) const MAX_SITES: usize = 4;
+
+/// Bytes of one site's arguments (or results) in the scratch.
+const REGION: i64 = BATCH as i64 * 8;
+
+/// A gathered `sin` or `cos` call, in the order the body reaches them.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub(super) struct Site {
+    cos: bool,
+    /// The array whose element at the counter is the argument, unchanged since the
+    /// iteration began: the kernel reads it there, and the first pass has nothing to write.
+    from: Option<usize>,
+}
+
+/// The state of a gathering loop while its body is lowered.
+pub(super) struct Gather {
+    sites: Vec<Site>,
+    /// The scratch, less 8 bytes for each iteration before the stretch's first: each
+    /// site's arguments, then each site's results, at 8 bytes an iteration.
+    args: Value,
+    outs: Value,
+    /// The first pass, which computes the arguments only.
+    pub(super) dry: bool,
+    /// The call site the body has reached in this iteration.
+    site: usize,
+    /// The body's reductions: the first pass does not accumulate them.
+    pub(super) reductions: Vec<usize>,
+}
+
+/// Which values of one iteration depend on a gathered result, in evaluation order.
+struct Taint<'c, 'a, 'b> {
+    cx: &'c FnCx<'a, 'b>,
+    vars: Vec<usize>,
+    ptrs: Vec<usize>,
+    /// Arrays stored to so far in the iteration.
+    stored: Vec<usize>,
+    /// Variables holding `(pref p i)` of an array not yet stored to, and the array.
+    copies: Vec<(usize, usize)>,
+    sites: Vec<Site>,
+}
+
+impl FnCx<'_, '_> {
+    /// The number of `sin`/`cos` calls of `body` (a loop body in SIMD lanes of doubles) to
+    /// gather, or `None` when it does not qualify (see the module's comment) or the CPU has
+    /// no kernels.
+    pub(super) fn batch_sites(&self, body: &[Expr]) -> Option<Vec<Site>> {
+        self.consts.sincos?;
+        let mut t = Taint {
+            cx: self,
+            vars: Vec::new(),
+            ptrs: Vec::new(),
+            stored: Vec::new(),
+            copies: Vec::new(),
+            sites: Vec::new(),
+        };
+        t.seq(body)?;
+        (1..=MAX_SITES).contains(&t.sites.len()).then_some(t.sites)
+    }
+
+    /// Runs `body` (its plan gathering `sites`) a vector of iterations at a time up to
+    /// `pairs`, in stretches of up to [`BATCH`] iterations, then continues in `done`.
+    pub(super) fn gathered_loop(
+        &mut self,
+        l: &mut Lanes,
+        pairs: Value,
+        body: &[Expr],
+        sites: &[Site],
+        reductions: Vec<usize>,
+        done: Block,
+    ) -> Result<()> {
+        let region = REGION * sites.len() as i64;
+        let slot = self.b.create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            2 * region as u32,
+            4,
+        ));
+        let start = self.b.declare_var(types::I64);
+        let zero = self.b.ins().iconst(types::I64, 0);
+        self.b.def_var(start, zero);
+        // The vector invariants and the accumulators cross the kernel calls in this slot,
+        // put there and taken back by hand: left to the register allocator, they were
+        // stored and reloaded in every iteration of the passes.
+        let mut invariants: Vec<usize> = l.invariants.keys().copied().collect();
+        invariants.sort_unstable();
+        let kept = self.b.create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            16 * (invariants.len() + reductions.len()).max(1) as u32,
+            4,
+        ));
+        for (k, id) in invariants.iter().enumerate() {
+            self.b
+                .ins()
+                .stack_store(types::I64, l.invariants[id], kept, 16 * k as i32);
+        }
+        let [stretch, dry, called, wet, next] = [(); 5].map(|_| self.b.create_block());
+        let any = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, pairs, 0);
+        self.b.ins().brif(any, stretch, &[], done, &[]);
+
+        self.b.switch_to_block(stretch);
+        self.take_invariants(l, &invariants, kept);
+        let s = self.b.use_var(start);
+        let limit = self.b.ins().iadd_imm_s(s, BATCH as i64);
+        let short = self.b.ins().icmp(IntCC::SignedLessThan, limit, pairs);
+        let end = self.b.ins().select(short, limit, pairs);
+        self.b.def_var(l.counter, s);
+        let before = self.b.ins().imul_imm_s(s, -8);
+        let args = self.b.ins().stack_addr(types::I64, slot, 0);
+        let outs = self.b.ins().stack_addr(types::I64, slot, region as i32);
+        l.gather = Some(Gather {
+            sites: sites.to_vec(),
+            args: self.b.ins().iadd(args, before),
+            outs: self.b.ins().iadd(outs, before),
+            dry: true,
+            site: 0,
+            reductions: reductions.clone(),
+        });
+        // Nothing to write when every argument is an array's element.
+        if sites.iter().all(|x| x.from.is_some()) {
+            self.b.ins().jump(called, &[]);
+        } else {
+            self.b.ins().jump(dry, &[]);
+            self.gathering_pass(l, body, (dry, called), true, end)?;
+        }
+        self.b.switch_to_block(called);
+        self.b.seal_block(called);
+        let at = 16 * invariants.len();
+        for (k, id) in reductions.iter().enumerate() {
+            let x = self.b.use_var(l.vars[id]);
+            self.b
+                .ins()
+                .stack_store(types::I64, x, kept, (at + 16 * k) as i32);
+        }
+        self.call_kernels(l, s, end)?;
+        for (k, id) in reductions.iter().enumerate() {
+            let x = self
+                .b
+                .ins()
+                .stack_load(types::I64, l.vty, kept, (at + 16 * k) as i32);
+            self.b.def_var(l.vars[id], x);
+        }
+        self.take_invariants(l, &invariants, kept);
+        self.b.def_var(l.counter, s);
+        self.b.ins().jump(wet, &[]);
+        self.gathering_pass(l, body, (wet, next), false, end)?;
+        self.b.switch_to_block(next);
+        self.b.seal_block(next);
+        self.b.def_var(start, end);
+        let more = self.b.ins().icmp(IntCC::SignedLessThan, end, pairs);
+        self.b.ins().brif(more, stretch, &[], done, &[]);
+        self.b.seal_block(stretch);
+        l.gather = None;
+        Ok(())
+    }
+
+    /// One pass over a stretch, in `blocks.0` (entered with the lanes' counter at the
+    /// stretch's first iteration), up to `end`, then on to `blocks.1`: the first pass
+    /// (`dry`) or the second.
+    fn gathering_pass(
+        &mut self,
+        l: &mut Lanes,
+        body: &[Expr],
+        (block, after): (Block, Block),
+        dry: bool,
+        end: Value,
+    ) -> Result<()> {
+        self.b.switch_to_block(block);
+        if let Some(g) = l.gather.as_mut() {
+            g.dry = dry;
+            g.site = 0;
+        }
+        self.vbody(body, l)?;
+        let i2 = self.vstep(l, 2);
+        let more = self.b.ins().icmp(IntCC::SignedLessThan, i2, end);
+        self.b.ins().brif(more, block, &[], after, &[]);
+        self.b.seal_block(block);
+        Ok(())
+    }
+
+    /// The vector invariants again from `kept`, where [`FnCx::gathered_loop`] put them.
+    fn take_invariants(&mut self, l: &mut Lanes, ids: &[usize], kept: StackSlot) {
+        for (k, id) in ids.iter().enumerate() {
+            let x = self
+                .b
+                .ins()
+                .stack_load(types::I64, l.vty, kept, 16 * k as i32);
+            l.invariants.insert(*id, x);
+        }
+    }
+
+    /// One call per site: the kernel of the `end - s` arguments from iteration `s` on,
+    /// in the scratch or in their array.
+    fn call_kernels(&mut self, l: &Lanes, s: Value, end: Value) -> Result<()> {
+        let Some(g) = l.gather.as_ref() else {
+            return Ok(());
+        };
+        let (sin, cos) = self
+            .consts
+            .sincos
+            .ok_or_else(|| super::internal("no sin kernel"))?;
+        let mut sig = Signature::new(self.consts.call_conv);
+        sig.params
+            .extend(std::iter::repeat_n(AbiParam::new(types::I64), 3));
+        let sref = self.b.import_signature(sig);
+        let n = self.b.ins().isub(end, s);
+        let first = self.b.ins().imul_imm_s(s, 8);
+        for (k, site) in g.sites.iter().enumerate() {
+            let at = REGION * k as i64;
+            let a = match site.from {
+                Some(p) => {
+                    let base = *l
+                        .bases
+                        .get(&p)
+                        .ok_or_else(|| super::internal("gathered array"))?;
+                    self.b.ins().iadd(base, first)
+                }
+                None => {
+                    let a = self.b.ins().iadd(g.args, first);
+                    self.b.ins().iadd_imm_s(a, at)
+                }
+            };
+            let o = self.b.ins().iadd(g.outs, first);
+            let o = self.b.ins().iadd_imm_s(o, at);
+            let kernel: Kernel = if site.cos { cos } else { sin };
+            let f = self.b.ins().iconst(types::I64, kernel as usize as i64);
+            self.b.ins().call_indirect(sref, f, &[a, o, n]);
+        }
+        Ok(())
+    }
+
+    /// `sin` (or `cos`) of the lanes `x` in a gathering loop: the first pass writes `x`
+    /// to the scratch (unless the kernel reads it from its array) and gives it back
+    /// (nothing the first pass keeps uses it); the second reads the kernel's result.
+    pub(super) fn gathered(&mut self, l: &mut Lanes, x: Value) -> Result<Value> {
+        let i = self.b.use_var(l.counter);
+        let Some(g) = l.gather.as_mut() else {
+            return Err(super::internal("no gathering loop"));
+        };
+        let k = g.site;
+        let site = *g
+            .sites
+            .get(k)
+            .ok_or_else(|| super::internal("gathered call not planned"))?;
+        g.site += 1;
+        if g.dry && site.from.is_some() {
+            return Ok(x);
+        }
+        let (dry, base) = (g.dry, if g.dry { g.args } else { g.outs });
+        let off = self.b.ins().imul_imm_s(i, 8);
+        let addr = self.b.ins().iadd(base, off);
+        let at = (REGION * k as i64) as i32;
+        let flags = MemFlagsData::trusted();
+        Ok(if dry {
+            self.b.ins().store(flags, x, addr, at);
+            x
+        } else {
+            self.b.ins().load(types::F64X2, flags, addr, at)
+        })
+    }
+}
+
+impl Taint<'_, '_, '_> {
+    fn seq(&mut self, body: &[Expr]) -> Option<bool> {
+        let mut t = false;
+        for x in body {
+            t = self.expr(x)?;
+        }
+        Some(t)
+    }
+
+    /// The array `x` reads at the counter, if it is `(pref p i)` of an array not stored
+    /// to yet in the iteration.
+    fn element(&self, x: &Expr) -> Option<usize> {
+        let ExprKind::App(_, args) = &x.kind else {
+            return None;
+        };
+        if self.cx.typed.builtin(x.id)? != Builtin::Pref {
+            return None;
+        }
+        let p = self.cx.local_of(args.first()?)?;
+        (!self.stored.contains(&p)).then_some(p)
+    }
+
+    /// Notes that variable `id` was just set to `x`: a copy of an array's element, or not.
+    fn copy(&mut self, id: usize, x: &Expr) {
+        self.copies.retain(|(v, _)| *v != id);
+        if let Some(p) = self.element(x) {
+            self.copies.push((id, p));
+        }
+    }
+
+    fn mark(&mut self, id: usize, tainted: bool) {
+        if !tainted {
+            self.vars.retain(|v| *v != id);
+        } else if !self.vars.contains(&id) {
+            self.vars.push(id);
+        }
+    }
+
+    /// Whether `e`'s value depends on a gathered result, or `None` when the body does not
+    /// qualify.
+    fn expr(&mut self, e: &Expr) -> Option<bool> {
+        let cx = self.cx;
+        Some(match &e.kind {
+            ExprKind::Var(_) => cx.local_of(e).is_some_and(|id| self.vars.contains(&id)),
+            ExprKind::Let(binds, body) => {
+                let ids = cx.typed.let_vars.get(&e.id)?;
+                for ((_, x), id) in binds.iter().zip(ids) {
+                    let t = self.expr(x)?;
+                    self.mark(*id, t);
+                    self.copy(*id, x);
+                }
+                self.seq(body)?
+            }
+            ExprKind::Begin(body) => self.seq(body)?,
+            ExprKind::Set(_, x) => {
+                let t = self.expr(x)?;
+                if let Some(Ref::Local(id)) = cx.typed.refs.get(&e.id) {
+                    self.mark(*id, t);
+                    self.copy(*id, x);
+                }
+                t
+            }
+            ExprKind::If(c, th, None) => {
+                // (if c (set! x e)): x = c ? e : x, so x stays tainted if it was.
+                let ExprKind::Set(_, x) = &th.kind else {
+                    return None;
+                };
+                let t = self.expr(c)? | self.expr(x)?;
+                if let Some(Ref::Local(id)) = cx.typed.refs.get(&th.id) {
+                    self.copies.retain(|(v, _)| v != id);
+                    if t {
+                        self.mark(*id, true);
+                    }
+                }
+                t
+            }
+            ExprKind::If(c, th, Some(el)) => self.expr(c)? | self.expr(th)? | self.expr(el)?,
+            ExprKind::App(_, args) => match cx.typed.builtin(e.id)? {
+                Builtin::Pref => cx
+                    .local_of(args.first()?)
+                    .is_some_and(|p| self.ptrs.contains(&p)),
+                Builtin::Pset => {
+                    let t = self.expr(args.get(2)?)?;
+                    let p = cx.local_of(args.first()?)?;
+                    if t && !self.ptrs.contains(&p) {
+                        self.ptrs.push(p);
+                    }
+                    self.stored.push(p);
+                    self.copies.retain(|(_, q)| *q != p);
+                    t
+                }
+                Builtin::Math(m @ (Math::Sin | Math::Cos)) => {
+                    let x = args.first()?;
+                    if self.expr(x)? {
+                        return None;
+                    }
+                    let from = self.element(x).or_else(|| {
+                        let v = cx.local_of(x)?;
+                        self.copies.iter().find(|(w, _)| *w == v).map(|(_, p)| *p)
+                    });
+                    self.sites.push(Site {
+                        cos: m == Math::Cos,
+                        from,
+                    });
+                    true
+                }
+                Builtin::Math(m) if math_ir::inline(m) => return None,
+                _ => {
+                    let mut t = false;
+                    for a in args {
+                        t |= self.expr(a)?;
+                    }
+                    t
+                }
+            },
+            _ => false,
+        })
+    }
+}
