@@ -16,7 +16,7 @@
 //! body's private variables as the second does; the second writes them again before it
 //! reads them (they are written before they are read in every iteration).
 
-use super::simd::Lanes;
+use super::simd::{Lanes, Plan};
 use super::{FnCx, math_ir};
 use crate::builtin::{Builtin, Math};
 use crate::error::Result;
@@ -54,7 +54,7 @@ pub(super) struct Gather {
     /// The first pass, which computes the arguments only.
     pub(super) dry: bool,
     /// The call site the body has reached in this iteration.
-    site: usize,
+    pub(super) site: usize,
     /// The body's reductions: the first pass does not accumulate them.
     pub(super) reductions: Vec<usize>,
 }
@@ -93,13 +93,14 @@ impl FnCx<'_, '_> {
     /// `pairs`, in stretches of up to [`BATCH`] iterations, then continues in `done`.
     pub(super) fn gathered_loop(
         &mut self,
+        plan: &Plan,
         l: &mut Lanes,
-        pairs: Value,
+        (pairs, done): (Value, Block),
         body: &[Expr],
-        sites: &[Site],
         reductions: Vec<usize>,
-        done: Block,
+        site: u32,
     ) -> Result<()> {
+        let sites = &plan.gather;
         let region = REGION * sites.len() as i64;
         let slot = self.b.create_sized_stack_slot(StackSlotData::new(
             StackSlotKind::ExplicitSlot,
@@ -172,7 +173,15 @@ impl FnCx<'_, '_> {
         }
         self.take_invariants(l, &invariants, kept);
         self.b.def_var(l.counter, s);
-        self.b.ins().jump(wet, &[]);
+        // The second pass two vectors at a time (a second accumulator for each reduction:
+        // one chain of dependent adds bounded it), then the last vector, if any.
+        if let Some(g) = l.gather.as_mut() {
+            g.dry = false;
+        }
+        self.unrolled_loop(plan, l, end, body, site)?;
+        let i = self.b.use_var(l.counter);
+        let any = self.b.ins().icmp(IntCC::SignedLessThan, i, end);
+        self.b.ins().brif(any, wet, &[], next, &[]);
         self.gathering_pass(l, body, (wet, next), false, end)?;
         self.b.switch_to_block(next);
         self.b.seal_block(next);
@@ -198,7 +207,6 @@ impl FnCx<'_, '_> {
         self.b.switch_to_block(block);
         if let Some(g) = l.gather.as_mut() {
             g.dry = dry;
-            g.site = 0;
         }
         self.vbody(body, l)?;
         let i2 = self.vstep(l, 2);
@@ -285,7 +293,7 @@ impl FnCx<'_, '_> {
             self.b.ins().store(flags, x, addr, at);
             x
         } else {
-            self.b.ins().load(types::F64X2, flags, addr, at)
+            self.b.ins().load(types::F64X2, flags, addr, at + l.disp)
         })
     }
 }

@@ -54,6 +54,9 @@ enum Role {
 /// What [`FnCx::simd_plan`] found: the role of every variable the body assigns, and the
 /// variables it only reads.
 pub(super) struct Plan {
+    /// The `sin`/`cos` calls gathered for the wide kernels (see [`super::batch`]); none
+    /// when the body computes its math in the lanes.
+    pub(super) gather: Vec<Site>,
     /// `Type::Double` or `Type::Float`: what every lane holds.
     elem: Type,
     counter: usize,
@@ -62,9 +65,6 @@ pub(super) struct Plan {
     /// Run two vectors an iteration, with a second accumulator for each reduction: the body
     /// is cheap (no inline math), so a single accumulator's chain of adds would bound it.
     unroll: bool,
-    /// The `sin`/`cos` calls gathered for the wide kernels (see [`super::batch`]); none
-    /// when the body computes its math in the lanes.
-    gather: Vec<Site>,
 }
 
 /// State while lowering one vector iteration.
@@ -79,7 +79,7 @@ pub(super) struct Lanes {
     known: Vec<(usize, Value)>,
     /// Bytes from the counter's element to this vector's: the second vector of an
     /// unrolled iteration is addressed with a displacement, not a second index.
-    disp: i32,
+    pub(super) disp: i32,
     /// The gathering loop's state, in a body whose sines are gathered.
     pub(super) gather: Option<Gather>,
 }
@@ -272,7 +272,7 @@ impl FnCx<'_, '_> {
                 .filter(|(_, r)| *r != Role::Private)
                 .map(|(id, _)| *id)
                 .collect();
-            self.gathered_loop(&mut lanes, pairs, body, &plan.gather, reductions, vdone)?;
+            self.gathered_loop(plan, &mut lanes, (pairs, vdone), body, reductions, site)?;
         } else {
             let vloop = self.b.create_block();
             if plan.unroll {
@@ -333,6 +333,9 @@ impl FnCx<'_, '_> {
 
     /// One vector iteration of `body`, at the lanes' counter.
     pub(super) fn vbody(&mut self, body: &[Expr], l: &mut Lanes) -> Result<()> {
+        if let Some(g) = l.gather.as_mut() {
+            g.site = 0;
+        }
         for e in body {
             self.vexpr(e, l)?;
         }
@@ -348,10 +351,10 @@ impl FnCx<'_, '_> {
         next
     }
 
-    /// For a cheap body ([`Plan::unroll`]): runs two vectors of iterations at a time while
-    /// both fit in `nv`, each reduction accumulating the second vector's lanes apart, then
+    /// For a cheap body ([`Plan::unroll`], or a gathering loop's second pass): runs two
+    /// vectors of iterations at a time from the lanes' counter while both fit in `nv`, each reduction accumulating the second vector's lanes apart, then
     /// folds those accumulators into the first ones. The single-vector loop does the rest.
-    fn unrolled_loop(
+    pub(super) fn unrolled_loop(
         &mut self,
         plan: &Plan,
         l: &mut Lanes,
@@ -377,7 +380,8 @@ impl FnCx<'_, '_> {
             twins.push((id, role, twin));
         }
         let (uloop, utail) = (self.b.create_block(), self.b.create_block());
-        let any = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, quads, 0);
+        let i = self.b.use_var(l.counter);
+        let any = self.b.ins().icmp(IntCC::SignedLessThan, i, quads);
         self.b.ins().brif(any, uloop, &[], utail, &[]);
         self.b.switch_to_block(uloop);
         self.vbody(body, l)?;
