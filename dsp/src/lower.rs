@@ -43,7 +43,7 @@ use crate::error::{DspError, DspErrorKind, Result};
 use crate::infer::{Ref, Typed};
 use crate::runtime::FaultCode;
 use crate::runtime::abi::{self, CTX_DEPTH, CTX_MAX_DEPTH, CTX_SLOTS, CTX_SP, CTX_STACK_FLOOR};
-use crate::runtime::sincos::Kernel;
+use crate::runtime::sincos::Kernels;
 use crate::sexp::Span;
 use crate::syntax::{Expr, ExprKind, Lambda};
 use crate::types::Type;
@@ -84,10 +84,10 @@ pub struct Consts {
     pub frontend: TargetFrontendConfig,
     /// The target has fused multiply-adds (see [`crate::jit::Jit::has_fma`]).
     pub fma: bool,
-    /// The batch kernels for `sin` and `cos` (see [`crate::runtime::sincos`]), where the
-    /// CPU has wide vectors and fused multiply-adds: a loop in SIMD lanes gathers its sines
-    /// for them (see [`batch`]).
-    pub sincos: Option<(Kernel, Kernel)>,
+    /// The batch kernels for `sin`, `cos` and their fast variants (see
+    /// [`crate::runtime::sincos`]), where the CPU has wide vectors and fused multiply-adds:
+    /// a loop in SIMD lanes gathers its sines for them (see [`batch`]).
+    pub sincos: Option<Kernels>,
 }
 
 /// What lowering asks of the registry.

@@ -371,6 +371,15 @@ fn an_argument_read_after_its_array_was_stored_gets_the_stored_value() {
 }
 
 #[test]
+fn the_fast_variants_gathered_give_the_scalar_loops_bits() {
+    same_bits(
+        "(set! x (pref a i))
+         (set! s (+ s (sin_fast x)))
+         (pset! out i (cos_fast (+ (* 2.0 x){scalar})))",
+    );
+}
+
+#[test]
 fn a_sine_of_a_sine_is_computed_in_the_lanes_and_gives_the_scalar_loops_bits() {
     same_bits("(pset! out i (sin (+ (sin (pref a i)) 0.5{scalar})))");
 }
@@ -393,11 +402,15 @@ fn gathered_sines_leave_no_polynomial_in_the_lanes() {
     }
     let lanes = |body: &str| listing(&program("lanes", body), "lanes");
     // Gathered: the kernel is called, and no two-lane fused multiply-add is left.
-    let code = lanes("(set! x (pref a i)) (set! s (+ s (sin x))) (pset! out i (cos (* 2.0 x)))");
-    assert!(
-        !code.contains("fmadd213pd"),
-        "a polynomial in the lanes:\n{code}"
-    );
+    for f in ["sin", "sin_fast"] {
+        let code = lanes(&format!(
+            "(set! x (pref a i)) (set! s (+ s ({f} x))) (pset! out i (cos (* 2.0 x)))"
+        ));
+        assert!(
+            !code.contains("fmadd213pd"),
+            "{f}: a polynomial in the lanes:\n{code}"
+        );
+    }
     // A sine of a sine is not gathered: its polynomial runs in the lanes.
     let code = lanes("(pset! out i (sin (sin (pref a i))))");
     assert!(

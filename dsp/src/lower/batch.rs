@@ -38,7 +38,8 @@ const REGION: i64 = BATCH as i64 * 8;
 /// A gathered `sin` or `cos` call, in the order the body reaches them.
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub(super) struct Site {
-    cos: bool,
+    /// `sin`, `cos`, `sin_fast` or `cos_fast`.
+    math: Math,
     /// The array whose element at the counter is the argument, unchanged since the
     /// iteration began: the kernel reads it there, and the first pass has nothing to write.
     from: Option<usize>,
@@ -233,7 +234,7 @@ impl FnCx<'_, '_> {
         let Some(g) = l.gather.as_ref() else {
             return Ok(());
         };
-        let (sin, cos) = self
+        let kernels = self
             .consts
             .sincos
             .ok_or_else(|| super::internal("no sin kernel"))?;
@@ -260,7 +261,12 @@ impl FnCx<'_, '_> {
             };
             let o = self.b.ins().iadd(g.outs, first);
             let o = self.b.ins().iadd_imm_s(o, at);
-            let kernel: Kernel = if site.cos { cos } else { sin };
+            let kernel: Kernel = match site.math {
+                Math::Cos => kernels.cos,
+                Math::SinFast => kernels.sin_fast,
+                Math::CosFast => kernels.cos_fast,
+                _ => kernels.sin,
+            };
             let f = self.b.ins().iconst(types::I64, kernel as usize as i64);
             self.b.ins().call_indirect(sref, f, &[a, o, n]);
         }
@@ -389,7 +395,7 @@ impl Taint<'_, '_, '_> {
                     self.copies.retain(|(_, q)| *q != p);
                     t
                 }
-                Builtin::Math(m @ (Math::Sin | Math::Cos)) => {
+                Builtin::Math(m @ (Math::Sin | Math::Cos | Math::SinFast | Math::CosFast)) => {
                     let x = args.first()?;
                     if self.expr(x)? {
                         return None;
@@ -398,10 +404,7 @@ impl Taint<'_, '_, '_> {
                         let v = cx.local_of(x)?;
                         self.copies.iter().find(|(w, _)| *w == v).map(|(_, p)| *p)
                     });
-                    self.sites.push(Site {
-                        cos: m == Math::Cos,
-                        from,
-                    });
+                    self.sites.push(Site { math: m, from });
                     true
                 }
                 Builtin::Math(m) if math_ir::inline(m) => return None,

@@ -37,7 +37,8 @@ use crate::builtin::Math;
 use crate::runtime::math as rt;
 pub use crate::runtime::sincos::SIN_LIMIT;
 use crate::runtime::sincos::{
-    NEAR_MULTIPLE, PIO2_23, PIO2_HI, PIO2_MID, ROUND_EVEN, SIN_C0, SIN_HALF, TWO_OVER_PI,
+    NEAR_MULTIPLE, PIO2_23, PIO2_33, PIO2_HI, PIO2_MID, PIO2_TAIL, ROUND_EVEN, SIN_C0, SIN_FAST,
+    SIN_HALF, TWO_OVER_PI,
 };
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{
@@ -49,14 +50,6 @@ use cranelift_frontend::FunctionBuilder;
 
 /// 1.5 · 2^52: x + ROUND − ROUND rounds x to an integer, whose low bits x + ROUND holds.
 const ROUND: f64 = 6_755_399_441_055_744.0;
-/// π/2 in parts of 33, 33 and 53 bits (k · part exact for |k| < 2^20).
-const PIO2_33: [f64; 3] = [
-    1.570_796_326_734_125_6,
-    6.077_100_506_303_966e-11,
-    2.022_266_248_795_950_6e-21,
-];
-/// π/2 less its first part, rounded: the fast reduction's second step.
-const PIO2_TAIL: f64 = PIO2_33[1] + PIO2_33[2];
 /// Below this |x| the three-part reduction serves (without fused multiply-adds).
 const FAST_SIN_LIMIT: f64 = 262_144.0;
 /// (sin r / r − 1) / r², by powers of r², minimax on [-π/4, π/4] (relative error 2^-58).
@@ -76,15 +69,6 @@ const COS: [f64; 6] = [
     -2.755_731_435_524_804e-7,
     2.087_572_368_536_469_4e-9,
     -1.135_966_991_930_906_3e-11,
-];
-/// (sin r / r − 1) / r², by powers of r², minimax on |r| ≤ π/2 for the fast variants
-/// (relative error 2.4e-11).
-const SIN_FAST: [f64; 5] = [
-    -0.166_666_666_261_491_7,
-    0.008_333_331_108_583_327,
-    -0.000_198_408_682_073_103_28,
-    2.752_538_429_122_475e-6,
-    -2.388_890_691_382_672_2e-8,
 ];
 /// ln 2 in two parts, the first with 32 significant bits (k · LN2_HI exact for |k| < 2^21).
 const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);

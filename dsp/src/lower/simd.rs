@@ -607,7 +607,9 @@ impl FnCx<'_, '_> {
                         .iter()
                         .map(|a| self.vvalue(a, l))
                         .collect::<Result<Vec<_>>>()?;
-                    if let (Some(_), Math::Sin | Math::Cos, [x]) = (&l.gather, m, &vals[..]) {
+                    let gathered =
+                        matches!(m, Math::Sin | Math::Cos | Math::SinFast | Math::CosFast);
+                    if let (Some(_), true, [x]) = (&l.gather, gathered, &vals[..]) {
                         self.gathered(l, *x)?
                     } else if l.vty == types::F32X4 {
                         self.float_math(m, &vals)?

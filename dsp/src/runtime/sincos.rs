@@ -1,4 +1,4 @@
-//! `sin` and `cos` of many doubles at once, for a loop in SIMD lanes whose sines the
+//! `sin`, `cos`, `sin_fast` and `cos_fast` of many doubles at once, for a loop in SIMD lanes whose sines the
 //! compiler gathers (see `lower/batch.rs`): the operations of the inline `sin`/`cos` with
 //! fused multiply-adds (`lower::math_ir`), one for one in the same order, written in Rust
 //! and compiled for the widest vectors the CPU has (AVX-512, else AVX2), so each result
@@ -51,31 +51,68 @@ pub const SIN_HALF: [f64; 7] = [
     2.721_580_259_700_761_7e-15,
 ];
 
+/// π/2 in parts of 33, 33 and 53 bits (k · part exact for |k| < 2^20).
+pub const PIO2_33: [f64; 3] = [
+    1.570_796_326_734_125_6,
+    6.077_100_506_303_966e-11,
+    2.022_266_248_795_950_6e-21,
+];
+
+/// π/2 less its first part, rounded: the fast reduction's second step.
+pub const PIO2_TAIL: f64 = PIO2_33[1] + PIO2_33[2];
+
+/// (sin r / r − 1) / r², by powers of r², minimax on |r| ≤ π/2 for the fast variants
+/// (relative error 2.4e-11).
+pub const SIN_FAST: [f64; 5] = [
+    -0.166_666_666_261_491_7,
+    0.008_333_331_108_583_327,
+    -0.000_198_408_682_073_103_28,
+    2.752_538_429_122_475e-6,
+    -2.388_890_691_382_672_2e-8,
+];
+
 /// The arguments one call takes at most: a batch's scratch holds this many per site.
 pub const BATCH: usize = 64;
 
-/// A batch kernel: `n` (at most [`BATCH`]) results from `n` arguments, `sin` or `cos` by
-/// the function.
+/// A batch kernel: `n` (at most [`BATCH`]) results from `n` arguments.
 pub type Kernel = unsafe extern "C" fn(args: *const f64, out: *mut f64, n: i64);
 
-/// The kernels for `sin` and `cos` in the widest vectors this CPU has, or `None` where it
-/// has neither AVX-512 nor AVX2 with fused multiply-adds (the compiler then keeps the
-/// inline code).
-pub fn kernels() -> Option<(Kernel, Kernel)> {
+/// One kernel for each function gathered, for one vector width.
+#[derive(Clone, Copy)]
+pub struct Kernels {
+    pub sin: Kernel,
+    pub cos: Kernel,
+    pub sin_fast: Kernel,
+    pub cos_fast: Kernel,
+}
+
+/// The kernels in the widest vectors this CPU has, or `None` where it has neither
+/// AVX-512 nor AVX2 with fused multiply-adds (the compiler then keeps the inline code).
+pub fn kernels() -> Option<Kernels> {
     every_kernel().into_iter().next()
 }
 
-/// Every pair of kernels this CPU can run, widest first (each gives the same bits).
-pub(crate) fn every_kernel() -> Vec<(Kernel, Kernel)> {
-    let mut v: Vec<(Kernel, Kernel)> = Vec::new();
+/// Every set of kernels this CPU can run, widest first (each gives the same bits).
+pub(crate) fn every_kernel() -> Vec<Kernels> {
+    let mut v: Vec<Kernels> = Vec::new();
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::is_x86_feature_detected as has;
         if has!("fma") && has!("avx512f") && has!("avx512dq") && has!("avx512vl") {
-            v.push((sin_avx512, cos_avx512));
+            v.push(Kernels {
+                sin: sin_avx512,
+                cos: cos_avx512,
+                sin_fast: sin_fast_avx512,
+                cos_fast: cos_fast_avx512,
+            });
         }
         if has!("fma") && has!("avx2") {
-            v.push((sin_avx2, cos_avx2));
+            v.push(Kernels {
+                sin: sin_avx2,
+                cos: cos_avx2,
+                sin_fast: sin_fast_avx2,
+                cos_fast: cos_fast_avx2,
+            });
         }
     }
     v
@@ -186,6 +223,30 @@ fn careful(x: f64, cos: bool) -> f64 {
     }
 }
 
+/// `sin_fast` x or `cos_fast` x (the inline code's `sin_cos_fast`): the same half periods,
+/// π/2 in two parts, the short polynomial by Estrin's scheme, no branch.
+#[inline(always)]
+fn fast(x: f64, cos: bool) -> f64 {
+    let (t, m) = half_periods(x, cos);
+    let r = m.mul_add(-PIO2_33[0], x);
+    let r = m.mul_add(-PIO2_TAIL, r);
+    let z = r * r;
+    let t0 = z.mul_add(SIN_FAST[1], SIN_FAST[0]);
+    let t1 = z.mul_add(SIN_FAST[3], SIN_FAST[2]);
+    let z2 = z * z;
+    let u0 = z2.mul_add(t1, t0);
+    let p = (z2 * z2).mul_add(SIN_FAST[4], u0);
+    signed((r * z).mul_add(p, r), r, t, cos)
+}
+
+/// The fast variants over a batch.
+#[inline(always)]
+fn batch_fast(args: &[f64], out: &mut [f64], cos: bool) {
+    for (o, &x) in out.iter_mut().zip(args) {
+        *o = fast(x, cos);
+    }
+}
+
 /// The whole batch: the usual path over every argument (vectorised by the compiler: no
 /// branch, no call), then the few that need it again.
 #[inline(always)]
@@ -222,7 +283,7 @@ unsafe fn slices<'a>(args: *const f64, out: *mut f64, n: i64) -> (&'a [f64], &'a
 }
 
 macro_rules! kernel {
-    ($name:ident, $features:literal, $cos:literal) => {
+    ($name:ident, $batch:ident, $features:literal, $cos:literal) => {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = $features)]
         unsafe extern "C" fn $name(args: *const f64, out: *mut f64, n: i64) {
@@ -230,12 +291,26 @@ macro_rules! kernel {
             // n of results, apart; `kernels` gave this function only on a CPU with
             // these features.
             let (args, out) = unsafe { slices(args, out, n) };
-            batch(args, out, $cos);
+            $batch(args, out, $cos);
         }
     };
 }
 
-kernel!(sin_avx512, "avx512f,avx512dq,avx512vl,fma", false);
-kernel!(cos_avx512, "avx512f,avx512dq,avx512vl,fma", true);
-kernel!(sin_avx2, "avx2,fma", false);
-kernel!(cos_avx2, "avx2,fma", true);
+kernel!(sin_avx512, batch, "avx512f,avx512dq,avx512vl,fma", false);
+kernel!(cos_avx512, batch, "avx512f,avx512dq,avx512vl,fma", true);
+kernel!(
+    sin_fast_avx512,
+    batch_fast,
+    "avx512f,avx512dq,avx512vl,fma",
+    false
+);
+kernel!(
+    cos_fast_avx512,
+    batch_fast,
+    "avx512f,avx512dq,avx512vl,fma",
+    true
+);
+kernel!(sin_avx2, batch, "avx2,fma", false);
+kernel!(cos_avx2, batch, "avx2,fma", true);
+kernel!(sin_fast_avx2, batch_fast, "avx2,fma", false);
+kernel!(cos_fast_avx2, batch_fast, "avx2,fma", true);

@@ -448,9 +448,14 @@ fn the_batch_kernels_give_each_argument_the_inline_codes_bits() {
     xs.extend([SIN_LIMIT, 1e9, 1e12, 1e300, -0.0, 0.0]);
     let batch = crate::runtime::sincos::BATCH;
     let kernels = crate::runtime::sincos::every_kernel();
-    let each = kernels
-        .iter()
-        .flat_map(|&(sin, cos)| [("sin", sin), ("cos", cos)]);
+    let each = kernels.iter().flat_map(|k| {
+        [
+            ("sin", k.sin),
+            ("cos", k.cos),
+            ("sin_fast", k.sin_fast),
+            ("cos_fast", k.cos_fast),
+        ]
+    });
     for (name, kernel) in each {
         let inline = Compiled::with(name, 1, true);
         // Every length up to a whole batch, so each tail of the kernel's loop runs.
