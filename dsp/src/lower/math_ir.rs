@@ -3,7 +3,9 @@
 //! meets (see [`Libm`] for the few that go out of line).
 //!
 //! [`MathEmitter`] emits for one value type: `F64`, or `F64X2` for a loop in SIMD (see
-//! `lower/simd.rs`). Floats are computed in double and rounded once at the end, so a float
+//! `lower/simd.rs`; such a loop's `sin`, `cos` and fast variants usually go to the wide
+//! kernels of `runtime/sincos.rs` instead, the same operations in Rust, which also hold
+//! the constants shared with this module). Floats are computed in double and rounded once at the end, so a float
 //! result is the double result rounded (within one float ulp of the C library).
 //!
 //! - `sin` `cos`: m = the even (sin) or odd (cos) integer nearest x · 2/π, found by
