@@ -4,7 +4,7 @@ use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory as _, Parser, Subcommand};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
@@ -226,7 +226,7 @@ struct TestArgs {
 
 /// Runs the command line and returns the process's exit status.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(subcommand_first(std::env::args_os().collect()));
     if let Some(bytes) = cli.heap_limit {
         zonal_scheme::set_default_heap_limit(bytes);
     }
@@ -251,6 +251,38 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The command line with a subcommand that follows global options moved before them:
+/// `zonal --audio-heap 32M render f.xtm` is read as `zonal render --audio-heap 32M f.xtm`.
+/// (clap, which plays the files of a command line without a subcommand, would take
+/// `render` for a file once an option came first.) A file of that name in the current
+/// directory keeps the command line as it is.
+fn subcommand_first(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let cmd = Cli::command();
+    let globals: Vec<String> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+        .collect();
+    let mut i = 1;
+    while let Some(a) = args.get(i).and_then(|a| a.to_str()) {
+        if globals.iter().any(|g| g == a) {
+            i += 2;
+        } else if globals.iter().any(|g| a.starts_with(&format!("{g}="))) {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    let named = args.get(i).and_then(|a| a.to_str()).is_some_and(|a| {
+        cmd.get_subcommands().any(|c| c.get_name() == a) && !std::path::Path::new(a).exists()
+    });
+    if i > 1 && named {
+        let sub = args.remove(i);
+        args.insert(1, sub);
+    }
+    args
 }
 
 /// The process's exit status for the status a program asked for with `(exit n)`: its

@@ -326,6 +326,19 @@ fn the_dsp_heaps_are_sized_on_the_command_line() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("peak 0.250"), "{stderr}");
+    // The same with the option before the subcommand (and in its `=` form).
+    for opt in [&["--audio-heap", "32M"][..], &["--audio-heap=32M"]] {
+        let out = zonal()
+            .args(opt)
+            .args(["render", "--seconds", "0.1", "-o"])
+            .arg(&wav)
+            .arg(&dsp)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{opt:?}: {stderr}");
+        assert!(stderr.contains("peak 0.250"), "{opt:?}: {stderr}");
+    }
 }
 
 #[test]
