@@ -255,7 +255,7 @@ impl Dsp {
             call_conv: jit.call_conv(),
             frontend: jit.frontend(),
             fma: jit.has_fma(),
-            sincos: jit.has_fma().then(runtime::sincos::kernels).flatten(),
+            wide_math: jit.has_fma().then(runtime::wide_math::kernels).flatten(),
         };
         let strings = Zone::new(&arena, 4096, "call arguments")
             .map_err(|e| err(DspErrorKind::Alloc, e.to_string()))?;

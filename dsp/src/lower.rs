@@ -30,8 +30,8 @@
 //!   `FAST_TRIPS` (65536) and the stored pointers' ranges do not overlap the others': it
 //!   reuses the value of `p[i]` once loaded or stored, and does not poll for interrupts.
 //!   Where its iterations are independent apart from reductions it runs two at a time in
-//!   SIMD lanes first (see [`simd`]), its sines and cosines gathered for the wide kernels of
-//!   [`crate::runtime::sincos`] where the CPU has them (see [`batch`]).
+//!   SIMD lanes first (see [`simd`]), its `sin`, `cos`, `exp`, `log`, `tanh` calls gathered for the wide kernels of
+//!   [`crate::runtime::wide_math`] where the CPU has them (see [`batch`]).
 //! - Every loop back-edge tests the thread's interrupt flag (see
 //!   [`crate::registry::INTERRUPT_SLOT`]), so a runaway loop can be stopped.
 //! - By stage: [`builtins`] (arithmetic, memory access, math, printing), [`calls`],
@@ -43,7 +43,7 @@ use crate::error::{DspError, DspErrorKind, Result};
 use crate::infer::{Ref, Typed};
 use crate::runtime::FaultCode;
 use crate::runtime::abi::{self, CTX_DEPTH, CTX_MAX_DEPTH, CTX_SLOTS, CTX_SP, CTX_STACK_FLOOR};
-use crate::runtime::sincos::Kernels;
+use crate::runtime::wide_math::Kernels;
 use crate::sexp::Span;
 use crate::syntax::{Expr, ExprKind, Lambda};
 use crate::types::Type;
@@ -85,9 +85,9 @@ pub struct Consts {
     /// The target has fused multiply-adds (see [`crate::jit::Jit::has_fma`]).
     pub fma: bool,
     /// The batch kernels for `sin`, `cos` and their fast variants (see
-    /// [`crate::runtime::sincos`]), where the CPU has wide vectors and fused multiply-adds:
+    /// [`crate::runtime::wide_math`]), where the CPU has wide vectors and fused multiply-adds:
     /// a loop in SIMD lanes gathers its sines for them (see [`batch`]).
-    pub sincos: Option<Kernels>,
+    pub wide_math: Option<Kernels>,
 }
 
 /// What lowering asks of the registry.

@@ -1,9 +1,9 @@
 //! `dotimes` loops run two iterations at a time in SIMD lanes (see `lower/simd.rs`):
 //! reductions, private variables, the odd last iteration, math in lanes, and the memory
-//! checks, which stay on. Sines and cosines gathered for the CPU's wide kernels (see
-//! `lower/batch.rs`) give every element the scalar loop's bits: across stretches, with an
-//! odd last iteration, with arguments read from arrays, computed, or read after a store,
-//! and where one sine feeds another (not gathered).
+//! checks, which stay on. Sines, cosines, `exp`, `log` and `tanh` gathered for the CPU's
+//! wide kernels (see `lower/batch.rs`) give every element the scalar loop's bits: across
+//! stretches, with an odd last iteration, with arguments read from arrays, computed, or
+//! read after a store, and where one sine feeds another (not gathered).
 
 use zonal_dsp::{Dsp, DspConfig, DspValue, parse};
 
@@ -380,6 +380,16 @@ fn the_fast_variants_gathered_give_the_scalar_loops_bits() {
 }
 
 #[test]
+fn exp_log_and_tanh_gathered_give_the_scalar_loops_bits() {
+    // b's elements reach exp's overflow, log of 0 and NaN: their C-library paths.
+    same_bits(
+        "(set! s (+ s (tanh (pref a i))))
+         (pset! out i (+ (exp (* 0.001 (pref b i))) (log (+ (pref b i) 0.0{scalar}))))",
+    );
+    same_bits("(pset! out i (* (exp (pref a i)) (sin (+ (* 3.0 (pref a i)){scalar}))))");
+}
+
+#[test]
 fn a_sine_of_a_sine_is_computed_in_the_lanes_and_gives_the_scalar_loops_bits() {
     same_bits("(pset! out i (sin (+ (sin (pref a i)) 0.5{scalar})))");
 }
@@ -397,12 +407,12 @@ fn a_variable_set_under_a_condition_is_not_read_from_its_array() {
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn gathered_sines_leave_no_polynomial_in_the_lanes() {
-    if zonal_dsp::runtime::sincos::kernels().is_none() {
+    if zonal_dsp::runtime::wide_math::kernels().is_none() {
         return;
     }
     let lanes = |body: &str| listing(&program("lanes", body), "lanes");
     // Gathered: the kernel is called, and no two-lane fused multiply-add is left.
-    for f in ["sin", "sin_fast"] {
+    for f in ["sin", "sin_fast", "exp", "tanh"] {
         let code = lanes(&format!(
             "(set! x (pref a i)) (set! s (+ s ({f} x))) (pset! out i (cos (* 2.0 x)))"
         ));

@@ -1,27 +1,28 @@
-//! Sines gathered: a loop in SIMD lanes (see [`super::simd`]) whose `sin` and `cos` calls
-//! take arguments that do not depend on one another's results runs each stretch of up to
-//! [`BATCH`] iterations twice. A first pass computes only what the arguments need and
-//! writes them to a scratch area on the stack (it leaves out the body's stores and
-//! reductions); one call per call site hands them to the CPU's widest kernel
-//! ([`crate::runtime::sincos`], four or eight lanes an instruction where Cranelift has two);
-//! a second pass runs the body in full, reading each result from the scratch.
+//! Math gathered: a loop in SIMD lanes (see [`super::simd`]) whose `sin`, `cos`,
+//! `sin_fast`, `cos_fast`, `exp`, `log` and `tanh` calls take arguments that do not depend
+//! on one another's results runs each stretch of up to [`BATCH`] iterations twice. A first
+//! pass computes only what the arguments need and writes them to a scratch area on the
+//! stack (it leaves out the body's stores and reductions); one call per call site hands
+//! them to the CPU's widest kernel ([`crate::runtime::wide_math`], four or eight lanes an
+//! instruction where Cranelift has two); a second pass runs the body in full, reading each
+//! result from the scratch.
 //!
 //! The kernels give each argument the bits the inline code gives it, so the loop's output
 //! is the same with or without them, and the scalar loop that does a last odd iteration
 //! agrees with the lanes.
 //!
-//! A body qualifies ([`FnCx::batch_sites`]) when its only inline math is `sin` and `cos`,
-//! in at most [`MAX_SITES`] calls, and no call's argument depends on a result of one (through an expression,
-//! a variable, or an element stored earlier in the iteration). The first pass writes the
-//! body's private variables as the second does; the second writes them again before it
-//! reads them (they are written before they are read in every iteration).
+//! A body qualifies ([`FnCx::batch_sites`]) when its only inline math is among those, in
+//! at most [`MAX_SITES`] calls, and no call's argument depends on a result of one (through
+//! an expression, a variable, or an element stored earlier in the iteration). The first
+//! pass writes the body's private variables as the second does; the second writes them
+//! again before it reads them (they are written before they are read in every iteration).
 
 use super::simd::{Lanes, Plan};
 use super::{FnCx, math_ir};
 use crate::builtin::{Builtin, Math};
 use crate::error::Result;
 use crate::infer::Ref;
-use crate::runtime::sincos::{BATCH, Kernel};
+use crate::runtime::wide_math::{BATCH, Kernel};
 use crate::syntax::{Expr, ExprKind};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
@@ -29,7 +30,16 @@ use cranelift_codegen::ir::{
     Value, types,
 };
 
-/// The most `sin`/`cos` calls a gathered body may have (each takes 1 KiB of stack).
+/// True for the math the wide kernels compute: `sin`, `cos`, their fast variants, `exp`,
+/// `log` and `tanh`.
+pub(super) fn gathered(m: Math) -> bool {
+    matches!(
+        m,
+        Math::Sin | Math::Cos | Math::SinFast | Math::CosFast | Math::Exp | Math::Log | Math::Tanh
+    )
+}
+
+/// The most calls a gathered body may have (each takes 1 KiB of stack).
 pub(super) const MAX_SITES: usize = 4;
 
 /// Bytes of one site's arguments (or results) in the scratch.
@@ -38,7 +48,7 @@ const REGION: i64 = BATCH as i64 * 8;
 /// A gathered `sin` or `cos` call, in the order the body reaches them.
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub(super) struct Site {
-    /// `sin`, `cos`, `sin_fast` or `cos_fast`.
+    /// One of the functions [`gathered`] names.
     math: Math,
     /// The array whose element at the counter is the argument, unchanged since the
     /// iteration began: the kernel reads it there, and the first pass has nothing to write.
@@ -73,11 +83,11 @@ struct Taint<'c, 'a, 'b> {
 }
 
 impl FnCx<'_, '_> {
-    /// The number of `sin`/`cos` calls of `body` (a loop body in SIMD lanes of doubles) to
+    /// The calls of `body` (a loop body in SIMD lanes of doubles) to
     /// gather, or `None` when it does not qualify (see the module's comment) or the CPU has
     /// no kernels.
     pub(super) fn batch_sites(&self, body: &[Expr]) -> Option<Vec<Site>> {
-        self.consts.sincos?;
+        self.consts.wide_math?;
         let mut t = Taint {
             cx: self,
             vars: Vec::new(),
@@ -236,7 +246,7 @@ impl FnCx<'_, '_> {
         };
         let kernels = self
             .consts
-            .sincos
+            .wide_math
             .ok_or_else(|| super::internal("no sin kernel"))?;
         let mut sig = Signature::new(self.consts.call_conv);
         sig.params
@@ -265,6 +275,9 @@ impl FnCx<'_, '_> {
                 Math::Cos => kernels.cos,
                 Math::SinFast => kernels.sin_fast,
                 Math::CosFast => kernels.cos_fast,
+                Math::Exp => kernels.exp,
+                Math::Log => kernels.log,
+                Math::Tanh => kernels.tanh,
                 _ => kernels.sin,
             };
             let f = self.b.ins().iconst(types::I64, kernel as usize as i64);
@@ -395,7 +408,7 @@ impl Taint<'_, '_, '_> {
                     self.copies.retain(|(_, q)| *q != p);
                     t
                 }
-                Builtin::Math(m @ (Math::Sin | Math::Cos | Math::SinFast | Math::CosFast)) => {
+                Builtin::Math(m) if gathered(m) => {
                     let x = args.first()?;
                     if self.expr(x)? {
                         return None;

@@ -4,7 +4,7 @@
 //!
 //! [`MathEmitter`] emits for one value type: `F64`, or `F64X2` for a loop in SIMD (see
 //! `lower/simd.rs`; such a loop's `sin`, `cos` and fast variants usually go to the wide
-//! kernels of `runtime/sincos.rs` instead, the same operations in Rust, which also hold
+//! kernels of `runtime/wide_math.rs` instead, the same operations in Rust, which also hold
 //! the constants shared with this module). Floats are computed in double and rounded once at the end, so a float
 //! result is the double result rounded (within one float ulp of the C library).
 //!
@@ -37,10 +37,11 @@
 
 use crate::builtin::Math;
 use crate::runtime::math as rt;
-pub use crate::runtime::sincos::SIN_LIMIT;
-use crate::runtime::sincos::{
-    NEAR_MULTIPLE, PIO2_23, PIO2_33, PIO2_HI, PIO2_MID, PIO2_TAIL, ROUND_EVEN, SIN_C0, SIN_FAST,
-    SIN_HALF, TWO_OVER_PI,
+pub use crate::runtime::wide_math::SIN_LIMIT;
+use crate::runtime::wide_math::{
+    EXP, EXP_LIMIT, LN2_HI, LN2_LO, LOG, NEAR_MULTIPLE, PIO2_23, PIO2_33, PIO2_HI, PIO2_MID,
+    PIO2_TAIL, ROUND, ROUND_EVEN, SIN_C0, SIN_FAST, SIN_HALF, TANH, TANH_SMALL, TANH_TINY,
+    TWO_OVER_PI,
 };
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{
@@ -50,8 +51,6 @@ use cranelift_codegen::ir::{
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::FunctionBuilder;
 
-/// 1.5 · 2^52: x + ROUND − ROUND rounds x to an integer, whose low bits x + ROUND holds.
-const ROUND: f64 = 6_755_399_441_055_744.0;
 /// Below this |x| the three-part reduction serves (without fused multiply-adds).
 const FAST_SIN_LIMIT: f64 = 262_144.0;
 /// (sin r / r − 1) / r², by powers of r², minimax on [-π/4, π/4] (relative error 2^-58).
@@ -72,52 +71,6 @@ const COS: [f64; 6] = [
     2.087_572_368_536_469_4e-9,
     -1.135_966_991_930_906_3e-11,
 ];
-/// ln 2 in two parts, the first with 32 significant bits (k · LN2_HI exact for |k| < 2^21).
-const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);
-const LN2_LO: f64 = f64::from_bits(0x3DEA_39EF_3579_3C76);
-/// (e^r − 1 − r) / r², by powers of r, minimax on |r| ≤ ln2/2 (error 2^-62).
-const EXP: [f64; 11] = [
-    0.5,
-    0.166_666_666_666_666_7,
-    0.041_666_666_666_666_685,
-    0.008_333_333_333_326_141,
-    0.001_388_888_888_887_440_7,
-    0.000_198_412_698_748_018_24,
-    2.480_158_734_731_932e-5,
-    2.755_725_542_428_290_6e-6,
-    2.755_725_293_253_89e-7,
-    2.510_520_691_234_169_4e-8,
-    2.092_158_238_003_925e-9,
-];
-/// Above this |x| exp's result is not a normal double: out of line.
-const EXP_LIMIT: f64 = 708.0;
-/// (2 atanh s − 2s) / s³, by powers of s², minimax on s² ≤ (3 − 2√2)² (error 2^-59).
-const LOG: [f64; 7] = [
-    0.666_666_666_666_673_4,
-    0.399_999_999_994_146_76,
-    0.285_714_287_423_880_1,
-    0.222_221_985_731_577_1,
-    0.181_835_643_270_074_32,
-    0.153_140_505_394_624_7,
-    0.147_959_497_465_902_92,
-];
-/// (tanh x / x − 1) / x², by powers of x², minimax on |x| ≤ 0.55 (error 2^-60).
-const TANH: [f64; 11] = [
-    -0.333_333_333_333_333,
-    0.133_333_333_333_268_33,
-    -0.053_968_253_963_878_55,
-    0.021_869_488_389_101_577,
-    -0.008_863_232_652_765_09,
-    0.003_592_092_532_350_521,
-    -0.001_455_545_983_122_156_3,
-    0.000_588_457_046_095_786_8,
-    -0.000_233_412_723_089_707,
-    8.336_006_438_943_176e-5,
-    -1.952_102_623_347_852e-5,
-];
-const TANH_SMALL: f64 = 0.55;
-/// Below this |x|, tanh x rounds to x.
-const TANH_TINY: f64 = 1.0 / 268_435_456.0;
 /// 2^27 + 1: Dekker's splitting constant.
 const SPLIT: f64 = 134_217_729.0;
 

@@ -27,7 +27,7 @@
 //! scalar loop computes in double and rounds once, runs as two `F64X2` halves, each
 //! rounded back to floats, so every lane's bits are the scalar loop's.
 
-use super::batch::{Gather, Site};
+use super::batch::{self, Gather, Site};
 use super::math_ir::{self, MathEmitter};
 use super::{FnCx, internal};
 use crate::builtin::{Arith, Builtin, Compare, Math};
@@ -54,7 +54,7 @@ enum Role {
 /// What [`FnCx::simd_plan`] found: the role of every variable the body assigns, and the
 /// variables it only reads.
 pub(super) struct Plan {
-    /// The `sin`/`cos` calls gathered for the wide kernels (see [`super::batch`]); none
+    /// The math calls gathered for the wide kernels (see [`super::batch`]); none
     /// when the body computes its math in the lanes.
     pub(super) gather: Vec<Site>,
     /// `Type::Double` or `Type::Float`: what every lane holds.
@@ -607,9 +607,7 @@ impl FnCx<'_, '_> {
                         .iter()
                         .map(|a| self.vvalue(a, l))
                         .collect::<Result<Vec<_>>>()?;
-                    let gathered =
-                        matches!(m, Math::Sin | Math::Cos | Math::SinFast | Math::CosFast);
-                    if let (Some(_), true, [x]) = (&l.gather, gathered, &vals[..]) {
+                    if let (Some(_), true, [x]) = (&l.gather, batch::gathered(m), &vals[..]) {
                         self.gathered(l, *x)?
                     } else if l.vty == types::F32X4 {
                         self.float_math(m, &vals)?

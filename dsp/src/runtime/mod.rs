@@ -33,8 +33,8 @@ pub mod printf;
 pub mod reserve;
 pub mod scheduled;
 pub mod shadow;
-pub mod sincos;
 pub mod vars;
+pub mod wide_math;
 pub mod zone;
 
 #[cfg(test)]

@@ -438,7 +438,7 @@ fn fast_within_1e_10(fma: bool) {
 #[test]
 fn the_batch_kernels_give_each_argument_the_inline_codes_bits() {
     // The kernels mirror the code compiled with fused multiply-adds, the only one they
-    // stand in for.
+    // stand in for, every vector width this CPU has.
     let mut xs = args(-SIN_LIMIT, SIN_LIMIT, 1e-300, 20_000, 5);
     xs.extend(args(-7.0, 7.0, 1e-12, 20_000, 6));
     xs.extend(near_multiples_of_half_pi());
@@ -446,14 +446,39 @@ fn the_batch_kernels_give_each_argument_the_inline_codes_bits() {
     xs.extend(specials());
     xs.extend(HARD.iter().flat_map(|&(x, _, _)| [x, -x]));
     xs.extend([SIN_LIMIT, 1e9, 1e12, 1e300, -0.0, 0.0]);
-    let batch = crate::runtime::sincos::BATCH;
-    let kernels = crate::runtime::sincos::every_kernel();
+    // exp's and log's edges: around ±708, subnormals, the least normal, ±0.55 and 2^-28
+    // (tanh's switches), 20.
+    xs.extend(args(-750.0, 750.0, 1e-300, 20_000, 7));
+    xs.extend(args(0.0, 4.0, 1e-300, 20_000, 8));
+    xs.extend([
+        708.0,
+        -708.0,
+        708.000_000_000_000_1,
+        709.9,
+        -745.2,
+        f64::MIN_POSITIVE,
+        f64::MIN_POSITIVE / 3.0,
+        f64::MAX,
+        0.55,
+        -0.55,
+        0.549_999_999_999_999_9,
+        1.0 / 268_435_456.0,
+        20.0,
+        -20.000_000_1,
+        std::f64::consts::SQRT_2,
+        1.0,
+    ]);
+    let batch = crate::runtime::wide_math::BATCH;
+    let kernels = crate::runtime::wide_math::every_kernel();
     let each = kernels.iter().flat_map(|k| {
         [
             ("sin", k.sin),
             ("cos", k.cos),
             ("sin_fast", k.sin_fast),
             ("cos_fast", k.cos_fast),
+            ("exp", k.exp),
+            ("log", k.log),
+            ("tanh", k.tanh),
         ]
     });
     for (name, kernel) in each {
