@@ -3,7 +3,7 @@
 //! checks, which stay on. Sines, cosines, `exp`, `log` and `tanh` gathered for the CPU's
 //! wide kernels (see `lower/batch.rs`) give every element the scalar loop's bits: across
 //! stretches, with an odd last iteration, with arguments read from arrays, computed, or
-//! read after a store, and where one sine feeds another (not gathered).
+//! read after a store, and where one call feeds another (gathered a level at a time).
 
 use zonal_dsp::{Dsp, DspConfig, DspValue, parse};
 
@@ -390,8 +390,16 @@ fn exp_log_and_tanh_gathered_give_the_scalar_loops_bits() {
 }
 
 #[test]
-fn a_sine_of_a_sine_is_computed_in_the_lanes_and_gives_the_scalar_loops_bits() {
+fn calls_of_calls_are_gathered_a_level_at_a_time_and_give_the_scalar_loops_bits() {
     same_bits("(pset! out i (sin (+ (sin (pref a i)) 0.5{scalar})))");
+    // Three levels, through a variable and a store: exp, then tanh and sin of it, then
+    // cos of the element stored.
+    same_bits(
+        "(set! x (exp (* 0.01 (pref a i))))
+         (set! s (+ s (tanh (sin x))))
+         (pset! out i x)
+         (pset! out i (cos (+ (pref out i){scalar})))",
+    );
 }
 
 #[test]
@@ -421,8 +429,14 @@ fn gathered_sines_leave_no_polynomial_in_the_lanes() {
             "{f}: a polynomial in the lanes:\n{code}"
         );
     }
-    // A sine of a sine is not gathered: its polynomial runs in the lanes.
+    // A sine of a sine is gathered too, in two levels.
     let code = lanes("(pset! out i (sin (sin (pref a i))))");
+    assert!(
+        !code.contains("fmadd213pd"),
+        "a polynomial in the lanes:\n{code}"
+    );
+    // `tan` has no kernel: the body's math runs in the lanes.
+    let code = lanes("(pset! out i (+ (tan (pref a i)) (sin (pref a i))))");
     assert!(
         code.contains("fmadd213pd"),
         "no polynomial in the lanes:\n{code}"

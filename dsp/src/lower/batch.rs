@@ -53,6 +53,10 @@ pub(super) struct Site {
     /// The array whose element at the counter is the argument, unchanged since the
     /// iteration began: the kernel reads it there, and the first pass has nothing to write.
     from: Option<usize>,
+    /// 1 for a call whose argument depends on no gathered result; else one more than the
+    /// highest level of the calls it depends on. The kernels run a level at a time, each
+    /// level's arguments written by a pass of their own.
+    level: u32,
 }
 
 /// The state of a gathering loop while its body is lowered.
@@ -62,8 +66,10 @@ pub(super) struct Gather {
     /// site's arguments, then each site's results, at 8 bytes an iteration.
     args: Value,
     outs: Value,
-    /// The first pass, which computes the arguments only.
+    /// A first pass, which computes arguments only.
     pub(super) dry: bool,
+    /// The level (see [`Site::level`]) whose arguments the first pass computes.
+    phase: u32,
     /// The call site the body has reached in this iteration.
     pub(super) site: usize,
     /// The body's reductions: the first pass does not accumulate them.
@@ -73,8 +79,10 @@ pub(super) struct Gather {
 /// Which values of one iteration depend on a gathered result, in evaluation order.
 struct Taint<'c, 'a, 'b> {
     cx: &'c FnCx<'a, 'b>,
-    vars: Vec<usize>,
-    ptrs: Vec<usize>,
+    /// Variables, and arrays stored to, whose values depend on gathered results, with
+    /// their levels (see [`Taint::expr`]).
+    vars: Vec<(usize, u32)>,
+    ptrs: Vec<(usize, u32)>,
     /// Arrays stored to so far in the iteration.
     stored: Vec<usize>,
     /// Variables holding `(pref p i)` of an array not yet stored to, and the array.
@@ -136,7 +144,7 @@ impl FnCx<'_, '_> {
                 .ins()
                 .stack_store(types::I64, l.invariants[id], kept, 16 * k as i32);
         }
-        let [stretch, dry, called, wet, next] = [(); 5].map(|_| self.b.create_block());
+        let [stretch, wet, next] = [(); 3].map(|_| self.b.create_block());
         let any = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, pairs, 0);
         self.b.ins().brif(any, stretch, &[], done, &[]);
 
@@ -155,35 +163,47 @@ impl FnCx<'_, '_> {
             args: self.b.ins().iadd(args, before),
             outs: self.b.ins().iadd(outs, before),
             dry: true,
+            phase: 1,
             site: 0,
             reductions: reductions.clone(),
         });
-        // Nothing to write when every argument is an array's element.
-        if sites.iter().all(|x| x.from.is_some()) {
-            self.b.ins().jump(called, &[]);
-        } else {
-            self.b.ins().jump(dry, &[]);
-            self.gathering_pass(l, body, (dry, called), true, end)?;
+        let levels = sites.iter().map(|x| x.level).max().unwrap_or(1);
+        for phase in 1..=levels {
+            let (dry, called) = (self.b.create_block(), self.b.create_block());
+            if let Some(g) = l.gather.as_mut() {
+                g.phase = phase;
+            }
+            // Nothing to write when every argument is an array's element.
+            let direct = sites
+                .iter()
+                .filter(|x| x.level == phase)
+                .all(|x| x.from.is_some());
+            if direct {
+                self.b.ins().jump(called, &[]);
+            } else {
+                self.b.ins().jump(dry, &[]);
+                self.gathering_pass(l, body, (dry, called), true, end)?;
+            }
+            self.b.switch_to_block(called);
+            self.b.seal_block(called);
+            let at = 16 * invariants.len();
+            for (k, id) in reductions.iter().enumerate() {
+                let x = self.b.use_var(l.vars[id]);
+                self.b
+                    .ins()
+                    .stack_store(types::I64, x, kept, (at + 16 * k) as i32);
+            }
+            self.call_kernels(l, phase, s, end)?;
+            for (k, id) in reductions.iter().enumerate() {
+                let x = self
+                    .b
+                    .ins()
+                    .stack_load(types::I64, l.vty, kept, (at + 16 * k) as i32);
+                self.b.def_var(l.vars[id], x);
+            }
+            self.take_invariants(l, &invariants, kept);
+            self.b.def_var(l.counter, s);
         }
-        self.b.switch_to_block(called);
-        self.b.seal_block(called);
-        let at = 16 * invariants.len();
-        for (k, id) in reductions.iter().enumerate() {
-            let x = self.b.use_var(l.vars[id]);
-            self.b
-                .ins()
-                .stack_store(types::I64, x, kept, (at + 16 * k) as i32);
-        }
-        self.call_kernels(l, s, end)?;
-        for (k, id) in reductions.iter().enumerate() {
-            let x = self
-                .b
-                .ins()
-                .stack_load(types::I64, l.vty, kept, (at + 16 * k) as i32);
-            self.b.def_var(l.vars[id], x);
-        }
-        self.take_invariants(l, &invariants, kept);
-        self.b.def_var(l.counter, s);
         // The second pass two vectors at a time (a second accumulator for each reduction:
         // one chain of dependent adds bounded it), then the last vector, if any.
         if let Some(g) = l.gather.as_mut() {
@@ -238,9 +258,9 @@ impl FnCx<'_, '_> {
         }
     }
 
-    /// One call per site: the kernel of the `end - s` arguments from iteration `s` on,
-    /// in the scratch or in their array.
-    fn call_kernels(&mut self, l: &Lanes, s: Value, end: Value) -> Result<()> {
+    /// One call per site of level `phase`: the kernel of the `end - s` arguments from
+    /// iteration `s` on, in the scratch or in their array.
+    fn call_kernels(&mut self, l: &Lanes, phase: u32, s: Value, end: Value) -> Result<()> {
         let Some(g) = l.gather.as_ref() else {
             return Ok(());
         };
@@ -255,6 +275,9 @@ impl FnCx<'_, '_> {
         let n = self.b.ins().isub(end, s);
         let first = self.b.ins().imul_imm_s(s, 8);
         for (k, site) in g.sites.iter().enumerate() {
+            if site.level != phase {
+                continue;
+            }
             let at = REGION * k as i64;
             let a = match site.from {
                 Some(p) => {
@@ -286,9 +309,11 @@ impl FnCx<'_, '_> {
         Ok(())
     }
 
-    /// `sin` (or `cos`) of the lanes `x` in a gathering loop: the first pass writes `x`
-    /// to the scratch (unless the kernel reads it from its array) and gives it back
-    /// (nothing the first pass keeps uses it); the second reads the kernel's result.
+    /// The gathered call of the lanes `x` in a gathering loop. A first pass writes `x` to
+    /// the scratch if the call is of the pass's level (unless the kernel reads it from its
+    /// array) and gives it back, as it does for a call of a later level (nothing the pass
+    /// keeps uses it); for a call of an earlier level, and in the second pass, the
+    /// kernel's result is read.
     pub(super) fn gathered(&mut self, l: &mut Lanes, x: Value) -> Result<Value> {
         let i = self.b.use_var(l.counter);
         let Some(g) = l.gather.as_mut() else {
@@ -300,10 +325,11 @@ impl FnCx<'_, '_> {
             .get(k)
             .ok_or_else(|| super::internal("gathered call not planned"))?;
         g.site += 1;
-        if g.dry && site.from.is_some() {
+        let dry = g.dry && site.level >= g.phase;
+        if dry && (site.level > g.phase || site.from.is_some()) {
             return Ok(x);
         }
-        let (dry, base) = (g.dry, if g.dry { g.args } else { g.outs });
+        let base = if dry { g.args } else { g.outs };
         let off = self.b.ins().imul_imm_s(i, 8);
         let addr = self.b.ins().iadd(base, off);
         let at = (REGION * k as i64) as i32;
@@ -318,8 +344,8 @@ impl FnCx<'_, '_> {
 }
 
 impl Taint<'_, '_, '_> {
-    fn seq(&mut self, body: &[Expr]) -> Option<bool> {
-        let mut t = false;
+    fn seq(&mut self, body: &[Expr]) -> Option<u32> {
+        let mut t = 0;
         for x in body {
             t = self.expr(x)?;
         }
@@ -347,20 +373,26 @@ impl Taint<'_, '_, '_> {
         }
     }
 
-    fn mark(&mut self, id: usize, tainted: bool) {
-        if !tainted {
-            self.vars.retain(|v| *v != id);
-        } else if !self.vars.contains(&id) {
-            self.vars.push(id);
+    /// The level of variable or array `id` in `of`.
+    fn level(of: &[(usize, u32)], id: usize) -> u32 {
+        of.iter().find(|(v, _)| *v == id).map_or(0, |(_, l)| *l)
+    }
+
+    /// Gives variable `id` the level `l`.
+    fn mark(&mut self, id: usize, l: u32) {
+        self.vars.retain(|(v, _)| *v != id);
+        if l > 0 {
+            self.vars.push((id, l));
         }
     }
 
-    /// Whether `e`'s value depends on a gathered result, or `None` when the body does not
-    /// qualify.
-    fn expr(&mut self, e: &Expr) -> Option<bool> {
+    /// The level of `e`'s value: 0 when it depends on no gathered result, else one more
+    /// than... the highest level of the calls it depends on; `None` when the body does
+    /// not qualify.
+    fn expr(&mut self, e: &Expr) -> Option<u32> {
         let cx = self.cx;
         Some(match &e.kind {
-            ExprKind::Var(_) => cx.local_of(e).is_some_and(|id| self.vars.contains(&id)),
+            ExprKind::Var(_) => cx.local_of(e).map_or(0, |id| Self::level(&self.vars, id)),
             ExprKind::Let(binds, body) => {
                 let ids = cx.typed.let_vars.get(&e.id)?;
                 for ((_, x), id) in binds.iter().zip(ids) {
@@ -380,56 +412,61 @@ impl Taint<'_, '_, '_> {
                 t
             }
             ExprKind::If(c, th, None) => {
-                // (if c (set! x e)): x = c ? e : x, so x stays tainted if it was.
+                // (if c (set! x e)): x = c ? e : x, so x keeps its level if higher.
                 let ExprKind::Set(_, x) = &th.kind else {
                     return None;
                 };
-                let t = self.expr(c)? | self.expr(x)?;
+                let t = self.expr(c)?.max(self.expr(x)?);
                 if let Some(Ref::Local(id)) = cx.typed.refs.get(&th.id) {
                     self.copies.retain(|(v, _)| v != id);
-                    if t {
-                        self.mark(*id, true);
-                    }
+                    let l = t.max(Self::level(&self.vars, *id));
+                    self.mark(*id, l);
                 }
                 t
             }
-            ExprKind::If(c, th, Some(el)) => self.expr(c)? | self.expr(th)? | self.expr(el)?,
+            ExprKind::If(c, th, Some(el)) => self.expr(c)?.max(self.expr(th)?).max(self.expr(el)?),
             ExprKind::App(_, args) => match cx.typed.builtin(e.id)? {
                 Builtin::Pref => cx
                     .local_of(args.first()?)
-                    .is_some_and(|p| self.ptrs.contains(&p)),
+                    .map_or(0, |p| Self::level(&self.ptrs, p)),
                 Builtin::Pset => {
                     let t = self.expr(args.get(2)?)?;
                     let p = cx.local_of(args.first()?)?;
-                    if t && !self.ptrs.contains(&p) {
-                        self.ptrs.push(p);
-                    }
+                    let l = t.max(Self::level(&self.ptrs, p));
+                    self.ptrs.retain(|(q, _)| *q != p);
+                    self.ptrs.push((p, l));
                     self.stored.push(p);
                     self.copies.retain(|(_, q)| *q != p);
                     t
                 }
                 Builtin::Math(m) if gathered(m) => {
                     let x = args.first()?;
-                    if self.expr(x)? {
-                        return None;
-                    }
-                    let from = self.element(x).or_else(|| {
-                        let v = cx.local_of(x)?;
-                        self.copies.iter().find(|(w, _)| *w == v).map(|(_, p)| *p)
+                    let level = self.expr(x)? + 1;
+                    let from = if level > 1 {
+                        None
+                    } else {
+                        self.element(x).or_else(|| {
+                            let v = cx.local_of(x)?;
+                            self.copies.iter().find(|(w, _)| *w == v).map(|(_, p)| *p)
+                        })
+                    };
+                    self.sites.push(Site {
+                        math: m,
+                        from,
+                        level,
                     });
-                    self.sites.push(Site { math: m, from });
-                    true
+                    level
                 }
                 Builtin::Math(m) if math_ir::inline(m) => return None,
                 _ => {
-                    let mut t = false;
+                    let mut t = 0;
                     for a in args {
-                        t |= self.expr(a)?;
+                        t = t.max(self.expr(a)?);
                     }
                     t
                 }
             },
-            _ => false,
+            _ => 0,
         })
     }
 }
