@@ -1,4 +1,6 @@
-//! Math gathered: a loop in SIMD lanes (see [`super::simd`]) whose `sin`, `cos`,
+//! Math gathered: a loop in SIMD lanes (see [`super::simd`]; of doubles, or of floats,
+//! whose arguments go to the kernels as doubles and whose results come back rounded, as
+//! the inline code computes float math) whose `sin`, `cos`,
 //! `sin_fast`, `cos_fast`, `exp`, `log` and `tanh` calls take arguments that do not depend
 //! on one another's results runs each stretch of up to [`BATCH`] iterations twice. A first
 //! pass computes only what the arguments need and writes them to a scratch area on the
@@ -24,6 +26,7 @@ use crate::error::Result;
 use crate::infer::Ref;
 use crate::runtime::wide_math::{BATCH, Kernel};
 use crate::syntax::{Expr, ExprKind};
+use crate::types::Type;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
     AbiParam, Block, InstBuilder, MemFlagsData, Signature, StackSlot, StackSlotData, StackSlotKind,
@@ -79,6 +82,9 @@ pub(super) struct Gather {
 /// Which values of one iteration depend on a gathered result, in evaluation order.
 struct Taint<'c, 'a, 'b> {
     cx: &'c FnCx<'a, 'b>,
+    /// The loop computes on doubles (else floats, whose elements the kernels, which take
+    /// doubles, cannot read in place).
+    doubles: bool,
     /// Variables, and arrays stored to, whose values depend on gathered results, with
     /// their levels (see [`Taint::expr`]).
     vars: Vec<(usize, u32)>,
@@ -94,10 +100,11 @@ impl FnCx<'_, '_> {
     /// The calls of `body` (a loop body in SIMD lanes of doubles) to
     /// gather, or `None` when it does not qualify (see the module's comment) or the CPU has
     /// no kernels.
-    pub(super) fn batch_sites(&self, body: &[Expr]) -> Option<Vec<Site>> {
+    pub(super) fn batch_sites(&self, body: &[Expr], elem: &Type) -> Option<Vec<Site>> {
         self.consts.wide_math?;
         let mut t = Taint {
             cx: self,
+            doubles: *elem == Type::Double,
             vars: Vec::new(),
             ptrs: Vec::new(),
             stored: Vec::new(),
@@ -240,7 +247,8 @@ impl FnCx<'_, '_> {
             g.dry = dry;
         }
         self.vbody(body, l)?;
-        let i2 = self.vstep(l, 2);
+        let lanes = if l.vty == types::F32X4 { 4 } else { 2 };
+        let i2 = self.vstep(l, lanes);
         let more = self.b.ins().icmp(IntCC::SignedLessThan, i2, end);
         self.b.ins().brif(more, block, &[], after, &[]);
         self.b.seal_block(block);
@@ -332,13 +340,29 @@ impl FnCx<'_, '_> {
         let base = if dry { g.args } else { g.outs };
         let off = self.b.ins().imul_imm_s(i, 8);
         let addr = self.b.ins().iadd(base, off);
-        let at = (REGION * k as i64) as i32;
         let flags = MemFlagsData::trusted();
-        Ok(if dry {
-            self.b.ins().store(flags, x, addr, at);
-            x
-        } else {
-            self.b.ins().load(types::F64X2, flags, addr, at + l.disp)
+        // The scratch holds a double an iteration: a float vector's four lanes are two
+        // vectors of doubles there (the second vector of an unrolled iteration is `disp`
+        // bytes of floats on, twice that of doubles).
+        let float = l.vty == types::F32X4;
+        let at = (REGION * k as i64) as i32 + if float { 2 * l.disp } else { l.disp };
+        Ok(match (dry, float) {
+            (true, false) => {
+                self.b.ins().store(flags, x, addr, at);
+                x
+            }
+            (true, true) => {
+                let (lo, hi) = self.widen(x);
+                self.b.ins().store(flags, lo, addr, at);
+                self.b.ins().store(flags, hi, addr, at + 16);
+                x
+            }
+            (false, false) => self.b.ins().load(types::F64X2, flags, addr, at),
+            (false, true) => {
+                let lo = self.b.ins().load(types::F64X2, flags, addr, at);
+                let hi = self.b.ins().load(types::F64X2, flags, addr, at + 16);
+                self.narrow(lo, hi)
+            }
         })
     }
 }
@@ -358,6 +382,9 @@ impl Taint<'_, '_, '_> {
         let ExprKind::App(_, args) = &x.kind else {
             return None;
         };
+        if !self.doubles {
+            return None;
+        }
         if self.cx.typed.builtin(x.id)? != Builtin::Pref {
             return None;
         }

@@ -164,8 +164,8 @@ impl FnCx<'_, '_> {
                 scan.roles.push((a, Role::Private));
             }
         }
-        let gather = if scan.heavy && elem == Type::Double {
-            self.batch_sites(body).unwrap_or_default()
+        let gather = if scan.heavy {
+            self.batch_sites(body, &elem).unwrap_or_default()
         } else {
             Vec::new()
         };
@@ -634,28 +634,35 @@ impl FnCx<'_, '_> {
     /// Inline math over `F32X4` lanes, as the scalar loop computes it: each half widened
     /// to `F64X2`, computed there, and rounded back to floats.
     fn float_math(&mut self, m: Math, vals: &[Value]) -> Result<Value> {
-        let bytes = |f: &dyn Fn(u8) -> u8| -> Vec<u8> { (0..16).map(f).collect() };
-        // lanes 2 and 3 moved down to 0 and 1
-        let high = bytes(&|i| 8 + i % 8);
-        // lanes 0 and 1 of the first operand, then lanes 0 and 1 of the second
-        let join = bytes(&|i| if i < 8 { i } else { 8 + i });
-        let mut halves = Vec::new();
-        for upper in [false, true] {
-            let wide = vals
-                .iter()
-                .map(|&v| {
-                    let v = if upper {
-                        self.shuffle_bytes(v, v, &high)
-                    } else {
-                        v
-                    };
-                    self.b.ins().fvpromote_low(v)
-                })
-                .collect::<Vec<_>>();
-            let r = self.f64x2_math(m, &wide)?;
-            halves.push(self.b.ins().fvdemote(r));
+        let mut halves = [Vec::new(), Vec::new()];
+        for &v in vals {
+            let (lo, hi) = self.widen(v);
+            halves[0].push(lo);
+            halves[1].push(hi);
         }
-        Ok(self.shuffle_bytes(halves[0], halves[1], &join))
+        let lo = self.f64x2_math(m, &halves[0])?;
+        let hi = self.f64x2_math(m, &halves[1])?;
+        Ok(self.narrow(lo, hi))
+    }
+
+    /// The `F32X4` lanes `v` as two `F64X2`: lanes 0 and 1, then lanes 2 and 3.
+    pub(super) fn widen(&mut self, v: Value) -> (Value, Value) {
+        // lanes 2 and 3 moved down to 0 and 1
+        let high: Vec<u8> = (0..16).map(|i| 8 + i % 8).collect();
+        let up = self.shuffle_bytes(v, v, &high);
+        (
+            self.b.ins().fvpromote_low(v),
+            self.b.ins().fvpromote_low(up),
+        )
+    }
+
+    /// Two `F64X2` rounded to floats, as the `F32X4` of their four lanes in order.
+    pub(super) fn narrow(&mut self, lo: Value, hi: Value) -> Value {
+        // lanes 0 and 1 of the first operand, then lanes 0 and 1 of the second
+        let join: Vec<u8> = (0..16).map(|i| if i < 8 { i } else { 8 + i }).collect();
+        let lo = self.b.ins().fvdemote(lo);
+        let hi = self.b.ins().fvdemote(hi);
+        self.shuffle_bytes(lo, hi, &join)
     }
 
     /// The bytes `mask` picks from `a` (0–15) and `b` (16–31), both `F32X4`.
