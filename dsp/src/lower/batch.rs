@@ -1,23 +1,24 @@
-//! Math gathered: a loop in SIMD lanes (see [`super::simd`]; of doubles, or of floats,
-//! whose arguments go to the kernels as doubles and whose results come back rounded, as
-//! the inline code computes float math) whose `sin`, `cos`,
-//! `sin_fast`, `cos_fast`, `exp`, `log` and `tanh` calls take arguments that do not depend
-//! on one another's results runs each stretch of up to [`BATCH`] iterations twice. A first
-//! pass computes only what the arguments need and writes them to a scratch area on the
-//! stack (it leaves out the body's stores and reductions); one call per call site hands
-//! them to the CPU's widest kernel ([`crate::runtime::wide_math`], four or eight lanes an
-//! instruction where Cranelift has two); a second pass runs the body in full, reading each
-//! result from the scratch.
+//! Math gathered: a loop in SIMD lanes (see [`super::simd`]) whose `sin`, `cos`,
+//! `sin_fast`, `cos_fast`, `exp`, `log` and `tanh` calls go to the CPU's widest kernels
+//! ([`crate::runtime::wide_math`], four or eight lanes an instruction where Cranelift has
+//! two). Each stretch of up to [`BATCH`] iterations runs in passes: a first pass computes
+//! only what the calls' arguments need and writes them to a scratch area on the stack (it
+//! leaves out the body's stores and reductions); one kernel call per call site takes them;
+//! a last pass runs the body in full, reading each result from the scratch. A call whose
+//! argument depends on another's result (through an expression, a variable, or an element
+//! stored earlier in the iteration) has a higher level ([`Site::level`]): each level gets
+//! a first pass and kernel calls of its own, after the levels below it. An argument that
+//! is an array's element at the counter needs no first pass: the kernel reads the array.
 //!
-//! The kernels give each argument the bits the inline code gives it, so the loop's output
-//! is the same with or without them, and the scalar loop that does a last odd iteration
-//! agrees with the lanes.
+//! A loop of floats sends its arguments to the kernels as doubles and rounds their results
+//! back, as the inline code computes float math. The kernels give each argument the bits
+//! the inline code gives it, so the loop's output is the same with or without them, and
+//! the scalar loop that does the last few iterations agrees with the lanes.
 //!
 //! A body qualifies ([`FnCx::batch_sites`]) when its only inline math is among those, in
-//! at most [`MAX_SITES`] calls, and no call's argument depends on a result of one (through
-//! an expression, a variable, or an element stored earlier in the iteration). The first
-//! pass writes the body's private variables as the second does; the second writes them
-//! again before it reads them (they are written before they are read in every iteration).
+//! at most [`MAX_SITES`] calls. A first pass writes the body's private variables as the
+//! last does; the last writes them again before it reads them (they are written before
+//! they are read in every iteration).
 
 use super::simd::{Lanes, Plan};
 use super::{FnCx, math_ir};
@@ -48,7 +49,7 @@ pub(super) const MAX_SITES: usize = 4;
 /// Bytes of one site's arguments (or results) in the scratch.
 const REGION: i64 = BATCH as i64 * 8;
 
-/// A gathered `sin` or `cos` call, in the order the body reaches them.
+/// A gathered call, in the order the body reaches them.
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub(super) struct Site {
     /// One of the functions [`gathered`] names.
@@ -97,9 +98,8 @@ struct Taint<'c, 'a, 'b> {
 }
 
 impl FnCx<'_, '_> {
-    /// The calls of `body` (a loop body in SIMD lanes of doubles) to
-    /// gather, or `None` when it does not qualify (see the module's comment) or the CPU has
-    /// no kernels.
+    /// The calls of `body` (a loop body in SIMD lanes of `elem`) to gather, or `None` when
+    /// it does not qualify (see the module's comment) or the CPU has no kernels.
     pub(super) fn batch_sites(&self, body: &[Expr], elem: &Type) -> Option<Vec<Site>> {
         self.consts.wide_math?;
         let mut t = Taint {
@@ -115,7 +115,7 @@ impl FnCx<'_, '_> {
         (1..=MAX_SITES).contains(&t.sites.len()).then_some(t.sites)
     }
 
-    /// Runs `body` (its plan gathering `sites`) a vector of iterations at a time up to
+    /// Runs `body` (its plan gathering calls) a vector of iterations at a time up to
     /// `pairs`, in stretches of up to [`BATCH`] iterations, then continues in `done`.
     pub(super) fn gathered_loop(
         &mut self,
@@ -211,7 +211,7 @@ impl FnCx<'_, '_> {
             self.take_invariants(l, &invariants, kept);
             self.b.def_var(l.counter, s);
         }
-        // The second pass two vectors at a time (a second accumulator for each reduction:
+        // The last pass two vectors at a time (a second accumulator for each reduction:
         // one chain of dependent adds bounded it), then the last vector, if any.
         if let Some(g) = l.gather.as_mut() {
             g.dry = false;
@@ -233,7 +233,7 @@ impl FnCx<'_, '_> {
 
     /// One pass over a stretch, in `blocks.0` (entered with the lanes' counter at the
     /// stretch's first iteration), up to `end`, then on to `blocks.1`: the first pass
-    /// (`dry`) or the second.
+    /// (`dry`) or the last.
     fn gathering_pass(
         &mut self,
         l: &mut Lanes,
@@ -320,7 +320,7 @@ impl FnCx<'_, '_> {
     /// The gathered call of the lanes `x` in a gathering loop. A first pass writes `x` to
     /// the scratch if the call is of the pass's level (unless the kernel reads it from its
     /// array) and gives it back, as it does for a call of a later level (nothing the pass
-    /// keeps uses it); for a call of an earlier level, and in the second pass, the
+    /// keeps uses it); for a call of an earlier level, and in the last pass, the
     /// kernel's result is read.
     pub(super) fn gathered(&mut self, l: &mut Lanes, x: Value) -> Result<Value> {
         let i = self.b.use_var(l.counter);
