@@ -136,14 +136,16 @@ impl FnCx<'_, '_> {
         let start = self.b.declare_var(types::I64);
         let zero = self.b.ins().iconst(types::I64, 0);
         self.b.def_var(start, zero);
-        // The vector invariants and the accumulators cross the kernel calls in this slot,
-        // put there and taken back by hand: left to the register allocator, they were
-        // stored and reloaded in every iteration of the passes.
+        // The vector invariants, the arrays' addresses and the accumulators cross the
+        // kernel calls in this slot, put there and taken back by hand: left to the register
+        // allocator, they were stored and reloaded in every iteration of the passes.
         let mut invariants: Vec<usize> = l.invariants.keys().copied().collect();
         invariants.sort_unstable();
+        let mut bases: Vec<usize> = l.bases.keys().copied().collect();
+        bases.sort_unstable();
         let kept = self.b.create_sized_stack_slot(StackSlotData::new(
             StackSlotKind::ExplicitSlot,
-            16 * (invariants.len() + reductions.len()).max(1) as u32,
+            16 * (invariants.len() + bases.len() + reductions.len()).max(1) as u32,
             4,
         ));
         for (k, id) in invariants.iter().enumerate() {
@@ -151,12 +153,20 @@ impl FnCx<'_, '_> {
                 .ins()
                 .stack_store(types::I64, l.invariants[id], kept, 16 * k as i32);
         }
+        let at_bases = 16 * invariants.len();
+        for (k, id) in bases.iter().enumerate() {
+            self.b
+                .ins()
+                .stack_store(types::I64, l.bases[id], kept, (at_bases + 16 * k) as i32);
+        }
+        let kept_ids = (invariants, bases);
+        let invariants = &kept_ids.0;
         let [stretch, wet, next] = [(); 3].map(|_| self.b.create_block());
         let any = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, pairs, 0);
         self.b.ins().brif(any, stretch, &[], done, &[]);
 
         self.b.switch_to_block(stretch);
-        self.take_invariants(l, &invariants, kept);
+        self.take_invariants(l, &kept_ids, kept);
         let s = self.b.use_var(start);
         let limit = self.b.ins().iadd_imm_s(s, BATCH as i64);
         let short = self.b.ins().icmp(IntCC::SignedLessThan, limit, pairs);
@@ -193,7 +203,7 @@ impl FnCx<'_, '_> {
             }
             self.b.switch_to_block(called);
             self.b.seal_block(called);
-            let at = 16 * invariants.len();
+            let at = 16 * (invariants.len() + kept_ids.1.len());
             for (k, id) in reductions.iter().enumerate() {
                 let x = self.b.use_var(l.vars[id]);
                 self.b
@@ -208,7 +218,7 @@ impl FnCx<'_, '_> {
                     .stack_load(types::I64, l.vty, kept, (at + 16 * k) as i32);
                 self.b.def_var(l.vars[id], x);
             }
-            self.take_invariants(l, &invariants, kept);
+            self.take_invariants(l, &kept_ids, kept);
             self.b.def_var(l.counter, s);
         }
         // The last pass two vectors at a time (a second accumulator for each reduction:
@@ -255,14 +265,28 @@ impl FnCx<'_, '_> {
         Ok(())
     }
 
-    /// The vector invariants again from `kept`, where [`FnCx::gathered_loop`] put them.
-    fn take_invariants(&mut self, l: &mut Lanes, ids: &[usize], kept: StackSlot) {
-        for (k, id) in ids.iter().enumerate() {
+    /// The vector invariants and the arrays' addresses again from `kept`, where
+    /// [`FnCx::gathered_loop`] put them.
+    fn take_invariants(
+        &mut self,
+        l: &mut Lanes,
+        (invariants, bases): &(Vec<usize>, Vec<usize>),
+        kept: StackSlot,
+    ) {
+        for (k, id) in invariants.iter().enumerate() {
             let x = self
                 .b
                 .ins()
                 .stack_load(types::I64, l.vty, kept, 16 * k as i32);
             l.invariants.insert(*id, x);
+        }
+        let at = 16 * invariants.len();
+        for (k, id) in bases.iter().enumerate() {
+            let x = self
+                .b
+                .ins()
+                .stack_load(types::I64, types::I64, kept, (at + 16 * k) as i32);
+            l.bases.insert(*id, x);
         }
     }
 
