@@ -1,9 +1,10 @@
 //! `dotimes` loops run two iterations at a time in SIMD lanes (see `lower/simd.rs`):
 //! reductions, private variables, the odd last iteration, math in lanes, and the memory
-//! checks, which stay on. Sines, cosines, `exp`, `log` and `tanh` gathered for the CPU's
-//! wide kernels (see `lower/batch.rs`) give every element the scalar loop's bits: across
-//! stretches, with an odd last iteration, with arguments read from arrays, computed, or
-//! read after a store, and where one call feeds another (gathered a level at a time).
+//! checks, which stay on. Sines, cosines, `tan`, `exp`, `log` and `tanh` gathered for the
+//! CPU's wide kernels (see `lower/batch.rs`) give every element the scalar loop's bits:
+//! across stretches, with an odd last iteration, with arguments read from arrays,
+//! computed, or read after a store, and where one call feeds another (gathered a level at
+//! a time).
 
 use zonal_dsp::{Dsp, DspConfig, DspValue, parse};
 
@@ -417,13 +418,15 @@ fn the_fast_variants_gathered_give_the_scalar_loops_bits() {
 }
 
 #[test]
-fn exp_log_and_tanh_gathered_give_the_scalar_loops_bits() {
+fn tan_exp_log_and_tanh_gathered_give_the_scalar_loops_bits() {
     // b's elements reach exp's overflow, log of 0 and NaN: their C-library paths.
     same_bits(
         "(set! s (+ s (tanh (pref a i))))
          (pset! out i (+ (exp (* 0.001 (pref b i))) (log (+ (pref b i) 0.0{scalar}))))",
     );
     same_bits("(pset! out i (* (exp (pref a i)) (sin (+ (* 3.0 (pref a i)){scalar}))))");
+    // tan near its poles and of b's multiples of π/2.
+    same_bits("(pset! out i (+ (tan (pref b i)) (tan (+ (pref a i) 0.0{scalar}))))");
 }
 
 #[test]
@@ -478,8 +481,8 @@ fn gathered_sines_leave_no_polynomial_in_the_lanes() {
         !code.contains("fmadd213pd"),
         "a polynomial in the float lanes:\n{code}"
     );
-    // `tan` has no kernel: the body's math runs in the lanes.
-    let code = lanes("(pset! out i (+ (tan (pref a i)) (sin (pref a i))))");
+    // `fmod` has no kernel: the body's math runs in the lanes.
+    let code = lanes("(pset! out i (+ (fmod (pref a i) 3.0) (sin (pref a i))))");
     assert!(
         code.contains("fmadd213pd"),
         "no polynomial in the lanes:\n{code}"

@@ -1,5 +1,5 @@
 //! Math gathered: a loop in SIMD lanes (see [`super::simd`]) whose `sin`, `cos`,
-//! `sin_fast`, `cos_fast`, `exp`, `log` and `tanh` calls go to the CPU's widest kernels
+//! `sin_fast`, `cos_fast`, `tan`, `exp`, `log` and `tanh` calls go to the CPU's widest kernels
 //! ([`crate::runtime::wide_math`], four or eight lanes an instruction where Cranelift has
 //! two). Each stretch of up to [`BATCH`] iterations runs in passes: a first pass computes
 //! only what the calls' arguments need and writes them to a scratch area on the stack (it
@@ -34,12 +34,19 @@ use cranelift_codegen::ir::{
     Value, types,
 };
 
-/// True for the math the wide kernels compute: `sin`, `cos`, their fast variants, `exp`,
-/// `log` and `tanh`.
+/// True for the math the wide kernels compute: `sin`, `cos`, their fast variants, `tan`,
+/// `exp`, `log` and `tanh`.
 pub(super) fn gathered(m: Math) -> bool {
     matches!(
         m,
-        Math::Sin | Math::Cos | Math::SinFast | Math::CosFast | Math::Exp | Math::Log | Math::Tanh
+        Math::Sin
+            | Math::Cos
+            | Math::SinFast
+            | Math::CosFast
+            | Math::Tan
+            | Math::Exp
+            | Math::Log
+            | Math::Tanh
     )
 }
 
@@ -330,6 +337,7 @@ impl FnCx<'_, '_> {
                 Math::Cos => kernels.cos,
                 Math::SinFast => kernels.sin_fast,
                 Math::CosFast => kernels.cos_fast,
+                Math::Tan => kernels.tan,
                 Math::Exp => kernels.exp,
                 Math::Log => kernels.log,
                 Math::Tanh => kernels.tanh,

@@ -39,8 +39,8 @@ use crate::builtin::Math;
 use crate::runtime::math as rt;
 pub use crate::runtime::wide_math::SIN_LIMIT;
 use crate::runtime::wide_math::{
-    EXP, EXP_LIMIT, LN2_HI, LN2_LO, LOG, NEAR_MULTIPLE, PIO2_23, PIO2_33, PIO2_HI, PIO2_MID,
-    PIO2_TAIL, ROUND, ROUND_EVEN, SIN_C0, SIN_FAST, SIN_HALF, TANH, TANH_SMALL, TANH_TINY,
+    COS, EXP, EXP_LIMIT, LN2_HI, LN2_LO, LOG, NEAR_MULTIPLE, PIO2_23, PIO2_33, PIO2_HI, PIO2_MID,
+    PIO2_TAIL, ROUND, ROUND_EVEN, SIN, SIN_C0, SIN_FAST, SIN_HALF, TANH, TANH_SMALL, TANH_TINY,
     TWO_OVER_PI,
 };
 use cranelift_codegen::ir::condcodes::FloatCC;
@@ -53,24 +53,6 @@ use cranelift_frontend::FunctionBuilder;
 
 /// Below this |x| the three-part reduction serves (without fused multiply-adds).
 const FAST_SIN_LIMIT: f64 = 262_144.0;
-/// (sin r / r − 1) / r², by powers of r², minimax on [-π/4, π/4] (relative error 2^-58).
-const SIN: [f64; 6] = [
-    -0.166_666_666_666_666_32,
-    0.008_333_333_333_322_425,
-    -0.000_198_412_698_298_169_66,
-    2.755_731_369_523_182_5e-6,
-    -2.505_075_865_405_809_2e-8,
-    1.589_682_797_204_629_6e-10,
-];
-/// (cos r − 1 + r²/2) / r⁴, by powers of r² (relative error 2^-64).
-const COS: [f64; 6] = [
-    0.041_666_666_666_666_6,
-    -0.001_388_888_888_887_413_8,
-    2.480_158_728_949_184_7e-5,
-    -2.755_731_435_524_804e-7,
-    2.087_572_368_536_469_4e-9,
-    -1.135_966_991_930_906_3e-11,
-];
 /// 2^27 + 1: Dekker's splitting constant.
 const SPLIT: f64 = 134_217_729.0;
 

@@ -1,5 +1,6 @@
 //! Math on many doubles at once, for a loop in SIMD lanes whose calls the compiler gathers
-//! (see `lower/batch.rs`): `sin`, `cos`, `sin_fast`, `cos_fast`, `exp`, `log` and `tanh`
+//! (see `lower/batch.rs`): `sin`, `cos`, `sin_fast`, `cos_fast`, `tan`, `exp`, `log` and
+//! `tanh`
 //! as the inline code computes them with fused multiply-adds (`lower::math_ir`), operation
 //! for operation in the same order, written in Rust and compiled for the widest vectors the
 //! CPU has (AVX-512, else AVX2), so each result has the bits the inline code gives that
@@ -7,14 +8,14 @@
 //! instruction.
 //!
 //! A pass computes every argument on the usual path, with no branch, and notes the
-//! arguments it does not serve (for `sin` and `cos`: near a multiple of π/2, |x| ≥ 2^30,
+//! arguments it does not serve (for `sin`, `cos` and `tan`: near a multiple of π/2, |x| ≥ 2^30,
 //! not finite; for `exp`: |x| > 708; for `log`: below the least normal, infinite, not a
 //! number); those are done again one at a time the way the inline code's cold blocks do
 //! them (seven parts of π/2, or the C library).
 //!
 //! The constants are the inline code's: it takes them from here.
 
-use super::math::{zonal_cos, zonal_exp, zonal_log, zonal_sin};
+use super::math::{zonal_cos, zonal_exp, zonal_log, zonal_sin, zonal_tan};
 
 /// 2/π rounded.
 pub const TWO_OVER_PI: f64 = std::f64::consts::FRAC_2_PI;
@@ -130,6 +131,26 @@ pub const TANH_SMALL: f64 = 0.55;
 /// Below this |x|, tanh x rounds to x.
 pub const TANH_TINY: f64 = 1.0 / 268_435_456.0;
 
+/// (sin r / r − 1) / r², by powers of r², minimax on [-π/4, π/4] (relative error 2^-58).
+pub const SIN: [f64; 6] = [
+    -0.166_666_666_666_666_32,
+    0.008_333_333_333_322_425,
+    -0.000_198_412_698_298_169_66,
+    2.755_731_369_523_182_5e-6,
+    -2.505_075_865_405_809_2e-8,
+    1.589_682_797_204_629_6e-10,
+];
+
+/// (cos r − 1 + r²/2) / r⁴, by powers of r² (relative error 2^-64).
+pub const COS: [f64; 6] = [
+    0.041_666_666_666_666_6,
+    -0.001_388_888_888_887_413_8,
+    2.480_158_728_949_184_7e-5,
+    -2.755_731_435_524_804e-7,
+    2.087_572_368_536_469_4e-9,
+    -1.135_966_991_930_906_3e-11,
+];
+
 /// The arguments one call takes at most: a batch's scratch holds this many per site.
 pub const BATCH: usize = 64;
 
@@ -143,6 +164,7 @@ pub struct Kernels {
     pub cos: Kernel,
     pub sin_fast: Kernel,
     pub cos_fast: Kernel,
+    pub tan: Kernel,
     pub exp: Kernel,
     pub log: Kernel,
     pub tanh: Kernel,
@@ -384,6 +406,52 @@ fn tanh(x: f64) -> f64 {
     if ax >= TANH_TINY { v } else { x }
 }
 
+/// tan x from t = x · 2/π + ROUND (whose last bit is the parity of k, the nearest
+/// integer) and r = x − kπ/2 = hi + lo (the inline code's `tan` after its reduction):
+/// the quotient of sine and cosine polynomials, negated and inverted in odd quadrants.
+#[inline(always)]
+fn tan_of(x: f64, t: f64, hi: f64, lo: f64) -> f64 {
+    let z = hi * hi;
+    let sin = hi + (hi * z).mul_add(estrin(z, &SIN), lo);
+    let half = z * 0.5;
+    let w = 1.0 - half;
+    let d = (1.0 - w) - half;
+    let c = (z * z).mul_add(estrin(z, &COS), -(hi * lo));
+    let cos = w + (d + c);
+    let v = if t.to_bits() & 1 == 1 {
+        -cos / sin
+    } else {
+        sin / cos
+    };
+    if x == 0.0 { x } else { v }
+}
+
+/// t and k for tan: k the integer nearest x · 2/π, t = k + ROUND.
+#[inline(always)]
+fn tan_quadrant(x: f64) -> (f64, f64) {
+    let t = x * TWO_OVER_PI + ROUND;
+    (t, t + -ROUND)
+}
+
+/// tan x on the usual path, and whether x needs [`tan_careful`] instead.
+#[inline(always)]
+fn tan_usual(x: f64) -> (f64, bool) {
+    let (t, k) = tan_quadrant(x);
+    let (hi, lo, _, bad) = reduce(x, k);
+    (tan_of(x, t, hi, lo), bad)
+}
+
+/// tan x where the usual path does not serve.
+fn tan_careful(x: f64) -> f64 {
+    if x.abs() < SIN_LIMIT {
+        let (t, k) = tan_quadrant(x);
+        let (hi, lo, _) = reduce_seven(x, k);
+        tan_of(x, t, hi, lo)
+    } else {
+        zonal_tan(x)
+    }
+}
+
 /// `f` over a batch (vectorised by the compiler: no branch, no call).
 #[inline(always)]
 fn plain(args: &[f64], out: &mut [f64], f: impl Fn(f64) -> f64) {
@@ -468,6 +536,7 @@ macro_rules! width {
             ));
             kernel!(sin_fast, $features, |a, o| plain(a, o, |x| fast(x, false)));
             kernel!(cos_fast, $features, |a, o| plain(a, o, |x| fast(x, true)));
+            kernel!(tan, $features, |a, o| guarded(a, o, tan_usual, tan_careful));
             kernel!(exp, $features, |a, o| guarded(a, o, exp_usual, |x| {
                 zonal_exp(x)
             }));
@@ -481,6 +550,7 @@ macro_rules! width {
                 cos,
                 sin_fast,
                 cos_fast,
+                tan,
                 exp,
                 log,
                 tanh,

@@ -476,6 +476,7 @@ fn the_batch_kernels_give_each_argument_the_inline_codes_bits() {
             ("cos", k.cos),
             ("sin_fast", k.sin_fast),
             ("cos_fast", k.cos_fast),
+            ("tan", k.tan),
             ("exp", k.exp),
             ("log", k.log),
             ("tanh", k.tanh),
