@@ -214,7 +214,7 @@ fn a_float_loop_past_its_allocation_still_faults_before_it_runs() {
 }
 
 /// A float oscillator bank writing each partial's sine to `out`, twice: `fbank` in lanes,
-/// `fbank_scalar` one iteration at a time (it reads the counter as a number, which keeps
+/// `fbank_scalar` one iteration at a time (it converts a sum of the counter, which keeps
 /// it out of the lanes; adding 0 × i changes no value).
 fn float_bank(name: &str, extra: &str) -> String {
     format!(
@@ -254,7 +254,7 @@ fn floats(d: &mut Dsp, name: &str, n: i64, frames: i64) -> Vec<u32> {
 fn a_float_oscillator_bank_in_four_lanes_gives_the_scalar_loops_bits() {
     for n in [64, 63, 61] {
         let mut lanes = dsp(&float_bank("fbank", ""));
-        let mut scalar = dsp(&float_bank("fbank_scalar", " (* 0.0 (i64tof i))"));
+        let mut scalar = dsp(&float_bank("fbank_scalar", " (* 0.0 (i64tof (+ i 0)))"));
         // 1,000 frames: phases wrap many times.
         let a = floats(&mut lanes, "fbank", n, 1000);
         let b = floats(&mut scalar, "fbank_scalar", n, 1000);
@@ -290,7 +290,7 @@ fn float_loops_and_their_math_compile_to_four_lane_instructions() {
         assert!(code.contains(op), "no {op} in the bank's loop:\n{code}");
     }
     let code = listing(
-        &float_bank("fbank_scalar", " (* 0.0 (i64tof i))"),
+        &float_bank("fbank_scalar", " (* 0.0 (i64tof (+ i 0)))"),
         "fbank_scalar",
     );
     assert!(
@@ -311,7 +311,7 @@ const FILL: &str = "
 
 /// `name`'s loop over n elements of `a` and `b`, with `body` (over `i`) writing `out`
 /// and summing into `s`; returns `s` after writing the elements. `extra` is added to an
-/// argument: `(* 0.0 (i64tod i))` keeps the loop out of the lanes without changing a
+/// argument: `(* 0.0 (i64tod (+ i 0)))` keeps the loop out of the lanes without changing a
 /// value.
 fn program(name: &str, body: &str) -> String {
     typed_program(name, body, false)
@@ -359,7 +359,7 @@ fn same_bits(body: &str) {
 fn same_typed_bits(body: &str, floats: bool) {
     let lanes = body.replace("{scalar}", "");
     let count = if floats { "i64tof" } else { "i64tod" };
-    let scalar = body.replace("{scalar}", &format!(" (* 0.0 ({count} i))"));
+    let scalar = body.replace("{scalar}", &format!(" (* 0.0 ({count} (+ i 0)))"));
     for n in [0, 1, 2, 3, 5, 63, 64, 65, 66, 129, 130, 131, 400] {
         let a = run(
             &mut dsp(&typed_program("lanes", &lanes, floats)),
@@ -396,6 +396,27 @@ fn an_argument_read_after_its_array_was_stored_gets_the_stored_value() {
          (pset! out i (+ x 0.0{scalar}))
          (pset! a i (* 0.5 (pref a i)))",
     );
+}
+
+#[test]
+fn the_counter_as_a_number_runs_in_lanes_and_gives_the_scalar_loops_bits() {
+    // A window over the input, the counter in each lane (and in an unrolled iteration's
+    // second vector), as an FFT's framing or a wavetable fill has it.
+    same_bits(
+        "(pset! out i (* (pref a i) (- 0.5 (* 0.5 (cos (+ (* 0.0157 (i64tod i)){scalar}))))))
+         (set! s (+ s (i64tod i)))",
+    );
+    same_bits("(pset! out i (+ (* 0.25 (i64tod i)) (pref a i){scalar}))");
+    same_typed_bits(
+        "(pset! out i (sin (+ (* 0.01 (i64tof i)){scalar})))
+         (set! s (+ s (i64tof i)))",
+        true,
+    );
+    #[cfg(target_arch = "x86_64")]
+    {
+        let code = listing(&program("ramp", "(pset! out i (* 0.5 (i64tod i)))"), "ramp");
+        assert!(code.contains("mulpd"), "the ramp is not in lanes:\n{code}");
+    }
 }
 
 #[test]

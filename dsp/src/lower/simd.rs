@@ -3,10 +3,10 @@
 //! independent apart from reductions, then the scalar fast loop does the few left.
 //!
 //! A body qualifies ([`FnCx::simd_plan`]) when it computes on doubles only, or on floats
-//! only, with constants, `+ - * /`, comparisons under a pure `if` (lowered as a lane
-//! select) or an `(if c (set! x e))` of a variable already written (x = c ? e : x, lane by
-//! lane), the inline math of [`super::math_ir`] and `sqrt fabs floor ceil trunc fmin
-//! fmax`; reads and writes `(pref p i)` / `(pset! p i x)` of `double*` (or `float*`) with
+//! only, with constants, the counter as a number (`(i64tod i)`, `(i64tof i)`), `+ - * /`,
+//! comparisons under a pure `if` (lowered as a lane select) or an `(if c (set! x e))` of a
+//! variable already written (x = c ? e : x, lane by lane), the inline math of
+//! [`super::math_ir`] and `sqrt fabs floor ceil trunc fmin fmax`; reads and writes `(pref p i)` / `(pset! p i x)` of `double*` (or `float*`) with
 //! `i` the counter; and each variable it assigns is either
 //! - private: written before it is read in every iteration (its last lane is its value
 //!   after the loop), or
@@ -30,7 +30,7 @@
 use super::batch::{self, Gather, Site};
 use super::math_ir::{self, MathEmitter};
 use super::{FnCx, internal};
-use crate::builtin::{Arith, Builtin, Compare, Math};
+use crate::builtin::{Arith, Builtin, Compare, Math, Scalar};
 use crate::error::Result;
 use crate::infer::{Ref, Typed};
 use crate::syntax::{Expr, ExprKind};
@@ -554,6 +554,33 @@ impl FnCx<'_, '_> {
                     l.known.push((p, x));
                     x
                 }
+                Builtin::Convert(..) => {
+                    // lane k holds the counter plus k (and the vector's place in an
+                    // unrolled iteration)
+                    let (float, size) = if l.vty == types::F32X4 {
+                        (types::F32, 4)
+                    } else {
+                        (types::F64, 8)
+                    };
+                    let i = self.b.use_var(l.counter);
+                    let x = self.b.ins().fcvt_from_sint(float, i);
+                    let all = self.b.ins().splat(l.vty, x);
+                    let first = (l.disp / size) as usize;
+                    let lanes = if float == types::F32 { 4 } else { 2 };
+                    let bytes: Vec<u8> = (0..lanes)
+                        .flat_map(|k| {
+                            let v = (first + k) as f64;
+                            if float == types::F32 {
+                                (v as f32).to_le_bytes().to_vec()
+                            } else {
+                                v.to_le_bytes().to_vec()
+                            }
+                        })
+                        .collect();
+                    let h = self.b.func.dfg.constants.insert(ConstantData::from(bytes));
+                    let steps = self.b.ins().vconst(l.vty, h);
+                    self.b.ins().fadd(all, steps)
+                }
                 Builtin::Arith(Arith::Sub) if args.len() == 1 => {
                     let x = self.vvalue(&args[0], l)?;
                     self.b.ins().fneg(x)
@@ -841,6 +868,19 @@ impl Scan<'_, '_, '_> {
                             return None;
                         }
                         args.iter().try_for_each(|a| self.value(a))
+                    }
+                    // The counter as a number: exact in either type, as the fast loop
+                    // runs at most 65536 iterations.
+                    Builtin::Convert(Scalar::I64, to) => {
+                        let want = if self.elem == Type::Float {
+                            Scalar::F
+                        } else {
+                            Scalar::D
+                        };
+                        (to == want
+                            && cx.local_of(args.first()?) == Some(self.counter)
+                            && cx.typed.vars[self.counter].ty == Type::I64)
+                            .then_some(())
                     }
                     Builtin::Arith(op) if arith(op) => {
                         if !self.is_double(e) || !args.iter().all(|a| self.is_double(a)) {
