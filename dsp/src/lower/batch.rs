@@ -15,13 +15,13 @@
 //! the inline code gives it, so the loop's output is the same with or without them, and
 //! the scalar loop that does the last few iterations agrees with the lanes.
 //!
-//! A body qualifies ([`FnCx::batch_sites`]) when its only inline math is among those, in
-//! at most [`MAX_SITES`] calls. A first pass writes the body's private variables as the
+//! A body qualifies ([`FnCx::batch_sites`]) when it has at most [`MAX_SITES`] such calls;
+//! its other inline math (`fmod`) is computed in the lanes, by every pass that needs it. A first pass writes the body's private variables as the
 //! last does; the last writes them again before it reads them (they are written before
 //! they are read in every iteration).
 
+use super::FnCx;
 use super::simd::{Lanes, Plan};
-use super::{FnCx, math_ir};
 use crate::builtin::{Builtin, Math};
 use crate::error::Result;
 use crate::infer::Ref;
@@ -516,7 +516,6 @@ impl Taint<'_, '_, '_> {
                     });
                     level
                 }
-                Builtin::Math(m) if math_ir::inline(m) => return None,
                 _ => {
                     let mut t = 0;
                     for a in args {
