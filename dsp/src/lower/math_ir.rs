@@ -29,7 +29,8 @@
 //! - `tanh`: x + x³ P(x²) (degree 10, 2^-60) below 0.55, else 1 − 2 / (e^{2|x|} + 1)
 //!   with the sign restored; ±1 from |x| > 20.
 //! - `fmod`: exact, as C's: q = trunc(|x| / |y|), |x| − q|y| with q|y| formed exactly
-//!   (Dekker's product), corrected once when the quotient rounded up.
+//!   (by one fused multiply-add, else Dekker's product, for |y| below 2^995), corrected
+//!   once when the quotient rounded up.
 //!
 //! Fast variants (`sin_fast`, `cos_fast`) are separate names: the same half periods with
 //! π/2 in two parts and a shorter polynomial (r + r³ P(r²), degree 4 in r²), error below
@@ -53,12 +54,15 @@ use cranelift_frontend::FunctionBuilder;
 
 /// Below this |x| the three-part reduction serves (without fused multiply-adds).
 const FAST_SIN_LIMIT: f64 = 262_144.0;
+/// 2^995: below it, Dekker's splitting (a · [`SPLIT`]) does not overflow.
+const DEKKER_LIMIT: f64 = f64::from_bits(0x7E20_0000_0000_0000);
 /// 2^27 + 1: Dekker's splitting constant.
 const SPLIT: f64 = 134_217_729.0;
 
 /// The C-library function a rare argument goes to, out of line: `sin` and `cos` from
 /// 2^30 up and for non-finite x, `exp` beyond ±708 (results that overflow or are
-/// subnormal), `log` of zero, negatives, subnormals and non-finite x, `fmod` when y is 0 or x / y ≥ 2^52 or either is not finite.
+/// subnormal), `log` of zero, negatives, subnormals and non-finite x, `fmod` when y is 0 or x / y ≥ 2^52 or either is not finite (or, without fused
+/// multiply-adds, |y| ≥ 2^995).
 #[derive(Clone, Copy)]
 pub enum Libm {
     Sin,
@@ -356,12 +360,6 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
         let eb = self.sub(bb, b);
         let ea = self.sub(a, aa);
         (s, self.add(ea, eb))
-    }
-
-    /// Dekker's error-free product: a · b = p + e exactly (barring overflow).
-    fn two_prod(&mut self, a: Value, b: Value) -> (Value, Value) {
-        let p = self.mul(a, b);
-        (p, self.dekker_err(a, b, p))
     }
 
     /// a · b − p exactly, for p = a · b rounded, by Dekker's splitting.
@@ -883,8 +881,15 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
         let fin = self.fcmpk(FloatCC::LessThan, ay, f64::INFINITY);
         let ok = self.b.ins().band(ok, pos);
         let ok = self.b.ins().band(ok, fin);
+        // Without fused multiply-adds, Dekker's splitting of |y| overflows from 2^996 on.
+        let ok = if self.fma {
+            ok
+        } else {
+            let small = self.fcmpk(FloatCC::LessThan, ay, DEKKER_LIMIT);
+            self.b.ins().band(ok, small)
+        };
         let q = self.b.ins().trunc(ratio);
-        let (p, pe) = self.two_prod(q, ay);
+        let (p, pe) = self.exact_mul(q, ay);
         let r = self.sub(ax, p);
         let r = self.sub(r, pe);
         // q may have rounded up by one: then r is in (−|y|, 0).
