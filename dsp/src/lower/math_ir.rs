@@ -61,8 +61,9 @@ const SPLIT: f64 = 134_217_729.0;
 
 /// The C-library function a rare argument goes to, out of line: `sin` and `cos` from
 /// 2^30 up and for non-finite x, `exp` beyond ±708 (results that overflow or are
-/// subnormal), `log` of zero, negatives, subnormals and non-finite x, `fmod` when y is 0 or x / y ≥ 2^52 or either is not finite (or, without fused
-/// multiply-adds, |y| ≥ 2^995).
+/// subnormal), `log` of zero, negatives, subnormals and non-finite x, `fmod` when y is 0
+/// or x / y ≥ 2^52 or either is not finite (or, without fused multiply-adds,
+/// |y| ≥ 2^995).
 #[derive(Clone, Copy)]
 pub enum Libm {
     Sin,
