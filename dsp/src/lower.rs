@@ -30,7 +30,7 @@
 //!   `FAST_TRIPS` (65536) and the stored pointers' ranges do not overlap the others': it
 //!   reuses the value of `p[i]` once loaded or stored, and does not poll for interrupts.
 //!   Where its iterations are independent apart from reductions it runs two at a time in
-//!   SIMD lanes first (see [`simd`]), its `sin`, `cos`, `tan`, `exp`, `log`, `tanh` calls gathered for the wide kernels of
+//!   SIMD lanes first (see [`simd`]), its `sin`, `cos`, `tan`, `exp`, `log`, `tanh`, `fmod` calls gathered for the wide kernels of
 //!   [`crate::runtime::wide_math`] where the CPU has them (see [`batch`]).
 //! - Every loop back-edge tests the thread's interrupt flag (see
 //!   [`crate::registry::INTERRUPT_SLOT`]), so a runaway loop can be stopped.

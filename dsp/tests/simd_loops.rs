@@ -399,9 +399,9 @@ fn an_argument_read_after_its_array_was_stored_gets_the_stored_value() {
 }
 
 #[test]
-fn a_phase_wrapped_by_fmod_still_has_its_sine_gathered() {
-    // fmod has no kernel: the lanes compute it, in the first pass (the sine's argument
-    // needs it) and in the last.
+fn a_phase_wrapped_by_fmod_has_it_and_its_sine_gathered() {
+    // fmod takes two arguments: an array's element or a computed value, and a divisor
+    // (the sine's argument needs the first fmod's result: two levels).
     same_bits(
         "(set! x (fmod (+ (pref a i) 0.7) 6.283185307179586))
          (pset! a i x)
@@ -436,7 +436,8 @@ fn float_loops_gathered_give_the_scalar_loops_bits() {
     same_typed_bits(
         "(set! x (pref a i))
          (set! s (+ s (sin x)))
-         (pset! out i (+ (exp (* 0.01 (pref b i))) (tanh (cos (+ (* 2.0 x){scalar})))))",
+         (pset! out i (+ (exp (* 0.01 (pref b i))) (tanh (cos (+ (* 2.0 x){scalar})))))
+         (pset! a i (fmod (+ x 0.3) 1.5))",
         true,
     );
 }

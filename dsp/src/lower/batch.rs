@@ -1,5 +1,6 @@
 //! Math gathered: a loop in SIMD lanes (see [`super::simd`]) whose `sin`, `cos`,
-//! `sin_fast`, `cos_fast`, `tan`, `exp`, `log` and `tanh` calls go to the CPU's widest kernels
+//! `sin_fast`, `cos_fast`, `tan`, `exp`, `log`, `tanh` and `fmod` calls go to the CPU's
+//! widest kernels
 //! ([`crate::runtime::wide_math`], four or eight lanes an instruction where Cranelift has
 //! two). Each stretch of up to [`BATCH`] iterations runs in passes: a first pass computes
 //! only what the calls' arguments need and writes them to a scratch area on the stack (it
@@ -15,8 +16,7 @@
 //! the inline code gives it, so the loop's output is the same with or without them, and
 //! the scalar loop that does the last few iterations agrees with the lanes.
 //!
-//! A body qualifies ([`FnCx::batch_sites`]) when it has at most [`MAX_SITES`] such calls;
-//! its other inline math (`fmod`) is computed in the lanes, by every pass that needs it. A first pass writes the body's private variables as the
+//! A body qualifies ([`FnCx::batch_sites`]) when it has at most [`MAX_SITES`] such calls. A first pass writes the body's private variables as the
 //! last does; the last writes them again before it reads them (they are written before
 //! they are read in every iteration).
 
@@ -35,7 +35,7 @@ use cranelift_codegen::ir::{
 };
 
 /// True for the math the wide kernels compute: `sin`, `cos`, their fast variants, `tan`,
-/// `exp`, `log` and `tanh`.
+/// `exp`, `log`, `tanh` and `fmod`.
 pub(super) fn gathered(m: Math) -> bool {
     matches!(
         m,
@@ -47,13 +47,20 @@ pub(super) fn gathered(m: Math) -> bool {
             | Math::Exp
             | Math::Log
             | Math::Tanh
+            | Math::Fmod
     )
+}
+
+/// How many arguments a gathered function takes.
+fn arity(m: Math) -> usize {
+    if m == Math::Fmod { 2 } else { 1 }
 }
 
 /// The most calls a gathered body may have (each takes 1 KiB of stack).
 pub(super) const MAX_SITES: usize = 4;
 
-/// Bytes of one site's arguments (or results) in the scratch.
+/// Bytes of one argument's (or of one site's results) in the scratch: the scratch holds
+/// two arguments for each site, then each site's results.
 const REGION: i64 = BATCH as i64 * 8;
 
 /// A gathered call, in the order the body reaches them.
@@ -61,9 +68,10 @@ const REGION: i64 = BATCH as i64 * 8;
 pub(super) struct Site {
     /// One of the functions [`gathered`] names.
     math: Math,
-    /// The array whose element at the counter is the argument, unchanged since the
-    /// iteration began: the kernel reads it there, and the first pass has nothing to write.
-    from: Option<usize>,
+    /// For each argument (`fmod` has two), the array whose element at the counter it is,
+    /// unchanged since the iteration began: the kernel reads it there, and the first pass
+    /// has nothing to write.
+    from: [Option<usize>; 2],
     /// 1 for a call whose argument depends on no gathered result; else one more than the
     /// highest level of the calls it depends on. The kernels run a level at a time, each
     /// level's arguments written by a pass of their own.
@@ -134,10 +142,10 @@ impl FnCx<'_, '_> {
         site: u32,
     ) -> Result<()> {
         let sites = &plan.gather;
-        let region = REGION * sites.len() as i64;
+        let region = 2 * REGION * sites.len() as i64;
         let slot = self.b.create_sized_stack_slot(StackSlotData::new(
             StackSlotKind::ExplicitSlot,
-            2 * region as u32,
+            (region + REGION * sites.len() as i64) as u32,
             4,
         ));
         let start = self.b.declare_var(types::I64);
@@ -201,7 +209,7 @@ impl FnCx<'_, '_> {
             let direct = sites
                 .iter()
                 .filter(|x| x.level == phase)
-                .all(|x| x.from.is_some());
+                .all(|x| x.from.iter().take(arity(x.math)).all(Option::is_some));
             if direct {
                 self.b.ins().jump(called, &[]);
             } else {
@@ -307,32 +315,46 @@ impl FnCx<'_, '_> {
             .consts
             .wide_math
             .ok_or_else(|| super::internal("no sin kernel"))?;
-        let mut sig = Signature::new(self.consts.call_conv);
-        sig.params
-            .extend(std::iter::repeat_n(AbiParam::new(types::I64), 3));
-        let sref = self.b.import_signature(sig);
+        let mut refs = Vec::new();
+        for params in [3, 4] {
+            let mut sig = Signature::new(self.consts.call_conv);
+            sig.params
+                .extend(std::iter::repeat_n(AbiParam::new(types::I64), params));
+            refs.push(self.b.import_signature(sig));
+        }
         let n = self.b.ins().isub(end, s);
         let first = self.b.ins().imul_imm_s(s, 8);
         for (k, site) in g.sites.iter().enumerate() {
             if site.level != phase {
                 continue;
             }
-            let at = REGION * k as i64;
-            let a = match site.from {
-                Some(p) => {
-                    let base = *l
-                        .bases
-                        .get(&p)
-                        .ok_or_else(|| super::internal("gathered array"))?;
-                    self.b.ins().iadd(base, first)
-                }
-                None => {
-                    let a = self.b.ins().iadd(g.args, first);
-                    self.b.ins().iadd_imm_s(a, at)
-                }
-            };
+            let mut call = Vec::new();
+            for (j, from) in site.from.iter().take(arity(site.math)).enumerate() {
+                call.push(match from {
+                    Some(p) => {
+                        let base = *l
+                            .bases
+                            .get(p)
+                            .ok_or_else(|| super::internal("gathered array"))?;
+                        self.b.ins().iadd(base, first)
+                    }
+                    None => {
+                        let a = self.b.ins().iadd(g.args, first);
+                        self.b.ins().iadd_imm_s(a, REGION * (2 * k + j) as i64)
+                    }
+                });
+            }
             let o = self.b.ins().iadd(g.outs, first);
-            let o = self.b.ins().iadd_imm_s(o, at);
+            call.push(self.b.ins().iadd_imm_s(o, REGION * k as i64));
+            call.push(n);
+            if site.math == Math::Fmod {
+                let f = self
+                    .b
+                    .ins()
+                    .iconst(types::I64, kernels.fmod as usize as i64);
+                self.b.ins().call_indirect(refs[1], f, &call);
+                continue;
+            }
             let kernel: Kernel = match site.math {
                 Math::Cos => kernels.cos,
                 Math::SinFast => kernels.sin_fast,
@@ -344,17 +366,20 @@ impl FnCx<'_, '_> {
                 _ => kernels.sin,
             };
             let f = self.b.ins().iconst(types::I64, kernel as usize as i64);
-            self.b.ins().call_indirect(sref, f, &[a, o, n]);
+            self.b.ins().call_indirect(refs[0], f, &call);
         }
         Ok(())
     }
 
-    /// The gathered call of the lanes `x` in a gathering loop. A first pass writes `x` to
-    /// the scratch if the call is of the pass's level (unless the kernel reads it from its
-    /// array) and gives it back, as it does for a call of a later level (nothing the pass
-    /// keeps uses it); for a call of an earlier level, and in the last pass, the
-    /// kernel's result is read.
-    pub(super) fn gathered(&mut self, l: &mut Lanes, x: Value) -> Result<Value> {
+    /// The gathered call of the lanes `args` in a gathering loop. A first pass writes the
+    /// arguments to the scratch if the call is of the pass's level (but those the kernel
+    /// reads from their arrays) and gives the first back, as it does for a call of a
+    /// later level (nothing the pass keeps uses it); for a call of an earlier level, and
+    /// in the last pass, the kernel's result is read.
+    pub(super) fn gathered(&mut self, l: &mut Lanes, args: &[Value]) -> Result<Value> {
+        let x = *args
+            .first()
+            .ok_or_else(|| super::internal("gathered call without arguments"))?;
         let i = self.b.use_var(l.counter);
         let Some(g) = l.gather.as_mut() else {
             return Err(super::internal("no gathering loop"));
@@ -366,7 +391,7 @@ impl FnCx<'_, '_> {
             .ok_or_else(|| super::internal("gathered call not planned"))?;
         g.site += 1;
         let dry = g.dry && site.level >= g.phase;
-        if dry && (site.level > g.phase || site.from.is_some()) {
+        if dry && site.level > g.phase {
             return Ok(x);
         }
         let base = if dry { g.args } else { g.outs };
@@ -377,24 +402,30 @@ impl FnCx<'_, '_> {
         // vectors of doubles there (the second vector of an unrolled iteration is `disp`
         // bytes of floats on, twice that of doubles).
         let float = l.vty == types::F32X4;
-        let at = (REGION * k as i64) as i32 + if float { 2 * l.disp } else { l.disp };
-        Ok(match (dry, float) {
-            (true, false) => {
-                self.b.ins().store(flags, x, addr, at);
-                x
+        let disp = if float { 2 * l.disp } else { l.disp };
+        if dry {
+            for (j, &v) in args.iter().enumerate() {
+                if site.from[j].is_some() {
+                    continue;
+                }
+                let at = (REGION * (2 * k + j) as i64) as i32 + disp;
+                if float {
+                    let (lo, hi) = self.widen(v);
+                    self.b.ins().store(flags, lo, addr, at);
+                    self.b.ins().store(flags, hi, addr, at + 16);
+                } else {
+                    self.b.ins().store(flags, v, addr, at);
+                }
             }
-            (true, true) => {
-                let (lo, hi) = self.widen(x);
-                self.b.ins().store(flags, lo, addr, at);
-                self.b.ins().store(flags, hi, addr, at + 16);
-                x
-            }
-            (false, false) => self.b.ins().load(types::F64X2, flags, addr, at),
-            (false, true) => {
-                let lo = self.b.ins().load(types::F64X2, flags, addr, at);
-                let hi = self.b.ins().load(types::F64X2, flags, addr, at + 16);
-                self.narrow(lo, hi)
-            }
+            return Ok(x);
+        }
+        let at = (REGION * k as i64) as i32 + disp;
+        Ok(if float {
+            let lo = self.b.ins().load(types::F64X2, flags, addr, at);
+            let hi = self.b.ins().load(types::F64X2, flags, addr, at + 16);
+            self.narrow(lo, hi)
+        } else {
+            self.b.ins().load(types::F64X2, flags, addr, at)
         })
     }
 }
@@ -499,16 +530,19 @@ impl Taint<'_, '_, '_> {
                     t
                 }
                 Builtin::Math(m) if gathered(m) => {
-                    let x = args.first()?;
-                    let level = self.expr(x)? + 1;
-                    let from = if level > 1 {
-                        None
-                    } else {
-                        self.element(x).or_else(|| {
-                            let v = cx.local_of(x)?;
-                            self.copies.iter().find(|(w, _)| *w == v).map(|(_, p)| *p)
-                        })
-                    };
+                    let mut level = 0;
+                    let mut from = [None; 2];
+                    for (j, x) in args.iter().take(2).enumerate() {
+                        let l = self.expr(x)?;
+                        level = level.max(l);
+                        if l == 0 {
+                            from[j] = self.element(x).or_else(|| {
+                                let v = cx.local_of(x)?;
+                                self.copies.iter().find(|(w, _)| *w == v).map(|(_, p)| *p)
+                            });
+                        }
+                    }
+                    let level = level + 1;
                     self.sites.push(Site {
                         math: m,
                         from,

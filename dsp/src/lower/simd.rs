@@ -634,8 +634,8 @@ impl FnCx<'_, '_> {
                         .iter()
                         .map(|a| self.vvalue(a, l))
                         .collect::<Result<Vec<_>>>()?;
-                    if let (Some(_), true, [x]) = (&l.gather, batch::gathered(m), &vals[..]) {
-                        self.gathered(l, *x)?
+                    if l.gather.is_some() && batch::gathered(m) {
+                        self.gathered(l, &vals)?
                     } else if l.vty == types::F32X4 {
                         self.float_math(m, &vals)?
                     } else {

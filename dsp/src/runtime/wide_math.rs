@@ -1,6 +1,6 @@
 //! Math on many doubles at once, for a loop in SIMD lanes whose calls the compiler gathers
-//! (see `lower/batch.rs`): `sin`, `cos`, `sin_fast`, `cos_fast`, `tan`, `exp`, `log` and
-//! `tanh`
+//! (see `lower/batch.rs`): `sin`, `cos`, `sin_fast`, `cos_fast`, `tan`, `exp`, `log`,
+//! `tanh` and `fmod`
 //! as the inline code computes them with fused multiply-adds (`lower::math_ir`), operation
 //! for operation in the same order, written in Rust and compiled for the widest vectors the
 //! CPU has (AVX-512, else AVX2), so each result has the bits the inline code gives that
@@ -15,7 +15,7 @@
 //!
 //! The constants are the inline code's: it takes them from here.
 
-use super::math::{zonal_cos, zonal_exp, zonal_log, zonal_sin, zonal_tan};
+use super::math::{zonal_cos, zonal_exp, zonal_fmod, zonal_log, zonal_sin, zonal_tan};
 
 /// 2/π rounded.
 pub const TWO_OVER_PI: f64 = std::f64::consts::FRAC_2_PI;
@@ -157,6 +157,9 @@ pub const BATCH: usize = 64;
 /// A batch kernel: `n` (at most [`BATCH`]) results from `n` arguments.
 pub type Kernel = unsafe extern "C" fn(args: *const f64, out: *mut f64, n: i64);
 
+/// A batch kernel of two arguments: `n` results from `n` pairs.
+pub type Kernel2 = unsafe extern "C" fn(x: *const f64, y: *const f64, out: *mut f64, n: i64);
+
 /// One kernel for each function gathered, for one vector width.
 #[derive(Clone, Copy)]
 pub struct Kernels {
@@ -168,6 +171,7 @@ pub struct Kernels {
     pub exp: Kernel,
     pub log: Kernel,
     pub tanh: Kernel,
+    pub fmod: Kernel2,
 }
 
 /// The kernels in the widest vectors this CPU has, or `None` where it has neither
@@ -452,6 +456,46 @@ fn tan_careful(x: f64) -> f64 {
     }
 }
 
+/// fmod(x, y) on the usual path (the inline code's `fmod` with fused multiply-adds: q|y|
+/// formed exactly), and whether (x, y) needs the C library instead.
+#[inline(always)]
+fn fmod_usual(x: f64, y: f64) -> (f64, bool) {
+    let (ax, ay) = (x.abs(), y.abs());
+    let ratio = ax / ay;
+    let ok = ratio < 4_503_599_627_370_496.0 && ay > 0.0 && ay < f64::INFINITY;
+    let q = ratio.trunc();
+    let p = q * ay;
+    let pe = q.mul_add(ay, -p);
+    let r = (ax - p) - pe;
+    let r = if r < 0.0 { r + ay } else { r };
+    let r = f64::from_bits(r.to_bits() | (x.to_bits() & (1 << 63)));
+    (r, !ok)
+}
+
+/// `usual` over a batch of pairs (vectorised), then `careful` again for the pairs `usual`
+/// said it does not serve.
+#[inline(always)]
+fn guarded2(
+    (xs, ys): (&[f64], &[f64]),
+    out: &mut [f64],
+    usual: impl Fn(f64, f64) -> (f64, bool),
+    careful: impl Fn(f64, f64) -> f64,
+) {
+    let mut any = false;
+    for ((o, &x), &y) in out.iter_mut().zip(xs).zip(ys) {
+        let (v, bad) = usual(x, y);
+        *o = v;
+        any |= bad;
+    }
+    if any {
+        for ((o, &x), &y) in out.iter_mut().zip(xs).zip(ys) {
+            if usual(x, y).1 {
+                *o = careful(x, y);
+            }
+        }
+    }
+}
+
 /// `f` over a batch (vectorised by the compiler: no branch, no call).
 #[inline(always)]
 fn plain(args: &[f64], out: &mut [f64], f: impl Fn(f64) -> f64) {
@@ -500,6 +544,17 @@ unsafe fn slices<'a>(args: *const f64, out: *mut f64, n: i64) -> (&'a [f64], &'a
     }
 }
 
+/// A kernel call's `n` arguments at `p` (at most [`BATCH`]).
+///
+/// # Safety
+/// `p` points to `n` doubles, `n` ≤ [`BATCH`].
+#[inline(always)]
+unsafe fn arguments<'a>(p: *const f64, n: i64) -> &'a [f64] {
+    let n = (n.max(0) as usize).min(BATCH);
+    // SAFETY: the caller's contract.
+    unsafe { std::slice::from_raw_parts(p, n) }
+}
+
 /// A kernel: `$body` over the call's slices `$a` (arguments) and `$o` (results), compiled
 /// with `$features`.
 macro_rules! kernel {
@@ -510,6 +565,21 @@ macro_rules! kernel {
             // an array's elements it may read) and n of results in its scratch, apart;
             // `every_kernel` gave this function only on a CPU with these features.
             let ($a, $o) = unsafe { slices(args, out, n) };
+            $body
+        }
+    };
+}
+
+/// A kernel of two arguments: `$body` over the call's slices `$x`, `$y` and `$o`.
+macro_rules! kernel2 {
+    ($name:ident, $features:literal, |$x:ident, $y:ident, $o:ident| $body:expr) => {
+        #[target_feature(enable = $features)]
+        unsafe extern "C" fn $name(x: *const f64, y: *const f64, out: *mut f64, n: i64) {
+            // SAFETY: as for `kernel!`, with n doubles of second arguments at `y`, apart
+            // from the results.
+            let ($x, $o) = unsafe { slices(x, out, n) };
+            // SAFETY: as above.
+            let $y = unsafe { arguments(y, n) };
             $body
         }
     };
@@ -544,6 +614,12 @@ macro_rules! width {
                 zonal_log(x)
             }));
             kernel!(tanh, $features, |a, o| plain(a, o, super::tanh));
+            kernel2!(fmod, $features, |x, y, o| guarded2(
+                (x, y),
+                o,
+                fmod_usual,
+                |x, y| zonal_fmod(x, y)
+            ));
 
             pub(super) const KERNELS: Kernels = Kernels {
                 sin,
@@ -554,6 +630,7 @@ macro_rules! width {
                 exp,
                 log,
                 tanh,
+                fmod,
             };
         }
     };

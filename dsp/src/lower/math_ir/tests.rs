@@ -507,4 +507,38 @@ fn the_batch_kernels_give_each_argument_the_inline_codes_bits() {
             at += chunk.len();
         }
     }
+    // fmod, of pairs: the arguments above against a few divisors.
+    let ys = [
+        std::f64::consts::TAU,
+        1.0,
+        -3.5,
+        0.0,
+        f64::NAN,
+        f64::INFINITY,
+        1e-300,
+        1e300,
+    ];
+    for k in &kernels {
+        let inline = Compiled::with("fmod", 2, true);
+        for (n, chunk) in xs.chunks(batch).enumerate() {
+            let y: Vec<f64> = (0..chunk.len()).map(|i| ys[(n + i) % ys.len()]).collect();
+            let mut out = vec![0.0; chunk.len()];
+            // SAFETY: chunk.len() ≤ BATCH pairs and as many results, apart.
+            unsafe {
+                (k.fmod)(
+                    chunk.as_ptr(),
+                    y.as_ptr(),
+                    out.as_mut_ptr(),
+                    chunk.len() as i64,
+                )
+            };
+            for ((&x, &y), &r) in chunk.iter().zip(&y).zip(&out) {
+                let want = inline.call(x, y);
+                assert!(
+                    r.to_bits() == want.to_bits() || (r.is_nan() && want.is_nan()),
+                    "fmod {x:e} {y:e}: kernel {r:e}, inline {want:e}"
+                );
+            }
+        }
+    }
 }
