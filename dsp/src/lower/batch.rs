@@ -1,24 +1,25 @@
 //! Math gathered: a loop in SIMD lanes (see [`super::simd`]) whose `sin`, `cos`,
 //! `sin_fast`, `cos_fast`, `tan`, `exp`, `log`, `tanh` and `fmod` calls go to the CPU's
-//! widest kernels
-//! ([`crate::runtime::wide_math`], four or eight lanes an instruction where Cranelift has
-//! two). Each stretch of up to [`BATCH`] iterations runs in passes: a first pass computes
-//! only what the calls' arguments need and writes them to a scratch area on the stack (it
-//! leaves out the body's stores and reductions); one kernel call per call site takes them;
-//! a last pass runs the body in full, reading each result from the scratch. A call whose
-//! argument depends on another's result (through an expression, a variable, or an element
-//! stored earlier in the iteration) has a higher level ([`Site::level`]): each level gets
-//! a first pass and kernel calls of its own, after the levels below it. An argument that
-//! is an array's element at the counter needs no first pass: the kernel reads the array.
+//! widest kernels ([`crate::runtime::wide_math`], four or eight lanes an instruction
+//! where Cranelift has two). Each stretch of up to [`BATCH`] iterations runs in passes: a
+//! first pass computes only what the calls' arguments need and writes them to a scratch
+//! area on the stack (it leaves out the body's stores and reductions); one kernel call per
+//! call site takes them; a last pass runs the body in full, reading each result from the
+//! scratch. A call whose argument depends on another's result (through an expression, a
+//! variable, or an element stored earlier in the iteration) has a higher level
+//! ([`Site::level`]): each level gets a first pass and kernel calls of its own, after the
+//! levels below it. An argument that is an array's element at the counter needs no first
+//! pass: the kernel reads the array.
 //!
 //! A loop of floats sends its arguments to the kernels as doubles and rounds their results
 //! back, as the inline code computes float math. The kernels give each argument the bits
 //! the inline code gives it, so the loop's output is the same with or without them, and
 //! the scalar loop that does the last few iterations agrees with the lanes.
 //!
-//! A body qualifies ([`FnCx::batch_sites`]) when it has at most [`MAX_SITES`] such calls. A first pass writes the body's private variables as the
-//! last does; the last writes them again before it reads them (they are written before
-//! they are read in every iteration).
+//! A body qualifies ([`FnCx::batch_sites`]) when it has at most [`MAX_SITES`] such calls.
+//! A first pass writes the body's private variables as the last does; the last writes
+//! them again before it reads them (they are written before they are read in every
+//! iteration).
 
 use super::FnCx;
 use super::simd::{Lanes, Plan};
