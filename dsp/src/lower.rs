@@ -502,6 +502,21 @@ impl<'a, 'b> FnCx<'a, 'b> {
     /// captures were checked when it was entered, and a cell this function made is fresh;
     /// either lives at least as long as the call (see [`STICKY`]). An environment slot
     /// lies inside the environment checked at entry, whose address is already untagged.
+    /// The address of variable `v`'s value, for one held in memory (an environment slot
+    /// or a cell).
+    fn memory_address(&mut self, v: usize) -> Result<Value> {
+        let var = *self
+            .vars
+            .get(&v)
+            .ok_or_else(|| internal("variable not in this function"))?;
+        let x = self.b.use_var(var);
+        Ok(if self.env_slots.contains(&v) {
+            x
+        } else {
+            self.strip(x)
+        })
+    }
+
     fn read_var(&mut self, v: usize, _site: u32) -> Result<Option<Value>> {
         let Some(ty) = clif(self.var_type(v), None)? else {
             return Ok(None);

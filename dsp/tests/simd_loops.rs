@@ -410,6 +410,40 @@ fn a_phase_wrapped_by_fmod_has_it_and_its_sine_gathered() {
     );
 }
 
+/// A closure whose loop reads `g`, a captured variable it sets itself (held in its
+/// environment, in memory), and `h`, one shared with a second closure (held in a cell).
+const HELD: &str = "
+(bind-func held:[double,i64]* 16384
+  (let ((a:double* (zalloc 400)) (g:double 0.0) (h:double 0.5) (k:i64 0))
+    (dotimes (k 400) (pset! a k (* 0.01 (i64tod (+ k 0)))))
+    (let ((twice (lambda () (set! h (* 2.0 h)) h)))
+      (lambda (n)
+        (let ((i:i64 0) (s:double 0.0))
+          (set! g (+ g 1.0))
+          (twice)
+          (dotimes (i n)
+            (set! s (+ s (* g h (sin (pref a i))))))
+          s)))))";
+
+#[test]
+fn a_loop_reading_closure_state_held_in_memory_runs_in_lanes() {
+    let mut d = dsp(HELD);
+    for call in 1..=3 {
+        let got = double(&mut d, "held", &[DspValue::I64(400)]);
+        let (g, h) = (f64::from(call), 0.5 * f64::from(1 << call));
+        let want: f64 = (0..400).map(|k| g * h * (0.01 * k as f64).sin()).sum();
+        assert!(
+            (got - want).abs() < 1e-9 * want.abs(),
+            "call {call}: {got} vs {want}"
+        );
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let code = listing(HELD, "held");
+        assert!(code.contains("mulpd"), "the loop is not in lanes:\n{code}");
+    }
+}
+
 #[test]
 fn the_counter_as_a_number_runs_in_lanes_and_gives_the_scalar_loops_bits() {
     // A window over the input, the counter in each lane (and in an unrolled iteration's

@@ -74,7 +74,22 @@ impl FnCx<'_, '_> {
                 .read_var(*pv, site)?
                 .ok_or_else(|| internal("void pointer"))?;
             let p = self.strip(p);
-            ranges.push((p, *size, stored.contains(pv)));
+            let len = self.b.ins().imul_imm_s(nv, *size as i64);
+            let end = self.b.ins().iadd(p, len);
+            ranges.push((p, end, stored.contains(pv)));
+        }
+        // The variables the body reads from memory (an environment slot, a cell): no
+        // stored array may overlap them, so that their values are the loop's invariants.
+        let mut held = Vec::new();
+        self.loop_scan(|s| {
+            for e in body {
+                s.memory_reads(e, &mut held);
+            }
+        });
+        for id in held {
+            let at = self.memory_address(id)?;
+            let end = self.b.ins().iadd_imm_s(at, 8);
+            ranges.push((at, end, false));
         }
         let ok = self.fast_guard(nv, &ranges);
         let inner = self.b.create_block();
@@ -111,32 +126,25 @@ impl FnCx<'_, '_> {
     }
 
     /// True (nonzero) when a fast loop may run: at most [`FAST_TRIPS`] iterations, and the
-    /// ranges `[p, p + n*size)` of every stored pointer disjoint from those of the others.
-    pub(super) fn fast_guard(&mut self, n: Value, ptrs: &[(Value, u64, bool)]) -> Value {
+    /// range `[start, end)` of every stored pointer disjoint from the others'.
+    pub(super) fn fast_guard(&mut self, n: Value, ranges: &[(Value, Value, bool)]) -> Value {
         let mut ok = self
             .b
             .ins()
             .icmp_imm_s(IntCC::SignedLessThanOrEqual, n, FAST_TRIPS);
-        let ends: Vec<Value> = ptrs
-            .iter()
-            .map(|&(p, size, _)| {
-                let len = self.b.ins().imul_imm_s(n, size as i64);
-                self.b.ins().iadd(p, len)
-            })
-            .collect();
-        for a in 0..ptrs.len() {
-            for b in a + 1..ptrs.len() {
-                if !ptrs[a].2 && !ptrs[b].2 {
+        for a in 0..ranges.len() {
+            for b in a + 1..ranges.len() {
+                if !ranges[a].2 && !ranges[b].2 {
                     continue;
                 }
-                let below = self
-                    .b
-                    .ins()
-                    .icmp(IntCC::UnsignedLessThanOrEqual, ends[a], ptrs[b].0);
-                let above = self
-                    .b
-                    .ins()
-                    .icmp(IntCC::UnsignedLessThanOrEqual, ends[b], ptrs[a].0);
+                let below =
+                    self.b
+                        .ins()
+                        .icmp(IntCC::UnsignedLessThanOrEqual, ranges[a].1, ranges[b].0);
+                let above =
+                    self.b
+                        .ins()
+                        .icmp(IntCC::UnsignedLessThanOrEqual, ranges[b].1, ranges[a].0);
                 let apart = self.b.ins().bor(below, above);
                 ok = self.b.ins().band(ok, apart);
             }
@@ -174,9 +182,14 @@ impl FnCx<'_, '_> {
     pub(super) fn loop_scan<R>(&self, f: impl FnOnce(&LoopScan) -> R) -> R {
         // in a register: an environment slot is memory
         let bound = |v: usize| self.vars.contains_key(&v) && !self.env_slots.contains(&v);
+        let in_memory = |v: usize| {
+            self.vars.contains_key(&v)
+                && (self.env_slots.contains(&v) || self.typed.vars[v].is_cell())
+        };
         f(&LoopScan {
             typed: self.typed,
             bound: &bound,
+            in_memory: &in_memory,
         })
     }
 }
@@ -186,6 +199,9 @@ pub(super) struct LoopScan<'t> {
     pub(super) typed: &'t Typed,
     /// True for the variables bound before the loop (held in this function's registers).
     pub(super) bound: &'t dyn Fn(usize) -> bool,
+    /// True for the variables bound before the loop and held in memory: this closure's
+    /// environment slots and shared cells.
+    pub(super) in_memory: &'t dyn Fn(usize) -> bool,
 }
 
 impl LoopScan<'_> {
@@ -317,7 +333,11 @@ impl LoopScan<'_> {
             | ExprKind::Bool(_)
             | ExprKind::Null
             | ExprKind::Void => true,
-            ExprKind::Var(_) => self.local(e).is_some_and(register),
+            // A variable in memory may be read (the fast loop's guard keeps the arrays it
+            // stores off it), not set.
+            ExprKind::Var(_) => self
+                .local(e)
+                .is_some_and(|id| register(id) || (self.in_memory)(id)),
             ExprKind::Let(binds, body) => {
                 let ids = self.typed.let_vars.get(&e.id);
                 ids.is_some_and(|ids| ids.iter().all(|id| !self.typed.vars[*id].is_cell()))
@@ -349,6 +369,19 @@ impl LoopScan<'_> {
                 _ => false,
             },
             _ => false,
+        }
+    }
+
+    /// The variables held in memory (see [`LoopScan::in_memory`]) that `e` reads.
+    pub(super) fn memory_reads(&self, e: &Expr, out: &mut Vec<usize>) {
+        if let (ExprKind::Var(_), Some(id)) = (&e.kind, self.local(e))
+            && (self.in_memory)(id)
+            && !out.contains(&id)
+        {
+            out.push(id);
+        }
+        for c in e.children() {
+            self.memory_reads(c, out);
         }
     }
 

@@ -17,9 +17,11 @@ fn scan(src: &str) -> (Vec<String>, Vec<String>, bool) {
     // The parameters are bound before the loop; what the body binds is not.
     let bound =
         |x: usize| typed.vars[x].lambda == typed.vars[v].lambda && !in_body(x, body, &typed);
+    // (these are the parameters and lets of one function: none is in memory)
     let s = LoopScan {
         typed: &typed,
         bound: &bound,
+        in_memory: &|_| false,
     };
     let hoisted = s.hoistable(v, body);
     let ptrs: Vec<usize> = hoisted.iter().map(|(p, _)| *p).collect();
