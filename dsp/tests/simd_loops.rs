@@ -324,7 +324,19 @@ fn typed_program(name: &str, body: &str, floats: bool) -> String {
     } else {
         ("double", "+", "+")
     };
+    mixed_program(name, body, (t, to, back), t)
+}
+
+/// [`program`] with arrays of `t` (`to` converting a double to it, `back` its element to
+/// a double) and `x`, `s` of type `scalar`.
+fn mixed_program(
+    name: &str,
+    body: &str,
+    (t, to, back): (&str, &str, &str),
+    scalar: &str,
+) -> String {
     let fill = FILL.replace("{C}", to);
+    let sum = if scalar == t { back } else { "+" };
     format!(
         "
 (bind-func {name}:[double,i64,i64]* 16384
@@ -332,12 +344,12 @@ fn typed_program(name: &str, body: &str, floats: bool) -> String {
         (k:i64 0))
     {fill}
     (lambda (n which)
-      (let ((i:i64 0) (x:{t} 0.0) (s:{t} 0.0))
+      (let ((i:i64 0) (x:{scalar} 0.0) (s:{scalar} 0.0))
         (if (< which 0)
             (begin
               (dotimes (i n)
                 {body})
-              ({back} s))
+              ({sum} s))
             ({back} (pref out which)))))))"
     )
 }
@@ -462,6 +474,41 @@ fn the_counter_as_a_number_runs_in_lanes_and_gives_the_scalar_loops_bits() {
     {
         let code = listing(&program("ramp", "(pset! out i (* 0.5 (i64tod i)))"), "ramp");
         assert!(code.contains("mulpd"), "the ramp is not in lanes:\n{code}");
+    }
+}
+
+#[test]
+fn a_loop_on_doubles_reads_and_writes_floats_in_lanes() {
+    // float arrays, double arithmetic: a waveshaper over a buffer, as a DSPMC has it
+    let body = "(set! x (* 3.0 (ftod (pref a i))))
+                (pset! out i (dtof (+ (tanh x) (* 0.1 (sin (+ (ftod (pref b i)){scalar}))))))
+                (set! s (+ s x))";
+    let lanes = body.replace("{scalar}", "");
+    let scalar = body.replace("{scalar}", " (* 0.0 (i64tod (+ i 0)))");
+    let types = ("float", "dtof", "ftod");
+    for n in [0, 1, 2, 3, 5, 63, 64, 65, 129, 400] {
+        let a = run(
+            &mut dsp(&mixed_program("lanes", &lanes, types, "double")),
+            "lanes",
+            n,
+        );
+        let b = run(
+            &mut dsp(&mixed_program("scalar", &scalar, types, "double")),
+            "scalar",
+            n,
+        );
+        assert_eq!(a[1..], b[1..], "n = {n}");
+        let (sa, sb) = (f64::from_bits(a[0]), f64::from_bits(b[0]));
+        assert!((sa - sb).abs() <= 1e-9, "n = {n}: sum {sa} against {sb}");
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let src = mixed_program("lanes", &lanes, types, "double");
+        let code = listing(&src, "lanes");
+        assert!(
+            code.contains("cvtps2pd") && code.contains("cvtpd2ps"),
+            "not in lanes:\n{code}"
+        );
     }
 }
 

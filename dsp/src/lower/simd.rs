@@ -431,15 +431,28 @@ impl FnCx<'_, '_> {
         self.b.ins().splat(vty, c)
     }
 
-    fn velem_addr(&mut self, args: &[Expr], l: &Lanes) -> Result<(usize, Value)> {
+    /// The pointer of `(pref p i)` / `(pset! p i ..)`, the address of the counter's
+    /// element, and the displacement of this vector's first (see [`Lanes::disp`]).
+    fn velem_addr(&mut self, args: &[Expr], l: &Lanes) -> Result<(usize, Value, i32)> {
         let p = self
             .local_of(&args[0])
             .ok_or_else(|| internal("SIMD pointer"))?;
         let base = *l.bases.get(&p).ok_or_else(|| internal("SIMD base"))?;
         let i = self.b.use_var(l.counter);
-        let size = if l.vty == types::F32X4 { 4 } else { 8 };
+        let lane = if l.vty == types::F32X4 { 4 } else { 8 };
+        // floats in a loop on doubles: two to a vector
+        let size = if self.narrow_array(p, l) { 4 } else { lane };
         let off = self.b.ins().imul_imm_s(i, size);
-        Ok((p, self.b.ins().iadd(base, off)))
+        Ok((
+            p,
+            self.b.ins().iadd(base, off),
+            l.disp / lane as i32 * size as i32,
+        ))
+    }
+
+    /// True for a `float*` in a loop on doubles (read with `ftod`, written with `dtof`).
+    fn narrow_array(&self, p: usize, l: &Lanes) -> bool {
+        l.vty == types::F64X2 && FnCx::pointee(&self.typed.vars[p].ty) == Type::Float
     }
 
     /// One expression of the body, over both lanes (see [`FnCx::simd_plan`] for what it
@@ -528,7 +541,7 @@ impl FnCx<'_, '_> {
                 .ok_or_else(|| internal("call not planned for SIMD"))?
             {
                 Builtin::Pref => {
-                    let (p, addr) = self.velem_addr(args, l)?;
+                    let (p, addr, disp) = self.velem_addr(args, l)?;
                     if let Some((_, x)) = l.known.iter().rev().find(|(q, _)| *q == p) {
                         *x
                     } else {
@@ -539,22 +552,60 @@ impl FnCx<'_, '_> {
                         } else {
                             flags
                         };
-                        let x = self.b.ins().load(l.vty, flags, addr, l.disp);
+                        let x = self.b.ins().load(l.vty, flags, addr, disp);
                         l.known.push((p, x));
                         x
                     }
                 }
                 Builtin::Pset => {
-                    let x = self.vvalue(&args[2], l)?;
-                    let (p, addr) = self.velem_addr(args, l)?;
-                    if !l.gather.as_ref().is_some_and(|g| g.dry) {
-                        self.b.ins().store(flags, x, addr, l.disp);
-                    }
+                    let p = self
+                        .local_of(&args[0])
+                        .ok_or_else(|| internal("SIMD pointer"))?;
+                    let narrow = self.narrow_array(p, l);
+                    let value = if narrow {
+                        narrowed(&args[2], self.typed).ok_or_else(|| internal("SIMD dtof"))?
+                    } else {
+                        &args[2]
+                    };
+                    let x = self.vvalue(value, l)?;
+                    let (p, addr, disp) = self.velem_addr(args, l)?;
+                    let dry = l.gather.as_ref().is_some_and(|g| g.dry);
                     l.known.retain(|(q, _)| *q != p);
+                    if narrow {
+                        // two floats, eight bytes: the demoted lanes 0 and 1
+                        if !dry {
+                            let little = MemFlagsData::new().with_endianness(Endianness::Little);
+                            let f = self.b.ins().fvdemote(x);
+                            let pair = self.b.ins().bitcast(types::F64X2, little, f);
+                            let pair = self.b.ins().extractlane(pair, 0);
+                            self.b.ins().store(flags, pair, addr, disp);
+                        }
+                        return Ok(Some(x));
+                    }
+                    if !dry {
+                        self.b.ins().store(flags, x, addr, disp);
+                    }
                     l.known.push((p, x));
                     x
                 }
-                Builtin::Convert(..) => {
+                Builtin::Convert(Scalar::F, Scalar::D) => {
+                    // (ftod (pref p i)) of a float*: two floats, promoted
+                    let ExprKind::App(_, a) = &args[0].kind else {
+                        return Err(internal("SIMD ftod"));
+                    };
+                    let (_, addr, disp) = self.velem_addr(a, l)?;
+                    let flags = if l.gather.as_ref().is_some_and(|g| g.dry) {
+                        flags.with_readonly().with_can_move()
+                    } else {
+                        flags
+                    };
+                    let little = MemFlagsData::new().with_endianness(Endianness::Little);
+                    let pair = self.b.ins().load(types::F64, flags, addr, disp);
+                    let v = self.b.ins().scalar_to_vector(types::F64X2, pair);
+                    let f = self.b.ins().bitcast(types::F32X4, little, v);
+                    self.b.ins().fvpromote_low(f)
+                }
+                Builtin::Convert(Scalar::I64, _) => {
                     // lane k holds the counter plus k (and the vector's place in an
                     // unrolled iteration)
                     let (float, size) = if l.vty == types::F32X4 {
@@ -709,6 +760,25 @@ impl FnCx<'_, '_> {
 }
 
 impl Scan<'_, '_, '_> {
+    /// The pointer of `(pref p i)` / `(pset! p i ...)` (`args`) when `p` points to `elem`,
+    /// is one of the loop's and `i` is the counter; a `pset!` of floats in a loop on
+    /// doubles must store `(dtof x)`, whose x is then the value checked.
+    fn element_of(&self, args: &[Expr], elem: &Type) -> Option<usize> {
+        let cx = self.cx;
+        let p = cx.local_of(args.first()?)?;
+        let ty = &cx.typed.vars[p].ty;
+        let of = |t: &Type| *ty == Type::ptr(t.clone());
+        let ok = of(elem) || (self.elem == Type::Double && of(&Type::Float) && args.len() == 3);
+        (ok && self.ptrs.contains(&p) && cx.local_of(args.get(1)?) == Some(self.counter))
+            .then_some(p)
+    }
+
+    fn note_pointer(&mut self, p: usize) {
+        if !self.invariants.contains(&p) {
+            self.invariants.push(p);
+        }
+    }
+
     /// True when `e` has the plan's element type.
     fn is_double(&self, e: &Expr) -> bool {
         self.cx.typed.types[e.id] == self.elem
@@ -843,24 +913,31 @@ impl Scan<'_, '_, '_> {
                 let b = cx.typed.builtin(e.id)?;
                 match b {
                     Builtin::Pref | Builtin::Pset => {
-                        let p = cx.local_of(args.first()?)?;
-                        let double = cx.typed.vars[p].ty == Type::ptr(self.elem.clone());
-                        if !double
-                            || !self.ptrs.contains(&p)
-                            || cx.local_of(args.get(1)?) != Some(self.counter)
-                        {
-                            return None;
-                        }
-                        if !self.invariants.contains(&p) {
-                            self.invariants.push(p);
-                        }
+                        let p = self.element_of(args, &self.elem)?;
                         if b == Builtin::Pset {
-                            let x = args.get(2)?;
+                            let mut x = args.get(2)?;
+                            if cx.typed.vars[p].ty != Type::ptr(self.elem.clone()) {
+                                x = narrowed(x, cx.typed)?;
+                            }
                             if !self.is_double(x) {
                                 return None;
                             }
                             self.value(x)?;
                         }
+                        self.note_pointer(p);
+                        Some(())
+                    }
+                    // A loop on doubles reads and writes floats through `ftod` and `dtof`.
+                    Builtin::Convert(Scalar::F, Scalar::D) if self.elem == Type::Double => {
+                        let x = args.first()?;
+                        let ExprKind::App(_, a) = &x.kind else {
+                            return None;
+                        };
+                        if cx.typed.builtin(x.id)? != Builtin::Pref {
+                            return None;
+                        }
+                        let p = self.element_of(a, &Type::Float)?;
+                        self.note_pointer(p);
                         Some(())
                     }
                     Builtin::Compare(_) => {
@@ -901,6 +978,14 @@ impl Scan<'_, '_, '_> {
             _ => None,
         }
     }
+}
+
+/// `x` of `(dtof x)`.
+fn narrowed<'e>(e: &'e Expr, typed: &Typed) -> Option<&'e Expr> {
+    let ExprKind::App(_, args) = &e.kind else {
+        return None;
+    };
+    (typed.builtin(e.id)? == Builtin::Convert(Scalar::D, Scalar::F)).then_some(args.first()?)
 }
 
 /// True when `e` neither assigns nor stores (both arms of a lane select run).
