@@ -6,8 +6,10 @@
 //! only, with constants, the counter as a number (`(i64tod i)`, `(i64tof i)`), `+ - * /`,
 //! comparisons under a pure `if` (lowered as a lane select) or an `(if c (set! x e))` of a
 //! variable already written (x = c ? e : x, lane by lane), the inline math of
-//! [`super::math_ir`] and `sqrt fabs floor ceil trunc fmin fmax`; reads and writes `(pref p i)` / `(pset! p i x)` of `double*` (or `float*`) with
-//! `i` the counter; and each variable it assigns is either
+//! [`super::math_ir`] and `sqrt fabs floor ceil trunc fmin fmax`; reads and writes
+//! `(pref p i)` / `(pset! p i x)` of `double*` (or `float*`) with `i` the counter (a loop
+//! on doubles may also read `(ftod (pref p i))` and write `(pset! p i (dtof x))` of a
+//! `float*`, two floats a vector); and each variable it assigns is either
 //! - private: written before it is read in every iteration (its last lane is its value
 //!   after the loop), or
 //! - a reduction: only ever `(set! s (+ s e))` (either order) or `(set! s (fmax s e))` /
