@@ -214,7 +214,7 @@ fn a_float_loop_past_its_allocation_still_faults_before_it_runs() {
 }
 
 /// A float oscillator bank writing each partial's sine to `out`, twice: `fbank` in lanes,
-/// `fbank_scalar` one iteration at a time (it converts a sum of the counter, which keeps
+/// `fbank_scalar` one iteration at a time (it converts a product of the counter, which keeps
 /// it out of the lanes; adding 0 × i changes no value).
 fn float_bank(name: &str, extra: &str) -> String {
     format!(
@@ -254,7 +254,7 @@ fn floats(d: &mut Dsp, name: &str, n: i64, frames: i64) -> Vec<u32> {
 fn a_float_oscillator_bank_in_four_lanes_gives_the_scalar_loops_bits() {
     for n in [64, 63, 61] {
         let mut lanes = dsp(&float_bank("fbank", ""));
-        let mut scalar = dsp(&float_bank("fbank_scalar", " (* 0.0 (i64tof (+ i 0)))"));
+        let mut scalar = dsp(&float_bank("fbank_scalar", " (* 0.0 (i64tof (* i 1)))"));
         // 1,000 frames: phases wrap many times.
         let a = floats(&mut lanes, "fbank", n, 1000);
         let b = floats(&mut scalar, "fbank_scalar", n, 1000);
@@ -290,7 +290,7 @@ fn float_loops_and_their_math_compile_to_four_lane_instructions() {
         assert!(code.contains(op), "no {op} in the bank's loop:\n{code}");
     }
     let code = listing(
-        &float_bank("fbank_scalar", " (* 0.0 (i64tof (+ i 0)))"),
+        &float_bank("fbank_scalar", " (* 0.0 (i64tof (* i 1)))"),
         "fbank_scalar",
     );
     assert!(
@@ -311,7 +311,7 @@ const FILL: &str = "
 
 /// `name`'s loop over n elements of `a` and `b`, with `body` (over `i`) writing `out`
 /// and summing into `s`; returns `s` after writing the elements. `extra` is added to an
-/// argument: `(* 0.0 (i64tod (+ i 0)))` keeps the loop out of the lanes without changing a
+/// argument: `(* 0.0 (i64tod (* i 1)))` keeps the loop out of the lanes without changing a
 /// value.
 fn program(name: &str, body: &str) -> String {
     typed_program(name, body, false)
@@ -371,7 +371,7 @@ fn same_bits(body: &str) {
 fn same_typed_bits(body: &str, floats: bool) {
     let lanes = body.replace("{scalar}", "");
     let count = if floats { "i64tof" } else { "i64tod" };
-    let scalar = body.replace("{scalar}", &format!(" (* 0.0 ({count} (+ i 0)))"));
+    let scalar = body.replace("{scalar}", &format!(" (* 0.0 ({count} (* i 1)))"));
     for n in [0, 1, 2, 3, 5, 63, 64, 65, 66, 129, 130, 131, 400] {
         let a = run(
             &mut dsp(&typed_program("lanes", &lanes, floats)),
@@ -427,7 +427,7 @@ fn a_phase_wrapped_by_fmod_has_it_and_its_sine_gathered() {
 const HELD: &str = "
 (bind-func held:[double,i64]* 16384
   (let ((a:double* (zalloc 400)) (g:double 0.0) (h:double 0.5) (k:i64 0))
-    (dotimes (k 400) (pset! a k (* 0.01 (i64tod (+ k 0)))))
+    (dotimes (k 400) (pset! a k (* 0.01 (i64tod (* k 1)))))
     (let ((twice (lambda () (set! h (* 2.0 h)) h)))
       (lambda (n)
         (let ((i:i64 0) (s:double 0.0))
@@ -465,6 +465,11 @@ fn the_counter_as_a_number_runs_in_lanes_and_gives_the_scalar_loops_bits() {
          (set! s (+ s (i64tod i)))",
     );
     same_bits("(pset! out i (+ (* 0.25 (i64tod i)) (pref a i){scalar}))");
+    // the counter plus an integer or a variable the loop does not set, as a per-buffer
+    // oscillator's (i64tod (+ time i)): exact in doubles
+    same_bits(
+        "(pset! out i (+ (sin (* 0.001 (i64tod (+ i 9007199254000000)))) (* 1e-9 (i64tod (+ n i))){scalar}))",
+    );
     same_typed_bits(
         "(pset! out i (sin (+ (* 0.01 (i64tof i)){scalar})))
          (set! s (+ s (i64tof i)))",
@@ -472,8 +477,11 @@ fn the_counter_as_a_number_runs_in_lanes_and_gives_the_scalar_loops_bits() {
     );
     #[cfg(target_arch = "x86_64")]
     {
-        let code = listing(&program("ramp", "(pset! out i (* 0.5 (i64tod i)))"), "ramp");
-        assert!(code.contains("mulpd"), "the ramp is not in lanes:\n{code}");
+        for ramp in ["(i64tod i)", "(i64tod (+ n i))"] {
+            let body = format!("(pset! out i (* 0.5 {ramp}))");
+            let code = listing(&program("ramp", &body), "ramp");
+            assert!(code.contains("mulpd"), "{ramp} is not in lanes:\n{code}");
+        }
     }
 }
 
@@ -484,7 +492,7 @@ fn a_loop_on_doubles_reads_and_writes_floats_in_lanes() {
                 (pset! out i (dtof (+ (tanh x) (* 0.1 (sin (+ (ftod (pref b i)){scalar}))))))
                 (set! s (+ s x))";
     let lanes = body.replace("{scalar}", "");
-    let scalar = body.replace("{scalar}", " (* 0.0 (i64tod (+ i 0)))");
+    let scalar = body.replace("{scalar}", " (* 0.0 (i64tod (* i 1)))");
     let types = ("float", "dtof", "ftod");
     for n in [0, 1, 2, 3, 5, 63, 64, 65, 129, 400] {
         let a = run(

@@ -3,7 +3,8 @@
 //! independent apart from reductions, then the scalar fast loop does the few left.
 //!
 //! A body qualifies ([`FnCx::simd_plan`]) when it computes on doubles only, or on floats
-//! only, with constants, the counter as a number (`(i64tod i)`, `(i64tof i)`), `+ - * /`,
+//! only, with constants, the counter as a number (`(i64tod i)`, `(i64tof i)`, and in
+//! doubles `(i64tod (+ c i))` for an integer c the loop does not change), `+ - * /`,
 //! comparisons under a pure `if` (lowered as a lane select) or an `(if c (set! x e))` of a
 //! variable already written (x = c ? e : x, lane by lane), the inline math of
 //! [`super::math_ir`] and `sqrt fabs floor ceil trunc fmin fmax`; reads and writes
@@ -74,6 +75,8 @@ pub(super) struct Lanes {
     /// `F64X2` or `F32X4`.
     pub(super) vty: types::Type,
     pub(super) counter: Variable,
+    /// The counter's variable in the syntax.
+    counter_id: usize,
     pub(super) vars: HashMap<usize, Variable>,
     pub(super) invariants: HashMap<usize, Value>,
     pub(super) bases: HashMap<usize, Value>,
@@ -222,6 +225,7 @@ impl FnCx<'_, '_> {
         let mut lanes = Lanes {
             vty,
             counter: self.b.declare_var(types::I64),
+            counter_id: plan.counter,
             vars: HashMap::new(),
             invariants: HashMap::new(),
             bases: HashMap::new(),
@@ -608,14 +612,26 @@ impl FnCx<'_, '_> {
                     self.b.ins().fvpromote_low(f)
                 }
                 Builtin::Convert(Scalar::I64, _) => {
-                    // lane k holds the counter plus k (and the vector's place in an
-                    // unrolled iteration)
+                    // lane k holds the counter (plus c) plus k (and the vector's place in
+                    // an unrolled iteration)
                     let (float, size) = if l.vty == types::F32X4 {
                         (types::F32, 4)
                     } else {
                         (types::F64, 8)
                     };
-                    let i = self.b.use_var(l.counter);
+                    let mut i = self.b.use_var(l.counter);
+                    let plus = counter_plus(&args[0], l.counter_id, self)
+                        .ok_or_else(|| internal("SIMD counter"))?;
+                    if let Some(c) = plus {
+                        let c = match (&c.kind, self.local_of(c)) {
+                            (ExprKind::Int(n), _) => self.b.ins().iconst(types::I64, *n),
+                            (_, Some(id)) => self
+                                .read_var(id, 0)?
+                                .ok_or_else(|| internal("SIMD counter offset"))?,
+                            _ => return Err(internal("SIMD counter offset")),
+                        };
+                        i = self.b.ins().iadd(i, c);
+                    }
                     let x = self.b.ins().fcvt_from_sint(float, i);
                     let all = self.b.ins().splat(l.vty, x);
                     let first = (l.disp / size) as usize;
@@ -956,8 +972,17 @@ impl Scan<'_, '_, '_> {
                         } else {
                             Scalar::D
                         };
+                        let offset = counter_plus(args.first()?, self.counter, cx)?;
+                        // i + c is exact in a double below 2^53; a float only holds the
+                        // counter itself exactly
+                        let exact = offset.is_none() || want == Scalar::D;
+                        let fixed = offset.is_none_or(|c| match cx.local_of(c) {
+                            Some(id) => !self.assigned.contains(&id) && cx.vars.contains_key(&id),
+                            None => matches!(c.kind, ExprKind::Int(_)),
+                        });
                         (to == want
-                            && cx.local_of(args.first()?) == Some(self.counter)
+                            && exact
+                            && fixed
                             && cx.typed.vars[self.counter].ty == Type::I64)
                             .then_some(())
                     }
@@ -979,6 +1004,28 @@ impl Scan<'_, '_, '_> {
             }
             _ => None,
         }
+    }
+}
+
+/// For `x` the counter, `Some(None)`; for `(+ i c)` or `(+ c i)` with `i` the counter,
+/// `Some(Some(c))`; else `None`.
+fn counter_plus<'e>(x: &'e Expr, counter: usize, cx: &FnCx) -> Option<Option<&'e Expr>> {
+    if cx.local_of(x) == Some(counter) {
+        return Some(None);
+    }
+    let ExprKind::App(_, args) = &x.kind else {
+        return None;
+    };
+    if cx.typed.builtin(x.id)? != Builtin::Arith(Arith::Add) || args.len() != 2 {
+        return None;
+    }
+    match (
+        cx.local_of(&args[0]) == Some(counter),
+        cx.local_of(&args[1]) == Some(counter),
+    ) {
+        (true, false) => Some(Some(&args[1])),
+        (false, true) => Some(Some(&args[0])),
+        _ => None,
     }
 }
 
