@@ -30,7 +30,7 @@
 //!   `FAST_TRIPS` (65536) and the stored pointers' ranges do not overlap the others': it
 //!   reuses the value of `p[i]` once loaded or stored, and does not poll for interrupts.
 //!   Where its iterations are independent apart from reductions it runs two at a time in
-//!   SIMD lanes first (see [`simd`]), its `sin`, `cos`, `tan`, `exp`, `log`, `tanh`, `fmod` calls gathered for the wide kernels of
+//!   SIMD lanes first (see [`simd`]), its inline math gathered for the wide kernels of
 //!   [`crate::runtime::wide_math`] where the CPU has them (see [`batch`]).
 //! - Every loop back-edge tests the thread's interrupt flag (see
 //!   [`crate::registry::INTERRUPT_SLOT`]), so a runaway loop can be stopped.
@@ -84,9 +84,9 @@ pub struct Consts {
     pub frontend: TargetFrontendConfig,
     /// The target has fused multiply-adds (see [`crate::jit::Jit::has_fma`]).
     pub fma: bool,
-    /// The batch kernels for `sin`, `cos` and their fast variants (see
-    /// [`crate::runtime::wide_math`]), where the CPU has wide vectors and fused multiply-adds:
-    /// a loop in SIMD lanes gathers its sines for them (see [`batch`]).
+    /// The batch kernels of the inline math (see [`crate::runtime::wide_math`]), where the
+    /// CPU has wide vectors and fused multiply-adds: a loop in SIMD lanes gathers its math
+    /// calls for them (see [`batch`]).
     pub wide_math: Option<Kernels>,
 }
 
@@ -502,8 +502,29 @@ impl<'a, 'b> FnCx<'a, 'b> {
     /// captures were checked when it was entered, and a cell this function made is fresh;
     /// either lives at least as long as the call (see [`STICKY`]). An environment slot
     /// lies inside the environment checked at entry, whose address is already untagged.
-    /// The address of variable `v`'s value, for one held in memory (an environment slot
-    /// or a cell).
+    fn read_var(&mut self, v: usize, _site: u32) -> Result<Option<Value>> {
+        let Some(ty) = clif(self.var_type(v), None)? else {
+            return Ok(None);
+        };
+        if self.in_memory(v) && !self.typed.vars[v].ty.is_aggregate() {
+            let at = self.memory_address(v)?;
+            return Ok(Some(self.b.ins().load(ty, MemFlagsData::new(), at, 0)));
+        }
+        let var = *self
+            .vars
+            .get(&v)
+            .ok_or_else(|| internal("variable not in this function"))?;
+        Ok(Some(self.b.use_var(var)))
+    }
+
+    /// True for a variable whose value is held in memory: an environment slot of this
+    /// closure, or a shared cell.
+    fn in_memory(&self, v: usize) -> bool {
+        self.env_slots.contains(&v) || self.typed.vars[v].is_cell()
+    }
+
+    /// The address of variable `v`'s value, for one held in memory (see
+    /// [`FnCx::in_memory`]): the slot's address, or the cell's untagged.
     fn memory_address(&mut self, v: usize) -> Result<Value> {
         let var = *self
             .vars
@@ -515,28 +536,6 @@ impl<'a, 'b> FnCx<'a, 'b> {
         } else {
             self.strip(x)
         })
-    }
-
-    fn read_var(&mut self, v: usize, _site: u32) -> Result<Option<Value>> {
-        let Some(ty) = clif(self.var_type(v), None)? else {
-            return Ok(None);
-        };
-        let var = *self
-            .vars
-            .get(&v)
-            .ok_or_else(|| internal("variable not in this function"))?;
-        let x = self.b.use_var(var);
-        if self.typed.vars[v].ty.is_aggregate() {
-            return Ok(Some(x));
-        }
-        if self.env_slots.contains(&v) {
-            return Ok(Some(self.b.ins().load(ty, MemFlagsData::new(), x, 0)));
-        }
-        if self.typed.vars[v].is_cell() {
-            let at = self.strip(x);
-            return Ok(Some(self.b.ins().load(ty, MemFlagsData::new(), at, 0)));
-        }
-        Ok(Some(x))
     }
 
     fn write_var(&mut self, v: usize, val: Value, _site: u32) -> Result<()> {

@@ -26,7 +26,7 @@ use super::simd::{Lanes, Plan};
 use crate::builtin::{Builtin, Math};
 use crate::error::Result;
 use crate::infer::Ref;
-use crate::runtime::wide_math::{BATCH, Kernel};
+use crate::runtime::wide_math::{BATCH, Kernels};
 use crate::syntax::{Expr, ExprKind};
 use crate::types::Type;
 use cranelift_codegen::ir::condcodes::IntCC;
@@ -35,40 +35,20 @@ use cranelift_codegen::ir::{
     Value, types,
 };
 
-/// True for the math the wide kernels compute: `sin`, `cos`, their fast variants, `tan`,
-/// `exp`, `log`, `tanh` and `fmod`.
-pub(super) fn gathered(m: Math) -> bool {
-    matches!(
-        m,
-        Math::Sin
-            | Math::Cos
-            | Math::SinFast
-            | Math::CosFast
-            | Math::Tan
-            | Math::Exp
-            | Math::Log
-            | Math::Tanh
-            | Math::Fmod
-    )
-}
-
-/// How many arguments a gathered function takes.
-fn arity(m: Math) -> usize {
-    if m == Math::Fmod { 2 } else { 1 }
-}
-
-/// The most calls a gathered body may have (each takes 1 KiB of stack).
+/// The most calls a gathered body may have (each takes 1.5 KiB of stack).
 pub(super) const MAX_SITES: usize = 4;
 
-/// Bytes of one argument's (or of one site's results) in the scratch: the scratch holds
-/// two arguments for each site, then each site's results.
+/// Bytes of one argument's values (or of one site's results) for a stretch: the scratch
+/// holds two arguments for each site, then each site's results.
 const REGION: i64 = BATCH as i64 * 8;
 
 /// A gathered call, in the order the body reaches them.
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub(super) struct Site {
-    /// One of the functions [`gathered`] names.
-    math: Math,
+    /// The kernel's address (see [`crate::runtime::wide_math::Kernels::of`]).
+    kernel: u64,
+    /// How many arguments it takes (`fmod` two).
+    arity: usize,
     /// For each argument (`fmod` has two), the array whose element at the counter it is,
     /// unchanged since the iteration began: the kernel reads it there, and the first pass
     /// has nothing to write.
@@ -99,6 +79,7 @@ pub(super) struct Gather {
 /// Which values of one iteration depend on a gathered result, in evaluation order.
 struct Taint<'c, 'a, 'b> {
     cx: &'c FnCx<'a, 'b>,
+    kernels: Kernels,
     /// The loop computes on doubles (else floats, whose elements the kernels, which take
     /// doubles, cannot read in place).
     doubles: bool,
@@ -114,12 +95,18 @@ struct Taint<'c, 'a, 'b> {
 }
 
 impl FnCx<'_, '_> {
+    /// True when a wide kernel computes `m` on this CPU: in a gathering loop, every such
+    /// call is a gathered one.
+    pub(super) fn has_kernel(&self, m: Math) -> bool {
+        self.consts.wide_math.is_some_and(|k| k.of(m).is_some())
+    }
+
     /// The calls of `body` (a loop body in SIMD lanes of `elem`) to gather, or `None` when
     /// it does not qualify (see the module's comment) or the CPU has no kernels.
     pub(super) fn batch_sites(&self, body: &[Expr], elem: &Type) -> Option<Vec<Site>> {
-        self.consts.wide_math?;
         let mut t = Taint {
             cx: self,
+            kernels: self.consts.wide_math?,
             doubles: *elem == Type::Double,
             vars: Vec::new(),
             ptrs: Vec::new(),
@@ -210,7 +197,7 @@ impl FnCx<'_, '_> {
             let direct = sites
                 .iter()
                 .filter(|x| x.level == phase)
-                .all(|x| x.from.iter().take(arity(x.math)).all(Option::is_some));
+                .all(|x| x.from.iter().take(x.arity).all(Option::is_some));
             if direct {
                 self.b.ins().jump(called, &[]);
             } else {
@@ -312,10 +299,6 @@ impl FnCx<'_, '_> {
         let Some(g) = l.gather.as_ref() else {
             return Ok(());
         };
-        let kernels = self
-            .consts
-            .wide_math
-            .ok_or_else(|| super::internal("no sin kernel"))?;
         let mut refs = Vec::new();
         for params in [3, 4] {
             let mut sig = Signature::new(self.consts.call_conv);
@@ -330,7 +313,7 @@ impl FnCx<'_, '_> {
                 continue;
             }
             let mut call = Vec::new();
-            for (j, from) in site.from.iter().take(arity(site.math)).enumerate() {
+            for (j, from) in site.from.iter().take(site.arity).enumerate() {
                 call.push(match from {
                     Some(p) => {
                         let base = *l
@@ -348,26 +331,8 @@ impl FnCx<'_, '_> {
             let o = self.b.ins().iadd(g.outs, first);
             call.push(self.b.ins().iadd_imm_s(o, REGION * k as i64));
             call.push(n);
-            if site.math == Math::Fmod {
-                let f = self
-                    .b
-                    .ins()
-                    .iconst(types::I64, kernels.fmod as usize as i64);
-                self.b.ins().call_indirect(refs[1], f, &call);
-                continue;
-            }
-            let kernel: Kernel = match site.math {
-                Math::Cos => kernels.cos,
-                Math::SinFast => kernels.sin_fast,
-                Math::CosFast => kernels.cos_fast,
-                Math::Tan => kernels.tan,
-                Math::Exp => kernels.exp,
-                Math::Log => kernels.log,
-                Math::Tanh => kernels.tanh,
-                _ => kernels.sin,
-            };
-            let f = self.b.ins().iconst(types::I64, kernel as usize as i64);
-            self.b.ins().call_indirect(refs[0], f, &call);
+            let f = self.b.ins().iconst(types::I64, site.kernel as i64);
+            self.b.ins().call_indirect(refs[site.arity - 1], f, &call);
         }
         Ok(())
     }
@@ -530,7 +495,7 @@ impl Taint<'_, '_, '_> {
                     self.copies.retain(|(_, q)| *q != p);
                     t
                 }
-                Builtin::Math(m) if gathered(m) => {
+                Builtin::Math(m) if self.kernels.of(m).is_some() => {
                     let mut level = 0;
                     let mut from = [None; 2];
                     for (j, x) in args.iter().take(2).enumerate() {
@@ -544,8 +509,10 @@ impl Taint<'_, '_, '_> {
                         }
                     }
                     let level = level + 1;
+                    let (kernel, arity) = self.kernels.of(m)?;
                     self.sites.push(Site {
-                        math: m,
+                        kernel,
+                        arity,
                         from,
                         level,
                     });

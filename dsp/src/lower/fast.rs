@@ -182,10 +182,7 @@ impl FnCx<'_, '_> {
     pub(super) fn loop_scan<R>(&self, f: impl FnOnce(&LoopScan) -> R) -> R {
         // in a register: an environment slot is memory
         let bound = |v: usize| self.vars.contains_key(&v) && !self.env_slots.contains(&v);
-        let in_memory = |v: usize| {
-            self.vars.contains_key(&v)
-                && (self.env_slots.contains(&v) || self.typed.vars[v].is_cell())
-        };
+        let in_memory = |v: usize| self.vars.contains_key(&v) && self.in_memory(v);
         f(&LoopScan {
             typed: self.typed,
             bound: &bound,

@@ -30,7 +30,7 @@
 //! scalar loop computes in double and rounds once, runs as two `F64X2` halves, each
 //! rounded back to floats, so every lane's bits are the scalar loop's.
 
-use super::batch::{self, Gather, Site};
+use super::batch::{Gather, Site};
 use super::math_ir::{self, MathEmitter};
 use super::{FnCx, internal};
 use crate::builtin::{Arith, Builtin, Compare, Math, Scalar};
@@ -85,7 +85,7 @@ pub(super) struct Lanes {
     /// Bytes from the counter's element to this vector's: the second vector of an
     /// unrolled iteration is addressed with a displacement, not a second index.
     pub(super) disp: i32,
-    /// The gathering loop's state, in a body whose sines are gathered.
+    /// The gathering loop's state, in a body whose math calls are gathered.
     pub(super) gather: Option<Gather>,
 }
 
@@ -357,9 +357,10 @@ impl FnCx<'_, '_> {
         next
     }
 
-    /// For a cheap body ([`Plan::unroll`], or a gathering loop's second pass): runs two
-    /// vectors of iterations at a time from the lanes' counter while both fit in `nv`, each reduction accumulating the second vector's lanes apart, then
-    /// folds those accumulators into the first ones. The single-vector loop does the rest.
+    /// For a cheap body ([`Plan::unroll`], or a gathering loop's last pass): runs two
+    /// vectors of iterations at a time from the lanes' counter while both fit in `nv`,
+    /// each reduction accumulating the second vector's lanes apart, then folds those
+    /// accumulators into the first ones. The single-vector loop does the rest.
     pub(super) fn unrolled_loop(
         &mut self,
         plan: &Plan,
@@ -703,7 +704,7 @@ impl FnCx<'_, '_> {
                         .iter()
                         .map(|a| self.vvalue(a, l))
                         .collect::<Result<Vec<_>>>()?;
-                    if l.gather.is_some() && batch::gathered(m) {
+                    if l.gather.is_some() && self.has_kernel(m) {
                         self.gathered(l, &vals)?
                     } else if l.vty == types::F32X4 {
                         self.float_math(m, &vals)?

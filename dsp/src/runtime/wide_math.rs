@@ -15,6 +15,8 @@
 //!
 //! The constants are the inline code's: it takes them from here.
 
+use crate::builtin::Math;
+
 use super::math::{zonal_cos, zonal_exp, zonal_fmod, zonal_log, zonal_sin, zonal_tan};
 
 /// 2/π rounded.
@@ -172,6 +174,26 @@ pub struct Kernels {
     pub log: Kernel,
     pub tanh: Kernel,
     pub fmod: Kernel2,
+}
+
+impl Kernels {
+    /// The address of the kernel computing `m` and how many arguments it takes, or `None`
+    /// for math no kernel computes.
+    pub fn of(&self, m: Math) -> Option<(u64, usize)> {
+        let one = |k: Kernel| Some((k as usize as u64, 1));
+        match m {
+            Math::Sin => one(self.sin),
+            Math::Cos => one(self.cos),
+            Math::SinFast => one(self.sin_fast),
+            Math::CosFast => one(self.cos_fast),
+            Math::Tan => one(self.tan),
+            Math::Exp => one(self.exp),
+            Math::Log => one(self.log),
+            Math::Tanh => one(self.tanh),
+            Math::Fmod => Some((self.fmod as usize as u64, 2)),
+            _ => None,
+        }
+    }
 }
 
 /// The kernels in the widest vectors this CPU has, or `None` where it has neither
@@ -529,31 +551,29 @@ fn guarded(
     }
 }
 
-/// The argument and result slices of a kernel call.
-///
-/// # Safety
-/// `args` and `out` point to `n` doubles each, `n` ≤ [`BATCH`], not overlapping.
-#[inline(always)]
-unsafe fn slices<'a>(args: *const f64, out: *mut f64, n: i64) -> (&'a [f64], &'a mut [f64]) {
-    let n = (n.max(0) as usize).min(BATCH);
-    // SAFETY: the caller's contract: n doubles at each, apart.
-    unsafe {
-        (
-            std::slice::from_raw_parts(args, n),
-            std::slice::from_raw_parts_mut(out, n),
-        )
-    }
+/// A kernel call's count of arguments, at most [`BATCH`].
+fn count(n: i64) -> usize {
+    (n.max(0) as usize).min(BATCH)
 }
 
-/// A kernel call's `n` arguments at `p` (at most [`BATCH`]).
+/// A kernel call's `n` arguments at `p`.
 ///
 /// # Safety
-/// `p` points to `n` doubles, `n` ≤ [`BATCH`].
+/// `p` points to `n` doubles, `n` ≤ [`BATCH`], that nothing writes during the call.
 #[inline(always)]
 unsafe fn arguments<'a>(p: *const f64, n: i64) -> &'a [f64] {
-    let n = (n.max(0) as usize).min(BATCH);
     // SAFETY: the caller's contract.
-    unsafe { std::slice::from_raw_parts(p, n) }
+    unsafe { std::slice::from_raw_parts(p, count(n)) }
+}
+
+/// A kernel call's `n` results at `p`.
+///
+/// # Safety
+/// `p` points to `n` doubles, `n` ≤ [`BATCH`], apart from the arguments.
+#[inline(always)]
+unsafe fn results<'a>(p: *mut f64, n: i64) -> &'a mut [f64] {
+    // SAFETY: the caller's contract.
+    unsafe { std::slice::from_raw_parts_mut(p, count(n)) }
 }
 
 /// A kernel: `$body` over the call's slices `$a` (arguments) and `$o` (results), compiled
@@ -565,7 +585,7 @@ macro_rules! kernel {
             // SAFETY: compiled code passes n ≤ BATCH doubles of arguments (its scratch, or
             // an array's elements it may read) and n of results in its scratch, apart;
             // `every_kernel` gave this function only on a CPU with these features.
-            let ($a, $o) = unsafe { slices(args, out, n) };
+            let ($a, $o) = unsafe { (arguments(args, n), results(out, n)) };
             $body
         }
     };
@@ -578,9 +598,7 @@ macro_rules! kernel2 {
         unsafe extern "C" fn $name(x: *const f64, y: *const f64, out: *mut f64, n: i64) {
             // SAFETY: as for `kernel!`, with n doubles of second arguments at `y`, apart
             // from the results.
-            let ($x, $o) = unsafe { slices(x, out, n) };
-            // SAFETY: as above.
-            let $y = unsafe { arguments(y, n) };
+            let ($x, $y, $o) = unsafe { (arguments(x, n), arguments(y, n), results(out, n)) };
             $body
         }
     };
