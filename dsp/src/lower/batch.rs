@@ -76,6 +76,17 @@ pub(super) struct Gather {
     pub(super) reductions: Vec<usize>,
 }
 
+/// Values that cross a gathering loop's kernel calls in a stack slot, put there and taken
+/// back by hand (left to the register allocator, they were stored and reloaded in every
+/// iteration of the passes): the vector invariants, the arrays' addresses, then the
+/// accumulators, 16 bytes each.
+struct Kept {
+    slot: StackSlot,
+    invariants: Vec<usize>,
+    bases: Vec<usize>,
+    reductions: Vec<usize>,
+}
+
 /// Which values of one iteration depend on a gathered result, in evaluation order.
 struct Taint<'c, 'a, 'b> {
     cx: &'c FnCx<'a, 'b>,
@@ -126,7 +137,6 @@ impl FnCx<'_, '_> {
         l: &mut Lanes,
         (pairs, done): (Value, Block),
         body: &[Expr],
-        reductions: Vec<usize>,
         site: u32,
     ) -> Result<()> {
         let sites = &plan.gather;
@@ -139,37 +149,13 @@ impl FnCx<'_, '_> {
         let start = self.b.declare_var(types::I64);
         let zero = self.b.ins().iconst(types::I64, 0);
         self.b.def_var(start, zero);
-        // The vector invariants, the arrays' addresses and the accumulators cross the
-        // kernel calls in this slot, put there and taken back by hand: left to the register
-        // allocator, they were stored and reloaded in every iteration of the passes.
-        let mut invariants: Vec<usize> = l.invariants.keys().copied().collect();
-        invariants.sort_unstable();
-        let mut bases: Vec<usize> = l.bases.keys().copied().collect();
-        bases.sort_unstable();
-        let kept = self.b.create_sized_stack_slot(StackSlotData::new(
-            StackSlotKind::ExplicitSlot,
-            16 * (invariants.len() + bases.len() + reductions.len()).max(1) as u32,
-            4,
-        ));
-        for (k, id) in invariants.iter().enumerate() {
-            self.b
-                .ins()
-                .stack_store(types::I64, l.invariants[id], kept, 16 * k as i32);
-        }
-        let at_bases = 16 * invariants.len();
-        for (k, id) in bases.iter().enumerate() {
-            self.b
-                .ins()
-                .stack_store(types::I64, l.bases[id], kept, (at_bases + 16 * k) as i32);
-        }
-        let kept_ids = (invariants, bases);
-        let invariants = &kept_ids.0;
+        let kept = self.keep_invariants(l, plan.reductions());
         let [stretch, wet, next] = [(); 3].map(|_| self.b.create_block());
         let any = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, pairs, 0);
         self.b.ins().brif(any, stretch, &[], done, &[]);
 
         self.b.switch_to_block(stretch);
-        self.take_invariants(l, &kept_ids, kept);
+        self.take_invariants(l, &kept);
         let s = self.b.use_var(start);
         let limit = self.b.ins().iadd_imm_s(s, BATCH as i64);
         let short = self.b.ins().icmp(IntCC::SignedLessThan, limit, pairs);
@@ -185,11 +171,11 @@ impl FnCx<'_, '_> {
             dry: true,
             phase: 1,
             site: 0,
-            reductions: reductions.clone(),
+            reductions: kept.reductions.clone(),
         });
         let levels = sites.iter().map(|x| x.level).max().unwrap_or(1);
         for phase in 1..=levels {
-            let (dry, called) = (self.b.create_block(), self.b.create_block());
+            let called = self.b.create_block();
             if let Some(g) = l.gather.as_mut() {
                 g.phase = phase;
             }
@@ -201,27 +187,13 @@ impl FnCx<'_, '_> {
             if direct {
                 self.b.ins().jump(called, &[]);
             } else {
+                let dry = self.b.create_block();
                 self.b.ins().jump(dry, &[]);
                 self.gathering_pass(l, body, (dry, called), true, end)?;
             }
             self.b.switch_to_block(called);
             self.b.seal_block(called);
-            let at = 16 * (invariants.len() + kept_ids.1.len());
-            for (k, id) in reductions.iter().enumerate() {
-                let x = self.b.use_var(l.vars[id]);
-                self.b
-                    .ins()
-                    .stack_store(types::I64, x, kept, (at + 16 * k) as i32);
-            }
-            self.call_kernels(l, phase, s, end)?;
-            for (k, id) in reductions.iter().enumerate() {
-                let x = self
-                    .b
-                    .ins()
-                    .stack_load(types::I64, l.vty, kept, (at + 16 * k) as i32);
-                self.b.def_var(l.vars[id], x);
-            }
-            self.take_invariants(l, &kept_ids, kept);
+            self.cross_kernel_calls(l, &kept, |cx, l| cx.call_kernels(l, phase, s, end))?;
             self.b.def_var(l.counter, s);
         }
         // The last pass two vectors at a time (a second accumulator for each reduction:
@@ -268,29 +240,75 @@ impl FnCx<'_, '_> {
         Ok(())
     }
 
-    /// The vector invariants and the arrays' addresses again from `kept`, where
-    /// [`FnCx::gathered_loop`] put them.
-    fn take_invariants(
-        &mut self,
-        l: &mut Lanes,
-        (invariants, bases): &(Vec<usize>, Vec<usize>),
-        kept: StackSlot,
-    ) {
-        for (k, id) in invariants.iter().enumerate() {
+    /// Puts the lanes' vector invariants and arrays' addresses in a new [`Kept`] slot
+    /// (which will hold `reductions` across each kernel call too).
+    fn keep_invariants(&mut self, l: &Lanes, reductions: Vec<usize>) -> Kept {
+        let mut invariants: Vec<usize> = l.invariants.keys().copied().collect();
+        invariants.sort_unstable();
+        let mut bases: Vec<usize> = l.bases.keys().copied().collect();
+        bases.sort_unstable();
+        let slot = self.b.create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            16 * (invariants.len() + bases.len() + reductions.len()).max(1) as u32,
+            4,
+        ));
+        let values = invariants.iter().map(|id| l.invariants[id]);
+        let values: Vec<Value> = values.chain(bases.iter().map(|id| l.bases[id])).collect();
+        for (k, x) in values.into_iter().enumerate() {
+            self.b.ins().stack_store(types::I64, x, slot, 16 * k as i32);
+        }
+        Kept {
+            slot,
+            invariants,
+            bases,
+            reductions,
+        }
+    }
+
+    /// The vector invariants and the arrays' addresses again from `kept`.
+    fn take_invariants(&mut self, l: &mut Lanes, kept: &Kept) {
+        for (k, id) in kept.invariants.iter().enumerate() {
             let x = self
                 .b
                 .ins()
-                .stack_load(types::I64, l.vty, kept, 16 * k as i32);
+                .stack_load(types::I64, l.vty, kept.slot, 16 * k as i32);
             l.invariants.insert(*id, x);
         }
-        let at = 16 * invariants.len();
-        for (k, id) in bases.iter().enumerate() {
+        let at = 16 * kept.invariants.len();
+        for (k, id) in kept.bases.iter().enumerate() {
+            let x =
+                self.b
+                    .ins()
+                    .stack_load(types::I64, types::I64, kept.slot, (at + 16 * k) as i32);
+            l.bases.insert(*id, x);
+        }
+    }
+
+    /// `calls` (kernel calls), with the accumulators put in `kept` before and taken back
+    /// after, and the invariants taken back too.
+    fn cross_kernel_calls(
+        &mut self,
+        l: &mut Lanes,
+        kept: &Kept,
+        calls: impl FnOnce(&mut Self, &Lanes) -> Result<()>,
+    ) -> Result<()> {
+        let at = 16 * (kept.invariants.len() + kept.bases.len());
+        for (k, id) in kept.reductions.iter().enumerate() {
+            let x = self.b.use_var(l.vars[id]);
+            self.b
+                .ins()
+                .stack_store(types::I64, x, kept.slot, (at + 16 * k) as i32);
+        }
+        calls(self, l)?;
+        for (k, id) in kept.reductions.iter().enumerate() {
             let x = self
                 .b
                 .ins()
-                .stack_load(types::I64, types::I64, kept, (at + 16 * k) as i32);
-            l.bases.insert(*id, x);
+                .stack_load(types::I64, l.vty, kept.slot, (at + 16 * k) as i32);
+            self.b.def_var(l.vars[id], x);
         }
+        self.take_invariants(l, kept);
+        Ok(())
     }
 
     /// One call per site of level `phase`: the kernel of the `end - s` arguments from

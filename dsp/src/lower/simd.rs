@@ -70,6 +70,17 @@ pub(super) struct Plan {
     unroll: bool,
 }
 
+impl Plan {
+    /// The variables the body reduces (sums, maxima, minima).
+    pub(super) fn reductions(&self) -> Vec<usize> {
+        self.roles
+            .iter()
+            .filter(|(_, r)| *r != Role::Private)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+}
+
 /// State while lowering one vector iteration.
 pub(super) struct Lanes {
     /// `F64X2` or `F32X4`.
@@ -272,13 +283,7 @@ impl FnCx<'_, '_> {
         }
         let vdone = self.b.create_block();
         if !plan.gather.is_empty() {
-            let reductions = plan
-                .roles
-                .iter()
-                .filter(|(_, r)| *r != Role::Private)
-                .map(|(id, _)| *id)
-                .collect();
-            self.gathered_loop(plan, &mut lanes, (pairs, vdone), body, reductions, site)?;
+            self.gathered_loop(plan, &mut lanes, (pairs, vdone), body, site)?;
         } else {
             let vloop = self.b.create_block();
             if plan.unroll {
