@@ -309,35 +309,35 @@ fn the_dsp_heaps_are_sized_on_the_command_line() {
          (dsp:set! dsp)\n",
     );
     let wav = scratch("audio_heap.wav", "");
-    let render = |extra: &[&str]| {
+    // the options `before` the subcommand and `after` it
+    let render = |before: &[&str], after: &[&str]| {
         zonal()
+            .args(before)
             .args(["render", "--seconds", "0.1"])
-            .args(extra)
+            .args(after)
             .arg("-o")
             .arg(&wav)
             .arg(&dsp)
             .output()
             .unwrap()
     };
-    let out = render(&[]);
+    let out = render(&[], &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("could not be met"), "{stderr}");
-    let out = render(&["--audio-heap", "32M"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains("peak 0.250"), "{stderr}");
-    // The same with the option before the subcommand (and in its `=` form).
-    for opt in [&["--audio-heap", "32M"][..], &["--audio-heap=32M"]] {
-        let out = zonal()
-            .args(opt)
-            .args(["render", "--seconds", "0.1", "-o"])
-            .arg(&wav)
-            .arg(&dsp)
-            .output()
-            .unwrap();
+    // After the subcommand, before it, and before it in the `=` form.
+    let heap = ["--audio-heap", "32M"];
+    for (before, after) in [
+        (&[][..], &heap[..]),
+        (&heap, &[]),
+        (&["--audio-heap=32M"], &[]),
+    ] {
+        let out = render(before, after);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(0), "{opt:?}: {stderr}");
-        assert!(stderr.contains("peak 0.250"), "{opt:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "{before:?} {after:?}: {stderr}");
+        assert!(
+            stderr.contains("peak 0.250"),
+            "{before:?} {after:?}: {stderr}"
+        );
     }
 }
 
