@@ -83,6 +83,11 @@ struct Origins {
 /// How long one window of [`Origins`] lasts.
 const ORIGIN_WINDOW_NS: u64 = 1_000_000_000;
 
+/// An origin this much later than the earliest kept is lost time, not jitter: the
+/// device under-ran, or the device-less clock gave up catching up and restarted its
+/// schedule (after [`crate::clock::MAX_LAG`]). The clock follows it at once.
+const LOST_TIME_NS: i128 = 100_000_000;
+
 impl SampleClock {
     pub fn new(stats: Arc<AudioStats>, sample_rate: u32) -> SampleClock {
         SampleClock {
@@ -119,6 +124,15 @@ impl SampleClock {
         let Ok(mut o) = self.origins.lock() else {
             return origin;
         };
+        let kept = o.current.into_iter().chain(o.previous).min();
+        if kept.is_some_and(|k| origin - k >= LOST_TIME_NS) {
+            *o = Origins {
+                window_start: at,
+                current: Some(origin),
+                previous: None,
+            };
+            return origin;
+        }
         if at.saturating_sub(o.window_start) >= ORIGIN_WINDOW_NS {
             o.previous = o.current;
             o.current = None;
@@ -632,6 +646,22 @@ mod tests {
         stats.clock.store(4864 + 144_000, Ordering::SeqCst);
         stats.clock_at_ns.store(4_002_000_000, Ordering::SeqCst);
         assert_eq!(clock.sample_at(4_003_000_000), 4864 + 144_000 + 48);
+    }
+
+    #[test]
+    fn time_the_audio_thread_lost_moves_the_clock_at_once() {
+        let stats = stats_at(4800, 1_000_000_000);
+        let clock = SampleClock::new(stats.clone(), 48_000);
+        assert_eq!(clock.sample_at(1_001_000_000), 4800 + 48);
+        // The thread stalled for 150 ms and went on from where it was: those samples
+        // were never played, so the clock is 150 ms behind its old origin from now on.
+        stats.clock.store(4864, Ordering::SeqCst);
+        stats.clock_at_ns.store(1_151_333_333, Ordering::SeqCst);
+        assert_eq!(clock.sample_at(1_161_333_333), 4864 + 480);
+        // A little jitter after it does not move it back.
+        stats.clock.store(4928, Ordering::SeqCst);
+        stats.clock_at_ns.store(1_153_000_000, Ordering::SeqCst);
+        assert_eq!(clock.sample_at(1_161_333_333), 4864 + 480);
     }
 
     #[test]

@@ -139,7 +139,7 @@ pub(crate) fn register(interp: &mut Interp, clock: &SampleClock) {
         let host = host_at(&link.link, &ck, time);
         Ok(interp.float(session.beat_at_time(host, link.quantum)))
     });
-    let (st, ck) = (state, clock.clone());
+    let (st, ck) = (state.clone(), clock.clone());
     interp.register_native("link:time-at-beat", move |interp, args| {
         let beat = number(interp, args, "link:time-at-beat", "(link:time-at-beat 16)")?;
         let st = st.borrow();
@@ -148,6 +148,21 @@ pub(crate) fn register(interp: &mut Interp, clock: &SampleClock) {
         link.link.capture_app_session_state(&mut session);
         let host = session.time_at_beat(beat, link.quantum);
         Ok(interp.int(sample_at(&link.link, &ck, host)))
+    });
+    // The tempo and the sample of a beat from one capture of the session, so that a
+    // tempo change arriving between two captures cannot pair the new tempo with a
+    // time on the old timeline.
+    let (st, ck) = (state, clock.clone());
+    interp.register_native("link:anchor", move |interp, args| {
+        let beat = number(interp, args, "link:anchor", "(link:anchor 16)")?;
+        let st = st.borrow();
+        let link = st.as_ref().ok_or_else(|| not_joined("link:anchor"))?;
+        let mut session = SessionState::new();
+        link.link.capture_app_session_state(&mut session);
+        let host = session.time_at_beat(beat, link.quantum);
+        let tempo = interp.float(session.tempo());
+        let sample = interp.int(sample_at(&link.link, &ck, host));
+        Ok(interp.list(&[tempo, sample]))
     });
     if let Err(e) = interp.eval_str(LINK, "link.scm") {
         eprintln!("{}", crate::diagnostic::report(&e, Some(LINK)));

@@ -15,15 +15,16 @@
 (define *link:metro* #f)
 (define *link:offset* 0)
 
-;; The session's tempo as an exact number of thousandths of a BPM, so beats stay exact.
-(define (link:exact-tempo)
-  (/ (inexact->exact (round (* (link:tempo) 1000))) 1000))
+;; A tempo as an exact number of thousandths of a BPM, so beats stay exact.
+(define (link:exact bpm)
+  (/ (inexact->exact (round (* bpm 1000))) 1000))
 
-;; Puts *metro*'s next whole beat where the session has it.
+;; Puts *metro*'s next whole beat where the session has it, at the session's tempo
+;; (both read at once: see link:anchor).
 (define (link:sync)
   (let* ((beat (+ 1 (floor (*link:metro* 'beat-at-time (now)))))
-         (time (link:time-at-beat (- beat *link:offset*))))
-    (*link:metro* 'set-tempo (link:exact-tempo) time beat)))
+         (anchor (link:anchor (- beat *link:offset*))))
+    (*link:metro* 'set-tempo (link:exact (car anchor)) (cadr anchor) beat)))
 
 (define (link:follow)
   (if (and *link:metro* (link:enabled?))
