@@ -2,6 +2,7 @@
 //! 64-oscillator bank with a one-pole lowpass and a delay line, and of the "W1" patch
 //! (`benches/peers/w1_buffer.xtm`: 64 rotating sines, lowpass, feedback delay, stereo), and
 //! of W1 as `benches/peers/w1.xtm` writes it (`sin` of each partial's phase every sample),
+//! and of sixteen voices whose pitch goes through `pow` every sample,
 //! compiled from xtlang (checks on and off) against the same algorithms in plain Rust, in
 //! the same run.
 //!
@@ -65,6 +66,26 @@ const FLOAT_BANK: &str = "(bind-func fbank:DSPMC 1000000
               (set! ph (+ ph (pref incs j)))
               (pset! phases j (if (> ph twopi) (- ph twopi) ph)))
             (pset! out i (* 0.015625 sum))))
+        void))))";
+
+/// Sixteen triangle voices whose pitch (a MIDI note with vibrato) goes through `pow` to a
+/// frequency every frame: `pow` per voice and sample, in a loop in SIMD lanes.
+const PITCHES: &str = "(bind-func pitches:DSPMC 1000000
+  (let ((notes:double* (zalloc 16)) (phases:double* (zalloc 16)) (vib 0.0) (k 0))
+    (dotimes (k 16) (pset! notes k (+ 48.0 (* 1.5 (i64tod k)))))
+    (lambda (in out time dat)
+      (let ((i 0) (j 0))
+        (dotimes (i FRAMES)
+          (set! vib (+ vib 0.0001))
+          (if (> vib 1.0) (set! vib (- vib 2.0)))
+          (let ((sum 0.0))
+            (dotimes (j 16)
+              (let ((f (* 440.0 (pow 2.0 (/ (- (+ (pref notes j) (* 0.2 vib)) 69.0) 12.0))))
+                    (p (+ (pref phases j) (/ f 48000.0))))
+                (if (>= p 1.0) (set! p (- p 2.0)))
+                (pset! phases j p)
+                (set! sum (+ sum (* p (- 1.0 (fabs p)))))))
+            (pset! out i (dtof (* 0.1 sum)))))
         void))))";
 
 /// W1 as a per-buffer closure, as in `benches/peers/w1_buffer.xtm`.
@@ -247,6 +268,43 @@ impl FloatBank {
     }
 }
 
+/// PITCHES in plain Rust (the C library's `pow` per voice and frame).
+struct Pitches {
+    notes: Vec<f64>,
+    phases: Vec<f64>,
+    vib: f64,
+}
+
+impl Pitches {
+    fn new() -> Pitches {
+        Pitches {
+            notes: (0..16).map(|k| 48.0 + 1.5 * f64::from(k)).collect(),
+            phases: vec![0.0; 16],
+            vib: 0.0,
+        }
+    }
+
+    fn process(&mut self, out: &mut [f32]) {
+        for o in out.iter_mut() {
+            self.vib += 0.0001;
+            if self.vib > 1.0 {
+                self.vib -= 2.0;
+            }
+            let mut sum = 0.0;
+            for (n, p) in self.notes.iter().zip(self.phases.iter_mut()) {
+                let f = 440.0 * 2.0f64.powf((n + 0.2 * self.vib - 69.0) / 12.0);
+                let mut q = *p + f / 48000.0;
+                if q >= 1.0 {
+                    q -= 2.0;
+                }
+                *p = q;
+                sum += q * (1.0 - q.abs());
+            }
+            *o = (0.1 * sum) as f32;
+        }
+    }
+}
+
 fn form(src: &str) -> Sexp {
     parse(src, "bench.xtm").expect("parses").remove(0)
 }
@@ -361,6 +419,10 @@ fn agree() {
     });
     let mut bank = Bank::new();
     agree_with("banks", BANK, "bank", 1, 1e-4, &mut |o| bank.process(o));
+    let mut pitches = Pitches::new();
+    agree_with("pitches", PITCHES, "pitches", 1, 1e-6, &mut |o| {
+        pitches.process(o)
+    });
 }
 
 /// Four buffers of the xtlang patch `src` (entry `entry`) and of `rust`, each sample
@@ -435,6 +497,36 @@ fn interleaved(
     println!("{}", line.trim_end_matches(';'));
 }
 
+/// The wide math kernels a loop in SIMD lanes hands its `sin`, `exp`, `log`... to
+/// (`runtime/wide_math.rs`), 64 arguments a call, against the C library's function over
+/// the same arguments: each kernel is fast only if the compiler vectorised it.
+fn kernels(c: &mut Criterion) {
+    let Some(k) = zonal_dsp::runtime::wide_math::kernels() else {
+        return;
+    };
+    const N: usize = zonal_dsp::runtime::wide_math::BATCH;
+    let xs: Vec<f64> = (0..N).map(|i| 0.5 + 0.03 * i as f64).collect();
+    let mut out = vec![0.0; N];
+    let mut g = c.benchmark_group("wide math kernels, 64 arguments");
+    g.throughput(Throughput::Elements(N as u64));
+    let sin: fn(f64) -> f64 = f64::sin;
+    let libm = [("sin", sin), ("exp", f64::exp), ("log", f64::ln)];
+    for ((name, libm), kernel) in libm.into_iter().zip([k.sin, k.exp, k.log]) {
+        g.bench_function(BenchmarkId::new("kernel", name), |b| {
+            // SAFETY: N = BATCH arguments and as many results, apart.
+            b.iter(|| unsafe { kernel(xs.as_ptr(), black_box(out.as_mut_ptr()), N as i64) })
+        });
+        g.bench_function(BenchmarkId::new("C library", name), |b| {
+            b.iter(|| {
+                for (o, &x) in out.iter_mut().zip(&xs) {
+                    *o = libm(black_box(x));
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
 /// Call-heavy code: a recursive `fib` of 25 makes 242,785 calls, each paying the
 /// checks at function entry (call depth, interrupt poll).
 fn calls(c: &mut Criterion) {
@@ -475,9 +567,18 @@ fn benches(c: &mut Criterion) {
             1,
             &mut |o| fbank.process(o),
         );
+        let mut pitches = Pitches::new();
+        interleaved(
+            "16 voices' pitch through pow per frame",
+            PITCHES,
+            "pitches",
+            1,
+            &mut |o| pitches.process(o),
+        );
     }
     compile_time(c);
     throughput(c);
+    kernels(c);
     calls(c);
 }
 

@@ -1,4 +1,4 @@
-//! Inline math: `sin` `cos` `tan` `exp` `log` `tanh` and `fmod` as Cranelift IR,
+//! Inline math: `sin` `cos` `tan` `exp` `log` `pow` `tanh` and `fmod` as Cranelift IR,
 //! argument reduction plus a minimax polynomial, with no call on any argument a patch
 //! meets (see [`Libm`] for the few that go out of line).
 //!
@@ -26,6 +26,11 @@
 //!   (degree 10, error 2^-62), then 2^k put in the exponent bits.
 //! - `log`: x = 2^e m with m in [√½, √2), s = (m − 1)/(m + 1), log m = f − s (f − R(s²))
 //!   (degree 6, 2^-59), plus e ln 2 in two parts.
+//! - `pow`: e^(y log x), log x as a double-double to about 2^-63 (2 atanh s with s and
+//!   ⅔ s³ in two parts each, the rest of the Taylor series in doubles), y log x as an
+//!   exact product plus the rest, then `exp`'s core from both parts: within one ulp.
+//!   x ≤ 0 (its answer depends on y being an integer), zeros, infinities, NaN, subnormal
+//!   x and results beyond `exp`'s inline range go to the C library.
 //! - `tanh`: x + x³ P(x²) (degree 10, 2^-60) below 0.55, else 1 − 2 / (e^{2|x|} + 1)
 //!   with the sign restored; ±1 from |x| > 20.
 //! - `fmod`: exact, as C's: q = trunc(|x| / |y|), |x| − q|y| with q|y| formed exactly
@@ -40,9 +45,9 @@ use crate::builtin::Math;
 use crate::runtime::math as rt;
 pub use crate::runtime::wide_math::SIN_LIMIT;
 use crate::runtime::wide_math::{
-    COS, EXP, EXP_LIMIT, LN2_HI, LN2_LO, LOG, NEAR_MULTIPLE, PIO2_23, PIO2_33, PIO2_HI, PIO2_MID,
-    PIO2_TAIL, ROUND, ROUND_EVEN, SIN, SIN_C0, SIN_FAST, SIN_HALF, TANH, TANH_SMALL, TANH_TINY,
-    TWO_OVER_PI,
+    COS, EXP, EXP_LIMIT, LN2_HI, LN2_LO, LOG, LOG_TAIL, NEAR_MULTIPLE, PIO2_23, PIO2_33, PIO2_HI,
+    PIO2_MID, PIO2_TAIL, ROUND, ROUND_EVEN, SIN, SIN_C0, SIN_FAST, SIN_HALF, TANH, TANH_SMALL,
+    TANH_TINY, TWO_OVER_PI, TWO_THIRDS,
 };
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{
@@ -72,6 +77,7 @@ pub enum Libm {
     Exp,
     Log,
     Fmod,
+    Pow,
 }
 
 impl Libm {
@@ -87,6 +93,7 @@ impl Libm {
             Libm::Exp => k::zonal_exp_keep as *const u8,
             Libm::Log => k::zonal_log_keep as *const u8,
             Libm::Fmod => k::zonal_fmod_keep as *const u8,
+            Libm::Pow => k::zonal_pow_keep as *const u8,
         };
         f as u64
     }
@@ -100,6 +107,7 @@ impl Libm {
             Libm::Exp => rt::zonal_exp as *const u8,
             Libm::Log => rt::zonal_log as *const u8,
             Libm::Fmod => rt::zonal_fmod as *const u8,
+            Libm::Pow => rt::zonal_pow as *const u8,
         };
         f as u64
     }
@@ -116,6 +124,7 @@ pub fn inline(m: Math) -> bool {
             | Math::Log
             | Math::Tanh
             | Math::Fmod
+            | Math::Pow
             | Math::SinFast
             | Math::CosFast
     )
@@ -158,6 +167,7 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
             (Math::Log, [x]) => self.log(*x),
             (Math::Tanh, [x]) => self.tanh(*x),
             (Math::Fmod, [x, y]) => self.fmod(*x, *y),
+            (Math::Pow, [x, y]) => self.pow(*x, *y),
             (Math::SinFast, [x]) => self.sin_cos_fast(*x, false),
             (Math::CosFast, [x]) => self.sin_cos_fast(*x, true),
             _ => return None,
@@ -786,8 +796,9 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
         self.guard(fast, v, Libm::Exp, &[x])
     }
 
-    /// log x for a positive normal finite x.
-    fn log_core(&mut self, x: Value) -> Value {
+    /// x = 2^e m for a positive normal finite x: (m, e), m in [√½, √2), e an
+    /// integer-valued double.
+    fn log_parts(&mut self, x: Value) -> (Value, Value) {
         let xb = self.bits(x);
         // m in [1, 2) from the mantissa bits; e the unbiased exponent.
         let mant = self.ik(0x000F_FFFF_FFFF_FFFF);
@@ -808,6 +819,12 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
         let e1 = self.k(1.0);
         let e1 = self.add(e, e1);
         let e = self.blend(big, e1, e);
+        (m, e)
+    }
+
+    /// log x for a positive normal finite x.
+    fn log_core(&mut self, x: Value) -> Value {
+        let (m, e) = self.log_parts(x);
         let one = self.k(1.0);
         let f = self.sub(m, one);
         let two = self.k(2.0);
@@ -832,6 +849,87 @@ impl<'x, 'b> MathEmitter<'x, 'b> {
         let c = self.sub(f, c);
         let lo = self.add(lo, c);
         self.add(hi, lo)
+    }
+
+    /// log x as a double-double within about 2^-63 of it, for a positive normal
+    /// finite x: `pow`'s logarithm, which y multiplies. With x = 2^e m and f = m − 1,
+    /// log m = 2 atanh s for s = f / (2 + f): s is formed as sh + sl (2 + f split exactly,
+    /// the division's residual exact), then 2s + ⅔ s³ + s⁵ Q(s²) with ⅔ s³ to 2^-100 of it
+    /// (the exact square and cube of sh, corrected by sl) and the tail (under 2^-12 of
+    /// log m) in plain doubles; e ln 2 in two parts, e · LN2_HI exact.
+    fn log_dd(&mut self, x: Value) -> Dd {
+        let (m, e) = self.log_parts(x);
+        let one = self.k(1.0);
+        let f = self.sub(m, one);
+        // 2 + f = dh + dl exactly (|f| < 2).
+        let two = self.k(2.0);
+        let dh = self.add(two, f);
+        let d = self.sub(two, dh);
+        let dl = self.add(d, f);
+        // sh = f / dh to a few ulp; sl = (f − sh dh − sh dl) / dh, where f − p is exact
+        // (p = sh dh rounded is within a factor of two of f) and p's error is exact.
+        let inv = self.b.ins().fdiv(one, dh);
+        let sh = self.mul(f, inv);
+        let (p, pe) = self.exact_mul(sh, dh);
+        let n = self.sub(f, p);
+        let n = self.sub(n, pe);
+        let sdl = self.mul(sh, dl);
+        let n = self.sub(n, sdl);
+        let sl = self.mul(n, inv);
+        // s³ = c + cl: sh² = z + zl and z sh = c + ce exactly, 3 sh² sl for sl.
+        let (z, zl) = self.exact_mul(sh, sh);
+        let (c, ce) = self.exact_mul(z, sh);
+        let cl = self.madd(zl, sh, ce);
+        let zsl = self.mul(z, sl);
+        let cl = self.maddk(zsl, 3.0, cl);
+        // ⅔ s³ = th + tl.
+        let k = self.k(TWO_THIRDS[0]);
+        let (th, te) = self.exact_mul(c, k);
+        let tl = self.maddk(cl, TWO_THIRDS[0], te);
+        let tl = self.maddk(c, TWO_THIRDS[1], tl);
+        // s⁵ Q(s²).
+        let q = self.poly(z, &LOG_TAIL);
+        let s5 = self.mul(c, z);
+        let u = self.mul(s5, q);
+        // log m = (2sh + th) + (2sl + tl + u), the first sum error-free (|th| < |2sh|).
+        let sh2 = self.add(sh, sh);
+        let h = self.add(sh2, th);
+        let d = self.sub(h, sh2);
+        let err = self.sub(th, d);
+        let lo = self.add(tl, u);
+        let lo = self.maddk(sl, 2.0, lo);
+        let lo = self.add(lo, err);
+        // + e ln 2: e · LN2_HI + h error-free (|e LN2_HI| > |h| unless e = 0).
+        let eh = self.mulk(e, LN2_HI);
+        let hh = self.add(eh, h);
+        let d = self.sub(hh, eh);
+        let err = self.sub(h, d);
+        let lo = self.maddk(e, LN2_LO, lo);
+        let lo = self.add(lo, err);
+        // Renormalised: |lo| ≤ ½ ulp(hi).
+        let hi = self.add(hh, lo);
+        let d = self.sub(hi, hh);
+        let lo = self.sub(lo, d);
+        Dd { hi, lo }
+    }
+
+    /// x^y = e^(y log x) for positive normal finite x, finite y and |y log x| ≤
+    /// [`EXP_LIMIT`], with y log x a double-double (see [`MathEmitter::log_dd`]), so
+    /// the result is within about one ulp; every other case (x ≤ 0, whose result
+    /// depends on whether y is an integer, zeros, infinities, NaN, subnormal x, results
+    /// that overflow or underflow) goes to the C library.
+    fn pow(&mut self, x: Value, y: Value) -> Value {
+        let ok = self.log_ok(x);
+        let l = self.log_dd(x);
+        let (p, pe) = self.exact_mul(y, l.hi);
+        let lo = self.madd(y, l.lo, pe);
+        // (p + lo is NaN where Dekker's splitting of a huge y overflowed.)
+        let sum = self.add(p, lo);
+        let ap = self.b.ins().fabs(sum);
+        let small = self.fcmpk(FloatCC::LessThanOrEqual, ap, EXP_LIMIT);
+        let ok = self.b.ins().band(ok, small);
+        let v = self.exp_core(p, lo);
+        self.guard(ok, v, Libm::Pow, &[x, y])
     }
 
     fn log_ok(&mut self, x: Value) -> Value {

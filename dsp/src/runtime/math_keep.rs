@@ -66,4 +66,5 @@ keep_all! {
     zonal_exp_keep => math::zonal_exp,
     zonal_log_keep => math::zonal_log,
     zonal_fmod_keep => math::zonal_fmod,
+    zonal_pow_keep => math::zonal_pow,
 }

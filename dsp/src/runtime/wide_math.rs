@@ -113,6 +113,29 @@ pub const LOG: [f64; 7] = [
     0.147_959_497_465_902_92,
 ];
 
+/// 2/3 in two parts (hi + lo is 2/3 to 2^-108), for `pow`'s logarithm.
+pub const TWO_THIRDS: [f64; 2] = [
+    f64::from_bits(0x3FE5_5555_5555_5555),
+    f64::from_bits(0x3C85_5555_5555_5555),
+];
+
+/// (2 atanh s − 2s − ⅔ s³) / s⁵ = 2/5 + 2/7 s² + 2/9 s⁴ + ..., by powers of s²: the
+/// Taylor series to s^18, whose first term left out is below 2^-65 of log m for
+/// s² ≤ (3 − 2√2)² (`pow`'s logarithm; `pow` has no kernel: in a loop in SIMD lanes
+/// its inline code in two lanes was faster than gathering for an eight-lane kernel).
+pub const LOG_TAIL: [f64; 10] = [
+    2.0 / 5.0,
+    2.0 / 7.0,
+    2.0 / 9.0,
+    2.0 / 11.0,
+    2.0 / 13.0,
+    2.0 / 15.0,
+    2.0 / 17.0,
+    2.0 / 19.0,
+    2.0 / 21.0,
+    2.0 / 23.0,
+];
+
 /// (tanh x / x − 1) / x², by powers of x², minimax on |x| ≤ 0.55 (error 2^-60).
 pub const TANH: [f64; 11] = [
     -0.333_333_333_333_333,

@@ -411,6 +411,54 @@ fn fmod_is_exact_like_c() {
 }
 
 #[test]
+fn pow_stays_within_one_ulp_where_it_is_inline_and_is_cs_elsewhere() {
+    // Pairs (x, y): x over the whole positive range with modest y; x near 1 with large
+    // y; y log x near the edge of the inline range (±708) and past it.
+    let mut w = words(15);
+    let mut unit = move || (w.next().unwrap_or(0) >> 11) as f64 / (1u64 << 53) as f64;
+    let (mut xs, mut ys) = (Vec::new(), Vec::new());
+    for x in args(0.0, 1e300, 1e-300, 100_000, 16) {
+        xs.push(x);
+        ys.push(-4.0 + 8.0 * unit());
+    }
+    for d in args(-1e-3, 1e-3, 1e-16, 50_000, 17) {
+        xs.push(1.0 + d);
+        ys.push((unit() - 0.5) * 2e5);
+    }
+    for x in args(0.0, 1e30, 1e-30, 50_000, 18) {
+        let edge = 708.0 / x.ln();
+        xs.push(x);
+        ys.push(edge * (0.98 + 0.04 * unit()));
+    }
+    // The cases C decides: signs, zeros, infinities, NaN, subnormals, integer powers
+    // of negatives; and exact results.
+    let sp = specials();
+    for &x in &sp {
+        for &y in sp.iter().chain(&[3.0, -3.0, 0.5, 2.5, 1e300]) {
+            xs.push(x);
+            ys.push(y);
+        }
+    }
+    for (x, y) in [
+        (2.0, 10.0),
+        (10.0, 2.0),
+        (4.0, 0.5),
+        (-2.0, 3.0),
+        (2.0, -1074.0),
+    ] {
+        xs.push(x);
+        ys.push(y);
+    }
+    check("pow", &xs, &ys, 1.0, |x, y| x.powf(y));
+    for fma in variants() {
+        let c = Compiled::with("pow", 2, fma);
+        for (x, y, want) in [(2.0, 10.0, 1024.0), (10.0, 3.0, 1000.0), (9.0, 0.5, 3.0)] {
+            assert_eq!(c.call(x, y), want, "pow({x}, {y})");
+        }
+    }
+}
+
+#[test]
 fn sin_fast_and_cos_fast_stay_within_1e_10_below_2_18() {
     for fma in variants() {
         fast_within_1e_10(fma);
@@ -519,26 +567,32 @@ fn the_batch_kernels_give_each_argument_the_inline_codes_bits() {
         1e300,
     ];
     for k in &kernels {
-        let inline = Compiled::with("fmod", 2, true);
-        for (n, chunk) in xs.chunks(batch).enumerate() {
-            let y: Vec<f64> = (0..chunk.len()).map(|i| ys[(n + i) % ys.len()]).collect();
-            let mut out = vec![0.0; chunk.len()];
-            // SAFETY: chunk.len() ≤ BATCH pairs and as many results, apart.
-            unsafe {
-                (k.fmod)(
-                    chunk.as_ptr(),
-                    y.as_ptr(),
-                    out.as_mut_ptr(),
-                    chunk.len() as i64,
-                )
-            };
-            for ((&x, &y), &r) in chunk.iter().zip(&y).zip(&out) {
-                let want = inline.call(x, y);
-                assert!(
-                    r.to_bits() == want.to_bits() || (r.is_nan() && want.is_nan()),
-                    "fmod {x:e} {y:e}: kernel {r:e}, inline {want:e}"
-                );
-            }
+        two(("fmod", k.fmod), &xs, &ys);
+    }
+}
+
+/// A two-argument kernel against the inline code, the arguments `xs` in batches, each
+/// against the second arguments `ys` in turn.
+fn two((name, kernel): (&str, crate::runtime::wide_math::Kernel2), xs: &[f64], ys: &[f64]) {
+    let inline = Compiled::with(name, 2, true);
+    for (n, chunk) in xs.chunks(crate::runtime::wide_math::BATCH).enumerate() {
+        let y: Vec<f64> = (0..chunk.len()).map(|i| ys[(n + i) % ys.len()]).collect();
+        let mut out = vec![0.0; chunk.len()];
+        // SAFETY: chunk.len() ≤ BATCH pairs and as many results, apart.
+        unsafe {
+            kernel(
+                chunk.as_ptr(),
+                y.as_ptr(),
+                out.as_mut_ptr(),
+                chunk.len() as i64,
+            )
+        };
+        for ((&x, &y), &r) in chunk.iter().zip(&y).zip(&out) {
+            let want = inline.call(x, y);
+            assert!(
+                r.to_bits() == want.to_bits() || (r.is_nan() && want.is_nan()),
+                "{name} {x:e} {y:e}: kernel {r:e}, inline {want:e}"
+            );
         }
     }
 }
