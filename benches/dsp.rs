@@ -91,6 +91,9 @@ const PITCHES: &str = "(bind-func pitches:DSPMC 1000000
 /// W1 as a per-buffer closure, as in `benches/peers/w1_buffer.xtm`.
 const W1: &str = include_str!("peers/w1_buffer.xtm");
 
+/// W1 as a per-sample closure rotating its sines, as in `benches/peers/w1_rotation.xtm`.
+const W1_ROT: &str = include_str!("peers/w1_rotation.xtm");
+
 /// W1 as a per-sample closure calling `sin` for every partial, as in `benches/peers/w1.xtm`.
 const W1_SIN: &str = include_str!("peers/w1.xtm");
 
@@ -409,6 +412,10 @@ fn throughput(c: &mut Criterion) {
 fn agree() {
     let mut w1 = W1Rust::new();
     agree_with("W1", W1, "dsp", 2, 1e-6, &mut |o| w1.process(o));
+    let mut w1 = W1Rust::new();
+    agree_with("W1 rotating per sample", W1_ROT, "dsp", 2, 1e-6, &mut |o| {
+        w1.process(o)
+    });
     let mut w1_sin = W1SinRust::new();
     agree_with("W1 with sin", W1_SIN, "dsp", 2, 1e-6, &mut |o| {
         w1_sin.process(o)
@@ -555,6 +562,10 @@ fn benches(c: &mut Criterion) {
         );
         let mut w1 = W1Rust::new();
         interleaved("W1", W1, "dsp", 2, &mut |o| w1.process(o));
+        let mut w1 = W1Rust::new();
+        interleaved("W1 rotating, per sample", W1_ROT, "dsp", 2, &mut |o| {
+            w1.process(o)
+        });
         let mut w1 = W1SinRust::new();
         interleaved("W1 with sin per partial", W1_SIN, "dsp", 2, &mut |o| {
             w1.process(o)

@@ -605,3 +605,67 @@ fn gathered_sines_leave_no_polynomial_in_the_lanes() {
         "a polynomial in the float lanes:\n{code}"
     );
 }
+
+/// A loop counter declared in the `let` around the closure's `lambda`, as Extempore code
+/// often declares every variable: held in the closure's environment, counted in a
+/// register while the loop runs and stored after it.
+const ENV_COUNTER: &str = "
+(bind-func env_counter:[double,i64,i64]*
+  (let ((p:double* (zalloc 8)) (k:i64 0) (before:i64 0))
+    (pset! p 0 1e16) (pset! p 1 1.0) (pset! p 2 -1e16) (pset! p 3 1.0)
+    (pset! p 4 0.5) (pset! p 5 0.5) (pset! p 6 0.5) (pset! p 7 0.5)
+    (lambda (n which)
+      (let ((s 0.0))
+        (set! before k)
+        (dotimes (k n)
+          (set! s (+ s (pref p k))))
+        (cond ((= which 0) s)
+              ((= which 1) (i64tod k))
+              (else (i64tod before)))))))";
+
+#[test]
+fn a_counter_held_in_the_closure_runs_in_lanes_and_keeps_its_last_value() {
+    let mut d = dsp(ENV_COUNTER);
+    let call = |d: &mut Dsp, n: i64, w: i64| {
+        double(d, "env_counter", &[DspValue::I64(n), DspValue::I64(w)])
+    };
+    // 1e16 + 1 + -1e16 + 1 in two lanes: 2 (one at a time it would be 1).
+    assert_eq!(call(&mut d, 4, 0), 2.0);
+    assert_eq!(call(&mut d, 5, 0), 2.5);
+    // After the loop the slot holds n; the next call sees it before its own loop.
+    assert_eq!(call(&mut d, 7, 1), 7.0);
+    assert_eq!(call(&mut d, 3, 2), 7.0);
+    assert_eq!(call(&mut d, 0, 1), 0.0);
+    // The whole range is still checked once before the loop.
+    let e = d
+        .call("env_counter", &[DspValue::I64(9), DspValue::I64(0)])
+        .expect_err("reads past the allocation");
+    assert!(
+        e.message.contains("out-of-bounds read of 72 bytes"),
+        "{}",
+        e.message
+    );
+    #[cfg(target_arch = "x86_64")]
+    {
+        let code = listing(ENV_COUNTER, "env_counter");
+        assert!(code.contains("addpd"), "the loop is not in lanes:\n{code}");
+    }
+}
+
+#[test]
+fn a_counter_held_in_the_closure_stays_there_when_the_body_calls_a_closure() {
+    // The called closure could call back into this one, which reads the slot: the
+    // counter is kept in it, and the result is the same.
+    let mut d = dsp("
+(bind-func twice (lambda (x:double) (* 2.0 x)))
+(bind-func env_counter_calls:[double,i64]*
+  (let ((p:double* (zalloc 8)) (k:i64 0))
+    (dotimes (k 8) (pset! p k (i64tod k)))
+    (lambda (n)
+      (let ((s 0.0))
+        (dotimes (k n)
+          (set! s (+ s (twice (pref p k)))))
+        (+ s (* 100.0 (i64tod k)))))))");
+    let got = double(&mut d, "env_counter_calls", &[DspValue::I64(5)]);
+    assert_eq!(got, 2.0 * (0.0 + 1.0 + 2.0 + 3.0 + 4.0) + 500.0);
+}

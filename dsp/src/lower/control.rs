@@ -7,7 +7,8 @@ use crate::sexp::Span;
 use crate::syntax::{Expr, ExprKind};
 use crate::types::Type;
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::{BlockArg, InstBuilder, Value, types};
+use cranelift_codegen::ir::{self, BlockArg, InstBuilder, Value, types};
+use cranelift_frontend::Variable;
 
 impl FnCx<'_, '_> {
     pub(super) fn if_(
@@ -78,6 +79,7 @@ impl FnCx<'_, '_> {
             .ok_or_else(|| internal("dotimes var"))?;
         let ty = clif(self.var_type(v), sp)?.ok_or_else(|| internal("void loop var"))?;
         let site = self.linker.site("dotimes", sp);
+        let slot = self.localize_counter(v, ty, body);
         let zero = self.b.ins().iconst(ty, 0);
         if self.vars.contains_key(&v) {
             self.write_var(v, zero, site)?;
@@ -166,7 +168,32 @@ impl FnCx<'_, '_> {
         self.b.seal_block(exit);
         self.b.switch_to_block(exit);
         self.unscope(saved);
+        if let Some(slot) = slot {
+            let last = self
+                .read_var(v, site)?
+                .ok_or_else(|| internal("loop var"))?;
+            self.vars.insert(v, slot);
+            self.env_slots.push(v);
+            self.write_var(v, last, site)?;
+        }
         Ok(None)
+    }
+
+    /// A `dotimes` counter held in this closure's environment (declared in the `let`
+    /// around its `lambda`, as Extempore code often does) is counted in a register while
+    /// its loop runs, and stored to its slot once after it, when the body calls nothing:
+    /// nothing else can read the slot meanwhile, and the loop's analyses (ranges checked
+    /// once, SIMD lanes) need a counter in a register. Returns the slot's variable, to be
+    /// put back after the loop; `None` leaves the counter where it is.
+    fn localize_counter(&mut self, v: usize, ty: ir::Type, body: &[Expr]) -> Option<Variable> {
+        if !self.env_slots.contains(&v) || !self.calls_nothing(body) {
+            return None;
+        }
+        let slot = *self.vars.get(&v)?;
+        let local = self.b.declare_var(ty);
+        self.vars.insert(v, local);
+        self.env_slots.retain(|&x| x != v);
+        Some(slot)
     }
 
     pub(super) fn while_(

@@ -259,10 +259,11 @@ impl LoopScan<'_> {
     }
 
     /// True when `v` is an `i64` counter that stays as the loop sets it: never `set!`,
-    /// not captured, not the counter of another loop in `body`.
+    /// in a register (not a shared cell, nor an environment slot the loop writes; see
+    /// `FnCx::localize_counter`), not the counter of another loop in `body`.
     fn steady_counter(&self, v: usize, body: &[Expr]) -> bool {
         let info = &self.typed.vars[v];
-        if info.assigned || info.is_cell() || info.owner.is_some() || info.ty != Type::I64 {
+        if info.assigned || (self.in_memory)(v) || info.ty != Type::I64 {
             return false;
         }
         fn counts_with(e: &Expr, v: usize, typed: &Typed) -> bool {
