@@ -88,10 +88,11 @@ fn a_bundles_time_tag_schedules_its_messages_at_their_sample() {
     let later = eval(&mut editor, "(time-of \"/later\")");
     let now = eval(&mut editor, "(time-of \"/now\")");
     let (later, now): (i64, i64) = (later.parse().unwrap(), now.parse().unwrap());
-    // Half a second at 48 kHz apart, give or take the few milliseconds between the
-    // two sends.
+    // Half a second at 48 kHz apart, give or take the time between the two sends and
+    // the first one's reception (it has no time tag: it runs when it arrives, which on a
+    // loaded machine may be some milliseconds late); a bundle's tag ignored would give 0.
     let apart = later - now;
-    assert!((24_000 - 480..=24_000 + 480).contains(&apart), "{apart}");
+    assert!((24_000 - 2_400..=24_000 + 480).contains(&apart), "{apart}");
 }
 
 /// What TidalCycles sends SuperDirt: bundles stamped a little ahead, each holding a
