@@ -30,7 +30,8 @@ OUT = os.environ.get("OUT_DIR", "/tmp")
 def cpu_of(cmd):
     """Seconds of user + system time `cmd` took (it must succeed)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # (from the checkout's root, where w1_osc.xtm's `sys:load` finds the library)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
@@ -43,7 +44,8 @@ def main():
         subprocess.run([sys.executable, os.path.join(HERE, "w1_score.py"), score], check=True)
         cmds["scsynth"] = ["scsynth", "-D", "0", "-N", score, "_",
                            os.path.join(OUT, "w1-interleaved-sc.wav"), "48000", "WAV", "float", "-o", "2"]
-    for name, xtm in [("zonal-buf", "w1_buffer.xtm"), ("zonal-rot", "w1_rotation.xtm"), ("zonal", "w1.xtm")]:
+    for name, xtm in [("zonal-buf", "w1_buffer.xtm"), ("zonal-rot", "w1_rotation.xtm"), ("zonal", "w1.xtm"),
+                      ("zonal-osc", "w1_osc.xtm")]:
         cmds[name] = [ZONAL, "render", os.path.join(HERE, xtm), "-o",
                       os.path.join(OUT, "w1-interleaved-%s.wav" % name), "--seconds", "60",
                       "--sample-rate", "48000", "--channels", "2"]
