@@ -669,3 +669,12 @@ fn a_counter_held_in_the_closure_stays_there_when_the_body_calls_a_closure() {
     let got = double(&mut d, "env_counter_calls", &[DspValue::I64(5)]);
     assert_eq!(got, 2.0 * (0.0 + 1.0 + 2.0 + 3.0 + 4.0) + 500.0);
 }
+
+#[test]
+fn pow_in_lanes_gives_the_scalar_loops_bits() {
+    // Bases from 0 to 74 (0 and the few the C library takes among them), exponents in
+    // [-3.5, 3.5) and NaN; a loop of floats computes it in doubles and rounds.
+    let body = "(pset! out i (pow (fabs (pref a i)) (- (fmod (pref b i) 7.0) (+ 3.5{scalar}))))";
+    same_typed_bits(body, false);
+    same_typed_bits(body, true);
+}
