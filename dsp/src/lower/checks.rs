@@ -371,6 +371,12 @@ impl FnCx<'_, '_> {
         })
     }
 
+    /// True when `body` reads or sets no closure's variable by name (`clo.var`), which
+    /// could be one of this closure's own.
+    pub(super) fn names_no_closure_var(&self, body: &[Expr]) -> bool {
+        !any_in(body, &|e| matches!(e.kind, ExprKind::EnvVar(_)))
+    }
+
     /// True when `body` has a loop of its own.
     pub(super) fn loops(&self, body: &[Expr]) -> bool {
         any_in(body, &|e| {

@@ -181,12 +181,16 @@ impl FnCx<'_, '_> {
 
     /// A `dotimes` counter held in this closure's environment (declared in the `let`
     /// around its `lambda`, as Extempore code often does) is counted in a register while
-    /// its loop runs, and stored to its slot once after it, when the body calls nothing:
-    /// nothing else can read the slot meanwhile, and the loop's analyses (ranges checked
-    /// once, SIMD lanes) need a counter in a register. Returns the slot's variable, to be
-    /// put back after the loop; `None` leaves the counter where it is.
+    /// its loop runs, and stored to its slot once after it, when the body calls nothing
+    /// and names no closure's variable (`clo.var`): nothing else can read the slot
+    /// meanwhile, and the loop's analyses (ranges checked once, SIMD lanes) need a
+    /// counter in a register. Returns the slot's variable, to be put back after the loop;
+    /// `None` leaves the counter where it is.
     fn localize_counter(&mut self, v: usize, ty: ir::Type, body: &[Expr]) -> Option<Variable> {
-        if !self.env_slots.contains(&v) || !self.calls_nothing(body) {
+        if !self.env_slots.contains(&v)
+            || !self.calls_nothing(body)
+            || !self.names_no_closure_var(body)
+        {
             return None;
         }
         let slot = *self.vars.get(&v)?;
