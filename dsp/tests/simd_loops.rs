@@ -4,7 +4,8 @@
 //! CPU's wide kernels (see `lower/batch.rs`) give every element the scalar loop's bits:
 //! across stretches, with an odd last iteration, with arguments read from arrays,
 //! computed, or read after a store, and where one call feeds another (gathered a level at
-//! a time).
+//! a time). A loop whose body calls a closure (so may free memory) also has its ranges
+//! checked before it, and again in an iteration that finds an allocation died.
 
 use zonal_dsp::{Dsp, DspConfig, DspValue, parse};
 
@@ -677,4 +678,50 @@ fn pow_in_lanes_gives_the_scalar_loops_bits() {
     let body = "(pset! out i (pow (fabs (pref a i)) (- (fmod (pref b i) 7.0) (+ 3.5{scalar}))))";
     same_typed_bits(body, false);
     same_typed_bits(body, true);
+}
+
+/// A loop whose body calls a closure: its ranges are checked before it and again in an
+/// iteration that finds an allocation has died since. `kill` frees `p` when called with
+/// `at`, after that iteration's read.
+const FREEING: &str = "
+(bind-func freeing_loop:[double,i64,i64]*
+  (lambda (n at)
+    (let ((p:double* (halloc 8)) (s 0.0) (i:i64 0)
+          (kill (lambda (k:i64) (if (= k at) (free p)) 0.0)))
+      (dotimes (i 8) (pset! p i (i64tod i)))
+      (dotimes (i n)
+        (set! s (+ s (pref p i) (kill i))))
+      s)))";
+
+#[test]
+fn a_loop_that_calls_a_closure_still_faults_on_memory_freed_in_it() {
+    let mut d = dsp(FREEING);
+    // Nothing freed inside the loop (the closure frees p only at k = 99).
+    let got = double(
+        &mut d,
+        "freeing_loop",
+        &[DspValue::I64(8), DspValue::I64(99)],
+    );
+    assert_eq!(got, 28.0);
+    // Freed at the third iteration's end: the fourth reads a dead allocation.
+    let e = d
+        .call("freeing_loop", &[DspValue::I64(8), DspValue::I64(2)])
+        .expect_err("reads freed memory");
+    assert!(e.message.contains("was freed"), "{}", e.message);
+    // Freed in the last iteration, after its read: nothing more is read.
+    let got = double(
+        &mut d,
+        "freeing_loop",
+        &[DspValue::I64(3), DspValue::I64(2)],
+    );
+    assert_eq!(got, 3.0);
+    // Past the allocation: faults before the loop, as a loop without calls does.
+    let e = d
+        .call("freeing_loop", &[DspValue::I64(9), DspValue::I64(99)])
+        .expect_err("reads past the allocation");
+    assert!(
+        e.message.contains("out-of-bounds read of 72 bytes"),
+        "{}",
+        e.message
+    );
 }

@@ -356,6 +356,17 @@ impl FnCx<'_, '_> {
         })
     }
 
+    /// True when `body` itself frees memory: calls `free` or ends a `memzone` (rather than
+    /// only calling code that may).
+    pub(super) fn frees_itself(&self, body: &[Expr]) -> bool {
+        let typed = self.typed;
+        any_in(body, &|e| match &e.kind {
+            ExprKind::Memzone(..) => true,
+            ExprKind::App(..) => typed.builtin(e.id) == Some(Builtin::Free),
+            _ => false,
+        })
+    }
+
     /// True when `body` calls nothing: no closure, named function or C function, and no
     /// `memzone` (whose end calls its cleanup closures). A call of such a function cannot
     /// recurse and ends soon (its loops poll the interrupt flag), so it needs no call

@@ -1,14 +1,27 @@
 //! Control flow: `if`, `dotimes` and `while` loops (rotated: tested before and at the
 //! bottom, polling the interrupt flag at the back-edge), `and`/`or`.
 
+use super::fast::Affine;
 use super::{FnCx, clif, internal};
 use crate::error::Result;
+use crate::runtime::shadow;
 use crate::sexp::Span;
 use crate::syntax::{Expr, ExprKind};
 use crate::types::Type;
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::{self, BlockArg, InstBuilder, Value, types};
+use cranelift_codegen::ir::{self, BlockArg, InstBuilder, MemFlagsData, Value, types};
 use cranelift_frontend::Variable;
+
+/// The ranges a `dotimes` checks before its first iteration (see [`FnCx::check_ranges`]).
+struct Ranges<'r> {
+    hoisted: &'r [(usize, u64)],
+    affine: &'r [Affine],
+    /// The pointers the body stores through.
+    stored: &'r [usize],
+    /// The iteration count.
+    n: Value,
+    site: u32,
+}
 
 impl FnCx<'_, '_> {
     pub(super) fn if_(
@@ -93,21 +106,25 @@ impl FnCx<'_, '_> {
             .read_var(v, site)?
             .ok_or_else(|| internal("loop var"))?;
         let more = self.b.ins().icmp(IntCC::SignedLessThan, i, nv);
-        // A body that may free memory could free what an earlier iteration checked.
+        // A body that may free memory could free what an earlier iteration checked. One
+        // that only calls code that may has its ranges checked again in an iteration that
+        // finds an allocation has died since (see `recheck_if_freed`); one that frees
+        // itself has each access checked where it happens (its fault names the element).
         let frees = self.may_free(body);
         if frees {
             self.invalidate();
         }
+        let hoist = !self.frees_itself(body);
         // Checked once before the loop when checks are on; their element addresses
         // are computed from the untagged pointer either way.
         let (accessed, affine, fast, stored) = self.loop_scan(|s| {
-            let (accessed, affine) = if frees {
-                (Vec::new(), Vec::new())
-            } else {
+            let (accessed, affine) = if hoist {
                 (s.hoistable(v, body), s.affine_accesses(v, body))
+            } else {
+                (Vec::new(), Vec::new())
             };
             let ptrs: Vec<usize> = accessed.iter().map(|(p, _)| *p).collect();
-            let fast = !ptrs.is_empty() && body.iter().all(|e| s.fast_body(e, v, &ptrs));
+            let fast = !frees && !ptrs.is_empty() && body.iter().all(|e| s.fast_body(e, v, &ptrs));
             let mut stored = Vec::new();
             let all: Vec<usize> = ptrs
                 .iter()
@@ -120,6 +137,17 @@ impl FnCx<'_, '_> {
             (accessed, affine, fast, stored)
         });
         let hoisted = accessed.clone();
+        let ranges = Ranges {
+            hoisted: &hoisted,
+            affine: &affine,
+            stored: &stored,
+            n: nv,
+            site,
+        };
+        // The epoch of allocation deaths the ranges were checked in, for a body that may
+        // free memory.
+        let epoch = (frees && self.consts.checks && !(hoisted.is_empty() && affine.is_empty()))
+            .then(|| self.b.declare_var(types::I64));
         if hoisted.is_empty() && affine.is_empty() && !fast {
             self.b.ins().brif(more, inner, &[], exit, &[]);
         } else {
@@ -128,19 +156,11 @@ impl FnCx<'_, '_> {
             self.b.ins().brif(more, pre, &[], exit, &[]);
             self.b.seal_block(pre);
             self.b.switch_to_block(pre);
-            let checks = self.consts.checks;
-            for (pv, size) in hoisted.iter().filter(|_| checks) {
-                let p = self
-                    .read_var(*pv, site)?
-                    .ok_or_else(|| internal("void pointer"))?;
-                self.check_range(p, nv, *size, site, stored.contains(pv));
+            if let Some(epoch) = epoch {
+                let now = self.free_epoch();
+                self.b.def_var(epoch, now);
             }
-            for a in affine.iter().filter(|_| checks) {
-                let p = self
-                    .read_var(a.ptr, site)?
-                    .ok_or_else(|| internal("void pointer"))?;
-                self.check_affine_range(p, nv, a, site, stored.contains(&a.ptr));
-            }
+            self.check_ranges(&ranges)?;
             if fast {
                 self.fast_loop(v, nv, body, &accessed, &hoisted, inner, exit, site)?;
             } else {
@@ -148,6 +168,9 @@ impl FnCx<'_, '_> {
             }
         }
         self.b.switch_to_block(inner);
+        if let Some(epoch) = epoch {
+            self.recheck_if_freed(epoch, &ranges)?;
+        }
         self.mark_in_range(v, &hoisted, site)?;
         let indices = self.index_values.len();
         self.mark_affine_in_range(v, &affine, site)?;
@@ -177,6 +200,59 @@ impl FnCx<'_, '_> {
             self.write_var(v, last, site)?;
         }
         Ok(None)
+    }
+
+    /// Faults unless each pointer of `r` has its loop's whole range inside its live
+    /// allocation (when checks are on): [`FnCx::check_range`] and
+    /// [`FnCx::check_affine_range`] of each.
+    fn check_ranges(&mut self, r: &Ranges) -> Result<()> {
+        if !self.consts.checks {
+            return Ok(());
+        }
+        for (pv, size) in r.hoisted {
+            let p = self
+                .read_var(*pv, r.site)?
+                .ok_or_else(|| internal("void pointer"))?;
+            self.check_range(p, r.n, *size, r.site, r.stored.contains(pv));
+        }
+        for a in r.affine {
+            let p = self
+                .read_var(a.ptr, r.site)?
+                .ok_or_else(|| internal("void pointer"))?;
+            self.check_affine_range(p, r.n, a, r.site, r.stored.contains(&a.ptr));
+        }
+        Ok(())
+    }
+
+    /// The count of allocation deaths so far ([`shadow::FREE_EPOCH`]).
+    fn free_epoch(&mut self) -> Value {
+        let at = std::ptr::addr_of!(shadow::FREE_EPOCH) as i64;
+        let at = self.b.ins().iconst(types::I64, at);
+        self.b
+            .ins()
+            .load(types::I64, MemFlagsData::trusted(), at, 0)
+    }
+
+    /// At the top of an iteration of a loop whose body may free memory: when an
+    /// allocation has died since the ranges were checked (the epoch in `epoch` is not
+    /// the current one), checks them again, from a cold block, and takes the current
+    /// epoch. The accesses before the body's first call rely on these ranges; those
+    /// after it are checked one by one, as any access after a call.
+    fn recheck_if_freed(&mut self, epoch: Variable, r: &Ranges) -> Result<()> {
+        let (again, go) = (self.b.create_block(), self.b.create_block());
+        self.b.set_cold_block(again);
+        let now = self.free_epoch();
+        let then = self.b.use_var(epoch);
+        let same = self.b.ins().icmp(IntCC::Equal, now, then);
+        self.b.ins().brif(same, go, &[], again, &[]);
+        self.b.seal_block(again);
+        self.b.switch_to_block(again);
+        self.check_ranges(r)?;
+        self.b.def_var(epoch, now);
+        self.b.ins().jump(go, &[]);
+        self.b.seal_block(go);
+        self.b.switch_to_block(go);
+        Ok(())
     }
 
     /// A `dotimes` counter held in this closure's environment (declared in the `let`

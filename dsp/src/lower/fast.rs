@@ -437,6 +437,11 @@ impl LoopScan<'_> {
             }
             ExprKind::Begin(body) => body.iter().for_each(|x| self.unconditional_accesses(x, f)),
             ExprKind::Set(_, x) => self.unconditional_accesses(x, f),
+            // `((pref oscs i) amp (pref freqs i))`: the closure and its arguments
+            ExprKind::CallValue(callee, args) => {
+                self.unconditional_accesses(callee, f);
+                args.iter().for_each(|a| self.unconditional_accesses(a, f));
+            }
             _ => {}
         }
     }

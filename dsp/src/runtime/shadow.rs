@@ -43,6 +43,11 @@ pub const ADDR_MASK: u64 = (1 << TAG_SHIFT) - 1;
 /// [`ADDR_MASK`] in memory, for compiled code that loads it once per call (see
 /// `FnCx::strip` in `lower/checks.rs`).
 pub static ADDR_MASK_WORD: u64 = ADDR_MASK;
+/// How many times any allocation has died (a [`ShadowMap::kill`] or
+/// [`ShadowMap::forget`], in any arena): a loop whose body may free memory checks its
+/// ranges once before it and again only in an iteration that finds this changed (see
+/// `FnCx::dotimes`). Shared by every arena of the process, which costs only re-checks.
+pub static FREE_EPOCH: AtomicU64 = AtomicU64::new(0);
 /// The address bits of a pointer's granule: `p & GRANULE_MASK` strips the tag and the
 /// offset in the granule.
 pub const GRANULE_MASK: u64 = ADDR_MASK & !(GRANULE - 1);
@@ -191,6 +196,7 @@ impl ShadowMap {
     /// Marks every allocation in `[offset, offset + len)` dead, keeping what it was for
     /// fault messages.
     pub(crate) fn kill(&self, offset: u64, len: u64) {
+        FREE_EPOCH.fetch_add(1, Ordering::Relaxed);
         let granules = len.div_ceil(GRANULE);
         for k in 0..granules {
             let w = self.word((offset + k * GRANULE) as usize, 0);
@@ -204,6 +210,7 @@ impl ShadowMap {
     /// Forgets every entry of `[offset, offset + len)` (page-aligned): the pages go back to
     /// the kernel and read as zero (unallocated) again.
     pub(crate) fn forget(&self, offset: u64, len: u64) {
+        FREE_EPOCH.fetch_add(1, Ordering::Relaxed);
         let addr = self.base + offset as usize;
         if cfg!(miri) {
             for k in (0..len).step_by(GRANULE as usize) {
