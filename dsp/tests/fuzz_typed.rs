@@ -342,7 +342,15 @@ fn print(e: &Expr, depth: usize, out: &mut String) {
             }
             let read = match read {
                 Read::At(i) => format!("(pref {a} {i})"),
-                Read::Sum(n) => format!("(begin (dotimes (k {n}) (set! s (+ s (pref {a} k)))) s)"),
+                // A sum of integers runs in SIMD lanes; one of doubles there would add in
+                // another order than the evaluator (its last bits may differ, as
+                // documented), so its `(* 1.0 ...)`, exact, keeps it one at a time.
+                Read::Sum(n) if *ty == Ty::I => {
+                    format!("(begin (dotimes (k {n}) (set! s (+ s (pref {a} k)))) s)")
+                }
+                Read::Sum(n) => {
+                    format!("(begin (dotimes (k {n}) (set! s (* 1.0 (+ s (pref {a} k))))) s)")
+                }
             };
             match alloc {
                 Alloc::Stack | Alloc::Zone => write!(out, "{setup} {read})"),
