@@ -139,16 +139,6 @@ pub(crate) fn register(interp: &mut Interp, clock: &SampleClock) {
         let host = host_at(&link.link, &ck, time);
         Ok(interp.float(session.beat_at_time(host, link.quantum)))
     });
-    let (st, ck) = (state.clone(), clock.clone());
-    interp.register_native("link:time-at-beat", move |interp, args| {
-        let beat = number(interp, args, "link:time-at-beat", "(link:time-at-beat 16)")?;
-        let st = st.borrow();
-        let link = st.as_ref().ok_or_else(|| not_joined("link:time-at-beat"))?;
-        let mut session = SessionState::new();
-        link.link.capture_app_session_state(&mut session);
-        let host = session.time_at_beat(beat, link.quantum);
-        Ok(interp.int(sample_at(&link.link, &ck, host)))
-    });
     // The tempo and the sample of a beat from one capture of the session, so that a
     // tempo change arriving between two captures cannot pair the new tempo with a
     // time on the old timeline.

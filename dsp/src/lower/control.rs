@@ -114,7 +114,7 @@ impl FnCx<'_, '_> {
         if frees {
             self.invalidate();
         }
-        let hoist = !self.frees_itself(body);
+        let hoist = !frees || !self.frees_itself(body);
         // Checked once before the loop when checks are on; their element addresses
         // are computed from the untagged pointer either way.
         let (accessed, affine, fast, stored) = self.loop_scan(|s| {
@@ -144,11 +144,12 @@ impl FnCx<'_, '_> {
             n: nv,
             site,
         };
-        // The epoch of allocation deaths the ranges were checked in, for a body that may
-        // free memory.
-        let epoch = (frees && self.consts.checks && !(hoisted.is_empty() && affine.is_empty()))
-            .then(|| self.b.declare_var(types::I64));
-        if hoisted.is_empty() && affine.is_empty() && !fast {
+        let ranged = !(hoisted.is_empty() && affine.is_empty());
+        // The count of allocation deaths ([`shadow::FREE_EPOCH`]) the ranges were checked
+        // at, for a body that may free memory.
+        let deaths =
+            (frees && ranged && self.consts.checks).then(|| self.b.declare_var(types::I64));
+        if !ranged && !fast {
             self.b.ins().brif(more, inner, &[], exit, &[]);
         } else {
             // Check each pointer's whole range [p, p + n*size) once, before the loop.
@@ -156,9 +157,9 @@ impl FnCx<'_, '_> {
             self.b.ins().brif(more, pre, &[], exit, &[]);
             self.b.seal_block(pre);
             self.b.switch_to_block(pre);
-            if let Some(epoch) = epoch {
+            if let Some(deaths) = deaths {
                 let now = self.free_epoch();
-                self.b.def_var(epoch, now);
+                self.b.def_var(deaths, now);
             }
             self.check_ranges(&ranges)?;
             if fast {
@@ -168,8 +169,8 @@ impl FnCx<'_, '_> {
             }
         }
         self.b.switch_to_block(inner);
-        if let Some(epoch) = epoch {
-            self.recheck_if_freed(epoch, &ranges)?;
+        if let Some(deaths) = deaths {
+            self.recheck_if_freed(deaths, &ranges)?;
         }
         self.mark_in_range(v, &hoisted, site)?;
         let indices = self.index_values.len();
@@ -234,21 +235,21 @@ impl FnCx<'_, '_> {
     }
 
     /// At the top of an iteration of a loop whose body may free memory: when an
-    /// allocation has died since the ranges were checked (the epoch in `epoch` is not
+    /// allocation has died since the ranges were checked (the count in `deaths` is not
     /// the current one), checks them again, from a cold block, and takes the current
-    /// epoch. The accesses before the body's first call rely on these ranges; those
+    /// count. The accesses before the body's first call rely on these ranges; those
     /// after it are checked one by one, as any access after a call.
-    fn recheck_if_freed(&mut self, epoch: Variable, r: &Ranges) -> Result<()> {
+    fn recheck_if_freed(&mut self, deaths: Variable, r: &Ranges) -> Result<()> {
         let (again, go) = (self.b.create_block(), self.b.create_block());
         self.b.set_cold_block(again);
         let now = self.free_epoch();
-        let then = self.b.use_var(epoch);
+        let then = self.b.use_var(deaths);
         let same = self.b.ins().icmp(IntCC::Equal, now, then);
         self.b.ins().brif(same, go, &[], again, &[]);
         self.b.seal_block(again);
         self.b.switch_to_block(again);
         self.check_ranges(r)?;
-        self.b.def_var(epoch, now);
+        self.b.def_var(deaths, now);
         self.b.ins().jump(go, &[]);
         self.b.seal_block(go);
         self.b.switch_to_block(go);
