@@ -265,6 +265,24 @@ impl Math {
 }
 
 impl Builtin {
+    /// True when a call of this builtin, whose result is a `t`, only computes its result
+    /// from its arguments: it touches no memory, calls nothing and cannot fault (no
+    /// integer division, which faults on a zero divisor).
+    pub fn only_computes(self, t: &Type) -> bool {
+        match self {
+            Builtin::Arith(Arith::Div | Arith::Rem) => t.is_real(),
+            Builtin::Arith(_)
+            | Builtin::Compare(_)
+            | Builtin::Not
+            | Builtin::Bitwise(_)
+            | Builtin::BitNot
+            | Builtin::Cast
+            | Builtin::Convert(..)
+            | Builtin::Math(_) => true,
+            _ => false,
+        }
+    }
+
     /// The builtin `name` names, if any.
     pub fn from_name(name: &str) -> Option<Builtin> {
         use Builtin::*;

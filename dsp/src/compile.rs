@@ -63,10 +63,20 @@ pub struct Tramps {
 pub(crate) struct Lowered {
     /// Its generation: slot, stamps, string literals and fault sites so far.
     pub(crate) generation: Gen,
-    /// The init code (no stamp) and each lambda (its stamp and type id).
-    funcs: Vec<(Option<u64>, Function, u64)>,
+    /// The init code (no stamp) and each lambda.
+    funcs: Vec<LoweredFn>,
     /// The lambdas' variable tables (stamp, encoded table).
     tables: Vec<(u64, Vec<u8>)>,
+}
+
+/// One lambda of a definition, lowered.
+struct LoweredFn {
+    /// Its code-table stamp (`None`: the init code).
+    stamp: Option<u64>,
+    func: Function,
+    type_id: u64,
+    /// Its batch entry, for a lambda that has one (see `lower::batch_entry`).
+    batch: Option<Function>,
 }
 
 /// What a definition produced.
@@ -512,8 +522,19 @@ impl Compiler<'_> {
                 .jit
                 .lower(sig, |b| FnCx::lower(b, lam, typed, consts, &mut linker, fi))?;
             let stamp = (lam.index != 0).then(|| fn_indices[&lam.index]);
-            let tid = self.reg.type_id(&lt);
-            out.funcs.push((stamp, func, tid));
+            let batch = match stamp.and_then(|_| lower::batch_plan(lam, typed, consts.wide_math)) {
+                Some(plan) => Some(self.jit.lower(lower::batch_signature(cc), |b| {
+                    FnCx::lower_batch(b, lam, typed, consts, &mut linker, fi, &plan)
+                })?),
+                None => None,
+            };
+            let type_id = self.reg.type_id(&lt);
+            out.funcs.push(LoweredFn {
+                stamp,
+                func,
+                type_id,
+                batch,
+            });
         }
         out.tables = self.var_tables(&generation.name, idxs, &fn_indices, typed);
         Ok(())
@@ -601,23 +622,35 @@ impl Compiler<'_> {
     fn build(
         &mut self,
         generation: &mut Gen,
-        funcs: &[(Option<u64>, Function, u64)],
+        funcs: &[LoweredFn],
         tables: &[(u64, Vec<u8>)],
         zone_bytes: u64,
         sp: Option<&Span>,
     ) -> Result<u64> {
         let mut code: CodeBlock = self.jit.module();
         let mut ids = Vec::new();
-        for (stamp, func, tid) in funcs {
-            ids.push((*stamp, self.jit.define(&mut code, func)?, *tid));
+        for f in funcs {
+            let batch = match &f.batch {
+                Some(b) => Some(self.jit.define_as(&mut code, b, " (batch entry)")?),
+                None => None,
+            };
+            ids.push((
+                f.stamp,
+                self.jit.define(&mut code, &f.func)?,
+                f.type_id,
+                batch,
+            ));
         }
         code.finalize()?;
         let mut init_addr = 0;
-        for (stamp, id, tid) in &ids {
+        for (stamp, id, tid, batch) in &ids {
             let addr = code.address(*id);
             match stamp {
                 None => init_addr = addr,
-                Some(k) => self.reg.set_code(*k, addr, *tid),
+                Some(k) => {
+                    let batch = batch.map_or(0, |b| code.address(b));
+                    self.reg.set_code(*k, addr, *tid, batch);
+                }
             }
         }
         generation.code = Some(code);

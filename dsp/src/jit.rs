@@ -138,6 +138,16 @@ impl Jit {
     /// Compiles `func` to native code in `code` (Cranelift's code generation and register
     /// allocation: the costly part).
     pub fn define(&mut self, code: &mut CodeBlock, func: &Function) -> Result<FuncId> {
+        self.define_as(code, func, "")
+    }
+
+    /// [`Jit::define`], the function's listing headed `; function N` and `what`.
+    pub fn define_as(
+        &mut self,
+        code: &mut CodeBlock,
+        func: &Function,
+        what: &str,
+    ) -> Result<FuncId> {
         let module = code
             .module
             .as_mut()
@@ -153,8 +163,8 @@ impl Jit {
             .map_err(|e| internal(format!("{e:?}")))?;
         if let Some(text) = ctx.compiled_code().and_then(|c| c.vcode.as_ref()) {
             match &mut self.listing {
-                Some(l) => *l += &format!("; function {id}\n{text}\n"),
-                None => eprintln!("; function {id}\n{text}"),
+                Some(l) => *l += &format!("; function {id}{what}\n{text}\n"),
+                None => eprintln!("; function {id}{what}\n{text}"),
             }
         }
         module.clear_context(&mut ctx);

@@ -30,7 +30,6 @@
 //! reported at the first use, naming the definition and its place, and the name is then
 //! undefined.
 
-use crate::builtin::{Arith, Builtin};
 use crate::compile::{Compiler, How, Lowered};
 use crate::error::{DspError, Result};
 use crate::infer::{Ref, Typed};
@@ -172,23 +171,10 @@ fn quiet(e: &Expr, typed: &Typed, room: u64) -> bool {
                 .and_then(|(n, size)| n.checked_mul(size))
                 .is_some_and(|bytes| bytes <= room)
         }
-        ExprKind::App(..) => match typed.builtin(e.id) {
-            Some(Builtin::Arith(Arith::Div | Arith::Rem)) => typed
-                .types
-                .get(e.id)
-                .is_some_and(|t| matches!(t, Type::Float | Type::Double)),
-            Some(
-                Builtin::Arith(_)
-                | Builtin::Compare(_)
-                | Builtin::Not
-                | Builtin::Bitwise(_)
-                | Builtin::BitNot
-                | Builtin::Cast
-                | Builtin::Convert(..)
-                | Builtin::Math(_),
-            ) => true,
-            _ => false,
-        },
+        ExprKind::App(..) => typed
+            .builtin(e.id)
+            .zip(typed.types.get(e.id))
+            .is_some_and(|(b, t)| b.only_computes(t)),
         _ => false,
     };
     own && e.children().into_iter().all(|c| quiet(c, typed, room))

@@ -54,6 +54,8 @@ use cranelift_frontend::{FunctionBuilder, Variable};
 
 mod aggregate;
 mod batch;
+mod batch_calls;
+mod batch_entry;
 mod builtins;
 mod callback;
 mod calls;
@@ -69,6 +71,8 @@ mod simd;
 use checks::{Checked, STICKY};
 use fast::FastLoop;
 use std::collections::HashMap;
+
+pub use batch_entry::{batch_plan, batch_signature};
 
 /// Process constants compiled code embeds.
 #[derive(Clone, Copy)]
@@ -206,6 +210,11 @@ pub struct FnCx<'a, 'b> {
     /// Index expressions of a loop body computed at its top (see
     /// [`FnCx::mark_affine_in_range`]), by expression id: [`FnCx::index`] takes them.
     index_values: Vec<(usize, Value)>,
+    /// While lowering a pass of a batch entry (see [`batch_entry`]).
+    lane: Option<batch_entry::LanePass>,
+    /// The loops around the code being lowered whose closure call is batched (see
+    /// [`batch_calls`]), innermost last.
+    call_batches: Vec<batch_calls::CallBatch>,
 }
 
 fn internal(msg: &str) -> DspError {
@@ -254,6 +263,8 @@ impl<'a, 'b> FnCx<'a, 'b> {
             addr_mask,
             shadow_fixed: false,
             index_values: Vec::new(),
+            lane: None,
+            call_batches: Vec::new(),
         };
         (cx, params)
     }
@@ -414,6 +425,24 @@ impl<'a, 'b> FnCx<'a, 'b> {
             .ins()
             .store(MemFlagsData::trusted(), d1, ctx, CTX_DEPTH);
         self.depth = Some(d);
+    }
+
+    /// A new variable of type `ty`, 0 from here on.
+    fn zeroed_var(&mut self, ty: types::Type) -> Variable {
+        let v = self.b.declare_var(ty);
+        let zero = self.b.ins().iconst(ty, 0);
+        self.b.def_var(v, zero);
+        v
+    }
+
+    /// Returns from a function without a result, and from its fault block; the function
+    /// is complete.
+    fn finish_void(mut self) {
+        self.b.ins().return_(&[]);
+        self.b.switch_to_block(self.fault_block);
+        self.b.ins().return_(&[]);
+        self.b.seal_all_blocks();
+        self.b.finalize(self.consts.frontend);
     }
 
     fn zeros(&mut self) -> Vec<Value> {
@@ -686,6 +715,10 @@ impl<'a, 'b> FnCx<'a, 'b> {
             ExprKind::And(args) | ExprKind::Or(args) => self.and_or(e, args)?,
             ExprKind::App(name, args) => return self.app(e, name, args, &t),
             ExprKind::CallValue(f, args) => {
+                let batched = |b: &batch_calls::CallBatch| b.call == e.id && b.start.is_some();
+                if let Some(k) = self.call_batches.iter().position(batched) {
+                    return self.batched_result(k, e);
+                }
                 let fv = self.value(f)?;
                 let ft = self.ty(f).clone();
                 let site = self.linker.site("call", sp);

@@ -475,6 +475,9 @@ impl FnCx<'_, '_> {
             .iter()
             .map(|a| self.value(a))
             .collect::<Result<Vec<_>>>()?;
+        if let Some(r) = self.lane_math(m, &vals, t)? {
+            return Ok(r);
+        }
         self.math_vals(m, &vals, t, sp)
     }
 

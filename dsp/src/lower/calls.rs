@@ -38,42 +38,51 @@ impl<'a, 'b> FnCx<'a, 'b> {
         let (mut cx, p) = FnCx::open(b, typed, consts, linker, fn_indices, None);
         let mut vals = Vec::new();
         for (i, t) in params.iter().enumerate() {
+            if clif(t, None)?.is_none() {
+                continue;
+            }
             let w =
                 cx.b.ins()
                     .load(types::I64, MemFlagsData::trusted(), p[2], 8 * i as i32);
-            let v = match clif(t, None)? {
-                None => continue,
-                Some(types::I64) => w,
-                Some(types::F64) => cx.b.ins().bitcast(types::F64, MemFlagsData::new(), w),
-                Some(types::F32) => {
-                    let n = cx.b.ins().ireduce(types::I32, w);
-                    cx.b.ins().bitcast(types::F32, MemFlagsData::new(), n)
-                }
-                Some(ty) => cx.b.ins().ireduce(ty, w),
-            };
-            vals.push(v);
+            vals.push(cx.of_word(w, t)?);
         }
         let site = cx.linker.site("call from Scheme", None);
         let r = cx.call_closure(p[1], ft, vals, FaultCode::StaleCall, site)?;
         if let Some(r) = r {
-            let w = match clif(ret, None)? {
-                Some(types::F64) => cx.b.ins().bitcast(types::I64, MemFlagsData::new(), r),
-                Some(types::F32) => {
-                    let n = cx.b.ins().bitcast(types::I32, MemFlagsData::new(), r);
-                    cx.b.ins().uextend(types::I64, n)
-                }
-                Some(types::I64) => r,
-                _ if **ret == Type::I1 => cx.b.ins().uextend(types::I64, r),
-                _ => cx.b.ins().sextend(types::I64, r),
-            };
+            let w = cx.word_of(r, ret)?;
             cx.b.ins().store(MemFlagsData::trusted(), w, p[3], 0);
         }
-        cx.b.ins().return_(&[]);
-        cx.b.switch_to_block(cx.fault_block);
-        cx.b.ins().return_(&[]);
-        cx.b.seal_all_blocks();
-        cx.b.finalize(consts.frontend);
+        cx.finish_void();
         Ok(())
+    }
+
+    /// The value of type `t` (a number or pointer) a 64-bit word holds, as the trampolines
+    /// pass them: integers sign-extended, floats as their `f32` bits, doubles as `f64` bits.
+    pub(super) fn of_word(&mut self, w: Value, t: &Type) -> Result<Value> {
+        Ok(match clif(t, None)? {
+            None => return Err(internal("a void value in a word")),
+            Some(types::I64) => w,
+            Some(types::F64) => self.b.ins().bitcast(types::F64, MemFlagsData::new(), w),
+            Some(types::F32) => {
+                let n = self.b.ins().ireduce(types::I32, w);
+                self.b.ins().bitcast(types::F32, MemFlagsData::new(), n)
+            }
+            Some(ty) => self.b.ins().ireduce(ty, w),
+        })
+    }
+
+    /// The 64-bit word holding `v`, of type `t` (see [`FnCx::of_word`]).
+    pub(super) fn word_of(&mut self, v: Value, t: &Type) -> Result<Value> {
+        Ok(match clif(t, None)? {
+            Some(types::F64) => self.b.ins().bitcast(types::I64, MemFlagsData::new(), v),
+            Some(types::F32) => {
+                let n = self.b.ins().bitcast(types::I32, MemFlagsData::new(), v);
+                self.b.ins().uextend(types::I64, n)
+            }
+            Some(types::I64) => v,
+            _ if *t == Type::I1 => self.b.ins().uextend(types::I64, v),
+            _ => self.b.ins().sextend(types::I64, v),
+        })
     }
 
     pub(super) fn global_addr(&mut self, g: &str, sp: Option<&Span>) -> Result<Value> {
@@ -117,6 +126,18 @@ impl<'a, 'b> FnCx<'a, 'b> {
         }
     }
 
+    /// The address of the code-table entry `stamp`'s index bits name (whether it still
+    /// carries the stamp is for the caller to see).
+    pub(super) fn entry_of(&mut self, stamp: Value) -> Value {
+        let idx = self
+            .b
+            .ins()
+            .band_imm_s(stamp, crate::registry::INDEX_MASK as i64);
+        let shift = (8 * crate::registry::CODE_WORDS).trailing_zeros();
+        let off = self.b.ins().ishl_imm_s(idx, i64::from(shift));
+        self.b.ins().iadd_imm_s(off, self.consts.code_table as i64)
+    }
+
     /// The code-table entry a closure record's `stamp` names. Faults unless the entry
     /// still carries that stamp ([`FaultCode::FreedClosure`]) and, when `want` gives a
     /// type id, the entry has that type (`code`). One test on the fast path.
@@ -127,13 +148,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
         code: FaultCode,
         site: u32,
     ) -> Value {
-        let idx = self
-            .b
-            .ins()
-            .band_imm_s(stamp, crate::registry::INDEX_MASK as i64);
-        let entry_shift = (8 * crate::registry::CODE_WORDS).trailing_zeros();
-        let off = self.b.ins().ishl_imm_s(idx, i64::from(entry_shift));
-        let entry = self.b.ins().iadd_imm_s(off, self.consts.code_table as i64);
+        let entry = self.entry_of(stamp);
         let owner = self.b.ins().load(
             types::I64,
             MemFlagsData::trusted(),

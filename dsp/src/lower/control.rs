@@ -13,14 +13,14 @@ use cranelift_codegen::ir::{self, BlockArg, InstBuilder, MemFlagsData, Value, ty
 use cranelift_frontend::Variable;
 
 /// The ranges a `dotimes` checks before its first iteration (see [`FnCx::check_ranges`]).
-struct Ranges<'r> {
-    hoisted: &'r [(usize, u64)],
-    affine: &'r [Affine],
+pub(super) struct Ranges<'r> {
+    pub(super) hoisted: &'r [(usize, u64)],
+    pub(super) affine: &'r [Affine],
     /// The pointers the body stores through.
     stored: &'r [usize],
     /// The iteration count.
-    n: Value,
-    site: u32,
+    pub(super) n: Value,
+    pub(super) site: u32,
 }
 
 impl FnCx<'_, '_> {
@@ -137,6 +137,10 @@ impl FnCx<'_, '_> {
             (accessed, affine, fast, stored)
         });
         let hoisted = accessed.clone();
+        let batched = (self.batch_call(v, body)).filter(|c| self.reads_in_range(c, &hoisted));
+        if let Some(call) = batched {
+            self.open_call_batch(call, v)?;
+        }
         let ranges = Ranges {
             hoisted: &hoisted,
             affine: &affine,
@@ -169,29 +173,24 @@ impl FnCx<'_, '_> {
             }
         }
         self.b.switch_to_block(inner);
-        if let Some(deaths) = deaths {
-            self.recheck_if_freed(deaths, &ranges)?;
+        if let Some(call) = batched {
+            self.batched_loop(call, v, body, &ranges, deaths, (inner, exit))?;
+        } else {
+            if let Some(deaths) = deaths {
+                self.recheck_if_freed(deaths, &ranges)?;
+            }
+            let i = self.iteration(v, body, &ranges)?;
+            self.poll_interrupt(site);
+            let more = self.b.ins().icmp(IntCC::SignedLessThan, i, nv);
+            self.b.ins().brif(more, inner, &[], exit, &[]);
         }
-        self.mark_in_range(v, &hoisted, site)?;
-        let indices = self.index_values.len();
-        self.mark_affine_in_range(v, &affine, site)?;
-        self.body(body)?;
-        self.index_values.truncate(indices);
-        let i = self
-            .read_var(v, site)?
-            .ok_or_else(|| internal("loop var"))?;
-        let i1 = self.b.ins().iadd_imm_s(i, 1);
-        self.write_var(v, i1, site)?;
-        let i = self
-            .read_var(v, site)?
-            .ok_or_else(|| internal("loop var"))?;
-        self.poll_interrupt(site);
-        let more = self.b.ins().icmp(IntCC::SignedLessThan, i, nv);
-        self.b.ins().brif(more, inner, &[], exit, &[]);
         self.b.seal_block(inner);
         self.b.seal_block(exit);
         self.b.switch_to_block(exit);
         self.unscope(saved);
+        if batched.is_some() {
+            self.call_batches.pop();
+        }
         if let Some(slot) = slot {
             let last = self
                 .read_var(v, site)?
@@ -203,10 +202,26 @@ impl FnCx<'_, '_> {
         Ok(None)
     }
 
+    /// One iteration of a `dotimes` over `v` (its pointers' elements at the counter
+    /// marked in range, see `r`), the counter stepped: its new value.
+    pub(super) fn iteration(&mut self, v: usize, body: &[Expr], r: &Ranges) -> Result<Value> {
+        self.mark_in_range(v, r.hoisted, r.site)?;
+        let indices = self.index_values.len();
+        self.mark_affine_in_range(v, r.affine, r.site)?;
+        self.body(body)?;
+        self.index_values.truncate(indices);
+        let i = self
+            .read_var(v, r.site)?
+            .ok_or_else(|| internal("loop var"))?;
+        let i1 = self.b.ins().iadd_imm_s(i, 1);
+        self.write_var(v, i1, r.site)?;
+        Ok(i1)
+    }
+
     /// Faults unless each pointer of `r` has its loop's whole range inside its live
     /// allocation (when checks are on): [`FnCx::check_range`] and
     /// [`FnCx::check_affine_range`] of each.
-    fn check_ranges(&mut self, r: &Ranges) -> Result<()> {
+    pub(super) fn check_ranges(&mut self, r: &Ranges) -> Result<()> {
         if !self.consts.checks {
             return Ok(());
         }
@@ -239,7 +254,7 @@ impl FnCx<'_, '_> {
     /// the current one), checks them again, from a cold block, and takes the current
     /// count. The accesses before the body's first call rely on these ranges; those
     /// after it are checked one by one, as any access after a call.
-    fn recheck_if_freed(&mut self, deaths: Variable, r: &Ranges) -> Result<()> {
+    pub(super) fn recheck_if_freed(&mut self, deaths: Variable, r: &Ranges) -> Result<()> {
         let (again, go) = (self.b.create_block(), self.b.create_block());
         self.b.set_cold_block(again);
         let now = self.free_epoch();

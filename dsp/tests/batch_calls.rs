@@ -1,0 +1,287 @@
+//! A loop calling one closure per iteration (`((pref oscs i) amp freq)`) calls the
+//! closures of up to 64 iterations at once through their code's batch entry (see
+//! `lower/batch_calls.rs` and `lower/batch_entry.rs`). Each test runs the same closures
+//! through a loop that batches and one that cannot (its call under an `if`), and wants
+//! the same bits from both, call after call: across a stretch's end, with one closure
+//! many times in a stretch, with closures of different code, with a sine of a sine, with
+//! integers, and when a closure in the array is null (the fault comes at its iteration,
+//! after the earlier ones ran). The machine code shows which lambdas have a batch entry
+//! and that the loop calls it.
+
+use zonal_dsp::{Dsp, DspConfig, DspValue, parse};
+
+fn dsp(src: &str) -> Dsp {
+    let mut dsp = Dsp::new(DspConfig::default()).expect("a Dsp");
+    for f in parse(src, "test.xtm").expect("parses") {
+        if let Err(e) = dsp.define(&f) {
+            panic!("{e}");
+        }
+    }
+    dsp
+}
+
+/// An oscillator as the library's `osc_c`: its phase in its own environment, one sine.
+const OSC: &str = "
+(bind-func osc_b
+  (lambda (phase:float)
+    (let ((p:double (ftod phase)))
+      (lambda (amp:float freq:float)
+        (set! p (+ p (/ (ftod freq) 48000.0)))
+        (if (>= p 1.0) (set! p (- p (floor p))))
+        (* amp (dtof (sin (* 6.283185307179586 p))))))))
+
+(bind-func echo_b
+  (lambda (phase:float)
+    (let ((p:double (ftod phase)))
+      (lambda (amp:float freq:float)
+        (set! p (+ p (/ (ftod freq) 48000.0)))
+        (if (>= p 1.0) (set! p (- p (floor p))))
+        (* amp (dtof (+ (sin (* 6.283185307179586 p)) p)))))))
+
+(bind-func saw_b
+  (lambda (phase:float)
+    (let ((p:double (ftod phase)))
+      (lambda (amp:float freq:float)
+        (set! p (+ p (/ (ftod freq) 48000.0)))
+        (if (>= p 1.0) (set! p (- p 1.0)))
+        (* amp (dtof (- (* 2.0 p) 1.0)))))))
+
+(bind-func sinsin_b
+  (lambda (phase:float)
+    (let ((p:double (ftod phase)))
+      (lambda (amp:float freq:float)
+        (set! p (+ p (/ (ftod freq) 48000.0)))
+        (* amp (dtof (sin (* 3.0 (sin (* 6.283185307179586 p))))))))))
+
+(bind-func drift_b
+  (lambda (phase:float)
+    (let ((p:double (ftod phase)))
+      (lambda (amp:float freq:float)
+        (set! p (+ p (* 0.01 (sin p)) (/ (ftod freq) 48000.0)))
+        (* amp (dtof p))))))";
+
+/// Two arrays of 70 closures, `a` and `b`, made alike by `make` (a call of one of the
+/// makers above, of `k`); `(bank n which)` sums `n` of them at 0.5 and frequencies
+/// 100 + 37k, `a` in a loop that batches (which 0), `b` in one that cannot.
+fn bank(make: &str) -> String {
+    format!(
+        "{OSC}
+(bind-func bank:[float,i64,i64]*
+  (let ((a:[float,float,float]** (zalloc 70))
+        (b:[float,float,float]** (zalloc 70))
+        (freqs:float* (zalloc 70))
+        (k:i64 0))
+    (dotimes (k 70)
+      (pset! freqs k (i64tof (+ 100 (* 37 k))))
+      (pset! a k {make})
+      (pset! b k {make}))
+    (lambda (n which)
+      (let ((s:float 0.0) (i:i64 0))
+        (if (= which 0)
+            (dotimes (i n)
+              (set! s (+ s ((pref a i) 0.5 (pref freqs i)))))
+            (dotimes (i n)
+              (if (> n 0) (set! s (+ s ((pref b i) 0.5 (pref freqs i)))))))
+        s))))"
+    )
+}
+
+fn sum(d: &mut Dsp, n: i64, which: i64) -> u32 {
+    match d.call("bank", &[DspValue::I64(n), DspValue::I64(which)]) {
+        Ok(DspValue::Float(x)) => x.to_bits(),
+        other => panic!("bank: {other:?}"),
+    }
+}
+
+/// Runs `bank` `calls` times with `n` closures, both ways, wanting the same bits.
+fn same_bits(src: &str, n: i64, calls: usize) {
+    let mut d = dsp(src);
+    for c in 0..calls {
+        let (x, y) = (sum(&mut d, n, 0), sum(&mut d, n, 1));
+        assert_eq!(
+            x,
+            y,
+            "call {c}: batched {} against one at a time {}",
+            f32::from_bits(x),
+            f32::from_bits(y)
+        );
+    }
+}
+
+#[test]
+fn oscillators_called_in_a_batch_give_each_calls_bits_across_stretches() {
+    // 70 = a stretch of 64 and one of 6; 3 = one short stretch; 64 exactly one.
+    for n in [70, 3, 64] {
+        same_bits(&bank("(osc_b (i64tof k))"), n, 2000);
+    }
+}
+
+#[test]
+fn one_closure_called_for_every_iteration_sees_each_calls_phase() {
+    // Every element the same closure: each call of a stretch must see the phase the one
+    // before it left, as it does one call at a time.
+    // (echo_b reads its phase again after the sine, in the pass that reads the sines.)
+    for make in ["osc_b", "echo_b"] {
+        let src = bank(&format!("({make} 0.25)"))
+            .replace(
+                &format!("(pset! a k ({make} 0.25))"),
+                "(pset! a k (pref a 0))",
+            )
+            .replace(
+                &format!("(pset! b k ({make} 0.25))"),
+                "(pset! b k (pref b 0))",
+            )
+            .replace(
+                "(dotimes (k 70)",
+                &format!("(pset! a 0 ({make} 0.25)) (pset! b 0 ({make} 0.25)) (dotimes (k 70)"),
+            );
+        same_bits(&src, 70, 500);
+    }
+}
+
+#[test]
+fn closures_of_different_code_are_called_one_at_a_time() {
+    same_bits(
+        &bank("(if (= (% k 3) 0) (saw_b 0.0) (osc_b (i64tof k)))"),
+        70,
+        500,
+    );
+}
+
+#[test]
+fn a_sine_of_a_sine_and_a_phase_that_depends_on_a_sine_give_each_calls_bits() {
+    same_bits(&bank("(sinsin_b (* 0.01 (i64tof k)))"), 70, 500);
+    same_bits(&bank("(drift_b (* 0.01 (i64tof k)))"), 70, 500);
+}
+
+#[test]
+fn counters_of_integers_called_in_a_batch_keep_their_counts() {
+    let src = "
+(bind-func counter_b
+  (lambda (start:i64)
+    (let ((c:i64 start))
+      (lambda (step:i64)
+        (set! c (+ c step))
+        (* c 3)))))
+
+(bind-func counts:[i64,i64,i64]*
+  (let ((a:[i64,i64]** (zalloc 100)) (b:[i64,i64]** (zalloc 100)) (k:i64 0))
+    (dotimes (k 100)
+      (pset! a k (counter_b k))
+      (pset! b k (counter_b k)))
+    (lambda (n which)
+      (let ((s:i64 0) (i:i64 0))
+        (if (= which 0)
+            (dotimes (i n) (set! s (+ (* s 7) ((pref a i) i))))
+            (dotimes (i n) (if (> n 0) (set! s (+ (* s 7) ((pref b i) i))))))
+        s))))";
+    let mut d = dsp(src);
+    let mut call = |which| match d.call("counts", &[DspValue::I64(100), DspValue::I64(which)]) {
+        Ok(DspValue::I64(x)) => x,
+        other => panic!("counts: {other:?}"),
+    };
+    for c in 0..50 {
+        let (x, y) = (call(0), call(1));
+        assert_eq!(x, y, "call {c}");
+    }
+}
+
+#[test]
+fn a_null_closure_faults_at_its_iteration_after_the_earlier_calls_ran() {
+    let src = format!(
+        "{}
+(bind-func hole:[i64,i64]*
+  (lambda (which)
+    (if (= which 0) (pset! (bank.a) 5 null) (pset! (bank.b) 5 null))
+    0))
+(bind-func mend:[i64,i64]*
+  (lambda (which)
+    (if (= which 0) (pset! (bank.a) 5 (osc_b 0.5)) (pset! (bank.b) 5 (osc_b 0.5)))
+    0))",
+        bank("(osc_b (i64tof k))")
+    );
+    let mut d = dsp(&src);
+    for w in [0, 1] {
+        d.call("hole", &[DspValue::I64(w)]).expect("hole");
+    }
+    for w in [0, 1] {
+        let e = d
+            .call("bank", &[DspValue::I64(70), DspValue::I64(w)])
+            .expect_err("a null closure faults");
+        assert!(e.to_string().contains("at 0x0"), "{e}");
+    }
+    // Closures 0..4 were called once before the fault, the rest not, in both arrays: the
+    // sums agree from here on.
+    for w in [0, 1] {
+        d.call("mend", &[DspValue::I64(w)]).expect("mend");
+    }
+    for c in 0..100 {
+        let (x, y) = (sum(&mut d, 70, 0), sum(&mut d, 70, 1));
+        assert_eq!(x, y, "call {c} after the fault");
+    }
+}
+
+/// The machine code of `name` (and all it compiles first) from `src`.
+#[cfg(target_arch = "x86_64")]
+fn listing(src: &str, name: &str) -> String {
+    let mut d = Dsp::new(DspConfig::default()).expect("a Dsp");
+    d.keep_machine_code();
+    for f in parse(src, "test.xtm").expect("parses") {
+        if let Err(e) = d.define(&f) {
+            panic!("{e}");
+        }
+    }
+    d.compile(name).expect("compiles");
+    d.machine_code().to_string()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn lambdas_that_only_compute_get_a_batch_entry_and_the_loop_calls_it() {
+    // Each maker alone: its inner lambda's batch entry, or none.
+    let entries = |name: &str| {
+        let start = OSC.find(&format!("(bind-func {name}")).expect("a maker");
+        let end = OSC[start + 1..]
+            .find("(bind-func")
+            .map_or(OSC.len(), |e| start + 1 + e);
+        listing(&OSC[start..end], name)
+            .matches("(batch entry)")
+            .count()
+    };
+    assert_eq!(entries("osc_b"), 1, "osc_b has one");
+    assert_eq!(entries("sinsin_b"), 1, "two levels of sines");
+    // Its own variable depends on a sine: no batch entry.
+    assert_eq!(entries("drift_b"), 0, "drift_b has none");
+    // Reading memory, or calling, or a shared cell: none.
+    for body in [
+        "(let ((q:double* (zalloc 1))) (lambda (x:double) (pref q 0)))",
+        "(lambda (x:double) (osc_b 0.0) x)",
+        "(let ((c:double 0.0)) (let ((f (lambda (x:double) (set! c x) x)) (g (lambda () c))) f))",
+    ] {
+        let src = format!(
+            "(bind-func osc_b (lambda (x:float) (let ((q:float* (zalloc 1))) (pref q 0))))\n(bind-func other {body})"
+        );
+        let code = listing(&src, "other");
+        assert!(
+            !code.contains("(batch entry)"),
+            "{body} has a batch entry:\n{code}"
+        );
+    }
+    // The bank's loop reads the batch entry's address from the code table (the entry's
+    // fifth word) and calls it.
+    let code = listing(&bank("(osc_b (i64tof k))"), "bank");
+    let lines: Vec<&str> = code.lines().collect();
+    let called = lines.iter().enumerate().any(|(k, l)| {
+        let Some(reg) = l
+            .trim()
+            .strip_prefix("movq 0x20(")
+            .and_then(|r| r.rsplit(", ").next())
+        else {
+            return false;
+        };
+        lines[k..]
+            .iter()
+            .any(|m| m.trim() == format!("call    *{reg}"))
+    });
+    assert!(called, "no call of a batch entry:\n{code}");
+}
