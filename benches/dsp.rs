@@ -2,7 +2,9 @@
 //! 64-oscillator bank with a one-pole lowpass and a delay line, and of the "W1" patch
 //! (`benches/peers/w1_buffer.xtm`: 64 rotating sines, lowpass, feedback delay, stereo), and
 //! of W1 as `benches/peers/w1.xtm` writes it (`sin` of each partial's phase every sample),
-//! and of sixteen voices whose pitch goes through `pow` every sample,
+//! and of sixteen voices whose pitch goes through `pow` every sample, and of W1 from 64
+//! closures made by the library's `osc_c` (`benches/peers/w1_osc.xtm`, against 64 Rust
+//! closures of the same code),
 //! compiled from xtlang (checks on and off) against the same algorithms in plain Rust, in
 //! the same run.
 //!
@@ -96,6 +98,80 @@ const W1_ROT: &str = include_str!("peers/w1_rotation.xtm");
 
 /// W1 as a per-sample closure calling `sin` for every partial, as in `benches/peers/w1.xtm`.
 const W1_SIN: &str = include_str!("peers/w1.xtm");
+
+/// W1 from 64 closures of the library's `osc_c`, as in `benches/peers/w1_osc.xtm`: its
+/// `(sys:load ...)` of the library replaced by `osc_c` and the globals it reads.
+fn w1_osc() -> String {
+    const OSC_C: &str = "
+(bind-val SRd double 48000.0)
+(bind-val TWOPI double 6.283185307179586)
+(bind-func osc_c
+  (lambda (phase:float)
+    (let ((p:double (ftod phase)))
+      (lambda (amp:float freq:float)
+        (set! p (+ p (/ (ftod freq) SRd)))
+        (if (>= p 1.0) (set! p (- p (floor p))))
+        (if (< p 0.0) (set! p (- p (floor p))))
+        (* amp (dtof (sin (* TWOPI p))))))))";
+    include_str!("peers/w1_osc.xtm").replace("(sys:load \"libs/core/audio_dsp.xtm\")", OSC_C)
+}
+
+/// `benches/peers/w1_osc.xtm` in plain Rust: 64 boxed closures of `osc_c`'s code, called
+/// one by one every frame, and the lowpass and delay in floats.
+struct W1OscRust {
+    oscs: Vec<Box<dyn FnMut(f32, f32) -> f32>>,
+    freqs: Vec<f32>,
+    lp: f32,
+    dl: Vec<f32>,
+    pos: usize,
+}
+
+impl W1OscRust {
+    fn new() -> W1OscRust {
+        let freqs: Vec<f32> = (0..OSCS)
+            .map(|k| (110.0 * (1.0 + 0.37 * k as f64)) as f32)
+            .collect();
+        let oscs = freqs
+            .iter()
+            .map(|f| {
+                let mut p = f64::from((f64::from(*f) / -48000.0) as f32);
+                Box::new(move |amp: f32, freq: f32| {
+                    p += f64::from(freq) / 48000.0;
+                    if p >= 1.0 {
+                        p -= p.floor();
+                    }
+                    if p < 0.0 {
+                        p -= p.floor();
+                    }
+                    amp * (std::f64::consts::TAU * p).sin() as f32
+                }) as Box<dyn FnMut(f32, f32) -> f32>
+            })
+            .collect();
+        W1OscRust {
+            oscs,
+            freqs,
+            lp: 0.0,
+            dl: vec![0.0; 12000],
+            pos: 0,
+        }
+    }
+
+    fn process(&mut self, out: &mut [f32]) {
+        for frame in out.chunks_exact_mut(2) {
+            let mut sum = 0.0f32;
+            for (osc, f) in self.oscs.iter_mut().zip(&self.freqs) {
+                sum += osc(0.015625, *f);
+            }
+            self.lp += 0.230_334_6 * (sum - self.lp);
+            let wet = self.dl[self.pos];
+            self.dl[self.pos] = self.lp + 0.5 * wet;
+            self.pos = (self.pos + 1) % self.dl.len();
+            let o = 0.5 * self.lp + 0.5 * wet;
+            frame[0] = o;
+            frame[1] = o;
+        }
+    }
+}
 
 /// W1's one-pole lowpass at 2 kHz and 0.25 s feedback delay, in plain Rust.
 struct Tail {
@@ -316,8 +392,8 @@ fn compiled(checks: bool, src: &str, name: &str) -> (Dsp, AudioCtx, Entry) {
     let checks = if checks {
         Checks::on()
     } else {
-        // SAFETY: the bench runs only BANK and W1, whose accesses stay inside their
-        // allocations: `agree` runs both with checks on, and they are the same code.
+        // SAFETY: the bench runs only the patches `agree` runs first with checks on (their
+        // accesses stay inside their allocations), and they are the same code.
         unsafe { Checks::off() }
     };
     let mut dsp = Dsp::new(DspConfig {
@@ -327,7 +403,7 @@ fn compiled(checks: bool, src: &str, name: &str) -> (Dsp, AudioCtx, Entry) {
     .expect("a Dsp");
     let mut ctx = dsp.audio_ctx().expect("an audio context");
     for f in parse(src, "bench.xtm").expect("parses") {
-        if f.head() == Some("bind-func") {
+        if matches!(f.head(), Some("bind-func" | "bind-val")) {
             dsp.define(&f).expect("compiles");
         }
     }
@@ -430,6 +506,15 @@ fn agree() {
     agree_with("pitches", PITCHES, "pitches", 1, 1e-6, &mut |o| {
         pitches.process(o)
     });
+    let mut osc = W1OscRust::new();
+    agree_with(
+        "W1 of osc_c closures",
+        &w1_osc(),
+        "dsp",
+        2,
+        1e-6,
+        &mut |o| osc.process(o),
+    );
 }
 
 /// Four buffers of the xtlang patch `src` (entry `entry`) and of `rust`, each sample
@@ -585,6 +670,14 @@ fn benches(c: &mut Criterion) {
             "pitches",
             1,
             &mut |o| pitches.process(o),
+        );
+        let mut osc = W1OscRust::new();
+        interleaved(
+            "W1 of 64 osc_c closures, per sample",
+            &w1_osc(),
+            "dsp",
+            2,
+            &mut |o| osc.process(o),
         );
     }
     compile_time(c);

@@ -37,7 +37,8 @@
 //! - By stage: [`builtins`] (arithmetic, memory access, math, printing), [`calls`],
 //!   [`closures`], [`callback`], [`memory`] (loads, stores, allocation), [`control`] (`if`, loops),
 //!   [`faults`], [`checks`] (memory checks and their merging), [`fast`] (the fast-loop
-//!   pass), [`simd`], [`batch`] and [`foreign`] (calls of C functions).
+//!   pass), [`simd`], [`batch`], [`batch_entry`] and [`batch_calls`] (a loop's closure
+//!   calls made 64 at a time) and [`foreign`] (calls of C functions).
 
 use crate::error::{DspError, DspErrorKind, Result};
 use crate::infer::{Ref, Typed};

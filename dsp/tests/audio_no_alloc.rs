@@ -1,5 +1,6 @@
 //! The audio path allocates nothing: DSP entries per sample and per buffer (one with its
-//! sines gathered for the wide kernels), swaps, prepared calls, printf into the ring and the end-of-buffer reset all run under
+//! sines gathered for the wide kernels, one calling 64 closures through their batch
+//! entry), swaps, prepared calls, printf into the ring and the end-of-buffer reset all run under
 //! `assert_no_alloc`; any allocation through the global allocator aborts this test binary.
 
 use assert_no_alloc::{AllocDisabler, assert_no_alloc};
@@ -33,6 +34,14 @@ fn the_audio_path_allocates_nothing() {
                        (set! s (+ s (+ (sin (pref ph k)) (cos (* 2.0 (pref ph k))))))
                        (pset! ph k (+ (pref ph k) 0.01)))
                      (dtof (* 0.01 s)))))
+               (bind-func bosc (lambda (f:double) (let ((p 0.0)) (lambda (amp:double) (set! p (+ p f)) (* amp (sin p))))))
+               (bind-func bank:DSP 8192
+                 (let ((oscs:[double,double]** (zalloc 64)) (k 0) (s 0.0))
+                   (dotimes (k 64) (pset! oscs k (bosc (* 0.001 (i64tod (+ k 1))))))
+                   (lambda (in time chan dat)
+                     (set! s 0.0)
+                     (dotimes (k 64) (set! s (+ s ((pref oscs k) 0.01))))
+                     (dtof s))))
                (bind-func poke (lambda (x:i64) (let ((p:i64* (halloc 4))) (pset! p 0 x) (free p)) void))";
     for f in parse(src, "t.xtm").expect("parses") {
         dsp.define(&f).expect("defines");
@@ -42,6 +51,8 @@ fn the_audio_path_allocates_nothing() {
     let mc = dsp.entry("mc").expect("entry");
     // Its sines gathered for the wide kernels where the CPU has them.
     let sines = dsp.entry("sines").expect("entry");
+    // Its closures called 64 at a time through their batch entry.
+    let bank = dsp.entry("bank").expect("entry");
     let call = dsp
         .prepare_call("poke", &[DspValue::I64(3)])
         .expect("prepared");
@@ -55,6 +66,7 @@ fn the_audio_path_allocates_nothing() {
             ok &= ctx.run_buffer(e, &input, &mut out, 128, 2, t).is_ok();
             ok &= ctx.run_buffer(mc, &input, &mut out, 128, 2, t).is_ok();
             ok &= ctx.run_buffer(sines, &input, &mut out, 128, 2, t).is_ok();
+            ok &= ctx.run_buffer(bank, &input, &mut out, 128, 2, t).is_ok();
             let mut frame = [0.0f32; 2];
             ok &= ctx.run_sample(e, &input[..2], t, &mut frame).is_ok();
             ok &= ctx.run_call(&call, t).is_ok();

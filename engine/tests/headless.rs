@@ -15,12 +15,13 @@ fn scratch(name: &str) -> PathBuf {
     dir.join(name)
 }
 
-/// Waits up to 20 s for the log to hold `text`; returns the log.
+/// Waits up to 20 s for the log to hold `text` and the rest of its line (a line may be
+/// read while it is being written); returns the log.
 fn wait_for_log(path: &Path, text: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let log = std::fs::read_to_string(path).unwrap_or_default();
-        if log.contains(text) {
+        if log.find(text).is_some_and(|at| log[at..].contains('\n')) {
             return log;
         }
         assert!(Instant::now() < deadline, "not in the log: {text}\n{log}");
