@@ -5,9 +5,13 @@
 //! the same bits from both, call after call: across a stretch's end, with one closure
 //! many times in a stretch, with closures of different code, with a sine of a sine, with
 //! integers, and when a closure in the array is null (the fault comes at its iteration,
-//! after the earlier ones ran). The machine code shows which lambdas have a batch entry
-//! and that the loop calls it.
+//! after the earlier ones ran), and for random bodies (a differential fuzzer: CI runs 150
+//! programs; `ZONAL_BATCH_PROGRAMS=5000 ZONAL_BATCH_SEED=3 cargo test --release -p
+//! zonal-dsp --test batch_calls random` runs at length). The machine code shows which
+//! lambdas have a batch entry and that the loop calls it.
 
+mod rng;
+use rng::Rng;
 use zonal_dsp::{Dsp, DspConfig, DspValue, parse};
 
 fn dsp(src: &str) -> Dsp {
@@ -284,4 +288,128 @@ fn lambdas_that_only_compute_get_a_batch_entry_and_the_loop_calls_it() {
             .any(|m| m.trim() == format!("call    *{reg}"))
     });
     assert!(called, "no call of a batch entry:\n{code}");
+}
+
+/// A random expression of doubles over the maker's variables `p q c` and the call's
+/// `a b`; with `math`, also of the math the wide kernels compute.
+fn expr(r: &mut Rng, depth: u32, math: bool) -> String {
+    let leaf = |r: &mut Rng| {
+        if r.chance(80) {
+            r.pick(&["p", "q", "c", "a", "b"]).to_string()
+        } else {
+            format!("{:.3}", (r.below(4001) as f64 - 2000.0) / 1000.0)
+        }
+    };
+    if depth == 0 || r.below(4) == 0 {
+        return leaf(r);
+    }
+    let mut e = || expr(r, depth - 1, math);
+    let (x, y) = (e(), e());
+    let kinds = if math { 13 } else { 7 };
+    match r.below(kinds) {
+        0 => format!("(+ {x} {y})"),
+        1 => format!("(- {x} {y})"),
+        2 => format!("(* {x} {y})"),
+        3 => format!("(floor {x})"),
+        4 => format!("(fabs {x})"),
+        5 => format!("(if (< {x} {y}) {x} {y})"),
+        6 => format!("(* 0.5 {x})"),
+        7 => format!("(sin {x})"),
+        8 => format!("(cos {x})"),
+        9 => format!("(tanh {x})"),
+        10 => format!("(exp (sin {x}))"),
+        11 => format!("(log (+ 1.5 (cos {x})))"),
+        _ => format!("(fmod {x} 1.7)"),
+    }
+}
+
+/// A maker `mk` of oscillator-like closures with random statements and result.
+fn random_maker(r: &mut Rng) -> String {
+    let mut body = String::new();
+    for _ in 0..1 + r.below(3) {
+        // Mostly without gathered math, so that most lambdas have a batch entry.
+        let math = r.below(10) < 3;
+        let x = expr(r, 3, math);
+        // (wrapped to [0, 1) with floor: fmod and tanh are gathered math)
+        body += &match r.below(3) {
+            0 => format!("(set! p (- {x} (floor {x})))\n"),
+            1 => format!("(if (< {x} 0.0) (set! q (- (+ q {x}) (floor (+ q {x})))))\n"),
+            _ => format!("(set! q (- (+ q 0.37 {x}) (floor (+ q 0.37 {x}))))\n"),
+        };
+    }
+    let result = expr(r, 4, true);
+    format!(
+        "(bind-func mk
+  (lambda (seed:double)
+    (let ((p:double seed) (q:double (* 0.5 seed)) (c:double (* 2.0 seed)))
+      (lambda (a:double b:double)
+        {body}{result}))))"
+    )
+}
+
+/// Random oscillator bodies (variables of their own set under conditions, sines of
+/// sines, `fmod`, `exp`, `log`, `tanh`), called through a loop that batches and one that
+/// cannot: every call's sum has the same bits (NaN equal to NaN). Most of them must
+/// have a batch entry, or the test would prove nothing.
+#[test]
+fn random_bodies_give_each_calls_bits() {
+    let programs = std::env::var("ZONAL_BATCH_PROGRAMS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(150);
+    let mut r = Rng(std::env::var("ZONAL_BATCH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(11));
+    let mut with_entry = 0;
+    for k in 0..programs {
+        let maker = random_maker(&mut r);
+        let same = r.chance(25);
+        let src = format!(
+            "{maker}
+(bind-func bank:[double,i64,i64]*
+  (let ((x:[double,double,double]** (zalloc 70))
+        (y:[double,double,double]** (zalloc 70))
+        (k:i64 0))
+    (dotimes (k 70)
+      (let ((s (if {same} 0.25 (* 0.01 (i64tod k)))))
+        (pset! x k (if (and {same} (> k 0)) (pref x 0) (mk s)))
+        (pset! y k (if (and {same} (> k 0)) (pref y 0) (mk s)))))
+    (lambda (n which)
+      (let ((s 0.0) (i:i64 0))
+        (if (= which 0)
+            (dotimes (i n)
+              (set! s (+ (* 0.999 s) ((pref x i) (i64tod i) 0.3))))
+            (dotimes (i n)
+              (if (> n 0) (set! s (+ (* 0.999 s) ((pref y i) (i64tod i) 0.3))))))
+        s))))"
+        );
+        let mut d = Dsp::new(DspConfig::default()).expect("a Dsp");
+        d.keep_machine_code();
+        for f in parse(&src, "fuzz.xtm").expect("parses") {
+            if let Err(e) = d.define(&f) {
+                panic!("program {k}: {e}\n{src}");
+            }
+        }
+        d.compile("bank").expect("compiles");
+        if d.machine_code().contains("(batch entry)") {
+            with_entry += 1;
+        }
+        for c in 0..30 {
+            let mut run = |which| match d.call("bank", &[DspValue::I64(70), DspValue::I64(which)]) {
+                Ok(DspValue::Double(x)) => x,
+                other => panic!("program {k}: {other:?}\n{src}"),
+            };
+            let (x, y) = (run(0), run(1));
+            assert!(
+                x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
+                "program {k}, call {c}: batched {x:e} against one at a time {y:e}\n{src}"
+            );
+        }
+    }
+    eprintln!("{with_entry} of {programs} programs had a batch entry");
+    assert!(
+        with_entry * 10 >= programs * 4,
+        "only {with_entry} of {programs} programs had a batch entry"
+    );
 }

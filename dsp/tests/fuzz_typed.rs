@@ -14,29 +14,10 @@
 //! --release -p zonal-dsp --test fuzz_typed` runs at length by hand.
 
 use std::fmt::Write as _;
+
+mod rng;
+use rng::Rng;
 use zonal_dsp::{Dsp, DspConfig, DspErrorKind, DspValue, parse};
-
-/// splitmix64: small, seedable, good enough to steer a generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len() as u64) as usize]
-    }
-}
 
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Ty {
