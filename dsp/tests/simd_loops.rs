@@ -5,8 +5,12 @@
 //! across stretches, with an odd last iteration, with arguments read from arrays,
 //! computed, or read after a store, and where one call feeds another (gathered a level at
 //! a time). A loop whose body calls a closure (so may free memory) also has its ranges
-//! checked before it, and again in an iteration that finds an allocation died.
+//! checked before it, and again in an iteration that finds an allocation died. Floats
+//! mixed into a loop on doubles (float arithmetic, math, arrays, sums) run in its lanes
+//! with the bits of one iteration at a time, tested on chosen bodies and by a fuzzer.
 
+mod rng;
+use rng::Rng;
 use zonal_dsp::{Dsp, DspConfig, DspValue, parse};
 
 fn dsp(src: &str) -> Dsp {
@@ -724,4 +728,227 @@ fn a_loop_that_calls_a_closure_still_faults_on_memory_freed_in_it() {
         "{}",
         e.message
     );
+}
+
+/// [`program`] over arrays of doubles with `x` and `s` floats.
+fn float_scalars(name: &str, body: &str) -> String {
+    mixed_program(name, body, ("double", "+", "+"), "float").replace("(+ s)", "(ftod s)")
+}
+
+#[test]
+fn floats_in_a_loop_on_doubles_run_in_lanes_with_the_scalar_loops_bits() {
+    for body in [
+        "(set! x (dtof (pref a i)))
+         (pset! out i (ftod (+ (* x 0.3){fscalar})))",
+        "(set! x (dtof (sin (pref a i))))
+         (pset! out i (ftod (+ (* x x) (/ (dtof (cos (pref b i))) 3.0){fscalar})))
+         (set! s (+ s x))",
+        "(set! x (* (dtof (pref a i)) (i64tof i)))
+         (pset! out i (ftod (sqrt (fabs (+ (- x (tanh x)){fscalar})))))
+         (set! s (+ s (* 0.5 x)))",
+    ] {
+        let lanes = body.replace("{fscalar}", "");
+        let scalar = body.replace("{fscalar}", " (* 0.0 (i64tof (* i 1)))");
+        for n in [0, 1, 2, 3, 5, 63, 64, 65, 129, 400] {
+            let a = run(&mut dsp(&float_scalars("lanes", &lanes)), "lanes", n);
+            let b = run(&mut dsp(&float_scalars("scalar", &scalar)), "scalar", n);
+            assert_eq!(a[1..], b[1..], "n = {n}: {body}");
+            let (sa, sb) = (f64::from_bits(a[0]), f64::from_bits(b[0]));
+            assert!(
+                (sa - sb).abs() <= 1e-3 * sa.abs().max(1.0),
+                "n = {n}: sum {sa} against {sb}"
+            );
+        }
+    }
+}
+
+/// The machine code of a definition's lambda in a [`listing`] (its init code comes
+/// first, the trampolines that call it from Rust after).
+#[cfg(target_arch = "x86_64")]
+fn lambda_of(code: &str) -> &str {
+    code.split("; function").nth(2).unwrap_or_default()
+}
+
+/// True when `code` computes on vectors of doubles or floats.
+#[cfg(target_arch = "x86_64")]
+fn packed(code: &str) -> bool {
+    ["cvtps2pd", "cvtpd2ps", "addpd", "mulpd", "addps", "mulps"]
+        .iter()
+        .any(|op| code.contains(op))
+}
+
+/// An oscillator bank as Extempore code often has it: phases in doubles, amplitudes and
+/// the output in floats (`SAMPLE`); `(bank n which)` runs n partials and gives the sum
+/// (which < 0) or partial `which`'s output.
+const SAMPLE_BANK: &str = "
+(bind-func sbank:[double,i64,i64]* 65536
+  (let ((ph:double* (zalloc 400)) (inc:double* (zalloc 400)) (amp:float* (zalloc 400))
+        (out:float* (zalloc 400)) (k:i64 0))
+    (dotimes (k 400)
+      (pset! inc k (* 0.001 (i64tod (+ k 1))))
+      (pset! ph k (* 0.37 (i64tod k)))
+      (pset! amp k (/ 0.5 (i64tof (+ k 1)))))
+    (lambda (n which)
+      (let ((i:i64 0) (s:float 0.0))
+        (if (< which 0)
+            (begin
+              (dotimes (i n)
+                (pset! out i (* (pref amp i) (dtof (sin (+ (pref ph i){scalar})))))
+                (set! s (+ s (pref out i)))
+                (pset! ph i (+ (pref ph i) (pref inc i))))
+              (ftod s))
+            (ftod (pref out which)))))))";
+
+#[test]
+fn a_bank_of_double_phases_and_float_amplitudes_runs_in_lanes() {
+    let lanes = SAMPLE_BANK.replace("{scalar}", "");
+    let scalar = SAMPLE_BANK.replace("{scalar}", " (* 0.0 (i64tod (* i 1)))");
+    for n in [1, 2, 3, 64, 65, 129, 400] {
+        let (mut a, mut b) = (dsp(&lanes), dsp(&scalar));
+        for _ in 0..3 {
+            let x = run(&mut a, "sbank", n);
+            let y = run(&mut b, "sbank", n);
+            assert_eq!(x[1..], y[1..], "n = {n}");
+            let (sa, sb) = (f64::from_bits(x[0]), f64::from_bits(y[0]));
+            assert!((sa - sb).abs() <= 1e-5, "n = {n}: sum {sa} against {sb}");
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        // in lanes: the amplitudes widened two at a time, the products rounded packed
+        let code = listing(&lanes, "sbank");
+        assert!(
+            code.contains("cvtps2pd") && code.contains("cvtpd2ps"),
+            "not in lanes:\n{code}"
+        );
+        // (the lambda's code: the init loop filling the arrays runs in lanes either way)
+        let code = listing(&scalar, "sbank");
+        let lambda = lambda_of(&code);
+        assert!(!packed(lambda), "the scalar loop ran in lanes:\n{lambda}");
+    }
+}
+
+/// A random expression of doubles (`float` false) or floats over the loop's arrays
+/// (`a`, `b` doubles, `fa` floats), the counter and, as many of them as `vars` says, its
+/// variables `x` (double) and `y` (float), which are written in that order.
+fn mixed_expr(r: &mut Rng, depth: u32, float: bool, vars: u64) -> String {
+    if depth == 0 || r.chance(25) {
+        return match (float, r.below(3)) {
+            (false, 0) => r.pick(&["(pref a i)", "(pref b i)"]).to_string(),
+            (false, 1) if vars > 0 => "x".to_string(),
+            (true, 0) => r.pick(&["(pref fa i)", "(i64tof i)"]).to_string(),
+            (true, 1) if vars > 1 => "y".to_string(),
+            _ => format!("{:.4}", (r.below(40001) as f64 - 20000.0) / 10000.0),
+        };
+    }
+    let (p, q) = (
+        mixed_expr(r, depth - 1, float, vars),
+        mixed_expr(r, depth - 1, float, vars),
+    );
+    match r.below(11) {
+        0 => format!("(+ {p} {q})"),
+        1 => format!("(- {p} {q})"),
+        2 => format!("(* {p} {q})"),
+        3 => format!("(/ {p} 3.0)"),
+        4 => format!("(sqrt (fabs {p}))"),
+        5 => format!("(floor {p})"),
+        6 => format!("(sin {p})"),
+        7 => format!("(cos (* 0.5 {p}))"),
+        8 => format!("(if (< {p} {q}) {p} {q})"),
+        9 if float => format!("(dtof {})", mixed_expr(r, depth - 1, false, vars)),
+        9 => format!("(ftod {})", mixed_expr(r, depth - 1, true, vars)),
+        _ => format!("(fmax {p} {q})"),
+    }
+}
+
+/// Random loops mixing floats and doubles (float arithmetic, math, conversions, arrays of
+/// both), in lanes against one iteration at a time: every element stored has the same
+/// bits (NaN equal to NaN), the float sum agrees within its lanes' reordering. CI runs 60;
+/// `ZONAL_MIXED_PROGRAMS=2000 ZONAL_MIXED_SEED=9 cargo test --release -p zonal-dsp --test
+/// simd_loops random` runs at length.
+#[test]
+fn random_loops_of_floats_and_doubles_give_the_scalar_loops_bits() {
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    };
+    let programs = env("ZONAL_MIXED_PROGRAMS", 60);
+    let mut r = Rng(env("ZONAL_MIXED_SEED", 5));
+    let mut in_lanes = 0;
+    for k in 0..programs {
+        let body = format!(
+            "(set! x {}) (set! y {}) (pset! out i {}) (pset! fout i {}) (set! s (+ s {})){{scalar}}",
+            mixed_expr(&mut r, 3, false, 0),
+            mixed_expr(&mut r, 3, true, 1),
+            mixed_expr(&mut r, 3, false, 2),
+            mixed_expr(&mut r, 3, true, 2),
+            mixed_expr(&mut r, 2, true, 2),
+        );
+        let program = |name: &str, scalar: &str| {
+            format!(
+                "
+(bind-func {name}:[double,i64,i64]* 65536
+  (let ((a:double* (zalloc 200)) (b:double* (zalloc 200)) (fa:float* (zalloc 200))
+        (out:double* (zalloc 200)) (fout:float* (zalloc 200)) (k:i64 0))
+    (dotimes (k 200)
+      (pset! a k (* 0.37 (i64tod (- k 100))))
+      (pset! b k (* 1.5707963267948966 (i64tod (* k 7))))
+      (pset! fa k (dtof (* 0.11 (i64tod (- 50 k))))))
+    (lambda (n which)
+      (let ((i:i64 0) (x:double 0.0) (y:float 0.0) (s:float 0.0) (z:double 0.0))
+        (if (< which 0)
+            (begin (dotimes (i n) {}) (ftod s))
+            (if (< which 1000) (pref out which) (ftod (pref fout (- which 1000)))))))))",
+                body.replace("{scalar}", scalar)
+            )
+        };
+        let lanes = program("lanes", "");
+        let scalar = program("scalar", " (set! z (i64tod (* i 1)))");
+        #[cfg(target_arch = "x86_64")]
+        if packed(lambda_of(&listing(&lanes, "lanes"))) {
+            in_lanes += 1;
+        }
+        let (mut a, mut b) = (dsp(&lanes), dsp(&scalar));
+        for n in [1, 2, 3, 64, 65, 130] {
+            let all = |d: &mut Dsp, name: &str| {
+                let mut v: Vec<f64> = (0..n)
+                    .map(|w| double(d, name, &[DspValue::I64(n), DspValue::I64(w)]))
+                    .collect();
+                v.extend(
+                    (0..n).map(|w| double(d, name, &[DspValue::I64(n), DspValue::I64(1000 + w)])),
+                );
+                v
+            };
+            let sa = double(&mut a, "lanes", &[DspValue::I64(n), DspValue::I64(-1)]);
+            let sb = double(&mut b, "scalar", &[DspValue::I64(n), DspValue::I64(-1)]);
+            for (j, (x, y)) in all(&mut a, "lanes")
+                .into_iter()
+                .zip(all(&mut b, "scalar"))
+                .enumerate()
+            {
+                assert!(
+                    x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
+                    "program {k}, n = {n}, element {j}: {x:e} against {y:e}\n{body}"
+                );
+            }
+            let close = (sa - sb).abs() <= 1e-3 * sa.abs().max(1.0)
+                || (sa.is_nan() && sb.is_nan())
+                || sa.is_infinite()
+                || sb.is_infinite();
+            assert!(
+                close,
+                "program {k}, n = {n}: sum {sa:e} against {sb:e}\n{body}"
+            );
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        eprintln!("{in_lanes} of {programs} loops ran in lanes");
+        assert!(
+            in_lanes * 2 >= programs,
+            "only {in_lanes} of {programs} loops ran in lanes"
+        );
+    }
 }

@@ -436,7 +436,9 @@ impl Taint<'_, '_, '_> {
             return None;
         }
         let p = self.cx.local_of(args.first()?)?;
-        (!self.stored.contains(&p)).then_some(p)
+        // (a float array in a loop on doubles is not the kernels' to read)
+        let doubles = FnCx::pointee(&self.cx.typed.vars[p].ty) == Type::Double;
+        (doubles && !self.stored.contains(&p)).then_some(p)
     }
 
     /// Notes that variable `id` was just set to `x`: a copy of an array's element, or not.

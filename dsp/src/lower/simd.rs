@@ -2,15 +2,16 @@
 //! iterations at a time in `F64X2` lanes, or four in `F32X4` lanes, when its iterations are
 //! independent apart from reductions, then the scalar fast loop does the few left.
 //!
-//! A body qualifies ([`FnCx::simd_plan`]) when it computes on doubles only, or on floats
-//! only, with constants, the counter as a number (`(i64tod i)`, `(i64tof i)`, and in
-//! doubles `(i64tod (+ c i))` for an integer c the loop does not change), `+ - * /`,
-//! comparisons under a pure `if` (lowered as a lane select) or an `(if c (set! x e))` of a
-//! variable already written (x = c ? e : x, lane by lane), the inline math of
-//! [`super::math_ir`] and `sqrt fabs floor ceil trunc fmin fmax`; reads and writes
-//! `(pref p i)` / `(pset! p i x)` of `double*` (or `float*`) with `i` the counter (a loop
-//! on doubles may also read `(ftod (pref p i))` and write `(pset! p i (dtof x))` of a
-//! `float*`, two floats a vector); and each variable it assigns is either
+//! A body qualifies ([`FnCx::simd_plan`]) when it computes on floats only (four lanes),
+//! or on doubles and floats (two lanes; each float held as the double of its value, see
+//! [`FnCx::round_to_float`]), with constants, the counter as a number (`(i64tod i)`,
+//! `(i64tof i)`, and in doubles `(i64tod (+ c i))` for an integer c the loop does not
+//! change), `+ - * /`, comparisons under a pure `if` (lowered as a lane select) or an
+//! `(if c (set! x e))` of a variable already written (x = c ? e : x, lane by lane),
+//! `ftod`/`dtof`, the inline math of [`super::math_ir`] and `sqrt fabs floor ceil trunc
+//! fmin fmax`; reads and writes `(pref p i)` / `(pset! p i x)` of `double*` or `float*`
+//! with `i` the counter (in a loop on doubles, two floats a vector); and each variable it
+//! assigns is either
 //! - private: written before it is read in every iteration (its last lane is its value
 //!   after the loop), or
 //! - a reduction: only ever `(set! s (+ s e))` (either order) or `(set! s (fmax s e))` /
@@ -151,7 +152,9 @@ impl FnCx<'_, '_> {
     /// two (doubles) or four (floats) iterations at a time, or `None` when it does not
     /// qualify.
     pub(super) fn simd_plan(&self, v: usize, body: &[Expr], ptrs: &[usize]) -> Option<Plan> {
-        [Type::Double, Type::Float]
+        // (floats alone run four to a vector; a loop on doubles also takes floats, two to a
+        // vector)
+        [Type::Float, Type::Double]
             .into_iter()
             .find_map(|elem| self.simd_plan_of(elem, v, body, ptrs))
     }
@@ -254,6 +257,7 @@ impl FnCx<'_, '_> {
                 let base = self.strip(x);
                 lanes.bases.insert(id, base);
             } else {
+                let x = self.widened(id, x, vty);
                 let all = self.b.ins().splat(vty, x);
                 lanes.invariants.insert(id, all);
             }
@@ -267,6 +271,7 @@ impl FnCx<'_, '_> {
                     let x = self
                         .read_var(id, site)?
                         .ok_or_else(|| internal("void variable"))?;
+                    let x = self.widened(id, x, vty);
                     let z = self.splat_const(0.0, vty);
                     self.b.ins().insertlane(z, x, 0)
                 }
@@ -274,6 +279,7 @@ impl FnCx<'_, '_> {
                     let x = self
                         .read_var(id, site)?
                         .ok_or_else(|| internal("void variable"))?;
+                    let x = self.widened(id, x, vty);
                     self.b.ins().splat(vty, x)
                 }
                 (false, _) => self.splat_const(0.0, vty),
@@ -309,8 +315,17 @@ impl FnCx<'_, '_> {
                 continue;
             }
             let x = self.b.use_var(lanes.vars[&id]);
+            // a float held widened comes out as the float it is
+            let float = vty == types::F64X2 && self.typed.vars[id].ty == Type::Float;
             let each: Vec<Value> = (0..n as u8)
-                .map(|k| self.b.ins().extractlane(x, k))
+                .map(|k| {
+                    let y = self.b.ins().extractlane(x, k);
+                    if float {
+                        self.b.ins().fdemote(types::F32, y)
+                    } else {
+                        y
+                    }
+                })
                 .collect();
             let r = match role {
                 Role::Private => each[each.len() - 1],
@@ -332,6 +347,16 @@ impl FnCx<'_, '_> {
         let odd = self.b.ins().icmp(IntCC::SignedLessThan, pairs, nv);
         self.b.ins().brif(odd, scalar, &[], exit, &[]);
         Ok(())
+    }
+
+    /// Variable `id`'s value `x`, as the lanes of `vty` hold it: a float's double in a
+    /// loop on doubles (see [`FnCx::round_to_float`]).
+    fn widened(&mut self, id: usize, x: Value, vty: types::Type) -> Value {
+        if vty == types::F64X2 && self.typed.vars[id].ty == Type::Float {
+            self.b.ins().fpromote(types::F64, x)
+        } else {
+            x
+        }
     }
 
     /// `nv` rounded down to a multiple of `k` (a power of two), as `nv - (nv & (k - 1))`:
@@ -384,6 +409,7 @@ impl FnCx<'_, '_> {
                     let x = self
                         .read_var(id, site)?
                         .ok_or_else(|| internal("void variable"))?;
+                    let x = self.widened(id, x, vty);
                     self.b.ins().splat(vty, x)
                 }
                 _ => self.splat_const(0.0, vty),
@@ -422,6 +448,11 @@ impl FnCx<'_, '_> {
                 Role::Sum => self.b.ins().fadd(a, b),
                 Role::Max => self.b.ins().fmax(a, b),
                 _ => self.b.ins().fmin(a, b),
+            };
+            let r = if vty == types::F64X2 && self.typed.vars[id].ty == Type::Float {
+                self.round_to_float(r)
+            } else {
+                r
             };
             self.b.def_var(var, r);
         }
@@ -471,7 +502,12 @@ impl FnCx<'_, '_> {
     /// may be).
     fn vexpr(&mut self, e: &Expr, l: &mut Lanes) -> Result<Option<Value>> {
         let flags = MemFlagsData::new().with_notrap();
+        // a float in a loop on doubles: held as the double of its value (see
+        // `round_to_float`)
+        let widened = l.vty == types::F64X2 && self.typed.types[e.id] == Type::Float;
         Ok(Some(match &e.kind {
+            ExprKind::Int(i) if widened => self.splat_const(f64::from(*i as f32), l.vty),
+            ExprKind::Float(x) if widened => self.splat_const(f64::from(*x as f32), l.vty),
             ExprKind::Int(i) => self.splat_const(*i as f64, l.vty),
             ExprKind::Float(x) => self.splat_const(*x, l.vty),
             ExprKind::Var(_) => {
@@ -564,7 +600,11 @@ impl FnCx<'_, '_> {
                         } else {
                             flags
                         };
-                        let x = self.b.ins().load(l.vty, flags, addr, disp);
+                        let x = if self.narrow_array(p, l) {
+                            self.load_floats(addr, disp, flags)
+                        } else {
+                            self.b.ins().load(l.vty, flags, addr, disp)
+                        };
                         l.known.push((p, x));
                         x
                     }
@@ -574,12 +614,9 @@ impl FnCx<'_, '_> {
                         .local_of(&args[0])
                         .ok_or_else(|| internal("SIMD pointer"))?;
                     let narrow = self.narrow_array(p, l);
-                    let value = if narrow {
-                        narrowed(&args[2], self.typed).ok_or_else(|| internal("SIMD dtof"))?
-                    } else {
-                        &args[2]
-                    };
-                    let x = self.vvalue(value, l)?;
+                    // (dtof y) stored to floats: y rounded once, by the store
+                    let shortcut = narrowed(&args[2], self.typed).filter(|_| narrow);
+                    let x = self.vvalue(shortcut.unwrap_or(&args[2]), l)?;
                     let (p, addr, disp) = self.velem_addr(args, l)?;
                     let dry = l.gather.as_ref().is_some_and(|g| g.dry);
                     l.known.retain(|(q, _)| *q != p);
@@ -592,7 +629,14 @@ impl FnCx<'_, '_> {
                             let pair = self.b.ins().extractlane(pair, 0);
                             self.b.ins().store(flags, pair, addr, disp);
                         }
-                        return Ok(Some(x));
+                        // the floats stored, held widened (unused, the rounding is dropped)
+                        let stored = if shortcut.is_some() {
+                            self.round_to_float(x)
+                        } else {
+                            x
+                        };
+                        l.known.push((p, stored));
+                        return Ok(Some(stored));
                     }
                     if !dry {
                         self.b.ins().store(flags, x, addr, disp);
@@ -600,22 +644,11 @@ impl FnCx<'_, '_> {
                     l.known.push((p, x));
                     x
                 }
-                Builtin::Convert(Scalar::F, Scalar::D) => {
-                    // (ftod (pref p i)) of a float*: two floats, promoted
-                    let ExprKind::App(_, a) = &args[0].kind else {
-                        return Err(internal("SIMD ftod"));
-                    };
-                    let (_, addr, disp) = self.velem_addr(a, l)?;
-                    let flags = if l.gather.as_ref().is_some_and(|g| g.dry) {
-                        flags.with_readonly().with_can_move()
-                    } else {
-                        flags
-                    };
-                    let little = MemFlagsData::new().with_endianness(Endianness::Little);
-                    let pair = self.b.ins().load(types::F64, flags, addr, disp);
-                    let v = self.b.ins().scalar_to_vector(types::F64X2, pair);
-                    let f = self.b.ins().bitcast(types::F32X4, little, v);
-                    self.b.ins().fvpromote_low(f)
+                // a float held widened is its double
+                Builtin::Convert(Scalar::F, Scalar::D) => self.vvalue(&args[0], l)?,
+                Builtin::Convert(Scalar::D, Scalar::F) => {
+                    let x = self.vvalue(&args[0], l)?;
+                    self.round_to_float(x)
                 }
                 Builtin::Convert(Scalar::I64, _) => {
                     // lane k holds the counter (plus c) plus k (and the vector's place in
@@ -654,13 +687,15 @@ impl FnCx<'_, '_> {
                         .collect();
                     let h = self.b.func.dfg.constants.insert(ConstantData::from(bytes));
                     let steps = self.b.ins().vconst(l.vty, h);
-                    self.b.ins().fadd(all, steps)
+                    let x = self.b.ins().fadd(all, steps);
+                    if widened { self.round_to_float(x) } else { x }
                 }
                 Builtin::Arith(Arith::Sub) if args.len() == 1 => {
                     let x = self.vvalue(&args[0], l)?;
                     self.b.ins().fneg(x)
                 }
                 Builtin::Arith(op) if arith(op) => {
+                    // (floats held widened: each step rounded, as float arithmetic)
                     let mut acc = self.vvalue(&args[0], l)?;
                     for a in &args[1..] {
                         let x = self.vvalue(a, l)?;
@@ -670,6 +705,9 @@ impl FnCx<'_, '_> {
                             Arith::Mul => self.b.ins().fmul(acc, x),
                             _ => self.b.ins().fdiv(acc, x),
                         };
+                        if widened {
+                            acc = self.round_to_float(acc);
+                        }
                     }
                     acc
                 }
@@ -689,6 +727,10 @@ impl FnCx<'_, '_> {
                 Builtin::Math(m) if native(m) => {
                     let a = self.vvalue(&args[0], l)?;
                     match m {
+                        Math::Sqrt if widened => {
+                            let r = self.b.ins().sqrt(a);
+                            self.round_to_float(r)
+                        }
                         Math::Sqrt => self.b.ins().sqrt(a),
                         Math::Fabs => self.b.ins().fabs(a),
                         Math::Floor => self.b.ins().floor(a),
@@ -709,13 +751,15 @@ impl FnCx<'_, '_> {
                         .iter()
                         .map(|a| self.vvalue(a, l))
                         .collect::<Result<Vec<_>>>()?;
-                    if l.gather.is_some() && self.has_kernel(m) {
+                    let r = if l.gather.is_some() && self.has_kernel(m) {
                         self.gathered(l, &vals)?
                     } else if l.vty == types::F32X4 {
                         self.float_math(m, &vals)?
                     } else {
                         self.f64x2_math(m, &vals)?
-                    }
+                    };
+                    // a float's math computed in double, rounded once
+                    if widened { self.round_to_float(r) } else { r }
                 }
                 _ => return Err(internal("call not planned for SIMD")),
             },
@@ -725,6 +769,25 @@ impl FnCx<'_, '_> {
 }
 
 impl FnCx<'_, '_> {
+    /// Lanes of doubles rounded to floats, and held as doubles again. A loop on doubles
+    /// holds its float values so: each float operation is computed in double and rounded,
+    /// which gives the float operation's bits (a double has more than twice a float's
+    /// precision, so for `+ - * /` and `sqrt` rounding twice is rounding once), and float
+    /// math is computed in double and rounded once, as the scalar code does.
+    pub(super) fn round_to_float(&mut self, x: Value) -> Value {
+        let f = self.b.ins().fvdemote(x);
+        self.b.ins().fvpromote_low(f)
+    }
+
+    /// Two floats at `addr + disp`, widened to the lanes of an `F64X2`.
+    fn load_floats(&mut self, addr: Value, disp: i32, flags: MemFlagsData) -> Value {
+        let little = MemFlagsData::new().with_endianness(Endianness::Little);
+        let pair = self.b.ins().load(types::F64, flags, addr, disp);
+        let v = self.b.ins().scalar_to_vector(types::F64X2, pair);
+        let f = self.b.ins().bitcast(types::F32X4, little, v);
+        self.b.ins().fvpromote_low(f)
+    }
+
     /// Inline math over `F64X2` lanes.
     fn f64x2_math(&mut self, m: Math, vals: &[Value]) -> Result<Value> {
         let (cc, fma) = (self.consts.call_conv, self.consts.fma);
@@ -784,15 +847,14 @@ impl FnCx<'_, '_> {
 }
 
 impl Scan<'_, '_, '_> {
-    /// The pointer of `(pref p i)` / `(pset! p i ...)` (`args`) when `p` points to `elem`,
-    /// is one of the loop's and `i` is the counter; a `pset!` of floats in a loop on
-    /// doubles must store `(dtof x)`, whose x is then the value checked.
+    /// The pointer of `(pref p i)` / `(pset! p i ...)` (`args`) when `p` points to `elem`
+    /// (or, in a loop on doubles, to floats), is one of the loop's and `i` is the counter.
     fn element_of(&self, args: &[Expr], elem: &Type) -> Option<usize> {
         let cx = self.cx;
         let p = cx.local_of(args.first()?)?;
         let ty = &cx.typed.vars[p].ty;
         let of = |t: &Type| *ty == Type::ptr(t.clone());
-        let ok = of(elem) || (self.elem == Type::Double && of(&Type::Float) && args.len() == 3);
+        let ok = of(elem) || (self.elem == Type::Double && of(&Type::Float));
         (ok && self.ptrs.contains(&p) && cx.local_of(args.get(1)?) == Some(self.counter))
             .then_some(p)
     }
@@ -803,9 +865,15 @@ impl Scan<'_, '_, '_> {
         }
     }
 
-    /// True when `e` has the plan's element type.
-    fn is_double(&self, e: &Expr) -> bool {
-        self.cx.typed.types[e.id] == self.elem
+    /// True when a value of type `t` runs in the plan's lanes: the element type, or in a
+    /// loop on doubles a float (held widened, see [`FnCx::round_to_float`]).
+    fn lane_type(&self, t: &Type) -> bool {
+        *t == self.elem || (self.elem == Type::Double && *t == Type::Float)
+    }
+
+    /// True when `e`'s value runs in the plan's lanes (see [`Scan::lane_type`]).
+    fn in_lanes(&self, e: &Expr) -> bool {
+        self.lane_type(&self.cx.typed.types[e.id])
     }
 
     /// True when `c` is a comparison of two values of the element type.
@@ -813,7 +881,7 @@ impl Scan<'_, '_, '_> {
         matches!(&c.kind, ExprKind::App(_, args)
             if matches!(self.cx.typed.builtin(c.id), Some(Builtin::Compare(_)))
                 && args.len() == 2
-                && args.iter().all(|a| self.is_double(a)))
+                && args.iter().all(|a| self.in_lanes(a)))
     }
 
     fn reduction<'e>(&self, e: &'e Expr, s: usize) -> Option<(Role, &'e Expr)> {
@@ -845,7 +913,7 @@ impl Scan<'_, '_, '_> {
             && let Some((role, rest)) = self.reduction(x, *s)
         {
             let known = self.roles.iter().find(|(v, _)| v == s).map(|(_, r)| *r);
-            if known.is_some_and(|r| r != role) || !self.is_double(x) {
+            if known.is_some_and(|r| r != role) || !self.in_lanes(x) {
                 return None;
             }
             self.value(rest)?;
@@ -864,7 +932,7 @@ impl Scan<'_, '_, '_> {
     fn value(&mut self, e: &Expr) -> Option<()> {
         let cx = self.cx;
         match &e.kind {
-            ExprKind::Int(_) | ExprKind::Float(_) => self.is_double(e).then_some(()),
+            ExprKind::Int(_) | ExprKind::Float(_) => self.in_lanes(e).then_some(()),
             ExprKind::Var(_) => {
                 let id = cx.local_of(e)?;
                 if self.roles.iter().any(|(v, _)| *v == id) {
@@ -873,7 +941,7 @@ impl Scan<'_, '_, '_> {
                 if self.assigned.contains(&id) {
                     return self.written.contains(&id).then_some(());
                 }
-                if id == self.counter || !self.is_double(e) || !cx.vars.contains_key(&id) {
+                if id == self.counter || !self.in_lanes(e) || !cx.vars.contains_key(&id) {
                     return None;
                 }
                 if !self.invariants.contains(&id) {
@@ -884,7 +952,7 @@ impl Scan<'_, '_, '_> {
             ExprKind::Let(binds, body) => {
                 let ids = cx.typed.let_vars.get(&e.id)?;
                 for ((_, x), id) in binds.iter().zip(ids) {
-                    if cx.typed.vars[*id].ty != self.elem {
+                    if !self.lane_type(&cx.typed.vars[*id].ty) {
                         return None;
                     }
                     self.value(x)?;
@@ -897,7 +965,7 @@ impl Scan<'_, '_, '_> {
                 let Some(Ref::Local(id)) = cx.typed.refs.get(&e.id) else {
                     return None;
                 };
-                if self.roles.iter().any(|(v, _)| v == id) || !self.is_double(x) {
+                if self.roles.iter().any(|(v, _)| v == id) || !self.in_lanes(x) {
                     return None;
                 }
                 self.value(x)?;
@@ -923,7 +991,7 @@ impl Scan<'_, '_, '_> {
                     return None;
                 };
                 if !self.compare(c)
-                    || !self.is_double(e)
+                    || !self.in_lanes(e)
                     || !pure(th, cx.typed)
                     || !pure(el, cx.typed)
                 {
@@ -939,11 +1007,8 @@ impl Scan<'_, '_, '_> {
                     Builtin::Pref | Builtin::Pset => {
                         let p = self.element_of(args, &self.elem)?;
                         if b == Builtin::Pset {
-                            let mut x = args.get(2)?;
-                            if cx.typed.vars[p].ty != Type::ptr(self.elem.clone()) {
-                                x = narrowed(x, cx.typed)?;
-                            }
-                            if !self.is_double(x) {
+                            let x = args.get(2)?;
+                            if !self.in_lanes(x) {
                                 return None;
                             }
                             self.value(x)?;
@@ -951,18 +1016,13 @@ impl Scan<'_, '_, '_> {
                         self.note_pointer(p);
                         Some(())
                     }
-                    // A loop on doubles reads and writes floats through `ftod` and `dtof`.
-                    Builtin::Convert(Scalar::F, Scalar::D) if self.elem == Type::Double => {
-                        let x = args.first()?;
-                        let ExprKind::App(_, a) = &x.kind else {
-                            return None;
-                        };
-                        if cx.typed.builtin(x.id)? != Builtin::Pref {
-                            return None;
-                        }
-                        let p = self.element_of(a, &Type::Float)?;
-                        self.note_pointer(p);
-                        Some(())
+                    // A loop on doubles holds floats widened: `ftod` is exact, `dtof`
+                    // rounds.
+                    Builtin::Convert(Scalar::F, Scalar::D)
+                    | Builtin::Convert(Scalar::D, Scalar::F)
+                        if self.elem == Type::Double =>
+                    {
+                        self.value(args.first()?)
                     }
                     Builtin::Compare(_) => {
                         if !self.compare(e) {
@@ -973,7 +1033,9 @@ impl Scan<'_, '_, '_> {
                     // The counter as a number: exact in either type, as the fast loop
                     // runs at most 65536 iterations.
                     Builtin::Convert(Scalar::I64, to) => {
-                        let want = if self.elem == Type::Float {
+                        // (in a loop on doubles, a float of the counter is its double
+                        // rounded: the double is exact)
+                        let want = if self.elem == Type::Float || to == Scalar::F {
                             Scalar::F
                         } else {
                             Scalar::D
@@ -981,7 +1043,7 @@ impl Scan<'_, '_, '_> {
                         let offset = counter_plus(args.first()?, self.counter, cx)?;
                         // i + c is exact in a double below 2^53; a float only holds the
                         // counter itself exactly
-                        let exact = offset.is_none() || want == Scalar::D;
+                        let exact = offset.is_none() || self.elem == Type::Double;
                         let fixed = offset.is_none_or(|c| match cx.local_of(c) {
                             Some(id) => !self.assigned.contains(&id) && cx.vars.contains_key(&id),
                             None => matches!(c.kind, ExprKind::Int(_)),
@@ -993,13 +1055,13 @@ impl Scan<'_, '_, '_> {
                             .then_some(())
                     }
                     Builtin::Arith(op) if arith(op) => {
-                        if !self.is_double(e) || !args.iter().all(|a| self.is_double(a)) {
+                        if !self.in_lanes(e) || !args.iter().all(|a| self.in_lanes(a)) {
                             return None;
                         }
                         args.iter().try_for_each(|a| self.value(a))
                     }
                     Builtin::Math(m) if native(m) || math_ir::inline(m) => {
-                        if !self.is_double(e) || !args.iter().all(|a| self.is_double(a)) {
+                        if !self.in_lanes(e) || !args.iter().all(|a| self.in_lanes(a)) {
                             return None;
                         }
                         self.heavy |= !native(m);
