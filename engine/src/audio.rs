@@ -128,13 +128,22 @@ impl Processor {
     }
 
     /// Renders one interleaved buffer of `out.len() / channels` frames (in pieces of
-    /// at most [`MAX_FRAMES`]), split at the times of pending events.
+    /// at most [`MAX_FRAMES`]), split at the times of pending events. Every sample of
+    /// `out` is written (silence where nothing plays), whatever it held before.
     ///
     /// Runs inside `assert_no_alloc`: a test binary that installs
     /// `assert_no_alloc::AllocDisabler` as its global allocator catches any
     /// allocation on this path.
     pub fn process(&mut self, out: &mut [f32]) {
-        let step = MAX_FRAMES * self.channels;
+        self.process_buffers(out, MAX_FRAMES);
+    }
+
+    /// Renders `out` as consecutive buffers of `frames` frames (at most [`MAX_FRAMES`];
+    /// the last may be shorter), as that many calls of [`Processor::process`] would, but
+    /// with one call's setup (the watchdog's clock, the denormal mode, the allocation
+    /// check) for all of them: the offline renderer's stretches.
+    pub fn process_buffers(&mut self, out: &mut [f32], frames: usize) {
+        let step = frames.clamp(1, MAX_FRAMES) * self.channels;
         self.stats.cpu_clock.publish();
         self.stats.running.store(true, Ordering::Relaxed);
         let _flush = crate::denormals::FlushDenormals::new();
