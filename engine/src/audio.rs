@@ -26,6 +26,7 @@ use crate::events::EventQueue;
 use crate::fade::{Curve, Fader, TimedSwap, TimedSwaps};
 use crate::input::InputSource;
 use crate::lanes::{LaneFault, Lanes};
+use crate::load_meter::Levels;
 
 /// Most channels a frame may have.
 pub const MAX_CHANNELS: usize = 64;
@@ -88,6 +89,8 @@ pub struct Processor {
     lanes: Lanes,
     /// Outgoing entries still sounding (crossfades).
     fader: Fader,
+    /// The levels of the buffer being rendered, for the load meter.
+    levels: Levels,
     /// Swaps waiting for their samples.
     timed: TimedSwaps,
 }
@@ -115,6 +118,7 @@ impl Processor {
             lanes,
             fader: Fader::default(),
             timed: TimedSwaps::default(),
+            levels: Levels::new(channels),
         }
     }
 
@@ -157,6 +161,7 @@ impl Processor {
 
     fn process_buffer(&mut self, out: &mut [f32]) {
         let began = self.stats.load.buffer_began();
+        self.levels.clear();
         self.ctx.begin_buffer();
         self.receive();
         let channels = self.channels;
@@ -192,11 +197,10 @@ impl Processor {
             done = until;
         }
         out[frames * channels..].fill(0.0);
-        let rendered = &out[..frames * channels];
         let ended = ended.unwrap_or_else(Instant::now);
         self.stats
             .load
-            .buffer_ended((began, ended), rendered, channels, self.time);
+            .buffer_ended((began, ended), &self.levels, self.time);
         self.time += frames as i64;
         let used = self.ctx.audio_zone_used() as u64;
         self.stats
@@ -214,25 +218,32 @@ impl Processor {
     }
 
     /// Renders one segment, frame `from` of the buffer and sample `t`: the lanes and the
-    /// entry, mixed with the outgoing entries still fading out.
+    /// entry (guarded), mixed with the outgoing entries still fading out; then guards it
+    /// and adds it to the buffer's levels.
     fn render(&mut self, segment: &mut [f32], from: usize, t: i64) {
         self.render_entry(segment, from, t);
         while let Some(o) = self.fader.finished() {
             self.give_back(Returned::FadeOver(o));
         }
         if self.fader.active() {
+            self.guard(segment);
             let input = &self.input[from * self.channels..from * self.channels + segment.len()];
             self.fader
                 .mix(&mut self.ctx, input, segment, self.channels, t);
-            self.guard(segment);
             while let Some(o) = self.fader.finished() {
                 self.give_back(Returned::FadeOver(o));
             }
         }
+        // the rule: every sample finite and below full scale, nothing for the guard to
+        // do, and one pass measures them
+        if !self.levels.add_if_below_full_scale(segment) {
+            self.guard(segment);
+            self.levels.add(segment);
+        }
     }
 
     /// Runs the lanes and the entry closure over one segment, frame `from` of the buffer
-    /// and sample `t`, then guards it.
+    /// and sample `t` (unguarded).
     fn render_entry(&mut self, segment: &mut [f32], from: usize, t: i64) {
         let channels = self.channels;
         let frames = segment.len() / channels;
@@ -259,7 +270,6 @@ impl Processor {
             );
             if self.entry.is_none() {
                 self.lanes.sum_into(segment);
-                self.guard(segment);
                 return;
             }
         }
@@ -284,7 +294,6 @@ impl Processor {
             self.fader.cut();
             result = self.run_entry(entry, segment, from, t);
         }
-        self.guard(segment);
     }
 
     /// Runs `entry` once over a segment (frame `from` of the buffer): a mixer over the

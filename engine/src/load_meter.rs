@@ -117,18 +117,12 @@ impl LoadMeter {
     }
 
     /// Audio thread: the buffer that began at `began` and starts at sample `time` was
-    /// rendered into `out` (interleaved, `channels` wide) by `ended` (the end of its last
-    /// closure call, read by [`LoadMeter::ran`], or now).
-    pub fn buffer_ended(
-        &self,
-        (began, ended): (Instant, Instant),
-        out: &[f32],
-        channels: usize,
-        time: i64,
-    ) {
+    /// rendered by `ended` (the end of its last closure call, read by [`LoadMeter::ran`],
+    /// or now), its output's levels gathered in `levels`.
+    pub fn buffer_ended(&self, (began, ended): (Instant, Instant), levels: &Levels, time: i64) {
         let ns = nanos_between(began, ended);
-        let channels = channels.clamp(1, MAX_CHANNELS);
-        let frames = (out.len() / channels) as u64;
+        let channels = levels.channels;
+        let frames = (levels.len / channels) as u64;
         self.busy_ns.fetch_add(ns, Ordering::Relaxed);
         self.frames.fetch_add(frames, Ordering::Relaxed);
         let rate = u64::from(self.sample_rate.load(Ordering::Relaxed));
@@ -143,25 +137,10 @@ impl LoadMeter {
             }
         }
         let mut loudest = 0.0f32;
-        if LANES.is_multiple_of(channels) {
-            // lane i of every run of LANES samples is channel i % channels
-            let (peak, sum) = lane_levels(out);
-            for c in 0..channels {
-                let lanes = (c..LANES).step_by(channels);
-                let p = lanes.clone().fold(0.0f32, |m, i| m.max(peak[i]));
-                loudest = loudest.max(p);
-                self.add_levels(c, p, lanes.map(|i| sum[i]).sum());
-            }
-        } else {
-            for c in 0..channels {
-                let (mut peak, mut sum) = (0.0f32, 0.0f64);
-                for &s in out.iter().skip(c).step_by(channels) {
-                    peak = peak.max(s.abs());
-                    sum += f64::from(s) * f64::from(s);
-                }
-                loudest = loudest.max(peak);
-                self.add_levels(c, peak, sum);
-            }
+        for c in 0..channels {
+            let (peak, sum) = levels.channel(c);
+            loudest = loudest.max(peak);
+            self.add_levels(c, peak, sum);
         }
         self.peak_since
             .fetch_max(loudest.to_bits(), Ordering::Relaxed);
@@ -261,21 +240,131 @@ impl LoadMeter {
 /// channels divide it (1, 2, 4 or 8 channels).
 const LANES: usize = 8;
 
-/// Peak and sum of squares of each lane of `out` (lane i: samples i, i + LANES, ...).
-fn lane_levels(out: &[f32]) -> ([f32; LANES], [f64; LANES]) {
-    let (mut peak, mut sum) = ([0.0f32; LANES], [0.0f64; LANES]);
-    let mut runs = out.chunks_exact(LANES);
-    for run in &mut runs {
-        for i in 0..LANES {
-            peak[i] = peak[i].max(run[i].abs());
-            sum[i] += f64::from(run[i]) * f64::from(run[i]);
+/// One buffer's output levels, gathered as its segments are rendered (the output guard's
+/// last pass over each adds it, see `audio.rs`): each channel's peak and sum of squares,
+/// what [`LoadMeter::buffer_ended`] adds to the meter. The sums are made in the same
+/// order however the buffer is split into segments, so they do not depend on where
+/// events fall.
+pub struct Levels {
+    channels: usize,
+    /// Samples added since the buffer began.
+    len: usize,
+    /// When the channels divide [`LANES`]: lane i holds samples i, i + LANES, ... of the
+    /// buffer, all of channel i % channels.
+    lanes: LaneLevels,
+    /// Otherwise: channel by channel.
+    peak: [f32; MAX_CHANNELS],
+    sum: [f64; MAX_CHANNELS],
+}
+
+/// Peaks and sums of squares of [`LANES`] lanes.
+#[derive(Clone, Copy, Default)]
+struct LaneLevels {
+    peak: [f32; LANES],
+    sum: [f64; LANES],
+}
+
+impl LaneLevels {
+    /// Adds `samples`, the first of which is the buffer's sample `at`, and tells whether
+    /// every one was finite and below full scale. (Its peaks come from comparisons, which
+    /// pass over NaN: a NaN shows in the sums, which it makes NaN.)
+    #[inline]
+    fn add(&mut self, at: usize, samples: &[f32]) -> bool {
+        let first = at % LANES;
+        let head = ((LANES - first) % LANES).min(samples.len());
+        let (head, rest) = samples.split_at(head);
+        let mut most = [0.0f32; LANES];
+        let mut one = |i: usize, s: f32| {
+            let a = s.abs();
+            most[i] = if a > most[i] { a } else { most[i] };
+            self.sum[i] += f64::from(s) * f64::from(s);
+        };
+        for (k, &s) in head.iter().enumerate() {
+            one(first + k, s);
+        }
+        let mut runs = rest.chunks_exact(LANES);
+        for run in &mut runs {
+            for (i, &s) in run.iter().enumerate() {
+                one(i, s);
+            }
+        }
+        for (i, &s) in runs.remainder().iter().enumerate() {
+            one(i, s);
+        }
+        let mut below = true;
+        for ((peak, most), sum) in self.peak.iter_mut().zip(most).zip(self.sum) {
+            *peak = if most > *peak { most } else { *peak };
+            below &= most < 1.0 && sum.is_finite();
+        }
+        below
+    }
+}
+
+impl Levels {
+    /// Levels of `channels` channels (at most [`MAX_CHANNELS`]), nothing added yet.
+    pub fn new(channels: usize) -> Levels {
+        Levels {
+            channels: channels.clamp(1, MAX_CHANNELS),
+            len: 0,
+            lanes: LaneLevels::default(),
+            peak: [0.0; MAX_CHANNELS],
+            sum: [0.0; MAX_CHANNELS],
         }
     }
-    for (i, &s) in runs.remainder().iter().enumerate() {
-        peak[i] = peak[i].max(s.abs());
-        sum[i] += f64::from(s) * f64::from(s);
+
+    /// Forgets what was added: a new buffer begins.
+    pub fn clear(&mut self) {
+        self.len = 0;
+        self.lanes = LaneLevels::default();
+        self.peak[..self.channels].fill(0.0);
+        self.sum[..self.channels].fill(0.0);
     }
-    (peak, sum)
+
+    fn in_lanes(&self) -> bool {
+        LANES.is_multiple_of(self.channels)
+    }
+
+    /// Adds the next whole frames of the buffer (interleaved; no NaN among them).
+    pub fn add(&mut self, samples: &[f32]) {
+        if self.in_lanes() {
+            self.lanes.add(self.len, samples);
+        } else {
+            for frame in samples.chunks(self.channels) {
+                for (c, &s) in frame.iter().enumerate() {
+                    self.peak[c] = self.peak[c].max(s.abs());
+                    self.sum[c] += f64::from(s) * f64::from(s);
+                }
+            }
+        }
+        self.len += samples.len();
+    }
+
+    /// Adds the next whole frames of the buffer if every sample is finite and below
+    /// full scale (what the output guard leaves as it is), and tells whether it did.
+    /// Only where the channels divide [`LANES`]; otherwise it adds nothing and says so.
+    pub fn add_if_below_full_scale(&mut self, samples: &[f32]) -> bool {
+        if !self.in_lanes() {
+            return false;
+        }
+        let mut lanes = self.lanes;
+        if !lanes.add(self.len, samples) {
+            return false;
+        }
+        self.lanes = lanes;
+        self.len += samples.len();
+        true
+    }
+
+    /// Channel `c`'s peak and sum of squares so far.
+    fn channel(&self, c: usize) -> (f32, f64) {
+        if self.in_lanes() {
+            let lanes = (c..LANES).step_by(self.channels);
+            let peak = lanes.clone().fold(0.0f32, |m, i| m.max(self.lanes.peak[i]));
+            (peak, lanes.map(|i| self.lanes.sum[i]).sum())
+        } else {
+            (self.peak[c], self.sum[c])
+        }
+    }
 }
 
 /// A reading of the meter's running totals; the control thread keeps the last one.
@@ -484,7 +573,9 @@ mod tests {
                 })
                 .collect();
             let began = meter.buffer_began();
-            meter.buffer_ended((began, Instant::now()), &out, channels, 0);
+            let mut levels = Levels::new(channels);
+            levels.add(&out);
+            meter.buffer_ended((began, Instant::now()), &levels, 0);
             let r = meter.read(&mut Reading::default(), &|_| None);
             for c in 0..channels {
                 let level = f64::from(0.05 * (c + 1) as f32);
@@ -499,6 +590,67 @@ mod tests {
         }
     }
 
+    /// Interleaved frames of `channels` channels, each channel at its own level, in
+    /// (-1, 1).
+    fn frames(channels: usize, frames: usize) -> Vec<f32> {
+        (0..frames * channels)
+            .map(|i| ((i as f32 * 0.731).sin() * 0.9) / (1 + i % channels) as f32)
+            .collect()
+    }
+
+    #[test]
+    fn a_buffers_levels_are_the_same_however_its_segments_fall() {
+        for channels in [1, 2, 3, 4, 5, 8, 12] {
+            let out = frames(channels, 67);
+            let mut whole = Levels::new(channels);
+            whole.add(&out);
+            // split at events: segments of 1, 3, 7, 13 ... frames, some taken by the
+            // one-pass check and some by a plain add (after the guard)
+            for (k, step) in [1, 3, 7, 13, 64].into_iter().enumerate() {
+                let mut split = Levels::new(channels);
+                for (n, segment) in out.chunks(step * channels).enumerate() {
+                    if (n + k) % 2 == 0 || !split.add_if_below_full_scale(segment) {
+                        split.add(segment);
+                    }
+                }
+                for c in 0..channels {
+                    let (peak, sum) = whole.channel(c);
+                    let (p, q) = split.channel(c);
+                    assert_eq!(p.to_bits(), peak.to_bits(), "{channels} ch, step {step}");
+                    assert_eq!(q.to_bits(), sum.to_bits(), "{channels} ch, step {step}");
+                    let mine: Vec<f32> = out.iter().skip(c).step_by(channels).copied().collect();
+                    let most = mine.iter().fold(0.0f32, |m, s| m.max(s.abs()));
+                    let squares: f64 = mine.iter().map(|&s| f64::from(s) * f64::from(s)).sum();
+                    assert_eq!(peak, most, "{channels} ch: channel {c}'s peak");
+                    assert!((sum - squares).abs() < 1e-12, "{channels} ch: channel {c}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn levels_taken_in_one_pass_refuse_what_the_output_guard_must_change() {
+        for bad in [1.0, -1.0, 1.5, f32::INFINITY, f32::NEG_INFINITY, f32::NAN] {
+            let mut out = frames(2, 16);
+            out[13] = bad;
+            let mut levels = Levels::new(2);
+            levels.add(&out[..8]);
+            let before = (levels.channel(0), levels.channel(1));
+            assert!(!levels.add_if_below_full_scale(&out[8..]), "{bad}");
+            // nothing was added
+            assert_eq!((levels.channel(0), levels.channel(1)), before, "{bad}");
+            assert_eq!(levels.len, 8);
+        }
+        let mut levels = Levels::new(2);
+        assert!(levels.add_if_below_full_scale(&[0.999_999_9, -0.999_999_9]));
+        // after a clamped segment (its peak at full scale) the next one is still taken
+        levels.add(&[1.0, -1.0]);
+        assert!(levels.add_if_below_full_scale(&[0.5, 0.25]));
+        assert_eq!(levels.channel(0).0, 1.0);
+        // channel counts that do not divide the lanes always go through the guard
+        assert!(!Levels::new(3).add_if_below_full_scale(&[0.0, 0.0, 0.0]));
+    }
+
     #[test]
     fn a_slow_buffer_is_a_missed_deadline_named_for_its_longest_closure() {
         let meter = LoadMeter::default();
@@ -509,7 +661,9 @@ mod tests {
         std::thread::sleep(Duration::from_millis(3));
         let ended = meter.ran(7, call);
         // 64 frames last 1.33 ms: this buffer took more than 3
-        meter.buffer_ended((began, ended), &[0.5, -0.25].repeat(64), 2, 640);
+        let mut levels = Levels::new(2);
+        levels.add(&[0.5, -0.25].repeat(64));
+        meter.buffer_ended((began, ended), &levels, 640);
         let mut last = Reading::default();
         let names = |slot: u32| Some(format!("f{slot}"));
         let r = meter.read(&mut last, &names);

@@ -237,6 +237,30 @@ fn the_process_function_writes_every_sample_whatever_the_buffer_held() {
 }
 
 #[test]
+fn the_output_guard_and_the_levels_see_every_segment_of_a_buffer_split_by_an_event() {
+    // the event at 105 splits the second buffer (64..128) in the middle of the loud part
+    let src = r#"
+(bind-func noop (lambda () void))
+(bind-func dsp:DSP
+  (lambda (in time chan dat)
+    (if (and (>= time 100) (< time 110)) (dtof 2.0) (dtof 0.5))))
+(dsp:set! dsp)
+(callback 105 'noop)
+"#;
+    let r = render_source(src, 0.01);
+    let left = channel(&r.samples, 2, 0);
+    for (i, s) in left.iter().enumerate() {
+        let want = if (100..110).contains(&i) { 1.0 } else { 0.5 };
+        assert_eq!(*s, want, "sample {i}");
+    }
+    assert_eq!(r.summary.failures, 0);
+    assert_eq!(r.summary.clipped, 2 * 10);
+    assert_eq!(r.summary.peak, 1.0);
+    let rms = ((20.0 + 940.0 * 0.25) / 960.0f64).sqrt() as f32;
+    assert!((r.summary.rms - rms).abs() < 1e-6, "{}", r.summary.rms);
+}
+
+#[test]
 fn per_buffer_and_per_sample_entries_render_the_same() {
     let per_sample = r#"
 (bind-func dsp:DSP
