@@ -202,19 +202,20 @@ impl Processor {
             .load
             .buffer_ended((began, ended), &self.levels, self.time);
         self.time += frames as i64;
-        let used = self.ctx.audio_zone_used() as u64;
-        self.stats
-            .audio_zone_high_water
-            .fetch_max(used, Ordering::Relaxed);
+        crate::load_meter::raise(
+            &self.stats.audio_zone_high_water,
+            self.ctx.audio_zone_used() as u64,
+        );
         self.lanes.end_buffer();
         self.ctx.end_buffer();
-        // `u64::MAX` tells a reader of the pair that it is being written.
-        self.stats.clock_at_ns.store(u64::MAX, Ordering::SeqCst);
-        self.stats.clock.store(self.time, Ordering::SeqCst);
+        // `u64::MAX` tells a reader of the pair that it is being written: one that reads
+        // the new clock (acquiring it) sees that mark or the new time after it
+        self.stats.clock_at_ns.store(u64::MAX, Ordering::Relaxed);
+        self.stats.clock.store(self.time, Ordering::Release);
         self.stats
             .clock_at_ns
-            .store(crate::io::monotonic_ns(), Ordering::SeqCst);
-        self.stats.buffers.fetch_add(1, Ordering::Relaxed);
+            .store(crate::io::monotonic_ns(), Ordering::Release);
+        crate::load_meter::add_own(&self.stats.buffers, 1);
     }
 
     /// Renders one segment, frame `from` of the buffer and sample `t`: the lanes and the

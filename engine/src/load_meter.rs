@@ -3,7 +3,8 @@
 //! buffer missed its deadline. Read from Scheme with `(sys:audio-report)` (the load alone
 //! with `(sys:audio-load)`) and printed with `(sys:print-audio-load)` (the REPL's `,load`).
 //!
-//! The audio thread only adds to and stores into atomics here (no allocation, no lock):
+//! The audio thread only adds to and stores into atomics here (no allocation, no lock,
+//! and no locked instruction where it alone writes or where a maximum does not change):
 //! nanoseconds per closure slot, the busiest buffer, per-channel peaks (as `f32` bits,
 //! whose order is the order of the values for non-negative numbers) and running sums of
 //! squares. The control thread turns two readings into shares of the time between
@@ -78,6 +79,31 @@ impl Default for LoadMeter {
     }
 }
 
+/// Adds `n` to a count only the audio thread changes: a load and a store rather than a
+/// locked read-modify-write (a reader sees the count before or after).
+pub(crate) fn add_own(count: &AtomicU64, n: u64) {
+    count.store(
+        count.load(Ordering::Relaxed).wrapping_add(n),
+        Ordering::Relaxed,
+    );
+}
+
+/// `fetch_max(v)` without its locked instruction when `a` already holds `v` or more (the
+/// usual case), where it would change nothing. (Readers reset these maxima to 0: the
+/// load that saw the larger value is where the maximum took effect.)
+pub(crate) fn raise(a: &AtomicU64, v: u64) {
+    if v > a.load(Ordering::Relaxed) {
+        a.fetch_max(v, Ordering::Relaxed);
+    }
+}
+
+/// [`raise`] for 32-bit values (peaks, as `f32` bits).
+fn raise32(a: &AtomicU32, v: u32) {
+    if v > a.load(Ordering::Relaxed) {
+        a.fetch_max(v, Ordering::Relaxed);
+    }
+}
+
 fn nanos_between(began: Instant, ended: Instant) -> u64 {
     u64::try_from(ended.saturating_duration_since(began).as_nanos()).unwrap_or(u64::MAX)
 }
@@ -107,7 +133,7 @@ impl LoadMeter {
         let ended = Instant::now();
         let ns = nanos_between(began, ended);
         if let Some(total) = self.slot_ns.get(slot as usize) {
-            total.fetch_add(ns, Ordering::Relaxed);
+            add_own(total, ns);
         }
         if ns >= self.longest_ns.load(Ordering::Relaxed) {
             self.longest_ns.store(ns, Ordering::Relaxed);
@@ -123,12 +149,12 @@ impl LoadMeter {
         let ns = nanos_between(began, ended);
         let channels = levels.channels;
         let frames = (levels.len / channels) as u64;
-        self.busy_ns.fetch_add(ns, Ordering::Relaxed);
-        self.frames.fetch_add(frames, Ordering::Relaxed);
+        add_own(&self.busy_ns, ns);
+        add_own(&self.frames, frames);
         let rate = u64::from(self.sample_rate.load(Ordering::Relaxed));
         let budget_ns = frames * 1_000_000_000 / rate;
         if let Some(ppm) = ns.saturating_mul(1_000_000).checked_div(budget_ns) {
-            self.peak_share_ppm.fetch_max(ppm, Ordering::Relaxed);
+            raise(&self.peak_share_ppm, ppm);
             if ns > budget_ns {
                 self.deadline_misses.fetch_add(1, Ordering::Relaxed);
                 let slot = self.longest_slot.load(Ordering::Relaxed);
@@ -142,13 +168,12 @@ impl LoadMeter {
             loudest = loudest.max(peak);
             self.add_levels(c, peak, sum);
         }
-        self.peak_since
-            .fetch_max(loudest.to_bits(), Ordering::Relaxed);
+        raise32(&self.peak_since, loudest.to_bits());
     }
 
     /// Audio thread: channel `c` of a buffer peaked at `peak`, its squares summing to `sum`.
     fn add_levels(&self, c: usize, peak: f32, sum: f64) {
-        self.peaks[c].fetch_max(peak.to_bits(), Ordering::Relaxed);
+        raise32(&self.peaks[c], peak.to_bits());
         // only this thread writes the sums: a load and a store make no race
         let old = f64::from_bits(self.sum_squares[c].load(Ordering::Relaxed));
         self.sum_squares[c].store((old + sum).to_bits(), Ordering::Relaxed);
