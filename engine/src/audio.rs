@@ -17,7 +17,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::time::Instant;
 
 use zonal_dsp::{AudioCtx, Entry, Fault, MAX_LANES, PreparedCall};
 
@@ -26,7 +25,7 @@ use crate::events::EventQueue;
 use crate::fade::{Curve, Fader, TimedSwap, TimedSwaps};
 use crate::input::InputSource;
 use crate::lanes::{LaneFault, Lanes};
-use crate::load_meter::Levels;
+use crate::load_meter::{Levels, Stopwatch};
 
 /// Most channels a frame may have.
 pub const MAX_CHANNELS: usize = 64;
@@ -42,7 +41,9 @@ pub struct AudioStats {
     pub clock: AtomicI64,
     /// When `clock` was last published, in nanoseconds on the monotonic clock
     /// ([`crate::io::monotonic_ns`]; 0 before the first buffer, `u64::MAX` while both
-    /// are being written): how MIDI and OSC input find the sample they arrived at.
+    /// are being written): how MIDI and OSC input find the sample they arrived at. It is
+    /// the load meter's last reading in the buffer, at its last closure call's end, a
+    /// moment before the clock is published.
     pub clock_at_ns: AtomicU64,
     /// Buffers processed.
     pub buffers: AtomicU64,
@@ -91,6 +92,8 @@ pub struct Processor {
     fader: Fader,
     /// The levels of the buffer being rendered, for the load meter.
     levels: Levels,
+    /// The clock readings that time the closure calls and the buffers.
+    stopwatch: Stopwatch,
     /// Swaps waiting for their samples.
     timed: TimedSwaps,
 }
@@ -119,6 +122,7 @@ impl Processor {
             fader: Fader::default(),
             timed: TimedSwaps::default(),
             levels: Levels::new(channels),
+            stopwatch: Stopwatch::default(),
         }
     }
 
@@ -151,6 +155,7 @@ impl Processor {
         self.stats.cpu_clock.publish();
         self.stats.running.store(true, Ordering::Relaxed);
         let _flush = crate::denormals::FlushDenormals::new();
+        self.stopwatch.start();
         assert_no_alloc::assert_no_alloc(|| {
             for chunk in out.chunks_mut(step) {
                 self.process_buffer(chunk);
@@ -160,7 +165,8 @@ impl Processor {
     }
 
     fn process_buffer(&mut self, out: &mut [f32]) {
-        let began = self.stats.load.buffer_began();
+        let began = self.stopwatch.last();
+        self.stats.load.buffer_began();
         self.levels.clear();
         self.ctx.begin_buffer();
         self.receive();
@@ -170,9 +176,6 @@ impl Processor {
             source.read(&mut self.input[..frames * channels], channels);
         }
         let mut done = 0;
-        // when the entry's call in the last segment returned (the buffer's end, less
-        // the scheduling after it): one clock reading fewer
-        let mut ended = None;
         while done < frames {
             let t = self.time + done as i64;
             while let Some(timed) = self.timed.pop_due(t) {
@@ -190,17 +193,24 @@ impl Processor {
                 None => frames,
             };
             let segment = &mut out[done * channels..until * channels];
-            let (running, ran) = (self.entry.filter(|_| !self.stopped), Instant::now());
+            let running = self.entry.filter(|_| !self.stopped);
             self.render(segment, done, t);
-            ended = running.map(|entry| self.stats.load.ran(entry.slot(), ran));
+            if let Some(entry) = running {
+                self.stats.load.ran(entry.slot(), self.stopwatch.lap());
+            }
             self.queue_scheduled(t);
             done = until;
         }
         out[frames * channels..].fill(0.0);
-        let ended = ended.unwrap_or_else(Instant::now);
+        if self.stopwatch.last() == began {
+            // nothing ran: the buffer still took time
+            self.stopwatch.lap();
+        }
+        // the end of the last closure call (less the scheduling after it)
+        let ended = self.stopwatch.last();
         self.stats
             .load
-            .buffer_ended((began, ended), &self.levels, self.time);
+            .buffer_ended(ended.saturating_sub(began), &self.levels, self.time);
         self.time += frames as i64;
         crate::load_meter::raise(
             &self.stats.audio_zone_high_water,
@@ -212,9 +222,7 @@ impl Processor {
         // the new clock (acquiring it) sees that mark or the new time after it
         self.stats.clock_at_ns.store(u64::MAX, Ordering::Relaxed);
         self.stats.clock.store(self.time, Ordering::Release);
-        self.stats
-            .clock_at_ns
-            .store(crate::io::monotonic_ns(), Ordering::Release);
+        self.stats.clock_at_ns.store(ended, Ordering::Release);
         crate::load_meter::add_own(&self.stats.buffers, 1);
     }
 
@@ -436,9 +444,8 @@ impl Processor {
     /// Runs every event due at or before `now`, earliest first, ties in arrival order.
     fn run_due_events(&mut self, now: i64) {
         while let Some((_, call)) = self.pending.pop_due(now) {
-            let ran = Instant::now();
             let result = self.ctx.run_call(&call, now);
-            self.stats.load.ran(call.slot(), ran);
+            self.stats.load.ran(call.slot(), self.stopwatch.lap());
             if let Err(fault) = result {
                 self.give_back(Returned::EventFault { fault, time: now });
             }
