@@ -258,7 +258,7 @@ fn load_meter_64_frames(c: &mut Criterion) {
             levels.clear();
             assert!(levels.add_if_below_full_scale(std::hint::black_box(&out)));
             meter.ran(0, stopwatch.lap());
-            meter.buffer_ended(stopwatch.last() - began, &levels, time);
+            meter.buffer_ended(stopwatch.last() - began, 64, &levels, time);
             time += 64;
         })
     });

@@ -210,7 +210,7 @@ impl Processor {
         let ended = self.stopwatch.last();
         self.stats
             .load
-            .buffer_ended(ended.saturating_sub(began), &self.levels, self.time);
+            .buffer_ended(ended.saturating_sub(began), frames, &self.levels, self.time);
         self.time += frames as i64;
         crate::load_meter::raise(
             &self.stats.audio_zone_high_water,

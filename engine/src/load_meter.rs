@@ -56,6 +56,10 @@ pub struct LoadMeter {
     /// The highest peak of any channel since [`LoadMeter::take_levels`] (a reading does
     /// not reset it).
     peak_since: AtomicU32,
+    /// A buffer's duration in nanoseconds, and the (frames << 32 | sample rate) it is for
+    /// (audio thread only).
+    budget_ns: AtomicU64,
+    budget_of: AtomicU64,
     /// The slot that took longest in the buffer being processed (audio thread only).
     longest_slot: AtomicU32,
     longest_ns: AtomicU64,
@@ -77,6 +81,8 @@ impl Default for LoadMeter {
             peaks: std::array::from_fn(|_| AtomicU32::new(0)),
             sum_squares: std::array::from_fn(|_| AtomicU64::new(0)),
             peak_since: AtomicU32::new(0),
+            budget_ns: AtomicU64::new(0),
+            budget_of: AtomicU64::new(u64::MAX),
             longest_slot: AtomicU32::new(NONE),
             longest_ns: AtomicU64::new(0),
             xruns: Mutex::new(None),
@@ -169,18 +175,25 @@ impl LoadMeter {
         }
     }
 
-    /// Audio thread: the buffer that starts at sample `time` took `ns` nanoseconds to
-    /// render, its output's levels gathered in `levels`.
-    pub fn buffer_ended(&self, ns: u64, levels: &Levels, time: i64) {
-        let channels = levels.channels;
-        let frames = (levels.len / channels) as u64;
+    /// Audio thread: the buffer of `frames` frames that starts at sample `time` took `ns`
+    /// nanoseconds to render, its output's levels gathered in `levels`.
+    pub fn buffer_ended(&self, ns: u64, frames: usize, levels: &Levels, time: i64) {
+        let frames = frames as u64;
         add_own(&self.busy_ns, ns);
         add_own(&self.frames, frames);
-        let rate = u64::from(self.sample_rate.load(Ordering::Relaxed));
-        let budget_ns = frames * 1_000_000_000 / rate;
-        if let Some(ppm) = ns.saturating_mul(1_000_000).checked_div(budget_ns) {
-            raise(&self.peak_share_ppm, ppm);
-            if ns > budget_ns {
+        if let Some(budget) = std::num::NonZeroU64::new(self.budget_ns(frames)) {
+            // the share in millionths, ns * 10^6 / budget, is worked out (a division)
+            // only when it is above the busiest buffer's
+            let share = ns.saturating_mul(1_000_000);
+            let above = self.peak_share_ppm.load(Ordering::Relaxed).checked_add(1);
+            if above
+                .and_then(|ppm| ppm.checked_mul(budget.get()))
+                .is_some_and(|least| share >= least)
+            {
+                self.peak_share_ppm
+                    .fetch_max(share / budget, Ordering::Relaxed);
+            }
+            if ns > budget.get() {
                 self.deadline_misses.fetch_add(1, Ordering::Relaxed);
                 let slot = self.longest_slot.load(Ordering::Relaxed);
                 self.last_miss_slot.store(slot, Ordering::Relaxed);
@@ -188,12 +201,25 @@ impl LoadMeter {
             }
         }
         let mut loudest = 0.0f32;
-        for c in 0..channels {
+        for c in 0..levels.channels {
             let (peak, sum) = levels.channel(c);
             loudest = loudest.max(peak);
             self.add_levels(c, peak, sum);
         }
         raise32(&self.peak_since, loudest.to_bits());
+    }
+
+    /// How long `frames` frames last, in whole nanoseconds: worked out once for each
+    /// buffer size and sample rate (audio thread only).
+    fn budget_ns(&self, frames: u64) -> u64 {
+        let rate = u64::from(self.sample_rate.load(Ordering::Relaxed));
+        let key = (frames << 32) | rate;
+        if self.budget_of.load(Ordering::Relaxed) != key {
+            self.budget_ns
+                .store(frames * 1_000_000_000 / rate.max(1), Ordering::Relaxed);
+            self.budget_of.store(key, Ordering::Relaxed);
+        }
+        self.budget_ns.load(Ordering::Relaxed)
     }
 
     /// Audio thread: channel `c` of a buffer peaked at `peak`, its squares summing to `sum`.
@@ -297,6 +323,8 @@ const LANES: usize = 8;
 /// events fall.
 pub struct Levels {
     channels: usize,
+    /// The channels divide [`LANES`].
+    in_lanes: bool,
     /// Samples added since the buffer began.
     len: usize,
     /// When the channels divide [`LANES`]: lane i holds samples i, i + LANES, ... of the
@@ -320,29 +348,37 @@ impl LaneLevels {
     /// pass over NaN: a NaN shows in the sums, which it makes NaN.)
     #[inline]
     fn add(&mut self, at: usize, samples: &[f32]) -> bool {
-        let first = at % LANES;
-        let head = ((LANES - first) % LANES).min(samples.len());
-        let (head, rest) = samples.split_at(head);
-        let mut most = [0.0f32; LANES];
-        let mut one = |i: usize, s: f32| {
-            let a = s.abs();
-            most[i] = if a > most[i] { a } else { most[i] };
-            self.sum[i] += f64::from(s) * f64::from(s);
+        let (mut most, mut sum) = ([0.0f32; LANES], self.sum);
+        // one run of LANES samples, in vector registers
+        let mut take = |run: &[f32; LANES]| {
+            for (i, &s) in run.iter().enumerate() {
+                let a = s.abs();
+                most[i] = if a > most[i] { a } else { most[i] };
+                sum[i] += f64::from(s) * f64::from(s);
+            }
         };
-        for (k, &s) in head.iter().enumerate() {
-            one(first + k, s);
+        // the part runs before and after the whole ones are padded with zeros, which
+        // change no peak and no sum (the sums are never -0)
+        let first = at % LANES;
+        let (head, rest) = samples.split_at(((LANES - first) % LANES).min(samples.len()));
+        if !head.is_empty() {
+            let mut run = [0.0; LANES];
+            run[first..first + head.len()].copy_from_slice(head);
+            take(&run);
         }
         let mut runs = rest.chunks_exact(LANES);
         for run in &mut runs {
-            for (i, &s) in run.iter().enumerate() {
-                one(i, s);
-            }
+            take(run.try_into().unwrap_or(&[0.0; LANES]));
         }
-        for (i, &s) in runs.remainder().iter().enumerate() {
-            one(i, s);
+        let tail = runs.remainder();
+        if !tail.is_empty() {
+            let mut run = [0.0; LANES];
+            run[..tail.len()].copy_from_slice(tail);
+            take(&run);
         }
+        self.sum = sum;
         let mut below = true;
-        for ((peak, most), sum) in self.peak.iter_mut().zip(most).zip(self.sum) {
+        for ((peak, most), sum) in self.peak.iter_mut().zip(most).zip(sum) {
             *peak = if most > *peak { most } else { *peak };
             below &= most < 1.0 && sum.is_finite();
         }
@@ -353,8 +389,10 @@ impl LaneLevels {
 impl Levels {
     /// Levels of `channels` channels (at most [`MAX_CHANNELS`]), nothing added yet.
     pub fn new(channels: usize) -> Levels {
+        let channels = channels.clamp(1, MAX_CHANNELS);
         Levels {
-            channels: channels.clamp(1, MAX_CHANNELS),
+            channels,
+            in_lanes: LANES.is_multiple_of(channels),
             len: 0,
             lanes: LaneLevels::default(),
             peak: [0.0; MAX_CHANNELS],
@@ -370,13 +408,9 @@ impl Levels {
         self.sum[..self.channels].fill(0.0);
     }
 
-    fn in_lanes(&self) -> bool {
-        LANES.is_multiple_of(self.channels)
-    }
-
     /// Adds the next whole frames of the buffer (interleaved; no NaN among them).
     pub fn add(&mut self, samples: &[f32]) {
-        if self.in_lanes() {
+        if self.in_lanes {
             self.lanes.add(self.len, samples);
         } else {
             for frame in samples.chunks(self.channels) {
@@ -393,7 +427,7 @@ impl Levels {
     /// full scale (what the output guard leaves as it is), and tells whether it did.
     /// Only where the channels divide [`LANES`]; otherwise it adds nothing and says so.
     pub fn add_if_below_full_scale(&mut self, samples: &[f32]) -> bool {
-        if !self.in_lanes() {
+        if !self.in_lanes {
             return false;
         }
         let mut lanes = self.lanes;
@@ -407,10 +441,16 @@ impl Levels {
 
     /// Channel `c`'s peak and sum of squares so far.
     fn channel(&self, c: usize) -> (f32, f64) {
-        if self.in_lanes() {
-            let lanes = (c..LANES).step_by(self.channels);
-            let peak = lanes.clone().fold(0.0f32, |m, i| m.max(self.lanes.peak[i]));
-            (peak, lanes.map(|i| self.lanes.sum[i]).sum())
+        if self.in_lanes {
+            // lanes c, c + channels, ... (the sums are never -0, so starting from 0
+            // changes none)
+            let (mut peak, mut sum, mut i) = (0.0f32, 0.0f64, c);
+            while i < LANES {
+                peak = peak.max(self.lanes.peak[i]);
+                sum += self.lanes.sum[i];
+                i += self.channels;
+            }
+            (peak, sum)
         } else {
             (self.peak[c], self.sum[c])
         }
@@ -624,7 +664,7 @@ mod tests {
             meter.buffer_began();
             let mut levels = Levels::new(channels);
             levels.add(&out);
-            meter.buffer_ended(1000, &levels, 0);
+            meter.buffer_ended(1000, frames, &levels, 0);
             let r = meter.read(&mut Reading::default(), &|_| None);
             for c in 0..channels {
                 let level = f64::from(0.05 * (c + 1) as f32);
@@ -701,6 +741,42 @@ mod tests {
     }
 
     #[test]
+    fn the_busiest_buffer_is_its_share_in_whole_millionths_of_its_duration() {
+        let meter = LoadMeter::default();
+        meter.set_sample_rate(48_000);
+        let budget = 64 * 1_000_000_000u64 / 48_000;
+        let levels = Levels::new(2);
+        let runs: [&[u64]; 6] = [
+            &[1_000_000],
+            &[999_999, 1_000_000],
+            &[1_000_000, 999_999],
+            &[1_000_000, 1_000_001],
+            &[1_000_000, 1_000_002, 1_000_001],
+            &[5, 2_666_667, 0, budget, u64::MAX / 2],
+        ];
+        for ns in runs {
+            for &n in ns {
+                meter.buffer_ended(n, 64, &levels, 0);
+            }
+            let want = ns
+                .iter()
+                .map(|&n| n.saturating_mul(1_000_000) / budget)
+                .max()
+                .unwrap_or(0);
+            let r = meter.read(&mut Reading::default(), &|_| None);
+            assert_eq!(r.peak_load, want as f64 / 1e6, "{ns:?}");
+        }
+        // another rate, another buffer size: another duration
+        meter.set_sample_rate(44_100);
+        meter.buffer_ended(1_000_000, 64, &levels, 0);
+        let r = meter.read(&mut Reading::default(), &|_| None);
+        assert_eq!(r.peak_load, (1_000_000_000_000u64 / 1_451_247) as f64 / 1e6);
+        meter.buffer_ended(1_000_000, 128, &levels, 0);
+        let r = meter.read(&mut Reading::default(), &|_| None);
+        assert_eq!(r.peak_load, (1_000_000_000_000u64 / 2_902_494) as f64 / 1e6);
+    }
+
+    #[test]
     fn a_slow_buffer_is_a_missed_deadline_named_for_its_longest_closure() {
         let meter = LoadMeter::default();
         meter.set_sample_rate(48_000);
@@ -710,7 +786,7 @@ mod tests {
         // 64 frames last 1.33 ms: this buffer took more than 3
         let mut levels = Levels::new(2);
         levels.add(&[0.5, -0.25].repeat(64));
-        meter.buffer_ended(3_050_000, &levels, 640);
+        meter.buffer_ended(3_050_000, 64, &levels, 640);
         let mut last = Reading::default();
         let names = |slot: u32| Some(format!("f{slot}"));
         let r = meter.read(&mut last, &names);
