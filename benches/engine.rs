@@ -247,13 +247,18 @@ fn events_1000_reverse(c: &mut Criterion) {
 fn load_meter_64_frames(c: &mut Criterion) {
     let meter = zonal_engine::load_meter::LoadMeter::default();
     let out: Vec<f32> = (0..128).map(|i| (i as f32 * 0.01).sin()).collect();
+    let mut levels = zonal_engine::load_meter::Levels::new(2);
     let mut time = 0;
     c.bench_function("load_meter_64_frames", |b| {
         b.iter(|| {
-            let began = meter.buffer_began();
-            let call = Instant::now();
-            let ended = meter.ran(0, call);
-            meter.buffer_ended((began, ended), std::hint::black_box(&out), 2, time);
+            let mut stopwatch = zonal_engine::load_meter::Stopwatch::default();
+            stopwatch.start();
+            let began = stopwatch.last();
+            meter.buffer_began();
+            levels.clear();
+            assert!(levels.add_if_below_full_scale(std::hint::black_box(&out)));
+            meter.ran(0, stopwatch.lap());
+            meter.buffer_ended(stopwatch.last() - began, 64, &levels, time);
             time += 64;
         })
     });

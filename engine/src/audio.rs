@@ -17,7 +17,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::time::Instant;
 
 use zonal_dsp::{AudioCtx, Entry, Fault, MAX_LANES, PreparedCall};
 
@@ -26,6 +25,7 @@ use crate::events::EventQueue;
 use crate::fade::{Curve, Fader, TimedSwap, TimedSwaps};
 use crate::input::InputSource;
 use crate::lanes::{LaneFault, Lanes};
+use crate::load_meter::{Levels, Stopwatch};
 
 /// Most channels a frame may have.
 pub const MAX_CHANNELS: usize = 64;
@@ -41,7 +41,9 @@ pub struct AudioStats {
     pub clock: AtomicI64,
     /// When `clock` was last published, in nanoseconds on the monotonic clock
     /// ([`crate::io::monotonic_ns`]; 0 before the first buffer, `u64::MAX` while both
-    /// are being written): how MIDI and OSC input find the sample they arrived at.
+    /// are being written): how MIDI and OSC input find the sample they arrived at. It is
+    /// the load meter's last reading in the buffer, at its last closure call's end, a
+    /// moment before the clock is published.
     pub clock_at_ns: AtomicU64,
     /// Buffers processed.
     pub buffers: AtomicU64,
@@ -65,9 +67,6 @@ pub struct AudioStats {
     pub load: crate::load_meter::LoadMeter,
 }
 
-/// Samples the output guard takes side by side (see [`Processor::guard`]).
-const GUARD_LANES: usize = 8;
-
 /// The audio thread's state.
 pub struct Processor {
     ctx: AudioCtx,
@@ -88,6 +87,10 @@ pub struct Processor {
     lanes: Lanes,
     /// Outgoing entries still sounding (crossfades).
     fader: Fader,
+    /// The levels of the buffer being rendered, for the load meter.
+    levels: Levels,
+    /// The clock readings that time the closure calls and the buffers.
+    stopwatch: Stopwatch,
     /// Swaps waiting for their samples.
     timed: TimedSwaps,
 }
@@ -115,6 +118,8 @@ impl Processor {
             lanes,
             fader: Fader::default(),
             timed: TimedSwaps::default(),
+            levels: Levels::new(channels),
+            stopwatch: Stopwatch::default(),
         }
     }
 
@@ -128,16 +133,26 @@ impl Processor {
     }
 
     /// Renders one interleaved buffer of `out.len() / channels` frames (in pieces of
-    /// at most [`MAX_FRAMES`]), split at the times of pending events.
+    /// at most [`MAX_FRAMES`]), split at the times of pending events. Every sample of
+    /// `out` is written (silence where nothing plays), whatever it held before.
     ///
     /// Runs inside `assert_no_alloc`: a test binary that installs
     /// `assert_no_alloc::AllocDisabler` as its global allocator catches any
     /// allocation on this path.
     pub fn process(&mut self, out: &mut [f32]) {
-        let step = MAX_FRAMES * self.channels;
+        self.process_buffers(out, MAX_FRAMES);
+    }
+
+    /// Renders `out` as consecutive buffers of `frames` frames (at most [`MAX_FRAMES`];
+    /// the last may be shorter), as that many calls of [`Processor::process`] would, but
+    /// with one call's setup (the watchdog's clock, the denormal mode, the allocation
+    /// check) for all of them: the offline renderer's stretches.
+    pub fn process_buffers(&mut self, out: &mut [f32], frames: usize) {
+        let step = frames.clamp(1, MAX_FRAMES) * self.channels;
         self.stats.cpu_clock.publish();
         self.stats.running.store(true, Ordering::Relaxed);
         let _flush = crate::denormals::FlushDenormals::new();
+        self.stopwatch.start();
         assert_no_alloc::assert_no_alloc(|| {
             for chunk in out.chunks_mut(step) {
                 self.process_buffer(chunk);
@@ -147,7 +162,9 @@ impl Processor {
     }
 
     fn process_buffer(&mut self, out: &mut [f32]) {
-        let began = self.stats.load.buffer_began();
+        let began = self.stopwatch.last();
+        self.stats.load.buffer_began();
+        self.levels.clear();
         self.ctx.begin_buffer();
         self.receive();
         let channels = self.channels;
@@ -156,9 +173,6 @@ impl Processor {
             source.read(&mut self.input[..frames * channels], channels);
         }
         let mut done = 0;
-        // when the entry's call in the last segment returned (the buffer's end, less
-        // the scheduling after it): one clock reading fewer
-        let mut ended = None;
         while done < frames {
             let t = self.time + done as i64;
             while let Some(timed) = self.timed.pop_due(t) {
@@ -176,54 +190,66 @@ impl Processor {
                 None => frames,
             };
             let segment = &mut out[done * channels..until * channels];
-            let (running, ran) = (self.entry.filter(|_| !self.stopped), Instant::now());
+            let running = self.entry.filter(|_| !self.stopped);
             self.render(segment, done, t);
-            ended = running.map(|entry| self.stats.load.ran(entry.slot(), ran));
+            if let Some(entry) = running {
+                self.stats.load.ran(entry.slot(), self.stopwatch.lap());
+            }
             self.queue_scheduled(t);
             done = until;
         }
         out[frames * channels..].fill(0.0);
-        let rendered = &out[..frames * channels];
-        let ended = ended.unwrap_or_else(Instant::now);
+        if self.stopwatch.last() == began {
+            // nothing ran: the buffer still took time
+            self.stopwatch.lap();
+        }
+        // the end of the last closure call (less the scheduling after it)
+        let ended = self.stopwatch.last();
         self.stats
             .load
-            .buffer_ended((began, ended), rendered, channels, self.time);
+            .buffer_ended(ended.saturating_sub(began), frames, &self.levels, self.time);
         self.time += frames as i64;
-        let used = self.ctx.audio_zone_used() as u64;
-        self.stats
-            .audio_zone_high_water
-            .fetch_max(used, Ordering::Relaxed);
+        crate::load_meter::raise(
+            &self.stats.audio_zone_high_water,
+            self.ctx.audio_zone_used() as u64,
+        );
         self.lanes.end_buffer();
         self.ctx.end_buffer();
-        // `u64::MAX` tells a reader of the pair that it is being written.
-        self.stats.clock_at_ns.store(u64::MAX, Ordering::SeqCst);
-        self.stats.clock.store(self.time, Ordering::SeqCst);
-        self.stats
-            .clock_at_ns
-            .store(crate::io::monotonic_ns(), Ordering::SeqCst);
-        self.stats.buffers.fetch_add(1, Ordering::Relaxed);
+        // `u64::MAX` tells a reader of the pair that it is being written: one that reads
+        // the new clock (acquiring it) sees that mark or the new time after it
+        self.stats.clock_at_ns.store(u64::MAX, Ordering::Relaxed);
+        self.stats.clock.store(self.time, Ordering::Release);
+        self.stats.clock_at_ns.store(ended, Ordering::Release);
+        crate::load_meter::add_own(&self.stats.buffers, 1);
     }
 
     /// Renders one segment, frame `from` of the buffer and sample `t`: the lanes and the
-    /// entry, mixed with the outgoing entries still fading out.
+    /// entry (guarded), mixed with the outgoing entries still fading out; then guards it
+    /// and adds it to the buffer's levels.
     fn render(&mut self, segment: &mut [f32], from: usize, t: i64) {
         self.render_entry(segment, from, t);
         while let Some(o) = self.fader.finished() {
             self.give_back(Returned::FadeOver(o));
         }
         if self.fader.active() {
+            self.guard(segment);
             let input = &self.input[from * self.channels..from * self.channels + segment.len()];
             self.fader
                 .mix(&mut self.ctx, input, segment, self.channels, t);
-            self.guard(segment);
             while let Some(o) = self.fader.finished() {
                 self.give_back(Returned::FadeOver(o));
             }
         }
+        // the rule: every sample finite and below full scale, nothing for the guard to
+        // do, and one pass measures them
+        if !self.levels.add_if_below_full_scale(segment) {
+            self.guard(segment);
+            self.levels.add(segment);
+        }
     }
 
     /// Runs the lanes and the entry closure over one segment, frame `from` of the buffer
-    /// and sample `t`, then guards it.
+    /// and sample `t` (unguarded).
     fn render_entry(&mut self, segment: &mut [f32], from: usize, t: i64) {
         let channels = self.channels;
         let frames = segment.len() / channels;
@@ -250,7 +276,6 @@ impl Processor {
             );
             if self.entry.is_none() {
                 self.lanes.sum_into(segment);
-                self.guard(segment);
                 return;
             }
         }
@@ -275,7 +300,6 @@ impl Processor {
             self.fader.cut();
             result = self.run_entry(entry, segment, from, t);
         }
-        self.guard(segment);
     }
 
     /// Runs `entry` once over a segment (frame `from` of the buffer): a mixer over the
@@ -303,35 +327,28 @@ impl Processor {
     }
 
     /// Clamps `segment` to [-1, 1] and silences what is not finite, counting both: without
-    /// a branch per sample, so that it runs in vector instructions.
+    /// a branch per sample, so that it runs in vector instructions (eight samples in 36).
+    /// Out of line: most segments never need it.
+    #[inline(never)]
     fn guard(&self, segment: &mut [f32]) {
-        // eight samples side by side, each with its own counts, so that the compiler
-        // keeps them in vector registers
-        let (mut bad, mut full) = ([0u32; GUARD_LANES], [0u32; GUARD_LANES]);
-        let mut one = |s: &mut f32, k: usize| {
+        let (mut bad, mut full) = (0u32, 0u32);
+        for s in segment.iter_mut() {
             let a = s.abs();
             // false for NaN and both infinities
             let finite = a <= f32::MAX;
-            bad[k] += u32::from(!finite);
-            full[k] += u32::from(finite && a >= 1.0);
+            bad += u32::from(!finite);
+            full += u32::from(finite && a >= 1.0);
             *s = if finite { s.clamp(-1.0, 1.0) } else { 0.0 };
-        };
-        let mut runs = segment.chunks_exact_mut(GUARD_LANES);
-        for run in &mut runs {
-            for (k, s) in run.iter_mut().enumerate() {
-                one(s, k);
-            }
         }
-        for (k, s) in runs.into_remainder().iter_mut().enumerate() {
-            one(s, k);
-        }
-        let bad: u64 = bad.iter().map(|&n| u64::from(n)).sum();
-        let full: u64 = full.iter().map(|&n| u64::from(n)).sum();
         if bad > 0 {
-            self.stats.non_finite.fetch_add(bad, Ordering::Relaxed);
+            self.stats
+                .non_finite
+                .fetch_add(u64::from(bad), Ordering::Relaxed);
         }
         if full > 0 {
-            self.stats.clipped.fetch_add(full, Ordering::Relaxed);
+            self.stats
+                .clipped
+                .fetch_add(u64::from(full), Ordering::Relaxed);
         }
     }
 
@@ -417,9 +434,8 @@ impl Processor {
     /// Runs every event due at or before `now`, earliest first, ties in arrival order.
     fn run_due_events(&mut self, now: i64) {
         while let Some((_, call)) = self.pending.pop_due(now) {
-            let ran = Instant::now();
             let result = self.ctx.run_call(&call, now);
-            self.stats.load.ran(call.slot(), ran);
+            self.stats.load.ran(call.slot(), self.stopwatch.lap());
             if let Err(fault) = result {
                 self.give_back(Returned::EventFault { fault, time: now });
             }

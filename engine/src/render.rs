@@ -322,12 +322,10 @@ pub fn render_session_into(
                 {
                     // uncontended: the control thread waits until this stretch is done
                     let mut out = audio_stretch.lock().unwrap_or_else(|p| p.into_inner());
-                    // within the capacity reserved above: no allocation
-                    out.clear();
+                    // within the capacity reserved above: no allocation; the process
+                    // function writes every sample, so the last stretch's need no clearing
                     out.resize((granted - pos) * channels, 0.0);
-                    for piece in out.chunks_mut(buffer * channels) {
-                        processor.process(piece);
-                    }
+                    processor.process_buffers(&mut out, buffer);
                 }
                 pos = granted;
                 audio_gate.report(pos);

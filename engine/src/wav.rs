@@ -1,7 +1,8 @@
 //! WAV files written a stretch at a time: `zonal render`'s output.
 //!
 //! A [`WavWriter`] converts each stretch of interleaved `f32` samples to the file's
-//! sample format in one reused byte buffer and hands it to the file in one write, then
+//! sample format in one reused byte buffer and hands it to the file in one write (32-bit
+//! float samples on a little-endian machine go as they are, unconverted), then
 //! fills in the RIFF and data sizes when it finishes. The header is the one `hound`
 //! writes for the same format (the plain PCM format chunk for 16-bit samples in at most
 //! two channels, WAVE_FORMAT_EXTENSIBLE otherwise), so a file reads the same in every
@@ -55,7 +56,19 @@ impl<W: Write + Seek> WavWriter<W> {
     /// Appends interleaved samples (in [-1, 1]: integer formats scale them to full
     /// scale and round to the nearest step).
     pub fn write(&mut self, samples: &[f32]) -> std::io::Result<()> {
-        self.bytes.clear();
+        if self.format == SampleFormat::F32 && cfg!(target_endian = "little") {
+            // SAFETY: the bytes are those of `samples`, borrowed for this call: an `f32` is
+            // four initialised bytes without padding, any of which is a valid `u8`, and
+            // `u8` needs no alignment. On a little-endian machine they are already the
+            // file's encoding.
+            let bytes = unsafe {
+                std::slice::from_raw_parts(samples.as_ptr().cast::<u8>(), size_of_val(samples))
+            };
+            self.out.write_all(bytes)?;
+            self.data_bytes += bytes.len() as u64;
+            return Ok(());
+        }
+        // every byte is written below: a stretch of another length only resizes it
         self.bytes.resize(samples.len() * self.format.bytes(), 0);
         let bytes = &mut self.bytes;
         match self.format {

@@ -198,6 +198,69 @@ fn the_output_guard_silences_nan_and_clamps() {
 }
 
 #[test]
+fn the_process_function_writes_every_sample_whatever_the_buffer_held() {
+    // The offline renderer hands the process function last second's stretch again,
+    // uncleared: nothing of it may remain, whatever plays (or does not).
+    let cases = [
+        ("", [0.0, 0.0]),
+        (
+            "(bind-func dsp:DSP (lambda (in time chan dat) 0.25)) (dsp:set! dsp)",
+            [0.25, 0.25],
+        ),
+        // a per-buffer entry that writes only the left channel
+        (
+            "(bind-func dsp:DSPMC (lambda (in out time dat)
+               (dotimes (f FRAMES) (pset! out (* f CHANNELS) 0.5)) void))
+             (dsp:set! dsp)",
+            [0.5, 0.0],
+        ),
+        // an entry that faults in its first call, with nothing to fall back to
+        (
+            "(bind-func dsp:DSP (lambda (in time chan dat)
+               (let ((p:float* (zalloc 1))) (pref p 1000000))))
+             (dsp:set! dsp)",
+            [0.0, 0.0],
+        ),
+    ];
+    for (src, [left, right]) in cases {
+        let cfg = common::config(0.01);
+        let (mut session, mut processor) = Session::with_audio(&cfg.session).unwrap();
+        session.eval_source(src, "stale.xtm").unwrap();
+        let mut out = vec![f32::NAN; 3 * 64 * 2 + 1];
+        processor.process_buffers(&mut out, 64);
+        let (frames, tail) = out.split_at(3 * 64 * 2);
+        assert_eq!(channel(frames, 2, 0), vec![left; 3 * 64], "{src}");
+        assert_eq!(channel(frames, 2, 1), vec![right; 3 * 64], "{src}");
+        assert_eq!(tail, [0.0], "{src}");
+    }
+    assert_eq!(assert_no_alloc::violation_count(), 0);
+}
+
+#[test]
+fn the_output_guard_and_the_levels_see_every_segment_of_a_buffer_split_by_an_event() {
+    // the event at 105 splits the second buffer (64..128) in the middle of the loud part
+    let src = r#"
+(bind-func noop (lambda () void))
+(bind-func dsp:DSP
+  (lambda (in time chan dat)
+    (if (and (>= time 100) (< time 110)) (dtof 2.0) (dtof 0.5))))
+(dsp:set! dsp)
+(callback 105 'noop)
+"#;
+    let r = render_source(src, 0.01);
+    let left = channel(&r.samples, 2, 0);
+    for (i, s) in left.iter().enumerate() {
+        let want = if (100..110).contains(&i) { 1.0 } else { 0.5 };
+        assert_eq!(*s, want, "sample {i}");
+    }
+    assert_eq!(r.summary.failures, 0);
+    assert_eq!(r.summary.clipped, 2 * 10);
+    assert_eq!(r.summary.peak, 1.0);
+    let rms = ((20.0 + 940.0 * 0.25) / 960.0f64).sqrt() as f32;
+    assert!((r.summary.rms - rms).abs() < 1e-6, "{}", r.summary.rms);
+}
+
+#[test]
 fn per_buffer_and_per_sample_entries_render_the_same() {
     let per_sample = r#"
 (bind-func dsp:DSP
