@@ -221,7 +221,7 @@ impl FnCx<'_, '_> {
     /// Faults unless each pointer of `r` has its loop's whole range inside its live
     /// allocation (when checks are on): [`FnCx::check_range`] and
     /// [`FnCx::check_affine_range`] of each.
-    pub(super) fn check_ranges(&mut self, r: &Ranges) -> Result<()> {
+    fn check_ranges(&mut self, r: &Ranges) -> Result<()> {
         if !self.consts.checks {
             return Ok(());
         }
