@@ -271,3 +271,74 @@ fn a_function_that_calls_nothing_has_no_depth_stack_or_interrupt_check() {
     assert!(!reads_sp(&leaf), "{leaf}");
     assert!(reads_sp(&caller), "{caller}");
 }
+
+/// Values a division by a power of two meets at its edges: ordinary ones, results that
+/// are subnormal or round to one, zeros, infinities and NaN.
+const EDGES: [f64; 12] = [
+    1.0,
+    -3.7,
+    1e300,
+    1e-300,
+    4.9e-324,
+    2.2250738585072014e-308,
+    1e-310,
+    0.0,
+    -0.0,
+    f64::INFINITY,
+    f64::NEG_INFINITY,
+    f64::NAN,
+];
+
+/// Dividing by a literal power of two is multiplying by its reciprocal (no `divsd`, whose
+/// latency sat on W1's lowpass), with the quotient's bits for every argument, in doubles
+/// and floats, one at a time and in a loop's lanes.
+#[test]
+fn a_division_by_a_power_of_two_is_a_multiplication_with_the_quotients_bits() {
+    let src = "
+(bind-func qd:[double,double]* (lambda (x) (/ x 64.0)))
+(bind-func qn:[double,double]* (lambda (x) (/ x -0.125)))
+(bind-func qf:[float,float]* (lambda (x) (/ x 1024.0)))
+(bind-func ql:[double,double,i64]* 4096
+  (let ((a:double* (zalloc 16)) (out:double* (zalloc 16)) (fa:float* (zalloc 16))
+        (fout:float* (zalloc 16)) (k:i64 0))
+    (lambda (x which)
+      (dotimes (k 16) (pset! a k x) (pset! fa k (dtof x)))
+      (dotimes (k 16)
+        (pset! out k (/ (pref a k) 0.5))
+        (pset! fout k (/ (pref fa k) 8.0)))
+      (if (= which 0) (pref out 7) (ftod (pref fout 7))))))";
+    let mut dsp = Dsp::new(DspConfig::default()).expect("a Dsp");
+    for f in parse(src, "test.xtm").expect("parses") {
+        if let Err(e) = dsp.define(&f) {
+            panic!("{e}");
+        }
+    }
+    let mut call = |name: &str, args: &[zonal_dsp::DspValue]| match dsp.call(name, args) {
+        Ok(zonal_dsp::DspValue::Double(x)) => x,
+        Ok(zonal_dsp::DspValue::Float(x)) => f64::from(x),
+        other => panic!("{name}: {other:?}"),
+    };
+    let same = |x: f64, y: f64| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan());
+    use zonal_dsp::DspValue::{Double, Float, I64};
+    for x in EDGES {
+        let f = x as f32;
+        let checks = [
+            (call("qd", &[Double(x)]), x / 64.0),
+            (call("qn", &[Double(x)]), x / -0.125),
+            (call("qf", &[Float(f)]), f64::from(f / 1024.0)),
+            (call("ql", &[Double(x), I64(0)]), x / 0.5),
+            (call("ql", &[Double(x), I64(1)]), f64::from(f / 8.0)),
+        ];
+        for (k, (got, want)) in checks.into_iter().enumerate() {
+            assert!(
+                same(got, want),
+                "x = {x:e}, case {k}: {got:e} against {want:e}"
+            );
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    for name in ["qd", "qn", "qf", "ql"] {
+        let code = listing(src, name);
+        assert!(!code.contains("div"), "{name} still divides:\n{code}");
+    }
+}

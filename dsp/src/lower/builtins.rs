@@ -71,7 +71,18 @@ impl FnCx<'_, '_> {
             (Arith::Add, true) => self.b.ins().fadd(a, x),
             (Arith::Sub, true) => self.b.ins().fsub(a, x),
             (Arith::Mul, true) => self.b.ins().fmul(a, x),
-            (Arith::Div, true) => self.b.ins().fdiv(a, x),
+            (Arith::Div, true) => match self.constant(x).and_then(exact_reciprocal) {
+                // a power of two: multiplying by its reciprocal gives the quotient's bits
+                Some(r) if *t == Type::Float => {
+                    let r = self.b.ins().f32const(r as f32);
+                    self.b.ins().fmul(a, r)
+                }
+                Some(r) => {
+                    let r = self.b.ins().f64const(r);
+                    self.b.ins().fmul(a, r)
+                }
+                None => self.b.ins().fdiv(a, x),
+            },
             (_, true) => {
                 let (f, ty) = if *t == Type::Float {
                     (math::zonal_fmodf as *const u8 as u64, types::F32)
@@ -105,6 +116,20 @@ impl FnCx<'_, '_> {
                     self.b.ins().select(minus1, z, r)
                 }
             }
+        }
+    }
+
+    /// The value of `v` when it is a floating-point constant.
+    fn constant(&self, v: Value) -> Option<f64> {
+        let dfg = &self.b.func.dfg;
+        match dfg.insts[dfg.value_def(v).inst()?] {
+            cranelift_codegen::ir::InstructionData::UnaryIeee64 { imm, .. } => {
+                Some(f64::from_bits(imm.bits()))
+            }
+            cranelift_codegen::ir::InstructionData::UnaryIeee32 { imm, .. } => {
+                Some(f64::from(f32::from_bits(imm.bits())))
+            }
+            _ => None,
         }
     }
 
@@ -654,4 +679,17 @@ impl FnCx<'_, '_> {
             Ok(None)
         }
     }
+}
+
+/// `1 / c` when `c` is a power of two (either sign) whose reciprocal is a normal number,
+/// in floats too: then `x / c` and `x * (1 / c)` are the same real number, rounded the
+/// same way, whatever `x` is. `None` otherwise.
+pub(super) fn exact_reciprocal(c: f64) -> Option<f64> {
+    let bits = c.to_bits();
+    let exponent = (bits >> 52) & 0x7ff;
+    let power = bits & ((1 << 52) - 1) == 0 && (1..=2045).contains(&exponent);
+    // (a float's reciprocal must be a normal float as well: 2^-126 ..= 2^127)
+    let r = 1.0 / c;
+    let float_ok = (f64::from(f32::MIN_POSITIVE)..=2f64.powi(127)).contains(&r.abs());
+    (power && float_ok).then_some(r)
 }

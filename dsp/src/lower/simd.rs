@@ -698,6 +698,26 @@ impl FnCx<'_, '_> {
                     // (floats held widened: each step rounded, as float arithmetic)
                     let mut acc = self.vvalue(&args[0], l)?;
                     for a in &args[1..] {
+                        // dividing by a power of two: multiplying by its reciprocal, as
+                        // the scalar code does (see `exact_reciprocal`)
+                        let reciprocal = match a.kind {
+                            ExprKind::Float(c) if op == Arith::Div => Some(c),
+                            ExprKind::Int(c) if op == Arith::Div => Some(c as f64),
+                            _ => None,
+                        }
+                        .map(|c| match self.typed.types[a.id] {
+                            Type::Float => f64::from(c as f32),
+                            _ => c,
+                        })
+                        .and_then(super::builtins::exact_reciprocal);
+                        if let Some(r) = reciprocal {
+                            let r = self.splat_const(r, l.vty);
+                            acc = self.b.ins().fmul(acc, r);
+                            if widened {
+                                acc = self.round_to_float(acc);
+                            }
+                            continue;
+                        }
                         let x = self.vvalue(a, l)?;
                         acc = match op {
                             Arith::Add => self.b.ins().fadd(acc, x),
