@@ -413,3 +413,15 @@ fn random_bodies_give_each_calls_bits() {
         "only {with_entry} of {programs} programs had a batch entry"
     );
 }
+
+#[test]
+fn a_loop_counting_in_i32_calls_its_closures_as_before() {
+    // (only an i64 counter's loop is batched; this one must compile and agree)
+    let src = bank("(osc_b (i64tof k))")
+        .replace(
+            "(let ((s:float 0.0) (i:i64 0))",
+            "(let ((s:float 0.0) (i:i32 0))",
+        )
+        .replace("(dotimes (i n)", "(dotimes (i (i64toi32 n))");
+    same_bits(&src, 70, 50);
+}

@@ -18,7 +18,7 @@
 //! - the closure and the arguments are computed from values the body does not change:
 //!   the counter, variables it neither binds nor sets, globals, memory, with arithmetic,
 //!   conversions and math (no integer division, which can fault);
-//! - the call's arguments and result are numbers.
+//! - the call's arguments and result are numbers, and the counter an `i64`.
 //!
 //! A batch entry cannot fault but for its environments' check, and its code runs only
 //! when every closure's record was checked and its stamp found in the code table.
@@ -59,6 +59,10 @@ impl FnCx<'_, '_> {
     /// The call of `body` (a `dotimes` over `v`) to batch, if the loop qualifies (see the
     /// module's comment).
     pub(super) fn batch_call<'e>(&self, v: usize, body: &'e [Expr]) -> Option<&'e Expr> {
+        // (the stretches' bounds and offsets are computed in the counter's type)
+        if self.typed.vars[v].ty != Type::I64 {
+            return None;
+        }
         let mut calls = Vec::new();
         for e in body {
             collect_calls(e, &mut calls);
@@ -213,7 +217,7 @@ impl FnCx<'_, '_> {
     }
 
     /// The rest of a `dotimes` over `v` whose `call` is batched, from its loop's first
-    /// block (`blocks.0`, entered with the counter below the count) to its exit: each
+    /// block (`top`, entered with the counter below the count) to `exit`: each
     /// stretch of up to [`BATCH`] iterations computes its calls' closures and arguments,
     /// then runs in a loop of its own, taking each call's result from the batch entry's
     /// run where there was one, else calling each closure. `deaths`: see
