@@ -274,8 +274,18 @@ fn lambdas_that_only_compute_get_a_batch_entry_and_the_loop_calls_it() {
     // The bank's loop reads the batch entry's address from the code table (the entry's
     // fifth word) and calls it.
     let code = listing(&bank("(osc_b (i64tof k))"), "bank");
+    assert!(
+        calls_a_batch_entry(&code),
+        "no call of a batch entry:\n{code}"
+    );
+}
+
+/// True when `code` reads a word at offset 0x20 (a code-table entry's batch entry) into a
+/// register it later calls.
+#[cfg(target_arch = "x86_64")]
+fn calls_a_batch_entry(code: &str) -> bool {
     let lines: Vec<&str> = code.lines().collect();
-    let called = lines.iter().enumerate().any(|(k, l)| {
+    lines.iter().enumerate().any(|(k, l)| {
         let Some(reg) = l
             .trim()
             .strip_prefix("movq 0x20(")
@@ -286,8 +296,7 @@ fn lambdas_that_only_compute_get_a_batch_entry_and_the_loop_calls_it() {
         lines[k..]
             .iter()
             .any(|m| m.trim() == format!("call    *{reg}"))
-    });
-    assert!(called, "no call of a batch entry:\n{code}");
+    })
 }
 
 /// A random expression of doubles over the maker's variables `p q c` and the call's
@@ -424,4 +433,59 @@ fn a_loop_counting_in_i32_calls_its_closures_as_before() {
         )
         .replace("(dotimes (i n)", "(dotimes (i (i64toi32 n))");
     same_bits(&src, 70, 50);
+}
+
+/// [`bank`] with `x`, the batched array, an array value held through a pointer
+/// (`|70,T|*`, Extempore's usual holder for a fixed number of closures) read with `aref`.
+fn aref_bank(make: &str) -> String {
+    bank(make)
+        .replace(
+            "(a:[float,float,float]** (zalloc 70))",
+            "(a:|70,[float,float,float]*|* (zalloc))",
+        )
+        .replace("(pset! a k", "(aset! a k")
+        .replace("((pref a i)", "((aref a i)")
+}
+
+#[test]
+fn closures_held_in_an_array_value_are_called_in_a_batch_too() {
+    let src = aref_bank("(osc_b (i64tof k))");
+    assert!(src.contains("(aref a i)"), "{src}");
+    for n in [70, 5] {
+        same_bits(&src, n, 300);
+    }
+    // A null element among them: the stretch calls one at a time and faults at it, after
+    // the earlier calls ran, as in the loop that cannot batch.
+    let src = format!(
+        "{src}
+(bind-func hole:[i64,i64]*
+  (lambda (which)
+    (if (= which 0) (aset! (bank.a) 5 null) (pset! (bank.b) 5 null))
+    0))
+(bind-func mend:[i64,i64]*
+  (lambda (which)
+    (if (= which 0) (aset! (bank.a) 5 (osc_b 0.5)) (pset! (bank.b) 5 (osc_b 0.5)))
+    0))"
+    );
+    let mut d = dsp(&src);
+    for w in [0, 1] {
+        d.call("hole", &[DspValue::I64(w)]).expect("hole");
+        let e = d
+            .call("bank", &[DspValue::I64(70), DspValue::I64(w)])
+            .expect_err("a null closure faults");
+        assert!(e.to_string().contains("at 0x0"), "{e}");
+        d.call("mend", &[DspValue::I64(w)]).expect("mend");
+    }
+    for c in 0..100 {
+        let (x, y) = (sum(&mut d, 70, 0), sum(&mut d, 70, 1));
+        assert_eq!(x, y, "call {c} after the fault");
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let code = listing(&aref_bank("(osc_b (i64tof k))"), "bank");
+        assert!(
+            calls_a_batch_entry(&code),
+            "no call of a batch entry:\n{code}"
+        );
+    }
 }

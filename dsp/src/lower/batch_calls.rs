@@ -16,8 +16,10 @@
 //! - the body writes no memory, no global and no closure's variable (`clo.var`), and does
 //!   not free (a batch entry reads only its environment, its arguments and globals);
 //! - the closure and the arguments are computed from values the body does not change:
-//!   the counter, variables it neither binds nor sets, globals, memory, with arithmetic,
-//!   conversions and math (no integer division, which can fault);
+//!   the counter, variables it neither binds nor sets, globals, arrays read at the
+//!   counter, with arithmetic, conversions and math (no integer division, which can
+//!   fault); the closures' array (`(pref p i)`, or `(aref p i)` of an array value held
+//!   through a pointer) is read without faulting where the loop did not check its range;
 //! - the call's arguments and result are numbers, and the counter an `i64`.
 //!
 //! A batch entry cannot fault but for its environments' check, and its code runs only
@@ -161,7 +163,7 @@ impl FnCx<'_, '_> {
                 _ => false,
             },
             ExprKind::App(_, args) => match typed.builtin(x.id) {
-                Some(Builtin::Pref) => {
+                Some(Builtin::Pref | Builtin::Aref) => {
                     args.len() == 2
                         && self.local_of(&args[0]).is_some()
                         && self.local_of(&args[1]) == Some(v)
@@ -179,19 +181,26 @@ impl FnCx<'_, '_> {
     /// them ahead cannot fault.
     pub(super) fn reads_in_range(&self, call: &Expr, hoisted: &[(usize, u64)]) -> bool {
         let mut ok = true;
-        let mut walk = |e: &Expr| {
-            if self.typed.builtin(e.id) == Some(Builtin::Pref)
-                && let ExprKind::App(_, args) = &e.kind
-            {
-                let p = args.first().and_then(|a| self.local_of(a));
-                ok &= p.is_some_and(|p| hoisted.iter().any(|(q, _)| *q == p));
+        let mut walk = |e: &Expr| match self.typed.builtin(e.id) {
+            Some(Builtin::Pref) => {
+                if let ExprKind::App(_, args) = &e.kind {
+                    let p = args.first().and_then(|a| self.local_of(a));
+                    ok &= p.is_some_and(|p| hoisted.iter().any(|(q, _)| *q == p));
+                }
             }
+            Some(Builtin::Aref) => ok = false,
+            _ => {}
         };
         let ExprKind::CallValue(f, args) = &call.kind else {
             return false;
         };
+        // (the closures, `(pref p i)` or `(aref p i)`, are read without faulting: see
+        // `FnCx::gather_calls`)
+        let closures = self.closures_at(f).is_some().then_some(&**f);
         for x in std::iter::once(&**f).chain(args) {
-            visit(x, &mut walk);
+            if closures.is_none_or(|c| c.id != x.id) {
+                visit(x, &mut walk);
+            }
         }
         ok
     }
@@ -387,8 +396,17 @@ impl FnCx<'_, '_> {
         let at = self.b.ins().imul_imm_s(rel, 8);
         let base = self.b.ins().stack_addr(types::I64, slot, 0);
         let at = self.b.ins().iadd(base, at);
-        let clo = self.value(f)?;
+        // (an array whose range the loop checked is read as the loop reads it, else
+        // without faulting)
+        let unchecked = self
+            .closures_at(f)
+            .filter(|p| !r.hoisted.iter().any(|(q, _)| q == p));
+        let (clo, missing) = match unchecked {
+            Some(p) => self.closure_at(p, k, base)?,
+            None => (self.value(f)?, self.b.ins().iconst(types::I64, 0)),
+        };
         let (rec, bad) = self.record_or_scratch(clo, base);
+        let bad = self.b.ins().bor(bad, missing);
         let stamp = self.b.ins().load(types::I64, MemFlagsData::new(), rec, 0);
         let env = self.b.ins().load(types::I64, MemFlagsData::new(), rec, 8);
         let flags = MemFlagsData::trusted();
@@ -427,18 +445,58 @@ impl FnCx<'_, '_> {
         Ok((self.b.use_var(prev), self.b.use_var(differ)))
     }
 
+    /// The array `f` reads its closure from at the counter, `(pref p i)` or `(aref p i)`.
+    fn closures_at(&self, f: &Expr) -> Option<usize> {
+        let ExprKind::App(_, args) = &f.kind else {
+            return None;
+        };
+        matches!(
+            self.typed.builtin(f.id),
+            Some(Builtin::Pref | Builtin::Aref)
+        )
+        .then(|| self.local_of(args.first()?))
+        .flatten()
+    }
+
+    /// Element `k` of the array of closures `p` (see [`FnCx::closures_at`]) and a word that
+    /// is 0 when the element lies in a live allocation, else nonzero (the closure then read
+    /// from `other`): read without faulting, as [`FnCx::valid_or`] says.
+    fn closure_at(&mut self, p: usize, k: Value, other: Value) -> Result<(Value, Value)> {
+        let base = self
+            .read_var(p, 0)?
+            .ok_or_else(|| internal("void array of closures"))?;
+        let off = self.b.ins().imul_imm_s(k, 8);
+        let at = self.b.ins().iadd(base, off);
+        let (addr, bad) = self.valid_or(at, 8, other);
+        // (an index past 2^40 is past any allocation; its product cannot wrap)
+        let far = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, k, 1 << 40);
+        let far = self.b.ins().uextend(types::I64, far);
+        let clo = self.b.ins().load(types::I64, MemFlagsData::new(), addr, 0);
+        Ok((clo, self.b.ins().bor(bad, far)))
+    }
+
     /// The untagged address of closure record `clo` and 0 when its 16 bytes lie in a live
     /// allocation (the check every call makes, without the fault); else `other` and a
     /// nonzero word, so that reading the record never faults: the iteration that calls
     /// it will, in its turn.
     fn record_or_scratch(&mut self, clo: Value, other: Value) -> (Value, Value) {
-        let stripped = self.strip(clo);
+        self.valid_or(clo, 16, other)
+    }
+
+    /// `(address, bad)`: the untagged address of the `len` bytes at tagged pointer `at`
+    /// and 0 when they lie in a live allocation of `at`'s tag, else `other` (readable) and
+    /// a nonzero word.
+    fn valid_or(&mut self, at: Value, len: u64, other: Value) -> (Value, Value) {
+        let stripped = self.strip(at);
         let (rel, outside) = self.arena_offset(stripped);
         let last = self.consts.arena_len - shadow::GRANULE;
         let last = self.b.ins().iconst(types::I64, last as i64);
         let rel = self.b.ins().umin(rel, last);
         let word = self.shadow_word(rel);
-        let end = self.b.ins().iadd_imm_s(clo, 16);
+        let end = self.b.ins().iadd_imm_s(at, len as i64);
         let d = self.b.ins().isub(word, end);
         let dead = self.b.ins().icmp_imm_s(
             IntCC::UnsignedGreaterThanOrEqual,
@@ -446,8 +504,8 @@ impl FnCx<'_, '_> {
             shadow::PASS_BELOW as i64,
         );
         let bad = self.b.ins().bor(outside, dead);
-        let rec = self.b.ins().select(bad, other, stripped);
-        (rec, self.b.ins().uextend(types::I64, bad))
+        let addr = self.b.ins().select(bad, other, stripped);
+        (addr, self.b.ins().uextend(types::I64, bad))
     }
 
     /// The batched call of the innermost open loop at `k`, in a stretch whose calls its
