@@ -405,7 +405,9 @@ impl FnCx<'_, '_> {
             Some(p) => self.closure_at(p, k, base)?,
             None => (self.value(f)?, self.b.ins().iconst(types::I64, 0)),
         };
-        let (rec, bad) = self.record_or_scratch(clo, base);
+        // The record's 16 bytes tested as every call checks them, without the fault: a
+        // bad one sends the stretch one call at a time, and its iteration faults in turn.
+        let (rec, bad) = self.valid_or(clo, 16, base);
         let bad = self.b.ins().bor(bad, missing);
         let stamp = self.b.ins().load(types::I64, MemFlagsData::new(), rec, 0);
         let env = self.b.ins().load(types::I64, MemFlagsData::new(), rec, 8);
@@ -476,14 +478,6 @@ impl FnCx<'_, '_> {
         let far = self.b.ins().uextend(types::I64, far);
         let clo = self.b.ins().load(types::I64, MemFlagsData::new(), addr, 0);
         Ok((clo, self.b.ins().bor(bad, far)))
-    }
-
-    /// The untagged address of closure record `clo` and 0 when its 16 bytes lie in a live
-    /// allocation (the check every call makes, without the fault); else `other` and a
-    /// nonzero word, so that reading the record never faults: the iteration that calls
-    /// it will, in its turn.
-    fn record_or_scratch(&mut self, clo: Value, other: Value) -> (Value, Value) {
-        self.valid_or(clo, 16, other)
     }
 
     /// `(address, bad)`: the untagged address of the `len` bytes at tagged pointer `at`

@@ -316,6 +316,9 @@ impl<'a, 'b> FnCx<'a, 'b> {
             }
             let saved = cx.scope();
             let own_slot = |v: usize| plan.own.iter().position(|&i| caps[i] == v);
+            // this closure's own variables: their slots, their places in the scratch, and
+            // the variables holding them
+            let mut own_vars = Vec::new();
             for (i, v) in caps.iter().enumerate() {
                 let ty = clif(&typed.vars[*v].ty, None)?.ok_or_else(|| internal("void capture"))?;
                 let x = match own_slot(*v).filter(|_| !first) {
@@ -331,6 +334,9 @@ impl<'a, 'b> FnCx<'a, 'b> {
                 let var = cx.b.declare_var(ty);
                 cx.b.def_var(var, x);
                 cx.vars.insert(*v, var);
+                if let Some(o) = own_slot(*v) {
+                    own_vars.push((i, o, var));
+                }
             }
             for (i, v) in pvars.iter().enumerate() {
                 let t = typed.vars[*v].ty.clone();
@@ -344,8 +350,8 @@ impl<'a, 'b> FnCx<'a, 'b> {
             if first {
                 last = cx.body(head)?;
                 if levels > 0 {
-                    for (o, &i) in plan.own.iter().enumerate() {
-                        let x = cx.b.use_var(cx.vars[&caps[i]]);
+                    for &(_, o, var) in &own_vars {
+                        let x = cx.b.use_var(var);
                         let a = cx.b.ins().iadd(scratch, lane);
                         cx.b.ins().store(flags, x, a, own_at + REGION * o as i32);
                     }
@@ -366,8 +372,8 @@ impl<'a, 'b> FnCx<'a, 'b> {
             cx.lane = None;
             cx.unscope(saved);
             if first {
-                for &i in &plan.own {
-                    let x = cx.b.use_var(cx.vars[&caps[i]]);
+                for &(i, _, var) in &own_vars {
+                    let x = cx.b.use_var(var);
                     cx.b.ins()
                         .store(MemFlagsData::new(), x, env_at, 8 * i as i32);
                 }
