@@ -11,7 +11,7 @@ use crate::infer::{self, Candidate, Globals, Ref, SelfDef, Typed};
 use crate::jit::{CodeBlock, Jit};
 use crate::lazy::{self, Links, Pending};
 use crate::lower::{self, Consts, FnCx, Linker};
-use crate::registry::{Gen, Registry, Site, ValDef};
+use crate::registry::{Code, Gen, Registry, Site, ValDef};
 use crate::runtime::shadow::strip;
 use crate::runtime::vars::{self, VarEntry};
 use crate::runtime::{Arena, Ctx, RawFault, Zone};
@@ -77,6 +77,8 @@ struct LoweredFn {
     type_id: u64,
     /// Its batch entry, for a lambda that has one (see `lower::batch_entry`).
     batch: Option<Function>,
+    /// Its frame loop, for a lambda of a per-sample DSP type (see `lower::frame_loop`).
+    frames: Option<Function>,
 }
 
 /// What a definition produced.
@@ -528,12 +530,19 @@ impl Compiler<'_> {
                 })?),
                 None => None,
             };
+            let frames = match stamp.and_then(|_| lower::frame_loop_of(&lt)) {
+                Some(double) => Some(self.jit.lower(lower::frames_signature(cc), |b| {
+                    FnCx::lower_frames(b, lam, typed, consts, &mut linker, fi, double)
+                })?),
+                None => None,
+            };
             let type_id = self.reg.type_id(&lt);
             out.funcs.push(LoweredFn {
                 stamp,
                 func,
                 type_id,
                 batch,
+                frames,
             });
         }
         out.tables = self.var_tables(&generation.name, idxs, &fn_indices, typed);
@@ -634,22 +643,31 @@ impl Compiler<'_> {
                 Some(b) => Some(self.jit.define_as(&mut code, b, " (batch entry)")?),
                 None => None,
             };
+            let frames = match &f.frames {
+                Some(l) => Some(self.jit.define_as(&mut code, l, " (frame loop)")?),
+                None => None,
+            };
             ids.push((
                 f.stamp,
                 self.jit.define(&mut code, &f.func)?,
                 f.type_id,
-                batch,
+                (batch, frames),
             ));
         }
         code.finalize()?;
         let mut init_addr = 0;
-        for (stamp, id, tid, batch) in &ids {
+        for (stamp, id, tid, (batch, frames)) in &ids {
             let addr = code.address(*id);
             match stamp {
                 None => init_addr = addr,
                 Some(k) => {
-                    let batch = batch.map_or(0, |b| code.address(b));
-                    self.reg.set_code(*k, addr, *tid, batch);
+                    let at = |f: &Option<_>| f.map_or(0, |f| code.address(f));
+                    let entries = Code {
+                        addr,
+                        batch: at(batch),
+                        frames: at(frames),
+                    };
+                    self.reg.set_code(*k, entries, *tid);
                 }
             }
         }

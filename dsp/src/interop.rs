@@ -215,15 +215,26 @@ pub(crate) type Tramp = extern "C" fn(*mut Ctx, u64, *const u64, *mut u64);
 type SampleFn = extern "C" fn(*mut Ctx, u64, f32, i64, i64, u64) -> f32;
 type SampleDoubleFn = extern "C" fn(*mut Ctx, u64, f64, i64, i64, u64) -> f64;
 type BufferFn = extern "C" fn(*mut Ctx, u64, u64, u64, i64, u64);
+/// A frame loop (see `lower::frame_loop`): `(ctx, env, input, output, frames, channels,
+/// time, frame)`.
+type FramesFn = extern "C" fn(*mut Ctx, u64, *const f32, *mut f32, i64, i64, i64, u64);
 pub(crate) type MixFn = extern "C" fn(*mut Ctx, u64, u64, i64, i64, u64) -> f32;
 
 /// Samples (frames × channels) the audio context's DSP-visible buffers hold; longer
 /// buffers are processed in chunks.
 pub const IO_SAMPLES: usize = 16384;
 
-/// The code address and environment of the closure at `clo`, if it is a closure of
-/// type `type_id`.
-pub(crate) fn resolve(code: &CodeMem, arena: &Arena, clo: u64, type_id: u64) -> Option<(u64, u64)> {
+/// What calling a closure takes: its code's address, its environment, and its frame loop
+/// (0: none; see `lower::frame_loop`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Callee {
+    pub(crate) f: u64,
+    pub(crate) env: u64,
+    pub(crate) frames: u64,
+}
+
+/// The code and environment of the closure at `clo`, if it is a closure of type `type_id`.
+pub(crate) fn resolve(code: &CodeMem, arena: &Arena, clo: u64, type_id: u64) -> Option<Callee> {
     if !arena.owns(clo, 16) {
         return None;
     }
@@ -232,7 +243,8 @@ pub(crate) fn resolve(code: &CodeMem, arena: &Arena, clo: u64, type_id: u64) -> 
     // `arena` lives; DSP code may change it concurrently only from this same thread.
     let (stamp, env) = unsafe { ((at as *const u64).read(), ((at + 8) as *const u64).read()) };
     let (f, tid) = code.get(stamp)?;
-    (tid == type_id && f != 0).then_some((f, env))
+    let frames = code.frames(stamp)?;
+    (tid == type_id && f != 0).then_some(Callee { f, env, frames })
 }
 
 /// The audio side went back to the previous generation of an entry that faulted (see
@@ -366,7 +378,7 @@ impl AudioCtx {
         }
     }
 
-    pub(crate) fn entry_fn(&self, e: Entry) -> Result<(u64, u64), Fault> {
+    pub(crate) fn entry_fn(&self, e: Entry) -> Result<Callee, Fault> {
         let clo = self.slot_value(e.slot);
         resolve(&self.code, &self.arena, clo, e.type_id).ok_or(own_fault(FaultCode::StaleCall))
     }
@@ -464,7 +476,7 @@ impl AudioCtx {
             let ch = out.len();
             return self.run_buffer(e, input, out, 1, ch, time);
         }
-        let (f, env) = self.entry_fn(e)?;
+        let Callee { f, env, .. } = self.entry_fn(e)?;
         self.ctx.span_end = time + 1;
         self.put_frame(input, e.kind == EntryKind::SampleDouble);
         for (c, o) in out.iter_mut().enumerate() {
@@ -489,8 +501,8 @@ impl AudioCtx {
             // A mixer alone mixes no lanes.
             return self.run_mixer(e, &[], output, frames, channels, time);
         }
-        let (f, env) = self.entry_fn(e)?;
-        self.run_code(e, (f, env), input, output, (frames, channels), time)?;
+        let callee = self.entry_fn(e)?;
+        self.run_code(e, callee, input, output, (frames, channels), time)?;
         self.ran_ok(e);
         Ok(())
     }
@@ -517,7 +529,7 @@ impl AudioCtx {
     fn run_code(
         &mut self,
         e: Entry,
-        (f, env): (u64, u64),
+        callee: Callee,
         input: &[f32],
         output: &mut [f32],
         (frames, channels): (usize, usize),
@@ -533,6 +545,38 @@ impl AudioCtx {
         }
         // The caller renders these frames without an event among them.
         self.ctx.span_end = time + frames as i64;
+        let Callee {
+            f,
+            env,
+            frames: frame_loop,
+        } = callee;
+        let sample = matches!(e.kind, EntryKind::Sample | EntryKind::SampleDouble);
+        if sample && frame_loop != 0 && input.len() >= frames * channels {
+            // SAFETY: `frame_loop` is the frame loop of a live closure whose type id was
+            // checked to be the entry's per-sample type, compiled in the C calling
+            // convention. It reads `frames × channels` samples of `input` (checked above)
+            // and writes as many of `output` (`frames` is at most `output.len() /
+            // channels`), and writes at most IO_SAMPLES samples to the frame.
+            let g: FramesFn = unsafe { std::mem::transmute(frame_loop as *const u8) };
+            let mark = self.ctx.call_mark();
+            let ctx: *mut Ctx = &mut *self.ctx;
+            let (frame, n, ch) = (self.io_ptrs.0, frames as i64, channels as i64);
+            g(
+                ctx,
+                env,
+                input.as_ptr(),
+                output.as_mut_ptr(),
+                n,
+                ch,
+                time,
+                frame,
+            );
+            let t = self.ctx.now;
+            return self.ctx.finish_call(mark).map_err(|raw| Fault {
+                time: Some(t),
+                ..self.fault(raw)
+            });
+        }
         if e.kind == EntryKind::SampleDouble {
             // SAFETY: `f` is the code of a live closure whose type id was checked to be
             // [double,double,i64,i64,double*]*, compiled in the C calling convention.

@@ -136,7 +136,7 @@ impl AudioCtx {
         channels: usize,
         time: i64,
     ) -> std::result::Result<(), Fault> {
-        let (f, env) = self.entry_fn(e)?;
+        let crate::interop::Callee { f, env, .. } = self.entry_fn(e)?;
         let frames = frames.min(output.len() / channels.max(1));
         let lanes = &lanes[..lanes.len().min(MAX_LANES)];
         let ins = self.in_addr() as *mut f32;

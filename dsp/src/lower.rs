@@ -66,6 +66,7 @@ mod control;
 mod fast;
 mod faults;
 mod foreign;
+mod frame_loop;
 mod math_ir;
 mod memory;
 mod simd;
@@ -74,6 +75,7 @@ use fast::FastLoop;
 use std::collections::HashMap;
 
 pub use batch_entry::{batch_plan, batch_signature};
+pub use frame_loop::{frame_loop_of, frames_signature};
 
 /// Process constants compiled code embeds.
 #[derive(Clone, Copy)]
@@ -293,99 +295,19 @@ impl<'a, 'b> FnCx<'a, 'b> {
         // (without a loop there is nothing to hoist a shadow read out of, and the pure
         // read's clamp would cost three instructions a check)
         cx.shadow_fixed = !cx.may_free(&lam.body) && cx.loops(&lam.body);
-        let site = cx
-            .linker
-            .site("lambda", lam.body.first().and_then(|e| e.span.as_ref()));
-        let ctx = cx.ctx;
-        let leaf = cx.calls_nothing(&lam.body);
-        if !leaf {
-            cx.check_depth_and_stack(site);
-        }
-        if !leaf || cx.loops(&lam.body) {
-            // The interrupt flag's address, for the poll at entry (a recursion that never
-            // returns has no loop to poll in) and at loop back-edges.
-            let slots =
-                cx.b.ins()
-                    .load(types::I64, MemFlagsData::trusted(), ctx, CTX_SLOTS);
-            let flag = cx.b.ins().load(
-                types::I64,
-                MemFlagsData::trusted(),
-                slots,
-                (8 * crate::registry::INTERRUPT_SLOT) as i32,
-            );
-            cx.interrupt = Some(flag);
-        }
+        let (site, leaf) = cx.enter(lam)?;
         if !leaf {
             cx.poll_interrupt(site);
         }
-        if typed.uses_salloc.get(&lam.index).copied().unwrap_or(false) {
-            cx.saved_sp = Some(
-                cx.b.ins()
-                    .load(types::I64, MemFlagsData::trusted(), ctx, CTX_SP),
-            );
-        }
-        // Captured variables, from the environment.
-        let env = params[1];
-        let caps = typed.captures.get(&lam.index).cloned().unwrap_or_default();
-        // One check covers every slot of the environment; it and the captured cells live at
-        // least as long as the call, so their checks hold for all of it. The environment
-        // is this call's parameter, so its untagged address is computed once and every
-        // slot access goes through that one value (see [`FnCx::strip`]).
-        let env_at = if caps.is_empty() {
-            env
-        } else {
-            let at = cx.strip(env);
-            if cx.consts.checks {
-                cx.check_stripped(env, 0, 8 * caps.len() as u64, site, false, at);
-            }
-            at
-        };
-        cx.stick();
-        for (i, v) in caps.iter().enumerate() {
-            let info = &typed.vars[*v];
-            if info.owner == Some(lam.index) {
-                // Its slot is the variable, inside the environment checked above.
-                let at = cx.b.ins().iadd_imm_s(env_at, 8 * i as i64);
-                let var = cx.b.declare_var(types::I64);
-                cx.b.def_var(var, at);
-                cx.vars.insert(*v, var);
-                cx.env_slots.push(*v);
-                continue;
-            }
-            let ty = if info.is_cell() {
-                Some(types::I64)
-            } else {
-                clif(&info.ty, None)?
-            };
-            if let Some(ty) = ty {
-                let val =
-                    cx.b.ins()
-                        .load(ty, MemFlagsData::new(), env_at, 8 * i as i32);
-                let var = cx.b.declare_var(ty);
-                cx.b.def_var(var, val);
-                cx.vars.insert(*v, var);
-                let size = info.ty.size();
-                if info.is_cell() && size > 0 {
-                    cx.check(val, 0, size, site, false, false);
-                    cx.stick();
-                }
-            }
-        }
-        // Parameters.
-        let pvars = typed.params.get(&lam.index).cloned().unwrap_or_default();
+        let env_at = cx.enter_env(lam, params[1], site);
+        cx.bind_captures(lam, env_at, site)?;
         let mut k = 2;
         if ret.is_aggregate() {
             cx.sret = Some(params[2]);
             cx.sret_size = ret_size;
             k = 3;
         }
-        for v in pvars {
-            if clif(&typed.vars[v].ty, None)?.is_some() {
-                let val = params[k];
-                k += 1;
-                cx.bind(v, Some(val), site)?;
-            }
-        }
+        cx.bind_params(lam, &params[k..], site)?;
         let mut last = None;
         for e in &lam.body {
             last = cx.expr(e)?;
@@ -396,6 +318,129 @@ impl<'a, 'b> FnCx<'a, 'b> {
         cx.b.ins().return_(&zeros);
         cx.b.seal_all_blocks();
         cx.b.finalize(consts.frontend);
+        Ok(())
+    }
+
+    /// What every entry of `lam`'s code does first: checks the call depth and the native
+    /// stack (a function that calls something), loads the interrupt flag's address (for
+    /// the poll at entry, which the caller emits, and at loop back-edges) and notes the
+    /// salloc stack pointer to come back to. Its fault site, and whether it calls nothing.
+    fn enter(&mut self, lam: &Lambda) -> Result<(u32, bool)> {
+        let site = self
+            .linker
+            .site("lambda", lam.body.first().and_then(|e| e.span.as_ref()));
+        let ctx = self.ctx;
+        let leaf = self.calls_nothing(&lam.body);
+        if !leaf {
+            self.check_depth_and_stack(site);
+        }
+        if !leaf || self.loops(&lam.body) {
+            // (a recursion that never returns has no loop to poll in)
+            let slots = self
+                .b
+                .ins()
+                .load(types::I64, MemFlagsData::trusted(), ctx, CTX_SLOTS);
+            let flag = self.b.ins().load(
+                types::I64,
+                MemFlagsData::trusted(),
+                slots,
+                (8 * crate::registry::INTERRUPT_SLOT) as i32,
+            );
+            self.interrupt = Some(flag);
+        }
+        if self
+            .typed
+            .uses_salloc
+            .get(&lam.index)
+            .copied()
+            .unwrap_or(false)
+        {
+            self.saved_sp = Some(self.b.ins().load(
+                types::I64,
+                MemFlagsData::trusted(),
+                ctx,
+                CTX_SP,
+            ));
+        }
+        Ok((site, leaf))
+    }
+
+    /// The untagged address of `lam`'s environment `env`, checked once: it and the captured
+    /// cells live at least as long as the call, so their checks hold for all of it. Every
+    /// slot access goes through the one value (see [`FnCx::strip`]).
+    fn enter_env(&mut self, lam: &Lambda, env: Value, site: u32) -> Value {
+        let caps = self.typed.captures.get(&lam.index).map_or(0, Vec::len);
+        let env_at = if caps == 0 {
+            env
+        } else {
+            let at = self.strip(env);
+            if self.consts.checks {
+                self.check_stripped(env, 0, 8 * caps as u64, site, false, at);
+            }
+            at
+        };
+        self.stick();
+        env_at
+    }
+
+    /// Binds `lam`'s captured variables from its environment at `env_at`: a variable the
+    /// lambda keeps there itself is its slot's address; any other is loaded (a shared
+    /// cell's address, checked).
+    fn bind_captures(&mut self, lam: &Lambda, env_at: Value, site: u32) -> Result<()> {
+        let typed = self.typed;
+        let caps = typed.captures.get(&lam.index).cloned().unwrap_or_default();
+        for (i, v) in caps.iter().enumerate() {
+            let info = &typed.vars[*v];
+            if info.owner == Some(lam.index) {
+                // Its slot is the variable, inside the environment checked at entry.
+                let at = self.b.ins().iadd_imm_s(env_at, 8 * i as i64);
+                let var = self.b.declare_var(types::I64);
+                self.b.def_var(var, at);
+                self.vars.insert(*v, var);
+                self.env_slots.push(*v);
+                continue;
+            }
+            let ty = if info.is_cell() {
+                Some(types::I64)
+            } else {
+                clif(&info.ty, None)?
+            };
+            if let Some(ty) = ty {
+                let val = self
+                    .b
+                    .ins()
+                    .load(ty, MemFlagsData::new(), env_at, 8 * i as i32);
+                let var = self.b.declare_var(ty);
+                self.b.def_var(var, val);
+                self.vars.insert(*v, var);
+                let size = info.ty.size();
+                if info.is_cell() && size > 0 {
+                    self.check(val, 0, size, site, false, false);
+                    self.stick();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Binds `lam`'s parameters (those with a value) to `vals`, in order.
+    fn bind_params(&mut self, lam: &Lambda, vals: &[Value], site: u32) -> Result<()> {
+        let pvars = self
+            .typed
+            .params
+            .get(&lam.index)
+            .cloned()
+            .unwrap_or_default();
+        let mut k = 0;
+        for v in pvars {
+            if clif(&self.typed.vars[v].ty, None)?.is_some() {
+                let val = *vals
+                    .get(k)
+                    .ok_or_else(|| internal("fewer arguments than parameters"))?;
+                k += 1;
+                self.bind(v, Some(val), site)?;
+            }
+        }
         Ok(())
     }
 

@@ -58,8 +58,8 @@ pub const INDEX_BITS: u32 = CODE_CAP.trailing_zeros();
 /// The index part of a stamp.
 pub const INDEX_MASK: u64 = CODE_CAP - 1;
 
-/// Words per code-table entry: `{ fn_ptr, type_id, var_table, stamp, batch }` and three
-/// unused, so that an entry's offset is its index shifted.
+/// Words per code-table entry: `{ fn_ptr, type_id, var_table, stamp, batch, frames }` and
+/// two unused, so that an entry's offset is its index shifted.
 pub const CODE_WORDS: usize = 8;
 /// Byte offset of the variable table's address in a code-table entry.
 pub const CODE_VARS: i32 = 16;
@@ -68,6 +68,17 @@ pub const CODE_STAMP: i32 = 24;
 /// Byte offset of the batch entry's address in a code-table entry (0: none; see
 /// `lower::batch_entry`).
 pub const CODE_BATCH: i32 = 32;
+
+/// A code-table entry's code: its address, and those of the extra entries compiled for
+/// some lambdas (0: none).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Code {
+    pub addr: u64,
+    /// Its batch entry (see `lower::batch_entry`).
+    pub batch: u64,
+    /// Its frame loop (see `lower::frame_loop`).
+    pub frames: u64,
+}
 
 /// The code table's memory: [`CODE_WORDS`] words per entry, shared with audio contexts.
 pub struct CodeMem {
@@ -103,6 +114,13 @@ impl CodeMem {
         ))
     }
 
+    /// The frame loop of the closure stamped `stamp` (0: none), or `None` when no live
+    /// code has that stamp.
+    pub fn frames(&self, stamp: u64) -> Option<u64> {
+        (self.word(stamp, 3).load(Ordering::Acquire) == stamp)
+            .then(|| self.word(stamp, 5).load(Ordering::Acquire))
+    }
+
     /// The variable table of the closure stamped `stamp` (0: none), or `None` when no live
     /// code has that stamp.
     pub fn vars(&self, stamp: u64) -> Option<u64> {
@@ -110,13 +128,14 @@ impl CodeMem {
             .then(|| self.word(stamp, 2).load(Ordering::Acquire))
     }
 
-    /// Fills the entry of `stamp` (`batch`: its batch entry, or 0); the stamp is written
-    /// last, so a reader that sees it sees the rest.
-    fn set(&self, stamp: u64, code: u64, type_id: u64, batch: u64) {
-        self.word(stamp, 0).store(code, Ordering::Release);
+    /// Fills the entry of `stamp`; the stamp is written last, so a reader that sees it sees
+    /// the rest.
+    fn set(&self, stamp: u64, code: Code, type_id: u64) {
+        self.word(stamp, 0).store(code.addr, Ordering::Release);
         self.word(stamp, 1).store(type_id, Ordering::Release);
         self.word(stamp, 2).store(0, Ordering::Release);
-        self.word(stamp, 4).store(batch, Ordering::Release);
+        self.word(stamp, 4).store(code.batch, Ordering::Release);
+        self.word(stamp, 5).store(code.frames, Ordering::Release);
         self.word(stamp, 3).store(stamp, Ordering::SeqCst);
     }
 
@@ -132,7 +151,7 @@ impl CodeMem {
     /// Empties the entry (after [`CodeMem::unstamp`] and a buffer boundary).
     fn clear(&self, stamp: u64) {
         self.unstamp(stamp);
-        for w in [0, 1, 2, 4] {
+        for w in [0, 1, 2, 4, 5] {
             self.word(stamp, w).store(0, Ordering::Release);
         }
     }
@@ -493,8 +512,8 @@ impl Registry {
         Some(unique << INDEX_BITS | index)
     }
 
-    pub fn set_code(&self, stamp: u64, code: u64, type_id: u64, batch: u64) {
-        self.code.set(stamp, code, type_id, batch);
+    pub fn set_code(&self, stamp: u64, code: Code, type_id: u64) {
+        self.code.set(stamp, code, type_id);
     }
 
     /// Records the variable table of the entry of `stamp` (set after [`Registry::set_code`]).

@@ -59,9 +59,12 @@ impl FnCx<'_, '_> {
     /// In a function that frees nothing ([`FnCx::shadow_fixed`]) the entries of the
     /// allocations it can reach do not change during a call (a new allocation tags only
     /// granules no live allocation holds, with a fresh tag), so the load is pure: Cranelift
-    /// hoists it out of loops with its address, and merges it with an identical one. A
-    /// pure load may be placed before the check that `rel` lies in the arena, so its
-    /// offset is clamped to the arena first; a clamped read is never used.
+    /// merges it with an identical one that dominates it. It does not hoist it out of a
+    /// loop even when `rel` is the same in every iteration: the add of a constant that
+    /// computes `rel` is rematerialised in each block that uses it, and the load stays
+    /// beside it (seen in a frame loop's listing, `lower/frame_loop.rs`). A pure load may
+    /// be placed before the check that `rel` lies in the arena, so its offset is clamped
+    /// to the arena first; a clamped read is never used.
     pub(super) fn shadow_word(&mut self, rel: Value) -> Value {
         let (rel, flags) = if self.shadow_fixed {
             let last = self

@@ -1,0 +1,200 @@
+//! Frame loops: a second function compiled for a lambda of a per-sample DSP closure's type
+//! (`[float,float,i64,i64,float*]*` or its double twin), which the audio context calls once
+//! for a stretch of frames instead of once for every frame and channel. Extempore's
+//! `dsp` is written this way, so what each call costs besides its body (the call itself,
+//! saving registers, checking the environment and the call depth) was paid 96,000 times a
+//! second of stereo.
+//!
+//! The entry `(ctx, env, input, output, frames, channels, time, frame)` runs, for each
+//! frame `f` and channel `c`, what one call of the lambda with `(input[f·channels + c],
+//! time + f, c, frame)` does, and writes its result to `output[f·channels + c]`: before a
+//! frame's calls it copies the frame's input samples to the DSP-visible `frame` (as
+//! doubles for the double type), and before each call it sets `(now)`, polls the interrupt
+//! flag (a lambda that calls something) and binds the captured variables; after it, it
+//! releases what the call took with `salloc`. The environment is checked, and the call
+//! depth counted, once for the stretch. A fault ends the stretch, as it ends the call:
+//! `(now)` is the time of the call that faulted.
+//!
+//! A lambda that calls nothing reads its captured values once for the stretch: nothing
+//! else runs while it does, so nothing can change them. (Its checks of them still run in
+//! every call: see [`FnCx::shadow_word`] for why Cranelift keeps them in the loop.)
+
+use super::{Consts, FnCx, Linker, internal};
+use crate::error::Result;
+use crate::infer::Typed;
+use crate::runtime::abi::CTX_NOW;
+use crate::syntax::Lambda;
+use crate::types::Type;
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{AbiParam, Block, InstBuilder, MemFlagsData, Signature, Value, types};
+use cranelift_codegen::isa::CallConv;
+use cranelift_frontend::{FunctionBuilder, Variable};
+use std::collections::HashMap;
+
+/// The most input samples of a frame the DSP-visible frame holds (as the audio context's
+/// I/O block).
+const FRAME_SAMPLES: i64 = crate::interop::IO_SAMPLES as i64;
+
+/// The signature of a frame loop: `(ctx, env, input, output, frames, channels, time,
+/// frame)`, all 64-bit words.
+pub fn frames_signature(cc: CallConv) -> Signature {
+    let mut sig = Signature::new(cc);
+    for _ in 0..8 {
+        sig.params.push(AbiParam::new(types::I64));
+    }
+    sig
+}
+
+/// Whether a lambda of type `t` gets a frame loop: `Some(double)` for the per-sample DSP
+/// types (float or double samples).
+pub fn frame_loop_of(t: &Type) -> Option<bool> {
+    let Type::Closure(ret, params) = t else {
+        return None;
+    };
+    let double = match **ret {
+        Type::Float => false,
+        Type::Double => true,
+        _ => return None,
+    };
+    let sample = if double { Type::Double } else { Type::Float };
+    let frame = Type::Ptr(Box::new(sample.clone()));
+    (params[..] == [sample, Type::I64, Type::I64, frame]).then_some(double)
+}
+
+impl<'a, 'b> FnCx<'a, 'b> {
+    /// Lowers the frame loop of `lam`, whose type [`frame_loop_of`] accepts (`double`: its
+    /// samples are doubles), into the function the builder holds.
+    #[allow(clippy::too_many_arguments)]
+    pub fn lower_frames(
+        b: FunctionBuilder<'b>,
+        lam: &'a Lambda,
+        typed: &'a Typed,
+        consts: Consts,
+        linker: &'a mut dyn Linker,
+        fn_indices: &'a HashMap<usize, u64>,
+        double: bool,
+    ) -> Result<()> {
+        let (mut cx, p) = FnCx::open(b, typed, consts, linker, fn_indices, None);
+        let [ctx, env, input, output, frames, channels, time, frame] = p[..] else {
+            return Err(internal("frame loop parameters"));
+        };
+        cx.shadow_fixed = !cx.may_free(&lam.body);
+        let (site, leaf) = cx.enter(lam)?;
+        let env_at = cx.enter_env(lam, env, site);
+        if leaf {
+            cx.bind_captures(lam, env_at, site)?;
+        }
+        let trusted = MemFlagsData::trusted();
+        let width = if double { 8 } else { 4 };
+        let frame_at = cx.strip(frame);
+        let put = {
+            let most = cx.b.ins().iconst(types::I64, FRAME_SAMPLES);
+            cx.b.ins().umin(channels, most)
+        };
+        let frame_loop = cx.count_up(frames);
+        let f = frame_loop.i;
+        let base = cx.b.ins().imul(f, channels);
+        let t = cx.b.ins().iadd(time, f);
+        // The frame's input samples, to the DSP-visible frame.
+        let put_loop = cx.count_up(put);
+        let i = put_loop.i;
+        let (x, _) = cx.input_sample(input, base, i, double);
+        let to = cx.b.ins().imul_imm_s(i, width);
+        let to = cx.b.ins().iadd(frame_at, to);
+        cx.b.ins().store(trusted, x, to, 0);
+        cx.count_next(put_loop);
+        // One call for each channel.
+        let call_loop = cx.count_up(channels);
+        let c = call_loop.i;
+        cx.b.ins().store(trusted, t, ctx, CTX_NOW);
+        if !leaf {
+            cx.poll_interrupt(site);
+            cx.bind_captures(lam, env_at, site)?;
+        }
+        let (x, at) = cx.input_sample(input, base, c, double);
+        let saved = cx.scope();
+        cx.bind_params(lam, &[x, t, c, frame], site)?;
+        let y = cx
+            .body(&lam.body)?
+            .ok_or_else(|| internal("a sample lambda ended in void"))?;
+        cx.unscope(saved);
+        if let Some(sp) = cx.saved_sp {
+            let release = crate::runtime::abi::zonal_salloc_release as *const u8 as u64;
+            cx.rt_call(release, &[types::I64, types::I64], None, &[ctx, sp]);
+        }
+        let y = if double {
+            cx.b.ins().fdemote(types::F32, y)
+        } else {
+            y
+        };
+        let to = cx.b.ins().iadd(output, at);
+        cx.b.ins().store(trusted, y, to, 0);
+        cx.count_next(call_loop);
+        cx.count_next(frame_loop);
+        if let Some(d) = cx.depth {
+            cx.b.ins()
+                .store(trusted, d, ctx, crate::runtime::abi::CTX_DEPTH);
+        }
+        cx.finish_void();
+        Ok(())
+    }
+
+    /// Sample `base + i` of the float buffer `input` (as a double when `double`), and its
+    /// byte offset.
+    fn input_sample(
+        &mut self,
+        input: Value,
+        base: Value,
+        i: Value,
+        double: bool,
+    ) -> (Value, Value) {
+        let k = self.b.ins().iadd(base, i);
+        let at = self.b.ins().imul_imm_s(k, 4);
+        let from = self.b.ins().iadd(input, at);
+        let x = self
+            .b
+            .ins()
+            .load(types::F32, MemFlagsData::trusted(), from, 0);
+        let x = if double {
+            self.b.ins().fpromote(types::F64, x)
+        } else {
+            x
+        };
+        (x, at)
+    }
+
+    /// Opens a loop whose counter runs from 0 while it is below `n`; the builder is then
+    /// in its body.
+    fn count_up(&mut self, n: Value) -> Counted {
+        let var = self.zeroed_var(types::I64);
+        let (top, body, exit) = (
+            self.b.create_block(),
+            self.b.create_block(),
+            self.b.create_block(),
+        );
+        self.b.ins().jump(top, &[]);
+        self.b.switch_to_block(top);
+        let i = self.b.use_var(var);
+        let more = self.b.ins().icmp(IntCC::SignedLessThan, i, n);
+        self.b.ins().brif(more, body, &[], exit, &[]);
+        self.b.switch_to_block(body);
+        Counted { i, var, top, exit }
+    }
+
+    /// Ends the body of the loop `l` opened: the builder is then after the loop.
+    fn count_next(&mut self, l: Counted) {
+        let i1 = self.b.ins().iadd_imm_s(l.i, 1);
+        self.b.def_var(l.var, i1);
+        self.b.ins().jump(l.top, &[]);
+        self.b.switch_to_block(l.exit);
+    }
+}
+
+/// A loop [`FnCx::count_up`] opened: its counter (in the body), the counter's variable,
+/// its top and the block after it.
+struct Counted {
+    i: Value,
+    var: Variable,
+    top: Block,
+    exit: Block,
+}

@@ -1,0 +1,129 @@
+//! Frame loops (`lower/frame_loop.rs`): a per-sample DSP closure run over a stretch of
+//! frames by one call of its frame loop gives, bit for bit, what one call per frame and
+//! channel gives: for float and double samples, a body that calls nothing (its captured
+//! values read once for the stretch) and one that calls another closure, with `salloc`,
+//! `(now)`, the channel and the DSP-visible frame. A fault ends the stretch at its own
+//! sample, with the samples before it written.
+
+use zonal_dsp::{AudioCtx, Dsp, DspConfig, Entry, parse};
+
+fn setup(src: &str, name: &str) -> (Dsp, AudioCtx, Entry) {
+    let mut dsp = Dsp::new(DspConfig::default()).expect("a Dsp");
+    dsp.keep_machine_code();
+    let mut ctx = dsp.audio_ctx().expect("an audio context");
+    for f in parse(src, "test.xtm").expect("parses") {
+        if let Err(e) = dsp.define(&f) {
+            panic!("{e}");
+        }
+    }
+    if let Some(mut b) = dsp.take_swap() {
+        ctx.apply(&mut b);
+        dsp.retire(b);
+    }
+    let e = dsp.entry(name).expect("entry");
+    (dsp, ctx, e)
+}
+
+/// Interleaved stereo input: two different signals.
+fn input(frames: usize) -> Vec<f32> {
+    let mut s = 987_654_321u32;
+    (0..frames * 2)
+        .map(|_| {
+            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        })
+        .collect()
+}
+
+/// `src`'s entry `name` over `frames` stereo frames, in stretches of 64 through the frame
+/// loop and one frame at a time through the per-sample calls; both results.
+fn both_ways(src: &str, name: &str, frames: usize) -> (Vec<f32>, Vec<f32>) {
+    let x = input(frames);
+    let (dsp, mut ctx, e) = setup(src, name);
+    assert!(
+        dsp.machine_code().contains("(frame loop)"),
+        "the closure has a frame loop"
+    );
+    let mut looped = vec![0.0f32; frames * 2];
+    for (k, (out, inp)) in looped.chunks_mut(128).zip(x.chunks(128)).enumerate() {
+        let n = out.len() / 2;
+        ctx.run_buffer(e, inp, out, n, 2, (k * 64) as i64)
+            .expect("no fault");
+        ctx.end_buffer();
+    }
+    let (_dsp, mut ctx, e) = setup(src, name);
+    let mut called = vec![0.0f32; frames * 2];
+    for (t, (out, inp)) in called.chunks_mut(2).zip(x.chunks(2)).enumerate() {
+        ctx.run_sample(e, inp, t as i64, out).expect("no fault");
+        ctx.end_buffer();
+    }
+    (looped, called)
+}
+
+fn assert_bits(looped: &[f32], called: &[f32]) {
+    for (i, (a, b)) in looped.iter().zip(called).enumerate() {
+        assert_eq!(
+            a.to_bits(),
+            b.to_bits(),
+            "sample {i}: frame loop {a}, per-sample calls {b}"
+        );
+    }
+}
+
+#[test]
+fn a_leaf_body_loops_as_it_is_called() {
+    // state, the input, the channel, the time and the frame (the other channel's input)
+    let src = "(bind-func leaf:DSP 4096
+                 (let ((y:float 0.0) (buf:float* (zalloc 16)) (i:i64 0) (n:i64 16))
+                   (lambda (in time chan dat)
+                     (if (= chan 0)
+                         (begin
+                           (dotimes (i n) (pset! buf i (+ (pref buf i) (* in (i64tof i)))))
+                           (set! y (+ y (* 0.25 (- (pref dat 1) y))))
+                           (+ y (* 0.001 (i64tof (% time 100)))))
+                         (- in (pref buf (% time n)))))))";
+    let (looped, called) = both_ways(src, "leaf", 300);
+    assert!(looped.iter().any(|x| *x != 0.0));
+    assert_bits(&looped, &called);
+}
+
+#[test]
+fn a_body_that_calls_and_sallocs_loops_as_it_is_called() {
+    let src = "(bind-func gain (lambda (x:double k:double) (* x k)))
+               (bind-func caller 4096
+                 (let ((acc:double 0.0))
+                   (lambda (in:double time:i64 chan:i64 dat:double*)
+                     (let ((tmp:double* (salloc 4)))
+                       (pset! tmp 0 (gain in (+ 1.0 (i64tod chan))))
+                       (set! acc (+ (* 0.5 acc) (pref tmp 0) (pref dat 0)))
+                       (+ acc (i64tod (now)))))))";
+    let (looped, called) = both_ways(src, "caller", 200);
+    assert!(looped.iter().any(|x| *x != 0.0));
+    assert_bits(&looped, &called);
+}
+
+#[test]
+fn a_fault_ends_the_stretch_at_its_own_sample() {
+    let src = "(bind-func late:DSP
+                 (lambda (in time chan dat)
+                   (let ((p:float* null))
+                     (if (and (= time 37) (= chan 1)) (pref p 3) (i64tof time)))))";
+    let (dsp, mut ctx, e) = setup(src, "late");
+    let x = input(64);
+    let mut out = vec![-1.0f32; 128];
+    let f = ctx.run_buffer(e, &x, &mut out, 64, 2, 0).unwrap_err();
+    assert_eq!(f.time(), Some(37));
+    let text = dsp.describe_fault(f);
+    assert!(text.contains("(pref)"), "{text}");
+    // every call before the faulting one wrote its sample; none after it ran
+    for (i, o) in out.iter().enumerate() {
+        let want = if i < 75 { (i / 2) as f32 } else { -1.0 };
+        assert_eq!(*o, want, "sample {i}");
+    }
+    // the next buffer runs again
+    ctx.end_buffer();
+    let mut out = vec![0.0f32; 8];
+    ctx.run_buffer(e, &x[..8], &mut out, 4, 2, 100)
+        .expect("runs again");
+    assert_eq!(out[0], 100.0);
+}
