@@ -60,11 +60,17 @@ impl FnCx<'_, '_> {
     /// allocations it can reach do not change during a call (a new allocation tags only
     /// granules no live allocation holds, with a fresh tag), so the load is pure: Cranelift
     /// merges it with an identical one that dominates it. It does not hoist it out of a
-    /// loop even when `rel` is the same in every iteration: the add of a constant that
-    /// computes `rel` is rematerialised in each block that uses it, and the load stays
-    /// beside it (seen in a frame loop's listing, `lower/frame_loop.rs`). A pure load may
-    /// be placed before the check that `rel` lies in the arena, so its offset is clamped
-    /// to the arena first; a clamped read is never used.
+    /// loop even when `rel` is the same in every iteration, for two reasons: the add of a
+    /// constant that computes `rel` is rematerialised in each block that uses it, and
+    /// Cranelift 0.135's hoisting forgets the loop it is in once it has visited a block
+    /// after the loop that the loop's header dominates, which our loops' exits are (it
+    /// hoists only where the header's branch names the exit first). Both worked around
+    /// in a frame loop (`lower/frame_loop.rs`, constants loaded at the entry, the exit
+    /// named first), the checks of W1's four arrays left the loop, and the loop ran more
+    /// instructions, not fewer (453 M against 443 M, callgrind, 10 s of
+    /// `w1_rotation.xtm`): the hoisted values were kept on the stack and reloaded in
+    /// every call. A pure load may be placed before the check that `rel` lies in the
+    /// arena, so its offset is clamped to the arena first; a clamped read is never used.
     pub(super) fn shadow_word(&mut self, rel: Value) -> Value {
         let (rel, flags) = if self.shadow_fixed {
             let last = self
