@@ -127,3 +127,31 @@ fn a_fault_ends_the_stretch_at_its_own_sample() {
         .expect("runs again");
     assert_eq!(out[0], 100.0);
 }
+
+#[test]
+fn a_runaway_loop_in_a_stretch_is_interrupted() {
+    use std::sync::atomic::Ordering;
+    let src = "(bind-func hang:DSP
+                 (lambda (in time chan dat)
+                   (let ((i 0))
+                     (if (= time 5) (dotimes (i 1000000000000) (set! in (+ in 1.0))))
+                     in)))";
+    let (dsp, mut ctx, e) = setup(src, "hang");
+    let handle = ctx.interrupt_handle();
+    let setter = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        handle.store(true, Ordering::Relaxed);
+    });
+    let x = input(16);
+    let mut out = vec![0.0f32; 32];
+    let f = ctx.run_buffer(e, &x, &mut out, 16, 2, 0).unwrap_err();
+    setter.join().expect("setter");
+    assert!(f.interrupted());
+    assert_eq!(f.time(), Some(5));
+    assert!(dsp.describe_fault(f).contains("in closure hang"));
+    assert_eq!(
+        out[..10],
+        x[..10],
+        "the frames before the runaway one played"
+    );
+}

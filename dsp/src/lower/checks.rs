@@ -64,12 +64,12 @@ impl FnCx<'_, '_> {
     /// constant that computes `rel` is rematerialised in each block that uses it, and
     /// Cranelift 0.135's hoisting forgets the loop it is in once it has visited a block
     /// after the loop that the loop's header dominates, which our loops' exits are (it
-    /// hoists only where the header's branch names the exit first). Both worked around
-    /// in a frame loop (`lower/frame_loop.rs`, constants loaded at the entry, the exit
-    /// named first), the checks of W1's four arrays left the loop, and the loop ran more
-    /// instructions, not fewer (453 M against 443 M, callgrind, 10 s of
-    /// `w1_rotation.xtm`): the hoisted values were kept on the stack and reloaded in
-    /// every call. A pure load may be placed before the check that `rel` lies in the
+    /// hoists only where the header's branch names the exit first, as a frame loop's do;
+    /// our rotated loops' headers do not dominate their exits). With both worked around in
+    /// a frame loop (`lower/frame_loop.rs`: these constants loaded at the entry as well),
+    /// the checks of W1's four arrays left the loop, and it ran more instructions, not
+    /// fewer (453 M against 437 M, callgrind, 10 s of `w1_rotation.xtm`): the hoisted
+    /// values were kept on the stack and reloaded in every call. A pure load may be placed before the check that `rel` lies in the
     /// arena, so its offset is clamped to the arena first; a clamped read is never used.
     pub(super) fn shadow_word(&mut self, rel: Value) -> Value {
         let (rel, flags) = if self.shadow_fixed {

