@@ -21,9 +21,9 @@
 
 use super::{Consts, FnCx, Linker, internal};
 use crate::error::Result;
-use crate::infer::Typed;
+use crate::infer::{Ref, Typed};
 use crate::runtime::abi::CTX_NOW;
-use crate::syntax::Lambda;
+use crate::syntax::{Expr, ExprKind, Lambda};
 use crate::types::Type;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{AbiParam, Block, InstBuilder, MemFlagsData, Signature, Value, types};
@@ -95,14 +95,17 @@ impl<'a, 'b> FnCx<'a, 'b> {
         let f = frame_loop.i;
         let base = cx.b.ins().imul(f, channels);
         let t = cx.b.ins().iadd(time, f);
-        // The frame's input samples, to the DSP-visible frame.
-        let put_loop = cx.count_up(put);
-        let i = put_loop.i;
-        let (x, _) = cx.input_sample(input, base, i, double);
-        let to = cx.b.ins().imul_imm_s(i, width);
-        let to = cx.b.ins().iadd(frame_at, to);
-        cx.b.ins().store(trusted, x, to, 0);
-        cx.count_next(put_loop);
+        // The frame's input samples, to the DSP-visible frame, if the body can reach it.
+        let pvars = typed.params.get(&lam.index).cloned().unwrap_or_default();
+        if pvars.get(3).is_none_or(|&v| reaches(typed, &lam.body, v)) {
+            let put_loop = cx.count_up(put);
+            let i = put_loop.i;
+            let (x, _) = cx.input_sample(input, base, i, double);
+            let to = cx.b.ins().imul_imm_s(i, width);
+            let to = cx.b.ins().iadd(frame_at, to);
+            cx.b.ins().store(trusted, x, to, 0);
+            cx.count_next(put_loop);
+        }
         // One call for each channel.
         let call_loop = cx.count_up(channels);
         let c = call_loop.i;
@@ -151,10 +154,10 @@ impl<'a, 'b> FnCx<'a, 'b> {
         let k = self.b.ins().iadd(base, i);
         let at = self.b.ins().imul_imm_s(k, 4);
         let from = self.b.ins().iadd(input, at);
-        let x = self
-            .b
-            .ins()
-            .load(types::F32, MemFlagsData::trusted(), from, 0);
+        // (nothing writes the input while the loop runs: a sample no call reads is not
+        // loaded)
+        let pure = MemFlagsData::trusted().with_readonly().with_can_move();
+        let x = self.b.ins().load(types::F32, pure, from, 0);
         let x = if double {
             self.b.ins().fpromote(types::F64, x)
         } else {
@@ -191,6 +194,17 @@ impl<'a, 'b> FnCx<'a, 'b> {
         self.b.ins().jump(l.top, &[]);
         self.b.switch_to_block(l.exit);
     }
+}
+
+/// Whether `body` may reach local variable `v`: it names it, or it makes a closure (which
+/// may capture it).
+fn reaches(typed: &Typed, body: &[Expr], v: usize) -> bool {
+    fn walk(typed: &Typed, e: &Expr, v: usize) -> bool {
+        matches!(e.kind, ExprKind::Lambda(_))
+            || typed.refs.get(&e.id) == Some(&Ref::Local(v))
+            || e.children().into_iter().any(|c| walk(typed, c, v))
+    }
+    body.iter().any(|e| walk(typed, e, v))
 }
 
 /// A loop [`FnCx::count_up`] opened: its counter (in the body), the counter's variable,
