@@ -59,17 +59,12 @@ impl FnCx<'_, '_> {
     /// In a function that frees nothing ([`FnCx::shadow_fixed`]) the entries of the
     /// allocations it can reach do not change during a call (a new allocation tags only
     /// granules no live allocation holds, with a fresh tag), so the load is pure: Cranelift
-    /// merges it with an identical one that dominates it. It does not hoist it out of a
-    /// loop even when `rel` is the same in every iteration, for two reasons: the add of a
-    /// constant that computes `rel` is rematerialised in each block that uses it, and
-    /// Cranelift 0.135's hoisting forgets the loop it is in once it has visited a block
-    /// after the loop that the loop's header dominates, which our loops' exits are (it
-    /// hoists only where the header's branch names the exit first, as a frame loop's do;
-    /// our rotated loops' headers do not dominate their exits). With both worked around in
-    /// a frame loop (`lower/frame_loop.rs`: these constants loaded at the entry as well),
-    /// the checks of W1's four arrays left the loop, and it ran more instructions, not
-    /// fewer (453 M against 437 M, callgrind, 10 s of `w1_rotation.xtm`): the hoisted
-    /// values were kept on the stack and reloaded in every call. A pure load may be placed before the check that `rel` lies in the
+    /// merges it with an identical one that dominates it, and hoists it out of a loop in
+    /// which `rel` does not change. Cranelift 0.135 hoists only out of a loop whose
+    /// header's branch names the exit first (its hoisting forgets the loop once it has
+    /// visited a block after it that the header dominates): a frame loop's loops are
+    /// written so (`lower/frame_loop.rs`), and there the shadow reads of W1's four arrays
+    /// leave the loop. A pure load may be placed before the check that `rel` lies in the
     /// arena, so its offset is clamped to the arena first; a clamped read is never used.
     pub(super) fn shadow_word(&mut self, rel: Value) -> Value {
         let (rel, flags) = if self.shadow_fixed {
