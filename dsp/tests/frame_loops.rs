@@ -155,3 +155,35 @@ fn a_runaway_loop_in_a_stretch_is_interrupted() {
         "the frames before the runaway one played"
     );
 }
+
+#[test]
+fn a_body_that_sets_its_own_closure_variable_sees_it_in_the_next_call() {
+    // `k` is read-only in the body, but `(c.k 5.0)` through a global holding the closure
+    // itself writes its slot: the next call must read the new value, in the same stretch
+    let src = "(bind-val selfclo [float,float,i64,i64,float*]*)
+               (bind-func selfset:DSP 4096
+                 (let ((k:float 1.0))
+                   (lambda (in time chan dat)
+                     (let ((c selfclo))
+                       (if (= time 3) (c.k:float 5.0)))
+                     k)))
+               (bind-func point (lambda () (set! selfclo selfset) void))";
+    let x = input(8);
+    let mut runs = Vec::new();
+    for looped in [true, false] {
+        let (mut dsp, mut ctx, e) = setup(src, "selfset");
+        dsp.call("point", &[])
+            .expect("points the global at the closure");
+        let mut out = vec![0.0f32; 16];
+        if looped {
+            ctx.run_buffer(e, &x, &mut out, 8, 2, 0).expect("no fault");
+        } else {
+            for (t, (o, i)) in out.chunks_mut(2).zip(x.chunks(2)).enumerate() {
+                ctx.run_sample(e, i, t as i64, o).expect("no fault");
+            }
+        }
+        runs.push(out);
+    }
+    assert_eq!(runs[0][8], 5.0, "{:?}", runs[0]);
+    assert_bits(&runs[0], &runs[1]);
+}

@@ -15,8 +15,9 @@
 //! depth counted, once for the stretch. A fault ends the stretch, as it ends the call:
 //! `(now)` is the time of the call that faulted.
 //!
-//! A lambda that calls nothing reads its captured values once for the stretch: nothing
-//! else runs while it does, so nothing can change them. Its pointers are then the same
+//! A lambda that calls nothing and sets no closure's variable (`(clo.var value)`, which
+//! could be its own) reads its captured values once for the stretch: nothing else runs
+//! while it does, so nothing can change them. Its pointers are then the same
 //! values in every call, and in a lambda that frees nothing the shadow reads of their
 //! checks are pure (see [`FnCx::shadow_word`]), so they are made once, before the loop;
 //! each call only compares.
@@ -83,7 +84,9 @@ impl<'a, 'b> FnCx<'a, 'b> {
         cx.shadow_fixed = !cx.may_free(&lam.body);
         let (site, leaf) = cx.enter(lam)?;
         let env_at = cx.enter_env(lam, env, site);
-        if leaf {
+        // (a `clo.var` set may write this closure's own environment)
+        let once = leaf && !sets_closure_var(&lam.body);
+        if once {
             cx.bind_captures(lam, env_at, site)?;
         }
         let trusted = MemFlagsData::trusted();
@@ -114,6 +117,8 @@ impl<'a, 'b> FnCx<'a, 'b> {
         cx.b.ins().store(trusted, t, ctx, CTX_NOW);
         if !leaf {
             cx.poll_interrupt(site);
+        }
+        if !once {
             cx.bind_captures(lam, env_at, site)?;
         }
         let (x, at) = cx.input_sample(input, base, c, double);
@@ -208,6 +213,15 @@ fn reaches(typed: &Typed, body: &[Expr], v: usize) -> bool {
             || e.children().into_iter().any(|c| walk(typed, c, v))
     }
     body.iter().any(|e| walk(typed, e, v))
+}
+
+/// Whether `body` sets a closure's variable, `(clo.var value)`.
+fn sets_closure_var(body: &[Expr]) -> bool {
+    fn walk(e: &Expr) -> bool {
+        matches!(&e.kind, ExprKind::EnvVar(v) if v.value.is_some())
+            || e.children().into_iter().any(walk)
+    }
+    body.iter().any(walk)
 }
 
 /// A loop [`FnCx::count_up`] opened: its counter (in the body), the counter's variable,
