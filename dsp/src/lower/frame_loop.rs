@@ -100,9 +100,11 @@ impl<'a, 'b> FnCx<'a, 'b> {
         let f = frame_loop.i;
         let base = cx.b.ins().imul(f, channels);
         let t = cx.b.ins().iadd(time, f);
-        // The frame's input samples, to the DSP-visible frame, if the body can reach it.
+        // The frame's input samples, to the DSP-visible frame, unless the body calls
+        // nothing and cannot reach it (a function it calls might read the frame through a
+        // pointer an earlier call kept).
         let pvars = typed.params.get(&lam.index).cloned().unwrap_or_default();
-        if pvars.get(3).is_none_or(|&v| reaches(typed, &lam.body, v)) {
+        if !leaf || pvars.get(3).is_none_or(|&v| reaches(typed, &lam.body, v)) {
             let put_loop = cx.count_up(put);
             let i = put_loop.i;
             let (x, _) = cx.input_sample(input, base, i, double);
