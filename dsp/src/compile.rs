@@ -78,7 +78,7 @@ struct LoweredFn {
     /// Its batch entry, for a lambda that has one (see `lower::batch_entry`).
     batch: Option<Function>,
     /// Its frame loop, for a lambda of a per-sample DSP type (see `lower::frame_loop`).
-    frames: Option<Function>,
+    frame_loop: Option<Function>,
 }
 
 /// What a definition produced.
@@ -524,25 +524,29 @@ impl Compiler<'_> {
                 .jit
                 .lower(sig, |b| FnCx::lower(b, lam, typed, consts, &mut linker, fi))?;
             let stamp = (lam.index != 0).then(|| fn_indices[&lam.index]);
-            let batch = match stamp.and_then(|_| lower::batch_plan(lam, typed, consts.wide_math)) {
-                Some(plan) => Some(self.jit.lower(lower::batch_signature(cc), |b| {
-                    FnCx::lower_batch(b, lam, typed, consts, &mut linker, fi, &plan)
-                })?),
-                None => None,
-            };
-            let frames = match stamp.and_then(|_| lower::frame_loop_of(&lt)) {
-                Some(double) => Some(self.jit.lower(lower::frames_signature(cc), |b| {
-                    FnCx::lower_frames(b, lam, typed, consts, &mut linker, fi, double)
-                })?),
-                None => None,
-            };
+            let batch = stamp
+                .and_then(|_| lower::batch_plan(lam, typed, consts.wide_math))
+                .map(|plan| {
+                    self.jit.lower(lower::batch_signature(cc), |b| {
+                        FnCx::lower_batch(b, lam, typed, consts, &mut linker, fi, &plan)
+                    })
+                })
+                .transpose()?;
+            let frame_loop = stamp
+                .and_then(|_| lower::frame_loop_of(&lt))
+                .map(|double| {
+                    self.jit.lower(lower::frames_signature(cc), |b| {
+                        FnCx::lower_frames(b, lam, typed, consts, &mut linker, fi, double)
+                    })
+                })
+                .transpose()?;
             let type_id = self.reg.type_id(&lt);
             out.funcs.push(LoweredFn {
                 stamp,
                 func,
                 type_id,
                 batch,
-                frames,
+                frame_loop,
             });
         }
         out.tables = self.var_tables(&generation.name, idxs, &fn_indices, typed);
@@ -639,24 +643,25 @@ impl Compiler<'_> {
         let mut code: CodeBlock = self.jit.module();
         let mut ids = Vec::new();
         for f in funcs {
-            let batch = match &f.batch {
-                Some(b) => Some(self.jit.define_as(&mut code, b, " (batch entry)")?),
-                None => None,
+            let mut extra = |func: &Option<Function>, what| {
+                func.as_ref()
+                    .map(|func| self.jit.define_as(&mut code, func, what))
+                    .transpose()
             };
-            let frames = match &f.frames {
-                Some(l) => Some(self.jit.define_as(&mut code, l, " (frame loop)")?),
-                None => None,
-            };
+            let extras = (
+                extra(&f.batch, " (batch entry)")?,
+                extra(&f.frame_loop, " (frame loop)")?,
+            );
             ids.push((
                 f.stamp,
                 self.jit.define(&mut code, &f.func)?,
                 f.type_id,
-                (batch, frames),
+                extras,
             ));
         }
         code.finalize()?;
         let mut init_addr = 0;
-        for (stamp, id, tid, (batch, frames)) in &ids {
+        for (stamp, id, tid, (batch, frame_loop)) in &ids {
             let addr = code.address(*id);
             match stamp {
                 None => init_addr = addr,
@@ -665,7 +670,7 @@ impl Compiler<'_> {
                     let entries = Code {
                         addr,
                         batch: at(batch),
-                        frames: at(frames),
+                        frame_loop: at(frame_loop),
                     };
                     self.reg.set_code(*k, entries, *tid);
                 }

@@ -149,6 +149,19 @@ pub(crate) enum EntryKind {
     Mixer,
 }
 
+impl EntryKind {
+    /// The kind of entry a closure of type `t` can be, if any.
+    pub(crate) fn of(t: &Type) -> Option<EntryKind> {
+        Some(match t.to_string().as_str() {
+            "[float,float,i64,i64,float*]*" => EntryKind::Sample,
+            "[double,double,i64,i64,double*]*" => EntryKind::SampleDouble,
+            "[void,float*,float*,i64,i8*]*" => EntryKind::Buffer,
+            "[float,float*,i64,i64,float*]*" => EntryKind::Mixer,
+            _ => return None,
+        })
+    }
+}
+
 /// A resolved DSP entry point: a bind-func slot and the shape of its closure.
 #[derive(Clone, Copy, Debug)]
 pub struct Entry {
@@ -230,7 +243,7 @@ pub const IO_SAMPLES: usize = 16384;
 pub(crate) struct Callee {
     pub(crate) f: u64,
     pub(crate) env: u64,
-    pub(crate) frames: u64,
+    pub(crate) frame_loop: u64,
 }
 
 /// The code and environment of the closure at `clo`, if it is a closure of type `type_id`.
@@ -242,9 +255,12 @@ pub(crate) fn resolve(code: &CodeMem, arena: &Arena, clo: u64, type_id: u64) -> 
     // SAFETY: [at, at+16) is 16-aligned arena memory of a live allocation, mapped while
     // `arena` lives; DSP code may change it concurrently only from this same thread.
     let (stamp, env) = unsafe { ((at as *const u64).read(), ((at + 8) as *const u64).read()) };
-    let (f, tid) = code.get(stamp)?;
-    let frames = code.frames(stamp)?;
-    (tid == type_id && f != 0).then_some(Callee { f, env, frames })
+    let (code, tid) = code.get(stamp)?;
+    (tid == type_id && code.addr != 0).then_some(Callee {
+        f: code.addr,
+        env,
+        frame_loop: code.frame_loop,
+    })
 }
 
 /// The audio side went back to the previous generation of an entry that faulted (see
@@ -545,11 +561,7 @@ impl AudioCtx {
         }
         // The caller renders these frames without an event among them.
         self.ctx.span_end = time + frames as i64;
-        let Callee {
-            f,
-            env,
-            frames: frame_loop,
-        } = callee;
+        let Callee { f, env, frame_loop } = callee;
         let sample = matches!(e.kind, EntryKind::Sample | EntryKind::SampleDouble);
         if sample && frame_loop != 0 && input.len() >= frames * channels {
             // SAFETY: `frame_loop` is the frame loop of a live closure whose type id was

@@ -706,19 +706,13 @@ impl Dsp {
             ));
         };
         let t = &def.ty;
-        let kind = match t.to_string().as_str() {
-            "[float,float,i64,i64,float*]*" => EntryKind::Sample,
-            "[double,double,i64,i64,double*]*" => EntryKind::SampleDouble,
-            "[void,float*,float*,i64,i8*]*" => EntryKind::Buffer,
-            "[float,float*,i64,i64,float*]*" => EntryKind::Mixer,
-            other => {
-                return Err(err(
-                    DspErrorKind::Call,
-                    format!(
-                        "{name} is {other}, not a DSP closure: expected DSP [SAMPLE,SAMPLE,i64,i64,SAMPLE*]*, DSPMC [void,SAMPLE*,SAMPLE*,i64,i8*]* or DSPMT [SAMPLE,SAMPLE*,i64,i64,SAMPLE*]*"
-                    ),
-                ));
-            }
+        let Some(kind) = EntryKind::of(t) else {
+            return Err(err(
+                DspErrorKind::Call,
+                format!(
+                    "{name} is {t}, not a DSP closure: expected DSP [SAMPLE,SAMPLE,i64,i64,SAMPLE*]*, DSPMC [void,SAMPLE*,SAMPLE*,i64,i8*]* or DSPMT [SAMPLE,SAMPLE*,i64,i64,SAMPLE*]*"
+                ),
+            ));
         };
         let type_id = self.reg.type_id_of(t).unwrap_or(0);
         Ok(Entry {

@@ -295,7 +295,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
         // (without a loop there is nothing to hoist a shadow read out of, and the pure
         // read's clamp would cost three instructions a check)
         cx.shadow_fixed = !cx.may_free(&lam.body) && cx.loops(&lam.body);
-        let (site, leaf) = cx.enter(lam)?;
+        let (site, leaf) = cx.enter(lam);
         if !leaf {
             cx.poll_interrupt(site);
         }
@@ -325,7 +325,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
     /// stack (a function that calls something), loads the interrupt flag's address (for
     /// the poll at entry, which the caller emits, and at loop back-edges) and notes the
     /// salloc stack pointer to come back to. Its fault site, and whether it calls nothing.
-    fn enter(&mut self, lam: &Lambda) -> Result<(u32, bool)> {
+    fn enter(&mut self, lam: &Lambda) -> (u32, bool) {
         let site = self
             .linker
             .site("lambda", lam.body.first().and_then(|e| e.span.as_ref()));
@@ -362,7 +362,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
                 CTX_SP,
             ));
         }
-        Ok((site, leaf))
+        (site, leaf)
     }
 
     /// The untagged address of `lam`'s environment `env`, checked once: it and the captured
@@ -500,17 +500,29 @@ impl<'a, 'b> FnCx<'a, 'b> {
         }
     }
 
-    fn finish_return(&mut self, last: Option<Value>) -> Result<()> {
-        let ctx = self.ctx;
+    /// Puts back the call depth [`FnCx::check_depth_and_stack`] counted, if it did.
+    fn restore_depth(&mut self) {
         if let Some(d) = self.depth {
+            let ctx = self.ctx;
             self.b
                 .ins()
                 .store(MemFlagsData::trusted(), d, ctx, CTX_DEPTH);
         }
+    }
+
+    /// Frees what this call took with `salloc`, in a lambda that uses it: the stack
+    /// pointer goes back to where it was at the entry.
+    fn release_salloc(&mut self) {
         if let Some(sp) = self.saved_sp {
+            let ctx = self.ctx;
             let release = abi::zonal_salloc_release as *const u8 as u64;
             self.rt_call(release, &[types::I64, types::I64], None, &[ctx, sp]);
         }
+    }
+
+    fn finish_return(&mut self, last: Option<Value>) -> Result<()> {
+        self.restore_depth();
+        self.release_salloc();
         if let Some(out) = self.sret {
             let v = last.ok_or_else(|| internal("an aggregate-returning lambda ended in void"))?;
             let src = self.strip(v);

@@ -77,7 +77,7 @@ pub struct Code {
     /// Its batch entry (see `lower::batch_entry`).
     pub batch: u64,
     /// Its frame loop (see `lower::frame_loop`).
-    pub frames: u64,
+    pub frame_loop: u64,
 }
 
 /// The code table's memory: [`CODE_WORDS`] words per entry, shared with audio contexts.
@@ -102,23 +102,18 @@ impl CodeMem {
         &self.entries[CODE_WORDS * (stamp & INDEX_MASK) as usize + w]
     }
 
-    /// (code address, type id) of the closure stamped `stamp`, or `None` when no live
-    /// code has that stamp.
-    pub fn get(&self, stamp: u64) -> Option<(u64, u64)> {
+    /// The code and type id of the closure stamped `stamp`, or `None` when no live code has
+    /// that stamp.
+    pub fn get(&self, stamp: u64) -> Option<(Code, u64)> {
         if self.word(stamp, 3).load(Ordering::Acquire) != stamp {
             return None;
         }
-        Some((
-            self.word(stamp, 0).load(Ordering::Acquire),
-            self.word(stamp, 1).load(Ordering::Acquire),
-        ))
-    }
-
-    /// The frame loop of the closure stamped `stamp` (0: none), or `None` when no live
-    /// code has that stamp.
-    pub fn frames(&self, stamp: u64) -> Option<u64> {
-        (self.word(stamp, 3).load(Ordering::Acquire) == stamp)
-            .then(|| self.word(stamp, 5).load(Ordering::Acquire))
+        let code = Code {
+            addr: self.word(stamp, 0).load(Ordering::Acquire),
+            batch: self.word(stamp, 4).load(Ordering::Acquire),
+            frame_loop: self.word(stamp, 5).load(Ordering::Acquire),
+        };
+        Some((code, self.word(stamp, 1).load(Ordering::Acquire)))
     }
 
     /// The variable table of the closure stamped `stamp` (0: none), or `None` when no live
@@ -135,7 +130,8 @@ impl CodeMem {
         self.word(stamp, 1).store(type_id, Ordering::Release);
         self.word(stamp, 2).store(0, Ordering::Release);
         self.word(stamp, 4).store(code.batch, Ordering::Release);
-        self.word(stamp, 5).store(code.frames, Ordering::Release);
+        self.word(stamp, 5)
+            .store(code.frame_loop, Ordering::Release);
         self.word(stamp, 3).store(stamp, Ordering::SeqCst);
     }
 

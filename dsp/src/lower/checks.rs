@@ -402,7 +402,7 @@ impl FnCx<'_, '_> {
 
 /// True when `pred` holds for an expression of `body`, nested lambdas (functions of
 /// their own) left out.
-fn any_in(body: &[Expr], pred: &dyn Fn(&Expr) -> bool) -> bool {
+pub(super) fn any_in(body: &[Expr], pred: &dyn Fn(&Expr) -> bool) -> bool {
     fn any(e: &Expr, pred: &dyn Fn(&Expr) -> bool) -> bool {
         !matches!(e.kind, ExprKind::Lambda(_))
             && (pred(e) || e.children().into_iter().any(|c| any(c, pred)))

@@ -22,9 +22,11 @@
 //! checks are pure (see [`FnCx::shadow_word`]), so they are made once, before the loop;
 //! each call only compares.
 
+use super::checks::any_in;
 use super::{Consts, FnCx, Linker, internal};
 use crate::error::Result;
 use crate::infer::{Ref, Typed};
+use crate::interop::EntryKind;
 use crate::runtime::abi::CTX_NOW;
 use crate::syntax::{Expr, ExprKind, Lambda};
 use crate::types::Type;
@@ -51,17 +53,11 @@ pub fn frames_signature(cc: CallConv) -> Signature {
 /// Whether a lambda of type `t` gets a frame loop: `Some(double)` for the per-sample DSP
 /// types (float or double samples).
 pub fn frame_loop_of(t: &Type) -> Option<bool> {
-    let Type::Closure(ret, params) = t else {
-        return None;
-    };
-    let double = match **ret {
-        Type::Float => false,
-        Type::Double => true,
-        _ => return None,
-    };
-    let sample = if double { Type::Double } else { Type::Float };
-    let frame = Type::Ptr(Box::new(sample.clone()));
-    (params[..] == [sample, Type::I64, Type::I64, frame]).then_some(double)
+    match EntryKind::of(t)? {
+        EntryKind::Sample => Some(false),
+        EntryKind::SampleDouble => Some(true),
+        EntryKind::Buffer | EntryKind::Mixer => None,
+    }
 }
 
 impl<'a, 'b> FnCx<'a, 'b> {
@@ -82,10 +78,15 @@ impl<'a, 'b> FnCx<'a, 'b> {
             return Err(internal("frame loop parameters"));
         };
         cx.shadow_fixed = !cx.may_free(&lam.body);
-        let (site, leaf) = cx.enter(lam)?;
+        let (site, leaf) = cx.enter(lam);
         let env_at = cx.enter_env(lam, env, site);
-        // (a `clo.var` set may write this closure's own environment)
-        let once = leaf && !sets_closure_var(&lam.body);
+        // (a `clo.var` set may write this closure's own environment; one in a closure the
+        // body makes runs only when called, and a body that calls is not a leaf)
+        let once = leaf
+            && !any_in(
+                &lam.body,
+                &|e| matches!(&e.kind, ExprKind::EnvVar(v) if v.value.is_some()),
+            );
         if once {
             cx.bind_captures(lam, env_at, site)?;
         }
@@ -130,10 +131,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
             .body(&lam.body)?
             .ok_or_else(|| internal("a sample lambda ended in void"))?;
         cx.unscope(saved);
-        if let Some(sp) = cx.saved_sp {
-            let release = crate::runtime::abi::zonal_salloc_release as *const u8 as u64;
-            cx.rt_call(release, &[types::I64, types::I64], None, &[ctx, sp]);
-        }
+        cx.release_salloc();
         let y = if double {
             cx.b.ins().fdemote(types::F32, y)
         } else {
@@ -143,10 +141,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
         cx.b.ins().store(trusted, y, to, 0);
         cx.count_next(call_loop);
         cx.count_next(frame_loop);
-        if let Some(d) = cx.depth {
-            cx.b.ins()
-                .store(trusted, d, ctx, crate::runtime::abi::CTX_DEPTH);
-        }
+        cx.restore_depth();
         cx.finish_void();
         Ok(())
     }
@@ -215,15 +210,6 @@ fn reaches(typed: &Typed, body: &[Expr], v: usize) -> bool {
             || e.children().into_iter().any(|c| walk(typed, c, v))
     }
     body.iter().any(|e| walk(typed, e, v))
-}
-
-/// Whether `body` sets a closure's variable, `(clo.var value)`.
-fn sets_closure_var(body: &[Expr]) -> bool {
-    fn walk(e: &Expr) -> bool {
-        matches!(&e.kind, ExprKind::EnvVar(v) if v.value.is_some())
-            || e.children().into_iter().any(walk)
-    }
-    body.iter().any(walk)
 }
 
 /// A loop [`FnCx::count_up`] opened: its counter (in the body), the counter's variable,
