@@ -26,8 +26,13 @@ fn setup(src: &str, name: &str) -> (Dsp, AudioCtx, Entry) {
 
 /// Interleaved stereo input: two different signals.
 fn input(frames: usize) -> Vec<f32> {
+    input_of(frames, 2)
+}
+
+/// Interleaved input of `channels` different signals.
+fn input_of(frames: usize, channels: usize) -> Vec<f32> {
     let mut s = 987_654_321u32;
-    (0..frames * 2)
+    (0..frames * channels)
         .map(|_| {
             s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
             (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
@@ -38,22 +43,36 @@ fn input(frames: usize) -> Vec<f32> {
 /// `src`'s entry `name` over `frames` stereo frames, in stretches of 64 through the frame
 /// loop and one frame at a time through the per-sample calls; both results.
 fn both_ways(src: &str, name: &str, frames: usize) -> (Vec<f32>, Vec<f32>) {
-    let x = input(frames);
+    both_ways_of(src, name, frames, 2)
+}
+
+/// [`both_ways`] with `channels` channels.
+fn both_ways_of(src: &str, name: &str, frames: usize, channels: usize) -> (Vec<f32>, Vec<f32>) {
+    let x = input_of(frames, channels);
     let (dsp, mut ctx, e) = setup(src, name);
     assert!(
         dsp.machine_code().contains("(frame loop)"),
         "the closure has a frame loop"
     );
-    let mut looped = vec![0.0f32; frames * 2];
-    for (k, (out, inp)) in looped.chunks_mut(128).zip(x.chunks(128)).enumerate() {
-        let n = out.len() / 2;
-        ctx.run_buffer(e, inp, out, n, 2, (k * 64) as i64)
+    let mut looped = vec![0.0f32; frames * channels];
+    let stretch = 64 * channels;
+    for (k, (out, inp)) in looped
+        .chunks_mut(stretch)
+        .zip(x.chunks(stretch))
+        .enumerate()
+    {
+        let n = out.len() / channels;
+        ctx.run_buffer(e, inp, out, n, channels, (k * 64) as i64)
             .expect("no fault");
         ctx.end_buffer();
     }
     let (_dsp, mut ctx, e) = setup(src, name);
-    let mut called = vec![0.0f32; frames * 2];
-    for (t, (out, inp)) in called.chunks_mut(2).zip(x.chunks(2)).enumerate() {
+    let mut called = vec![0.0f32; frames * channels];
+    for (t, (out, inp)) in called
+        .chunks_mut(channels)
+        .zip(x.chunks(channels))
+        .enumerate()
+    {
         ctx.run_sample(e, inp, t as i64, out).expect("no fault");
         ctx.end_buffer();
     }
@@ -85,6 +104,22 @@ fn a_leaf_body_loops_as_it_is_called() {
     let (looped, called) = both_ways(src, "leaf", 300);
     assert!(looped.iter().any(|x| *x != 0.0));
     assert_bits(&looped, &called);
+}
+
+#[test]
+fn mono_and_three_channels_loop_as_they_are_called() {
+    // the channel, the time and the frame's other samples, over stretches that end
+    // part-way (100 frames: 64, then 36)
+    let src = "(bind-func chans:DSP 4096
+                 (let ((y:float 0.0))
+                   (lambda (in time chan dat)
+                     (set! y (+ (* 0.5 y) in (* 0.01 (i64tof chan)) (pref dat 0)))
+                     (+ y (* 0.001 (i64tof (% time 50)))))))";
+    for channels in [1, 3] {
+        let (looped, called) = both_ways_of(src, "chans", 100, channels);
+        assert!(looped.iter().any(|x| *x != 0.0));
+        assert_bits(&looped, &called);
+    }
 }
 
 #[test]

@@ -13,7 +13,9 @@
 //! flag (a lambda that calls something) and binds the captured variables; after it, it
 //! releases what the call took with `salloc`. The environment is checked, and the call
 //! depth counted, once for the stretch. A fault ends the stretch, as it ends the call:
-//! `(now)` is the time of the call that faulted.
+//! `(now)` is the time of the call that faulted. The calls are one loop, frame by frame
+//! and channel by channel, so that what the body computes from the captured values alone
+//! leaves the loop (see [`FnCx::stretch`]).
 //!
 //! A lambda that calls nothing and sets no closure's variable (`(clo.var value)`, which
 //! could be its own) reads its captured values once for the stretch: nothing else runs
@@ -97,15 +99,24 @@ impl<'a, 'b> FnCx<'a, 'b> {
             let most = cx.b.ins().iconst(types::I64, FRAME_SAMPLES);
             cx.b.ins().umin(channels, most)
         };
-        let frame_loop = cx.count_up(frames);
-        let f = frame_loop.i;
+        // One loop over the stretch's calls, frame by frame and channel by channel, not a
+        // loop of channels in a loop of frames: Cranelift hoists an operation on a constant
+        // at most one loop out (as it does the constant), so in nested loops the body's
+        // checks of captured pointers were made again for every frame.
+        let stretch = cx.stretch(frames, channels);
+        let (f, c) = (stretch.frame, stretch.channel);
         let base = cx.b.ins().imul(f, channels);
         let t = cx.b.ins().iadd(time, f);
-        // The frame's input samples, to the DSP-visible frame, unless the body calls
-        // nothing and cannot reach it (a function it calls might read the frame through a
-        // pointer an earlier call kept).
+        // The frame's input samples, to the DSP-visible frame before its first call, unless
+        // the body calls nothing and cannot reach it (a function it calls might read the
+        // frame through a pointer an earlier call kept).
         let pvars = typed.params.get(&lam.index).cloned().unwrap_or_default();
         if !leaf || pvars.get(3).is_none_or(|&v| reaches(typed, &lam.body, v)) {
+            let (copy, call) = (cx.b.create_block(), cx.b.create_block());
+            let first = cx.b.ins().icmp_imm_s(IntCC::Equal, c, 0);
+            cx.b.ins().brif(first, copy, &[], call, &[]);
+            cx.b.seal_block(copy);
+            cx.b.switch_to_block(copy);
             let put_loop = cx.count_up(put);
             let i = put_loop.i;
             let (x, _) = cx.input_sample(input, base, i, double);
@@ -113,10 +124,10 @@ impl<'a, 'b> FnCx<'a, 'b> {
             let to = cx.b.ins().iadd(frame_at, to);
             cx.b.ins().store(trusted, x, to, 0);
             cx.count_next(put_loop);
+            cx.b.ins().jump(call, &[]);
+            cx.b.seal_block(call);
+            cx.b.switch_to_block(call);
         }
-        // One call for each channel.
-        let call_loop = cx.count_up(channels);
-        let c = call_loop.i;
         cx.b.ins().store(trusted, t, ctx, CTX_NOW);
         if !leaf {
             cx.poll_interrupt(site);
@@ -139,8 +150,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
         };
         let to = cx.b.ins().iadd(output, at);
         cx.b.ins().store(trusted, y, to, 0);
-        cx.count_next(call_loop);
-        cx.count_next(frame_loop);
+        cx.stretch_next(stretch, channels);
         cx.restore_depth();
         cx.finish_void();
         Ok(())
@@ -174,21 +184,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
     /// in its body.
     fn count_up(&mut self, n: Value) -> Counted {
         let var = self.zeroed_var(types::I64);
-        let (top, body, exit) = (
-            self.b.create_block(),
-            self.b.create_block(),
-            self.b.create_block(),
-        );
-        self.b.ins().jump(top, &[]);
-        self.b.switch_to_block(top);
-        let i = self.b.use_var(var);
-        // The exit named first: Cranelift 0.135 hoists nothing out of a loop whose exit it
-        // visits before the body (see `FnCx::shadow_word`). With it, the shadow reads of
-        // the checks of captured pointers leave the loop: 437 M instructions against 443 M
-        // for 10 s of `w1_rotation.xtm` (callgrind).
-        let done = self.b.ins().icmp(IntCC::SignedGreaterThanOrEqual, i, n);
-        self.b.ins().brif(done, exit, &[], body, &[]);
-        self.b.switch_to_block(body);
+        let ([i], top, exit) = self.open_loop([var], n);
         Counted { i, var, top, exit }
     }
 
@@ -196,8 +192,82 @@ impl<'a, 'b> FnCx<'a, 'b> {
     fn count_next(&mut self, l: Counted) {
         let i1 = self.b.ins().iadd_imm_s(l.i, 1);
         self.b.def_var(l.var, i1);
-        self.b.ins().jump(l.top, &[]);
-        self.b.switch_to_block(l.exit);
+        self.close_loop(l.top, l.exit);
+    }
+
+    /// Opens the loop over a stretch's calls: frame 0 channel 0, frame 0 channel 1, ...,
+    /// while the frame is below `frames` (none when there are no channels); the builder is
+    /// then in its body.
+    fn stretch(&mut self, frames: Value, channels: Value) -> Stretch {
+        let (f_var, c_var) = (self.zeroed_var(types::I64), self.zeroed_var(types::I64));
+        let zero = self.b.ins().iconst(types::I64, 0);
+        let none = self.b.ins().icmp_imm_s(IntCC::Equal, channels, 0);
+        let frames = self.b.ins().select(none, zero, frames);
+        let ([frame, channel], top, exit) = self.open_loop([f_var, c_var], frames);
+        Stretch {
+            frame,
+            channel,
+            f_var,
+            c_var,
+            top,
+            exit,
+        }
+    }
+
+    /// Ends the body of the loop [`FnCx::stretch`] opened: the next channel, or the next
+    /// frame's first; the builder is then after the loop.
+    fn stretch_next(&mut self, s: Stretch, channels: Value) {
+        let c1 = self.b.ins().iadd_imm_s(s.channel, 1);
+        let f1 = self.b.ins().iadd_imm_s(s.frame, 1);
+        let wrap = self
+            .b
+            .ins()
+            .icmp(IntCC::SignedGreaterThanOrEqual, c1, channels);
+        let zero = self.b.ins().iconst(types::I64, 0);
+        let c = self.b.ins().select(wrap, zero, c1);
+        let f = self.b.ins().select(wrap, f1, s.frame);
+        self.b.def_var(s.c_var, c);
+        self.b.def_var(s.f_var, f);
+        self.close_loop(s.top, s.exit);
+    }
+
+    /// Opens a loop that runs while the first of `vars` is below `bound`: the builder is
+    /// then in its body, and the variables' values there, the loop's top and the block
+    /// after it are returned.
+    fn open_loop<const N: usize>(
+        &mut self,
+        vars: [Variable; N],
+        bound: Value,
+    ) -> ([Value; N], Block, Block) {
+        let (top, body, exit) = (
+            self.b.create_block(),
+            self.b.create_block(),
+            self.b.create_block(),
+        );
+        self.b.ins().jump(top, &[]);
+        self.b.switch_to_block(top);
+        let values = vars.map(|v| self.b.use_var(v));
+        // The exit named first: Cranelift 0.135 hoists nothing out of a loop whose exit it
+        // visits before the body (see `FnCx::shadow_word`). With it, the shadow reads of
+        // the checks of captured pointers leave the loop: 437 M instructions against 443 M
+        // for 10 s of `w1_rotation.xtm` (callgrind).
+        let done = self
+            .b
+            .ins()
+            .icmp(IntCC::SignedGreaterThanOrEqual, values[0], bound);
+        self.b.ins().brif(done, exit, &[], body, &[]);
+        self.b.seal_block(body);
+        self.b.seal_block(exit);
+        self.b.switch_to_block(body);
+        (values, top, exit)
+    }
+
+    /// Closes a loop [`FnCx::open_loop`] opened, whose variables the body has set for the
+    /// next round: the builder is then after it.
+    fn close_loop(&mut self, top: Block, exit: Block) {
+        self.b.ins().jump(top, &[]);
+        self.b.seal_block(top);
+        self.b.switch_to_block(exit);
     }
 }
 
@@ -217,6 +287,17 @@ fn reaches(typed: &Typed, body: &[Expr], v: usize) -> bool {
 struct Counted {
     i: Value,
     var: Variable,
+    top: Block,
+    exit: Block,
+}
+
+/// The loop [`FnCx::stretch`] opened: the frame and channel of the call (in the body), their
+/// variables, its top and the block after it.
+struct Stretch {
+    frame: Value,
+    channel: Value,
+    f_var: Variable,
+    c_var: Variable,
     top: Block,
     exit: Block,
 }
