@@ -10,7 +10,7 @@ use crate::generic::{self, Generics};
 use crate::infer::{self, Candidate, Globals, Ref, SelfDef, Typed};
 use crate::jit::{CodeBlock, Jit};
 use crate::lazy::{self, Links, Pending};
-use crate::lower::{self, Consts, FnCx, Linker};
+use crate::lower::{self, Consts, FnCx, Linker, Lowering};
 use crate::registry::{Code, Gen, Registry, Site, ValDef};
 use crate::runtime::shadow::strip;
 use crate::runtime::vars::{self, VarEntry};
@@ -520,15 +520,20 @@ impl Compiler<'_> {
                 links,
             };
             let fi = &fn_indices;
-            let func = self
-                .jit
-                .lower(sig, |b| FnCx::lower(b, lam, typed, consts, &mut linker, fi))?;
+            let func = self.jit.lower(sig, |b| {
+                FnCx::lower(b, lam, Lowering::new(typed, consts, &mut linker, fi))
+            })?;
             let stamp = (lam.index != 0).then(|| fn_indices[&lam.index]);
             let batch = stamp
                 .and_then(|_| lower::batch_plan(lam, typed, consts.wide_math))
                 .map(|plan| {
                     self.jit.lower(lower::batch_signature(cc), |b| {
-                        FnCx::lower_batch(b, lam, typed, consts, &mut linker, fi, &plan)
+                        FnCx::lower_batch(
+                            b,
+                            lam,
+                            Lowering::new(typed, consts, &mut linker, fi),
+                            &plan,
+                        )
                     })
                 })
                 .transpose()?;
@@ -536,7 +541,12 @@ impl Compiler<'_> {
                 .and_then(|_| lower::frame_loop_of(&lt))
                 .map(|double| {
                     self.jit.lower(lower::frames_signature(cc), |b| {
-                        FnCx::lower_frames(b, lam, typed, consts, &mut linker, fi, double)
+                        FnCx::lower_frames(
+                            b,
+                            lam,
+                            Lowering::new(typed, consts, &mut linker, fi),
+                            double,
+                        )
                     })
                 })
                 .transpose()?;
@@ -1033,7 +1043,7 @@ impl Compiler<'_> {
         let typed = Typed::default();
         let none = HashMap::new();
         let id = self.jit.function(&mut code, sig, |b| {
-            FnCx::trampoline(b, ft, consts, &mut linker, &typed, &none)
+            FnCx::trampoline(b, ft, Lowering::new(&typed, consts, &mut linker, &none))
         })?;
         code.finalize()?;
         Ok((code.address(id), code))

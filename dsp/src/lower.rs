@@ -224,17 +224,46 @@ fn internal(msg: &str) -> DspError {
     DspError::new(DspErrorKind::Internal, msg, None)
 }
 
+/// What lowering one of a definition's functions needs besides its builder: the
+/// definition's types, the compile-time constants, the linker for what the code calls, and
+/// the code-table stamp of each of the definition's lambdas (by lambda index).
+pub struct Lowering<'a> {
+    typed: &'a Typed,
+    consts: Consts,
+    linker: &'a mut dyn Linker,
+    fn_indices: &'a HashMap<usize, u64>,
+}
+
+impl<'a> Lowering<'a> {
+    pub fn new(
+        typed: &'a Typed,
+        consts: Consts,
+        linker: &'a mut dyn Linker,
+        fn_indices: &'a HashMap<usize, u64>,
+    ) -> Self {
+        Lowering {
+            typed,
+            consts,
+            linker,
+            fn_indices,
+        }
+    }
+}
+
 impl<'a, 'b> FnCx<'a, 'b> {
     /// The lowering state of a function returning `ret_type`, positioned in its entry
     /// block (sealed: nothing jumps back to it), with the function's parameters.
     fn open(
         mut b: FunctionBuilder<'b>,
-        typed: &'a Typed,
-        consts: Consts,
-        linker: &'a mut dyn Linker,
-        fn_indices: &'a HashMap<usize, u64>,
+        lowering: Lowering<'a>,
         ret_type: Option<types::Type>,
     ) -> (FnCx<'a, 'b>, Vec<Value>) {
+        let Lowering {
+            typed,
+            consts,
+            linker,
+            fn_indices,
+        } = lowering;
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
@@ -273,16 +302,9 @@ impl<'a, 'b> FnCx<'a, 'b> {
     }
 
     /// Lowers `lam` into the function the builder holds.
-    #[allow(clippy::too_many_arguments)]
-    pub fn lower(
-        b: FunctionBuilder<'b>,
-        lam: &'a Lambda,
-        typed: &'a Typed,
-        consts: Consts,
-        linker: &'a mut dyn Linker,
-        fn_indices: &'a HashMap<usize, u64>,
-    ) -> Result<()> {
-        let lt = typed
+    pub fn lower(b: FunctionBuilder<'b>, lam: &'a Lambda, lowering: Lowering<'a>) -> Result<()> {
+        let lt = lowering
+            .typed
             .lambda_types
             .get(&lam.index)
             .ok_or_else(|| internal("lambda without a type"))?;
@@ -291,7 +313,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
         };
         let ret_type = ret_clif(ret)?;
         let ret_size = ret.size();
-        let (mut cx, params) = FnCx::open(b, typed, consts, linker, fn_indices, ret_type);
+        let (mut cx, params) = FnCx::open(b, lowering, ret_type);
         // (without a loop there is nothing to hoist a shadow read out of, and the pure
         // read's clamp would cost three instructions a check)
         cx.shadow_fixed = !cx.may_free(&lam.body) && cx.loops(&lam.body);
@@ -317,7 +339,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
         let zeros = cx.zeros();
         cx.b.ins().return_(&zeros);
         cx.b.seal_all_blocks();
-        cx.b.finalize(consts.frontend);
+        cx.b.finalize(cx.consts.frontend);
         Ok(())
     }
 

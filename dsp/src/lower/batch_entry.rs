@@ -29,7 +29,7 @@
 //! pass computes them exactly; a closure that appears twice in the batch sees its first
 //! run's values in its second, as it would in the loop.
 
-use super::{Consts, FnCx, Linker, clif, internal};
+use super::{FnCx, Lowering, clif, internal};
 use crate::builtin::{Builtin, Math};
 use crate::error::Result;
 use crate::infer::{Ref, Typed};
@@ -263,20 +263,17 @@ impl Scan<'_> {
 
 impl<'a, 'b> FnCx<'a, 'b> {
     /// Lowers the batch entry of `lam` (see the module's comment) by `plan`.
-    #[allow(clippy::too_many_arguments)]
     pub fn lower_batch(
         b: FunctionBuilder<'b>,
         lam: &'a Lambda,
-        typed: &'a Typed,
-        consts: Consts,
-        linker: &'a mut dyn Linker,
-        fn_indices: &'a HashMap<usize, u64>,
+        lowering: Lowering<'a>,
         plan: &BatchPlan,
     ) -> Result<()> {
+        let typed = lowering.typed;
         let Some(Type::Closure(ret, _)) = typed.lambda_types.get(&lam.index) else {
             return Err(internal("lambda without a closure type"));
         };
-        let (mut cx, p) = FnCx::open(b, typed, consts, linker, fn_indices, None);
+        let (mut cx, p) = FnCx::open(b, lowering, None);
         let [_, envs, args, outs, n] = p[..] else {
             return Err(internal("batch entry parameters"));
         };

@@ -1,9 +1,9 @@
 //! Calls: of closures held in variables, globals and bind-funcs (through the code table,
 //! checked), and the trampoline by which Rust calls a closure.
 
-use super::{Consts, FnCx, Linker, clif, internal, signature};
+use super::{FnCx, Lowering, clif, internal, signature};
 use crate::error::{DspError, DspErrorKind, Result};
-use crate::infer::{Ref, Typed};
+use crate::infer::Ref;
 use crate::runtime::FaultCode;
 use crate::runtime::abi::CTX_SLOTS;
 use crate::sexp::Span;
@@ -11,20 +11,12 @@ use crate::syntax::Expr;
 use crate::types::Type;
 use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value, types};
 use cranelift_frontend::FunctionBuilder;
-use std::collections::HashMap;
 
 impl<'a, 'b> FnCx<'a, 'b> {
     /// Builds `tramp(ctx, closure, args: *const u64, ret: *mut u64)`, which calls a closure
     /// of type `ft` (checked like any closure call) with arguments and result as 64-bit
     /// words: integers sign-extended, floats as their `f32` bits, doubles as `f64` bits.
-    pub fn trampoline(
-        b: FunctionBuilder<'b>,
-        ft: &Type,
-        consts: Consts,
-        linker: &'a mut dyn Linker,
-        typed: &'a Typed,
-        fn_indices: &'a HashMap<usize, u64>,
-    ) -> Result<()> {
+    pub fn trampoline(b: FunctionBuilder<'b>, ft: &Type, lowering: Lowering<'a>) -> Result<()> {
         let Type::Closure(ret, params) = ft else {
             return Err(internal("trampoline of a non-closure"));
         };
@@ -35,7 +27,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
                 None,
             ));
         }
-        let (mut cx, p) = FnCx::open(b, typed, consts, linker, fn_indices, None);
+        let (mut cx, p) = FnCx::open(b, lowering, None);
         let mut vals = Vec::new();
         for (i, t) in params.iter().enumerate() {
             if clif(t, None)?.is_none() {

@@ -25,7 +25,7 @@
 //! each call only compares.
 
 use super::checks::any_in;
-use super::{Consts, FnCx, Linker, internal};
+use super::{FnCx, Lowering, internal};
 use crate::error::Result;
 use crate::infer::{Ref, Typed};
 use crate::interop::EntryKind;
@@ -36,7 +36,6 @@ use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{AbiParam, Block, InstBuilder, MemFlagsData, Signature, Value, types};
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::{FunctionBuilder, Variable};
-use std::collections::HashMap;
 
 /// The most input samples of a frame the DSP-visible frame holds (as the audio context's
 /// I/O block).
@@ -65,17 +64,14 @@ pub fn frame_loop_of(t: &Type) -> Option<bool> {
 impl<'a, 'b> FnCx<'a, 'b> {
     /// Lowers the frame loop of `lam`, whose type [`frame_loop_of`] accepts (`double`: its
     /// samples are doubles), into the function the builder holds.
-    #[allow(clippy::too_many_arguments)]
     pub fn lower_frames(
         b: FunctionBuilder<'b>,
         lam: &'a Lambda,
-        typed: &'a Typed,
-        consts: Consts,
-        linker: &'a mut dyn Linker,
-        fn_indices: &'a HashMap<usize, u64>,
+        lowering: Lowering<'a>,
         double: bool,
     ) -> Result<()> {
-        let (mut cx, p) = FnCx::open(b, typed, consts, linker, fn_indices, None);
+        let typed = lowering.typed;
+        let (mut cx, p) = FnCx::open(b, lowering, None);
         let [ctx, env, input, output, frames, channels, time, frame] = p[..] else {
             return Err(internal("frame loop parameters"));
         };
