@@ -2,31 +2,9 @@
 //! differential tests — oscillator, one-pole, biquad and delay line compiled from xtlang
 //! against the same algorithm in plain Rust, sample by sample.
 
+mod common;
+use common::{define, setup, swap};
 use zonal_dsp::{AudioCtx, Dsp, DspConfig, DspErrorKind, DspValue, Entry, parse};
-
-fn define(dsp: &mut Dsp, src: &str) {
-    for f in parse(src, "test.xtm").expect("parses") {
-        if let Err(e) = dsp.define(&f) {
-            panic!("{e}");
-        }
-    }
-}
-
-fn setup(src: &str) -> (Dsp, AudioCtx) {
-    let mut dsp = Dsp::new(DspConfig::default()).expect("a Dsp");
-    let ctx = dsp.audio_ctx().expect("an audio context");
-    let mut dsp_ctx = (dsp, ctx);
-    define(&mut dsp_ctx.0, src);
-    swap(&mut dsp_ctx.0, &mut dsp_ctx.1);
-    dsp_ctx
-}
-
-fn swap(dsp: &mut Dsp, ctx: &mut AudioCtx) {
-    if let Some(mut b) = dsp.take_swap() {
-        ctx.apply(&mut b);
-        dsp.retire(b);
-    }
-}
 
 /// Runs `entry` over `input` one sample at a time (mono).
 fn render(ctx: &mut AudioCtx, e: Entry, input: &[f32]) -> Vec<f32> {

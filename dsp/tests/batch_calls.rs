@@ -10,19 +10,11 @@
 //! zonal-dsp --test batch_calls random` runs at length). The machine code shows which
 //! lambdas have a batch entry and that the loop calls it.
 
+mod common;
+use common::{dsp, listing};
 mod rng;
 use rng::Rng;
 use zonal_dsp::{Dsp, DspConfig, DspValue, parse};
-
-fn dsp(src: &str) -> Dsp {
-    let mut dsp = Dsp::new(DspConfig::default()).expect("a Dsp");
-    for f in parse(src, "test.xtm").expect("parses") {
-        if let Err(e) = dsp.define(&f) {
-            panic!("{e}");
-        }
-    }
-    dsp
-}
 
 /// An oscillator as the library's `osc_c`: its phase in its own environment, one sine.
 const OSC: &str = "
@@ -223,20 +215,6 @@ fn a_null_closure_faults_at_its_iteration_after_the_earlier_calls_ran() {
         let (x, y) = (sum(&mut d, 70, 0), sum(&mut d, 70, 1));
         assert_eq!(x, y, "call {c} after the fault");
     }
-}
-
-/// The machine code of `name` (and all it compiles first) from `src`.
-#[cfg(target_arch = "x86_64")]
-fn listing(src: &str, name: &str) -> String {
-    let mut d = Dsp::new(DspConfig::default()).expect("a Dsp");
-    d.keep_machine_code();
-    for f in parse(src, "test.xtm").expect("parses") {
-        if let Err(e) = d.define(&f) {
-            panic!("{e}");
-        }
-    }
-    d.compile(name).expect("compiles");
-    d.machine_code().to_string()
 }
 
 #[cfg(target_arch = "x86_64")]

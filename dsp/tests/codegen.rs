@@ -4,6 +4,8 @@
 //! a double live across the inline math's out-of-line call is not spilled for it; a
 //! loop's invariant pointers are untagged before it, not again in every iteration.
 
+mod common;
+use common::listing;
 use zonal_dsp::{Dsp, DspConfig, parse};
 
 /// A closure whose state lives in its environment's slots, read and written in many
@@ -48,20 +50,6 @@ fn environment_slots_do_not_strip_the_tag_again_in_every_block() {
         again, 0,
         "the tag is stripped again in the closure:\n{body}"
     );
-}
-
-/// The listing of the functions `name` compiles to (compiled on its own, in a fresh
-/// `Dsp` that keeps machine code).
-fn listing(src: &str, name: &str) -> String {
-    let mut dsp = Dsp::new(DspConfig::default()).expect("a Dsp");
-    dsp.keep_machine_code();
-    for f in parse(src, "test.xtm").expect("parses") {
-        if let Err(e) = dsp.define(&f) {
-            panic!("{e}");
-        }
-    }
-    dsp.compile(name).expect("compiles");
-    dsp.machine_code().to_string()
 }
 
 /// A variable read after an `if` in a loop body is a new alias (Cranelift's SSA

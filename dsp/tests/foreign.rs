@@ -3,15 +3,9 @@
 //! with the memory rule at the boundary — pointer arguments null, live DSP allocations or
 //! pointers C returned; pointer results tagged again.
 
+mod common;
+use common::define;
 use zonal_dsp::{Dsp, DspConfig, DspErrorKind, DspValue, parse};
-
-fn define(dsp: &mut Dsp, src: &str) {
-    for f in parse(src, "test.xtm").expect("parses") {
-        if let Err(e) = dsp.define(&f) {
-            panic!("{e}");
-        }
-    }
-}
 
 fn bind(dsp: &mut Dsp, name: &str, ty: &str, addr: usize) {
     // SAFETY: every caller passes a libc/libm function whose C signature is `ty`.

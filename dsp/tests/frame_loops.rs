@@ -5,21 +5,14 @@
 //! `(now)`, the channel and the DSP-visible frame. A fault ends the stretch at its own
 //! sample, with the samples before it written.
 
-use zonal_dsp::{AudioCtx, Dsp, DspConfig, Entry, parse};
+mod common;
+use common::setup_with;
+use zonal_dsp::{AudioCtx, Dsp, Entry};
 
+/// A `Dsp` that keeps its machine code, with `src` defined, its audio context, and entry
+/// `name`.
 fn setup(src: &str, name: &str) -> (Dsp, AudioCtx, Entry) {
-    let mut dsp = Dsp::new(DspConfig::default()).expect("a Dsp");
-    dsp.keep_machine_code();
-    let mut ctx = dsp.audio_ctx().expect("an audio context");
-    for f in parse(src, "test.xtm").expect("parses") {
-        if let Err(e) = dsp.define(&f) {
-            panic!("{e}");
-        }
-    }
-    if let Some(mut b) = dsp.take_swap() {
-        ctx.apply(&mut b);
-        dsp.retire(b);
-    }
+    let (dsp, ctx) = setup_with(src, true);
     let e = dsp.entry(name).expect("entry");
     (dsp, ctx, e)
 }

@@ -2,20 +2,9 @@
 //! and lowered but never compiled; a call, a caller being compiled, or a variable set from
 //! outside compiles it then; a redefinition before that replaces it without compiling.
 
+mod common;
+use common::{call, define};
 use zonal_dsp::{CompileCounts, Dsp, DspConfig, DspErrorKind, DspValue, parse};
-
-fn define(dsp: &mut Dsp, src: &str) {
-    for f in parse(src, "test.xtm").expect("parses") {
-        if let Err(e) = dsp.define(&f) {
-            panic!("{e}");
-        }
-    }
-}
-
-fn call(dsp: &mut Dsp, name: &str, args: &[DspValue]) -> DspValue {
-    dsp.call(name, args)
-        .unwrap_or_else(|e| panic!("{name}: {e}"))
-}
 
 fn counts(dsp: &Dsp) -> CompileCounts {
     dsp.compile_counts()

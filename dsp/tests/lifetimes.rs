@@ -2,25 +2,14 @@
 //! code lives as long as a closure that can call it, and a closure that outlived its code
 //! faults with a message instead of running freed or reused code.
 
+mod common;
+use common::{call, define};
 use zonal_dsp::{Dsp, DspConfig, DspError, DspErrorKind, DspValue, parse};
-
-fn define(dsp: &mut Dsp, src: &str) {
-    for f in parse(src, "test.xtm").expect("parses") {
-        if let Err(e) = dsp.define(&f) {
-            panic!("{e}");
-        }
-    }
-}
 
 fn define_err(dsp: &mut Dsp, src: &str) -> DspError {
     let forms = parse(src, "test.xtm").expect("parses");
     assert_eq!(forms.len(), 1);
     dsp.define(&forms[0]).expect_err("the definition fails")
-}
-
-fn call(dsp: &mut Dsp, name: &str, args: &[DspValue]) -> DspValue {
-    dsp.call(name, args)
-        .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 /// Issue 8's `arp5`: a legal access through `aref-ptr`; it returns 19.

@@ -2,24 +2,11 @@
 //! `sin_fast` and float `sin`, rendered and analysed (the tone sits at its frequency, with
 //! everything else far below it), including a phase that has run for a long session.
 
-use zonal_dsp::{AudioCtx, Dsp, DspConfig, Entry, parse};
+mod common;
+use common::setup;
+use zonal_dsp::Entry;
 
 const RATE: f64 = 48_000.0;
-
-fn setup(src: &str) -> (Dsp, AudioCtx) {
-    let mut dsp = Dsp::new(DspConfig::default()).expect("a Dsp");
-    let mut ctx = dsp.audio_ctx().expect("an audio context");
-    for f in parse(src, "test.xtm").expect("parses") {
-        if let Err(e) = dsp.define(&f) {
-            panic!("{e}");
-        }
-    }
-    if let Some(mut b) = dsp.take_swap() {
-        ctx.apply(&mut b);
-        dsp.retire(b);
-    }
-    (dsp, ctx)
-}
 
 fn render(src: &str, name: &str, n: usize) -> Vec<f32> {
     let (dsp, mut ctx) = setup(src);

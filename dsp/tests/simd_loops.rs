@@ -9,19 +9,11 @@
 //! mixed into a loop on doubles (float arithmetic, math, arrays, sums) run in its lanes
 //! with the bits of one iteration at a time, tested on chosen bodies and by a fuzzer.
 
+mod common;
+use common::{dsp, listing};
 mod rng;
 use rng::Rng;
-use zonal_dsp::{Dsp, DspConfig, DspValue, parse};
-
-fn dsp(src: &str) -> Dsp {
-    let mut dsp = Dsp::new(DspConfig::default()).expect("a Dsp");
-    for f in parse(src, "test.xtm").expect("parses") {
-        if let Err(e) = dsp.define(&f) {
-            panic!("{e}");
-        }
-    }
-    dsp
-}
+use zonal_dsp::{Dsp, DspValue};
 
 fn double(d: &mut Dsp, name: &str, args: &[DspValue]) -> f64 {
     match d.call(name, args) {
@@ -267,20 +259,6 @@ fn a_float_oscillator_bank_in_four_lanes_gives_the_scalar_loops_bits() {
         let x = f32::from_bits(a[10]);
         assert!(x.abs() <= 1.5 && x != 0.0, "{x}");
     }
-}
-
-/// The machine code of `src`'s functions (the loop's own lines), compiled on x86-64.
-#[cfg(target_arch = "x86_64")]
-fn listing(src: &str, name: &str) -> String {
-    let mut d = Dsp::new(DspConfig::default()).expect("a Dsp");
-    d.keep_machine_code();
-    for f in parse(src, "test.xtm").expect("parses") {
-        if let Err(e) = d.define(&f) {
-            panic!("{e}");
-        }
-    }
-    d.compile(name).expect("compiles");
-    d.machine_code().to_string()
 }
 
 #[cfg(target_arch = "x86_64")]
