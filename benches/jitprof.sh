@@ -13,7 +13,9 @@
 # lands on the instruction after a slow one.
 #
 # Environment: ZONAL (the zonal binary, default target/release/zonal), RENDER_SECONDS (how
-# long a render to start, default 3000: it must outlast the 1.5 s warm-up and the 4 s sample),
+# long a render to start, default 12000: it must outlast the 1.5 s warm-up and the 4 s sample,
+# which a patch rendering 2,000 times real time does not in 3000; in 16-bit samples, so the
+# WAV stays below its 4 GiB limit),
 # CLUSTER (1: the hottest function, 2: the next, by the address page of their samples).
 set -euo pipefail
 XTM=${1:?usage: jitprof.sh FILE.xtm}
@@ -21,7 +23,8 @@ ZONAL=${ZONAL:-target/release/zonal}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-"$ZONAL" render "$XTM" -o "$work/out.wav" --seconds "${RENDER_SECONDS:-3000}" >/dev/null 2>&1 &
+"$ZONAL" render "$XTM" -o "$work/out.wav" --format i16 --seconds "${RENDER_SECONDS:-12000}" \
+  >/dev/null 2>"$work/err" &
 pid=$!
 sleep 1.5
 perf record -e cpu-clock -F 10000 -p "$pid" -o "$work/perf.data" -- sleep 4 >/dev/null 2>&1
@@ -33,14 +36,29 @@ hot=$(awk -v n="${CLUSTER:-1}" '$3=="[unknown]" { p=substr($2,1,9); if (!(p in s
 if [ -z "$hot" ]; then
   kill "$pid" 2>/dev/null || true
   echo "jitprof: no samples in JIT code" >&2
+  cat "$work/err" >&2
   exit 1
 fi
 # the function's first instruction: the nearest `push %rbp; mov %rsp,%rbp` before it
-lo=$(printf "0x%x" $((0x$hot - 0x1000)))
+# (the search stays within the mapping that holds it: gdb stops at an unmapped byte)
+lo=$((0x$hot - 0x1000))
+while read -r range _; do
+  from=$((0x${range%-*})) to=$((0x${range#*-}))
+  if [ "$from" -le $((0x$hot)) ] && [ $((0x$hot)) -lt "$to" ] && [ "$lo" -lt "$from" ]; then
+    lo=$from
+  fi
+done <"/proc/$pid/maps"
+lo=$(printf "0x%x" "$lo")
 start=$(gdb -p "$pid" -batch -ex "find /b $lo, 0x$hot, 0x55, 0x48, 0x89, 0xe5" 2>/dev/null |
-  grep "^0x" | tail -n 1 | awk '{print $1}')
-gdb -p "$pid" -batch -ex "x/1500i $start" 2>/dev/null | grep "0x" >"$work/dis"
+  grep "^0x" | tail -n 1 | awk '{print $1}' || true)
+if [ -n "$start" ]; then
+  gdb -p "$pid" -batch -ex "x/1500i $start" 2>/dev/null | grep "0x" >"$work/dis" || true
+fi
 kill "$pid" 2>/dev/null || true
+if [ ! -s "$work/dis" ]; then
+  echo "jitprof: gdb could not read the function around 0x$hot (is ptrace allowed?); try again" >&2
+  exit 1
+fi
 python3 - "$work/ips" "$work/dis" <<'PY'
 import re, sys
 ips, total = {}, 0
