@@ -584,12 +584,23 @@ fn budget(var: &str, default: u64) -> u64 {
 fn well_typed_programs_compile_and_agree_with_the_evaluator() {
     let programs = budget("ZONAL_FUZZ_PROGRAMS", 400);
     let mut rng = Rng(budget("ZONAL_FUZZ_SEED", 0x5eed));
-    let mut dsp = Dsp::new(DspConfig::default()).expect("a Dsp");
-    dsp.set_output(Box::new(std::io::sink()));
-    dsp.set_warnings(Box::new(std::io::sink()));
+    let fresh = || {
+        let mut dsp = Dsp::new(DspConfig::default()).expect("a Dsp");
+        dsp.set_output(Box::new(std::io::sink()));
+        dsp.set_warnings(Box::new(std::io::sink()));
+        dsp
+    };
+    let mut dsp = fresh();
     let mut failures = Vec::new();
     let mut faulted = 0;
     for n in 0..programs {
+        // A closure a call from the control thread makes lives in its default zone, which is
+        // never emptied, and keeps the code that made it: a run at length starts a new
+        // `Dsp` now and then, or the code table (65,536 lambdas) fills after some 30,000
+        // programs.
+        if n > 0 && n % 5000 == 0 {
+            dsp = fresh();
+        }
         match run_one(&mut dsp, &mut rng, n % 64) {
             Ok(f) => faulted += u64::from(f),
             Err(f) => failures.push(f),
