@@ -99,10 +99,8 @@ impl<'a, 'b> FnCx<'a, 'b> {
         // loop of channels in a loop of frames: Cranelift hoists an operation on a constant
         // at most one loop out (as it does the constant), so in nested loops the body's
         // checks of captured pointers were made again for every frame.
-        let stretch = cx.stretch(frames, channels);
-        let (f, c) = (stretch.frame, stretch.channel);
-        let base = cx.b.ins().imul(f, channels);
-        let t = cx.b.ins().iadd(time, f);
+        let stretch = cx.stretch(frames, channels, time);
+        let (k, c, t) = (stretch.sample, stretch.channel, stretch.time);
         // The frame's input samples, to the DSP-visible frame before its first call, unless
         // the body calls nothing and cannot reach it (a function it calls might read the
         // frame through a pointer an earlier call kept).
@@ -115,7 +113,8 @@ impl<'a, 'b> FnCx<'a, 'b> {
             cx.b.switch_to_block(copy);
             let put_loop = cx.count_up(put);
             let i = put_loop.i;
-            let (x, _) = cx.input_sample(input, base, i, double);
+            let at = cx.b.ins().iadd(k, i);
+            let (x, _) = cx.input_sample(input, at, double);
             let to = cx.b.ins().imul_imm_s(i, width);
             let to = cx.b.ins().iadd(frame_at, to);
             cx.b.ins().store(trusted, x, to, 0);
@@ -131,7 +130,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
         if !once {
             cx.bind_captures(lam, env_at, site)?;
         }
-        let (x, at) = cx.input_sample(input, base, c, double);
+        let (x, at) = cx.input_sample(input, k, double);
         let saved = cx.scope();
         cx.bind_params(lam, &[x, t, c, frame], site)?;
         let y = cx
@@ -152,16 +151,9 @@ impl<'a, 'b> FnCx<'a, 'b> {
         Ok(())
     }
 
-    /// Sample `base + i` of the float buffer `input` (as a double when `double`), and its
-    /// byte offset.
-    fn input_sample(
-        &mut self,
-        input: Value,
-        base: Value,
-        i: Value,
-        double: bool,
-    ) -> (Value, Value) {
-        let k = self.b.ins().iadd(base, i);
+    /// Sample `k` of the float buffer `input` (as a double when `double`), and its byte
+    /// offset.
+    fn input_sample(&mut self, input: Value, k: Value, double: bool) -> (Value, Value) {
         let at = self.b.ins().imul_imm_s(k, 4);
         let from = self.b.ins().iadd(input, at);
         // (nothing writes the input while the loop runs: a sample no call reads is not
@@ -192,38 +184,43 @@ impl<'a, 'b> FnCx<'a, 'b> {
     }
 
     /// Opens the loop over a stretch's calls: frame 0 channel 0, frame 0 channel 1, ...,
-    /// while the frame is below `frames` (none when there are no channels); the builder is
-    /// then in its body.
-    fn stretch(&mut self, frames: Value, channels: Value) -> Stretch {
-        let (f_var, c_var) = (self.zeroed_var(types::I64), self.zeroed_var(types::I64));
-        let zero = self.b.ins().iconst(types::I64, 0);
-        let none = self.b.ins().icmp_imm_s(IntCC::Equal, channels, 0);
-        let frames = self.b.ins().select(none, zero, frames);
-        let ([frame, channel], top, exit) = self.open_loop([f_var, c_var], frames);
+    /// `frames × channels` of them; the builder is then in its body, where the loop's
+    /// sample index, channel and time are the call's.
+    fn stretch(&mut self, frames: Value, channels: Value, time: Value) -> Stretch {
+        let k_var = self.zeroed_var(types::I64);
+        let c_var = self.zeroed_var(types::I64);
+        let t_var = self.b.declare_var(types::I64);
+        self.b.def_var(t_var, time);
+        let n = self.b.ins().imul(frames, channels);
+        let ([sample, channel, time], top, exit) = self.open_loop([k_var, c_var, t_var], n);
         Stretch {
-            frame,
+            sample,
             channel,
-            f_var,
-            c_var,
+            time,
+            vars: [k_var, c_var, t_var],
             top,
             exit,
         }
     }
 
-    /// Ends the body of the loop [`FnCx::stretch`] opened: the next channel, or the next
-    /// frame's first; the builder is then after the loop.
+    /// Ends the body of the loop [`FnCx::stretch`] opened: the next sample, and the next
+    /// channel or the next frame's first (then the time moves on); the builder is then
+    /// after the loop.
     fn stretch_next(&mut self, s: Stretch, channels: Value) {
+        let [k_var, c_var, t_var] = s.vars;
+        let k1 = self.b.ins().iadd_imm_s(s.sample, 1);
         let c1 = self.b.ins().iadd_imm_s(s.channel, 1);
-        let f1 = self.b.ins().iadd_imm_s(s.frame, 1);
-        let wrap = self
-            .b
-            .ins()
-            .icmp(IntCC::SignedGreaterThanOrEqual, c1, channels);
+        self.b.def_var(k_var, k1);
+        self.b.def_var(c_var, c1);
+        let wrap = self.b.ins().icmp(IntCC::Equal, c1, channels);
+        let next_frame = self.b.create_block();
+        self.b.ins().brif(wrap, next_frame, &[], s.top, &[]);
+        self.b.seal_block(next_frame);
+        self.b.switch_to_block(next_frame);
         let zero = self.b.ins().iconst(types::I64, 0);
-        let c = self.b.ins().select(wrap, zero, c1);
-        let f = self.b.ins().select(wrap, f1, s.frame);
-        self.b.def_var(s.c_var, c);
-        self.b.def_var(s.f_var, f);
+        let t1 = self.b.ins().iadd_imm_s(s.time, 1);
+        self.b.def_var(c_var, zero);
+        self.b.def_var(t_var, t1);
         self.close_loop(s.top, s.exit);
     }
 
@@ -287,13 +284,13 @@ struct Counted {
     exit: Block,
 }
 
-/// The loop [`FnCx::stretch`] opened: the frame and channel of the call (in the body), their
-/// variables, its top and the block after it.
+/// The loop [`FnCx::stretch`] opened: the sample index, channel and time of the call (in
+/// the body), their variables, its top and the block after it.
 struct Stretch {
-    frame: Value,
+    sample: Value,
     channel: Value,
-    f_var: Variable,
-    c_var: Variable,
+    time: Value,
+    vars: [Variable; 3],
     top: Block,
     exit: Block,
 }
