@@ -143,8 +143,9 @@ fn a_loops_pointers_are_not_untagged_again_in_every_iteration() {
     assert_eq!(again, 0, "untagged from the constant pool:\n{body}");
 }
 
-/// The lines of `body` (one function's listing) from the header of its first loop: the
-/// lowest-numbered block a later block jumps back to.
+/// The lines of `body` (one function's listing) from the header of its first loop (the
+/// lowest-numbered block a later block jumps back to) to the last jump back to a block
+/// of the loops: what runs in the loops, without the cold blocks placed after them.
 #[cfg(target_arch = "x86_64")]
 fn from_first_loop(body: &str) -> Vec<&str> {
     let block_of = |l: &str| {
@@ -154,7 +155,8 @@ fn from_first_loop(body: &str) -> Vec<&str> {
     };
     let mut current = 0;
     let mut header = usize::MAX;
-    for l in body.lines() {
+    let mut last_back = 0;
+    for (i, l) in body.lines().enumerate() {
         if let Some(n) = block_of(l) {
             current = n;
         }
@@ -164,6 +166,7 @@ fn from_first_loop(body: &str) -> Vec<&str> {
                 && t <= current
             {
                 header = header.min(t);
+                last_back = i;
             }
         }
     }
@@ -171,7 +174,10 @@ fn from_first_loop(body: &str) -> Vec<&str> {
         .lines()
         .position(|l| block_of(l) == Some(header))
         .expect("the function has a loop");
-    body.lines().skip(start).collect()
+    body.lines()
+        .skip(start)
+        .take(last_back + 1 - start)
+        .collect()
 }
 
 /// True for a load of a 64-bit word at a two-register address: the only such loads in

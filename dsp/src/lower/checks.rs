@@ -192,13 +192,7 @@ impl FnCx<'_, '_> {
         self.b.seal_block(inside);
         self.b.switch_to_block(inside);
         let word = self.shadow_word(rel);
-        let end = self.b.ins().iadd(at, len);
-        let d = self.b.ins().isub(word, end);
-        let bad = self.b.ins().icmp_imm_s(
-            IntCC::UnsignedGreaterThanOrEqual,
-            d,
-            shadow::PASS_BELOW as i64,
-        );
+        let bad = self.past_end(word, at, len);
         let ok = self.b.create_block();
         self.b.ins().brif(bad, fail, &[], ok, &[]);
         self.b.seal_block(fail);
@@ -212,6 +206,65 @@ impl FnCx<'_, '_> {
         self.rt_call(f, &p, None, &[ctx, at, len, w, s]);
         self.b.ins().jump(self.fault_block, &[]);
         self.b.switch_to_block(ok);
+    }
+
+    /// Whether the `len` bytes at tagged pointer `at` run past the end of (or are not in)
+    /// the allocation whose shadow entry is `word`: one subtraction and one compare.
+    fn past_end(&mut self, word: Value, at: Value, len: Value) -> Value {
+        let end = self.b.ins().iadd(at, len);
+        let d = self.b.ins().isub(word, end);
+        self.b.ins().icmp_imm_s(
+            IntCC::UnsignedGreaterThanOrEqual,
+            d,
+            shadow::PASS_BELOW as i64,
+        )
+    }
+
+    /// Whether `n` elements of `size` bytes are too many to check as one range (their
+    /// byte count could wrap), and that byte count.
+    fn range_len(&mut self, n: Value, size: u64) -> (Value, Value) {
+        let bound = (shadow::PASS_BELOW / size.max(1)) as i64;
+        let big = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedGreaterThan, n, bound);
+        (big, self.b.ins().imul_imm_s(n, size as i64))
+    }
+
+    /// For [`FnCx::check_affine_range`]: whether `n` is too large for `a`'s step, and the
+    /// first element's address and the count of elements the range spans.
+    fn affine_span(&mut self, p: Value, n: Value, a: &Affine) -> (Value, Value, Value) {
+        let size = a.size.max(1);
+        let bound = (shadow::PASS_BELOW / size / a.k as u64) as i64;
+        let big = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedGreaterThan, n, bound);
+        let span = self.b.ins().imul_imm_s(n, a.k);
+        let count = self.b.ins().iadd_imm_s(span, 1 - a.k);
+        let first = self.b.ins().iadd_imm_s(p, a.c * size as i64);
+        (big, first, count)
+    }
+
+    /// Whether [`FnCx::check_range`] of the same arguments would fault, computed without a
+    /// branch: only in a function whose shadow reads are pure and clamped to the arena
+    /// ([`FnCx::shadow_fixed`]), where reading the entry of an address outside it is
+    /// harmless.
+    pub(super) fn range_fails(&mut self, p: Value, n: Value, size: u64) -> Value {
+        let (big, len) = self.range_len(n, size);
+        let stripped = self.strip(p);
+        let (rel, outside) = self.arena_offset(stripped);
+        let word = self.shadow_word(rel);
+        let past = self.past_end(word, p, len);
+        let either = self.b.ins().bor(outside, past);
+        self.b.ins().bor(big, either)
+    }
+
+    /// [`FnCx::range_fails`] for [`FnCx::check_affine_range`].
+    pub(super) fn affine_range_fails(&mut self, p: Value, n: Value, a: &Affine) -> Value {
+        let (big, first, count) = self.affine_span(p, n, a);
+        let rest = self.range_fails(first, count, a.size.max(1));
+        self.b.ins().bor(big, rest)
     }
 
     /// Faults unless `i * size` fits in an address (`|i| < 2^47 / size`), so that an index
@@ -244,13 +297,8 @@ impl FnCx<'_, '_> {
     /// (`n > 0`): a bound on `n` so that `n * size` cannot wrap, then one shadow lookup and
     /// one compare for the whole range.
     pub(super) fn check_range(&mut self, p: Value, n: Value, size: u64, site: u32, write: bool) {
-        let bound = (shadow::PASS_BELOW / size.max(1)) as i64;
-        let big = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::UnsignedGreaterThan, n, bound);
+        let (big, len) = self.range_len(n, size);
         self.index_fault_if(big, n, size, site);
-        let len = self.b.ins().imul_imm_s(n, size as i64);
         let stripped = self.strip(p);
         self.check_shadow(p, stripped, len, site, write);
     }
@@ -268,15 +316,8 @@ impl FnCx<'_, '_> {
         write: bool,
     ) {
         let size = a.size.max(1);
-        let bound = (shadow::PASS_BELOW / size / a.k as u64) as i64;
-        let big = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::UnsignedGreaterThan, n, bound);
+        let (big, first, count) = self.affine_span(p, n, a);
         self.index_fault_if(big, n, size, site);
-        let span = self.b.ins().imul_imm_s(n, a.k);
-        let count = self.b.ins().iadd_imm_s(span, 1 - a.k);
-        let first = self.b.ins().iadd_imm_s(p, a.c * size as i64);
         self.check_range(first, count, size, site, write);
     }
 

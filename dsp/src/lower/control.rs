@@ -4,7 +4,7 @@
 use super::fast::Affine;
 use super::{FnCx, clif, internal};
 use crate::error::Result;
-use crate::runtime::shadow;
+use crate::runtime::{FaultCode, shadow};
 use crate::sexp::Span;
 use crate::syntax::{Expr, ExprKind};
 use crate::types::Type;
@@ -221,22 +221,70 @@ impl FnCx<'_, '_> {
     /// Faults unless each pointer of `r` has its loop's whole range inside its live
     /// allocation (when checks are on): [`FnCx::check_range`] and
     /// [`FnCx::check_affine_range`] of each.
+    ///
+    /// In a function whose shadow reads are pure ([`FnCx::shadow_fixed`]), several ranges
+    /// are first tested together: every check's failure computed without a branch, then
+    /// one branch on any of them, to a cold block that makes the checks one by one (and so
+    /// faults at the first that fails, as before). Three branches a pointer become one for
+    /// the loop, and in a frame loop whose pointers do not change, the whole test leaves
+    /// the loop.
     fn check_ranges(&mut self, r: &Ranges) -> Result<()> {
         if !self.consts.checks {
             return Ok(());
         }
-        for (pv, size) in r.hoisted {
-            let p = self
-                .read_var(*pv, r.site)?
-                .ok_or_else(|| internal("void pointer"))?;
-            self.check_range(p, r.n, *size, r.site, r.stored.contains(pv));
+        let mut ptrs = Vec::new();
+        for (pv, _) in r.hoisted {
+            ptrs.push(self.read_var(*pv, r.site)?);
         }
         for a in r.affine {
-            let p = self
-                .read_var(a.ptr, r.site)?
-                .ok_or_else(|| internal("void pointer"))?;
-            self.check_affine_range(p, r.n, a, r.site, r.stored.contains(&a.ptr));
+            ptrs.push(self.read_var(a.ptr, r.site)?);
         }
+        let ptrs = ptrs
+            .into_iter()
+            .collect::<Option<Vec<Value>>>()
+            .ok_or_else(|| internal("void pointer"))?;
+        let (hoisted, affine) = ptrs.split_at(r.hoisted.len());
+        let grouped = self.shadow_fixed && ptrs.len() > 1;
+        let ok = self.b.create_block();
+        if grouped {
+            let mut any = None;
+            for (p, (_, size)) in hoisted.iter().zip(r.hoisted) {
+                let bad = self.range_fails(*p, r.n, *size);
+                any = Some(any.map_or(bad, |b| self.b.ins().bor(b, bad)));
+            }
+            for (p, a) in affine.iter().zip(r.affine) {
+                let bad = self.affine_range_fails(*p, r.n, a);
+                any = Some(any.map_or(bad, |b| self.b.ins().bor(b, bad)));
+            }
+            let any = any.ok_or_else(|| internal("no range"))?;
+            let one_by_one = self.b.create_block();
+            self.b.set_cold_block(one_by_one);
+            self.b.ins().brif(any, one_by_one, &[], ok, &[]);
+            self.b.seal_block(one_by_one);
+            self.b.switch_to_block(one_by_one);
+        }
+        for (p, (pv, size)) in hoisted.iter().zip(r.hoisted) {
+            self.check_range(*p, r.n, *size, r.site, r.stored.contains(pv));
+        }
+        for (p, a) in affine.iter().zip(r.affine) {
+            self.check_affine_range(*p, r.n, a, r.site, r.stored.contains(&a.ptr));
+        }
+        if grouped {
+            // One of the checks above has faulted. Not going on to `ok` from here also
+            // keeps Cranelift's hoisting: it visits the blocks `ok` dominates after this
+            // one when this one reaches `ok`, and then no longer hoists out of the loop
+            // this code is in (see `lower/frame_loop.rs`).
+            let code = self
+                .b
+                .ins()
+                .iconst(types::I32, i64::from(FaultCode::OutOfRange as u32));
+            self.store_fault(code, r.site);
+            self.b.ins().jump(self.fault_block, &[]);
+        } else {
+            self.b.ins().jump(ok, &[]);
+        }
+        self.b.seal_block(ok);
+        self.b.switch_to_block(ok);
         Ok(())
     }
 
