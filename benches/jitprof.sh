@@ -41,7 +41,7 @@ if [ -z "$hot" ]; then
 fi
 # the function's first instruction: the nearest `push %rbp; mov %rsp,%rbp` before it
 # (the search stays within the mapping that holds it: gdb stops at an unmapped byte)
-lo=$((0x$hot - 0x1000))
+lo=$((0x$hot - 0x8000))
 while read -r range _; do
   from=$((0x${range%-*})) to=$((0x${range#*-}))
   if [ "$from" -le $((0x$hot)) ] && [ $((0x$hot)) -lt "$to" ] && [ "$lo" -lt "$from" ]; then
@@ -52,7 +52,7 @@ lo=$(printf "0x%x" "$lo")
 start=$(gdb -p "$pid" -batch -ex "find /b $lo, 0x$hot, 0x55, 0x48, 0x89, 0xe5" 2>/dev/null |
   grep "^0x" | tail -n 1 | awk '{print $1}' || true)
 if [ -n "$start" ]; then
-  gdb -p "$pid" -batch -ex "x/1500i $start" 2>/dev/null | grep "0x" >"$work/dis" || true
+  gdb -p "$pid" -batch -ex "x/6000i $start" 2>/dev/null | grep "0x" >"$work/dis" || true
 fi
 kill "$pid" 2>/dev/null || true
 if [ ! -s "$work/dis" ]; then
