@@ -222,9 +222,9 @@ impl FnCx<'_, '_> {
     /// allocation (when checks are on): [`FnCx::check_range`] and
     /// [`FnCx::check_affine_range`] of each.
     ///
-    /// In a function whose shadow reads are pure ([`FnCx::shadow_fixed`]), several ranges
-    /// are first tested together: every check's failure computed without a branch, then
-    /// one branch on any of them, to a cold block that makes the checks one by one (and so
+    /// In a function whose shadow reads are pure ([`FnCx::shadow_fixed`]), the ranges are
+    /// first tested together: every check's failure computed without a branch, then one
+    /// branch on any of them, to a cold block that makes the checks one by one (and so
     /// faults at the first that fails, as before). Three branches a pointer become one for
     /// the loop, and in a frame loop whose pointers do not change, the whole test leaves
     /// the loop.
@@ -244,7 +244,7 @@ impl FnCx<'_, '_> {
             .collect::<Option<Vec<Value>>>()
             .ok_or_else(|| internal("void pointer"))?;
         let (hoisted, affine) = ptrs.split_at(r.hoisted.len());
-        let grouped = self.shadow_fixed && ptrs.len() > 1;
+        let grouped = self.shadow_fixed && !ptrs.is_empty();
         let ok = self.b.create_block();
         if grouped {
             let mut any = None;
@@ -270,10 +270,11 @@ impl FnCx<'_, '_> {
             self.check_affine_range(*p, r.n, a, r.site, r.stored.contains(&a.ptr));
         }
         if grouped {
-            // One of the checks above has faulted. Not going on to `ok` from here also
-            // keeps Cranelift's hoisting: it visits the blocks `ok` dominates after this
-            // one when this one reaches `ok`, and then no longer hoists out of the loop
-            // this code is in (see `lower/frame_loop.rs`).
+            // One of the checks above fails and faults, so this is never reached; should it
+            // be, it faults too. Not going on to `ok` from here also keeps Cranelift's
+            // hoisting: it would visit the blocks `ok` dominates after this one, and after
+            // a block that leaves the loop it no longer hoists out of the loop this code is
+            // in (see `lower/frame_loop.rs`).
             let code = self
                 .b
                 .ins()
