@@ -410,7 +410,10 @@ impl<'a, 'b> FnCx<'a, 'b> {
     /// cell's address, checked).
     fn bind_captures(&mut self, lam: &Lambda, env_at: Value, site: u32) -> Result<()> {
         let typed = self.typed;
-        let caps = typed.captures.get(&lam.index).cloned().unwrap_or_default();
+        let caps = typed
+            .captures
+            .get(&lam.index)
+            .map_or(&[][..], Vec::as_slice);
         for (i, v) in caps.iter().enumerate() {
             let info = &typed.vars[*v];
             if info.owner == Some(lam.index) {
@@ -447,15 +450,11 @@ impl<'a, 'b> FnCx<'a, 'b> {
 
     /// Binds `lam`'s parameters (those with a value) to `vals`, in order.
     fn bind_params(&mut self, lam: &Lambda, vals: &[Value], site: u32) -> Result<()> {
-        let pvars = self
-            .typed
-            .params
-            .get(&lam.index)
-            .cloned()
-            .unwrap_or_default();
+        let typed = self.typed;
+        let pvars = typed.params.get(&lam.index).map_or(&[][..], Vec::as_slice);
         let mut k = 0;
-        for v in pvars {
-            if clif(&self.typed.vars[v].ty, None)?.is_some() {
+        for &v in pvars {
+            if clif(&typed.vars[v].ty, None)?.is_some() {
                 let val = *vals
                     .get(k)
                     .ok_or_else(|| internal("fewer arguments than parameters"))?;

@@ -58,8 +58,8 @@ pub const INDEX_BITS: u32 = CODE_CAP.trailing_zeros();
 /// The index part of a stamp.
 pub const INDEX_MASK: u64 = CODE_CAP - 1;
 
-/// Words per code-table entry: `{ fn_ptr, type_id, var_table, stamp, batch, frames }` and
-/// two unused, so that an entry's offset is its index shifted.
+/// Words per code-table entry: `{ fn_ptr, type_id, var_table, stamp, batch, frame_loop }`
+/// and two unused, so that an entry's offset is its index shifted.
 pub const CODE_WORDS: usize = 8;
 /// Byte offset of the variable table's address in a code-table entry.
 pub const CODE_VARS: i32 = 16;

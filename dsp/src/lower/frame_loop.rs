@@ -104,7 +104,7 @@ impl<'a, 'b> FnCx<'a, 'b> {
         // The frame's input samples, to the DSP-visible frame before its first call, unless
         // the body calls nothing and cannot reach it (a function it calls might read the
         // frame through a pointer an earlier call kept).
-        let pvars = typed.params.get(&lam.index).cloned().unwrap_or_default();
+        let pvars = typed.params.get(&lam.index).map_or(&[][..], Vec::as_slice);
         if !leaf || pvars.get(3).is_none_or(|&v| reaches(typed, &lam.body, v)) {
             let (copy, call) = (cx.b.create_block(), cx.b.create_block());
             let first = cx.b.ins().icmp_imm_s(IntCC::Equal, c, 0);
