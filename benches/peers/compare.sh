@@ -20,7 +20,8 @@
 # sines from wavetables), and its row is "zonal-rot"; w1_buffer.xtm is the same
 # as a per-buffer (DSPMC) closure, row "zonal-buf"; w1_osc.xtm calls 64 closures
 # made by the library's osc_c, as Extempore code most often is written, row
-# "zonal-osc".
+# "zonal-osc"; w1_fast.xtm is w1.xtm with the named, less exact sin_fast, row
+# "zonal-fast".
 #
 # Environment:
 #   ZONAL    the zonal binary (default: $CARGO_TARGET_DIR/release/zonal, else target/release/zonal)
@@ -76,7 +77,7 @@ have() {
 # name|command|output file, one line per system that is installed
 systems=()
 if have "$ZONAL" "cargo build --release -p zonal-engine, or set ZONAL"; then
-    for v in w1:zonal w1_rotation:zonal-rot w1_buffer:zonal-buf w1_osc:zonal-osc; do
+    for v in w1:zonal w1_fast:zonal-fast w1_rotation:zonal-rot w1_buffer:zonal-buf w1_osc:zonal-osc; do
         systems+=("${v#*:}|$ZONAL render $PEERS/${v%%:*}.xtm -o $OUT_DIR/w1-${v#*:}.wav --seconds $SECONDS_LONG --sample-rate $RATE --channels $CHANNELS|$OUT_DIR/w1-${v#*:}.wav")
     done
 fi

@@ -12,6 +12,10 @@ work, frequency) weighs on all of them alike, and the ratios of medians are stea
 Environment: ZONAL (default target/release/zonal), OUT_DIR (default /tmp). Needs
 scsynth (Debian: supercollider-server) for the scsynth row; without it the zonal rows
 are printed alone.
+
+    FLOOR=1 python3 benches/peers/interleaved.py 9   # also "zonal-nosin": w1.xtm with
+                                                     # (sin ph) taken out, not W1's sound:
+                                                     # what all but the sine costs
 """
 
 import os
@@ -44,9 +48,19 @@ def main():
         subprocess.run([sys.executable, os.path.join(HERE, "w1_score.py"), score], check=True)
         cmds["scsynth"] = ["scsynth", "-D", "0", "-N", score, "_",
                            os.path.join(OUT, "w1-interleaved-sc.wav"), "48000", "WAV", "float", "-o", "2"]
-    for name, xtm in [("zonal-buf", "w1_buffer.xtm"), ("zonal-rot", "w1_rotation.xtm"), ("zonal", "w1.xtm"),
-                      ("zonal-osc", "w1_osc.xtm")]:
-        cmds[name] = [ZONAL, "render", os.path.join(HERE, xtm), "-o",
+    xtms = [("zonal-buf", os.path.join(HERE, "w1_buffer.xtm")), ("zonal-rot", os.path.join(HERE, "w1_rotation.xtm")),
+            ("zonal", os.path.join(HERE, "w1.xtm")), ("zonal-fast", os.path.join(HERE, "w1_fast.xtm")),
+            ("zonal-osc", os.path.join(HERE, "w1_osc.xtm"))]
+    if os.environ.get("FLOOR"):
+        with open(os.path.join(HERE, "w1.xtm")) as f:
+            text = f.read()
+        assert text.count("(sin ph)") == 1
+        floor = os.path.join(OUT, "w1-floor.xtm")
+        with open(floor, "w") as f:
+            f.write(text.replace("(sin ph)", "ph"))
+        xtms.append(("zonal-nosin", floor))
+    for name, xtm in xtms:
+        cmds[name] = [ZONAL, "render", xtm, "-o",
                       os.path.join(OUT, "w1-interleaved-%s.wav" % name), "--seconds", "60",
                       "--sample-rate", "48000", "--channels", "2"]
     times = {name: [] for name in cmds}
