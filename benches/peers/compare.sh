@@ -20,8 +20,8 @@
 # sines from wavetables), and its row is "zonal-rot"; w1_buffer.xtm is the same
 # as a per-buffer (DSPMC) closure, row "zonal-buf"; w1_osc.xtm calls 64 closures
 # made by the library's osc_c, as Extempore code most often is written, row
-# "zonal-osc"; w1_fast.xtm is w1.xtm with the named, less exact sin_fast, row
-# "zonal-fast".
+# "zonal-osc"; row "zonal-fast" is w1.xtm with the named, less exact sin_fast
+# (written from w1.xtm into a temporary file).
 #
 # Environment:
 #   ZONAL    the zonal binary (default: $CARGO_TARGET_DIR/release/zonal, else target/release/zonal)
@@ -77,8 +77,11 @@ have() {
 # name|command|output file, one line per system that is installed
 systems=()
 if have "$ZONAL" "cargo build --release -p zonal-engine, or set ZONAL"; then
-    for v in w1:zonal w1_fast:zonal-fast w1_rotation:zonal-rot w1_buffer:zonal-buf w1_osc:zonal-osc; do
-        systems+=("${v#*:}|$ZONAL render $PEERS/${v%%:*}.xtm -o $OUT_DIR/w1-${v#*:}.wav --seconds $SECONDS_LONG --sample-rate $RATE --channels $CHANNELS|$OUT_DIR/w1-${v#*:}.wav")
+    sed 's/(sin ph)/(sin_fast ph)/' "$PEERS/w1.xtm" >"$WORK/w1_fast.xtm"
+    grep -q '(sin_fast ph)' "$WORK/w1_fast.xtm" || { echo "compare.sh: w1.xtm no longer has (sin ph)" >&2; exit 1; }
+    for v in $PEERS/w1.xtm:zonal $WORK/w1_fast.xtm:zonal-fast $PEERS/w1_rotation.xtm:zonal-rot \
+        $PEERS/w1_buffer.xtm:zonal-buf $PEERS/w1_osc.xtm:zonal-osc; do
+        systems+=("${v#*:}|$ZONAL render ${v%%:*} -o $OUT_DIR/w1-${v#*:}.wav --seconds $SECONDS_LONG --sample-rate $RATE --channels $CHANNELS|$OUT_DIR/w1-${v#*:}.wav")
     done
 fi
 if have scsynth "Debian: supercollider-server"; then

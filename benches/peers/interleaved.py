@@ -13,9 +13,9 @@ Environment: ZONAL (default target/release/zonal), OUT_DIR (default /tmp). Needs
 scsynth (Debian: supercollider-server) for the scsynth row; without it the zonal rows
 are printed alone.
 
-    FLOOR=1 python3 benches/peers/interleaved.py 9   # also "zonal-nosin": w1.xtm with
-                                                     # (sin ph) taken out, not W1's sound:
-                                                     # what all but the sine costs
+Row "zonal-fast" is w1.xtm with the named, less exact sin_fast; with FLOOR=1 a row
+"zonal-nosin" is w1.xtm with (sin ph) taken out, not W1's sound: what all but the sine
+costs. Both are written from w1.xtm into OUT_DIR.
 """
 
 import os
@@ -40,6 +40,17 @@ def cpu_of(cmd):
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def w1_with(sine, name):
+    """w1.xtm with its `(sin ph)` replaced by `sine`, written to OUT_DIR/name; its path."""
+    with open(os.path.join(HERE, "w1.xtm")) as f:
+        text = f.read()
+    assert text.count("(sin ph)") == 1, "w1.xtm no longer has (sin ph)"
+    path = os.path.join(OUT, name)
+    with open(path, "w") as f:
+        f.write(text.replace("(sin ph)", sine))
+    return path
+
+
 def main():
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 11
     cmds = {}
@@ -48,19 +59,13 @@ def main():
         subprocess.run([sys.executable, os.path.join(HERE, "w1_score.py"), score], check=True)
         cmds["scsynth"] = ["scsynth", "-D", "0", "-N", score, "_",
                            os.path.join(OUT, "w1-interleaved-sc.wav"), "48000", "WAV", "float", "-o", "2"]
-    xtms = [("zonal-buf", os.path.join(HERE, "w1_buffer.xtm")), ("zonal-rot", os.path.join(HERE, "w1_rotation.xtm")),
-            ("zonal", os.path.join(HERE, "w1.xtm")), ("zonal-fast", os.path.join(HERE, "w1_fast.xtm")),
-            ("zonal-osc", os.path.join(HERE, "w1_osc.xtm"))]
+    xtms = [("zonal-buf", "w1_buffer.xtm"), ("zonal-rot", "w1_rotation.xtm"), ("zonal", "w1.xtm"),
+            ("zonal-fast", w1_with("(sin_fast ph)", "w1-fast.xtm")), ("zonal-osc", "w1_osc.xtm")]
     if os.environ.get("FLOOR"):
-        with open(os.path.join(HERE, "w1.xtm")) as f:
-            text = f.read()
-        assert text.count("(sin ph)") == 1
-        floor = os.path.join(OUT, "w1-floor.xtm")
-        with open(floor, "w") as f:
-            f.write(text.replace("(sin ph)", "ph"))
-        xtms.append(("zonal-nosin", floor))
+        xtms.append(("zonal-nosin", w1_with("ph", "w1-nosin.xtm")))
     for name, xtm in xtms:
-        cmds[name] = [ZONAL, "render", xtm, "-o",
+        # (an absolute path, as w1_with gives, is kept as it is)
+        cmds[name] = [ZONAL, "render", os.path.join(HERE, xtm), "-o",
                       os.path.join(OUT, "w1-interleaved-%s.wav" % name), "--seconds", "60",
                       "--sample-rate", "48000", "--channels", "2"]
     times = {name: [] for name in cmds}
